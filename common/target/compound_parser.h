@@ -1,0 +1,37 @@
+// Internal to common/target: parser for compound target expressions.
+//
+// Grammar (tokens are separated by whitespace; '(' and ')' are tokens of
+// their own even when they touch a word):
+//   or_expr  := and_expr ( "or" and_expr )*
+//   and_expr := not_expr ( "and" not_expr )*
+//   not_expr := "not" not_expr | primary
+//   primary  := "(" or_expr ")" | atom
+//   atom     := "G@" key ":" glob | "L@" id ( "," id )* | "E@" regex | glob
+// Keywords are lowercase only. A word of the form "<letter>@..." is a prefixed
+// atom; any prefix other than G, L, E is an error. Inside a word, a ')' closes
+// the word only if the word has no '(' of its own left open, so
+// "(E@web-(1|2))" reads as '(' "E@web-(1|2)" ')'. A backslash protects the
+// next byte from this scan (and is then interpreted by the glob or regex).
+
+#ifndef MUSTER_COMMON_TARGET_COMPOUND_PARSER_H_
+#define MUSTER_COMMON_TARGET_COMPOUND_PARSER_H_
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/target/target_node.h"
+
+namespace muster {
+namespace target_internal {
+
+// Maximum nesting of parentheses and "not" in a compound expression.
+inline constexpr int kMaxCompoundDepth = 64;
+
+// Parses a whole compound expression. Errors are InvalidArgument with a
+// message naming the problem and its byte position in `expression`, without
+// repeating the expression, e.g. "unknown prefix 'X@' at position 7".
+absl::StatusOr<NodePtr> ParseCompound(absl::string_view expression);
+
+}  // namespace target_internal
+}  // namespace muster
+
+#endif  // MUSTER_COMMON_TARGET_COMPOUND_PARSER_H_
