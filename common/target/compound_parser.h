@@ -8,10 +8,11 @@
 //   primary  := "(" or_expr ")" | atom
 //   atom     := "G@" key ":" glob | "L@" id ( "," id )* | "E@" regex | glob
 // Keywords are lowercase only. A word of the form "<letter>@..." is a prefixed
-// atom; any prefix other than G, L, E is an error. Inside a word, a ')' closes
-// the word only if the word has no '(' of its own left open, so
-// "(E@web-(1|2))" reads as '(' "E@web-(1|2)" ')'. A backslash protects the
-// next byte from this scan (and is then interpreted by the glob or regex).
+// atom; any prefix other than G, L, E is an error. A word ends at whitespace
+// or a parenthesis, so "not(a)and(b)" reads as not ( a ) and ( b ); only a
+// regex word keeps its own balanced groups: "(E@web-(1|2))" reads as
+// '(' "E@web-(1|2)" ')'. A backslash keeps the next byte in the word (and is
+// then interpreted by the glob or regex), e.g. "G@os:Win\(R\)".
 
 #ifndef MUSTER_COMMON_TARGET_COMPOUND_PARSER_H_
 #define MUSTER_COMMON_TARGET_COMPOUND_PARSER_H_

@@ -1,0 +1,165 @@
+#include "client/format.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace muster::jobctl {
+
+using muster::v1::Completeness;
+using muster::v1::Job;
+
+namespace {
+
+double Percent(uint64_t part, uint64_t whole) {
+  return whole == 0 ? 100.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+}  // namespace
+
+std::string CompletenessLine(const Completeness& c) {
+  return absl::StrFormat(
+      "expected %d · returned %d (%.1f%%) · ok %d · failed %d · missing %d · unexpected %d",
+      c.expected(), c.returned(), Percent(c.returned(), c.expected()), c.succeeded(),
+      c.failed(), c.missing(), c.unexpected());
+}
+
+std::string StateName(muster::v1::JobState state) {
+  std::string name = muster::v1::JobState_Name(state);
+  return name.empty() ? absl::StrCat("STATE_", static_cast<int>(state)) : name;
+}
+
+std::string TargetTypeName(muster::v1::TargetType type) {
+  switch (type) {
+    case muster::v1::LIST:
+      return "list";
+    case muster::v1::PCRE:
+      return "pcre";
+    case muster::v1::GRAIN:
+      return "grain";
+    case muster::v1::COMPOUND:
+      return "compound";
+    default:
+      return "glob";
+  }
+}
+
+std::string FormatTime(int64_t unix_ms) {
+  if (unix_ms == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S UTC", absl::FromUnixMillis(unix_ms),
+                          absl::UTCTimeZone());
+}
+
+std::string FormatDuration(int64_t ms) {
+  if (ms < 0) ms = 0;
+  if (ms < 1000) return absl::StrCat(ms, " ms");
+  if (ms < 60000) return absl::StrFormat("%.1f s", ms / 1000.0);
+  return absl::StrFormat("%d min %d s", ms / 60000, (ms % 60000) / 1000);
+}
+
+std::string JobSummary(const Job& job) {
+  std::string out = absl::StrFormat(
+      "job %s  %s  %s %s  target %s '%s'  attempt %d\n", job.jid(), StateName(job.state()),
+      job.function(), absl::StrJoin(job.args(), " "), TargetTypeName(job.target().type()),
+      job.target().expression(), job.attempt());
+  absl::StrAppend(&out, "submitted ", FormatTime(job.created_at_ms()));
+  if (!job.submitter().empty()) absl::StrAppend(&out, " by ", job.submitter());
+  absl::StrAppend(&out, " · timeout ", FormatDuration(job.timeout_ms()));
+  if (job.ended_at_ms() != 0) {
+    absl::StrAppend(&out, " · ended after ",
+                    FormatDuration(job.ended_at_ms() - job.created_at_ms()));
+  }
+  absl::StrAppend(&out, "\n", CompletenessLine(job.completeness()), "\n");
+  if (job.datacenters_size() > 0) {
+    absl::StrAppend(&out, "\n",
+                    absl::StrFormat("%-12s %9s %9s %9s %7s %8s %11s  %s\n", "DATACENTER",
+                                    "EXPECTED", "RETURNED", "OK", "FAILED", "MISSING",
+                                    "UNEXPECTED", "DELIVERED"));
+    for (const auto& dc : job.datacenters()) {
+      std::string delivered;
+      if (dc.delivered()) {
+        delivered = absl::StrCat("+", FormatDuration(dc.delivered_at_ms() - job.created_at_ms()),
+                                 " (", dc.relay_id(), ")");
+      } else if (dc.expired_at_relay()) {
+        delivered = "EXPIRED at relay (relay was cut off past the timeout)";
+      } else {
+        delivered = "NOT DELIVERED";
+      }
+      const Completeness& c = dc.completeness();
+      absl::StrAppend(&out, absl::StrFormat("%-12s %9d %9d %9d %7d %8d %11d  %s\n",
+                                            dc.datacenter(), c.expected(), c.returned(),
+                                            c.succeeded(), c.failed(), c.missing(),
+                                            c.unexpected(), delivered));
+    }
+  }
+  return out;
+}
+
+std::string MissingList(const std::vector<std::string>& shown, uint64_t total) {
+  if (total == 0) return "";
+  std::string out = absl::StrCat("missing (", total, "): ", absl::StrJoin(shown, ", "));
+  if (total > shown.size()) {
+    absl::StrAppend(&out, " ... (", total - shown.size(), " more; --all lists every one)");
+  }
+  return out;
+}
+
+std::string ProgressBar(const Completeness& c, int width) {
+  width = std::max(width, 10);
+  uint64_t expected = std::max<uint64_t>(c.expected(), 1);
+  int ok = static_cast<int>(c.succeeded() * width / expected);
+  int failed = static_cast<int>(c.failed() * width / expected);
+  if (c.failed() > 0 && failed == 0) failed = 1;
+  ok = std::min(ok, width - failed);
+  std::string bar = absl::StrCat("[", std::string(ok, '#'), std::string(failed, '!'),
+                                 std::string(width - ok - failed, '.'), "]");
+  return absl::StrFormat("%s %5.1f%%", bar, Percent(c.returned(), c.expected()));
+}
+
+std::vector<std::string> ProgressLines(const Job& job, int width) {
+  std::vector<std::string> lines;
+  lines.push_back(absl::StrFormat("%-10s %s  %d/%d  failed %d  missing %d  %s", "total",
+                                  ProgressBar(job.completeness(), width),
+                                  job.completeness().returned(),
+                                  job.completeness().expected(), job.completeness().failed(),
+                                  job.completeness().missing(), StateName(job.state())));
+  for (const auto& dc : job.datacenters()) {
+    lines.push_back(absl::StrFormat("%-10s %s  %d/%d  %s", dc.datacenter(),
+                                    ProgressBar(dc.completeness(), width),
+                                    dc.completeness().returned(), dc.completeness().expected(),
+                                    dc.delivered() ? "delivered" : "NOT DELIVERED"));
+  }
+  return lines;
+}
+
+std::string SubmitSummary(const muster::v1::SubmitJobResponse& response) {
+  std::vector<std::string> per_dc;
+  for (const auto& dc : response.expected_by_datacenter()) {
+    per_dc.push_back(absl::StrCat(dc.datacenter(), " ", dc.expected()));
+  }
+  return absl::StrCat("jid ", response.jid(), "  expected ", response.expected(),
+                      per_dc.empty() ? "" : absl::StrCat(" (", absl::StrJoin(per_dc, ", "), ")"));
+}
+
+std::string JobListLine(const Job& job) {
+  const Completeness& c = job.completeness();
+  return absl::StrFormat("%-20s  %-10s  %-12s  %-24s  %6d/%-6d ok %-6d failed %-5d missing %d",
+                         job.jid(), StateName(job.state()), job.function(),
+                         job.target().expression().substr(0, 24), c.returned(), c.expected(),
+                         c.succeeded(), c.failed(), c.missing());
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+}  // namespace muster::jobctl

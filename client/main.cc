@@ -1,0 +1,85 @@
+// jobctl: Muster's command-line client. Parses flags and hands the command
+// to client/commands.cc.
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "client/commands.h"
+#include "client/exit_codes.h"
+
+ABSL_FLAG(std::string, server, "",
+          "jobd address host:port (default: $MUSTER_SERVER, else 127.0.0.1:7400)");
+ABSL_FLAG(bool, json, false, "print JSON (one object per line) for scripts");
+ABSL_FLAG(std::string, type, "glob", "target type: glob, list, pcre, grain, compound");
+ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
+          "job timeout, e.g. 30s or 5m (default: the server's, 60s)");
+ABSL_FLAG(bool, wait, false, "submit/retry: follow the job until it ends");
+ABSL_FLAG(bool, all, false, "status/returns: list every missing minion / return");
+ABSL_FLAG(bool, failed, false, "returns: only failed returns");
+ABSL_FLAG(bool, missing, false, "returns: only the missing minions");
+ABSL_FLAG(int64_t, limit, 20, "how many rows to show (missing ids, returns, jobs, minions)");
+ABSL_FLAG(std::string, state, "", "list: only jobs in this state");
+ABSL_FLAG(std::string, submitter, "", "list: only jobs of this submitter");
+ABSL_FLAG(std::string, datacenter, "", "returns/minions: only this datacenter");
+
+namespace {
+
+constexpr char kUsage[] =
+    "jobctl: run commands on the Muster fleet and see who answered.\n\n"
+    "usage: jobctl [flags] COMMAND [ARGS...]   (put `--` before function args that start with -)\n\n"
+    "commands:\n"
+    "  submit TARGET FUNCTION [ARGS...]  submit a job (--type, --timeout, --wait)\n"
+    "  status JID                        state, completeness, per-datacenter rows, missing ids\n"
+    "  watch JID                         live progress until the job ends\n"
+    "  list                              recent jobs (--state, --submitter, --limit)\n"
+    "  returns JID                       returns with output (--failed, --missing, --all)\n"
+    "  retry JID                         re-run the job on its missing minions (--wait)\n"
+    "  cancel JID                        cancel a running job\n"
+    "  minions [TARGET]                  the inventory (--type, --datacenter)\n"
+    "  relays                            relays and their last heartbeat\n\n"
+    "examples:\n"
+    "  jobctl submit 'web*' cmd.run 'uptime' --wait\n"
+    "  jobctl submit --type compound 'G@role:db and not L@db-7' test.ping\n"
+    "  jobctl status 20261128195501000001 --all\n\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      absl::StrCat(kUsage, muster::jobctl::kExitCodeHelp));
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2) {
+    std::cerr << kUsage << muster::jobctl::kExitCodeHelp
+              << "\nflags: jobctl --help\n";
+    return muster::jobctl::kExitUsage;
+  }
+  muster::jobctl::Options options;
+  options.server = absl::GetFlag(FLAGS_server);
+  if (options.server.empty()) {
+    const char* env = getenv("MUSTER_SERVER");
+    options.server = env != nullptr && *env != '\0' ? env : "127.0.0.1:7400";
+  }
+  options.json = absl::GetFlag(FLAGS_json);
+  options.target_type = absl::GetFlag(FLAGS_type);
+  options.timeout = absl::GetFlag(FLAGS_timeout);
+  options.wait = absl::GetFlag(FLAGS_wait);
+  options.all = absl::GetFlag(FLAGS_all);
+  options.failed = absl::GetFlag(FLAGS_failed);
+  options.missing = absl::GetFlag(FLAGS_missing);
+  options.limit = absl::GetFlag(FLAGS_limit);
+  options.state = absl::GetFlag(FLAGS_state);
+  options.submitter = absl::GetFlag(FLAGS_submitter);
+  options.datacenter = absl::GetFlag(FLAGS_datacenter);
+  options.tty = isatty(STDOUT_FILENO) != 0;
+
+  std::string command = positional[1];
+  std::vector<std::string> args(positional.begin() + 2, positional.end());
+  muster::jobctl::Commands commands(options, std::cout, std::cerr);
+  return commands.Run(command, args);
+}

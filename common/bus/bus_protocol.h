@@ -1,0 +1,40 @@
+// Constants and small helpers of the datacenter bus protocol
+// (docs/PROTOCOL.md, section 3), shared by relayd, minion and fleetsim so the
+// frame layout is written down in exactly one place.
+#ifndef MUSTER_COMMON_BUS_BUS_PROTOCOL_H_
+#define MUSTER_COMMON_BUS_BUS_PROTOCOL_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace muster::bus {
+
+// Frame 0 of messages on the return port.
+inline constexpr absl::string_view kReturnType = "RET";
+inline constexpr absl::string_view kHeartbeatType = "HB";
+inline constexpr absl::string_view kAckType = "ACK";
+
+// Topic frame of a job published to every minion.
+inline constexpr absl::string_view kBroadcastTopic = "*";
+
+// Largest payload frame a relay accepts from a minion.
+inline constexpr size_t kMaxPayloadBytes = 4 << 20;
+
+// Default ports.
+inline constexpr int kDefaultPublishPort = 4505;
+inline constexpr int kDefaultReturnPort = 4506;
+
+// Topic frame of a job meant for one minion: "@<id>@".
+std::string MinionTopic(absl::string_view minion_id);
+
+// OK when `id` is a valid minion id: 1..255 bytes of [A-Za-z0-9._-].
+absl::Status ValidateMinionId(absl::string_view id);
+// OK when `name` is a valid datacenter name: 1..64 bytes of [A-Za-z0-9_-].
+absl::Status ValidateDatacenter(absl::string_view name);
+
+}  // namespace muster::bus
+
+#endif  // MUSTER_COMMON_BUS_BUS_PROTOCOL_H_

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Muster builds, tests and runs with, skipping
+# those already present. Sourced by scripts/test and scripts/demo.
+set -euo pipefail
+
+MUSTER_PACKAGES=(
+  bazel-bootstrap build-essential pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libre2-dev cppzmq-dev libzmq3-dev libhiredis-dev libsqlite3-dev
+  libgtest-dev libgmock-dev redis-server
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
+  prometheus-cpp-dev libsodium-dev
+)
+
+muster_install_deps() {
+  local missing=()
+  local pkg
+  for pkg in "${MUSTER_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    return 0
+  fi
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q >/dev/null
+  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  # The redis-server package starts a system instance on 6379; Muster's tests
+  # and demo start their own on free ports, so it is left alone.
+}
