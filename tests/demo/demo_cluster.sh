@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The Muster demo cluster on loopback: Redis, jobd, three relays (dc1..dc3),
+# real minion processes and fleetsim's virtual minions (a few in dc3 never
+# answer), then two jobs shown live with their completeness.
+#
+# usage: demo_cluster.sh BIN_DIR [--once] [--fleet N]
+#   BIN_DIR holds jobd, relayd, minion, fleetsim, jobctl.
+#   --once   stop everything after the jobs (scripted runs, CI)
+#   --fleet  virtual minions per datacenter (default 2000)
+# Exit status: 0 when both jobs ended with exactly the expected completeness.
+set -uo pipefail
+
+bin=${1:?usage: demo_cluster.sh BIN_DIR [--once] [--fleet N]}
+shift
+once=0
+fleet=2000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --once) once=1 ;;
+    --fleet) fleet=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+silent=5           # virtual minions in dc3 that never answer
+real_per_dc=2      # real minion processes per datacenter
+
+work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/muster-demo.XXXXXX")
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  if [ "$once" -eq 1 ] && [ -z "${KEEP_DEMO_DIR:-}" ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  local port
+  while true; do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+# Waits until "$@" succeeds, up to $1 seconds.
+wait_until() {
+  local seconds=$1
+  shift
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
+    sleep 0.2
+  done
+}
+
+start() {  # start NAME CMD...: runs CMD in the background, logging to $work/NAME.log
+  local name=$1
+  shift
+  "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+redis_port=$(free_port)
+jobd_port=$(free_port)
+export MUSTER_SERVER=127.0.0.1:$jobd_port
+jobctl="$bin/jobctl"
+
+echo "== starting the cluster in $work"
+start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" \
+  --save "" --appendonly yes --protected-mode no
+wait_until 10 redis-cli -p "$redis_port" ping || { echo "redis did not start"; exit 1; }
+echo "redis      127.0.0.1:$redis_port"
+
+start jobd "$bin/jobd" --listen="127.0.0.1:$jobd_port" --redis="127.0.0.1:$redis_port" \
+  --db="$work/muster.db"
+wait_until 20 "$jobctl" relays || { echo "jobd did not start"; cat "$work/jobd.log"; exit 1; }
+echo "jobd       127.0.0.1:$jobd_port (SQLite $work/muster.db)"
+
+for dc in dc1 dc2 dc3; do
+  pub=$(free_port)
+  ret=$(free_port)
+  mkdir -p "$work/$dc"
+  start "relay-$dc" "$bin/relayd" --datacenter="$dc" --redis="127.0.0.1:$redis_port" \
+    --publish_port="$pub" --return_port="$ret" --state_dir="$work/$dc" \
+    --heartbeat_interval_ms=1000
+  echo "relay-$dc   publish 127.0.0.1:$pub  return 127.0.0.1:$ret"
+  for i in $(seq 1 "$real_per_dc"); do
+    start "minion-$dc-$i" "$bin/minion" --id="minion-$i.$dc.example.com" \
+      --relay_host=127.0.0.1 --publish_port="$pub" --return_port="$ret" \
+      --grains="role=web,os=debian,dc=$dc" --heartbeat_interval_ms=2000
+  done
+  silent_args=()
+  if [ "$dc" = dc3 ]; then silent_args=(--silent_count="$silent"); fi
+  start "fleetsim-$dc" "$bin/fleetsim" --count="$fleet" --datacenter="$dc" \
+    --id_pattern="vm-{n:05}.{dc}.example.com" --grains="role=web|db|cache,os=debian" \
+    --sockets=8 --latency_ms_min=5 --latency_ms_max=400 --failure_rate=0 \
+    --relay_host=127.0.0.1 --publish_port="$pub" --return_port="$ret" \
+    --heartbeat_interval_ms=2000 "${silent_args[@]}"
+done
+total=$(( 3 * (fleet + real_per_dc) ))
+echo "waiting for $total minions to report through their relays..."
+count_minions() {
+  "$jobctl" minions --json --limit=1 | grep -o '"total":"\?[0-9]*' | grep -o '[0-9]*$'
+}
+if ! wait_until 60 bash -c "[ \"\$('$jobctl' minions --json --limit=1 | grep -o '\"total\":\"\\?[0-9]*' | grep -o '[0-9]*\$')\" = $total ]"; then
+  echo "only $(count_minions) of $total minions reported"; exit 1
+fi
+"$jobctl" relays
+echo
+
+status=0
+echo "== job 1: test.ping to every minion (10 s timeout; $silent in dc3 never answer)"
+"$jobctl" submit '*' test.ping --timeout=10s --wait
+code=$?
+jid1=$("$jobctl" list --json --limit=1 | grep -o '"jid":"[0-9]*"' | head -1 | grep -o '[0-9]\{20\}')
+summary1=$("$jobctl" status "$jid1" --json)
+if [ "$code" -ne 3 ] || ! grep -q "\"missing\":\"$silent\"" <<<"$summary1"; then
+  echo "DEMO CHECK FAILED: job 1 should end INCOMPLETE with exactly $silent missing (exit $code)"
+  status=1
+fi
+echo
+echo "== job 2: cmd.run on a compound target (real minions and the web fleet in dc1)"
+"$jobctl" submit --type=compound 'minion-* or (G@role:web and *.dc1.example.com)' \
+  cmd.run 'echo hello from $(hostname) && uname -sr' --timeout=20s --wait
+code=$?
+if [ "$code" -ne 0 ]; then
+  echo "DEMO CHECK FAILED: job 2 should end COMPLETE with every return ok (exit $code)"
+  status=1
+fi
+jid2=$("$jobctl" list --json --limit=1 | grep -o '"jid":"[0-9]*"' | head -1 | grep -o '[0-9]\{20\}')
+echo
+echo "== the output of two minions of job 2"
+"$jobctl" returns "$jid2" --limit=2
+echo
+if [ "$status" -eq 0 ]; then echo "demo: both jobs show the expected completeness"; fi
+
+if [ "$once" -eq 1 ]; then exit "$status"; fi
+cat <<MSG
+
+The cluster keeps running. In another terminal:
+  export MUSTER_SERVER=$MUSTER_SERVER
+  $jobctl status $jid1 --all
+  $jobctl retry $jid1 --wait
+  $jobctl submit --type=grain 'role:db' cmd.run 'uptime' --wait
+  $jobctl minions 'vm-0000*'
+  $jobctl relays
+Logs and data: $work
+Press Ctrl-C to stop everything.
+MSG
+while true; do sleep 3600; done
