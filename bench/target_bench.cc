@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -171,7 +172,7 @@ std::string Shorten(const std::string& text, size_t width) {
 }
 
 int Main(int argc, char** argv) {
-  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  absl::ParseCommandLine(argc, argv);
   const std::string command = absl::StrJoin(argv, argv + argc, " ");
   const int entries = std::max(1, absl::GetFlag(FLAGS_entries));
   const int runs = std::max(1, absl::GetFlag(FLAGS_runs));
@@ -234,7 +235,6 @@ int Main(int argc, char** argv) {
       std::printf("\nwrote %s\n", json_out.c_str());
     }
   }
-  (void)args;
   return 0;
 }
 

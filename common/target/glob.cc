@@ -9,9 +9,10 @@
 // there is no recursion, no allocation, and the cost is linear for the
 // common one-star patterns ("web-0*", "*.dc2.example.com").
 //
-// Two shortcuts keep the hot path short for inventory scans: a literal
-// pattern is a string comparison, and every pattern's literal prefix is
-// compared before the op loop runs.
+// Shortcuts keep the hot path short for inventory scans: a literal pattern
+// is a string comparison; a pattern's literal prefix, and the literal suffix
+// after its last star, are compared with memcmp, and the op loop only runs
+// on what lies between.
 
 #include "common/target/glob.h"
 
@@ -129,6 +130,14 @@ absl::StatusOr<GlobPattern> GlobPattern::Compile(absl::string_view pattern,
   for (const Op& op : glob.ops_) {
     if (op.kind != OpKind::kStar) ++glob.min_length_;
   }
+  if (glob.has_star_) {
+    size_t begin = glob.ops_.size();
+    while (begin > 0 && glob.ops_[begin - 1].kind == OpKind::kLiteral) --begin;
+    glob.suffix_op_begin_ = begin;
+    for (size_t i = begin; i < glob.ops_.size(); ++i) {
+      glob.literal_suffix_.push_back(static_cast<char>(glob.ops_[i].byte));
+    }
+  }
   glob.is_literal_ = in_prefix;  // Never left the literal prefix.
   if (glob.is_literal_) glob.literal_ = glob.literal_prefix_;
   return glob;
@@ -143,11 +152,20 @@ bool GlobPattern::Matches(absl::string_view text) const {
                   literal_prefix_.size()) != 0) {
     return false;
   }
-  return MatchOps(text);
+  if (!literal_suffix_.empty()) {
+    // Pattern is P*S with S literal: text must end with S, and the rest must
+    // match P* (the star absorbs whatever lies between).
+    const size_t rest = text.size() - literal_suffix_.size();
+    if (std::memcmp(text.data() + rest, literal_suffix_.data(),
+                    literal_suffix_.size()) != 0) {
+      return false;
+    }
+    return MatchOps(text.substr(0, rest), suffix_op_begin_);
+  }
+  return MatchOps(text, ops_.size());
 }
 
-bool GlobPattern::MatchOps(absl::string_view text) const {
-  const size_t num_ops = ops_.size();
+bool GlobPattern::MatchOps(absl::string_view text, size_t num_ops) const {
   const size_t n = text.size();
   constexpr size_t kNoStar = static_cast<size_t>(-1);
   size_t p = 0;

@@ -5,7 +5,8 @@
 //   ?        exactly one byte
 //   [abc]    one byte from the set; [a-z] ranges; [!x] or [^x] negates;
 //            a ']' right after '[' (or after '[!' / '[^') is a member;
-//            '-' first or last is a member; '\' escapes the next byte
+//            '-' first or last is a member; '\' escapes the next byte;
+//            POSIX forms such as [[:digit:]] are not supported (use [0-9])
 //   \c       the byte c, literally
 // Anything else matches itself. The whole text must match (no substring
 // search). Invalid patterns are rejected at Compile time, so Matches never
@@ -62,13 +63,19 @@ class GlobPattern {
 
   GlobPattern() = default;
 
-  bool MatchOps(absl::string_view text) const;
+  // Matches text against ops_[0, num_ops).
+  bool MatchOps(absl::string_view text, size_t num_ops) const;
 
   std::string pattern_;
   std::vector<Op> ops_;
   std::vector<ByteSet> classes_;
   // Literal text every match starts with; checked first as a quick reject.
   std::string literal_prefix_;
+  // If the pattern has a star and only literals after its last star: those
+  // literals, and the index of the first of their ops. Matching then checks
+  // the suffix with one comparison and runs the ops loop on the rest.
+  std::string literal_suffix_;
+  size_t suffix_op_begin_ = 0;
   // Minimum length of a matching text (number of non-star ops).
   size_t min_length_ = 0;
   bool has_star_ = false;

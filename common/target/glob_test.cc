@@ -72,6 +72,20 @@ TEST(GlobTest, MultipleStarsBacktrack) {
   EXPECT_FALSE(GlobMatches("*ab*ab", "xabyaba"));
 }
 
+TEST(GlobTest, LiteralSuffixAfterLastStar) {
+  EXPECT_FALSE(GlobMatches("a*a", "a"));
+  EXPECT_TRUE(GlobMatches("a*a", "aa"));
+  EXPECT_FALSE(GlobMatches("ab*b", "ab"));
+  EXPECT_TRUE(GlobMatches("ab*b", "abb"));
+  EXPECT_TRUE(GlobMatches("*ab", "ab"));
+  EXPECT_TRUE(GlobMatches("x*[0-9]*.com", "x-12.dc1.com"));
+  EXPECT_FALSE(GlobMatches("x*[0-9]*.com", "x-ab.dc.com"));
+  EXPECT_TRUE(GlobMatches("*?.com", "a.com"));
+  EXPECT_FALSE(GlobMatches("*?.com", ".com"));
+  EXPECT_TRUE(GlobMatches("*\\*", "a*"));
+  EXPECT_FALSE(GlobMatches("*\\*", "a"));
+}
+
 TEST(GlobTest, PathologicalStarsStayFast) {
   const std::string text(2000, 'a');
   EXPECT_FALSE(GlobMatches("*a*a*a*a*a*a*a*a*a*a*b", text));

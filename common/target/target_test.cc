@@ -1,6 +1,8 @@
 #include "common/target/target.h"
 
+#include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
