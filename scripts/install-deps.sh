@@ -10,6 +10,7 @@ MUSTER_PACKAGES=(
   libgtest-dev libgmock-dev redis-server
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
   prometheus-cpp-dev libsodium-dev
+  python3 python3-zmq python3-redis python3-protobuf
 )
 
 muster_install_deps() {

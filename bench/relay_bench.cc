@@ -1,0 +1,383 @@
+// relay_bench: one relayd between a real redis-server and bench sockets.
+//
+// Two figures, each measured --runs times (min / median / max):
+//   return ingestion  --sockets DEALER sockets send ReturnBatches of
+//                     --returns_per_message returns, each keeping at most
+//                     --window messages unacknowledged (as minions do, they
+//                     wait for ACKs); returns/s from the first send until
+//                     every return is acknowledged, i.e. in Redis. The
+//                     stream is then checked to hold exactly that many.
+//   job injection     --sub_sockets SUB sockets each subscribed to '*' and
+//                     to the topics of --subscribers/--sub_sockets virtual
+//                     minions; latency from just before XADD of a broadcast
+//                     job to the frame arriving on each socket (p50, p99).
+// It is a report: the exit code is 0 whether or not targets are met.
+//
+//   bazel-bin/bench/relay_bench [--returns=2000000] [--runs=3]
+//                               [--json_out=/tmp/relay_bench.json]
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/bus/bus_protocol.h"
+#include "common/redis/redis_stream.h"
+#include "nlohmann/json.hpp"
+#include "proto/wire.pb.h"
+#include "tests/relay_process.h"
+#include "tests/support/process.h"
+#include "tests/support/redis_server.h"
+
+ABSL_FLAG(std::string, json_out, "", "If set, also write the result rows as JSON here.");
+ABSL_FLAG(int, runs, 3, "Runs of each measurement.");
+ABSL_FLAG(int, returns, 2000000, "Returns sent per ingestion run.");
+ABSL_FLAG(int, sockets, 8, "DEALER sockets sending returns.");
+ABSL_FLAG(int, returns_per_message, 100, "Returns in one RET message.");
+ABSL_FLAG(int, window, 16, "Unacknowledged RET messages allowed per socket.");
+ABSL_FLAG(int, jobs, 200, "Jobs per injection-latency run.");
+ABSL_FLAG(int, sub_sockets, 100, "SUB sockets for the injection latency.");
+ABSL_FLAG(int, subscribers, 10000, "Virtual minions spread over the SUB sockets.");
+
+namespace muster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr double kReturnsTarget = 300000;
+constexpr double kP50TargetMs = 5;
+constexpr double kP99TargetMs = 20;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Number of occurrences of length-delimited field 1 at the top level of a
+// message (ReturnAck.keys, ReturnBatch.returns) without a full parse.
+int CountField1(absl::string_view bytes) {
+  int count = 0;
+  size_t i = 0;
+  auto varint = [&]() -> uint64_t {
+    uint64_t value = 0;
+    for (int shift = 0; i < bytes.size(); shift += 7) {
+      uint8_t b = bytes[i++];
+      value |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) break;
+    }
+    return value;
+  };
+  while (i < bytes.size()) {
+    uint64_t tag = varint();
+    switch (tag & 7) {
+      case 0: varint(); break;
+      case 1: i += 8; break;
+      case 5: i += 4; break;
+      case 2: i += varint(); break;
+      default: return count;
+    }
+    if ((tag >> 3) == 1 && (tag & 7) == 2) ++count;
+  }
+  return count;
+}
+
+struct Row {
+  std::string figure;
+  std::string unit;
+  std::vector<double> values;
+  std::string target;
+  bool higher_is_better;
+  double threshold;
+  double min() const { return *std::min_element(values.begin(), values.end()); }
+  double max() const { return *std::max_element(values.begin(), values.end()); }
+  double median() const {
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    return sorted[sorted.size() / 2];
+  }
+  bool pass() const { return higher_is_better ? median() >= threshold : median() <= threshold; }
+};
+
+// Prebuilt RET payloads: message m carries returns [m*k, (m+1)*k).
+std::vector<std::string> BuildPayloads(int total, int per_message) {
+  std::vector<std::string> payloads;
+  int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  for (int first = 0; first < total; first += per_message) {
+    wire::v1::ReturnBatch batch;
+    for (int n = first; n < std::min(total, first + per_message); ++n) {
+      wire::v1::Return* ret = batch.add_returns();
+      ret->set_jid(absl::StrFormat("2026112800000%07d", n / 100000));
+      ret->set_attempt(1);
+      ret->set_minion_id(absl::StrFormat("web-%06d.dc1.example.com", n % 100000));
+      ret->set_success(true);
+      ret->set_stdout("true");
+      ret->set_started_at_ms(now_ms);
+      ret->set_ended_at_ms(now_ms + 3);
+      ret->set_function("test.ping");
+    }
+    payloads.push_back(batch.SerializeAsString());
+  }
+  return payloads;
+}
+
+// Sends every payload over `sockets` DEALERs with a window; returns/s.
+double IngestOnce(zmq::context_t& context, const std::string& endpoint,
+                  const std::vector<std::string>& payloads, int total_returns) {
+  const int socket_count = absl::GetFlag(FLAGS_sockets);
+  const int window = absl::GetFlag(FLAGS_window);
+  std::vector<zmq::socket_t> dealers;
+  for (int s = 0; s < socket_count; ++s) {
+    dealers.emplace_back(context, zmq::socket_type::dealer);
+    dealers.back().set(zmq::sockopt::linger, 0);
+    dealers.back().connect(endpoint);
+  }
+  std::vector<int> in_flight(socket_count, 0);
+  std::vector<zmq::pollitem_t> items;
+  for (auto& dealer : dealers) items.push_back({dealer.handle(), 0, ZMQ_POLLIN, 0});
+  size_t next = 0;
+  int64_t acked = 0;
+  const std::string type(bus::kReturnType);
+  Clock::time_point start = Clock::now();
+  std::vector<zmq::message_t> frames;
+  while (acked < total_returns) {
+    for (int s = 0; s < socket_count; ++s) {
+      while (in_flight[s] < window && next < payloads.size()) {
+        dealers[s].send(zmq::buffer(type), zmq::send_flags::sndmore);
+        dealers[s].send(zmq::buffer(payloads[next++]), zmq::send_flags::none);
+        ++in_flight[s];
+      }
+    }
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(1000));
+    for (int s = 0; s < socket_count; ++s) {
+      while (true) {
+        frames.clear();
+        if (!zmq::recv_multipart(dealers[s], std::back_inserter(frames),
+                                 zmq::recv_flags::dontwait)) {
+          break;
+        }
+        if (frames.size() != 2) continue;
+        acked += CountField1(
+            absl::string_view(static_cast<const char*>(frames[1].data()), frames[1].size()));
+        --in_flight[s];
+      }
+    }
+  }
+  return total_returns / Seconds(Clock::now() - start);
+}
+
+// Returns in the returns stream, counted page by page.
+int64_t CountStoredReturns(RedisConnection& redis) {
+  int64_t count = 0;
+  std::string from = "-";
+  while (true) {
+    auto reply = redis.Command({"XRANGE", "muster:returns", from, "+", "COUNT", "500"});
+    if (!reply.ok()) return -1;
+    auto entries = ParseStreamEntries(reply->get());
+    if (!entries.ok() || entries->empty()) break;
+    for (const StreamEntry& entry : *entries) {
+      if (!entry.fields.empty()) count += CountField1(entry.fields[0].second);
+    }
+    from = absl::StrCat("(", entries->back().id);
+  }
+  return count;
+}
+
+struct Latencies {
+  double p50_ms = -1;
+  double p99_ms = -1;
+  int incomplete_jobs = 0;  // jobs that did not reach every socket in 2 s
+};
+
+// Injection latency of broadcast jobs to every SUB socket.
+Latencies InjectOnce(RedisConnection& redis, std::vector<zmq::socket_t>& subs, int run,
+                     int jobs) {
+  Latencies latencies;
+  std::vector<zmq::pollitem_t> items;
+  for (auto& sub : subs) items.push_back({sub.handle(), 0, ZMQ_POLLIN, 0});
+  std::vector<double> samples_ms;
+  std::vector<zmq::message_t> frames;
+  for (int j = 0; j < jobs; ++j) {
+    wire::v1::JobEnvelope job = testing::MakeJob(absl::StrFormat("3%05d%014d", run, j), 1,
+                                                 muster::v1::GLOB, "web-*", "dc1");
+    std::vector<bool> got(subs.size(), false);
+    size_t received = 0;
+    Clock::time_point start = Clock::now();
+    if (!testing::AddJob(redis, job).ok()) break;
+    while (received < subs.size()) {
+      if (zmq::poll(items.data(), items.size(), std::chrono::milliseconds(2000)) == 0) {
+        ++latencies.incomplete_jobs;
+        break;
+      }
+      Clock::time_point now = Clock::now();
+      for (size_t s = 0; s < subs.size(); ++s) {
+        if (!(items[s].revents & ZMQ_POLLIN)) continue;
+        while (true) {
+          frames.clear();
+          if (!zmq::recv_multipart(subs[s], std::back_inserter(frames),
+                                   zmq::recv_flags::dontwait)) {
+            break;
+          }
+          wire::v1::JobEnvelope envelope;
+          if (frames.size() == 2 && envelope.ParseFromArray(frames[1].data(), frames[1].size()) &&
+              envelope.jid() == job.jid() && !got[s]) {
+            got[s] = true;
+            ++received;
+            samples_ms.push_back(std::chrono::duration<double, std::milli>(now - start).count());
+          }
+        }
+      }
+    }
+  }
+  std::sort(samples_ms.begin(), samples_ms.end());
+  if (samples_ms.empty()) return latencies;
+  latencies.p50_ms = samples_ms[samples_ms.size() / 2];
+  latencies.p99_ms = samples_ms[samples_ms.size() * 99 / 100];
+  return latencies;
+}
+
+std::string MemTotal() {
+  std::ifstream in("/proc/meminfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("MemTotal:", 0) == 0) return line.substr(line.find_first_not_of(' ', 9));
+  }
+  return "unknown";
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+int Main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const std::string command = absl::StrJoin(argv, argv + argc, " ");
+  const int runs = std::max(1, absl::GetFlag(FLAGS_runs));
+  const int total = absl::GetFlag(FLAGS_returns);
+
+  testing::RedisServer redis_server;
+  if (absl::Status s = redis_server.Start(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  testing::RelayProcess relay("dc1", redis_server.address_string(),
+                              {"--heartbeat_interval_ms=1000", "--log_level=warn"});
+  if (absl::Status s = relay.Start(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  auto redis = redis_server.Connect();
+  if (!redis.ok()) return 1;
+  zmq::context_t context(1);
+
+  std::vector<std::string> payloads = BuildPayloads(total, absl::GetFlag(FLAGS_returns_per_message));
+  Row ingest{"return ingestion, bus -> relayd -> Redis (acked)", "returns/s", {},
+             ">= 300,000", true, kReturnsTarget};
+  for (int run = 0; run < runs; ++run) {
+    (*redis)->Command({"DEL", "muster:returns"}).IgnoreError();
+    double rate = IngestOnce(context, relay.return_endpoint(), payloads, total);
+    int64_t stored = CountStoredReturns(**redis);
+    std::fprintf(stderr, "ingest run %d: %.0f returns/s, %lld of %d in Redis\n", run + 1, rate,
+                 static_cast<long long>(stored), total);
+    if (stored != total) rate = 0;  // a lost return fails the figure
+    ingest.values.push_back(rate);
+  }
+
+  // Subscribers: '*' plus each virtual minion's own topic.
+  const int sub_count = absl::GetFlag(FLAGS_sub_sockets);
+  const int per_socket = absl::GetFlag(FLAGS_subscribers) / sub_count;
+  std::vector<zmq::socket_t> subs;
+  for (int s = 0; s < sub_count; ++s) {
+    subs.emplace_back(context, zmq::socket_type::sub);
+    subs.back().set(zmq::sockopt::linger, 0);
+    subs.back().set(zmq::sockopt::subscribe, std::string(bus::kBroadcastTopic));
+    for (int v = 0; v < per_socket; ++v) {
+      subs.back().set(zmq::sockopt::subscribe,
+                      bus::MinionTopic(absl::StrFormat("web-%06d.dc1.example.com",
+                                                       s * per_socket + v)));
+    }
+    subs.back().connect(relay.publish_endpoint());
+  }
+  // Warm-up: until one job reaches every socket, all subscriptions are in.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (InjectOnce(**redis, subs, 90 + attempt, 1).incomplete_jobs == 0) break;
+  }
+  Row p50{"job injection latency p50, XADD -> frame on 100 SUB sockets", "ms", {},
+          "<= 5 ms", false, kP50TargetMs};
+  Row p99{"job injection latency p99, 10,000 virtual minions", "ms", {}, "<= 20 ms", false,
+          kP99TargetMs};
+  for (int run = 0; run < runs; ++run) {
+    Latencies latency = InjectOnce(**redis, subs, run, absl::GetFlag(FLAGS_jobs));
+    if (latency.incomplete_jobs > 0) {
+      std::fprintf(stderr, "injection run %d: %d jobs missed a socket\n", run + 1,
+                   latency.incomplete_jobs);
+      latency = Latencies{};  // a lost frame fails the figure
+      latency.p50_ms = latency.p99_ms = 1e9;
+    }
+    p50.values.push_back(latency.p50_ms);
+    p99.values.push_back(latency.p99_ms);
+  }
+
+  std::printf("relay_bench: one relayd, real redis-server, bench sockets in one process\n");
+  std::printf("command: %s\n", command.c_str());
+  std::printf("machine: %s, %ld cores online, MemTotal %s\n", CpuModel().c_str(),
+              sysconf(_SC_NPROCESSORS_ONLN), MemTotal().c_str());
+  std::printf("ingestion: %d returns/run, %d sockets, %d returns/message, window %d; "
+              "injection: %d jobs/run, %d SUB sockets, %d virtual minions; %d runs\n\n",
+              total, absl::GetFlag(FLAGS_sockets), absl::GetFlag(FLAGS_returns_per_message),
+              absl::GetFlag(FLAGS_window), absl::GetFlag(FLAGS_jobs), sub_count,
+              per_socket * sub_count, runs);
+  std::vector<const Row*> rows = {&ingest, &p50, &p99};
+  std::printf("%-62s | %-9s | %10s | %10s | %10s | %-10s | %s\n", "figure", "unit", "min",
+              "median", "max", "target", "result");
+  std::printf("%s\n", std::string(130, '-').c_str());
+  for (const Row* row : rows) {
+    std::printf("%-62s | %-9s | %10.2f | %10.2f | %10.2f | %-10s | %s\n", row->figure.c_str(),
+                row->unit.c_str(), row->min(), row->median(), row->max(), row->target.c_str(),
+                row->pass() ? "PASS" : "FAIL");
+  }
+  const std::string json_out = absl::GetFlag(FLAGS_json_out);
+  if (!json_out.empty()) {
+    nlohmann::json json;
+    json["benchmark"] = "relay_bench";
+    json["command"] = command;
+    json["machine"] = {{"cpu", CpuModel()},
+                       {"cores", sysconf(_SC_NPROCESSORS_ONLN)},
+                       {"memory", MemTotal()}};
+    json["rows"] = nlohmann::json::array();
+    for (const Row* row : rows) {
+      json["rows"].push_back({{"figure", row->figure},
+                              {"unit", row->unit},
+                              {"values", row->values},
+                              {"min", row->min()},
+                              {"median", row->median()},
+                              {"max", row->max()},
+                              {"target", row->target},
+                              {"pass", row->pass()}});
+    }
+    std::ofstream(json_out) << json.dump(2) << "\n";
+  }
+  relay.Stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace muster
+
+int main(int argc, char** argv) { return muster::Main(argc, argv); }

@@ -1,0 +1,248 @@
+#include "relay/job_reader.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/bus/bus_protocol.h"
+#include "common/target/target.h"
+#include "spdlog/spdlog.h"
+
+namespace muster::relay {
+namespace {
+
+constexpr absl::string_view kJobField = "job";
+constexpr absl::string_view kEventField = "event";
+constexpr int kReadBlockMs = 1000;
+constexpr int kOutboxBatch = 100;
+constexpr int64_t kPruneIntervalMs = 60 * 1000;
+// Large enough that a list target of 100,000 ids is never cut by the
+// high-water mark; PUB drops (never blocks) past it.
+constexpr int kPublishHighWaterMark = 1000000;
+
+absl::StatusOr<wire::v1::JobEnvelope> DecodeJob(const StreamEntry& entry) {
+  const std::string* value = entry.Field(kJobField);
+  if (value == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("entry ", entry.id, ": no field 'job'"));
+  }
+  wire::v1::JobEnvelope job;
+  if (!job.ParseFromString(*value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("entry ", entry.id, ": field 'job' is not a JobEnvelope"));
+  }
+  if (job.jid().empty() || job.attempt() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("entry ", entry.id, ": jid '", job.jid(),
+                                                   "' attempt ", job.attempt(),
+                                                   ": both are required"));
+  }
+  return job;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions& options,
+                                                             zmq::context_t& context,
+                                                             RelayCounters* counters) {
+  absl::StatusOr<std::unique_ptr<RelayState>> state = RelayState::Open(options.StatePath());
+  if (!state.ok()) return state.status();
+  zmq::socket_t publisher(context, zmq::socket_type::pub);
+  publisher.set(zmq::sockopt::sndhwm, kPublishHighWaterMark);
+  publisher.set(zmq::sockopt::linger, 1000);
+  try {
+    if (options.bus_connect.empty()) {
+      publisher.bind(options.publish_endpoint);
+    } else {
+      publisher.connect(options.bus_connect);
+    }
+  } catch (const zmq::error_t& error) {
+    return absl::UnavailableError(absl::StrCat(
+        "publish socket ",
+        options.bus_connect.empty() ? options.publish_endpoint : options.bus_connect, ": ",
+        error.what()));
+  }
+  return std::unique_ptr<JobReader>(
+      new JobReader(options, std::move(publisher), *std::move(state), counters));
+}
+
+JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
+                     std::unique_ptr<RelayState> state, RelayCounters* counters)
+    : options_(options),
+      publisher_(std::move(publisher)),
+      state_(std::move(state)),
+      counters_(counters),
+      redis_("jobs", options.redis, options.redis_timeout),
+      jobs_key_(options.JobsKey()),
+      events_key_(options.EventsKey()) {
+  publish_endpoint_ = options.bus_connect.empty()
+                          ? publisher_.get(zmq::sockopt::last_endpoint)
+                          : options.bus_connect;
+}
+
+void JobReader::Run(const absl::Notification& stop) {
+  spdlog::info("jobs: reading {} from cursor {}", jobs_key_, state_->cursor());
+  if (stop.WaitForNotificationWithTimeout(absl::Milliseconds(options_.inject_delay_ms))) return;
+  int64_t next_prune_ms = 0;
+  while (!stop.HasBeenNotified()) {
+    RedisConnection* redis = redis_.Get();
+    if (redis == nullptr) {
+      stop.WaitForNotificationWithTimeout(
+          std::max(redis_.next_attempt() - absl::Now(), absl::Milliseconds(10)));
+      continue;
+    }
+    absl::Status flushed = FlushOutbox(*redis);
+    if (!flushed.ok()) {
+      redis_.Broken(flushed.message());
+      continue;
+    }
+    std::string count = absl::StrCat(options_.job_read_count);
+    std::string block = absl::StrCat(kReadBlockMs);
+    absl::StatusOr<RedisReply> reply = redis->Command(
+        {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", jobs_key_, state_->cursor()});
+    if (!reply.ok()) {
+      counters_->redis_errors.fetch_add(1);
+      redis_.Broken(reply.status().message());
+      continue;
+    }
+    absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamRead(*reply);
+    if (!entries.ok()) {
+      // An error reply (e.g. the key is not a stream): not transient in a
+      // way a reconnect fixes, so wait and ask again.
+      counters_->redis_errors.fetch_add(1);
+      spdlog::error("jobs: XREAD {}: {}", jobs_key_, std::string(entries.status().message()));
+      stop.WaitForNotificationWithTimeout(absl::Seconds(1));
+      continue;
+    }
+    for (const StreamEntry& entry : *entries) {
+      if (stop.HasBeenNotified()) break;
+      HandleEntry(entry, stop);
+    }
+    if (!entries->empty()) {
+      flushed = FlushOutbox(*redis);
+      if (!flushed.ok()) redis_.Broken(flushed.message());
+    }
+    int64_t now_ms = NowMs();
+    if (now_ms >= next_prune_ms) {
+      absl::StatusOr<int64_t> pruned = state_->PruneDispatches(now_ms);
+      if (!pruned.ok()) {
+        spdlog::error("jobs: pruning dispatches: {}", std::string(pruned.status().message()));
+      }
+      next_prune_ms = now_ms + kPruneIntervalMs;
+    }
+  }
+  spdlog::info("jobs: stopped at cursor {}", state_->cursor());
+}
+
+absl::StatusOr<std::vector<std::string>> JobReader::Topics(
+    const wire::v1::JobEnvelope& job) const {
+  std::vector<std::string> topics;
+  const muster::v1::TargetType type = job.target().type();
+  if (type == muster::v1::LIST || type == muster::v1::COMPOUND) {
+    absl::StatusOr<Target> target = Target::Parse(
+        type == muster::v1::LIST ? TargetKind::kList : TargetKind::kCompound,
+        job.target().expression());
+    if (!target.ok()) return target.status();
+    if (const std::vector<std::string>* ids = target->ListIds(); ids != nullptr) {
+      for (const std::string& id : *ids) {
+        // An id no minion can have reaches nobody; it is not worth a frame.
+        if (bus::ValidateMinionId(id).ok()) topics.push_back(bus::MinionTopic(id));
+      }
+      return topics;
+    }
+  }
+  topics.push_back(std::string(bus::kBroadcastTopic));
+  return topics;
+}
+
+void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& stop) {
+  absl::StatusOr<wire::v1::JobEnvelope> job = DecodeJob(entry);
+  absl::StatusOr<std::vector<std::string>> topics =
+      job.ok() ? Topics(*job) : absl::StatusOr<std::vector<std::string>>(job.status());
+  if (!topics.ok()) {
+    counters_->malformed_entries.fetch_add(1);
+    spdlog::warn("jobs: malformed entry {} skipped: {}", entry.id,
+                 std::string(topics.status().message()));
+    Commit(entry.id, nullptr, "", stop);
+    return;
+  }
+  absl::StatusOr<bool> handled = state_->WasHandled(job->jid(), job->attempt());
+  if (handled.ok() && *handled) {
+    counters_->jobs_duplicate.fetch_add(1);
+    spdlog::info("jobs: {} attempt {} already handled; entry {} skipped", job->jid(),
+                 job->attempt(), entry.id);
+    Commit(entry.id, nullptr, "", stop);
+    return;
+  }
+  HandledDispatch dispatch{job->jid(), job->attempt(), job->deadline_ms()};
+  wire::v1::RelayEvent event;
+  wire::v1::Delivery* delivery = event.mutable_delivery();
+  delivery->set_jid(job->jid());
+  delivery->set_attempt(job->attempt());
+  int64_t now_ms = NowMs();
+  delivery->set_at_ms(now_ms);
+  if (job->deadline_ms() < now_ms) {
+    delivery->set_status(wire::v1::Delivery::EXPIRED);
+    counters_->jobs_expired.fetch_add(1);
+    spdlog::info("jobs: {} attempt {} expired {} ms ago; not injected", job->jid(),
+                 job->attempt(), now_ms - job->deadline_ms());
+  } else {
+    const std::string& payload = *entry.Field(kJobField);
+    for (const std::string& topic : *topics) {
+      publisher_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+      publisher_.send(zmq::buffer(payload), zmq::send_flags::none);
+    }
+    delivery->set_status(wire::v1::Delivery::DELIVERED);
+    delivery->set_messages(static_cast<uint32_t>(topics->size()));
+    counters_->jobs_injected.fetch_add(1);
+    spdlog::debug("jobs: injected {} attempt {} in {} message(s)", job->jid(), job->attempt(),
+                  topics->size());
+  }
+  Commit(entry.id, &dispatch,
+         EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms),
+         stop);
+}
+
+void JobReader::Commit(const std::string& entry_id, const HandledDispatch* dispatch,
+                       const std::string& event, const absl::Notification& stop) {
+  while (true) {
+    absl::Status committed = state_->Commit(entry_id, dispatch, event);
+    if (committed.ok()) return;
+    // The job is already on the bus; re-reading it would inject it twice,
+    // so insist on the commit rather than move on.
+    spdlog::error("jobs: committing entry {}: {}; retrying", entry_id,
+                  std::string(committed.message()));
+    if (stop.WaitForNotificationWithTimeout(absl::Seconds(1))) return;
+  }
+}
+
+absl::Status JobReader::FlushOutbox(RedisConnection& redis) {
+  while (true) {
+    absl::StatusOr<std::vector<OutboxEvent>> events = state_->PendingEvents(kOutboxBatch);
+    if (!events.ok()) return absl::OkStatus();  // local read error: retried next round
+    if (events->empty()) return absl::OkStatus();
+    for (const OutboxEvent& event : *events) {
+      redis.Append({"XADD", events_key_, "*", kEventField, event.event});
+    }
+    absl::StatusOr<std::vector<RedisReply>> replies = redis.ReadReplies();
+    if (!replies.ok()) return replies.status();
+    int64_t written_through = 0;
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if (!(*replies)[i].IsString()) {
+        counters_->redis_errors.fetch_add(1);
+        spdlog::error("jobs: XADD {}: {}", events_key_, std::string((*replies)[i].str()));
+        break;
+      }
+      written_through = (*events)[i].seq;
+    }
+    if (written_through > 0) {
+      absl::Status deleted = state_->DeleteEventsThrough(written_through);
+      if (!deleted.ok()) {
+        spdlog::error("jobs: outbox: {}", std::string(deleted.message()));
+        return absl::OkStatus();
+      }
+    }
+    if (written_through != events->back().seq) return absl::OkStatus();
+  }
+}
+
+}  // namespace muster::relay

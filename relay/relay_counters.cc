@@ -1,0 +1,33 @@
+#include "relay/relay_counters.h"
+
+#include "absl/time/clock.h"
+
+namespace muster::relay {
+
+wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
+                                             int64_t started_at_ms, int64_t interval_ms) {
+  wire::v1::RelayHeartbeat heartbeat;
+  heartbeat.set_started_at_ms(started_at_ms);
+  heartbeat.set_interval_ms(static_cast<uint32_t>(interval_ms));
+  heartbeat.set_minions_connected(counters.minions_connected.load());
+  heartbeat.set_jobs_injected(counters.jobs_injected.load());
+  heartbeat.set_jobs_expired(counters.jobs_expired.load());
+  heartbeat.set_returns_forwarded(counters.returns_forwarded.load());
+  heartbeat.set_spool_depth(counters.spool_depth.load());
+  heartbeat.set_malformed_frames(counters.malformed_frames.load());
+  heartbeat.set_malformed_entries(counters.malformed_entries.load());
+  heartbeat.set_version(std::string(kRelayVersion));
+  return heartbeat;
+}
+
+std::string EncodeRelayEvent(wire::v1::RelayEvent event, absl::string_view relay_id,
+                             absl::string_view datacenter, int64_t at_ms) {
+  event.set_relay_id(std::string(relay_id));
+  event.set_datacenter(std::string(datacenter));
+  event.set_at_ms(at_ms);
+  return event.SerializeAsString();
+}
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+}  // namespace muster::relay

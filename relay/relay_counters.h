@@ -1,0 +1,45 @@
+// RelayCounters: what relayd counts, shared by its threads (each counter is
+// an atomic written by the thread that owns the event), and the relay
+// heartbeat and event encoding built from them (docs/PROTOCOL.md 2.3).
+#ifndef MUSTER_RELAY_RELAY_COUNTERS_H_
+#define MUSTER_RELAY_RELAY_COUNTERS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "proto/wire.pb.h"
+
+namespace muster::relay {
+
+inline constexpr absl::string_view kRelayVersion = "0.1.0";
+
+struct RelayCounters {
+  std::atomic<uint64_t> minions_connected{0};
+  std::atomic<uint64_t> jobs_injected{0};
+  std::atomic<uint64_t> jobs_expired{0};
+  std::atomic<uint64_t> jobs_duplicate{0};
+  std::atomic<uint64_t> returns_forwarded{0};
+  std::atomic<uint64_t> returns_spooled{0};
+  std::atomic<uint64_t> spool_depth{0};
+  std::atomic<uint64_t> malformed_frames{0};
+  std::atomic<uint64_t> malformed_entries{0};
+  std::atomic<uint64_t> redis_errors{0};
+};
+
+// The RelayHeartbeat payload for the current counter values.
+wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
+                                             int64_t started_at_ms, int64_t interval_ms);
+
+// Serialized RelayEvent for this relay; the caller fills the oneof in
+// `event` and this sets relay_id, datacenter and at_ms.
+std::string EncodeRelayEvent(wire::v1::RelayEvent event, absl::string_view relay_id,
+                             absl::string_view datacenter, int64_t at_ms);
+
+// Milliseconds since the Unix epoch.
+int64_t NowMs();
+
+}  // namespace muster::relay
+
+#endif  // MUSTER_RELAY_RELAY_COUNTERS_H_

@@ -1,0 +1,51 @@
+// RelayOptions: everything relayd is configured with (main.cc fills it from
+// flags) and the Redis key names derived from it (docs/PROTOCOL.md 2).
+#ifndef MUSTER_RELAY_RELAY_OPTIONS_H_
+#define MUSTER_RELAY_RELAY_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/redis/redis_connection.h"
+#include "relay/return_batcher.h"
+
+namespace muster::relay {
+
+struct RelayOptions {
+  std::string datacenter;
+  std::string relay_id;
+  RedisAddress redis;
+  std::string redis_prefix = "muster:";
+  // Publish side: bind `publish_endpoint`, or connect to `bus_connect`
+  // (an XSUB forwarder) when that is not empty.
+  std::string publish_endpoint;
+  std::string bus_connect;
+  std::string return_endpoint;
+  std::string state_dir;
+
+  int64_t heartbeat_interval_ms = 5000;
+  int64_t minion_gone_after_ms = 60000;
+  // Time after the publish socket is up before the first job is injected,
+  // so minions reconnecting after a relay restart see the backlog.
+  int64_t inject_delay_ms = 1000;
+  // XREAD COUNT for the job stream.
+  int job_read_count = 100;
+  EntryLimits entry_limits;
+  // Most entries in one pipelined round trip to Redis.
+  int max_entries_per_round_trip = 32;
+  // Most bus messages read before the pending returns are written.
+  int max_messages_per_flush = 10000;
+  absl::Duration redis_timeout = absl::Seconds(3);
+
+  std::string JobsKey() const { return absl::StrCat(redis_prefix, "jobs:", datacenter); }
+  std::string ReturnsKey() const { return absl::StrCat(redis_prefix, "returns"); }
+  std::string EventsKey() const { return absl::StrCat(redis_prefix, "events"); }
+  std::string StatePath() const { return absl::StrCat(state_dir, "/relay_state.db"); }
+  std::string SpoolPath() const { return absl::StrCat(state_dir, "/relay_spool.db"); }
+};
+
+}  // namespace muster::relay
+
+#endif  // MUSTER_RELAY_RELAY_OPTIONS_H_

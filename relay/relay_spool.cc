@@ -1,0 +1,103 @@
+#include "relay/relay_spool.h"
+
+#include <utility>
+
+namespace muster::relay {
+namespace {
+
+// AUTOINCREMENT: seq never goes back, even after the newest rows were
+// deleted, so append order survives any number of drain cycles and restarts.
+constexpr absl::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS spool (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  received_at_ms INTEGER NOT NULL,
+  returns INTEGER NOT NULL,
+  batch BLOB NOT NULL
+);
+)sql";
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RelaySpool>> RelaySpool::Open(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<SqliteFile>> file = SqliteFile::Open(path, "FULL", kSchema);
+  if (!file.ok()) return file.status();
+  std::unique_ptr<RelaySpool> spool(new RelaySpool(*std::move(file)));
+  struct {
+    std::unique_ptr<SqliteStatement>* statement;
+    absl::string_view sql;
+  } statements[] = {
+      {&spool->insert_, "INSERT INTO spool (received_at_ms, returns, batch) VALUES (?1, ?2, ?3)"},
+      {&spool->select_, "SELECT seq, received_at_ms, returns, batch FROM spool ORDER BY seq"},
+      {&spool->delete_, "DELETE FROM spool WHERE seq <= ?1"},
+      {&spool->count_, "SELECT COUNT(*), COALESCE(SUM(returns), 0) FROM spool"},
+  };
+  for (auto& entry : statements) {
+    auto prepared = spool->file_->Prepare(entry.sql);
+    if (!prepared.ok()) return prepared.status();
+    *entry.statement = *std::move(prepared);
+  }
+  absl::StatusOr<bool> row = spool->count_->Step();
+  if (!row.ok()) return row.status();
+  spool->depth_rows_ = spool->count_->ColumnInt64(0);
+  spool->depth_returns_ = spool->count_->ColumnInt64(1);
+  spool->count_->Reset();
+  return spool;
+}
+
+absl::Status RelaySpool::Append(absl::Span<const ReturnChunk* const> chunks) {
+  if (chunks.empty()) return absl::OkStatus();
+  absl::Status status = file_->Exec("BEGIN IMMEDIATE");
+  if (!status.ok()) return status;
+  int64_t returns = 0;
+  for (const ReturnChunk* chunk : chunks) {
+    insert_->BindInt64(1, chunk->received_at_ms);
+    insert_->BindInt64(2, chunk->returns);
+    insert_->BindBlob(3, chunk->batch);
+    status = insert_->Run();
+    if (!status.ok()) break;
+    returns += chunk->returns;
+  }
+  if (status.ok()) status = file_->Exec("COMMIT");
+  if (!status.ok()) {
+    file_->Exec("ROLLBACK").IgnoreError();
+    return status;
+  }
+  depth_rows_ += static_cast<int64_t>(chunks.size());
+  depth_returns_ += returns;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SpoolRow>> RelaySpool::Oldest(int64_t max_returns) {
+  std::vector<SpoolRow> rows;
+  int64_t returns = 0;
+  while (true) {
+    absl::StatusOr<bool> row = select_->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    int64_t row_returns = select_->ColumnInt64(2);
+    if (!rows.empty() && returns + row_returns > max_returns) break;
+    SpoolRow out;
+    out.seq = select_->ColumnInt64(0);
+    out.chunk.received_at_ms = select_->ColumnInt64(1);
+    out.chunk.returns = static_cast<int>(row_returns);
+    out.chunk.batch = std::string(select_->ColumnBytes(3));
+    rows.push_back(std::move(out));
+    returns += row_returns;
+  }
+  select_->Reset();
+  return rows;
+}
+
+absl::Status RelaySpool::DeleteThrough(int64_t last_seq) {
+  delete_->BindInt64(1, last_seq);
+  absl::Status status = delete_->Run();
+  if (!status.ok()) return status;
+  absl::StatusOr<bool> row = count_->Step();
+  if (!row.ok()) return row.status();
+  depth_rows_ = count_->ColumnInt64(0);
+  depth_returns_ = count_->ColumnInt64(1);
+  count_->Reset();
+  return absl::OkStatus();
+}
+
+}  // namespace muster::relay

@@ -1,0 +1,140 @@
+#include "relay/relay_state.h"
+
+#include <utility>
+
+namespace muster::relay {
+namespace {
+
+// synchronous=FULL: a commit survives a power cut, not just a process kill;
+// the job side commits one small transaction per job, so the fsync is cheap
+// next to the network round trips around it.
+constexpr absl::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS cursor (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  entry_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dispatch (
+  jid TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  PRIMARY KEY (jid, attempt)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dispatch_deadline ON dispatch (deadline_ms);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event BLOB NOT NULL
+);
+)sql";
+
+// Runs `body` inside BEGIN IMMEDIATE / COMMIT, rolling back on error.
+template <typename Body>
+absl::Status InTransaction(SqliteFile& file, Body body) {
+  absl::Status status = file.Exec("BEGIN IMMEDIATE");
+  if (!status.ok()) return status;
+  status = body();
+  if (status.ok()) status = file.Exec("COMMIT");
+  if (!status.ok()) file.Exec("ROLLBACK").IgnoreError();
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Open(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<SqliteFile>> file = SqliteFile::Open(path, "FULL", kSchema);
+  if (!file.ok()) return file.status();
+  std::unique_ptr<RelayState> state(new RelayState(*std::move(file)));
+  absl::Status status = state->Prepare();
+  if (!status.ok()) return status;
+  auto select = state->file_->Prepare("SELECT entry_id FROM cursor WHERE id = 1");
+  if (!select.ok()) return select.status();
+  absl::StatusOr<bool> row = (*select)->Step();
+  if (!row.ok()) return row.status();
+  if (*row) state->cursor_ = std::string((*select)->ColumnBytes(0));
+  return state;
+}
+
+absl::Status RelayState::Prepare() {
+  struct {
+    std::unique_ptr<SqliteStatement>* statement;
+    absl::string_view sql;
+  } statements[] = {
+      {&select_dispatch_, "SELECT 1 FROM dispatch WHERE jid = ?1 AND attempt = ?2"},
+      {&insert_dispatch_,
+       "INSERT OR REPLACE INTO dispatch (jid, attempt, deadline_ms) VALUES (?1, ?2, ?3)"},
+      {&update_cursor_, "INSERT OR REPLACE INTO cursor (id, entry_id) VALUES (1, ?1)"},
+      {&insert_event_, "INSERT INTO outbox (event) VALUES (?1)"},
+      {&select_events_, "SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1"},
+      {&delete_events_, "DELETE FROM outbox WHERE seq <= ?1"},
+      {&prune_dispatches_, "DELETE FROM dispatch WHERE deadline_ms < ?1"},
+  };
+  for (auto& entry : statements) {
+    auto prepared = file_->Prepare(entry.sql);
+    if (!prepared.ok()) return prepared.status();
+    *entry.statement = *std::move(prepared);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RelayState::WasHandled(absl::string_view jid, uint32_t attempt) {
+  select_dispatch_->BindText(1, jid);
+  select_dispatch_->BindInt64(2, attempt);
+  absl::StatusOr<bool> row = select_dispatch_->Step();
+  select_dispatch_->Reset();
+  return row;
+}
+
+absl::Status RelayState::Commit(absl::string_view entry_id, const HandledDispatch* dispatch,
+                                absl::string_view event) {
+  absl::Status status = InTransaction(*file_, [&]() -> absl::Status {
+    update_cursor_->BindText(1, entry_id);
+    absl::Status step = update_cursor_->Run();
+    if (!step.ok()) return step;
+    if (dispatch != nullptr) {
+      insert_dispatch_->BindText(1, dispatch->jid);
+      insert_dispatch_->BindInt64(2, dispatch->attempt);
+      insert_dispatch_->BindInt64(3, dispatch->deadline_ms);
+      step = insert_dispatch_->Run();
+      if (!step.ok()) return step;
+    }
+    if (!event.empty()) {
+      insert_event_->BindBlob(1, event);
+      step = insert_event_->Run();
+      if (!step.ok()) return step;
+    }
+    return absl::OkStatus();
+  });
+  if (status.ok()) cursor_ = std::string(entry_id);
+  return status;
+}
+
+absl::StatusOr<std::vector<OutboxEvent>> RelayState::PendingEvents(int max_events) {
+  std::vector<OutboxEvent> events;
+  select_events_->BindInt64(1, max_events);
+  while (true) {
+    absl::StatusOr<bool> row = select_events_->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    events.push_back(
+        {select_events_->ColumnInt64(0), std::string(select_events_->ColumnBytes(1))});
+  }
+  select_events_->Reset();
+  return events;
+}
+
+absl::Status RelayState::DeleteEventsThrough(int64_t last_seq) {
+  delete_events_->BindInt64(1, last_seq);
+  return delete_events_->Run();
+}
+
+absl::StatusOr<int64_t> RelayState::PruneDispatches(int64_t now_ms) {
+  prune_dispatches_->BindInt64(1, now_ms);
+  absl::Status status = prune_dispatches_->Run();
+  if (!status.ok()) return status;
+  auto changes = file_->Prepare("SELECT changes()");
+  if (!changes.ok()) return changes.status();
+  absl::StatusOr<bool> row = (*changes)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? (*changes)->ColumnInt64(0) : 0;
+}
+
+}  // namespace muster::relay

@@ -1,0 +1,83 @@
+// RelayState: what the job side of relayd must remember across restarts, in
+// one SQLite file (WAL) under --state_dir:
+//
+//   cursor    id of the last job-stream entry the relay has finished;
+//   dispatch  (jid, attempt) pairs already handled, kept until their
+//             deadline passed, so a re-dispatched pair is never injected twice;
+//   outbox    Delivery events committed with the cursor but not yet written
+//             to Redis (written, then deleted, as soon as Redis answers).
+//
+// Committing cursor, dispatch row and event in one transaction is what makes
+// a restart resume exactly after the last handled job (docs/PROTOCOL.md 2.1).
+// Not thread-safe: owned by the job thread.
+#ifndef MUSTER_RELAY_RELAY_STATE_H_
+#define MUSTER_RELAY_RELAY_STATE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "relay/sqlite_file.h"
+
+namespace muster::relay {
+
+// A dispatch the relay handled (injected or skipped as expired).
+struct HandledDispatch {
+  std::string jid;
+  uint32_t attempt = 0;
+  int64_t deadline_ms = 0;
+};
+
+// An event waiting in the outbox.
+struct OutboxEvent {
+  int64_t seq = 0;
+  std::string event;  // serialized RelayEvent
+};
+
+class RelayState {
+ public:
+  // Opens or creates the state file at `path`.
+  static absl::StatusOr<std::unique_ptr<RelayState>> Open(const std::string& path);
+
+  // The persisted cursor; "0-0" for a new file.
+  const std::string& cursor() const { return cursor_; }
+
+  // True if (jid, attempt) was handled and not yet pruned.
+  absl::StatusOr<bool> WasHandled(absl::string_view jid, uint32_t attempt);
+
+  // In one transaction: sets the cursor to `entry_id`, records `dispatch`
+  // (when not null) and queues `event` (when not empty) in the outbox.
+  // On error nothing changed, and cursor() keeps its old value.
+  absl::Status Commit(absl::string_view entry_id, const HandledDispatch* dispatch,
+                      absl::string_view event);
+
+  // Oldest outbox events, at most `max_events`, in commit order.
+  absl::StatusOr<std::vector<OutboxEvent>> PendingEvents(int max_events);
+  // Removes outbox events with seq <= `last_seq`.
+  absl::Status DeleteEventsThrough(int64_t last_seq);
+
+  // Forgets dispatches whose deadline is before `now_ms`; returns how many.
+  absl::StatusOr<int64_t> PruneDispatches(int64_t now_ms);
+
+ private:
+  explicit RelayState(std::unique_ptr<SqliteFile> file) : file_(std::move(file)) {}
+  absl::Status Prepare();
+
+  std::unique_ptr<SqliteFile> file_;
+  std::string cursor_ = "0-0";
+  std::unique_ptr<SqliteStatement> select_dispatch_;
+  std::unique_ptr<SqliteStatement> insert_dispatch_;
+  std::unique_ptr<SqliteStatement> update_cursor_;
+  std::unique_ptr<SqliteStatement> insert_event_;
+  std::unique_ptr<SqliteStatement> select_events_;
+  std::unique_ptr<SqliteStatement> delete_events_;
+  std::unique_ptr<SqliteStatement> prune_dispatches_;
+};
+
+}  // namespace muster::relay
+
+#endif  // MUSTER_RELAY_RELAY_STATE_H_

@@ -1,0 +1,320 @@
+#include "relay/return_collector.h"
+
+#include <algorithm>
+#include <array>
+#include <iterator>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/bus/bus_protocol.h"
+#include "proto/wire.pb.h"
+#include "spdlog/spdlog.h"
+
+namespace muster::relay {
+namespace {
+
+constexpr absl::string_view kBatchField = "batch";
+constexpr absl::string_view kEventField = "event";
+// Inbound messages past this size make ZeroMQ drop the peer's connection:
+// a memory guard far above the largest valid frame (kMaxPayloadBytes),
+// which is counted as malformed instead.
+constexpr int64_t kMaxInboundMessageBytes = 64 << 20;
+constexpr size_t kMaxQueuedEvents = 10000;
+constexpr int kIdlePollMs = 100;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
+    const RelayOptions& options, zmq::context_t& context, RelayCounters* counters) {
+  absl::StatusOr<std::unique_ptr<RelaySpool>> spool = RelaySpool::Open(options.SpoolPath());
+  if (!spool.ok()) return spool.status();
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::maxmsgsize, kMaxInboundMessageBytes);
+  router.set(zmq::sockopt::rcvhwm, 100000);
+  router.set(zmq::sockopt::sndhwm, 100000);
+  router.set(zmq::sockopt::linger, 500);
+  try {
+    router.bind(options.return_endpoint);
+  } catch (const zmq::error_t& error) {
+    return absl::UnavailableError(
+        absl::StrCat("return socket ", options.return_endpoint, ": ", error.what()));
+  }
+  return std::unique_ptr<ReturnCollector>(
+      new ReturnCollector(options, std::move(router), *std::move(spool), counters));
+}
+
+ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t router,
+                                 std::unique_ptr<RelaySpool> spool, RelayCounters* counters)
+    : options_(options),
+      router_(std::move(router)),
+      spool_(std::move(spool)),
+      counters_(counters),
+      redis_("returns", options.redis, options.redis_timeout),
+      inventory_(options.minion_gone_after_ms),
+      returns_key_(options.ReturnsKey()),
+      events_key_(options.EventsKey()),
+      started_at_ms_(NowMs()) {
+  return_endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+  counters_->spool_depth.store(spool_->depth_returns());
+  if (!spool_->empty()) {
+    spdlog::info("returns: spool holds {} returns from before; draining them first",
+                 spool_->depth_returns());
+  }
+}
+
+void ReturnCollector::Run(const absl::Notification& stop) {
+  while (!stop.HasBeenNotified()) {
+    int64_t now_ms = NowMs();
+    if (now_ms >= next_housekeeping_ms_) Housekeeping(now_ms);
+    // Wait for bus traffic, but not past the next thing the thread owes:
+    // housekeeping, or the next spool drain / reconnect attempt.
+    int64_t wait_ms = std::min<int64_t>(kIdlePollMs, next_housekeeping_ms_ - now_ms);
+    if (!spool_->empty()) {
+      int64_t reconnect_ms = absl::ToInt64Milliseconds(redis_.next_attempt() - absl::Now());
+      wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(0, reconnect_ms));
+    }
+    zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(std::max<int64_t>(0, wait_ms)));
+    ReceiveAvailable(options_.max_messages_per_flush);
+    FlushPending();
+    if (!spool_->empty()) DrainSpool();
+  }
+  ReceiveAvailable(options_.max_messages_per_flush);
+  FlushPending();
+  spdlog::info("returns: stopped; {} returns left in the spool", spool_->depth_returns());
+}
+
+void ReturnCollector::ReceiveAvailable(int max_messages) {
+  std::vector<zmq::message_t> frames;
+  for (int n = 0; n < max_messages; ++n) {
+    frames.clear();
+    std::optional<size_t> received;
+    try {
+      received = zmq::recv_multipart(router_, std::back_inserter(frames),
+                                     zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t& error) {
+      spdlog::error("returns: receive: {}", error.what());
+      return;
+    }
+    if (!received) return;
+    HandleMessage(frames);
+  }
+}
+
+void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
+  // [identity, type, payload]: the ROUTER adds the identity in front.
+  if (frames.size() != 3) {
+    Malformed("frame_count", absl::StrCat(frames.size() - 1, " frames instead of 2"));
+    return;
+  }
+  absl::string_view type(static_cast<const char*>(frames[1].data()), frames[1].size());
+  const zmq::message_t& payload = frames[2];
+  if (payload.size() > bus::kMaxPayloadBytes) {
+    Malformed("too_large", absl::StrCat(payload.size(), "-byte payload"));
+    return;
+  }
+  absl::string_view bytes(static_cast<const char*>(payload.data()), payload.size());
+  int64_t now_ms = NowMs();
+  if (type == bus::kReturnType) {
+    absl::StatusOr<DecodedReturns> returns =
+        DecodeReturnPayload(bytes, now_ms, options_.entry_limits);
+    if (!returns.ok()) {
+      Malformed("bad_return", returns.status().message());
+      return;
+    }
+    pending_.push_back({frames[0].to_string(), *std::move(returns)});
+  } else if (type == bus::kHeartbeatType) {
+    wire::v1::HeartbeatBatch batch;
+    if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      Malformed("bad_heartbeat", "payload is not a HeartbeatBatch");
+      return;
+    }
+    for (const wire::v1::MinionHeartbeat& heartbeat : batch.heartbeats()) {
+      absl::Status id = bus::ValidateMinionId(heartbeat.minion_id());
+      if (!id.ok()) {
+        Malformed("bad_heartbeat", id.message());
+        return;
+      }
+    }
+    for (const wire::v1::MinionHeartbeat& heartbeat : batch.heartbeats()) {
+      inventory_.Observe(heartbeat, now_ms);
+    }
+    counters_->minions_connected.store(inventory_.connected());
+  } else {
+    Malformed("bad_type", absl::StrCat("type '", absl::CHexEscape(type.substr(0, 16)), "'"));
+  }
+}
+
+void ReturnCollector::Malformed(absl::string_view reason, absl::string_view detail) {
+  uint64_t count = counters_->malformed_frames.fetch_add(1) + 1;
+  if (count <= 10 || count % 1000 == 0) {
+    spdlog::warn("returns: malformed frame dropped (reason={}): {} [{} so far]",
+                 std::string(reason), std::string(detail), count);
+  }
+}
+
+void ReturnCollector::FlushPending() {
+  if (pending_.empty()) return;
+  std::vector<const ReturnChunk*> chunks;
+  for (const PendingMessage& message : pending_) {
+    for (const ReturnChunk& chunk : message.returns.chunks) chunks.push_back(&chunk);
+  }
+  // Newer returns never overtake spooled ones: while the spool holds
+  // anything, everything goes through it.
+  std::vector<bool> in_redis(chunks.size(), false);
+  if (spool_->empty() && redis_.Get() != nullptr) in_redis = WriteChunks(chunks);
+
+  std::vector<const ReturnChunk*> to_spool;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (!in_redis[i]) to_spool.push_back(chunks[i]);
+  }
+  bool spooled = true;
+  if (!to_spool.empty()) {
+    absl::Status status = spool_->Append(to_spool);
+    if (status.ok()) {
+      int64_t returns = 0;
+      for (const ReturnChunk* chunk : to_spool) returns += chunk->returns;
+      counters_->returns_spooled.fetch_add(returns);
+      counters_->spool_depth.store(spool_->depth_returns());
+    } else {
+      // Neither Redis nor disk: no ACK, so the minions keep the returns and
+      // send them again.
+      spooled = false;
+      spdlog::error("returns: spool append failed, {} returns not acknowledged: {}",
+                    to_spool.size(), std::string(status.message()));
+    }
+  }
+  size_t chunk_index = 0;
+  for (const PendingMessage& message : pending_) {
+    bool safe = true;
+    for (size_t c = 0; c < message.returns.chunks.size(); ++c, ++chunk_index) {
+      if (!in_redis[chunk_index] && !spooled) safe = false;
+    }
+    if (safe) Ack(message);
+  }
+  pending_.clear();
+}
+
+std::vector<bool> ReturnCollector::WriteChunks(absl::Span<const ReturnChunk* const> chunks) {
+  std::vector<bool> ok(chunks.size(), false);
+  std::vector<PackedEntry> entries =
+      PackEntries(chunks, options_.entry_limits, options_.relay_id, options_.datacenter);
+  size_t next = 0;
+  while (next < entries.size()) {
+    RedisConnection* redis = redis_.Get();
+    if (redis == nullptr) break;
+    size_t end = std::min(entries.size(), next + options_.max_entries_per_round_trip);
+    for (size_t e = next; e < end; ++e) {
+      redis->Append({"XADD", returns_key_, "*", kBatchField, entries[e].value});
+    }
+    absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
+    if (!replies.ok()) {
+      counters_->redis_errors.fetch_add(1);
+      redis_.Broken(replies.status().message());
+      break;
+    }
+    bool all_ok = true;
+    for (size_t e = next; e < end; ++e) {
+      const RedisReply& reply = (*replies)[e - next];
+      if (!reply.IsString()) {
+        all_ok = false;
+        counters_->redis_errors.fetch_add(1);
+        spdlog::error("returns: XADD {}: {}", returns_key_, std::string(reply.str()));
+        continue;
+      }
+      counters_->returns_forwarded.fetch_add(entries[e].returns);
+      for (size_t c = entries[e].first_chunk; c < entries[e].end_chunk; ++c) ok[c] = true;
+    }
+    if (!all_ok) break;
+    next = end;
+  }
+  return ok;
+}
+
+void ReturnCollector::DrainSpool() {
+  if (redis_.Get() == nullptr) return;
+  int64_t max_returns = static_cast<int64_t>(options_.entry_limits.max_returns) *
+                        options_.max_entries_per_round_trip;
+  absl::StatusOr<std::vector<SpoolRow>> rows = spool_->Oldest(max_returns);
+  if (!rows.ok()) {
+    spdlog::error("returns: reading the spool: {}", std::string(rows.status().message()));
+    return;
+  }
+  std::vector<const ReturnChunk*> chunks;
+  for (const SpoolRow& row : *rows) chunks.push_back(&row.chunk);
+  std::vector<bool> in_redis = WriteChunks(chunks);
+  // Only a prefix is deleted, so the next drain starts exactly at the
+  // first row that is not known to be in Redis.
+  size_t written = 0;
+  while (written < in_redis.size() && in_redis[written]) ++written;
+  if (written == 0) return;
+  absl::Status deleted = spool_->DeleteThrough((*rows)[written - 1].seq);
+  if (!deleted.ok()) {
+    spdlog::error("returns: deleting drained spool rows: {}", std::string(deleted.message()));
+  }
+  counters_->spool_depth.store(spool_->depth_returns());
+  if (spool_->empty()) spdlog::info("returns: spool drained");
+}
+
+void ReturnCollector::Ack(const PendingMessage& message) {
+  std::array<zmq::const_buffer, 3> frames = {zmq::buffer(message.identity),
+                                            zmq::buffer(bus::kAckType.data(), bus::kAckType.size()),
+                                            zmq::buffer(message.returns.ack)};
+  try {
+    // A peer that is gone or not reading loses the ACK; it resends and
+    // gets another one.
+    zmq::send_multipart(router_, frames, zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& error) {
+    spdlog::warn("returns: ack: {}", error.what());
+  }
+}
+
+void ReturnCollector::Housekeeping(int64_t now_ms) {
+  next_housekeeping_ms_ = now_ms + options_.heartbeat_interval_ms;
+  inventory_.ExpireSilent(now_ms);
+  counters_->minions_connected.store(inventory_.connected());
+  for (wire::v1::InventoryUpdate& update : inventory_.TakeUpdates(now_ms)) {
+    wire::v1::RelayEvent event;
+    *event.mutable_inventory() = std::move(update);
+    events_.push_back(
+        EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms));
+  }
+  if (events_.size() > kMaxQueuedEvents) {
+    spdlog::warn("returns: Redis unreachable; dropping {} queued inventory events",
+                 events_.size() - kMaxQueuedEvents);
+    while (events_.size() > kMaxQueuedEvents) events_.pop_front();
+  }
+  wire::v1::RelayEvent heartbeat;
+  *heartbeat.mutable_heartbeat() =
+      BuildRelayHeartbeat(*counters_, started_at_ms_, options_.heartbeat_interval_ms);
+  if (redis_.Get() != nullptr) {
+    events_.push_back(
+        EncodeRelayEvent(std::move(heartbeat), options_.relay_id, options_.datacenter, now_ms));
+  }
+  WriteEvents();
+}
+
+void ReturnCollector::WriteEvents() {
+  RedisConnection* redis = redis_.Get();
+  if (redis == nullptr || events_.empty()) return;
+  for (const std::string& event : events_) {
+    redis->Append({"XADD", events_key_, "*", kEventField, event});
+  }
+  absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
+  if (!replies.ok()) {
+    counters_->redis_errors.fetch_add(1);
+    redis_.Broken(replies.status().message());
+    return;
+  }
+  size_t written = 0;
+  while (written < replies->size() && (*replies)[written].IsString()) ++written;
+  if (written < replies->size()) {
+    counters_->redis_errors.fetch_add(1);
+    spdlog::error("returns: XADD {}: {}", events_key_, std::string((*replies)[written].str()));
+  }
+  events_.erase(events_.begin(), events_.begin() + written);
+}
+
+}  // namespace muster::relay

@@ -1,0 +1,100 @@
+// ReturnCollector: the return side of relayd. One thread owns the ROUTER
+// socket minions send to, the Redis connection returns are written with, the
+// spool, and the inventory tracker.
+//
+// Each round it reads every bus message already waiting (up to a cap),
+// validates it once, and writes the returns of the whole round to the
+// returns stream as pipelined XADDs of up to 1,000 returns each. A minion
+// gets its ACK only once all of its returns are safe: in Redis (the XADD
+// answered with an id) or, when Redis is unreachable or refuses, committed
+// to the spool. While the spool holds anything, new returns go behind it,
+// and each round drains the oldest rows to Redis first, so returns reach the
+// stream in the order the relay accepted them (docs/PROTOCOL.md 3.3, 5).
+// Heartbeats feed the inventory; every heartbeat interval the thread writes
+// inventory updates and the relay's own heartbeat to the events stream.
+#ifndef MUSTER_RELAY_RETURN_COLLECTOR_H_
+#define MUSTER_RELAY_RETURN_COLLECTOR_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/types/span.h"
+#include "relay/inventory_tracker.h"
+#include "relay/redis_link.h"
+#include "relay/relay_counters.h"
+#include "relay/relay_options.h"
+#include "relay/relay_spool.h"
+#include "relay/return_batcher.h"
+
+namespace muster::relay {
+
+class ReturnCollector {
+ public:
+  // Opens the spool and binds the ROUTER socket. `counters` must outlive
+  // the collector.
+  static absl::StatusOr<std::unique_ptr<ReturnCollector>> Create(const RelayOptions& options,
+                                                                 zmq::context_t& context,
+                                                                 RelayCounters* counters);
+
+  // The bound endpoint with its real port.
+  const std::string& return_endpoint() const { return return_endpoint_; }
+
+  // The return thread's body: runs until `stop` is notified, then writes or
+  // spools (and acknowledges) what it already received and returns.
+  void Run(const absl::Notification& stop);
+
+ private:
+  // Returns received in this round, waiting to be made safe.
+  struct PendingMessage {
+    std::string identity;
+    DecodedReturns returns;
+  };
+
+  ReturnCollector(const RelayOptions& options, zmq::socket_t router,
+                  std::unique_ptr<RelaySpool> spool, RelayCounters* counters);
+
+  // Reads up to `max_messages` waiting messages without blocking.
+  void ReceiveAvailable(int max_messages);
+  void HandleMessage(std::vector<zmq::message_t>& frames);
+  void Malformed(absl::string_view reason, absl::string_view detail);
+  // Makes every pending return safe (Redis or spool) and acknowledges it.
+  void FlushPending();
+  // Writes one round trip's worth of the oldest spool rows to Redis.
+  void DrainSpool();
+  // Writes `chunks` as pipelined XADDs; ok[i] says whether chunk i is in
+  // Redis. Stops at the first failed round trip.
+  std::vector<bool> WriteChunks(absl::Span<const ReturnChunk* const> chunks);
+  // Inventory updates and the relay heartbeat, when due.
+  void Housekeeping(int64_t now_ms);
+  void WriteEvents();
+  void Ack(const PendingMessage& message);
+
+  RelayOptions options_;
+  zmq::socket_t router_;
+  std::string return_endpoint_;
+  std::unique_ptr<RelaySpool> spool_;
+  RelayCounters* counters_;
+  RedisLink redis_;
+  InventoryTracker inventory_;
+  std::string returns_key_;
+  std::string events_key_;
+  int64_t started_at_ms_;
+  int64_t next_housekeeping_ms_ = 0;
+  std::vector<PendingMessage> pending_;
+  // Serialized RelayEvents not yet written (inventory survives a Redis
+  // outage here, bounded; relay heartbeats are simply not queued).
+  std::deque<std::string> events_;
+};
+
+}  // namespace muster::relay
+
+#endif  // MUSTER_RELAY_RETURN_COLLECTOR_H_

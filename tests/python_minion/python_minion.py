@@ -1,0 +1,119 @@
+"""A compatible Muster minion in Python, written from docs/PROTOCOL.md alone.
+
+It exists to prove that the protocol document is enough to implement a
+minion in another language: it subscribes to the relay's publish port,
+matches glob and list targets, runs test.ping / test.echo, sends returns on
+a DEALER socket until the relay acknowledges them, and heartbeats its grains.
+
+usage: python_minion.py --id ID --publish PORT --return PORT [--grains k=v,...]
+"""
+
+import argparse
+import fnmatch
+import sys
+import time
+
+import zmq
+
+from proto import job_service_pb2
+from proto import wire_pb2
+
+
+def matches(target, minion_id):
+    expression = target.expression.strip()
+    if target.type == job_service_pb2.LIST:
+        ids = expression.replace(",", " ").split()
+        return minion_id in ids
+    if target.type in (job_service_pb2.GLOB, job_service_pb2.TARGET_TYPE_UNSPECIFIED):
+        return fnmatch.fnmatchcase(minion_id, expression)
+    return False  # this small minion only knows glob and list targets
+
+
+def run(job):
+    if job.function == "test.ping":
+        return True, 0, "true", ""
+    if job.function == "test.echo":
+        return True, 0, " ".join(job.args), ""
+    return False, 1, "", "unknown function %s" % job.function
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--publish", type=int, required=True)
+    parser.add_argument("--return", dest="ret", type=int, required=True)
+    parser.add_argument("--grains", default="")
+    parser.add_argument("--heartbeat_ms", type=int, default=500)
+    args = parser.parse_args()
+    grains = dict(kv.split("=", 1) for kv in args.grains.split(",") if kv)
+
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect("tcp://%s:%d" % (args.host, args.publish))
+    sub.setsockopt(zmq.SUBSCRIBE, b"*")
+    sub.setsockopt(zmq.SUBSCRIBE, ("@%s@" % args.id).encode())
+    dealer = context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect("tcp://%s:%d" % (args.host, args.ret))
+
+    done = set()        # (jid, attempt) already run
+    outbox = {}         # (jid, attempt, minion) -> [Return, next_send_time, interval]
+    next_heartbeat = 0.0
+    poller = zmq.Poller()
+    poller.register(sub, zmq.POLLIN)
+    poller.register(dealer, zmq.POLLIN)
+    print("python minion %s ready" % args.id, flush=True)
+    while True:
+        now = time.time()
+        if now >= next_heartbeat:
+            batch = wire_pb2.HeartbeatBatch()
+            hb = batch.heartbeats.add()
+            hb.minion_id = args.id
+            hb.grains.update(grains)
+            hb.sent_at_ms = int(now * 1000)
+            hb.interval_ms = args.heartbeat_ms
+            hb.version = "python-minion"
+            dealer.send_multipart([b"HB", batch.SerializeToString()])
+            next_heartbeat = now + args.heartbeat_ms / 1000.0
+        due = [entry for entry in outbox.values() if entry[1] <= now]
+        if due:
+            batch = wire_pb2.ReturnBatch()
+            for entry in due:
+                batch.returns.add().CopyFrom(entry[0])
+                entry[2] = min(entry[2] * 2, 30.0)
+                entry[1] = now + entry[2]
+            dealer.send_multipart([b"RET", batch.SerializeToString()])
+        for socket, _ in poller.poll(100):
+            frames = socket.recv_multipart()
+            if socket is sub:
+                if len(frames) != 2:
+                    continue
+                job = wire_pb2.JobEnvelope()
+                try:
+                    job.ParseFromString(frames[1])
+                except Exception:  # malformed: dropped
+                    continue
+                key = (job.jid, job.attempt)
+                if key in done or not matches(job.target, args.id):
+                    continue
+                if job.deadline_ms and job.deadline_ms < int(time.time() * 1000):
+                    continue
+                done.add(key)
+                started = int(time.time() * 1000)
+                ok, retcode, out, err = run(job)
+                ret = wire_pb2.Return(jid=job.jid, attempt=job.attempt, minion_id=args.id,
+                                      success=ok, retcode=retcode, stdout=out, stderr=err,
+                                      started_at_ms=started,
+                                      ended_at_ms=int(time.time() * 1000),
+                                      function=job.function)
+                outbox[(job.jid, job.attempt, args.id)] = [ret, 0.0, 2.0]
+            elif len(frames) == 2 and frames[0] == b"ACK":
+                ack = wire_pb2.ReturnAck()
+                ack.ParseFromString(frames[1])
+                for k in ack.keys:
+                    outbox.pop((k.jid, k.attempt, k.minion_id), None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Protocol conformance: a minion written in Python from docs/PROTOCOL.md
+alone works with the real relayd over a real Redis.
+
+Starts redis-server and relayd on free loopback ports, starts
+python_minion.py, then plays jobd's part in Redis: waits for the minion in
+the relay's inventory events, writes a JobEnvelope to the job stream, and
+checks the relay's delivery event and the minion's return in the returns
+stream, exactly once.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import redis
+
+from proto import job_service_pb2
+from proto import wire_pb2
+
+RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), "muster")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, seconds, what):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class PythonMinionTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        self.procs = []
+        redis_port = free_port()
+        self.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                    "--dir", self.dir, "--save", "", "--appendonly", "no"], "redis")
+        self.redis = redis.Redis(port=redis_port)
+        wait_for(self.ping, 10, "redis")
+        self.publish, self.ret = free_port(), free_port()
+        self.start([os.path.join(RUNFILES, "relay/relayd"), "--datacenter=dc1",
+                    "--redis=127.0.0.1:%d" % redis_port,
+                    "--publish_port=%d" % self.publish, "--return_port=%d" % self.ret,
+                    "--state_dir=" + self.dir, "--heartbeat_interval_ms=200"], "relayd")
+        self.start([sys.executable, os.path.join(RUNFILES, "tests/python_minion/python_minion.py"),
+                    "--id", "py-0001.dc1", "--publish", str(self.publish),
+                    "--return", str(self.ret), "--grains", "os=python,role=test"], "minion")
+
+    def tearDown(self):
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def start(self, argv, name):
+        log = open(os.path.join(self.dir, name + ".log"), "wb")
+        env = dict(os.environ)
+        self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env))
+
+    def ping(self):
+        try:
+            return self.redis.ping()
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def events(self):
+        out = []
+        for _, fields in self.redis.xrange("muster:events"):
+            event = wire_pb2.RelayEvent()
+            event.ParseFromString(fields[b"event"])
+            out.append(event)
+        return out
+
+    def returns(self):
+        out = []
+        for _, fields in self.redis.xrange("muster:returns"):
+            batch = wire_pb2.ReturnBatch()
+            batch.ParseFromString(fields[b"batch"])
+            out.extend((batch, r) for r in batch.returns)
+        return out
+
+    def dispatch(self, jid, target_type, expression, function, args=()):
+        now = int(time.time() * 1000)
+        job = wire_pb2.JobEnvelope(jid=jid, attempt=1, function=function, args=list(args),
+                                   created_at_ms=now, deadline_ms=now + 30000,
+                                   timeout_ms=30000, datacenter="dc1", submitter="test")
+        job.target.type = target_type
+        job.target.expression = expression
+        self.redis.xadd("muster:jobs:dc1", {"job": job.SerializeToString()})
+
+    def test_minion_joins_runs_jobs_and_its_returns_reach_redis_once(self):
+        def joined():
+            for event in self.events():
+                if event.HasField("inventory"):
+                    for m in event.inventory.upserts:
+                        if m.minion_id == "py-0001.dc1":
+                            return m
+            return None
+        member = wait_for(joined, 20, "the python minion in the relay's inventory events")
+        self.assertEqual(member.grains["os"], "python")
+
+        # The relay only publishes once a subscriber may have joined; a job is
+        # retried with a new jid until the first return proves the path works.
+        jid_base = 20261128000000000000
+        attempts = 0
+        while not self.returns():
+            attempts += 1
+            self.assertLess(attempts, 40, "no return from the python minion")
+            self.dispatch(str(jid_base + attempts), job_service_pb2.GLOB, "py-*", "test.ping")
+            time.sleep(0.25)
+        self.dispatch("20261128000000000100", job_service_pb2.LIST, "other,py-0001.dc1",
+                      "test.echo", ["hello", "world"])
+        self.dispatch("20261128000000000101", job_service_pb2.LIST, "someone-else",
+                      "test.echo", ["not for me"])
+
+        def echoed():
+            return [r for b, r in self.returns() if r.jid == "20261128000000000100"]
+        echo = wait_for(echoed, 20, "the test.echo return")
+        self.assertEqual(len(echo), 1)
+        self.assertTrue(echo[0].success)
+        self.assertEqual(echo[0].stdout, "hello world")
+        batch = [b for b, r in self.returns() if r.jid == "20261128000000000100"][0]
+        self.assertEqual(batch.datacenter, "dc1")
+        self.assertTrue(batch.relay_id)
+
+        def delivered():
+            return [e for e in self.events() if e.HasField("delivery")
+                    and e.delivery.jid == "20261128000000000101"]
+        wait_for(delivered, 20, "the delivery event of the list job")
+        time.sleep(3)  # longer than the minion's first resend interval
+        keys = [(r.jid, r.attempt, r.minion_id) for b, r in self.returns()]
+        self.assertEqual(len(keys), len(set(keys)), "an acknowledged return was resent")
+        self.assertNotIn("20261128000000000101", [k[0] for k in keys])
+
+
+if __name__ == "__main__":
+    unittest.main()

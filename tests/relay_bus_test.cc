@@ -1,0 +1,251 @@
+// relayd end to end on real Redis and real ZeroMQ sockets, with fake minions
+// that speak docs/PROTOCOL.md directly: jobs in, returns out, inventory,
+// expiry, and malformed input counted without disturbing other traffic.
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/relay_fake_minion.h"
+#include "tests/relay_process.h"
+#include "tests/support/redis_server.h"
+
+namespace muster::testing {
+namespace {
+
+constexpr absl::Duration kWait = absl::Seconds(15);
+
+class RelayBusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.Start().ok());
+    auto connection = redis_.Connect();
+    ASSERT_TRUE(connection.ok());
+    redis_connection_ = *std::move(connection);
+  }
+
+  void StartRelay(std::vector<std::string> flags = {}) {
+    relay_ = std::make_unique<RelayProcess>("dc1", redis_.address_string(), std::move(flags));
+    absl::Status started = relay_->Start();
+    ASSERT_TRUE(started.ok()) << started.message();
+  }
+
+  std::unique_ptr<FakeMinion> Minion(const std::string& id) {
+    return std::make_unique<FakeMinion>(context_, id, relay_->publish_endpoint(),
+                                        relay_->return_endpoint());
+  }
+
+  std::vector<wire::v1::RelayEvent> Events() {
+    auto events = ReadRelayEvents(*redis_connection_);
+    EXPECT_TRUE(events.ok());
+    return events.ok() ? *events : std::vector<wire::v1::RelayEvent>();
+  }
+
+  // Deliveries of `jid` in the events stream.
+  std::vector<wire::v1::Delivery> Deliveries(const std::string& jid) {
+    std::vector<wire::v1::Delivery> deliveries;
+    for (const wire::v1::RelayEvent& event : Events()) {
+      if (event.has_delivery() && event.delivery().jid() == jid) {
+        deliveries.push_back(event.delivery());
+      }
+    }
+    return deliveries;
+  }
+
+  // The newest relay heartbeat, or nullopt.
+  std::optional<wire::v1::RelayHeartbeat> LastHeartbeat() {
+    std::optional<wire::v1::RelayHeartbeat> last;
+    for (const wire::v1::RelayEvent& event : Events()) {
+      if (event.has_heartbeat()) last = event.heartbeat();
+    }
+    return last;
+  }
+
+  static std::vector<std::string> Jids(const FakeMinion& minion) {
+    std::vector<std::string> jids;
+    for (const auto& received : minion.jobs()) jids.push_back(received.job.jid());
+    return jids;
+  }
+
+  zmq::context_t context_;
+  RedisServer redis_;
+  std::unique_ptr<RedisConnection> redis_connection_;
+  std::unique_ptr<RelayProcess> relay_;
+};
+
+TEST_F(RelayBusTest, BroadcastReachesAllAndListReachesOnlyNamedMinions) {
+  StartRelay();
+  auto a = Minion("a.dc1");
+  auto b = Minion("b.dc1");
+  auto c = Minion("c.dc1");
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("10000000000000000001", 1, muster::v1::GLOB, "*", "dc1"))
+                  .ok());
+  ASSERT_TRUE(AddJob(*redis_connection_, MakeJob("10000000000000000002", 1, muster::v1::LIST,
+                                                 "a.dc1, c.dc1", "dc1"))
+                  .ok());
+  // A broadcast after the list job: once b has it, b would have had the
+  // list job before it (one PUB socket keeps order).
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("10000000000000000003", 1, muster::v1::GLOB, "*", "dc1"))
+                  .ok());
+  for (FakeMinion* minion : {a.get(), b.get(), c.get()}) {
+    ASSERT_TRUE(minion->PumpUntil([&] { return !minion->jobs().empty() &&
+                                               minion->jobs().back().job.jid() ==
+                                                   "10000000000000000003"; },
+                                  kWait))
+        << minion->id();
+  }
+  EXPECT_EQ(Jids(*a), (std::vector<std::string>{"10000000000000000001", "10000000000000000002",
+                                                "10000000000000000003"}));
+  EXPECT_EQ(Jids(*b),
+            (std::vector<std::string>{"10000000000000000001", "10000000000000000003"}));
+  EXPECT_EQ(Jids(*c), Jids(*a));
+  EXPECT_EQ(a->jobs()[0].topic, "*");
+  EXPECT_EQ(a->jobs()[1].topic, "@a.dc1@");
+  EXPECT_EQ(c->jobs()[1].topic, "@c.dc1@");
+
+  ASSERT_TRUE(WaitFor([&] { return Deliveries("10000000000000000003").size() == 1; }, kWait));
+  std::vector<wire::v1::Delivery> list = Deliveries("10000000000000000002");
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].status(), wire::v1::Delivery::DELIVERED);
+  EXPECT_EQ(list[0].messages(), 2u);
+  EXPECT_EQ(Deliveries("10000000000000000001")[0].messages(), 1u);
+  for (const wire::v1::RelayEvent& event : Events()) {
+    EXPECT_EQ(event.relay_id(), "relay-dc1");
+    EXPECT_EQ(event.datacenter(), "dc1");
+  }
+}
+
+TEST_F(RelayBusTest, ReturnsReachTheStreamAndAreAcknowledged) {
+  StartRelay();
+  auto minion = Minion("web-1.dc1");
+  std::set<ReturnKeyTuple> sent;
+  for (int batch = 0; batch < 5; ++batch) {
+    std::vector<wire::v1::Return> returns;
+    for (int i = 0; i < 3; ++i) {
+      std::string jid = absl::StrCat("2000000000000000000", batch);
+      returns.push_back(MakeReturn(jid, i + 1, minion->id(), "ok"));
+      sent.emplace(jid, i + 1, minion->id());
+    }
+    minion->SendReturns(returns);
+  }
+  ASSERT_TRUE(minion->PumpUntil([&] { return minion->acked() == sent; }, kWait));
+  auto batches = ReadReturnBatches(*redis_connection_);
+  ASSERT_TRUE(batches.ok());
+  std::multiset<ReturnKeyTuple> stored;
+  for (const wire::v1::ReturnBatch& batch : *batches) {
+    EXPECT_EQ(batch.relay_id(), "relay-dc1");
+    EXPECT_EQ(batch.datacenter(), "dc1");
+    EXPECT_GT(batch.received_at_ms(), 0);
+    for (const wire::v1::Return& ret : batch.returns()) {
+      stored.emplace(ret.jid(), ret.attempt(), ret.minion_id());
+      EXPECT_EQ(ret.stdout(), "ok");
+    }
+  }
+  EXPECT_EQ(stored, std::multiset<ReturnKeyTuple>(sent.begin(), sent.end()));
+  EXPECT_EQ(minion->malformed_acks(), 0);
+}
+
+TEST_F(RelayBusTest, ExpiredJobIsSkippedAndReportedExpired) {
+  StartRelay();
+  auto minion = Minion("m1");
+  wire::v1::JobEnvelope expired = MakeJob("30000000000000000001", 1, muster::v1::GLOB, "*", "dc1");
+  expired.set_deadline_ms(expired.created_at_ms() - 1);
+  ASSERT_TRUE(AddJob(*redis_connection_, expired).ok());
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("30000000000000000002", 1, muster::v1::GLOB, "*", "dc1"))
+                  .ok());
+  ASSERT_TRUE(minion->PumpUntil([&] { return !minion->jobs().empty(); }, kWait));
+  EXPECT_EQ(Jids(*minion), std::vector<std::string>{"30000000000000000002"});
+  ASSERT_TRUE(WaitFor([&] { return Deliveries("30000000000000000001").size() == 1; }, kWait));
+  EXPECT_EQ(Deliveries("30000000000000000001")[0].status(), wire::v1::Delivery::EXPIRED);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto heartbeat = LastHeartbeat();
+        return heartbeat && heartbeat->jobs_expired() == 1 && heartbeat->jobs_injected() == 1;
+      },
+      kWait));
+}
+
+TEST_F(RelayBusTest, GarbageIsCountedWithoutDisturbingOtherTraffic) {
+  StartRelay();
+  auto minion = Minion("good.dc1");
+  auto vandal = Minion("vandal.dc1");
+  // Five malformed frames on the return port.
+  vandal->SendRaw({"RET"});
+  vandal->SendRaw({"RET", "x", "y"});
+  vandal->SendRaw({"NOPE", "payload"});
+  vandal->SendRaw({"RET", "\xff\xff\xff garbage"});
+  vandal->SendRaw({"HB", wire::v1::HeartbeatBatch().SerializeAsString() + "\x0a\x03\x0a\x01@"});
+  // Three malformed entries in the job stream.
+  ASSERT_TRUE(redis_connection_->Command({"XADD", "muster:jobs:dc1", "*", "other", "x"}).ok());
+  ASSERT_TRUE(redis_connection_->Command({"XADD", "muster:jobs:dc1", "*", "job", "\xff\x01"}).ok());
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("40000000000000000001", 1, muster::v1::COMPOUND, "a and (", "dc1"))
+                  .ok());
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("40000000000000000002", 1, muster::v1::GLOB, "*", "dc1"))
+                  .ok());
+  minion->SendReturns({MakeReturn("40000000000000000002", 1, minion->id(), "fine")});
+
+  ASSERT_TRUE(minion->PumpUntil(
+      [&] { return !minion->jobs().empty() && minion->acked().size() == 1; }, kWait));
+  EXPECT_EQ(Jids(*minion), std::vector<std::string>{"40000000000000000002"});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto heartbeat = LastHeartbeat();
+        return heartbeat && heartbeat->malformed_frames() == 5 &&
+               heartbeat->malformed_entries() == 3 && heartbeat->jobs_injected() == 1 &&
+               heartbeat->returns_forwarded() == 1;
+      },
+      kWait))
+      << (LastHeartbeat() ? LastHeartbeat()->DebugString() : "no heartbeat");
+  vandal->Pump();
+  EXPECT_TRUE(vandal->acked().empty());
+}
+
+TEST_F(RelayBusTest, HeartbeatsBecomeInventoryUpdates) {
+  StartRelay({"--minion_gone_after_ms=600"});
+  auto minion = Minion("db-1.dc1");
+  minion->SendHeartbeat({{"role", "db"}}, 100);
+  auto upserts_of = [&](const std::string& role) {
+    int count = 0;
+    for (const wire::v1::RelayEvent& event : Events()) {
+      for (const wire::v1::MinionInfo& info : event.inventory().upserts()) {
+        if (info.minion_id() == "db-1.dc1" && info.grains().at("role") == role) ++count;
+      }
+    }
+    return count;
+  };
+  ASSERT_TRUE(WaitFor([&] { return upserts_of("db") == 1; }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto heartbeat = LastHeartbeat();
+        return heartbeat && heartbeat->minions_connected() == 1;
+      },
+      kWait));
+  minion->SendHeartbeat({{"role", "db"}}, 100);  // unchanged: seen, not upserted
+  minion->SendHeartbeat({{"role", "cache"}}, 100);
+  ASSERT_TRUE(WaitFor([&] { return upserts_of("cache") == 1; }, kWait));
+  EXPECT_EQ(upserts_of("db"), 1);
+  // Silent past max(600 ms, 3 x 100 ms): gone.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const wire::v1::RelayEvent& event : Events()) {
+          for (const std::string& id : event.inventory().gone()) {
+            if (id == "db-1.dc1") return true;
+          }
+        }
+        return false;
+      },
+      kWait));
+}
+
+}  // namespace
+}  // namespace muster::testing

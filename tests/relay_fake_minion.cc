@@ -1,0 +1,105 @@
+#include "tests/relay_fake_minion.h"
+
+#include <iterator>
+
+#include <zmq_addon.hpp>
+
+#include "absl/time/clock.h"
+#include "common/bus/bus_protocol.h"
+#include "tests/support/process.h"
+
+namespace muster::testing {
+
+FakeMinion::FakeMinion(zmq::context_t& context, std::string id,
+                       const std::string& publish_endpoint, const std::string& return_endpoint)
+    : id_(std::move(id)),
+      sub_(context, zmq::socket_type::sub),
+      dealer_(context, zmq::socket_type::dealer) {
+  sub_.set(zmq::sockopt::linger, 0);
+  sub_.set(zmq::sockopt::rcvhwm, 0);
+  sub_.set(zmq::sockopt::subscribe, std::string(bus::kBroadcastTopic));
+  sub_.set(zmq::sockopt::subscribe, bus::MinionTopic(id_));
+  sub_.connect(publish_endpoint);
+  dealer_.set(zmq::sockopt::linger, 0);
+  dealer_.connect(return_endpoint);
+}
+
+int FakeMinion::Pump() {
+  int count = 0;
+  std::vector<zmq::message_t> frames;
+  while (true) {
+    frames.clear();
+    if (!zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
+    ++count;
+    ReceivedJob received;
+    if (frames.size() == 2 && received.job.ParseFromArray(frames[1].data(), frames[1].size())) {
+      received.topic = frames[0].to_string();
+      jobs_.push_back(std::move(received));
+    }
+  }
+  while (true) {
+    frames.clear();
+    if (!zmq::recv_multipart(dealer_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+      break;
+    }
+    ++count;
+    wire::v1::ReturnAck ack;
+    if (frames.size() != 2 || frames[0].to_string() != bus::kAckType ||
+        !ack.ParseFromArray(frames[1].data(), frames[1].size())) {
+      ++malformed_acks_;
+      continue;
+    }
+    for (const wire::v1::ReturnKey& key : ack.keys()) {
+      acked_.emplace(key.jid(), key.attempt(), key.minion_id());
+    }
+  }
+  return count;
+}
+
+bool FakeMinion::PumpUntil(const std::function<bool()>& done, absl::Duration timeout) {
+  return WaitFor(
+      [&] {
+        Pump();
+        return done();
+      },
+      timeout);
+}
+
+void FakeMinion::SendReturns(const std::vector<wire::v1::Return>& returns) {
+  wire::v1::ReturnBatch batch;
+  for (const wire::v1::Return& ret : returns) *batch.add_returns() = ret;
+  SendRaw({std::string(bus::kReturnType), batch.SerializeAsString()});
+}
+
+void FakeMinion::SendHeartbeat(const std::map<std::string, std::string>& grains,
+                               uint32_t interval_ms) {
+  wire::v1::HeartbeatBatch batch;
+  wire::v1::MinionHeartbeat* heartbeat = batch.add_heartbeats();
+  heartbeat->set_minion_id(id_);
+  heartbeat->mutable_grains()->insert(grains.begin(), grains.end());
+  heartbeat->set_sent_at_ms(absl::ToUnixMillis(absl::Now()));
+  heartbeat->set_interval_ms(interval_ms);
+  SendRaw({std::string(bus::kHeartbeatType), batch.SerializeAsString()});
+}
+
+void FakeMinion::SendRaw(const std::vector<std::string>& frames) {
+  std::vector<zmq::const_buffer> buffers;
+  for (const std::string& frame : frames) buffers.push_back(zmq::buffer(frame));
+  zmq::send_multipart(dealer_, buffers);
+}
+
+wire::v1::Return MakeReturn(const std::string& jid, uint32_t attempt,
+                            const std::string& minion, const std::string& output) {
+  wire::v1::Return ret;
+  ret.set_jid(jid);
+  ret.set_attempt(attempt);
+  ret.set_minion_id(minion);
+  ret.set_success(true);
+  ret.set_stdout(output);
+  ret.set_function("test.echo");
+  ret.set_started_at_ms(absl::ToUnixMillis(absl::Now()));
+  ret.set_ended_at_ms(absl::ToUnixMillis(absl::Now()));
+  return ret;
+}
+
+}  // namespace muster::testing

@@ -1,0 +1,123 @@
+#include "tests/relay_process.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/redis/redis_stream.h"
+
+namespace muster::testing {
+
+RelayProcess::RelayProcess(std::string datacenter, std::string redis_address,
+                           std::vector<std::string> extra_flags)
+    : datacenter_(std::move(datacenter)),
+      redis_address_(std::move(redis_address)),
+      extra_flags_(std::move(extra_flags)),
+      publish_port_(FreePort()),
+      return_port_(FreePort()),
+      state_dir_(MakeTempDir("relayd")) {}
+
+absl::Status RelayProcess::Start() {
+  std::vector<std::string> argv = {
+      RunfilePath("relay/relayd"),
+      absl::StrCat("--datacenter=", datacenter_),
+      absl::StrCat("--redis=", redis_address_),
+      absl::StrCat("--publish_port=", publish_port_),
+      absl::StrCat("--return_port=", return_port_),
+      absl::StrCat("--state_dir=", state_dir_),
+      "--heartbeat_interval_ms=200",
+      "--inject_delay_ms=500",
+  };
+  argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+  std::string log_path = absl::StrCat(state_dir_, "/relayd.log");
+  // A restart appends to the same log: only a ready line after the old
+  // contents counts.
+  size_t previous_size = process_.ReadLog().size();
+  absl::Status started = process_.Start(argv, log_path);
+  if (!started.ok()) return started;
+  std::string ready_line;
+  bool ready = WaitFor(
+      [&] {
+        std::string log = process_.ReadLog();
+        size_t at = log.rfind("relayd ready ");
+        if (at == std::string::npos || at < previous_size) return !process_.running();
+        size_t end = log.find('\n', at);
+        if (end == std::string::npos) return false;
+        ready_line = log.substr(at, end - at);
+        return true;
+      },
+      absl::Seconds(10));
+  if (!ready || ready_line.empty()) {
+    return absl::UnavailableError(absl::StrCat("relayd did not start:\n", process_.ReadLog()));
+  }
+  for (absl::string_view field : absl::StrSplit(ready_line, ' ')) {
+    if (absl::ConsumePrefix(&field, "publish=")) publish_endpoint_ = std::string(field);
+    if (absl::ConsumePrefix(&field, "return=")) return_endpoint_ = std::string(field);
+  }
+  return absl::OkStatus();
+}
+
+wire::v1::JobEnvelope MakeJob(const std::string& jid, uint32_t attempt,
+                              muster::v1::TargetType type, const std::string& expression,
+                              const std::string& datacenter, absl::Duration timeout) {
+  wire::v1::JobEnvelope job;
+  job.set_jid(jid);
+  job.set_attempt(attempt);
+  job.mutable_target()->set_type(type);
+  job.mutable_target()->set_expression(expression);
+  job.set_function("test.ping");
+  int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  job.set_created_at_ms(now_ms);
+  job.set_deadline_ms(now_ms + absl::ToInt64Milliseconds(timeout));
+  job.set_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)));
+  job.set_datacenter(datacenter);
+  job.set_submitter("test");
+  return job;
+}
+
+absl::Status AddJob(RedisConnection& redis, const wire::v1::JobEnvelope& job) {
+  std::string key = absl::StrCat("muster:jobs:", job.datacenter());
+  std::string value = job.SerializeAsString();
+  absl::StatusOr<RedisReply> reply = redis.Command({"XADD", key, "*", "job", value});
+  if (!reply.ok()) return reply.status();
+  if (!reply->IsString()) return absl::InternalError(std::string(reply->str()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ReadStreamValues(RedisConnection& redis,
+                                                          const std::string& stream) {
+  absl::StatusOr<RedisReply> reply = redis.Command({"XRANGE", stream, "-", "+"});
+  if (!reply.ok()) return reply.status();
+  absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamEntries(reply->get());
+  if (!entries.ok()) return entries.status();
+  std::vector<std::string> values;
+  for (StreamEntry& entry : *entries) {
+    if (!entry.fields.empty()) values.push_back(std::move(entry.fields.front().second));
+  }
+  return values;
+}
+
+absl::StatusOr<std::vector<wire::v1::ReturnBatch>> ReadReturnBatches(RedisConnection& redis) {
+  absl::StatusOr<std::vector<std::string>> values = ReadStreamValues(redis, "muster:returns");
+  if (!values.ok()) return values.status();
+  std::vector<wire::v1::ReturnBatch> batches(values->size());
+  for (size_t i = 0; i < values->size(); ++i) {
+    if (!batches[i].ParseFromString((*values)[i])) {
+      return absl::DataLossError("returns entry does not parse");
+    }
+  }
+  return batches;
+}
+
+absl::StatusOr<std::vector<wire::v1::RelayEvent>> ReadRelayEvents(RedisConnection& redis) {
+  absl::StatusOr<std::vector<std::string>> values = ReadStreamValues(redis, "muster:events");
+  if (!values.ok()) return values.status();
+  std::vector<wire::v1::RelayEvent> events(values->size());
+  for (size_t i = 0; i < values->size(); ++i) {
+    if (!events[i].ParseFromString((*values)[i])) {
+      return absl::DataLossError("events entry does not parse");
+    }
+  }
+  return events;
+}
+
+}  // namespace muster::testing
