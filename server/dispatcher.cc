@@ -1,0 +1,87 @@
+#include "server/dispatcher.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "proto/wire.pb.h"
+#include "spdlog/spdlog.h"
+
+namespace muster::server {
+
+Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker)
+    : options_(std::move(options)), tracker_(tracker) {}
+
+Dispatcher::~Dispatcher() { Stop(); }
+
+void Dispatcher::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void Dispatcher::Stop() {
+  {
+    absl::MutexLock lock(&stop_mu_);
+    stopping_ = true;
+    stop_cv_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status Dispatcher::Dispatch(const std::string& jid) {
+  absl::StatusOr<DispatchOrder> order = tracker_->BuildDispatch(jid);
+  if (!order.ok()) return order.status();
+  const JobRow& job = order->job;
+  {
+    absl::MutexLock lock(&mu_);
+    if (connection_ == nullptr || connection_->broken()) {
+      absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
+          RedisConnection::Connect(options_.redis, absl::Seconds(2));
+      if (!connection.ok()) return connection.status();
+      connection_ = std::move(*connection);
+    }
+    std::string min_id = absl::StrCat(
+        absl::ToUnixMillis(absl::Now() - options_.stream_retention), "-0");
+    std::vector<std::string> keys;
+    std::vector<std::string> payloads;
+    for (const DispatchOrder::Part& part : order->parts) {
+      muster::wire::v1::JobEnvelope envelope;
+      envelope.set_jid(job.jid);
+      envelope.set_attempt(job.attempt);
+      envelope.mutable_target()->set_type(part.target_type);
+      envelope.mutable_target()->set_expression(part.expression);
+      envelope.set_function(job.function);
+      for (const std::string& arg : job.args) envelope.add_args(arg);
+      envelope.set_created_at_ms(job.attempt_at_ms);
+      envelope.set_deadline_ms(job.deadline_ms);
+      envelope.set_timeout_ms(static_cast<uint32_t>(job.deadline_ms - job.attempt_at_ms));
+      envelope.set_datacenter(part.datacenter);
+      envelope.set_submitter(job.submitter);
+      keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
+      payloads.push_back(envelope.SerializeAsString());
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      connection_->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
+    }
+    absl::StatusOr<std::vector<RedisReply>> replies = connection_->ReadReplies();
+    if (!replies.ok()) return replies.status();
+    for (const RedisReply& reply : *replies) {
+      if (reply.IsError()) return absl::UnavailableError(absl::StrCat("XADD: ", reply.str()));
+    }
+  }
+  return tracker_->MarkDispatched(jid, job.attempt);
+}
+
+void Dispatcher::Run() {
+  while (true) {
+    for (const std::string& jid : tracker_->PendingJids()) {
+      absl::Status status = Dispatch(jid);
+      if (!status.ok() && !absl::IsFailedPrecondition(status)) {
+        spdlog::warn("dispatch of {} failed, will retry: {}", jid, status.ToString());
+        break;
+      }
+    }
+    absl::MutexLock lock(&stop_mu_);
+    absl::Time deadline = absl::Now() + options_.retry_interval;
+    while (!stopping_ && !stop_cv_.WaitWithDeadline(&stop_mu_, deadline)) {
+    }
+    if (stopping_) return;
+  }
+}
+
+}  // namespace muster::server

@@ -1,0 +1,62 @@
+// Dispatcher: writes a job's envelopes to the datacenter job streams
+// (docs/PROTOCOL.md 2.1) and then marks the job RUNNING.
+//
+// SubmitJob and RetryMissing call Dispatch() right after their commit, so a
+// job normally reaches Redis within one round trip. Any job still PENDING
+// (Redis was down, or jobd died between commit and XADD) is dispatched again
+// by a background thread every `retry_interval` and once at start; relays
+// de-duplicate on (jid, attempt), so writing an envelope twice is harmless.
+#ifndef MUSTER_SERVER_DISPATCHER_H_
+#define MUSTER_SERVER_DISPATCHER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/redis/redis_connection.h"
+#include "server/job_tracker.h"
+
+namespace muster::server {
+
+struct DispatcherOptions {
+  RedisAddress redis;
+  std::string prefix = "muster:";
+  absl::Duration retry_interval = absl::Seconds(1);
+  // MINID trimming keeps entries younger than this (the longest timeout).
+  absl::Duration stream_retention = absl::Hours(24);
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(DispatcherOptions options, JobTracker* tracker);
+  ~Dispatcher();
+
+  // Starts the thread that re-dispatches PENDING jobs.
+  void Start();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_, stop_mu_);
+
+  // Writes the envelopes of the job's pending attempt (one XADD per
+  // datacenter, pipelined) and marks it RUNNING. Unavailable when Redis
+  // cannot be reached (the job stays PENDING and is retried).
+  absl::Status Dispatch(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Run() ABSL_LOCKS_EXCLUDED(stop_mu_);
+
+  const DispatcherOptions options_;
+  JobTracker* const tracker_;
+  absl::Mutex mu_;  // serializes use of the connection
+  std::unique_ptr<RedisConnection> connection_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex stop_mu_;
+  absl::CondVar stop_cv_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_DISPATCHER_H_

@@ -1,0 +1,57 @@
+// EventIngester: drains `{prefix}events` (docs/PROTOCOL.md 2.3): relay
+// deliveries go to the JobTracker, relay heartbeats and minion inventory
+// changes to the Inventory. All events of one read are applied in one store
+// transaction and acknowledged after it commits. Malformed entries (no
+// "event" field, not a RelayEvent, bad relay id or datacenter, no event
+// body) are acknowledged, dropped and counted.
+#ifndef MUSTER_SERVER_EVENT_INGESTER_H_
+#define MUSTER_SERVER_EVENT_INGESTER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/ingest_loop.h"
+#include "server/inventory.h"
+#include "server/job_store.h"
+#include "server/job_tracker.h"
+
+namespace muster::server {
+
+struct EventIngesterStats {
+  uint64_t entries = 0;
+  uint64_t deliveries = 0;
+  uint64_t heartbeats = 0;
+  uint64_t inventory_updates = 0;
+  uint64_t unknown_job = 0;      // deliveries for jids jobd does not know
+  uint64_t malformed_entries = 0;
+  uint64_t malformed_minions = 0;  // upserts with an invalid minion id
+};
+
+class EventIngester {
+ public:
+  EventIngester(StreamConsumerOptions options, JobStore* store, JobTracker* tracker,
+                Inventory* inventory);
+
+  void Start() { loop_.Start(); }
+  void Stop() { loop_.Stop(); }
+  EventIngesterStats stats() const;
+
+  // Applies `entries` in one transaction. Public for tests and benchmarks.
+  absl::Status Ingest(const std::vector<StreamEntry>& entries);
+
+ private:
+  JobStore* const store_;
+  JobTracker* const tracker_;
+  Inventory* const inventory_;
+  struct Counters {
+    std::atomic<uint64_t> entries{0}, deliveries{0}, heartbeats{0}, inventory_updates{0},
+        unknown_job{0}, malformed_entries{0}, malformed_minions{0};
+  } counters_;
+  IngestLoop loop_;
+};
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_EVENT_INGESTER_H_

@@ -1,0 +1,34 @@
+// The compact encoding of a job's frozen expected set.
+//
+// A job's expected set is stored once per datacenter as one blob: the
+// minions' inventory numbers (stable small integers, see Inventory), sorted,
+// as a varint count followed by varint deltas. 100,000 minions numbered
+// densely cost about 100 KB and one row insert instead of 100,000.
+#ifndef MUSTER_SERVER_EXPECTED_SET_H_
+#define MUSTER_SERVER_EXPECTED_SET_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace muster::server {
+
+// Encodes `sorted_numbers` (strictly increasing; checked in debug builds).
+std::string EncodeExpectedSet(absl::Span<const uint32_t> sorted_numbers);
+
+// Decodes a blob written by EncodeExpectedSet. InvalidArgument (naming the
+// byte offset) for a truncated or corrupt blob.
+absl::StatusOr<std::vector<uint32_t>> DecodeExpectedSet(absl::string_view blob);
+
+// Varint helpers shared with other compact encodings in the store.
+void AppendVarint(uint64_t value, std::string* out);
+// Reads one varint at *pos, advancing it; false when truncated/overlong.
+bool ReadVarint(absl::string_view in, size_t* pos, uint64_t* value);
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_EXPECTED_SET_H_

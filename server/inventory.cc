@@ -1,0 +1,210 @@
+#include "server/inventory.h"
+
+#include <algorithm>
+
+#include "common/bus/bus_protocol.h"
+#include "server/status_macros.h"
+
+namespace muster::server {
+namespace {
+
+// last_seen changes smaller than this are kept in memory only.
+constexpr int64_t kLastSeenPersistStepMs = 60 * 1000;
+
+std::string EncodeGrains(const Grains& grains) {
+  muster::wire::v1::MinionInfo info;
+  for (const auto& [key, value] : grains) (*info.mutable_grains())[key] = value;
+  return info.SerializeAsString();
+}
+
+}  // namespace
+
+MinionRow Inventory::ToRow(uint32_t number, const Minion& minion) const {
+  MinionRow row;
+  row.num = number;
+  row.id = minion.id;
+  row.datacenter = minion.datacenter;
+  row.grains = EncodeGrains(minion.grains);
+  row.last_seen_ms = minion.last_seen_ms;
+  row.alive = minion.alive;
+  row.relay_id = minion.relay_id;
+  return row;
+}
+
+absl::Status Inventory::Load(StoreSession& session) {
+  ASSIGN_OR_RETURN(std::vector<MinionRow> rows, session.LoadMinions());
+  ASSIGN_OR_RETURN(std::vector<RelayRow> relays, session.LoadRelays());
+  absl::MutexLock lock(&mu_);
+  for (MinionRow& row : rows) {
+    if (row.num < 0 || row.num > static_cast<int64_t>(rows.size()) * 2 + 1000000) {
+      return absl::DataLossError("minions table: minion number out of range");
+    }
+    if (static_cast<size_t>(row.num) >= minions_.size()) minions_.resize(row.num + 1);
+    Minion& minion = minions_[row.num];
+    minion.id = std::move(row.id);
+    minion.datacenter = std::move(row.datacenter);
+    muster::wire::v1::MinionInfo info;
+    if (info.ParseFromString(row.grains)) {
+      for (const auto& [key, value] : info.grains()) minion.grains.emplace(key, value);
+    }
+    minion.last_seen_ms = minion.persisted_last_seen_ms = row.last_seen_ms;
+    minion.alive = row.alive;
+    minion.relay_id = std::move(row.relay_id);
+    by_id_[minion.id] = static_cast<uint32_t>(row.num);
+  }
+  for (RelayRow& row : relays) {
+    RelayView& relay = relays_[row.relay_id];
+    relay.relay_id = row.relay_id;
+    relay.datacenter = row.datacenter;
+    relay.last_heartbeat_ms = row.last_heartbeat_ms;
+    relay.heartbeat.ParseFromString(row.heartbeat);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& relay_id,
+                                    const std::string& datacenter,
+                                    const muster::wire::v1::InventoryUpdate& update,
+                                    int64_t at_ms, uint64_t* skipped) {
+  absl::MutexLock lock(&mu_);
+  for (const muster::wire::v1::MinionInfo& info : update.upserts()) {
+    if (!bus::ValidateMinionId(info.minion_id()).ok()) {
+      ++*skipped;
+      continue;
+    }
+    auto [it, inserted] = by_id_.try_emplace(info.minion_id(), minions_.size());
+    if (inserted) minions_.emplace_back();
+    Minion& minion = minions_[it->second];
+    minion.id = info.minion_id();
+    minion.datacenter = datacenter;
+    minion.grains.clear();
+    for (const auto& [key, value] : info.grains()) minion.grains.emplace(key, value);
+    minion.last_seen_ms = std::max(minion.last_seen_ms,
+                                   info.last_seen_ms() != 0 ? info.last_seen_ms() : at_ms);
+    minion.persisted_last_seen_ms = minion.last_seen_ms;
+    minion.alive = true;
+    minion.relay_id = relay_id;
+    RETURN_IF_ERROR(session.UpsertMinion(ToRow(it->second, minion)));
+  }
+  int64_t seen_at = update.seen_at_ms() != 0 ? update.seen_at_ms() : at_ms;
+  for (const std::string& id : update.seen()) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;  // seen before its upsert: the upsert will follow
+    Minion& minion = minions_[it->second];
+    minion.last_seen_ms = std::max(minion.last_seen_ms, seen_at);
+    bool revived = !minion.alive;
+    minion.alive = true;
+    minion.relay_id = relay_id;
+    if (revived || minion.last_seen_ms - minion.persisted_last_seen_ms >= kLastSeenPersistStepMs) {
+      minion.persisted_last_seen_ms = minion.last_seen_ms;
+      RETURN_IF_ERROR(session.UpdateMinionSeen(it->second, minion.last_seen_ms, true));
+    }
+  }
+  for (const std::string& id : update.gone()) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    Minion& minion = minions_[it->second];
+    minion.alive = false;
+    minion.persisted_last_seen_ms = minion.last_seen_ms;
+    RETURN_IF_ERROR(session.UpdateMinionSeen(it->second, minion.last_seen_ms, false));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Inventory::ApplyRelayHeartbeat(StoreSession& session, const std::string& relay_id,
+                                            const std::string& datacenter, int64_t at_ms,
+                                            const muster::wire::v1::RelayHeartbeat& heartbeat) {
+  absl::MutexLock lock(&mu_);
+  RelayView& relay = relays_[relay_id];
+  relay.relay_id = relay_id;
+  relay.datacenter = datacenter;
+  relay.last_heartbeat_ms = std::max(relay.last_heartbeat_ms, at_ms);
+  relay.heartbeat = heartbeat;
+  RelayRow row{relay_id, datacenter, relay.last_heartbeat_ms, heartbeat.SerializeAsString()};
+  return session.UpsertRelay(row);
+}
+
+ExpectedSets Inventory::Match(const Target& target, int64_t min_last_seen_ms) const {
+  ExpectedSets sets;
+  absl::ReaderMutexLock lock(&mu_);
+  // Datacenter names repeat: remember the vector of the previous minion's.
+  const std::string* last_dc = nullptr;
+  std::vector<uint32_t>* last_set = nullptr;
+  if (const std::vector<std::string>* ids = target.ListIds()) {
+    for (const std::string& id : *ids) {
+      auto it = by_id_.find(id);
+      if (it == by_id_.end()) continue;
+      const Minion& minion = minions_[it->second];
+      if (minion.last_seen_ms < min_last_seen_ms) continue;
+      sets[minion.datacenter].push_back(it->second);
+    }
+    for (auto& [dc, numbers] : sets) std::sort(numbers.begin(), numbers.end());
+    return sets;
+  }
+  static const Grains kNoGrains;
+  bool uses_grains = target.UsesGrains();
+  for (uint32_t number = 0; number < minions_.size(); ++number) {
+    const Minion& minion = minions_[number];
+    if (minion.id.empty() || minion.last_seen_ms < min_last_seen_ms) continue;
+    if (!target.Matches(minion.id, uses_grains ? minion.grains : kNoGrains)) continue;
+    if (last_dc == nullptr || *last_dc != minion.datacenter) {
+      last_dc = &minion.datacenter;
+      last_set = &sets[minion.datacenter];
+    }
+    last_set->push_back(number);  // numbers ascend: already sorted
+  }
+  return sets;
+}
+
+std::optional<uint32_t> Inventory::NumberOf(absl::string_view id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Inventory::IdsOf(const std::vector<uint32_t>& numbers, std::vector<std::string>* ids) const {
+  absl::ReaderMutexLock lock(&mu_);
+  ids->reserve(ids->size() + numbers.size());
+  for (uint32_t number : numbers) {
+    ids->push_back(number < minions_.size() ? minions_[number].id : std::string());
+  }
+}
+
+std::vector<MinionView> Inventory::List(const Target* target, absl::string_view datacenter,
+                                        absl::string_view after_id, size_t limit,
+                                        uint64_t* total) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<const Minion*> matching;
+  for (const Minion& minion : minions_) {
+    if (minion.id.empty()) continue;
+    if (!datacenter.empty() && minion.datacenter != datacenter) continue;
+    if (target != nullptr && !target->Matches(minion.id, minion.grains)) continue;
+    matching.push_back(&minion);
+  }
+  *total = matching.size();
+  std::sort(matching.begin(), matching.end(),
+            [](const Minion* a, const Minion* b) { return a->id < b->id; });
+  auto it = std::upper_bound(matching.begin(), matching.end(), after_id,
+                             [](absl::string_view id, const Minion* m) { return id < m->id; });
+  std::vector<MinionView> page;
+  for (; it != matching.end() && page.size() < limit; ++it) {
+    const Minion& m = **it;
+    page.push_back(MinionView{m.id, m.datacenter, m.grains, m.last_seen_ms, m.alive, m.relay_id});
+  }
+  return page;
+}
+
+std::vector<RelayView> Inventory::Relays() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<RelayView> relays;
+  for (const auto& [id, relay] : relays_) relays.push_back(relay);
+  return relays;
+}
+
+size_t Inventory::size() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return by_id_.size();
+}
+
+}  // namespace muster::server

@@ -1,0 +1,68 @@
+#include "server/inventory.h"
+
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+
+namespace muster::server {
+namespace {
+
+muster::wire::v1::InventoryUpdate Upserts(std::initializer_list<const char*> ids,
+                                          const char* role) {
+  muster::wire::v1::InventoryUpdate update;
+  for (const char* id : ids) {
+    auto* info = update.add_upserts();
+    info->set_minion_id(id);
+    (*info->mutable_grains())["role"] = role;
+    info->set_last_seen_ms(1000);
+  }
+  return update;
+}
+
+TEST(InventoryTest, MatchesByDatacenterAndPersistsAcrossReload) {
+  std::string path = testing::MakeTempDir("inventory") + "/muster.db";
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  Inventory inventory;
+  uint64_t skipped = 0;
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+                                            Upserts({"web-1", "web-2", "db-1"}, "web"), 1000,
+                                            &skipped);
+    if (!st.ok()) return st;
+    st = inventory.ApplyUpdate(s, "relay-dc2", "dc2", Upserts({"web-3", "bad id"}, "db"), 1000,
+                               &skipped);
+    if (!st.ok()) return st;
+    muster::wire::v1::InventoryUpdate gone;
+    gone.add_gone("web-2");
+    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", gone, 2000, &skipped);
+  }).ok());
+  EXPECT_EQ(skipped, 1u);
+  EXPECT_EQ(inventory.size(), 4u);
+
+  auto target = Target::Parse(TargetKind::kGlob, "web-*");
+  ASSERT_TRUE(target.ok());
+  ExpectedSets sets = inventory.Match(*target, 0);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets["dc1"].size(), 2u);  // gone minions are still expected (shown missing)
+  EXPECT_EQ(sets["dc2"].size(), 1u);
+  EXPECT_TRUE(inventory.Match(*target, 5000).empty());  // all older than the expiry
+
+  auto grain = Target::Parse(TargetKind::kGrain, "role:db");
+  EXPECT_EQ(inventory.Match(*grain, 0).size(), 1u);
+
+  Inventory reloaded;
+  ASSERT_TRUE((*store)->Read([&](StoreSession& s) { return reloaded.Load(s); }).ok());
+  EXPECT_EQ(reloaded.size(), 4u);
+  EXPECT_EQ(reloaded.NumberOf("web-3"), inventory.NumberOf("web-3"));
+  uint64_t total = 0;
+  std::vector<MinionView> page = reloaded.List(nullptr, "dc1", "", 10, &total);
+  ASSERT_EQ(page.size(), 3u);
+  EXPECT_EQ(page[0].id, "db-1");
+  EXPECT_FALSE(page[2].alive);  // web-2 is gone
+  EXPECT_EQ(page[1].grains.at("role"), "web");
+  page = reloaded.List(&*grain, "", "", 10, &total);
+  EXPECT_EQ(total, 1u);
+}
+
+}  // namespace
+}  // namespace muster::server

@@ -1,0 +1,65 @@
+// JobService: the gRPC face of jobd (proto/job_service.proto). A thin
+// class: it validates each request once (INVALID_ARGUMENT naming the field
+// and the value), turns it into calls on the JobTracker, Inventory,
+// Dispatcher and JobStore, and converts the answers back to protobuf.
+// Protobuf API types do not travel past this file.
+#ifndef MUSTER_SERVER_JOB_SERVICE_H_
+#define MUSTER_SERVER_JOB_SERVICE_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "proto/job_service.grpc.pb.h"
+#include "server/dispatcher.h"
+#include "server/inventory.h"
+#include "server/job_store.h"
+#include "server/job_tracker.h"
+
+namespace muster::server {
+
+struct JobServiceOptions {
+  uint32_t default_timeout_ms = 60000;
+};
+
+class JobService final : public muster::v1::JobService::Service {
+ public:
+  JobService(JobServiceOptions options, JobStore* store, JobTracker* tracker,
+             Inventory* inventory, Dispatcher* dispatcher);
+
+  grpc::Status SubmitJob(grpc::ServerContext* context, const muster::v1::SubmitJobRequest* request,
+                         muster::v1::SubmitJobResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const muster::v1::GetJobRequest* request,
+                      muster::v1::Job* response) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const muster::v1::WatchJobRequest* request,
+                        grpc::ServerWriter<muster::v1::Job>* writer) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const muster::v1::ListJobsRequest* request,
+                        muster::v1::ListJobsResponse* response) override;
+  grpc::Status ListReturns(grpc::ServerContext* context,
+                           const muster::v1::ListReturnsRequest* request,
+                           muster::v1::ListReturnsResponse* response) override;
+  grpc::Status RetryMissing(grpc::ServerContext* context,
+                            const muster::v1::RetryMissingRequest* request,
+                            muster::v1::RetryMissingResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext* context, const muster::v1::CancelJobRequest* request,
+                         muster::v1::CancelJobResponse* response) override;
+  grpc::Status ListMinions(grpc::ServerContext* context,
+                           const muster::v1::ListMinionsRequest* request,
+                           muster::v1::ListMinionsResponse* response) override;
+  grpc::Status ListRelays(grpc::ServerContext* context, const muster::v1::ListRelaysRequest* request,
+                          muster::v1::ListRelaysResponse* response) override;
+
+  // Stops open WatchJob streams promptly (they end with UNAVAILABLE).
+  void Shutdown();
+
+ private:
+  const JobServiceOptions options_;
+  JobStore* const store_;
+  JobTracker* const tracker_;
+  Inventory* const inventory_;
+  Dispatcher* const dispatcher_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_JOB_SERVICE_H_

@@ -1,0 +1,196 @@
+// JobStore: jobd's SQLite file. Jobs, their frozen expected sets (one compact
+// blob per datacenter, see expected_set.h), returns (idempotent on job,
+// minion and attempt), deliveries, the minion inventory and relays.
+//
+// Design: one write connection and one read connection, both in WAL mode, so
+// readers (ListReturns, ListJobs paging) never wait for the writer. Writers
+// are serialized by Write(), which runs a whole batch inside one BEGIN
+// IMMEDIATE ... COMMIT transaction: the return ingester commits thousands of
+// returns per transaction, and a caller that sees Write() return OK knows
+// its rows are durable (synchronous=NORMAL: durable against process crash;
+// an OS crash may lose the last transactions, never corrupt the file).
+// Statements are prepared once per connection. The schema is versioned with
+// PRAGMA user_version and upgraded by Open() through ordered migrations.
+#ifndef MUSTER_SERVER_JOB_STORE_H_
+#define MUSTER_SERVER_JOB_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/sqlite.h"
+
+namespace muster::server {
+
+// Current schema version (PRAGMA user_version after Open).
+inline constexpr int kSchemaVersion = 1;
+
+struct JobRow {
+  int64_t num = 0;  // internal key, assigned by InsertJob
+  std::string jid;
+  int target_type = 0;  // muster.v1.TargetType value
+  std::string expression;
+  std::string function;
+  std::vector<std::string> args;
+  uint32_t timeout_ms = 0;
+  std::string submitter;
+  int64_t created_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  int state = 0;  // muster.v1.JobState value
+  uint32_t attempt = 1;
+  int64_t attempt_at_ms = 0;  // when the latest attempt was created
+  int64_t deadline_ms = 0;
+  uint64_t unexpected_other = 0;  // unexpected returns from datacenters without expected minions
+};
+
+// One datacenter's share of a job: counters and the encoded expected set.
+struct DatacenterRow {
+  std::string datacenter;
+  uint64_t expected = 0;
+  uint64_t returned = 0;
+  uint64_t succeeded = 0;
+  uint64_t failed = 0;
+  uint64_t unexpected = 0;
+  std::string members;  // EncodeExpectedSet blob
+};
+
+struct ReturnRow {
+  int64_t job_num = 0;
+  std::string minion_id;
+  uint32_t attempt = 0;
+  std::string datacenter;
+  bool success = false;
+  int32_t retcode = 0;
+  std::string stdout_text;
+  std::string stderr_text;
+  bool truncated = false;
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  int64_t received_at_ms = 0;
+  bool expected = false;
+};
+
+// The fields of a return needed to rebuild a job's completeness.
+struct ReturnKeyView {
+  absl::string_view minion_id;
+  absl::string_view datacenter;
+  uint32_t attempt;
+  bool success;
+  bool expected;
+};
+
+struct DeliveryRow {
+  int64_t job_num = 0;
+  uint32_t attempt = 0;
+  std::string datacenter;
+  int status = 0;  // muster.wire.v1.Delivery.Status value
+  int64_t at_ms = 0;
+  std::string relay_id;
+  uint32_t messages = 0;
+};
+
+struct MinionRow {
+  int64_t num = 0;
+  std::string id;
+  std::string datacenter;
+  std::string grains;  // serialized muster.wire.v1.MinionInfo (grains only)
+  int64_t last_seen_ms = 0;
+  bool alive = true;
+  std::string relay_id;
+};
+
+struct RelayRow {
+  std::string relay_id;
+  std::string datacenter;
+  int64_t last_heartbeat_ms = 0;
+  std::string heartbeat;  // serialized muster.wire.v1.RelayHeartbeat
+};
+
+enum class ReturnFilter { kAll, kFailed, kSucceeded };
+
+struct ReturnQuery {
+  int64_t job_num = 0;
+  ReturnFilter filter = ReturnFilter::kAll;
+  std::string datacenter;  // empty: all
+  // Paging: rows strictly after (after_minion, after_attempt).
+  std::string after_minion;
+  uint32_t after_attempt = 0;
+  int limit = 100;
+};
+
+// The statements of one connection. Obtained only inside JobStore::Write or
+// JobStore::Read, which serialize its use.
+class StoreSession {
+ public:
+  explicit StoreSession(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+
+  // Writes.
+  absl::StatusOr<int64_t> InsertJob(const JobRow& job);  // returns num
+  absl::Status UpdateJobState(const JobRow& job);       // state, times, attempt
+  absl::Status UpsertDatacenter(int64_t job_num, const DatacenterRow& row);
+  // True when inserted; false when (job, minion, attempt) already existed.
+  absl::StatusOr<bool> InsertReturn(const ReturnRow& row);
+  // True when inserted; false when (job, attempt, datacenter) already existed.
+  absl::StatusOr<bool> InsertDelivery(const DeliveryRow& row);
+  absl::Status UpsertMinion(const MinionRow& row);
+  absl::Status UpdateMinionSeen(int64_t num, int64_t last_seen_ms, bool alive);
+  absl::Status UpsertRelay(const RelayRow& row);
+
+  // Reads.
+  absl::StatusOr<std::vector<JobRow>> LoadJobs();
+  absl::StatusOr<std::vector<DatacenterRow>> LoadDatacenters(int64_t job_num);
+  absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries(int64_t job_num, uint32_t attempt);
+  absl::Status ForEachReturnKey(int64_t job_num,
+                                absl::FunctionRef<void(const ReturnKeyView&)> fn);
+  absl::StatusOr<std::vector<ReturnRow>> ListReturns(const ReturnQuery& query);
+  absl::StatusOr<std::vector<MinionRow>> LoadMinions();
+  absl::StatusOr<std::vector<RelayRow>> LoadRelays();
+  // Rows in `returns` for a job (all attempts), and distinct minions.
+  absl::StatusOr<int64_t> CountReturns(int64_t job_num);
+
+  Database& db() { return *db_; }
+
+ private:
+  std::unique_ptr<Database> db_;
+};
+
+class JobStore {
+ public:
+  // Opens or creates the file at `path` and migrates it to kSchemaVersion.
+  // FailedPrecondition if the file has a newer schema than this binary.
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
+
+  // Runs `fn` inside one write transaction; commits when it returns OK,
+  // rolls back otherwise. Calls are serialized; `fn` must not call Write.
+  absl::Status Write(absl::FunctionRef<absl::Status(StoreSession&)> fn)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+  // Runs `fn` on the read connection inside one read transaction (a
+  // consistent snapshot of the last commit).
+  absl::Status Read(absl::FunctionRef<absl::Status(StoreSession&)> fn)
+      ABSL_LOCKS_EXCLUDED(read_mu_);
+
+  int schema_version() const { return schema_version_; }
+
+ private:
+  JobStore(std::unique_ptr<Database> writer, std::unique_ptr<Database> reader, int version);
+
+  absl::Mutex write_mu_;
+  StoreSession writer_ ABSL_GUARDED_BY(write_mu_);
+  absl::Mutex read_mu_;
+  StoreSession reader_ ABSL_GUARDED_BY(read_mu_);
+  int schema_version_;
+};
+
+// Compact encoding of a string list (args) for the store.
+std::string EncodeStrings(const std::vector<std::string>& items);
+absl::StatusOr<std::vector<std::string>> DecodeStrings(absl::string_view blob);
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_JOB_STORE_H_

@@ -1,0 +1,678 @@
+#include "server/job_tracker.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "server/expected_set.h"
+#include "server/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace muster::server {
+namespace {
+
+using muster::v1::JobState;
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+bool IsActive(int state) { return state == muster::v1::PENDING || state == muster::v1::RUNNING; }
+
+absl::Status UnknownJob(const std::string& jid) {
+  return absl::NotFoundError(absl::StrCat("job '", jid, "' not found"));
+}
+
+int IndexOf(const std::vector<std::string>& names, absl::string_view name) {
+  auto it = std::lower_bound(names.begin(), names.end(), name);
+  if (it == names.end() || *it != name) return -1;
+  return static_cast<int>(it - names.begin());
+}
+
+}  // namespace
+
+bool IsFinalState(int state) {
+  return state == muster::v1::COMPLETE || state == muster::v1::INCOMPLETE ||
+         state == muster::v1::CANCELLED;
+}
+
+JobTracker::JobTracker(JobStore* store, const Inventory* inventory, JobTrackerOptions options)
+    : store_(store), inventory_(inventory), options_(options) {}
+
+JobTracker::~JobTracker() { Stop(); }
+
+void JobTracker::Start() { timer_ = std::thread([this] { TimerLoop(); }); }
+
+void JobTracker::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    timer_wake_.SignalAll();
+    changed_.SignalAll();
+  }
+  if (timer_.joinable()) timer_.join();
+}
+
+absl::StatusOr<JobTracker::LoadedTallies> JobTracker::LoadTallies(
+    StoreSession& session, int64_t job_num, const std::vector<std::string>& datacenters) const {
+  LoadedTallies loaded;
+  ASSIGN_OR_RETURN(std::vector<DatacenterRow> rows, session.LoadDatacenters(job_num));
+  loaded.tallies.resize(datacenters.size());
+  for (DatacenterRow& row : rows) {
+    int index = IndexOf(datacenters, row.datacenter);
+    if (index < 0) continue;
+    ASSIGN_OR_RETURN(std::vector<uint32_t> members, DecodeExpectedSet(row.members));
+    loaded.tallies[index].Load(std::move(members));
+  }
+  RETURN_IF_ERROR(session.ForEachReturnKey(job_num, [&](const ReturnKeyView& key) {
+    if (key.expected) {
+      std::optional<uint32_t> number = inventory_->NumberOf(key.minion_id);
+      if (number) {
+        for (DatacenterTally& tally : loaded.tallies) {
+          int64_t position = tally.Find(*number);
+          if (position >= 0) {
+            tally.Record(position, key.attempt, key.success);
+            return;
+          }
+        }
+      }
+    }
+    int index = IndexOf(datacenters, key.datacenter);
+    if (index >= 0) {
+      loaded.tallies[index].RecordUnexpected();
+    } else {
+      ++loaded.unexpected_other;
+    }
+  }));
+  return loaded;
+}
+
+absl::Status JobTracker::EnsureLoaded(StoreSession& session, Record* record) {
+  int64_t num;
+  std::vector<std::string> datacenters;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (record->loaded) return absl::OkStatus();
+    num = record->row.num;
+    datacenters = record->datacenters;
+  }
+  ASSIGN_OR_RETURN(LoadedTallies loaded, LoadTallies(session, num, datacenters));
+  absl::MutexLock lock(&mu_);
+  record->tallies = std::move(loaded.tallies);
+  record->row.unexpected_other = loaded.unexpected_other;
+  record->loaded = true;
+  return absl::OkStatus();
+}
+
+absl::Status JobTracker::Recover() {
+  return store_->Write([&](StoreSession& session) -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<JobRow> rows, session.LoadJobs());
+    for (JobRow& row : rows) {
+      auto record = std::make_unique<Record>();
+      ASSIGN_OR_RETURN(std::vector<DatacenterRow> dcs, session.LoadDatacenters(row.num));
+      for (const DatacenterRow& dc : dcs) {
+        record->datacenters.push_back(dc.datacenter);
+        Counters counters{dc.expected, dc.returned, dc.succeeded, dc.failed, dc.unexpected};
+        record->tallies.emplace_back(counters);
+      }
+      record->deliveries.resize(dcs.size());
+      ASSIGN_OR_RETURN(std::vector<DeliveryRow> deliveries,
+                       session.LoadDeliveries(row.num, row.attempt));
+      for (const DeliveryRow& d : deliveries) {
+        int index = IndexOf(record->datacenters, d.datacenter);
+        if (index < 0) continue;
+        DeliveryInfo& info = record->deliveries[index];
+        info.delivered = d.status == muster::wire::v1::Delivery::DELIVERED;
+        info.expired = d.status == muster::wire::v1::Delivery::EXPIRED;
+        info.at_ms = d.at_ms;
+        info.relay_id = d.relay_id;
+      }
+      record->row = std::move(row);
+      if (IsActive(record->row.state)) {
+        ASSIGN_OR_RETURN(LoadedTallies loaded,
+                         LoadTallies(session, record->row.num, record->datacenters));
+        record->tallies = std::move(loaded.tallies);
+        record->row.unexpected_other = loaded.unexpected_other;
+        record->loaded = true;
+      }
+      absl::MutexLock lock(&mu_);
+      if (record->row.jid > last_jid_) last_jid_ = record->row.jid;
+      if (IsActive(record->row.state)) active_.insert(record.get());
+      std::string jid = record->row.jid;
+      jobs_[jid] = std::move(record);
+    }
+    absl::MutexLock lock(&mu_);
+    spdlog::info("recovered {} jobs ({} active)", jobs_.size(), active_.size());
+    // Jobs that finished with their last return while jobd was down.
+    for (Record* record : std::vector<Record*>(active_.begin(), active_.end())) {
+      Counters total;
+      for (const DatacenterTally& tally : record->tallies) total.Add(tally.counters());
+      if (record->row.state == muster::v1::RUNNING && total.missing() == 0) {
+        RETURN_IF_ERROR(Finalize(session, record, muster::v1::COMPLETE, NowMs()));
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+std::string JobTracker::NextJid(int64_t now_ms) {
+  std::string prefix = absl::FormatTime("%Y%m%d%H%M%S", absl::FromUnixMillis(now_ms),
+                                        absl::UTCTimeZone());
+  uint64_t sequence = 0;
+  if (last_jid_.size() == 20 && last_jid_.substr(0, 14) >= prefix) {
+    prefix = last_jid_.substr(0, 14);
+    uint64_t last_sequence = 0;
+    for (char c : last_jid_.substr(14)) last_sequence = last_sequence * 10 + (c - '0');
+    sequence = last_sequence + 1;  // > 999999 within one second: not reachable in practice
+  }
+  last_jid_ = absl::StrFormat("%s%06d", prefix, sequence);
+  return last_jid_;
+}
+
+absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobSpec& spec) {
+  int64_t now = NowMs();
+  ExpectedSets sets =
+      inventory_->Match(target, now - absl::ToInt64Milliseconds(options_.inventory_expiry));
+  auto record = std::make_unique<Record>();
+  SubmitResult result;
+  JobRow& row = record->row;
+  row.target_type = spec.target_type;
+  row.expression = spec.expression;
+  row.function = spec.function;
+  row.args = spec.args;
+  row.timeout_ms = spec.timeout_ms;
+  row.submitter = spec.submitter;
+  row.created_at_ms = row.attempt_at_ms = now;
+  row.deadline_ms = now + spec.timeout_ms;
+  row.attempt = 1;
+  row.state = sets.empty() ? muster::v1::COMPLETE : muster::v1::PENDING;
+  row.ended_at_ms = sets.empty() ? now : 0;
+  for (auto& [dc, members] : sets) {
+    record->datacenters.push_back(dc);
+    result.by_datacenter.push_back({dc, members.size()});
+    result.expected += members.size();
+    record->tallies.emplace_back();
+    record->tallies.back().Load(std::move(members));
+  }
+  record->deliveries.resize(record->datacenters.size());
+  record->loaded = true;
+  RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
+    {
+      absl::MutexLock lock(&mu_);
+      row.jid = NextJid(now);
+    }
+    ASSIGN_OR_RETURN(row.num, session.InsertJob(row));
+    for (size_t i = 0; i < record->datacenters.size(); ++i) {
+      DatacenterRow dc;
+      dc.datacenter = record->datacenters[i];
+      dc.expected = record->tallies[i].counters().expected;
+      dc.members = EncodeExpectedSet(record->tallies[i].members());
+      RETURN_IF_ERROR(session.UpsertDatacenter(row.num, dc));
+    }
+    absl::MutexLock lock(&mu_);
+    result.jid = row.jid;
+    if (IsActive(row.state)) {
+      active_.insert(record.get());
+      timer_wake_.Signal();
+    } else {
+      for (DatacenterTally& tally : record->tallies) tally.Unload();
+      record->loaded = false;
+    }
+    jobs_[row.jid] = std::move(record);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<DispatchOrder> JobTracker::BuildDispatch(const std::string& jid) {
+  DispatchOrder order;
+  std::vector<std::vector<uint32_t>> missing;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    Record* record = Find(jid);
+    if (record == nullptr) return UnknownJob(jid);
+    if (record->row.state != muster::v1::PENDING) {
+      return absl::FailedPreconditionError(absl::StrCat("job '", jid, "' is not pending"));
+    }
+    order.job = record->row;
+    for (size_t i = 0; i < record->datacenters.size(); ++i) {
+      const DatacenterTally& tally = record->tallies[i];
+      if (record->row.attempt == 1) {
+        order.parts.push_back({record->datacenters[i],
+                               static_cast<muster::v1::TargetType>(record->row.target_type),
+                               record->row.expression});
+        continue;
+      }
+      std::vector<uint32_t> numbers;
+      for (size_t p = 0; p < tally.members().size(); ++p) {
+        if (!tally.HasReturned(p)) numbers.push_back(tally.members()[p]);
+      }
+      if (numbers.empty()) continue;
+      order.parts.push_back({record->datacenters[i], muster::v1::LIST, ""});
+      missing.push_back(std::move(numbers));
+    }
+  }
+  for (size_t i = 0; i < missing.size(); ++i) {
+    std::vector<std::string> ids;
+    inventory_->IdsOf(missing[i], &ids);
+    std::sort(ids.begin(), ids.end());
+    order.parts[i].expression = absl::StrJoin(ids, ",");
+  }
+  return order;
+}
+
+absl::Status JobTracker::MarkDispatched(const std::string& jid, uint32_t attempt) {
+  return store_->Write([&](StoreSession& session) -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    Record* record = Find(jid);
+    if (record == nullptr) return UnknownJob(jid);
+    if (record->row.state != muster::v1::PENDING || record->row.attempt != attempt) {
+      return absl::OkStatus();  // cancelled, timed out or retried meanwhile
+    }
+    record->row.state = muster::v1::RUNNING;
+    RETURN_IF_ERROR(session.UpdateJobState(record->row));
+    Changed(record);
+    return absl::OkStatus();
+  });
+}
+
+std::vector<std::string> JobTracker::PendingJids() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::string> jids;
+  for (const Record* record : active_) {
+    if (record->row.state == muster::v1::PENDING) jids.push_back(record->row.jid);
+  }
+  std::sort(jids.begin(), jids.end());
+  return jids;
+}
+
+JobTracker::Record* JobTracker::Find(const std::string& jid) const {
+  auto it = jobs_.find(jid);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+JobSnapshot JobTracker::Snapshot(const Record& record) const {
+  JobSnapshot snapshot;
+  snapshot.row = record.row;
+  snapshot.version = record.version;
+  snapshot.total.unexpected = record.row.unexpected_other;
+  for (size_t i = 0; i < record.datacenters.size(); ++i) {
+    const Counters& counters = record.tallies[i].counters();
+    snapshot.total.Add(counters);
+    snapshot.datacenters.push_back({record.datacenters[i], counters, record.deliveries[i]});
+  }
+  return snapshot;
+}
+
+void JobTracker::Changed(Record* record) {
+  ++record->version;
+  changed_.SignalAll();
+}
+
+absl::StatusOr<JobSnapshot> JobTracker::Get(const std::string& jid) const {
+  absl::ReaderMutexLock lock(&mu_);
+  Record* record = Find(jid);
+  if (record == nullptr) return UnknownJob(jid);
+  return Snapshot(*record);
+}
+
+absl::StatusOr<JobSnapshot> JobTracker::WaitForChange(const std::string& jid,
+                                                      uint64_t after_version,
+                                                      absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  Record* record = Find(jid);
+  if (record == nullptr) return UnknownJob(jid);
+  while (record->version <= after_version && !stopping_) {
+    if (changed_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
+  }
+  return Snapshot(*record);
+}
+
+std::vector<JobSnapshot> JobTracker::List(const JobListFilter& filter, bool* more) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<JobSnapshot> page;
+  *more = false;
+  auto end = filter.before_jid.empty() ? jobs_.end() : jobs_.lower_bound(filter.before_jid);
+  for (auto it = std::make_reverse_iterator(end); it != jobs_.rend(); ++it) {
+    const JobRow& row = it->second->row;
+    if (!filter.states.empty() &&
+        std::find(filter.states.begin(), filter.states.end(), row.state) == filter.states.end()) {
+      continue;
+    }
+    if (!filter.submitter.empty() && row.submitter != filter.submitter) continue;
+    if (filter.created_after_ms != 0 && row.created_at_ms < filter.created_after_ms) continue;
+    if (filter.created_before_ms != 0 && row.created_at_ms >= filter.created_before_ms) continue;
+    if (page.size() == filter.limit) {
+      *more = true;
+      break;
+    }
+    page.push_back(Snapshot(*it->second));
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<MissingMinion>> JobTracker::Missing(const std::string& jid,
+                                                               absl::string_view datacenter) {
+  std::vector<std::vector<uint32_t>> numbers;
+  std::vector<std::string> datacenters;
+  bool loaded;
+  int64_t num;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    Record* record = Find(jid);
+    if (record == nullptr) return UnknownJob(jid);
+    datacenters = record->datacenters;
+    loaded = record->loaded;
+    num = record->row.num;
+    if (loaded) {
+      for (const DatacenterTally& tally : record->tallies) {
+        numbers.emplace_back();
+        for (size_t p = 0; p < tally.members().size(); ++p) {
+          if (!tally.HasReturned(p)) numbers.back().push_back(tally.members()[p]);
+        }
+      }
+    }
+  }
+  if (!loaded) {
+    LoadedTallies tallies;
+    RETURN_IF_ERROR(store_->Read([&](StoreSession& session) -> absl::Status {
+      ASSIGN_OR_RETURN(tallies, LoadTallies(session, num, datacenters));
+      return absl::OkStatus();
+    }));
+    for (const DatacenterTally& tally : tallies.tallies) {
+      numbers.emplace_back();
+      for (size_t p = 0; p < tally.members().size(); ++p) {
+        if (!tally.HasReturned(p)) numbers.back().push_back(tally.members()[p]);
+      }
+    }
+  }
+  std::vector<MissingMinion> missing;
+  for (size_t i = 0; i < datacenters.size(); ++i) {
+    if (!datacenter.empty() && datacenters[i] != datacenter) continue;
+    std::vector<std::string> ids;
+    inventory_->IdsOf(numbers[i], &ids);
+    for (std::string& id : ids) missing.push_back({std::move(id), datacenters[i]});
+  }
+  std::sort(missing.begin(), missing.end(),
+            [](const MissingMinion& a, const MissingMinion& b) { return a.minion_id < b.minion_id; });
+  return missing;
+}
+
+absl::StatusOr<int64_t> JobTracker::JobNumber(const std::string& jid) const {
+  absl::ReaderMutexLock lock(&mu_);
+  Record* record = Find(jid);
+  if (record == nullptr) return UnknownJob(jid);
+  return record->row.num;
+}
+
+absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t timeout_ms) {
+  RetryResult result;
+  RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
+    Record* record;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      record = Find(jid);
+      if (record == nullptr) return UnknownJob(jid);
+      if (record->row.state == muster::v1::CANCELLED) {
+        return absl::FailedPreconditionError(absl::StrCat("job '", jid, "' was cancelled"));
+      }
+      if (record->row.state == muster::v1::PENDING) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job '", jid, "' is not dispatched yet"));
+      }
+      Counters total;
+      for (const DatacenterTally& tally : record->tallies) total.Add(tally.counters());
+      if (total.missing() == 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job '", jid, "' has no missing minions"));
+      }
+    }
+    RETURN_IF_ERROR(EnsureLoaded(session, record));
+    absl::MutexLock lock(&mu_);
+    int64_t now = NowMs();
+    JobRow& row = record->row;
+    row.attempt += 1;
+    row.attempt_at_ms = now;
+    row.deadline_ms = now + (timeout_ms != 0 ? timeout_ms : row.timeout_ms);
+    row.state = muster::v1::PENDING;
+    row.ended_at_ms = 0;
+    for (size_t i = 0; i < record->datacenters.size(); ++i) {
+      uint64_t missing = record->tallies[i].counters().missing();
+      if (missing == 0) continue;
+      record->deliveries[i] = DeliveryInfo{};
+      result.retried += missing;
+      result.by_datacenter.push_back({record->datacenters[i], missing});
+    }
+    result.attempt = row.attempt;
+    RETURN_IF_ERROR(session.UpdateJobState(row));
+    active_.insert(record);
+    timer_wake_.Signal();
+    Changed(record);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<JobSnapshot> JobTracker::Cancel(const std::string& jid) {
+  JobSnapshot snapshot;
+  RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    Record* record = Find(jid);
+    if (record == nullptr) return UnknownJob(jid);
+    if (IsFinalState(record->row.state)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job '", jid, "' already ended (",
+                       muster::v1::JobState_Name(record->row.state), ")"));
+    }
+    RETURN_IF_ERROR(Finalize(session, record, muster::v1::CANCELLED, NowMs()));
+    snapshot = Snapshot(*record);
+    return absl::OkStatus();
+  }));
+  return snapshot;
+}
+
+absl::Status JobTracker::PersistCounters(StoreSession& session, const Record& record) {
+  for (size_t i = 0; i < record.datacenters.size(); ++i) {
+    const Counters& c = record.tallies[i].counters();
+    DatacenterRow dc{record.datacenters[i], c.expected, c.returned, c.succeeded, c.failed,
+                     c.unexpected, ""};
+    RETURN_IF_ERROR(session.UpsertDatacenter(record.row.num, dc));
+  }
+  return session.UpdateJobState(record.row);
+}
+
+absl::Status JobTracker::Finalize(StoreSession& session, Record* record, JobState state,
+                                  int64_t now_ms) {
+  record->row.state = state;
+  record->row.ended_at_ms = now_ms;
+  RETURN_IF_ERROR(PersistCounters(session, *record));
+  for (DatacenterTally& tally : record->tallies) tally.Unload();
+  record->loaded = false;
+  active_.erase(record);
+  Changed(record);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
+                                                       absl::Span<const IncomingReturn> returns) {
+  IngestCounts counts;
+  // Resolve each return's job; finished jobs touched by late returns are
+  // loaded for this batch only.
+  std::vector<Record*> jobs(returns.size(), nullptr);
+  std::vector<Record*> to_load;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    Record* last = nullptr;
+    for (size_t i = 0; i < returns.size(); ++i) {
+      const std::string& jid = returns[i].ret->jid();
+      if (last == nullptr || last->row.jid != jid) last = Find(jid);
+      jobs[i] = last;
+      if (last != nullptr && !last->loaded &&
+          std::find(to_load.begin(), to_load.end(), last) == to_load.end()) {
+        to_load.push_back(last);
+      }
+    }
+  }
+  for (Record* record : to_load) RETURN_IF_ERROR(EnsureLoaded(session, record));
+
+  // Where each return lands: (datacenter index, position) or unexpected.
+  struct Placement {
+    int datacenter = -1;
+    int64_t position = -1;
+  };
+  std::vector<Placement> placements(returns.size());
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (size_t i = 0; i < returns.size(); ++i) {
+      Record* record = jobs[i];
+      if (record == nullptr) continue;
+      Placement& placement = placements[i];
+      std::optional<uint32_t> number = inventory_->NumberOf(returns[i].ret->minion_id());
+      if (number) {
+        for (size_t d = 0; d < record->tallies.size() && placement.position < 0; ++d) {
+          placement.position = record->tallies[d].Find(*number);
+          if (placement.position >= 0) placement.datacenter = static_cast<int>(d);
+        }
+      }
+      if (placement.position < 0) {
+        placement.datacenter = IndexOf(record->datacenters, *returns[i].datacenter);
+      }
+    }
+  }
+
+  // Insert without holding mu_: readers keep being served.
+  std::vector<bool> inserted(returns.size(), false);
+  ReturnRow row;
+  for (size_t i = 0; i < returns.size(); ++i) {
+    if (jobs[i] == nullptr) {
+      ++counts.unknown_job;
+      continue;
+    }
+    const muster::wire::v1::Return& r = *returns[i].ret;
+    row.job_num = jobs[i]->row.num;
+    row.minion_id = r.minion_id();
+    row.attempt = r.attempt();
+    row.datacenter = *returns[i].datacenter;
+    row.success = r.success();
+    row.retcode = r.retcode();
+    row.stdout_text = r.stdout();
+    row.stderr_text = r.stderr();
+    row.truncated = r.truncated();
+    row.started_at_ms = r.started_at_ms();
+    row.ended_at_ms = r.ended_at_ms();
+    row.received_at_ms = returns[i].received_at_ms;
+    row.expected = placements[i].position >= 0;
+    ASSIGN_OR_RETURN(inserted[i], session.InsertReturn(row));
+    if (!inserted[i]) ++counts.duplicate;
+  }
+
+  absl::MutexLock lock(&mu_);
+  std::vector<Record*> touched;
+  for (size_t i = 0; i < returns.size(); ++i) {
+    if (!inserted[i]) continue;
+    ++counts.inserted;
+    Record* record = jobs[i];
+    const Placement& placement = placements[i];
+    if (placement.position >= 0) {
+      record->tallies[placement.datacenter].Record(placement.position, returns[i].ret->attempt(),
+                                                   returns[i].ret->success());
+    } else {
+      ++counts.unexpected;
+      if (placement.datacenter >= 0) {
+        record->tallies[placement.datacenter].RecordUnexpected();
+      } else {
+        ++record->row.unexpected_other;
+      }
+    }
+    if (touched.empty() || touched.back() != record) {
+      if (std::find(touched.begin(), touched.end(), record) == touched.end()) {
+        touched.push_back(record);
+      }
+    }
+  }
+  int64_t now = NowMs();
+  for (Record* record : touched) {
+    Changed(record);
+    if (!IsActive(record->row.state)) {
+      RETURN_IF_ERROR(PersistCounters(session, *record));  // a late return
+      continue;
+    }
+    bool complete = true;
+    for (const DatacenterTally& tally : record->tallies) {
+      complete = complete && tally.counters().missing() == 0;
+    }
+    if (complete && record->row.state == muster::v1::RUNNING) {
+      RETURN_IF_ERROR(Finalize(session, record, muster::v1::COMPLETE, now));
+    }
+  }
+  for (Record* record : to_load) {
+    if (IsActive(record->row.state)) continue;
+    for (DatacenterTally& tally : record->tallies) tally.Unload();
+    record->loaded = false;
+  }
+  return counts;
+}
+
+absl::Status JobTracker::ApplyDelivery(StoreSession& session, const std::string& relay_id,
+                                       const std::string& datacenter,
+                                       const muster::wire::v1::Delivery& delivery,
+                                       bool* unknown_job) {
+  int64_t num;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    Record* record = Find(delivery.jid());
+    *unknown_job = record == nullptr;
+    if (record == nullptr) return absl::OkStatus();
+    num = record->row.num;
+  }
+  DeliveryRow row{num,  delivery.attempt(), datacenter,          delivery.status(),
+                  delivery.at_ms(), relay_id, delivery.messages()};
+  ASSIGN_OR_RETURN(bool inserted, session.InsertDelivery(row));
+  if (!inserted) return absl::OkStatus();  // the first report wins
+  absl::MutexLock lock(&mu_);
+  Record* record = Find(delivery.jid());
+  int index = IndexOf(record->datacenters, datacenter);
+  if (index < 0 || delivery.attempt() != record->row.attempt) return absl::OkStatus();
+  DeliveryInfo& info = record->deliveries[index];
+  info.delivered = delivery.status() == muster::wire::v1::Delivery::DELIVERED;
+  info.expired = delivery.status() == muster::wire::v1::Delivery::EXPIRED;
+  info.at_ms = delivery.at_ms();
+  info.relay_id = relay_id;
+  Changed(record);
+  return absl::OkStatus();
+}
+
+absl::Status JobTracker::ExpireDue(int64_t now_ms) {
+  return store_->Write([&](StoreSession& session) -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    for (Record* record : std::vector<Record*>(active_.begin(), active_.end())) {
+      if (record->row.deadline_ms <= now_ms) {
+        RETURN_IF_ERROR(Finalize(session, record, muster::v1::INCOMPLETE, now_ms));
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+void JobTracker::TimerLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      int64_t next = INT64_MAX;
+      for (const Record* record : active_) next = std::min(next, record->row.deadline_ms);
+      // Wake at the earliest deadline, and at least every second.
+      absl::Time wake = std::min(absl::FromUnixMillis(next), absl::Now() + absl::Seconds(1));
+      if (!stopping_ && next > NowMs()) timer_wake_.WaitWithDeadline(&mu_, wake);
+      if (stopping_) return;
+    }
+    absl::Status status = ExpireDue(NowMs());
+    if (!status.ok()) {
+      spdlog::error("expiring jobs failed, retrying in 1 s: {}", status.ToString());
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) timer_wake_.WaitWithTimeout(&mu_, absl::Seconds(1));
+    }
+  }
+}
+
+}  // namespace muster::server

@@ -1,0 +1,241 @@
+// JobTracker: every job's state and live completeness, in memory, backed by
+// the JobStore.
+//
+// Rules that keep memory, disk and readers consistent:
+//  - Every change of a job (submit, dispatch, a return, a delivery, retry,
+//    cancel, timeout) happens inside a JobStore::Write transaction, and the
+//    in-memory record is updated in that same critical section; the store's
+//    write lock therefore orders all mutations, and `mu_` only protects the
+//    records against concurrent readers (GetJob, WatchJob, ListJobs), which
+//    never touch SQLite and answer in microseconds.
+//  - Active jobs (PENDING, RUNNING) hold their expected sets and one state
+//    word per expected minion (DatacenterTally). A finished job keeps only
+//    its counters; its arrays are rebuilt from SQLite on demand (a late
+//    return, ListReturns MISSING, RetryMissing) and dropped again.
+//  - On start, Recover() rebuilds everything from SQLite, so a crash loses
+//    nothing that was committed.
+// A timer thread moves jobs whose deadline passed to INCOMPLETE; a job moves
+// to COMPLETE in the transaction that records its last expected return.
+#ifndef MUSTER_SERVER_JOB_TRACKER_H_
+#define MUSTER_SERVER_JOB_TRACKER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "common/target/target.h"
+#include "proto/job_service.pb.h"
+#include "proto/wire.pb.h"
+#include "server/completeness.h"
+#include "server/inventory.h"
+#include "server/job_store.h"
+
+namespace muster::server {
+
+// A validated job request (see JobService for the validation).
+struct JobSpec {
+  muster::v1::TargetType target_type = muster::v1::GLOB;
+  std::string expression;
+  std::string function;
+  std::vector<std::string> args;
+  uint32_t timeout_ms = 0;  // > 0
+  std::string submitter;
+};
+
+struct DeliveryInfo {
+  bool delivered = false;
+  bool expired = false;
+  int64_t at_ms = 0;
+  std::string relay_id;
+};
+
+struct DatacenterSnapshot {
+  std::string datacenter;
+  Counters counters;
+  DeliveryInfo delivery;
+};
+
+// A consistent copy of one job.
+struct JobSnapshot {
+  JobRow row;
+  Counters total;
+  std::vector<DatacenterSnapshot> datacenters;  // sorted by name
+  uint64_t version = 0;                         // grows with every change
+};
+
+struct DatacenterCount {
+  std::string datacenter;
+  uint64_t count = 0;
+};
+
+struct SubmitResult {
+  std::string jid;
+  uint64_t expected = 0;
+  std::vector<DatacenterCount> by_datacenter;
+};
+
+struct RetryResult {
+  uint32_t attempt = 0;
+  uint64_t retried = 0;
+  std::vector<DatacenterCount> by_datacenter;
+};
+
+// What the Dispatcher writes for one dispatch: one envelope per part.
+struct DispatchOrder {
+  JobRow job;  // attempt, attempt_at_ms and deadline_ms of this dispatch
+  struct Part {
+    std::string datacenter;
+    muster::v1::TargetType target_type;
+    std::string expression;
+  };
+  std::vector<Part> parts;
+};
+
+struct MissingMinion {
+  std::string minion_id;
+  std::string datacenter;
+};
+
+struct JobListFilter {
+  std::vector<int> states;  // empty: all
+  std::string submitter;    // empty: all
+  int64_t created_after_ms = 0;
+  int64_t created_before_ms = 0;  // 0: unbounded
+  std::string before_jid;         // paging: only jids < this; empty: from newest
+  size_t limit = 50;
+};
+
+// One return read from the returns stream, with the batch's relay fields.
+struct IncomingReturn {
+  const muster::wire::v1::Return* ret;
+  const std::string* datacenter;
+  int64_t received_at_ms;
+};
+
+struct IngestCounts {
+  uint64_t inserted = 0;
+  uint64_t duplicate = 0;
+  uint64_t unknown_job = 0;
+  uint64_t unexpected = 0;
+};
+
+struct JobTrackerOptions {
+  // Minions not seen for this long are left out of new expected sets.
+  absl::Duration inventory_expiry = absl::Hours(24);
+};
+
+class JobTracker {
+ public:
+  JobTracker(JobStore* store, const Inventory* inventory, JobTrackerOptions options);
+  ~JobTracker();
+
+  // Loads every job from the store. Call once before Start() and serving.
+  absl::Status Recover() ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts / stops (and joins) the timeout thread.
+  void Start();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Freezes the expected set of `target` from the inventory and records the
+  // job (PENDING; COMPLETE at once when nothing matches).
+  absl::StatusOr<SubmitResult> Submit(const Target& target, const JobSpec& spec)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The envelopes to write for a PENDING job's latest attempt.
+  // FailedPrecondition when the job is not PENDING.
+  absl::StatusOr<DispatchOrder> BuildDispatch(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_);
+  // PENDING -> RUNNING once the envelopes of `attempt` are in Redis.
+  absl::Status MarkDispatched(const std::string& jid, uint32_t attempt) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::string> PendingJids() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // NotFound for an unknown jid.
+  absl::StatusOr<JobSnapshot> Get(const std::string& jid) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until the job's version exceeds `after_version`, the deadline
+  // passes or Stop() is called; returns the job as it is then.
+  absl::StatusOr<JobSnapshot> WaitForChange(const std::string& jid, uint64_t after_version,
+                                            absl::Time deadline) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Newest first. *more is set when more jobs match after the page.
+  std::vector<JobSnapshot> List(const JobListFilter& filter, bool* more) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Expected minions without a return, ordered by id (all datacenters when
+  // `datacenter` is empty).
+  absl::StatusOr<std::vector<MissingMinion>> Missing(const std::string& jid,
+                                                     absl::string_view datacenter)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The store key of a job, for ListReturns.
+  absl::StatusOr<int64_t> JobNumber(const std::string& jid) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // New attempt for the missing minions. `timeout_ms` 0 means the job's.
+  absl::StatusOr<RetryResult> Retry(const std::string& jid, uint32_t timeout_ms)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<JobSnapshot> Cancel(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Records returns inside the caller's store transaction (the ingester's).
+  absl::StatusOr<IngestCounts> IngestReturns(StoreSession& session,
+                                             absl::Span<const IncomingReturn> returns)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Records a relay's delivery report inside the caller's transaction.
+  // *unknown_job is set when the jid is unknown (nothing recorded).
+  absl::Status ApplyDelivery(StoreSession& session, const std::string& relay_id,
+                             const std::string& datacenter,
+                             const muster::wire::v1::Delivery& delivery, bool* unknown_job)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Moves every active job whose deadline is <= now to INCOMPLETE.
+  absl::Status ExpireDue(int64_t now_ms) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Record {
+    JobRow row;
+    std::vector<std::string> datacenters;  // sorted
+    std::vector<DatacenterTally> tallies;  // parallel to datacenters
+    std::vector<DeliveryInfo> deliveries;  // latest attempt, parallel
+    bool loaded = false;                   // tallies hold members
+    uint64_t version = 1;
+  };
+  struct LoadedTallies {
+    std::vector<DatacenterTally> tallies;
+    uint64_t unexpected_other = 0;
+  };
+
+  absl::StatusOr<LoadedTallies> LoadTallies(StoreSession& session, int64_t job_num,
+                                            const std::vector<std::string>& datacenters) const;
+  absl::Status EnsureLoaded(StoreSession& session, Record* record) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets a final state and persists counters; drops the per-minion arrays.
+  absl::Status Finalize(StoreSession& session, Record* record, muster::v1::JobState state,
+                        int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PersistCounters(StoreSession& session, const Record& record)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void Changed(Record* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Record* Find(const std::string& jid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  JobSnapshot Snapshot(const Record& record) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::string NextJid(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TimerLoop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  JobStore* const store_;
+  const Inventory* const inventory_;
+  const JobTrackerOptions options_;
+
+  mutable absl::Mutex mu_;
+  mutable absl::CondVar changed_;  // any record's version grew, or stopping
+  absl::CondVar timer_wake_;       // deadlines changed, or stopping
+  std::map<std::string, std::unique_ptr<Record>> jobs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<Record*> active_ ABSL_GUARDED_BY(mu_);
+  std::string last_jid_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread timer_;
+};
+
+bool IsFinalState(int state);
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_JOB_TRACKER_H_

@@ -1,0 +1,78 @@
+// Jobd: the whole central service in one object — store, inventory, job
+// tracker, dispatcher, the two stream ingesters and the gRPC server (with
+// health checking and reflection). main.cc runs one; integration tests and
+// the benchmark may run one in-process on 127.0.0.1:0.
+//
+// Start order: open and migrate SQLite, load the inventory, recover jobs
+// (rebuilding live completeness from committed returns), start the timeout
+// timer, the ingesters (which first take over pending stream entries) and
+// the dispatcher (which re-dispatches PENDING jobs), then serve gRPC.
+// Stop() reverses it; every thread is joined. Redis being down at start is
+// not fatal: ingestion and dispatch retry until it is back.
+#ifndef MUSTER_SERVER_JOBD_H_
+#define MUSTER_SERVER_JOBD_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/redis/redis_connection.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace muster::server {
+
+class JobStore;
+class Inventory;
+class JobTracker;
+class Dispatcher;
+class ReturnIngester;
+class EventIngester;
+class JobService;
+
+struct JobdOptions {
+  std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
+  RedisAddress redis;
+  std::string redis_prefix = "muster:";
+  std::string db_path = "muster.db";
+  uint32_t default_timeout_ms = 60000;
+  absl::Duration inventory_expiry = absl::Hours(24);
+  std::string consumer = "jobd";
+  size_t returns_batch_entries = 200;
+};
+
+class Jobd {
+ public:
+  explicit Jobd(JobdOptions options);
+  ~Jobd();
+
+  absl::Status Start();
+  void Stop();
+
+  // The bound gRPC port (after Start).
+  int port() const { return port_; }
+  ReturnIngester& return_ingester() { return *return_ingester_; }
+  EventIngester& event_ingester() { return *event_ingester_; }
+  JobTracker& tracker() { return *tracker_; }
+  JobStore& store() { return *store_; }
+
+ private:
+  JobdOptions options_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Inventory> inventory_;
+  std::unique_ptr<JobTracker> tracker_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<ReturnIngester> return_ingester_;
+  std::unique_ptr<EventIngester> event_ingester_;
+  std::unique_ptr<JobService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_JOBD_H_

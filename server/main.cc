@@ -1,0 +1,71 @@
+// jobd: the central Muster JobService. Parses flags, runs a Jobd until
+// SIGTERM or SIGINT, then shuts down gracefully. See docs/OPERATIONS.md.
+#include <signal.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "server/jobd.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7400", "gRPC listen address host:port");
+ABSL_FLAG(std::string, redis, "127.0.0.1:6379", "Redis address host:port");
+ABSL_FLAG(std::string, redis_prefix, "muster:", "prefix of every Redis key");
+ABSL_FLAG(std::string, db, "./muster.db", "SQLite job store file (WAL files beside it)");
+ABSL_FLAG(uint32_t, default_timeout_ms, 60000, "job timeout when a request gives 0");
+ABSL_FLAG(absl::Duration, inventory_expiry, absl::Hours(24),
+          "minions not seen for this long are left out of new expected sets");
+ABSL_FLAG(std::string, consumer, "jobd", "consumer name in the Redis consumer group 'jobd'");
+ABSL_FLAG(uint32_t, returns_batch_entries, 200,
+          "stream entries read (and committed in one transaction) per returns batch");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("jobd: Muster's central JobService (gRPC)");
+  absl::ParseCommandLine(argc, argv);
+  spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
+
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<muster::RedisAddress> redis =
+      muster::RedisAddress::Parse(absl::GetFlag(FLAGS_redis));
+  if (!redis.ok()) {
+    spdlog::critical("--redis: {}", redis.status().ToString());
+    return 2;
+  }
+  muster::server::JobdOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.redis = *redis;
+  options.redis_prefix = absl::GetFlag(FLAGS_redis_prefix);
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
+  options.inventory_expiry = absl::GetFlag(FLAGS_inventory_expiry);
+  options.consumer = absl::GetFlag(FLAGS_consumer);
+  options.returns_batch_entries = absl::GetFlag(FLAGS_returns_batch_entries);
+  if (options.default_timeout_ms == 0 || options.default_timeout_ms > 86400000) {
+    spdlog::critical("--default_timeout_ms must be 1..86400000");
+    return 2;
+  }
+
+  muster::server::Jobd jobd(options);
+  absl::Status status = jobd.Start();
+  if (!status.ok()) {
+    spdlog::critical("jobd failed to start: {}", status.ToString());
+    jobd.Stop();
+    return 1;
+  }
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  spdlog::info("signal {}: shutting down", signal);
+  jobd.Stop();
+  return 0;
+}

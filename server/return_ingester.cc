@@ -1,0 +1,84 @@
+#include "server/return_ingester.h"
+
+#include "absl/time/clock.h"
+#include "common/bus/bus_protocol.h"
+#include "spdlog/spdlog.h"
+
+namespace muster::server {
+namespace {
+
+bool IsJid(const std::string& jid) {
+  if (jid.size() != 20) return false;
+  for (char c : jid) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ReturnIngester::ReturnIngester(StreamConsumerOptions options, JobStore* store,
+                               JobTracker* tracker)
+    : store_(store),
+      tracker_(tracker),
+      loop_(std::move(options),
+            [this](const std::vector<StreamEntry>& entries) { return Ingest(entries); }) {}
+
+absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
+  if (batches_.size() < entries.size()) batches_.resize(entries.size());
+  incoming_.clear();
+  uint64_t malformed_entries = 0;
+  uint64_t malformed_returns = 0;
+  int64_t now = absl::ToUnixMillis(absl::Now());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string* payload = entries[i].Field("batch");
+    muster::wire::v1::ReturnBatch& batch = batches_[i];
+    if (payload == nullptr || !batch.ParseFromString(*payload)) {
+      if (++malformed_entries <= 3) {
+        spdlog::warn("returns: dropping malformed entry {} ({})", entries[i].id,
+                     payload == nullptr ? "no batch field" : "not a ReturnBatch");
+      }
+      continue;
+    }
+    int64_t received = batch.received_at_ms() != 0 ? batch.received_at_ms() : now;
+    for (const muster::wire::v1::Return& r : batch.returns()) {
+      if (!IsJid(r.jid()) || r.attempt() == 0 || !bus::ValidateMinionId(r.minion_id()).ok()) {
+        ++malformed_returns;
+        continue;
+      }
+      incoming_.push_back(IncomingReturn{&r, &batch.datacenter(), received});
+    }
+  }
+  IngestCounts counts;
+  absl::Status status = store_->Write([&](StoreSession& session) -> absl::Status {
+    absl::StatusOr<IngestCounts> result = tracker_->IngestReturns(session, incoming_);
+    if (!result.ok()) return result.status();
+    counts = *result;
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  counters_.entries += entries.size();
+  counters_.returns += counts.inserted;
+  counters_.duplicates += counts.duplicate;
+  counters_.unknown_job += counts.unknown_job;
+  counters_.unexpected += counts.unexpected;
+  counters_.malformed_entries += malformed_entries;
+  counters_.malformed_returns += malformed_returns;
+  counters_.batches += 1;
+  return absl::OkStatus();
+}
+
+ReturnIngesterStats ReturnIngester::stats() const {
+  ReturnIngesterStats s;
+  s.entries = counters_.entries;
+  s.returns = counters_.returns;
+  s.duplicates = counters_.duplicates;
+  s.unknown_job = counters_.unknown_job;
+  s.unexpected = counters_.unexpected;
+  s.malformed_entries = counters_.malformed_entries;
+  s.malformed_returns = counters_.malformed_returns;
+  s.batches = counters_.batches;
+  return s;
+}
+
+}  // namespace muster::server

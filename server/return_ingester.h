@@ -1,0 +1,64 @@
+// ReturnIngester: drains `{prefix}returns` (docs/PROTOCOL.md 2.2) into the
+// JobStore.
+//
+// Each read takes up to `max_entries` entries (a relay writes up to 1,000
+// returns per entry), parses them into reused ReturnBatch messages, and
+// records every return of the read in ONE store transaction through
+// JobTracker::IngestReturns; the entries are acknowledged only after that
+// commit. A crash between commit and XACK makes the entries pending again;
+// they are re-read on restart and are then duplicates, which change nothing.
+// Malformed entries and returns are acknowledged, dropped and counted.
+#ifndef MUSTER_SERVER_RETURN_INGESTER_H_
+#define MUSTER_SERVER_RETURN_INGESTER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "proto/wire.pb.h"
+#include "server/ingest_loop.h"
+#include "server/job_store.h"
+#include "server/job_tracker.h"
+
+namespace muster::server {
+
+struct ReturnIngesterStats {
+  uint64_t entries = 0;
+  uint64_t returns = 0;     // committed (new) returns
+  uint64_t duplicates = 0;  // already stored: nothing changed
+  uint64_t unknown_job = 0;
+  uint64_t unexpected = 0;
+  uint64_t malformed_entries = 0;  // no "batch" field or not a ReturnBatch
+  uint64_t malformed_returns = 0;  // bad minion id, jid or attempt
+  uint64_t batches = 0;            // transactions committed
+};
+
+class ReturnIngester {
+ public:
+  ReturnIngester(StreamConsumerOptions options, JobStore* store, JobTracker* tracker);
+
+  void Start() { loop_.Start(); }
+  void Stop() { loop_.Stop(); }
+  ReturnIngesterStats stats() const;
+
+  // Commits the returns of `entries` (one transaction). Public for tests and
+  // the benchmark; the loop calls it for every read.
+  absl::Status Ingest(const std::vector<StreamEntry>& entries);
+
+ private:
+  JobStore* const store_;
+  JobTracker* const tracker_;
+  std::vector<muster::wire::v1::ReturnBatch> batches_;  // reused between reads
+  std::vector<IncomingReturn> incoming_;
+  struct Counters {
+    std::atomic<uint64_t> entries{0}, returns{0}, duplicates{0}, unknown_job{0}, unexpected{0},
+        malformed_entries{0}, malformed_returns{0}, batches{0};
+  } counters_;
+  IngestLoop loop_;  // last: stopped before the members it uses go away
+};
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_RETURN_INGESTER_H_

@@ -1,0 +1,70 @@
+// StreamConsumer: jobd's side of one Redis stream read with the consumer
+// group `jobd` (docs/PROTOCOL.md 2.2 and 2.3).
+//
+// Read() first returns this consumer's own pending entries (read by a
+// previous jobd that died before acknowledging them), then the pending
+// entries of any other consumer (XAUTOCLAIM), then new entries (">"). The
+// caller acknowledges with Ack() only after it has committed them. Trim()
+// removes acknowledged entries (XTRIM MINID below the oldest pending and the
+// last delivered id). A Redis failure drops the connection; the next call
+// reconnects, so a Redis restart only delays ingestion.
+#ifndef MUSTER_SERVER_STREAM_CONSUMER_H_
+#define MUSTER_SERVER_STREAM_CONSUMER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/redis/redis_connection.h"
+#include "common/redis/redis_stream.h"
+
+namespace muster::server {
+
+struct StreamConsumerOptions {
+  RedisAddress redis;
+  std::string stream;                  // full key, e.g. "muster:returns"
+  std::string group = "jobd";
+  std::string consumer = "jobd";
+  size_t max_entries = 200;            // COUNT per read
+  absl::Duration block = absl::Milliseconds(500);
+};
+
+class StreamConsumer {
+ public:
+  explicit StreamConsumer(StreamConsumerOptions options) : options_(std::move(options)) {}
+
+  // Up to max_entries entries; empty after `block` without new entries.
+  // Entries whose fields are gone (deleted while pending) have no fields.
+  absl::StatusOr<std::vector<StreamEntry>> Read();
+  // Acknowledges entries (XACK), pipelined in one round trip.
+  absl::Status Ack(const std::vector<std::string>& ids);
+  // XTRIM MINID below every entry not yet acknowledged.
+  absl::Status Trim();
+  // Drops the connection: the next Read() starts again with the pending
+  // entries (used after the caller failed to commit what it read).
+  void Reset() { connection_.reset(); }
+
+ private:
+  absl::Status EnsureConnected();
+  absl::StatusOr<std::vector<StreamEntry>> ReadOwnPending();
+  absl::StatusOr<std::vector<StreamEntry>> ClaimOthersPending();
+  template <typename T>
+  absl::StatusOr<T> Fail(absl::Status status) {
+    connection_.reset();
+    return status;
+  }
+
+  StreamConsumerOptions options_;
+  std::unique_ptr<RedisConnection> connection_;
+  // Recovery phases after each (re)connect.
+  enum class Phase { kOwnPending, kClaim, kNew } phase_ = Phase::kOwnPending;
+  std::string own_cursor_ = "0";
+  std::string claim_cursor_ = "0-0";
+};
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_STREAM_CONSUMER_H_
