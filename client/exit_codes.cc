@@ -28,8 +28,8 @@ int ExitCodeForJob(const muster::v1::Job& job) {
       return job.completeness().failed() > 0 ? kExitSomeFailed : kExitOk;
     case JobState::INCOMPLETE:
       return kExitIncomplete;
-    default:
-      return job.completeness().failed() > 0 ? kExitSomeFailed : kExitIncomplete;
+    default:  // PENDING or RUNNING: not done yet
+      return kExitIncomplete;
   }
 }
 

@@ -95,7 +95,11 @@ for dc in dc1 dc2 dc3; do
       --grains="role=web,os=debian,dc=$dc" --heartbeat_interval_ms=2000
   done
   silent_args=()
-  if [ "$dc" = dc3 ]; then silent_args=(--silent_count="$silent"); fi
+  if [ "$dc" = dc3 ]; then
+    ids=()
+    for k in $(seq 1 "$silent"); do ids+=("$(printf 'vm-%05d.dc3.example.com' $((k * 97)))"); done
+    silent_args=(--silent_ids="$(IFS=,; echo "${ids[*]}")")
+  fi
   start "fleetsim-$dc" "$bin/fleetsim" --count="$fleet" --datacenter="$dc" \
     --id_pattern="vm-{n:05}.{dc}.example.com" --grains="role=web|db|cache,os=debian" \
     --sockets=8 --latency_ms_min=5 --latency_ms_max=400 --failure_rate=0 \

@@ -1,0 +1,154 @@
+#include "minion/bus_connection.h"
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace muster::minion {
+namespace {
+
+// ZMTP heartbeats, so a relay that vanished without closing its connections
+// (host down, network cut) is noticed and reconnected to.
+constexpr int kZmtpHeartbeatIntervalMs = 5000;
+constexpr int kZmtpHeartbeatTimeoutMs = 15000;
+// Reconnection backs off from 100 ms to this, so a fleet does not hammer a
+// relay that is down.
+constexpr int kReconnectMaxMs = 5000;
+// How long unsent messages may hold up closing the socket at shutdown.
+constexpr int kLingerMs = 1000;
+
+std::atomic<uint64_t> next_monitor_id{1};
+
+void SetCommonOptions(zmq::socket_t& socket) {
+  socket.set(zmq::sockopt::linger, kLingerMs);
+  socket.set(zmq::sockopt::reconnect_ivl_max, kReconnectMaxMs);
+  socket.set(zmq::sockopt::heartbeat_ivl, kZmtpHeartbeatIntervalMs);
+  socket.set(zmq::sockopt::heartbeat_timeout, kZmtpHeartbeatTimeoutMs);
+}
+
+// Makes `monitor` receive the connection events of `socket`.
+absl::Status Monitor(zmq::socket_t& socket, zmq::socket_t& monitor) {
+  std::string endpoint = absl::StrCat("inproc://muster-bus-monitor-", next_monitor_id++);
+  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    return absl::InternalError(
+        absl::StrCat("zmq_socket_monitor: ", zmq_strerror(zmq_errno())));
+  }
+  monitor.connect(endpoint);
+  return absl::OkStatus();
+}
+
+// Reads the pending events of `monitor` into `connected`; true when a
+// handshake completed.
+bool ReadMonitorEvents(zmq::socket_t& monitor, bool& connected) {
+  bool handshake = false;
+  std::vector<zmq::message_t> frames;
+  while (BusConnection::ReceiveMessage(monitor, &frames)) {
+    if (frames.empty() || frames[0].size() < sizeof(uint16_t)) continue;
+    uint16_t event = 0;
+    std::memcpy(&event, frames[0].data(), sizeof(event));
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      connected = true;
+      handshake = true;
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+      connected = false;
+    }
+  }
+  return handshake;
+}
+
+}  // namespace
+
+BusConnection::BusConnection(zmq::context_t& context)
+    : jobs_(context, zmq::socket_type::sub),
+      returns_(context, zmq::socket_type::dealer),
+      jobs_monitor_(context, zmq::socket_type::pair),
+      returns_monitor_(context, zmq::socket_type::pair) {}
+
+absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
+    zmq::context_t& context, const RelayAddress& relay,
+    const std::vector<std::string>& topics) {
+  std::unique_ptr<BusConnection> connection(new BusConnection(context));
+  try {
+    SetCommonOptions(connection->jobs_);
+    SetCommonOptions(connection->returns_);
+    connection->jobs_.set(zmq::sockopt::rcvhwm, 100000);
+    connection->returns_.set(zmq::sockopt::immediate, 1);
+    connection->returns_.set(zmq::sockopt::sndhwm, 10000);
+    absl::Status monitored = Monitor(connection->jobs_, connection->jobs_monitor_);
+    if (monitored.ok()) {
+      monitored = Monitor(connection->returns_, connection->returns_monitor_);
+    }
+    if (!monitored.ok()) return monitored;
+    for (const std::string& topic : topics) connection->Subscribe(topic);
+    connection->jobs_.connect(absl::StrCat("tcp://", relay.host, ":", relay.publish_port));
+    connection->returns_.connect(
+        absl::StrCat("tcp://", relay.host, ":", relay.return_port));
+  } catch (const zmq::error_t& error) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "relay ", relay.host, " ports ", relay.publish_port, "/", relay.return_port,
+        ": ", error.what()));
+  }
+  return connection;
+}
+
+void BusConnection::Subscribe(absl::string_view topic) {
+  jobs_.set(zmq::sockopt::subscribe, zmq::buffer(topic.data(), topic.size()));
+}
+
+bool BusConnection::HandleReturnsMonitorEvents() {
+  return ReadMonitorEvents(returns_monitor_, returns_connected_);
+}
+
+void BusConnection::HandleJobsMonitorEvents() {
+  ReadMonitorEvents(jobs_monitor_, jobs_connected_);
+}
+
+bool BusConnection::Send(absl::string_view type,
+                         const google::protobuf::MessageLite& payload) {
+  if (!payload.SerializeToString(&send_buffer_)) return false;
+  try {
+    if (!returns_.send(zmq::buffer(type.data(), type.size()),
+                       zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return false;
+    }
+    // The first frame is queued, so the second one goes too (ZeroMQ sends
+    // multipart messages atomically).
+    return returns_
+        .send(zmq::buffer(send_buffer_.data(), send_buffer_.size()),
+              zmq::send_flags::dontwait)
+        .has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+bool BusConnection::ReceiveMessage(zmq::socket_t& socket,
+                                   std::vector<zmq::message_t>* frames) {
+  frames->clear();
+  zmq::message_t frame;
+  if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
+  bool more = frame.more();
+  frames->push_back(std::move(frame));
+  while (more) {
+    zmq::message_t next;
+    // The rest of a multipart message is already there.
+    if (!socket.recv(next, zmq::recv_flags::none)) break;
+    more = next.more();
+    frames->push_back(std::move(next));
+  }
+  return true;
+}
+
+std::vector<absl::string_view> FrameViews(const std::vector<zmq::message_t>& frames) {
+  std::vector<absl::string_view> views;
+  views.reserve(frames.size());
+  for (const zmq::message_t& frame : frames) {
+    views.emplace_back(static_cast<const char*>(frame.data()), frame.size());
+  }
+  return views;
+}
+
+}  // namespace muster::minion

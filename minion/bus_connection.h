@@ -1,0 +1,95 @@
+// BusConnection: one minion-side connection to a relay's bus
+// (docs/PROTOCOL.md, section 3): a SUB socket on the publish port for jobs
+// and a DEALER socket on the return port for returns, heartbeats and acks.
+//
+// ZeroMQ connects and reconnects in the background, so a relay that is down
+// or restarting is not an error here. The DEALER is monitored: connected()
+// says whether the return path is up, and HandleMonitorEvent() reports the
+// moment a (re)connection completes, so the owner can resend its unacked
+// returns and a heartbeat at once instead of waiting for the resend timer.
+// The DEALER is ZMQ_IMMEDIATE: while disconnected a send fails instead of
+// piling stale copies into a queue that would be lost or replayed later;
+// the owner's outbox keeps the returns instead.
+//
+// Owned and used by one thread.
+#ifndef MUSTER_MINION_BUS_CONNECTION_H_
+#define MUSTER_MINION_BUS_CONNECTION_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message_lite.h"
+#include "zmq.hpp"
+
+namespace muster::minion {
+
+// Where a minion finds its relay.
+struct RelayAddress {
+  std::string host = "127.0.0.1";
+  int publish_port = 4505;
+  int return_port = 4506;
+};
+
+class BusConnection {
+ public:
+  // Creates the sockets, subscribes the SUB to `topics` and starts
+  // connecting. Fails only on a bad address or a ZeroMQ error.
+  static absl::StatusOr<std::unique_ptr<BusConnection>> Open(
+      zmq::context_t& context, const RelayAddress& relay,
+      const std::vector<std::string>& topics);
+
+  BusConnection(const BusConnection&) = delete;
+  BusConnection& operator=(const BusConnection&) = delete;
+
+  // Sockets to poll for input: jobs (SUB), returns (DEALER: acks), and the
+  // monitors of both.
+  zmq::socket_t& jobs() { return jobs_; }
+  zmq::socket_t& returns() { return returns_; }
+  zmq::socket_t& jobs_monitor() { return jobs_monitor_; }
+  zmq::socket_t& returns_monitor() { return returns_monitor_; }
+
+  // Adds a subscription prefix on the SUB socket.
+  void Subscribe(absl::string_view topic);
+
+  // Reads the pending events of returns_monitor(). Returns true when the
+  // return connection has just completed a (re)connection handshake.
+  bool HandleReturnsMonitorEvents();
+  // Reads the pending events of jobs_monitor().
+  void HandleJobsMonitorEvents();
+
+  // Whether the DEALER has a live connection to the relay.
+  bool connected() const { return returns_connected_; }
+  // Whether the SUB has a live connection (its subscriptions are sent on
+  // connection, so jobs published a moment later reach it).
+  bool jobs_connected() const { return jobs_connected_; }
+
+  // Sends the two-frame message (type, payload) on the DEALER without
+  // blocking. Returns false when it cannot be sent now (no connection,
+  // queue full); the caller keeps what it wanted to send.
+  bool Send(absl::string_view type, const google::protobuf::MessageLite& payload);
+
+  // Receives one whole multipart message from `socket` without blocking.
+  // Returns false when none is waiting.
+  static bool ReceiveMessage(zmq::socket_t& socket, std::vector<zmq::message_t>* frames);
+
+ private:
+  explicit BusConnection(zmq::context_t& context);
+
+  zmq::socket_t jobs_;
+  zmq::socket_t returns_;
+  zmq::socket_t jobs_monitor_;
+  zmq::socket_t returns_monitor_;
+  bool jobs_connected_ = false;
+  bool returns_connected_ = false;
+  std::string send_buffer_;
+};
+
+// Views of the frames' bytes, valid while `frames` lives.
+std::vector<absl::string_view> FrameViews(const std::vector<zmq::message_t>& frames);
+
+}  // namespace muster::minion
+
+#endif  // MUSTER_MINION_BUS_CONNECTION_H_

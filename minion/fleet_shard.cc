@@ -1,0 +1,263 @@
+#include "minion/fleet_shard.h"
+
+#include <algorithm>
+
+#include "absl/time/clock.h"
+#include "common/bus/bus_protocol.h"
+#include "minion/fleet_pattern.h"
+#include "minion/return_sender.h"
+#include "minion/simulated_function.h"
+#include "spdlog/spdlog.h"
+
+namespace muster::minion {
+namespace {
+
+// Heartbeats per HB message: well under the 4 MiB frame limit.
+constexpr int kMaxBatchHeartbeats = 2000;
+constexpr absl::Duration kMaxPollWait = absl::Seconds(1);
+// Messages read per socket per loop turn, so one busy socket cannot starve
+// the timers.
+constexpr int kMaxReadsPerTurn = 256;
+
+}  // namespace
+
+// A job a socket accepted, shared by all its pending answers.
+struct AcceptedJob {
+  BusJob job;
+  absl::Time received;
+  FunctionCall call;
+  // How long the function "runs" (test.sleep); the same on every minion.
+  absl::Duration runtime;
+};
+
+struct FleetShard::Socket {
+  std::unique_ptr<BusConnection> bus;
+  std::vector<const VirtualMinion*> minions;
+  // "@<id>@" -> index in minions.
+  absl::flat_hash_map<std::string, uint32_t> by_topic;
+  ReturnOutbox outbox;
+  DispatchDedup dedup;
+  absl::Time next_heartbeat = absl::InfiniteFuture();
+  bool counted_connected = false;
+};
+
+void FleetStats::Add(const FleetStats& other) {
+  job_messages += other.job_messages;
+  malformed_frames += other.malformed_frames;
+  jobs_expired += other.jobs_expired;
+  jobs_duplicate += other.jobs_duplicate;
+  dispatches += other.dispatches;
+  silent_skipped += other.silent_skipped;
+  returns_sent += other.returns_sent;
+  returns_resent += other.returns_resent;
+  returns_acked += other.returns_acked;
+  heartbeats_sent += other.heartbeats_sent;
+}
+
+FleetShard::FleetShard(const FleetOptions& options,
+                       std::vector<std::vector<const VirtualMinion*>> sockets)
+    : options_(options), random_(options.seed) {
+  for (auto& minions : sockets) {
+    auto socket = std::make_unique<Socket>();
+    socket->minions = std::move(minions);
+    for (uint32_t i = 0; i < socket->minions.size(); ++i) {
+      socket->by_topic.emplace(bus::MinionTopic(socket->minions[i]->id), i);
+    }
+    sockets_.push_back(std::move(socket));
+  }
+}
+
+FleetShard::~FleetShard() = default;
+
+absl::Status FleetShard::Open(zmq::context_t& context) {
+  for (auto& socket : sockets_) {
+    std::vector<std::string> topics = {std::string(bus::kBroadcastTopic)};
+    for (const auto& [topic, index] : socket->by_topic) topics.push_back(topic);
+    absl::StatusOr<std::unique_ptr<BusConnection>> bus =
+        BusConnection::Open(context, options_.relay, topics);
+    if (!bus.ok()) return bus.status();
+    socket->bus = *std::move(bus);
+  }
+  return absl::OkStatus();
+}
+
+void FleetShard::Run(int stop_fd) {
+  std::vector<zmq::pollitem_t> items;
+  for (auto& socket : sockets_) {
+    items.push_back({socket->bus->jobs().handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({socket->bus->returns().handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({socket->bus->jobs_monitor().handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({socket->bus->returns_monitor().handle(), 0, ZMQ_POLLIN, 0});
+  }
+  items.push_back({nullptr, stop_fd, ZMQ_POLLIN, 0});
+  while (true) {
+    absl::Duration wait = std::clamp(NextWake() - absl::Now(), absl::ZeroDuration(),
+                                     kMaxPollWait);
+    zmq::poll(items.data(), items.size(),
+              std::chrono::milliseconds(absl::ToInt64Milliseconds(wait) + 1));
+    if (items.back().revents & ZMQ_POLLIN) return;
+    for (uint32_t i = 0; i < sockets_.size(); ++i) {
+      Socket& socket = *sockets_[i];
+      const zmq::pollitem_t* own = &items[4 * i];
+      bool jobs_event = own[2].revents & ZMQ_POLLIN;
+      bool returns_event = own[3].revents & ZMQ_POLLIN;
+      if (jobs_event || returns_event) OnMonitors(socket, jobs_event, returns_event);
+      if (own[0].revents & ZMQ_POLLIN) OnJobMessages(i);
+      if (own[1].revents & ZMQ_POLLIN) OnAcks(socket);
+    }
+    absl::Time now = absl::Now();
+    FireDueAnswers(now);
+    for (auto& socket : sockets_) {
+      FlushOutbox(*socket, now);
+      if (now >= socket->next_heartbeat) SendHeartbeats(*socket, now);
+    }
+  }
+}
+
+absl::Time FleetShard::NextWake() {
+  absl::Time wake = absl::InfiniteFuture();
+  if (!pending_.empty()) wake = pending_.top().due;
+  for (auto& socket : sockets_) {
+    wake = std::min(wake, socket->next_heartbeat);
+    std::optional<absl::Time> due = socket->outbox.NextDue();
+    if (due.has_value()) wake = std::min(wake, *due);
+  }
+  return wake;
+}
+
+void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event) {
+  if (jobs_event) socket.bus->HandleJobsMonitorEvents();
+  if (returns_event && socket.bus->HandleReturnsMonitorEvents()) {
+    absl::Time now = absl::Now();
+    socket.outbox.ResendAllNow(now);
+    socket.next_heartbeat = now;
+  }
+  bool connected = socket.bus->connected() && socket.bus->jobs_connected();
+  if (connected != socket.counted_connected) {
+    connected_sockets_ += connected ? 1 : -1;
+    socket.counted_connected = connected;
+  }
+}
+
+void FleetShard::OnJobMessages(uint32_t socket_index) {
+  Socket& socket = *sockets_[socket_index];
+  for (int i = 0; i < kMaxReadsPerTurn &&
+                  BusConnection::ReceiveMessage(socket.bus->jobs(), &frames_);
+       ++i) {
+    ++stats_.job_messages;
+    absl::StatusOr<BusJob> job = DecodeJobMessage(FrameViews(frames_));
+    if (!job.ok()) {
+      ++stats_.malformed_frames;
+      spdlog::warn("dropped malformed job message: {}", std::string(job.status().message()));
+      continue;
+    }
+    Accept(socket_index, *std::move(job));
+  }
+}
+
+void FleetShard::Accept(uint32_t socket_index, BusJob job) {
+  Socket& socket = *sockets_[socket_index];
+  absl::Time now = absl::Now();
+  if (job.deadline() < now) {
+    ++stats_.jobs_expired;
+    return;
+  }
+  // A broadcast is accepted once per socket; a targeted job once per topic.
+  if (!socket.dedup.FirstTime(job.envelope.jid(), job.envelope.attempt(), job.deadline(),
+                              now, job.topic)) {
+    ++stats_.jobs_duplicate;
+    return;
+  }
+  FunctionCall call = job.Call(now);
+  absl::Duration runtime = SimulateFunction(call, Grains{}, 0).duration;
+  auto accepted = std::make_shared<AcceptedJob>(
+      AcceptedJob{std::move(job), now, std::move(call), runtime});
+  std::shared_ptr<const AcceptedJob> shared = accepted;
+  const BusJob& bus_job = accepted->job;
+  if (bus_job.topic != bus::kBroadcastTopic) {
+    auto it = socket.by_topic.find(bus_job.topic);
+    if (it == socket.by_topic.end()) return;  // Not ours (cannot happen).
+    const VirtualMinion& minion = *socket.minions[it->second];
+    if (bus_job.target.Matches(minion.id, minion.grains)) {
+      Schedule(socket_index, it->second, shared, now);
+    }
+    return;
+  }
+  for (uint32_t i = 0; i < socket.minions.size(); ++i) {
+    const VirtualMinion& minion = *socket.minions[i];
+    if (bus_job.target.Matches(minion.id, minion.grains)) {
+      Schedule(socket_index, i, shared, now);
+    }
+  }
+}
+
+void FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
+                          const std::shared_ptr<const AcceptedJob>& job, absl::Time now) {
+  if (sockets_[socket_index]->minions[minion_index]->silent) {
+    ++stats_.silent_skipped;
+    return;
+  }
+  ++stats_.dispatches;
+  int64_t min_us = absl::ToInt64Microseconds(options_.latency_min);
+  int64_t max_us = std::max(min_us, absl::ToInt64Microseconds(options_.latency_max));
+  absl::Duration latency = absl::Microseconds(
+      std::uniform_int_distribution<int64_t>(min_us, max_us)(random_));
+  pending_.push({now + latency + job->runtime, socket_index, minion_index, job});
+}
+
+void FleetShard::FireDueAnswers(absl::Time now) {
+  while (!pending_.empty() && pending_.top().due <= now) {
+    const Pending& pending = pending_.top();
+    Socket& socket = *sockets_[pending.socket];
+    const VirtualMinion& minion = *socket.minions[pending.minion];
+    const AcceptedJob& accepted = *pending.job;
+    const wire::v1::JobEnvelope& envelope = accepted.job.envelope;
+    SimulatedRun run = SimulateFunction(accepted.call, minion.grains,
+                                        options_.output_cap_bytes);
+    if (FailsDispatch(envelope.jid(), envelope.attempt(), minion.n, options_.failure_rate)) {
+      run.result = FailedResult("fleetsim: simulated failure");
+    }
+    socket.outbox.Add(
+        MakeReturn(envelope, minion.id, std::move(run.result), accepted.received, now), now);
+    pending_.pop();
+  }
+}
+
+void FleetShard::OnAcks(Socket& socket) {
+  for (int i = 0; i < kMaxReadsPerTurn &&
+                  BusConnection::ReceiveMessage(socket.bus->returns(), &frames_);
+       ++i) {
+    absl::StatusOr<wire::v1::ReturnAck> ack = DecodeAckMessage(FrameViews(frames_));
+    if (!ack.ok()) {
+      ++stats_.malformed_frames;
+      continue;
+    }
+    stats_.returns_acked += socket.outbox.Acknowledge(*ack);
+  }
+}
+
+void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
+  SendCounts counts = SendDueReturns(socket.outbox, *socket.bus, now);
+  stats_.returns_sent += counts.sent;
+  stats_.returns_resent += counts.resent;
+}
+
+void FleetShard::SendHeartbeats(Socket& socket, absl::Time now) {
+  socket.next_heartbeat = now + options_.heartbeat_interval;
+  // Sends fail while disconnected; the reconnection sends them all again.
+  wire::v1::HeartbeatBatch batch;
+  auto send = [&] {
+    bool sent = socket.bus->Send(bus::kHeartbeatType, batch);
+    if (sent) stats_.heartbeats_sent += batch.heartbeats_size();
+    batch.Clear();
+    return sent;
+  };
+  for (const VirtualMinion* minion : socket.minions) {
+    *batch.add_heartbeats() =
+        MakeHeartbeat(minion->id, minion->grains, now, options_.heartbeat_interval);
+    if (batch.heartbeats_size() == kMaxBatchHeartbeats && !send()) return;
+  }
+  if (batch.heartbeats_size() > 0) send();
+}
+
+}  // namespace muster::minion

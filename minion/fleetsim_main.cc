@@ -1,0 +1,203 @@
+// fleetsim: many virtual minions in one process, for demos, tests and
+// benchmarks. They speak the bus protocol through the minion's own code
+// (codec, outbox, dedup, target matcher) over a configurable number of
+// socket pairs, answer after a simulated latency, fail at a given rate, and
+// a deterministic set of them heartbeats but never answers, so "who did
+// not answer" can be checked by name. Functions are simulated: nothing is
+// forked (see minion/simulated_function.h).
+//
+// Prints "fleetsim ready N minions" on stdout once every socket pair is
+// connected, and its counters on SIGTERM / SIGINT.
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/bus/bus_protocol.h"
+#include "minion/fleet_pattern.h"
+#include "minion/fleet_shard.h"
+#include "minion/shutdown_signal.h"
+
+ABSL_FLAG(int, count, 1000, "Number of virtual minions.");
+ABSL_FLAG(std::string, datacenter, "dc1", "Datacenter name, for {dc} in patterns.");
+ABSL_FLAG(std::string, id_pattern, "sim-{n:05}.{dc}.example.com",
+          "Minion ids: {n} (1..count), {n:05} zero-padded, {n%M}, {dc}.");
+ABSL_FLAG(std::string, grains, "role=web|db|cache,os=debian,rack=r{n%20}",
+          "Grains pattern: key=value items, '|' alternatives taken round-robin by n, "
+          "same placeholders as --id_pattern.");
+ABSL_FLAG(int, sockets, 10, "Socket pairs (SUB + DEALER); minions spread over them.");
+ABSL_FLAG(int, threads, 2, "Threads serving the sockets (at most --sockets).");
+ABSL_FLAG(int, latency_ms_min, 0, "Smallest simulated return latency.");
+ABSL_FLAG(int, latency_ms_max, 50, "Largest simulated return latency (uniform).");
+ABSL_FLAG(double, failure_rate, 0.0, "Fraction of answers with success=false.");
+ABSL_FLAG(double, silent_fraction, 0.0,
+          "Fraction of minions that heartbeat but never answer: exactly "
+          "floor(count*f), evenly spread (0.01: n = 100, 200, ...).");
+ABSL_FLAG(std::string, silent_ids, "", "Comma-separated ids that never answer.");
+ABSL_FLAG(int, heartbeat_interval_ms, 10000, "Interval between heartbeats.");
+ABSL_FLAG(int64_t, output_cap_bytes, 65536, "Bytes kept of stdout and of stderr.");
+ABSL_FLAG(uint64_t, seed, 1, "Seed of the latency draws.");
+ABSL_FLAG(std::string, relay_host, "127.0.0.1", "Host of the relay.");
+ABSL_FLAG(int, publish_port, muster::bus::kDefaultPublishPort, "Relay's publish port.");
+ABSL_FLAG(int, return_port, muster::bus::kDefaultReturnPort, "Relay's return port.");
+
+namespace {
+
+using muster::minion::VirtualMinion;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "fleetsim: %s\n", message.c_str());
+  return 2;
+}
+
+absl::StatusOr<std::vector<VirtualMinion>> BuildFleet() {
+  int count = absl::GetFlag(FLAGS_count);
+  std::string dc = absl::GetFlag(FLAGS_datacenter);
+  if (count < 1) return absl::InvalidArgumentError("--count must be at least 1");
+  if (absl::Status valid = muster::bus::ValidateDatacenter(dc); !valid.ok()) return valid;
+  absl::StatusOr<muster::minion::FleetTemplate> ids =
+      muster::minion::FleetTemplate::Parse(absl::GetFlag(FLAGS_id_pattern));
+  if (!ids.ok()) return ids.status();
+  absl::StatusOr<muster::minion::GrainsPattern> grains =
+      muster::minion::GrainsPattern::Parse(absl::GetFlag(FLAGS_grains));
+  if (!grains.ok()) return grains.status();
+  absl::flat_hash_set<std::string> silent_ids;
+  for (absl::string_view id : absl::StrSplit(absl::GetFlag(FLAGS_silent_ids), ',',
+                                             absl::SkipWhitespace())) {
+    silent_ids.insert(std::string(absl::StripAsciiWhitespace(id)));
+  }
+  double silent_fraction = absl::GetFlag(FLAGS_silent_fraction);
+  std::vector<VirtualMinion> fleet(count);
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < count; ++i) {
+    VirtualMinion& minion = fleet[i];
+    minion.n = i + 1;
+    minion.id = ids->Expand(minion.n, dc);
+    if (absl::Status valid = muster::bus::ValidateMinionId(minion.id); !valid.ok()) {
+      return valid;
+    }
+    if (!seen.insert(minion.id).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--id_pattern gives id '", minion.id, "' twice; use {n} in it"));
+    }
+    minion.grains = grains->Expand(minion.n, dc);
+    minion.silent = muster::minion::IsSilentByFraction(minion.n, silent_fraction) ||
+                    silent_ids.contains(minion.id);
+  }
+  return fleet;
+}
+
+void PrintStats(const muster::minion::FleetStats& stats) {
+  std::printf(
+      "fleetsim stats: job messages %llu, malformed %llu, expired %llu, duplicate %llu, "
+      "dispatches %llu, silent skipped %llu, returns sent %llu, resent %llu, acked %llu, "
+      "heartbeats %llu\n",
+      static_cast<unsigned long long>(stats.job_messages),
+      static_cast<unsigned long long>(stats.malformed_frames),
+      static_cast<unsigned long long>(stats.jobs_expired),
+      static_cast<unsigned long long>(stats.jobs_duplicate),
+      static_cast<unsigned long long>(stats.dispatches),
+      static_cast<unsigned long long>(stats.silent_skipped),
+      static_cast<unsigned long long>(stats.returns_sent),
+      static_cast<unsigned long long>(stats.returns_resent),
+      static_cast<unsigned long long>(stats.returns_acked),
+      static_cast<unsigned long long>(stats.heartbeats_sent));
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Muster fleetsim: many simulated minions in one process.");
+  absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<int> signal_fd = muster::minion::BlockShutdownSignals();
+  if (!signal_fd.ok()) return Fail(std::string(signal_fd.status().message()));
+
+  absl::StatusOr<std::vector<VirtualMinion>> fleet = BuildFleet();
+  if (!fleet.ok()) return Fail(std::string(fleet.status().message()));
+  muster::minion::FleetOptions options;
+  options.relay.host = absl::GetFlag(FLAGS_relay_host);
+  options.relay.publish_port = absl::GetFlag(FLAGS_publish_port);
+  options.relay.return_port = absl::GetFlag(FLAGS_return_port);
+  options.heartbeat_interval =
+      absl::Milliseconds(std::max(absl::GetFlag(FLAGS_heartbeat_interval_ms), 100));
+  options.latency_min = absl::Milliseconds(std::max(absl::GetFlag(FLAGS_latency_ms_min), 0));
+  options.latency_max = absl::Milliseconds(std::max(absl::GetFlag(FLAGS_latency_ms_max), 0));
+  options.failure_rate = absl::GetFlag(FLAGS_failure_rate);
+  options.output_cap_bytes =
+      static_cast<size_t>(std::max<int64_t>(absl::GetFlag(FLAGS_output_cap_bytes), 1));
+  int socket_count = std::clamp(absl::GetFlag(FLAGS_sockets), 1,
+                                static_cast<int>(fleet->size()));
+  int thread_count = std::clamp(absl::GetFlag(FLAGS_threads), 1, socket_count);
+
+  // Minion i on socket i % sockets; socket s served by shard s % threads.
+  std::vector<std::vector<const VirtualMinion*>> per_socket(socket_count);
+  std::vector<std::string> silent;
+  for (size_t i = 0; i < fleet->size(); ++i) {
+    per_socket[i % socket_count].push_back(&(*fleet)[i]);
+    if ((*fleet)[i].silent) silent.push_back((*fleet)[i].id);
+  }
+  std::vector<std::vector<std::vector<const VirtualMinion*>>> per_shard(thread_count);
+  for (int s = 0; s < socket_count; ++s) {
+    per_shard[s % thread_count].push_back(std::move(per_socket[s]));
+  }
+  zmq::context_t context(thread_count);
+  std::vector<std::unique_ptr<muster::minion::FleetShard>> shards;
+  for (int t = 0; t < thread_count; ++t) {
+    options.seed = absl::GetFlag(FLAGS_seed) + t;
+    shards.push_back(
+        std::make_unique<muster::minion::FleetShard>(options, std::move(per_shard[t])));
+    if (absl::Status opened = shards.back()->Open(context); !opened.ok()) {
+      return Fail(std::string(opened.message()));
+    }
+  }
+  std::fprintf(stderr, "fleetsim: %zu minions over %d sockets and %d threads; %zu silent%s%s\n",
+               fleet->size(), socket_count, thread_count, silent.size(),
+               silent.empty() ? "" : ": ",
+               absl::StrJoin(silent.begin(),
+                             silent.begin() + std::min<size_t>(silent.size(), 20), ",")
+                   .c_str());
+
+  int stop_fd = eventfd(0, EFD_CLOEXEC);
+  std::vector<std::thread> threads;
+  for (auto& shard : shards) {
+    threads.emplace_back([&shard, stop_fd] { shard->Run(stop_fd); });
+  }
+  // Wait for the signal, announcing readiness once every socket is up.
+  bool ready = false;
+  while (true) {
+    pollfd signal_poll = {*signal_fd, POLLIN, 0};
+    if (poll(&signal_poll, 1, ready ? -1 : 20) > 0) break;
+    if (ready) continue;
+    int connected = 0;
+    for (const auto& shard : shards) connected += shard->connected_sockets();
+    if (connected == socket_count) {
+      ready = true;
+      std::printf("fleetsim ready %zu minions\n", fleet->size());
+      std::fflush(stdout);
+    }
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t written = write(stop_fd, &one, sizeof(one));
+  for (std::thread& thread : threads) thread.join();
+  muster::minion::FleetStats total;
+  for (const auto& shard : shards) total.Add(shard->stats());
+  PrintStats(total);
+  shards.clear();
+  close(stop_fd);
+  return 0;
+}

@@ -1,0 +1,97 @@
+// minion: the Muster agent on one machine.
+//
+// It subscribes to its relay's bus (publish port, topics "*" and "@<id>@"),
+// decides with the shared target matcher whether a job is meant for it, runs
+// the built-in function in a bounded worker pool, and sends the return on
+// the return port until the relay acknowledges it: a relay that is down or
+// restarting delays returns but never loses them. It announces itself with
+// heartbeats carrying its grains. SIGTERM / SIGINT stop it cleanly: running
+// functions are killed, threads joined, finished returns sent once more.
+// See docs/PROTOCOL.md (section 3, 4) and docs/OPERATIONS.md.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/bus/bus_protocol.h"
+#include "minion/grains.h"
+#include "minion/minion_agent.h"
+#include "minion/shutdown_signal.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, id, "", "Minion id; default: the host name.");
+ABSL_FLAG(std::string, relay_host, "127.0.0.1", "Host of the datacenter's relay.");
+ABSL_FLAG(int, publish_port, muster::bus::kDefaultPublishPort,
+          "Relay's publish port (jobs).");
+ABSL_FLAG(int, return_port, muster::bus::kDefaultReturnPort,
+          "Relay's return port (returns, heartbeats, acks).");
+ABSL_FLAG(std::string, grains, "", "Grains as key=value,key=value.");
+ABSL_FLAG(std::string, grains_file, "",
+          "File of grains: key=value lines or one JSON object. --grains wins.");
+ABSL_FLAG(int, heartbeat_interval_ms, 10000, "Interval between heartbeats.");
+ABSL_FLAG(int, max_concurrent_jobs, 8, "Functions running at once; more wait.");
+ABSL_FLAG(int64_t, output_cap_bytes, 65536, "Bytes kept of stdout and of stderr, each.");
+
+namespace {
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "minion: %s\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Muster minion: runs jobs from its relay's bus.");
+  absl::ParseCommandLine(argc, argv);
+  // Before any thread exists (ZeroMQ and the worker pool start some).
+  absl::StatusOr<int> stop_fd = muster::minion::BlockShutdownSignals();
+  if (!stop_fd.ok()) return Fail(std::string(stop_fd.status().message()));
+
+  muster::minion::MinionOptions options;
+  options.id = absl::GetFlag(FLAGS_id).empty() ? HostName() : absl::GetFlag(FLAGS_id);
+  if (absl::Status valid = muster::bus::ValidateMinionId(options.id); !valid.ok()) {
+    return Fail(std::string(valid.message()));
+  }
+  absl::StatusOr<muster::minion::Grains> grains = muster::minion::LoadGrains(
+      absl::GetFlag(FLAGS_grains), absl::GetFlag(FLAGS_grains_file));
+  if (!grains.ok()) return Fail(std::string(grains.status().message()));
+  options.grains = *std::move(grains);
+  options.relay.host = absl::GetFlag(FLAGS_relay_host);
+  options.relay.publish_port = absl::GetFlag(FLAGS_publish_port);
+  options.relay.return_port = absl::GetFlag(FLAGS_return_port);
+  options.heartbeat_interval =
+      absl::Milliseconds(std::max(absl::GetFlag(FLAGS_heartbeat_interval_ms), 100));
+  options.max_concurrent_jobs = std::max(absl::GetFlag(FLAGS_max_concurrent_jobs), 1);
+  if (absl::GetFlag(FLAGS_output_cap_bytes) <= 0) {
+    return Fail("--output_cap_bytes must be positive");
+  }
+  options.output_cap_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_output_cap_bytes));
+
+  spdlog::info("minion {} starting: relay {} ports {}/{}, {} grains", options.id,
+               options.relay.host, options.relay.publish_port, options.relay.return_port,
+               options.grains.size());
+  muster::minion::MinionAgent agent(options);
+  absl::Status status = agent.Run(*stop_fd);
+  if (!status.ok()) return Fail(std::string(status.message()));
+  const muster::minion::MinionStats& stats = agent.stats();
+  spdlog::info(
+      "minion {} stopped: jobs received {} started {} not targeted {} expired {} "
+      "duplicate {}, malformed frames {}, returns sent {} resent {} acked {}, "
+      "heartbeats {}",
+      options.id, stats.jobs_received, stats.jobs_started, stats.jobs_not_targeted,
+      stats.jobs_expired, stats.jobs_duplicate, stats.malformed_frames, stats.returns_sent,
+      stats.returns_resent, stats.returns_acked, stats.heartbeats_sent);
+  return 0;
+}

@@ -1,0 +1,69 @@
+// MinionAgent: the minion's socket loop. One thread (the one calling Run)
+// owns the bus sockets, the return outbox and the dispatch dedup; jobs run
+// on a bounded WorkerPool and come back through a CompletionQueue.
+//
+// For each job message: malformed → dropped and counted; target not
+// matching this minion's id and grains → ignored; deadline passed →
+// ignored; (jid, attempt) already accepted → ignored; otherwise queued to
+// the pool. Every return stays in the outbox until the relay acknowledges
+// it, resent on the outbox's schedule and at once when the connection to
+// the relay comes back, so a relay restart loses no return. A heartbeat
+// with all grains goes out at every (re)connection and every interval.
+#ifndef MUSTER_MINION_MINION_AGENT_H_
+#define MUSTER_MINION_MINION_AGENT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "minion/bus_connection.h"
+#include "minion/grains.h"
+
+namespace muster::minion {
+
+struct MinionOptions {
+  std::string id;
+  Grains grains;
+  RelayAddress relay;
+  absl::Duration heartbeat_interval = absl::Seconds(10);
+  int max_concurrent_jobs = 8;
+  size_t output_cap_bytes = 64 * 1024;
+};
+
+// Counters reported at exit.
+struct MinionStats {
+  uint64_t jobs_received = 0;
+  uint64_t jobs_started = 0;
+  uint64_t jobs_not_targeted = 0;
+  uint64_t jobs_expired = 0;
+  uint64_t jobs_duplicate = 0;
+  uint64_t malformed_frames = 0;
+  uint64_t returns_sent = 0;
+  uint64_t returns_resent = 0;
+  uint64_t returns_acked = 0;
+  uint64_t heartbeats_sent = 0;
+};
+
+class MinionAgent {
+ public:
+  // `options.id` must be a valid minion id (checked by the caller).
+  explicit MinionAgent(MinionOptions options);
+
+  // Connects to the relay and serves until `stop_fd` becomes readable (a
+  // signalfd from BlockShutdownSignals). Then cancels running functions,
+  // joins the workers, sends the returns it has once more, and returns.
+  // Fails only when the sockets cannot be set up.
+  absl::Status Run(int stop_fd);
+
+  const MinionStats& stats() const { return stats_; }
+
+ private:
+  MinionOptions options_;
+  MinionStats stats_;
+};
+
+}  // namespace muster::minion
+
+#endif  // MUSTER_MINION_MINION_AGENT_H_

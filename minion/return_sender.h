@@ -1,0 +1,30 @@
+// Moving due returns from a ReturnOutbox onto the bus, shared by the minion
+// and fleetsim so both batch and count them the same way.
+#ifndef MUSTER_MINION_RETURN_SENDER_H_
+#define MUSTER_MINION_RETURN_SENDER_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "minion/bus_connection.h"
+#include "minion/return_outbox.h"
+
+namespace muster::minion {
+
+struct SendCounts {
+  uint64_t sent = 0;    // First sends.
+  uint64_t resent = 0;  // Resends.
+};
+
+// Sends the returns due at `now` as RET messages (ReturnBatch of at most
+// 1,000 returns / about 1 MiB) until none is due or the socket cannot take
+// more (no connection: the DEALER is ZMQ_IMMEDIATE). Every return stays in
+// the outbox until acknowledged, sent or not; one that could not be sent is
+// tried again on its resend schedule, or at once on reconnection. Sending
+// does not depend on bus.connected(), so a missed monitor event can delay
+// a return but never strand it.
+SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now);
+
+}  // namespace muster::minion
+
+#endif  // MUSTER_MINION_RETURN_SENDER_H_

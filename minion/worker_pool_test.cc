@@ -1,0 +1,58 @@
+#include "minion/worker_pool.h"
+
+#include <atomic>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+
+namespace muster::minion {
+namespace {
+
+TEST(WorkerPoolTest, RunsAtMostThreadsTasksAtOnce) {
+  WorkerPool pool(2);
+  absl::Notification release;
+  std::atomic<int> running{0};
+  std::atomic<int> peak{0};
+  std::atomic<int> done{0};
+  for (int i = 0; i < 6; ++i) {
+    pool.Submit([&] {
+      int now = ++running;
+      int old = peak.load();
+      while (now > old && !peak.compare_exchange_weak(old, now)) {
+      }
+      release.WaitForNotificationWithTimeout(absl::Seconds(10));
+      --running;
+      ++done;
+    });
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return running.load() == 2; }, absl::Seconds(5)));
+  EXPECT_EQ(pool.queued(), 4u);
+  release.Notify();
+  ASSERT_TRUE(testing::WaitFor([&] { return done.load() == 6; }, absl::Seconds(5)));
+  EXPECT_EQ(peak.load(), 2);
+}
+
+TEST(WorkerPoolTest, ShutdownDropsQueuedTasksAndJoins) {
+  std::atomic<int> done{0};
+  absl::Notification started;
+  absl::Notification release;
+  WorkerPool pool(1);
+  pool.Submit([&] {
+    started.Notify();
+    release.WaitForNotificationWithTimeout(absl::Seconds(10));
+    ++done;
+  });
+  pool.Submit([&] { ++done; });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  std::thread releaser([&] { release.Notify(); });
+  pool.Shutdown();
+  releaser.join();
+  EXPECT_EQ(done.load(), 1);
+  pool.Submit([&] { ++done; });  // Ignored.
+  EXPECT_EQ(pool.queued(), 0u);
+}
+
+}  // namespace
+}  // namespace muster::minion

@@ -1,0 +1,103 @@
+// FakeRelay: a relay reduced to its bus protocol, written straight from
+// docs/PROTOCOL.md section 3 with raw ZeroMQ sockets, so the minion and
+// fleetsim tests also prove the document while relayd is written apart.
+//
+// The publish socket is an XPUB (wire-compatible with the relay's PUB) so a
+// test can wait until subscribers have really subscribed instead of
+// republishing. Single-threaded: PumpUntil() reads the return port.
+#ifndef MUSTER_TESTS_MINION_FAKE_RELAY_H_
+#define MUSTER_TESTS_MINION_FAKE_RELAY_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "proto/wire.pb.h"
+
+namespace muster::testing {
+
+// A job envelope for tests: deadline = now + timeout.
+wire::v1::JobEnvelope MakeTestJob(const std::string& jid, const std::string& function,
+                                  const std::vector<std::string>& args,
+                                  const std::string& target_expression,
+                                  v1::TargetType target_type = v1::GLOB,
+                                  uint32_t timeout_ms = 10000);
+
+class FakeRelay;
+
+// argv of `binary` (a workspace path, e.g. "minion/minion") pointed at
+// `relay`'s ports, followed by `extra` flags.
+std::vector<std::string> CommandAgainst(const FakeRelay& relay, const std::string& binary,
+                                        const std::vector<std::string>& extra);
+
+class FakeRelay {
+ public:
+  FakeRelay();
+  ~FakeRelay();
+
+  // Binds XPUB and ROUTER on 127.0.0.1; port 0 picks free ports. Binding
+  // again after Close() on the same ports is a relay restart.
+  absl::Status Start(int publish_port = 0, int return_port = 0);
+  // Closes both sockets (a relay going down). Collected data is kept.
+  void Close();
+
+  int publish_port() const { return publish_port_; }
+  int return_port() const { return return_port_; }
+
+  // Publishes a job with topic "*" or "@<id>@".
+  void Publish(const std::string& topic, const wire::v1::JobEnvelope& job);
+  // Publishes arbitrary frames (for garbage tests).
+  void PublishRaw(const std::vector<std::string>& frames);
+
+  // Reads the return port and the subscriptions until `done` or `timeout`.
+  // Acks every RET at once while auto_ack is on. True when `done`.
+  bool PumpUntil(const std::function<bool()>& done, absl::Duration timeout);
+  // Reads for exactly `duration` (to check that nothing more arrives).
+  void PumpFor(absl::Duration duration);
+
+  // Ack returns as they arrive (default on).
+  void set_auto_ack(bool on) { auto_ack_ = on; }
+  // Acks every return received so far.
+  void AckAll();
+
+  // How many times `topic` was subscribed to (XPUB verbose: each socket).
+  int subscriptions(const std::string& topic) const;
+
+  // Every return received, in order, duplicates included.
+  const std::vector<wire::v1::Return>& returns() const { return returns_; }
+  // Returns received for `jid`, duplicates included.
+  std::vector<wire::v1::Return> ReturnsFor(const std::string& jid) const;
+  const std::vector<wire::v1::MinionHeartbeat>& heartbeats() const { return heartbeats_; }
+  int ret_messages() const { return ret_messages_; }
+  int malformed() const { return malformed_; }
+
+ private:
+  void ReadReturnPort();
+  void ReadSubscriptions();
+  void Ack(const std::string& identity, const std::vector<wire::v1::Return>& returns);
+
+  zmq::context_t context_;
+  std::unique_ptr<zmq::socket_t> publisher_;
+  std::unique_ptr<zmq::socket_t> router_;
+  int publish_port_ = 0;
+  int return_port_ = 0;
+  bool auto_ack_ = true;
+  std::map<std::string, int> subscriptions_;
+  std::vector<wire::v1::Return> returns_;
+  // Identity that sent each return in returns_, for AckAll.
+  std::vector<std::string> return_identities_;
+  std::vector<wire::v1::MinionHeartbeat> heartbeats_;
+  int ret_messages_ = 0;
+  int malformed_ = 0;
+};
+
+}  // namespace muster::testing
+
+#endif  // MUSTER_TESTS_MINION_FAKE_RELAY_H_
