@@ -49,7 +49,7 @@ class JobdCrashTest : public ::testing::Test {
                              absl::StrCat("--listen=127.0.0.1:", port_),
                              absl::StrCat("--redis=", redis_.address_string()),
                              absl::StrCat("--db=", dir_, "/muster.db"),
-                             "--returns_batch_entries=10"},
+                             "--returns_batch_entries=2"},
                             dir_ + "/jobd.log")
                     .ok());
   }
