@@ -31,7 +31,7 @@ ABSL_FLAG(std::string, datacenter, "", "returns/minions: only this datacenter");
 namespace {
 
 constexpr char kUsage[] =
-    "jobctl: run commands on the Muster fleet and see who answered.\n\n"
+    "run commands on the Muster fleet and see who answered.\n\n"
     "usage: jobctl [flags] COMMAND [ARGS...]   (put `--` before function args that start with -)\n\n"
     "commands:\n"
     "  submit TARGET FUNCTION [ARGS...]  submit a job (--type, --timeout, --wait)\n"
