@@ -74,6 +74,7 @@ JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
       redis_("jobs", options.redis, options.redis_timeout),
       jobs_key_(options.JobsKey()),
       events_key_(options.EventsKey()) {
+  redis_.CountReconnectsIn(&counters_->redis_reconnects);
   publish_endpoint_ = options.bus_connect.empty()
                           ? publisher_.get(zmq::sockopt::last_endpoint)
                           : options.bus_connect;

@@ -5,8 +5,9 @@
 // (JobReader: job stream -> PUB socket, cursor and dedup in relay_state.db)
 // and the return thread (ReturnCollector: ROUTER socket -> returns and events
 // streams, spool in relay_spool.db, inventory). They share only atomic
-// counters. The main thread parses flags, wires them, prints the ready line
-// and waits for SIGTERM/SIGINT, then stops and joins both. Redis being down
+// counters. The main thread parses flags, wires them, starts the optional
+// /metrics endpoint (its HTTP threads only read those counters), prints the
+// ready line and waits for SIGTERM/SIGINT, then stops and joins everything. Redis being down
 // is never fatal: the job thread waits for it, the return thread spools.
 #include <signal.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -22,8 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/bus/bus_protocol.h"
+#include "common/http/http_listener.h"
+#include "common/metrics/metrics_endpoint.h"
 #include "relay/job_reader.h"
 #include "relay/relay_counters.h"
+#include "relay/relay_metrics.h"
 #include "relay/relay_options.h"
 #include "relay/return_collector.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -54,6 +59,9 @@ ABSL_FLAG(int64_t, max_entry_bytes, 1 << 20, "Most bytes in one returns-stream e
 ABSL_FLAG(int, max_entries_per_round_trip, 32, "Most XADDs pipelined in one round trip.");
 ABSL_FLAG(int, max_messages_per_flush, 10000,
           "Most bus messages read before the pending returns are written.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one); "
+          "empty disables.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
 
 namespace muster::relay {
@@ -106,6 +114,15 @@ int Main() {
     spdlog::critical("relayd: {}", std::string(options.status().message()));
     return 2;
   }
+  std::optional<http::ListenAddress> metrics_address;
+  if (std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
+    absl::StatusOr<http::ListenAddress> address = http::ListenAddress::Parse(listen);
+    if (!address.ok()) {
+      spdlog::critical("relayd: --metrics_listen: {}", std::string(address.status().message()));
+      return 2;
+    }
+    metrics_address = *address;
+  }
   // Signals are taken by sigwait() in this thread only; block them before
   // any thread (ours or ZeroMQ's) exists so every thread inherits the mask.
   sigset_t signals;
@@ -129,11 +146,24 @@ int Main() {
   }
   spdlog::info("relayd {} for datacenter {}: redis {}, state in {}", options->relay_id,
                options->datacenter, options->redis.ToString(), options->state_dir);
+  // A metrics port that cannot be bound stops the relay at start: a
+  // deployment that asked for metrics must not run unobserved.
+  metrics::MetricsEndpoint metrics([&counters] { return RelayMetricsText(counters); });
+  std::string metrics_field;
+  if (metrics_address) {
+    if (absl::Status started = metrics.Start(*metrics_address); !started.ok()) {
+      spdlog::critical("relayd: --metrics_listen: {}", std::string(started.message()));
+      return 1;
+    }
+    metrics_field = absl::StrCat(" metrics=", metrics_address->host, ":", metrics.port());
+    spdlog::info("relayd: metrics on http://{}:{}/metrics", metrics_address->host,
+                 metrics.port());
+  }
   absl::Notification stop;
   std::thread job_thread([&] { (*jobs)->Run(stop); });
   std::thread return_thread([&] { (*returns)->Run(stop); });
-  std::printf("relayd ready publish=%s return=%s\n", (*jobs)->publish_endpoint().c_str(),
-              (*returns)->return_endpoint().c_str());
+  std::printf("relayd ready publish=%s return=%s%s\n", (*jobs)->publish_endpoint().c_str(),
+              (*returns)->return_endpoint().c_str(), metrics_field.c_str());
   std::fflush(stdout);
 
   int signal = 0;
@@ -142,6 +172,7 @@ int Main() {
   stop.Notify();
   job_thread.join();
   return_thread.join();
+  metrics.Stop();
   jobs->reset();
   returns->reset();
   spdlog::info("relayd: stopped");

@@ -37,6 +37,8 @@ RedisConnection* RedisLink::Get() {
   }
   spdlog::info("redis ({}): connected to {}", name_, address_.ToString());
   connection_ = *std::move(connection);
+  if (ever_connected_ && reconnects_ != nullptr) reconnects_->fetch_add(1);
+  ever_connected_ = true;
   was_connected_ = true;
   backoff_ = min_backoff_;
   return connection_.get();

@@ -7,6 +7,8 @@
 #ifndef MUSTER_RELAY_REDIS_LINK_H_
 #define MUSTER_RELAY_REDIS_LINK_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -31,6 +33,9 @@ class RedisLink {
   // When the next connect attempt may happen (past when connected).
   absl::Time next_attempt() const { return next_attempt_; }
   bool connected() const { return connection_ != nullptr; }
+  // Adds 1 to *counter for every connection made after the first (a
+  // reconnect). `counter` must outlive this link; null stops counting.
+  void CountReconnectsIn(std::atomic<uint64_t>* counter) { reconnects_ = counter; }
 
  private:
   std::string name_;
@@ -42,6 +47,8 @@ class RedisLink {
   absl::Time next_attempt_ = absl::InfinitePast();
   std::unique_ptr<RedisConnection> connection_;
   bool was_connected_ = false;
+  bool ever_connected_ = false;
+  std::atomic<uint64_t>* reconnects_ = nullptr;
 };
 
 }  // namespace muster::relay

@@ -4,6 +4,17 @@
 
 namespace muster::relay {
 
+absl::string_view FrameDropReasonName(FrameDropReason reason) {
+  switch (reason) {
+    case FrameDropReason::kFrameCount: return "frame_count";
+    case FrameDropReason::kTooLarge: return "too_large";
+    case FrameDropReason::kBadReturn: return "bad_return";
+    case FrameDropReason::kBadHeartbeat: return "bad_heartbeat";
+    case FrameDropReason::kBadType: return "bad_type";
+  }
+  return "unknown";
+}
+
 wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
                                              int64_t started_at_ms, int64_t interval_ms) {
   wire::v1::RelayHeartbeat heartbeat;

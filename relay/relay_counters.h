@@ -4,6 +4,7 @@
 #ifndef MUSTER_RELAY_RELAY_COUNTERS_H_
 #define MUSTER_RELAY_RELAY_COUNTERS_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -15,6 +16,18 @@ namespace muster::relay {
 
 inline constexpr absl::string_view kRelayVersion = "0.1.0";
 
+// Why a bus frame was dropped: the `reason` label of the relay's
+// muster_relay_malformed_frames_total and the reason in its log line.
+enum class FrameDropReason {
+  kFrameCount,    // not [identity, type, payload]
+  kTooLarge,      // payload over the frame size limit
+  kBadReturn,     // ReturnBatch that does not parse or validate
+  kBadHeartbeat,  // HeartbeatBatch that does not parse, or a bad minion id
+  kBadType,       // unknown message type
+};
+inline constexpr int kFrameDropReasons = 5;
+absl::string_view FrameDropReasonName(FrameDropReason reason);
+
 struct RelayCounters {
   std::atomic<uint64_t> minions_connected{0};
   std::atomic<uint64_t> jobs_injected{0};
@@ -23,9 +36,13 @@ struct RelayCounters {
   std::atomic<uint64_t> returns_forwarded{0};
   std::atomic<uint64_t> returns_spooled{0};
   std::atomic<uint64_t> spool_depth{0};
-  std::atomic<uint64_t> malformed_frames{0};
+  std::atomic<uint64_t> malformed_frames{0};  // all reasons
+  std::array<std::atomic<uint64_t>, kFrameDropReasons> malformed_frames_by_reason{};
   std::atomic<uint64_t> malformed_entries{0};
   std::atomic<uint64_t> redis_errors{0};
+  // Connections to Redis re-established after one was lost or refused
+  // (both threads; the first connection of each does not count).
+  std::atomic<uint64_t> redis_reconnects{0};
 };
 
 // The RelayHeartbeat payload for the current counter values.

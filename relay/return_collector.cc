@@ -58,6 +58,7 @@ ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t rout
       started_at_ms_(NowMs()) {
   return_endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   counters_->spool_depth.store(spool_->depth_returns());
+  redis_.CountReconnectsIn(&counters_->redis_reconnects);
   if (!spool_->empty()) {
     spdlog::info("returns: spool holds {} returns from before; draining them first",
                  spool_->depth_returns());
@@ -106,13 +107,14 @@ void ReturnCollector::ReceiveAvailable(int max_messages) {
 void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
   // [identity, type, payload]: the ROUTER adds the identity in front.
   if (frames.size() != 3) {
-    Malformed("frame_count", absl::StrCat(frames.size() - 1, " frames instead of 2"));
+    Malformed(FrameDropReason::kFrameCount,
+              absl::StrCat(frames.size() - 1, " frames instead of 2"));
     return;
   }
   absl::string_view type(static_cast<const char*>(frames[1].data()), frames[1].size());
   const zmq::message_t& payload = frames[2];
   if (payload.size() > bus::kMaxPayloadBytes) {
-    Malformed("too_large", absl::StrCat(payload.size(), "-byte payload"));
+    Malformed(FrameDropReason::kTooLarge, absl::StrCat(payload.size(), "-byte payload"));
     return;
   }
   absl::string_view bytes(static_cast<const char*>(payload.data()), payload.size());
@@ -121,20 +123,20 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
     absl::StatusOr<DecodedReturns> returns =
         DecodeReturnPayload(bytes, now_ms, options_.entry_limits);
     if (!returns.ok()) {
-      Malformed("bad_return", returns.status().message());
+      Malformed(FrameDropReason::kBadReturn, returns.status().message());
       return;
     }
     pending_.push_back({frames[0].to_string(), *std::move(returns)});
   } else if (type == bus::kHeartbeatType) {
     wire::v1::HeartbeatBatch batch;
     if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      Malformed("bad_heartbeat", "payload is not a HeartbeatBatch");
+      Malformed(FrameDropReason::kBadHeartbeat, "payload is not a HeartbeatBatch");
       return;
     }
     for (const wire::v1::MinionHeartbeat& heartbeat : batch.heartbeats()) {
       absl::Status id = bus::ValidateMinionId(heartbeat.minion_id());
       if (!id.ok()) {
-        Malformed("bad_heartbeat", id.message());
+        Malformed(FrameDropReason::kBadHeartbeat, id.message());
         return;
       }
     }
@@ -143,15 +145,17 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
     }
     counters_->minions_connected.store(inventory_.connected());
   } else {
-    Malformed("bad_type", absl::StrCat("type '", absl::CHexEscape(type.substr(0, 16)), "'"));
+    Malformed(FrameDropReason::kBadType,
+              absl::StrCat("type '", absl::CHexEscape(type.substr(0, 16)), "'"));
   }
 }
 
-void ReturnCollector::Malformed(absl::string_view reason, absl::string_view detail) {
+void ReturnCollector::Malformed(FrameDropReason reason, absl::string_view detail) {
+  counters_->malformed_frames_by_reason[static_cast<int>(reason)].fetch_add(1);
   uint64_t count = counters_->malformed_frames.fetch_add(1) + 1;
   if (count <= 10 || count % 1000 == 0) {
     spdlog::warn("returns: malformed frame dropped (reason={}): {} [{} so far]",
-                 std::string(reason), std::string(detail), count);
+                 std::string(FrameDropReasonName(reason)), std::string(detail), count);
   }
 }
 

@@ -65,7 +65,7 @@ class ReturnCollector {
   // Reads up to `max_messages` waiting messages without blocking.
   void ReceiveAvailable(int max_messages);
   void HandleMessage(std::vector<zmq::message_t>& frames);
-  void Malformed(absl::string_view reason, absl::string_view detail);
+  void Malformed(FrameDropReason reason, absl::string_view detail);
   // Makes every pending return safe (Redis or spool) and acknowledges it.
   void FlushPending();
   // Writes one round trip's worth of the oldest spool rows to Redis.

@@ -11,6 +11,7 @@ MUSTER_PACKAGES=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
   prometheus-cpp-dev libsodium-dev
   python3 python3-zmq python3-redis python3-protobuf
+  chromium fonts-dejavu-core  # headless browser test of the dashboard
 )
 
 muster_install_deps() {

@@ -53,15 +53,20 @@ absl::Status EventIngester::Ingest(const std::vector<StreamEntry>& entries) {
     events.push_back(std::move(event));
   }
   uint64_t deliveries = 0, heartbeats = 0, updates = 0, unknown = 0, bad_minions = 0;
+  std::vector<std::pair<const std::string*, int64_t>> latencies;  // datacenter, ms
   RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
     deliveries = heartbeats = updates = unknown = bad_minions = 0;
+    latencies.clear();
     for (const muster::wire::v1::RelayEvent& event : events) {
       switch (event.event_case()) {
         case muster::wire::v1::RelayEvent::kDelivery: {
-          bool unknown_job = false;
+          DeliveryOutcome outcome;
           RETURN_IF_ERROR(tracker_->ApplyDelivery(session, event.relay_id(), event.datacenter(),
-                                                  event.delivery(), &unknown_job));
-          ++(unknown_job ? unknown : deliveries);
+                                                  event.delivery(), &outcome));
+          ++(outcome.unknown_job ? unknown : deliveries);
+          if (outcome.dispatch_latency_ms >= 0) {
+            latencies.emplace_back(&event.datacenter(), outcome.dispatch_latency_ms);
+          }
           break;
         }
         case muster::wire::v1::RelayEvent::kHeartbeat:
@@ -81,6 +86,11 @@ absl::Status EventIngester::Ingest(const std::vector<StreamEntry>& entries) {
     }
     return absl::OkStatus();
   }));
+  if (delivery_observer_) {
+    for (const auto& [datacenter, latency_ms] : latencies) {
+      delivery_observer_(*datacenter, latency_ms);
+    }
+  }
   counters_.entries += entries.size();
   counters_.deliveries += deliveries;
   counters_.heartbeats += heartbeats;

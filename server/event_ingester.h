@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -34,6 +36,15 @@ class EventIngester {
   EventIngester(StreamConsumerOptions options, JobStore* store, JobTracker* tracker,
                 Inventory* inventory);
 
+  // Called (on the ingester's thread, after the commit) for the first
+  // DELIVERED report of each job attempt and datacenter, with the dispatch
+  // latency (DeliveryOutcome). Set before Start().
+  using DeliveryObserver =
+      std::function<void(const std::string& datacenter, int64_t dispatch_latency_ms)>;
+  void set_delivery_observer(DeliveryObserver observer) {
+    delivery_observer_ = std::move(observer);
+  }
+
   void Start() { loop_.Start(); }
   void Stop() { loop_.Stop(); }
   EventIngesterStats stats() const;
@@ -45,6 +56,7 @@ class EventIngester {
   JobStore* const store_;
   JobTracker* const tracker_;
   Inventory* const inventory_;
+  DeliveryObserver delivery_observer_;
   struct Counters {
     std::atomic<uint64_t> entries{0}, deliveries{0}, heartbeats{0}, inventory_updates{0},
         unknown_job{0}, malformed_entries{0}, malformed_minions{0};

@@ -220,6 +220,7 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
       record->loaded = false;
     }
     jobs_[row.jid] = std::move(record);
+    ++submitted_;
     return absl::OkStatus();
   }));
   return result;
@@ -273,6 +274,10 @@ absl::Status JobTracker::MarkDispatched(const std::string& jid, uint32_t attempt
     record->row.state = muster::v1::RUNNING;
     RETURN_IF_ERROR(session.UpdateJobState(record->row));
     Changed(record);
+    // Every return can overtake this call (fast minions): then it is complete now.
+    bool none_missing = std::all_of(record->tallies.begin(), record->tallies.end(),
+                                    [](const DatacenterTally& t) { return t.counters().missing() == 0; });
+    if (none_missing) return Finalize(session, record, muster::v1::COMPLETE, NowMs());
     return absl::OkStatus();
   });
 }
@@ -285,6 +290,20 @@ std::vector<std::string> JobTracker::PendingJids() const {
   }
   std::sort(jids.begin(), jids.end());
   return jids;
+}
+
+JobActivity JobTracker::Activity() const {
+  absl::ReaderMutexLock lock(&mu_);
+  JobActivity activity;
+  activity.submitted = submitted_;
+  activity.retried = retried_;
+  for (const auto& [jid, record] : jobs_) {
+    int state = record->row.state;
+    if (state >= 0 && state < static_cast<int>(activity.by_state.size())) {
+      ++activity.by_state[state];
+    }
+  }
+  return activity;
 }
 
 JobTracker::Record* JobTracker::Find(const std::string& jid) const {
@@ -449,6 +468,7 @@ absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t t
     active_.insert(record);
     timer_wake_.Signal();
     Changed(record);
+    ++retried_;
     return absl::OkStatus();
   }));
   return result;
@@ -617,12 +637,13 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
 absl::Status JobTracker::ApplyDelivery(StoreSession& session, const std::string& relay_id,
                                        const std::string& datacenter,
                                        const muster::wire::v1::Delivery& delivery,
-                                       bool* unknown_job) {
+                                       DeliveryOutcome* outcome) {
+  *outcome = DeliveryOutcome{};
   int64_t num;
   {
     absl::ReaderMutexLock lock(&mu_);
     Record* record = Find(delivery.jid());
-    *unknown_job = record == nullptr;
+    outcome->unknown_job = record == nullptr;
     if (record == nullptr) return absl::OkStatus();
     num = record->row.num;
   }
@@ -639,6 +660,10 @@ absl::Status JobTracker::ApplyDelivery(StoreSession& session, const std::string&
   info.expired = delivery.status() == muster::wire::v1::Delivery::EXPIRED;
   info.at_ms = delivery.at_ms();
   info.relay_id = relay_id;
+  if (info.delivered) {
+    outcome->dispatch_latency_ms =
+        std::max<int64_t>(0, delivery.at_ms() - record->row.attempt_at_ms);
+  }
   Changed(record);
   return absl::OkStatus();
 }

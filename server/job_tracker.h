@@ -19,6 +19,7 @@
 #ifndef MUSTER_SERVER_JOB_TRACKER_H_
 #define MUSTER_SERVER_JOB_TRACKER_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -129,6 +130,24 @@ struct IngestCounts {
   uint64_t unexpected = 0;
 };
 
+// What the tracker has seen since start, and where its jobs are now (for
+// jobd's metrics).
+struct JobActivity {
+  uint64_t submitted = 0;  // Submit() calls that recorded a job
+  uint64_t retried = 0;    // Retry() calls that started a new attempt
+  // Jobs currently in each muster.v1.JobState, indexed by its value.
+  std::array<uint64_t, muster::v1::JobState_ARRAYSIZE> by_state{};
+};
+
+// What ApplyDelivery did with one delivery report.
+struct DeliveryOutcome {
+  bool unknown_job = false;  // jid unknown: nothing recorded
+  // The first DELIVERED report of the job's latest attempt for that
+  // datacenter: milliseconds from the attempt's submit to the relay's
+  // injection (relay clock minus jobd clock, clamped at 0); else -1.
+  int64_t dispatch_latency_ms = -1;
+};
+
 struct JobTrackerOptions {
   // Minions not seen for this long are left out of new expected sets.
   absl::Duration inventory_expiry = absl::Hours(24);
@@ -155,6 +174,8 @@ class JobTracker {
   // PENDING -> RUNNING once the envelopes of `attempt` are in Redis.
   absl::Status MarkDispatched(const std::string& jid, uint32_t attempt) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> PendingJids() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Counts for metrics; O(jobs), no SQLite.
+  JobActivity Activity() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // NotFound for an unknown jid.
   absl::StatusOr<JobSnapshot> Get(const std::string& jid) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -182,12 +203,12 @@ class JobTracker {
   absl::StatusOr<IngestCounts> IngestReturns(StoreSession& session,
                                              absl::Span<const IncomingReturn> returns)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Records a relay's delivery report inside the caller's transaction.
-  // *unknown_job is set when the jid is unknown (nothing recorded).
+  // Records a relay's delivery report inside the caller's transaction and
+  // says what it did in *outcome.
   absl::Status ApplyDelivery(StoreSession& session, const std::string& relay_id,
                              const std::string& datacenter,
-                             const muster::wire::v1::Delivery& delivery, bool* unknown_job)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                             const muster::wire::v1::Delivery& delivery,
+                             DeliveryOutcome* outcome) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Moves every active job whose deadline is <= now to INCOMPLETE.
   absl::Status ExpireDue(int64_t now_ms) ABSL_LOCKS_EXCLUDED(mu_);
@@ -230,6 +251,8 @@ class JobTracker {
   std::map<std::string, std::unique_ptr<Record>> jobs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<Record*> active_ ABSL_GUARDED_BY(mu_);
   std::string last_jid_ ABSL_GUARDED_BY(mu_);
+  uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread timer_;
 };

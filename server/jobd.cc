@@ -4,13 +4,18 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
+#include "common/http/http_listener.h"
+#include "server/dashboard/dashboard_server.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
 #include "server/inventory.h"
 #include "server/job_service.h"
 #include "server/job_store.h"
 #include "server/job_tracker.h"
+#include "server/jobd_metrics.h"
 #include "server/return_ingester.h"
 #include "server/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -22,6 +27,10 @@ Jobd::Jobd(JobdOptions options) : options_(std::move(options)) {}
 Jobd::~Jobd() { Stop(); }
 
 absl::Status Jobd::Start() {
+  std::optional<http::ListenAddress> http_address;
+  if (!options_.http_listen.empty()) {
+    ASSIGN_OR_RETURN(http_address, http::ListenAddress::Parse(options_.http_listen));
+  }
   ASSIGN_OR_RETURN(store_, JobStore::Open(options_.db_path));
   inventory_ = std::make_unique<Inventory>();
   RETURN_IF_ERROR(store_->Read([&](StoreSession& session) { return inventory_->Load(session); }));
@@ -44,6 +53,14 @@ absl::Status Jobd::Start() {
       std::make_unique<EventIngester>(events, store_.get(), tracker_.get(), inventory_.get());
   dispatcher_ = std::make_unique<Dispatcher>(
       DispatcherOptions{options_.redis, options_.redis_prefix}, tracker_.get());
+  metrics_ = std::make_unique<JobdMetrics>(
+      JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
+                         inventory_.get(), options_.redis, returns.stream, events.stream,
+                         returns.group});
+  event_ingester_->set_delivery_observer(
+      [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
+        metrics->ObserveDispatchLatency(datacenter, latency_ms);
+      });
   event_ingester_->Start();
   return_ingester_->Start();
   dispatcher_->Start();
@@ -63,10 +80,29 @@ absl::Status Jobd::Start() {
   started_ = true;
   spdlog::info("jobd serving on port {} (db {}, redis {}, prefix '{}')", port_, options_.db_path,
                options_.redis.ToString(), options_.redis_prefix);
+  if (http_address) StartDashboard(*http_address);
   return absl::OkStatus();
 }
 
+void Jobd::StartDashboard(const http::ListenAddress& address) {
+  dashboard_ = std::make_unique<dashboard::DashboardServer>(
+      service_.get(), [metrics = metrics_.get()] { return metrics->Text(); });
+  absl::Status status = dashboard_->Start(address);
+  if (!status.ok()) {
+    spdlog::error("dashboard and /metrics disabled: {}", status.ToString());
+    dashboard_.reset();
+    return;
+  }
+  http_port_ = dashboard_->port();
+  spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)", address.host, http_port_);
+}
+
 void Jobd::Stop() {
+  if (dashboard_ != nullptr) {
+    dashboard_->Stop();
+    dashboard_.reset();
+    http_port_ = 0;
+  }
   if (service_ != nullptr) service_->Shutdown();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -1,14 +1,18 @@
 // Jobd: the whole central service in one object — store, inventory, job
 // tracker, dispatcher, the two stream ingesters and the gRPC server (with
-// health checking and reflection). main.cc runs one; integration tests and
-// the benchmark may run one in-process on 127.0.0.1:0.
+// health checking and reflection), and the HTTP dashboard with /metrics.
+// main.cc runs one; integration tests and the benchmark may run one
+// in-process on 127.0.0.1:0.
 //
 // Start order: open and migrate SQLite, load the inventory, recover jobs
 // (rebuilding live completeness from committed returns), start the timeout
 // timer, the ingesters (which first take over pending stream entries) and
-// the dispatcher (which re-dispatches PENDING jobs), then serve gRPC.
-// Stop() reverses it; every thread is joined. Redis being down at start is
-// not fatal: ingestion and dispatch retry until it is back.
+// the dispatcher (which re-dispatches PENDING jobs), then serve gRPC, then
+// the dashboard. Stop() reverses it; every thread is joined. Redis being down at start is
+// not fatal: ingestion and dispatch retry until it is back. Nor is a
+// dashboard address that cannot be bound: it is logged as an error and jobd
+// serves gRPC without it (http_port() is 0), since the job service matters
+// more than its web page; an address that does not parse fails Start().
 #ifndef MUSTER_SERVER_JOBD_H_
 #define MUSTER_SERVER_JOBD_H_
 
@@ -17,15 +21,21 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
 
 namespace grpc {
 class Server;
 }
 
+namespace muster::dashboard {
+class DashboardServer;
+}
+
 namespace muster::server {
 
 class JobStore;
+class JobdMetrics;
 class Inventory;
 class JobTracker;
 class Dispatcher;
@@ -42,6 +52,9 @@ struct JobdOptions {
   absl::Duration inventory_expiry = absl::Hours(24);
   std::string consumer = "jobd";
   size_t returns_batch_entries = 200;
+  // Dashboard and /metrics, host:port (port 0 picks a free one); empty
+  // disables both.
+  std::string http_listen = "127.0.0.1:7401";
 };
 
 class Jobd {
@@ -54,12 +67,16 @@ class Jobd {
 
   // The bound gRPC port (after Start).
   int port() const { return port_; }
+  // The bound dashboard port after Start(); 0 when disabled or not bound.
+  int http_port() const { return http_port_; }
   ReturnIngester& return_ingester() { return *return_ingester_; }
   EventIngester& event_ingester() { return *event_ingester_; }
   JobTracker& tracker() { return *tracker_; }
   JobStore& store() { return *store_; }
 
  private:
+  void StartDashboard(const http::ListenAddress& address);
+
   JobdOptions options_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Inventory> inventory_;
@@ -67,9 +84,12 @@ class Jobd {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ReturnIngester> return_ingester_;
   std::unique_ptr<EventIngester> event_ingester_;
+  std::unique_ptr<JobdMetrics> metrics_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<dashboard::DashboardServer> dashboard_;
   int port_ = 0;
+  int http_port_ = 0;
   bool started_ = false;
 };
 

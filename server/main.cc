@@ -1,5 +1,6 @@
-// jobd: the central Muster JobService. Parses flags, runs a Jobd until
-// SIGTERM or SIGINT, then shuts down gracefully. See docs/OPERATIONS.md.
+// jobd: the central Muster JobService and its dashboard. Parses flags, runs
+// a Jobd until SIGTERM or SIGINT, then shuts down gracefully. See
+// docs/OPERATIONS.md.
 #include <signal.h>
 
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
+#include "common/http/http_listener.h"
 #include "server/jobd.h"
 #include "spdlog/spdlog.h"
 
@@ -22,6 +24,8 @@ ABSL_FLAG(absl::Duration, inventory_expiry, absl::Hours(24),
 ABSL_FLAG(std::string, consumer, "jobd", "consumer name in the Redis consumer group 'jobd'");
 ABSL_FLAG(uint32_t, returns_batch_entries, 200,
           "stream entries read (and committed in one transaction) per returns batch");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:7401",
+          "dashboard and /metrics address host:port (port 0 picks a free one; empty disables)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
@@ -51,6 +55,14 @@ int main(int argc, char** argv) {
   options.inventory_expiry = absl::GetFlag(FLAGS_inventory_expiry);
   options.consumer = absl::GetFlag(FLAGS_consumer);
   options.returns_batch_entries = absl::GetFlag(FLAGS_returns_batch_entries);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  if (!options.http_listen.empty()) {
+    if (absl::Status valid = muster::http::ListenAddress::Parse(options.http_listen).status();
+        !valid.ok()) {
+      spdlog::critical("--http_listen: {}", std::string(valid.message()));
+      return 2;
+    }
+  }
   if (options.default_timeout_ms == 0 || options.default_timeout_ms > 86400000) {
     spdlog::critical("--default_timeout_ms must be 1..86400000");
     return 2;

@@ -1,30 +1,45 @@
 // Muster dashboard: a small single-page app over jobd's JSON endpoints
 // (/api/...). The endpoints call the same JobService code as gRPC, so the
 // figures here are exactly those of GetJob / ListReturns / ListRelays.
+//
+// Each page builds its skeleton once when the route changes (inputs,
+// buttons, table heads) and then only refreshes the parts that hold data,
+// in place, on every poll: a search box keeps its focus and text, a pager
+// its position. Pages poll every 1 s (a running job) or 3 s (lists) and stop
+// polling a job once it has ended.
 "use strict";
 
 const view = document.getElementById("view");
 let timer = null;
+let page = null;       // the mounted page: {refresh() -> Promise<bool keepPolling>, interval}
+let generation = 0;    // bumps on every route change: a page's late answers are dropped
+let tick = 0;          // bumps on every schedule(): only the latest chain keeps polling
 
 function esc(s) {
   return String(s == null ? "" : s).replace(/[&<>"']/g, c =>
     ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 }
 function n(v) { return Number(v || 0); }
+function $(id) { return document.getElementById(id); }
 function fmtTime(ms) { return n(ms) ? new Date(n(ms)).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "–"; }
 function fmtAge(ms) {
   if (!n(ms)) return "–";
   const s = Math.max(0, (Date.now() - n(ms)) / 1000);
   if (s < 60) return s.toFixed(0) + " s ago";
   if (s < 3600) return (s / 60).toFixed(0) + " min ago";
-  return (s / 3600).toFixed(1) + " h ago";
+  if (s < 172800) return (s / 3600).toFixed(1) + " h ago";
+  return (s / 86400).toFixed(0) + " d ago";
 }
+function hashParams() { return new URLSearchParams(location.hash.split("?")[1] || ""); }
 async function api(path, options) {
-  const r = await fetch(path, options);
+  const r = await fetch(path, Object.assign({cache: "no-store"}, options));
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error || r.statusText);
+  if (!r.ok) throw new Error(body.error || r.status + " " + r.statusText);
   return body;
 }
+function post(path) { return api(path, {method: "POST", headers: {"X-Muster-Dashboard": "1"}}); }
+
+// Completeness bar: ok (green), failed (red), missing (grey background).
 function bar(c) {
   const e = Math.max(n(c.expected), 1);
   const ok = 100 * n(c.succeeded) / e, failed = 100 * n(c.failed) / e;
@@ -39,125 +54,262 @@ function counts(c) {
     `missing <b data-k="missing">${n(c.missing)}</b> · unexpected <b data-k="unexpected">${n(c.unexpected)}</b>`;
 }
 function stateBadge(s) { return `<span class="state ${esc(s)}">${esc(s)}</span>`; }
+function setHtml(id, html) { const el = $(id); if (el && el.innerHTML !== html) el.innerHTML = html; }
 function setActive(id) {
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.id === id);
 }
-function stamp() { document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString(); }
-function fail(e) { view.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
+function debounce(fn, ms) { let t = null; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 
-async function jobsPage() {
+// ---------------------------------------------------------------- jobs list
+
+function jobsPage() {
   setActive("nav-jobs");
-  const state = new URLSearchParams(location.hash.split("?")[1] || "").get("state") || "";
-  const data = await api("/api/jobs?limit=100" + (state ? "&state=" + state : ""));
-  const rows = (data.jobs || []).map(j => `<tr>
-      <td><a href="#/job/${esc(j.jid)}">${esc(j.jid)}</a></td>
-      <td>${stateBadge(j.state)}</td>
-      <td>${esc(j.function)} ${esc((j.args || []).join(" "))}</td>
-      <td><code>${esc(j.target.expression)}</code> <span class="muted">${esc(j.target.type)}</span></td>
-      <td>${fmtAge(j.created_at_ms)}</td>
-      <td>${bar(j.completeness)}</td>
-      <td class="num">${n(j.completeness.returned)}/${n(j.completeness.expected)}</td>
-      <td class="num">${n(j.completeness.failed)}</td><td class="num">${n(j.completeness.missing)}</td></tr>`).join("");
-  const states = ["", "RUNNING", "COMPLETE", "INCOMPLETE", "CANCELLED", "PENDING"];
+  const gen = generation;
+  const state = hashParams().get("state") || "";
+  const states = ["", "RUNNING", "PENDING", "COMPLETE", "INCOMPLETE", "CANCELLED"];
   view.innerHTML = `<h1>Jobs</h1>
     <div class="toolbar">State <select id="state">${states.map(s =>
       `<option value="${s}" ${s === state ? "selected" : ""}>${s || "all"}</option>`).join("")}</select></div>
-    <table id="jobs"><tr><th>jid</th><th>state</th><th>function</th><th>target</th><th>age</th>
-    <th>completeness</th><th class="num">returned</th><th class="num">failed</th><th class="num">missing</th></tr>
-    ${rows || '<tr><td colspan="9" class="muted">no jobs</td></tr>'}</table>`;
-  document.getElementById("state").onchange = e =>
-    location.hash = "#/jobs" + (e.target.value ? "?state=" + e.target.value : "");
-  stamp();
-}
-
-const jobView = {jid: null, missingToken: "", missingTokens: [], query: ""};
-
-async function jobPage(jid) {
-  setActive("nav-jobs");
-  if (jobView.jid !== jid) Object.assign(jobView, {jid, missingToken: "", missingTokens: [], query: ""});
-  const job = await api("/api/jobs/" + encodeURIComponent(jid));
-  const dcRows = (job.datacenters || []).map(d => `<tr data-dc="${esc(d.datacenter)}">
-      <td>${esc(d.datacenter)}</td><td>${bar(d.completeness)}</td>
-      <td class="num">${n(d.completeness.expected)}</td><td class="num">${n(d.completeness.returned)}</td>
-      <td class="num">${n(d.completeness.succeeded)}</td><td class="num">${n(d.completeness.failed)}</td>
-      <td class="num">${n(d.completeness.missing)}</td>
-      <td>${d.delivered ? "delivered +" + (n(d.delivered_at_ms) - n(job.created_at_ms)) + " ms (" + esc(d.relay_id) + ")"
-        : d.expired_at_relay ? '<span class="warn">expired at relay</span>' : '<span class="warn">not delivered</span>'}</td></tr>`).join("");
-  const missing = await api(`/api/jobs/${encodeURIComponent(jid)}/missing?limit=100&page_token=${encodeURIComponent(jobView.missingToken)}` +
-    (jobView.query ? "&q=" + encodeURIComponent(jobView.query) : ""));
-  const failed = await api(`/api/jobs/${encodeURIComponent(jid)}/returns?filter=failed&limit=50`);
-  const missRows = (missing.missing || []).map(m => `<tr><td>${esc(m.minion_id)}</td><td>${esc(m.datacenter)}</td></tr>`).join("");
-  const failRows = (failed.returns || []).map(r => `<tr><td>${esc(r.minion_id)}</td><td>${esc(r.datacenter)}</td>
-      <td class="num">${n(r.retcode)}</td><td><pre>${esc(r.stdout)}${r.stderr ? "\n" + esc(r.stderr) : ""}</pre></td></tr>`).join("");
-  const running = job.state === "RUNNING" || job.state === "PENDING";
-  view.innerHTML = `<h1>Job ${esc(job.jid)} ${stateBadge(job.state)}</h1>
-    <div class="muted">${esc(job.function)} ${esc((job.args || []).join(" "))} on <code>${esc(job.target.expression)}</code>
-      (${esc(job.target.type)}) · attempt ${n(job.attempt)} · submitted ${fmtTime(job.created_at_ms)}
-      ${job.submitter ? "by " + esc(job.submitter) : ""}</div>
-    <div class="summary" id="summary">${counts(job.completeness)}</div>
-    ${bar(job.completeness)}
-    <h2>Datacenters</h2>
-    <table id="datacenters"><tr><th>datacenter</th><th>completeness</th><th class="num">expected</th><th class="num">returned</th>
-      <th class="num">ok</th><th class="num">failed</th><th class="num">missing</th><th>delivery</th></tr>${dcRows}</table>
-    <h2>Missing minions (${n(job.completeness.missing)})</h2>
-    <div class="toolbar"><input id="q" placeholder="search missing ids" value="${esc(jobView.query)}">
-      <button id="retry" ${n(job.completeness.missing) && job.state !== "CANCELLED" ? "" : "disabled"}>Retry missing</button>
-      <span id="retry-result" class="muted"></span></div>
-    <table id="missing"><tr><th>minion</th><th>datacenter</th></tr>${missRows || '<tr><td colspan="2" class="muted">none</td></tr>'}</table>
-    <div class="pager"><button id="prev" ${jobView.missingTokens.length ? "" : "disabled"}>‹ prev</button>
-      <button id="next" ${missing.next_page_token ? "" : "disabled"}>next ›</button></div>
-    <h2>Failed minions (${n(job.completeness.failed)})</h2>
-    <table id="failed"><tr><th>minion</th><th>datacenter</th><th class="num">retcode</th><th>output</th></tr>
-      ${failRows || '<tr><td colspan="4" class="muted">none</td></tr>'}</table>`;
-  document.getElementById("q").onchange = e => { jobView.query = e.target.value; jobView.missingToken = ""; jobView.missingTokens = []; route(); };
-  document.getElementById("next").onclick = () => { jobView.missingTokens.push(jobView.missingToken); jobView.missingToken = missing.next_page_token; route(); };
-  document.getElementById("prev").onclick = () => { jobView.missingToken = jobView.missingTokens.pop() || ""; route(); };
-  document.getElementById("retry").onclick = async () => {
-    try {
-      const r = await api(`/api/jobs/${encodeURIComponent(jid)}/retry`, {method: "POST"});
-      document.getElementById("retry-result").textContent = `attempt ${n(r.attempt)}: retrying ${n(r.retried)} minions`;
-      setTimeout(route, 500);
-    } catch (e) { document.getElementById("retry-result").textContent = e.message; }
+    <table id="jobs"><thead><tr><th>jid</th><th>state</th><th>function</th><th>target</th><th>age</th>
+    <th>completeness</th><th class="num">returned</th><th class="num">failed</th><th class="num">missing</th></tr></thead>
+    <tbody id="jobs-body"></tbody></table>`;
+  $("state").onchange = e => { location.hash = "#/jobs" + (e.target.value ? "?state=" + e.target.value : ""); };
+  return {
+    interval: 3000,
+    async refresh() {
+      const data = await api("/api/jobs?limit=100" + (state ? "&state=" + state : ""));
+      if (gen !== generation) return false;
+      setHtml("jobs-body", (data.jobs || []).map(j => `<tr data-jid="${esc(j.jid)}">
+        <td><a href="#/job/${esc(j.jid)}">${esc(j.jid)}</a></td>
+        <td>${stateBadge(j.state)}</td>
+        <td>${esc(j.function)} ${esc((j.args || []).join(" "))}</td>
+        <td><code>${esc(j.target.expression)}</code> <span class="muted">${esc(j.target.type)}</span></td>
+        <td>${fmtAge(j.created_at_ms)}</td>
+        <td>${bar(j.completeness)}</td>
+        <td class="num">${n(j.completeness.returned)}/${n(j.completeness.expected)}</td>
+        <td class="num">${n(j.completeness.failed)}</td><td class="num">${n(j.completeness.missing)}</td></tr>`).join("") ||
+        '<tr><td colspan="9" class="muted">no jobs</td></tr>');
+      return true;
+    },
   };
-  stamp();
-  return running;
 }
 
-async function fleetPage() {
+// ---------------------------------------------------------------- one job
+
+function jobPage(jid) {
+  setActive("nav-jobs");
+  const gen = generation;
+  const base = "/api/jobs/" + encodeURIComponent(jid);
+  // Missing list paging: `token` is the current page's token, `previous`
+  // the tokens of the pages before it (for ‹ prev).
+  const missing = {token: "", previous: [], query: "", next: ""};
+  const pageSize = 100;
+  let job = null;
+  view.innerHTML = `<h1>Job <span id="jid">${esc(jid)}</span> <span id="job-state"></span></h1>
+    <div class="muted" id="meta"></div>
+    <div class="summary" id="summary"></div>
+    <div id="overall"></div>
+    <h2>Datacenters</h2>
+    <table id="datacenters"><thead><tr><th>datacenter</th><th>completeness</th><th class="num">expected</th><th class="num">returned</th>
+      <th class="num">ok</th><th class="num">failed</th><th class="num">missing</th><th>delivery</th></tr></thead>
+      <tbody id="dc-body"></tbody></table>
+    <h2>Missing minions (<span id="missing-count">0</span>)</h2>
+    <div class="toolbar"><input id="q" placeholder="search missing ids" autocomplete="off">
+      <button id="retry" disabled>Retry missing</button>
+      <button id="cancel" disabled>Cancel job</button>
+      <span id="action-result" class="muted"></span></div>
+    <table id="missing"><thead><tr><th>minion</th><th>datacenter</th></tr></thead><tbody id="missing-body"></tbody></table>
+    <div class="pager"><button id="prev" disabled>‹ prev</button><button id="next" disabled>next ›</button>
+      <span id="missing-range" class="muted"></span></div>
+    <h2>Failed minions (<span id="failed-count">0</span>)</h2>
+    <table id="failed"><thead><tr><th>minion</th><th>datacenter</th><th class="num">retcode</th><th>output</th></tr></thead>
+      <tbody id="failed-body"></tbody></table>
+    <div id="failed-more" class="muted"></div>`;
+
+  function renderJob() {
+    setHtml("job-state", stateBadge(job.state));
+    setHtml("meta", `${esc(job.function)} ${esc((job.args || []).join(" "))} on <code>${esc(job.target.expression)}</code>
+      (${esc(job.target.type)}) · attempt ${n(job.attempt)} · submitted ${fmtTime(job.created_at_ms)}
+      ${job.submitter ? "by " + esc(job.submitter) : ""} · timeout ${n(job.timeout_ms) / 1000} s
+      ${n(job.ended_at_ms) ? "· ended " + fmtTime(job.ended_at_ms) : ""}`);
+    setHtml("summary", counts(job.completeness));
+    setHtml("overall", bar(job.completeness));
+    setHtml("dc-body", (job.datacenters || []).map(d => `<tr data-dc="${esc(d.datacenter)}">
+      <td>${esc(d.datacenter)}</td><td>${bar(d.completeness)}</td>
+      <td class="num" data-k="expected">${n(d.completeness.expected)}</td><td class="num" data-k="returned">${n(d.completeness.returned)}</td>
+      <td class="num" data-k="succeeded">${n(d.completeness.succeeded)}</td><td class="num" data-k="failed">${n(d.completeness.failed)}</td>
+      <td class="num" data-k="missing">${n(d.completeness.missing)}</td>
+      <td data-k="delivery">${d.delivered ? "delivered +" + Math.max(0, n(d.delivered_at_ms) - n(job.created_at_ms)) + " ms (" + esc(d.relay_id) + ")"
+        : d.expired_at_relay ? '<span class="warn">expired at relay</span>' : '<span class="warn">not delivered</span>'}</td></tr>`).join("") ||
+      '<tr><td colspan="8" class="muted">no expected minions</td></tr>');
+    setHtml("missing-count", String(n(job.completeness.missing)));
+    setHtml("failed-count", String(n(job.completeness.failed)));
+    const ended = !(job.state === "RUNNING" || job.state === "PENDING");
+    $("retry").disabled = !n(job.completeness.missing) || job.state === "CANCELLED";
+    $("cancel").disabled = ended;
+  }
+
+  async function refreshMissing() {
+    const query = missing.query;
+    const data = await api(`${base}/missing?limit=${pageSize}&page_token=${encodeURIComponent(missing.token)}` +
+      (query ? "&q=" + encodeURIComponent(query) : ""));
+    if (gen !== generation || query !== missing.query) return;  // stale answer
+    const rows = data.missing || [];
+    missing.next = data.next_page_token || "";
+    setHtml("missing-body", rows.map(m => `<tr><td>${esc(m.minion_id)}</td><td>${esc(m.datacenter)}</td></tr>`).join("") ||
+      `<tr><td colspan="2" class="muted">${query ? "no missing id contains “" + esc(query) + "”" : "none"}</td></tr>`);
+    const first = missing.previous.length * pageSize;
+    setHtml("missing-range", rows.length ? `${first + 1}–${first + rows.length}` +
+      (query ? " matching" : " of " + n(job && job.completeness.missing)) : "");
+    $("prev").disabled = missing.previous.length === 0;
+    $("next").disabled = !missing.next;
+  }
+
+  async function refreshFailed() {
+    const data = await api(`${base}/returns?filter=failed&limit=50`);
+    if (gen !== generation) return;
+    const rows = data.returns || [];
+    setHtml("failed-body", rows.map(r => `<tr><td>${esc(r.minion_id)}</td><td>${esc(r.datacenter)}</td>
+      <td class="num">${n(r.retcode)}</td><td><pre>${esc(r.stdout)}${r.stderr ? "\n" + esc(r.stderr) : ""}</pre></td></tr>`).join("") ||
+      '<tr><td colspan="4" class="muted">none</td></tr>');
+    setHtml("failed-more", data.next_page_token ? `first ${rows.length} shown; <code>jobctl returns ${esc(jid)} --failed</code> lists all` : "");
+  }
+
+  const search = debounce(() => {
+    missing.query = $("q").value.trim();
+    missing.token = ""; missing.previous = [];
+    refreshMissing().catch(showError);
+  }, 250);
+  $("q").addEventListener("input", search);
+  $("next").onclick = () => {
+    if (!missing.next) return;
+    missing.previous.push(missing.token); missing.token = missing.next;
+    refreshMissing().catch(showError);
+  };
+  $("prev").onclick = () => {
+    missing.token = missing.previous.pop() || "";
+    refreshMissing().catch(showError);
+  };
+  async function act(what, label) {
+    try {
+      const r = await post(`${base}/${what}`);
+      $("action-result").textContent = what === "retry"
+        ? `attempt ${n(r.attempt)}: retrying ${n(r.retried)} minions` : label;
+      missing.token = ""; missing.previous = [];
+      schedule(0);
+    } catch (e) { $("action-result").textContent = e.message; }
+  }
+  $("retry").onclick = () => act("retry");
+  $("cancel").onclick = () => act("cancel", "cancelled");
+
+  return {
+    interval: 1000,
+    async refresh() {
+      const fresh = await api(base);
+      if (gen !== generation) return false;
+      job = fresh;
+      renderJob();
+      await Promise.all([refreshMissing(), refreshFailed()]);
+      return job.state === "RUNNING" || job.state === "PENDING";
+    },
+  };
+}
+
+// ---------------------------------------------------------------- fleet
+
+function fleetPage() {
   setActive("nav-fleet");
-  const relays = await api("/api/relays");
-  const q = new URLSearchParams(location.hash.split("?")[1] || "").get("q") || "";
-  const minions = await api("/api/minions?limit=200" + (q ? "&target=" + encodeURIComponent(q) : ""));
-  const relayRows = (relays.relays || []).map(r => `<tr><td>${esc(r.relay_id)}</td><td>${esc(r.datacenter)}</td>
-      <td>${r.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(r.last_heartbeat_ms)}</td>
-      <td class="num">${n(r.minions_connected)}</td><td class="num">${n(r.jobs_injected)}</td>
-      <td class="num">${n(r.returns_forwarded)}</td><td class="num">${n(r.spool_depth)}</td></tr>`).join("");
-  const minionRows = (minions.minions || []).map(m => `<tr><td>${esc(m.id)}</td><td>${esc(m.datacenter)}</td>
-      <td>${m.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(m.last_seen_ms)}</td>
-      <td><code>${esc(Object.entries(m.grains || {}).sort().map(([k, v]) => k + "=" + v).join(", "))}</code></td></tr>`).join("");
+  const gen = generation;
+  let query = hashParams().get("q") || "";
   view.innerHTML = `<h1>Relays</h1>
-    <table id="relays"><tr><th>relay</th><th>datacenter</th><th>alive</th><th>last heartbeat</th><th class="num">minions</th>
-      <th class="num">jobs injected</th><th class="num">returns forwarded</th><th class="num">spool</th></tr>
-      ${relayRows || '<tr><td colspan="8" class="muted">no relay has reported</td></tr>'}</table>
-    <h1 style="margin-top:24px">Minions</h1>
-    <div class="toolbar"><input id="mq" size="40" placeholder="glob on id, e.g. web-00*" value="${esc(q)}">
-      <span class="muted">${n(minions.total)} match</span></div>
-    <table id="minions"><tr><th>id</th><th>datacenter</th><th>alive</th><th>last seen</th><th>grains</th></tr>${minionRows}</table>`;
-  document.getElementById("mq").onchange = e => location.hash = "#/fleet?q=" + encodeURIComponent(e.target.value);
-  stamp();
+    <table id="relays"><thead><tr><th>relay</th><th>datacenter</th><th>alive</th><th>last heartbeat</th><th class="num">minions</th>
+      <th class="num">jobs injected</th><th class="num">returns forwarded</th><th class="num">spool</th><th class="num">malformed</th></tr></thead>
+      <tbody id="relays-body"></tbody></table>
+    <h1 class="section">Minions</h1>
+    <div class="toolbar"><input id="mq" size="40" placeholder="target, e.g. web-00* or G@role:db" autocomplete="off">
+      <select id="mtype"><option value="glob">glob</option><option value="compound">compound</option>
+        <option value="pcre">pcre</option><option value="list">list</option><option value="grain">grain</option></select>
+      <span id="minion-total" class="muted"></span></div>
+    <table id="minions"><thead><tr><th>id</th><th>datacenter</th><th>alive</th><th>last seen</th><th>grains</th></tr></thead>
+      <tbody id="minions-body"></tbody></table>`;
+  $("mq").value = query;
+  $("mtype").value = hashParams().get("type") || "glob";
+  const research = debounce(() => {
+    query = $("mq").value.trim();
+    // Keep the search in the address without a hashchange (which remounts).
+    const params = new URLSearchParams();
+    if (query) { params.set("q", query); params.set("type", $("mtype").value); }
+    history.replaceState(null, "", "#/fleet" + (params.toString() ? "?" + params : ""));
+    schedule(0);
+  }, 250);
+  $("mq").addEventListener("input", research);
+  $("mtype").addEventListener("change", research);
+  return {
+    interval: 3000,
+    async refresh() {
+      const relays = await api("/api/relays");
+      if (gen !== generation) return false;
+      setHtml("relays-body", (relays.relays || []).map(r => `<tr data-relay="${esc(r.relay_id)}"><td>${esc(r.relay_id)}</td><td>${esc(r.datacenter)}</td>
+        <td>${r.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(r.last_heartbeat_ms)}</td>
+        <td class="num">${n(r.minions_connected)}</td><td class="num">${n(r.jobs_injected)}</td>
+        <td class="num">${n(r.returns_forwarded)}</td><td class="num">${n(r.spool_depth)}</td>
+        <td class="num">${n(r.malformed_dropped)}</td></tr>`).join("") ||
+        '<tr><td colspan="9" class="muted">no relay has reported</td></tr>');
+      const q = query;
+      let minions;
+      try {
+        minions = await api("/api/minions?limit=200" +
+          (q ? "&target=" + encodeURIComponent(q) + "&type=" + $("mtype").value : ""));
+      } catch (e) {
+        setHtml("minion-total", `<span class="error">${esc(e.message)}</span>`);
+        return true;
+      }
+      if (gen !== generation) return false;
+      if (q !== query) return true;
+      const list = minions.minions || [];
+      setHtml("minion-total", `${n(minions.total)} match` + (n(minions.total) > list.length ? ` (first ${list.length} shown)` : ""));
+      setHtml("minions-body", list.map(m => `<tr><td>${esc(m.id)}</td><td>${esc(m.datacenter)}</td>
+        <td>${m.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(m.last_seen_ms)}</td>
+        <td><code>${esc(Object.entries(m.grains || {}).sort().map(([k, v]) => k + "=" + v).join(", "))}</code></td></tr>`).join("") ||
+        '<tr><td colspan="5" class="muted">no minion matches</td></tr>');
+      return true;
+    },
+  };
 }
 
-async function route() {
+// ---------------------------------------------------------------- routing
+
+function showError(e) {
+  const el = $("error");
+  el.textContent = e ? "jobd: " + e.message : "";
+  el.hidden = !e;
+}
+
+// Runs the mounted page's refresh after `delay` ms, then keeps polling
+// while it asks to.
+function schedule(delay) {
   clearTimeout(timer);
+  const mine = ++tick;
+  timer = setTimeout(async () => {
+    let again = true;
+    try {
+      again = await page.refresh();
+      showError(null);
+      document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    } catch (e) {
+      showError(e);  // keep the page and retry: jobd may be restarting
+    }
+    if (mine === tick && again) schedule(page.interval);
+  }, delay);
+}
+
+function route() {
+  generation++;
   const hash = location.hash || "#/jobs";
-  let again = true;
-  try {
-    if (hash.startsWith("#/job/")) again = await jobPage(decodeURIComponent(hash.slice(6)));
-    else if (hash.startsWith("#/fleet")) await fleetPage();
-    else await jobsPage();
-  } catch (e) { fail(e); }
-  // Live updates: poll while a job runs (and the lists every few seconds).
-  if (again !== false) timer = setTimeout(route, hash.startsWith("#/job/") ? 1000 : 3000);
+  if (hash.startsWith("#/job/")) page = jobPage(decodeURIComponent(hash.slice(6).split("?")[0]));
+  else if (hash.startsWith("#/fleet")) page = fleetPage();
+  else page = jobsPage();
+  schedule(0);
 }
 window.addEventListener("hashchange", route);
 route();

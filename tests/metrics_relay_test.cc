@@ -1,0 +1,136 @@
+// relayd's own /metrics (--metrics_listen): strict Prometheus text whose
+// counters move when a minion's returns are forwarded, frames are
+// malformed, jobs are injected, and Redis comes back after an outage.
+#include <memory>
+#include <string>
+
+#include <httplib.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "proto/wire.pb.h"
+#include "tests/prometheus_text.h"
+#include "tests/relay_fake_minion.h"
+#include "tests/relay_process.h"
+#include "tests/support/process.h"
+#include "tests/support/redis_server.h"
+
+namespace muster::testing {
+namespace {
+
+constexpr absl::Duration kWait = absl::Seconds(15);
+
+class MetricsRelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.Start().ok());
+    auto connection = redis_.Connect();
+    ASSERT_TRUE(connection.ok());
+    redis_connection_ = *std::move(connection);
+    metrics_port_ = FreePort();
+    relay_ = std::make_unique<RelayProcess>(
+        "dc1", redis_.address_string(),
+        std::vector<std::string>{absl::StrCat("--metrics_listen=127.0.0.1:", metrics_port_)});
+    absl::Status started = relay_->Start();
+    ASSERT_TRUE(started.ok()) << started.message();
+  }
+
+  absl::StatusOr<PromText> TryScrape() {
+    httplib::Client client("127.0.0.1", metrics_port_);
+    client.set_connection_timeout(2);
+    client.set_read_timeout(2);
+    httplib::Result result = client.Get("/metrics");
+    if (!result) return absl::UnavailableError("no answer from relayd's /metrics");
+    EXPECT_EQ(result->status, 200);
+    absl::StatusOr<PromText> text = ParsePrometheusText(result->body);
+    EXPECT_TRUE(text.ok()) << text.status() << "\n" << result->body;
+    return text;
+  }
+  PromText Scrape() {
+    absl::StatusOr<PromText> text = TryScrape();
+    EXPECT_TRUE(text.ok()) << text.status();
+    return text.ok() ? *text : PromText();
+  }
+  bool WaitForValue(const std::string& name, const std::map<std::string, std::string>& labels,
+                    double want) {
+    return WaitFor(
+        [&] {
+          absl::StatusOr<PromText> text = TryScrape();
+          return text.ok() && text->Value(name, labels) == want;
+        },
+        kWait);
+  }
+
+  RedisServer redis_;
+  std::unique_ptr<RedisConnection> redis_connection_;
+  int metrics_port_ = 0;
+  std::unique_ptr<RelayProcess> relay_;
+  zmq::context_t context_{1};
+};
+
+TEST_F(MetricsRelayTest, ReadyLineNamesTheMetricsAddress) {
+  EXPECT_TRUE(absl::StrContains(relay_->process().ReadLog(),
+                                absl::StrCat(" metrics=127.0.0.1:", metrics_port_)));
+  PromText text = Scrape();
+  for (const char* name :
+       {"muster_relay_returns_forwarded_total", "muster_relay_returns_spooled_total",
+        "muster_relay_spool_depth", "muster_relay_malformed_frames_total",
+        "muster_relay_malformed_entries_total", "muster_relay_jobs_injected_total",
+        "muster_relay_jobs_expired_total", "muster_relay_jobs_duplicate_total",
+        "muster_relay_minions_connected", "muster_relay_redis_errors_total",
+        "muster_relay_redis_reconnects_total"}) {
+    ASSERT_TRUE(text.families.count(name)) << name;
+  }
+  EXPECT_EQ(text.Value("muster_relay_returns_forwarded_total"), 0);
+}
+
+TEST_F(MetricsRelayTest, CountersMoveWithReturnsJobsAndMalformedFrames) {
+  FakeMinion minion(context_, "web-1.dc1", relay_->publish_endpoint(), relay_->return_endpoint());
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("40000000000000000001", 1, muster::v1::GLOB, "*", "dc1"))
+                  .ok());
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("40000000000000000002", 1, muster::v1::GLOB, "*", "dc1",
+                             absl::Seconds(-1)))
+                  .ok());
+  ASSERT_TRUE(redis_connection_->Command({"XADD", "muster:jobs:dc1", "*", "job", "\xff garbage"})
+                  .ok());
+  minion.SendReturns({MakeReturn("40000000000000000001", 1, minion.id(), "ok")});
+  ASSERT_TRUE(minion.PumpUntil([&] { return minion.acked().size() == 1; }, kWait));
+  minion.SendRaw({"NOPE", "payload"});
+  minion.SendRaw({"RET"});
+  minion.SendRaw({"RET", "\xff\xff\xff garbage"});
+
+  ASSERT_TRUE(WaitForValue("muster_relay_returns_forwarded_total", {}, 1));
+  ASSERT_TRUE(WaitForValue("muster_relay_malformed_frames_total", {{"reason", "bad_type"}}, 1));
+  ASSERT_TRUE(WaitForValue("muster_relay_jobs_injected_total", {}, 1));
+  PromText text = Scrape();
+  EXPECT_EQ(text.Value("muster_relay_malformed_frames_total", {{"reason", "frame_count"}}), 1);
+  EXPECT_EQ(text.Value("muster_relay_malformed_frames_total", {{"reason", "bad_return"}}), 1);
+  EXPECT_EQ(text.Value("muster_relay_jobs_expired_total"), 1);
+  EXPECT_EQ(text.Value("muster_relay_malformed_entries_total"), 1);
+  EXPECT_EQ(text.Value("muster_relay_spool_depth"), 0);
+}
+
+TEST_F(MetricsRelayTest, RedisOutageShowsAsSpoolDepthThenReconnects) {
+  FakeMinion minion(context_, "web-1.dc1", relay_->publish_endpoint(), relay_->return_endpoint());
+  ASSERT_TRUE(WaitForValue("muster_relay_redis_reconnects_total", {}, 0));
+  redis_.Stop();
+  minion.SendReturns({MakeReturn("40000000000000000003", 1, minion.id(), "ok")});
+  ASSERT_TRUE(minion.PumpUntil([&] { return minion.acked().size() == 1; }, kWait));
+  ASSERT_TRUE(WaitForValue("muster_relay_spool_depth", {}, 1));
+  EXPECT_EQ(Scrape().Value("muster_relay_returns_spooled_total"), 1);
+  ASSERT_TRUE(redis_.Start().ok());
+  ASSERT_TRUE(WaitForValue("muster_relay_spool_depth", {}, 0));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<PromText> text = TryScrape();
+        return text.ok() && text->Value("muster_relay_redis_reconnects_total") >= 1.0 &&
+               text->Value("muster_relay_returns_forwarded_total") == 1.0;
+      },
+      kWait));
+}
+
+}  // namespace
+}  // namespace muster::testing
