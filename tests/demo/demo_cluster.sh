@@ -67,6 +67,7 @@ start() {  # start NAME CMD...: runs CMD in the background, logging to $work/NAM
 
 redis_port=$(free_port)
 jobd_port=$(free_port)
+http_port=$(free_port)
 export MUSTER_SERVER=127.0.0.1:$jobd_port
 jobctl="$bin/jobctl"
 
@@ -77,9 +78,10 @@ wait_until 10 redis-cli -p "$redis_port" ping || { echo "redis did not start"; e
 echo "redis      127.0.0.1:$redis_port"
 
 start jobd "$bin/jobd" --listen="127.0.0.1:$jobd_port" --redis="127.0.0.1:$redis_port" \
-  --db="$work/muster.db"
+  --db="$work/muster.db" --http_listen="127.0.0.1:$http_port"
 wait_until 20 "$jobctl" relays || { echo "jobd did not start"; cat "$work/jobd.log"; exit 1; }
 echo "jobd       127.0.0.1:$jobd_port (SQLite $work/muster.db)"
+echo "dashboard  http://127.0.0.1:$http_port/  (metrics: /metrics)"
 
 for dc in dc1 dc2 dc3; do
   pub=$(free_port)
@@ -153,6 +155,7 @@ The cluster keeps running. In another terminal:
   $jobctl submit --type=grain 'role:db' cmd.run 'uptime' --wait
   $jobctl minions 'vm-0000*'
   $jobctl relays
+Dashboard: http://127.0.0.1:$http_port/#/job/$jid1
 Logs and data: $work
 Press Ctrl-C to stop everything.
 MSG
