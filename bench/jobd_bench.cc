@@ -32,7 +32,7 @@
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 #include "proto/job_service.grpc.pb.h"
-#include "server/sqlite.h"
+#include "common/sqlite/sqlite.h"
 #include "tests/jobd_relay_player.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
@@ -137,7 +137,7 @@ class Bench {
         }
       }
       StartJobd();
-      auto db = server::Database::Open(dir_ + "/muster.db");
+      auto db = Database::Open(dir_ + "/muster.db");
       if (!db.ok()) return Fail("cannot open the db");
       int64_t first_rows = -1;
       auto first_time = std::chrono::steady_clock::now();
@@ -244,7 +244,7 @@ class Bench {
   }
 
   int64_t CountRows() {
-    auto db = server::Database::Open(dir_ + "/muster.db");
+    auto db = Database::Open(dir_ + "/muster.db");
     if (!db.ok()) return 0;
     auto count = (*db)->QueryInt("SELECT count(*) FROM returns");
     return count.ok() ? *count : 0;

@@ -19,11 +19,15 @@ CREATE TABLE IF NOT EXISTS spool (
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RelaySpool>> RelaySpool::Open(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<SqliteFile>> file = SqliteFile::Open(path, "FULL", kSchema);
+  absl::StatusOr<std::unique_ptr<Database>> file = Database::Open(path, "FULL");
   if (!file.ok()) return file.status();
+  absl::Status schema = (*file)->Exec(kSchema);
+  if (!schema.ok()) {
+    return absl::Status(schema.code(), absl::StrCat("'", path, "': ", schema.message()));
+  }
   std::unique_ptr<RelaySpool> spool(new RelaySpool(*std::move(file)));
   struct {
-    std::unique_ptr<SqliteStatement>* statement;
+    Statement* statement;
     absl::string_view sql;
   } statements[] = {
       {&spool->insert_, "INSERT INTO spool (received_at_ms, returns, batch) VALUES (?1, ?2, ?3)"},
@@ -36,11 +40,11 @@ absl::StatusOr<std::unique_ptr<RelaySpool>> RelaySpool::Open(const std::string& 
     if (!prepared.ok()) return prepared.status();
     *entry.statement = *std::move(prepared);
   }
-  absl::StatusOr<bool> row = spool->count_->Step();
+  absl::StatusOr<bool> row = spool->count_.Step();
   if (!row.ok()) return row.status();
-  spool->depth_rows_ = spool->count_->ColumnInt64(0);
-  spool->depth_returns_ = spool->count_->ColumnInt64(1);
-  spool->count_->Reset();
+  spool->depth_rows_ = spool->count_.Int(0);
+  spool->depth_returns_ = spool->count_.Int(1);
+  spool->count_.Reset();
   return spool;
 }
 
@@ -50,10 +54,10 @@ absl::Status RelaySpool::Append(absl::Span<const ReturnChunk* const> chunks) {
   if (!status.ok()) return status;
   int64_t returns = 0;
   for (const ReturnChunk* chunk : chunks) {
-    insert_->BindInt64(1, chunk->received_at_ms);
-    insert_->BindInt64(2, chunk->returns);
-    insert_->BindBlob(3, chunk->batch);
-    status = insert_->Run();
+    insert_.Bind(1, chunk->received_at_ms);
+    insert_.Bind(2, chunk->returns);
+    insert_.BindBlob(3, chunk->batch);
+    status = insert_.Run();
     if (!status.ok()) break;
     returns += chunk->returns;
   }
@@ -71,32 +75,32 @@ absl::StatusOr<std::vector<SpoolRow>> RelaySpool::Oldest(int64_t max_returns) {
   std::vector<SpoolRow> rows;
   int64_t returns = 0;
   while (true) {
-    absl::StatusOr<bool> row = select_->Step();
+    absl::StatusOr<bool> row = select_.Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    int64_t row_returns = select_->ColumnInt64(2);
+    int64_t row_returns = select_.Int(2);
     if (!rows.empty() && returns + row_returns > max_returns) break;
     SpoolRow out;
-    out.seq = select_->ColumnInt64(0);
-    out.chunk.received_at_ms = select_->ColumnInt64(1);
+    out.seq = select_.Int(0);
+    out.chunk.received_at_ms = select_.Int(1);
     out.chunk.returns = static_cast<int>(row_returns);
-    out.chunk.batch = std::string(select_->ColumnBytes(3));
+    out.chunk.batch = std::string(select_.Blob(3));
     rows.push_back(std::move(out));
     returns += row_returns;
   }
-  select_->Reset();
+  select_.Reset();
   return rows;
 }
 
 absl::Status RelaySpool::DeleteThrough(int64_t last_seq) {
-  delete_->BindInt64(1, last_seq);
-  absl::Status status = delete_->Run();
+  delete_.Bind(1, last_seq);
+  absl::Status status = delete_.Run();
   if (!status.ok()) return status;
-  absl::StatusOr<bool> row = count_->Step();
+  absl::StatusOr<bool> row = count_.Step();
   if (!row.ok()) return row.status();
-  depth_rows_ = count_->ColumnInt64(0);
-  depth_returns_ = count_->ColumnInt64(1);
-  count_->Reset();
+  depth_rows_ = count_.Int(0);
+  depth_returns_ = count_.Int(1);
+  count_.Reset();
   return absl::OkStatus();
 }
 

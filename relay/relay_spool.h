@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "relay/return_batcher.h"
-#include "relay/sqlite_file.h"
+#include "common/sqlite/sqlite.h"
 
 namespace muster::relay {
 
@@ -48,13 +48,13 @@ class RelaySpool {
   int64_t depth_returns() const { return depth_returns_; }
 
  private:
-  explicit RelaySpool(std::unique_ptr<SqliteFile> file) : file_(std::move(file)) {}
+  explicit RelaySpool(std::unique_ptr<Database> file) : file_(std::move(file)) {}
 
-  std::unique_ptr<SqliteFile> file_;
-  std::unique_ptr<SqliteStatement> insert_;
-  std::unique_ptr<SqliteStatement> select_;
-  std::unique_ptr<SqliteStatement> delete_;
-  std::unique_ptr<SqliteStatement> count_;
+  std::unique_ptr<Database> file_;
+  Statement insert_;
+  Statement select_;
+  Statement delete_;
+  Statement count_;
   int64_t depth_rows_ = 0;
   int64_t depth_returns_ = 0;
 };

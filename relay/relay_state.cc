@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 // Runs `body` inside BEGIN IMMEDIATE / COMMIT, rolling back on error.
 template <typename Body>
-absl::Status InTransaction(SqliteFile& file, Body body) {
+absl::Status InTransaction(Database& file, Body body) {
   absl::Status status = file.Exec("BEGIN IMMEDIATE");
   if (!status.ok()) return status;
   status = body();
@@ -40,22 +40,26 @@ absl::Status InTransaction(SqliteFile& file, Body body) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Open(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<SqliteFile>> file = SqliteFile::Open(path, "FULL", kSchema);
+  absl::StatusOr<std::unique_ptr<Database>> file = Database::Open(path, "FULL");
   if (!file.ok()) return file.status();
+  absl::Status schema = (*file)->Exec(kSchema);
+  if (!schema.ok()) {
+    return absl::Status(schema.code(), absl::StrCat("'", path, "': ", schema.message()));
+  }
   std::unique_ptr<RelayState> state(new RelayState(*std::move(file)));
   absl::Status status = state->Prepare();
   if (!status.ok()) return status;
   auto select = state->file_->Prepare("SELECT entry_id FROM cursor WHERE id = 1");
   if (!select.ok()) return select.status();
-  absl::StatusOr<bool> row = (*select)->Step();
+  absl::StatusOr<bool> row = select->Step();
   if (!row.ok()) return row.status();
-  if (*row) state->cursor_ = std::string((*select)->ColumnBytes(0));
+  if (*row) state->cursor_ = std::string(select->Blob(0));
   return state;
 }
 
 absl::Status RelayState::Prepare() {
   struct {
-    std::unique_ptr<SqliteStatement>* statement;
+    Statement* statement;
     absl::string_view sql;
   } statements[] = {
       {&select_dispatch_, "SELECT 1 FROM dispatch WHERE jid = ?1 AND attempt = ?2"},
@@ -76,29 +80,29 @@ absl::Status RelayState::Prepare() {
 }
 
 absl::StatusOr<bool> RelayState::WasHandled(absl::string_view jid, uint32_t attempt) {
-  select_dispatch_->BindText(1, jid);
-  select_dispatch_->BindInt64(2, attempt);
-  absl::StatusOr<bool> row = select_dispatch_->Step();
-  select_dispatch_->Reset();
+  select_dispatch_.BindText(1, jid);
+  select_dispatch_.Bind(2, attempt);
+  absl::StatusOr<bool> row = select_dispatch_.Step();
+  select_dispatch_.Reset();
   return row;
 }
 
 absl::Status RelayState::Commit(absl::string_view entry_id, const HandledDispatch* dispatch,
                                 absl::string_view event) {
   absl::Status status = InTransaction(*file_, [&]() -> absl::Status {
-    update_cursor_->BindText(1, entry_id);
-    absl::Status step = update_cursor_->Run();
+    update_cursor_.BindText(1, entry_id);
+    absl::Status step = update_cursor_.Run();
     if (!step.ok()) return step;
     if (dispatch != nullptr) {
-      insert_dispatch_->BindText(1, dispatch->jid);
-      insert_dispatch_->BindInt64(2, dispatch->attempt);
-      insert_dispatch_->BindInt64(3, dispatch->deadline_ms);
-      step = insert_dispatch_->Run();
+      insert_dispatch_.BindText(1, dispatch->jid);
+      insert_dispatch_.Bind(2, dispatch->attempt);
+      insert_dispatch_.Bind(3, dispatch->deadline_ms);
+      step = insert_dispatch_.Run();
       if (!step.ok()) return step;
     }
     if (!event.empty()) {
-      insert_event_->BindBlob(1, event);
-      step = insert_event_->Run();
+      insert_event_.BindBlob(1, event);
+      step = insert_event_.Run();
       if (!step.ok()) return step;
     }
     return absl::OkStatus();
@@ -109,32 +113,32 @@ absl::Status RelayState::Commit(absl::string_view entry_id, const HandledDispatc
 
 absl::StatusOr<std::vector<OutboxEvent>> RelayState::PendingEvents(int max_events) {
   std::vector<OutboxEvent> events;
-  select_events_->BindInt64(1, max_events);
+  select_events_.Bind(1, max_events);
   while (true) {
-    absl::StatusOr<bool> row = select_events_->Step();
+    absl::StatusOr<bool> row = select_events_.Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
     events.push_back(
-        {select_events_->ColumnInt64(0), std::string(select_events_->ColumnBytes(1))});
+        {select_events_.Int(0), std::string(select_events_.Blob(1))});
   }
-  select_events_->Reset();
+  select_events_.Reset();
   return events;
 }
 
 absl::Status RelayState::DeleteEventsThrough(int64_t last_seq) {
-  delete_events_->BindInt64(1, last_seq);
-  return delete_events_->Run();
+  delete_events_.Bind(1, last_seq);
+  return delete_events_.Run();
 }
 
 absl::StatusOr<int64_t> RelayState::PruneDispatches(int64_t now_ms) {
-  prune_dispatches_->BindInt64(1, now_ms);
-  absl::Status status = prune_dispatches_->Run();
+  prune_dispatches_.Bind(1, now_ms);
+  absl::Status status = prune_dispatches_.Run();
   if (!status.ok()) return status;
   auto changes = file_->Prepare("SELECT changes()");
   if (!changes.ok()) return changes.status();
-  absl::StatusOr<bool> row = (*changes)->Step();
+  absl::StatusOr<bool> row = changes->Step();
   if (!row.ok()) return row.status();
-  return *row ? (*changes)->ColumnInt64(0) : 0;
+  return *row ? changes->Int(0) : 0;
 }
 
 }  // namespace muster::relay

@@ -21,7 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "relay/sqlite_file.h"
+#include "common/sqlite/sqlite.h"
 
 namespace muster::relay {
 
@@ -64,18 +64,18 @@ class RelayState {
   absl::StatusOr<int64_t> PruneDispatches(int64_t now_ms);
 
  private:
-  explicit RelayState(std::unique_ptr<SqliteFile> file) : file_(std::move(file)) {}
+  explicit RelayState(std::unique_ptr<Database> file) : file_(std::move(file)) {}
   absl::Status Prepare();
 
-  std::unique_ptr<SqliteFile> file_;
+  std::unique_ptr<Database> file_;
   std::string cursor_ = "0-0";
-  std::unique_ptr<SqliteStatement> select_dispatch_;
-  std::unique_ptr<SqliteStatement> insert_dispatch_;
-  std::unique_ptr<SqliteStatement> update_cursor_;
-  std::unique_ptr<SqliteStatement> insert_event_;
-  std::unique_ptr<SqliteStatement> select_events_;
-  std::unique_ptr<SqliteStatement> delete_events_;
-  std::unique_ptr<SqliteStatement> prune_dispatches_;
+  Statement select_dispatch_;
+  Statement insert_dispatch_;
+  Statement update_cursor_;
+  Statement insert_event_;
+  Statement select_events_;
+  Statement delete_events_;
+  Statement prune_dispatches_;
 };
 
 }  // namespace muster::relay

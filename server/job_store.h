@@ -24,7 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "server/sqlite.h"
+#include "common/sqlite/sqlite.h"
 
 namespace muster::server {
 

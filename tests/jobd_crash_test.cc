@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "proto/job_service.grpc.pb.h"
-#include "server/sqlite.h"
+#include "common/sqlite/sqlite.h"
 #include "tests/jobd_relay_player.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
@@ -118,7 +118,7 @@ TEST_F(JobdCrashTest, SigkillDuringIngestionLosesAndDuplicatesNothing) {
   // Kill as soon as the first batch is committed: watch the file itself
   // (WAL lets a reader in beside jobd's writer).
   StartJobd();
-  auto watcher = server::Database::Open(dir_ + "/muster.db");
+  auto watcher = Database::Open(dir_ + "/muster.db");
   ASSERT_TRUE(watcher.ok());
   int64_t committed_at_kill = 0;
   ASSERT_TRUE(WaitFor(
@@ -154,7 +154,7 @@ TEST_F(JobdCrashTest, SigkillDuringIngestionLosesAndDuplicatesNothing) {
   jobd_->Stop();
 
   // Exactly once on disk.
-  auto db = server::Database::Open(dir_ + "/muster.db");
+  auto db = Database::Open(dir_ + "/muster.db");
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(*(*db)->QueryInt("SELECT count(*) FROM returns"), kTotal);
   EXPECT_EQ(*(*db)->QueryInt("SELECT count(DISTINCT minion) FROM returns"), kTotal);

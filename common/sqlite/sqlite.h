@@ -1,9 +1,10 @@
 // A thin RAII layer over the SQLite C API: a connection (Database) and a
 // prepared statement (Statement). Errors become absl::Status with SQLite's
 // message. Not thread-safe: each object is used by one thread at a time (the
-// owner serializes access, see JobStore).
-#ifndef MUSTER_SERVER_SQLITE_H_
-#define MUSTER_SERVER_SQLITE_H_
+// owner serializes access). Shared by jobd's job store and relayd's state
+// and spool files.
+#ifndef MUSTER_COMMON_SQLITE_SQLITE_H_
+#define MUSTER_COMMON_SQLITE_SQLITE_H_
 
 #include <cstdint>
 #include <memory>
@@ -17,7 +18,7 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace muster::server {
+namespace muster {
 
 class Statement {
  public:
@@ -53,9 +54,11 @@ class Statement {
 
 class Database {
  public:
-  // Opens (creating if needed) the file at `path` in WAL mode with
-  // synchronous=NORMAL and a 5 s busy timeout.
-  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path);
+  // Opens (creating if needed) the file at `path` in WAL mode with a 5 s
+  // busy timeout. `synchronous` is "NORMAL" (a commit may be lost on power
+  // failure, never on a process crash) or "FULL" (fsync on every commit).
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path,
+                                                        absl::string_view synchronous = "NORMAL");
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -76,6 +79,6 @@ class Database {
   absl::flat_hash_map<const char*, Statement> cache_;
 };
 
-}  // namespace muster::server
+}  // namespace muster
 
-#endif  // MUSTER_SERVER_SQLITE_H_
+#endif  // MUSTER_COMMON_SQLITE_SQLITE_H_

@@ -1,4 +1,4 @@
-#include "server/sqlite.h"
+#include "common/sqlite/sqlite.h"
 
 #include <sqlite3.h>
 
@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace muster::server {
+namespace muster {
 
 Statement::~Statement() {
   if (stmt_ != nullptr) sqlite3_finalize(stmt_);
@@ -77,7 +77,8 @@ absl::string_view Statement::Blob(int column) const {
   return absl::string_view(static_cast<const char*>(blob), sqlite3_column_bytes(stmt_, column));
 }
 
-absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path,
+                                                      absl::string_view synchronous) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -89,9 +90,13 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   }
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<Database> database(new Database(db));
+  if (synchronous != "NORMAL" && synchronous != "FULL") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite synchronous '", synchronous, "': expected NORMAL or FULL"));
+  }
   absl::Status status = database->Exec(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
-      "PRAGMA cache_size=-32768;");
+      absl::StrCat("PRAGMA journal_mode=WAL; PRAGMA synchronous=", synchronous,
+                   "; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768;"));
   if (!status.ok()) return status;
   return database;
 }
@@ -143,4 +148,4 @@ absl::StatusOr<int64_t> Database::QueryInt(absl::string_view sql) {
   return *row ? stmt->Int(0) : 0;
 }
 
-}  // namespace muster::server
+}  // namespace muster
