@@ -131,9 +131,15 @@ TEST_F(RelayFaultTest, KilledRelayResumesWithoutLosingOrRepeatingJobs) {
   for (const auto& received : minion->jobs()) ++on_bus[received.job.jid()];
   EXPECT_EQ(on_bus.size(), static_cast<size_t>(kJobs));
   for (const auto& [jid, count] : on_bus) EXPECT_EQ(count, 1) << jid << " injected twice";
+  // A kill between a delivery event's XADD and the removal of its outbox row
+  // resends that one outbox flush after the restart (jobd keeps the first
+  // event per jid, attempt and datacenter); anything more is a bug.
+  int repeated_events = 0;
   for (const auto& [jid, count] : DeliveryCounts(wire::v1::Delivery::DELIVERED)) {
-    EXPECT_EQ(count, 1) << jid << " reported delivered twice";
+    EXPECT_GE(count, 1) << jid << " never reported delivered";
+    repeated_events += count - 1;
   }
+  EXPECT_LE(repeated_events, 100) << "more repeated delivery events than one outbox flush (100)";
   std::vector<ReturnKeyTuple> stored = StoredReturns();
   std::set<ReturnKeyTuple> stored_set(stored.begin(), stored.end());
   for (const ReturnKeyTuple& key : minion->acked()) {
