@@ -1,4 +1,4 @@
-// RelayOptions: everything relayd is configured with (main.cc fills it from
+// RelayOptions: everything relayd is configured with (relayd_main.cc fills it from
 // flags) and the Redis key names derived from it (docs/PROTOCOL.md 2).
 #ifndef MUSTER_RELAY_RELAY_OPTIONS_H_
 #define MUSTER_RELAY_RELAY_OPTIONS_H_

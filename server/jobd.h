@@ -1,7 +1,7 @@
 // Jobd: the whole central service in one object — store, inventory, job
 // tracker, dispatcher, the two stream ingesters and the gRPC server (with
 // health checking and reflection), and the HTTP dashboard with /metrics.
-// main.cc runs one; integration tests and the benchmark may run one
+// jobd_main.cc runs one; integration tests and the benchmark may run one
 // in-process on 127.0.0.1:0.
 //
 // Start order: open and migrate SQLite, load the inventory, recover jobs
