@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "google/protobuf/util/json_util.h"
+#include "common/json/proto_json.h"
 
 namespace muster::jobctl {
 
@@ -153,13 +153,6 @@ std::string JobListLine(const Job& job) {
                          c.succeeded(), c.failed(), c.missing());
 }
 
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  options.preserve_proto_field_names = true;
-  google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
+std::string ToJson(const google::protobuf::Message& message) { return ProtoToJson(message); }
 
 }  // namespace muster::jobctl

@@ -8,8 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json/proto_json.h"
 #include "common/metrics/metric_families.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "server/dashboard/assets.h"
 
@@ -20,15 +20,6 @@ using muster::v1::ListReturnsRequest;
 
 // The jid segment of a path; the service validates it (400 / 404).
 constexpr char kJid[] = "([^/]+)";
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  options.preserve_proto_field_names = true;
-  google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
 
 std::string JsonString(absl::string_view text) {
   std::string out = "\"";
@@ -74,7 +65,7 @@ void Reply(httplib::Response& res, const grpc::Status& status,
            const google::protobuf::Message& message) {
   if (!status.ok()) return ReplyError(res, status);
   res.set_header("Cache-Control", "no-store");
-  res.set_content(ToJson(message), "application/json");
+  res.set_content(ProtoToJson(message), "application/json");
 }
 
 // Query parameter `name` as a number; `fallback` when absent.
