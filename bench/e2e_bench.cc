@@ -1,0 +1,423 @@
+// e2e_bench: the whole system on loopback — redis-server, jobd, three
+// relays and three fleetsim processes (tests/support/cluster.h) — measured
+// from a gRPC client, for fleets of 10,000, 30,000 and 100,000 virtual
+// minions split over dc1..dc3. Virtual minions answer at once (latency 0),
+// so what is measured is Muster, not the simulated work.
+//
+// Per fleet size, --runs runs of:
+//   - --jobs sequential broadcast test.ping jobs, each waited to COMPLETE:
+//       SubmitJob latency (client side);
+//       dispatch latency, SubmitJob called -> the job's frame on every
+//         relay's bus, seen by a probe SUB socket on each relay's publish
+//         port (the socket the virtual minions are on); p50 and p99;
+//       dispatch latency, SubmitJob called -> every relay's delivery event
+//         (delivered_at_ms in GetJob; millisecond clock); p50 and p99.
+//         Measured from the call, not its return: jobd writes the job
+//         streams before SubmitJob returns, so frames are often on the bus
+//         before the client has the answer. fleetsim does not timestamp
+//         receipt, so "last virtual minion received it" is not measured;
+//         the probe shares the PUB socket of the minions, and time to
+//         complete bounds it from above;
+//       time to complete, SubmitJob called -> GetJob says COMPLETE (every
+//         return committed in SQLite; polled every 10 ms);
+//   - --ingest_jobs jobs submitted back to back: returns/s end to end,
+//     minion -> relay -> Redis -> jobd -> committed, from the first
+//     SubmitJob to the last job COMPLETE;
+//   - --getjob_calls GetJob calls on a finished job of the whole fleet;
+// then the peak resident memory (VmHWM) of jobd and of each relay.
+// Each figure is reduced per run (p50 / p99 / rate) and printed as
+// min / median / max over the runs, with its target. Every job must end
+// COMPLETE with exactly the fleet returned, or the run is reported FAILED.
+//
+//   bazel build //bench:e2e_bench && bazel-bin/bench/e2e_bench \
+//       [--quick] [--fleets=10000,30000,100000] [--runs=3] [--json_out=FILE]
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+#include "proto/wire.pb.h"
+#include "tests/support/cluster.h"
+#include "tests/support/process.h"
+
+ABSL_FLAG(bool, quick, false, "Only the 10,000-minion fleet.");
+ABSL_FLAG(std::string, fleets, "10000,30000,100000", "Fleet sizes (over 3 datacenters).");
+ABSL_FLAG(int, runs, 3, "Runs per fleet size (min / median / max are over runs).");
+ABSL_FLAG(int, jobs, 10, "Sequential jobs per run for dispatch, SubmitJob and completion.");
+ABSL_FLAG(int, ingest_jobs, 5, "Jobs submitted back to back per run for the ingestion rate.");
+ABSL_FLAG(int, getjob_calls, 200, "GetJob calls timed per run.");
+ABSL_FLAG(std::string, json_out, "", "If set, also write the rows as JSON here.");
+
+namespace muster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using testing::Cluster;
+using testing::ClusterOptions;
+
+double MsBetween(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// The value at quantile q (0..1) of `values` (nearest rank).
+double Quantile(std::vector<double> values, double q) {
+  std::sort(values.begin(), values.end());
+  size_t rank = static_cast<size_t>(q * (values.size() - 1) + 0.5);
+  return values[std::min(rank, values.size() - 1)];
+}
+
+// Records when each job's frame reaches each relay's bus: one SUB socket per
+// relay publish port, subscribed to broadcasts, served by its own thread.
+class BusProbe {
+ public:
+  explicit BusProbe(const std::vector<std::string>& publish_endpoints) : context_(1) {
+    for (const std::string& endpoint : publish_endpoints) {
+      sockets_.emplace_back(context_, zmq::socket_type::sub);
+      sockets_.back().set(zmq::sockopt::linger, 0);
+      sockets_.back().set(zmq::sockopt::subscribe, "*");
+      sockets_.back().connect(endpoint);
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~BusProbe() {
+    stop_ = true;
+    thread_.join();
+  }
+
+  // The time the frame of `jid` arrived on every relay's bus, once it has
+  // (waits up to `timeout`).
+  std::optional<Clock::time_point> WaitForAll(const std::string& jid, absl::Duration timeout) {
+    std::optional<Clock::time_point> latest;
+    testing::WaitFor(
+        [&] {
+          absl::MutexLock lock(&mutex_);
+          auto it = arrivals_.find(jid);
+          if (it == arrivals_.end() || it->second.size() < sockets_.size()) return false;
+          latest = *std::max_element(it->second.begin(), it->second.end());
+          return true;
+        },
+        timeout);
+    return latest;
+  }
+
+ private:
+  void Run() {
+    std::vector<zmq::pollitem_t> items;
+    for (zmq::socket_t& socket : sockets_) items.push_back({socket.handle(), 0, ZMQ_POLLIN, 0});
+    while (!stop_) {
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(50));
+      Clock::time_point now = Clock::now();
+      for (size_t i = 0; i < items.size(); ++i) {
+        if ((items[i].revents & ZMQ_POLLIN) == 0) continue;
+        zmq::message_t topic, body;
+        while (sockets_[i].recv(topic, zmq::recv_flags::dontwait)) {
+          if (!topic.more() || !sockets_[i].recv(body, zmq::recv_flags::none)) continue;
+          wire::v1::JobEnvelope job;
+          if (!job.ParseFromArray(body.data(), static_cast<int>(body.size()))) continue;
+          absl::MutexLock lock(&mutex_);
+          arrivals_[job.jid()].push_back(now);
+        }
+      }
+    }
+  }
+
+  zmq::context_t context_;
+  std::vector<zmq::socket_t> sockets_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  absl::Mutex mutex_;
+  absl::flat_hash_map<std::string, std::vector<Clock::time_point>> arrivals_
+      ABSL_GUARDED_BY(mutex_);
+};
+
+struct Row {
+  std::string figure;
+  int fleet;
+  std::string unit;
+  double min, median, max;
+  std::string target;
+  // Compares the median to the target; empty target: reported only.
+  bool pass;
+  std::string format = "%.2f";
+};
+
+// Per-run values of each figure at one fleet size.
+struct RunFigures {
+  std::vector<double> submit_p50, dispatch_bus_p50, dispatch_bus_p99, after_return_p50,
+      delivery_p50,
+      delivery_p99, complete_p50, ingest_rate, getjob_p50, getjob_p99;
+};
+
+class E2eBench {
+ public:
+  int Run() {
+    std::vector<int> fleets;
+    if (absl::GetFlag(FLAGS_quick)) {
+      fleets = {10000};
+    } else {
+      for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_fleets), ',')) {
+        int fleet = 0;
+        if (!absl::SimpleAtoi(part, &fleet) || fleet < 3) {
+          std::fprintf(stderr, "e2e_bench: bad --fleets item '%s'\n", std::string(part).c_str());
+          return 2;
+        }
+        fleets.push_back(fleet);
+      }
+    }
+    bool all_exact = true;
+    for (int fleet : fleets) all_exact = MeasureFleet(fleet) && all_exact;
+    Print();
+    return all_exact ? 0 : 1;
+  }
+
+ private:
+  static ClusterOptions FleetOptions(int fleet) {
+    ClusterOptions options = ClusterOptions::Datacenters(0);
+    options.redis_append_only = false;
+    options.start_timeout = absl::Minutes(3);
+    for (size_t d = 0; d < options.datacenters.size(); ++d) {
+      testing::DatacenterOptions& dc = options.datacenters[d];
+      dc.fleet.count = fleet / 3 + (static_cast<int>(d) < fleet % 3 ? 1 : 0);
+      dc.fleet.sockets = std::max(10, dc.fleet.count / 1000);
+      dc.fleet.threads = 1;
+      dc.fleet.latency_ms_min = 0;
+      dc.fleet.latency_ms_max = 0;
+      dc.fleet.heartbeat_interval_ms = 20000;
+      dc.relay_flags = {"--heartbeat_interval_ms=1000"};
+    }
+    return options;
+  }
+
+  bool MeasureFleet(int fleet) {
+    std::printf("== fleet %d: starting the cluster\n", fleet);
+    std::fflush(stdout);
+    Cluster cluster(FleetOptions(fleet));
+    absl::Time start = absl::Now();
+    absl::Status started = cluster.Start();
+    if (!started.ok()) {
+      std::fprintf(stderr, "e2e_bench: cluster of %d: %s\n", fleet, started.ToString().c_str());
+      return false;
+    }
+    std::printf("   up with %d minions in jobd's inventory after %.1f s\n", fleet,
+                absl::ToDoubleSeconds(absl::Now() - start));
+    std::vector<std::string> endpoints;
+    for (const std::string& dc : cluster.datacenters()) {
+      endpoints.push_back(cluster.relay(dc).publish_endpoint());
+    }
+    BusProbe probe(endpoints);
+    // Warm-up jobs until the probe's subscriptions have reached every relay.
+    bool probe_ready = false;
+    for (int attempt = 0; attempt < 10 && !probe_ready; ++attempt) {
+      absl::StatusOr<v1::Job> warmup =
+          cluster.SubmitAndWait("*", "test.ping", {}, absl::Seconds(60));
+      probe_ready =
+          warmup.ok() && probe.WaitForAll(warmup->jid(), absl::Seconds(2)).has_value();
+    }
+    if (!probe_ready) {
+      std::fprintf(stderr, "e2e_bench: the bus probe saw no warm-up job\n");
+      return false;
+    }
+
+    RunFigures figures;
+    bool exact = true;
+    std::string last_jid;
+    for (int run = 0; run < absl::GetFlag(FLAGS_runs); ++run) {
+      exact = SequentialJobs(cluster, probe, fleet, figures, &last_jid) && exact;
+      exact = BackToBackJobs(cluster, fleet, figures) && exact;
+      TimeGetJob(cluster, last_jid, figures);
+      std::printf("   run %d: dispatch p50 %.2f ms, complete p50 %.0f ms, ingestion %.0f/s\n",
+                  run + 1, figures.dispatch_bus_p50.back(), figures.complete_p50.back(),
+                  figures.ingest_rate.back());
+      std::fflush(stdout);
+    }
+    AddRows(fleet, figures);
+    AddMemoryRows(cluster, fleet);
+    if (!exact) std::printf("   FAILED: some job did not end COMPLETE with exactly %d returns\n", fleet);
+    return exact;
+  }
+
+  // --jobs jobs one after the other, each waited to COMPLETE.
+  bool SequentialJobs(Cluster& cluster, BusProbe& probe, int fleet, RunFigures& figures,
+                      std::string* last_jid) {
+    std::vector<double> submit, bus, after_return, delivery, complete;
+    bool exact = true;
+    for (int j = 0; j < absl::GetFlag(FLAGS_jobs); ++j) {
+      int64_t called_ms = absl::ToUnixMillis(absl::Now());
+      Clock::time_point called = Clock::now();
+      auto submitted = cluster.Submit("*", "test.ping", {}, absl::Seconds(120));
+      Clock::time_point returned = Clock::now();
+      if (!submitted.ok() || submitted->expected() != static_cast<uint64_t>(fleet)) {
+        std::fprintf(stderr, "SubmitJob: %s\n", submitted.status().ToString().c_str());
+        return false;
+      }
+      submit.push_back(MsBetween(called, returned));
+      std::optional<Clock::time_point> on_bus = probe.WaitForAll(submitted->jid(), absl::Seconds(30));
+      if (on_bus.has_value()) {
+        bus.push_back(MsBetween(called, *on_bus));
+        after_return.push_back(MsBetween(returned, *on_bus));
+      }
+      absl::StatusOr<v1::Job> job = cluster.WaitForEnd(submitted->jid(), absl::Seconds(120));
+      Clock::time_point ended = Clock::now();
+      if (!job.ok() || job->state() != v1::COMPLETE ||
+          job->completeness().returned() != static_cast<uint64_t>(fleet)) {
+        exact = false;
+        continue;
+      }
+      complete.push_back(MsBetween(called, ended));
+      int64_t last_delivery = 0;
+      for (const v1::DatacenterStatus& dc : job->datacenters()) {
+        last_delivery = std::max(last_delivery, dc.delivered_at_ms());
+      }
+      delivery.push_back(static_cast<double>(last_delivery - called_ms));
+      *last_jid = job->jid();
+    }
+    if (submit.empty() || bus.empty() || delivery.empty() || complete.empty()) return false;
+    figures.submit_p50.push_back(Quantile(submit, 0.5));
+    figures.dispatch_bus_p50.push_back(Quantile(bus, 0.5));
+    figures.dispatch_bus_p99.push_back(Quantile(bus, 0.99));
+    figures.after_return_p50.push_back(Quantile(after_return, 0.5));
+    figures.delivery_p50.push_back(Quantile(delivery, 0.5));
+    figures.delivery_p99.push_back(Quantile(delivery, 0.99));
+    figures.complete_p50.push_back(Quantile(complete, 0.5));
+    return exact;
+  }
+
+  // --ingest_jobs jobs submitted at once; returns/s until the last is COMPLETE.
+  bool BackToBackJobs(Cluster& cluster, int fleet, RunFigures& figures) {
+    std::vector<std::string> jids;
+    Clock::time_point first = Clock::now();
+    for (int j = 0; j < absl::GetFlag(FLAGS_ingest_jobs); ++j) {
+      auto submitted = cluster.Submit("*", "test.ping", {}, absl::Seconds(300));
+      if (!submitted.ok()) return false;
+      jids.push_back(submitted->jid());
+    }
+    bool exact = true;
+    for (const std::string& jid : jids) {
+      absl::StatusOr<v1::Job> job = cluster.WaitForEnd(jid, absl::Seconds(300));
+      exact = exact && job.ok() && job->state() == v1::COMPLETE &&
+              job->completeness().returned() == static_cast<uint64_t>(fleet);
+    }
+    double seconds = MsBetween(first, Clock::now()) / 1000;
+    figures.ingest_rate.push_back(static_cast<double>(fleet) * jids.size() / seconds);
+    return exact;
+  }
+
+  void TimeGetJob(Cluster& cluster, const std::string& jid, RunFigures& figures) {
+    std::vector<double> latencies;
+    for (int i = 0; i < absl::GetFlag(FLAGS_getjob_calls); ++i) {
+      Clock::time_point called = Clock::now();
+      if (cluster.GetJob(jid).ok()) latencies.push_back(MsBetween(called, Clock::now()));
+    }
+    if (latencies.empty()) return;
+    figures.getjob_p50.push_back(Quantile(latencies, 0.5));
+    figures.getjob_p99.push_back(Quantile(latencies, 0.99));
+  }
+
+  // `at_most` / `at_least` < 0: no target.
+  void AddRow(const std::string& figure, int fleet, const std::string& unit,
+              const std::vector<double>& values, double at_most, double at_least = -1,
+              const std::string& format = "%.2f") {
+    if (values.empty()) {
+      rows_.push_back({figure, fleet, unit, 0, 0, 0, "no data", false, format});
+      return;
+    }
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    double median = sorted[sorted.size() / 2];
+    std::string target = "-";
+    bool pass = true;
+    if (at_most >= 0) {
+      target = absl::StrCat("<= ", at_most, " ", unit);
+      pass = median <= at_most;
+    } else if (at_least >= 0) {
+      target = absl::StrCat(">= ", at_least, " ", unit);
+      pass = median >= at_least;
+    }
+    rows_.push_back({figure, fleet, unit, sorted.front(), median, sorted.back(), target, pass,
+                     format});
+  }
+
+  void AddRows(int fleet, const RunFigures& f) {
+    AddRow("dispatch p50, SubmitJob called -> frame on every relay's bus", fleet, "ms",
+           f.dispatch_bus_p50, 20);
+    AddRow("dispatch p99, SubmitJob called -> frame on every relay's bus", fleet, "ms",
+           f.dispatch_bus_p99, -1);
+    AddRow("dispatch p50, SubmitJob returned -> frame on every relay's bus (< 0: before)",
+           fleet, "ms", f.after_return_p50, 20);
+    AddRow("dispatch p50, SubmitJob called -> every relay's delivery event", fleet, "ms",
+           f.delivery_p50, 20, -1, "%.0f");
+    AddRow("dispatch p99, SubmitJob called -> every relay's delivery event", fleet, "ms",
+           f.delivery_p99, -1, -1, "%.0f");
+    AddRow("time to complete p50, SubmitJob -> COMPLETE, all returns committed", fleet, "ms",
+           f.complete_p50, -1, -1, "%.0f");
+    AddRow("return ingestion, end to end, jobs back to back", fleet, "returns/s",
+           f.ingest_rate, -1, 100000, "%.0f");
+    AddRow("SubmitJob p50, target matching the whole fleet", fleet, "ms", f.submit_p50, 100);
+    AddRow("GetJob p50, a finished job of the whole fleet", fleet, "ms", f.getjob_p50, 10);
+    AddRow("GetJob p99, a finished job of the whole fleet", fleet, "ms", f.getjob_p99, -1);
+  }
+
+  void AddMemoryRows(Cluster& cluster, int fleet) {
+    double jobd_mb = Cluster::PeakRssKb(cluster.jobd_pid()) / 1024.0;
+    AddRow("peak RSS (VmHWM) jobd", fleet, "MB", {jobd_mb}, 300, -1, "%.0f");
+    for (const std::string& dc : cluster.datacenters()) {
+      double relay_mb = Cluster::PeakRssKb(cluster.relay(dc).process().pid()) / 1024.0;
+      AddRow(absl::StrCat("peak RSS (VmHWM) relayd ", dc), fleet, "MB", {relay_mb}, -1, -1,
+             "%.0f");
+    }
+  }
+
+  void Print() const {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long memory_mb = sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGE_SIZE) / 1024;
+    std::printf("\ne2e_bench: %d runs x (%d sequential + %d back-to-back jobs) per fleet; "
+                "machine: %ld cores, %ld MB\n",
+                absl::GetFlag(FLAGS_runs), absl::GetFlag(FLAGS_jobs),
+                absl::GetFlag(FLAGS_ingest_jobs), cores, memory_mb);
+    std::printf("| figure | fleet | unit | min | median | max | target | result |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    nlohmann::json json = nlohmann::json::array();
+    for (const Row& row : rows_) {
+      const absl::ParsedFormat<'f'> format = *absl::ParsedFormat<'f'>::New(row.format);
+      std::string result = row.target == "-" ? "-" : (row.pass ? "PASS" : "FAIL");
+      std::printf("| %s | %d | %s | %s | %s | %s | %s | %s |\n", row.figure.c_str(), row.fleet,
+                  row.unit.c_str(), absl::StrFormat(format, row.min).c_str(),
+                  absl::StrFormat(format, row.median).c_str(),
+                  absl::StrFormat(format, row.max).c_str(), row.target.c_str(), result.c_str());
+      json.push_back({{"figure", row.figure}, {"fleet", row.fleet}, {"unit", row.unit},
+                      {"min", row.min}, {"median", row.median}, {"max", row.max},
+                      {"target", row.target}, {"result", result}});
+    }
+    std::fflush(stdout);
+    std::string path = absl::GetFlag(FLAGS_json_out);
+    if (!path.empty()) std::ofstream(path) << json.dump(2) << "\n";
+  }
+
+  std::vector<Row> rows_;
+};
+
+}  // namespace
+}  // namespace muster
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return muster::E2eBench().Run();
+}

@@ -1,0 +1,547 @@
+#include "tests/support/cluster.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "minion/fleet_pattern.h"
+
+namespace muster::testing {
+namespace {
+
+// Every RPC of the helpers gets this deadline.
+constexpr std::chrono::seconds kRpcDeadline(10);
+
+void SetDeadline(grpc::ClientContext& context) {
+  context.set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
+}
+
+absl::Status FromGrpc(const grpc::Status& status, absl::string_view what) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      absl::StrCat(what, ": ", status.error_message()));
+}
+
+// The last `bytes` of a log, for failure messages.
+std::string LogTail(const ChildProcess& process, size_t bytes = 3000) {
+  std::string log = process.ReadLog();
+  if (log.size() > bytes) log = "..." + log.substr(log.size() - bytes);
+  return absl::StrCat("--- ", process.log_path(), " ---\n", log);
+}
+
+// "tcp://127.0.0.1:4505" -> "4505".
+std::string PortOf(const std::string& endpoint) {
+  return endpoint.substr(endpoint.rfind(':') + 1);
+}
+
+bool IsFinal(v1::JobState state) {
+  return state == v1::COMPLETE || state == v1::INCOMPLETE || state == v1::CANCELLED;
+}
+
+}  // namespace
+
+ClusterOptions ClusterOptions::Datacenters(int fleet_per_datacenter, int minions_per_datacenter,
+                                           int datacenters) {
+  ClusterOptions options;
+  for (int d = 1; d <= datacenters; ++d) {
+    DatacenterOptions dc;
+    dc.name = absl::StrCat("dc", d);
+    dc.fleet.count = fleet_per_datacenter;
+    for (int m = 1; m <= minions_per_datacenter; ++m) {
+      dc.minion_ids.push_back(absl::StrCat("minion-", m, ".", dc.name, ".example.com"));
+    }
+    options.datacenters.push_back(std::move(dc));
+  }
+  return options;
+}
+
+Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
+  for (DatacenterOptions& dc : options_.datacenters) {
+    Datacenter entry;
+    entry.options = dc;
+    datacenters_.push_back(std::move(entry));
+  }
+}
+
+Cluster::~Cluster() {
+  Stop();
+  // Keep logs and data for a post-mortem when asked to.
+  const char* keep = std::getenv("MUSTER_KEEP_CLUSTER");
+  if (!dir_.empty() && (keep == nullptr || *keep == '\0')) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+}
+
+absl::Status Cluster::Start() {
+  absl::Time deadline = absl::Now() + options_.start_timeout;
+  dir_ = MakeTempDir("cluster");
+  if (dir_.empty()) return absl::InternalError("cannot make the cluster's temp dir");
+  db_path_ = absl::StrCat(dir_, "/muster.db");
+
+  RedisServerOptions redis_options;
+  redis_options.append_only = options_.redis_append_only;
+  redis_options.dir = absl::StrCat(dir_, "/redis");
+  if (mkdir(redis_options.dir.c_str(), 0755) != 0) {
+    return absl::InternalError(absl::StrCat("mkdir ", redis_options.dir));
+  }
+  redis_ = std::make_unique<RedisServer>(redis_options);
+  if (absl::Status started = redis_->Start(); !started.ok()) return started;
+  absl::StatusOr<std::unique_ptr<RedisConnection>> connection = redis_->Connect();
+  if (!connection.ok()) return connection.status();
+  redis_connection_ = std::move(*connection);
+
+  jobd_port_ = FreePort();
+  jobd_address_ = absl::StrCat("127.0.0.1:", jobd_port_);
+  http_address_ = absl::StrCat("127.0.0.1:", FreePort());
+  stub_ = v1::JobService::NewStub(
+      grpc::CreateChannel(jobd_address_, grpc::InsecureChannelCredentials()));
+  if (absl::Status started = StartJobd(); !started.ok()) return started;
+
+  for (Datacenter& dc : datacenters_) {
+    dc.relay = std::make_unique<RelayProcess>(dc.options.name, redis_->address_string(),
+                                              dc.options.relay_flags);
+    if (absl::Status started = dc.relay->Start(); !started.ok()) return started;
+  }
+  for (Datacenter& dc : datacenters_) {
+    if (dc.options.fleet.count > 0) {
+      if (absl::Status started = StartFleet(dc.options.name); !started.ok()) return started;
+    }
+    for (const std::string& id : dc.options.minion_ids) {
+      if (absl::Status started = StartMinion(id); !started.ok()) return started;
+    }
+  }
+  return WaitForInventory(std::max(deadline - absl::Now(), absl::Seconds(1)));
+}
+
+void Cluster::Stop() {
+  // Leaves first, so nobody is left talking to a stopped peer for long.
+  for (Datacenter& dc : datacenters_) {
+    if (dc.fleet) dc.fleet->Stop();
+    for (auto& [id, minion] : dc.minions) minion->Stop();
+  }
+  for (Datacenter& dc : datacenters_) {
+    if (dc.relay) dc.relay->process().Stop();
+  }
+  jobd_.Stop(absl::Seconds(10));
+  if (redis_) redis_->Stop();
+}
+
+std::vector<std::string> Cluster::datacenters() const {
+  std::vector<std::string> names;
+  for (const Datacenter& dc : datacenters_) names.push_back(dc.options.name);
+  return names;
+}
+
+Cluster::Datacenter& Cluster::Find(const std::string& datacenter) {
+  for (Datacenter& dc : datacenters_) {
+    if (dc.options.name == datacenter) return dc;
+  }
+  // A test naming a datacenter it did not configure is a bug in the test.
+  std::fprintf(stderr, "Cluster: unknown datacenter '%s'\n", datacenter.c_str());
+  std::abort();
+}
+
+const Cluster::Datacenter& Cluster::Find(const std::string& datacenter) const {
+  return const_cast<Cluster*>(this)->Find(datacenter);
+}
+
+RelayProcess& Cluster::relay(const std::string& datacenter) {
+  return *Find(datacenter).relay;
+}
+
+int Cluster::expected_minions() const {
+  int total = 0;
+  for (const Datacenter& dc : datacenters_) total += expected_minions(dc.options.name);
+  return total;
+}
+
+int Cluster::expected_minions(const std::string& datacenter) const {
+  const Datacenter& dc = Find(datacenter);
+  return dc.options.fleet.count + static_cast<int>(dc.options.minion_ids.size());
+}
+
+std::vector<std::string> Cluster::FleetIds(const Datacenter& dc, bool silent_only) const {
+  const FleetOptions& fleet = dc.options.fleet;
+  std::vector<std::string> ids;
+  absl::StatusOr<minion::FleetTemplate> pattern = minion::FleetTemplate::Parse(fleet.id_pattern);
+  if (!pattern.ok()) return ids;
+  absl::flat_hash_set<std::string> named(fleet.silent_ids.begin(), fleet.silent_ids.end());
+  for (int n = 1; n <= fleet.count; ++n) {
+    std::string id = pattern->Expand(n, dc.options.name);
+    if (!silent_only || minion::IsSilentByFraction(n, fleet.silent_fraction) ||
+        named.contains(id)) {
+      ids.push_back(std::move(id));
+    }
+  }
+  return ids;
+}
+
+std::vector<std::string> Cluster::MinionIds(const std::string& datacenter) const {
+  const Datacenter& dc = Find(datacenter);
+  std::vector<std::string> ids = FleetIds(dc, /*silent_only=*/false);
+  ids.insert(ids.end(), dc.options.minion_ids.begin(), dc.options.minion_ids.end());
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<std::string> Cluster::SilentIds(const std::string& datacenter) const {
+  std::vector<std::string> ids = FleetIds(Find(datacenter), /*silent_only=*/true);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// --- processes ---
+
+absl::Status Cluster::WaitForLine(ChildProcess& process, const std::string& line,
+                                  size_t log_offset, absl::Duration timeout) {
+  bool found = WaitFor(
+      [&] {
+        std::string log = process.ReadLog();
+        size_t at = log.find(line, log_offset);
+        if (at != std::string::npos) return true;
+        return !process.running() || process.Wait(absl::ZeroDuration()).ok();
+      },
+      timeout);
+  std::string log = process.ReadLog();
+  if (found && log.find(line, log_offset) != std::string::npos) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("no '", line, "' from the process\n", LogTail(process)));
+}
+
+absl::Status Cluster::StartJobd() {
+  std::vector<std::string> argv = {
+      RunfilePath("server/jobd"),
+      absl::StrCat("--listen=", jobd_address_),
+      absl::StrCat("--redis=", redis_->address_string()),
+      absl::StrCat("--db=", db_path_),
+      absl::StrCat("--http_listen=", http_address_),
+  };
+  argv.insert(argv.end(), options_.jobd_flags.begin(), options_.jobd_flags.end());
+  if (absl::Status started = jobd_.Start(argv, absl::StrCat(dir_, "/jobd.log"));
+      !started.ok()) {
+    return started;
+  }
+  // Serving means answering an RPC (jobd prints no ready line).
+  bool serving = WaitFor(
+      [&] {
+        if (jobd_.Wait(absl::ZeroDuration()).ok()) return true;  // exited
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        v1::ListRelaysRequest request;
+        v1::ListRelaysResponse response;
+        return stub_->ListRelays(&context, request, &response).ok();
+      },
+      absl::Seconds(30));
+  if (!serving || !jobd_.running()) {
+    return absl::UnavailableError(absl::StrCat("jobd is not serving\n", LogTail(jobd_)));
+  }
+  return absl::OkStatus();
+}
+
+void Cluster::KillJobd() { jobd_.Kill(); }
+
+void Cluster::KillRelay(const std::string& datacenter) { Find(datacenter).relay->Kill(); }
+
+absl::Status Cluster::StartRelay(const std::string& datacenter) {
+  return Find(datacenter).relay->Start();
+}
+
+void Cluster::StopRelay(const std::string& datacenter) {
+  Find(datacenter).relay->process().Signal(SIGSTOP);
+}
+
+void Cluster::ContinueRelay(const std::string& datacenter) {
+  Find(datacenter).relay->process().Signal(SIGCONT);
+}
+
+absl::Status Cluster::RestartRedis(bool crash) {
+  if (crash) {
+    redis_->Kill();
+  } else {
+    redis_->Stop();
+  }
+  if (absl::Status started = redis_->Start(); !started.ok()) return started;
+  absl::StatusOr<std::unique_ptr<RedisConnection>> connection = redis_->Connect();
+  if (!connection.ok()) return connection.status();
+  redis_connection_ = std::move(*connection);
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Cluster::MinionArgv(const Datacenter& dc, const std::string& id) const {
+  const RelayProcess& relay = *dc.relay;
+  return {RunfilePath("minion/minion"),
+          absl::StrCat("--id=", id),
+          "--relay_host=127.0.0.1",
+          absl::StrCat("--publish_port=", PortOf(relay.publish_endpoint())),
+          absl::StrCat("--return_port=", PortOf(relay.return_endpoint())),
+          absl::StrCat("--grains=", dc.options.minion_grains, ",dc=", dc.options.name),
+          "--heartbeat_interval_ms=2000"};
+}
+
+void Cluster::KillMinion(const std::string& id) {
+  for (Datacenter& dc : datacenters_) {
+    auto it = dc.minions.find(id);
+    if (it != dc.minions.end()) it->second->Kill();
+  }
+}
+
+absl::Status Cluster::StartMinion(const std::string& id) {
+  for (Datacenter& dc : datacenters_) {
+    const std::vector<std::string>& ids = dc.options.minion_ids;
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
+    std::unique_ptr<ChildProcess>& minion = dc.minions[id];
+    if (!minion) minion = std::make_unique<ChildProcess>();
+    size_t log_offset = minion->ReadLog().size();
+    absl::Status started =
+        minion->Start(MinionArgv(dc, id), absl::StrCat(dir_, "/minion-", id, ".log"));
+    if (!started.ok()) return started;
+    return WaitForLine(*minion, "connected to relay", log_offset, absl::Seconds(30));
+  }
+  return absl::NotFoundError(absl::StrCat("no real minion '", id, "' in the cluster options"));
+}
+
+void Cluster::KillFleet(const std::string& datacenter) {
+  Datacenter& dc = Find(datacenter);
+  if (dc.fleet) dc.fleet->Kill();
+}
+
+absl::Status Cluster::StartFleet(const std::string& datacenter) {
+  Datacenter& dc = Find(datacenter);
+  const FleetOptions& fleet = dc.options.fleet;
+  std::vector<std::string> argv = {
+      RunfilePath("minion/fleetsim"),
+      absl::StrCat("--count=", fleet.count),
+      absl::StrCat("--datacenter=", dc.options.name),
+      absl::StrCat("--id_pattern=", fleet.id_pattern),
+      absl::StrCat("--grains=", fleet.grains),
+      absl::StrCat("--sockets=", fleet.sockets),
+      absl::StrCat("--threads=", fleet.threads),
+      absl::StrCat("--latency_ms_min=", fleet.latency_ms_min),
+      absl::StrCat("--latency_ms_max=", fleet.latency_ms_max),
+      absl::StrCat("--failure_rate=", fleet.failure_rate),
+      absl::StrCat("--silent_fraction=", fleet.silent_fraction),
+      absl::StrCat("--silent_ids=", absl::StrJoin(fleet.silent_ids, ",")),
+      absl::StrCat("--heartbeat_interval_ms=", fleet.heartbeat_interval_ms),
+      "--relay_host=127.0.0.1",
+      absl::StrCat("--publish_port=", PortOf(dc.relay->publish_endpoint())),
+      absl::StrCat("--return_port=", PortOf(dc.relay->return_endpoint())),
+  };
+  argv.insert(argv.end(), fleet.extra_flags.begin(), fleet.extra_flags.end());
+  if (!dc.fleet) dc.fleet = std::make_unique<ChildProcess>();
+  // A restart appends to the same log: only a ready line after the old
+  // contents counts.
+  size_t log_offset = dc.fleet->ReadLog().size();
+  std::string log_path = absl::StrCat(dir_, "/fleetsim-", dc.options.name, ".log");
+  if (absl::Status started = dc.fleet->Start(argv, log_path); !started.ok()) return started;
+  return WaitForLine(*dc.fleet, absl::StrCat("fleetsim ready ", fleet.count, " minions"),
+                     log_offset, absl::Seconds(60));
+}
+
+absl::Status Cluster::WaitForInventory(absl::Duration timeout) {
+  const uint64_t expected = static_cast<uint64_t>(expected_minions());
+  uint64_t total = 0;
+  bool complete = WaitFor(
+      [&] {
+        absl::StatusOr<uint64_t> listed = MinionTotal();
+        total = listed.ok() ? *listed : 0;
+        return total == expected;
+      },
+      timeout);
+  if (complete) return absl::OkStatus();
+  std::string logs = LogTail(jobd_);
+  for (Datacenter& dc : datacenters_) logs += LogTail(dc.relay->process(), 1500);
+  return absl::DeadlineExceededError(absl::StrCat("jobd lists ", total, " minions, expected ",
+                                                  expected, "\n", logs));
+}
+
+// --- gRPC helpers ---
+
+absl::StatusOr<v1::SubmitJobResponse> Cluster::Submit(const v1::SubmitJobRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::SubmitJobResponse response;
+  grpc::Status status = stub_->SubmitJob(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status, "SubmitJob");
+  return response;
+}
+
+absl::StatusOr<v1::SubmitJobResponse> Cluster::Submit(const std::string& target,
+                                                      const std::string& function,
+                                                      const std::vector<std::string>& args,
+                                                      absl::Duration timeout,
+                                                      v1::TargetType type) {
+  v1::SubmitJobRequest request;
+  request.mutable_target()->set_type(type);
+  request.mutable_target()->set_expression(target);
+  request.set_function(function);
+  for (const std::string& arg : args) request.add_args(arg);
+  request.set_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)));
+  request.set_submitter("cluster");
+  return Submit(request);
+}
+
+absl::StatusOr<v1::Job> Cluster::GetJob(const std::string& jid) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetJobRequest request;
+  request.set_jid(jid);
+  v1::Job job;
+  grpc::Status status = stub_->GetJob(&context, request, &job);
+  if (!status.ok()) return FromGrpc(status, absl::StrCat("GetJob ", jid));
+  return job;
+}
+
+absl::StatusOr<v1::Job> Cluster::WaitForEnd(const std::string& jid, absl::Duration wait) {
+  absl::StatusOr<v1::Job> job = absl::UnavailableError("no GetJob answered yet");
+  bool ended = WaitFor(
+      [&] {
+        job = GetJob(jid);
+        return job.ok() && IsFinal(job->state());
+      },
+      wait);
+  if (ended) return job;
+  return absl::DeadlineExceededError(absl::StrCat(
+      "job ", jid, " not ended after ", absl::FormatDuration(wait), "; last: ",
+      job.ok() ? job->ShortDebugString() : job.status().ToString()));
+}
+
+absl::StatusOr<v1::Job> Cluster::WaitForState(const std::string& jid, v1::JobState state,
+                                              absl::Duration wait) {
+  absl::StatusOr<v1::Job> job = absl::UnavailableError("no GetJob answered yet");
+  bool reached = WaitFor(
+      [&] {
+        job = GetJob(jid);
+        return job.ok() && (job->state() == state || IsFinal(job->state()));
+      },
+      wait);
+  if (reached && job->state() == state) return job;
+  return absl::FailedPreconditionError(absl::StrCat(
+      "job ", jid, " did not reach ", v1::JobState_Name(state), " within ",
+      absl::FormatDuration(wait), "; last: ",
+      job.ok() ? job->ShortDebugString() : job.status().ToString()));
+}
+
+absl::StatusOr<v1::Job> Cluster::SubmitAndWait(const std::string& target,
+                                               const std::string& function,
+                                               const std::vector<std::string>& args,
+                                               absl::Duration timeout) {
+  absl::StatusOr<v1::SubmitJobResponse> submitted = Submit(target, function, args, timeout);
+  if (!submitted.ok()) return submitted.status();
+  return WaitForEnd(submitted->jid(), timeout + absl::Seconds(30));
+}
+
+absl::Status Cluster::ForEachReturnsPage(
+    const std::string& jid, v1::ListReturnsRequest::Filter filter,
+    const std::function<void(v1::ListReturnsResponse&)>& page) {
+  std::string token;
+  do {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::ListReturnsRequest request;
+    request.set_jid(jid);
+    request.set_filter(filter);
+    request.set_page_size(10000);
+    request.set_page_token(token);
+    v1::ListReturnsResponse response;
+    grpc::Status status = stub_->ListReturns(&context, request, &response);
+    if (!status.ok()) return FromGrpc(status, absl::StrCat("ListReturns ", jid));
+    page(response);
+    token = response.next_page_token();
+  } while (!token.empty());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::Return>> Cluster::ListAllReturns(
+    const std::string& jid, v1::ListReturnsRequest::Filter filter) {
+  std::vector<v1::Return> returns;
+  absl::Status listed = ForEachReturnsPage(jid, filter, [&](v1::ListReturnsResponse& page) {
+    for (v1::Return& ret : *page.mutable_returns()) returns.push_back(std::move(ret));
+  });
+  if (!listed.ok()) return listed;
+  return returns;
+}
+
+absl::StatusOr<std::vector<v1::MissingMinion>> Cluster::ListMissing(const std::string& jid) {
+  std::vector<v1::MissingMinion> missing;
+  absl::Status listed =
+      ForEachReturnsPage(jid, v1::ListReturnsRequest::MISSING, [&](v1::ListReturnsResponse& page) {
+        for (v1::MissingMinion& one : *page.mutable_missing()) missing.push_back(std::move(one));
+      });
+  if (!listed.ok()) return listed;
+  return missing;
+}
+
+absl::StatusOr<uint64_t> Cluster::MinionTotal() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::ListMinionsRequest request;
+  request.set_page_size(1);
+  v1::ListMinionsResponse response;
+  grpc::Status status = stub_->ListMinions(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status, "ListMinions");
+  return response.total();
+}
+
+absl::StatusOr<std::vector<v1::Relay>> Cluster::ListRelays() {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListRelaysRequest request;
+  v1::ListRelaysResponse response;
+  grpc::Status status = stub_->ListRelays(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status, "ListRelays");
+  return std::vector<v1::Relay>(response.relays().begin(), response.relays().end());
+}
+
+absl::StatusOr<Cluster::StoredReturns> Cluster::CountStoredReturns(const std::string& jid) const {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("open ", db_path_, ": ", message));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  const char* sql =
+      "SELECT count(*), count(DISTINCT r.minion) FROM returns r "
+      "JOIN jobs j ON r.job_num = j.num WHERE j.jid = ?1";
+  sqlite3_stmt* stmt = nullptr;
+  absl::StatusOr<StoredReturns> result;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+    result = absl::InternalError(absl::StrCat("prepare: ", sqlite3_errmsg(db)));
+  } else {
+    sqlite3_bind_text(stmt, 1, jid.data(), static_cast<int>(jid.size()), SQLITE_TRANSIENT);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      StoredReturns counts;
+      counts.rows = sqlite3_column_int64(stmt, 0);
+      counts.distinct_minions = sqlite3_column_int64(stmt, 1);
+      result = counts;
+    } else {
+      result = absl::InternalError(absl::StrCat("count returns: ", sqlite3_errmsg(db)));
+    }
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return result;
+}
+
+long Cluster::PeakRssKb(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+}  // namespace muster::testing

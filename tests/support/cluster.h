@@ -1,0 +1,223 @@
+// Cluster: a whole Muster system on loopback, for the fault suite, the
+// end-to-end benchmark, the dashboard's browser test and jobctl tests.
+//
+// Start() brings up, in a fresh temporary directory and on free 127.0.0.1
+// ports: a real redis-server (AOF optional), jobd (the built binary,
+// RunfilePath("server/jobd")), one relayd per datacenter, and per
+// datacenter a fleetsim with N virtual minions and/or real `minion`
+// processes; it returns once jobd's inventory (ListMinions total) holds
+// every minion started. Every process is a ChildProcess owned here and
+// stopped by PID in Stop() / the destructor, whatever state a test left it
+// in (killed, SIGSTOPped, restarted).
+//
+// Fault hooks act on real processes: SIGKILL / SIGSTOP / SIGCONT, restarts
+// on the same ports and state (relay state dir, jobd SQLite file, Redis AOF
+// directory), so a restarted component finds its peers and its own data.
+//
+// Helpers talk to jobd through the public gRPC API only (submit, wait,
+// paged returns and missing lists), except CountStoredReturns, which reads
+// jobd's SQLite file directly (WAL lets a reader sit beside jobd's writer)
+// to prove that what the API reports is what is on disk.
+//
+// Not thread-safe: one test thread drives a Cluster.
+#ifndef MUSTER_TESTS_SUPPORT_CLUSTER_H_
+#define MUSTER_TESTS_SUPPORT_CLUSTER_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/redis/redis_connection.h"
+#include "proto/job_service.grpc.pb.h"
+#include "tests/relay_process.h"
+#include "tests/support/process.h"
+#include "tests/support/redis_server.h"
+
+namespace muster::testing {
+
+// One fleetsim process of a datacenter (see docs/OPERATIONS.md, fleetsim).
+struct FleetOptions {
+  // Virtual minions; 0 starts no fleetsim in this datacenter.
+  int count = 0;
+  // Ids and grains patterns; `{dc}` is the datacenter.
+  std::string id_pattern = "sim-{n:05}.{dc}.example.com";
+  std::string grains = "role=web|db|cache,os=debian,rack=r{n%20}";
+  int sockets = 10;
+  int threads = 2;
+  int latency_ms_min = 0;
+  int latency_ms_max = 50;
+  double failure_rate = 0;
+  // floor(count * f) minions (evenly spread; 1.0 = all) heartbeat but never
+  // answer; `silent_ids` are added to them.
+  double silent_fraction = 0;
+  std::vector<std::string> silent_ids;
+  int heartbeat_interval_ms = 2000;
+  // Appended to fleetsim's command line.
+  std::vector<std::string> extra_flags;
+};
+
+struct DatacenterOptions {
+  std::string name;
+  FleetOptions fleet;
+  // Real minion processes, one per id.
+  std::vector<std::string> minion_ids;
+  std::string minion_grains = "role=web,os=debian";
+  // Appended to relayd's command line (after the fixture's defaults:
+  // heartbeat 200 ms, inject delay 500 ms).
+  std::vector<std::string> relay_flags;
+};
+
+struct ClusterOptions {
+  std::vector<DatacenterOptions> datacenters;
+  // Redis with an fsync-always append-only file, so RestartRedis keeps data.
+  bool redis_append_only = true;
+  // Appended to jobd's command line.
+  std::vector<std::string> jobd_flags;
+  // Bound on Start() as a whole (processes up and the inventory complete).
+  absl::Duration start_timeout = absl::Seconds(90);
+
+  // dc1..dc{datacenters}, each with a fleetsim of `fleet_per_datacenter`
+  // virtual minions (ids sim-NNNNN.dcK.example.com) and
+  // `minions_per_datacenter` real minions (ids minion-K.dcK.example.com).
+  static ClusterOptions Datacenters(int fleet_per_datacenter, int minions_per_datacenter = 0,
+                                    int datacenters = 3);
+};
+
+class Cluster {
+ public:
+  explicit Cluster(ClusterOptions options);
+  // Stops every process still running (see Stop), then deletes dir()
+  // unless $MUSTER_KEEP_CLUSTER is set (logs: dir()/*.log).
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Starts everything and waits until jobd lists exactly expected_minions().
+  // On failure the message holds the tails of the logs of what failed.
+  absl::Status Start();
+  // Stops every process this Cluster started, by PID: SIGCONT then SIGTERM,
+  // SIGKILL after a grace period. Idempotent.
+  void Stop();
+
+  // --- the system under test ---
+  v1::JobService::Stub& stub() { return *stub_; }
+  // jobd's gRPC address and its dashboard's HTTP address ("127.0.0.1:PORT").
+  const std::string& jobd_address() const { return jobd_address_; }
+  const std::string& http_address() const { return http_address_; }
+  RedisServer& redis() { return *redis_; }
+  // A connection to Redis opened at Start() (reconnect after RestartRedis
+  // with redis().Connect()).
+  RedisConnection& redis_connection() { return *redis_connection_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& db_path() const { return db_path_; }
+  std::vector<std::string> datacenters() const;
+  RelayProcess& relay(const std::string& datacenter);
+  pid_t jobd_pid() const { return jobd_.pid(); }
+  // Virtual plus real minions over all datacenters / in one.
+  int expected_minions() const;
+  int expected_minions(const std::string& datacenter) const;
+  // Every minion id of a datacenter (virtual and real), sorted.
+  std::vector<std::string> MinionIds(const std::string& datacenter) const;
+  // Ids of a datacenter's minions that never answer (fleetsim silent set).
+  std::vector<std::string> SilentIds(const std::string& datacenter) const;
+
+  // --- faults; each returns once the signal is delivered / the process is
+  // up again (a relay: ready line; jobd: serving gRPC; a minion: started) ---
+  void KillRelay(const std::string& datacenter);              // SIGKILL
+  absl::Status StartRelay(const std::string& datacenter);     // same ports, state dir
+  void StopRelay(const std::string& datacenter);              // SIGSTOP
+  void ContinueRelay(const std::string& datacenter);          // SIGCONT
+  void KillJobd();                                            // SIGKILL
+  absl::Status StartJobd();                                   // same db file and port
+  // Stops Redis (SIGKILL when `crash`, else SIGTERM) and starts it again on
+  // the same port and directory; with AOF nothing acknowledged is lost.
+  absl::Status RestartRedis(bool crash = true);
+  void KillMinion(const std::string& id);                     // SIGKILL a real minion
+  // Same flags; returns once the minion logged its connection to the relay.
+  absl::Status StartMinion(const std::string& id);
+  void KillFleet(const std::string& datacenter);              // SIGKILL its fleetsim
+  // Returns once fleetsim printed its ready line (every socket connected).
+  absl::Status StartFleet(const std::string& datacenter);
+
+  // --- helpers over the gRPC API; every call has a deadline ---
+  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);
+  // A GLOB (or `type`) job with `timeout`; submitter "cluster".
+  absl::StatusOr<v1::SubmitJobResponse> Submit(const std::string& target,
+                                               const std::string& function,
+                                               const std::vector<std::string>& args,
+                                               absl::Duration timeout,
+                                               v1::TargetType type = v1::GLOB);
+  absl::StatusOr<v1::Job> GetJob(const std::string& jid);
+  // Polls GetJob until the job is in a final state (COMPLETE, INCOMPLETE,
+  // CANCELLED) or `wait` passes (DeadlineExceeded, with the last status).
+  absl::StatusOr<v1::Job> WaitForEnd(const std::string& jid, absl::Duration wait);
+  // Polls GetJob until `state`; fails at once if the job ends in another
+  // final state, or with DeadlineExceeded after `wait`.
+  absl::StatusOr<v1::Job> WaitForState(const std::string& jid, v1::JobState state,
+                                       absl::Duration wait);
+  // Submit, then WaitForEnd with `timeout` plus a margin of 30 s.
+  absl::StatusOr<v1::Job> SubmitAndWait(const std::string& target, const std::string& function,
+                                        const std::vector<std::string>& args,
+                                        absl::Duration timeout);
+  // Every page of ListReturns (filter ALL, FAILED or SUCCEEDED) / MISSING.
+  absl::StatusOr<std::vector<v1::Return>> ListAllReturns(
+      const std::string& jid,
+      v1::ListReturnsRequest::Filter filter = v1::ListReturnsRequest::ALL);
+  absl::StatusOr<std::vector<v1::MissingMinion>> ListMissing(const std::string& jid);
+  // ListMinions total (all datacenters), or an error.
+  absl::StatusOr<uint64_t> MinionTotal();
+  absl::StatusOr<std::vector<v1::Relay>> ListRelays();
+
+  // Rows of jobd's SQLite `returns` table for `jid` (all attempts), and how
+  // many distinct minions they name.
+  struct StoredReturns {
+    int64_t rows = 0;
+    int64_t distinct_minions = 0;
+  };
+  absl::StatusOr<StoredReturns> CountStoredReturns(const std::string& jid) const;
+
+  // Peak resident memory (VmHWM, KiB) of a process, -1 when unknown.
+  static long PeakRssKb(pid_t pid);
+
+ private:
+  struct Datacenter {
+    DatacenterOptions options;
+    std::unique_ptr<RelayProcess> relay;
+    std::unique_ptr<ChildProcess> fleet;
+    std::map<std::string, std::unique_ptr<ChildProcess>> minions;  // by id
+  };
+
+  // Calls `page` with each page of ListReturns(jid, filter).
+  absl::Status ForEachReturnsPage(const std::string& jid, v1::ListReturnsRequest::Filter filter,
+                                  const std::function<void(v1::ListReturnsResponse&)>& page);
+  Datacenter& Find(const std::string& datacenter);
+  const Datacenter& Find(const std::string& datacenter) const;
+  std::vector<std::string> FleetIds(const Datacenter& dc, bool silent_only) const;
+  std::vector<std::string> MinionArgv(const Datacenter& dc, const std::string& id) const;
+  absl::Status WaitForLine(ChildProcess& process, const std::string& line, size_t log_offset,
+                           absl::Duration timeout);
+  absl::Status WaitForInventory(absl::Duration timeout);
+
+  ClusterOptions options_;
+  std::string dir_;
+  std::string db_path_;
+  std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<RedisConnection> redis_connection_;
+  int jobd_port_ = 0;
+  std::string jobd_address_;
+  std::string http_address_;
+  ChildProcess jobd_;
+  std::unique_ptr<v1::JobService::Stub> stub_;
+  std::vector<Datacenter> datacenters_;
+};
+
+}  // namespace muster::testing
+
+#endif  // MUSTER_TESTS_SUPPORT_CLUSTER_H_
