@@ -51,7 +51,7 @@ struct JobdOptions {
   uint32_t default_timeout_ms = 60000;
   absl::Duration inventory_expiry = absl::Hours(24);
   std::string consumer = "jobd";
-  size_t returns_batch_entries = 200;
+  size_t returns_batch_entries = 8;
   // Dashboard and /metrics, host:port (port 0 picks a free one); empty
   // disables both.
   std::string http_listen = "127.0.0.1:7401";

@@ -22,7 +22,7 @@ ABSL_FLAG(uint32_t, default_timeout_ms, 60000, "job timeout when a request gives
 ABSL_FLAG(absl::Duration, inventory_expiry, absl::Hours(24),
           "minions not seen for this long are left out of new expected sets");
 ABSL_FLAG(std::string, consumer, "jobd", "consumer name in the Redis consumer group 'jobd'");
-ABSL_FLAG(uint32_t, returns_batch_entries, 200,
+ABSL_FLAG(uint32_t, returns_batch_entries, 8,
           "stream entries read (and committed in one transaction) per returns batch");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:7401",
           "dashboard and /metrics address host:port (port 0 picks a free one; empty disables)");
