@@ -134,9 +134,8 @@ void JobReader::Run(const absl::Notification& stop) {
   spdlog::info("jobs: stopped at cursor {}", state_->cursor());
 }
 
-absl::StatusOr<std::vector<std::string>> JobReader::Topics(
+absl::StatusOr<std::optional<std::vector<std::string>>> JobReader::ListedMinions(
     const wire::v1::JobEnvelope& job) const {
-  std::vector<std::string> topics;
   const muster::v1::TargetType type = job.target().type();
   if (type == muster::v1::LIST || type == muster::v1::COMPOUND) {
     absl::StatusOr<Target> target = Target::Parse(
@@ -144,25 +143,51 @@ absl::StatusOr<std::vector<std::string>> JobReader::Topics(
         job.target().expression());
     if (!target.ok()) return target.status();
     if (const std::vector<std::string>* ids = target->ListIds(); ids != nullptr) {
+      std::vector<std::string> valid;
+      valid.reserve(ids->size());
       for (const std::string& id : *ids) {
         // An id no minion can have reaches nobody; it is not worth a frame.
-        if (bus::ValidateMinionId(id).ok()) topics.push_back(bus::MinionTopic(id));
+        if (bus::ValidateMinionId(id).ok()) valid.push_back(id);
       }
-      return topics;
+      return std::optional<std::vector<std::string>>(std::move(valid));
     }
   }
-  topics.push_back(std::string(bus::kBroadcastTopic));
-  return topics;
+  return std::optional<std::vector<std::string>>();
+}
+
+size_t JobReader::Publish(const wire::v1::JobEnvelope& job, const std::string& payload,
+                          const std::optional<std::vector<std::string>>& listed) {
+  if (!listed.has_value()) {
+    publisher_.send(zmq::buffer(bus::kBroadcastTopic.data(), bus::kBroadcastTopic.size()),
+                    zmq::send_flags::sndmore);
+    publisher_.send(zmq::buffer(payload), zmq::send_flags::none);
+    return 1;
+  }
+  // One small envelope per minion: a retry of 50,000 missing minions must not
+  // send the 50,000-id list to each of them.
+  wire::v1::JobEnvelope single = job;
+  single.mutable_target()->set_type(muster::v1::LIST);
+  std::string topic;
+  std::string frame;
+  for (const std::string& id : *listed) {
+    single.mutable_target()->set_expression(id);
+    single.SerializeToString(&frame);
+    topic = bus::MinionTopic(id);
+    publisher_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+    publisher_.send(zmq::buffer(frame), zmq::send_flags::none);
+  }
+  return listed->size();
 }
 
 void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& stop) {
   absl::StatusOr<wire::v1::JobEnvelope> job = DecodeJob(entry);
-  absl::StatusOr<std::vector<std::string>> topics =
-      job.ok() ? Topics(*job) : absl::StatusOr<std::vector<std::string>>(job.status());
-  if (!topics.ok()) {
+  using Listed = std::optional<std::vector<std::string>>;
+  absl::StatusOr<Listed> listed =
+      job.ok() ? ListedMinions(*job) : absl::StatusOr<Listed>(job.status());
+  if (!listed.ok()) {
     counters_->malformed_entries.fetch_add(1);
     spdlog::warn("jobs: malformed entry {} skipped: {}", entry.id,
-                 std::string(topics.status().message()));
+                 std::string(listed.status().message()));
     Commit(entry.id, nullptr, "", stop);
     return;
   }
@@ -187,16 +212,12 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
     spdlog::info("jobs: {} attempt {} expired {} ms ago; not injected", job->jid(),
                  job->attempt(), now_ms - job->deadline_ms());
   } else {
-    const std::string& payload = *entry.Field(kJobField);
-    for (const std::string& topic : *topics) {
-      publisher_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-      publisher_.send(zmq::buffer(payload), zmq::send_flags::none);
-    }
+    size_t messages = Publish(*job, *entry.Field(kJobField), *listed);
     delivery->set_status(wire::v1::Delivery::DELIVERED);
-    delivery->set_messages(static_cast<uint32_t>(topics->size()));
+    delivery->set_messages(static_cast<uint32_t>(messages));
     counters_->jobs_injected.fetch_add(1);
     spdlog::debug("jobs: injected {} attempt {} in {} message(s)", job->jid(), job->attempt(),
-                  topics->size());
+                  messages);
   }
   Commit(entry.id, &dispatch,
          EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms),

@@ -12,6 +12,7 @@
 #define MUSTER_RELAY_JOB_READER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,8 +53,15 @@ class JobReader {
   // Handles one stream entry and commits it; retries the commit until it
   // succeeds or `stop` is notified.
   void HandleEntry(const StreamEntry& entry, const absl::Notification& stop);
-  // The bus topics for a dispatch, or InvalidArgument for a bad target.
-  absl::StatusOr<std::vector<std::string>> Topics(const wire::v1::JobEnvelope& job) const;
+  // The minions a dispatch names one by one (a LIST target, or a COMPOUND
+  // that is a single L@ list): each gets its own topic and an envelope that
+  // names only it. nullopt for any other target, published once to all.
+  // InvalidArgument for a bad target.
+  absl::StatusOr<std::optional<std::vector<std::string>>> ListedMinions(
+      const wire::v1::JobEnvelope& job) const;
+  // Publishes the dispatch; returns how many bus messages it took.
+  size_t Publish(const wire::v1::JobEnvelope& job, const std::string& payload,
+                 const std::optional<std::vector<std::string>>& listed);
   // Writes outbox events to the events stream, pipelined.
   absl::Status FlushOutbox(RedisConnection& redis);
   void Commit(const std::string& entry_id, const HandledDispatch* dispatch,

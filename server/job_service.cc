@@ -66,6 +66,13 @@ absl::StatusOr<Target> ParseTarget(const muster::v1::Target& target, const char*
       return absl::InvalidArgumentError(
           absl::StrCat(field, ".type ", static_cast<int>(target.type()), ": unknown target type"));
   }
+  // The API's limit for every kind; the matcher accepts longer lists only
+  // because jobd itself writes them (RetryMissing).
+  if (target.expression().size() > kMaxTargetExpressionBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".expression: ", target.expression().size(), " bytes, at most ",
+        kMaxTargetExpressionBytes));
+  }
   absl::StatusOr<Target> parsed = Target::Parse(kind, target.expression());
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", parsed.status().message()));

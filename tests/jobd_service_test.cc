@@ -518,6 +518,11 @@ TEST_F(JobdServiceTest, BadRequestsAreRejectedWithClearMessages) {
                    r->mutable_target()->set_type(static_cast<v1::TargetType>(42));
                  }),
                  "target.type 42");
+  expect_invalid(submit_error([](auto* r) {
+                   r->mutable_target()->set_type(v1::LIST);
+                   r->mutable_target()->set_expression(std::string(65537, 'a'));
+                 }),
+                 "target.expression: 65537 bytes, at most 65536");
   expect_invalid(submit_error([](auto* r) { r->set_function("Cmd.Run"); }), "'Cmd.Run'");
   expect_invalid(submit_error([](auto* r) { r->set_function("ping"); }), "function");
   expect_invalid(submit_error([](auto* r) { r->set_timeout_ms(86400001); }),

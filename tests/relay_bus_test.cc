@@ -122,6 +122,40 @@ TEST_F(RelayBusTest, BroadcastReachesAllAndListReachesOnlyNamedMinions) {
   }
 }
 
+// A retry names every missing minion of a datacenter: the list can be far
+// longer than a user's target, and each named minion gets an envelope that
+// names only it (not the whole list).
+TEST_F(RelayBusTest, LongListTargetReachesEachNamedMinionWithItsOwnEnvelope) {
+  StartRelay();
+  auto a = Minion("a.dc1");
+  auto b = Minion("b.dc1");
+  std::string ids;
+  for (int i = 0; i < 5000; ++i) absl::StrAppend(&ids, "missing-", 10000 + i, ".dc1.example.com,");
+  absl::StrAppend(&ids, "a.dc1");
+  ASSERT_GT(ids.size(), 65536u);
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("10000000000000000004", 2, muster::v1::LIST, ids, "dc1"))
+                  .ok());
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("10000000000000000005", 1, muster::v1::GLOB, "*", "dc1"))
+                  .ok());
+  for (FakeMinion* minion : {a.get(), b.get()}) {
+    ASSERT_TRUE(minion->PumpUntil([&] { return !minion->jobs().empty() &&
+                                               minion->jobs().back().job.jid() ==
+                                                   "10000000000000000005"; },
+                                  kWait))
+        << minion->id();
+  }
+  ASSERT_EQ(Jids(*a), (std::vector<std::string>{"10000000000000000004", "10000000000000000005"}));
+  EXPECT_EQ(Jids(*b), (std::vector<std::string>{"10000000000000000005"}));
+  const wire::v1::JobEnvelope& mine = a->jobs()[0].job;
+  EXPECT_EQ(mine.target().type(), muster::v1::LIST);
+  EXPECT_EQ(mine.target().expression(), "a.dc1");
+  EXPECT_EQ(mine.attempt(), 2u);
+  ASSERT_TRUE(WaitFor([&] { return Deliveries("10000000000000000004").size() == 1; }, kWait));
+  EXPECT_EQ(Deliveries("10000000000000000004")[0].messages(), 5001u);
+}
+
 TEST_F(RelayBusTest, ReturnsReachTheStreamAndAreAcknowledged) {
   StartRelay();
   auto minion = Minion("web-1.dc1");

@@ -114,11 +114,12 @@ Target::Target(std::shared_ptr<const Rep> rep) : rep_(std::move(rep)) {}
 
 absl::StatusOr<Target> Target::Parse(TargetKind kind,
                                      absl::string_view expression) {
-  if (expression.size() > kMaxTargetExpressionBytes) {
+  const size_t limit =
+      kind == TargetKind::kList ? kMaxListTargetBytes : kMaxTargetExpressionBytes;
+  if (expression.size() > limit) {
     return TargetError(kind, expression,
                        absl::StrCat("expression is ", expression.size(),
-                                    " bytes, more than the limit of ",
-                                    kMaxTargetExpressionBytes));
+                                    " bytes, more than the limit of ", limit));
   }
   const absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(
       absl::StripTrailingAsciiWhitespace(expression));

@@ -43,8 +43,13 @@ absl::StatusOr<TargetKind> TargetKindFromName(absl::string_view name);
 // The lowercase name accepted by TargetKindFromName.
 absl::string_view TargetKindName(TargetKind kind);
 
-// Longest accepted expression, in bytes (same limit as the API).
+// Longest accepted expression, in bytes (same limit as the API), for every
+// kind but list.
 inline constexpr size_t kMaxTargetExpressionBytes = 65536;
+// Longest accepted list target. Lists parse in linear time, and jobd's
+// RetryMissing sends one with every missing id of a datacenter (about 26
+// bytes an id), so they may be far longer than a user-written expression.
+inline constexpr size_t kMaxListTargetBytes = 16 << 20;
 
 // A minion's grains.
 using Grains = absl::flat_hash_map<std::string, std::string>;
@@ -73,8 +78,9 @@ class Target {
   // Returns InvalidArgument naming the kind, the quoted expression, what is
   // wrong and its byte position, e.g.
   //   "glob target 'web[': unterminated character class at position 3".
-  // Empty (or all-whitespace) expressions and expressions longer than
-  // kMaxTargetExpressionBytes are rejected for every kind.
+  // Empty (or all-whitespace) expressions are rejected for every kind, and
+  // so are expressions longer than kMaxTargetExpressionBytes
+  // (kMaxListTargetBytes for a list).
   static absl::StatusOr<Target> Parse(TargetKind kind,
                                       absl::string_view expression);
 

@@ -502,5 +502,21 @@ TEST(MalformedTargetTest, LengthLimit) {
   EXPECT_THAT(error, HasSubstr("aaa...'"));
 }
 
+TEST(MalformedTargetTest, ListsMayBeAsLongAsARetryOfAHundredThousandMissing) {
+  std::string ids;
+  for (int i = 0; i < 100000; ++i) {
+    absl::StrAppend(&ids, i == 0 ? "" : ",", "web-", 100000 + i, ".dc2.example.com");
+  }
+  ASSERT_GT(ids.size(), kMaxTargetExpressionBytes);
+  absl::StatusOr<Target> list = Target::Parse(kList, ids);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_NE(list->ListIds(), nullptr);
+  EXPECT_EQ(list->ListIds()->size(), 100000u);
+  EXPECT_TRUE(list->Matches("web-199999.dc2.example.com", {}));
+  EXPECT_FALSE(Target::Parse(kGlob, ids).ok());
+  EXPECT_THAT(ParseError(kList, std::string(kMaxListTargetBytes + 1, 'a')),
+              HasSubstr("more than the limit of 16777216"));
+}
+
 }  // namespace
 }  // namespace muster
