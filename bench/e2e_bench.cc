@@ -14,10 +14,11 @@
 //         (delivered_at_ms in GetJob; millisecond clock); p50 and p99.
 //         Measured from the call, not its return: jobd writes the job
 //         streams before SubmitJob returns, so frames are often on the bus
-//         before the client has the answer. fleetsim does not timestamp
-//         receipt, so "last virtual minion received it" is not measured;
-//         the probe shares the PUB socket of the minions, and time to
-//         complete bounds it from above;
+//         before the client has the answer;
+//       dispatch latency, SubmitJob returned (and called) -> the last
+//         virtual minion received the job: the latest receipt logged by a
+//         fleetsim socket whose minions the target matched
+//         (Cluster::LastFleetReceipt; wall clock, microseconds); p50, p99;
 //       time to complete, SubmitJob called -> GetJob says COMPLETE (every
 //         return committed in SQLite; polled every 10 ms);
 //   - --ingest_jobs jobs submitted back to back: returns/s end to end,
@@ -29,16 +30,15 @@
 // min / median / max over the runs, with its target. Every job must end
 // COMPLETE with exactly the fleet returned, or the run is reported FAILED.
 //
-//   bazel build //bench:e2e_bench && bazel-bin/bench/e2e_bench \
-//       [--quick] [--fleets=10000,30000,100000] [--runs=3] [--json_out=FILE]
+//   bazel build //bench:e2e_bench
+//   bazel-bin/bench/e2e_bench [--quick] [--fleets=10000,30000,100000] [--runs=3]
+//                             [--json_out=FILE]
 #include <grpcpp/grpcpp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,11 +49,11 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "nlohmann/json.hpp"
+#include "bench/bench_report.h"
 #include "proto/wire.pb.h"
 #include "tests/support/cluster.h"
 #include "tests/support/process.h"
@@ -148,26 +148,17 @@ class BusProbe {
       ABSL_GUARDED_BY(mutex_);
 };
 
-struct Row {
-  std::string figure;
-  int fleet;
-  std::string unit;
-  double min, median, max;
-  std::string target;
-  // Compares the median to the target; empty target: reported only.
-  bool pass;
-  std::string format = "%.2f";
-};
-
 // Per-run values of each figure at one fleet size.
 struct RunFigures {
   std::vector<double> submit_p50, dispatch_bus_p50, dispatch_bus_p99, after_return_p50,
-      delivery_p50,
+      minion_p50, minion_p99, minion_after_return_p50, minion_after_return_p99, delivery_p50,
       delivery_p99, complete_p50, ingest_rate, getjob_p50, getjob_p99;
 };
 
 class E2eBench {
  public:
+  explicit E2eBench(std::string command) : report_("e2e_bench", std::move(command), {"fleet"}) {}
+
   int Run() {
     std::vector<int> fleets;
     if (absl::GetFlag(FLAGS_quick)) {
@@ -243,9 +234,10 @@ class E2eBench {
       exact = SequentialJobs(cluster, probe, fleet, figures, &last_jid) && exact;
       exact = BackToBackJobs(cluster, fleet, figures) && exact;
       TimeGetJob(cluster, last_jid, figures);
-      std::printf("   run %d: dispatch p50 %.2f ms, complete p50 %.0f ms, ingestion %.0f/s\n",
-                  run + 1, figures.dispatch_bus_p50.back(), figures.complete_p50.back(),
-                  figures.ingest_rate.back());
+      std::printf("   run %d: dispatch p50 %.2f ms (last minion %.2f ms), complete p50 %.0f ms, "
+                  "ingestion %.0f/s\n",
+                  run + 1, figures.dispatch_bus_p50.back(), figures.minion_p50.back(),
+                  figures.complete_p50.back(), figures.ingest_rate.back());
       std::fflush(stdout);
     }
     AddRows(fleet, figures);
@@ -257,13 +249,16 @@ class E2eBench {
   // --jobs jobs one after the other, each waited to COMPLETE.
   bool SequentialJobs(Cluster& cluster, BusProbe& probe, int fleet, RunFigures& figures,
                       std::string* last_jid) {
-    std::vector<double> submit, bus, after_return, delivery, complete;
+    std::vector<double> submit, bus, after_return, minion, minion_after_return, delivery,
+        complete;
     bool exact = true;
     for (int j = 0; j < absl::GetFlag(FLAGS_jobs); ++j) {
-      int64_t called_ms = absl::ToUnixMillis(absl::Now());
+      absl::Time called_wall = absl::Now();
+      int64_t called_ms = absl::ToUnixMillis(called_wall);
       Clock::time_point called = Clock::now();
       auto submitted = cluster.Submit("*", "test.ping", {}, absl::Seconds(120));
       Clock::time_point returned = Clock::now();
+      absl::Time returned_wall = absl::Now();
       if (!submitted.ok() || submitted->expected() != static_cast<uint64_t>(fleet)) {
         std::fprintf(stderr, "SubmitJob: %s\n", submitted.status().ToString().c_str());
         return false;
@@ -282,6 +277,15 @@ class E2eBench {
         continue;
       }
       complete.push_back(MsBetween(called, ended));
+      // COMPLETE means every minion answered, so every receipt is logged.
+      absl::StatusOr<absl::Time> received =
+          cluster.LastFleetReceipt(job->jid(), absl::Seconds(5));
+      if (received.ok()) {
+        minion.push_back(absl::ToDoubleMilliseconds(*received - called_wall));
+        minion_after_return.push_back(absl::ToDoubleMilliseconds(*received - returned_wall));
+      } else {
+        std::fprintf(stderr, "e2e_bench: %s\n", received.status().ToString().c_str());
+      }
       int64_t last_delivery = 0;
       for (const v1::DatacenterStatus& dc : job->datacenters()) {
         last_delivery = std::max(last_delivery, dc.delivered_at_ms());
@@ -289,11 +293,18 @@ class E2eBench {
       delivery.push_back(static_cast<double>(last_delivery - called_ms));
       *last_jid = job->jid();
     }
-    if (submit.empty() || bus.empty() || delivery.empty() || complete.empty()) return false;
+    if (submit.empty() || bus.empty() || delivery.empty() || complete.empty() ||
+        minion.empty()) {
+      return false;
+    }
     figures.submit_p50.push_back(Quantile(submit, 0.5));
     figures.dispatch_bus_p50.push_back(Quantile(bus, 0.5));
     figures.dispatch_bus_p99.push_back(Quantile(bus, 0.99));
     figures.after_return_p50.push_back(Quantile(after_return, 0.5));
+    figures.minion_p50.push_back(Quantile(minion, 0.5));
+    figures.minion_p99.push_back(Quantile(minion, 0.99));
+    figures.minion_after_return_p50.push_back(Quantile(minion_after_return, 0.5));
+    figures.minion_after_return_p99.push_back(Quantile(minion_after_return, 0.99));
     figures.delivery_p50.push_back(Quantile(delivery, 0.5));
     figures.delivery_p99.push_back(Quantile(delivery, 0.99));
     figures.complete_p50.push_back(Quantile(complete, 0.5));
@@ -335,24 +346,10 @@ class E2eBench {
   void AddRow(const std::string& figure, int fleet, const std::string& unit,
               const std::vector<double>& values, double at_most, double at_least = -1,
               const std::string& format = "%.2f") {
-    if (values.empty()) {
-      rows_.push_back({figure, fleet, unit, 0, 0, 0, "no data", false, format});
-      return;
-    }
-    std::vector<double> sorted = values;
-    std::sort(sorted.begin(), sorted.end());
-    double median = sorted[sorted.size() / 2];
-    std::string target = "-";
-    bool pass = true;
-    if (at_most >= 0) {
-      target = absl::StrCat("<= ", at_most, " ", unit);
-      pass = median <= at_most;
-    } else if (at_least >= 0) {
-      target = absl::StrCat(">= ", at_least, " ", unit);
-      pass = median >= at_least;
-    }
-    rows_.push_back({figure, fleet, unit, sorted.front(), median, sorted.back(), target, pass,
-                     format});
+    bench::Target target = at_most >= 0    ? bench::Target::AtMost(at_most, unit)
+                           : at_least >= 0 ? bench::Target::AtLeast(at_least, unit)
+                                           : bench::Target::None();
+    report_.Add({figure, {absl::StrCat(fleet)}, unit, values, target, format});
   }
 
   void AddRows(int fleet, const RunFigures& f) {
@@ -362,6 +359,14 @@ class E2eBench {
            f.dispatch_bus_p99, -1);
     AddRow("dispatch p50, SubmitJob returned -> frame on every relay's bus (< 0: before)",
            fleet, "ms", f.after_return_p50, 20);
+    AddRow("dispatch p50, SubmitJob returned -> last virtual minion received (< 0: before)",
+           fleet, "ms", f.minion_after_return_p50, 20);
+    AddRow("dispatch p99, SubmitJob returned -> last virtual minion received", fleet, "ms",
+           f.minion_after_return_p99, -1);
+    AddRow("dispatch p50, SubmitJob called -> last virtual minion received", fleet, "ms",
+           f.minion_p50, 20);
+    AddRow("dispatch p99, SubmitJob called -> last virtual minion received", fleet, "ms",
+           f.minion_p99, -1);
     AddRow("dispatch p50, SubmitJob called -> every relay's delivery event", fleet, "ms",
            f.delivery_p50, 20, -1, "%.0f");
     AddRow("dispatch p99, SubmitJob called -> every relay's delivery event", fleet, "ms",
@@ -376,42 +381,29 @@ class E2eBench {
   }
 
   void AddMemoryRows(Cluster& cluster, int fleet) {
-    double jobd_mb = Cluster::PeakRssKb(cluster.jobd_pid()) / 1024.0;
+    double jobd_mb = testing::PeakResidentKb(cluster.jobd_pid()) / 1024.0;
     AddRow("peak RSS (VmHWM) jobd", fleet, "MB", {jobd_mb}, 300, -1, "%.0f");
     for (const std::string& dc : cluster.datacenters()) {
-      double relay_mb = Cluster::PeakRssKb(cluster.relay(dc).process().pid()) / 1024.0;
+      double relay_mb = testing::PeakResidentKb(cluster.relay(dc).process().pid()) / 1024.0;
       AddRow(absl::StrCat("peak RSS (VmHWM) relayd ", dc), fleet, "MB", {relay_mb}, -1, -1,
              "%.0f");
     }
   }
 
   void Print() const {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long memory_mb = sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGE_SIZE) / 1024;
     std::printf("\ne2e_bench: %d runs x (%d sequential + %d back-to-back jobs) per fleet; "
-                "machine: %ld cores, %ld MB\n",
+                "machine: %s\n",
                 absl::GetFlag(FLAGS_runs), absl::GetFlag(FLAGS_jobs),
-                absl::GetFlag(FLAGS_ingest_jobs), cores, memory_mb);
-    std::printf("| figure | fleet | unit | min | median | max | target | result |\n");
-    std::printf("|---|---|---|---|---|---|---|---|\n");
-    nlohmann::json json = nlohmann::json::array();
-    for (const Row& row : rows_) {
-      const absl::ParsedFormat<'f'> format = *absl::ParsedFormat<'f'>::New(row.format);
-      std::string result = row.target == "-" ? "-" : (row.pass ? "PASS" : "FAIL");
-      std::printf("| %s | %d | %s | %s | %s | %s | %s | %s |\n", row.figure.c_str(), row.fleet,
-                  row.unit.c_str(), absl::StrFormat(format, row.min).c_str(),
-                  absl::StrFormat(format, row.median).c_str(),
-                  absl::StrFormat(format, row.max).c_str(), row.target.c_str(), result.c_str());
-      json.push_back({{"figure", row.figure}, {"fleet", row.fleet}, {"unit", row.unit},
-                      {"min", row.min}, {"median", row.median}, {"max", row.max},
-                      {"target", row.target}, {"result", result}});
-    }
-    std::fflush(stdout);
+                absl::GetFlag(FLAGS_ingest_jobs), bench::MachineInfo().c_str());
+    report_.Print();
     std::string path = absl::GetFlag(FLAGS_json_out);
-    if (!path.empty()) std::ofstream(path) << json.dump(2) << "\n";
+    if (path.empty()) return;
+    if (absl::Status written = report_.WriteJson(path); !written.ok()) {
+      std::fprintf(stderr, "e2e_bench: %s\n", written.ToString().c_str());
+    }
   }
 
-  std::vector<Row> rows_;
+  bench::BenchReport report_;
 };
 
 }  // namespace
@@ -419,5 +411,5 @@ class E2eBench {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  return muster::E2eBench().Run();
+  return muster::E2eBench(absl::StrJoin(argv, argv + argc, " ")).Run();
 }

@@ -11,8 +11,8 @@
 //     committed batch to the last (jobd's part alone: start-up excluded);
 //   - GetJob on a job with half of its minions returned;
 //   - jobd's peak resident memory (VmHWM) over the runs.
-// Prints a table (figure | value | target | PASS/FAIL); --json_out writes
-// the same rows as JSON. Exit code 0 whether or not targets are met.
+// Prints a table (figure | unit | min | median | max | target | result,
+// bench/bench_report.h); --json_out writes the same rows as JSON. Exit code 0 whether or not targets are met.
 //
 //   bazel run -c opt //bench:jobd_bench -- [--minions=100000] [--runs=3]
 //                                          [--json_out=/tmp/jobd_bench.json]
@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -29,8 +28,9 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "nlohmann/json.hpp"
+#include "bench/bench_report.h"
 #include "proto/job_service.grpc.pb.h"
 #include "common/sqlite/sqlite.h"
 #include "tests/jobd_relay_player.h"
@@ -48,38 +48,10 @@ namespace {
 using testing::RelayPlayer;
 const char* const kDatacenters[] = {"dc1", "dc2", "dc3"};
 
-struct Row {
-  std::string figure;
-  std::string value;
-  std::string target;
-  bool pass;
-};
-
-struct Spread {
-  double min, median, max;
-};
-
-Spread Summarize(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return {values.front(), values[values.size() / 2], values.back()};
-}
-
-std::string Format(const Spread& s, const char* unit, const char* format = "%.1f") {
-  return absl::StrCat(absl::StrFormat(format, s.min), " / ", absl::StrFormat(format, s.median),
-                      " / ", absl::StrFormat(format, s.max), " ", unit);
-}
-
-long PeakRssKb(pid_t pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 class Bench {
  public:
+  explicit Bench(std::string command) : command_(std::move(command)) {}
+
   int Run() {
     if (!redis_.Start().ok()) return Fail("redis-server did not start");
     auto connection = redis_.Connect();
@@ -122,7 +94,7 @@ class Bench {
         submit_ms.push_back(Ms(start));
         (k == 0 ? jid : half_jid) = submitted.jid();
       }
-      peak_rss_kb_ = std::max(peak_rss_kb_, PeakRssKb(jobd_->pid()));
+      peak_rss_kb_ = std::max(peak_rss_kb_, testing::PeakResidentKb(jobd_->pid()));
       jobd_->Stop();
       int64_t rows_before = CountRows();
       int64_t expected_rows = rows_before + minions + minions / 2;
@@ -181,24 +153,22 @@ class Bench {
                     static_cast<unsigned long>(job.completeness().returned()), minions);
       }
     }
-    peak_rss_kb_ = std::max(peak_rss_kb_, PeakRssKb(jobd_->pid()));
+    peak_rss_kb_ = std::max(peak_rss_kb_, testing::PeakResidentKb(jobd_->pid()));
     jobd_->Stop();
 
     if (ingest_rate.empty()) return Fail("no ingestion measurement");
-    Spread rate = Summarize(ingest_rate);
-    Spread submit = Summarize(submit_ms);
-    Spread get = Summarize(get_ms);
-    std::vector<Row> rows = {
-        {"return ingestion, Redis -> committed SQLite (returns/s, min/median/max)",
-         Format(rate, "", "%.0f"), ">= 200000", rate.median >= 200000},
-        {absl::StrCat("SubmitJob matching ", minions, " minions (ms, min/median/max)"),
-         Format(submit, "ms"), "<= 100 ms", submit.median <= 100},
-        {"GetJob on a half-returned 100k job (ms, min/median/max)", Format(get, "ms", "%.2f"),
-         "<= 10 ms", get.median <= 10},
-        {"jobd peak RSS (VmHWM)", absl::StrFormat("%.1f MB", peak_rss_kb_ / 1024.0), "<= 300 MB",
-         peak_rss_kb_ > 0 && peak_rss_kb_ <= 300 * 1024},
-    };
-    Print(rows);
+    bench::BenchReport report("jobd_bench", command_);
+    report.Add({"return ingestion, Redis -> committed SQLite", {}, "returns/s", ingest_rate,
+                bench::Target::AtLeast(200000, "returns/s"), "%.0f"});
+    report.Add({absl::StrCat("SubmitJob matching ", minions, " minions"), {}, "ms", submit_ms,
+                bench::Target::AtMost(100, "ms"), "%.1f"});
+    report.Add({"GetJob on a half-returned 100k job", {}, "ms", get_ms,
+                bench::Target::AtMost(10, "ms"), "%.2f"});
+    std::vector<double> peak_mb;
+    if (peak_rss_kb_ > 0) peak_mb.push_back(peak_rss_kb_ / 1024.0);
+    report.Add({"jobd peak RSS (VmHWM)", {}, "MB", peak_mb, bench::Target::AtMost(300, "MB"),
+                "%.1f"});
+    Print(report);
     return 0;
   }
 
@@ -250,24 +220,17 @@ class Bench {
     return count.ok() ? *count : 0;
   }
 
-  void Print(const std::vector<Row>& rows) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long memory_mb = sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGE_SIZE) / 1024;
-    std::printf("jobd_bench: %d minions over 3 datacenters, %d runs; machine: %ld cores, %ld MB\n",
-                absl::GetFlag(FLAGS_minions), absl::GetFlag(FLAGS_runs), cores, memory_mb);
-    std::printf("%-72s | %-28s | %-10s | %s\n", "figure", "value", "target", "result");
-    std::printf("%s\n", std::string(124, '-').c_str());
-    nlohmann::json json = nlohmann::json::array();
-    for (const Row& row : rows) {
-      std::printf("%-72s | %-28s | %-10s | %s\n", row.figure.c_str(), row.value.c_str(),
-                  row.target.c_str(), row.pass ? "PASS" : "FAIL");
-      json.push_back({{"figure", row.figure},
-                      {"value", row.value},
-                      {"target", row.target},
-                      {"result", row.pass ? "PASS" : "FAIL"}});
-    }
+  void Print(const bench::BenchReport& report) {
+    std::printf("jobd_bench: %d minions over 3 datacenters, %d runs (min / median / max are "
+                "over all SubmitJob and GetJob calls)\ncommand: %s\nmachine: %s\n",
+                absl::GetFlag(FLAGS_minions), absl::GetFlag(FLAGS_runs), command_.c_str(),
+                bench::MachineInfo().c_str());
+    report.Print();
     std::string path = absl::GetFlag(FLAGS_json_out);
-    if (!path.empty()) std::ofstream(path) << json.dump(2) << "\n";
+    if (path.empty()) return;
+    if (absl::Status written = report.WriteJson(path); !written.ok()) {
+      std::fprintf(stderr, "jobd_bench: %s\n", written.ToString().c_str());
+    }
   }
 
   std::string dir_ = testing::MakeTempDir("jobd_bench");
@@ -276,7 +239,8 @@ class Bench {
   int port_ = 0;
   std::unique_ptr<v1::JobService::Stub> stub_;
   std::unique_ptr<testing::ChildProcess> jobd_;
-  long peak_rss_kb_ = 0;
+  int64_t peak_rss_kb_ = 0;
+  std::string command_;
 };
 
 }  // namespace
@@ -284,5 +248,5 @@ class Bench {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  return muster::Bench().Run();
+  return muster::Bench(absl::StrJoin(argv, argv + argc, " ")).Run();
 }

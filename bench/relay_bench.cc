@@ -21,7 +21,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -36,9 +35,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "bench/bench_report.h"
 #include "common/bus/bus_protocol.h"
 #include "common/redis/redis_stream.h"
-#include "nlohmann/json.hpp"
 #include "proto/wire.pb.h"
 #include "tests/relay_process.h"
 #include "tests/support/process.h"
@@ -92,23 +91,6 @@ int CountField1(absl::string_view bytes) {
   }
   return count;
 }
-
-struct Row {
-  std::string figure;
-  std::string unit;
-  std::vector<double> values;
-  std::string target;
-  bool higher_is_better;
-  double threshold;
-  double min() const { return *std::min_element(values.begin(), values.end()); }
-  double max() const { return *std::max_element(values.begin(), values.end()); }
-  double median() const {
-    std::vector<double> sorted = values;
-    std::sort(sorted.begin(), sorted.end());
-    return sorted[sorted.size() / 2];
-  }
-  bool pass() const { return higher_is_better ? median() >= threshold : median() <= threshold; }
-};
 
 // Prebuilt RET payloads: message m carries returns [m*k, (m+1)*k).
 std::vector<std::string> BuildPayloads(int total, int per_message) {
@@ -247,24 +229,6 @@ Latencies InjectOnce(RedisConnection& redis, std::vector<zmq::socket_t>& subs, i
   return latencies;
 }
 
-std::string MemTotal() {
-  std::ifstream in("/proc/meminfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("MemTotal:", 0) == 0) return line.substr(line.find_first_not_of(' ', 9));
-  }
-  return "unknown";
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
-
 int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string command = absl::StrJoin(argv, argv + argc, " ");
@@ -287,8 +251,8 @@ int Main(int argc, char** argv) {
   zmq::context_t context(1);
 
   std::vector<std::string> payloads = BuildPayloads(total, absl::GetFlag(FLAGS_returns_per_message));
-  Row ingest{"return ingestion, bus -> relayd -> Redis (acked)", "returns/s", {},
-             ">= 300,000", true, kReturnsTarget};
+  bench::Row ingest{"return ingestion, bus -> relayd -> Redis (acked)", {}, "returns/s", {},
+                    bench::Target::AtLeast(kReturnsTarget, "returns/s")};
   for (int run = 0; run < runs; ++run) {
     (*redis)->Command({"DEL", "muster:returns"}).IgnoreError();
     double rate = IngestOnce(context, relay.return_endpoint(), payloads, total);
@@ -318,10 +282,10 @@ int Main(int argc, char** argv) {
   for (int attempt = 0; attempt < 20; ++attempt) {
     if (InjectOnce(**redis, subs, 90 + attempt, 1).incomplete_jobs == 0) break;
   }
-  Row p50{"job injection latency p50, XADD -> frame on 100 SUB sockets", "ms", {},
-          "<= 5 ms", false, kP50TargetMs};
-  Row p99{"job injection latency p99, 10,000 virtual minions", "ms", {}, "<= 20 ms", false,
-          kP99TargetMs};
+  bench::Row p50{"job injection latency p50, XADD -> frame on 100 SUB sockets", {}, "ms", {},
+                 bench::Target::AtMost(kP50TargetMs, "ms")};
+  bench::Row p99{"job injection latency p99, 10,000 virtual minions", {}, "ms", {},
+                 bench::Target::AtMost(kP99TargetMs, "ms")};
   for (int run = 0; run < runs; ++run) {
     Latencies latency = InjectOnce(**redis, subs, run, absl::GetFlag(FLAGS_jobs));
     if (latency.incomplete_jobs > 0) {
@@ -336,42 +300,20 @@ int Main(int argc, char** argv) {
 
   std::printf("relay_bench: one relayd, real redis-server, bench sockets in one process\n");
   std::printf("command: %s\n", command.c_str());
-  std::printf("machine: %s, %ld cores online, MemTotal %s\n", CpuModel().c_str(),
-              sysconf(_SC_NPROCESSORS_ONLN), MemTotal().c_str());
+  std::printf("machine: %s\n", bench::MachineInfo().c_str());
   std::printf("ingestion: %d returns/run, %d sockets, %d returns/message, window %d; "
               "injection: %d jobs/run, %d SUB sockets, %d virtual minions; %d runs\n\n",
               total, absl::GetFlag(FLAGS_sockets), absl::GetFlag(FLAGS_returns_per_message),
               absl::GetFlag(FLAGS_window), absl::GetFlag(FLAGS_jobs), sub_count,
               per_socket * sub_count, runs);
-  std::vector<const Row*> rows = {&ingest, &p50, &p99};
-  std::printf("%-62s | %-9s | %10s | %10s | %10s | %-10s | %s\n", "figure", "unit", "min",
-              "median", "max", "target", "result");
-  std::printf("%s\n", std::string(130, '-').c_str());
-  for (const Row* row : rows) {
-    std::printf("%-62s | %-9s | %10.2f | %10.2f | %10.2f | %-10s | %s\n", row->figure.c_str(),
-                row->unit.c_str(), row->min(), row->median(), row->max(), row->target.c_str(),
-                row->pass() ? "PASS" : "FAIL");
-  }
+  bench::BenchReport report("relay_bench", command);
+  for (bench::Row* row : {&ingest, &p50, &p99}) report.Add(std::move(*row));
+  report.Print();
   const std::string json_out = absl::GetFlag(FLAGS_json_out);
   if (!json_out.empty()) {
-    nlohmann::json json;
-    json["benchmark"] = "relay_bench";
-    json["command"] = command;
-    json["machine"] = {{"cpu", CpuModel()},
-                       {"cores", sysconf(_SC_NPROCESSORS_ONLN)},
-                       {"memory", MemTotal()}};
-    json["rows"] = nlohmann::json::array();
-    for (const Row* row : rows) {
-      json["rows"].push_back({{"figure", row->figure},
-                              {"unit", row->unit},
-                              {"values", row->values},
-                              {"min", row->min()},
-                              {"median", row->median()},
-                              {"max", row->max()},
-                              {"target", row->target},
-                              {"pass", row->pass()}});
+    if (absl::Status written = report.WriteJson(json_out); !written.ok()) {
+      std::fprintf(stderr, "relay_bench: %s\n", written.ToString().c_str());
     }
-    std::ofstream(json_out) << json.dump(2) << "\n";
   }
   relay.Stop();
   return 0;

@@ -174,20 +174,27 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       AcceptedJob{std::move(job), now, std::move(call), runtime});
   std::shared_ptr<const AcceptedJob> shared = accepted;
   const BusJob& bus_job = accepted->job;
+  uint64_t matched = 0;
   if (bus_job.topic != bus::kBroadcastTopic) {
     auto it = socket.by_topic.find(bus_job.topic);
     if (it == socket.by_topic.end()) return;  // Not ours (cannot happen).
     const VirtualMinion& minion = *socket.minions[it->second];
     if (bus_job.target.Matches(minion.id, minion.grains)) {
+      ++matched;
       Schedule(socket_index, it->second, shared, now);
     }
-    return;
-  }
-  for (uint32_t i = 0; i < socket.minions.size(); ++i) {
-    const VirtualMinion& minion = *socket.minions[i];
-    if (bus_job.target.Matches(minion.id, minion.grains)) {
-      Schedule(socket_index, i, shared, now);
+  } else {
+    for (uint32_t i = 0; i < socket.minions.size(); ++i) {
+      const VirtualMinion& minion = *socket.minions[i];
+      if (bus_job.target.Matches(minion.id, minion.grains)) {
+        ++matched;
+        Schedule(socket_index, i, shared, now);
+      }
     }
+  }
+  if (options_.receipt_log != nullptr) {
+    options_.receipt_log->Record(bus_job.envelope.jid(), bus_job.envelope.attempt(), now,
+                                 matched);
   }
 }
 

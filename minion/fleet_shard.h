@@ -8,7 +8,9 @@
 // by the time its simulated latency ends. Answers that fall due go into the
 // socket's ReturnOutbox and leave in ReturnBatch messages; ACKs, resends,
 // reconnection and dedup are the real minion's code, per socket. Heartbeats
-// leave per socket in HeartbeatBatch messages.
+// leave per socket in HeartbeatBatch messages. With a ReceiptLog, each
+// accepted job frame is logged with its time and how many of the socket's
+// minions it matched (one write per socket per dispatch).
 #ifndef MUSTER_MINION_FLEET_SHARD_H_
 #define MUSTER_MINION_FLEET_SHARD_H_
 
@@ -28,6 +30,7 @@
 #include "minion/bus_messages.h"
 #include "minion/dispatch_dedup.h"
 #include "minion/grains.h"
+#include "minion/receipt_log.h"
 #include "minion/return_outbox.h"
 
 namespace muster::minion {
@@ -53,6 +56,9 @@ struct FleetOptions {
   double failure_rate = 0;
   size_t output_cap_bytes = 64 * 1024;
   uint64_t seed = 1;
+  // If set (shared by all shards, outlives them): every accepted job frame
+  // is recorded here.
+  ReceiptLog* receipt_log = nullptr;
 };
 
 struct FleetStats {

@@ -7,7 +7,8 @@
 // forked (see minion/simulated_function.h).
 //
 // Prints "fleetsim ready N minions" on stdout once every socket pair is
-// connected, and its counters on SIGTERM / SIGINT.
+// connected, and its counters on SIGTERM / SIGINT. With --receipt_log, each
+// socket's receipt of each job is appended to a file (minion/receipt_log.h).
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -30,6 +31,7 @@
 #include "common/bus/bus_protocol.h"
 #include "minion/fleet_pattern.h"
 #include "minion/fleet_shard.h"
+#include "minion/receipt_log.h"
 #include "minion/shutdown_signal.h"
 
 ABSL_FLAG(int, count, 1000, "Number of virtual minions.");
@@ -54,6 +56,9 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the latency draws.");
 ABSL_FLAG(std::string, relay_host, "127.0.0.1", "Host of the relay.");
 ABSL_FLAG(int, publish_port, muster::bus::kDefaultPublishPort, "Relay's publish port.");
 ABSL_FLAG(int, return_port, muster::bus::kDefaultReturnPort, "Relay's return port.");
+ABSL_FLAG(std::string, receipt_log, "",
+          "If set, append '<jid> <attempt> <unix us> <matched minions>' here each time a "
+          "socket accepts a job (see minion/receipt_log.h).");
 
 namespace {
 
@@ -140,6 +145,14 @@ int main(int argc, char** argv) {
   options.failure_rate = absl::GetFlag(FLAGS_failure_rate);
   options.output_cap_bytes =
       static_cast<size_t>(std::max<int64_t>(absl::GetFlag(FLAGS_output_cap_bytes), 1));
+  std::unique_ptr<muster::minion::ReceiptLog> receipt_log;
+  if (std::string path = absl::GetFlag(FLAGS_receipt_log); !path.empty()) {
+    absl::StatusOr<std::unique_ptr<muster::minion::ReceiptLog>> opened =
+        muster::minion::ReceiptLog::Open(path);
+    if (!opened.ok()) return Fail(std::string(opened.status().message()));
+    receipt_log = *std::move(opened);
+    options.receipt_log = receipt_log.get();
+  }
   int socket_count = std::clamp(absl::GetFlag(FLAGS_sockets), 1,
                                 static_cast<int>(fleet->size()));
   int thread_count = std::clamp(absl::GetFlag(FLAGS_threads), 1, socket_count);

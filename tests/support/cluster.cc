@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "minion/fleet_pattern.h"
+#include "minion/receipt_log.h"
 
 namespace muster::testing {
 namespace {
@@ -337,6 +338,7 @@ absl::Status Cluster::StartFleet(const std::string& datacenter) {
       "--relay_host=127.0.0.1",
       absl::StrCat("--publish_port=", PortOf(dc.relay->publish_endpoint())),
       absl::StrCat("--return_port=", PortOf(dc.relay->return_endpoint())),
+      absl::StrCat("--receipt_log=", ReceiptLogPath(dc)),
   };
   argv.insert(argv.end(), fleet.extra_flags.begin(), fleet.extra_flags.end());
   if (!dc.fleet) dc.fleet = std::make_unique<ChildProcess>();
@@ -347,6 +349,55 @@ absl::Status Cluster::StartFleet(const std::string& datacenter) {
   if (absl::Status started = dc.fleet->Start(argv, log_path); !started.ok()) return started;
   return WaitForLine(*dc.fleet, absl::StrCat("fleetsim ready ", fleet.count, " minions"),
                      log_offset, absl::Seconds(60));
+}
+
+std::string Cluster::ReceiptLogPath(const Datacenter& dc) const {
+  return absl::StrCat(dir_, "/fleetsim-", dc.options.name, ".receipts");
+}
+
+absl::StatusOr<absl::Time> Cluster::LastFleetReceipt(const std::string& jid,
+                                                     absl::Duration wait,
+                                                     uint32_t attempt) const {
+  // Receipts of the dispatch per running fleetsim; the logs are re-read
+  // whole on each poll (a few hundred KB after a long benchmark).
+  const std::string prefix = absl::StrCat(jid, " ", attempt, " ");
+  int64_t last_us = -1;
+  std::string waiting_for;
+  bool complete = WaitFor(
+      [&] {
+        last_us = -1;
+        for (const Datacenter& dc : datacenters_) {
+          if (dc.options.fleet.count == 0 || !dc.fleet || !dc.fleet->running()) continue;
+          const int sockets = std::clamp(dc.options.fleet.sockets, 1, dc.options.fleet.count);
+          std::ifstream log(ReceiptLogPath(dc));
+          std::string line;
+          int received = 0;
+          while (std::getline(log, line)) {
+            if (line.rfind(prefix, 0) != 0) continue;
+            absl::StatusOr<minion::Receipt> receipt = minion::ParseReceipt(line);
+            if (!receipt.ok()) continue;
+            ++received;
+            if (receipt->matched_minions > 0) last_us = std::max(last_us, receipt->received_us);
+          }
+          if (received < sockets) {
+            waiting_for = absl::StrCat(dc.options.name, ": ", received, " of ", sockets,
+                                       " sockets logged it");
+            return false;
+          }
+        }
+        return true;
+      },
+      wait);
+  if (!complete) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "dispatch ", jid, "/", attempt, " not received by every fleetsim socket after ",
+        absl::FormatDuration(wait), " (", waiting_for, ")"));
+  }
+  if (last_us < 0) {
+    return absl::NotFoundError(absl::StrCat("dispatch ", jid, "/", attempt,
+                                            " matched no virtual minion"));
+  }
+  return absl::FromUnixMicros(last_us);
 }
 
 absl::Status Cluster::WaitForInventory(absl::Duration timeout) {
@@ -533,15 +584,6 @@ absl::StatusOr<Cluster::StoredReturns> Cluster::CountStoredReturns(const std::st
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   return result;
-}
-
-long Cluster::PeakRssKb(pid_t pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
 }
 
 }  // namespace muster::testing

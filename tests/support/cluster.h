@@ -183,8 +183,15 @@ class Cluster {
   };
   absl::StatusOr<StoredReturns> CountStoredReturns(const std::string& jid) const;
 
-  // Peak resident memory (VmHWM, KiB) of a process, -1 when unknown.
-  static long PeakRssKb(pid_t pid);
+  // When the last virtual minion received dispatch (jid, attempt): the
+  // latest receipt, over every running fleetsim, by a socket whose minions
+  // the target matched (fleetsim --receipt_log, minion/receipt_log.h).
+  // Waits up to `wait` until each running fleetsim has logged the dispatch
+  // from every one of its sockets, which holds for a broadcast-published job
+  // (every socket is subscribed to "*"); DeadlineExceeded otherwise, and
+  // NotFound when no socket matched a minion.
+  absl::StatusOr<absl::Time> LastFleetReceipt(const std::string& jid, absl::Duration wait,
+                                              uint32_t attempt = 1) const;
 
  private:
   struct Datacenter {
@@ -200,6 +207,7 @@ class Cluster {
   Datacenter& Find(const std::string& datacenter);
   const Datacenter& Find(const std::string& datacenter) const;
   std::vector<std::string> FleetIds(const Datacenter& dc, bool silent_only) const;
+  std::string ReceiptLogPath(const Datacenter& dc) const;
   std::vector<std::string> MinionArgv(const Datacenter& dc, const std::string& id) const;
   absl::Status WaitForLine(ChildProcess& process, const std::string& line, size_t log_offset,
                            absl::Duration timeout);

@@ -15,7 +15,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
 namespace muster::testing {
@@ -104,6 +106,20 @@ std::string ChildProcess::ReadLog() const {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+int64_t PeakResidentKb(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    absl::string_view value = line;
+    if (!absl::ConsumePrefix(&value, "VmHWM:")) continue;
+    // "VmHWM:     70312 kB"
+    value = absl::StripSuffix(absl::StripAsciiWhitespace(value), "kB");
+    int64_t kb = 0;
+    return absl::SimpleAtoi(absl::StripAsciiWhitespace(value), &kb) ? kb : -1;
+  }
+  return -1;
 }
 
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout) {

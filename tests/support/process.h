@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -46,6 +47,10 @@ class ChildProcess {
   pid_t pid_ = -1;
   std::string log_path_;
 };
+
+// Peak resident memory (VmHWM in /proc/PID/status, KiB) of a running
+// process, or -1 when it cannot be read.
+int64_t PeakResidentKb(pid_t pid);
 
 // Polls `ready` every 10 ms until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout);
