@@ -64,23 +64,62 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
       if (reply.IsError()) return absl::UnavailableError(absl::StrCat("XADD: ", reply.str()));
     }
   }
-  return tracker_->MarkDispatched(jid, job.attempt);
+  absl::StatusOr<bool> marked = tracker_->MarkDispatched(jid, job.attempt);
+  if (!marked.ok()) return marked.status();
+  if (*marked) {
+    absl::MutexLock lock(&stop_mu_);
+    to_persist_.emplace_back(jid, job.attempt);
+    stop_cv_.Signal();
+  }
+  return absl::OkStatus();
+}
+
+bool Dispatcher::PersistQueued() {
+  std::vector<std::pair<std::string, uint32_t>> queued;
+  {
+    absl::MutexLock lock(&stop_mu_);
+    queued.swap(to_persist_);
+  }
+  for (size_t i = 0; i < queued.size(); ++i) {
+    absl::Status status = tracker_->PersistDispatched(queued[i].first, queued[i].second);
+    if (!status.ok() && !absl::IsNotFound(status)) {
+      spdlog::warn("recording job {} as running failed, will retry: {}", queued[i].first,
+                   status.ToString());
+      absl::MutexLock lock(&stop_mu_);
+      to_persist_.insert(to_persist_.end(), queued.begin() + i, queued.end());
+      return false;
+    }
+  }
+  return true;
 }
 
 void Dispatcher::Run() {
+  absl::Time next_retry = absl::InfinitePast();
   while (true) {
-    for (const std::string& jid : tracker_->PendingJids()) {
-      absl::Status status = Dispatch(jid);
-      if (!status.ok() && !absl::IsFailedPrecondition(status)) {
-        spdlog::warn("dispatch of {} failed, will retry: {}", jid, status.ToString());
-        break;
+    if (absl::Now() >= next_retry) {
+      for (const std::string& jid : tracker_->PendingJids()) {
+        absl::Status status = Dispatch(jid);
+        if (!status.ok() && !absl::IsFailedPrecondition(status)) {
+          spdlog::warn("dispatch of {} failed, will retry: {}", jid, status.ToString());
+          break;
+        }
       }
+      next_retry = absl::Now() + options_.retry_interval;
     }
-    absl::MutexLock lock(&stop_mu_);
-    absl::Time deadline = absl::Now() + options_.retry_interval;
-    while (!stopping_ && !stop_cv_.WaitWithDeadline(&stop_mu_, deadline)) {
+    bool persisted = PersistQueued();
+    bool stopping;
+    {
+      absl::MutexLock lock(&stop_mu_);
+      // After a failed write, the queue waits for the next retry time.
+      while (!stopping_ && (to_persist_.empty() || !persisted) &&
+             !stop_cv_.WaitWithDeadline(&stop_mu_, next_retry)) {
+      }
+      stopping = stopping_;
     }
-    if (stopping_) return;
+    if (stopping) {
+      PersistQueued();  // a clean stop leaves no running job recorded PENDING
+      return;
+    }
   }
 }
 

@@ -1,5 +1,7 @@
 // Dispatcher: writes a job's envelopes to the datacenter job streams
-// (docs/PROTOCOL.md 2.1) and then marks the job RUNNING.
+// (docs/PROTOCOL.md 2.1) and then marks the job RUNNING: in memory at once,
+// in SQLite from the dispatcher's thread (JobTracker::MarkDispatched), so
+// SubmitJob answers without a second wait for the store's writer.
 //
 // SubmitJob and RetryMissing call Dispatch() right after their commit, so a
 // job normally reaches Redis within one round trip. Any job still PENDING
@@ -12,6 +14,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -40,12 +44,16 @@ class Dispatcher {
   void Stop() ABSL_LOCKS_EXCLUDED(mu_, stop_mu_);
 
   // Writes the envelopes of the job's pending attempt (one XADD per
-  // datacenter, pipelined) and marks it RUNNING. Unavailable when Redis
-  // cannot be reached (the job stays PENDING and is retried).
-  absl::Status Dispatch(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_);
+  // datacenter, pipelined) and marks it RUNNING, queueing the state's write
+  // for the dispatcher's thread. Unavailable when Redis cannot be reached
+  // (the job stays PENDING and is retried).
+  absl::Status Dispatch(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_, stop_mu_);
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  // Writes the RUNNING states queued by Dispatch(); false when a write
+  // failed (what is left stays queued).
+  bool PersistQueued() ABSL_LOCKS_EXCLUDED(stop_mu_);
 
   const DispatcherOptions options_;
   JobTracker* const tracker_;
@@ -54,6 +62,7 @@ class Dispatcher {
   absl::Mutex stop_mu_;
   absl::CondVar stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::vector<std::pair<std::string, uint32_t>> to_persist_ ABSL_GUARDED_BY(stop_mu_);
   std::thread thread_;
 };
 

@@ -1,12 +1,16 @@
 #include "server/ingest_loop.h"
 
 #include "absl/time/clock.h"
+#include "common/thread/thread_priority.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::server {
 
-IngestLoop::IngestLoop(StreamConsumerOptions options, Handler handler)
-    : stream_(options.stream), consumer_(std::move(options)), handler_(std::move(handler)) {}
+IngestLoop::IngestLoop(StreamConsumerOptions options, Handler handler, int nice)
+    : stream_(options.stream),
+      consumer_(std::move(options)),
+      handler_(std::move(handler)),
+      nice_(nice) {}
 
 IngestLoop::~IngestLoop() { Stop(); }
 
@@ -30,6 +34,11 @@ bool IngestLoop::Pause(absl::Duration pause) {
 }
 
 void IngestLoop::Run() {
+  if (nice_ > 0) {
+    if (absl::Status niced = SetCurrentThreadNice(nice_); !niced.ok()) {
+      spdlog::warn("{}: cannot lower the ingest thread's priority: {}", stream_, niced.ToString());
+    }
+  }
   absl::Time next_trim = absl::Now();
   while (Pause(absl::ZeroDuration())) {
     absl::StatusOr<std::vector<StreamEntry>> entries = consumer_.Read();

@@ -24,7 +24,9 @@ class IngestLoop {
   // and returns OK only when all are durable.
   using Handler = std::function<absl::Status(const std::vector<StreamEntry>& entries)>;
 
-  IngestLoop(StreamConsumerOptions options, Handler handler);
+  // `nice` > 0: the loop's thread runs at that nice value (bulk work, see
+  // common/thread/thread_priority.h).
+  IngestLoop(StreamConsumerOptions options, Handler handler, int nice = 0);
   ~IngestLoop();
 
   void Start();
@@ -39,6 +41,7 @@ class IngestLoop {
   std::string stream_;
   StreamConsumer consumer_;
   Handler handler_;
+  int nice_;
   absl::Mutex mu_;
   absl::CondVar stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -2,6 +2,9 @@
 
 #include <utility>
 
+#include "absl/time/time.h"
+#include "common/thread/thread_priority.h"
+
 #include "absl/strings/str_cat.h"
 #include "server/expected_set.h"
 #include "server/status_macros.h"
@@ -404,21 +407,133 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   ASSIGN_OR_RETURN(std::unique_ptr<Database> writer, Database::Open(path));
   int version = 0;
   RETURN_IF_ERROR(Migrate(*writer, &version));
+  // Checkpoints are the checkpointer thread's job (see job_store.h); a WAL
+  // reset by a completed checkpoint is truncated back to 64 MiB at most.
+  RETURN_IF_ERROR(
+      writer->Exec("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;"));
   ASSIGN_OR_RETURN(std::unique_ptr<Database> reader, Database::Open(path));
-  return std::unique_ptr<JobStore>(new JobStore(std::move(writer), std::move(reader), version));
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> checkpointer, Database::Open(path));
+  return std::unique_ptr<JobStore>(
+      new JobStore(std::move(writer), std::move(reader), std::move(checkpointer), version));
 }
 
 JobStore::JobStore(std::unique_ptr<Database> writer, std::unique_ptr<Database> reader,
-                   int version)
-    : writer_(std::move(writer)), reader_(std::move(reader)), schema_version_(version) {}
+                   std::unique_ptr<Database> checkpointer, int version)
+    : writer_(std::move(writer), &yield_requested_),
+      reader_(std::move(reader)),
+      schema_version_(version),
+      checkpointer_(std::move(checkpointer)) {
+  checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
+}
+
+JobStore::~JobStore() {
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    stopping_ = true;
+    checkpoint_wake_.Signal();
+  }
+  checkpoint_thread_.join();
+}
 
 absl::Status JobStore::Write(absl::FunctionRef<absl::Status(StoreSession&)> fn) {
-  absl::MutexLock lock(&write_mu_);
-  RETURN_IF_ERROR(writer_.db().Exec("BEGIN IMMEDIATE"));
-  absl::Status status = fn(writer_);
-  if (status.ok()) status = writer_.db().Exec("COMMIT");
-  if (!status.ok()) writer_.db().Exec("ROLLBACK").IgnoreError();
+  return RunWrite(/*bulk=*/false, fn);
+}
+
+absl::Status JobStore::WriteBulk(absl::FunctionRef<absl::Status(StoreSession&)> fn) {
+  return RunWrite(/*bulk=*/true, fn);
+}
+
+void JobStore::AcquireWriter(bool bulk) {
+  absl::MutexLock lock(&gate_mu_);
+  if (bulk) {
+    gate_mu_.Await(absl::Condition(
+        +[](JobStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->gate_mu_) {
+          return !store->writer_busy_ && store->priority_waiting_ == 0;
+        },
+        this));
+  } else {
+    ++priority_waiting_;
+    yield_requested_.store(priority_waiting_, std::memory_order_relaxed);
+    gate_mu_.Await(absl::Condition(
+        +[](JobStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->gate_mu_) {
+          return !store->writer_busy_;
+        },
+        this));
+    --priority_waiting_;
+    yield_requested_.store(priority_waiting_, std::memory_order_relaxed);
+  }
+  writer_busy_ = true;
+}
+
+void JobStore::ReleaseWriter() {
+  absl::MutexLock lock(&gate_mu_);
+  writer_busy_ = false;
+}
+
+absl::Status JobStore::RunWrite(bool bulk, absl::FunctionRef<absl::Status(StoreSession&)> fn) {
+  AcquireWriter(bulk);
+  absl::Status status = writer_.db().Exec("BEGIN IMMEDIATE");
+  if (status.ok()) {
+    status = fn(writer_);
+    if (status.ok()) status = writer_.db().Exec("COMMIT");
+    if (!status.ok()) writer_.db().Exec("ROLLBACK").IgnoreError();
+  }
+  ReleaseWriter();
+  if (status.ok()) {
+    ++commits_;
+    absl::MutexLock lock(&checkpoint_mu_);
+    if (++commits_since_checkpoint_ == 1) checkpoint_wake_.Signal();
+  }
   return status;
+}
+
+void JobStore::CheckpointLoop() {
+  // After a commit, wait a little so that one checkpoint covers several
+  // commits, then copy what no reader still needs (PASSIVE: never blocks
+  // the writer or readers, never waits for them).
+  constexpr absl::Duration kInterval = absl::Milliseconds(50);
+  SetCurrentThreadNice(kBulkThreadNice).IgnoreError();  // best effort
+  absl::StatusOr<Statement> statement = checkpointer_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
+  while (true) {
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      while (!stopping_ && commits_since_checkpoint_ == 0) checkpoint_wake_.Wait(&checkpoint_mu_);
+      if (!stopping_) checkpoint_wake_.WaitWithTimeout(&checkpoint_mu_, kInterval);
+      commits_since_checkpoint_ = 0;
+      if (stopping_) break;
+    }
+    if (!statement.ok()) continue;
+    absl::StatusOr<bool> row = statement->Step();
+    if (row.ok() && *row) {
+      // Columns: busy, frames in the WAL, frames checkpointed.
+      ++checkpoints_;
+      wal_frames_ = statement->Int(1);
+      wal_backfilled_ = statement->Int(2);
+    }
+    statement->Reset();
+    // Under sustained writes a PASSIVE checkpoint finishes only after the
+    // writer has appended again, so the WAL never restarts and keeps
+    // growing. Once it is long and fully copied, restart it from the
+    // writer's seat: quick, since nothing is left to copy.
+    if (wal_frames_ >= kRestartWalFrames && wal_backfilled_ == wal_frames_) {
+      AcquireWriter(/*bulk=*/false);
+      absl::Status restarted = writer_.db().Exec("PRAGMA wal_checkpoint(RESTART)");
+      ReleaseWriter();
+      if (restarted.ok()) ++wal_restarts_;
+    }
+  }
+  // Last one, so that a clean stop leaves a short WAL.
+  if (statement.ok()) statement->Run().IgnoreError();
+}
+
+JobStoreStats JobStore::stats() const {
+  JobStoreStats s;
+  s.commits = commits_;
+  s.checkpoints = checkpoints_;
+  s.wal_frames = wal_frames_;
+  s.wal_backfilled = wal_backfilled_;
+  s.wal_restarts = wal_restarts_;
+  return s;
 }
 
 absl::Status JobStore::Read(absl::FunctionRef<absl::Status(StoreSession&)> fn) {

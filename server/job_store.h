@@ -14,9 +14,11 @@
 #ifndef MUSTER_SERVER_JOB_STORE_H_
 #define MUSTER_SERVER_JOB_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -128,7 +130,15 @@ struct ReturnQuery {
 // JobStore::Read, which serialize its use.
 class StoreSession {
  public:
-  explicit StoreSession(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  explicit StoreSession(std::unique_ptr<Database> db,
+                        const std::atomic<int>* yield_requested = nullptr)
+      : db_(std::move(db)), yield_requested_(yield_requested) {}
+
+  // Inside JobStore::WriteBulk: true when a control-plane Write is waiting
+  // for the writer; the bulk transaction should stop and commit what it has.
+  bool YieldRequested() const {
+    return yield_requested_ != nullptr && yield_requested_->load(std::memory_order_relaxed) > 0;
+  }
 
   // Writes.
   absl::StatusOr<int64_t> InsertJob(const JobRow& job);  // returns num
@@ -158,33 +168,77 @@ class StoreSession {
 
  private:
   std::unique_ptr<Database> db_;
+  const std::atomic<int>* yield_requested_;
+};
+
+struct JobStoreStats {
+  uint64_t commits = 0;
+  uint64_t checkpoints = 0;    // PASSIVE checkpoints run by the checkpointer
+  int64_t wal_frames = 0;      // frames in the WAL at the last checkpoint
+  int64_t wal_backfilled = 0;  // of which copied into the database file
+  uint64_t wal_restarts = 0;   // long, fully copied WALs restarted from the start
 };
 
 class JobStore {
  public:
-  // Opens or creates the file at `path` and migrates it to kSchemaVersion.
-  // FailedPrecondition if the file has a newer schema than this binary.
+  // Opens or creates the file at `path` and migrates it to kSchemaVersion,
+  // then starts the checkpointer thread. FailedPrecondition if the file has
+  // a newer schema than this binary.
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
+  ~JobStore();
 
   // Runs `fn` inside one write transaction; commits when it returns OK,
   // rolls back otherwise. Calls are serialized; `fn` must not call Write.
-  absl::Status Write(absl::FunctionRef<absl::Status(StoreSession&)> fn)
-      ABSL_LOCKS_EXCLUDED(write_mu_);
+  // Control-plane writes (jobs, deliveries, inventory) use Write: a waiting
+  // Write goes before any waiting WriteBulk, and a running WriteBulk is
+  // asked to commit early (StoreSession::YieldRequested), so a SubmitJob
+  // waits for at most one short slice of return ingestion, not a whole batch.
+  absl::Status Write(absl::FunctionRef<absl::Status(StoreSession&)> fn);
+  // The same for bulk ingestion: waits while any Write waits, and `fn`
+  // should poll session.YieldRequested() and stop (leaving the rest for its
+  // next WriteBulk) when it turns true.
+  absl::Status WriteBulk(absl::FunctionRef<absl::Status(StoreSession&)> fn);
   // Runs `fn` on the read connection inside one read transaction (a
   // consistent snapshot of the last commit).
   absl::Status Read(absl::FunctionRef<absl::Status(StoreSession&)> fn)
       ABSL_LOCKS_EXCLUDED(read_mu_);
 
   int schema_version() const { return schema_version_; }
+  JobStoreStats stats() const;
 
  private:
-  JobStore(std::unique_ptr<Database> writer, std::unique_ptr<Database> reader, int version);
+  JobStore(std::unique_ptr<Database> writer, std::unique_ptr<Database> reader,
+           std::unique_ptr<Database> checkpointer, int version);
+  // A WAL this long (4 KiB pages: 64 MiB) is restarted once fully copied.
+  static constexpr int64_t kRestartWalFrames = 16384;
 
-  absl::Mutex write_mu_;
-  StoreSession writer_ ABSL_GUARDED_BY(write_mu_);
+  void AcquireWriter(bool bulk) ABSL_LOCKS_EXCLUDED(gate_mu_);
+  void ReleaseWriter() ABSL_LOCKS_EXCLUDED(gate_mu_);
+  absl::Status RunWrite(bool bulk, absl::FunctionRef<absl::Status(StoreSession&)> fn);
+  void CheckpointLoop();
+
+  // The writer is a token, not a held mutex: gate_mu_ guards who owns it,
+  // and writer_ is used only by the thread that set writer_busy_.
+  mutable absl::Mutex gate_mu_;
+  bool writer_busy_ ABSL_GUARDED_BY(gate_mu_) = false;
+  int priority_waiting_ ABSL_GUARDED_BY(gate_mu_) = 0;
+  std::atomic<int> yield_requested_{0};  // mirrors priority_waiting_ for fn
+  StoreSession writer_;
   absl::Mutex read_mu_;
   StoreSession reader_ ABSL_GUARDED_BY(read_mu_);
   int schema_version_;
+
+  // Checkpoints (PASSIVE) run here, on their own connection, instead of in
+  // the commit that crosses SQLite's auto-checkpoint threshold: copying the
+  // WAL into the database file and its fsync never hold the writer.
+  std::unique_ptr<Database> checkpointer_;
+  absl::Mutex checkpoint_mu_;
+  absl::CondVar checkpoint_wake_;
+  bool stopping_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  uint64_t commits_since_checkpoint_ ABSL_GUARDED_BY(checkpoint_mu_) = 0;
+  std::thread checkpoint_thread_;
+  std::atomic<uint64_t> commits_{0}, checkpoints_{0}, wal_restarts_{0};
+  std::atomic<int64_t> wal_frames_{0}, wal_backfilled_{0};
 };
 
 // Compact encoding of a string list (args) for the store.

@@ -263,18 +263,28 @@ absl::StatusOr<DispatchOrder> JobTracker::BuildDispatch(const std::string& jid) 
   return order;
 }
 
-absl::Status JobTracker::MarkDispatched(const std::string& jid, uint32_t attempt) {
+absl::StatusOr<bool> JobTracker::MarkDispatched(const std::string& jid, uint32_t attempt) {
+  absl::MutexLock lock(&mu_);
+  Record* record = Find(jid);
+  if (record == nullptr) return UnknownJob(jid);
+  if (record->row.state != muster::v1::PENDING || record->row.attempt != attempt) {
+    return false;  // cancelled, timed out or retried meanwhile
+  }
+  record->row.state = muster::v1::RUNNING;
+  Changed(record);
+  return true;
+}
+
+absl::Status JobTracker::PersistDispatched(const std::string& jid, uint32_t attempt) {
   return store_->Write([&](StoreSession& session) -> absl::Status {
     absl::MutexLock lock(&mu_);
     Record* record = Find(jid);
     if (record == nullptr) return UnknownJob(jid);
-    if (record->row.state != muster::v1::PENDING || record->row.attempt != attempt) {
-      return absl::OkStatus();  // cancelled, timed out or retried meanwhile
+    if (record->row.state != muster::v1::RUNNING || record->row.attempt != attempt) {
+      return absl::OkStatus();  // finished (and written), or retried meanwhile
     }
-    record->row.state = muster::v1::RUNNING;
     RETURN_IF_ERROR(session.UpdateJobState(record->row));
-    Changed(record);
-    // Every return can overtake this call (fast minions): then it is complete now.
+    // Every return can overtake the marking (fast minions): complete now.
     bool none_missing = std::all_of(record->tallies.begin(), record->tallies.end(),
                                     [](const DatacenterTally& t) { return t.counters().missing() == 0; });
     if (none_missing) return Finalize(session, record, muster::v1::COMPLETE, NowMs());
@@ -561,10 +571,17 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
     }
   }
 
-  // Insert without holding mu_: readers keep being served.
+  // Insert without holding mu_: readers keep being served. A waiting
+  // control-plane write (SubmitJob) cuts the transaction short; at least
+  // one return is handled per call, so ingestion always advances.
   std::vector<bool> inserted(returns.size(), false);
   ReturnRow row;
-  for (size_t i = 0; i < returns.size(); ++i) {
+  size_t end = returns.size();
+  for (size_t i = 0; i < end; ++i) {
+    if (i > 0 && session.YieldRequested()) {
+      end = i;
+      break;
+    }
     if (jobs[i] == nullptr) {
       ++counts.unknown_job;
       continue;
@@ -587,9 +604,10 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
     if (!inserted[i]) ++counts.duplicate;
   }
 
+  counts.consumed = end;
   absl::MutexLock lock(&mu_);
   std::vector<Record*> touched;
-  for (size_t i = 0; i < returns.size(); ++i) {
+  for (size_t i = 0; i < end; ++i) {
     if (!inserted[i]) continue;
     ++counts.inserted;
     Record* record = jobs[i];

@@ -124,6 +124,7 @@ struct IncomingReturn {
 };
 
 struct IngestCounts {
+  size_t consumed = 0;  // returns handled, from the front; the rest is left
   uint64_t inserted = 0;
   uint64_t duplicate = 0;
   uint64_t unknown_job = 0;
@@ -171,8 +172,19 @@ class JobTracker {
   // The envelopes to write for a PENDING job's latest attempt.
   // FailedPrecondition when the job is not PENDING.
   absl::StatusOr<DispatchOrder> BuildDispatch(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_);
-  // PENDING -> RUNNING once the envelopes of `attempt` are in Redis.
-  absl::Status MarkDispatched(const std::string& jid, uint32_t attempt) ABSL_LOCKS_EXCLUDED(mu_);
+  // PENDING -> RUNNING once the envelopes of `attempt` are in Redis: in
+  // memory at once (GetJob, WatchJob and the dispatcher's retries see it),
+  // so that SubmitJob need not wait for the writer a second time. True when
+  // the change still has to be persisted with PersistDispatched(); until it
+  // is, a restarted jobd finds the job PENDING and dispatches it again,
+  // which relays ignore (they de-duplicate on jid and attempt).
+  absl::StatusOr<bool> MarkDispatched(const std::string& jid, uint32_t attempt)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes the RUNNING state of `attempt` (nothing if the job has moved on:
+  // finished, cancelled or retried), and completes the job if every return
+  // arrived before it was marked.
+  absl::Status PersistDispatched(const std::string& jid, uint32_t attempt)
+      ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> PendingJids() const ABSL_LOCKS_EXCLUDED(mu_);
   // Counts for metrics; O(jobs), no SQLite.
   JobActivity Activity() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -199,7 +211,10 @@ class JobTracker {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<JobSnapshot> Cancel(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Records returns inside the caller's store transaction (the ingester's).
+  // Records returns inside the caller's store transaction (the ingester's),
+  // from the front. Stops early when session.YieldRequested() (a
+  // control-plane write is waiting): counts.consumed says how many were
+  // handled, and the caller passes the rest in its next transaction.
   absl::StatusOr<IngestCounts> IngestReturns(StoreSession& session,
                                              absl::Span<const IncomingReturn> returns)
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -55,7 +55,8 @@ absl::Status Jobd::Start() {
       DispatcherOptions{options_.redis, options_.redis_prefix}, tracker_.get());
   metrics_ = std::make_unique<JobdMetrics>(
       JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
-                         inventory_.get(), options_.redis, returns.stream, events.stream,
+                         inventory_.get(), store_.get(), options_.redis, returns.stream,
+                         events.stream,
                          returns.group});
   event_ingester_->set_delivery_observer(
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {

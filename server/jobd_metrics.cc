@@ -11,6 +11,7 @@
 #include "proto/job_service.pb.h"
 #include "server/event_ingester.h"
 #include "server/inventory.h"
+#include "server/job_store.h"
 #include "server/job_tracker.h"
 #include "server/return_ingester.h"
 #include "server/stream_backlog.h"
@@ -74,6 +75,22 @@ void AddIngestionFigures(const ReturnIngesterStats& r, const EventIngesterStats&
               "Delivery reports for a jid jobd does not know (dropped).", e.unknown_job);
 }
 
+void AddStoreFigures(const JobStoreStats& store, const ReturnIngesterStats& returns,
+                     metrics::MetricFamilies& out) {
+  out.Counter("muster_jobd_sqlite_commits_total", "Write transactions committed in jobd's store.",
+              store.commits);
+  out.Counter("muster_jobd_returns_transactions_total",
+              "Transactions that committed returns; more than the stream reads when ingestion "
+              "gave the writer to a waiting SubmitJob or other control-plane write.",
+              returns.transactions);
+  out.Counter("muster_jobd_sqlite_checkpoints_total",
+              "PASSIVE WAL checkpoints run by the store's checkpointer thread.", store.checkpoints);
+  out.Counter("muster_jobd_sqlite_wal_restarts_total",
+              "Long, fully copied WALs restarted from the start.", store.wal_restarts);
+  out.Gauge("muster_jobd_sqlite_wal_frames",
+            "Frames (4 KiB pages) in the store's WAL at the last checkpoint.", store.wal_frames);
+}
+
 void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::MetricFamilies& out) {
   out.Gauge("muster_jobd_inventory_minions", "Minions in jobd's inventory.", inventory.size());
   for (const RelayView& relay : inventory.Relays()) {
@@ -110,6 +127,7 @@ std::string JobdMetrics::Text() {
   AddJobFigures(sources_.tracker->Activity(), out);
   AddIngestionFigures(sources_.returns->stats(), sources_.events->stats(), out);
   AddFleetFigures(*sources_.inventory, now_ms, out);
+  AddStoreFigures(sources_.store->stats(), sources_.returns->stats(), out);
 
   absl::MutexLock lock(&redis_mu_);
   if (redis_ == nullptr || redis_->broken()) {

@@ -30,6 +30,7 @@ namespace muster::server {
 
 class EventIngester;
 class Inventory;
+class JobStore;
 class JobTracker;
 class ReturnIngester;
 
@@ -38,6 +39,7 @@ struct JobdMetricsSources {
   const ReturnIngester* returns = nullptr;
   const EventIngester* events = nullptr;
   const Inventory* inventory = nullptr;
+  const JobStore* store = nullptr;
   RedisAddress redis;
   std::string returns_stream;  // full keys, e.g. "muster:returns"
   std::string events_stream;

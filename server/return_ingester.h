@@ -3,9 +3,10 @@
 //
 // Each read takes up to `max_entries` entries (a relay writes up to 1,000
 // returns per entry), parses them into reused ReturnBatch messages, and
-// records every return of the read in ONE store transaction through
-// JobTracker::IngestReturns; the entries are acknowledged only after that
-// commit. A crash between commit and XACK makes the entries pending again;
+// records every return of the read in one bulk store transaction through
+// JobTracker::IngestReturns (cut into several when a SubmitJob or another
+// control-plane write waits for the writer, see JobStore::WriteBulk); the
+// entries are acknowledged only after the last of them has committed. A crash between commit and XACK makes the entries pending again;
 // they are re-read on restart and are then duplicates, which change nothing.
 // Malformed entries and returns are acknowledged, dropped and counted.
 #ifndef MUSTER_SERVER_RETURN_INGESTER_H_
@@ -32,7 +33,9 @@ struct ReturnIngesterStats {
   uint64_t unexpected = 0;
   uint64_t malformed_entries = 0;  // no "batch" field or not a ReturnBatch
   uint64_t malformed_returns = 0;  // bad minion id, jid or attempt
-  uint64_t batches = 0;            // transactions committed
+  uint64_t batches = 0;            // reads committed (each acknowledged after)
+  uint64_t transactions = 0;       // their transactions: > batches when cut short
+                                   // for a waiting control-plane write
 };
 
 class ReturnIngester {
@@ -54,7 +57,7 @@ class ReturnIngester {
   std::vector<IncomingReturn> incoming_;
   struct Counters {
     std::atomic<uint64_t> entries{0}, returns{0}, duplicates{0}, unknown_job{0}, unexpected{0},
-        malformed_entries{0}, malformed_returns{0}, batches{0};
+        malformed_entries{0}, malformed_returns{0}, batches{0}, transactions{0};
   } counters_;
   IngestLoop loop_;  // last: stopped before the members it uses go away
 };
