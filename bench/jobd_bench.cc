@@ -10,7 +10,12 @@
 //     counted from a second connection; the rate is measured from the first
 //     committed batch to the last (jobd's part alone: start-up excluded);
 //   - GetJob on a job with half of its minions returned;
-//   - jobd's peak resident memory (VmHWM) over the runs.
+//   - jobd's peak resident memory (VmHWM) over the runs;
+//   - the SPEC's memory case: --finished_jobs more jobs of the whole
+//     inventory, each fed all its returns through the returns stream and
+//     waited to COMPLETE, then jobd's resident memory (VmRSS and VmHWM) and
+//     GetJob on the oldest of them (finished jobs keep only counters in
+//     memory; their per-minion state is in SQLite).
 // Prints a table (figure | unit | min | median | max | target | result,
 // bench/bench_report.h); --json_out writes the same rows as JSON. Exit code 0 whether or not targets are met.
 //
@@ -21,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +47,8 @@ ABSL_FLAG(std::string, json_out, "", "If set, also write the result rows as JSON
 ABSL_FLAG(int, minions, 100000, "Inventory size (over 3 datacenters).");
 ABSL_FLAG(int, runs, 3, "Repetitions of the ingestion and SubmitJob measurements.");
 ABSL_FLAG(int, getjob_calls, 200, "GetJob calls timed.");
+ABSL_FLAG(int, finished_jobs, 100,
+          "Jobs of the whole inventory run to COMPLETE for the memory figure (0: skip).");
 
 namespace muster {
 namespace {
@@ -154,6 +162,13 @@ class Bench {
       }
     }
     peak_rss_kb_ = std::max(peak_rss_kb_, testing::PeakResidentKb(jobd_->pid()));
+
+    FinishedJobs finished;
+    if (absl::GetFlag(FLAGS_finished_jobs) > 0) {
+      std::optional<FinishedJobs> measured = RunFinishedJobs(relays, ids);
+      if (!measured.has_value()) return Fail("the finished-jobs phase failed");
+      finished = *measured;
+    }
     jobd_->Stop();
 
     if (ingest_rate.empty()) return Fail("no ingestion measurement");
@@ -168,11 +183,98 @@ class Bench {
     if (peak_rss_kb_ > 0) peak_mb.push_back(peak_rss_kb_ / 1024.0);
     report.Add({"jobd peak RSS (VmHWM)", {}, "MB", peak_mb, bench::Target::AtMost(300, "MB"),
                 "%.1f"});
+    if (finished.jobs > 0) {
+      std::string with = absl::StrCat(finished.jobs, " finished ", minions, "-minion jobs");
+      report.Add({absl::StrCat("jobd RSS (VmRSS) with ", with), {}, "MB",
+                  {finished.rss_kb / 1024.0}, bench::Target::AtMost(300, "MB"), "%.1f"});
+      report.Add({absl::StrCat("jobd peak RSS (VmHWM) after ", with), {}, "MB",
+                  {finished.peak_kb / 1024.0}, bench::Target::AtMost(300, "MB"), "%.1f"});
+      report.Add({absl::StrCat("GetJob on the oldest of ", with), {}, "ms", finished.getjob_ms,
+                  bench::Target::AtMost(10, "ms"), "%.2f"});
+      report.Add({"return ingestion while running them, returns stream -> COMPLETE", {},
+                  "returns/s", {finished.returns_per_second}, bench::Target::None(), "%.0f"});
+    }
     Print(report);
     return 0;
   }
 
  private:
+  struct FinishedJobs {
+    int jobs = 0;
+    int64_t rss_kb = 0;
+    int64_t peak_kb = 0;
+    std::vector<double> getjob_ms;
+    double returns_per_second = 0;
+  };
+
+  // Runs --finished_jobs jobs of the whole inventory to COMPLETE, one after
+  // the other: submit, write every minion's return to the returns stream
+  // (500 per entry, as relays do), wait for COMPLETE. Then measures memory
+  // and GetJob on the oldest job.
+  std::optional<FinishedJobs> RunFinishedJobs(RelayPlayer& relays,
+                                              const std::vector<std::vector<std::string>>& ids) {
+    FinishedJobs result;
+    const int jobs = absl::GetFlag(FLAGS_finished_jobs);
+    std::string oldest;
+    uint64_t expected = 0;
+    for (const auto& dc : ids) expected += dc.size();
+    auto start = std::chrono::steady_clock::now();
+    for (int j = 0; j < jobs; ++j) {
+      v1::SubmitJobResponse submitted;
+      if (!Submit(&submitted) || submitted.expected() != expected) return std::nullopt;
+      if (j == 0) oldest = submitted.jid();
+      for (int d = 0; d < 3; ++d) {
+        std::vector<wire::v1::Return> returns;
+        returns.reserve(ids[d].size());
+        for (const std::string& id : ids[d]) {
+          returns.push_back(RelayPlayer::MakeReturn(submitted.jid(), 1, id, true));
+        }
+        if (!relays.SendReturns(kDatacenters[d], returns, 500).ok()) return std::nullopt;
+      }
+      bool complete = testing::WaitFor(
+          [&] {
+            absl::StatusOr<v1::Job> job = GetJob(submitted.jid());
+            return job.ok() && job->state() == v1::COMPLETE &&
+                   job->completeness().returned() == expected;
+          },
+          absl::Seconds(120));
+      if (!complete) {
+        std::fprintf(stderr, "jobd_bench: job %d (%s) did not complete\n", j + 1,
+                     submitted.jid().c_str());
+        return std::nullopt;
+      }
+      if ((j + 1) % 10 == 0) {
+        std::printf("   %d of %d finished jobs, jobd RSS %.1f MB\n", j + 1, jobs,
+                    testing::ResidentKb(jobd_->pid()) / 1024.0);
+        std::fflush(stdout);
+      }
+    }
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.jobs = jobs;
+    result.returns_per_second = static_cast<double>(expected) * jobs / seconds;
+    result.rss_kb = testing::ResidentKb(jobd_->pid());
+    for (int i = 0; i < absl::GetFlag(FLAGS_getjob_calls); ++i) {
+      auto called = std::chrono::steady_clock::now();
+      absl::StatusOr<v1::Job> job = GetJob(oldest);
+      if (!job.ok() || job->completeness().returned() != expected) return std::nullopt;
+      result.getjob_ms.push_back(Ms(called));
+    }
+    result.peak_kb = testing::PeakResidentKb(jobd_->pid());
+    return result;
+  }
+
+  absl::StatusOr<v1::Job> GetJob(const std::string& jid) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::GetJobRequest request;
+    request.set_jid(jid);
+    v1::Job job;
+    grpc::Status status = stub_->GetJob(&context, request, &job);
+    if (!status.ok()) return absl::UnavailableError(status.error_message());
+    return job;
+  }
+
   static double Ms(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
         .count();

@@ -163,6 +163,16 @@ std::optional<uint32_t> Inventory::NumberOf(absl::string_view id) const {
   return it->second;
 }
 
+void Inventory::NumbersOf(size_t count, absl::FunctionRef<absl::string_view(size_t)> ids,
+                          std::vector<std::optional<uint32_t>>* numbers) const {
+  numbers->resize(count);
+  absl::ReaderMutexLock lock(&mu_);
+  for (size_t i = 0; i < count; ++i) {
+    auto it = by_id_.find(ids(i));
+    (*numbers)[i] = it == by_id_.end() ? std::nullopt : std::optional<uint32_t>(it->second);
+  }
+}
+
 void Inventory::IdsOf(const std::vector<uint32_t>& numbers, std::vector<std::string>* ids) const {
   absl::ReaderMutexLock lock(&mu_);
   ids->reserve(ids->size() + numbers.size());

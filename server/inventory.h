@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -67,6 +68,9 @@ class Inventory {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   std::optional<uint32_t> NumberOf(absl::string_view id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // NumberOf for many ids under one lock: numbers[i] for ids(i), i < count.
+  void NumbersOf(size_t count, absl::FunctionRef<absl::string_view(size_t)> ids,
+                 std::vector<std::optional<uint32_t>>* numbers) const ABSL_LOCKS_EXCLUDED(mu_);
   // Ids of `numbers` appended to *ids, in the same order.
   void IdsOf(const std::vector<uint32_t>& numbers, std::vector<std::string>* ids) const
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -446,21 +446,27 @@ absl::Status JobStore::WriteBulk(absl::FunctionRef<absl::Status(StoreSession&)> 
 void JobStore::AcquireWriter(bool bulk) {
   absl::MutexLock lock(&gate_mu_);
   if (bulk) {
+    ++bulk_waiting_;
     gate_mu_.Await(absl::Condition(
         +[](JobStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->gate_mu_) {
-          return !store->writer_busy_ && store->priority_waiting_ == 0;
+          return !store->writer_busy_ && (store->priority_waiting_ == 0 ||
+                                          store->control_streak_ >= kMaxControlStreak);
         },
         this));
+    --bulk_waiting_;
+    control_streak_ = 0;
   } else {
     ++priority_waiting_;
     yield_requested_.store(priority_waiting_, std::memory_order_relaxed);
     gate_mu_.Await(absl::Condition(
         +[](JobStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->gate_mu_) {
-          return !store->writer_busy_;
+          return !store->writer_busy_ && (store->bulk_waiting_ == 0 ||
+                                          store->control_streak_ < kMaxControlStreak);
         },
         this));
     --priority_waiting_;
     yield_requested_.store(priority_waiting_, std::memory_order_relaxed);
+    if (bulk_waiting_ > 0) ++control_streak_;
   }
   writer_busy_ = true;
 }
@@ -516,10 +522,14 @@ void JobStore::CheckpointLoop() {
     // growing. Once it is long and fully copied, restart it from the
     // writer's seat: quick, since nothing is left to copy.
     if (wal_frames_ >= kRestartWalFrames && wal_backfilled_ == wal_frames_) {
+      // Readers still on the WAL make RESTART wait (busy handler): give it
+      // 10 ms, not the writer's 5 s, and try again at the next checkpoint.
       AcquireWriter(/*bulk=*/false);
-      absl::Status restarted = writer_.db().Exec("PRAGMA wal_checkpoint(RESTART)");
+      writer_.db().SetBusyTimeout(absl::Milliseconds(10));
+      absl::StatusOr<int64_t> busy = writer_.db().QueryInt("PRAGMA wal_checkpoint(RESTART)");
+      writer_.db().SetBusyTimeout(kBusyTimeout);
       ReleaseWriter();
-      if (restarted.ok()) ++wal_restarts_;
+      if (busy.ok() && *busy == 0) ++wal_restarts_;
     }
   }
   // Last one, so that a clean stop leaves a short WAL.

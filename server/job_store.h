@@ -194,9 +194,10 @@ class JobStore {
   // asked to commit early (StoreSession::YieldRequested), so a SubmitJob
   // waits for at most one short slice of return ingestion, not a whole batch.
   absl::Status Write(absl::FunctionRef<absl::Status(StoreSession&)> fn);
-  // The same for bulk ingestion: waits while any Write waits, and `fn`
-  // should poll session.YieldRequested() and stop (leaving the rest for its
-  // next WriteBulk) when it turns true.
+  // The same for bulk ingestion: waits while any Write waits (unless four
+  // Writes in a row went ahead of it), and `fn` should poll
+  // session.YieldRequested() and stop (leaving the rest for its next
+  // WriteBulk) when it turns true.
   absl::Status WriteBulk(absl::FunctionRef<absl::Status(StoreSession&)> fn);
   // Runs `fn` on the read connection inside one read transaction (a
   // consistent snapshot of the last commit).
@@ -222,6 +223,12 @@ class JobStore {
   mutable absl::Mutex gate_mu_;
   bool writer_busy_ ABSL_GUARDED_BY(gate_mu_) = false;
   int priority_waiting_ ABSL_GUARDED_BY(gate_mu_) = 0;
+  int bulk_waiting_ ABSL_GUARDED_BY(gate_mu_) = 0;
+  // Control-plane grants while a bulk write waited. At kMaxControlStreak the
+  // bulk write goes next, so a stream of control writes cannot starve
+  // ingestion; a control write then waits for one bulk slice at most.
+  int control_streak_ ABSL_GUARDED_BY(gate_mu_) = 0;
+  static constexpr int kMaxControlStreak = 4;
   std::atomic<int> yield_requested_{0};  // mirrors priority_waiting_ for fn
   StoreSession writer_;
   absl::Mutex read_mu_;

@@ -1,5 +1,16 @@
 #include "server/job_store.h"
 
+#include <sys/stat.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/expected_set.h"
 #include "tests/support/process.h"
@@ -22,6 +33,40 @@ JobRow SampleJob() {
   job.state = 2;
   job.deadline_ms = 1005;
   return job;
+}
+
+// Inserts SampleJob() and returns its number.
+int64_t InsertSampleJob(JobStore& store) {
+  int64_t num = 0;
+  EXPECT_TRUE(store.Write([&](StoreSession& s) -> absl::Status {
+    absl::StatusOr<int64_t> inserted = s.InsertJob(SampleJob());
+    if (!inserted.ok()) return inserted.status();
+    num = *inserted;
+    return absl::OkStatus();
+  }).ok());
+  return num;
+}
+
+ReturnRow SampleReturn(int64_t job_num, absl::string_view minion_id) {
+  ReturnRow r;
+  r.job_num = job_num;
+  r.minion_id = std::string(minion_id);
+  r.attempt = 1;
+  r.datacenter = "dc1";
+  r.success = true;
+  r.expected = true;
+  return r;
+}
+
+int64_t CountReturns(JobStore& store, int64_t job_num) {
+  int64_t count = -1;
+  EXPECT_TRUE(store.Read([&](StoreSession& s) -> absl::Status {
+    absl::StatusOr<int64_t> counted = s.CountReturns(job_num);
+    if (!counted.ok()) return counted.status();
+    count = *counted;
+    return absl::OkStatus();
+  }).ok());
+  return count;
 }
 
 TEST(JobStoreTest, OpenMigratesToCurrentSchemaAndReopens) {
@@ -113,6 +158,213 @@ TEST(JobStoreTest, StringListCodecRejectsGarbage) {
   std::vector<std::string> items = {"", "x", std::string(300, 'y')};
   EXPECT_EQ(*DecodeStrings(EncodeStrings(items)), items);
   EXPECT_FALSE(DecodeStrings("\x05\x01").ok());
+}
+
+TEST(JobStoreTest, ControlWriteCutsARunningBulkWriteShort) {
+  auto store = JobStore::Open(NewDbPath());
+  ASSERT_TRUE(store.ok());
+  JobStore& js = **store;
+  int64_t job_num = InsertSampleJob(js);
+
+  // The bulk transaction inserts until asked to yield; the cap only keeps a
+  // broken gate from hanging the test.
+  absl::Notification bulk_started;
+  bool bulk_saw_yield = false;
+  int64_t bulk_inserted = 0;
+  absl::Status bulk_status;
+  std::thread bulk([&] {
+    bulk_status = js.WriteBulk([&](StoreSession& s) -> absl::Status {
+      absl::Time give_up = absl::Now() + absl::Seconds(10);
+      while (absl::Now() < give_up) {
+        absl::StatusOr<bool> inserted =
+            s.InsertReturn(SampleReturn(job_num, absl::StrCat("bulk-", bulk_inserted)));
+        if (!inserted.ok()) return inserted.status();
+        ++bulk_inserted;
+        if (bulk_inserted == 1) bulk_started.Notify();
+        if (s.YieldRequested()) {
+          bulk_saw_yield = true;
+          break;
+        }
+      }
+      return absl::OkStatus();
+    });
+  });
+
+  bulk_started.WaitForNotification();
+  absl::Status control_status = js.Write([&](StoreSession& s) -> absl::Status {
+    return s.InsertReturn(SampleReturn(job_num, "control")).status();
+  });
+  bulk.join();
+
+  ASSERT_TRUE(bulk_status.ok()) << bulk_status;
+  ASSERT_TRUE(control_status.ok()) << control_status;
+  EXPECT_TRUE(bulk_saw_yield) << "the bulk write ran into the 10 s cap instead of yielding";
+  EXPECT_GE(bulk_inserted, 1);
+  EXPECT_EQ(CountReturns(js, job_num), bulk_inserted + 1);
+
+  // Nobody waits now: a bulk write is not asked to yield.
+  bool later_saw_yield = true;
+  ASSERT_TRUE(js.WriteBulk([&](StoreSession& s) -> absl::Status {
+    later_saw_yield = s.YieldRequested();
+    return absl::OkStatus();
+  }).ok());
+  EXPECT_FALSE(later_saw_yield);
+}
+
+TEST(JobStoreTest, WaitingControlWriteGoesBeforeWaitingBulkWrite) {
+  auto store = JobStore::Open(NewDbPath());
+  ASSERT_TRUE(store.ok());
+  JobStore& js = **store;
+
+  absl::Mutex order_mu;
+  std::vector<std::string> order;
+  auto record = [&](const char* who) {
+    absl::MutexLock lock(&order_mu);
+    order.push_back(who);
+  };
+
+  // The holder keeps the writer until released, and then until it sees the
+  // control write (D) waiting, so D is surely queued when the writer frees.
+  absl::Notification holding, release;
+  bool holder_saw_waiting_write = false;
+  std::thread holder([&] {
+    EXPECT_TRUE(js.Write([&](StoreSession& s) -> absl::Status {
+      holding.Notify();
+      release.WaitForNotification();
+      holder_saw_waiting_write = testing::WaitFor([&] { return s.YieldRequested(); },
+                                                  absl::Seconds(5));
+      record("holder");
+      return absl::OkStatus();
+    }).ok());
+  });
+  holding.WaitForNotification();
+
+  std::thread bulk([&] {
+    EXPECT_TRUE(js.WriteBulk([&](StoreSession&) -> absl::Status {
+      record("bulk");
+      return absl::OkStatus();
+    }).ok());
+  });
+  // Lets the bulk write reach the gate before the control write does, which
+  // is the case under test. Not needed for correctness of the assertion:
+  // the gate must put D first whether or not C queued earlier, and 100 ms
+  // is far more than a thread needs to start and block.
+  absl::SleepFor(absl::Milliseconds(100));
+  std::thread control([&] {
+    EXPECT_TRUE(js.Write([&](StoreSession&) -> absl::Status {
+      record("control");
+      return absl::OkStatus();
+    }).ok());
+  });
+  release.Notify();
+  holder.join();
+  bulk.join();
+  control.join();
+
+  EXPECT_TRUE(holder_saw_waiting_write);
+  absl::MutexLock lock(&order_mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"holder", "control", "bulk"}));
+}
+
+TEST(JobStoreTest, CheckpointerCopiesTheWalIntoTheDatabase) {
+  auto store = JobStore::Open(NewDbPath());
+  ASSERT_TRUE(store.ok());
+  JobStore& js = **store;
+  constexpr int kCommits = 50;
+  for (int commit = 0; commit < kCommits; ++commit) {
+    ASSERT_TRUE(js.Write([&](StoreSession& s) -> absl::Status {
+      for (int i = 0; i < 20; ++i) {
+        absl::StatusOr<bool> inserted =
+            s.InsertReturn(SampleReturn(1, absl::StrCat("minion-", commit, "-", i)));
+        if (!inserted.ok()) return inserted.status();
+      }
+      return absl::OkStatus();
+    }).ok());
+  }
+  EXPECT_EQ(js.stats().commits, static_cast<uint64_t>(kCommits));
+
+  // The checkpointer runs ~50 ms after a commit; nothing reads or writes
+  // now, so one of its passes copies the whole WAL.
+  bool copied = testing::WaitFor(
+      [&] {
+        JobStoreStats stats = js.stats();
+        return stats.checkpoints > 0 && stats.wal_frames > 0 &&
+               stats.wal_backfilled == stats.wal_frames;
+      },
+      absl::Seconds(5));
+  JobStoreStats stats = js.stats();
+  EXPECT_TRUE(copied) << "checkpoints " << stats.checkpoints << ", frames " << stats.wal_frames
+                      << ", backfilled " << stats.wal_backfilled;
+  EXPECT_EQ(stats.wal_restarts, 0u);  // far below kRestartWalFrames
+}
+
+TEST(JobStoreTest, StopLeavesNothingInTheWal) {
+  // Closing the last connection of a WAL database checkpoints it in SQLite
+  // itself, so this guards the end state of a clean stop (no WAL left to
+  // replay on the next start) rather than the checkpointer's last pass.
+  std::string path = NewDbPath();
+  {
+    auto store = JobStore::Open(path);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+      for (int i = 0; i < 100; ++i) {
+        absl::StatusOr<bool> inserted = s.InsertReturn(SampleReturn(1, absl::StrCat("m-", i)));
+        if (!inserted.ok()) return inserted.status();
+      }
+      return absl::OkStatus();
+    }).ok());
+  }
+  struct stat wal;
+  if (stat((path + "-wal").c_str(), &wal) == 0) {
+    EXPECT_EQ(wal.st_size, 0);
+  }
+
+  auto db = Database::Open(path);
+  ASSERT_TRUE(db.ok());
+  absl::StatusOr<Statement> checkpoint = (*db)->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
+  ASSERT_TRUE(checkpoint.ok());
+  absl::StatusOr<bool> row = checkpoint->Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(checkpoint->Int(0), 0);  // not busy
+  EXPECT_EQ(checkpoint->Int(1), 0);  // no frames in the WAL
+  EXPECT_EQ(checkpoint->Int(2), 0);
+  checkpoint->Reset();
+  EXPECT_EQ(*(*db)->QueryInt("SELECT count(*) FROM returns"), 100);
+}
+
+TEST(JobStoreTest, BackToBackControlWritesDoNotStarveABulkWrite) {
+  // Three threads writing control-plane transactions back to back, each
+  // holding the writer for 2 ms, always have one waiting; the bulk write
+  // must still get the writer (after at most four control writes in a row)
+  // instead of waiting for them to stop.
+  auto store = JobStore::Open(NewDbPath());
+  ASSERT_TRUE(store.ok());
+  JobStore& js = **store;
+  int64_t job_num = InsertSampleJob(js);
+  std::atomic<bool> bulk_done{false};
+  std::atomic<int> control_writes{0};
+  absl::Time give_up = absl::Now() + absl::Seconds(10);
+  auto control = [&](int thread) {
+    for (int i = 0; !bulk_done && absl::Now() < give_up; ++i) {
+      ASSERT_TRUE(js.Write([&](StoreSession& s) -> absl::Status {
+        absl::SleepFor(absl::Milliseconds(2));
+        return s.InsertReturn(SampleReturn(job_num, absl::StrCat("c", thread, "-", i))).status();
+      }).ok());
+      ++control_writes;
+    }
+  };
+  std::thread first(control, 1), second(control, 2), third(control, 3);
+  ASSERT_TRUE(testing::WaitFor([&] { return control_writes > 20; }, absl::Seconds(5)));
+  ASSERT_TRUE(js.WriteBulk([&](StoreSession& s) -> absl::Status {
+    return s.InsertReturn(SampleReturn(job_num, "bulk")).status();
+  }).ok());
+  bool in_time = absl::Now() < give_up;
+  bulk_done = true;
+  first.join();
+  second.join();
+  third.join();
+  EXPECT_TRUE(in_time) << "the bulk write waited until the control writes gave up";
+  EXPECT_EQ(CountReturns(js, job_num), control_writes + 1);
 }
 
 }  // namespace

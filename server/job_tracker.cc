@@ -527,81 +527,92 @@ absl::Status JobTracker::Finalize(StoreSession& session, Record* record, JobStat
 absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
                                                        absl::Span<const IncomingReturn> returns) {
   IngestCounts counts;
-  // Resolve each return's job; finished jobs touched by late returns are
-  // loaded for this batch only.
-  std::vector<Record*> jobs(returns.size(), nullptr);
-  std::vector<Record*> to_load;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    Record* last = nullptr;
-    for (size_t i = 0; i < returns.size(); ++i) {
-      const std::string& jid = returns[i].ret->jid();
-      if (last == nullptr || last->row.jid != jid) last = Find(jid);
-      jobs[i] = last;
-      if (last != nullptr && !last->loaded &&
-          std::find(to_load.begin(), to_load.end(), last) == to_load.end()) {
-        to_load.push_back(last);
-      }
-    }
-  }
-  for (Record* record : to_load) RETURN_IF_ERROR(EnsureLoaded(session, record));
-
-  // Where each return lands: (datacenter index, position) or unexpected.
+  // Where each return lands: its job, and (datacenter index, position) in
+  // the expected set, or unexpected.
   struct Placement {
+    Record* job = nullptr;
     int datacenter = -1;
     int64_t position = -1;
   };
-  std::vector<Placement> placements(returns.size());
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    for (size_t i = 0; i < returns.size(); ++i) {
-      Record* record = jobs[i];
-      if (record == nullptr) continue;
-      Placement& placement = placements[i];
-      std::optional<uint32_t> number = inventory_->NumberOf(returns[i].ret->minion_id());
-      if (number) {
-        for (size_t d = 0; d < record->tallies.size() && placement.position < 0; ++d) {
-          placement.position = record->tallies[d].Find(*number);
-          if (placement.position >= 0) placement.datacenter = static_cast<int>(d);
+  std::vector<Placement> placements;
+  std::vector<bool> inserted;
+  std::vector<Record*> to_load;  // finished jobs loaded for late returns
+  std::vector<std::optional<uint32_t>> numbers;
+  ReturnRow row;
+  // Chunk by chunk: resolve, insert, then see whether a control-plane write
+  // (SubmitJob) waits for the writer. If one does, stop and let the caller
+  // commit: each transaction does at least one chunk (bounded work before a
+  // waiting write gets the writer, and progress however often writes come),
+  // and nothing is resolved for returns this transaction will not insert.
+  size_t end = 0;
+  while (end < returns.size()) {
+    size_t begin = end;
+    end = std::min(returns.size(), begin + kIngestChunk);
+    placements.resize(end);
+    inserted.resize(end, false);
+    size_t first_new_load = to_load.size();
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      Record* last = nullptr;
+      for (size_t i = begin; i < end; ++i) {
+        const std::string& jid = returns[i].ret->jid();
+        if (last == nullptr || last->row.jid != jid) last = Find(jid);
+        placements[i].job = last;
+        if (last != nullptr && !last->loaded &&
+            std::find(to_load.begin(), to_load.end(), last) == to_load.end()) {
+          to_load.push_back(last);
         }
       }
-      if (placement.position < 0) {
-        placement.datacenter = IndexOf(record->datacenters, *returns[i].datacenter);
+    }
+    for (size_t k = first_new_load; k < to_load.size(); ++k) {
+      RETURN_IF_ERROR(EnsureLoaded(session, to_load[k]));
+    }
+    inventory_->NumbersOf(
+        end - begin, [&](size_t k) -> absl::string_view { return returns[begin + k].ret->minion_id(); },
+        &numbers);
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      for (size_t i = begin; i < end; ++i) {
+        Placement& placement = placements[i];
+        Record* record = placement.job;
+        if (record == nullptr) continue;
+        if (const std::optional<uint32_t>& number = numbers[i - begin]) {
+          for (size_t d = 0; d < record->tallies.size() && placement.position < 0; ++d) {
+            placement.position = record->tallies[d].Find(*number);
+            if (placement.position >= 0) placement.datacenter = static_cast<int>(d);
+          }
+        }
+        if (placement.position < 0) {
+          placement.datacenter = IndexOf(record->datacenters, *returns[i].datacenter);
+        }
       }
     }
-  }
-
-  // Insert without holding mu_: readers keep being served. A waiting
-  // control-plane write (SubmitJob) cuts the transaction short; at least
-  // one return is handled per call, so ingestion always advances.
-  std::vector<bool> inserted(returns.size(), false);
-  ReturnRow row;
-  size_t end = returns.size();
-  for (size_t i = 0; i < end; ++i) {
-    if (i > 0 && session.YieldRequested()) {
-      end = i;
-      break;
+    // Insert without holding mu_: readers keep being served.
+    for (size_t i = begin; i < end; ++i) {
+      if (placements[i].job == nullptr) {
+        ++counts.unknown_job;
+        continue;
+      }
+      const muster::wire::v1::Return& r = *returns[i].ret;
+      row.job_num = placements[i].job->row.num;
+      row.minion_id = r.minion_id();
+      row.attempt = r.attempt();
+      row.datacenter = *returns[i].datacenter;
+      row.success = r.success();
+      row.retcode = r.retcode();
+      row.stdout_text = r.stdout();
+      row.stderr_text = r.stderr();
+      row.truncated = r.truncated();
+      row.started_at_ms = r.started_at_ms();
+      row.ended_at_ms = r.ended_at_ms();
+      row.received_at_ms = returns[i].received_at_ms;
+      row.expected = placements[i].position >= 0;
+      bool was_inserted = false;
+      ASSIGN_OR_RETURN(was_inserted, session.InsertReturn(row));
+      inserted[i] = was_inserted;
+      if (!was_inserted) ++counts.duplicate;
     }
-    if (jobs[i] == nullptr) {
-      ++counts.unknown_job;
-      continue;
-    }
-    const muster::wire::v1::Return& r = *returns[i].ret;
-    row.job_num = jobs[i]->row.num;
-    row.minion_id = r.minion_id();
-    row.attempt = r.attempt();
-    row.datacenter = *returns[i].datacenter;
-    row.success = r.success();
-    row.retcode = r.retcode();
-    row.stdout_text = r.stdout();
-    row.stderr_text = r.stderr();
-    row.truncated = r.truncated();
-    row.started_at_ms = r.started_at_ms();
-    row.ended_at_ms = r.ended_at_ms();
-    row.received_at_ms = returns[i].received_at_ms;
-    row.expected = placements[i].position >= 0;
-    ASSIGN_OR_RETURN(inserted[i], session.InsertReturn(row));
-    if (!inserted[i]) ++counts.duplicate;
+    if (session.YieldRequested()) break;
   }
 
   counts.consumed = end;
@@ -610,8 +621,8 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
   for (size_t i = 0; i < end; ++i) {
     if (!inserted[i]) continue;
     ++counts.inserted;
-    Record* record = jobs[i];
     const Placement& placement = placements[i];
+    Record* record = placement.job;
     if (placement.position >= 0) {
       record->tallies[placement.datacenter].Record(placement.position, returns[i].ret->attempt(),
                                                    returns[i].ret->success());

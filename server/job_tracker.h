@@ -123,6 +123,10 @@ struct IncomingReturn {
   int64_t received_at_ms;
 };
 
+// Returns resolved and inserted between two looks at a waiting control-plane
+// write: ~2 ms of work, so a SubmitJob waits at most that plus one commit.
+inline constexpr size_t kIngestChunk = 512;
+
 struct IngestCounts {
   size_t consumed = 0;  // returns handled, from the front; the rest is left
   uint64_t inserted = 0;
@@ -212,9 +216,10 @@ class JobTracker {
   absl::StatusOr<JobSnapshot> Cancel(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Records returns inside the caller's store transaction (the ingester's),
-  // from the front. Stops early when session.YieldRequested() (a
-  // control-plane write is waiting): counts.consumed says how many were
-  // handled, and the caller passes the rest in its next transaction.
+  // from the front, kIngestChunk at a time. Stops after a chunk when
+  // session.YieldRequested() (a control-plane write is waiting):
+  // counts.consumed says how many were handled (at least one chunk), and
+  // the caller passes the rest in its next transaction.
   absl::StatusOr<IngestCounts> IngestReturns(StoreSession& session,
                                              absl::Span<const IncomingReturn> returns)
       ABSL_LOCKS_EXCLUDED(mu_);

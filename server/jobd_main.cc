@@ -8,6 +8,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
@@ -31,6 +32,9 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("jobd: Muster's central JobService (gRPC)");
   absl::ParseCommandLine(argc, argv);
+  // Debian's Abseil is built with deadlock detection on: it records every
+  // lock order in a global graph, which shows in the hot paths' profiles.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
 
   // Block the stop signals in every thread; the main thread waits for them.

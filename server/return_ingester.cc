@@ -54,35 +54,30 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
   }
   // One bulk transaction for the read, cut into slices when a control-plane
   // write asks for the writer; the entries are acknowledged (by the loop)
-  // only after the last slice has committed.
-  IngestCounts counts;
+  // only after the last slice has committed. Counters follow each commit,
+  // so a slice that failed counts nothing and a re-read counts it once.
   size_t done = 0;
-  uint64_t transactions = 0;
   do {
     absl::Span<const IncomingReturn> rest = absl::MakeConstSpan(incoming_).subspan(done);
+    IngestCounts slice;
     absl::Status status = store_->WriteBulk([&](StoreSession& session) -> absl::Status {
       absl::StatusOr<IngestCounts> result = tracker_->IngestReturns(session, rest);
       if (!result.ok()) return result.status();
-      counts.consumed = result->consumed;
-      counts.inserted += result->inserted;
-      counts.duplicate += result->duplicate;
-      counts.unknown_job += result->unknown_job;
-      counts.unexpected += result->unexpected;
+      slice = *result;
       return absl::OkStatus();
     });
     if (!status.ok()) return status;
-    done += counts.consumed;
-    ++transactions;
+    done += slice.consumed;
+    counters_.returns += slice.inserted;
+    counters_.duplicates += slice.duplicate;
+    counters_.unknown_job += slice.unknown_job;
+    counters_.unexpected += slice.unexpected;
+    counters_.transactions += 1;
   } while (done < incoming_.size());
   counters_.entries += entries.size();
-  counters_.returns += counts.inserted;
-  counters_.duplicates += counts.duplicate;
-  counters_.unknown_job += counts.unknown_job;
-  counters_.unexpected += counts.unexpected;
   counters_.malformed_entries += malformed_entries;
   counters_.malformed_returns += malformed_returns;
   counters_.batches += 1;
-  counters_.transactions += transactions;
   return absl::OkStatus();
 }
 

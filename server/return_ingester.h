@@ -46,8 +46,10 @@ class ReturnIngester {
   void Stop() { loop_.Stop(); }
   ReturnIngesterStats stats() const;
 
-  // Commits the returns of `entries` (one transaction). Public for tests and
-  // the benchmark; the loop calls it for every read.
+  // Commits the returns of `entries`: one bulk transaction, or several when
+  // control-plane writes cut it short (JobStore::WriteBulk); OK only when
+  // all have committed. Public for tests and the benchmark; the loop calls
+  // it for every read and acknowledges the entries after it returns OK.
   absl::Status Ingest(const std::vector<StreamEntry>& entries);
 
  private:

@@ -88,7 +88,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
     sqlite3_close(db);
     return absl::UnavailableError(absl::StrCat("cannot open sqlite db '", path, "': ", message));
   }
-  sqlite3_busy_timeout(db, 5000);
+  sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(kBusyTimeout)));
   std::unique_ptr<Database> database(new Database(db));
   if (synchronous != "NORMAL" && synchronous != "FULL") {
     return absl::InvalidArgumentError(
@@ -136,6 +136,10 @@ absl::StatusOr<Statement*> Database::Cached(const char* sql) {
   }
   it->second.Reset();
   return &it->second;
+}
+
+void Database::SetBusyTimeout(absl::Duration timeout) {
+  sqlite3_busy_timeout(db_, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
 }
 
 int64_t Database::Changes() const { return sqlite3_changes(db_); }

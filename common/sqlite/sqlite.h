@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -52,6 +53,8 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+inline constexpr absl::Duration kBusyTimeout = absl::Seconds(5);
+
 class Database {
  public:
   // Opens (creating if needed) the file at `path` in WAL mode with a 5 s
@@ -69,6 +72,9 @@ class Database {
   // A statement prepared once per connection and reused; `sql` must be a
   // string literal (its address is the cache key). Returned reset.
   absl::StatusOr<Statement*> Cached(const char* sql);
+  // How long a statement waits for another connection's lock before
+  // SQLITE_BUSY (Open sets kBusyTimeout).
+  void SetBusyTimeout(absl::Duration timeout);
   // Rows changed by the last INSERT/UPDATE/DELETE.
   int64_t Changes() const;
   absl::StatusOr<int64_t> QueryInt(absl::string_view sql);

@@ -108,19 +108,27 @@ std::string ChildProcess::ReadLog() const {
   return text.str();
 }
 
-int64_t PeakResidentKb(pid_t pid) {
+namespace {
+
+// A "Name:   1234 kB" line of /proc/<pid>/status, in KiB; -1 if absent.
+int64_t StatusKb(pid_t pid, absl::string_view name) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(status, line)) {
     absl::string_view value = line;
-    if (!absl::ConsumePrefix(&value, "VmHWM:")) continue;
-    // "VmHWM:     70312 kB"
+    if (!absl::ConsumePrefix(&value, name) || !absl::ConsumePrefix(&value, ":")) continue;
     value = absl::StripSuffix(absl::StripAsciiWhitespace(value), "kB");
     int64_t kb = 0;
     return absl::SimpleAtoi(absl::StripAsciiWhitespace(value), &kb) ? kb : -1;
   }
   return -1;
 }
+
+}  // namespace
+
+int64_t PeakResidentKb(pid_t pid) { return StatusKb(pid, "VmHWM"); }
+
+int64_t ResidentKb(pid_t pid) { return StatusKb(pid, "VmRSS"); }
 
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;

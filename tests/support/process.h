@@ -51,6 +51,8 @@ class ChildProcess {
 // Peak resident memory (VmHWM in /proc/PID/status, KiB) of a running
 // process, or -1 when it cannot be read.
 int64_t PeakResidentKb(pid_t pid);
+// The process's resident memory now (VmRSS), in KiB; -1 if unknown.
+int64_t ResidentKb(pid_t pid);
 
 // Polls `ready` every 10 ms until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout);
