@@ -65,6 +65,9 @@ ABSL_FLAG(int, jobs, 10, "Sequential jobs per run for dispatch, SubmitJob and co
 ABSL_FLAG(int, ingest_jobs, 5, "Jobs submitted back to back per run for the ingestion rate.");
 ABSL_FLAG(int, getjob_calls, 200, "GetJob calls timed per run.");
 ABSL_FLAG(std::string, json_out, "", "If set, also write the rows as JSON here.");
+ABSL_FLAG(std::vector<std::string>, jobd_flags, {},
+          "Extra jobd flags, comma-separated (e.g. --returns_batch_entries=32), to compare "
+          "settings.");
 
 namespace muster {
 namespace {
@@ -184,6 +187,7 @@ class E2eBench {
     ClusterOptions options = ClusterOptions::Datacenters(0);
     options.redis_append_only = false;
     options.start_timeout = absl::Minutes(3);
+    options.jobd_flags = absl::GetFlag(FLAGS_jobd_flags);
     for (size_t d = 0; d < options.datacenters.size(); ++d) {
       testing::DatacenterOptions& dc = options.datacenters[d];
       dc.fleet.count = fleet / 3 + (static_cast<int>(d) < fleet % 3 ? 1 : 0);
@@ -363,8 +367,10 @@ class E2eBench {
            fleet, "ms", f.minion_after_return_p50, 20);
     AddRow("dispatch p99, SubmitJob returned -> last virtual minion received", fleet, "ms",
            f.minion_after_return_p99, -1);
+    // No SPEC target: the SPEC's 20 ms is to the relays' buses (first row);
+    // this adds the simulated fleet's own receive loop on the shared cores.
     AddRow("dispatch p50, SubmitJob called -> last virtual minion received", fleet, "ms",
-           f.minion_p50, 20);
+           f.minion_p50, -1);
     AddRow("dispatch p99, SubmitJob called -> last virtual minion received", fleet, "ms",
            f.minion_p99, -1);
     AddRow("dispatch p50, SubmitJob called -> every relay's delivery event", fleet, "ms",
