@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/sqlite/sqlite.h"
 #include "gtest/gtest.h"
 #include "proto/job_service.grpc.pb.h"
 #include "server/event_ingester.h"
@@ -168,6 +169,44 @@ TEST_F(JobdServiceTest, SubmitFreezesExpectedSetAndWritesOneEnvelopePerDatacente
   v1::SubmitJobResponse none = Submit("nomatch*");
   EXPECT_EQ(none.expected(), 0u);
   EXPECT_EQ(Get(none.jid()).state(), v1::COMPLETE);
+}
+
+// SubmitJob answers once the job is committed and its envelopes are in
+// Redis; RUNNING is written afterwards by the dispatcher's thread. Both
+// halves: the state reaches the file, and a jobd that stopped before writing
+// it (the file still says PENDING) dispatches the job again on start.
+TEST_F(JobdServiceTest, RunningReachesTheStoreAndAPendingJobIsDispatchedAgainOnStart) {
+  AddFleet();
+  std::string jid = Submit("web-*").jid();
+  EXPECT_EQ(Get(jid).state(), v1::RUNNING);
+  auto stored_state = [&]() -> int64_t {
+    auto db = Database::Open(db_path_);
+    if (!db.ok()) return -1;
+    auto state = (*db)->QueryInt(absl::StrCat("SELECT state FROM jobs WHERE jid='", jid, "'"));
+    return state.ok() ? *state : -1;
+  };
+  EXPECT_TRUE(WaitFor([&] { return stored_state() == v1::RUNNING; }, absl::Seconds(5)))
+      << "state in the file: " << stored_state();
+
+  jobd_->Stop();
+  {
+    auto db = Database::Open(db_path_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec(absl::StrCat("UPDATE jobs SET state=", static_cast<int>(v1::PENDING),
+                                         " WHERE jid='", jid, "'")).ok());
+  }
+  ASSERT_EQ(relays_->Envelopes("dc1")->size(), 1u);
+  StartJobd();
+  // The same attempt again on each datacenter's stream (relays ignore the
+  // repeat: they de-duplicate on jid and attempt), and RUNNING once more.
+  EXPECT_TRUE(WaitFor([&] { return relays_->Envelopes("dc1")->size() == 2u; }, absl::Seconds(5)));
+  auto dc1 = relays_->Envelopes("dc1");
+  ASSERT_TRUE(dc1.ok());
+  ASSERT_EQ(dc1->size(), 2u);
+  EXPECT_EQ((*dc1)[1].jid(), jid);
+  EXPECT_EQ((*dc1)[1].attempt(), 1u);
+  EXPECT_EQ(Get(jid).state(), v1::RUNNING);
+  EXPECT_TRUE(WaitFor([&] { return stored_state() == v1::RUNNING; }, absl::Seconds(5)));
 }
 
 TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
