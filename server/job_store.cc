@@ -403,6 +403,13 @@ absl::StatusOr<int64_t> StoreSession::CountReturns(int64_t job_num) {
   return count;
 }
 
+void StoreSession::RunAfterCommit(bool committed) {
+  std::vector<std::function<void()>> callbacks;
+  callbacks.swap(after_commit_);
+  if (!committed) return;
+  for (std::function<void()>& callback : callbacks) callback();
+}
+
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> writer, Database::Open(path));
   int version = 0;
@@ -484,6 +491,7 @@ absl::Status JobStore::RunWrite(bool bulk, absl::FunctionRef<absl::Status(StoreS
     if (status.ok()) status = writer_.db().Exec("COMMIT");
     if (!status.ok()) writer_.db().Exec("ROLLBACK").IgnoreError();
   }
+  writer_.RunAfterCommit(status.ok());
   ReleaseWriter();
   if (status.ok()) {
     ++commits_;

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -140,6 +141,15 @@ class StoreSession {
     return yield_requested_ != nullptr && yield_requested_->load(std::memory_order_relaxed) > 0;
   }
 
+  // Inside JobStore::Write/WriteBulk: `fn` runs after this transaction has
+  // committed, still holding the writer (so no other write runs between the
+  // commit and `fn`), and is dropped if it rolls back. For memory that
+  // readers see and that must not show rows before they are durable. `fn`
+  // must not call Write.
+  void AfterCommit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+  // JobStore's use: runs (or drops) the callbacks of the transaction.
+  void RunAfterCommit(bool committed);
+
   // Writes.
   absl::StatusOr<int64_t> InsertJob(const JobRow& job);  // returns num
   absl::Status UpdateJobState(const JobRow& job);       // state, times, attempt
@@ -169,6 +179,7 @@ class StoreSession {
  private:
   std::unique_ptr<Database> db_;
   const std::atomic<int>* yield_requested_;
+  std::vector<std::function<void()>> after_commit_;
 };
 
 struct JobStoreStats {

@@ -367,5 +367,33 @@ TEST(JobStoreTest, BackToBackControlWritesDoNotStarveABulkWrite) {
   EXPECT_EQ(CountReturns(js, job_num), control_writes + 1);
 }
 
+TEST(JobStoreTest, AfterCommitRunsOnceTheRowsAreDurableAndNotOnRollback) {
+  auto store = JobStore::Open(NewDbPath());
+  ASSERT_TRUE(store.ok());
+  JobStore& js = **store;
+  int64_t job_num = InsertSampleJob(js);
+  int64_t seen_by_reader = -1;
+  ASSERT_TRUE(js.Write([&](StoreSession& s) -> absl::Status {
+    s.AfterCommit([&] { seen_by_reader = CountReturns(js, job_num); });
+    EXPECT_EQ(seen_by_reader, -1);  // not yet
+    return s.InsertReturn(SampleReturn(job_num, "committed")).status();
+  }).ok());
+  EXPECT_EQ(seen_by_reader, 1);  // the read connection saw the committed row
+
+  bool ran = false;
+  absl::Status failed = js.WriteBulk([&](StoreSession& s) -> absl::Status {
+    s.AfterCommit([&] { ran = true; });
+    absl::Status inserted = s.InsertReturn(SampleReturn(job_num, "rolled-back")).status();
+    if (!inserted.ok()) return inserted;
+    return absl::AbortedError("rolled back on purpose");
+  });
+  EXPECT_EQ(failed.code(), absl::StatusCode::kAborted);
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(CountReturns(js, job_num), 1);
+  // A dropped callback does not leak into the next transaction.
+  ASSERT_TRUE(js.Write([](StoreSession&) { return absl::OkStatus(); }).ok());
+  EXPECT_FALSE(ran);
+}
+
 }  // namespace
 }  // namespace muster::server

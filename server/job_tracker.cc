@@ -503,13 +503,19 @@ absl::StatusOr<JobSnapshot> JobTracker::Cancel(const std::string& jid) {
 }
 
 absl::Status JobTracker::PersistCounters(StoreSession& session, const Record& record) {
-  for (size_t i = 0; i < record.datacenters.size(); ++i) {
-    const Counters& c = record.tallies[i].counters();
-    DatacenterRow dc{record.datacenters[i], c.expected, c.returned, c.succeeded, c.failed,
+  return PersistCountersOf(session, record.row, record.datacenters, record.tallies);
+}
+
+absl::Status JobTracker::PersistCountersOf(StoreSession& session, const JobRow& row,
+                                           const std::vector<std::string>& datacenters,
+                                           const std::vector<DatacenterTally>& tallies) {
+  for (size_t i = 0; i < datacenters.size(); ++i) {
+    const Counters& c = tallies[i].counters();
+    DatacenterRow dc{datacenters[i], c.expected, c.returned, c.succeeded, c.failed,
                      c.unexpected, ""};
-    RETURN_IF_ERROR(session.UpsertDatacenter(record.row.num, dc));
+    RETURN_IF_ERROR(session.UpsertDatacenter(row.num, dc));
   }
-  return session.UpdateJobState(record.row);
+  return session.UpdateJobState(row);
 }
 
 absl::Status JobTracker::Finalize(StoreSession& session, Record* record, JobState state,
@@ -517,11 +523,36 @@ absl::Status JobTracker::Finalize(StoreSession& session, Record* record, JobStat
   record->row.state = state;
   record->row.ended_at_ms = now_ms;
   RETURN_IF_ERROR(PersistCounters(session, *record));
+  EndInMemory(record, state, now_ms);
+  return absl::OkStatus();
+}
+
+void JobTracker::EndInMemory(Record* record, JobState state, int64_t now_ms) {
+  record->row.state = state;
+  record->row.ended_at_ms = now_ms;
   for (DatacenterTally& tally : record->tallies) tally.Unload();
   record->loaded = false;
   active_.erase(record);
   Changed(record);
-  return absl::OkStatus();
+}
+
+absl::Status JobTracker::PersistFinished() {
+  std::vector<Record*> records;
+  {
+    absl::MutexLock lock(&mu_);
+    records.swap(unpersisted_ends_);
+  }
+  if (records.empty()) return absl::OkStatus();
+  absl::Status status = store_->Write([&](StoreSession& session) -> absl::Status {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const Record* record : records) RETURN_IF_ERROR(PersistCounters(session, *record));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) {
+    absl::MutexLock lock(&mu_);
+    unpersisted_ends_.insert(unpersisted_ends_.end(), records.begin(), records.end());
+  }
+  return status;
 }
 
 absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
@@ -616,50 +647,108 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
   }
 
   counts.consumed = end;
-  absl::MutexLock lock(&mu_);
-  std::vector<Record*> touched;
   for (size_t i = 0; i < end; ++i) {
     if (!inserted[i]) continue;
     ++counts.inserted;
-    const Placement& placement = placements[i];
-    Record* record = placement.job;
+    if (placements[i].position < 0) ++counts.unexpected;
+  }
+
+  // What the inserted returns change: applied to the live tallies after the
+  // commit, and now to copies for finished jobs, whose stored counters are
+  // written in this transaction.
+  struct Applied {
+    std::vector<Placement> placements;
+    std::vector<uint32_t> attempts;
+    std::vector<bool> successes;
+    std::vector<bool> inserted;
+    std::vector<Record*> to_load;
+  };
+  auto applied = std::make_shared<Applied>();
+  applied->attempts.resize(end);
+  applied->successes.resize(end);
+  for (size_t i = 0; i < end; ++i) {
+    applied->attempts[i] = returns[i].ret->attempt();
+    applied->successes[i] = returns[i].ret->success();
+  }
+  placements.resize(end);
+  inserted.resize(end);
+  applied->placements = std::move(placements);
+  applied->inserted = std::move(inserted);
+  applied->to_load = std::move(to_load);
+  auto apply = [](const Applied& a, size_t i, std::vector<DatacenterTally>& tallies,
+                  JobRow& row) {
+    const Placement& placement = a.placements[i];
     if (placement.position >= 0) {
-      record->tallies[placement.datacenter].Record(placement.position, returns[i].ret->attempt(),
-                                                   returns[i].ret->success());
+      tallies[placement.datacenter].Record(placement.position, a.attempts[i], a.successes[i]);
+    } else if (placement.datacenter >= 0) {
+      tallies[placement.datacenter].RecordUnexpected();
     } else {
-      ++counts.unexpected;
-      if (placement.datacenter >= 0) {
-        record->tallies[placement.datacenter].RecordUnexpected();
-      } else {
-        ++record->row.unexpected_other;
+      ++row.unexpected_other;
+    }
+  };
+
+  // Late returns to finished jobs (rare): project and write their counters.
+  std::vector<Record*> finished;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (size_t i = 0; i < end; ++i) {
+      Record* record = applied->placements[i].job;
+      if (!applied->inserted[i] || IsActive(record->row.state)) continue;
+      if (std::find(finished.begin(), finished.end(), record) == finished.end()) {
+        finished.push_back(record);
       }
     }
-    if (touched.empty() || touched.back() != record) {
-      if (std::find(touched.begin(), touched.end(), record) == touched.end()) {
-        touched.push_back(record);
+  }
+  for (Record* record : finished) {
+    std::vector<DatacenterTally> tallies;
+    JobRow row;
+    std::vector<std::string> datacenters;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      tallies = record->tallies;
+      row = record->row;
+      datacenters = record->datacenters;
+    }
+    for (size_t i = 0; i < end; ++i) {
+      if (applied->inserted[i] && applied->placements[i].job == record) {
+        apply(*applied, i, tallies, row);
       }
     }
+    RETURN_IF_ERROR(PersistCountersOf(session, row, datacenters, tallies));
   }
-  int64_t now = NowMs();
-  for (Record* record : touched) {
-    Changed(record);
-    if (!IsActive(record->row.state)) {
-      RETURN_IF_ERROR(PersistCounters(session, *record));  // a late return
-      continue;
+
+  session.AfterCommit([this, applied, apply] {
+    absl::MutexLock lock(&mu_);
+    std::vector<Record*> touched;
+    for (size_t i = 0; i < applied->inserted.size(); ++i) {
+      if (!applied->inserted[i]) continue;
+      Record* record = applied->placements[i].job;
+      apply(*applied, i, record->tallies, record->row);
+      if (touched.empty() || touched.back() != record) {
+        if (std::find(touched.begin(), touched.end(), record) == touched.end()) {
+          touched.push_back(record);
+        }
+      }
     }
-    bool complete = true;
-    for (const DatacenterTally& tally : record->tallies) {
-      complete = complete && tally.counters().missing() == 0;
+    int64_t now = NowMs();
+    for (Record* record : touched) {
+      Changed(record);
+      if (!IsActive(record->row.state)) continue;  // counters written with the returns
+      bool complete = true;
+      for (const DatacenterTally& tally : record->tallies) {
+        complete = complete && tally.counters().missing() == 0;
+      }
+      if (complete && record->row.state == muster::v1::RUNNING) {
+        EndInMemory(record, muster::v1::COMPLETE, now);
+        unpersisted_ends_.push_back(record);
+      }
     }
-    if (complete && record->row.state == muster::v1::RUNNING) {
-      RETURN_IF_ERROR(Finalize(session, record, muster::v1::COMPLETE, now));
+    for (Record* record : applied->to_load) {
+      if (IsActive(record->row.state)) continue;
+      for (DatacenterTally& tally : record->tallies) tally.Unload();
+      record->loaded = false;
     }
-  }
-  for (Record* record : to_load) {
-    if (IsActive(record->row.state)) continue;
-    for (DatacenterTally& tally : record->tallies) tally.Unload();
-    record->loaded = false;
-  }
+  });
   return counts;
 }
 
@@ -718,7 +807,10 @@ void JobTracker::TimerLoop() {
       // Wake at the earliest deadline, and at least every second.
       absl::Time wake = std::min(absl::FromUnixMillis(next), absl::Now() + absl::Seconds(1));
       if (!stopping_ && next > NowMs()) timer_wake_.WaitWithDeadline(&mu_, wake);
-      if (stopping_) return;
+      if (stopping_) break;
+    }
+    if (absl::Status persisted = PersistFinished(); !persisted.ok()) {
+      spdlog::warn("writing completed jobs failed, will retry: {}", persisted.ToString());
     }
     absl::Status status = ExpireDue(NowMs());
     if (!status.ok()) {
@@ -727,6 +819,8 @@ void JobTracker::TimerLoop() {
       if (!stopping_) timer_wake_.WaitWithTimeout(&mu_, absl::Seconds(1));
     }
   }
+  // A clean stop leaves no completed job recorded as running.
+  PersistFinished().IgnoreError();
 }
 
 }  // namespace muster::server

@@ -215,8 +215,18 @@ class JobTracker {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<JobSnapshot> Cancel(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Writes the final state of jobs that IngestReturns completed (one small
+  // transaction; what fails stays queued and is retried by the next call and
+  // by the timer thread). Until then, GetJob already says COMPLETE (every
+  // return is committed) and a restarted jobd completes them on Recover().
+  absl::Status PersistFinished() ABSL_LOCKS_EXCLUDED(mu_);
   // Records returns inside the caller's store transaction (the ingester's),
-  // from the front, kIngestChunk at a time. Stops after a chunk when
+  // from the front, kIngestChunk at a time. The completeness in memory
+  // (GetJob, WatchJob) changes only once the transaction has committed
+  // (StoreSession::AfterCommit), so it never shows a return that is not
+  // durable; a job completed that way is written by PersistFinished().
+  // Late returns to finished jobs update their stored counters in the same
+  // transaction. Stops after a chunk when
   // session.YieldRequested() (a control-plane write is waiting):
   // counts.consumed says how many were handled (at least one chunk), and
   // the caller passes the rest in its next transaction.
@@ -253,8 +263,14 @@ class JobTracker {
   // Sets a final state and persists counters; drops the per-minion arrays.
   absl::Status Finalize(StoreSession& session, Record* record, muster::v1::JobState state,
                         int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Finalize's part in memory.
+  void EndInMemory(Record* record, muster::v1::JobState state, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PersistCounters(StoreSession& session, const Record& record)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  static absl::Status PersistCountersOf(StoreSession& session, const JobRow& row,
+                                        const std::vector<std::string>& datacenters,
+                                        const std::vector<DatacenterTally>& tallies);
   void Changed(Record* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Record* Find(const std::string& jid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   JobSnapshot Snapshot(const Record& record) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -270,6 +286,9 @@ class JobTracker {
   absl::CondVar timer_wake_;       // deadlines changed, or stopping
   std::map<std::string, std::unique_ptr<Record>> jobs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<Record*> active_ ABSL_GUARDED_BY(mu_);
+  // Jobs completed by their last return, in memory, whose final state and
+  // counters are not yet written (PersistFinished()).
+  std::vector<Record*> unpersisted_ends_ ABSL_GUARDED_BY(mu_);
   std::string last_jid_ ABSL_GUARDED_BY(mu_);
   uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t retried_ ABSL_GUARDED_BY(mu_) = 0;

@@ -74,6 +74,12 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
     counters_.unexpected += slice.unexpected;
     counters_.transactions += 1;
   } while (done < incoming_.size());
+  // Jobs these returns completed: their final state, in one small write. A
+  // failure leaves them queued for the tracker's timer; the returns
+  // themselves are committed, so the entries are acknowledged regardless.
+  if (absl::Status persisted = tracker_->PersistFinished(); !persisted.ok()) {
+    spdlog::warn("returns: writing completed jobs failed, will retry: {}", persisted.ToString());
+  }
   counters_.entries += entries.size();
   counters_.malformed_entries += malformed_entries;
   counters_.malformed_returns += malformed_returns;

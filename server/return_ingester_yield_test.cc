@@ -151,11 +151,8 @@ TEST_F(ReturnIngesterYieldTest, ControlWritesCutIngestionShortWithoutLosingRetur
   // Control-plane writes (a relay's row, as a heartbeat writes it), one
   // every 10 ms, while the read is ingested. The first has committed before
   // Ingest starts, so the next ones arrive while its bulk transactions run
-  // (uncontended, the read takes about 80 ms). They are capped because
-  // every cut costs the ingester a pass over the rest of the read: when
-  // that pass takes longer than the gap between control writes, each
-  // transaction commits only a return or two and the read finishes only
-  // when the writes stop.
+  // (uncontended, the read takes about 80 ms). They are capped so that the
+  // test's length does not depend on the machine's speed.
   constexpr uint64_t kMaxControlWrites = 100;
   std::atomic<bool> ingested{false};
   absl::Notification writing;
@@ -217,6 +214,84 @@ TEST_F(ReturnIngesterYieldTest, ControlWritesCutIngestionShortWithoutLosingRetur
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->total.returned, static_cast<uint64_t>(kMinions));
   EXPECT_EQ(job->row.state, muster::v1::COMPLETE);
+}
+
+// The completeness in memory follows the commit: inside the transaction
+// that inserts the returns, GetJob still shows none of them; after it, all,
+// and the job is COMPLETE in memory and then in the file. A transaction
+// that rolls back leaves no trace in memory either.
+TEST_F(ReturnIngesterYieldTest, CompletenessShowsOnlyCommittedReturns) {
+  std::string jid = SubmitDispatchedJob();
+  std::vector<StreamEntry> entries = ReturnEntries(jid);
+  std::vector<muster::wire::v1::ReturnBatch> batches(entries.size());
+  std::vector<IncomingReturn> incoming;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    ASSERT_TRUE(batches[i].ParseFromString(*entries[i].Field("batch")));
+    for (const muster::wire::v1::Return& r : batches[i].returns()) {
+      incoming.push_back(IncomingReturn{&r, &batches[i].datacenter(), 1});
+    }
+  }
+  ASSERT_EQ(incoming.size(), static_cast<size_t>(kMinions));
+  auto returned = [&] {
+    absl::StatusOr<JobSnapshot> job = tracker_->Get(jid);
+    EXPECT_TRUE(job.ok());
+    return job.ok() ? job->total.returned : 0;
+  };
+  auto stored_state = [&] {
+    int64_t state = -1;
+    EXPECT_TRUE(store_->Read([&](StoreSession& s) -> absl::Status {
+      absl::StatusOr<int64_t> value =
+          s.db().QueryInt(absl::StrCat("SELECT state FROM jobs WHERE jid='", jid, "'"));
+      if (!value.ok()) return value.status();
+      state = *value;
+      return absl::OkStatus();
+    }).ok());
+    return state;
+  };
+
+  // Rolled back: nothing stored, nothing shown.
+  absl::Status rolled_back = store_->WriteBulk([&](StoreSession& s) -> absl::Status {
+    absl::StatusOr<IngestCounts> counts = tracker_->IngestReturns(s, incoming);
+    if (!counts.ok()) return counts.status();
+    EXPECT_EQ(counts->inserted, static_cast<uint64_t>(kMinions));
+    return absl::AbortedError("the disk is full (simulated)");
+  });
+  EXPECT_EQ(rolled_back.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(returned(), 0u);
+  EXPECT_EQ(StoredReturns(jid), 0);
+
+  // Committed: shown only after the commit.
+  uint64_t returned_inside = 1;
+  ASSERT_TRUE(store_->WriteBulk([&](StoreSession& s) -> absl::Status {
+    absl::StatusOr<IngestCounts> counts = tracker_->IngestReturns(s, incoming);
+    if (!counts.ok()) return counts.status();
+    EXPECT_EQ(counts->consumed, incoming.size());
+    returned_inside = returned();
+    return absl::OkStatus();
+  }).ok());
+  EXPECT_EQ(returned_inside, 0u);
+  EXPECT_EQ(returned(), static_cast<uint64_t>(kMinions));
+  EXPECT_EQ(StoredReturns(jid), kMinions);
+  absl::StatusOr<JobSnapshot> job = tracker_->Get(jid);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->row.state, muster::v1::COMPLETE);
+  // The final state reaches the file with the next PersistFinished (the
+  // ingester calls it after each read; the timer thread every second).
+  EXPECT_EQ(stored_state(), muster::v1::RUNNING);
+
+  // A jobd restarted right now (the file says RUNNING, every return is
+  // stored) completes the job when it recovers.
+  {
+    JobTracker restarted(store_.get(), &inventory_, JobTrackerOptions{});
+    ASSERT_TRUE(restarted.Recover().ok());
+    absl::StatusOr<JobSnapshot> recovered = restarted.Get(jid);
+    ASSERT_TRUE(recovered.ok());
+    EXPECT_EQ(recovered->row.state, muster::v1::COMPLETE);
+    EXPECT_EQ(recovered->total.returned, static_cast<uint64_t>(kMinions));
+    EXPECT_EQ(stored_state(), muster::v1::COMPLETE);
+  }
+  ASSERT_TRUE(tracker_->PersistFinished().ok());
+  EXPECT_EQ(stored_state(), muster::v1::COMPLETE);
 }
 
 }  // namespace
