@@ -1,10 +1,13 @@
 // relayd end to end on real Redis and real ZeroMQ sockets, with fake minions
 // that speak docs/PROTOCOL.md directly: jobs in, returns out, inventory,
 // expiry, and malformed input counted without disturbing other traffic.
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <zmq.hpp>
@@ -13,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "tests/relay_fake_minion.h"
 #include "tests/relay_process.h"
+#include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
 namespace muster::testing {
@@ -279,6 +283,93 @@ TEST_F(RelayBusTest, HeartbeatsBecomeInventoryUpdates) {
         return false;
       },
       kWait));
+}
+
+// A local ZeroMQ forwarder (XSUB in, XPUB out) on its own thread, as a site
+// that already runs one would have: subscriptions go up, messages down.
+class Forwarder {
+ public:
+  Forwarder()
+      : in_(context_, zmq::socket_type::xsub), out_(context_, zmq::socket_type::xpub) {
+    in_.set(zmq::sockopt::linger, 0);
+    out_.set(zmq::sockopt::linger, 0);
+    in_endpoint_ = absl::StrCat("tcp://127.0.0.1:", FreePort());
+    out_endpoint_ = absl::StrCat("tcp://127.0.0.1:", FreePort());
+    in_.bind(in_endpoint_);
+    out_.bind(out_endpoint_);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Forwarder() {
+    stop_ = true;
+    thread_.join();
+  }
+  const std::string& in_endpoint() const { return in_endpoint_; }
+  const std::string& out_endpoint() const { return out_endpoint_; }
+
+ private:
+  void Run() {
+    zmq::pollitem_t items[] = {{in_.handle(), 0, ZMQ_POLLIN, 0},
+                               {out_.handle(), 0, ZMQ_POLLIN, 0}};
+    while (!stop_) {
+      zmq::poll(items, 2, std::chrono::milliseconds(20));
+      if (items[0].revents & ZMQ_POLLIN) Move(in_, out_);
+      if (items[1].revents & ZMQ_POLLIN) Move(out_, in_);
+    }
+  }
+  // One whole multi-frame message.
+  static void Move(zmq::socket_t& from, zmq::socket_t& to) {
+    zmq::message_t frame;
+    while (from.recv(frame, zmq::recv_flags::dontwait)) {
+      bool more = frame.more();
+      to.send(frame, more ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      if (!more) break;
+    }
+  }
+
+  zmq::context_t context_;
+  zmq::socket_t in_, out_;
+  std::string in_endpoint_, out_endpoint_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
+// --bus_connect: the relay connects its PUB socket to a forwarder instead of
+// binding; minions on the forwarder get the same frames, and returns still
+// come to the relay's return port.
+TEST_F(RelayBusTest, BusConnectPublishesThroughALocalForwarder) {
+  Forwarder forwarder;
+  StartRelay({absl::StrCat("--bus_connect=", forwarder.in_endpoint())});
+  auto a = std::make_unique<FakeMinion>(context_, "a.dc1", forwarder.out_endpoint(),
+                                        relay_->return_endpoint());
+  auto b = std::make_unique<FakeMinion>(context_, "b.dc1", forwarder.out_endpoint(),
+                                        relay_->return_endpoint());
+  // The subscriptions travel minion -> forwarder -> relay: keep adding
+  // broadcasts until one arrives, then check a list job reaches only a.
+  int sent = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (!a->jobs().empty() && !b->jobs().empty()) return true;
+        ++sent;
+        EXPECT_TRUE(AddJob(*redis_connection_,
+                           MakeJob(absl::StrCat("100000000000000001", sent / 10 % 10, sent % 10),
+                                   1, muster::v1::GLOB, "*", "dc1"))
+                        .ok());
+        a->PumpUntil([] { return false; }, absl::Milliseconds(100));
+        b->PumpUntil([] { return false; }, absl::Milliseconds(100));
+        return false;
+      },
+      kWait));
+  EXPECT_EQ(a->jobs()[0].topic, "*");
+  ASSERT_TRUE(AddJob(*redis_connection_, MakeJob("10000000000000000200", 1, muster::v1::LIST,
+                                                 "a.dc1", "dc1"))
+                  .ok());
+  ASSERT_TRUE(a->PumpUntil(
+      [&] { return a->jobs().back().job.jid() == "10000000000000000200"; }, kWait));
+  EXPECT_EQ(a->jobs().back().topic, "@a.dc1@");
+  b->PumpUntil([] { return false; }, absl::Milliseconds(300));
+  for (const auto& received : b->jobs()) {
+    EXPECT_NE(received.job.jid(), "10000000000000000200") << "b is not in the list";
+  }
 }
 
 }  // namespace
