@@ -105,6 +105,11 @@ TEST_F(MetricsRelayTest, CountersMoveWithReturnsJobsAndMalformedFrames) {
   ASSERT_TRUE(WaitForValue("muster_relay_returns_forwarded_total", {}, 1));
   ASSERT_TRUE(WaitForValue("muster_relay_malformed_frames_total", {{"reason", "bad_type"}}, 1));
   ASSERT_TRUE(WaitForValue("muster_relay_jobs_injected_total", {}, 1));
+  // The expired job and the garbage entry come after the first job in the
+  // stream: the relay may count them a moment after the injection.
+  ASSERT_TRUE(WaitForValue("muster_relay_jobs_expired_total", {}, 1));
+  ASSERT_TRUE(WaitForValue("muster_relay_malformed_entries_total", {}, 1));
+  ASSERT_TRUE(WaitForValue("muster_relay_malformed_frames_total", {{"reason", "bad_return"}}, 1));
   PromText text = Scrape();
   EXPECT_EQ(text.Value("muster_relay_malformed_frames_total", {{"reason", "frame_count"}}), 1);
   EXPECT_EQ(text.Value("muster_relay_malformed_frames_total", {{"reason", "bad_return"}}), 1);
