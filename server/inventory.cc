@@ -62,19 +62,68 @@ absl::Status Inventory::Load(StoreSession& session) {
   return absl::OkStatus();
 }
 
+void Inventory::Stage(StoreSession& session) {
+  if (staged_.registered) return;
+  staged_.registered = true;
+  session.AfterCommit([this] { ApplyStaged(); });
+  session.AfterRollback([this] { staged_ = Staged(); });
+}
+
+std::optional<uint32_t> Inventory::StagedNumberOf(const std::string& id) const {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = by_id_.find(id);
+    if (it != by_id_.end()) return it->second;
+  }
+  auto it = staged_.new_ids.find(id);
+  if (it != staged_.new_ids.end()) return it->second;
+  return std::nullopt;
+}
+
+uint32_t Inventory::NextNumber() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return static_cast<uint32_t>(minions_.size() + staged_.new_ids.size());
+}
+
+Inventory::Minion& Inventory::StagedMinion(uint32_t number) {
+  auto it = staged_.minions.find(number);
+  if (it != staged_.minions.end()) return it->second;
+  Minion copy;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (number < minions_.size()) copy = minions_[number];
+  }
+  return staged_.minions.emplace(number, std::move(copy)).first->second;
+}
+
+void Inventory::ApplyStaged() {
+  Staged staged = std::move(staged_);
+  staged_ = Staged();
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, number] : staged.new_ids) {
+    by_id_[id] = number;
+    if (number >= minions_.size()) minions_.resize(number + 1);
+  }
+  for (auto& [number, minion] : staged.minions) minions_[number] = std::move(minion);
+  for (auto& [relay_id, relay] : staged.relays) relays_[relay_id] = std::move(relay);
+}
+
 absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& relay_id,
                                     const std::string& datacenter,
                                     const muster::wire::v1::InventoryUpdate& update,
                                     int64_t at_ms, uint64_t* skipped) {
-  absl::MutexLock lock(&mu_);
+  Stage(session);
   for (const muster::wire::v1::MinionInfo& info : update.upserts()) {
     if (!bus::ValidateMinionId(info.minion_id()).ok()) {
       ++*skipped;
       continue;
     }
-    auto [it, inserted] = by_id_.try_emplace(info.minion_id(), minions_.size());
-    if (inserted) minions_.emplace_back();
-    Minion& minion = minions_[it->second];
+    std::optional<uint32_t> number = StagedNumberOf(info.minion_id());
+    if (!number.has_value()) {
+      number = NextNumber();
+      staged_.new_ids.emplace(info.minion_id(), *number);
+    }
+    Minion& minion = StagedMinion(*number);
     minion.id = info.minion_id();
     minion.datacenter = datacenter;
     minion.grains.clear();
@@ -84,29 +133,29 @@ absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& re
     minion.persisted_last_seen_ms = minion.last_seen_ms;
     minion.alive = true;
     minion.relay_id = relay_id;
-    RETURN_IF_ERROR(session.UpsertMinion(ToRow(it->second, minion)));
+    RETURN_IF_ERROR(session.UpsertMinion(ToRow(*number, minion)));
   }
   int64_t seen_at = update.seen_at_ms() != 0 ? update.seen_at_ms() : at_ms;
   for (const std::string& id : update.seen()) {
-    auto it = by_id_.find(id);
-    if (it == by_id_.end()) continue;  // seen before its upsert: the upsert will follow
-    Minion& minion = minions_[it->second];
+    std::optional<uint32_t> number = StagedNumberOf(id);
+    if (!number.has_value()) continue;  // seen before its upsert: the upsert will follow
+    Minion& minion = StagedMinion(*number);
     minion.last_seen_ms = std::max(minion.last_seen_ms, seen_at);
     bool revived = !minion.alive;
     minion.alive = true;
     minion.relay_id = relay_id;
     if (revived || minion.last_seen_ms - minion.persisted_last_seen_ms >= kLastSeenPersistStepMs) {
       minion.persisted_last_seen_ms = minion.last_seen_ms;
-      RETURN_IF_ERROR(session.UpdateMinionSeen(it->second, minion.last_seen_ms, true));
+      RETURN_IF_ERROR(session.UpdateMinionSeen(*number, minion.last_seen_ms, true));
     }
   }
   for (const std::string& id : update.gone()) {
-    auto it = by_id_.find(id);
-    if (it == by_id_.end()) continue;
-    Minion& minion = minions_[it->second];
+    std::optional<uint32_t> number = StagedNumberOf(id);
+    if (!number.has_value()) continue;
+    Minion& minion = StagedMinion(*number);
     minion.alive = false;
     minion.persisted_last_seen_ms = minion.last_seen_ms;
-    RETURN_IF_ERROR(session.UpdateMinionSeen(it->second, minion.last_seen_ms, false));
+    RETURN_IF_ERROR(session.UpdateMinionSeen(*number, minion.last_seen_ms, false));
   }
   return absl::OkStatus();
 }
@@ -114,8 +163,18 @@ absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& re
 absl::Status Inventory::ApplyRelayHeartbeat(StoreSession& session, const std::string& relay_id,
                                             const std::string& datacenter, int64_t at_ms,
                                             const muster::wire::v1::RelayHeartbeat& heartbeat) {
-  absl::MutexLock lock(&mu_);
-  RelayView& relay = relays_[relay_id];
+  Stage(session);
+  auto staged = staged_.relays.find(relay_id);
+  if (staged == staged_.relays.end()) {
+    RelayView copy;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      auto live = relays_.find(relay_id);
+      if (live != relays_.end()) copy = live->second;
+    }
+    staged = staged_.relays.emplace(relay_id, std::move(copy)).first;
+  }
+  RelayView& relay = staged->second;
   relay.relay_id = relay_id;
   relay.datacenter = datacenter;
   relay.last_heartbeat_ms = std::max(relay.last_heartbeat_ms, at_ms);

@@ -3,7 +3,10 @@
 //
 // Relays report minions through inventory events (upserts with grains,
 // `seen` refreshes, `gone`); the EventIngester applies them here inside its
-// store transaction, so memory and disk change together. Each minion gets a
+// store transaction. The rows are written in the transaction and the
+// changes are staged; memory takes them only once it has committed
+// (StoreSession::AfterCommit), so Match never puts an uncommitted minion, or
+// its number, into a job's expected set. Each minion gets a
 // stable number (its index, never reused), which is what expected sets
 // store. Matching a target against 100,000 minions is one pass over a
 // vector under a reader lock. last_seen is persisted only when it moved by
@@ -95,6 +98,28 @@ class Inventory {
     std::string relay_id;
   };
   MinionRow ToRow(uint32_t number, const Minion& minion) const;
+
+  // The changes of the store transaction in progress. Only the holder of
+  // the store's writer uses them (ApplyUpdate/ApplyRelayHeartbeat run inside
+  // write transactions, which the store serializes).
+  struct Staged {
+    bool registered = false;  // callbacks registered on this transaction
+    absl::flat_hash_map<uint32_t, Minion> minions;      // changed or new, by number
+    absl::flat_hash_map<std::string, uint32_t> new_ids;  // new minions' numbers
+    std::map<std::string, RelayView> relays;
+  };
+  // Registers, once per transaction, the commit (apply) and rollback (drop)
+  // callbacks of the staged changes.
+  void Stage(StoreSession& session) ABSL_LOCKS_EXCLUDED(mu_);
+  // The number of `id`, staged or live.
+  std::optional<uint32_t> StagedNumberOf(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // A new minion's number: after the live ones and the staged new ones.
+  uint32_t NextNumber() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The staged copy of minion `number`, copied from the live one first.
+  Minion& StagedMinion(uint32_t number) ABSL_LOCKS_EXCLUDED(mu_);
+  void ApplyStaged() ABSL_LOCKS_EXCLUDED(mu_);
+
+  Staged staged_;
 
   mutable absl::Mutex mu_;
   std::vector<Minion> minions_ ABSL_GUARDED_BY(mu_);

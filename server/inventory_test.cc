@@ -64,5 +64,68 @@ TEST(InventoryTest, MatchesByDatacenterAndPersistsAcrossReload) {
   EXPECT_EQ(total, 1u);
 }
 
+// Memory takes an update only once its transaction has committed: Match
+// never hands out the number of a minion whose row may still roll back, and
+// a rolled-back number is given to the next new minion, as on disk.
+TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
+  auto store = JobStore::Open(testing::MakeTempDir("inventory") + "/muster.db");
+  ASSERT_TRUE(store.ok());
+  Inventory inventory;
+  uint64_t skipped = 0;
+  auto all = Target::Parse(TargetKind::kGlob, "*");
+  ASSERT_TRUE(all.ok());
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) {
+    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", Upserts({"web-1"}, "web"), 1000,
+                                 &skipped);
+  }).ok());
+  ASSERT_EQ(inventory.NumberOf("web-1"), 0u);
+
+  // Inside the transaction nothing shows; after the rollback nothing stays.
+  absl::Status rolled_back = (*store)->Write([&](StoreSession& s) -> absl::Status {
+    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+                                            Upserts({"web-2", "web-3"}, "web"), 2000, &skipped);
+    if (!st.ok()) return st;
+    muster::wire::v1::InventoryUpdate gone;
+    gone.add_gone("web-1");
+    st = inventory.ApplyUpdate(s, "relay-dc1", "dc1", gone, 2000, &skipped);
+    if (!st.ok()) return st;
+    muster::wire::v1::RelayHeartbeat heartbeat;
+    st = inventory.ApplyRelayHeartbeat(s, "relay-dc1", "dc1", 2000, heartbeat);
+    if (!st.ok()) return st;
+    EXPECT_EQ(inventory.size(), 1u);
+    EXPECT_FALSE(inventory.NumberOf("web-2").has_value());
+    EXPECT_EQ(inventory.Match(*all, 0)["dc1"].size(), 1u);
+    return absl::AbortedError("rolled back on purpose");
+  });
+  ASSERT_EQ(rolled_back.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(inventory.size(), 1u);
+  EXPECT_FALSE(inventory.NumberOf("web-2").has_value());
+  EXPECT_TRUE(inventory.Relays().empty());
+  uint64_t total = 0;
+  std::vector<MinionView> listed = inventory.List(nullptr, "", "", 10, &total);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_TRUE(listed[0].alive);  // the rolled-back `gone` did not stick
+
+  // Committed: upsert and `seen` in one transaction, numbers after web-1.
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+                                            Upserts({"web-3", "web-2"}, "web"), 3000, &skipped);
+    if (!st.ok()) return st;
+    muster::wire::v1::InventoryUpdate seen;
+    seen.add_seen("web-3");
+    seen.set_seen_at_ms(9000);
+    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", seen, 9000, &skipped);
+  }).ok());
+  EXPECT_EQ(inventory.size(), 3u);
+  EXPECT_EQ(inventory.NumberOf("web-3"), 1u);
+  EXPECT_EQ(inventory.NumberOf("web-2"), 2u);
+  EXPECT_EQ(inventory.Match(*all, 5000)["dc1"], std::vector<uint32_t>({1}));  // seen at 9000
+
+  Inventory reloaded;
+  ASSERT_TRUE((*store)->Read([&](StoreSession& s) { return reloaded.Load(s); }).ok());
+  EXPECT_EQ(reloaded.size(), 3u);
+  EXPECT_EQ(reloaded.NumberOf("web-2"), 2u);
+}
+
 }  // namespace
 }  // namespace muster::server

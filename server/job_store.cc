@@ -404,10 +404,10 @@ absl::StatusOr<int64_t> StoreSession::CountReturns(int64_t job_num) {
 }
 
 void StoreSession::RunAfterCommit(bool committed) {
-  std::vector<std::function<void()>> callbacks;
-  callbacks.swap(after_commit_);
-  if (!committed) return;
-  for (std::function<void()>& callback : callbacks) callback();
+  std::vector<std::function<void()>> commit, rollback;
+  commit.swap(after_commit_);
+  rollback.swap(after_rollback_);
+  for (std::function<void()>& callback : committed ? commit : rollback) callback();
 }
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {

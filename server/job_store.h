@@ -147,7 +147,9 @@ class StoreSession {
   // readers see and that must not show rows before they are durable. `fn`
   // must not call Write.
   void AfterCommit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
-  // JobStore's use: runs (or drops) the callbacks of the transaction.
+  // The same for a transaction that rolled back (to drop staged changes).
+  void AfterRollback(std::function<void()> fn) { after_rollback_.push_back(std::move(fn)); }
+  // JobStore's use: runs the callbacks of the transaction's outcome.
   void RunAfterCommit(bool committed);
 
   // Writes.
@@ -180,6 +182,7 @@ class StoreSession {
   std::unique_ptr<Database> db_;
   const std::atomic<int>* yield_requested_;
   std::vector<std::function<void()>> after_commit_;
+  std::vector<std::function<void()>> after_rollback_;
 };
 
 struct JobStoreStats {
