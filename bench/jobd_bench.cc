@@ -148,13 +148,11 @@ class Bench {
 
     std::vector<double> get_ms;
     for (int i = 0; i < absl::GetFlag(FLAGS_getjob_calls); ++i) {
-      v1::Job job;
       auto start = std::chrono::steady_clock::now();
-      grpc::ClientContext context;
-      v1::GetJobRequest request;
-      request.set_jid(half_jid);
-      if (!stub_->GetJob(&context, request, &job).ok()) return Fail("GetJob failed");
+      absl::StatusOr<v1::Job> got = GetJob(half_jid);
+      if (!got.ok()) return Fail("GetJob failed");
       get_ms.push_back(Ms(start));
+      const v1::Job& job = *got;
       if (job.completeness().returned() != static_cast<uint64_t>((minions + 2) / 3 / 2 * 3) &&
           i == 0) {
         std::printf("note: half job has %lu of %d returned\n",

@@ -80,17 +80,14 @@ bool Dispatcher::PersistQueued() {
     absl::MutexLock lock(&stop_mu_);
     queued.swap(to_persist_);
   }
-  for (size_t i = 0; i < queued.size(); ++i) {
-    absl::Status status = tracker_->PersistDispatched(queued[i].first, queued[i].second);
-    if (!status.ok() && !absl::IsNotFound(status)) {
-      spdlog::warn("recording job {} as running failed, will retry: {}", queued[i].first,
-                   status.ToString());
-      absl::MutexLock lock(&stop_mu_);
-      to_persist_.insert(to_persist_.end(), queued.begin() + i, queued.end());
-      return false;
-    }
-  }
-  return true;
+  if (queued.empty()) return true;
+  absl::Status status = tracker_->PersistDispatched(queued);
+  if (status.ok()) return true;
+  spdlog::warn("recording {} jobs as running failed, will retry: {}", queued.size(),
+               status.ToString());
+  absl::MutexLock lock(&stop_mu_);
+  to_persist_.insert(to_persist_.end(), queued.begin(), queued.end());
+  return false;
 }
 
 void Dispatcher::Run() {

@@ -2,10 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/thread/thread_priority.h"
-
-#include "absl/strings/str_cat.h"
 #include "server/expected_set.h"
 #include "server/status_macros.h"
 

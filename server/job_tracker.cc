@@ -88,6 +88,11 @@ absl::StatusOr<JobTracker::LoadedTallies> JobTracker::LoadTallies(
   return loaded;
 }
 
+bool JobTracker::NoneMissing(const Record& record) {
+  return std::all_of(record.tallies.begin(), record.tallies.end(),
+                     [](const DatacenterTally& t) { return t.counters().missing() == 0; });
+}
+
 absl::Status JobTracker::EnsureLoaded(StoreSession& session, Record* record) {
   int64_t num;
   std::vector<std::string> datacenters;
@@ -146,9 +151,7 @@ absl::Status JobTracker::Recover() {
     spdlog::info("recovered {} jobs ({} active)", jobs_.size(), active_.size());
     // Jobs that finished with their last return while jobd was down.
     for (Record* record : std::vector<Record*>(active_.begin(), active_.end())) {
-      Counters total;
-      for (const DatacenterTally& tally : record->tallies) total.Add(tally.counters());
-      if (record->row.state == muster::v1::RUNNING && total.missing() == 0) {
+      if (record->row.state == muster::v1::RUNNING && NoneMissing(*record)) {
         RETURN_IF_ERROR(Finalize(session, record, muster::v1::COMPLETE, NowMs()));
       }
     }
@@ -275,19 +278,23 @@ absl::StatusOr<bool> JobTracker::MarkDispatched(const std::string& jid, uint32_t
   return true;
 }
 
-absl::Status JobTracker::PersistDispatched(const std::string& jid, uint32_t attempt) {
+absl::Status JobTracker::PersistDispatched(
+    const std::vector<std::pair<std::string, uint32_t>>& attempts) {
   return store_->Write([&](StoreSession& session) -> absl::Status {
     absl::MutexLock lock(&mu_);
-    Record* record = Find(jid);
-    if (record == nullptr) return UnknownJob(jid);
-    if (record->row.state != muster::v1::RUNNING || record->row.attempt != attempt) {
-      return absl::OkStatus();  // finished (and written), or retried meanwhile
+    int64_t now = NowMs();
+    for (const auto& [jid, attempt] : attempts) {
+      Record* record = Find(jid);
+      if (record == nullptr || record->row.state != muster::v1::RUNNING ||
+          record->row.attempt != attempt) {
+        continue;  // finished (and written), or retried meanwhile
+      }
+      RETURN_IF_ERROR(session.UpdateJobState(record->row));
+      // Every return can overtake the marking (fast minions): complete now.
+      if (NoneMissing(*record)) {
+        RETURN_IF_ERROR(Finalize(session, record, muster::v1::COMPLETE, now));
+      }
     }
-    RETURN_IF_ERROR(session.UpdateJobState(record->row));
-    // Every return can overtake the marking (fast minions): complete now.
-    bool none_missing = std::all_of(record->tallies.begin(), record->tallies.end(),
-                                    [](const DatacenterTally& t) { return t.counters().missing() == 0; });
-    if (none_missing) return Finalize(session, record, muster::v1::COMPLETE, NowMs());
     return absl::OkStatus();
   });
 }
@@ -450,9 +457,7 @@ absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t t
         return absl::FailedPreconditionError(
             absl::StrCat("job '", jid, "' is not dispatched yet"));
       }
-      Counters total;
-      for (const DatacenterTally& tally : record->tallies) total.Add(tally.counters());
-      if (total.missing() == 0) {
+      if (NoneMissing(*record)) {
         return absl::FailedPreconditionError(
             absl::StrCat("job '", jid, "' has no missing minions"));
       }
@@ -670,8 +675,6 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
     applied->attempts[i] = returns[i].ret->attempt();
     applied->successes[i] = returns[i].ret->success();
   }
-  placements.resize(end);
-  inserted.resize(end);
   applied->placements = std::move(placements);
   applied->inserted = std::move(inserted);
   applied->to_load = std::move(to_load);
@@ -734,11 +737,7 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
     for (Record* record : touched) {
       Changed(record);
       if (!IsActive(record->row.state)) continue;  // counters written with the returns
-      bool complete = true;
-      for (const DatacenterTally& tally : record->tallies) {
-        complete = complete && tally.counters().missing() == 0;
-      }
-      if (complete && record->row.state == muster::v1::RUNNING) {
+      if (record->row.state == muster::v1::RUNNING && NoneMissing(*record)) {
         EndInMemory(record, muster::v1::COMPLETE, now);
         unpersisted_ends_.push_back(record);
       }

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -184,10 +185,11 @@ class JobTracker {
   // which relays ignore (they de-duplicate on jid and attempt).
   absl::StatusOr<bool> MarkDispatched(const std::string& jid, uint32_t attempt)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Writes the RUNNING state of `attempt` (nothing if the job has moved on:
-  // finished, cancelled or retried), and completes the job if every return
-  // arrived before it was marked.
-  absl::Status PersistDispatched(const std::string& jid, uint32_t attempt)
+  // Writes the RUNNING state of each (jid, attempt), in one transaction
+  // (nothing for a job that has moved on: finished, cancelled, retried or
+  // unknown), and completes a job if every return arrived before it was
+  // marked.
+  absl::Status PersistDispatched(const std::vector<std::pair<std::string, uint32_t>>& attempts)
       ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> PendingJids() const ABSL_LOCKS_EXCLUDED(mu_);
   // Counts for metrics; O(jobs), no SQLite.
@@ -271,6 +273,8 @@ class JobTracker {
   static absl::Status PersistCountersOf(StoreSession& session, const JobRow& row,
                                         const std::vector<std::string>& datacenters,
                                         const std::vector<DatacenterTally>& tallies);
+  // Every datacenter's expected minions have answered.
+  static bool NoneMissing(const Record& record);
   void Changed(Record* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Record* Find(const std::string& jid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   JobSnapshot Snapshot(const Record& record) const ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -1,7 +1,7 @@
 #include "server/return_ingester.h"
 
-#include "absl/types/span.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "common/bus/bus_protocol.h"
 #include "common/thread/thread_priority.h"
 #include "spdlog/spdlog.h"

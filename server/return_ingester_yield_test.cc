@@ -88,7 +88,7 @@ class ReturnIngesterYieldTest : public ::testing::Test {
     EXPECT_EQ(submitted->expected, static_cast<uint64_t>(kMinions));
     absl::StatusOr<bool> marked = tracker_->MarkDispatched(submitted->jid, 1);
     EXPECT_TRUE(marked.ok() && *marked);
-    EXPECT_TRUE(tracker_->PersistDispatched(submitted->jid, 1).ok());
+    EXPECT_TRUE(tracker_->PersistDispatched({{submitted->jid, 1}}).ok());
     return submitted->jid;
   }
 

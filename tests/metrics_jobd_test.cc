@@ -49,7 +49,10 @@ TEST_F(MetricsJobdTest, EveryDocumentedFamilyIsExportedWithHelpAndType) {
         "muster_jobd_returns_unknown_job_total", "muster_jobd_malformed_dropped_total",
         "muster_jobd_relay_events_total", "muster_jobd_deliveries_unknown_job_total",
         "muster_jobd_inventory_minions", "muster_jobd_stream_pending_entries",
-        "muster_jobd_ingestion_lag_seconds", "muster_jobd_redis_up"}) {
+        "muster_jobd_ingestion_lag_seconds", "muster_jobd_redis_up",
+        "muster_jobd_sqlite_commits_total", "muster_jobd_returns_transactions_total",
+        "muster_jobd_sqlite_checkpoints_total", "muster_jobd_sqlite_wal_restarts_total",
+        "muster_jobd_sqlite_wal_frames"}) {
     ASSERT_TRUE(text.families.count(name)) << name;
     EXPECT_FALSE(text.families.at(name).help.empty()) << name;
   }
@@ -79,6 +82,13 @@ TEST_F(MetricsJobdTest, CountersMoveWithIngestedReturns) {
   EXPECT_EQ(text.Value("muster_jobd_returns_unexpected_total"), 1);
   EXPECT_EQ(text.Value("muster_jobd_returns_ingested_total"), 4);  // + the unexpected one
   EXPECT_EQ(text.Value("muster_jobd_stream_entries_total", {{"stream", "returns"}}), 4);
+  // The returns took transactions of their own; the store committed those
+  // and more (the job, the inventory), and the checkpointer ran after them.
+  EXPECT_GE(text.Value("muster_jobd_returns_transactions_total"), 1);
+  EXPECT_GT(text.Value("muster_jobd_sqlite_commits_total"),
+            text.Value("muster_jobd_returns_transactions_total"));
+  ASSERT_TRUE(WaitFor([&] { return Scrape().Value("muster_jobd_sqlite_checkpoints_total") > 0; },
+                      absl::Seconds(5)));
 
   // The last expected return completes the job.
   SendReturns("dc1", jid, {"web-a3"});
