@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -59,6 +60,13 @@ const char* const kDatacenters[] = {"dc1", "dc2", "dc3"};
 class Bench {
  public:
   explicit Bench(std::string command) : command_(std::move(command)) {}
+  // The SQLite file grows to hundreds of MB with --finished_jobs: remove
+  // the directory once jobd is gone.
+  ~Bench() {
+    jobd_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
 
   int Run() {
     if (!redis_.Start().ok()) return Fail("redis-server did not start");
