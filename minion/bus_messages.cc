@@ -112,4 +112,19 @@ wire::v1::MinionHeartbeat MakeHeartbeat(absl::string_view minion_id,
   return heartbeat;
 }
 
+bool IsJobResend(const std::vector<absl::string_view>& frames) {
+  return !frames.empty() && frames[0] == bus::kJobType;
+}
+
+wire::v1::Receipt MakeReceipt(const wire::v1::JobEnvelope& job, absl::string_view minion_id,
+                              wire::v1::Receipt::Status status, absl::Time now) {
+  wire::v1::Receipt receipt;
+  receipt.set_jid(job.jid());
+  receipt.set_attempt(job.attempt());
+  receipt.set_minion_id(std::string(minion_id));
+  receipt.set_status(status);
+  receipt.set_received_at_ms(absl::ToUnixMillis(now));
+  return receipt;
+}
+
 }  // namespace muster::minion

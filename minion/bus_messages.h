@@ -48,6 +48,15 @@ absl::StatusOr<BusJob> DecodeJobMessage(const std::vector<absl::string_view>& fr
 absl::StatusOr<wire::v1::ReturnAck> DecodeAckMessage(
     const std::vector<absl::string_view>& frames);
 
+// True when a message received on the DEALER is a JOB message (a dispatch
+// re-sent to one minion: frames [JOB, topic, JobEnvelope]); decode it with
+// DecodeJobMessage on frames 1 and 2.
+bool IsJobResend(const std::vector<absl::string_view>& frames);
+
+// A minion's receipt of `job` (docs/PROTOCOL.md 3.5).
+wire::v1::Receipt MakeReceipt(const wire::v1::JobEnvelope& job, absl::string_view minion_id,
+                              wire::v1::Receipt::Status status, absl::Time now);
+
 // The return of `job` on `minion_id`.
 wire::v1::Return MakeReturn(const wire::v1::JobEnvelope& job,
                             absl::string_view minion_id, FunctionResult result,

@@ -19,6 +19,11 @@ bool DispatchDedup::FirstTime(absl::string_view jid, uint32_t attempt,
   return true;
 }
 
+bool DispatchDedup::Contains(absl::string_view jid, uint32_t attempt,
+                             absl::string_view scope) const {
+  return seen_.contains(absl::StrCat(jid, "/", attempt, "/", scope));
+}
+
 void DispatchDedup::Expire(absl::Time now) {
   while (!expiries_.empty() && expiries_.top().at <= now) {
     seen_.erase(expiries_.top().key);

@@ -36,6 +36,9 @@ class DispatchDedup {
   bool FirstTime(absl::string_view jid, uint32_t attempt, absl::Time deadline,
                  absl::Time now, absl::string_view scope = "");
 
+  // True when the dispatch is recorded (in `scope`) and not yet forgotten.
+  bool Contains(absl::string_view jid, uint32_t attempt, absl::string_view scope = "") const;
+
   // Forgets the entries whose time is up.
   void Expire(absl::Time now);
 

@@ -14,6 +14,9 @@ namespace {
 
 // Heartbeats per HB message: well under the 4 MiB frame limit.
 constexpr int kMaxBatchHeartbeats = 2000;
+constexpr int kMaxBatchReceipts = 10000;
+// Dedup scope marking a dispatch some minion of the socket got by name.
+constexpr absl::string_view kNamedScope = "named";
 constexpr absl::Duration kMaxPollWait = absl::Seconds(1);
 // Messages read per socket per loop turn, so one busy socket cannot starve
 // the timers.
@@ -57,6 +60,8 @@ void FleetStats::Add(const FleetStats& other) {
   returns_resent += other.returns_resent;
   returns_acked += other.returns_acked;
   heartbeats_sent += other.heartbeats_sent;
+  receipts_sent += other.receipts_sent;
+  jobs_resent_to_us += other.jobs_resent_to_us;
 }
 
 FleetShard::FleetShard(const FleetOptions& options,
@@ -111,7 +116,7 @@ void FleetShard::Run(int stop_fd) {
       bool returns_event = own[3].revents & ZMQ_POLLIN;
       if (jobs_event || returns_event) OnMonitors(socket, jobs_event, returns_event);
       if (own[0].revents & ZMQ_POLLIN) OnJobMessages(i);
-      if (own[1].revents & ZMQ_POLLIN) OnAcks(socket);
+      if (own[1].revents & ZMQ_POLLIN) OnReturnPort(i);
     }
     absl::Time now = absl::Now();
     FireDueAnswers(now);
@@ -166,43 +171,86 @@ void FleetShard::OnJobMessages(uint32_t socket_index) {
 void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   Socket& socket = *sockets_[socket_index];
   absl::Time now = absl::Now();
-  if (job.deadline() < now) {
-    ++stats_.jobs_expired;
-    return;
-  }
-  // A broadcast is accepted once per socket; a targeted job once per topic.
-  if (!socket.dedup.FirstTime(job.envelope.jid(), job.envelope.attempt(), job.deadline(),
-                              now, job.topic)) {
-    ++stats_.jobs_duplicate;
-    return;
-  }
+  const std::string jid = job.envelope.jid();
+  const uint32_t attempt = job.envelope.attempt();
+  wire::v1::ReceiptBatch receipts;
+  auto receipt = [&](const VirtualMinion& minion, wire::v1::Receipt::Status status) {
+    // A silent minion is a hung agent: it neither acknowledges nor answers.
+    if (minion.silent) return;
+    *receipts.add_receipts() = MakeReceipt(job.envelope, minion.id, status, now);
+  };
   FunctionCall call = job.Call(now);
   absl::Duration runtime = SimulateFunction(call, Grains{}, 0).duration;
   auto accepted = std::make_shared<AcceptedJob>(
       AcceptedJob{std::move(job), now, std::move(call), runtime});
   std::shared_ptr<const AcceptedJob> shared = accepted;
   const BusJob& bus_job = accepted->job;
+  bool expired = bus_job.deadline() < now;
   uint64_t matched = 0;
+  bool first_frame = false;
   if (bus_job.topic != bus::kBroadcastTopic) {
+    // Addressed to one minion (its topic, or a relay resend): always
+    // answered with a receipt, and run only if that minion has not run the
+    // dispatch already, whether it came as a broadcast or by name.
     auto it = socket.by_topic.find(bus_job.topic);
     if (it == socket.by_topic.end()) return;  // Not ours (cannot happen).
     const VirtualMinion& minion = *socket.minions[it->second];
-    if (bus_job.target.Matches(minion.id, minion.grains)) {
+    bool matches = bus_job.target.Matches(minion.id, minion.grains);
+    bool seen = socket.dedup.Contains(jid, attempt, bus_job.topic) ||
+                (matches && socket.dedup.Contains(jid, attempt, bus::kBroadcastTopic));
+    if (!matches) {
+      receipt(minion, wire::v1::Receipt::DECLINED);
+    } else if (seen) {
+      ++stats_.jobs_duplicate;
+      receipt(minion, wire::v1::Receipt::ACCEPTED);
+    } else if (expired) {
+      ++stats_.jobs_expired;
+      receipt(minion, wire::v1::Receipt::DECLINED);
+    } else {
+      first_frame = true;
+      socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, bus_job.topic);
+      socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, kNamedScope);
       ++matched;
+      receipt(minion, wire::v1::Receipt::ACCEPTED);
       Schedule(socket_index, it->second, shared, now);
     }
+  } else if (expired) {
+    ++stats_.jobs_expired;
+    return;
   } else {
+    first_frame = socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now,
+                                         bus::kBroadcastTopic);
+    if (!first_frame) ++stats_.jobs_duplicate;
+    // Minions that already got this dispatch by name must not run it again.
+    bool named = socket.dedup.Contains(jid, attempt, kNamedScope);
     for (uint32_t i = 0; i < socket.minions.size(); ++i) {
       const VirtualMinion& minion = *socket.minions[i];
-      if (bus_job.target.Matches(minion.id, minion.grains)) {
-        ++matched;
-        Schedule(socket_index, i, shared, now);
-      }
+      if (!bus_job.target.Matches(minion.id, minion.grains)) continue;
+      receipt(minion, wire::v1::Receipt::ACCEPTED);
+      if (!first_frame) continue;
+      ++matched;
+      if (named && socket.dedup.Contains(jid, attempt, bus::MinionTopic(minion.id))) continue;
+      Schedule(socket_index, i, shared, now);
     }
   }
-  if (options_.receipt_log != nullptr) {
-    options_.receipt_log->Record(bus_job.envelope.jid(), bus_job.envelope.attempt(), now,
-                                 matched);
+  SendReceipts(socket, receipts);
+  if (first_frame && options_.receipt_log != nullptr) {
+    options_.receipt_log->Record(jid, attempt, now, matched);
+  }
+}
+
+void FleetShard::SendReceipts(Socket& socket, const wire::v1::ReceiptBatch& receipts) {
+  // Chunks well under the 4 MiB frame limit. One that cannot be sent is
+  // not queued: the relay re-sends the dispatch and the minions answer it.
+  wire::v1::ReceiptBatch chunk;
+  for (int i = 0; i < receipts.receipts_size(); ++i) {
+    *chunk.add_receipts() = receipts.receipts(i);
+    if (chunk.receipts_size() == kMaxBatchReceipts || i + 1 == receipts.receipts_size()) {
+      if (socket.bus->Send(bus::kReceiptType, chunk)) {
+        stats_.receipts_sent += chunk.receipts_size();
+      }
+      chunk.Clear();
+    }
   }
 }
 
@@ -239,11 +287,23 @@ void FleetShard::FireDueAnswers(absl::Time now) {
   }
 }
 
-void FleetShard::OnAcks(Socket& socket) {
+void FleetShard::OnReturnPort(uint32_t socket_index) {
+  Socket& socket = *sockets_[socket_index];
   for (int i = 0; i < kMaxReadsPerTurn &&
                   BusConnection::ReceiveMessage(socket.bus->returns(), &frames_);
        ++i) {
-    absl::StatusOr<wire::v1::ReturnAck> ack = DecodeAckMessage(FrameViews(frames_));
+    std::vector<absl::string_view> views = FrameViews(frames_);
+    if (IsJobResend(views)) {
+      ++stats_.jobs_resent_to_us;
+      absl::StatusOr<BusJob> job = DecodeJobMessage({views.begin() + 1, views.end()});
+      if (!job.ok() || job->topic == bus::kBroadcastTopic) {
+        ++stats_.malformed_frames;
+        continue;
+      }
+      Accept(socket_index, *std::move(job));
+      continue;
+    }
+    absl::StatusOr<wire::v1::ReturnAck> ack = DecodeAckMessage(views);
     if (!ack.ok()) {
       ++stats_.malformed_frames;
       continue;

@@ -4,7 +4,8 @@
 // subscribed to "*" and to the "@id@" topic of each of its minions) from a
 // single thread, with no thread or timer per minion: a job message is
 // decoded and its target parsed once per socket, matched against each of
-// the socket's minions, and every answer is put on one priority queue keyed
+// the socket's minions (the receipts of all that match leave in one RCV
+// message), and every answer is put on one priority queue keyed
 // by the time its simulated latency ends. Answers that fall due go into the
 // socket's ReturnOutbox and leave in ReturnBatch messages; ACKs, resends,
 // reconnection and dedup are the real minion's code, per socket. Heartbeats
@@ -74,6 +75,8 @@ struct FleetStats {
   uint64_t returns_resent = 0;
   uint64_t returns_acked = 0;
   uint64_t heartbeats_sent = 0;
+  uint64_t receipts_sent = 0;
+  uint64_t jobs_resent_to_us = 0;
 
   void Add(const FleetStats& other);
 };
@@ -113,7 +116,9 @@ class FleetShard {
   void Accept(uint32_t socket_index, BusJob job);
   void Schedule(uint32_t socket_index, uint32_t minion_index,
                 const std::shared_ptr<const AcceptedJob>& job, absl::Time now);
-  void OnAcks(Socket& socket);
+  // ACKs, and dispatches the relay re-sends to one minion (JOB messages).
+  void OnReturnPort(uint32_t socket_index);
+  void SendReceipts(Socket& socket, const wire::v1::ReceiptBatch& receipts);
   void OnMonitors(Socket& socket, bool jobs_event, bool returns_event);
   void FireDueAnswers(absl::Time now);
   void FlushOutbox(Socket& socket, absl::Time now);

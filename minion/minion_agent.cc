@@ -40,7 +40,11 @@ class Session {
 
  private:
   void OnJobMessage();
-  void Accept(BusJob job);
+  // `direct`: the job was addressed to this minion by name (its own topic,
+  // or a JOB resend on the return port), so it is answered with a receipt
+  // even when it will not run.
+  void Accept(BusJob job, bool direct);
+  void SendReceipt(const BusJob& job, wire::v1::Receipt::Status status, absl::Time now);
   void OnReturnPortMessage();
   void OnCompletions();
   void SendDueReturns();
@@ -107,26 +111,41 @@ void Session::OnJobMessage() {
       spdlog::warn("dropped malformed job message: {}", std::string(job.status().message()));
       continue;
     }
-    Accept(*std::move(job));
+    bool direct = job->topic != bus::kBroadcastTopic;
+    Accept(*std::move(job), direct);
   }
 }
 
-void Session::Accept(BusJob job) {
+void Session::SendReceipt(const BusJob& job, wire::v1::Receipt::Status status,
+                          absl::Time now) {
+  // Not queued when it cannot be sent: the relay re-sends the dispatch to a
+  // minion that has not acknowledged it, and the minion answers again.
+  wire::v1::ReceiptBatch batch;
+  *batch.add_receipts() = MakeReceipt(job.envelope, options_.id, status, now);
+  if (bus_.Send(bus::kReceiptType, batch)) ++stats_.receipts_sent;
+}
+
+void Session::Accept(BusJob job, bool direct) {
   absl::Time now = absl::Now();
   if (!job.target.Matches(options_.id, options_.grains)) {
     ++stats_.jobs_not_targeted;
+    if (direct) SendReceipt(job, wire::v1::Receipt::DECLINED, now);
+    return;
+  }
+  if (dedup_.Contains(job.envelope.jid(), job.envelope.attempt())) {
+    ++stats_.jobs_duplicate;
+    SendReceipt(job, wire::v1::Receipt::ACCEPTED, now);
     return;
   }
   if (job.deadline() < now) {
     ++stats_.jobs_expired;
     spdlog::info("job {} attempt {} ignored: deadline passed", job.envelope.jid(),
                  job.envelope.attempt());
+    if (direct) SendReceipt(job, wire::v1::Receipt::DECLINED, now);
     return;
   }
-  if (!dedup_.FirstTime(job.envelope.jid(), job.envelope.attempt(), job.deadline(), now)) {
-    ++stats_.jobs_duplicate;
-    return;
-  }
+  dedup_.FirstTime(job.envelope.jid(), job.envelope.attempt(), job.deadline(), now);
+  SendReceipt(job, wire::v1::Receipt::ACCEPTED, now);
   ++stats_.jobs_started;
   spdlog::info("job {} attempt {}: {}", job.envelope.jid(), job.envelope.attempt(),
                job.envelope.function());
@@ -145,7 +164,20 @@ void Session::Accept(BusJob job) {
 
 void Session::OnReturnPortMessage() {
   for (int i = 0; i < 1000 && BusConnection::ReceiveMessage(bus_.returns(), &frames_); ++i) {
-    absl::StatusOr<wire::v1::ReturnAck> ack = DecodeAckMessage(FrameViews(frames_));
+    std::vector<absl::string_view> views = FrameViews(frames_);
+    if (IsJobResend(views)) {
+      ++stats_.jobs_received;
+      ++stats_.jobs_resent_to_us;
+      absl::StatusOr<BusJob> job = DecodeJobMessage({views.begin() + 1, views.end()});
+      if (!job.ok()) {
+        ++stats_.malformed_frames;
+        spdlog::warn("dropped malformed job resend: {}", std::string(job.status().message()));
+        continue;
+      }
+      Accept(*std::move(job), /*direct=*/true);
+      continue;
+    }
+    absl::StatusOr<wire::v1::ReturnAck> ack = DecodeAckMessage(views);
     if (!ack.ok()) {
       ++stats_.malformed_frames;
       spdlog::warn("dropped malformed message from relay: {}", std::string(ack.status().message()));

@@ -2,10 +2,13 @@
 // owns the bus sockets, the return outbox and the dispatch dedup; jobs run
 // on a bounded WorkerPool and come back through a CompletionQueue.
 //
-// For each job message: malformed → dropped and counted; target not
-// matching this minion's id and grains → ignored; deadline passed →
-// ignored; (jid, attempt) already accepted → ignored; otherwise queued to
-// the pool. Every return stays in the outbox until the relay acknowledges
+// For each job message (from the publish port, or re-sent by the relay on
+// the return port): malformed → dropped and counted; target not matching
+// this minion's id and grains → ignored; (jid, attempt) already accepted →
+// not run again, receipt sent again; deadline passed → ignored; otherwise
+// a receipt goes to the relay and the job is queued to the pool. A job
+// addressed to this minion by name that it will not run is answered with a
+// DECLINED receipt, so the relay stops re-sending it. Every return stays in the outbox until the relay acknowledges
 // it, resent on the outbox's schedule and at once when the connection to
 // the relay comes back, so a relay restart loses no return. A heartbeat
 // with all grains goes out at every (re)connection and every interval.
@@ -44,6 +47,9 @@ struct MinionStats {
   uint64_t returns_resent = 0;
   uint64_t returns_acked = 0;
   uint64_t heartbeats_sent = 0;
+  uint64_t receipts_sent = 0;
+  // Dispatches the relay re-sent on the return port (JOB messages).
+  uint64_t jobs_resent_to_us = 0;
 };
 
 class MinionAgent {

@@ -43,7 +43,8 @@ absl::StatusOr<wire::v1::JobEnvelope> DecodeJob(const StreamEntry& entry) {
 
 absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions& options,
                                                              zmq::context_t& context,
-                                                             RelayCounters* counters) {
+                                                             RelayCounters* counters,
+                                                             DispatchHandoff* handoff) {
   absl::StatusOr<std::unique_ptr<RelayState>> state = RelayState::Open(options.StatePath());
   if (!state.ok()) return state.status();
   zmq::socket_t publisher(context, zmq::socket_type::pub);
@@ -62,15 +63,17 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
         error.what()));
   }
   return std::unique_ptr<JobReader>(
-      new JobReader(options, std::move(publisher), *std::move(state), counters));
+      new JobReader(options, std::move(publisher), *std::move(state), counters, handoff));
 }
 
 JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
-                     std::unique_ptr<RelayState> state, RelayCounters* counters)
+                     std::unique_ptr<RelayState> state, RelayCounters* counters,
+                     DispatchHandoff* handoff)
     : options_(options),
       publisher_(std::move(publisher)),
       state_(std::move(state)),
       counters_(counters),
+      handoff_(handoff),
       redis_("jobs", options.redis, options.redis_timeout),
       jobs_key_(options.JobsKey()),
       events_key_(options.EventsKey()) {
@@ -82,6 +85,19 @@ JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
 
 void JobReader::Run(const absl::Notification& stop) {
   spdlog::info("jobs: reading {} from cursor {}", jobs_key_, state_->cursor());
+  // Dispatches published before a restart keep being re-sent to the
+  // minions that never acknowledged them (their receipts start afresh).
+  absl::StatusOr<std::vector<HandledDispatch>> published = state_->PublishedSince(NowMs());
+  if (published.ok()) {
+    if (!published->empty()) {
+      spdlog::info("jobs: {} dispatch(es) published before the restart are still live",
+                   published->size());
+    }
+    for (HandledDispatch& dispatch : *published) awaiting_expected_.push_back(std::move(dispatch));
+  } else {
+    spdlog::error("jobs: reading published dispatches: {}",
+                  std::string(published.status().message()));
+  }
   if (stop.WaitForNotificationWithTimeout(absl::Milliseconds(options_.inject_delay_ms))) return;
   int64_t next_prune_ms = 0;
   while (!stop.HasBeenNotified()) {
@@ -92,6 +108,7 @@ void JobReader::Run(const absl::Notification& stop) {
       continue;
     }
     absl::Status flushed = FlushOutbox(*redis);
+    if (flushed.ok()) flushed = FetchExpected(*redis);
     if (!flushed.ok()) {
       redis_.Broken(flushed.message());
       continue;
@@ -120,6 +137,7 @@ void JobReader::Run(const absl::Notification& stop) {
     }
     if (!entries->empty()) {
       flushed = FlushOutbox(*redis);
+      if (flushed.ok()) flushed = FetchExpected(*redis);
       if (!flushed.ok()) redis_.Broken(flushed.message());
     }
     int64_t now_ms = NowMs();
@@ -199,7 +217,7 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
     Commit(entry.id, nullptr, "", stop);
     return;
   }
-  HandledDispatch dispatch{job->jid(), job->attempt(), job->deadline_ms()};
+  HandledDispatch dispatch{job->jid(), job->attempt(), job->deadline_ms(), ""};
   wire::v1::RelayEvent event;
   wire::v1::Delivery* delivery = event.mutable_delivery();
   delivery->set_jid(job->jid());
@@ -213,6 +231,7 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
                  job->attempt(), now_ms - job->deadline_ms());
   } else {
     size_t messages = Publish(*job, *entry.Field(kJobField), *listed);
+    dispatch.envelope = *entry.Field(kJobField);
     delivery->set_status(wire::v1::Delivery::DELIVERED);
     delivery->set_messages(static_cast<uint32_t>(messages));
     counters_->jobs_injected.fetch_add(1);
@@ -222,6 +241,38 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
   Commit(entry.id, &dispatch,
          EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms),
          stop);
+  if (!dispatch.envelope.empty()) awaiting_expected_.push_back(std::move(dispatch));
+}
+
+absl::Status JobReader::FetchExpected(RedisConnection& redis) {
+  if (awaiting_expected_.empty()) return absl::OkStatus();
+  for (const HandledDispatch& dispatch : awaiting_expected_) {
+    redis.Append({"GET", options_.ExpectedKey(dispatch.jid, dispatch.attempt)});
+  }
+  absl::StatusOr<std::vector<RedisReply>> replies = redis.ReadReplies();
+  if (!replies.ok()) return replies.status();  // all stay awaiting
+  for (size_t i = 0; i < replies->size(); ++i) {
+    HandledDispatch& dispatch = awaiting_expected_[i];
+    const RedisReply& reply = (*replies)[i];
+    wire::v1::ExpectedMinions expected;
+    if (!reply.IsString() ||
+        !expected.ParseFromArray(reply.str().data(), static_cast<int>(reply.str().size()))) {
+      // No key (a jobd older than receipts, or the key expired): the
+      // dispatch was published once and is not re-sent.
+      counters_->dispatches_untracked.fetch_add(1);
+      spdlog::warn("jobs: {} attempt {}: no expected-minions key {} ({}); receipts not tracked",
+                   dispatch.jid, dispatch.attempt,
+                   options_.ExpectedKey(dispatch.jid, dispatch.attempt),
+                   reply.IsError() ? std::string(reply.str()) : "missing or not ExpectedMinions");
+      continue;
+    }
+    TrackedDispatch tracked{std::move(dispatch.jid), dispatch.attempt, dispatch.deadline_ms,
+                            std::move(dispatch.envelope),
+                            {expected.minion_ids().begin(), expected.minion_ids().end()}};
+    handoff_->Push(std::move(tracked));
+  }
+  awaiting_expected_.clear();
+  return absl::OkStatus();
 }
 
 void JobReader::Commit(const std::string& entry_id, const HandledDispatch* dispatch,

@@ -6,7 +6,10 @@
 // EXPIRED; the others are published (one frame per listed minion for a list
 // target, else one broadcast) and reported DELIVERED. The cursor, the
 // dispatch row and the Delivery event are then committed together, and the
-// event is written to the events stream from that outbox. While Redis is
+// event is written to the events stream from that outbox. Each published
+// dispatch then goes, with jobd's list of the minions it is for, to the
+// return thread, which tracks their receipts and re-sends it to those that
+// miss it (relay/delivery_tracker.h). While Redis is
 // unreachable the reader waits with backoff; it never exits on its own.
 #ifndef MUSTER_RELAY_JOB_READER_H_
 #define MUSTER_RELAY_JOB_READER_H_
@@ -23,6 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/redis/redis_stream.h"
 #include "proto/wire.pb.h"
+#include "relay/delivery_tracker.h"
 #include "relay/redis_link.h"
 #include "relay/relay_counters.h"
 #include "relay/relay_options.h"
@@ -34,9 +38,12 @@ class JobReader {
  public:
   // Opens the state file and binds (or connects) the PUB socket. `counters`
   // must outlive the reader.
+  // `handoff` receives every published dispatch with its expected minions
+  // (for the return thread's DeliveryTracker); it must outlive the reader.
   static absl::StatusOr<std::unique_ptr<JobReader>> Create(const RelayOptions& options,
                                                            zmq::context_t& context,
-                                                           RelayCounters* counters);
+                                                           RelayCounters* counters,
+                                                           DispatchHandoff* handoff);
 
   // The endpoint minions connect to (the bound address with its real port),
   // or the forwarder endpoint with --bus_connect.
@@ -48,7 +55,8 @@ class JobReader {
 
  private:
   JobReader(const RelayOptions& options, zmq::socket_t publisher,
-            std::unique_ptr<RelayState> state, RelayCounters* counters);
+            std::unique_ptr<RelayState> state, RelayCounters* counters,
+            DispatchHandoff* handoff);
 
   // Handles one stream entry and commits it; retries the commit until it
   // succeeds or `stop` is notified.
@@ -62,6 +70,10 @@ class JobReader {
   // Publishes the dispatch; returns how many bus messages it took.
   size_t Publish(const wire::v1::JobEnvelope& job, const std::string& payload,
                  const std::optional<std::vector<std::string>>& listed);
+  // Reads the expected-minions key of each published dispatch waiting for
+  // it (pipelined) and hands the dispatches to the return thread. A Redis
+  // error leaves them waiting for the next round.
+  absl::Status FetchExpected(RedisConnection& redis);
   // Writes outbox events to the events stream, pipelined.
   absl::Status FlushOutbox(RedisConnection& redis);
   void Commit(const std::string& entry_id, const HandledDispatch* dispatch,
@@ -72,6 +84,9 @@ class JobReader {
   std::string publish_endpoint_;
   std::unique_ptr<RelayState> state_;
   RelayCounters* counters_;
+  DispatchHandoff* handoff_;
+  // Published dispatches whose expected minions are not fetched yet.
+  std::vector<HandledDispatch> awaiting_expected_;
   RedisLink redis_;
   std::string jobs_key_;
   std::string events_key_;

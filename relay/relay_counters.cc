@@ -11,6 +11,7 @@ absl::string_view FrameDropReasonName(FrameDropReason reason) {
     case FrameDropReason::kBadReturn: return "bad_return";
     case FrameDropReason::kBadHeartbeat: return "bad_heartbeat";
     case FrameDropReason::kBadType: return "bad_type";
+    case FrameDropReason::kBadReceipt: return "bad_receipt";
   }
   return "unknown";
 }

@@ -24,8 +24,9 @@ enum class FrameDropReason {
   kBadReturn,     // ReturnBatch that does not parse or validate
   kBadHeartbeat,  // HeartbeatBatch that does not parse, or a bad minion id
   kBadType,       // unknown message type
+  kBadReceipt,    // ReceiptBatch that does not parse, or a bad key
 };
-inline constexpr int kFrameDropReasons = 5;
+inline constexpr int kFrameDropReasons = 6;
 absl::string_view FrameDropReasonName(FrameDropReason reason);
 
 struct RelayCounters {
@@ -43,6 +44,18 @@ struct RelayCounters {
   // Connections to Redis re-established after one was lost or refused
   // (both threads; the first connection of each does not count).
   std::atomic<uint64_t> redis_reconnects{0};
+  // Per-minion receipts (relay/delivery_tracker.h), written by the return
+  // thread; dispatches_untracked by the job thread.
+  std::atomic<uint64_t> receipts{0};
+  std::atomic<uint64_t> receipts_declined{0};
+  std::atomic<uint64_t> receipts_untracked{0};
+  std::atomic<uint64_t> receipts_reported{0};
+  std::atomic<uint64_t> dispatch_resends{0};
+  std::atomic<uint64_t> dispatch_resends_dropped{0};
+  std::atomic<uint64_t> dispatches_tracked{0};
+  std::atomic<uint64_t> dispatches_untracked{0};
+  // Expected minions of live dispatches with no receipt or return yet.
+  std::atomic<uint64_t> minions_awaiting_receipt{0};
 };
 
 // The RelayHeartbeat payload for the current counter values.

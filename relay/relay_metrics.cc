@@ -37,6 +37,33 @@ std::string RelayMetricsText(const RelayCounters& c) {
   out.Counter("muster_relay_redis_reconnects_total",
               "Redis connections re-established after one was lost or refused.",
               c.redis_reconnects.load());
+  out.Counter("muster_relay_receipts_total",
+              "Minion receipts of tracked dispatches (a minion has the job), by status.",
+              c.receipts.load() - c.receipts_declined.load(), {{"status", "accepted"}});
+  out.Counter("muster_relay_receipts_total",
+              "Minion receipts of tracked dispatches (a minion has the job), by status.",
+              c.receipts_declined.load(), {{"status", "declined"}});
+  out.Counter("muster_relay_receipts_untracked_total",
+              "Receipts for a dispatch the relay does not track, or from a minion it is not for.",
+              c.receipts_untracked.load());
+  out.Counter("muster_relay_receipts_reported_total",
+              "Receipts written to Redis for jobd (those whose return had not arrived).",
+              c.receipts_reported.load());
+  out.Counter("muster_relay_dispatch_resends_total",
+              "Dispatches re-sent to one minion that had not acknowledged receipt (JOB messages).",
+              c.dispatch_resends.load());
+  out.Counter("muster_relay_dispatch_resends_dropped_total",
+              "Re-sends the return socket could not take (peer gone or its queue full).",
+              c.dispatch_resends_dropped.load());
+  out.Counter("muster_relay_dispatches_tracked_total",
+              "Published dispatches whose receipts the relay tracks.",
+              c.dispatches_tracked.load());
+  out.Counter("muster_relay_dispatches_untracked_total",
+              "Published dispatches without an expected-minions key in Redis (no re-sends).",
+              c.dispatches_untracked.load());
+  out.Gauge("muster_relay_minions_awaiting_receipt",
+            "Expected minions of live dispatches with neither a receipt nor a return yet.",
+            c.minions_awaiting_receipt.load());
   return metrics::MetricsText(nullptr, out.Take());
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/redis/redis_connection.h"
+#include "relay/delivery_tracker.h"
 #include "relay/return_batcher.h"
 
 namespace muster::relay {
@@ -38,9 +39,15 @@ struct RelayOptions {
   // Most bus messages read before the pending returns are written.
   int max_messages_per_flush = 10000;
   absl::Duration redis_timeout = absl::Seconds(3);
+  // Receipt tracking and re-sends (relay/delivery_tracker.h).
+  DeliveryTrackerOptions delivery;
 
   std::string JobsKey() const { return absl::StrCat(redis_prefix, "jobs:", datacenter); }
   std::string ReturnsKey() const { return absl::StrCat(redis_prefix, "returns"); }
+  // jobd's ExpectedMinions of one dispatch (docs/PROTOCOL.md 2.1).
+  std::string ExpectedKey(absl::string_view jid, uint32_t attempt) const {
+    return absl::StrCat(redis_prefix, "expected:", datacenter, ":", jid, ":", attempt);
+  }
   std::string EventsKey() const { return absl::StrCat(redis_prefix, "events"); }
   std::string StatePath() const { return absl::StrCat(state_dir, "/relay_state.db"); }
   std::string SpoolPath() const { return absl::StrCat(state_dir, "/relay_spool.db"); }

@@ -20,6 +20,13 @@ CREATE TABLE IF NOT EXISTS dispatch (
   PRIMARY KEY (jid, attempt)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dispatch_deadline ON dispatch (deadline_ms);
+CREATE TABLE IF NOT EXISTS published (
+  jid TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  envelope BLOB NOT NULL,
+  PRIMARY KEY (jid, attempt)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   event BLOB NOT NULL
@@ -70,6 +77,13 @@ absl::Status RelayState::Prepare() {
       {&select_events_, "SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1"},
       {&delete_events_, "DELETE FROM outbox WHERE seq <= ?1"},
       {&prune_dispatches_, "DELETE FROM dispatch WHERE deadline_ms < ?1"},
+      {&insert_published_,
+       "INSERT OR REPLACE INTO published (jid, attempt, deadline_ms, envelope) "
+       "VALUES (?1, ?2, ?3, ?4)"},
+      {&select_published_,
+       "SELECT jid, attempt, deadline_ms, envelope FROM published WHERE deadline_ms >= ?1 "
+       "ORDER BY deadline_ms"},
+      {&prune_published_, "DELETE FROM published WHERE deadline_ms < ?1"},
   };
   for (auto& entry : statements) {
     auto prepared = file_->Prepare(entry.sql);
@@ -99,6 +113,14 @@ absl::Status RelayState::Commit(absl::string_view entry_id, const HandledDispatc
       insert_dispatch_.Bind(3, dispatch->deadline_ms);
       step = insert_dispatch_.Run();
       if (!step.ok()) return step;
+      if (!dispatch->envelope.empty()) {
+        insert_published_.BindText(1, dispatch->jid);
+        insert_published_.Bind(2, dispatch->attempt);
+        insert_published_.Bind(3, dispatch->deadline_ms);
+        insert_published_.BindBlob(4, dispatch->envelope);
+        step = insert_published_.Run();
+        if (!step.ok()) return step;
+      }
     }
     if (!event.empty()) {
       insert_event_.BindBlob(1, event);
@@ -130,9 +152,30 @@ absl::Status RelayState::DeleteEventsThrough(int64_t last_seq) {
   return delete_events_.Run();
 }
 
+absl::StatusOr<std::vector<HandledDispatch>> RelayState::PublishedSince(int64_t now_ms) {
+  std::vector<HandledDispatch> published;
+  select_published_.Bind(1, now_ms);
+  while (true) {
+    absl::StatusOr<bool> row = select_published_.Step();
+    if (!row.ok()) {
+      select_published_.Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    published.push_back({std::string(select_published_.Blob(0)),
+                         static_cast<uint32_t>(select_published_.Int(1)),
+                         select_published_.Int(2), std::string(select_published_.Blob(3))});
+  }
+  select_published_.Reset();
+  return published;
+}
+
 absl::StatusOr<int64_t> RelayState::PruneDispatches(int64_t now_ms) {
+  prune_published_.Bind(1, now_ms);
+  absl::Status status = prune_published_.Run();
+  if (!status.ok()) return status;
   prune_dispatches_.Bind(1, now_ms);
-  absl::Status status = prune_dispatches_.Run();
+  status = prune_dispatches_.Run();
   if (!status.ok()) return status;
   auto changes = file_->Prepare("SELECT changes()");
   if (!changes.ok()) return changes.status();

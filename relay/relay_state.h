@@ -4,6 +4,9 @@
 //   cursor    id of the last job-stream entry the relay has finished;
 //   dispatch  (jid, attempt) pairs already handled, kept until their
 //             deadline passed, so a re-dispatched pair is never injected twice;
+//   published the envelope of each dispatch it published, until its
+//             deadline, so that after a restart it can still re-send it to
+//             expected minions that never acknowledged receipt;
 //   outbox    Delivery events committed with the cursor but not yet written
 //             to Redis (written, then deleted, as soon as Redis answers).
 //
@@ -30,6 +33,9 @@ struct HandledDispatch {
   std::string jid;
   uint32_t attempt = 0;
   int64_t deadline_ms = 0;
+  // The envelope as published (the stream entry's `job` value); empty when
+  // the dispatch was not published (expired).
+  std::string envelope;
 };
 
 // An event waiting in the outbox.
@@ -60,6 +66,10 @@ class RelayState {
   // Removes outbox events with seq <= `last_seq`.
   absl::Status DeleteEventsThrough(int64_t last_seq);
 
+  // The published dispatches whose deadline is at or after `now_ms`, with
+  // their envelopes, soonest deadline first.
+  absl::StatusOr<std::vector<HandledDispatch>> PublishedSince(int64_t now_ms);
+
   // Forgets dispatches whose deadline is before `now_ms`; returns how many.
   absl::StatusOr<int64_t> PruneDispatches(int64_t now_ms);
 
@@ -76,6 +86,9 @@ class RelayState {
   Statement select_events_;
   Statement delete_events_;
   Statement prune_dispatches_;
+  Statement insert_published_;
+  Statement select_published_;
+  Statement prune_published_;
 };
 
 }  // namespace muster::relay

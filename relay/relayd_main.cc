@@ -134,13 +134,15 @@ int Main() {
 
   zmq::context_t context(1);
   RelayCounters counters;
-  absl::StatusOr<std::unique_ptr<JobReader>> jobs = JobReader::Create(*options, context, &counters);
+  DispatchHandoff handoff;
+  absl::StatusOr<std::unique_ptr<JobReader>> jobs =
+      JobReader::Create(*options, context, &counters, &handoff);
   if (!jobs.ok()) {
     spdlog::critical("relayd: {}", std::string(jobs.status().message()));
     return 1;
   }
   absl::StatusOr<std::unique_ptr<ReturnCollector>> returns =
-      ReturnCollector::Create(*options, context, &counters);
+      ReturnCollector::Create(*options, context, &counters, &handoff);
   if (!returns.ok()) {
     spdlog::critical("relayd: {}", std::string(returns.status().message()));
     return 1;

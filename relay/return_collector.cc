@@ -23,11 +23,14 @@ constexpr absl::string_view kEventField = "event";
 constexpr int64_t kMaxInboundMessageBytes = 64 << 20;
 constexpr size_t kMaxQueuedEvents = 10000;
 constexpr int kIdlePollMs = 100;
+// JOB messages sent per loop turn, so re-sends never starve returns.
+constexpr size_t kMaxResendsPerRound = 20000;
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
-    const RelayOptions& options, zmq::context_t& context, RelayCounters* counters) {
+    const RelayOptions& options, zmq::context_t& context, RelayCounters* counters,
+    DispatchHandoff* handoff) {
   absl::StatusOr<std::unique_ptr<RelaySpool>> spool = RelaySpool::Open(options.SpoolPath());
   if (!spool.ok()) return spool.status();
   zmq::socket_t router(context, zmq::socket_type::router);
@@ -42,15 +45,18 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
         absl::StrCat("return socket ", options.return_endpoint, ": ", error.what()));
   }
   return std::unique_ptr<ReturnCollector>(
-      new ReturnCollector(options, std::move(router), *std::move(spool), counters));
+      new ReturnCollector(options, std::move(router), *std::move(spool), counters, handoff));
 }
 
 ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t router,
-                                 std::unique_ptr<RelaySpool> spool, RelayCounters* counters)
+                                 std::unique_ptr<RelaySpool> spool, RelayCounters* counters,
+                                 DispatchHandoff* handoff)
     : options_(options),
       router_(std::move(router)),
       spool_(std::move(spool)),
       counters_(counters),
+      handoff_(handoff),
+      deliveries_(options.delivery),
       redis_("returns", options.redis, options.redis_timeout),
       inventory_(options.minion_gone_after_ms),
       returns_key_(options.ReturnsKey()),
@@ -72,6 +78,7 @@ void ReturnCollector::Run(const absl::Notification& stop) {
     // Wait for bus traffic, but not past the next thing the thread owes:
     // housekeeping, or the next spool drain / reconnect attempt.
     int64_t wait_ms = std::min<int64_t>(kIdlePollMs, next_housekeeping_ms_ - now_ms);
+    wait_ms = std::min<int64_t>(wait_ms, deliveries_.NextDueMs() - now_ms);
     if (!spool_->empty()) {
       int64_t reconnect_ms = absl::ToInt64Milliseconds(redis_.next_attempt() - absl::Now());
       wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(0, reconnect_ms));
@@ -79,10 +86,13 @@ void ReturnCollector::Run(const absl::Notification& stop) {
     zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, std::chrono::milliseconds(std::max<int64_t>(0, wait_ms)));
     ReceiveAvailable(options_.max_messages_per_flush);
+    TrackDeliveries();
     FlushPending();
+    SendResends();
     if (!spool_->empty()) DrainSpool();
   }
   ReceiveAvailable(options_.max_messages_per_flush);
+  TrackDeliveries();
   FlushPending();
   spdlog::info("returns: stopped; {} returns left in the spool", spool_->depth_returns());
 }
@@ -126,7 +136,28 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
       Malformed(FrameDropReason::kBadReturn, returns.status().message());
       return;
     }
+    NoteReturns(returns->ack);
     pending_.push_back({frames[0].to_string(), *std::move(returns)});
+  } else if (type == bus::kReceiptType) {
+    wire::v1::ReceiptBatch batch;
+    if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      Malformed(FrameDropReason::kBadReceipt, "payload is not a ReceiptBatch");
+      return;
+    }
+    for (const wire::v1::Receipt& receipt : batch.receipts()) {
+      absl::Status id = bus::ValidateMinionId(receipt.minion_id());
+      if (!id.ok() || receipt.jid().empty() || receipt.jid().size() > 64 ||
+          receipt.attempt() == 0) {
+        Malformed(FrameDropReason::kBadReceipt,
+                  id.ok() ? "receipt without a valid jid and attempt" : id.message());
+        return;
+      }
+    }
+    absl::string_view identity(static_cast<const char*>(frames[0].data()), frames[0].size());
+    for (const wire::v1::Receipt& receipt : batch.receipts()) {
+      deliveries_.Heard(receipt.minion_id(), identity, now_ms);
+      deliveries_.OnReceipt(receipt, now_ms);
+    }
   } else if (type == bus::kHeartbeatType) {
     wire::v1::HeartbeatBatch batch;
     if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
@@ -140,8 +171,10 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
         return;
       }
     }
+    absl::string_view identity(static_cast<const char*>(frames[0].data()), frames[0].size());
     for (const wire::v1::MinionHeartbeat& heartbeat : batch.heartbeats()) {
       inventory_.Observe(heartbeat, now_ms);
+      deliveries_.Heard(heartbeat.minion_id(), identity, now_ms);
     }
     counters_->minions_connected.store(inventory_.connected());
   } else {
@@ -160,11 +193,14 @@ void ReturnCollector::Malformed(FrameDropReason reason, absl::string_view detail
 }
 
 void ReturnCollector::FlushPending() {
-  if (pending_.empty()) return;
+  if (pending_.empty() && receipt_chunks_.empty()) return;
   std::vector<const ReturnChunk*> chunks;
   for (const PendingMessage& message : pending_) {
     for (const ReturnChunk& chunk : message.returns.chunks) chunks.push_back(&chunk);
   }
+  // Receipts go after the returns of the round, through the same path.
+  const size_t first_receipt_chunk = chunks.size();
+  for (const ReturnChunk& chunk : receipt_chunks_) chunks.push_back(&chunk);
   // Newer returns never overtake spooled ones: while the spool holds
   // anything, everything goes through it.
   std::vector<bool> in_redis(chunks.size(), false);
@@ -199,6 +235,70 @@ void ReturnCollector::FlushPending() {
     if (safe) Ack(message);
   }
   pending_.clear();
+  // Receipt reports that are neither in Redis nor spooled stay for the
+  // next round; the rest are done.
+  std::vector<ReturnChunk> unsafe;
+  for (size_t i = first_receipt_chunk; i < chunks.size(); ++i) {
+    if (!in_redis[i] && !spooled) unsafe.push_back(std::move(receipt_chunks_[i - first_receipt_chunk]));
+  }
+  receipt_chunks_.swap(unsafe);
+}
+
+void ReturnCollector::NoteReturns(const std::string& ack) {
+  if (deliveries_.live_dispatches() == 0) return;
+  wire::v1::ReturnAck keys;
+  if (!keys.ParseFromString(ack)) return;
+  for (const wire::v1::ReturnKey& key : keys.keys()) {
+    deliveries_.OnReturn(key.jid(), key.attempt(), key.minion_id());
+  }
+}
+
+void ReturnCollector::TrackDeliveries() {
+  int64_t now_ms = NowMs();
+  for (TrackedDispatch& dispatch : handoff_->TakeAll()) {
+    deliveries_.Track(std::move(dispatch), now_ms);
+  }
+  std::vector<wire::v1::DispatchReceipts> reports = deliveries_.TakeReports(now_ms);
+  if (!reports.empty()) {
+    // One chunk per report: a ReturnBatch with receipts and no returns.
+    for (wire::v1::DispatchReceipts& report : reports) {
+      counters_->receipts_reported.fetch_add(report.minion_ids_size());
+      wire::v1::ReturnBatch batch;
+      *batch.add_receipts() = std::move(report);
+      receipt_chunks_.push_back({batch.SerializeAsString(), 0, now_ms});
+    }
+  }
+  deliveries_.Expire(now_ms);
+  const DeliveryTrackerStats& stats = deliveries_.stats();
+  counters_->receipts.store(stats.receipts);
+  counters_->receipts_declined.store(stats.receipts_declined);
+  counters_->receipts_untracked.store(stats.receipts_untracked);
+  counters_->dispatches_tracked.store(stats.dispatches_tracked);
+}
+
+void ReturnCollector::SendResends() {
+  resends_.clear();
+  deliveries_.TakeResends(NowMs(), kMaxResendsPerRound, &resends_);
+  for (const Resend& resend : resends_) {
+    std::string topic = bus::MinionTopic(resend.minion_id);
+    std::array<zmq::const_buffer, 4> frames = {
+        zmq::buffer(resend.identity), zmq::buffer(bus::kJobType.data(), bus::kJobType.size()),
+        zmq::buffer(topic), zmq::buffer(*resend.envelope)};
+    bool sent = false;
+    try {
+      // A peer that is gone drops it (ROUTER); the next round tries again.
+      sent = zmq::send_multipart(router_, frames, zmq::send_flags::dontwait).has_value();
+    } catch (const zmq::error_t& error) {
+      spdlog::warn("returns: re-send: {}", error.what());
+    }
+    counters_->dispatch_resends.fetch_add(1);
+    if (!sent) counters_->dispatch_resends_dropped.fetch_add(1);
+  }
+  if (!resends_.empty() || deliveries_.live_dispatches() > 0) {
+    counters_->minions_awaiting_receipt.store(deliveries_.waiting());
+  } else {
+    counters_->minions_awaiting_receipt.store(0);
+  }
 }
 
 std::vector<bool> ReturnCollector::WriteChunks(absl::Span<const ReturnChunk* const> chunks) {

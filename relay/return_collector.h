@@ -12,6 +12,10 @@
 // stream in the order the relay accepted them (docs/PROTOCOL.md 3.3, 5).
 // Heartbeats feed the inventory; every heartbeat interval the thread writes
 // inventory updates and the relay's own heartbeat to the events stream.
+// Receipts (RCV) and returns feed the DeliveryTracker: the thread re-sends
+// dispatches to expected minions that have not acknowledged them (JOB
+// messages on this same socket) and writes receipt reports for jobd into
+// the returns stream, behind the returns and with the same guarantees.
 #ifndef MUSTER_RELAY_RETURN_COLLECTOR_H_
 #define MUSTER_RELAY_RETURN_COLLECTOR_H_
 
@@ -28,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/types/span.h"
+#include "relay/delivery_tracker.h"
 #include "relay/inventory_tracker.h"
 #include "relay/redis_link.h"
 #include "relay/relay_counters.h"
@@ -41,9 +46,12 @@ class ReturnCollector {
  public:
   // Opens the spool and binds the ROUTER socket. `counters` must outlive
   // the collector.
+  // `handoff` (where the job thread puts the dispatches it publishes) must
+  // outlive the collector too.
   static absl::StatusOr<std::unique_ptr<ReturnCollector>> Create(const RelayOptions& options,
                                                                  zmq::context_t& context,
-                                                                 RelayCounters* counters);
+                                                                 RelayCounters* counters,
+                                                                 DispatchHandoff* handoff);
 
   // The bound endpoint with its real port.
   const std::string& return_endpoint() const { return return_endpoint_; }
@@ -60,7 +68,8 @@ class ReturnCollector {
   };
 
   ReturnCollector(const RelayOptions& options, zmq::socket_t router,
-                  std::unique_ptr<RelaySpool> spool, RelayCounters* counters);
+                  std::unique_ptr<RelaySpool> spool, RelayCounters* counters,
+                  DispatchHandoff* handoff);
 
   // Reads up to `max_messages` waiting messages without blocking.
   void ReceiveAvailable(int max_messages);
@@ -77,12 +86,24 @@ class ReturnCollector {
   void Housekeeping(int64_t now_ms);
   void WriteEvents();
   void Ack(const PendingMessage& message);
+  // Receipt tracking: tells the tracker which returns arrived (their keys
+  // are in the serialized ReturnAck `ack`).
+  void NoteReturns(const std::string& ack);
+  // Takes new dispatches from the job thread and due receipt reports.
+  void TrackDeliveries();
+  // Sends the due JOB re-sends over the ROUTER.
+  void SendResends();
 
   RelayOptions options_;
   zmq::socket_t router_;
   std::string return_endpoint_;
   std::unique_ptr<RelaySpool> spool_;
   RelayCounters* counters_;
+  DispatchHandoff* handoff_;
+  DeliveryTracker deliveries_;
+  // Receipt reports (ReturnBatch chunks with receipts only) not yet safe.
+  std::vector<ReturnChunk> receipt_chunks_;
+  std::vector<Resend> resends_;
   RedisLink redis_;
   InventoryTracker inventory_;
   std::string returns_key_;

@@ -10,11 +10,13 @@ void Counters::Add(const Counters& other) {
   succeeded += other.succeeded;
   failed += other.failed;
   unexpected += other.unexpected;
+  received += other.received;
 }
 
 void DatacenterTally::Load(std::vector<uint32_t> sorted_members) {
   members_ = std::move(sorted_members);
   state_.assign(members_.size(), 0);
+  received_.assign(members_.size(), false);
   counters_ = Counters{};
   counters_.expected = members_.size();
   loaded_ = true;
@@ -23,6 +25,7 @@ void DatacenterTally::Load(std::vector<uint32_t> sorted_members) {
 void DatacenterTally::Unload() {
   members_ = std::vector<uint32_t>();
   state_ = std::vector<uint32_t>();
+  received_ = std::vector<bool>();
   loaded_ = false;
 }
 
@@ -32,7 +35,14 @@ int64_t DatacenterTally::Find(uint32_t minion) const {
   return it - members_.begin();
 }
 
+void DatacenterTally::RecordReceipt(size_t position) {
+  if (received_[position]) return;
+  received_[position] = true;
+  ++counters_.received;
+}
+
 void DatacenterTally::Record(size_t position, uint32_t attempt, bool success) {
+  RecordReceipt(position);  // a return implies receipt
   uint32_t& state = state_[position];
   uint32_t next = attempt * 2 + (success ? 1 : 0);
   if (state == 0) {

@@ -6,6 +6,12 @@
 #include "spdlog/spdlog.h"
 
 namespace muster::server {
+namespace {
+
+// How long a dispatch's expected-minions key outlives its deadline.
+constexpr int64_t kExpectedKeyGraceMs = 10 * 60 * 1000;
+
+}  // namespace
 
 Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker)
     : options_(std::move(options)), tracker_(tracker) {}
@@ -55,7 +61,17 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
       keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
       payloads.push_back(envelope.SerializeAsString());
     }
+    // Each datacenter's expected minions go first, in the same pipeline:
+    // Redis runs one connection's commands in order, so a relay that reads
+    // the XADD finds them. They expire a while after the deadline, when no
+    // relay tracks the dispatch any more.
+    std::string expire_at = absl::StrCat(job.deadline_ms + kExpectedKeyGraceMs);
     for (size_t i = 0; i < keys.size(); ++i) {
+      const DispatchOrder::Part& part = order->parts[i];
+      connection_->Append({"SET",
+                           absl::StrCat(options_.prefix, "expected:", part.datacenter, ":",
+                                        job.jid, ":", job.attempt),
+                           part.expected_minions, "PXAT", expire_at});
       connection_->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
     }
     absl::StatusOr<std::vector<RedisReply>> replies = connection_->ReadReplies();

@@ -232,6 +232,15 @@ void Inventory::NumbersOf(size_t count, absl::FunctionRef<absl::string_view(size
   }
 }
 
+void Inventory::VisitIds(const std::vector<uint32_t>& numbers,
+                         absl::FunctionRef<void(absl::string_view)> visit) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (uint32_t number : numbers) {
+    visit(number < minions_.size() ? absl::string_view(minions_[number].id)
+                                   : absl::string_view());
+  }
+}
+
 void Inventory::IdsOf(const std::vector<uint32_t>& numbers, std::vector<std::string>* ids) const {
   absl::ReaderMutexLock lock(&mu_);
   ids->reserve(ids->size() + numbers.size());

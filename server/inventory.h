@@ -77,6 +77,11 @@ class Inventory {
   // Ids of `numbers` appended to *ids, in the same order.
   void IdsOf(const std::vector<uint32_t>& numbers, std::vector<std::string>* ids) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls `visit` with the id of each number, in order (an empty id for an
+  // unknown number), without copying the ids. `visit` must not call back
+  // into the inventory.
+  void VisitIds(const std::vector<uint32_t>& numbers,
+                absl::FunctionRef<void(absl::string_view)> visit) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Minions ordered by id, matching `target` (all when null) and
   // `datacenter` (all when empty), with id > after_id, at most `limit`.

@@ -111,6 +111,7 @@ void FillCompleteness(const Counters& c, muster::v1::Completeness* out) {
   out->set_failed(c.failed);
   out->set_missing(c.missing());
   out->set_unexpected(c.unexpected);
+  out->set_received(c.received);
 }
 
 void FillJob(const JobSnapshot& job, muster::v1::Job* out) {
@@ -301,6 +302,7 @@ Status JobService::ListReturns(grpc::ServerContext*, const muster::v1::ListRetur
       muster::v1::MissingMinion* out = response->add_missing();
       out->set_minion_id(it->minion_id);
       out->set_datacenter(it->datacenter);
+      out->set_received(it->received);
     }
     if (it != missing->end()) response->set_next_page_token(std::prev(it)->minion_id);
     return Status::OK;

@@ -79,6 +79,16 @@ CREATE TABLE relays(
   last_heartbeat_ms INTEGER NOT NULL,
   heartbeat BLOB NOT NULL);
 )sql",
+    // 1 -> 2: per-minion receipts (docs/PROTOCOL.md 3.5). A row per expected
+    // minion that acknowledged receipt, keyed by its inventory number;
+    // job_datacenters keeps the count with the other counters.
+    R"sql(
+CREATE TABLE receipts(
+  job_num INTEGER NOT NULL,
+  minion INTEGER NOT NULL,
+  PRIMARY KEY(job_num, minion)) WITHOUT ROWID;
+ALTER TABLE job_datacenters ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -184,13 +194,39 @@ absl::Status StoreSession::UpdateJobState(const JobRow& job) {
 absl::Status StoreSession::UpsertDatacenter(int64_t job_num, const DatacenterRow& row) {
   ASSIGN_OR_RETURN(Statement * s, db_->Cached(
       "INSERT INTO job_datacenters(job_num, datacenter, expected, returned, succeeded, failed,"
-      " unexpected, members) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(job_num, datacenter) DO UPDATE"
+      " unexpected, members, received) VALUES(?,?,?,?,?,?,?,?,?)"
+      " ON CONFLICT(job_num, datacenter) DO UPDATE"
       " SET expected=excluded.expected, returned=excluded.returned,"
-      " succeeded=excluded.succeeded, failed=excluded.failed, unexpected=excluded.unexpected"));
+      " succeeded=excluded.succeeded, failed=excluded.failed, unexpected=excluded.unexpected,"
+      " received=excluded.received"));
   s->Bind(1, job_num).BindText(2, row.datacenter).Bind(3, row.expected);
   s->Bind(4, row.returned).Bind(5, row.succeeded).Bind(6, row.failed);
-  s->Bind(7, row.unexpected).BindBlob(8, row.members);
+  s->Bind(7, row.unexpected).BindBlob(8, row.members).Bind(9, row.received);
   return s->Run();
+}
+
+absl::StatusOr<bool> StoreSession::InsertReceipt(int64_t job_num, uint32_t minion) {
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
+      "INSERT OR IGNORE INTO receipts(job_num, minion) VALUES(?,?)"));
+  s->Bind(1, job_num).Bind(2, static_cast<int64_t>(minion));
+  RETURN_IF_ERROR(s->Run());
+  return db_->Changes() > 0;
+}
+
+absl::Status StoreSession::ForEachReceipt(int64_t job_num, absl::FunctionRef<void(uint32_t)> fn) {
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached("SELECT minion FROM receipts WHERE job_num=?"));
+  s->Bind(1, job_num);
+  while (true) {
+    absl::StatusOr<bool> row = s->Step();
+    if (!row.ok()) {
+      s->Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    fn(static_cast<uint32_t>(s->Int(0)));
+  }
+  s->Reset();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> StoreSession::InsertReturn(const ReturnRow& r) {
@@ -258,7 +294,7 @@ absl::StatusOr<std::vector<JobRow>> StoreSession::LoadJobs() {
 
 absl::StatusOr<std::vector<DatacenterRow>> StoreSession::LoadDatacenters(int64_t job_num) {
   ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT datacenter, expected, returned, succeeded, failed, unexpected, members"
+      "SELECT datacenter, expected, returned, succeeded, failed, unexpected, members, received"
       " FROM job_datacenters WHERE job_num=? ORDER BY datacenter"));
   s->Bind(1, job_num);
   std::vector<DatacenterRow> rows;
@@ -273,6 +309,7 @@ absl::StatusOr<std::vector<DatacenterRow>> StoreSession::LoadDatacenters(int64_t
     dc.failed = s->Int(4);
     dc.unexpected = s->Int(5);
     dc.members = std::string(s->Blob(6));
+    dc.received = s->Int(7);
     rows.push_back(std::move(dc));
   }
   s->Reset();

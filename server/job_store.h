@@ -32,7 +32,7 @@
 namespace muster::server {
 
 // Current schema version (PRAGMA user_version after Open).
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct JobRow {
   int64_t num = 0;  // internal key, assigned by InsertJob
@@ -61,6 +61,8 @@ struct DatacenterRow {
   uint64_t failed = 0;
   uint64_t unexpected = 0;
   std::string members;  // EncodeExpectedSet blob
+  // Expected minions that acknowledged receipt or returned.
+  uint64_t received = 0;
 };
 
 struct ReturnRow {
@@ -170,6 +172,12 @@ class StoreSession {
   absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries(int64_t job_num, uint32_t attempt);
   absl::Status ForEachReturnKey(int64_t job_num,
                                 absl::FunctionRef<void(const ReturnKeyView&)> fn);
+  // Records that expected minion `minion` (its inventory number) received
+  // the job; false when that was already recorded.
+  absl::StatusOr<bool> InsertReceipt(int64_t job_num, uint32_t minion);
+  // Calls `fn` with the inventory number of every minion recorded as having
+  // received the job.
+  absl::Status ForEachReceipt(int64_t job_num, absl::FunctionRef<void(uint32_t)> fn);
   absl::StatusOr<std::vector<ReturnRow>> ListReturns(const ReturnQuery& query);
   absl::StatusOr<std::vector<MinionRow>> LoadMinions();
   absl::StatusOr<std::vector<RelayRow>> LoadRelays();

@@ -85,6 +85,15 @@ absl::StatusOr<JobTracker::LoadedTallies> JobTracker::LoadTallies(
       ++loaded.unexpected_other;
     }
   }));
+  RETURN_IF_ERROR(session.ForEachReceipt(job_num, [&](uint32_t number) {
+    for (DatacenterTally& tally : loaded.tallies) {
+      int64_t position = tally.loaded() ? tally.Find(number) : -1;
+      if (position >= 0) {
+        tally.RecordReceipt(position);
+        return;
+      }
+    }
+  }));
   return loaded;
 }
 
@@ -118,7 +127,8 @@ absl::Status JobTracker::Recover() {
       ASSIGN_OR_RETURN(std::vector<DatacenterRow> dcs, session.LoadDatacenters(row.num));
       for (const DatacenterRow& dc : dcs) {
         record->datacenters.push_back(dc.datacenter);
-        Counters counters{dc.expected, dc.returned, dc.succeeded, dc.failed, dc.unexpected};
+        Counters counters{dc.expected, dc.returned, dc.succeeded,
+                          dc.failed,   dc.unexpected, dc.received};
         record->tallies.emplace_back(counters);
       }
       record->deliveries.resize(dcs.size());
@@ -231,7 +241,7 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
 
 absl::StatusOr<DispatchOrder> JobTracker::BuildDispatch(const std::string& jid) {
   DispatchOrder order;
-  std::vector<std::vector<uint32_t>> missing;
+  std::vector<std::vector<uint32_t>> members;  // parallel to order.parts
   {
     absl::ReaderMutexLock lock(&mu_);
     Record* record = Find(jid);
@@ -245,7 +255,8 @@ absl::StatusOr<DispatchOrder> JobTracker::BuildDispatch(const std::string& jid) 
       if (record->row.attempt == 1) {
         order.parts.push_back({record->datacenters[i],
                                static_cast<muster::v1::TargetType>(record->row.target_type),
-                               record->row.expression});
+                               record->row.expression, ""});
+        members.push_back(tally.members());
         continue;
       }
       std::vector<uint32_t> numbers;
@@ -253,15 +264,26 @@ absl::StatusOr<DispatchOrder> JobTracker::BuildDispatch(const std::string& jid) 
         if (!tally.HasReturned(p)) numbers.push_back(tally.members()[p]);
       }
       if (numbers.empty()) continue;
-      order.parts.push_back({record->datacenters[i], muster::v1::LIST, ""});
-      missing.push_back(std::move(numbers));
+      order.parts.push_back({record->datacenters[i], muster::v1::LIST, "", ""});
+      members.push_back(std::move(numbers));
     }
   }
-  for (size_t i = 0; i < missing.size(); ++i) {
+  for (size_t i = 0; i < members.size(); ++i) {
+    DispatchOrder::Part& part = order.parts[i];
+    // ExpectedMinions { repeated string minion_ids = 1; } written by hand:
+    // the ids go from the inventory into the blob without a copy each.
+    std::string& blob = part.expected_minions;
+    blob.reserve(members[i].size() * 32);
+    inventory_->VisitIds(members[i], [&blob](absl::string_view id) {
+      blob.push_back(0x0A);  // field 1, length-delimited
+      AppendVarint(id.size(), &blob);
+      blob.append(id.data(), id.size());
+    });
+    if (part.target_type != muster::v1::LIST || order.job.attempt == 1) continue;
     std::vector<std::string> ids;
-    inventory_->IdsOf(missing[i], &ids);
+    inventory_->IdsOf(members[i], &ids);
     std::sort(ids.begin(), ids.end());
-    order.parts[i].expression = absl::StrJoin(ids, ",");
+    part.expression = absl::StrJoin(ids, ",");
   }
   return order;
 }
@@ -390,10 +412,23 @@ std::vector<JobSnapshot> JobTracker::List(const JobListFilter& filter, bool* mor
 
 absl::StatusOr<std::vector<MissingMinion>> JobTracker::Missing(const std::string& jid,
                                                                absl::string_view datacenter) {
+  // Per datacenter: the members without a return, and whether each received.
   std::vector<std::vector<uint32_t>> numbers;
+  std::vector<std::vector<bool>> received;
   std::vector<std::string> datacenters;
   bool loaded;
   int64_t num;
+  auto collect = [&numbers, &received](const std::vector<DatacenterTally>& tallies) {
+    for (const DatacenterTally& tally : tallies) {
+      numbers.emplace_back();
+      received.emplace_back();
+      for (size_t p = 0; p < tally.members().size(); ++p) {
+        if (tally.HasReturned(p)) continue;
+        numbers.back().push_back(tally.members()[p]);
+        received.back().push_back(tally.HasReceived(p));
+      }
+    }
+  };
   {
     absl::ReaderMutexLock lock(&mu_);
     Record* record = Find(jid);
@@ -401,14 +436,7 @@ absl::StatusOr<std::vector<MissingMinion>> JobTracker::Missing(const std::string
     datacenters = record->datacenters;
     loaded = record->loaded;
     num = record->row.num;
-    if (loaded) {
-      for (const DatacenterTally& tally : record->tallies) {
-        numbers.emplace_back();
-        for (size_t p = 0; p < tally.members().size(); ++p) {
-          if (!tally.HasReturned(p)) numbers.back().push_back(tally.members()[p]);
-        }
-      }
-    }
+    if (loaded) collect(record->tallies);
   }
   if (!loaded) {
     LoadedTallies tallies;
@@ -416,23 +444,124 @@ absl::StatusOr<std::vector<MissingMinion>> JobTracker::Missing(const std::string
       ASSIGN_OR_RETURN(tallies, LoadTallies(session, num, datacenters));
       return absl::OkStatus();
     }));
-    for (const DatacenterTally& tally : tallies.tallies) {
-      numbers.emplace_back();
-      for (size_t p = 0; p < tally.members().size(); ++p) {
-        if (!tally.HasReturned(p)) numbers.back().push_back(tally.members()[p]);
-      }
-    }
+    collect(tallies.tallies);
   }
   std::vector<MissingMinion> missing;
   for (size_t i = 0; i < datacenters.size(); ++i) {
     if (!datacenter.empty() && datacenters[i] != datacenter) continue;
     std::vector<std::string> ids;
     inventory_->IdsOf(numbers[i], &ids);
-    for (std::string& id : ids) missing.push_back({std::move(id), datacenters[i]});
+    for (size_t k = 0; k < ids.size(); ++k) {
+      missing.push_back({std::move(ids[k]), datacenters[i], received[i][k]});
+    }
   }
   std::sort(missing.begin(), missing.end(),
             [](const MissingMinion& a, const MissingMinion& b) { return a.minion_id < b.minion_id; });
   return missing;
+}
+
+absl::StatusOr<ReceiptCounts> JobTracker::IngestReceipts(
+    StoreSession& session, absl::Span<const IncomingReceipt> receipts) {
+  ReceiptCounts counts;
+  struct Placement {
+    Record* job = nullptr;
+    int datacenter = -1;
+    int64_t position = -1;
+  };
+  auto placements = std::make_shared<std::vector<Placement>>(receipts.size());
+  std::vector<Record*> to_load;  // finished jobs loaded for late receipts
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    Record* last = nullptr;
+    for (size_t i = 0; i < receipts.size(); ++i) {
+      if (last == nullptr || last->row.jid != *receipts[i].jid) last = Find(*receipts[i].jid);
+      (*placements)[i].job = last;
+      if (last != nullptr && !last->loaded &&
+          std::find(to_load.begin(), to_load.end(), last) == to_load.end()) {
+        to_load.push_back(last);
+      }
+    }
+  }
+  for (Record* record : to_load) RETURN_IF_ERROR(EnsureLoaded(session, record));
+  std::vector<std::optional<uint32_t>> numbers;
+  inventory_->NumbersOf(
+      receipts.size(), [&](size_t k) -> absl::string_view { return *receipts[k].minion_id; },
+      &numbers);
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (size_t i = 0; i < receipts.size(); ++i) {
+      Placement& placement = (*placements)[i];
+      if (placement.job == nullptr || !numbers[i]) continue;
+      for (size_t d = 0; d < placement.job->tallies.size() && placement.position < 0; ++d) {
+        placement.position = placement.job->tallies[d].Find(*numbers[i]);
+        if (placement.position >= 0) placement.datacenter = static_cast<int>(d);
+      }
+    }
+  }
+  auto inserted = std::make_shared<std::vector<bool>>(receipts.size(), false);
+  std::vector<Record*> finished;
+  for (size_t i = 0; i < receipts.size(); ++i) {
+    const Placement& placement = (*placements)[i];
+    if (placement.job == nullptr) {
+      ++counts.unknown_job;
+      continue;
+    }
+    if (placement.position < 0) {
+      ++counts.unexpected;  // a relay reports receipts of expected minions only
+      continue;
+    }
+    ASSIGN_OR_RETURN(bool was_inserted, session.InsertReceipt(placement.job->row.num, *numbers[i]));
+    (*inserted)[i] = was_inserted;
+    if (!was_inserted) {
+      ++counts.duplicate;
+      continue;
+    }
+    ++counts.recorded;
+    absl::ReaderMutexLock lock(&mu_);
+    if (!IsActive(placement.job->row.state) &&
+        std::find(finished.begin(), finished.end(), placement.job) == finished.end()) {
+      finished.push_back(placement.job);
+    }
+  }
+  // Receipts of finished jobs: their stored counters change in this
+  // transaction (as late returns do).
+  for (Record* record : finished) {
+    std::vector<DatacenterTally> tallies;
+    JobRow row;
+    std::vector<std::string> datacenters;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      tallies = record->tallies;
+      row = record->row;
+      datacenters = record->datacenters;
+    }
+    for (size_t i = 0; i < receipts.size(); ++i) {
+      const Placement& placement = (*placements)[i];
+      if ((*inserted)[i] && placement.job == record) {
+        tallies[placement.datacenter].RecordReceipt(placement.position);
+      }
+    }
+    RETURN_IF_ERROR(PersistCountersOf(session, row, datacenters, tallies));
+  }
+  session.AfterCommit([this, placements, inserted, to_load] {
+    absl::MutexLock lock(&mu_);
+    std::vector<Record*> touched;
+    for (size_t i = 0; i < inserted->size(); ++i) {
+      if (!(*inserted)[i]) continue;
+      const Placement& placement = (*placements)[i];
+      placement.job->tallies[placement.datacenter].RecordReceipt(placement.position);
+      if (std::find(touched.begin(), touched.end(), placement.job) == touched.end()) {
+        touched.push_back(placement.job);
+      }
+    }
+    for (Record* record : touched) Changed(record);
+    for (Record* record : to_load) {
+      if (IsActive(record->row.state)) continue;
+      for (DatacenterTally& tally : record->tallies) tally.Unload();
+      record->loaded = false;
+    }
+  });
+  return counts;
 }
 
 absl::StatusOr<int64_t> JobTracker::JobNumber(const std::string& jid) const {
@@ -517,7 +646,7 @@ absl::Status JobTracker::PersistCountersOf(StoreSession& session, const JobRow& 
   for (size_t i = 0; i < datacenters.size(); ++i) {
     const Counters& c = tallies[i].counters();
     DatacenterRow dc{datacenters[i], c.expected, c.returned, c.succeeded, c.failed,
-                     c.unexpected, ""};
+                     c.unexpected, "", c.received};
     RETURN_IF_ERROR(session.UpsertDatacenter(row.num, dc));
   }
   return session.UpdateJobState(row);

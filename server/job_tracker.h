@@ -99,6 +99,9 @@ struct DispatchOrder {
     std::string datacenter;
     muster::v1::TargetType target_type;
     std::string expression;
+    // Serialized wire ExpectedMinions: the minions of this datacenter the
+    // dispatch is for (the expected set, or the missing ones of a retry).
+    std::string expected_minions;
   };
   std::vector<Part> parts;
 };
@@ -106,6 +109,7 @@ struct DispatchOrder {
 struct MissingMinion {
   std::string minion_id;
   std::string datacenter;
+  bool received = false;  // acknowledged receipt of the job
 };
 
 struct JobListFilter {
@@ -122,6 +126,19 @@ struct IncomingReturn {
   const muster::wire::v1::Return* ret;
   const std::string* datacenter;
   int64_t received_at_ms;
+};
+
+// One minion's receipt of a job, read from a DispatchReceipts report.
+struct IncomingReceipt {
+  const std::string* jid;
+  const std::string* minion_id;
+};
+
+struct ReceiptCounts {
+  uint64_t recorded = 0;
+  uint64_t duplicate = 0;
+  uint64_t unknown_job = 0;
+  uint64_t unexpected = 0;  // not in the job's expected set: dropped
 };
 
 // Returns resolved and inserted between two looks at a waiting control-plane
@@ -234,6 +251,14 @@ class JobTracker {
   // the caller passes the rest in its next transaction.
   absl::StatusOr<IngestCounts> IngestReturns(StoreSession& session,
                                              absl::Span<const IncomingReturn> returns)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Records receipts inside the caller's store transaction (the
+  // ingester's): each expected minion's first receipt of a job is stored and
+  // counted in `received` once the transaction has committed. Receipts of
+  // minions outside the expected set or of unknown jobs are counted, not
+  // stored.
+  absl::StatusOr<ReceiptCounts> IngestReceipts(StoreSession& session,
+                                               absl::Span<const IncomingReceipt> receipts)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Records a relay's delivery report inside the caller's transaction and
   // says what it did in *outcome.

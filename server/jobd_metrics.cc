@@ -53,6 +53,13 @@ void AddIngestionFigures(const ReturnIngesterStats& r, const EventIngesterStats&
               r.unexpected);
   out.Counter("muster_jobd_returns_unknown_job_total",
               "Returns for a jid jobd does not know (dropped).", r.unknown_job);
+  out.Counter("muster_jobd_receipts_total",
+              "Minion receipts recorded (the first per expected minion and job).", r.receipts);
+  out.Counter("muster_jobd_receipts_duplicate_total",
+              "Receipts already recorded: nothing changed.", r.receipts_duplicate);
+  out.Counter("muster_jobd_receipts_dropped_total",
+              "Receipts for an unknown jid or a minion outside the expected set.",
+              r.receipts_dropped);
   const char* malformed_help =
       "Malformed stream input acknowledged and dropped, by stream and reason.";
   out.Counter("muster_jobd_malformed_dropped_total", malformed_help, r.malformed_entries,

@@ -30,6 +30,7 @@ ReturnIngester::ReturnIngester(StreamConsumerOptions options, JobStore* store,
 absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
   if (batches_.size() < entries.size()) batches_.resize(entries.size());
   incoming_.clear();
+  receipts_.clear();
   uint64_t malformed_entries = 0;
   uint64_t malformed_returns = 0;
   int64_t now = absl::ToUnixMillis(absl::Now());
@@ -50,6 +51,15 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
         continue;
       }
       incoming_.push_back(IncomingReturn{&r, &batch.datacenter(), received});
+    }
+    for (const muster::wire::v1::DispatchReceipts& report : batch.receipts()) {
+      if (!IsJid(report.jid()) || report.attempt() == 0) {
+        malformed_returns += report.minion_ids_size();
+        continue;
+      }
+      for (const std::string& id : report.minion_ids()) {
+        receipts_.push_back(IncomingReceipt{&report.jid(), &id});
+      }
     }
   }
   // One bulk transaction for the read, cut into slices when a control-plane
@@ -74,6 +84,22 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
     counters_.unexpected += slice.unexpected;
     counters_.transactions += 1;
   } while (done < incoming_.size());
+  // Receipts after the returns of the same read, in their own bulk
+  // transaction; acknowledged with them, after its commit.
+  if (!receipts_.empty()) {
+    ReceiptCounts receipt_counts;
+    absl::Status status = store_->WriteBulk([&](StoreSession& session) -> absl::Status {
+      absl::StatusOr<ReceiptCounts> result = tracker_->IngestReceipts(session, receipts_);
+      if (!result.ok()) return result.status();
+      receipt_counts = *result;
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    counters_.receipts += receipt_counts.recorded;
+    counters_.receipts_duplicate += receipt_counts.duplicate;
+    counters_.receipts_dropped += receipt_counts.unknown_job + receipt_counts.unexpected;
+    counters_.transactions += 1;
+  }
   // Jobs these returns completed: their final state, in one small write. A
   // failure leaves them queued for the tracker's timer; the returns
   // themselves are committed, so the entries are acknowledged regardless.
@@ -98,6 +124,9 @@ ReturnIngesterStats ReturnIngester::stats() const {
   s.malformed_returns = counters_.malformed_returns;
   s.batches = counters_.batches;
   s.transactions = counters_.transactions;
+  s.receipts = counters_.receipts;
+  s.receipts_duplicate = counters_.receipts_duplicate;
+  s.receipts_dropped = counters_.receipts_dropped;
   return s;
 }
 

@@ -9,6 +9,8 @@
 // entries are acknowledged only after the last of them has committed. A crash between commit and XACK makes the entries pending again;
 // they are re-read on restart and are then duplicates, which change nothing.
 // Malformed entries and returns are acknowledged, dropped and counted.
+// Receipt reports in the same entries (ReturnBatch.receipts) are recorded
+// the same way, after the returns, through JobTracker::IngestReceipts.
 #ifndef MUSTER_SERVER_RETURN_INGESTER_H_
 #define MUSTER_SERVER_RETURN_INGESTER_H_
 
@@ -36,6 +38,9 @@ struct ReturnIngesterStats {
   uint64_t batches = 0;            // reads committed (each acknowledged after)
   uint64_t transactions = 0;       // their transactions: > batches when cut short
                                    // for a waiting control-plane write
+  uint64_t receipts = 0;            // receipts recorded (first per expected minion)
+  uint64_t receipts_duplicate = 0;  // already recorded
+  uint64_t receipts_dropped = 0;    // unknown job, or minion not expected
 };
 
 class ReturnIngester {
@@ -57,9 +62,11 @@ class ReturnIngester {
   JobTracker* const tracker_;
   std::vector<muster::wire::v1::ReturnBatch> batches_;  // reused between reads
   std::vector<IncomingReturn> incoming_;
+  std::vector<IncomingReceipt> receipts_;
   struct Counters {
     std::atomic<uint64_t> entries{0}, returns{0}, duplicates{0}, unknown_job{0}, unexpected{0},
-        malformed_entries{0}, malformed_returns{0}, batches{0}, transactions{0};
+        malformed_entries{0}, malformed_returns{0}, batches{0}, transactions{0}, receipts{0},
+        receipts_duplicate{0}, receipts_dropped{0};
   } counters_;
   IngestLoop loop_;  // last: stopped before the members it uses go away
 };

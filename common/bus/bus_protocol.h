@@ -16,6 +16,11 @@ namespace muster::bus {
 inline constexpr absl::string_view kReturnType = "RET";
 inline constexpr absl::string_view kHeartbeatType = "HB";
 inline constexpr absl::string_view kAckType = "ACK";
+// Minion -> relay: ReceiptBatch (a minion has a dispatch).
+inline constexpr absl::string_view kReceiptType = "RCV";
+// Relay -> minion on the return port: a dispatch re-sent to one minion that
+// has not acknowledged receipt; frames [JOB, topic "@<id>@", JobEnvelope].
+inline constexpr absl::string_view kJobType = "JOB";
 
 // Topic frame of a job published to every minion.
 inline constexpr absl::string_view kBroadcastTopic = "*";

@@ -1,0 +1,214 @@
+#include "relay/delivery_tracker.h"
+
+#include <algorithm>
+#include <climits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace muster::relay {
+namespace {
+
+std::string DispatchKey(absl::string_view jid, uint32_t attempt) {
+  return absl::StrCat(jid, "/", attempt);
+}
+
+}  // namespace
+
+void DispatchHandoff::Push(TrackedDispatch dispatch) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(dispatch));
+}
+
+std::vector<TrackedDispatch> DispatchHandoff::TakeAll() {
+  absl::MutexLock lock(&mu_);
+  std::vector<TrackedDispatch> taken;
+  taken.swap(queue_);
+  return taken;
+}
+
+DeliveryTracker::DeliveryTracker(DeliveryTrackerOptions options) : options_(options) {}
+
+uint32_t DeliveryTracker::Intern(absl::string_view minion_id) {
+  auto [it, inserted] = numbers_.try_emplace(minion_id, static_cast<uint32_t>(ids_.size()));
+  if (inserted) {
+    ids_.emplace_back(minion_id);
+    routes_.emplace_back();
+  }
+  return it->second;
+}
+
+DeliveryTracker::Dispatch* DeliveryTracker::Find(absl::string_view jid, uint32_t attempt) {
+  auto it = dispatches_.find(DispatchKey(jid, attempt));
+  return it == dispatches_.end() ? nullptr : it->second.get();
+}
+
+int64_t DeliveryTracker::Position(const Dispatch& dispatch, uint32_t minion) {
+  auto it = std::lower_bound(dispatch.members.begin(), dispatch.members.end(), minion);
+  if (it == dispatch.members.end() || *it != minion) return -1;
+  return it - dispatch.members.begin();
+}
+
+void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
+  std::string key = DispatchKey(tracked.jid, tracked.attempt);
+  if (dispatches_.contains(key)) return;
+  auto dispatch = std::make_unique<Dispatch>();
+  dispatch->jid = std::move(tracked.jid);
+  dispatch->attempt = tracked.attempt;
+  dispatch->deadline_ms = tracked.deadline_ms;
+  dispatch->envelope = std::make_shared<const std::string>(std::move(tracked.envelope));
+  dispatch->members.reserve(tracked.expected.size());
+  for (const std::string& id : tracked.expected) dispatch->members.push_back(Intern(id));
+  std::sort(dispatch->members.begin(), dispatch->members.end());
+  dispatch->members.erase(std::unique(dispatch->members.begin(), dispatch->members.end()),
+                          dispatch->members.end());
+  dispatch->states.assign(dispatch->members.size(), kWaiting);
+  dispatch->declined.assign(dispatch->members.size(), false);
+  dispatch->waiting = dispatch->members.size();
+  dispatch->round_interval_ms = options_.first_resend_ms;
+  dispatch->next_round_ms = now_ms + options_.first_resend_ms;
+  dispatches_.emplace(std::move(key), std::move(dispatch));
+  ++stats_.dispatches_tracked;
+}
+
+void DeliveryTracker::QueueResend(const Dispatch& dispatch, uint32_t minion,
+                                  std::vector<Resend>* out) {
+  out->push_back({routes_[minion].identity, ids_[minion], dispatch.envelope});
+}
+
+void DeliveryTracker::Heard(absl::string_view minion_id, absl::string_view identity,
+                            int64_t now_ms) {
+  uint32_t minion = Intern(minion_id);
+  Route& route = routes_[minion];
+  if (route.known && route.identity == identity) return;
+  route.identity = std::string(identity);
+  route.known = true;
+  // A new connection: whatever was published while this minion was away
+  // (or before its subscription arrived) is lost on the PUB side.
+  for (const auto& [key, dispatch] : dispatches_) {
+    if (dispatch->waiting == 0 || dispatch->deadline_ms < now_ms) continue;
+    int64_t position = Position(*dispatch, minion);
+    if (position >= 0 && dispatch->states[position] == kWaiting) {
+      QueueResend(*dispatch, minion, &on_connect_);
+    }
+  }
+}
+
+void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms) {
+  Dispatch* dispatch = Find(receipt.jid(), receipt.attempt());
+  auto number = numbers_.find(receipt.minion_id());
+  int64_t position = -1;
+  if (dispatch != nullptr && number != numbers_.end()) {
+    position = Position(*dispatch, number->second);
+  }
+  if (position < 0) {
+    ++stats_.receipts_untracked;
+    return;
+  }
+  ++stats_.receipts;
+  if (receipt.status() == wire::v1::Receipt::DECLINED) ++stats_.receipts_declined;
+  if (dispatch->states[position] != kWaiting) return;
+  --dispatch->waiting;
+  dispatch->states[position] = kToReport;
+  dispatch->declined[position] = receipt.status() == wire::v1::Receipt::DECLINED;
+  if (dispatch->to_report.empty()) {
+    dispatch->report_due_ms = now_ms + options_.report_delay_ms;
+  }
+  dispatch->to_report.push_back(static_cast<uint32_t>(position));
+}
+
+void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt,
+                               absl::string_view minion_id) {
+  Dispatch* dispatch = Find(jid, attempt);
+  if (dispatch == nullptr) return;
+  auto number = numbers_.find(minion_id);
+  if (number == numbers_.end()) return;
+  int64_t position = Position(*dispatch, number->second);
+  if (position < 0) return;
+  if (dispatch->states[position] == kWaiting) --dispatch->waiting;
+  dispatch->states[position] = kReturned;
+}
+
+void DeliveryTracker::TakeResends(int64_t now_ms, size_t max, std::vector<Resend>* out) {
+  size_t before = out->size();
+  TakeDueResends(now_ms, max, out);
+  stats_.resends += out->size() - before;
+}
+
+void DeliveryTracker::TakeDueResends(int64_t now_ms, size_t max, std::vector<Resend>* out) {
+  size_t taken = std::min(max, on_connect_.size());
+  for (size_t i = 0; i < taken; ++i) out->push_back(std::move(on_connect_[i]));
+  on_connect_.erase(on_connect_.begin(), on_connect_.begin() + taken);
+  for (auto& [key, dispatch] : dispatches_) {
+    if (out->size() >= max) return;
+    if (dispatch->next_round_ms > now_ms) continue;
+    if (dispatch->waiting == 0 || dispatch->deadline_ms < now_ms) {
+      dispatch->next_round_ms = INT64_MAX;
+      continue;
+    }
+    for (size_t p = 0; p < dispatch->members.size(); ++p) {
+      uint32_t minion = dispatch->members[p];
+      // Never heard from: nothing to send it over. It gets the dispatch
+      // when it connects (Heard).
+      if (dispatch->states[p] == kWaiting && routes_[minion].known) {
+        QueueResend(*dispatch, minion, out);
+      }
+    }
+    dispatch->round_interval_ms =
+        std::min(dispatch->round_interval_ms * 2, options_.max_resend_interval_ms);
+    dispatch->next_round_ms = now_ms + dispatch->round_interval_ms;
+  }
+}
+
+std::vector<wire::v1::DispatchReceipts> DeliveryTracker::TakeReports(int64_t now_ms) {
+  std::vector<wire::v1::DispatchReceipts> reports;
+  for (auto& [key, dispatch] : dispatches_) {
+    if (dispatch->to_report.empty() || dispatch->report_due_ms > now_ms) continue;
+    wire::v1::DispatchReceipts* report = nullptr;
+    for (uint32_t position : dispatch->to_report) {
+      if (dispatch->states[position] != kToReport) continue;  // returned since
+      dispatch->states[position] = kReported;
+      if (report == nullptr ||
+          static_cast<size_t>(report->minion_ids_size()) >= options_.max_report_ids) {
+        report = &reports.emplace_back();
+        report->set_jid(dispatch->jid);
+        report->set_attempt(dispatch->attempt);
+      }
+      const std::string& id = ids_[dispatch->members[position]];
+      report->add_minion_ids(id);
+      if (dispatch->declined[position]) report->add_declined(id);
+      ++stats_.reported;
+    }
+    dispatch->to_report.clear();
+    dispatch->report_due_ms = INT64_MAX;
+  }
+  return reports;
+}
+
+void DeliveryTracker::Expire(int64_t now_ms) {
+  for (auto it = dispatches_.begin(); it != dispatches_.end();) {
+    // Receipts still held are reported first (TakeReports runs before).
+    if (it->second->deadline_ms < now_ms && it->second->to_report.empty()) {
+      dispatches_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+int64_t DeliveryTracker::NextDueMs() const {
+  int64_t due = on_connect_.empty() ? INT64_MAX : 0;
+  for (const auto& [key, dispatch] : dispatches_) {
+    due = std::min(due, dispatch->report_due_ms);
+    if (dispatch->waiting > 0) due = std::min(due, dispatch->next_round_ms);
+  }
+  return due;
+}
+
+uint64_t DeliveryTracker::waiting() const {
+  uint64_t waiting = 0;
+  for (const auto& [key, dispatch] : dispatches_) waiting += dispatch->waiting;
+  return waiting;
+}
+
+}  // namespace muster::relay

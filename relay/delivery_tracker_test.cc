@@ -1,0 +1,162 @@
+#include "relay/delivery_tracker.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace muster::relay {
+namespace {
+
+TrackedDispatch Dispatch(std::vector<std::string> expected, int64_t deadline_ms = 100000) {
+  return {"20261202000000000001", 1, deadline_ms, "envelope-bytes", std::move(expected)};
+}
+
+wire::v1::Receipt ReceiptOf(const std::string& minion,
+                            wire::v1::Receipt::Status status = wire::v1::Receipt::ACCEPTED) {
+  wire::v1::Receipt receipt;
+  receipt.set_jid("20261202000000000001");
+  receipt.set_attempt(1);
+  receipt.set_minion_id(minion);
+  receipt.set_status(status);
+  return receipt;
+}
+
+std::vector<std::string> MinionsOf(const std::vector<Resend>& resends) {
+  std::vector<std::string> ids;
+  for (const Resend& r : resends) ids.push_back(r.minion_id);
+  return ids;
+}
+
+TEST(DeliveryTrackerTest, MinionConnectingAfterPublishGetsTheDispatchAtOnce) {
+  DeliveryTracker tracker;
+  tracker.Track(Dispatch({"a", "b"}), 0);
+  std::vector<Resend> resends;
+  tracker.TakeResends(10, 100, &resends);
+  EXPECT_TRUE(resends.empty()) << "nothing before the first round or a connection";
+  tracker.Heard("a", "id-a", 20);
+  tracker.TakeResends(20, 100, &resends);
+  ASSERT_EQ(MinionsOf(resends), std::vector<std::string>({"a"}));
+  EXPECT_EQ(resends[0].identity, "id-a");
+  EXPECT_EQ(*resends[0].envelope, "envelope-bytes");
+  // The same connection heard again: no new resend.
+  resends.clear();
+  tracker.Heard("a", "id-a", 30);
+  tracker.TakeResends(30, 100, &resends);
+  EXPECT_TRUE(resends.empty());
+  // A new connection (relay or minion restarted): sent again.
+  tracker.Heard("a", "id-a2", 40);
+  tracker.TakeResends(40, 100, &resends);
+  EXPECT_EQ(MinionsOf(resends), std::vector<std::string>({"a"}));
+}
+
+TEST(DeliveryTrackerTest, RoundsResendToKnownMinionsWithoutReceiptWithBackoff) {
+  DeliveryTrackerOptions options;
+  options.first_resend_ms = 1000;
+  options.max_resend_interval_ms = 4000;
+  DeliveryTracker tracker(options);
+  tracker.Heard("a", "x", 0);
+  tracker.Heard("b", "x", 0);
+  tracker.Heard("c", "x", 0);
+  tracker.Track(Dispatch({"a", "b", "c", "never-heard"}), 0);
+  tracker.OnReceipt(ReceiptOf("b"), 10);
+  tracker.OnReturn("20261202000000000001", 1, "c");
+  EXPECT_EQ(tracker.waiting(), 2u);
+  std::vector<Resend> resends;
+  tracker.TakeResends(999, 100, &resends);
+  EXPECT_TRUE(resends.empty());
+  tracker.TakeResends(1000, 100, &resends);
+  EXPECT_EQ(MinionsOf(resends), std::vector<std::string>({"a"}));
+  resends.clear();
+  tracker.TakeResends(2999, 100, &resends);  // next round 2 s later
+  EXPECT_TRUE(resends.empty());
+  tracker.TakeResends(3000, 100, &resends);
+  EXPECT_EQ(resends.size(), 1u);
+  resends.clear();
+  tracker.TakeResends(7000, 100, &resends);  // then 4 s (the cap)
+  EXPECT_EQ(resends.size(), 1u);
+  resends.clear();
+  tracker.OnReceipt(ReceiptOf("a"), 7500);
+  tracker.TakeResends(11000, 100, &resends);
+  EXPECT_TRUE(resends.empty()) << "every heard minion acknowledged";
+  EXPECT_EQ(tracker.waiting(), 1u);  // never-heard
+}
+
+TEST(DeliveryTrackerTest, ReportsReceiptsAfterTheDelayExceptThoseThatReturned) {
+  DeliveryTrackerOptions options;
+  options.report_delay_ms = 100;
+  DeliveryTracker tracker(options);
+  tracker.Track(Dispatch({"a", "b", "c"}), 0);
+  tracker.OnReceipt(ReceiptOf("a"), 10);
+  tracker.OnReceipt(ReceiptOf("b", wire::v1::Receipt::DECLINED), 20);
+  tracker.OnReceipt(ReceiptOf("c"), 30);
+  tracker.OnReturn("20261202000000000001", 1, "c");  // return implies receipt
+  EXPECT_TRUE(tracker.TakeReports(50).empty());
+  std::vector<wire::v1::DispatchReceipts> reports = tracker.TakeReports(110);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].jid(), "20261202000000000001");
+  EXPECT_EQ(reports[0].attempt(), 1u);
+  ASSERT_EQ(reports[0].minion_ids_size(), 2);
+  EXPECT_EQ(reports[0].minion_ids(0), "a");
+  EXPECT_EQ(reports[0].minion_ids(1), "b");
+  ASSERT_EQ(reports[0].declined_size(), 1);
+  EXPECT_EQ(reports[0].declined(0), "b");
+  // Repeated receipts (a resend answered again) are not reported twice.
+  tracker.OnReceipt(ReceiptOf("a"), 200);
+  EXPECT_TRUE(tracker.TakeReports(400).empty());
+  EXPECT_EQ(tracker.stats().reported, 2u);
+}
+
+TEST(DeliveryTrackerTest, ReceiptsOfUntrackedDispatchesOrMinionsAreCountedNotKept) {
+  DeliveryTracker tracker;
+  tracker.Track(Dispatch({"a"}), 0);
+  tracker.OnReceipt(ReceiptOf("stranger"), 10);
+  wire::v1::Receipt other = ReceiptOf("a");
+  other.set_attempt(2);
+  tracker.OnReceipt(other, 10);
+  EXPECT_EQ(tracker.stats().receipts_untracked, 2u);
+  EXPECT_EQ(tracker.waiting(), 1u);
+}
+
+TEST(DeliveryTrackerTest, ReportsAreSplitAtTheIdLimit) {
+  DeliveryTrackerOptions options;
+  options.report_delay_ms = 0;
+  options.max_report_ids = 2;
+  DeliveryTracker tracker(options);
+  tracker.Track(Dispatch({"a", "b", "c", "d", "e"}), 0);
+  for (const char* id : {"a", "b", "c", "d", "e"}) tracker.OnReceipt(ReceiptOf(id), 1);
+  std::vector<wire::v1::DispatchReceipts> reports = tracker.TakeReports(1);
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[2].minion_ids_size(), 1);
+}
+
+TEST(DeliveryTrackerTest, ExpiredDispatchesAreForgottenAndNotResent) {
+  DeliveryTracker tracker;
+  tracker.Heard("a", "x", 0);
+  tracker.Track(Dispatch({"a"}, /*deadline_ms=*/500), 0);
+  std::vector<Resend> resends;
+  tracker.TakeResends(1000, 100, &resends);
+  EXPECT_TRUE(resends.empty());
+  tracker.Expire(1000);
+  EXPECT_EQ(tracker.live_dispatches(), 0u);
+  tracker.Heard("a", "y", 1001);
+  tracker.TakeResends(1001, 100, &resends);
+  EXPECT_TRUE(resends.empty());
+}
+
+TEST(DeliveryTrackerTest, ResendsAreBoundedPerCall) {
+  DeliveryTracker tracker;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back("m" + std::to_string(i));
+  tracker.Track(Dispatch(ids), 0);
+  for (const std::string& id : ids) tracker.Heard(id, "conn-" + id, 1);
+  std::vector<Resend> resends;
+  tracker.TakeResends(1, 4, &resends);
+  EXPECT_EQ(resends.size(), 4u);
+  resends.clear();
+  tracker.TakeResends(1, 100, &resends);
+  EXPECT_EQ(resends.size(), 6u);
+}
+
+}  // namespace
+}  // namespace muster::relay
