@@ -174,30 +174,58 @@ class CompoundParser {
 
   absl::StatusOr<NodePtr> ParseAtom(const Token& word) {
     const absl::string_view text = word.text;
-    if (text.size() < 2 || !absl::ascii_isalpha(text[0]) || text[1] != '@') {
+    const bool prefixed = text.size() >= 2 && text[1] == '@' &&
+                          (text[0] == 'G' || text[0] == 'L' || text[0] == 'E');
+    if (!prefixed) {
+      // A bare word is a glob on the minion id. Minion ids never contain
+      // '@', so an unescaped '@' means a prefix this grammar does not have
+      // ("X@foo", "g@role:web", Salt's "P@", "I@", "S@"...): an error rather
+      // than a glob that can never match.
+      const size_t at = UnescapedAt(text);
+      if (at != absl::string_view::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unknown prefix '", text.substr(0, at + 1), "' at position ",
+            word.position, " (known: G@ grain, L@ list, E@ regex)"));
+      }
       return MakeGlobNode(text, word.position);
     }
     const absl::string_view body = text.substr(2);
     const size_t body_position = word.position + 2;
-    const char prefix = text[0];
-    if (prefix != 'G' && prefix != 'L' && prefix != 'E') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown prefix '", text.substr(0, 2), "' at position ",
-          word.position, " (known: G@ grain, L@ list, E@ regex)"));
-    }
     if (body.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "empty '", text.substr(0, 2), "' target at position ",
           word.position));
     }
-    switch (prefix) {
+    switch (text[0]) {
       case 'G':
         return MakeGrainNode(body, body_position);
-      case 'L':
+      case 'L': {
+        // List ids are literal; the tokenizer's backslash would otherwise
+        // leave "a\ b" as the ids "a\" and "b".
+        const size_t backslash = body.find('\\');
+        if (backslash != absl::string_view::npos) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "'\\' in L@ list at position ", body_position + backslash,
+              " (list ids are literal; minion ids never contain '\\')"));
+        }
         return MakeListNode(body, body_position);
+      }
       default:
         return MakePcreNode(body, body_position);
     }
+  }
+
+  // Offset of the first '@' in `word` not preceded by an escaping
+  // backslash, or npos.
+  static size_t UnescapedAt(absl::string_view word) {
+    for (size_t i = 0; i < word.size(); ++i) {
+      if (word[i] == '\\') {
+        ++i;
+      } else if (word[i] == '@') {
+        return i;
+      }
+    }
+    return absl::string_view::npos;
   }
 
   // The next token cannot start an operand.

@@ -30,6 +30,22 @@ std::string ByteForMessage(uint8_t b) {
   return absl::StrCat("\\x", absl::Hex(b, absl::kZeroPad2));
 }
 
+// True if pattern[i] is an unescaped '[' that starts a POSIX bracket form
+// ("[:digit:]", "[.x.]", "[=e=]"). These are rejected rather than read as
+// plain members, so "[[:digit:]]" is an error, not the set {[,:,d,i,g,t}
+// followed by a literal ']'.
+bool IsPosixBracketStart(absl::string_view pattern, size_t i) {
+  return pattern[i] == '[' && i + 1 < pattern.size() &&
+         (pattern[i + 1] == ':' || pattern[i + 1] == '.' ||
+          pattern[i + 1] == '=');
+}
+
+absl::Status PosixBracketError(size_t position) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "POSIX bracket form inside a character class at position ", position,
+      " is not supported (use e.g. [0-9]; write '\\[' for a literal '[')"));
+}
+
 }  // namespace
 
 absl::StatusOr<GlobPattern> GlobPattern::Compile(absl::string_view pattern,
@@ -73,6 +89,9 @@ absl::StatusOr<GlobPattern> GlobPattern::Compile(absl::string_view pattern,
         }
         first = false;
         const size_t lo_pos = i;
+        if (IsPosixBracketStart(pattern, i)) {
+          return PosixBracketError(position_offset + i);
+        }
         if (lo == '\\') {
           if (i + 1 >= n) break;  // Unterminated; reported below.
           lo = static_cast<uint8_t>(pattern[++i]);
@@ -81,6 +100,9 @@ absl::StatusOr<GlobPattern> GlobPattern::Compile(absl::string_view pattern,
         // A range needs a '-' followed by something other than the ']'.
         if (i + 1 < n && pattern[i] == '-' && pattern[i + 1] != ']') {
           ++i;
+          if (IsPosixBracketStart(pattern, i)) {
+            return PosixBracketError(position_offset + i);
+          }
           uint8_t hi = static_cast<uint8_t>(pattern[i]);
           if (hi == '\\') {
             if (i + 1 >= n) break;

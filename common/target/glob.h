@@ -1,16 +1,19 @@
 // GlobPattern: a shell glob compiled once and matched against whole strings.
 //
-// Syntax (bytes, not UTF-8 characters):
+// Syntax (bytes, not UTF-8 characters; case-sensitive; the contract is the
+// "Target grammar" section of docs/PROTOCOL.md):
 //   *        any sequence of bytes, including none and including '.'
 //   ?        exactly one byte
 //   [abc]    one byte from the set; [a-z] ranges; [!x] or [^x] negates;
 //            a ']' right after '[' (or after '[!' / '[^') is a member;
 //            '-' first or last is a member; '\' escapes the next byte;
-//            POSIX forms such as [[:digit:]] are not supported (use [0-9])
-//   \c       the byte c, literally
+//            POSIX forms such as [[:digit:]] (an unescaped '[' followed by
+//            ':', '.' or '=' inside a class) are an error (use [0-9])
+//   \c       the byte c, literally (any c)
 // Anything else matches itself. The whole text must match (no substring
-// search). Invalid patterns are rejected at Compile time, so Matches never
-// fails and never allocates.
+// search). Errors: an unterminated class, a reversed range such as [z-a],
+// a POSIX form, a trailing '\'. Invalid patterns are rejected at Compile
+// time, so Matches never fails and never allocates.
 
 #ifndef MUSTER_COMMON_TARGET_GLOB_H_
 #define MUSTER_COMMON_TARGET_GLOB_H_

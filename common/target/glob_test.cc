@@ -177,6 +177,18 @@ TEST(GlobTest, TrailingBackslashIsAnError) {
   EXPECT_EQ(CompileError("web\\"), "trailing backslash at position 3");
 }
 
+TEST(GlobTest, PosixBracketFormsAreAnError) {
+  EXPECT_EQ(CompileError("[[:digit:]]"),
+            "POSIX bracket form inside a character class at position 1 is "
+            "not supported (use e.g. [0-9]; write '\\[' for a literal '[')");
+  EXPECT_THAT(CompileError("x[a[.a.]]"), HasSubstr("at position 3"));
+  EXPECT_THAT(CompileError("[a-[=a=]]"), HasSubstr("at position 3"));
+  // Escaped, or outside a class, '[' followed by ':' is ordinary.
+  EXPECT_TRUE(GlobMatches("[\\[:]", ":"));
+  EXPECT_TRUE(GlobMatches("\\[:x", "[:x"));
+  EXPECT_TRUE(GlobMatches("[:]", ":"));
+}
+
 TEST(GlobTest, ReversedRangeIsAnError) {
   EXPECT_THAT(CompileError("x[z-a]"),
               HasSubstr("invalid range 'z-a' in character class at position 2"));

@@ -62,19 +62,23 @@ using GrainLookup =
 
 class Target {
  public:
-  // Parses `expression` as `kind`. Leading and trailing whitespace is
-  // ignored. Semantics:
-  //   glob      shell glob on the whole id: * ? [abc] [a-z] [!x] [^x] \c.
+  // Parses `expression` as `kind`. Leading and trailing ASCII whitespace is
+  // ignored. Semantics (the full contract, with every edge case, is the
+  // "Target grammar" section of docs/PROTOCOL.md; the conformance corpus
+  // testdata/target_conformance.tsv pins it down):
+  //   glob      shell glob on the whole id: * ? [abc] [a-z] [!x] [^x] \c;
+  //             bytes, case-sensitive.
   //   list      ids separated by commas and/or whitespace; duplicates are
-  //             dropped.
+  //             dropped; ids are literal (no wildcards, no escapes).
   //   pcre      RE2 regular expression that must match the whole id.
-  //   grain     "key:glob", split at the first ':'; the glob is matched
-  //             against the grain's value; a minion without the key does
-  //             not match.
+  //   grain     "key:glob", split at the first ':' not escaped by '\'
+  //             ("\c" in the key is c); the glob is matched against the
+  //             grain's value; a minion without the key does not match.
   //   compound  and / or / not (lowercase), parentheses, G@key:glob,
-  //             L@a,b,c, E@regex; bare words are globs; not > and > or.
-  //             Tokens are separated by whitespace; parentheses may touch
-  //             words. Nesting of '(' and 'not' is limited to 64.
+  //             L@a,b,c, E@regex; bare words are globs; not > and > or; no
+  //             implicit and. Tokens are separated by whitespace;
+  //             parentheses may touch words. Nesting of '(' and 'not' is
+  //             limited to 64.
   // Returns InvalidArgument naming the kind, the quoted expression, what is
   // wrong and its byte position, e.g.
   //   "glob target 'web[': unterminated character class at position 3".

@@ -211,12 +211,20 @@ absl::StatusOr<NodePtr> MakePcreNode(absl::string_view text, size_t position) {
 }
 
 absl::StatusOr<NodePtr> MakeGrainNode(absl::string_view text, size_t position) {
-  const size_t colon = text.find(':');
-  if (colon == absl::string_view::npos) {
+  // The key runs to the first ':' not escaped by a backslash; "\c" in the
+  // key stands for c, so a key that contains ':' is written "a\:b".
+  std::string key;
+  size_t colon = 0;
+  while (colon < text.size() && text[colon] != ':') {
+    if (text[colon] == '\\' && colon + 1 < text.size()) ++colon;
+    key.push_back(text[colon]);
+    ++colon;
+  }
+  if (colon == text.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "expected 'key:glob' at position ", position, ", found no ':'"));
   }
-  if (colon == 0) {
+  if (key.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("empty grain key before ':' at position ", position));
   }
@@ -227,8 +235,7 @@ absl::StatusOr<NodePtr> MakeGrainNode(absl::string_view text, size_t position) {
   absl::StatusOr<GlobPattern> glob =
       GlobPattern::Compile(text.substr(colon + 1), position + colon + 1);
   if (!glob.ok()) return glob.status();
-  return NodePtr(
-      new GrainNode(std::string(text.substr(0, colon)), *std::move(glob)));
+  return NodePtr(new GrainNode(std::move(key), *std::move(glob)));
 }
 
 NodePtr MakeAndNode(std::vector<NodePtr> children) {

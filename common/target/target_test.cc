@@ -166,6 +166,9 @@ TEST(GrainTargetTest, SplitsAtFirstColon) {
   EXPECT_TRUE(Match(TargetKind::kGrain, "endpoint:*:80", "x", grains));
   // "a:b:c" is key "a", glob "b:c"; the grain "a:b" is not consulted.
   EXPECT_FALSE(Match(TargetKind::kGrain, "a:b:c", "x", grains));
+  // An escaped ':' belongs to the key.
+  EXPECT_TRUE(Match(TargetKind::kGrain, "a\\:b:c", "x", grains));
+  EXPECT_TRUE(Compound("G@a\\:b:c", "x", grains));
 }
 
 TEST(GrainTargetTest, UsesGrains) {
@@ -267,10 +270,26 @@ TEST(CompoundTargetTest, KeywordsAreLowercaseOnly) {
               HasSubstr("expected 'and' or 'or' before 'AND' at position 2"));
 }
 
-TEST(CompoundTargetTest, WordsWithAtThatAreNotPrefixes) {
-  EXPECT_TRUE(Compound("@web", "@web"));
-  EXPECT_TRUE(Compound("user@host*", "user@host1"));
-  EXPECT_TRUE(Compound("1@x", "1@x"));
+TEST(CompoundTargetTest, BareWordsWithAnUnescapedAtAreUnknownPrefixes) {
+  // Minion ids never contain '@', so such a glob could never match: it is
+  // a mistyped or unsupported prefix.
+  EXPECT_THAT(ParseError(TargetKind::kCompound, "XY@z"),
+              HasSubstr("unknown prefix 'XY@' at position 0"));
+  EXPECT_THAT(ParseError(TargetKind::kCompound, "a or user@host*"),
+              HasSubstr("unknown prefix 'user@' at position 5"));
+  EXPECT_THAT(ParseError(TargetKind::kCompound, "@web"),
+              HasSubstr("unknown prefix '@' at position 0"));
+  // Escaped, '@' is a literal byte of the glob.
+  EXPECT_TRUE(Compound("user\\@host*", "user@host1"));
+  // Inside a prefixed atom '@' is ordinary.
+  EXPECT_TRUE(Compound("G@mail:*@example.com", "x",
+                       Grains{{"mail", "ops@example.com"}}));
+  EXPECT_TRUE(Compound("L@a@b", "a@b"));
+}
+
+TEST(CompoundTargetTest, BackslashInAListIsAnError) {
+  EXPECT_THAT(ParseError(TargetKind::kCompound, "L@a\\ b"),
+              HasSubstr("'\\' in L@ list at position 3"));
 }
 
 TEST(CompoundTargetTest, LongOrChainsAreFlat) {

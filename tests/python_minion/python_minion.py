@@ -2,31 +2,21 @@
 
 It exists to prove that the protocol document is enough to implement a
 minion in another language: it subscribes to the relay's publish port,
-matches glob and list targets, runs test.ping / test.echo, sends returns on
-a DEALER socket until the relay acknowledges them, and heartbeats its grains.
+matches every kind of target (target_matcher.py, checked against the
+conformance corpus), runs test.ping / test.echo, sends returns on a DEALER
+socket until the relay acknowledges them, and heartbeats its grains.
 
 usage: python_minion.py --id ID --publish PORT --return PORT [--grains k=v,...]
 """
 
 import argparse
-import fnmatch
 import sys
 import time
 
 import zmq
 
-from proto import job_service_pb2
 from proto import wire_pb2
-
-
-def matches(target, minion_id):
-    expression = target.expression.strip()
-    if target.type == job_service_pb2.LIST:
-        ids = expression.replace(",", " ").split()
-        return minion_id in ids
-    if target.type in (job_service_pb2.GLOB, job_service_pb2.TARGET_TYPE_UNSPECIFIED):
-        return fnmatch.fnmatchcase(minion_id, expression)
-    return False  # this small minion only knows glob and list targets
+from target_matcher import matches
 
 
 def run(job):
@@ -95,7 +85,7 @@ def main():
                 except Exception:  # malformed: dropped
                     continue
                 key = (job.jid, job.attempt)
-                if key in done or not matches(job.target, args.id):
+                if key in done or not matches(job.target, args.id, grains):
                     continue
                 if job.deadline_ms and job.deadline_ms < int(time.time() * 1000):
                     continue

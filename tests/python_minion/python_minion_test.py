@@ -127,6 +127,10 @@ class PythonMinionTest(unittest.TestCase):
                       "test.echo", ["hello", "world"])
         self.dispatch("20261128000000000101", job_service_pb2.LIST, "someone-else",
                       "test.echo", ["not for me"])
+        # Grain and compound targets, matched by the minion itself (target_matcher.py).
+        self.dispatch("20261128000000000102", job_service_pb2.COMPOUND,
+                      "G@role:test and(py-*)and not E@py-0002.*", "test.ping")
+        self.dispatch("20261128000000000103", job_service_pb2.GRAIN, "role:web", "test.ping")
 
         def echoed():
             return [r for b, r in self.returns() if r.jid == "20261128000000000100"]
@@ -138,6 +142,9 @@ class PythonMinionTest(unittest.TestCase):
         self.assertEqual(batch.datacenter, "dc1")
         self.assertTrue(batch.relay_id)
 
+        wait_for(lambda: [r for b, r in self.returns() if r.jid == "20261128000000000102"],
+                 20, "the return of the compound-targeted job")
+
         def delivered():
             return [e for e in self.events() if e.HasField("delivery")
                     and e.delivery.jid == "20261128000000000101"]
@@ -146,6 +153,7 @@ class PythonMinionTest(unittest.TestCase):
         keys = [(r.jid, r.attempt, r.minion_id) for b, r in self.returns()]
         self.assertEqual(len(keys), len(set(keys)), "an acknowledged return was resent")
         self.assertNotIn("20261128000000000101", [k[0] for k in keys])
+        self.assertNotIn("20261128000000000103", [k[0] for k in keys])
 
 
 if __name__ == "__main__":
