@@ -173,18 +173,18 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   absl::Time now = absl::Now();
   const std::string jid = job.envelope.jid();
   const uint32_t attempt = job.envelope.attempt();
-  wire::v1::ReceiptBatch receipts;
-  auto receipt = [&](const VirtualMinion& minion, wire::v1::Receipt::Status status) {
-    // A silent minion is a hung agent: it neither acknowledges nor answers.
-    if (minion.silent) return;
-    *receipts.add_receipts() = MakeReceipt(job.envelope, minion.id, status, now);
-  };
   FunctionCall call = job.Call(now);
   absl::Duration runtime = SimulateFunction(call, Grains{}, 0).duration;
   auto accepted = std::make_shared<AcceptedJob>(
       AcceptedJob{std::move(job), now, std::move(call), runtime});
   std::shared_ptr<const AcceptedJob> shared = accepted;
   const BusJob& bus_job = accepted->job;
+  wire::v1::ReceiptBatch receipts;
+  auto receipt = [&](const VirtualMinion& minion, wire::v1::Receipt::Status status) {
+    // A silent minion is a hung agent: it neither acknowledges nor answers.
+    if (minion.silent) return;
+    *receipts.add_receipts() = MakeReceipt(bus_job.envelope, minion.id, status, now);
+  };
   bool expired = bus_job.deadline() < now;
   uint64_t matched = 0;
   bool first_frame = false;

@@ -9,6 +9,10 @@
 namespace muster::relay {
 namespace {
 
+// Receipts of a dispatch not tracked (yet): how many are kept, how long.
+constexpr size_t kMaxEarlyReceipts = 1000000;
+constexpr int64_t kEarlyReceiptKeepMs = 30000;
+
 std::string DispatchKey(absl::string_view jid, uint32_t attempt) {
   return absl::StrCat(jid, "/", attempt);
 }
@@ -67,8 +71,17 @@ void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
   dispatch->waiting = dispatch->members.size();
   dispatch->round_interval_ms = options_.first_resend_ms;
   dispatch->next_round_ms = now_ms + options_.first_resend_ms;
-  dispatches_.emplace(std::move(key), std::move(dispatch));
+  Dispatch* tracked_dispatch = dispatch.get();
+  dispatches_.emplace(key, std::move(dispatch));
   ++stats_.dispatches_tracked;
+  if (auto early = early_.find(key); early != early_.end()) {
+    for (const EarlyReceipt& receipt : early->second) {
+      ApplyReceipt(tracked_dispatch, Position(*tracked_dispatch, receipt.minion),
+                   receipt.declined, now_ms);
+    }
+    early_count_ -= early->second.size();
+    early_.erase(early);
+  }
 }
 
 void DeliveryTracker::QueueResend(const Dispatch& dispatch, uint32_t minion,
@@ -95,22 +108,38 @@ void DeliveryTracker::Heard(absl::string_view minion_id, absl::string_view ident
 }
 
 void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms) {
+  bool declined = receipt.status() == wire::v1::Receipt::DECLINED;
   Dispatch* dispatch = Find(receipt.jid(), receipt.attempt());
-  auto number = numbers_.find(receipt.minion_id());
-  int64_t position = -1;
-  if (dispatch != nullptr && number != numbers_.end()) {
-    position = Position(*dispatch, number->second);
+  if (dispatch == nullptr) {
+    // Usually a minion faster than the relay's own bookkeeping: the
+    // receipt of a dispatch just published, before the job thread has
+    // fetched its expected minions. Kept a while and applied on Track.
+    if (early_count_ >= kMaxEarlyReceipts) {
+      ++stats_.receipts_untracked;
+      return;
+    }
+    early_[DispatchKey(receipt.jid(), receipt.attempt())].push_back(
+        {Intern(receipt.minion_id()), declined, now_ms});
+    ++early_count_;
+    return;
   }
+  auto number = numbers_.find(receipt.minion_id());
+  ApplyReceipt(dispatch, number == numbers_.end() ? -1 : Position(*dispatch, number->second),
+               declined, now_ms);
+}
+
+void DeliveryTracker::ApplyReceipt(Dispatch* dispatch, int64_t position, bool declined,
+                                   int64_t now_ms) {
   if (position < 0) {
     ++stats_.receipts_untracked;
     return;
   }
   ++stats_.receipts;
-  if (receipt.status() == wire::v1::Receipt::DECLINED) ++stats_.receipts_declined;
+  if (declined) ++stats_.receipts_declined;
   if (dispatch->states[position] != kWaiting) return;
   --dispatch->waiting;
   dispatch->states[position] = kToReport;
-  dispatch->declined[position] = receipt.status() == wire::v1::Receipt::DECLINED;
+  dispatch->declined[position] = declined;
   if (dispatch->to_report.empty()) {
     dispatch->report_due_ms = now_ms + options_.report_delay_ms;
   }
@@ -186,6 +215,16 @@ std::vector<wire::v1::DispatchReceipts> DeliveryTracker::TakeReports(int64_t now
 }
 
 void DeliveryTracker::Expire(int64_t now_ms) {
+  for (auto it = early_.begin(); it != early_.end();) {
+    // A dispatch that never got tracked (no expected-minions key).
+    if (it->second.front().at_ms + kEarlyReceiptKeepMs < now_ms) {
+      stats_.receipts_untracked += it->second.size();
+      early_count_ -= it->second.size();
+      early_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
   for (auto it = dispatches_.begin(); it != dispatches_.end();) {
     // Receipts still held are reported first (TakeReports runs before).
     if (it->second->deadline_ms < now_ms && it->second->to_report.empty()) {

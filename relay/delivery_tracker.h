@@ -104,7 +104,9 @@ class DeliveryTracker {
   // live dispatch it has not acknowledged (queued for TakeResends).
   void Heard(absl::string_view minion_id, absl::string_view identity, int64_t now_ms);
 
-  // A minion's receipt (validated by the caller).
+  // A minion's receipt (validated by the caller). A receipt of a dispatch
+  // not tracked yet is kept (up to 30 s, bounded) and applied by Track: a
+  // minion may answer before the relay has fetched the expected minions.
   void OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms);
   // A return of (jid, attempt) from `minion_id`: it has the dispatch.
   void OnReturn(absl::string_view jid, uint32_t attempt, absl::string_view minion_id);
@@ -156,6 +158,8 @@ class DeliveryTracker {
   uint32_t Intern(absl::string_view minion_id);
   Dispatch* Find(absl::string_view jid, uint32_t attempt);
   static int64_t Position(const Dispatch& dispatch, uint32_t minion);
+  // Records the receipt of the member at `position` (-1: not a member).
+  void ApplyReceipt(Dispatch* dispatch, int64_t position, bool declined, int64_t now_ms);
   void TakeDueResends(int64_t now_ms, size_t max, std::vector<Resend>* out);
   void QueueResend(const Dispatch& dispatch, uint32_t minion, std::vector<Resend>* out);
 
@@ -165,6 +169,14 @@ class DeliveryTracker {
   std::vector<Route> routes_;       // by number
   absl::flat_hash_map<std::string, std::unique_ptr<Dispatch>> dispatches_;  // "jid/attempt"
   std::vector<Resend> on_connect_;  // queued by Heard
+  // Receipts that arrived before their dispatch was tracked, by dispatch.
+  struct EarlyReceipt {
+    uint32_t minion;
+    bool declined;
+    int64_t at_ms;
+  };
+  absl::flat_hash_map<std::string, std::vector<EarlyReceipt>> early_;
+  size_t early_count_ = 0;
   DeliveryTrackerStats stats_;
 };
 

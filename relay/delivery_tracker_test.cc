@@ -114,8 +114,27 @@ TEST(DeliveryTrackerTest, ReceiptsOfUntrackedDispatchesOrMinionsAreCountedNotKep
   wire::v1::Receipt other = ReceiptOf("a");
   other.set_attempt(2);
   tracker.OnReceipt(other, 10);
+  EXPECT_EQ(tracker.stats().receipts_untracked, 1u);  // the stranger
+  tracker.Expire(60000);  // attempt 2 was never tracked
   EXPECT_EQ(tracker.stats().receipts_untracked, 2u);
+}
+
+TEST(DeliveryTrackerTest, ReceiptArrivingBeforeTheDispatchIsTrackedIsApplied) {
+  DeliveryTrackerOptions options;
+  options.report_delay_ms = 0;
+  DeliveryTracker tracker(options);
+  tracker.OnReceipt(ReceiptOf("a"), 5);
+  tracker.Track(Dispatch({"a", "b"}), 10);
   EXPECT_EQ(tracker.waiting(), 1u);
+  std::vector<wire::v1::DispatchReceipts> reports = tracker.TakeReports(10);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].minion_ids(0), "a");
+  // One for a dispatch that never gets tracked is dropped after a while.
+  wire::v1::Receipt orphan = ReceiptOf("a");
+  orphan.set_attempt(7);
+  tracker.OnReceipt(orphan, 20);
+  tracker.Expire(20 + 31000);
+  EXPECT_EQ(tracker.stats().receipts_untracked, 1u);
 }
 
 TEST(DeliveryTrackerTest, ReportsAreSplitAtTheIdLimit) {

@@ -92,7 +92,9 @@ std::vector<PackedEntry> PackEntries(absl::Span<const ReturnChunk* const> chunks
     size_t bytes = 0;
     while (i < chunks.size()) {
       const ReturnChunk& chunk = *chunks[i];
-      bool empty = entry.returns == 0;
+      // Every entry takes at least one chunk (receipt-only chunks count no
+      // returns, so test the position, not the count).
+      bool empty = i == entry.first_chunk;
       if (!empty && (entry.returns + chunk.returns > limits.max_returns ||
                      bytes + chunk.batch.size() > limits.max_bytes)) {
         break;
