@@ -7,7 +7,8 @@
 // ignored; (jid, attempt) already accepted → ignored; otherwise queued to
 // the pool. Every return stays in the outbox until the relay acknowledges
 // it, resent on the outbox's schedule and at once when the connection to
-// the relay comes back, so a relay restart loses no return. A heartbeat
+// the relay comes back, so a relay restart loses no return. A return the
+// relay rejects (it can never be accepted) is dropped, logged and counted. A heartbeat
 // with all grains goes out at every (re)connection and every interval.
 #ifndef MUSTER_MINION_MINION_AGENT_H_
 #define MUSTER_MINION_MINION_AGENT_H_
@@ -43,6 +44,8 @@ struct MinionStats {
   uint64_t returns_sent = 0;
   uint64_t returns_resent = 0;
   uint64_t returns_acked = 0;
+  // Returns the relay rejected as never acceptable (dropped, logged).
+  uint64_t returns_rejected = 0;
   uint64_t heartbeats_sent = 0;
 };
 
