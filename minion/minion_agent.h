@@ -8,8 +8,9 @@
 // the pool. Every return stays in the outbox until the relay acknowledges
 // it, resent on the outbox's schedule and at once when the connection to
 // the relay comes back, so a relay restart loses no return. A return the
-// relay rejects (it can never be accepted) is dropped, logged and counted. A heartbeat
-// with all grains goes out at every (re)connection and every interval.
+// relay rejects (it can never be accepted) is dropped, logged and counted.
+// A heartbeat with all grains goes out at every (re)connection and every
+// interval.
 #ifndef MUSTER_MINION_MINION_AGENT_H_
 #define MUSTER_MINION_MINION_AGENT_H_
 

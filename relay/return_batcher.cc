@@ -22,7 +22,7 @@ std::optional<RejectedReturn> CheckReturn(const wire::v1::Return& ret) {
   }
   if (ret.attempt() == 0) {
     return RejectedReturn{ReturnRejectReason::kBadAttempt,
-                          absl::StrCat("jid ", ret.jid(), ": attempt must be >= 1")};
+                          absl::StrCat("jid ", absl::CHexEscape(ret.jid()), ": attempt must be >= 1")};
   }
   absl::Status id = bus::ValidateMinionId(ret.minion_id());
   if (!id.ok()) {
@@ -31,7 +31,7 @@ std::optional<RejectedReturn> CheckReturn(const wire::v1::Return& ret) {
   size_t output = std::max(ret.stdout().size(), ret.stderr().size());
   if (output > bus::kMaxOutputBytes) {
     return RejectedReturn{ReturnRejectReason::kOutputTooLarge,
-                          absl::StrCat("jid ", ret.jid(), " minion ", ret.minion_id(), ": ",
+                          absl::StrCat("jid ", absl::CHexEscape(ret.jid()), " minion ", ret.minion_id(), ": ",
                                        output, " bytes of output, more than ",
                                        bus::kMaxOutputBytes)};
   }
