@@ -243,7 +243,9 @@ int Commands::Returns(const std::vector<std::string>& args) {
                             r.expected() ? "" : "  (unexpected)");
     for (const std::string* text : {&r.stdout(), &r.stderr()}) {
       if (text->empty()) continue;
-      std::string body = *text;
+      // Raw bytes when piped; on a terminal, control characters and invalid
+      // UTF-8 are shown escaped so they cannot drive the terminal.
+      std::string body = options_.tty ? EscapeForTerminal(*text) : *text;
       while (!body.empty() && body.back() == '\n') body.pop_back();
       out_ << "    " << absl::StrJoin(absl::StrSplit(body, '\n'), "\n    ") << "\n";
     }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/json/proto_json.h"
+#include "common/text/utf8.h"
 
 namespace muster::jobctl {
 
@@ -154,5 +155,25 @@ std::string JobListLine(const Job& job) {
 }
 
 std::string ToJson(const google::protobuf::Message& message) { return ProtoToJson(message); }
+
+std::string EscapeForTerminal(absl::string_view bytes) {
+  std::string shown;
+  shown.reserve(bytes.size());
+  while (!bytes.empty()) {
+    char32_t c = 0;
+    int length = DecodeUtf8Char(bytes, &c);
+    bool control = c < 0x20 || (c >= 0x7F && c <= 0x9F);
+    if (length > 0 && (!control || c == '\n' || c == '\t')) {
+      shown.append(bytes.data(), length);
+    } else {
+      // Invalid byte, or every byte of a control character.
+      for (int i = 0; i < std::max(length, 1); ++i) {
+        absl::StrAppendFormat(&shown, "\\x%02x", static_cast<unsigned char>(bytes[i]));
+      }
+    }
+    bytes.remove_prefix(std::max(length, 1));
+  }
+  return shown;
+}
 
 }  // namespace muster::jobctl

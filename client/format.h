@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "proto/job_service.pb.h"
 
@@ -41,8 +42,15 @@ std::string SubmitSummary(const muster::v1::SubmitJobResponse& response);
 // A line of `jobctl list`.
 std::string JobListLine(const muster::v1::Job& job);
 
-// Protobuf message as one JSON object (proto field names, all fields).
+// Protobuf message as one JSON object (proto field names, all fields;
+// output bytes as common/json/proto_json.h says).
 std::string ToJson(const google::protobuf::Message& message);
+
+// Output bytes made safe and visible on a terminal: well-formed UTF-8 text,
+// newlines and tabs as they are; every other control character (C0, DEL,
+// C1 such as U+009B) and every byte that is not well-formed UTF-8 as \xNN,
+// one per byte (ESC is \x1b), so no escape sequence reaches the terminal.
+std::string EscapeForTerminal(absl::string_view bytes);
 
 // "2026-11-28 19:55:01 UTC"; "-" for 0.
 std::string FormatTime(int64_t unix_ms);

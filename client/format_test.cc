@@ -59,6 +59,23 @@ TEST(FormatTest, MissingListSaysHowManyMoreThereAre) {
   EXPECT_EQ(MissingList({"a"}, 1), "missing (1): a");
 }
 
+TEST(FormatTest, TerminalEscapingShowsControlsAndInvalidBytesVisibly) {
+  EXPECT_EQ(EscapeForTerminal("plain\ttext\ncaf\xC3\xA9 \xE2\x82\xAC"),
+            "plain\ttext\ncaf\xC3\xA9 \xE2\x82\xAC");
+  EXPECT_EQ(EscapeForTerminal("a\xff" "b"), "a\\xffb");
+  EXPECT_EQ(EscapeForTerminal("\x1b[31mred\x1b[0m"), "\\x1b[31mred\\x1b[0m");
+  EXPECT_EQ(EscapeForTerminal("\r\x7f\xC2\x9b" "2J"), "\\x0d\\x7f\\xc2\\x9b2J");  // C1 CSI
+  EXPECT_EQ(EscapeForTerminal(std::string("a\0b", 3)), "a\\x00b");
+  // Every byte value: the result holds no control character but \n and \t.
+  std::string every_byte;
+  for (int b = 0; b < 256; ++b) every_byte.push_back(static_cast<char>(b));
+  for (char c : EscapeForTerminal(every_byte)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    EXPECT_TRUE((u >= 0x20 && u != 0x7f) || c == '\n' || c == '\t') << static_cast<int>(u);
+    EXPECT_LT(u, 0x80);  // no byte >= 0x80 is valid UTF-8 on its own
+  }
+}
+
 TEST(ExitCodesTest, JobOutcomesMapToDistinctCodes) {
   muster::v1::Job job;
   job.set_state(muster::v1::COMPLETE);

@@ -59,6 +59,7 @@ void FleetStats::Add(const FleetStats& other) {
   returns_sent += other.returns_sent;
   returns_resent += other.returns_resent;
   returns_acked += other.returns_acked;
+  returns_rejected += other.returns_rejected;
   heartbeats_sent += other.heartbeats_sent;
   receipts_sent += other.receipts_sent;
   jobs_resent_to_us += other.jobs_resent_to_us;
@@ -309,6 +310,12 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
       continue;
     }
     stats_.returns_acked += socket.outbox.Acknowledge(*ack);
+    for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
+      spdlog::error("relay rejected the return of {} for job {} attempt {} ({}: {}); dropped",
+                    rejection.key().minion_id(), rejection.key().jid(),
+                    rejection.key().attempt(), rejection.reason(), rejection.detail());
+    }
+    stats_.returns_rejected += socket.outbox.DropRejected(*ack);
   }
 }
 

@@ -74,6 +74,7 @@ struct FleetStats {
   uint64_t returns_sent = 0;
   uint64_t returns_resent = 0;
   uint64_t returns_acked = 0;
+  uint64_t returns_rejected = 0;
   uint64_t heartbeats_sent = 0;
   uint64_t receipts_sent = 0;
   uint64_t jobs_resent_to_us = 0;

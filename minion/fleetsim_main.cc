@@ -52,7 +52,8 @@ ABSL_FLAG(double, silent_fraction, 0.0,
           "floor(count*f), evenly spread (0.01: n = 100, 200, ...).");
 ABSL_FLAG(std::string, silent_ids, "", "Comma-separated ids that never answer.");
 ABSL_FLAG(int, heartbeat_interval_ms, 10000, "Interval between heartbeats.");
-ABSL_FLAG(int64_t, output_cap_bytes, 65536, "Bytes kept of stdout and of stderr.");
+ABSL_FLAG(int64_t, output_cap_bytes, 65536,
+          "Bytes kept of stdout and of stderr (at most 1 MiB).");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the latency draws.");
 ABSL_FLAG(std::string, relay_host, "127.0.0.1", "Host of the relay.");
 ABSL_FLAG(int, publish_port, muster::bus::kDefaultPublishPort, "Relay's publish port.");
@@ -111,7 +112,7 @@ void PrintStats(const muster::minion::FleetStats& stats) {
   std::printf(
       "fleetsim stats: job messages %llu, malformed %llu, expired %llu, duplicate %llu, "
       "dispatches %llu, silent skipped %llu, returns sent %llu, resent %llu, acked %llu, "
-      "heartbeats %llu\n",
+      "rejected %llu, heartbeats %llu\n",
       static_cast<unsigned long long>(stats.job_messages),
       static_cast<unsigned long long>(stats.malformed_frames),
       static_cast<unsigned long long>(stats.jobs_expired),
@@ -121,6 +122,7 @@ void PrintStats(const muster::minion::FleetStats& stats) {
       static_cast<unsigned long long>(stats.returns_sent),
       static_cast<unsigned long long>(stats.returns_resent),
       static_cast<unsigned long long>(stats.returns_acked),
+      static_cast<unsigned long long>(stats.returns_rejected),
       static_cast<unsigned long long>(stats.heartbeats_sent));
   std::fflush(stdout);
 }
@@ -148,7 +150,8 @@ int main(int argc, char** argv) {
   options.latency_max = absl::Milliseconds(std::max(absl::GetFlag(FLAGS_latency_ms_max), 0));
   options.failure_rate = absl::GetFlag(FLAGS_failure_rate);
   options.output_cap_bytes =
-      static_cast<size_t>(std::max<int64_t>(absl::GetFlag(FLAGS_output_cap_bytes), 1));
+      static_cast<size_t>(std::clamp<int64_t>(absl::GetFlag(FLAGS_output_cap_bytes), 1,
+                                              muster::bus::kMaxOutputBytes));
   std::unique_ptr<muster::minion::ReceiptLog> receipt_log;
   if (std::string path = absl::GetFlag(FLAGS_receipt_log); !path.empty()) {
     absl::StatusOr<std::unique_ptr<muster::minion::ReceiptLog>> opened =

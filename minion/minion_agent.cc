@@ -184,6 +184,12 @@ void Session::OnReturnPortMessage() {
       continue;
     }
     stats_.returns_acked += outbox_.Acknowledge(*ack);
+    for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
+      spdlog::error("relay rejected the return of job {} attempt {} ({}: {}); dropped",
+                    rejection.key().jid(), rejection.key().attempt(), rejection.reason(),
+                    rejection.detail());
+    }
+    stats_.returns_rejected += outbox_.DropRejected(*ack);
   }
 }
 

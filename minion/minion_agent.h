@@ -10,8 +10,10 @@
 // addressed to this minion by name that it will not run is answered with a
 // DECLINED receipt, so the relay stops re-sending it. Every return stays in the outbox until the relay acknowledges
 // it, resent on the outbox's schedule and at once when the connection to
-// the relay comes back, so a relay restart loses no return. A heartbeat
-// with all grains goes out at every (re)connection and every interval.
+// the relay comes back, so a relay restart loses no return. A return the
+// relay rejects (it can never be accepted) is dropped, logged and counted.
+// A heartbeat with all grains goes out at every (re)connection and every
+// interval.
 #ifndef MUSTER_MINION_MINION_AGENT_H_
 #define MUSTER_MINION_MINION_AGENT_H_
 
@@ -46,6 +48,8 @@ struct MinionStats {
   uint64_t returns_sent = 0;
   uint64_t returns_resent = 0;
   uint64_t returns_acked = 0;
+  // Returns the relay rejected as never acceptable (dropped, logged).
+  uint64_t returns_rejected = 0;
   uint64_t heartbeats_sent = 0;
   uint64_t receipts_sent = 0;
   // Dispatches the relay re-sent on the return port (JOB messages).

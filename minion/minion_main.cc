@@ -36,7 +36,8 @@ ABSL_FLAG(std::string, grains_file, "",
           "File of grains: key=value lines or one JSON object. --grains wins.");
 ABSL_FLAG(int, heartbeat_interval_ms, 10000, "Interval between heartbeats.");
 ABSL_FLAG(int, max_concurrent_jobs, 8, "Functions running at once; more wait.");
-ABSL_FLAG(int64_t, output_cap_bytes, 65536, "Bytes kept of stdout and of stderr, each.");
+ABSL_FLAG(int64_t, output_cap_bytes, 65536,
+          "Bytes kept of stdout and of stderr, each (at most 1 MiB).");
 
 namespace {
 
@@ -78,8 +79,11 @@ int main(int argc, char** argv) {
   options.heartbeat_interval =
       absl::Milliseconds(std::max(absl::GetFlag(FLAGS_heartbeat_interval_ms), 100));
   options.max_concurrent_jobs = std::max(absl::GetFlag(FLAGS_max_concurrent_jobs), 1);
-  if (absl::GetFlag(FLAGS_output_cap_bytes) <= 0) {
-    return Fail("--output_cap_bytes must be positive");
+  if (absl::GetFlag(FLAGS_output_cap_bytes) <= 0 ||
+      absl::GetFlag(FLAGS_output_cap_bytes) > static_cast<int64_t>(muster::bus::kMaxOutputBytes)) {
+    return Fail(absl::StrCat("--output_cap_bytes=", absl::GetFlag(FLAGS_output_cap_bytes),
+                             ": must be 1..", muster::bus::kMaxOutputBytes,
+                             " (the largest output a relay accepts)"));
   }
   options.output_cap_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_output_cap_bytes));
 
@@ -92,10 +96,11 @@ int main(int argc, char** argv) {
   const muster::minion::MinionStats& stats = agent.stats();
   spdlog::info(
       "minion {} stopped: jobs received {} started {} not targeted {} expired {} "
-      "duplicate {}, malformed frames {}, returns sent {} resent {} acked {}, "
-      "heartbeats {}",
+      "duplicate {}, malformed frames {}, returns sent {} resent {} acked {} "
+      "rejected {}, heartbeats {}",
       options.id, stats.jobs_received, stats.jobs_started, stats.jobs_not_targeted,
       stats.jobs_expired, stats.jobs_duplicate, stats.malformed_frames, stats.returns_sent,
-      stats.returns_resent, stats.returns_acked, stats.heartbeats_sent);
+      stats.returns_resent, stats.returns_acked, stats.returns_rejected,
+      stats.heartbeats_sent);
   return 0;
 }

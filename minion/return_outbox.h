@@ -47,9 +47,14 @@ class ReturnOutbox {
   size_t TakeDue(absl::Time now, size_t max_returns, size_t max_bytes,
                  wire::v1::ReturnBatch* batch);
 
-  // Forgets the acknowledged returns. Unknown keys are ignored. Returns how
-  // many were removed.
+  // Forgets the acknowledged returns (`ack.keys`). Unknown keys are ignored.
+  // Returns how many were removed.
   size_t Acknowledge(const wire::v1::ReturnAck& ack);
+
+  // Forgets the returns the relay rejected (`ack.rejected`): they can never
+  // be accepted, so resending them is pointless. Unknown keys are ignored.
+  // Returns how many were removed.
+  size_t DropRejected(const wire::v1::ReturnAck& ack);
 
   // Makes every queued return due at `now`, with its resend interval back
   // at the first one (used when the connection to the relay comes back).
@@ -78,6 +83,8 @@ class ReturnOutbox {
 
   // Drops schedule items whose entry is gone or was rescheduled.
   void PruneStale();
+  // Removes the return with `key`; false when there is none.
+  bool Remove(const wire::v1::ReturnKey& key);
 
   const ResendPolicy policy_;
   uint64_t next_id_ = 1;

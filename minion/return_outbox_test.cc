@@ -80,6 +80,24 @@ TEST(ReturnOutboxTest, AckOfUnknownOrOtherAttemptIsIgnored) {
   EXPECT_EQ(outbox.size(), 1u);
 }
 
+TEST(ReturnOutboxTest, RejectedReturnsAreDroppedAndNeverResent) {
+  ReturnOutbox outbox;
+  outbox.Add(MakeReturn("j1", "m1"), kStart);
+  outbox.Add(MakeReturn("j2", "m1"), kStart);
+  ASSERT_EQ(Take(outbox, kStart), 2u);
+  wire::v1::ReturnAck answer = AckOf(MakeReturn("j1", "m1"));
+  wire::v1::ReturnRejection* rejection = answer.add_rejected();
+  rejection->mutable_key()->set_jid("j2");
+  rejection->mutable_key()->set_attempt(1);
+  rejection->mutable_key()->set_minion_id("m1");
+  rejection->set_reason("output_too_large");
+  EXPECT_EQ(outbox.Acknowledge(answer), 1u);
+  EXPECT_EQ(outbox.DropRejected(answer), 1u);
+  EXPECT_EQ(outbox.size(), 0u);
+  EXPECT_EQ(Take(outbox, kStart + absl::Hours(1)), 0u);
+  EXPECT_EQ(outbox.DropRejected(answer), 0u);  // already gone: ignored
+}
+
 TEST(ReturnOutboxTest, DuplicateAddIsIgnored) {
   ReturnOutbox outbox;
   EXPECT_TRUE(outbox.Add(MakeReturn("j1", "m1"), kStart));

@@ -16,6 +16,16 @@ absl::string_view FrameDropReasonName(FrameDropReason reason) {
   return "unknown";
 }
 
+absl::string_view ReturnRejectReasonName(ReturnRejectReason reason) {
+  switch (reason) {
+    case ReturnRejectReason::kBadJid: return "bad_jid";
+    case ReturnRejectReason::kBadAttempt: return "bad_attempt";
+    case ReturnRejectReason::kBadMinionId: return "bad_minion_id";
+    case ReturnRejectReason::kOutputTooLarge: return "output_too_large";
+  }
+  return "unknown";
+}
+
 wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
                                              int64_t started_at_ms, int64_t interval_ms) {
   wire::v1::RelayHeartbeat heartbeat;

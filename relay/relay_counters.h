@@ -29,6 +29,18 @@ enum class FrameDropReason {
 inline constexpr int kFrameDropReasons = 6;
 absl::string_view FrameDropReasonName(FrameDropReason reason);
 
+// Why one return of a RET message can never be accepted: the `reason` of
+// its ReturnRejection (docs/PROTOCOL.md 3.3) and the `reason` label of
+// muster_relay_returns_rejected_total.
+enum class ReturnRejectReason {
+  kBadJid,          // empty or longer than 64 bytes
+  kBadAttempt,      // 0
+  kBadMinionId,     // not a valid minion id
+  kOutputTooLarge,  // stdout or stderr over bus::kMaxOutputBytes
+};
+inline constexpr int kReturnRejectReasons = 4;
+absl::string_view ReturnRejectReasonName(ReturnRejectReason reason);
+
 struct RelayCounters {
   std::atomic<uint64_t> minions_connected{0};
   std::atomic<uint64_t> jobs_injected{0};
@@ -40,6 +52,8 @@ struct RelayCounters {
   std::atomic<uint64_t> malformed_frames{0};  // all reasons
   std::array<std::atomic<uint64_t>, kFrameDropReasons> malformed_frames_by_reason{};
   std::atomic<uint64_t> malformed_entries{0};
+  std::atomic<uint64_t> returns_rejected{0};  // all reasons
+  std::array<std::atomic<uint64_t>, kReturnRejectReasons> returns_rejected_by_reason{};
   std::atomic<uint64_t> redis_errors{0};
   // Connections to Redis re-established after one was lost or refused
   // (both threads; the first connection of each does not count).

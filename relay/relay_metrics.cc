@@ -19,6 +19,13 @@ std::string RelayMetricsText(const RelayCounters& c) {
                 c.malformed_frames_by_reason[r].load(),
                 {{"reason", std::string(FrameDropReasonName(static_cast<FrameDropReason>(r)))}});
   }
+  for (int r = 0; r < kReturnRejectReasons; ++r) {
+    out.Counter(
+        "muster_relay_returns_rejected_total",
+        "Returns answered with a rejection (never acceptable; the minion drops them), by reason.",
+        c.returns_rejected_by_reason[r].load(),
+        {{"reason", std::string(ReturnRejectReasonName(static_cast<ReturnRejectReason>(r)))}});
+  }
   out.Counter("muster_relay_malformed_entries_total",
               "Job-stream entries skipped because they do not decode or validate.",
               c.malformed_entries.load());

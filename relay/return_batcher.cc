@@ -1,5 +1,9 @@
 #include "relay/return_batcher.h"
 
+#include <algorithm>
+#include <optional>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/bus/bus_protocol.h"
 #include "proto/wire.pb.h"
@@ -9,20 +13,35 @@ namespace {
 
 constexpr size_t kMaxJidBytes = 64;
 
-absl::Status ValidateReturn(const wire::v1::Return& ret, int index) {
+// Why `ret` can never be accepted, or nullopt when it can.
+std::optional<RejectedReturn> CheckReturn(const wire::v1::Return& ret) {
   if (ret.jid().empty() || ret.jid().size() > kMaxJidBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("return ", index, ": jid '", ret.jid(), "' must be 1..64 bytes"));
+    return RejectedReturn{ReturnRejectReason::kBadJid,
+                          absl::StrCat("jid '", absl::CHexEscape(ret.jid().substr(0, 80)),
+                                       "' must be 1..64 bytes")};
   }
   if (ret.attempt() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("return ", index, " (jid ", ret.jid(), "): attempt must be >= 1"));
+    return RejectedReturn{ReturnRejectReason::kBadAttempt,
+                          absl::StrCat("jid ", absl::CHexEscape(ret.jid()), ": attempt must be >= 1")};
   }
   absl::Status id = bus::ValidateMinionId(ret.minion_id());
   if (!id.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("return ", index, ": ", id.message()));
+    return RejectedReturn{ReturnRejectReason::kBadMinionId, std::string(id.message())};
   }
-  return absl::OkStatus();
+  size_t output = std::max(ret.stdout().size(), ret.stderr().size());
+  if (output > bus::kMaxOutputBytes) {
+    return RejectedReturn{ReturnRejectReason::kOutputTooLarge,
+                          absl::StrCat("jid ", absl::CHexEscape(ret.jid()), " minion ", ret.minion_id(), ": ",
+                                       output, " bytes of output, more than ",
+                                       bus::kMaxOutputBytes)};
+  }
+  return std::nullopt;
+}
+
+void CopyKey(const wire::v1::Return& ret, wire::v1::ReturnKey* key) {
+  key->set_jid(ret.jid());
+  key->set_attempt(ret.attempt());
+  key->set_minion_id(ret.minion_id());
 }
 
 }  // namespace
@@ -38,28 +57,36 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(absl::string_view payload,
   if (batch.returns_size() == 0) {
     return absl::InvalidArgumentError("RET payload holds no returns");
   }
+  DecodedReturns decoded;
   wire::v1::ReturnAck ack;
   ack.mutable_keys()->Reserve(batch.returns_size());
+  std::vector<bool> accepted(batch.returns_size(), false);
   for (int i = 0; i < batch.returns_size(); ++i) {
     const wire::v1::Return& ret = batch.returns(i);
-    absl::Status valid = ValidateReturn(ret, i);
-    if (!valid.ok()) return valid;
-    wire::v1::ReturnKey* key = ack.add_keys();
-    key->set_jid(ret.jid());
-    key->set_attempt(ret.attempt());
-    key->set_minion_id(ret.minion_id());
+    std::optional<RejectedReturn> rejected = CheckReturn(ret);
+    if (rejected.has_value()) {
+      wire::v1::ReturnRejection* rejection = ack.add_rejected();
+      CopyKey(ret, rejection->mutable_key());
+      rejection->set_reason(std::string(ReturnRejectReasonName(rejected->reason)));
+      rejection->set_detail(rejected->detail);
+      decoded.rejected.push_back(*std::move(rejected));
+      continue;
+    }
+    accepted[i] = true;
+    CopyKey(ret, ack.add_keys());
   }
-  DecodedReturns decoded;
-  decoded.returns = batch.returns_size();
+  decoded.returns = ack.keys_size();
   decoded.ack = ack.SerializeAsString();
-  bool fits = batch.returns_size() <= limits.max_returns && payload.size() <= limits.max_bytes &&
-              batch.relay_id().empty() && batch.datacenter().empty() &&
-              batch.received_at_ms() == 0;
+  if (decoded.returns == 0) return decoded;
+  bool fits = decoded.rejected.empty() && batch.returns_size() <= limits.max_returns &&
+              payload.size() <= limits.max_bytes && batch.relay_id().empty() &&
+              batch.datacenter().empty() && batch.received_at_ms() == 0;
   if (fits) {
     decoded.chunks.push_back({std::string(payload), batch.returns_size(), received_at_ms});
     return decoded;
   }
-  // Too big for one entry (or carrying relay fields): re-encode in chunks.
+  // Too big for one entry, carrying relay fields or holding rejected
+  // returns: re-encode the accepted ones in chunks.
   wire::v1::ReturnBatch chunk;
   size_t chunk_bytes = 0;
   auto flush = [&] {
@@ -68,7 +95,9 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(absl::string_view payload,
     chunk.Clear();
     chunk_bytes = 0;
   };
-  for (wire::v1::Return& ret : *batch.mutable_returns()) {
+  for (int i = 0; i < batch.returns_size(); ++i) {
+    if (!accepted[i]) continue;
+    wire::v1::Return& ret = *batch.mutable_returns(i);
     size_t bytes = ret.ByteSizeLong() + 8;
     if (chunk.returns_size() >= limits.max_returns ||
         (chunk.returns_size() > 0 && chunk_bytes + bytes > limits.max_bytes)) {

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "relay/relay_counters.h"
 
 namespace muster::relay {
 
@@ -37,17 +38,29 @@ struct EntryLimits {
   size_t max_bytes = 1 << 20;
 };
 
-// A RET payload after validation.
-struct DecodedReturns {
-  std::vector<ReturnChunk> chunks;
-  // Serialized ReturnAck with the key of every return in the payload.
-  std::string ack;
-  int returns = 0;
+// One return of a RET payload that can never be accepted.
+struct RejectedReturn {
+  ReturnRejectReason reason;
+  std::string detail;  // what was wrong, naming the value
 };
 
-// Validates a RET payload: it must parse as a ReturnBatch holding at least
-// one return, each with a non-empty jid (at most 64 bytes), attempt >= 1 and
-// a valid minion id. InvalidArgument (naming the problem) otherwise.
+// A RET payload after validation.
+struct DecodedReturns {
+  // The accepted returns, to be made safe before the ACK is sent.
+  std::vector<ReturnChunk> chunks;
+  // Serialized ReturnAck: the key of every accepted return, then a
+  // ReturnRejection for every rejected one, each in payload order.
+  std::string ack;
+  int returns = 0;  // accepted
+  std::vector<RejectedReturn> rejected;
+};
+
+// Validates a RET payload. It must parse as a ReturnBatch holding at least
+// one return (InvalidArgument otherwise: a malformed frame, not answered).
+// Each return is then checked on its own: a non-empty jid of at most 64
+// bytes, attempt >= 1, a valid minion id, stdout and stderr each at most
+// bus::kMaxOutputBytes. Returns that pass are accepted (their bytes go into
+// `chunks` unchanged); the others are rejected and answered in `ack`.
 absl::StatusOr<DecodedReturns> DecodeReturnPayload(absl::string_view payload,
                                                    int64_t received_at_ms,
                                                    const EntryLimits& limits);

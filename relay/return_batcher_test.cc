@@ -43,21 +43,74 @@ TEST(ReturnBatcherTest, BigPayloadIsSplitIntoEntrySizedChunks) {
   EXPECT_EQ(decoded->chunks[2].returns, 2);
 }
 
-TEST(ReturnBatcherTest, InvalidPayloadsAreRejectedWithAReason) {
+TEST(ReturnBatcherTest, PayloadsThatDoNotParseOrHoldNothingAreMalformed) {
   EntryLimits limits;
   EXPECT_FALSE(DecodeReturnPayload("\xff\xff garbage", 1, limits).ok());
   EXPECT_FALSE(DecodeReturnPayload("", 1, limits).ok());  // no returns
+}
+
+TEST(ReturnBatcherTest, BadReturnsAreRejectedOneByOneAndTheOthersAccepted) {
   wire::v1::ReturnBatch batch;
-  batch.add_returns()->set_jid("1");
-  batch.mutable_returns(0)->set_attempt(1);
-  batch.mutable_returns(0)->set_minion_id("bad@id");
-  absl::StatusOr<DecodedReturns> bad_id =
-      DecodeReturnPayload(batch.SerializeAsString(), 1, limits);
-  ASSERT_FALSE(bad_id.ok());
-  EXPECT_NE(bad_id.status().message().find("bad@id"), absl::string_view::npos);
-  batch.mutable_returns(0)->set_minion_id("ok");
-  batch.mutable_returns(0)->set_attempt(0);
-  EXPECT_FALSE(DecodeReturnPayload(batch.SerializeAsString(), 1, limits).ok());
+  auto add = [&](const std::string& jid, uint32_t attempt, const std::string& minion) {
+    wire::v1::Return* ret = batch.add_returns();
+    ret->set_jid(jid);
+    ret->set_attempt(attempt);
+    ret->set_minion_id(minion);
+    ret->set_stdout(std::string("a\xff\0b", 4));  // any bytes are fine
+    return ret;
+  };
+  add("1", 1, "good-1");
+  add("1", 1, "bad@id");
+  add("", 1, "m");
+  add(std::string(65, '9'), 1, "m");
+  add("1", 0, "m");
+  add("1", 1, "big")->set_stderr(std::string((1 << 20) + 1, 'x'));
+  add("2", 1, "good-2");
+  absl::StatusOr<DecodedReturns> decoded =
+      DecodeReturnPayload(batch.SerializeAsString(), 7, EntryLimits{});
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->returns, 2);
+  ASSERT_EQ(decoded->rejected.size(), 5u);
+  EXPECT_EQ(decoded->rejected[0].reason, ReturnRejectReason::kBadMinionId);
+  EXPECT_NE(decoded->rejected[0].detail.find("bad@id"), std::string::npos);
+  EXPECT_EQ(decoded->rejected[1].reason, ReturnRejectReason::kBadJid);
+  EXPECT_EQ(decoded->rejected[2].reason, ReturnRejectReason::kBadJid);
+  EXPECT_EQ(decoded->rejected[3].reason, ReturnRejectReason::kBadAttempt);
+  EXPECT_EQ(decoded->rejected[4].reason, ReturnRejectReason::kOutputTooLarge);
+
+  wire::v1::ReturnAck ack;
+  ASSERT_TRUE(ack.ParseFromString(decoded->ack));
+  ASSERT_EQ(ack.keys_size(), 2);
+  EXPECT_EQ(ack.keys(0).minion_id(), "good-1");
+  EXPECT_EQ(ack.keys(1).minion_id(), "good-2");
+  ASSERT_EQ(ack.rejected_size(), 5);
+  EXPECT_EQ(ack.rejected(0).key().minion_id(), "bad@id");  // echoed as sent
+  EXPECT_EQ(ack.rejected(0).reason(), "bad_minion_id");
+  EXPECT_EQ(ack.rejected(2).key().jid(), std::string(65, '9'));
+  EXPECT_EQ(ack.rejected(3).key().attempt(), 0u);
+  EXPECT_EQ(ack.rejected(4).reason(), "output_too_large");
+
+  // Only the accepted returns are written, bytes intact.
+  ASSERT_EQ(decoded->chunks.size(), 1u);
+  wire::v1::ReturnBatch written;
+  ASSERT_TRUE(written.ParseFromString(decoded->chunks[0].batch));
+  ASSERT_EQ(written.returns_size(), 2);
+  EXPECT_EQ(decoded->chunks[0].returns, 2);
+  EXPECT_EQ(written.returns(1).minion_id(), "good-2");
+  EXPECT_EQ(written.returns(1).stdout(), std::string("a\xff\0b", 4));
+}
+
+TEST(ReturnBatcherTest, AllRejectedLeavesNothingToWriteButAnAnswer) {
+  wire::v1::ReturnBatch batch;
+  batch.add_returns()->set_jid("1");  // attempt 0, no minion id
+  absl::StatusOr<DecodedReturns> decoded =
+      DecodeReturnPayload(batch.SerializeAsString(), 1, EntryLimits{});
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_TRUE(decoded->chunks.empty());
+  wire::v1::ReturnAck ack;
+  ASSERT_TRUE(ack.ParseFromString(decoded->ack));
+  EXPECT_EQ(ack.keys_size(), 0);
+  EXPECT_EQ(ack.rejected_size(), 1);
 }
 
 TEST(ReturnBatcherTest, PackedEntriesConcatenateChunksAndCarryRelayFields) {

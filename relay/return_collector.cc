@@ -137,6 +137,7 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
       return;
     }
     NoteReturns(returns->ack);
+    CountRejected(returns->rejected);
     pending_.push_back({frames[0].to_string(), *std::move(returns)});
   } else if (type == bus::kReceiptType) {
     wire::v1::ReceiptBatch batch;
@@ -189,6 +190,18 @@ void ReturnCollector::Malformed(FrameDropReason reason, absl::string_view detail
   if (count <= 10 || count % 1000 == 0) {
     spdlog::warn("returns: malformed frame dropped (reason={}): {} [{} so far]",
                  std::string(FrameDropReasonName(reason)), std::string(detail), count);
+  }
+}
+
+void ReturnCollector::CountRejected(absl::Span<const RejectedReturn> rejected) {
+  for (const RejectedReturn& rejection : rejected) {
+    counters_->returns_rejected_by_reason[static_cast<int>(rejection.reason)].fetch_add(1);
+    uint64_t count = counters_->returns_rejected.fetch_add(1) + 1;
+    if (count <= 10 || count % 1000 == 0) {
+      spdlog::warn("returns: return rejected (reason={}): {} [{} so far]",
+                   std::string(ReturnRejectReasonName(rejection.reason)), rejection.detail,
+                   count);
+    }
   }
 }
 

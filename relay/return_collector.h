@@ -10,6 +10,9 @@
 // to the spool. While the spool holds anything, new returns go behind it,
 // and each round drains the oldest rows to Redis first, so returns reach the
 // stream in the order the relay accepted them (docs/PROTOCOL.md 3.3, 5).
+// A return that can never be accepted (docs/PROTOCOL.md 3.3) does not hold
+// up the others of its message: it is answered with a rejection in the same
+// ACK, and the accepted ones are stored as usual.
 // Heartbeats feed the inventory; every heartbeat interval the thread writes
 // inventory updates and the relay's own heartbeat to the events stream.
 // Receipts (RCV) and returns feed the DeliveryTracker: the thread re-sends
@@ -75,6 +78,8 @@ class ReturnCollector {
   void ReceiveAvailable(int max_messages);
   void HandleMessage(std::vector<zmq::message_t>& frames);
   void Malformed(FrameDropReason reason, absl::string_view detail);
+  // Counts and logs returns answered with a rejection.
+  void CountRejected(absl::Span<const RejectedReturn> rejected);
   // Makes every pending return safe (Redis or spool) and acknowledges it.
   void FlushPending();
   // Writes one round trip's worth of the oldest spool rows to Redis.

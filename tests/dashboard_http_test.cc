@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -109,6 +110,29 @@ TEST_F(DashboardHttpTest, ReturnsEndpointFiltersFailedWithOutput) {
   ASSERT_EQ(dc2.status, 200);
   ASSERT_EQ(dc2.json["returns"].size(), 1u);
   EXPECT_EQ(dc2.json["returns"][0]["minion_id"], "web-b0");
+}
+
+// Output that is not UTF-8 (here every byte value) still gives valid JSON:
+// readable text, plus the exact bytes in stderr_base64.
+TEST_F(DashboardHttpTest, OutputOfAnyBytesIsValidJsonWithTheExactBytes) {
+  AddMinions("dc1", "web-a", 1);
+  std::string jid = Submit("web-*");
+  std::string every_byte;
+  for (int b = 0; b < 256; ++b) every_byte.push_back(static_cast<char>(b));
+  wire::v1::Return ret = RelayPlayer::MakeReturn(jid, 1, "web-a0", false);
+  ret.set_stderr(every_byte);
+  ASSERT_TRUE(relays_->SendReturns("dc1", {ret}).ok());
+  ASSERT_TRUE(WaitForJob(jid, [](const v1::Job& job) { return job.completeness().failed() == 1; }));
+  HttpReply failed = Get("/api/jobs/" + jid + "/returns?filter=failed");
+  ASSERT_EQ(failed.status, 200) << failed.body;
+  ASSERT_TRUE(failed.json.is_object()) << failed.body;
+  const nlohmann::json& shown = failed.json["returns"][0];
+  std::string decoded;
+  ASSERT_TRUE(absl::Base64Unescape(shown["stderr_base64"].get<std::string>(), &decoded));
+  EXPECT_EQ(decoded, every_byte);
+  EXPECT_EQ(shown["stderr"].get<std::string>().substr(0, 128), every_byte.substr(0, 128));
+  EXPECT_EQ(shown["stdout"], "");
+  EXPECT_FALSE(shown.contains("stdout_base64"));
 }
 
 // Every missing id is reachable by paging, with and without a search.

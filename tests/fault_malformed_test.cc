@@ -1,7 +1,8 @@
 // Fault suite, bad input: while a job's returns stream in, a peer floods
 // dc1's relay return port with malformed bus frames, and malformed entries
 // are written to the returns, events and job streams. Each is dropped and
-// counted; the job, and one submitted after the flood, end with every
+// counted (a parsable RET holding a bad return is answered with a
+// rejection instead); the job, and one submitted after the flood, end with every
 // return present exactly once, and no component dies.
 #include <zmq.hpp>
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "proto/wire.pb.h"
@@ -24,10 +26,24 @@ constexpr int kFloodRounds = 300;
 // A length-delimited field 1 claiming 16 bytes but holding 5: never parses.
 const std::string kTruncated("\x0a\x10short", 7);
 
-// The bus messages of one flood round: each breaks one rule of
-// docs/PROTOCOL.md section 3.2.
-std::vector<std::vector<std::string>> MalformedFrames(const std::string& jid) {
+// The bus messages of one flood round that are malformed: each breaks one
+// rule of docs/PROTOCOL.md section 3.2, is dropped and counted.
+std::vector<std::vector<std::string>> MalformedFrames() {
   wire::v1::ReturnBatch empty_batch;
+  return {
+      {"RET"},                                          // one frame
+      {"RET", kTruncated},                              // does not parse
+      {"HB", kTruncated},                               // does not parse
+      {"NOPE", "payload"},                              // unknown type
+      {"RET", empty_batch.SerializeAsString(), "x"},    // three frames
+      {"RET", empty_batch.SerializeAsString()},         // no returns
+  };
+}
+
+// The RET messages of one flood round that parse but hold one return the
+// relay can never accept (docs/PROTOCOL.md 3.3): each is answered with an
+// ACK rejecting it.
+std::vector<std::vector<std::string>> RejectedReturns(const std::string& jid) {
   wire::v1::ReturnBatch bad_minion;
   wire::v1::Return* ret = bad_minion.add_returns();
   ret->set_jid(jid);
@@ -41,15 +57,9 @@ std::vector<std::vector<std::string>> MalformedFrames(const std::string& jid) {
   zero->set_jid(jid);
   zero->set_minion_id("sim-00002.dc1.example.com");
   return {
-      {"RET"},                                          // one frame
-      {"RET", kTruncated},                              // does not parse
-      {"HB", kTruncated},                               // does not parse
-      {"NOPE", "payload"},                              // unknown type
-      {"RET", empty_batch.SerializeAsString(), "x"},    // three frames
-      {"RET", empty_batch.SerializeAsString()},         // no returns
-      {"RET", bad_minion.SerializeAsString()},          // invalid minion id
-      {"RET", no_jid.SerializeAsString()},              // empty jid
-      {"RET", attempt_zero.SerializeAsString()},        // attempt 0
+      {"RET", bad_minion.SerializeAsString()},    // invalid minion id
+      {"RET", no_jid.SerializeAsString()},        // empty jid
+      {"RET", attempt_zero.SerializeAsString()},  // attempt 0
   };
 }
 
@@ -78,15 +88,24 @@ TEST(FaultMalformedTest, MalformedFramesAndEntriesDuringJobChangeNothing) {
   peer.set(zmq::sockopt::linger, 0);
   peer.set(zmq::sockopt::sndhwm, 0);
   peer.connect(cluster.relay("dc1").return_endpoint());
-  std::vector<std::vector<std::string>> frames = MalformedFrames(jid);
-  size_t bus_messages = 0;
+  std::vector<std::vector<std::string>> malformed = MalformedFrames();
+  std::vector<std::vector<std::string>> rejected = RejectedReturns(jid);
+  size_t bus_messages = 0;  // malformed ones
+  size_t rejected_returns = 0;
+  auto send = [&](const std::vector<std::string>& message) {
+    for (size_t i = 0; i < message.size(); ++i) {
+      peer.send(zmq::buffer(message[i]),
+                i + 1 < message.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  };
   for (int round = 0; round < kFloodRounds; ++round) {
-    for (const std::vector<std::string>& message : frames) {
-      for (size_t i = 0; i < message.size(); ++i) {
-        peer.send(zmq::buffer(message[i]),
-                  i + 1 < message.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-      }
+    for (const std::vector<std::string>& message : malformed) {
+      send(message);
       ++bus_messages;
+    }
+    for (const std::vector<std::string>& message : rejected) {
+      send(message);
+      ++rejected_returns;
     }
   }
   // One payload over the 4 MiB limit.
@@ -131,6 +150,22 @@ TEST(FaultMalformedTest, MalformedFramesAndEntriesDuringJobChangeNothing) {
       absl::Seconds(20)))
       << "relay-dc1 dropped " << dropped_dc1 << " of " << bus_messages
       << " bus messages, relay-dc2 " << dropped_dc2 << " of 300 job entries";
+  // Every bad return was answered, with a rejection and no key.
+  size_t answered = 0;
+  size_t acked = 0;
+  peer.set(zmq::sockopt::rcvtimeo, 1000);
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (answered < rejected_returns && absl::Now() < deadline) {
+    zmq::message_t type;
+    zmq::message_t payload;
+    if (!peer.recv(type) || !type.more() || !peer.recv(payload)) continue;
+    wire::v1::ReturnAck ack;
+    ASSERT_TRUE(ack.ParseFromArray(payload.data(), static_cast<int>(payload.size())));
+    answered += ack.rejected_size();
+    acked += ack.keys_size();
+  }
+  EXPECT_EQ(answered, rejected_returns);
+  EXPECT_EQ(acked, 0u);
 
   // A job after the flood still flows everywhere.
   auto second = cluster.Submit("*", "test.echo", {"after", "flood"}, absl::Seconds(60));

@@ -1,8 +1,12 @@
 // relayd's own /metrics (--metrics_listen): strict Prometheus text whose
 // counters move when a minion's returns are forwarded, frames are
-// malformed, jobs are injected, and Redis comes back after an outage.
+// malformed, returns are rejected, jobs are injected, and Redis comes back
+// after an outage.
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <httplib.h>
 
@@ -79,7 +83,7 @@ TEST_F(MetricsRelayTest, ReadyLineNamesTheMetricsAddress) {
         "muster_relay_malformed_entries_total", "muster_relay_jobs_injected_total",
         "muster_relay_jobs_expired_total", "muster_relay_jobs_duplicate_total",
         "muster_relay_minions_connected", "muster_relay_redis_errors_total",
-        "muster_relay_redis_reconnects_total"}) {
+        "muster_relay_redis_reconnects_total", "muster_relay_returns_rejected_total"}) {
     ASSERT_TRUE(text.families.count(name)) << name;
   }
   EXPECT_EQ(text.Value("muster_relay_returns_forwarded_total"), 0);
@@ -116,6 +120,66 @@ TEST_F(MetricsRelayTest, CountersMoveWithReturnsJobsAndMalformedFrames) {
   EXPECT_EQ(text.Value("muster_relay_jobs_expired_total"), 1);
   EXPECT_EQ(text.Value("muster_relay_malformed_entries_total"), 1);
   EXPECT_EQ(text.Value("muster_relay_spool_depth"), 0);
+}
+
+// One RET holding good returns and returns that can never be accepted:
+// the good ones reach Redis (every byte value intact) and are acknowledged,
+// each bad one is answered with its reason and counted, and the peer's next
+// message goes through (docs/PROTOCOL.md 3.3).
+TEST_F(MetricsRelayTest, BadReturnsAreRejectedAndTheGoodOnesOfTheirMessageStored) {
+  FakeMinion minion(context_, "web-1.dc1", relay_->publish_endpoint(), relay_->return_endpoint());
+  std::string every_byte;
+  for (int b = 0; b < 256; ++b) every_byte.push_back(static_cast<char>(b));
+  const std::string jid = "50000000000000000001";
+  std::vector<wire::v1::Return> returns = {
+      MakeReturn(jid, 1, minion.id(), every_byte),
+      MakeReturn(jid, 0, minion.id(), "attempt 0"),
+      MakeReturn("", 1, minion.id(), "no jid"),
+      MakeReturn(std::string(65, '7'), 1, minion.id(), "long jid"),
+      MakeReturn(jid, 1, "bad@id", "bad minion id"),
+      MakeReturn(jid, 2, minion.id(), std::string((1 << 20) + 1, 'x')),
+      MakeReturn(jid, 3, minion.id(), "also good"),
+  };
+  minion.SendReturns(returns);
+  const ReturnKeyTuple good1(jid, 1, minion.id());
+  const ReturnKeyTuple good2(jid, 3, minion.id());
+  ASSERT_TRUE(minion.PumpUntil(
+      [&] { return minion.acked().size() == 2 && minion.rejected().size() == 5; }, kWait))
+      << "acked " << minion.acked().size() << ", rejected " << minion.rejected().size();
+  EXPECT_EQ(minion.acked(), (std::set<ReturnKeyTuple>{good1, good2}));
+  std::map<ReturnKeyTuple, std::string> want_rejected = {
+      {{jid, 0, minion.id()}, "bad_attempt"},
+      {{"", 1, minion.id()}, "bad_jid"},
+      {{std::string(65, '7'), 1, minion.id()}, "bad_jid"},
+      {{jid, 1, "bad@id"}, "bad_minion_id"},
+      {{jid, 2, minion.id()}, "output_too_large"},
+  };
+  EXPECT_EQ(minion.rejected(), want_rejected);
+
+  auto batches = ReadReturnBatches(*redis_connection_);
+  ASSERT_TRUE(batches.ok());
+  std::map<ReturnKeyTuple, std::string> stored;
+  for (const wire::v1::ReturnBatch& batch : *batches) {
+    for (const wire::v1::Return& ret : batch.returns()) {
+      stored[{ret.jid(), ret.attempt(), ret.minion_id()}] = ret.stdout();
+    }
+  }
+  EXPECT_EQ(stored, (std::map<ReturnKeyTuple, std::string>{{good1, every_byte},
+                                                           {good2, "also good"}}));
+
+  ASSERT_TRUE(WaitForValue("muster_relay_returns_rejected_total", {{"reason", "bad_jid"}}, 2));
+  PromText text = Scrape();
+  EXPECT_EQ(text.Value("muster_relay_returns_rejected_total", {{"reason", "bad_attempt"}}), 1);
+  EXPECT_EQ(text.Value("muster_relay_returns_rejected_total", {{"reason", "bad_minion_id"}}), 1);
+  EXPECT_EQ(text.Value("muster_relay_returns_rejected_total", {{"reason", "output_too_large"}}),
+            1);
+  EXPECT_EQ(text.Value("muster_relay_returns_forwarded_total"), 2);
+  EXPECT_EQ(text.Value("muster_relay_malformed_frames_total", {{"reason", "bad_return"}}), 0);
+
+  // The peer is not held up: its next message is stored and acknowledged.
+  minion.SendReturns({MakeReturn("50000000000000000002", 1, minion.id(), "next")});
+  ASSERT_TRUE(minion.PumpUntil([&] { return minion.acked().size() == 3; }, kWait));
+  ASSERT_TRUE(WaitForValue("muster_relay_returns_forwarded_total", {}, 3));
 }
 
 TEST_F(MetricsRelayTest, RedisOutageShowsAsSpoolDepthThenReconnects) {

@@ -1,6 +1,6 @@
 // The minion's return path against a fake relay speaking docs/PROTOCOL.md:
-// a return is resent until acknowledged, an ACK stops the resends, and a
-// relay restart on the same ports loses nothing.
+// a return is resent until acknowledged, an ACK (or a rejection) stops the
+// resends, and a relay restart on the same ports loses nothing.
 #include <unistd.h>
 
 #include <string>
@@ -92,6 +92,26 @@ TEST_F(MinionDeliveryTest, AckedReturnIsNotResent) {
   relay_.PumpFor(absl::Seconds(3));
   EXPECT_EQ(relay_.ReturnsFor(jid).size(), 1u);
   EXPECT_EQ(relay_.ReturnsFor(jid)[0].stdout(), "a b");
+}
+
+TEST_F(MinionDeliveryTest, RejectedReturnIsDroppedLoggedAndNotResent) {
+  StartMinion("web-1");
+  relay_.set_auto_ack(false);
+  const std::string jid = "00000000000000000004";
+  relay_.Publish("*", MakeTestJob(jid, "test.ping", {}, "*"));
+  ASSERT_TRUE(relay_.PumpUntil([&] { return relay_.ReturnsFor(jid).size() == 1; },
+                               absl::Seconds(10)))
+      << minion_.ReadLog();
+  relay_.RejectAll("output_too_large");
+  // Unacknowledged, it would be resent 2 s after its first send.
+  relay_.PumpFor(absl::Seconds(3));
+  EXPECT_EQ(relay_.ReturnsFor(jid).size(), 1u) << minion_.ReadLog();
+  EXPECT_EQ(minion_.Stop(), 0);
+  std::string log = minion_.ReadLog();
+  EXPECT_NE(log.find("relay rejected the return of job " + jid + " attempt 1 (output_too_large"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("acked 0 rejected 1"), std::string::npos) << log;
 }
 
 TEST_F(MinionDeliveryTest, RelayRestartOnSamePortsLosesNoReturn) {

@@ -187,10 +187,27 @@ void FakeRelay::Ack(const std::string& identity,
     key->set_attempt(ret.attempt());
     key->set_minion_id(ret.minion_id());
   }
+  SendAck(identity, ack);
+}
+
+void FakeRelay::SendAck(const std::string& identity, const wire::v1::ReturnAck& ack) {
   std::string payload = ack.SerializeAsString();
   router_->send(zmq::buffer(identity), zmq::send_flags::sndmore);
   router_->send(zmq::str_buffer("ACK"), zmq::send_flags::sndmore);
   router_->send(zmq::buffer(payload), zmq::send_flags::none);
+}
+
+void FakeRelay::RejectAll(const std::string& reason) {
+  std::map<std::string, wire::v1::ReturnAck> by_identity;
+  for (size_t i = 0; i < returns_.size(); ++i) {
+    wire::v1::ReturnRejection* rejection = by_identity[return_identities_[i]].add_rejected();
+    rejection->mutable_key()->set_jid(returns_[i].jid());
+    rejection->mutable_key()->set_attempt(returns_[i].attempt());
+    rejection->mutable_key()->set_minion_id(returns_[i].minion_id());
+    rejection->set_reason(reason);
+    rejection->set_detail("rejected by the test");
+  }
+  for (const auto& [identity, ack] : by_identity) SendAck(identity, ack);
 }
 
 void FakeRelay::AckAll() {

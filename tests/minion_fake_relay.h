@@ -66,6 +66,9 @@ class FakeRelay {
   void set_auto_ack(bool on) { auto_ack_ = on; }
   // Acks every return received so far.
   void AckAll();
+  // Answers every return received so far with a rejection (`reason`), as a
+  // relay does for a return it can never accept (docs/PROTOCOL.md 3.3).
+  void RejectAll(const std::string& reason);
 
   // How many times `topic` was subscribed to (XPUB verbose: each socket).
   int subscriptions(const std::string& topic) const;
@@ -82,6 +85,7 @@ class FakeRelay {
   void ReadReturnPort();
   void ReadSubscriptions();
   void Ack(const std::string& identity, const std::vector<wire::v1::Return>& returns);
+  void SendAck(const std::string& identity, const wire::v1::ReturnAck& ack);
 
   zmq::context_t context_;
   std::unique_ptr<zmq::socket_t> publisher_;

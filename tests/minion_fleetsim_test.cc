@@ -162,5 +162,20 @@ TEST_F(FleetsimTest, UnacknowledgedReturnsAreResentThroughARelayRestart) {
       << fleetsim_.ReadLog();
 }
 
+TEST_F(FleetsimTest, RejectedReturnsAreDroppedAndNotResent) {
+  relay_.set_auto_ack(false);
+  const std::string jid = "00000000000000000400";
+  relay_.Publish("*", MakeTestJob(jid, "test.echo", {"hi"}, "sim-0000*"));  // n = 1..9
+  ASSERT_TRUE(relay_.PumpUntil([&] { return relay_.ReturnsFor(jid).size() == 8; },
+                               absl::Seconds(10)));
+  relay_.RejectAll("bad_jid");
+  // Unacknowledged, each would be resent 2 s after its first send.
+  relay_.PumpFor(absl::Seconds(3));
+  EXPECT_EQ(relay_.ReturnsFor(jid).size(), 8u);
+  EXPECT_EQ(fleetsim_.Stop(), 0);
+  EXPECT_NE(fleetsim_.ReadLog().find("acked 0, rejected 8,"), std::string::npos)
+      << fleetsim_.ReadLog();
+}
+
 }  // namespace
 }  // namespace muster::testing

@@ -52,6 +52,10 @@ int FakeMinion::Pump() {
     for (const wire::v1::ReturnKey& key : ack.keys()) {
       acked_.emplace(key.jid(), key.attempt(), key.minion_id());
     }
+    for (const wire::v1::ReturnRejection& rejection : ack.rejected()) {
+      const wire::v1::ReturnKey& key = rejection.key();
+      rejected_[{key.jid(), key.attempt(), key.minion_id()}] = rejection.reason();
+    }
   }
   return count;
 }

@@ -49,6 +49,8 @@ class FakeMinion {
   const std::string& id() const { return id_; }
   const std::vector<ReceivedJob>& jobs() const { return jobs_; }
   const std::set<ReturnKeyTuple>& acked() const { return acked_; }
+  // Returns the relay rejected, with the reason it gave.
+  const std::map<ReturnKeyTuple, std::string>& rejected() const { return rejected_; }
   int malformed_acks() const { return malformed_acks_; }
 
  private:
@@ -57,6 +59,7 @@ class FakeMinion {
   zmq::socket_t dealer_;
   std::vector<ReceivedJob> jobs_;
   std::set<ReturnKeyTuple> acked_;
+  std::map<ReturnKeyTuple, std::string> rejected_;
   int malformed_acks_ = 0;
 };
 

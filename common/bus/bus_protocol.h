@@ -28,6 +28,10 @@ inline constexpr absl::string_view kBroadcastTopic = "*";
 // Largest payload frame a relay accepts from a minion.
 inline constexpr size_t kMaxPayloadBytes = 4 << 20;
 
+// Largest Return.stdout and Return.stderr (each) a relay accepts; a
+// minion's output cap may not be set above it.
+inline constexpr size_t kMaxOutputBytes = 1 << 20;
+
 // Default ports.
 inline constexpr int kDefaultPublishPort = 4505;
 inline constexpr int kDefaultReturnPort = 4506;

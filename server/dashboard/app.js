@@ -19,6 +19,45 @@ function esc(s) {
   return String(s == null ? "" : s).replace(/[&<>"']/g, c =>
     ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 }
+// The UTF-8 character at b[i]: [length, code point], or [0, 0] when the
+// bytes there are not well-formed UTF-8 (as common/text/utf8.h).
+function utf8Char(b, i) {
+  const lead = b[i];
+  if (lead < 0x80) return [1, lead];
+  let len, cp, min;
+  if ((lead & 0xe0) === 0xc0) { len = 2; cp = lead & 0x1f; min = 0x80; }
+  else if ((lead & 0xf0) === 0xe0) { len = 3; cp = lead & 0x0f; min = 0x800; }
+  else if ((lead & 0xf8) === 0xf0) { len = 4; cp = lead & 0x07; min = 0x10000; }
+  else return [0, 0];
+  if (i + len > b.length) return [0, 0];
+  for (let k = 1; k < len; k++) {
+    if ((b[i + k] & 0xc0) !== 0x80) return [0, 0];
+    cp = (cp << 6) | (b[i + k] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return [0, 0];
+  return [len, cp];
+}
+// A return's output as text (not yet HTML-escaped). The API gives the exact
+// bytes in `<field>_base64` when they are not valid UTF-8; control
+// characters (but newline and tab) and invalid bytes are shown as \xNN,
+// as jobctl does on a terminal.
+function outputText(text, base64) {
+  const b = base64 ? Uint8Array.from(atob(base64), c => c.charCodeAt(0))
+                   : new TextEncoder().encode(text || "");
+  let out = "";
+  for (let i = 0; i < b.length;) {
+    const [len, cp] = utf8Char(b, i);
+    const control = cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+    if (len && (!control || cp === 10 || cp === 9)) {
+      out += String.fromCodePoint(cp);
+      i += len;
+      continue;
+    }
+    for (let k = 0; k < Math.max(len, 1); k++) out += "\\x" + b[i + k].toString(16).padStart(2, "0");
+    i += Math.max(len, 1);
+  }
+  return out;
+}
 function n(v) { return Number(v || 0); }
 function $(id) { return document.getElementById(id); }
 function fmtTime(ms) { return n(ms) ? new Date(n(ms)).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "–"; }
@@ -170,7 +209,7 @@ function jobPage(jid) {
     if (gen !== generation) return;
     const rows = data.returns || [];
     setHtml("failed-body", rows.map(r => `<tr><td>${esc(r.minion_id)}</td><td>${esc(r.datacenter)}</td>
-      <td class="num">${n(r.retcode)}</td><td><pre>${esc(r.stdout)}${r.stderr ? "\n" + esc(r.stderr) : ""}</pre></td></tr>`).join("") ||
+      <td class="num">${n(r.retcode)}</td><td><pre>${esc(outputText(r.stdout, r.stdout_base64))}${r.stderr ? "\n" + esc(outputText(r.stderr, r.stderr_base64)) : ""}</pre></td></tr>`).join("") ||
       '<tr><td colspan="4" class="muted">none</td></tr>');
     setHtml("failed-more", data.next_page_token ? `first ${rows.length} shown; <code>jobctl returns ${esc(jid)} --failed</code> lists all` : "");
   }

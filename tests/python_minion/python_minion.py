@@ -20,11 +20,12 @@ from target_matcher import matches
 
 
 def run(job):
+    """(success, retcode, stdout, stderr); output is bytes (Return.stdout is `bytes`)."""
     if job.function == "test.ping":
-        return True, 0, "true", ""
+        return True, 0, b"true", b""
     if job.function == "test.echo":
-        return True, 0, " ".join(job.args), ""
-    return False, 1, "", "unknown function %s" % job.function
+        return True, 0, " ".join(job.args).encode(), b""
+    return False, 1, b"", ("unknown function %s" % job.function).encode()
 
 
 def main():
@@ -103,6 +104,10 @@ def main():
                 ack.ParseFromString(frames[1])
                 for k in ack.keys:
                     outbox.pop((k.jid, k.attempt, k.minion_id), None)
+                for r in ack.rejected:  # never acceptable: drop, do not resend
+                    print("relay rejected return %s/%d: %s %s"
+                          % (r.key.jid, r.key.attempt, r.reason, r.detail), flush=True)
+                    outbox.pop((r.key.jid, r.key.attempt, r.key.minion_id), None)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ class PythonMinionTest(unittest.TestCase):
         echo = wait_for(echoed, 20, "the test.echo return")
         self.assertEqual(len(echo), 1)
         self.assertTrue(echo[0].success)
-        self.assertEqual(echo[0].stdout, "hello world")
+        self.assertEqual(echo[0].stdout, b"hello world")
         batch = [b for b, r in self.returns() if r.jid == "20261128000000000100"][0]
         self.assertEqual(batch.datacenter, "dc1")
         self.assertTrue(batch.relay_id)
