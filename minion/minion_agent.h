@@ -9,6 +9,15 @@
 // it, resent on the outbox's schedule and at once when the connection to
 // the relay comes back, so a relay restart loses no return. A heartbeat
 // with all grains goes out at every (re)connection and every interval.
+//
+// The outbox and the dedup are also kept in a journal in the state
+// directory (minion/outbox_journal.h): a dispatch is recorded (fsynced,
+// one sync per batch of jobs read) before its function starts, a return
+// before it is first sent (one sync per batch of completions), an ACK when
+// it arrives. On start the journal is replayed: unacknowledged returns are
+// sent again at once, accepted dispatches are ignored if delivered again,
+// and a dispatch that was running when the minion died is answered as
+// failed ("restarted while the job was running"), never run a second time.
 #ifndef MUSTER_MINION_MINION_AGENT_H_
 #define MUSTER_MINION_MINION_AGENT_H_
 
@@ -27,6 +36,8 @@ struct MinionOptions {
   std::string id;
   Grains grains;
   RelayAddress relay;
+  // Directory of the outbox journal (created 0700 if missing).
+  std::string state_dir;
   absl::Duration heartbeat_interval = absl::Seconds(10);
   int max_concurrent_jobs = 8;
   size_t output_cap_bytes = 64 * 1024;
@@ -44,6 +55,12 @@ struct MinionStats {
   uint64_t returns_resent = 0;
   uint64_t returns_acked = 0;
   uint64_t heartbeats_sent = 0;
+  // From the journal at start: returns still unacknowledged, and dispatches
+  // that were running when the minion stopped (answered as failed).
+  uint64_t returns_restored = 0;
+  uint64_t dispatches_interrupted = 0;
+  // Journal writes or syncs that failed (each logged).
+  uint64_t journal_errors = 0;
 };
 
 class MinionAgent {
@@ -51,10 +68,11 @@ class MinionAgent {
   // `options.id` must be a valid minion id (checked by the caller).
   explicit MinionAgent(MinionOptions options);
 
-  // Connects to the relay and serves until `stop_fd` becomes readable (a
-  // signalfd from BlockShutdownSignals). Then cancels running functions,
-  // joins the workers, sends the returns it has once more, and returns.
-  // Fails only when the sockets cannot be set up.
+  // Opens and replays the journal in options.state_dir, connects to the
+  // relay and serves until `stop_fd` becomes readable (a signalfd from
+  // BlockShutdownSignals). Then cancels running functions, joins the
+  // workers, journals and sends the returns it has once more, and returns.
+  // Fails only when the journal or the sockets cannot be set up.
   absl::Status Run(int stop_fd);
 
   const MinionStats& stats() const { return stats_; }

@@ -49,9 +49,10 @@ size_t ReturnOutbox::TakeDue(absl::Time now, size_t max_returns, size_t max_byte
   return taken;
 }
 
-size_t ReturnOutbox::Acknowledge(const wire::v1::ReturnAck& ack) {
+size_t ReturnOutbox::Remove(
+    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys) {
   size_t removed = 0;
-  for (const wire::v1::ReturnKey& key : ack.keys()) {
+  for (const wire::v1::ReturnKey& key : keys) {
     auto it = ids_.find(Key(key.jid(), key.attempt(), key.minion_id()));
     if (it == ids_.end()) continue;
     entries_.erase(it->second);

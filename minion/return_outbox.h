@@ -47,9 +47,12 @@ class ReturnOutbox {
   size_t TakeDue(absl::Time now, size_t max_returns, size_t max_bytes,
                  wire::v1::ReturnBatch* batch);
 
-  // Forgets the acknowledged returns. Unknown keys are ignored. Returns how
-  // many were removed.
-  size_t Acknowledge(const wire::v1::ReturnAck& ack);
+  // Forgets the returns named by `keys` (acknowledged, or refused for good
+  // by the relay): they are not sent again. Unknown keys are ignored.
+  // Returns how many were removed.
+  size_t Remove(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys);
+  // Remove(ack.keys()).
+  size_t Acknowledge(const wire::v1::ReturnAck& ack) { return Remove(ack.keys()); }
 
   // Makes every queued return due at `now`, with its resend interval back
   // at the first one (used when the connection to the relay comes back).
