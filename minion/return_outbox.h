@@ -2,7 +2,9 @@
 // and the relay has not yet acknowledged (docs/PROTOCOL.md, section 3.3).
 //
 // A return stays here until an ACK names it, for as long as the process
-// runs: it is never dropped because the relay is down. Each return is sent
+// runs: it is never dropped because the relay is down. (The minion also
+// journals it, minion/outbox_journal.h, so it outlives the process;
+// fleetsim does not.) Each return is sent
 // at once, then resent 2 s after its last send, the interval doubling up to
 // 30 s. ZeroMQ's own reconnection cannot guarantee delivery (messages queued
 // in a DEALER while its peer restarts may be lost), so this timer is what
