@@ -74,6 +74,19 @@ absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
   try {
     SetCommonOptions(connection->jobs_);
     SetCommonOptions(connection->returns_);
+    // Subscriptions travel upstream as messages on the SUB's outgoing pipe,
+    // which is bounded by ZMQ_SNDHWM (default 1,000): when the connection
+    // (or a reconnection) replays them, libzmq silently drops those past the
+    // mark. fleetsim subscribes one socket to "*" plus the "@id@" topic of
+    // each of its minions (thousands), so the SUB's send queue is unbounded:
+    // a SUB sends nothing but subscriptions, so it holds at most one message
+    // per topic. Jobs themselves are bounded by ZMQ_RCVHWM here (a full
+    // queue stops reading the TCP connection, it does not drop) and by the
+    // relay's PUB send mark per subscriber (1,000,000, relay/job_reader.cc),
+    // past which the PUB drops: a subscriber loses a job only when more than
+    // about 1.1 million messages for it are waiting unread. A real minion
+    // has two topics and reads as fast as jobs arrive.
+    connection->jobs_.set(zmq::sockopt::sndhwm, 0);
     connection->jobs_.set(zmq::sockopt::rcvhwm, 100000);
     connection->returns_.set(zmq::sockopt::immediate, 1);
     connection->returns_.set(zmq::sockopt::sndhwm, 10000);

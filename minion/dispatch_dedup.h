@@ -4,7 +4,9 @@
 //
 // An entry is kept until its job's deadline plus a margin: after the
 // deadline a repeated delivery is ignored anyway as expired, so memory stays
-// bounded by the jobs that can still run. fleetsim adds a scope (the topic)
+// bounded by the jobs that can still run. The minion refills it at start
+// from its journal (minion/outbox_journal.h), so a restart does not make it
+// forget. fleetsim adds a scope (the topic)
 // because one of its sockets accepts a broadcast once for all its minions but
 // a targeted dispatch once per named minion.
 //

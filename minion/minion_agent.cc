@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
@@ -11,6 +12,7 @@
 #include "minion/completion_queue.h"
 #include "minion/dispatch_dedup.h"
 #include "minion/function_runner.h"
+#include "minion/outbox_journal.h"
 #include "minion/return_outbox.h"
 #include "minion/return_sender.h"
 #include "minion/worker_pool.h"
@@ -21,20 +23,28 @@ namespace {
 
 // Longest poll wait, so a clock jump cannot stall the timers for long.
 constexpr absl::Duration kMaxPollWait = absl::Seconds(1);
+// The stderr of the failed return a restarted minion sends for a dispatch
+// it had accepted and not finished (docs/PROTOCOL.md, section 3.5).
+constexpr char kInterruptedReason[] =
+    "the minion restarted while the job was running; it was not run again "
+    "(its outcome is unknown)";
 
 // Everything the socket loop works with during one Run.
 class Session {
  public:
   Session(const MinionOptions& options, MinionStats& stats, BusConnection& bus,
-          CompletionQueue& completions)
+          CompletionQueue& completions, OutboxJournal& journal)
       : options_(options),
         stats_(stats),
         bus_(bus),
         completions_(completions),
+        journal_(journal),
         runner_(options.grains, options.output_cap_bytes, &cancel_),
         pool_(options.max_concurrent_jobs),
         next_heartbeat_(absl::Now()) {}
 
+  // Takes over what the journal remembered (before Serve).
+  void Restore(JournalReplay replay);
   void Serve(int stop_fd);
   void Stop();
 
@@ -45,8 +55,19 @@ class Session {
   // even when it will not run.
   void Accept(BusJob job, bool direct);
   void SendReceipt(const BusJob& job, wire::v1::Receipt::Status status, absl::Time now);
+  // Syncs the journal, then sends the receipts of and starts the jobs
+  // Accept recorded (a receipt means "recorded, will run").
+  void StartAccepted();
+  void SubmitToPool(std::shared_ptr<BusJob> job);
   void OnReturnPortMessage();
+  // The relay holds these returns now (or refuses them for good): they
+  // leave the outbox and the journal (flushed by the caller). Returns how
+  // many the outbox held.
+  size_t ForgetReturns(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys);
+  // Journals `returns` (one sync), then queues them to be sent.
+  void QueueReturns(std::vector<wire::v1::Return> returns);
   void OnCompletions();
+  void CheckJournal(const absl::Status& status, absl::string_view what);
   void SendDueReturns();
   void SendHeartbeatIfDue();
   absl::Time NextWake();
@@ -55,6 +76,7 @@ class Session {
   MinionStats& stats_;
   BusConnection& bus_;
   CompletionQueue& completions_;
+  OutboxJournal& journal_;
   absl::Notification cancel_;
   FunctionRunner runner_;
   ReturnOutbox outbox_;
@@ -62,7 +84,32 @@ class Session {
   WorkerPool pool_;
   absl::Time next_heartbeat_;
   std::vector<zmq::message_t> frames_;
+  // Accepted and journaled, to start once the journal is synced.
+  std::vector<std::shared_ptr<BusJob>> accepted_;
 };
+
+void Session::Restore(JournalReplay replay) {
+  absl::Time now = absl::Now();
+  for (const journal::v1::AcceptedDispatch& dispatch : replay.accepted) {
+    dedup_.FirstTime(dispatch.jid(), dispatch.attempt(),
+                     absl::FromUnixMillis(dispatch.deadline_ms()), now);
+  }
+  stats_.returns_restored = replay.returns.size();
+  stats_.dispatches_interrupted = replay.interrupted.size();
+  std::vector<wire::v1::Return> returns = std::move(replay.returns);
+  for (const journal::v1::AcceptedDispatch& dispatch : replay.interrupted) {
+    spdlog::warn("job {} attempt {} was running when the minion stopped: answered as failed",
+                 dispatch.jid(), dispatch.attempt());
+    wire::v1::JobEnvelope job;
+    job.set_jid(dispatch.jid());
+    job.set_attempt(dispatch.attempt());
+    job.set_function(dispatch.function());
+    returns.push_back(MakeReturn(job, options_.id, FailedResult(kInterruptedReason),
+                                 absl::FromUnixMillis(dispatch.accepted_at_ms()), now));
+  }
+  // Already journaled ones are not recorded twice.
+  QueueReturns(std::move(returns));
+}
 
 void Session::Serve(int stop_fd) {
   while (true) {
@@ -91,7 +138,15 @@ void Session::Serve(int stop_fd) {
     if (items[3].revents & ZMQ_POLLIN) OnCompletions();
     SendDueReturns();
     SendHeartbeatIfDue();
+    CheckJournal(journal_.MaybeCompact(absl::Now()), "compacting");
   }
+}
+
+void Session::CheckJournal(const absl::Status& status, absl::string_view what) {
+  if (status.ok()) return;
+  ++stats_.journal_errors;
+  spdlog::error("journal {}: {}: {}", journal_.path(), std::string(what),
+                std::string(status.message()));
 }
 
 absl::Time Session::NextWake() {
@@ -114,6 +169,7 @@ void Session::OnJobMessage() {
     bool direct = job->topic != bus::kBroadcastTopic;
     Accept(*std::move(job), direct);
   }
+  StartAccepted();
 }
 
 void Session::SendReceipt(const BusJob& job, wire::v1::Receipt::Status status,
@@ -133,6 +189,8 @@ void Session::Accept(BusJob job, bool direct) {
     return;
   }
   if (dedup_.Contains(job.envelope.jid(), job.envelope.attempt())) {
+    // Already recorded (now, or before a restart): never run twice, but
+    // tell the relay again that it arrived.
     ++stats_.jobs_duplicate;
     SendReceipt(job, wire::v1::Receipt::ACCEPTED, now);
     return;
@@ -145,11 +203,43 @@ void Session::Accept(BusJob job, bool direct) {
     return;
   }
   dedup_.FirstTime(job.envelope.jid(), job.envelope.attempt(), job.deadline(), now);
-  SendReceipt(job, wire::v1::Receipt::ACCEPTED, now);
   ++stats_.jobs_started;
   spdlog::info("job {} attempt {}: {}", job.envelope.jid(), job.envelope.attempt(),
                job.envelope.function());
-  auto shared_job = std::make_shared<BusJob>(std::move(job));
+  journal::v1::AcceptedDispatch dispatch;
+  dispatch.set_jid(job.envelope.jid());
+  dispatch.set_attempt(job.envelope.attempt());
+  dispatch.set_function(job.envelope.function());
+  dispatch.set_deadline_ms(job.envelope.deadline_ms());
+  dispatch.set_accepted_at_ms(absl::ToUnixMillis(now));
+  journal_.AppendAccepted(dispatch);
+  accepted_.push_back(std::make_shared<BusJob>(std::move(job)));
+}
+
+void Session::StartAccepted() {
+  if (accepted_.empty()) return;
+  absl::Status synced = journal_.Sync();
+  CheckJournal(synced, "recording accepted jobs");
+  absl::Time now = absl::Now();
+  for (std::shared_ptr<BusJob>& shared_job : accepted_) {
+    // Recorded or not, it is answered (a failed return when not recorded).
+    SendReceipt(*shared_job, wire::v1::Receipt::ACCEPTED, now);
+    if (!synced.ok()) {
+      // Running it unrecorded could run it twice after a restart.
+      completions_.Push(MakeReturn(
+          shared_job->envelope, options_.id,
+          FailedResult(absl::StrCat("not started: the minion could not record the job in "
+                                    "its journal: ",
+                                    synced.message())),
+          now, now));
+      continue;
+    }
+    SubmitToPool(std::move(shared_job));
+  }
+  accepted_.clear();
+}
+
+void Session::SubmitToPool(std::shared_ptr<BusJob> shared_job) {
   pool_.Submit([this, shared_job] {
     absl::Time started = absl::Now();
     FunctionResult result =
@@ -183,20 +273,38 @@ void Session::OnReturnPortMessage() {
       spdlog::warn("dropped malformed message from relay: {}", std::string(ack.status().message()));
       continue;
     }
-    stats_.returns_acked += outbox_.Acknowledge(*ack);
+    stats_.returns_acked += ForgetReturns(ack->keys());
+    google::protobuf::RepeatedPtrField<wire::v1::ReturnKey> rejected;
     for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
       spdlog::error("relay rejected the return of job {} attempt {} ({}: {}); dropped",
                     rejection.key().jid(), rejection.key().attempt(), rejection.reason(),
                     rejection.detail());
+      *rejected.Add() = rejection.key();
     }
-    stats_.returns_rejected += outbox_.DropRejected(*ack);
+    stats_.returns_rejected += ForgetReturns(rejected);
   }
+  StartAccepted();  // jobs the relay re-sent
+  // Not synced: a power loss may forget an ACK and cost one resend.
+  CheckJournal(journal_.Flush(), "recording acknowledgements");
 }
 
-void Session::OnCompletions() {
-  absl::Time now = absl::Now();
-  for (wire::v1::Return& ret : completions_.Drain()) outbox_.Add(std::move(ret), now);
+size_t Session::ForgetReturns(
+    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys) {
+  journal_.AppendRemoved(keys);
+  return outbox_.Remove(keys);
 }
+
+void Session::QueueReturns(std::vector<wire::v1::Return> returns) {
+  if (returns.empty()) return;
+  for (const wire::v1::Return& ret : returns) journal_.AppendProduced(ret);
+  // A return whose record failed is still sent: the relay may take it
+  // before anything else goes wrong.
+  CheckJournal(journal_.Sync(), "recording returns");
+  absl::Time now = absl::Now();
+  for (wire::v1::Return& ret : returns) outbox_.Add(std::move(ret), now);
+}
+
+void Session::OnCompletions() { QueueReturns(completions_.Drain()); }
 
 void Session::SendDueReturns() {
   SendCounts counts = minion::SendDueReturns(outbox_, bus_, absl::Now());
@@ -227,6 +335,20 @@ void Session::Stop() {
 MinionAgent::MinionAgent(MinionOptions options) : options_(std::move(options)) {}
 
 absl::Status MinionAgent::Run(int stop_fd) {
+  JournalReplay replay;
+  absl::StatusOr<std::unique_ptr<OutboxJournal>> journal =
+      OutboxJournal::Open(options_.state_dir, absl::Now(), &replay);
+  if (!journal.ok()) return journal.status();
+  if (!replay.ignored_reason.empty()) {
+    spdlog::warn("journal {}: ignored {} bytes at offset {} ({}): a write cut short by a "
+                 "crash, or a damaged file",
+                 (*journal)->path(), replay.ignored_bytes, replay.ignored_offset,
+                 replay.ignored_reason);
+  }
+  spdlog::info("journal {}: {} dispatches remembered, {} returns unacknowledged, {} "
+               "interrupted",
+               (*journal)->path(), replay.accepted.size(), replay.returns.size(),
+               replay.interrupted.size());
   zmq::context_t context(1);
   absl::StatusOr<std::unique_ptr<CompletionQueue>> completions = CompletionQueue::Create();
   if (!completions.ok()) return completions.status();
@@ -235,7 +357,8 @@ absl::Status MinionAgent::Run(int stop_fd) {
       {std::string(bus::kBroadcastTopic), bus::MinionTopic(options_.id)});
   if (!bus.ok()) return bus.status();
   {
-    Session session(options_, stats_, **bus, **completions);
+    Session session(options_, stats_, **bus, **completions, **journal);
+    session.Restore(std::move(replay));
     session.Serve(stop_fd);
     session.Stop();
   }

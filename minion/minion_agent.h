@@ -6,14 +6,22 @@
 // the return port): malformed → dropped and counted; target not matching
 // this minion's id and grains → ignored; (jid, attempt) already accepted →
 // not run again, receipt sent again; deadline passed → ignored; otherwise
-// a receipt goes to the relay and the job is queued to the pool. A job
-// addressed to this minion by name that it will not run is answered with a
-// DECLINED receipt, so the relay stops re-sending it. Every return stays in the outbox until the relay acknowledges
+// recorded, a receipt goes to the relay and the job is queued to the pool.
+// A job addressed to this minion by name that it will not run is answered
+// with a DECLINED receipt, so the relay stops re-sending it. A return the
+// relay rejects (it can never be accepted) is dropped, logged and counted. Every return stays in the outbox until the relay acknowledges
 // it, resent on the outbox's schedule and at once when the connection to
-// the relay comes back, so a relay restart loses no return. A return the
-// relay rejects (it can never be accepted) is dropped, logged and counted.
-// A heartbeat with all grains goes out at every (re)connection and every
-// interval.
+// the relay comes back, so a relay restart loses no return. A heartbeat
+// with all grains goes out at every (re)connection and every interval.
+//
+// The outbox and the dedup are also kept in a journal in the state
+// directory (minion/outbox_journal.h): a dispatch is recorded (fsynced,
+// one sync per batch of jobs read) before its function starts, a return
+// before it is first sent (one sync per batch of completions), an ACK when
+// it arrives. On start the journal is replayed: unacknowledged returns are
+// sent again at once, accepted dispatches are ignored if delivered again,
+// and a dispatch that was running when the minion died is answered as
+// failed ("restarted while the job was running"), never run a second time.
 #ifndef MUSTER_MINION_MINION_AGENT_H_
 #define MUSTER_MINION_MINION_AGENT_H_
 
@@ -32,6 +40,8 @@ struct MinionOptions {
   std::string id;
   Grains grains;
   RelayAddress relay;
+  // Directory of the outbox journal (created 0700 if missing).
+  std::string state_dir;
   absl::Duration heartbeat_interval = absl::Seconds(10);
   int max_concurrent_jobs = 8;
   size_t output_cap_bytes = 64 * 1024;
@@ -54,6 +64,12 @@ struct MinionStats {
   uint64_t receipts_sent = 0;
   // Dispatches the relay re-sent on the return port (JOB messages).
   uint64_t jobs_resent_to_us = 0;
+  // From the journal at start: returns still unacknowledged, and dispatches
+  // that were running when the minion stopped (answered as failed).
+  uint64_t returns_restored = 0;
+  uint64_t dispatches_interrupted = 0;
+  // Journal writes or syncs that failed (each logged).
+  uint64_t journal_errors = 0;
 };
 
 class MinionAgent {
@@ -61,10 +77,11 @@ class MinionAgent {
   // `options.id` must be a valid minion id (checked by the caller).
   explicit MinionAgent(MinionOptions options);
 
-  // Connects to the relay and serves until `stop_fd` becomes readable (a
-  // signalfd from BlockShutdownSignals). Then cancels running functions,
-  // joins the workers, sends the returns it has once more, and returns.
-  // Fails only when the sockets cannot be set up.
+  // Opens and replays the journal in options.state_dir, connects to the
+  // relay and serves until `stop_fd` becomes readable (a signalfd from
+  // BlockShutdownSignals). Then cancels running functions, joins the
+  // workers, journals and sends the returns it has once more, and returns.
+  // Fails only when the journal or the sockets cannot be set up.
   absl::Status Run(int stop_fd);
 
   const MinionStats& stats() const { return stats_; }

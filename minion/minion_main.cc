@@ -5,8 +5,11 @@
 // the built-in function in a bounded worker pool, and sends the return on
 // the return port until the relay acknowledges it: a relay that is down or
 // restarting delays returns but never loses them. It announces itself with
-// heartbeats carrying its grains. SIGTERM / SIGINT stop it cleanly: running
-// functions are killed, threads joined, finished returns sent once more.
+// heartbeats carrying its grains. What it accepted and what it still owes
+// the relay is journaled in --state_dir, so a minion killed at any moment
+// resends its unacknowledged returns when it starts again and never runs a
+// dispatch twice. SIGTERM / SIGINT stop it cleanly: running functions are
+// killed, threads joined, finished returns journaled and sent once more.
 // See docs/PROTOCOL.md (section 3, 4) and docs/OPERATIONS.md.
 
 #include <unistd.h>
@@ -38,6 +41,9 @@ ABSL_FLAG(int, heartbeat_interval_ms, 10000, "Interval between heartbeats.");
 ABSL_FLAG(int, max_concurrent_jobs, 8, "Functions running at once; more wait.");
 ABSL_FLAG(int64_t, output_cap_bytes, 65536,
           "Bytes kept of stdout and of stderr, each (at most 1 MiB).");
+ABSL_FLAG(std::string, state_dir, "",
+          "Directory of the outbox journal (created 0700); default ./minion-<id>. "
+          "Keep it across restarts: it is what prevents a job from running twice.");
 
 namespace {
 
@@ -86,21 +92,25 @@ int main(int argc, char** argv) {
                              " (the largest output a relay accepts)"));
   }
   options.output_cap_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_output_cap_bytes));
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  if (options.state_dir.empty()) options.state_dir = absl::StrCat("minion-", options.id);
 
-  spdlog::info("minion {} starting: relay {} ports {}/{}, {} grains", options.id,
+  spdlog::info("minion {} starting: relay {} ports {}/{}, {} grains, state {}", options.id,
                options.relay.host, options.relay.publish_port, options.relay.return_port,
-               options.grains.size());
+               options.grains.size(), options.state_dir);
   muster::minion::MinionAgent agent(options);
   absl::Status status = agent.Run(*stop_fd);
   if (!status.ok()) return Fail(std::string(status.message()));
   const muster::minion::MinionStats& stats = agent.stats();
   spdlog::info(
       "minion {} stopped: jobs received {} started {} not targeted {} expired {} "
-      "duplicate {}, malformed frames {}, returns sent {} resent {} acked {} "
-      "rejected {}, heartbeats {}",
+      "duplicate {}, malformed frames {}, returns sent {} resent {} acked {} rejected {}, "
+      "heartbeats {}, receipts {}, re-sent jobs {}, restored returns {} interrupted jobs {}, "
+      "journal errors {}",
       options.id, stats.jobs_received, stats.jobs_started, stats.jobs_not_targeted,
       stats.jobs_expired, stats.jobs_duplicate, stats.malformed_frames, stats.returns_sent,
-      stats.returns_resent, stats.returns_acked, stats.returns_rejected,
-      stats.heartbeats_sent);
+      stats.returns_resent, stats.returns_acked, stats.returns_rejected, stats.heartbeats_sent,
+      stats.receipts_sent, stats.jobs_resent_to_us, stats.returns_restored,
+      stats.dispatches_interrupted, stats.journal_errors);
   return 0;
 }

@@ -49,26 +49,25 @@ size_t ReturnOutbox::TakeDue(absl::Time now, size_t max_returns, size_t max_byte
   return taken;
 }
 
-bool ReturnOutbox::Remove(const wire::v1::ReturnKey& key) {
-  auto it = ids_.find(Key(key.jid(), key.attempt(), key.minion_id()));
-  if (it == ids_.end()) return false;
-  entries_.erase(it->second);
-  ids_.erase(it);
-  return true;
-}
-
-size_t ReturnOutbox::Acknowledge(const wire::v1::ReturnAck& ack) {
+size_t ReturnOutbox::Remove(
+    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys) {
   size_t removed = 0;
-  for (const wire::v1::ReturnKey& key : ack.keys()) removed += Remove(key) ? 1 : 0;
+  for (const wire::v1::ReturnKey& key : keys) {
+    auto it = ids_.find(Key(key.jid(), key.attempt(), key.minion_id()));
+    if (it == ids_.end()) continue;
+    entries_.erase(it->second);
+    ids_.erase(it);
+    ++removed;
+  }
   return removed;
 }
 
 size_t ReturnOutbox::DropRejected(const wire::v1::ReturnAck& ack) {
-  size_t removed = 0;
+  google::protobuf::RepeatedPtrField<wire::v1::ReturnKey> keys;
   for (const wire::v1::ReturnRejection& rejection : ack.rejected()) {
-    removed += Remove(rejection.key()) ? 1 : 0;
+    *keys.Add() = rejection.key();
   }
-  return removed;
+  return Remove(keys);
 }
 
 void ReturnOutbox::ResendAllNow(absl::Time now) {

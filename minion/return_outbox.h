@@ -2,7 +2,9 @@
 // and the relay has not yet acknowledged (docs/PROTOCOL.md, section 3.3).
 //
 // A return stays here until an ACK names it, for as long as the process
-// runs: it is never dropped because the relay is down. Each return is sent
+// runs: it is never dropped because the relay is down. (The minion also
+// journals it, minion/outbox_journal.h, so it outlives the process;
+// fleetsim does not.) Each return is sent
 // at once, then resent 2 s after its last send, the interval doubling up to
 // 30 s. ZeroMQ's own reconnection cannot guarantee delivery (messages queued
 // in a DEALER while its peer restarts may be lost), so this timer is what
@@ -47,9 +49,12 @@ class ReturnOutbox {
   size_t TakeDue(absl::Time now, size_t max_returns, size_t max_bytes,
                  wire::v1::ReturnBatch* batch);
 
-  // Forgets the acknowledged returns (`ack.keys`). Unknown keys are ignored.
+  // Forgets the returns named by `keys` (acknowledged, or refused for good
+  // by the relay): they are not sent again. Unknown keys are ignored.
   // Returns how many were removed.
-  size_t Acknowledge(const wire::v1::ReturnAck& ack);
+  size_t Remove(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys);
+  // Remove(ack.keys()).
+  size_t Acknowledge(const wire::v1::ReturnAck& ack) { return Remove(ack.keys()); }
 
   // Forgets the returns the relay rejected (`ack.rejected`): they can never
   // be accepted, so resending them is pointless. Unknown keys are ignored.

@@ -98,6 +98,17 @@ TEST(ReturnOutboxTest, RejectedReturnsAreDroppedAndNeverResent) {
   EXPECT_EQ(outbox.DropRejected(answer), 0u);  // already gone: ignored
 }
 
+TEST(ReturnOutboxTest, RemoveForgetsOnlyTheNamedReturns) {
+  ReturnOutbox outbox;
+  outbox.Add(MakeReturn("j1", "m1"), kStart);
+  outbox.Add(MakeReturn("j2", "m1"), kStart);
+  EXPECT_EQ(outbox.Remove(AckOf(MakeReturn("j1", "m1")).keys()), 1u);
+  EXPECT_EQ(outbox.size(), 1u);
+  wire::v1::ReturnBatch batch;
+  ASSERT_EQ(outbox.TakeDue(kStart, 10, 1 << 20, &batch), 1u);
+  EXPECT_EQ(batch.returns(0).jid(), "j2");
+}
+
 TEST(ReturnOutboxTest, DuplicateAddIsIgnored) {
   ReturnOutbox outbox;
   EXPECT_TRUE(outbox.Add(MakeReturn("j1", "m1"), kStart));

@@ -25,7 +25,8 @@ class MinionDeliveryTest : public ::testing::Test {
   void StartMinion(const std::string& id) {
     ASSERT_TRUE(minion_
                     .Start(CommandAgainst(relay_, "minion/minion",
-                                          {"--id=" + id, "--heartbeat_interval_ms=500"}),
+                                          {"--id=" + id, "--heartbeat_interval_ms=500",
+                                           "--state_dir=" + dir_ + "/" + id + ".state"}),
                            dir_ + "/minion.log")
                     .ok());
     ASSERT_TRUE(WaitUntilConnected(id)) << minion_.ReadLog();

@@ -27,6 +27,7 @@ class MinionJobsTest : public ::testing::Test {
   // Starts a minion and waits until it is subscribed and heard from.
   ChildProcess& StartMinion(const std::string& id, std::vector<std::string> extra = {}) {
     extra.push_back("--id=" + id);
+    extra.push_back("--state_dir=" + dir_ + "/" + id + ".state");
     extra.push_back("--heartbeat_interval_ms=500");
     minions_.push_back(std::make_unique<ChildProcess>());
     ChildProcess& minion = *minions_.back();

@@ -94,7 +94,8 @@ for dc in dc1 dc2 dc3; do
   for i in $(seq 1 "$real_per_dc"); do
     start "minion-$dc-$i" "$bin/minion" --id="minion-$i.$dc.example.com" \
       --relay_host=127.0.0.1 --publish_port="$pub" --return_port="$ret" \
-      --grains="role=web,os=debian,dc=$dc" --heartbeat_interval_ms=2000
+      --grains="role=web,os=debian,dc=$dc" --heartbeat_interval_ms=2000 \
+      --state_dir="$work/$dc/minion-$i"
   done
   silent_args=()
   if [ "$dc" = dc3 ]; then

@@ -288,7 +288,9 @@ std::vector<std::string> Cluster::MinionArgv(const Datacenter& dc, const std::st
           absl::StrCat("--publish_port=", PortOf(relay.publish_endpoint())),
           absl::StrCat("--return_port=", PortOf(relay.return_endpoint())),
           absl::StrCat("--grains=", dc.options.minion_grains, ",dc=", dc.options.name),
-          "--heartbeat_interval_ms=2000"};
+          "--heartbeat_interval_ms=2000",
+          // Kept across KillMinion / StartMinion, like a machine's disk.
+          absl::StrCat("--state_dir=", dir_, "/minion-", id, ".state")};
 }
 
 void Cluster::KillMinion(const std::string& id) {
