@@ -53,7 +53,7 @@ absl::StatusOr<wire::v1::ReturnAck> DecodeAckMessage(
 // DecodeJobMessage on frames 1 and 2.
 bool IsJobResend(const std::vector<absl::string_view>& frames);
 
-// A minion's receipt of `job` (docs/PROTOCOL.md 3.5).
+// A minion's receipt of `job` (docs/PROTOCOL.md 3.6).
 wire::v1::Receipt MakeReceipt(const wire::v1::JobEnvelope& job, absl::string_view minion_id,
                               wire::v1::Receipt::Status status, absl::Time now);
 

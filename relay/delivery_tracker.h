@@ -1,6 +1,6 @@
 // DeliveryTracker: which expected minions of the relay's datacenter have
 // acknowledged receipt of each live dispatch, and re-sending the dispatch to
-// those that have not (docs/PROTOCOL.md 3.5).
+// those that have not (docs/PROTOCOL.md 3.6).
 //
 // PUB/SUB drops a message for a subscriber that is not connected at that
 // moment: a minion reconnecting after a relay restart or a network cut

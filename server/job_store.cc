@@ -79,7 +79,7 @@ CREATE TABLE relays(
   last_heartbeat_ms INTEGER NOT NULL,
   heartbeat BLOB NOT NULL);
 )sql",
-    // 1 -> 2: per-minion receipts (docs/PROTOCOL.md 3.5). A row per expected
+    // 1 -> 2: per-minion receipts (docs/PROTOCOL.md 3.6). A row per expected
     // minion that acknowledged receipt, keyed by its inventory number;
     // job_datacenters keeps the count with the other counters.
     R"sql(

@@ -1,7 +1,7 @@
 // Fault suite, delivery: a dispatch reaches every expected minion of a
 // datacenter even when the relay or the minions were away when it was
 // published, and a job's completeness tells "never reached" apart from
-// "received, did not answer" (docs/PROTOCOL.md 3.5).
+// "received, did not answer" (docs/PROTOCOL.md 3.6).
 //
 // Each test kills or stops real processes (relayd, fleetsim, minion) around
 // the publish, before, during and after, and then checks every job exactly
