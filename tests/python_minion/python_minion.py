@@ -3,8 +3,10 @@
 It exists to prove that the protocol document is enough to implement a
 minion in another language: it subscribes to the relay's publish port,
 matches every kind of target (target_matcher.py, checked against the
-conformance corpus), runs test.ping / test.echo, sends returns on a DEALER
-socket until the relay acknowledges them, and heartbeats its grains.
+conformance corpus), acknowledges each dispatch with a receipt (and
+handles dispatches the relay re-sends on the DEALER), runs test.ping /
+test.echo, sends returns on a DEALER socket until the relay acknowledges
+them, and heartbeats its grains.
 
 usage: python_minion.py --id ID --publish PORT --return PORT [--grains k=v,...]
 """
@@ -77,18 +79,35 @@ def main():
             dealer.send_multipart([b"RET", batch.SerializeToString()])
         for socket, _ in poller.poll(100):
             frames = socket.recv_multipart()
-            if socket is sub:
-                if len(frames) != 2:
+            # A job: [topic, JobEnvelope] on the SUB, or re-sent by the relay
+            # on the DEALER as [JOB, topic, JobEnvelope] (PROTOCOL 3.6).
+            if socket is sub or (len(frames) == 3 and frames[0] == b"JOB"):
+                job_frames = frames if socket is sub else frames[1:]
+                if len(job_frames) != 2:
                     continue
+                direct = job_frames[0] != b"*"
                 job = wire_pb2.JobEnvelope()
                 try:
-                    job.ParseFromString(frames[1])
+                    job.ParseFromString(job_frames[1])
                 except Exception:  # malformed: dropped
                     continue
                 key = (job.jid, job.attempt)
-                if key in done or not matches(job.target, args.id, grains):
-                    continue
-                if job.deadline_ms and job.deadline_ms < int(time.time() * 1000):
+                status = None
+                if not matches(job.target, args.id, grains):
+                    status = wire_pb2.Receipt.DECLINED if direct else None
+                elif key in done:
+                    status = wire_pb2.Receipt.ACCEPTED  # never run twice; acknowledge again
+                elif job.deadline_ms and job.deadline_ms < int(time.time() * 1000):
+                    status = wire_pb2.Receipt.DECLINED if direct else None
+                else:
+                    status = wire_pb2.Receipt.ACCEPTED
+                if status is not None:
+                    receipts = wire_pb2.ReceiptBatch()
+                    receipts.receipts.add(jid=job.jid, attempt=job.attempt, minion_id=args.id,
+                                          status=status,
+                                          received_at_ms=int(time.time() * 1000))
+                    dealer.send_multipart([b"RCV", receipts.SerializeToString()])
+                if status != wire_pb2.Receipt.ACCEPTED or key in done:
                     continue
                 done.add(key)
                 started = int(time.time() * 1000)

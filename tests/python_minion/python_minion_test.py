@@ -86,13 +86,16 @@ class PythonMinionTest(unittest.TestCase):
             out.append(event)
         return out
 
-    def returns(self):
+    def batches(self):
         out = []
-        for _, fields in self.redis.xrange("muster:returns"):
+        for entry_id, fields in self.redis.xrange("muster:returns"):
             batch = wire_pb2.ReturnBatch()
             batch.ParseFromString(fields[b"batch"])
-            out.extend((batch, r) for r in batch.returns)
+            out.append((batch, entry_id))
         return out
+
+    def returns(self):
+        return [(batch, r) for batch, _ in self.batches() for r in batch.returns]
 
     def dispatch(self, jid, target_type, expression, function, args=()):
         now = int(time.time() * 1000)
@@ -154,6 +157,24 @@ class PythonMinionTest(unittest.TestCase):
         self.assertEqual(len(keys), len(set(keys)), "an acknowledged return was resent")
         self.assertNotIn("20261128000000000101", [k[0] for k in keys])
         self.assertNotIn("20261128000000000103", [k[0] for k in keys])
+
+        # Per-minion receipts (PROTOCOL 3.6): jobd's expected-minions key names
+        # the python minion, the target does not reach it, so the relay re-sends
+        # the dispatch to it by name (a JOB message on its DEALER) and the
+        # minion answers with a DECLINED receipt, which the relay reports.
+        jid = "20261128000000000200"
+        expected = wire_pb2.ExpectedMinions(minion_ids=["py-0001.dc1"])
+        self.redis.set("muster:expected:dc1:%s:1" % jid, expected.SerializeToString())
+        self.dispatch(jid, job_service_pb2.LIST, "someone-else", "test.ping")
+
+        def declined():
+            for batch, _ in self.batches():
+                for report in batch.receipts:
+                    if report.jid == jid and "py-0001.dc1" in report.declined:
+                        return report
+            return None
+        report = wait_for(declined, 20, "the relay's report of the minion's DECLINED receipt")
+        self.assertEqual(list(report.minion_ids), ["py-0001.dc1"])
 
 
 if __name__ == "__main__":
