@@ -123,10 +123,9 @@ int Commands::PrintStatus(const Job& job) {
     return ExitCodeForJob(job);
   }
   out_ << JobSummary(job);
-  std::vector<std::string> ids;
-  for (const auto& m : missing.missing()) ids.push_back(m.minion_id());
-  std::string missing_line = MissingList(ids, job.completeness().missing());
-  if (!missing_line.empty()) out_ << "\n" << missing_line << "\n";
+  std::string missing_lines = MissingLines(
+      {missing.missing().begin(), missing.missing().end()}, job.completeness());
+  if (!missing_lines.empty()) out_ << "\n" << missing_lines << "\n";
   return ExitCodeForJob(job);
 }
 
@@ -234,7 +233,10 @@ int Commands::Returns(const std::vector<std::string>& args) {
     out_ << ToJson(all) << "\n";
     return kExitOk;
   }
-  for (const auto& m : all.missing()) out_ << m.minion_id() << "  " << m.datacenter() << "  MISSING\n";
+  for (const auto& m : all.missing()) {
+    out_ << m.minion_id() << "  " << m.datacenter() << "  MISSING "
+         << (m.received() ? "(received, no answer)" : "(never reached)") << "\n";
+  }
   for (const auto& r : all.returns()) {
     out_ << absl::StrFormat("%s  %s  %s retcode %d  %s%s%s\n", r.minion_id(), r.datacenter(),
                             r.success() ? "ok" : "FAILED", r.retcode(),

@@ -23,10 +23,20 @@ double Percent(uint64_t part, uint64_t whole) {
 }  // namespace
 
 std::string CompletenessLine(const Completeness& c) {
-  return absl::StrFormat(
-      "expected %d · returned %d (%.1f%%) · ok %d · failed %d · missing %d · unexpected %d",
-      c.expected(), c.returned(), Percent(c.returned(), c.expected()), c.succeeded(),
-      c.failed(), c.missing(), c.unexpected());
+  std::string line = absl::StrFormat(
+      "expected %d · received %d · returned %d (%.1f%%) · ok %d · failed %d · missing %d",
+      c.expected(), c.received(), c.returned(), Percent(c.returned(), c.expected()),
+      c.succeeded(), c.failed(), c.missing());
+  if (c.missing() > 0) {
+    absl::StrAppend(&line, absl::StrFormat(" (%d received, no answer; %d never reached)",
+                                           ReceivedMissing(c), c.expected() - c.received()));
+  }
+  absl::StrAppend(&line, " · unexpected ", c.unexpected());
+  return line;
+}
+
+uint64_t ReceivedMissing(const Completeness& c) {
+  return c.received() > c.returned() ? c.received() - c.returned() : 0;
 }
 
 std::string StateName(muster::v1::JobState state) {
@@ -77,9 +87,10 @@ std::string JobSummary(const Job& job) {
   absl::StrAppend(&out, "\n", CompletenessLine(job.completeness()), "\n");
   if (job.datacenters_size() > 0) {
     absl::StrAppend(&out, "\n",
-                    absl::StrFormat("%-12s %9s %9s %9s %7s %8s %11s  %s\n", "DATACENTER",
-                                    "EXPECTED", "RETURNED", "OK", "FAILED", "MISSING",
-                                    "UNEXPECTED", "DELIVERED"));
+                    absl::StrFormat("%-12s %9s %9s %9s %9s %7s %8s %10s %11s  %s\n",
+                                    "DATACENTER", "EXPECTED", "RECEIVED", "RETURNED", "OK",
+                                    "FAILED", "MISSING", "UNREACHED", "UNEXPECTED",
+                                    "DELIVERED"));
     for (const auto& dc : job.datacenters()) {
       std::string delivered;
       if (dc.delivered()) {
@@ -91,21 +102,36 @@ std::string JobSummary(const Job& job) {
         delivered = "NOT DELIVERED";
       }
       const Completeness& c = dc.completeness();
-      absl::StrAppend(&out, absl::StrFormat("%-12s %9d %9d %9d %7d %8d %11d  %s\n",
-                                            dc.datacenter(), c.expected(), c.returned(),
-                                            c.succeeded(), c.failed(), c.missing(),
+      absl::StrAppend(&out, absl::StrFormat("%-12s %9d %9d %9d %9d %7d %8d %10d %11d  %s\n",
+                                            dc.datacenter(), c.expected(), c.received(),
+                                            c.returned(), c.succeeded(), c.failed(),
+                                            c.missing(), c.expected() - c.received(),
                                             c.unexpected(), delivered));
     }
   }
   return out;
 }
 
-std::string MissingList(const std::vector<std::string>& shown, uint64_t total) {
-  if (total == 0) return "";
-  std::string out = absl::StrCat("missing (", total, "): ", absl::StrJoin(shown, ", "));
-  if (total > shown.size()) {
-    absl::StrAppend(&out, " ... (", total - shown.size(), " more; --all lists every one)");
+std::string MissingLines(const std::vector<muster::v1::MissingMinion>& shown,
+                         const Completeness& c) {
+  if (c.missing() == 0) return "";
+  std::vector<std::string> received;
+  std::vector<std::string> unreached;
+  for (const muster::v1::MissingMinion& m : shown) {
+    (m.received() ? received : unreached).push_back(m.minion_id());
   }
+  std::string out;
+  auto line = [&out](absl::string_view what, const std::vector<std::string>& ids,
+                     uint64_t total) {
+    if (total == 0) return;
+    if (!out.empty()) out += "\n";
+    absl::StrAppend(&out, what, " (", total, "): ", absl::StrJoin(ids, ", "));
+    if (total > ids.size()) {
+      absl::StrAppend(&out, " ... (", total - ids.size(), " more; --all lists every one)");
+    }
+  };
+  line("missing, received the job but did not answer", received, ReceivedMissing(c));
+  line("missing, never reached", unreached, c.expected() - c.received());
   return out;
 }
 

@@ -13,7 +13,8 @@
 
 namespace muster::jobctl {
 
-// "expected 3000 · returned 2990 (99.7%) · ok 2985 · failed 5 · missing 10 ·
+// "expected 3000 · received 2996 · returned 2990 (99.7%) · ok 2985 ·
+// failed 5 · missing 10 (6 received, no answer; 4 never reached) ·
 // unexpected 0"
 std::string CompletenessLine(const muster::v1::Completeness& c);
 
@@ -25,9 +26,15 @@ std::string TargetTypeName(muster::v1::TargetType type);
 // Header lines, the completeness line and one row per datacenter.
 std::string JobSummary(const muster::v1::Job& job);
 
-// "missing (10): a, b, c ... (7 more; --all lists every one)"; empty when
-// nothing is missing.
-std::string MissingList(const std::vector<std::string>& shown, uint64_t total);
+// The missing minions in two lines, those that received the job and did
+// not answer, and those it never reached, each like "missing, never
+// reached (10): a, b, c ... (7 more; --all lists every one)"; empty when
+// nothing is missing. `shown` is a page of ListReturns(MISSING).
+std::string MissingLines(const std::vector<muster::v1::MissingMinion>& shown,
+                         const muster::v1::Completeness& c);
+
+// Missing minions that received the job (received - returned).
+uint64_t ReceivedMissing(const muster::v1::Completeness& c);
 
 // A bar like "[#########-----.....]  47.3%" where '#' is ok, '!' failed and
 // '.' missing, `width` characters between the brackets.

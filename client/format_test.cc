@@ -13,13 +13,14 @@ muster::v1::Completeness MakeCompleteness() {
   c.set_succeeded(2985);
   c.set_failed(5);
   c.set_missing(10);
+  c.set_received(2996);
   return c;
 }
 
 TEST(FormatTest, CompletenessLineShowsEveryCounterAndThePercentage) {
   EXPECT_EQ(CompletenessLine(MakeCompleteness()),
-            "expected 3000 · returned 2990 (99.7%) · ok 2985 · failed 5 · missing 10 · "
-            "unexpected 0");
+            "expected 3000 · received 2996 · returned 2990 (99.7%) · ok 2985 · failed 5 · "
+            "missing 10 (6 received, no answer; 4 never reached) · unexpected 0");
 }
 
 TEST(FormatTest, ProgressBarMarksOkFailedAndMissing) {
@@ -53,10 +54,27 @@ TEST(FormatTest, JobSummaryHasOneRowPerDatacenterAndMarksUndelivered) {
   EXPECT_NE(text.find("missing 10"), std::string::npos);
 }
 
-TEST(FormatTest, MissingListSaysHowManyMoreThereAre) {
-  EXPECT_EQ(MissingList({}, 0), "");
-  EXPECT_EQ(MissingList({"a", "b"}, 5), "missing (5): a, b ... (3 more; --all lists every one)");
-  EXPECT_EQ(MissingList({"a"}, 1), "missing (1): a");
+muster::v1::MissingMinion Missing(const std::string& id, bool received) {
+  muster::v1::MissingMinion m;
+  m.set_minion_id(id);
+  m.set_received(received);
+  return m;
+}
+
+TEST(FormatTest, MissingLinesTellReceivedFromNeverReachedAndHowManyMore) {
+  muster::v1::Completeness none;
+  none.set_expected(3);
+  none.set_received(3);
+  none.set_returned(3);
+  EXPECT_EQ(MissingLines({}, none), "");
+  EXPECT_EQ(MissingLines({Missing("a", true), Missing("b", false), Missing("c", false)},
+                         MakeCompleteness()),
+            "missing, received the job but did not answer (6): a ... (5 more; --all lists "
+            "every one)\nmissing, never reached (4): b, c ... (2 more; --all lists every one)");
+  muster::v1::Completeness one;
+  one.set_expected(1);
+  one.set_missing(1);
+  EXPECT_EQ(MissingLines({Missing("a", false)}, one), "missing, never reached (1): a");
 }
 
 TEST(FormatTest, TerminalEscapingShowsControlsAndInvalidBytesVisibly) {

@@ -146,14 +146,17 @@ TEST_F(JobctlTest, StatusShowsCompletenessRowsAndMissingIdsWithExitCodes) {
   EXPECT_EQ(r.exit_code, jobctl::kExitIncomplete) << r.output;  // still running
   EXPECT_NE(r.output.find("RUNNING"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("cmd.run uptime -p"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("expected 4 · returned 3 (75.0%) · ok 2 · failed 1 · missing 1 · "
-                          "unexpected 0"),
+  EXPECT_NE(r.output.find("expected 4 · received 3 · returned 3 (75.0%) · ok 2 · failed 1 · "
+                          "missing 1 (0 received, no answer; 1 never reached) · unexpected 0"),
             std::string::npos)
       << r.output;
-  EXPECT_TRUE(RE2::PartialMatch(r.output, R"(dc1\s+2\s+2\s+1\s+1\s+0\s+0\s+\+\d+)")) << r.output;
-  EXPECT_TRUE(RE2::PartialMatch(r.output, R"(dc2\s+2\s+1\s+1\s+0\s+1\s+0\s+NOT DELIVERED)"))
+  // EXPECTED RECEIVED RETURNED OK FAILED MISSING UNREACHED UNEXPECTED DELIVERED
+  EXPECT_TRUE(RE2::PartialMatch(r.output, R"(dc1\s+2\s+2\s+2\s+1\s+1\s+0\s+0\s+0\s+\+\d+)"))
       << r.output;
-  EXPECT_NE(r.output.find("missing (1): web-4"), std::string::npos) << r.output;
+  EXPECT_TRUE(
+      RE2::PartialMatch(r.output, R"(dc2\s+2\s+1\s+1\s+1\s+0\s+1\s+1\s+0\s+NOT DELIVERED)"))
+      << r.output;
+  EXPECT_NE(r.output.find("missing, never reached (1): web-4"), std::string::npos) << r.output;
 
   JobctlResult json = Run({"status", "--json", jid});
   EXPECT_NE(json.output.find("\"minion_id\":\"web-4\""), std::string::npos) << json.output;
@@ -166,7 +169,8 @@ TEST_F(JobctlTest, StatusShowsCompletenessRowsAndMissingIdsWithExitCodes) {
   EXPECT_EQ(failed.output.find("web-1"), std::string::npos) << failed.output;
 
   JobctlResult missing = Run({"returns", "--missing", jid});
-  EXPECT_NE(missing.output.find("web-4  dc2  MISSING"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("web-4  dc2  MISSING (never reached)"), std::string::npos)
+      << missing.output;
 
   Return("dc2", jid, "web-4", true);
   ASSERT_TRUE(testing::WaitFor([&] { return GetJob(jid).state() == v1::COMPLETE; },
@@ -176,7 +180,8 @@ TEST_F(JobctlTest, StatusShowsCompletenessRowsAndMissingIdsWithExitCodes) {
   EXPECT_NE(done.output.find("COMPLETE"), std::string::npos) << done.output;
   JobctlResult watch = Run({"watch", jid});  // an ended job: one update, then the summary
   EXPECT_EQ(watch.exit_code, jobctl::kExitSomeFailed) << watch.output;
-  EXPECT_NE(watch.output.find("expected 4 · returned 4 (100.0%)"), std::string::npos)
+  EXPECT_NE(watch.output.find("expected 4 · received 4 · returned 4 (100.0%)"),
+            std::string::npos)
       << watch.output;
 }
 
@@ -198,7 +203,8 @@ TEST_F(JobctlTest, WaitFollowsTheJobToCompleteAndExitsZero) {
   ASSERT_TRUE(code.ok());
   std::string output = process.ReadLog();
   EXPECT_EQ(*code, jobctl::kExitOk) << output;
-  EXPECT_NE(output.find("expected 2 · returned 2 (100.0%) · ok 2 · failed 0 · missing 0"),
+  EXPECT_NE(output.find("expected 2 · received 2 · returned 2 (100.0%) · ok 2 · failed 0 · "
+                        "missing 0"),
             std::string::npos)
       << output;
   EXPECT_NE(output.find("COMPLETE"), std::string::npos) << output;

@@ -88,7 +88,8 @@ function bar(c) {
 function counts(c) {
   const e = n(c.expected);
   const pct = e ? (100 * n(c.returned) / e).toFixed(1) : "100.0";
-  return `expected <b data-k="expected">${e}</b> · returned <b data-k="returned">${n(c.returned)}</b> (${pct}%) · ` +
+  return `expected <b data-k="expected">${e}</b> · received <b data-k="received">${n(c.received)}</b> · ` +
+    `returned <b data-k="returned">${n(c.returned)}</b> (${pct}%) · ` +
     `ok <b data-k="succeeded">${n(c.succeeded)}</b> · failed <b data-k="failed">${n(c.failed)}</b> · ` +
     `missing <b data-k="missing">${n(c.missing)}</b> · unexpected <b data-k="unexpected">${n(c.unexpected)}</b>`;
 }
@@ -149,7 +150,7 @@ function jobPage(jid) {
     <div class="summary" id="summary"></div>
     <div id="overall"></div>
     <h2>Datacenters</h2>
-    <table id="datacenters"><thead><tr><th>datacenter</th><th>completeness</th><th class="num">expected</th><th class="num">returned</th>
+    <table id="datacenters"><thead><tr><th>datacenter</th><th>completeness</th><th class="num">expected</th><th class="num">received</th><th class="num">returned</th>
       <th class="num">ok</th><th class="num">failed</th><th class="num">missing</th><th>delivery</th></tr></thead>
       <tbody id="dc-body"></tbody></table>
     <h2>Missing minions (<span id="missing-count">0</span>)</h2>
@@ -157,7 +158,7 @@ function jobPage(jid) {
       <button id="retry" disabled>Retry missing</button>
       <button id="cancel" disabled>Cancel job</button>
       <span id="action-result" class="muted"></span></div>
-    <table id="missing"><thead><tr><th>minion</th><th>datacenter</th></tr></thead><tbody id="missing-body"></tbody></table>
+    <table id="missing"><thead><tr><th>minion</th><th>datacenter</th><th>job</th></tr></thead><tbody id="missing-body"></tbody></table>
     <div class="pager"><button id="prev" disabled>‹ prev</button><button id="next" disabled>next ›</button>
       <span id="missing-range" class="muted"></span></div>
     <h2>Failed minions (<span id="failed-count">0</span>)</h2>
@@ -175,12 +176,13 @@ function jobPage(jid) {
     setHtml("overall", bar(job.completeness));
     setHtml("dc-body", (job.datacenters || []).map(d => `<tr data-dc="${esc(d.datacenter)}">
       <td>${esc(d.datacenter)}</td><td>${bar(d.completeness)}</td>
-      <td class="num" data-k="expected">${n(d.completeness.expected)}</td><td class="num" data-k="returned">${n(d.completeness.returned)}</td>
+      <td class="num" data-k="expected">${n(d.completeness.expected)}</td>
+      <td class="num" title="acknowledged receipt or returned" data-k="received">${n(d.completeness.received)}</td><td class="num" data-k="returned">${n(d.completeness.returned)}</td>
       <td class="num" data-k="succeeded">${n(d.completeness.succeeded)}</td><td class="num" data-k="failed">${n(d.completeness.failed)}</td>
       <td class="num" data-k="missing">${n(d.completeness.missing)}</td>
       <td data-k="delivery">${d.delivered ? "delivered +" + Math.max(0, n(d.delivered_at_ms) - n(job.created_at_ms)) + " ms (" + esc(d.relay_id) + ")"
         : d.expired_at_relay ? '<span class="warn">expired at relay</span>' : '<span class="warn">not delivered</span>'}</td></tr>`).join("") ||
-      '<tr><td colspan="8" class="muted">no expected minions</td></tr>');
+      '<tr><td colspan="9" class="muted">no expected minions</td></tr>');
     setHtml("missing-count", String(n(job.completeness.missing)));
     setHtml("failed-count", String(n(job.completeness.failed)));
     const ended = !(job.state === "RUNNING" || job.state === "PENDING");
@@ -195,8 +197,9 @@ function jobPage(jid) {
     if (gen !== generation || query !== missing.query) return;  // stale answer
     const rows = data.missing || [];
     missing.next = data.next_page_token || "";
-    setHtml("missing-body", rows.map(m => `<tr><td>${esc(m.minion_id)}</td><td>${esc(m.datacenter)}</td></tr>`).join("") ||
-      `<tr><td colspan="2" class="muted">${query ? "no missing id contains “" + esc(query) + "”" : "none"}</td></tr>`);
+    setHtml("missing-body", rows.map(m => `<tr><td>${esc(m.minion_id)}</td><td>${esc(m.datacenter)}</td>` +
+      `<td data-k="received">${m.received ? "received, no answer" : '<span class="warn">never reached</span>'}</td></tr>`).join("") ||
+      `<tr><td colspan="3" class="muted">${query ? "no missing id contains “" + esc(query) + "”" : "none"}</td></tr>`);
     const first = missing.previous.length * pageSize;
     setHtml("missing-range", rows.length ? `${first + 1}–${first + rows.length}` +
       (query ? " matching" : " of " + n(job && job.completeness.missing)) : "");
