@@ -217,11 +217,11 @@ TEST_F(JobctlTest, TimedOutJobIsIncompleteAndRetryAsksOnlyTheMissing) {
                                absl::Seconds(10)));
   JobctlResult r = Run({"status", "--limit=2", jid});
   EXPECT_EQ(r.exit_code, jobctl::kExitIncomplete) << r.output;
-  EXPECT_NE(r.output.find("missing (3): web-2, web-3 ... (1 more; --all lists every one)"),
+  EXPECT_NE(r.output.find("missing, never reached (3): web-2, web-3 ... (1 more; --all lists every one)"),
             std::string::npos)
       << r.output;
   JobctlResult all = Run({"status", "--all", jid});
-  EXPECT_NE(all.output.find("missing (3): web-2, web-3, web-4"), std::string::npos) << all.output;
+  EXPECT_NE(all.output.find("missing, never reached (3): web-2, web-3, web-4"), std::string::npos) << all.output;
 
   JobctlResult retry = Run({"retry", jid});
   EXPECT_EQ(retry.exit_code, 0) << retry.output;
