@@ -14,6 +14,7 @@ namespace {
 
 // Heartbeats per HB message: well under the 4 MiB frame limit.
 constexpr int kMaxBatchHeartbeats = 2000;
+// Receipts per RCV message: well under the 4 MiB frame limit.
 constexpr int kMaxBatchReceipts = 10000;
 // Dedup scope marking a dispatch some minion of the socket got by name.
 constexpr absl::string_view kNamedScope = "named";
@@ -181,10 +182,17 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   std::shared_ptr<const AcceptedJob> shared = accepted;
   const BusJob& bus_job = accepted->job;
   wire::v1::ReceiptBatch receipts;
+  const int64_t now_ms = absl::ToUnixMillis(now);
   auto receipt = [&](const VirtualMinion& minion, wire::v1::Receipt::Status status) {
     // A silent minion is a hung agent: it neither acknowledges nor answers.
     if (minion.silent) return;
-    *receipts.add_receipts() = MakeReceipt(bus_job.envelope, minion.id, status, now);
+    wire::v1::Receipt* r = receipts.add_receipts();
+    r->set_jid(jid);
+    r->set_attempt(attempt);
+    r->set_minion_id(minion.id);
+    r->set_status(status);
+    r->set_received_at_ms(now_ms);
+    if (receipts.receipts_size() == kMaxBatchReceipts) SendReceipts(socket, &receipts);
   };
   bool expired = bus_job.deadline() < now;
   uint64_t matched = 0;
@@ -234,25 +242,20 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       Schedule(socket_index, i, shared, now);
     }
   }
-  SendReceipts(socket, receipts);
+  SendReceipts(socket, &receipts);
   if (first_frame && options_.receipt_log != nullptr) {
     options_.receipt_log->Record(jid, attempt, now, matched);
   }
 }
 
-void FleetShard::SendReceipts(Socket& socket, const wire::v1::ReceiptBatch& receipts) {
-  // Chunks well under the 4 MiB frame limit. One that cannot be sent is
-  // not queued: the relay re-sends the dispatch and the minions answer it.
-  wire::v1::ReceiptBatch chunk;
-  for (int i = 0; i < receipts.receipts_size(); ++i) {
-    *chunk.add_receipts() = receipts.receipts(i);
-    if (chunk.receipts_size() == kMaxBatchReceipts || i + 1 == receipts.receipts_size()) {
-      if (socket.bus->Send(bus::kReceiptType, chunk)) {
-        stats_.receipts_sent += chunk.receipts_size();
-      }
-      chunk.Clear();
-    }
+void FleetShard::SendReceipts(Socket& socket, wire::v1::ReceiptBatch* receipts) {
+  // One that cannot be sent is not queued: the relay re-sends the dispatch
+  // and the minions answer it again.
+  if (receipts->receipts_size() == 0) return;
+  if (socket.bus->Send(bus::kReceiptType, *receipts)) {
+    stats_.receipts_sent += receipts->receipts_size();
   }
+  receipts->Clear();
 }
 
 void FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,

@@ -119,7 +119,8 @@ class FleetShard {
                 const std::shared_ptr<const AcceptedJob>& job, absl::Time now);
   // ACKs, and dispatches the relay re-sends to one minion (JOB messages).
   void OnReturnPort(uint32_t socket_index);
-  void SendReceipts(Socket& socket, const wire::v1::ReceiptBatch& receipts);
+  // Sends and clears `receipts` (one RCV message).
+  void SendReceipts(Socket& socket, wire::v1::ReceiptBatch* receipts);
   void OnMonitors(Socket& socket, bool jobs_event, bool returns_event);
   void FireDueAnswers(absl::Time now);
   void FlushOutbox(Socket& socket, absl::Time now);

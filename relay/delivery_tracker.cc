@@ -43,8 +43,14 @@ uint32_t DeliveryTracker::Intern(absl::string_view minion_id) {
 }
 
 DeliveryTracker::Dispatch* DeliveryTracker::Find(absl::string_view jid, uint32_t attempt) {
+  // Receipts and returns come in runs of the same dispatch.
+  if (last_found_ != nullptr && last_found_->attempt == attempt && last_found_->jid == jid) {
+    return last_found_;
+  }
   auto it = dispatches_.find(DispatchKey(jid, attempt));
-  return it == dispatches_.end() ? nullptr : it->second.get();
+  if (it == dispatches_.end()) return nullptr;
+  last_found_ = it->second.get();
+  return last_found_;
 }
 
 int64_t DeliveryTracker::Position(const Dispatch& dispatch, uint32_t minion) {
@@ -228,6 +234,7 @@ void DeliveryTracker::Expire(int64_t now_ms) {
   for (auto it = dispatches_.begin(); it != dispatches_.end();) {
     // Receipts still held are reported first (TakeReports runs before).
     if (it->second->deadline_ms < now_ms && it->second->to_report.empty()) {
+      if (last_found_ == it->second.get()) last_found_ = nullptr;
       dispatches_.erase(it++);
     } else {
       ++it;

@@ -390,6 +390,12 @@ void ReturnCollector::Ack(const PendingMessage& message) {
 
 void ReturnCollector::Housekeeping(int64_t now_ms) {
   next_housekeeping_ms_ = now_ms + options_.heartbeat_interval_ms;
+  uint64_t resends = counters_->dispatch_resends.load();
+  if (resends != resends_logged_) {
+    spdlog::info("returns: re-sent {} dispatch(es) to minions without a receipt; {} awaiting",
+                 resends - resends_logged_, counters_->minions_awaiting_receipt.load());
+    resends_logged_ = resends;
+  }
   inventory_.ExpireSilent(now_ms);
   counters_->minions_connected.store(inventory_.connected());
   for (wire::v1::InventoryUpdate& update : inventory_.TakeUpdates(now_ms)) {

@@ -109,6 +109,7 @@ class ReturnCollector {
   // Receipt reports (ReturnBatch chunks with receipts only) not yet safe.
   std::vector<ReturnChunk> receipt_chunks_;
   std::vector<Resend> resends_;
+  uint64_t resends_logged_ = 0;
   RedisLink redis_;
   InventoryTracker inventory_;
   std::string returns_key_;

@@ -461,8 +461,12 @@ absl::StatusOr<std::vector<MissingMinion>> JobTracker::Missing(const std::string
 }
 
 absl::StatusOr<ReceiptCounts> JobTracker::IngestReceipts(
-    StoreSession& session, absl::Span<const IncomingReceipt> receipts) {
+    StoreSession& session, absl::Span<const IncomingReceipt> all_receipts) {
   ReceiptCounts counts;
+  // A chunk per transaction slice, as for returns: a SubmitJob waiting for
+  // the writer gets it after at most one chunk.
+  absl::Span<const IncomingReceipt> receipts = all_receipts.subspan(0, kIngestChunk);
+  counts.consumed = receipts.size();
   struct Placement {
     Record* job = nullptr;
     int datacenter = -1;
@@ -487,6 +491,7 @@ absl::StatusOr<ReceiptCounts> JobTracker::IngestReceipts(
   inventory_->NumbersOf(
       receipts.size(), [&](size_t k) -> absl::string_view { return *receipts[k].minion_id; },
       &numbers);
+  std::vector<bool> already(receipts.size(), false);
   {
     absl::ReaderMutexLock lock(&mu_);
     for (size_t i = 0; i < receipts.size(); ++i) {
@@ -495,6 +500,11 @@ absl::StatusOr<ReceiptCounts> JobTracker::IngestReceipts(
       for (size_t d = 0; d < placement.job->tallies.size() && placement.position < 0; ++d) {
         placement.position = placement.job->tallies[d].Find(*numbers[i]);
         if (placement.position >= 0) placement.datacenter = static_cast<int>(d);
+      }
+      // Already known to have it (a return, or a receipt): no row needed.
+      if (placement.position >= 0 &&
+          placement.job->tallies[placement.datacenter].HasReceived(placement.position)) {
+        already[i] = true;
       }
     }
   }
@@ -508,6 +518,10 @@ absl::StatusOr<ReceiptCounts> JobTracker::IngestReceipts(
     }
     if (placement.position < 0) {
       ++counts.unexpected;  // a relay reports receipts of expected minions only
+      continue;
+    }
+    if (already[i]) {
+      ++counts.duplicate;
       continue;
     }
     ASSIGN_OR_RETURN(bool was_inserted, session.InsertReceipt(placement.job->row.num, *numbers[i]));

@@ -135,6 +135,7 @@ struct IncomingReceipt {
 };
 
 struct ReceiptCounts {
+  size_t consumed = 0;  // receipts handled, from the front; the rest is left
   uint64_t recorded = 0;
   uint64_t duplicate = 0;
   uint64_t unknown_job = 0;
@@ -253,8 +254,11 @@ class JobTracker {
                                              absl::Span<const IncomingReturn> returns)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Records receipts inside the caller's store transaction (the
-  // ingester's): each expected minion's first receipt of a job is stored and
-  // counted in `received` once the transaction has committed. Receipts of
+  // ingester's), at most kIngestChunk of them from the front
+  // (counts.consumed; the caller passes the rest in its next transaction,
+  // so a waiting control-plane write gets the writer in between): each
+  // expected minion's first receipt of a job is stored and counted in
+  // `received` once the transaction has committed. Receipts of
   // minions outside the expected set or of unknown jobs are counted, not
   // stored.
   absl::StatusOr<ReceiptCounts> IngestReceipts(StoreSession& session,

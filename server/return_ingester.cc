@@ -86,18 +86,31 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
   } while (done < incoming_.size());
   // Receipts after the returns of the same read, in their own bulk
   // transaction; acknowledged with them, after its commit.
-  if (!receipts_.empty()) {
-    ReceiptCounts receipt_counts;
+  done = 0;
+  while (done < receipts_.size()) {
+    absl::Span<const IncomingReceipt> rest = absl::MakeConstSpan(receipts_).subspan(done);
+    ReceiptCounts slice;
     absl::Status status = store_->WriteBulk([&](StoreSession& session) -> absl::Status {
-      absl::StatusOr<ReceiptCounts> result = tracker_->IngestReceipts(session, receipts_);
-      if (!result.ok()) return result.status();
-      receipt_counts = *result;
+      slice = ReceiptCounts{};
+      // Chunk after chunk in one transaction until a control-plane write
+      // asks for the writer.
+      do {
+        absl::StatusOr<ReceiptCounts> result =
+            tracker_->IngestReceipts(session, rest.subspan(slice.consumed));
+        if (!result.ok()) return result.status();
+        slice.consumed += result->consumed;
+        slice.recorded += result->recorded;
+        slice.duplicate += result->duplicate;
+        slice.unknown_job += result->unknown_job;
+        slice.unexpected += result->unexpected;
+      } while (slice.consumed < rest.size() && !session.YieldRequested());
       return absl::OkStatus();
     });
     if (!status.ok()) return status;
-    counters_.receipts += receipt_counts.recorded;
-    counters_.receipts_duplicate += receipt_counts.duplicate;
-    counters_.receipts_dropped += receipt_counts.unknown_job + receipt_counts.unexpected;
+    done += slice.consumed;
+    counters_.receipts += slice.recorded;
+    counters_.receipts_duplicate += slice.duplicate;
+    counters_.receipts_dropped += slice.unknown_job + slice.unexpected;
     counters_.transactions += 1;
   }
   // Jobs these returns completed: their final state, in one small write. A
