@@ -15,6 +15,9 @@ namespace {
 constexpr absl::string_view kJobField = "job";
 constexpr absl::string_view kEventField = "event";
 constexpr int kReadBlockMs = 1000;
+constexpr int kAwaitBlockMs = 50;
+// How long a published dispatch waits for its expected-minions key.
+constexpr int64_t kExpectedWaitMs = 60 * 1000;
 constexpr int kOutboxBatch = 100;
 constexpr int64_t kPruneIntervalMs = 60 * 1000;
 // Large enough that a list target of 100,000 ids is never cut by the
@@ -93,7 +96,9 @@ void JobReader::Run(const absl::Notification& stop) {
       spdlog::info("jobs: {} dispatch(es) published before the restart are still live",
                    published->size());
     }
-    for (HandledDispatch& dispatch : *published) awaiting_expected_.push_back(std::move(dispatch));
+    for (HandledDispatch& dispatch : *published) {
+      awaiting_expected_.push_back({std::move(dispatch), NowMs()});
+    }
   } else {
     spdlog::error("jobs: reading published dispatches: {}",
                   std::string(published.status().message()));
@@ -114,7 +119,9 @@ void JobReader::Run(const absl::Notification& stop) {
       continue;
     }
     std::string count = absl::StrCat(options_.job_read_count);
-    std::string block = absl::StrCat(kReadBlockMs);
+    // Shorter while a dispatch waits for its expected minions (jobd writes
+    // them just after the dispatch), so its tracking starts soon.
+    std::string block = absl::StrCat(awaiting_expected_.empty() ? kReadBlockMs : kAwaitBlockMs);
     absl::StatusOr<RedisReply> reply = redis->Command(
         {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", jobs_key_, state_->cursor()});
     if (!reply.ok()) {
@@ -241,37 +248,47 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
   Commit(entry.id, &dispatch,
          EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms),
          stop);
-  if (!dispatch.envelope.empty()) awaiting_expected_.push_back(std::move(dispatch));
+  if (!dispatch.envelope.empty()) {
+    awaiting_expected_.push_back({std::move(dispatch), NowMs()});
+  }
 }
 
 absl::Status JobReader::FetchExpected(RedisConnection& redis) {
   if (awaiting_expected_.empty()) return absl::OkStatus();
-  for (const HandledDispatch& dispatch : awaiting_expected_) {
-    redis.Append({"GET", options_.ExpectedKey(dispatch.jid, dispatch.attempt)});
+  for (const AwaitingDispatch& awaiting : awaiting_expected_) {
+    redis.Append({"GET", options_.ExpectedKey(awaiting.dispatch.jid, awaiting.dispatch.attempt)});
   }
   absl::StatusOr<std::vector<RedisReply>> replies = redis.ReadReplies();
   if (!replies.ok()) return replies.status();  // all stay awaiting
+  int64_t now_ms = NowMs();
+  std::vector<AwaitingDispatch> still;
   for (size_t i = 0; i < replies->size(); ++i) {
-    HandledDispatch& dispatch = awaiting_expected_[i];
+    AwaitingDispatch& awaiting = awaiting_expected_[i];
+    HandledDispatch& dispatch = awaiting.dispatch;
     const RedisReply& reply = (*replies)[i];
     wire::v1::ExpectedMinions expected;
-    if (!reply.IsString() ||
-        !expected.ParseFromArray(reply.str().data(), static_cast<int>(reply.str().size()))) {
-      // No key (a jobd older than receipts, or the key expired): the
-      // dispatch was published once and is not re-sent.
-      counters_->dispatches_untracked.fetch_add(1);
-      spdlog::warn("jobs: {} attempt {}: no expected-minions key {} ({}); receipts not tracked",
-                   dispatch.jid, dispatch.attempt,
-                   options_.ExpectedKey(dispatch.jid, dispatch.attempt),
-                   reply.IsError() ? std::string(reply.str()) : "missing or not ExpectedMinions");
+    if (reply.IsString() &&
+        expected.ParseFromArray(reply.str().data(), static_cast<int>(reply.str().size()))) {
+      handoff_->Push({std::move(dispatch.jid), dispatch.attempt, dispatch.deadline_ms,
+                      std::move(dispatch.envelope),
+                      {expected.minion_ids().begin(), expected.minion_ids().end()}});
       continue;
     }
-    TrackedDispatch tracked{std::move(dispatch.jid), dispatch.attempt, dispatch.deadline_ms,
-                            std::move(dispatch.envelope),
-                            {expected.minion_ids().begin(), expected.minion_ids().end()}};
-    handoff_->Push(std::move(tracked));
+    // jobd writes the key just after the dispatch: wait for it a while.
+    if (reply.IsNil() && now_ms - awaiting.since_ms < kExpectedWaitMs &&
+        now_ms <= dispatch.deadline_ms) {
+      still.push_back(std::move(awaiting));
+      continue;
+    }
+    // No key (a jobd older than receipts, or the key expired): the dispatch
+    // was published once and is not re-sent.
+    counters_->dispatches_untracked.fetch_add(1);
+    spdlog::warn("jobs: {} attempt {}: no expected-minions key {} ({}); receipts not tracked",
+                 dispatch.jid, dispatch.attempt,
+                 options_.ExpectedKey(dispatch.jid, dispatch.attempt),
+                 reply.IsError() ? std::string(reply.str()) : "missing or not ExpectedMinions");
   }
-  awaiting_expected_.clear();
+  awaiting_expected_.swap(still);
   return absl::OkStatus();
 }
 

@@ -72,7 +72,8 @@ class JobReader {
                  const std::optional<std::vector<std::string>>& listed);
   // Reads the expected-minions key of each published dispatch waiting for
   // it (pipelined) and hands the dispatches to the return thread. A Redis
-  // error leaves them waiting for the next round.
+  // error, or a key not written yet, leaves them waiting for the next round
+  // (a key still missing after 60 s or the deadline: counted untracked).
   absl::Status FetchExpected(RedisConnection& redis);
   // Writes outbox events to the events stream, pipelined.
   absl::Status FlushOutbox(RedisConnection& redis);
@@ -85,8 +86,13 @@ class JobReader {
   std::unique_ptr<RelayState> state_;
   RelayCounters* counters_;
   DispatchHandoff* handoff_;
-  // Published dispatches whose expected minions are not fetched yet.
-  std::vector<HandledDispatch> awaiting_expected_;
+  // Published dispatches whose expected minions are not fetched yet, and
+  // since when they wait.
+  struct AwaitingDispatch {
+    HandledDispatch dispatch;
+    int64_t since_ms = 0;
+  };
+  std::vector<AwaitingDispatch> awaiting_expected_;
   RedisLink redis_;
   std::string jobs_key_;
   std::string events_key_;

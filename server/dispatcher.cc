@@ -18,7 +18,16 @@ Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker)
 
 Dispatcher::~Dispatcher() { Stop(); }
 
-void Dispatcher::Start() { thread_ = std::thread([this] { Run(); }); }
+void Dispatcher::Start() {
+  {
+    // A jobd that died between a dispatch's XADD and the write of its
+    // expected minions: write them again for every running job (relays
+    // wait for the key, and SET is idempotent).
+    absl::MutexLock lock(&stop_mu_);
+    to_describe_ = tracker_->RunningAttempts();
+  }
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Dispatcher::Stop() {
   {
@@ -61,17 +70,7 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
       keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
       payloads.push_back(envelope.SerializeAsString());
     }
-    // Each datacenter's expected minions go first, in the same pipeline:
-    // Redis runs one connection's commands in order, so a relay that reads
-    // the XADD finds them. They expire a while after the deadline, when no
-    // relay tracks the dispatch any more.
-    std::string expire_at = absl::StrCat(job.deadline_ms + kExpectedKeyGraceMs);
     for (size_t i = 0; i < keys.size(); ++i) {
-      const DispatchOrder::Part& part = order->parts[i];
-      connection_->Append({"SET",
-                           absl::StrCat(options_.prefix, "expected:", part.datacenter, ":",
-                                        job.jid, ":", job.attempt),
-                           part.expected_minions, "PXAT", expire_at});
       connection_->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
     }
     absl::StatusOr<std::vector<RedisReply>> replies = connection_->ReadReplies();
@@ -82,12 +81,65 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
   }
   absl::StatusOr<bool> marked = tracker_->MarkDispatched(jid, job.attempt);
   if (!marked.ok()) return marked.status();
-  if (*marked) {
-    absl::MutexLock lock(&stop_mu_);
-    to_persist_.emplace_back(jid, job.attempt);
-    stop_cv_.Signal();
-  }
+  absl::MutexLock lock(&stop_mu_);
+  if (*marked) to_persist_.emplace_back(jid, job.attempt);
+  to_describe_.emplace_back(jid, job.attempt);
+  stop_cv_.Signal();
   return absl::OkStatus();
+}
+
+bool Dispatcher::DescribeQueued() {
+  std::vector<std::pair<std::string, uint32_t>> queued;
+  {
+    absl::MutexLock lock(&stop_mu_);
+    queued.swap(to_describe_);
+  }
+  if (queued.empty()) return true;
+  size_t done = 0;
+  absl::Status status;
+  for (; done < queued.size(); ++done) {
+    const auto& [jid, attempt] = queued[done];
+    absl::StatusOr<std::vector<ExpectedMinionsBlob>> blobs =
+        tracker_->ExpectedMinionsOf(jid, attempt);
+    if (!blobs.ok()) continue;  // moved on or finished: no relay needs it
+    int64_t deadline_ms = 0;
+    if (absl::StatusOr<JobSnapshot> job = tracker_->Get(jid); job.ok()) {
+      deadline_ms = job->row.deadline_ms;
+    }
+    if (describe_connection_ == nullptr || describe_connection_->broken()) {
+      absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
+          RedisConnection::Connect(options_.redis, absl::Seconds(2));
+      if (!connection.ok()) {
+        status = connection.status();
+        break;
+      }
+      describe_connection_ = std::move(*connection);
+    }
+    // Each expires a while after the deadline, when no relay tracks the
+    // dispatch any more.
+    std::string expire_at = absl::StrCat(deadline_ms + kExpectedKeyGraceMs);
+    for (const ExpectedMinionsBlob& blob : *blobs) {
+      describe_connection_->Append(
+          {"SET", absl::StrCat(options_.prefix, "expected:", blob.datacenter, ":", jid, ":",
+                               attempt),
+           blob.expected_minions, "PXAT", expire_at});
+    }
+    absl::StatusOr<std::vector<RedisReply>> replies = describe_connection_->ReadReplies();
+    if (!replies.ok()) {
+      status = replies.status();
+      break;
+    }
+    for (const RedisReply& reply : *replies) {
+      if (reply.IsError()) status = absl::UnavailableError(absl::StrCat("SET: ", reply.str()));
+    }
+    if (!status.ok()) break;
+  }
+  if (done == queued.size()) return true;
+  spdlog::warn("writing the expected minions of {} dispatches failed, will retry: {}",
+               queued.size() - done, status.ToString());
+  absl::MutexLock lock(&stop_mu_);
+  to_describe_.insert(to_describe_.begin(), queued.begin() + done, queued.end());
+  return false;
 }
 
 bool Dispatcher::PersistQueued() {
@@ -120,11 +172,13 @@ void Dispatcher::Run() {
       next_retry = absl::Now() + options_.retry_interval;
     }
     bool persisted = PersistQueued();
+    bool described = DescribeQueued();
     bool stopping;
     {
       absl::MutexLock lock(&stop_mu_);
-      // After a failed write, the queue waits for the next retry time.
-      while (!stopping_ && (to_persist_.empty() || !persisted) &&
+      // After a failed write, the queues wait for the next retry time.
+      while (!stopping_ && ((to_persist_.empty() && to_describe_.empty()) || !persisted ||
+                            !described) &&
              !stop_cv_.WaitWithDeadline(&stop_mu_, next_retry)) {
       }
       stopping = stopping_;

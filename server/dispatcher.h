@@ -1,7 +1,11 @@
 // Dispatcher: writes a job's envelopes to the datacenter job streams
 // (docs/PROTOCOL.md 2.1) and then marks the job RUNNING: in memory at once,
 // in SQLite from the dispatcher's thread (JobTracker::MarkDispatched), so
-// SubmitJob answers without a second wait for the store's writer.
+// SubmitJob answers without a second wait for the store's writer. The
+// dispatcher's thread also writes each dispatch's expected-minions keys
+// (about 1 MB per 33,000 minions: kept off SubmitJob's path), which relays
+// read to track receipts; it writes them again for every running job when
+// jobd starts.
 //
 // SubmitJob and RetryMissing call Dispatch() right after their commit, so a
 // job normally reaches Redis within one round trip. Any job still PENDING
@@ -54,6 +58,9 @@ class Dispatcher {
   // Writes the RUNNING states queued by Dispatch(); false when a write
   // failed (what is left stays queued).
   bool PersistQueued() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  // Writes the expected-minions keys of the dispatches queued by Dispatch()
+  // (docs/PROTOCOL.md 2.1); false when Redis failed (the rest stays queued).
+  bool DescribeQueued() ABSL_LOCKS_EXCLUDED(stop_mu_);
 
   const DispatcherOptions options_;
   JobTracker* const tracker_;
@@ -63,6 +70,11 @@ class Dispatcher {
   absl::CondVar stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::vector<std::pair<std::string, uint32_t>> to_persist_ ABSL_GUARDED_BY(stop_mu_);
+  // Dispatches whose expected-minions keys are not written yet.
+  std::vector<std::pair<std::string, uint32_t>> to_describe_ ABSL_GUARDED_BY(stop_mu_);
+  // Used by the dispatcher's thread only, so that writing the (large)
+  // expected-minions keys never holds up Dispatch().
+  std::unique_ptr<RedisConnection> describe_connection_;
   std::thread thread_;
 };
 

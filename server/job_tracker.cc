@@ -97,6 +97,14 @@ absl::StatusOr<JobTracker::LoadedTallies> JobTracker::LoadTallies(
   return loaded;
 }
 
+std::vector<uint32_t> JobTracker::MissingMembers(const DatacenterTally& tally) {
+  std::vector<uint32_t> numbers;
+  for (size_t p = 0; p < tally.members().size(); ++p) {
+    if (!tally.HasReturned(p)) numbers.push_back(tally.members()[p]);
+  }
+  return numbers;
+}
+
 bool JobTracker::NoneMissing(const Record& record) {
   return std::all_of(record.tallies.begin(), record.tallies.end(),
                      [](const DatacenterTally& t) { return t.counters().missing() == 0; });
@@ -241,7 +249,7 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
 
 absl::StatusOr<DispatchOrder> JobTracker::BuildDispatch(const std::string& jid) {
   DispatchOrder order;
-  std::vector<std::vector<uint32_t>> members;  // parallel to order.parts
+  std::vector<std::vector<uint32_t>> missing;
   {
     absl::ReaderMutexLock lock(&mu_);
     Record* record = Find(jid);
@@ -255,37 +263,73 @@ absl::StatusOr<DispatchOrder> JobTracker::BuildDispatch(const std::string& jid) 
       if (record->row.attempt == 1) {
         order.parts.push_back({record->datacenters[i],
                                static_cast<muster::v1::TargetType>(record->row.target_type),
-                               record->row.expression, ""});
-        members.push_back(tally.members());
+                               record->row.expression});
         continue;
       }
-      std::vector<uint32_t> numbers;
-      for (size_t p = 0; p < tally.members().size(); ++p) {
-        if (!tally.HasReturned(p)) numbers.push_back(tally.members()[p]);
-      }
+      std::vector<uint32_t> numbers = MissingMembers(tally);
       if (numbers.empty()) continue;
-      order.parts.push_back({record->datacenters[i], muster::v1::LIST, "", ""});
+      order.parts.push_back({record->datacenters[i], muster::v1::LIST, ""});
+      missing.push_back(std::move(numbers));
+    }
+  }
+  for (size_t i = 0; i < missing.size(); ++i) {
+    std::vector<std::string> ids;
+    inventory_->IdsOf(missing[i], &ids);
+    std::sort(ids.begin(), ids.end());
+    order.parts[i].expression = absl::StrJoin(ids, ",");
+  }
+  return order;
+}
+
+absl::StatusOr<std::vector<ExpectedMinionsBlob>> JobTracker::ExpectedMinionsOf(
+    const std::string& jid, uint32_t attempt) const {
+  std::vector<std::string> datacenters;
+  std::vector<std::vector<uint32_t>> members;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    Record* record = Find(jid);
+    if (record == nullptr) return UnknownJob(jid);
+    if (record->row.attempt != attempt || !record->loaded) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job '", jid, "' attempt ", attempt, " is not the live attempt"));
+    }
+    for (size_t i = 0; i < record->datacenters.size(); ++i) {
+      // The first attempt is for the whole expected set; a retry for the
+      // members that had not returned when it was made, which is what
+      // BuildDispatch wrote (returns since then only shrink what is left).
+      std::vector<uint32_t> numbers =
+          attempt == 1 ? record->tallies[i].members() : MissingMembers(record->tallies[i]);
+      if (numbers.empty()) continue;
+      datacenters.push_back(record->datacenters[i]);
       members.push_back(std::move(numbers));
     }
   }
+  std::vector<ExpectedMinionsBlob> blobs;
   for (size_t i = 0; i < members.size(); ++i) {
-    DispatchOrder::Part& part = order.parts[i];
+    ExpectedMinionsBlob& blob = blobs.emplace_back();
+    blob.datacenter = std::move(datacenters[i]);
     // ExpectedMinions { repeated string minion_ids = 1; } written by hand:
     // the ids go from the inventory into the blob without a copy each.
-    std::string& blob = part.expected_minions;
-    blob.reserve(members[i].size() * 32);
-    inventory_->VisitIds(members[i], [&blob](absl::string_view id) {
-      blob.push_back(0x0A);  // field 1, length-delimited
-      AppendVarint(id.size(), &blob);
-      blob.append(id.data(), id.size());
+    std::string& out = blob.expected_minions;
+    out.reserve(members[i].size() * 32);
+    inventory_->VisitIds(members[i], [&out](absl::string_view id) {
+      out.push_back(0x0A);  // field 1, length-delimited
+      AppendVarint(id.size(), &out);
+      out.append(id.data(), id.size());
     });
-    if (part.target_type != muster::v1::LIST || order.job.attempt == 1) continue;
-    std::vector<std::string> ids;
-    inventory_->IdsOf(members[i], &ids);
-    std::sort(ids.begin(), ids.end());
-    part.expression = absl::StrJoin(ids, ",");
   }
-  return order;
+  return blobs;
+}
+
+std::vector<std::pair<std::string, uint32_t>> JobTracker::RunningAttempts() const {
+  std::vector<std::pair<std::string, uint32_t>> running;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const Record* record : active_) {
+    if (record->row.state == muster::v1::RUNNING) {
+      running.emplace_back(record->row.jid, record->row.attempt);
+    }
+  }
+  return running;
 }
 
 absl::StatusOr<bool> JobTracker::MarkDispatched(const std::string& jid, uint32_t attempt) {

@@ -99,11 +99,15 @@ struct DispatchOrder {
     std::string datacenter;
     muster::v1::TargetType target_type;
     std::string expression;
-    // Serialized wire ExpectedMinions: the minions of this datacenter the
-    // dispatch is for (the expected set, or the missing ones of a retry).
-    std::string expected_minions;
   };
   std::vector<Part> parts;
+};
+
+// One datacenter's part of a dispatch's expected minions (the value of the
+// Redis key {prefix}expected:{dc}:{jid}:{attempt}, docs/PROTOCOL.md 2.1).
+struct ExpectedMinionsBlob {
+  std::string datacenter;
+  std::string expected_minions;  // serialized wire ExpectedMinions
 };
 
 struct MissingMinion {
@@ -210,6 +214,15 @@ class JobTracker {
   absl::Status PersistDispatched(const std::vector<std::pair<std::string, uint32_t>>& attempts)
       ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> PendingJids() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The minions each datacenter's relay must see acknowledge attempt
+  // `attempt` of the job (its expected set, or for a retry the members
+  // still missing). FailedPrecondition when that attempt is not the job's
+  // live one (the job moved on, or finished and was unloaded).
+  absl::StatusOr<std::vector<ExpectedMinionsBlob>> ExpectedMinionsOf(const std::string& jid,
+                                                                     uint32_t attempt) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // (jid, attempt) of every RUNNING job.
+  std::vector<std::pair<std::string, uint32_t>> RunningAttempts() const ABSL_LOCKS_EXCLUDED(mu_);
   // Counts for metrics; O(jobs), no SQLite.
   JobActivity Activity() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -304,6 +317,8 @@ class JobTracker {
                                         const std::vector<DatacenterTally>& tallies);
   // Every datacenter's expected minions have answered.
   static bool NoneMissing(const Record& record);
+  // The members of `tally` without a return (requires it loaded).
+  static std::vector<uint32_t> MissingMembers(const DatacenterTally& tally);
   void Changed(Record* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Record* Find(const std::string& jid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   JobSnapshot Snapshot(const Record& record) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
