@@ -16,6 +16,10 @@ namespace {
 constexpr int kMaxBatchHeartbeats = 2000;
 // Receipts per RCV message: well under the 4 MiB frame limit.
 constexpr int kMaxBatchReceipts = 10000;
+// A minion whose answer is due within this time sends no receipt: its
+// return is the receipt (docs/PROTOCOL.md 3.6). At fleet scale this keeps
+// quick jobs from doubling the bus traffic.
+constexpr absl::Duration kReceiptGrace = absl::Milliseconds(500);
 // Dedup scope marking a dispatch some minion of the socket got by name.
 constexpr absl::string_view kNamedScope = "named";
 constexpr absl::Duration kMaxPollWait = absl::Seconds(1);
@@ -220,8 +224,9 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, bus_job.topic);
       socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, kNamedScope);
       ++matched;
-      receipt(minion, wire::v1::Receipt::ACCEPTED);
-      Schedule(socket_index, it->second, shared, now);
+      if (Schedule(socket_index, it->second, shared, now) - now > kReceiptGrace) {
+        receipt(minion, wire::v1::Receipt::ACCEPTED);
+      }
     }
   } else if (expired) {
     ++stats_.jobs_expired;
@@ -235,11 +240,16 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
     for (uint32_t i = 0; i < socket.minions.size(); ++i) {
       const VirtualMinion& minion = *socket.minions[i];
       if (!bus_job.target.Matches(minion.id, minion.grains)) continue;
-      receipt(minion, wire::v1::Receipt::ACCEPTED);
-      if (!first_frame) continue;
+      if (!first_frame ||
+          (named && socket.dedup.Contains(jid, attempt, bus::MinionTopic(minion.id)))) {
+        receipt(minion, wire::v1::Receipt::ACCEPTED);  // a repeat: acknowledged again
+        if (first_frame) ++matched;
+        continue;
+      }
       ++matched;
-      if (named && socket.dedup.Contains(jid, attempt, bus::MinionTopic(minion.id))) continue;
-      Schedule(socket_index, i, shared, now);
+      if (Schedule(socket_index, i, shared, now) - now > kReceiptGrace) {
+        receipt(minion, wire::v1::Receipt::ACCEPTED);
+      }
     }
   }
   SendReceipts(socket, &receipts);
@@ -258,18 +268,20 @@ void FleetShard::SendReceipts(Socket& socket, wire::v1::ReceiptBatch* receipts) 
   receipts->Clear();
 }
 
-void FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
-                          const std::shared_ptr<const AcceptedJob>& job, absl::Time now) {
+absl::Time FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
+                                const std::shared_ptr<const AcceptedJob>& job, absl::Time now) {
   if (sockets_[socket_index]->minions[minion_index]->silent) {
     ++stats_.silent_skipped;
-    return;
+    return absl::InfiniteFuture();
   }
   ++stats_.dispatches;
   int64_t min_us = absl::ToInt64Microseconds(options_.latency_min);
   int64_t max_us = std::max(min_us, absl::ToInt64Microseconds(options_.latency_max));
   absl::Duration latency = absl::Microseconds(
       std::uniform_int_distribution<int64_t>(min_us, max_us)(random_));
-  pending_.push({now + latency + job->runtime, socket_index, minion_index, job});
+  absl::Time due = now + latency + job->runtime;
+  pending_.push({due, socket_index, minion_index, job});
+  return due;
 }
 
 void FleetShard::FireDueAnswers(absl::Time now) {

@@ -4,8 +4,9 @@
 // subscribed to "*" and to the "@id@" topic of each of its minions) from a
 // single thread, with no thread or timer per minion: a job message is
 // decoded and its target parsed once per socket, matched against each of
-// the socket's minions (the receipts of all that match leave in one RCV
-// message), and every answer is put on one priority queue keyed
+// the socket's minions (the receipts of those that match and will take
+// longer than 500 ms to answer leave in one RCV message; the others' returns
+// are their receipts), and every answer is put on one priority queue keyed
 // by the time its simulated latency ends. Answers that fall due go into the
 // socket's ReturnOutbox and leave in ReturnBatch messages; ACKs, resends,
 // reconnection and dedup are the real minion's code, per socket. Heartbeats
@@ -115,7 +116,9 @@ class FleetShard {
 
   void OnJobMessages(uint32_t socket_index);
   void Accept(uint32_t socket_index, BusJob job);
-  void Schedule(uint32_t socket_index, uint32_t minion_index,
+  // Queues the minion's answer; returns when it is due (InfiniteFuture for
+  // a silent minion, which never answers).
+  absl::Time Schedule(uint32_t socket_index, uint32_t minion_index,
                 const std::shared_ptr<const AcceptedJob>& job, absl::Time now);
   // ACKs, and dispatches the relay re-sends to one minion (JOB messages).
   void OnReturnPort(uint32_t socket_index);

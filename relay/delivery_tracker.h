@@ -18,7 +18,7 @@
 // Minions de-duplicate on (jid, attempt), so a re-send never runs anything
 // twice; it only makes the minion send its receipt again.
 //
-// Receipts are reported to jobd after a delay (`report_delay_ms`, 500 ms),
+// Receipts are reported to jobd after a delay (`report_delay_ms`, 1 s),
 // leaving out minions whose return arrived meanwhile: a return implies
 // receipt, so for quick jobs most receipts never travel further.
 //
@@ -78,7 +78,7 @@ struct DeliveryTrackerOptions {
   int64_t max_resend_interval_ms = 16000;
   // Receipts wait this long before they are reported, so that a return
   // arriving meanwhile makes them unnecessary.
-  int64_t report_delay_ms = 500;
+  int64_t report_delay_ms = 1000;
   // Most minion ids in one DispatchReceipts report.
   size_t max_report_ids = 5000;
 };
