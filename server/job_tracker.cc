@@ -42,7 +42,23 @@ JobTracker::JobTracker(JobStore* store, const Inventory* inventory, JobTrackerOp
 
 JobTracker::~JobTracker() { Stop(); }
 
-void JobTracker::Start() { timer_ = std::thread([this] { TimerLoop(); }); }
+void JobTracker::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    expiry_hold_until_ = absl::Now() + options_.expiry_hold_limit;
+  }
+  timer_ = std::thread([this] { TimerLoop(); });
+}
+
+void JobTracker::HoldExpiry() {
+  absl::MutexLock lock(&mu_);
+  ++expiry_holds_;
+}
+
+void JobTracker::ReleaseExpiry() {
+  absl::MutexLock lock(&mu_);
+  if (expiry_holds_ > 0 && --expiry_holds_ == 0) timer_wake_.Signal();
+}
 
 void JobTracker::Stop() {
   {
@@ -153,6 +169,14 @@ absl::Status JobTracker::Recover() {
     for (Record* record : std::vector<Record*>(active_.begin(), active_.end())) {
       if (record->row.state == muster::v1::RUNNING && NoneMissing(*record)) {
         RETURN_IF_ERROR(Finalize(session, record, muster::v1::COMPLETE, NowMs()));
+      }
+    }
+    // An older jobd could end a job INCOMPLETE and record its last returns
+    // after: such a job is COMPLETE.
+    for (auto& [jid, record] : jobs_) {
+      if (record->row.state == muster::v1::INCOMPLETE && NoneMissing(*record)) {
+        record->row.state = muster::v1::COMPLETE;
+        RETURN_IF_ERROR(session.UpdateJobState(record->row));
       }
     }
     return absl::OkStatus();
@@ -667,6 +691,7 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
     std::vector<bool> successes;
     std::vector<bool> inserted;
     std::vector<Record*> to_load;
+    std::vector<Record*> completed_late;  // INCOMPLETE -> COMPLETE
   };
   auto applied = std::make_shared<Applied>();
   applied->attempts.resize(end);
@@ -702,6 +727,9 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
       }
     }
   }
+  // A job that ended INCOMPLETE and now has every expected return (they
+  // were in flight, or waiting in Redis, at its deadline) is COMPLETE.
+  int64_t now = NowMs();
   for (Record* record : finished) {
     std::vector<DatacenterTally> tallies;
     JobRow row;
@@ -717,10 +745,18 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
         apply(*applied, i, tallies, row);
       }
     }
+    bool none_missing = std::all_of(tallies.begin(), tallies.end(), [](const DatacenterTally& t) {
+      return t.counters().missing() == 0;
+    });
+    if (row.state == muster::v1::INCOMPLETE && none_missing) {
+      row.state = muster::v1::COMPLETE;
+      row.ended_at_ms = now;
+      applied->completed_late.push_back(record);
+    }
     RETURN_IF_ERROR(PersistCountersOf(session, row, datacenters, tallies));
   }
 
-  session.AfterCommit([this, applied, apply] {
+  session.AfterCommit([this, applied, apply, now] {
     absl::MutexLock lock(&mu_);
     std::vector<Record*> touched;
     for (size_t i = 0; i < applied->inserted.size(); ++i) {
@@ -733,7 +769,10 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
         }
       }
     }
-    int64_t now = NowMs();
+    for (Record* record : applied->completed_late) {
+      record->row.state = muster::v1::COMPLETE;
+      record->row.ended_at_ms = now;
+    }
     for (Record* record : touched) {
       Changed(record);
       if (!IsActive(record->row.state)) continue;  // counters written with the returns
@@ -790,7 +829,10 @@ absl::Status JobTracker::ExpireDue(int64_t now_ms) {
     absl::MutexLock lock(&mu_);
     for (Record* record : std::vector<Record*>(active_.begin(), active_.end())) {
       if (record->row.deadline_ms <= now_ms) {
-        RETURN_IF_ERROR(Finalize(session, record, muster::v1::INCOMPLETE, now_ms));
+        // Every return can be in while the job is still PENDING (jobd
+        // restarted before it recorded the dispatch): that job is complete.
+        JobState state = NoneMissing(*record) ? muster::v1::COMPLETE : muster::v1::INCOMPLETE;
+        RETURN_IF_ERROR(Finalize(session, record, state, now_ms));
       }
     }
     return absl::OkStatus();
@@ -798,19 +840,36 @@ absl::Status JobTracker::ExpireDue(int64_t now_ms) {
 }
 
 void JobTracker::TimerLoop() {
+  bool was_held = false;
   while (true) {
+    bool expire;
     {
       absl::MutexLock lock(&mu_);
       int64_t next = INT64_MAX;
       for (const Record* record : active_) next = std::min(next, record->row.deadline_ms);
+      bool held = expiry_holds_ > 0 && absl::Now() < expiry_hold_until_;
+      if (held && !was_held) {
+        spdlog::info("job expiry held until the returns and events waiting in Redis are read");
+      } else if (!held && was_held) {
+        if (expiry_holds_ > 0) {
+          spdlog::warn("expiring overdue jobs though the backlog in Redis is not read after {}; "
+                       "returns read later still complete them",
+                       absl::FormatDuration(options_.expiry_hold_limit));
+        } else {
+          spdlog::info("read the backlog waiting in Redis: expiring overdue jobs");
+        }
+      }
+      was_held = held;
       // Wake at the earliest deadline, and at least every second.
       absl::Time wake = std::min(absl::FromUnixMillis(next), absl::Now() + absl::Seconds(1));
-      if (!stopping_ && next > NowMs()) timer_wake_.WaitWithDeadline(&mu_, wake);
+      if (!stopping_ && (held || next > NowMs())) timer_wake_.WaitWithDeadline(&mu_, wake);
       if (stopping_) break;
+      expire = expiry_holds_ == 0 || absl::Now() >= expiry_hold_until_;
     }
     if (absl::Status persisted = PersistFinished(); !persisted.ok()) {
       spdlog::warn("writing completed jobs failed, will retry: {}", persisted.ToString());
     }
+    if (!expire) continue;
     absl::Status status = ExpireDue(NowMs());
     if (!status.ok()) {
       spdlog::error("expiring jobs failed, retrying in 1 s: {}", status.ToString());

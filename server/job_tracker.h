@@ -14,8 +14,12 @@
 //    return, ListReturns MISSING, RetryMissing) and dropped again.
 //  - On start, Recover() rebuilds everything from SQLite, so a crash loses
 //    nothing that was committed.
-// A timer thread moves jobs whose deadline passed to INCOMPLETE; a job moves
-// to COMPLETE in the transaction that records its last expected return.
+// A timer thread moves jobs whose deadline passed to INCOMPLETE (COMPLETE if
+// nothing is missing); a job moves to COMPLETE in the transaction that
+// records its last expected return, also when that return arrives after the
+// job ended INCOMPLETE (it was in flight, or waiting in Redis, at the
+// deadline). While expiry is held (HoldExpiry: jobd's ingesters have not yet
+// read what waited in Redis at start) no job is ended for its deadline.
 #ifndef MUSTER_SERVER_JOB_TRACKER_H_
 #define MUSTER_SERVER_JOB_TRACKER_H_
 
@@ -157,6 +161,10 @@ struct DeliveryOutcome {
 struct JobTrackerOptions {
   // Minions not seen for this long are left out of new expected sets.
   absl::Duration inventory_expiry = absl::Hours(24);
+  // Longest time after Start() that HoldExpiry() holds expiry (Redis may be
+  // unreachable at start; a job expired later and completed by late
+  // returns still ends COMPLETE).
+  absl::Duration expiry_hold_limit = absl::Seconds(60);
 };
 
 class JobTracker {
@@ -168,6 +176,13 @@ class JobTracker {
   absl::Status Recover() ABSL_LOCKS_EXCLUDED(mu_);
   // Starts / stops (and joins) the timeout thread.
   void Start();
+  // Each HoldExpiry() keeps the timer from ending overdue jobs until the
+  // matching ReleaseExpiry() (or expiry_hold_limit after Start()). jobd
+  // holds it once per stream until that stream's backlog at start is
+  // committed, so a job whose returns waited in Redis is not ended
+  // INCOMPLETE before they are read.
+  void HoldExpiry() ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseExpiry() ABSL_LOCKS_EXCLUDED(mu_);
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Freezes the expected set of `target` from the inventory and records the
@@ -242,7 +257,8 @@ class JobTracker {
                              const muster::wire::v1::Delivery& delivery,
                              DeliveryOutcome* outcome) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Moves every active job whose deadline is <= now to INCOMPLETE.
+  // Moves every active job whose deadline is <= now to INCOMPLETE, or to
+  // COMPLETE when none of its expected minions is missing.
   absl::Status ExpireDue(int64_t now_ms) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -297,6 +313,8 @@ class JobTracker {
   uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int expiry_holds_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time expiry_hold_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::thread timer_;
 };
 

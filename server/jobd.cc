@@ -38,6 +38,9 @@ absl::Status Jobd::Start() {
   tracker_ = std::make_unique<JobTracker>(store_.get(), inventory_.get(),
                                           JobTrackerOptions{options_.inventory_expiry});
   RETURN_IF_ERROR(tracker_->Recover());
+  // No job ends for its deadline before both streams' backlog is read.
+  tracker_->HoldExpiry();
+  tracker_->HoldExpiry();
   tracker_->Start();
 
   StreamConsumerOptions returns;
@@ -62,6 +65,8 @@ absl::Status Jobd::Start() {
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
         metrics->ObserveDispatchLatency(datacenter, latency_ms);
       });
+  return_ingester_->set_caught_up([tracker = tracker_.get()] { tracker->ReleaseExpiry(); });
+  event_ingester_->set_caught_up([tracker = tracker_.get()] { tracker->ReleaseExpiry(); });
   event_ingester_->Start();
   return_ingester_->Start();
   dispatcher_->Start();

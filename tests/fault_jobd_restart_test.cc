@@ -1,0 +1,140 @@
+// Fault suite, jobd restarted after a job's deadline: Redis is SIGSTOPped,
+// jobd is SIGKILLed while SubmitJob waits on it, Redis resumes and every
+// minion answers while jobd is down, and jobd starts again only after the
+// job's deadline. The returns waiting in Redis must be read before jobd
+// decides the job is overdue: it ends COMPLETE, and while jobd catches up
+// every per-datacenter row and the totals agree with SQLite's returns
+// table (read just before and just after each GetJob).
+#include <signal.h>
+
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/fault_audit.h"
+#include "tests/relay_process.h"
+#include "tests/support/cluster.h"
+#include "tests/support/process.h"
+
+namespace muster::testing {
+namespace {
+
+constexpr int kFleetPerDatacenter = 10000;
+constexpr absl::Duration kJobTimeout = absl::Seconds(8);
+
+// Returns for `jid` in the returns stream (every batch, every relay).
+int64_t ReturnsInRedis(RedisConnection& redis, const std::string& jid) {
+  absl::StatusOr<std::vector<wire::v1::ReturnBatch>> batches = ReadReturnBatches(redis);
+  if (!batches.ok()) return -1;
+  int64_t count = 0;
+  for (const wire::v1::ReturnBatch& batch : *batches) {
+    for (const wire::v1::Return& ret : batch.returns()) count += ret.jid() == jid ? 1 : 0;
+  }
+  return count;
+}
+
+TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsComplete) {
+  ClusterOptions options = ClusterOptions::Datacenters(kFleetPerDatacenter);
+  options.start_timeout = absl::Seconds(240);
+  Cluster cluster(options);
+  absl::Status started = cluster.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  FaultAudit audit(cluster, "jobd SIGKILL during SubmitJob (Redis SIGSTOP), restart after deadline");
+  const int expected = cluster.expected_minions();
+
+  // A first job opens jobd's dispatch connection, so the one under test is
+  // written to Redis's socket at once.
+  auto warmup = cluster.SubmitAndWait("*", "test.ping", {}, absl::Seconds(60));
+  ASSERT_TRUE(warmup.ok()) << warmup.status();
+  ASSERT_EQ(warmup->state(), v1::COMPLETE);
+  absl::StatusOr<std::vector<std::string>> before = cluster.StoredJids();
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  cluster.redis().process().Signal(SIGSTOP);
+  absl::Time submitted_at = absl::Now();
+  std::thread submitter([&] {
+    // Blocks on the stalled Redis until jobd is killed.
+    cluster.Submit("*", "test.echo", {"restart", "after", "deadline"}, kJobTimeout).IgnoreError();
+  });
+  std::string jid;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<std::vector<std::string>> jids = cluster.StoredJids();
+        if (!jids.ok() || jids->size() <= before->size()) return false;
+        jid = jids->back();
+        return true;
+      },
+      absl::Seconds(10)));
+  cluster.KillJobd();
+  submitter.join();
+  cluster.redis().process().Signal(SIGCONT);
+
+  // Every minion answers while jobd is down: all returns wait in Redis.
+  absl::StatusOr<std::unique_ptr<RedisConnection>> redis = cluster.redis().Connect();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  int64_t in_redis = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        in_redis = ReturnsInRedis(**redis, jid);
+        return in_redis == expected;
+      },
+      absl::Seconds(60)))
+      << in_redis << " of " << expected << " returns reached Redis";
+  // Restart only once the deadline has passed.
+  ASSERT_TRUE(WaitFor([&] { return absl::Now() > submitted_at + kJobTimeout + absl::Seconds(1); },
+                      kJobTimeout + absl::Seconds(5)));
+  absl::Status restarted = cluster.StartJobd();
+  ASSERT_TRUE(restarted.ok()) << restarted;
+  const absl::Time restarted_at = absl::Now();
+
+  // While jobd catches up: SQLite before <= what the API says <= SQLite
+  // after, per datacenter; the totals are the rows' sum; never a final
+  // state that contradicts the counters.
+  absl::StatusOr<v1::Job> job;
+  int observations = 0;
+  std::vector<std::string> problems;
+  bool ended = WaitFor(
+      [&] {
+        auto low = cluster.CountStoredReturnsByDatacenter(jid);
+        job = cluster.GetJob(jid);
+        auto high = cluster.CountStoredReturnsByDatacenter(jid);
+        if (!low.ok() || !job.ok() || !high.ok()) return false;
+        ++observations;
+        uint64_t sum = 0;
+        for (const v1::DatacenterStatus& dc : job->datacenters()) {
+          int64_t returned = static_cast<int64_t>(dc.completeness().returned());
+          sum += dc.completeness().returned();
+          if (returned < (*low)[dc.datacenter()] || returned > (*high)[dc.datacenter()]) {
+            problems.push_back(absl::StrCat(dc.datacenter(), " shows ", returned,
+                                            " returned, SQLite had ", (*low)[dc.datacenter()],
+                                            "..", (*high)[dc.datacenter()]));
+          }
+        }
+        if (sum != job->completeness().returned()) {
+          problems.push_back(absl::StrCat("datacenter rows sum to ", sum, ", total says ",
+                                          job->completeness().returned()));
+        }
+        if (job->state() == v1::INCOMPLETE && job->completeness().missing() == 0) {
+          problems.push_back("INCOMPLETE with nothing missing");
+        }
+        // INCOMPLETE may still be caught up; it is final once nothing is
+        // missing (wrong) or after a minute (returns lost).
+        return job->state() == v1::COMPLETE || job->state() == v1::CANCELLED ||
+               (job->state() == v1::INCOMPLETE &&
+                (job->completeness().missing() == 0 || absl::Now() > restarted_at + absl::Minutes(1)));
+      },
+      absl::Seconds(120));
+  ASSERT_TRUE(ended) << (job.ok() ? job->ShortDebugString() : job.status().ToString());
+  EXPECT_TRUE(problems.empty()) << problems.size() << " inconsistent observations of "
+                                << observations << ", first: " << problems.front();
+  EXPECT_EQ(job->state(), v1::COMPLETE) << job->ShortDebugString();
+  absl::Status exact = audit.CheckJob(*job, AllMinions(cluster));
+  EXPECT_TRUE(exact.ok()) << exact;
+  audit.Report();
+}
+
+}  // namespace
+}  // namespace muster::testing
