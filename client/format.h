@@ -22,6 +22,11 @@ std::string StateName(muster::v1::JobState state);
 std::string TargetTypeName(muster::v1::TargetType type);
 
 // Header lines, the completeness line and one row per datacenter.
+// One line per attempt of a job: start, how it ended, minions asked, and
+// per datacenter whether it was sent and delivered (from DatacenterStatus
+// .attempts).
+std::string AttemptsTable(const muster::v1::Job& job);
+
 std::string JobSummary(const muster::v1::Job& job);
 
 // "missing (10): a, b, c ... (7 more; --all lists every one)"; empty when
