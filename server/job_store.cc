@@ -322,11 +322,13 @@ absl::Status StoreSession::UpsertAttempt(const AttemptRow& a) {
     asked.push_back(datacenter);
     asked.push_back(absl::StrCat(count));
   }
+  // Bound without a copy: the blob must live until Run().
+  const std::string encoded = EncodeStrings(asked);
   ASSIGN_OR_RETURN(Statement * s, db_->Cached(
       "INSERT OR REPLACE INTO attempts(job_num, attempt, started_at_ms, deadline_ms,"
       " ended_at_ms, state, asked) VALUES(?,?,?,?,?,?,?)"));
   s->Bind(1, a.job_num).Bind(2, a.attempt).Bind(3, a.started_at_ms).Bind(4, a.deadline_ms);
-  s->Bind(5, a.ended_at_ms).Bind(6, a.state).BindBlob(7, EncodeStrings(asked));
+  s->Bind(5, a.ended_at_ms).Bind(6, a.state).BindBlob(7, encoded);
   return s->Run();
 }
 

@@ -397,3 +397,38 @@ TEST(JobStoreTest, AfterCommitRunsOnceTheRowsAreDurableAndNotOnRollback) {
 
 }  // namespace
 }  // namespace muster::server
+
+namespace muster::server {
+namespace {
+
+TEST(JobStoreTest, AttemptsRoundTripAndAreReplacedByAttemptNumber) {
+  auto store = JobStore::Open(NewDbPath());
+  ASSERT_TRUE(store.ok()) << store.status();
+  int64_t num = InsertSampleJob(**store);
+  AttemptRow first{num, 1, 5, 1005, 0, 2, {{"dc1", 200}, {"dc2", 300}}};
+  AttemptRow second{num, 2, 2000, 3000, 0, 1, {{"dc2", 7}}};
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    if (absl::Status st = s.UpsertAttempt(first); !st.ok()) return st;
+    return s.UpsertAttempt(second);
+  }).ok());
+  first.ended_at_ms = 1999;
+  first.state = 4;
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) { return s.UpsertAttempt(first); }).ok());
+  std::vector<AttemptRow> rows;
+  ASSERT_TRUE((*store)->Read([&](StoreSession& s) -> absl::Status {
+    absl::StatusOr<std::vector<AttemptRow>> loaded = s.LoadAttempts(num);
+    if (!loaded.ok()) return loaded.status();
+    rows = *loaded;
+    return absl::OkStatus();
+  }).ok());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].attempt, 1u);
+  EXPECT_EQ(rows[0].ended_at_ms, 1999);
+  EXPECT_EQ(rows[0].state, 4);
+  EXPECT_EQ(rows[0].asked, first.asked);
+  EXPECT_EQ(rows[1].started_at_ms, 2000);
+  EXPECT_EQ(rows[1].asked, second.asked);
+}
+
+}  // namespace
+}  // namespace muster::server
