@@ -315,6 +315,33 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
   EXPECT_EQ(ListReturns(jid, v1::ListReturnsRequest::MISSING).missing_size(), 0);
 }
 
+// Returns in flight at the deadline: the job ends INCOMPLETE, and when the
+// last missing one is recorded it becomes COMPLETE (never "INCOMPLETE with
+// nothing missing"), its end moved to that moment; attempt 1's history says
+// the same.
+TEST_F(JobdServiceTest, LateReturnsThatLeaveNothingMissingMakeAnIncompleteJobComplete) {
+  AddFleet();
+  std::string jid = Submit("web-a*", 300).jid();
+  ASSERT_TRUE(relays_->SendReturns("dc1", {RelayPlayer::MakeReturn(jid, 1, "web-a0", true)}).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(jid).state() == v1::INCOMPLETE; }, absl::Seconds(10)));
+  v1::Job incomplete = Get(jid);
+  EXPECT_EQ(incomplete.completeness().missing(), 2u);
+
+  ASSERT_TRUE(relays_->SendReturns("dc1", {RelayPlayer::MakeReturn(jid, 1, "web-a1", true)}).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(jid).completeness().returned() == 2; }, absl::Seconds(10)));
+  EXPECT_EQ(Get(jid).state(), v1::INCOMPLETE) << "one is still missing";
+  ASSERT_TRUE(relays_->SendReturns("dc1", {RelayPlayer::MakeReturn(jid, 1, "web-a2", false)}).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(jid).completeness().returned() == 3; }, absl::Seconds(10)));
+  v1::Job job = Get(jid);
+  EXPECT_EQ(job.state(), v1::COMPLETE);
+  EXPECT_EQ(job.completeness().missing(), 0u);
+  EXPECT_EQ(job.completeness().failed(), 1u);
+  EXPECT_GE(job.ended_at_ms(), incomplete.ended_at_ms());
+  ASSERT_EQ(job.attempts_size(), 1);
+  EXPECT_EQ(job.attempts(0).state(), v1::COMPLETE);
+  EXPECT_EQ(job.attempts(0).ended_at_ms(), job.ended_at_ms());
+}
+
 TEST_F(JobdServiceTest, TimeoutGivesIncompleteAndRetryMissingTargetsOnlyTheMissing) {
   AddFleet();
   std::string jid = Submit("web-*", 400).jid();
