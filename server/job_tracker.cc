@@ -126,78 +126,6 @@ absl::Status JobTracker::EnsureLoaded(StoreSession& session, Record* record) {
   return absl::OkStatus();
 }
 
-namespace {
-
-DeliveryInfo DeliveryOf(int status, int64_t at_ms, const std::string& relay_id,
-                        uint32_t messages) {
-  DeliveryInfo info;
-  info.delivered = status == muster::wire::v1::Delivery::DELIVERED;
-  info.expired = status == muster::wire::v1::Delivery::EXPIRED;
-  info.at_ms = at_ms;
-  info.relay_id = relay_id;
-  info.messages = messages;
-  return info;
-}
-
-}  // namespace
-
-AttemptRow JobTracker::AttemptRowOf(const Record& record, const Attempt& attempt) {
-  AttemptRow row;
-  row.job_num = record.row.num;
-  row.attempt = attempt.attempt;
-  row.started_at_ms = attempt.started_at_ms;
-  row.deadline_ms = attempt.deadline_ms;
-  row.ended_at_ms = attempt.ended_at_ms;
-  row.state = attempt.state;
-  for (size_t i = 0; i < record.datacenters.size(); ++i) {
-    if (attempt.asked[i] > 0) row.asked.emplace_back(record.datacenters[i], attempt.asked[i]);
-  }
-  return row;
-}
-
-std::vector<JobTracker::Attempt> JobTracker::RecoverAttempts(
-    const Record& record, const std::vector<AttemptRow>& rows,
-    const std::vector<DeliveryRow>& deliveries) {
-  const JobRow& job = record.row;
-  const size_t datacenters = record.datacenters.size();
-  std::vector<Attempt> attempts(std::max<uint32_t>(job.attempt, 1));
-  for (size_t k = 0; k < attempts.size(); ++k) {
-    Attempt& a = attempts[k];
-    a.attempt = static_cast<uint32_t>(k + 1);
-    a.asked.assign(datacenters, 0);
-    a.deliveries.resize(datacenters);
-    // A job written before attempts were recorded: attempt 1 asked every
-    // expected minion; the times of the latest attempt are the job's.
-    if (k == 0) {
-      a.started_at_ms = job.created_at_ms;
-      for (size_t i = 0; i < datacenters; ++i) a.asked[i] = record.tallies[i].counters().expected;
-    }
-  }
-  attempts.back().started_at_ms = job.attempt_at_ms;
-  attempts.back().deadline_ms = job.deadline_ms;
-  for (const DeliveryRow& d : deliveries) {
-    int index = IndexOf(record.datacenters, d.datacenter);
-    if (index < 0 || d.attempt == 0 || d.attempt > attempts.size()) continue;
-    Attempt& a = attempts[d.attempt - 1];
-    a.deliveries[index] = DeliveryOf(d.status, d.at_ms, d.relay_id, d.messages);
-    if (a.asked[index] == 0) a.asked[index] = 1;  // sent, count unknown (old file)
-  }
-  for (const AttemptRow& row : rows) {
-    if (row.attempt == 0 || row.attempt > attempts.size()) continue;
-    Attempt& a = attempts[row.attempt - 1];
-    a.started_at_ms = row.started_at_ms;
-    a.deadline_ms = row.deadline_ms;
-    a.ended_at_ms = row.ended_at_ms;
-    a.state = row.state;
-    a.asked.assign(datacenters, 0);
-    for (const auto& [datacenter, count] : row.asked) {
-      int index = IndexOf(record.datacenters, datacenter);
-      if (index >= 0) a.asked[index] = count;
-    }
-  }
-  return attempts;
-}
-
 absl::Status JobTracker::Recover() {
   return store_->Write([&](StoreSession& session) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<JobRow> rows, session.LoadJobs());
@@ -212,7 +140,12 @@ absl::Status JobTracker::Recover() {
       ASSIGN_OR_RETURN(std::vector<AttemptRow> attempts, session.LoadAttempts(row.num));
       ASSIGN_OR_RETURN(std::vector<DeliveryRow> deliveries, session.LoadDeliveries(row.num));
       record->row = std::move(row);
-      record->attempts = RecoverAttempts(*record, attempts, deliveries);
+      std::vector<uint64_t> expected;
+      for (const DatacenterTally& tally : record->tallies) {
+        expected.push_back(tally.counters().expected);
+      }
+      record->attempts =
+          RecoverAttempts(record->row, record->datacenters, expected, attempts, deliveries);
       if (IsActive(record->row.state)) {
         ASSIGN_OR_RETURN(LoadedTallies loaded,
                          LoadTallies(session, record->row.num, record->datacenters));
@@ -286,7 +219,7 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
     record->tallies.back().Load(std::move(members));
   }
   {
-    Attempt first;
+    JobAttempt first;
     first.attempt = 1;
     first.started_at_ms = now;
     first.deadline_ms = row.deadline_ms;
@@ -312,7 +245,8 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
       RETURN_IF_ERROR(session.UpsertDatacenter(row.num, dc));
     }
     if (!sets.empty()) {
-      RETURN_IF_ERROR(session.UpsertAttempt(AttemptRowOf(*record, record->attempts.back())));
+      RETURN_IF_ERROR(session.UpsertAttempt(
+          AttemptRowOf(row.num, record->datacenters, record->attempts.back())));
     }
     absl::MutexLock lock(&mu_);
     result.jid = row.jid;
@@ -440,26 +374,10 @@ JobSnapshot JobTracker::Snapshot(const Record& record) const {
     DatacenterSnapshot dc;
     dc.datacenter = record.datacenters[i];
     dc.counters = counters;
-    for (const Attempt& attempt : record.attempts) {
-      dc.attempts.push_back({attempt.attempt, attempt.asked[i], attempt.deliveries[i]});
-      if (attempt.asked[i] > 0) {
-        dc.delivery_attempt = attempt.attempt;
-        dc.delivery = attempt.deliveries[i];
-      }
-    }
+    dc.attempts = AttemptsIn(record.attempts, i, &dc.delivery_attempt, &dc.delivery);
     snapshot.datacenters.push_back(std::move(dc));
   }
-  for (const Attempt& attempt : record.attempts) {
-    AttemptSummary summary;
-    summary.attempt = attempt.attempt;
-    summary.started_at_ms = attempt.started_at_ms;
-    summary.deadline_ms = attempt.deadline_ms;
-    bool latest = attempt.attempt == record.row.attempt;
-    summary.ended_at_ms = latest ? record.row.ended_at_ms : attempt.ended_at_ms;
-    summary.state = latest ? record.row.state : attempt.state;
-    for (uint64_t asked : attempt.asked) summary.asked += asked;
-    snapshot.attempts.push_back(summary);
-  }
+  snapshot.attempts = SummarizeAttempts(record.attempts, record.row);
   return snapshot;
 }
 
@@ -590,16 +508,16 @@ absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t t
     JobRow& row = record->row;
     // The attempt being replaced keeps its end: the job's final state, or
     // INCOMPLETE now (minions are missing) if it was still running.
-    Attempt& previous = record->attempts.back();
+    JobAttempt& previous = record->attempts.back();
     previous.ended_at_ms = row.ended_at_ms != 0 ? row.ended_at_ms : now;
     previous.state = IsFinalState(row.state) ? row.state : muster::v1::INCOMPLETE;
-    RETURN_IF_ERROR(session.UpsertAttempt(AttemptRowOf(*record, previous)));
+    RETURN_IF_ERROR(session.UpsertAttempt(AttemptRowOf(row.num, record->datacenters, previous)));
     row.attempt += 1;
     row.attempt_at_ms = now;
     row.deadline_ms = now + (timeout_ms != 0 ? timeout_ms : row.timeout_ms);
     row.state = muster::v1::PENDING;
     row.ended_at_ms = 0;
-    Attempt next;
+    JobAttempt next;
     next.attempt = row.attempt;
     next.started_at_ms = now;
     next.deadline_ms = row.deadline_ms;
@@ -612,7 +530,7 @@ absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t t
       result.retried += missing;
       result.by_datacenter.push_back({record->datacenters[i], missing});
     }
-    RETURN_IF_ERROR(session.UpsertAttempt(AttemptRowOf(*record, next)));
+    RETURN_IF_ERROR(session.UpsertAttempt(AttemptRowOf(row.num, record->datacenters, next)));
     record->attempts.push_back(std::move(next));
     result.attempt = row.attempt;
     RETURN_IF_ERROR(session.UpdateJobState(row));

@@ -44,6 +44,7 @@
 #include "proto/wire.pb.h"
 #include "server/completeness.h"
 #include "server/inventory.h"
+#include "server/job_attempts.h"
 #include "server/job_store.h"
 
 namespace muster::server {
@@ -58,23 +59,6 @@ struct JobSpec {
   std::string submitter;
 };
 
-// What a relay reported for one attempt in one datacenter (the first
-// report wins); all false / 0 while none arrived.
-struct DeliveryInfo {
-  bool delivered = false;
-  bool expired = false;
-  int64_t at_ms = 0;
-  std::string relay_id;
-  uint32_t messages = 0;  // bus messages the relay published for it
-};
-
-// One attempt as seen from one datacenter.
-struct AttemptDelivery {
-  uint32_t attempt = 0;
-  uint64_t asked = 0;  // minions of the datacenter it was sent to; 0: not sent
-  DeliveryInfo delivery;
-};
-
 struct DatacenterSnapshot {
   std::string datacenter;
   Counters counters;
@@ -82,18 +66,6 @@ struct DatacenterSnapshot {
   uint32_t delivery_attempt = 0;
   DeliveryInfo delivery;
   std::vector<AttemptDelivery> attempts;  // every attempt of the job, oldest first
-};
-
-// One attempt of a job (each RetryMissing starts one).
-struct AttemptSummary {
-  uint32_t attempt = 0;
-  int64_t started_at_ms = 0;
-  int64_t deadline_ms = 0;
-  // The latest attempt's are the job's; an earlier attempt ended when the
-  // next one started (INCOMPLETE unless it had ended otherwise).
-  int64_t ended_at_ms = 0;
-  int state = 0;
-  uint64_t asked = 0;  // minions it was sent to, all datacenters
 };
 
 // A consistent copy of one job.
@@ -288,22 +260,13 @@ class JobTracker {
   absl::Status ExpireDue(int64_t now_ms) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct Attempt {
-    uint32_t attempt = 1;
-    int64_t started_at_ms = 0;
-    int64_t deadline_ms = 0;
-    int64_t ended_at_ms = 0;
-    int state = 0;
-    std::vector<uint64_t> asked;           // parallel to Record::datacenters
-    std::vector<DeliveryInfo> deliveries;  // parallel to Record::datacenters
-  };
   struct Record {
     JobRow row;
     std::vector<std::string> datacenters;  // sorted
     std::vector<DatacenterTally> tallies;  // parallel to datacenters
     // Oldest first; back() is row.attempt, whose state and end are the
     // row's (the others' are kept here).
-    std::vector<Attempt> attempts;
+    std::vector<JobAttempt> attempts;
     bool loaded = false;                   // tallies hold members
     uint64_t version = 1;
   };
@@ -323,13 +286,6 @@ class JobTracker {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PersistCounters(StoreSession& session, const Record& record)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The attempt's row in the store.
-  static AttemptRow AttemptRowOf(const Record& record, const Attempt& attempt);
-  // Rebuilds a recovered job's attempts from its rows (and, for jobs
-  // written before the attempts table, from the job row and deliveries).
-  static std::vector<Attempt> RecoverAttempts(const Record& record,
-                                              const std::vector<AttemptRow>& rows,
-                                              const std::vector<DeliveryRow>& deliveries);
   static absl::Status PersistCountersOf(StoreSession& session, const JobRow& row,
                                         const std::vector<std::string>& datacenters,
                                         const std::vector<DatacenterTally>& tallies);

@@ -42,7 +42,8 @@ TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsCo
   Cluster cluster(options);
   absl::Status started = cluster.Start();
   ASSERT_TRUE(started.ok()) << started;
-  FaultAudit audit(cluster, "jobd SIGKILL during SubmitJob (Redis SIGSTOP), restart after deadline");
+  FaultAudit audit(cluster,
+                   "jobd SIGKILL during SubmitJob (Redis SIGSTOP), restart after deadline");
   const int expected = cluster.expected_minions();
 
   // A first job opens jobd's dispatch connection, so the one under test is
@@ -123,8 +124,8 @@ TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsCo
         // INCOMPLETE may still be caught up; it is final once nothing is
         // missing (wrong) or after a minute (returns lost).
         return job->state() == v1::COMPLETE || job->state() == v1::CANCELLED ||
-               (job->state() == v1::INCOMPLETE &&
-                (job->completeness().missing() == 0 || absl::Now() > restarted_at + absl::Minutes(1)));
+               (job->state() == v1::INCOMPLETE && (job->completeness().missing() == 0 ||
+                                                   absl::Now() > restarted_at + absl::Minutes(1)));
       },
       absl::Seconds(120));
   ASSERT_TRUE(ended) << (job.ok() ? job->ShortDebugString() : job.status().ToString());

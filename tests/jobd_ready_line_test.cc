@@ -38,7 +38,8 @@ TEST(JobdReadyLineTest, PrintsTheBoundAddressesAloneOnStdout) {
 
   int grpc_port = 0;
   int http_port = 0;
-  ASSERT_TRUE(RE2::FullMatch(stdout_text, R"(jobd ready grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+)\n)",
+  ASSERT_TRUE(RE2::FullMatch(stdout_text,
+                             R"(jobd ready grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+)\n)",
                              &grpc_port, &http_port))
       << "stdout: " << stdout_text;
   EXPECT_NE(grpc_port, 0);
