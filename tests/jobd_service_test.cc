@@ -229,12 +229,29 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
   ASSERT_TRUE(relays_->AddRaw("returns", "batch", "\xff\xff not protobuf").ok());
   ASSERT_TRUE(relays_->AddRaw("returns", "other", "x").ok());
   ASSERT_TRUE(relays_->AddRaw("events", "event", "\x0a").ok());
+  // Names that break docs/PROTOCOL.md 1: the whole entry is dropped, even
+  // its good return (web-a2 stays missing).
+  wire::v1::ReturnBatch bad_names;
+  bad_names.set_relay_id("relay dc1!");
+  bad_names.set_datacenter("dc1");
+  *bad_names.add_returns() = RelayPlayer::MakeReturn(jid, 1, "web-a2", true);
+  ASSERT_TRUE(relays_->AddRaw("returns", "batch", bad_names.SerializeAsString()).ok());
+  bad_names.set_relay_id("relay-dc1");
+  bad_names.set_datacenter("dc.1");
+  ASSERT_TRUE(relays_->AddRaw("returns", "batch", bad_names.SerializeAsString()).ok());
+  wire::v1::RelayEvent bad_event;
+  bad_event.set_relay_id("relay/dc1");
+  bad_event.set_datacenter("dc1");
+  bad_event.set_at_ms(1);
+  bad_event.mutable_delivery()->set_jid(jid);
+  bad_event.mutable_delivery()->set_attempt(1);
+  ASSERT_TRUE(relays_->AddRaw("events", "event", bad_event.SerializeAsString()).ok());
 
   ASSERT_TRUE(WaitFor(
       [&] {
         auto stats = jobd_->return_ingester().stats();
-        return stats.malformed_entries == 2 && stats.returns == 3 &&
-               jobd_->event_ingester().stats().malformed_entries == 1 &&
+        return stats.malformed_entries == 4 && stats.returns == 3 &&
+               jobd_->event_ingester().stats().malformed_entries == 2 &&
                jobd_->event_ingester().stats().deliveries == 3;
       },
       absl::Seconds(10)));

@@ -241,6 +241,24 @@ TEST_F(RelayFaultTest, RedisRefusingWritesLogsOneWarningPerOutage) {
   EXPECT_EQ(count("[error]"), 0) << log;
 }
 
+// docs/PROTOCOL.md 1's relay id rule is enforced at start: a clear error
+// and exit 2, not names jobd would have to drop.
+TEST_F(RelayFaultTest, RelayIdBreakingTheRulesStopsRelaydAtStart) {
+  std::string dir = MakeTempDir("relay_id");
+  ChildProcess relayd;
+  ASSERT_TRUE(relayd
+                  .Start({RunfilePath("relay/relayd"), "--datacenter=dc1",
+                          "--relay_id=relay dc1/a", "--redis=" + redis_.address_string(),
+                          "--publish_port=0", "--return_port=0", "--state_dir=" + dir},
+                         dir + "/relayd.log")
+                  .ok());
+  absl::StatusOr<int> code = relayd.Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << "relayd kept running: " << relayd.ReadLog();
+  EXPECT_EQ(*code, 2);
+  EXPECT_NE(relayd.ReadLog().find("--relay_id: relay id 'relay dc1/a'"), std::string::npos)
+      << relayd.ReadLog();
+}
+
 TEST_F(RelayFaultTest, SpooledReturnsSurviveARelayCrash) {
   StartRelay();
   auto minion = Minion("m1");
