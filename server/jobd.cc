@@ -36,7 +36,7 @@ absl::Status Jobd::Start() {
   RETURN_IF_ERROR(store_->Read([&](StoreSession& session) { return inventory_->Load(session); }));
   spdlog::info("inventory: {} minions", inventory_->size());
   tracker_ = std::make_unique<JobTracker>(store_.get(), inventory_.get(),
-                                          JobTrackerOptions{options_.inventory_expiry});
+                                          JobTrackerOptions{options_.inventory_expiry, options_.expiry_hold_limit});
   RETURN_IF_ERROR(tracker_->Recover());
   // No job ends for its deadline before both streams' backlog is read.
   tracker_->HoldExpiry();

@@ -32,6 +32,9 @@ ABSL_FLAG(uint32_t, returns_batch_entries, 8,
           "stream entries read (and committed in one transaction) per returns batch");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:7401",
           "dashboard and /metrics address host:port (port 0 picks a free one; empty disables)");
+ABSL_FLAG(absl::Duration, expiry_hold_limit, absl::Seconds(60),
+          "after start, end no job for its deadline until the returns waiting in Redis are "
+          "read, or this long at most (0s: do not wait)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   options.consumer = absl::GetFlag(FLAGS_consumer);
   options.returns_batch_entries = absl::GetFlag(FLAGS_returns_batch_entries);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.expiry_hold_limit = absl::GetFlag(FLAGS_expiry_hold_limit);
   if (!options.http_listen.empty()) {
     if (absl::Status valid = muster::http::ListenAddress::Parse(options.http_listen).status();
         !valid.ok()) {

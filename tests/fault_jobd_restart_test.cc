@@ -4,11 +4,17 @@
 // job's deadline. The returns waiting in Redis must be read before jobd
 // decides the job is overdue: it ends COMPLETE, and while jobd catches up
 // every per-datacenter row and the totals agree with SQLite's returns
-// table (read just before and just after each GetJob).
+// table (read just before and just after each GetJob). The second scenario
+// lets jobd end the job first (--expiry_hold_limit=0s), so every return
+// arrives after it ended INCOMPLETE: the job must still end COMPLETE, with
+// the same agreement all along.
 #include <signal.h>
 
+#include <cstdio>
 #include <map>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -36,14 +42,14 @@ int64_t ReturnsInRedis(RedisConnection& redis, const std::string& jid) {
   return count;
 }
 
-TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsComplete) {
+void RestartAfterDeadline(const std::vector<std::string>& jobd_flags, const std::string& scenario) {
   ClusterOptions options = ClusterOptions::Datacenters(kFleetPerDatacenter);
   options.start_timeout = absl::Seconds(240);
+  options.jobd_flags = jobd_flags;
   Cluster cluster(options);
   absl::Status started = cluster.Start();
   ASSERT_TRUE(started.ok()) << started;
-  FaultAudit audit(cluster,
-                   "jobd SIGKILL during SubmitJob (Redis SIGSTOP), restart after deadline");
+  FaultAudit audit(cluster, scenario);
   const int expected = cluster.expected_minions();
 
   // A first job opens jobd's dispatch connection, so the one under test is
@@ -96,6 +102,7 @@ TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsCo
   // state that contradicts the counters.
   absl::StatusOr<v1::Job> job;
   int observations = 0;
+  int catching_up = 0;  // observations with returns still to ingest
   std::vector<std::string> problems;
   bool ended = WaitFor(
       [&] {
@@ -104,6 +111,7 @@ TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsCo
         auto high = cluster.CountStoredReturnsByDatacenter(jid);
         if (!low.ok() || !job.ok() || !high.ok()) return false;
         ++observations;
+        if (job->completeness().returned() < static_cast<uint64_t>(expected)) ++catching_up;
         uint64_t sum = 0;
         for (const v1::DatacenterStatus& dc : job->datacenters()) {
           int64_t returned = static_cast<int64_t>(dc.completeness().returned());
@@ -129,12 +137,23 @@ TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsCo
       },
       absl::Seconds(120));
   ASSERT_TRUE(ended) << (job.ok() ? job->ShortDebugString() : job.status().ToString());
+  std::printf("%d observations of the job after the restart, %d while jobd caught up\n",
+              observations, catching_up);
   EXPECT_TRUE(problems.empty()) << problems.size() << " inconsistent observations of "
                                 << observations << ", first: " << problems.front();
   EXPECT_EQ(job->state(), v1::COMPLETE) << job->ShortDebugString();
   absl::Status exact = audit.CheckJob(*job, AllMinions(cluster));
   EXPECT_TRUE(exact.ok()) << exact;
   audit.Report();
+}
+
+TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsComplete) {
+  RestartAfterDeadline({}, "jobd SIGKILL during SubmitJob (Redis SIGSTOP), restart after deadline");
+}
+
+TEST(FaultJobdRestartTest, ReturnsArrivingAfterTheJobEndedIncompleteMakeItComplete) {
+  RestartAfterDeadline({"--expiry_hold_limit=0s"},
+                       "same, jobd ends the job before reading Redis (late returns)");
 }
 
 }  // namespace
