@@ -93,49 +93,56 @@ void RestartAfterDeadline(const std::vector<std::string>& jobd_flags, const std:
   // Restart only once the deadline has passed.
   ASSERT_TRUE(WaitFor([&] { return absl::Now() > submitted_at + kJobTimeout + absl::Seconds(1); },
                       kJobTimeout + absl::Seconds(5)));
-  absl::Status restarted = cluster.StartJobd();
-  ASSERT_TRUE(restarted.ok()) << restarted;
-  const absl::Time restarted_at = absl::Now();
-
-  // While jobd catches up: SQLite before <= what the API says <= SQLite
-  // after, per datacenter; the totals are the rows' sum; never a final
-  // state that contradicts the counters.
-  absl::StatusOr<v1::Job> job;
+  // From before jobd is up until the job ends: SQLite before <= what the
+  // API says <= SQLite after, per datacenter; the totals are the rows'
+  // sum; never a final state that contradicts the counters. The observer
+  // starts first so it sees jobd catch up (GetJob and the SQLite reads are
+  // safe beside StartJobd: they share nothing with it).
+  const absl::Time restart_at = absl::Now();
+  absl::StatusOr<v1::Job> job = absl::UnavailableError("jobd not up yet");
   int observations = 0;
   int catching_up = 0;  // observations with returns still to ingest
   std::vector<std::string> problems;
-  bool ended = WaitFor(
-      [&] {
-        auto low = cluster.CountStoredReturnsByDatacenter(jid);
-        job = cluster.GetJob(jid);
-        auto high = cluster.CountStoredReturnsByDatacenter(jid);
-        if (!low.ok() || !job.ok() || !high.ok()) return false;
-        ++observations;
-        if (job->completeness().returned() < static_cast<uint64_t>(expected)) ++catching_up;
-        uint64_t sum = 0;
-        for (const v1::DatacenterStatus& dc : job->datacenters()) {
-          int64_t returned = static_cast<int64_t>(dc.completeness().returned());
-          sum += dc.completeness().returned();
-          if (returned < (*low)[dc.datacenter()] || returned > (*high)[dc.datacenter()]) {
-            problems.push_back(absl::StrCat(dc.datacenter(), " shows ", returned,
-                                            " returned, SQLite had ", (*low)[dc.datacenter()],
-                                            "..", (*high)[dc.datacenter()]));
+  bool ended = false;
+  std::thread observer([&] {
+    ended = WaitFor(
+        [&] {
+          auto low = cluster.CountStoredReturnsByDatacenter(jid);
+          absl::StatusOr<v1::Job> seen = cluster.GetJob(jid);
+          auto high = cluster.CountStoredReturnsByDatacenter(jid);
+          if (!low.ok() || !seen.ok() || !high.ok()) return false;
+          job = seen;
+          ++observations;
+          if (job->completeness().returned() < static_cast<uint64_t>(expected)) ++catching_up;
+          uint64_t sum = 0;
+          for (const v1::DatacenterStatus& dc : job->datacenters()) {
+            int64_t returned = static_cast<int64_t>(dc.completeness().returned());
+            sum += dc.completeness().returned();
+            if (returned < (*low)[dc.datacenter()] || returned > (*high)[dc.datacenter()]) {
+              problems.push_back(absl::StrCat(dc.datacenter(), " shows ", returned,
+                                              " returned, SQLite had ", (*low)[dc.datacenter()],
+                                              "..", (*high)[dc.datacenter()]));
+            }
           }
-        }
-        if (sum != job->completeness().returned()) {
-          problems.push_back(absl::StrCat("datacenter rows sum to ", sum, ", total says ",
-                                          job->completeness().returned()));
-        }
-        if (job->state() == v1::INCOMPLETE && job->completeness().missing() == 0) {
-          problems.push_back("INCOMPLETE with nothing missing");
-        }
-        // INCOMPLETE may still be caught up; it is final once nothing is
-        // missing (wrong) or after a minute (returns lost).
-        return job->state() == v1::COMPLETE || job->state() == v1::CANCELLED ||
-               (job->state() == v1::INCOMPLETE && (job->completeness().missing() == 0 ||
-                                                   absl::Now() > restarted_at + absl::Minutes(1)));
-      },
-      absl::Seconds(120));
+          if (sum != job->completeness().returned()) {
+            problems.push_back(absl::StrCat("datacenter rows sum to ", sum, ", total says ",
+                                            job->completeness().returned()));
+          }
+          if (job->state() == v1::INCOMPLETE && job->completeness().missing() == 0) {
+            problems.push_back("INCOMPLETE with nothing missing");
+          }
+          // INCOMPLETE may still be caught up; it is final once nothing is
+          // missing (wrong) or after a minute (returns lost).
+          return job->state() == v1::COMPLETE || job->state() == v1::CANCELLED ||
+                 (job->state() == v1::INCOMPLETE &&
+                  (job->completeness().missing() == 0 ||
+                   absl::Now() > restart_at + absl::Minutes(1)));
+        },
+        absl::Seconds(120));
+  });
+  absl::Status restarted = cluster.StartJobd();
+  observer.join();
+  ASSERT_TRUE(restarted.ok()) << restarted;
   ASSERT_TRUE(ended) << (job.ok() ? job->ShortDebugString() : job.status().ToString());
   std::printf("%d observations of the job after the restart, %d while jobd caught up\n",
               observations, catching_up);
@@ -148,11 +155,13 @@ void RestartAfterDeadline(const std::vector<std::string>& jobd_flags, const std:
 }
 
 TEST(FaultJobdRestartTest, RestartAfterDeadlineReadsWaitingReturnsFirstAndEndsComplete) {
-  RestartAfterDeadline({}, "jobd SIGKILL during SubmitJob (Redis SIGSTOP), restart after deadline");
+  // One entry per read, so catching up takes many transactions to watch.
+  RestartAfterDeadline({"--returns_batch_entries=1"},
+                       "jobd SIGKILL during SubmitJob (Redis SIGSTOP), restart after deadline");
 }
 
 TEST(FaultJobdRestartTest, ReturnsArrivingAfterTheJobEndedIncompleteMakeItComplete) {
-  RestartAfterDeadline({"--expiry_hold_limit=0s"},
+  RestartAfterDeadline({"--returns_batch_entries=1", "--expiry_hold_limit=0s"},
                        "same, jobd ends the job before reading Redis (late returns)");
 }
 
