@@ -786,6 +786,18 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
     RETURN_IF_ERROR(PersistCountersOf(session, row, datacenters, tallies));
   }
 
+  // Finished jobs loaded for a transaction that rolls back stay loaded
+  // too, until idle.
+  session.AfterRollback([this, applied, now] {
+    absl::MutexLock lock(&mu_);
+    for (Record* record : applied->to_load) {
+      if (IsActive(record->row.state)) continue;
+      record->late_return_ms = now;
+      if (std::find(late_loaded_.begin(), late_loaded_.end(), record) == late_loaded_.end()) {
+        late_loaded_.push_back(record);
+      }
+    }
+  });
   session.AfterCommit([this, applied, apply, now] {
     absl::MutexLock lock(&mu_);
     std::vector<Record*> touched;
@@ -805,16 +817,25 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
     }
     for (Record* record : touched) {
       Changed(record);
-      if (!IsActive(record->row.state)) continue;  // counters written with the returns
+      if (!IsActive(record->row.state)) {  // counters written with the returns
+        record->late_return_ms = now;
+        if (std::find(late_loaded_.begin(), late_loaded_.end(), record) == late_loaded_.end()) {
+          late_loaded_.push_back(record);
+        }
+        continue;
+      }
       if (record->row.state == muster::v1::RUNNING && NoneMissing(*record)) {
         EndInMemory(record, muster::v1::COMPLETE, now);
         unpersisted_ends_.push_back(record);
       }
     }
+    // Finished jobs loaded here stay loaded (late_loaded_) for the next
+    // late returns; ExpireDue drops them once idle.
     for (Record* record : applied->to_load) {
       if (IsActive(record->row.state)) continue;
-      for (DatacenterTally& tally : record->tallies) tally.Unload();
-      record->loaded = false;
+      if (std::find(late_loaded_.begin(), late_loaded_.end(), record) == late_loaded_.end()) {
+        late_loaded_.push_back(record);
+      }
     }
   });
   return counts;
@@ -856,6 +877,24 @@ absl::Status JobTracker::ApplyDelivery(StoreSession& session, const std::string&
 absl::Status JobTracker::ExpireDue(int64_t now_ms) {
   return store_->Write([&](StoreSession& session) -> absl::Status {
     absl::MutexLock lock(&mu_);
+    // Holding the writer: no ingestion transaction is between placing its
+    // returns in these members and applying them.
+    constexpr int64_t kLateIdleMs = 2000;
+    for (size_t i = 0; i < late_loaded_.size();) {
+      Record* record = late_loaded_[i];
+      bool keep = !IsActive(record->row.state) && record->loaded &&
+                  now_ms - record->late_return_ms < kLateIdleMs;
+      if (keep) {
+        ++i;
+        continue;
+      }
+      if (!IsActive(record->row.state) && record->loaded) {
+        for (DatacenterTally& tally : record->tallies) tally.Unload();
+        record->loaded = false;
+      }
+      late_loaded_[i] = late_loaded_.back();
+      late_loaded_.pop_back();
+    }
     for (Record* record : std::vector<Record*>(active_.begin(), active_.end())) {
       if (record->row.deadline_ms <= now_ms) {
         // Every return can be in while the job is still PENDING (jobd

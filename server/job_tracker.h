@@ -11,7 +11,9 @@
 //  - Active jobs (PENDING, RUNNING) hold their expected sets and one state
 //    word per expected minion (DatacenterTally). A finished job keeps only
 //    its counters; its arrays are rebuilt from SQLite on demand (a late
-//    return, ListReturns MISSING, RetryMissing) and dropped again.
+//    return, ListReturns MISSING, RetryMissing) and dropped again (after
+//    late returns, once none came for 2 s: a jobd catching up after a
+//    restart records thousands of them, one transaction after another).
 //  - On start, Recover() rebuilds everything from SQLite, so a crash loses
 //    nothing that was committed.
 // A timer thread moves jobs whose deadline passed to INCOMPLETE (COMPLETE if
@@ -268,6 +270,9 @@ class JobTracker {
     // row's (the others' are kept here).
     std::vector<JobAttempt> attempts;
     bool loaded = false;                   // tallies hold members
+    // A finished job loaded for late returns: when the last one came
+    // (ExpireDue drops its members once it has been idle a while).
+    int64_t late_return_ms = 0;
     uint64_t version = 1;
   };
   struct LoadedTallies {
@@ -309,6 +314,10 @@ class JobTracker {
   // Jobs completed by their last return, in memory, whose final state and
   // counters are not yet written (PersistFinished()).
   std::vector<Record*> unpersisted_ends_ ABSL_GUARDED_BY(mu_);
+  // Finished jobs whose members stay loaded while late returns keep coming
+  // (a jobd catching up after the deadline): reloading them from SQLite
+  // for every transaction would make catching up quadratic.
+  std::vector<Record*> late_loaded_ ABSL_GUARDED_BY(mu_);
   std::string last_jid_ ABSL_GUARDED_BY(mu_);
   uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t retried_ ABSL_GUARDED_BY(mu_) = 0;

@@ -144,8 +144,10 @@ void RestartAfterDeadline(const std::vector<std::string>& jobd_flags, const std:
   observer.join();
   ASSERT_TRUE(restarted.ok()) << restarted;
   ASSERT_TRUE(ended) << (job.ok() ? job->ShortDebugString() : job.status().ToString());
-  std::printf("%d observations of the job after the restart, %d while jobd caught up\n",
-              observations, catching_up);
+  std::printf("%d observations of the job after the restart, %d while jobd caught up; "
+              "ended %lld ms after the restart began\n",
+              observations, catching_up,
+              static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - restart_at)));
   EXPECT_TRUE(problems.empty()) << problems.size() << " inconsistent observations of "
                                 << observations << ", first: " << problems.front();
   EXPECT_EQ(job->state(), v1::COMPLETE) << job->ShortDebugString();
