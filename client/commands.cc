@@ -35,6 +35,15 @@ bool ParseJobState(const std::string& name, JobState* state) {
          *state != muster::v1::JOB_STATE_UNSPECIFIED;
 }
 
+namespace {
+
+bool IsFinal(JobState state) {
+  return state == muster::v1::COMPLETE || state == muster::v1::INCOMPLETE ||
+         state == muster::v1::CANCELLED;
+}
+
+}  // namespace
+
 Commands::Commands(Options options, std::ostream& out, std::ostream& err)
     : options_(std::move(options)), out_(out), err_(err) {
   stub_ = muster::v1::JobService::NewStub(
@@ -140,34 +149,56 @@ int Commands::Status(const std::vector<std::string>& args) {
 }
 
 int Commands::Follow(const std::string& jid) {
-  grpc::ClientContext context;  // no deadline: a watch lasts as long as the job
-  muster::v1::WatchJobRequest request;
-  request.set_jid(jid);
-  request.set_interval_ms(options_.tty ? 200 : 1000);
-  auto reader = stub_->WatchJob(&context, request);
+  // A jobd that restarts (or a network blip) ends the stream with
+  // UNAVAILABLE: open it again, with backoff, until the job's deadline plus
+  // kReconnectMargin (before the first update, for one rpc_timeout), so the
+  // job's real end is reported rather than "unreachable".
+  constexpr absl::Duration kReconnectMargin = absl::Seconds(60);
+  absl::Time reconnect_until = absl::Now() + options_.rpc_timeout;
+  absl::Duration backoff = absl::Milliseconds(200);
   Job job;
   Job last;
   size_t drawn = 0;
   bool got_any = false;
-  while (reader->Read(&job)) {
-    got_any = true;
-    last = job;
-    if (options_.json) {
-      out_ << ToJson(job) << "\n";
-      continue;
+  grpc::Status status;
+  while (true) {
+    grpc::ClientContext context;  // no deadline: a watch lasts as long as the job
+    muster::v1::WatchJobRequest request;
+    request.set_jid(jid);
+    request.set_interval_ms(options_.tty ? 200 : 1000);
+    auto reader = stub_->WatchJob(&context, request);
+    while (reader->Read(&job)) {
+      got_any = true;
+      last = job;
+      backoff = absl::Milliseconds(200);
+      reconnect_until = std::max(reconnect_until, absl::FromUnixMillis(job.deadline_ms()) +
+                                                      kReconnectMargin);
+      if (options_.json) {
+        out_ << ToJson(job) << "\n";
+        continue;
+      }
+      std::vector<std::string> lines = ProgressLines(job, options_.tty ? 40 : 20);
+      if (options_.tty) {
+        if (drawn > 0) out_ << "\033[" << drawn << "A";
+        for (const std::string& line : lines) out_ << "\033[2K" << line << "\n";
+        drawn = lines.size();
+      } else {
+        out_ << FormatTime(absl::ToUnixMillis(absl::Now())).substr(11, 12) << "  "
+             << lines[0] << "\n";
+      }
+      out_.flush();
     }
-    std::vector<std::string> lines = ProgressLines(job, options_.tty ? 40 : 20);
-    if (options_.tty) {
-      if (drawn > 0) out_ << "\033[" << drawn << "A";
-      for (const std::string& line : lines) out_ << "\033[2K" << line << "\n";
-      drawn = lines.size();
-    } else {
-      out_ << FormatTime(absl::ToUnixMillis(absl::Now())).substr(11, 12) << "  "
-           << lines[0] << "\n";
-    }
-    out_.flush();
+    status = reader->Finish();
+    bool ended = got_any && IsFinal(last.state());
+    if (ended || (status.ok() && got_any)) break;
+    if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    if (absl::Now() + backoff > reconnect_until) break;
+    err_ << "jobctl: lost the watch (" << status.error_message() << "); reconnecting in "
+         << absl::FormatDuration(backoff) << "\n";
+    drawn = 0;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
   }
-  grpc::Status status = reader->Finish();
   if (!status.ok() && !got_any) return Fail(status);
   if (!status.ok()) err_ << "jobctl: watch ended early: " << status.error_message() << "\n";
   if (options_.json) return ExitCodeForJob(last);

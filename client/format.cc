@@ -93,13 +93,21 @@ std::string JobSummary(const Job& job) {
                                     "DELIVERED"));
     for (const auto& dc : job.datacenters()) {
       std::string delivered;
+      int64_t sent_at_ms = job.created_at_ms();
+      for (const auto& attempt : job.attempts()) {
+        if (attempt.attempt() == dc.delivery_attempt()) sent_at_ms = attempt.started_at_ms();
+      }
       if (dc.delivered()) {
-        delivered = absl::StrCat("+", FormatDuration(dc.delivered_at_ms() - job.created_at_ms()),
-                                 " (", dc.relay_id(), ")");
+        delivered = absl::StrCat("+", FormatDuration(dc.delivered_at_ms() - sent_at_ms), " (",
+                                 dc.relay_id(), ")");
       } else if (dc.expired_at_relay()) {
         delivered = "EXPIRED at relay (relay was cut off past the timeout)";
       } else {
         delivered = "NOT DELIVERED";
+      }
+      // After a retry, say which attempt the column describes.
+      if (job.attempt() > 1 && dc.delivery_attempt() != 0) {
+        absl::StrAppend(&delivered, " [attempt ", dc.delivery_attempt(), "]");
       }
       const Completeness& c = dc.completeness();
       absl::StrAppend(&out, absl::StrFormat("%-12s %9d %9d %9d %9d %7d %8d %10d %11d  %s\n",
@@ -108,6 +116,46 @@ std::string JobSummary(const Job& job) {
                                             c.missing(), c.expected() - c.received(),
                                             c.unexpected(), delivered));
     }
+  }
+  if (job.attempts_size() > 1) absl::StrAppend(&out, "\n", AttemptsTable(job));
+  return out;
+}
+
+std::string AttemptsTable(const Job& job) {
+  std::string out = absl::StrFormat("%-8s %-24s %-26s %9s  %s\n", "ATTEMPT", "STARTED", "STATE",
+                                    "ASKED", "PER DATACENTER");
+  for (const auto& attempt : job.attempts()) {
+    std::vector<std::string> per_dc;
+    for (const auto& dc : job.datacenters()) {
+      for (const auto& d : dc.attempts()) {
+        if (d.attempt() != attempt.attempt()) continue;
+        std::string what;
+        switch (d.status()) {
+          case muster::v1::AttemptDelivery::NOT_SENT:
+            what = "not sent";
+            break;
+          case muster::v1::AttemptDelivery::DELIVERED:
+            what = absl::StrCat(d.asked(), " asked, delivered +",
+                                FormatDuration(d.at_ms() - attempt.started_at_ms()), " (",
+                                d.relay_id(), ")");
+            break;
+          case muster::v1::AttemptDelivery::EXPIRED:
+            what = absl::StrCat(d.asked(), " asked, EXPIRED at relay");
+            break;
+          default:
+            what = absl::StrCat(d.asked(), " asked, NOT DELIVERED");
+        }
+        per_dc.push_back(absl::StrCat(dc.datacenter(), " ", what));
+      }
+    }
+    std::string state = StateName(attempt.state());
+    if (attempt.ended_at_ms() != 0) {
+      absl::StrAppend(&state, " after ",
+                      FormatDuration(attempt.ended_at_ms() - attempt.started_at_ms()));
+    }
+    absl::StrAppend(&out, absl::StrFormat("%-8d %-24s %-26s %9d  %s\n", attempt.attempt(),
+                                          FormatTime(attempt.started_at_ms()), state,
+                                          attempt.asked(), absl::StrJoin(per_dc, "; ")));
   }
   return out;
 }

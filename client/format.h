@@ -24,6 +24,11 @@ std::string StateName(muster::v1::JobState state);
 std::string TargetTypeName(muster::v1::TargetType type);
 
 // Header lines, the completeness line and one row per datacenter.
+// One line per attempt of a job: start, how it ended, minions asked, and
+// per datacenter whether it was sent and delivered (from DatacenterStatus
+// .attempts).
+std::string AttemptsTable(const muster::v1::Job& job);
+
 std::string JobSummary(const muster::v1::Job& job);
 
 // The missing minions in two lines, those that received the job and did

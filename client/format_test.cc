@@ -109,5 +109,53 @@ TEST(ExitCodesTest, JobOutcomesMapToDistinctCodes) {
   EXPECT_EQ(ExitCodeForStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "")), kExitUsage);
 }
 
+TEST(FormatTest, AfterARetryStatusNamesTheAttemptOfEachDeliveryAndListsEveryAttempt) {
+  muster::v1::Job job;
+  job.set_jid("20261128195501000002");
+  job.set_state(muster::v1::RUNNING);
+  job.set_attempt(2);
+  job.set_created_at_ms(1000);
+  for (uint32_t n : {1u, 2u}) {
+    muster::v1::Attempt* attempt = job.add_attempts();
+    attempt->set_attempt(n);
+    attempt->set_started_at_ms(n == 1 ? 1000 : 9000);
+    attempt->set_state(n == 1 ? muster::v1::INCOMPLETE : muster::v1::RUNNING);
+    attempt->set_ended_at_ms(n == 1 ? 6000 : 0);
+    attempt->set_asked(n == 1 ? 30 : 4);
+  }
+  for (const char* name : {"dc1", "dc2"}) {
+    muster::v1::DatacenterStatus* dc = job.add_datacenters();
+    dc->set_datacenter(name);
+    bool retried = std::string(name) == "dc2";
+    dc->set_delivered(true);
+    dc->set_delivery_attempt(retried ? 2 : 1);
+    dc->set_delivered_at_ms(retried ? 9020 : 1010);
+    dc->set_relay_id(std::string("relay-") + name);
+    muster::v1::AttemptDelivery* first = dc->add_attempts();
+    first->set_attempt(1);
+    first->set_status(muster::v1::AttemptDelivery::DELIVERED);
+    first->set_asked(15);
+    first->set_at_ms(1010);
+    first->set_relay_id(std::string("relay-") + name);
+    muster::v1::AttemptDelivery* second = dc->add_attempts();
+    second->set_attempt(2);
+    if (retried) {
+      second->set_status(muster::v1::AttemptDelivery::DELIVERED);
+      second->set_asked(4);
+      second->set_at_ms(9020);
+      second->set_relay_id("relay-dc2");
+    } else {
+      second->set_status(muster::v1::AttemptDelivery::NOT_SENT);
+    }
+  }
+  std::string summary = JobSummary(job);
+  EXPECT_NE(summary.find("+10 ms (relay-dc1) [attempt 1]"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("+20 ms (relay-dc2) [attempt 2]"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("INCOMPLETE after 5.0 s"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("dc1 not sent"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("dc2 4 asked, delivered +20 ms (relay-dc2)"), std::string::npos)
+      << summary;
+}
+
 }  // namespace
 }  // namespace muster::jobctl

@@ -34,6 +34,8 @@
 #include "minion/fleet_shard.h"
 #include "minion/receipt_log.h"
 #include "minion/shutdown_signal.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
 
 ABSL_FLAG(int, count, 1000, "Number of virtual minions.");
 ABSL_FLAG(std::string, datacenter, "dc1", "Datacenter name, for {dc} in patterns.");
@@ -135,6 +137,8 @@ int main(int argc, char** argv) {
   // Debian's Abseil is built with deadlock detection on: it records every
   // lock order in a global graph, which shows in the hot paths' profiles.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Logs go to stderr; stdout is for machine-readable lines only.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("fleetsim"));
   absl::StatusOr<int> signal_fd = muster::minion::BlockShutdownSignals();
   if (!signal_fd.ok()) return Fail(std::string(signal_fd.status().message()));
 

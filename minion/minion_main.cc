@@ -26,6 +26,7 @@
 #include "minion/grains.h"
 #include "minion/minion_agent.h"
 #include "minion/shutdown_signal.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, id, "", "Minion id; default: the host name.");
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
   // Debian's Abseil is built with deadlock detection on: it records every
   // lock order in a global graph, which shows in the hot paths' profiles.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Logs go to stderr; stdout is for machine-readable lines only.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("minion"));
   // Before any thread exists (ZeroMQ and the worker pool start some).
   absl::StatusOr<int> stop_fd = muster::minion::BlockShutdownSignals();
   if (!stop_fd.ok()) return Fail(std::string(stop_fd.status().message()));

@@ -131,13 +131,13 @@ void JobReader::Run(const absl::Notification& stop) {
     }
     absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamRead(*reply);
     if (!entries.ok()) {
-      // An error reply (e.g. the key is not a stream): not transient in a
-      // way a reconnect fixes, so wait and ask again.
+      // An error reply (LOADING after a restart, or the key is not a
+      // stream): back off and ask again, logged once per outage.
       counters_->redis_errors.fetch_add(1);
-      spdlog::error("jobs: XREAD {}: {}", jobs_key_, std::string(entries.status().message()));
-      stop.WaitForNotificationWithTimeout(absl::Seconds(1));
+      redis_.Refused(absl::StrCat("XREAD ", jobs_key_, ": ", entries.status().message()));
       continue;
     }
+    redis_.Succeeded();
     for (const StreamEntry& entry : *entries) {
       if (stop.HasBeenNotified()) break;
       HandleEntry(entry, stop);
@@ -319,7 +319,7 @@ absl::Status JobReader::FlushOutbox(RedisConnection& redis) {
     for (size_t i = 0; i < replies->size(); ++i) {
       if (!(*replies)[i].IsString()) {
         counters_->redis_errors.fetch_add(1);
-        spdlog::error("jobs: XADD {}: {}", events_key_, std::string((*replies)[i].str()));
+        redis_.Refused(absl::StrCat("XADD ", events_key_, ": ", (*replies)[i].str()));
         break;
       }
       written_through = (*events)[i].seq;

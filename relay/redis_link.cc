@@ -18,7 +18,9 @@ RedisLink::RedisLink(std::string name, RedisAddress address, absl::Duration time
       backoff_(min_backoff) {}
 
 RedisConnection* RedisLink::Get() {
-  if (connection_ != nullptr && !connection_->broken()) return connection_.get();
+  if (connection_ != nullptr && !connection_->broken()) {
+    return absl::Now() < refused_until_ ? nullptr : connection_.get();
+  }
   connection_.reset();
   if (absl::Now() < next_attempt_) return nullptr;
   absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
@@ -27,28 +29,57 @@ RedisConnection* RedisLink::Get() {
   // Commands get the longer deadline (an XREAD BLOCK must fit inside it).
   if (status.ok()) status = (*connection)->SetTimeout(timeout_);
   if (!status.ok()) {
-    if (was_connected_ || backoff_ == min_backoff_) {
-      spdlog::warn("redis ({}): {}; retrying with backoff", name_, std::string(status.message()));
-    }
-    was_connected_ = false;
-    next_attempt_ = absl::Now() + backoff_;
-    backoff_ = std::min(backoff_ * 2, max_backoff_);
+    Failed(status.message());
     return nullptr;
   }
-  spdlog::info("redis ({}): connected to {}", name_, address_.ToString());
+  if (!ever_connected_) {
+    spdlog::info("redis ({}): connected to {}", name_, address_.ToString());
+  } else {
+    spdlog::debug("redis ({}): reconnected to {}", name_, address_.ToString());
+    if (reconnects_ != nullptr) reconnects_->fetch_add(1);
+  }
   connection_ = *std::move(connection);
-  if (ever_connected_ && reconnects_ != nullptr) reconnects_->fetch_add(1);
   ever_connected_ = true;
-  was_connected_ = true;
-  backoff_ = min_backoff_;
+  if (!in_outage_) backoff_ = min_backoff_;
   return connection_.get();
 }
 
-void RedisLink::Broken(absl::string_view why) {
-  if (connection_ != nullptr) spdlog::warn("redis ({}): {}", name_, std::string(why));
-  connection_.reset();
-  next_attempt_ = absl::Now() + backoff_;
+void RedisLink::Failed(absl::string_view why) {
+  ++failures_;
+  absl::Time now = absl::Now();
+  if (!in_outage_) {
+    spdlog::warn("redis ({}): {}; retrying with backoff (logged once per outage)", name_,
+                 std::string(why));
+    in_outage_ = true;
+    outage_started_ = now;
+    outage_failures_ = 0;
+  } else {
+    spdlog::debug("redis ({}): {}", name_, std::string(why));
+  }
+  ++outage_failures_;
+  next_attempt_ = now + backoff_;
   backoff_ = std::min(backoff_ * 2, max_backoff_);
+}
+
+void RedisLink::Broken(absl::string_view why) {
+  connection_.reset();
+  Failed(why);
+}
+
+void RedisLink::Refused(absl::string_view why) {
+  Failed(why);
+  refused_until_ = next_attempt_;
+}
+
+void RedisLink::Succeeded() {
+  if (!in_outage_) return;
+  spdlog::info("redis ({}): recovered after {} ({} failed attempts)", name_,
+               absl::FormatDuration(absl::Trunc(absl::Now() - outage_started_,
+                                                absl::Milliseconds(1))),
+               outage_failures_);
+  in_outage_ = false;
+  backoff_ = min_backoff_;
+  refused_until_ = absl::InfinitePast();
 }
 
 }  // namespace muster::relay

@@ -79,6 +79,8 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("--datacenter: ", valid.message()));
   options.relay_id = absl::GetFlag(FLAGS_relay_id);
   if (options.relay_id.empty()) options.relay_id = absl::StrCat("relay-", options.datacenter);
+  valid = bus::ValidateRelayId(options.relay_id);
+  if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("--relay_id: ", valid.message()));
   absl::StatusOr<RedisAddress> redis = RedisAddress::Parse(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) return redis.status();
   options.redis = *redis;

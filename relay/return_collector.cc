@@ -336,15 +336,21 @@ std::vector<bool> ReturnCollector::WriteChunks(absl::Span<const ReturnChunk* con
     for (size_t e = next; e < end; ++e) {
       const RedisReply& reply = (*replies)[e - next];
       if (!reply.IsString()) {
+        // LOADING while a restarted Redis loads its data, or any refusal:
+        // these returns go to the spool; logged once per outage.
+        if (all_ok) {
+          redis_.Refused(absl::StrCat("XADD ", returns_key_, ": ", reply.str(),
+                                      "; returns go to the spool"));
+        }
         all_ok = false;
         counters_->redis_errors.fetch_add(1);
-        spdlog::error("returns: XADD {}: {}", returns_key_, std::string(reply.str()));
         continue;
       }
       counters_->returns_forwarded.fetch_add(entries[e].returns);
       for (size_t c = entries[e].first_chunk; c < entries[e].end_chunk; ++c) ok[c] = true;
     }
     if (!all_ok) break;
+    redis_.Succeeded();
     next = end;
   }
   return ok;
@@ -435,7 +441,9 @@ void ReturnCollector::WriteEvents() {
   while (written < replies->size() && (*replies)[written].IsString()) ++written;
   if (written < replies->size()) {
     counters_->redis_errors.fetch_add(1);
-    spdlog::error("returns: XADD {}: {}", events_key_, std::string((*replies)[written].str()));
+    redis_.Refused(absl::StrCat("XADD ", events_key_, ": ", (*replies)[written].str()));
+  } else {
+    redis_.Succeeded();
   }
   events_.erase(events_.begin(), events_.begin() + written);
 }

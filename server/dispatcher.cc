@@ -42,42 +42,60 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
   absl::StatusOr<DispatchOrder> order = tracker_->BuildDispatch(jid);
   if (!order.ok()) return order.status();
   const JobRow& job = order->job;
+  std::string min_id =
+      absl::StrCat(absl::ToUnixMillis(absl::Now() - options_.stream_retention), "-0");
+  std::vector<std::string> keys;
+  std::vector<std::string> payloads;
+  for (const DispatchOrder::Part& part : order->parts) {
+    muster::wire::v1::JobEnvelope envelope;
+    envelope.set_jid(job.jid);
+    envelope.set_attempt(job.attempt);
+    envelope.mutable_target()->set_type(part.target_type);
+    envelope.mutable_target()->set_expression(part.expression);
+    envelope.set_function(job.function);
+    for (const std::string& arg : job.args) envelope.add_args(arg);
+    envelope.set_created_at_ms(job.attempt_at_ms);
+    envelope.set_deadline_ms(job.deadline_ms);
+    envelope.set_timeout_ms(static_cast<uint32_t>(job.deadline_ms - job.attempt_at_ms));
+    envelope.set_datacenter(part.datacenter);
+    envelope.set_submitter(job.submitter);
+    keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
+    payloads.push_back(envelope.SerializeAsString());
+  }
   {
     absl::MutexLock lock(&mu_);
-    if (connection_ == nullptr || connection_->broken()) {
-      absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-          RedisConnection::Connect(options_.redis, absl::Seconds(2));
-      if (!connection.ok()) return connection.status();
-      connection_ = std::move(*connection);
+    // A connection idle across a Redis restart fails on first use: the job
+    // is written again at once on a fresh connection, not a retry period
+    // later (XADD of a job twice is harmless, relays de-duplicate).
+    absl::Status written;
+    for (int tries = 0; tries < 2; ++tries) {
+      bool fresh = false;
+      if (connection_ == nullptr || connection_->broken()) {
+        absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
+            RedisConnection::Connect(options_.redis, absl::Seconds(2));
+        if (!connection.ok()) return connection.status();
+        connection_ = std::move(*connection);
+        fresh = true;
+      }
+      for (size_t i = 0; i < keys.size(); ++i) {
+        connection_->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
+      }
+      absl::StatusOr<std::vector<RedisReply>> replies = connection_->ReadReplies();
+      if (!replies.ok()) {
+        written = replies.status();
+        connection_.reset();
+        if (fresh) break;
+        continue;
+      }
+      written = absl::OkStatus();
+      for (const RedisReply& reply : *replies) {
+        if (reply.IsError()) {
+          written = absl::UnavailableError(absl::StrCat("XADD: ", reply.str()));
+        }
+      }
+      break;
     }
-    std::string min_id = absl::StrCat(
-        absl::ToUnixMillis(absl::Now() - options_.stream_retention), "-0");
-    std::vector<std::string> keys;
-    std::vector<std::string> payloads;
-    for (const DispatchOrder::Part& part : order->parts) {
-      muster::wire::v1::JobEnvelope envelope;
-      envelope.set_jid(job.jid);
-      envelope.set_attempt(job.attempt);
-      envelope.mutable_target()->set_type(part.target_type);
-      envelope.mutable_target()->set_expression(part.expression);
-      envelope.set_function(job.function);
-      for (const std::string& arg : job.args) envelope.add_args(arg);
-      envelope.set_created_at_ms(job.attempt_at_ms);
-      envelope.set_deadline_ms(job.deadline_ms);
-      envelope.set_timeout_ms(static_cast<uint32_t>(job.deadline_ms - job.attempt_at_ms));
-      envelope.set_datacenter(part.datacenter);
-      envelope.set_submitter(job.submitter);
-      keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
-      payloads.push_back(envelope.SerializeAsString());
-    }
-    for (size_t i = 0; i < keys.size(); ++i) {
-      connection_->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
-    }
-    absl::StatusOr<std::vector<RedisReply>> replies = connection_->ReadReplies();
-    if (!replies.ok()) return replies.status();
-    for (const RedisReply& reply : *replies) {
-      if (reply.IsError()) return absl::UnavailableError(absl::StrCat("XADD: ", reply.str()));
-    }
+    if (!written.ok()) return written;
   }
   absl::StatusOr<bool> marked = tracker_->MarkDispatched(jid, job.attempt);
   if (!marked.ok()) return marked.status();

@@ -6,19 +6,6 @@
 #include "spdlog/spdlog.h"
 
 namespace muster::server {
-namespace {
-
-absl::Status ValidateRelayId(absl::string_view id) {
-  if (id.empty() || id.size() > 128) return absl::InvalidArgumentError("bad relay id length");
-  for (char c : id) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
-      return absl::InvalidArgumentError("bad relay id character");
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 EventIngester::EventIngester(StreamConsumerOptions options, JobStore* store, JobTracker* tracker,
                              Inventory* inventory)
@@ -40,7 +27,7 @@ absl::Status EventIngester::Ingest(const std::vector<StreamEntry>& entries) {
       reason = "no event field";
     } else if (!event.ParseFromString(*payload)) {
       reason = "not a RelayEvent";
-    } else if (!ValidateRelayId(event.relay_id()).ok() ||
+    } else if (!bus::ValidateRelayId(event.relay_id()).ok() ||
                !bus::ValidateDatacenter(event.datacenter()).ok()) {
       reason = "bad relay id or datacenter";
     } else if (event.event_case() == muster::wire::v1::RelayEvent::EVENT_NOT_SET) {

@@ -45,6 +45,11 @@ class EventIngester {
     delivery_observer_ = std::move(observer);
   }
 
+  // Runs once the entries that waited in the stream at start are committed
+  // (IngestLoop::set_caught_up). Set before Start().
+  void set_caught_up(std::function<void()> caught_up) {
+    loop_.set_caught_up(std::move(caught_up));
+  }
   void Start() { loop_.Start(); }
   void Stop() { loop_.Stop(); }
   EventIngesterStats stats() const;

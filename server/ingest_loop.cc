@@ -62,6 +62,10 @@ void IngestLoop::Run() {
       status = consumer_.Ack(ids);
       if (!status.ok()) spdlog::warn("{}: ack failed: {}", stream_, status.ToString());
     }
+    if (caught_up_ && consumer_.ReachedStartTail()) {
+      caught_up_();
+      caught_up_ = nullptr;
+    }
     if (absl::Now() >= next_trim) {
       absl::Status status = consumer_.Trim();
       if (!status.ok()) spdlog::warn("{}: trim failed: {}", stream_, status.ToString());

@@ -2,7 +2,9 @@
 // hand it to a handler that commits it, then acknowledge it, and trim the
 // stream about once a second. If the handler fails (e.g. SQLite busy) the
 // batch is not acknowledged and is read again after a one second pause, so
-// an entry is acknowledged only after its effects are committed.
+// an entry is acknowledged only after its effects are committed. Once the
+// backlog that waited in the stream at start is committed, the loop calls
+// its caught-up callback (once).
 #ifndef MUSTER_SERVER_INGEST_LOOP_H_
 #define MUSTER_SERVER_INGEST_LOOP_H_
 
@@ -29,6 +31,11 @@ class IngestLoop {
   IngestLoop(StreamConsumerOptions options, Handler handler, int nice = 0);
   ~IngestLoop();
 
+  // `caught_up` runs once, on the loop's thread, after the entries the
+  // stream held at the first connection (pending ones included) have been
+  // committed (StreamConsumer::ReachedStartTail). Set before Start().
+  void set_caught_up(std::function<void()> caught_up) { caught_up_ = std::move(caught_up); }
+
   void Start();
   // Stops and joins the thread (within the read's block time).
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
@@ -41,6 +48,7 @@ class IngestLoop {
   std::string stream_;
   StreamConsumer consumer_;
   Handler handler_;
+  std::function<void()> caught_up_;
   int nice_;
   absl::Mutex mu_;
   absl::CondVar stop_cv_;

@@ -137,6 +137,32 @@ void FillJob(const JobSnapshot& job, muster::v1::Job* out) {
     status->set_delivered_at_ms(dc.delivery.delivered ? dc.delivery.at_ms : 0);
     status->set_relay_id(dc.delivery.delivered ? dc.delivery.relay_id : "");
     status->set_expired_at_relay(dc.delivery.expired);
+    status->set_delivery_attempt(dc.delivery_attempt);
+    for (const AttemptDelivery& attempt : dc.attempts) {
+      muster::v1::AttemptDelivery* out_attempt = status->add_attempts();
+      out_attempt->set_attempt(attempt.attempt);
+      out_attempt->set_asked(attempt.asked);
+      const DeliveryInfo& d = attempt.delivery;
+      using Status = muster::v1::AttemptDelivery;
+      out_attempt->set_status(attempt.asked == 0 ? Status::NOT_SENT
+                              : d.delivered      ? Status::DELIVERED
+                              : d.expired        ? Status::EXPIRED
+                                                 : Status::SENT);
+      if (d.delivered || d.expired) {
+        out_attempt->set_at_ms(d.at_ms);
+        out_attempt->set_relay_id(d.relay_id);
+        out_attempt->set_messages(d.messages);
+      }
+    }
+  }
+  for (const AttemptSummary& attempt : job.attempts) {
+    muster::v1::Attempt* out_attempt = out->add_attempts();
+    out_attempt->set_attempt(attempt.attempt);
+    out_attempt->set_started_at_ms(attempt.started_at_ms);
+    out_attempt->set_deadline_ms(attempt.deadline_ms);
+    out_attempt->set_ended_at_ms(attempt.ended_at_ms);
+    out_attempt->set_state(static_cast<muster::v1::JobState>(attempt.state));
+    out_attempt->set_asked(attempt.asked);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/thread/thread_priority.h"
@@ -79,7 +80,20 @@ CREATE TABLE relays(
   last_heartbeat_ms INTEGER NOT NULL,
   heartbeat BLOB NOT NULL);
 )sql",
-    // 1 -> 2: per-minion receipts (docs/PROTOCOL.md 3.6). A row per expected
+    // 1 -> 2: each attempt's times, how it ended and whom it asked, so a
+    // retry keeps the history of the attempts before it.
+    R"sql(
+CREATE TABLE attempts(
+  job_num INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_at_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  ended_at_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  asked BLOB NOT NULL,
+  PRIMARY KEY(job_num, attempt)) WITHOUT ROWID;
+)sql",
+    // 2 -> 3: per-minion receipts (docs/PROTOCOL.md 3.6). A row per expected
     // minion that acknowledged receipt, keyed by its inventory number;
     // job_datacenters keeps the count with the other counters.
     R"sql(
@@ -316,25 +330,69 @@ absl::StatusOr<std::vector<DatacenterRow>> StoreSession::LoadDatacenters(int64_t
   return rows;
 }
 
-absl::StatusOr<std::vector<DeliveryRow>> StoreSession::LoadDeliveries(int64_t job_num,
-                                                                      uint32_t attempt) {
+absl::StatusOr<std::vector<DeliveryRow>> StoreSession::LoadDeliveries(int64_t job_num) {
   ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT datacenter, status, at_ms, relay_id, messages FROM deliveries"
-      " WHERE job_num=? AND attempt=?"));
-  s->Bind(1, job_num).Bind(2, attempt);
+      "SELECT attempt, datacenter, status, at_ms, relay_id, messages FROM deliveries"
+      " WHERE job_num=? ORDER BY attempt, datacenter"));
+  s->Bind(1, job_num);
   std::vector<DeliveryRow> rows;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s->Step());
     if (!row) break;
     DeliveryRow d;
     d.job_num = job_num;
-    d.attempt = attempt;
-    d.datacenter = std::string(s->Text(0));
-    d.status = static_cast<int>(s->Int(1));
-    d.at_ms = s->Int(2);
-    d.relay_id = std::string(s->Text(3));
-    d.messages = static_cast<uint32_t>(s->Int(4));
+    d.attempt = static_cast<uint32_t>(s->Int(0));
+    d.datacenter = std::string(s->Text(1));
+    d.status = static_cast<int>(s->Int(2));
+    d.at_ms = s->Int(3);
+    d.relay_id = std::string(s->Text(4));
+    d.messages = static_cast<uint32_t>(s->Int(5));
     rows.push_back(std::move(d));
+  }
+  s->Reset();
+  return rows;
+}
+
+absl::Status StoreSession::UpsertAttempt(const AttemptRow& a) {
+  std::vector<std::string> asked;
+  for (const auto& [datacenter, count] : a.asked) {
+    asked.push_back(datacenter);
+    asked.push_back(absl::StrCat(count));
+  }
+  // Bound without a copy: the blob must live until Run().
+  const std::string encoded = EncodeStrings(asked);
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
+      "INSERT OR REPLACE INTO attempts(job_num, attempt, started_at_ms, deadline_ms,"
+      " ended_at_ms, state, asked) VALUES(?,?,?,?,?,?,?)"));
+  s->Bind(1, a.job_num).Bind(2, a.attempt).Bind(3, a.started_at_ms).Bind(4, a.deadline_ms);
+  s->Bind(5, a.ended_at_ms).Bind(6, a.state).BindBlob(7, encoded);
+  return s->Run();
+}
+
+absl::StatusOr<std::vector<AttemptRow>> StoreSession::LoadAttempts(int64_t job_num) {
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
+      "SELECT attempt, started_at_ms, deadline_ms, ended_at_ms, state, asked FROM attempts"
+      " WHERE job_num=? ORDER BY attempt"));
+  s->Bind(1, job_num);
+  std::vector<AttemptRow> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    AttemptRow a;
+    a.job_num = job_num;
+    a.attempt = static_cast<uint32_t>(s->Int(0));
+    a.started_at_ms = s->Int(1);
+    a.deadline_ms = s->Int(2);
+    a.ended_at_ms = s->Int(3);
+    a.state = static_cast<int>(s->Int(4));
+    absl::StatusOr<std::vector<std::string>> asked = DecodeStrings(s->Blob(5));
+    if (asked.ok()) {
+      for (size_t i = 0; i + 1 < asked->size(); i += 2) {
+        uint64_t count = 0;
+        if (absl::SimpleAtoi((*asked)[i + 1], &count)) a.asked.emplace_back((*asked)[i], count);
+      }
+    }
+    rows.push_back(std::move(a));
   }
   s->Reset();
   return rows;

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -32,7 +33,7 @@
 namespace muster::server {
 
 // Current schema version (PRAGMA user_version after Open).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct JobRow {
   int64_t num = 0;  // internal key, assigned by InsertJob
@@ -100,6 +101,18 @@ struct DeliveryRow {
   uint32_t messages = 0;
 };
 
+// One attempt of a job (attempt 1 is the submit, each RetryMissing adds one).
+struct AttemptRow {
+  int64_t job_num = 0;
+  uint32_t attempt = 0;
+  int64_t started_at_ms = 0;
+  int64_t deadline_ms = 0;
+  int64_t ended_at_ms = 0;  // 0 while it is the job's running attempt
+  int state = 0;            // muster.v1.JobState it ended in; the job's while latest
+  // Minions the attempt was sent to, per datacenter (only those sent it).
+  std::vector<std::pair<std::string, uint64_t>> asked;
+};
+
 struct MinionRow {
   int64_t num = 0;
   std::string id;
@@ -162,6 +175,7 @@ class StoreSession {
   absl::StatusOr<bool> InsertReturn(const ReturnRow& row);
   // True when inserted; false when (job, attempt, datacenter) already existed.
   absl::StatusOr<bool> InsertDelivery(const DeliveryRow& row);
+  absl::Status UpsertAttempt(const AttemptRow& row);
   absl::Status UpsertMinion(const MinionRow& row);
   absl::Status UpdateMinionSeen(int64_t num, int64_t last_seen_ms, bool alive);
   absl::Status UpsertRelay(const RelayRow& row);
@@ -169,7 +183,10 @@ class StoreSession {
   // Reads.
   absl::StatusOr<std::vector<JobRow>> LoadJobs();
   absl::StatusOr<std::vector<DatacenterRow>> LoadDatacenters(int64_t job_num);
-  absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries(int64_t job_num, uint32_t attempt);
+  // Every attempt's deliveries, by attempt then datacenter.
+  absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries(int64_t job_num);
+  // By attempt; empty for jobs written before schema version 2.
+  absl::StatusOr<std::vector<AttemptRow>> LoadAttempts(int64_t job_num);
   absl::Status ForEachReturnKey(int64_t job_num,
                                 absl::FunctionRef<void(const ReturnKeyView&)> fn);
   // Records that expected minion `minion` (its inventory number) received

@@ -81,6 +81,49 @@ TEST(JobStoreTest, OpenMigratesToCurrentSchemaAndReopens) {
   EXPECT_EQ((*again)->schema_version(), kSchemaVersion);
 }
 
+// A database written before receipts (schema 2) is upgraded in place: its
+// jobs and counters stay, `received` starts at 0, and receipts can be
+// recorded.
+TEST(JobStoreTest, UpgradesADatabaseFromBeforeReceiptsInPlace) {
+  std::string path = NewDbPath();
+  JobRow job = SampleJob();
+  {
+    auto store = JobStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+      absl::StatusOr<int64_t> num = s.InsertJob(job);
+      if (!num.ok()) return num.status();
+      job.num = *num;
+      return s.UpsertDatacenter(job.num, {"dc1", 3, 1, 1, 0, 0, EncodeExpectedSet({1, 2, 9})});
+    }).ok());
+  }
+  {
+    // What schema 2 looked like: no receipts table, no received column.
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE receipts").ok());
+    ASSERT_TRUE((*db)->Exec("ALTER TABLE job_datacenters DROP COLUMN received").ok());
+    ASSERT_TRUE((*db)->Exec("PRAGMA user_version=2").ok());
+  }
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->schema_version(), kSchemaVersion);
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    auto dcs = s.LoadDatacenters(job.num);
+    if (!dcs.ok()) return dcs.status();
+    EXPECT_EQ(dcs->size(), 1u);
+    EXPECT_EQ((*dcs)[0].returned, 1u);
+    EXPECT_EQ((*dcs)[0].received, 0u);
+    EXPECT_TRUE(*s.InsertReceipt(job.num, 2));
+    EXPECT_FALSE(*s.InsertReceipt(job.num, 2));
+    std::vector<uint32_t> received;
+    absl::Status listed = s.ForEachReceipt(job.num, [&](uint32_t m) { received.push_back(m); });
+    EXPECT_TRUE(listed.ok());
+    EXPECT_EQ(received, std::vector<uint32_t>({2}));
+    return absl::OkStatus();
+  }).ok());
+}
+
 TEST(JobStoreTest, RefusesNewerSchema) {
   std::string path = NewDbPath();
   {
@@ -393,6 +436,41 @@ TEST(JobStoreTest, AfterCommitRunsOnceTheRowsAreDurableAndNotOnRollback) {
   // A dropped callback does not leak into the next transaction.
   ASSERT_TRUE(js.Write([](StoreSession&) { return absl::OkStatus(); }).ok());
   EXPECT_FALSE(ran);
+}
+
+}  // namespace
+}  // namespace muster::server
+
+namespace muster::server {
+namespace {
+
+TEST(JobStoreTest, AttemptsRoundTripAndAreReplacedByAttemptNumber) {
+  auto store = JobStore::Open(NewDbPath());
+  ASSERT_TRUE(store.ok()) << store.status();
+  int64_t num = InsertSampleJob(**store);
+  AttemptRow first{num, 1, 5, 1005, 0, 2, {{"dc1", 200}, {"dc2", 300}}};
+  AttemptRow second{num, 2, 2000, 3000, 0, 1, {{"dc2", 7}}};
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    if (absl::Status st = s.UpsertAttempt(first); !st.ok()) return st;
+    return s.UpsertAttempt(second);
+  }).ok());
+  first.ended_at_ms = 1999;
+  first.state = 4;
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) { return s.UpsertAttempt(first); }).ok());
+  std::vector<AttemptRow> rows;
+  ASSERT_TRUE((*store)->Read([&](StoreSession& s) -> absl::Status {
+    absl::StatusOr<std::vector<AttemptRow>> loaded = s.LoadAttempts(num);
+    if (!loaded.ok()) return loaded.status();
+    rows = *loaded;
+    return absl::OkStatus();
+  }).ok());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].attempt, 1u);
+  EXPECT_EQ(rows[0].ended_at_ms, 1999);
+  EXPECT_EQ(rows[0].state, 4);
+  EXPECT_EQ(rows[0].asked, first.asked);
+  EXPECT_EQ(rows[1].started_at_ms, 2000);
+  EXPECT_EQ(rows[1].asked, second.asked);
 }
 
 }  // namespace

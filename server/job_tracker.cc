@@ -42,7 +42,23 @@ JobTracker::JobTracker(JobStore* store, const Inventory* inventory, JobTrackerOp
 
 JobTracker::~JobTracker() { Stop(); }
 
-void JobTracker::Start() { timer_ = std::thread([this] { TimerLoop(); }); }
+void JobTracker::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    expiry_hold_until_ = absl::Now() + options_.expiry_hold_limit;
+  }
+  timer_ = std::thread([this] { TimerLoop(); });
+}
+
+void JobTracker::HoldExpiry() {
+  absl::MutexLock lock(&mu_);
+  ++expiry_holds_;
+}
+
+void JobTracker::ReleaseExpiry() {
+  absl::MutexLock lock(&mu_);
+  if (expiry_holds_ > 0 && --expiry_holds_ == 0) timer_wake_.Signal();
+}
 
 void JobTracker::Stop() {
   {
@@ -139,19 +155,15 @@ absl::Status JobTracker::Recover() {
                           dc.failed,   dc.unexpected, dc.received};
         record->tallies.emplace_back(counters);
       }
-      record->deliveries.resize(dcs.size());
-      ASSIGN_OR_RETURN(std::vector<DeliveryRow> deliveries,
-                       session.LoadDeliveries(row.num, row.attempt));
-      for (const DeliveryRow& d : deliveries) {
-        int index = IndexOf(record->datacenters, d.datacenter);
-        if (index < 0) continue;
-        DeliveryInfo& info = record->deliveries[index];
-        info.delivered = d.status == muster::wire::v1::Delivery::DELIVERED;
-        info.expired = d.status == muster::wire::v1::Delivery::EXPIRED;
-        info.at_ms = d.at_ms;
-        info.relay_id = d.relay_id;
-      }
+      ASSIGN_OR_RETURN(std::vector<AttemptRow> attempts, session.LoadAttempts(row.num));
+      ASSIGN_OR_RETURN(std::vector<DeliveryRow> deliveries, session.LoadDeliveries(row.num));
       record->row = std::move(row);
+      std::vector<uint64_t> expected;
+      for (const DatacenterTally& tally : record->tallies) {
+        expected.push_back(tally.counters().expected);
+      }
+      record->attempts =
+          RecoverAttempts(record->row, record->datacenters, expected, attempts, deliveries);
       if (IsActive(record->row.state)) {
         ASSIGN_OR_RETURN(LoadedTallies loaded,
                          LoadTallies(session, record->row.num, record->datacenters));
@@ -171,6 +183,14 @@ absl::Status JobTracker::Recover() {
     for (Record* record : std::vector<Record*>(active_.begin(), active_.end())) {
       if (record->row.state == muster::v1::RUNNING && NoneMissing(*record)) {
         RETURN_IF_ERROR(Finalize(session, record, muster::v1::COMPLETE, NowMs()));
+      }
+    }
+    // An older jobd could end a job INCOMPLETE and record its last returns
+    // after: such a job is COMPLETE.
+    for (auto& [jid, record] : jobs_) {
+      if (record->row.state == muster::v1::INCOMPLETE && NoneMissing(*record)) {
+        record->row.state = muster::v1::COMPLETE;
+        RETURN_IF_ERROR(session.UpdateJobState(record->row));
       }
     }
     return absl::OkStatus();
@@ -216,7 +236,18 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
     record->tallies.emplace_back();
     record->tallies.back().Load(std::move(members));
   }
-  record->deliveries.resize(record->datacenters.size());
+  {
+    JobAttempt first;
+    first.attempt = 1;
+    first.started_at_ms = now;
+    first.deadline_ms = row.deadline_ms;
+    first.state = row.state;
+    for (const DatacenterTally& tally : record->tallies) {
+      first.asked.push_back(tally.counters().expected);
+    }
+    first.deliveries.resize(record->datacenters.size());
+    record->attempts.push_back(std::move(first));
+  }
   record->loaded = true;
   RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
     {
@@ -230,6 +261,10 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
       dc.expected = record->tallies[i].counters().expected;
       dc.members = EncodeExpectedSet(record->tallies[i].members());
       RETURN_IF_ERROR(session.UpsertDatacenter(row.num, dc));
+    }
+    if (!sets.empty()) {
+      RETURN_IF_ERROR(session.UpsertAttempt(
+          AttemptRowOf(row.num, record->datacenters, record->attempts.back())));
     }
     absl::MutexLock lock(&mu_);
     result.jid = row.jid;
@@ -402,8 +437,13 @@ JobSnapshot JobTracker::Snapshot(const Record& record) const {
   for (size_t i = 0; i < record.datacenters.size(); ++i) {
     const Counters& counters = record.tallies[i].counters();
     snapshot.total.Add(counters);
-    snapshot.datacenters.push_back({record.datacenters[i], counters, record.deliveries[i]});
+    DatacenterSnapshot dc;
+    dc.datacenter = record.datacenters[i];
+    dc.counters = counters;
+    dc.attempts = AttemptsIn(record.attempts, i, &dc.delivery_attempt, &dc.delivery);
+    snapshot.datacenters.push_back(std::move(dc));
   }
+  snapshot.attempts = SummarizeAttempts(record.attempts, record.row);
   return snapshot;
 }
 
@@ -653,18 +693,32 @@ absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t t
     absl::MutexLock lock(&mu_);
     int64_t now = NowMs();
     JobRow& row = record->row;
+    // The attempt being replaced keeps its end: the job's final state, or
+    // INCOMPLETE now (minions are missing) if it was still running.
+    JobAttempt& previous = record->attempts.back();
+    previous.ended_at_ms = row.ended_at_ms != 0 ? row.ended_at_ms : now;
+    previous.state = IsFinalState(row.state) ? row.state : muster::v1::INCOMPLETE;
+    RETURN_IF_ERROR(session.UpsertAttempt(AttemptRowOf(row.num, record->datacenters, previous)));
     row.attempt += 1;
     row.attempt_at_ms = now;
     row.deadline_ms = now + (timeout_ms != 0 ? timeout_ms : row.timeout_ms);
     row.state = muster::v1::PENDING;
     row.ended_at_ms = 0;
+    JobAttempt next;
+    next.attempt = row.attempt;
+    next.started_at_ms = now;
+    next.deadline_ms = row.deadline_ms;
+    next.state = row.state;
+    next.deliveries.resize(record->datacenters.size());
     for (size_t i = 0; i < record->datacenters.size(); ++i) {
       uint64_t missing = record->tallies[i].counters().missing();
+      next.asked.push_back(missing);
       if (missing == 0) continue;
-      record->deliveries[i] = DeliveryInfo{};
       result.retried += missing;
       result.by_datacenter.push_back({record->datacenters[i], missing});
     }
+    RETURN_IF_ERROR(session.UpsertAttempt(AttemptRowOf(row.num, record->datacenters, next)));
+    record->attempts.push_back(std::move(next));
     result.attempt = row.attempt;
     RETURN_IF_ERROR(session.UpdateJobState(row));
     active_.insert(record);
@@ -854,6 +908,7 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
     std::vector<bool> successes;
     std::vector<bool> inserted;
     std::vector<Record*> to_load;
+    std::vector<Record*> completed_late;  // INCOMPLETE -> COMPLETE
   };
   auto applied = std::make_shared<Applied>();
   applied->attempts.resize(end);
@@ -889,6 +944,9 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
       }
     }
   }
+  // A job that ended INCOMPLETE and now has every expected return (they
+  // were in flight, or waiting in Redis, at its deadline) is COMPLETE.
+  int64_t now = NowMs();
   for (Record* record : finished) {
     std::vector<DatacenterTally> tallies;
     JobRow row;
@@ -904,10 +962,30 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
         apply(*applied, i, tallies, row);
       }
     }
+    bool none_missing = std::all_of(tallies.begin(), tallies.end(), [](const DatacenterTally& t) {
+      return t.counters().missing() == 0;
+    });
+    if (row.state == muster::v1::INCOMPLETE && none_missing) {
+      row.state = muster::v1::COMPLETE;
+      row.ended_at_ms = now;
+      applied->completed_late.push_back(record);
+    }
     RETURN_IF_ERROR(PersistCountersOf(session, row, datacenters, tallies));
   }
 
-  session.AfterCommit([this, applied, apply] {
+  // Finished jobs loaded for a transaction that rolls back stay loaded
+  // too, until idle.
+  session.AfterRollback([this, applied, now] {
+    absl::MutexLock lock(&mu_);
+    for (Record* record : applied->to_load) {
+      if (IsActive(record->row.state)) continue;
+      record->late_return_ms = now;
+      if (std::find(late_loaded_.begin(), late_loaded_.end(), record) == late_loaded_.end()) {
+        late_loaded_.push_back(record);
+      }
+    }
+  });
+  session.AfterCommit([this, applied, apply, now] {
     absl::MutexLock lock(&mu_);
     std::vector<Record*> touched;
     for (size_t i = 0; i < applied->inserted.size(); ++i) {
@@ -920,19 +998,31 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
         }
       }
     }
-    int64_t now = NowMs();
+    for (Record* record : applied->completed_late) {
+      record->row.state = muster::v1::COMPLETE;
+      record->row.ended_at_ms = now;
+    }
     for (Record* record : touched) {
       Changed(record);
-      if (!IsActive(record->row.state)) continue;  // counters written with the returns
+      if (!IsActive(record->row.state)) {  // counters written with the returns
+        record->late_return_ms = now;
+        if (std::find(late_loaded_.begin(), late_loaded_.end(), record) == late_loaded_.end()) {
+          late_loaded_.push_back(record);
+        }
+        continue;
+      }
       if (record->row.state == muster::v1::RUNNING && NoneMissing(*record)) {
         EndInMemory(record, muster::v1::COMPLETE, now);
         unpersisted_ends_.push_back(record);
       }
     }
+    // Finished jobs loaded here stay loaded (late_loaded_) for the next
+    // late returns; ExpireDue drops them once idle.
     for (Record* record : applied->to_load) {
       if (IsActive(record->row.state)) continue;
-      for (DatacenterTally& tally : record->tallies) tally.Unload();
-      record->loaded = false;
+      if (std::find(late_loaded_.begin(), late_loaded_.end(), record) == late_loaded_.end()) {
+        late_loaded_.push_back(record);
+      }
     }
   });
   return counts;
@@ -958,13 +1048,12 @@ absl::Status JobTracker::ApplyDelivery(StoreSession& session, const std::string&
   absl::MutexLock lock(&mu_);
   Record* record = Find(delivery.jid());
   int index = IndexOf(record->datacenters, datacenter);
-  if (index < 0 || delivery.attempt() != record->row.attempt) return absl::OkStatus();
-  DeliveryInfo& info = record->deliveries[index];
-  info.delivered = delivery.status() == muster::wire::v1::Delivery::DELIVERED;
-  info.expired = delivery.status() == muster::wire::v1::Delivery::EXPIRED;
-  info.at_ms = delivery.at_ms();
-  info.relay_id = relay_id;
-  if (info.delivered) {
+  if (index < 0 || delivery.attempt() == 0 || delivery.attempt() > record->attempts.size()) {
+    return absl::OkStatus();
+  }
+  DeliveryInfo& info = record->attempts[delivery.attempt() - 1].deliveries[index];
+  info = DeliveryOf(delivery.status(), delivery.at_ms(), relay_id, delivery.messages());
+  if (info.delivered && delivery.attempt() == record->row.attempt) {
     outcome->dispatch_latency_ms =
         std::max<int64_t>(0, delivery.at_ms() - record->row.attempt_at_ms);
   }
@@ -975,9 +1064,30 @@ absl::Status JobTracker::ApplyDelivery(StoreSession& session, const std::string&
 absl::Status JobTracker::ExpireDue(int64_t now_ms) {
   return store_->Write([&](StoreSession& session) -> absl::Status {
     absl::MutexLock lock(&mu_);
+    // Holding the writer: no ingestion transaction is between placing its
+    // returns in these members and applying them.
+    constexpr int64_t kLateIdleMs = 2000;
+    for (size_t i = 0; i < late_loaded_.size();) {
+      Record* record = late_loaded_[i];
+      bool keep = !IsActive(record->row.state) && record->loaded &&
+                  now_ms - record->late_return_ms < kLateIdleMs;
+      if (keep) {
+        ++i;
+        continue;
+      }
+      if (!IsActive(record->row.state) && record->loaded) {
+        for (DatacenterTally& tally : record->tallies) tally.Unload();
+        record->loaded = false;
+      }
+      late_loaded_[i] = late_loaded_.back();
+      late_loaded_.pop_back();
+    }
     for (Record* record : std::vector<Record*>(active_.begin(), active_.end())) {
       if (record->row.deadline_ms <= now_ms) {
-        RETURN_IF_ERROR(Finalize(session, record, muster::v1::INCOMPLETE, now_ms));
+        // Every return can be in while the job is still PENDING (jobd
+        // restarted before it recorded the dispatch): that job is complete.
+        JobState state = NoneMissing(*record) ? muster::v1::COMPLETE : muster::v1::INCOMPLETE;
+        RETURN_IF_ERROR(Finalize(session, record, state, now_ms));
       }
     }
     return absl::OkStatus();
@@ -985,19 +1095,36 @@ absl::Status JobTracker::ExpireDue(int64_t now_ms) {
 }
 
 void JobTracker::TimerLoop() {
+  bool was_held = false;
   while (true) {
+    bool expire;
     {
       absl::MutexLock lock(&mu_);
       int64_t next = INT64_MAX;
       for (const Record* record : active_) next = std::min(next, record->row.deadline_ms);
+      bool held = expiry_holds_ > 0 && absl::Now() < expiry_hold_until_;
+      if (held && !was_held) {
+        spdlog::info("job expiry held until the returns and events waiting in Redis are read");
+      } else if (!held && was_held) {
+        if (expiry_holds_ > 0) {
+          spdlog::warn("expiring overdue jobs though the backlog in Redis is not read after {}; "
+                       "returns read later still complete them",
+                       absl::FormatDuration(options_.expiry_hold_limit));
+        } else {
+          spdlog::info("read the backlog waiting in Redis: expiring overdue jobs");
+        }
+      }
+      was_held = held;
       // Wake at the earliest deadline, and at least every second.
       absl::Time wake = std::min(absl::FromUnixMillis(next), absl::Now() + absl::Seconds(1));
-      if (!stopping_ && next > NowMs()) timer_wake_.WaitWithDeadline(&mu_, wake);
+      if (!stopping_ && (held || next > NowMs())) timer_wake_.WaitWithDeadline(&mu_, wake);
       if (stopping_) break;
+      expire = expiry_holds_ == 0 || absl::Now() >= expiry_hold_until_;
     }
     if (absl::Status persisted = PersistFinished(); !persisted.ok()) {
       spdlog::warn("writing completed jobs failed, will retry: {}", persisted.ToString());
     }
+    if (!expire) continue;
     absl::Status status = ExpireDue(NowMs());
     if (!status.ok()) {
       spdlog::error("expiring jobs failed, retrying in 1 s: {}", status.ToString());

@@ -11,11 +11,17 @@
 //  - Active jobs (PENDING, RUNNING) hold their expected sets and one state
 //    word per expected minion (DatacenterTally). A finished job keeps only
 //    its counters; its arrays are rebuilt from SQLite on demand (a late
-//    return, ListReturns MISSING, RetryMissing) and dropped again.
+//    return, ListReturns MISSING, RetryMissing) and dropped again (after
+//    late returns, once none came for 2 s: a jobd catching up after a
+//    restart records thousands of them, one transaction after another).
 //  - On start, Recover() rebuilds everything from SQLite, so a crash loses
 //    nothing that was committed.
-// A timer thread moves jobs whose deadline passed to INCOMPLETE; a job moves
-// to COMPLETE in the transaction that records its last expected return.
+// A timer thread moves jobs whose deadline passed to INCOMPLETE (COMPLETE if
+// nothing is missing); a job moves to COMPLETE in the transaction that
+// records its last expected return, also when that return arrives after the
+// job ended INCOMPLETE (it was in flight, or waiting in Redis, at the
+// deadline). While expiry is held (HoldExpiry: jobd's ingesters have not yet
+// read what waited in Redis at start) no job is ended for its deadline.
 #ifndef MUSTER_SERVER_JOB_TRACKER_H_
 #define MUSTER_SERVER_JOB_TRACKER_H_
 
@@ -40,6 +46,7 @@
 #include "proto/wire.pb.h"
 #include "server/completeness.h"
 #include "server/inventory.h"
+#include "server/job_attempts.h"
 #include "server/job_store.h"
 
 namespace muster::server {
@@ -54,17 +61,13 @@ struct JobSpec {
   std::string submitter;
 };
 
-struct DeliveryInfo {
-  bool delivered = false;
-  bool expired = false;
-  int64_t at_ms = 0;
-  std::string relay_id;
-};
-
 struct DatacenterSnapshot {
   std::string datacenter;
   Counters counters;
+  // The latest attempt sent to this datacenter, and its delivery.
+  uint32_t delivery_attempt = 0;
   DeliveryInfo delivery;
+  std::vector<AttemptDelivery> attempts;  // every attempt of the job, oldest first
 };
 
 // A consistent copy of one job.
@@ -72,6 +75,7 @@ struct JobSnapshot {
   JobRow row;
   Counters total;
   std::vector<DatacenterSnapshot> datacenters;  // sorted by name
+  std::vector<AttemptSummary> attempts;         // oldest first
   uint64_t version = 0;                         // grows with every change
 };
 
@@ -179,6 +183,10 @@ struct DeliveryOutcome {
 struct JobTrackerOptions {
   // Minions not seen for this long are left out of new expected sets.
   absl::Duration inventory_expiry = absl::Hours(24);
+  // Longest time after Start() that HoldExpiry() holds expiry (Redis may be
+  // unreachable at start; a job expired later and completed by late
+  // returns still ends COMPLETE).
+  absl::Duration expiry_hold_limit = absl::Seconds(60);
 };
 
 class JobTracker {
@@ -190,6 +198,13 @@ class JobTracker {
   absl::Status Recover() ABSL_LOCKS_EXCLUDED(mu_);
   // Starts / stops (and joins) the timeout thread.
   void Start();
+  // Each HoldExpiry() keeps the timer from ending overdue jobs until the
+  // matching ReleaseExpiry() (or expiry_hold_limit after Start()). jobd
+  // holds it once per stream until that stream's backlog at start is
+  // committed, so a job whose returns waited in Redis is not ended
+  // INCOMPLETE before they are read.
+  void HoldExpiry() ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseExpiry() ABSL_LOCKS_EXCLUDED(mu_);
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Freezes the expected set of `target` from the inventory and records the
@@ -284,7 +299,8 @@ class JobTracker {
                              const muster::wire::v1::Delivery& delivery,
                              DeliveryOutcome* outcome) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Moves every active job whose deadline is <= now to INCOMPLETE.
+  // Moves every active job whose deadline is <= now to INCOMPLETE, or to
+  // COMPLETE when none of its expected minions is missing.
   absl::Status ExpireDue(int64_t now_ms) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -292,8 +308,13 @@ class JobTracker {
     JobRow row;
     std::vector<std::string> datacenters;  // sorted
     std::vector<DatacenterTally> tallies;  // parallel to datacenters
-    std::vector<DeliveryInfo> deliveries;  // latest attempt, parallel
+    // Oldest first; back() is row.attempt, whose state and end are the
+    // row's (the others' are kept here).
+    std::vector<JobAttempt> attempts;
     bool loaded = false;                   // tallies hold members
+    // A finished job loaded for late returns: when the last one came
+    // (ExpireDue drops its members once it has been idle a while).
+    int64_t late_return_ms = 0;
     uint64_t version = 1;
   };
   struct LoadedTallies {
@@ -337,10 +358,16 @@ class JobTracker {
   // Jobs completed by their last return, in memory, whose final state and
   // counters are not yet written (PersistFinished()).
   std::vector<Record*> unpersisted_ends_ ABSL_GUARDED_BY(mu_);
+  // Finished jobs whose members stay loaded while late returns keep coming
+  // (a jobd catching up after the deadline): reloading them from SQLite
+  // for every transaction would make catching up quadratic.
+  std::vector<Record*> late_loaded_ ABSL_GUARDED_BY(mu_);
   std::string last_jid_ ABSL_GUARDED_BY(mu_);
   uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t retried_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int expiry_holds_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time expiry_hold_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::thread timer_;
 };
 

@@ -36,8 +36,11 @@ absl::Status Jobd::Start() {
   RETURN_IF_ERROR(store_->Read([&](StoreSession& session) { return inventory_->Load(session); }));
   spdlog::info("inventory: {} minions", inventory_->size());
   tracker_ = std::make_unique<JobTracker>(store_.get(), inventory_.get(),
-                                          JobTrackerOptions{options_.inventory_expiry});
+                                          JobTrackerOptions{options_.inventory_expiry, options_.expiry_hold_limit});
   RETURN_IF_ERROR(tracker_->Recover());
+  // No job ends for its deadline before both streams' backlog is read.
+  tracker_->HoldExpiry();
+  tracker_->HoldExpiry();
   tracker_->Start();
 
   StreamConsumerOptions returns;
@@ -62,6 +65,8 @@ absl::Status Jobd::Start() {
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
         metrics->ObserveDispatchLatency(datacenter, latency_ms);
       });
+  return_ingester_->set_caught_up([tracker = tracker_.get()] { tracker->ReleaseExpiry(); });
+  event_ingester_->set_caught_up([tracker = tracker_.get()] { tracker->ReleaseExpiry(); });
   event_ingester_->Start();
   return_ingester_->Start();
   dispatcher_->Start();

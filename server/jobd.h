@@ -55,6 +55,9 @@ struct JobdOptions {
   // Dashboard and /metrics, host:port (port 0 picks a free one); empty
   // disables both.
   std::string http_listen = "127.0.0.1:7401";
+  // Longest wait after start for the streams' backlog before overdue jobs
+  // are ended anyway (JobTrackerOptions::expiry_hold_limit).
+  absl::Duration expiry_hold_limit = absl::Seconds(60);
 };
 
 class Jobd {

@@ -1,8 +1,11 @@
 // jobd: the central Muster JobService and its dashboard. Parses flags, runs
-// a Jobd until SIGTERM or SIGINT, then shuts down gracefully. See
-// docs/OPERATIONS.md.
+// a Jobd until SIGTERM or SIGINT, then shuts down gracefully. Logs go to
+// stderr; stdout carries only the ready line, "jobd ready grpc=HOST:PORT
+// http=HOST:PORT" (real ports, also for :0; no http= when the dashboard is
+// off), printed once jobd serves. See docs/OPERATIONS.md.
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -10,9 +13,11 @@
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
 #include "server/jobd.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7400", "gRPC listen address host:port");
@@ -27,6 +32,9 @@ ABSL_FLAG(uint32_t, returns_batch_entries, 8,
           "stream entries read (and committed in one transaction) per returns batch");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:7401",
           "dashboard and /metrics address host:port (port 0 picks a free one; empty disables)");
+ABSL_FLAG(absl::Duration, expiry_hold_limit, absl::Seconds(60),
+          "after start, end no job for its deadline until the returns waiting in Redis are "
+          "read, or this long at most (0s: do not wait)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
@@ -35,6 +43,7 @@ int main(int argc, char** argv) {
   // Debian's Abseil is built with deadlock detection on: it records every
   // lock order in a global graph, which shows in the hot paths' profiles.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("jobd"));
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
 
   // Block the stop signals in every thread; the main thread waits for them.
@@ -60,6 +69,7 @@ int main(int argc, char** argv) {
   options.consumer = absl::GetFlag(FLAGS_consumer);
   options.returns_batch_entries = absl::GetFlag(FLAGS_returns_batch_entries);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.expiry_hold_limit = absl::GetFlag(FLAGS_expiry_hold_limit);
   if (!options.http_listen.empty()) {
     if (absl::Status valid = muster::http::ListenAddress::Parse(options.http_listen).status();
         !valid.ok()) {
@@ -79,6 +89,15 @@ int main(int argc, char** argv) {
     jobd.Stop();
     return 1;
   }
+  std::string http_field;
+  if (jobd.http_port() != 0) {
+    absl::StatusOr<muster::http::ListenAddress> http =
+        muster::http::ListenAddress::Parse(options.http_listen);
+    if (http.ok()) http_field = absl::StrCat(" http=", http->host, ":", jobd.http_port());
+  }
+  std::string grpc_host = options.listen.substr(0, options.listen.rfind(':'));
+  std::printf("jobd ready grpc=%s:%d%s\n", grpc_host.c_str(), jobd.port(), http_field.c_str());
+  std::fflush(stdout);
   int signal = 0;
   sigwait(&stop_signals, &signal);
   spdlog::info("signal {}: shutting down", signal);

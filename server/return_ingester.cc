@@ -37,10 +37,20 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
   for (size_t i = 0; i < entries.size(); ++i) {
     const std::string* payload = entries[i].Field("batch");
     muster::wire::v1::ReturnBatch& batch = batches_[i];
-    if (payload == nullptr || !batch.ParseFromString(*payload)) {
+    const char* reason = nullptr;
+    if (payload == nullptr) {
+      reason = "no batch field";
+    } else if (!batch.ParseFromString(*payload)) {
+      reason = "not a ReturnBatch";
+    } else if (!bus::ValidateRelayId(batch.relay_id()).ok() ||
+               !bus::ValidateDatacenter(batch.datacenter()).ok()) {
+      // docs/PROTOCOL.md 1: the names a relay writes are checked where they
+      // enter jobd, so none reaches the store or the dashboard.
+      reason = "bad relay id or datacenter";
+    }
+    if (reason != nullptr) {
       if (++malformed_entries <= 3) {
-        spdlog::warn("returns: dropping malformed entry {} ({})", entries[i].id,
-                     payload == nullptr ? "no batch field" : "not a ReturnBatch");
+        spdlog::warn("returns: dropping malformed entry {} ({})", entries[i].id, reason);
       }
       continue;
     }

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -33,7 +34,8 @@ struct ReturnIngesterStats {
   uint64_t duplicates = 0;  // already stored: nothing changed
   uint64_t unknown_job = 0;
   uint64_t unexpected = 0;
-  uint64_t malformed_entries = 0;  // no "batch" field or not a ReturnBatch
+  uint64_t malformed_entries = 0;  // no "batch" field, not a ReturnBatch, or a bad
+                                   // relay id or datacenter (docs/PROTOCOL.md 1)
   uint64_t malformed_returns = 0;  // bad minion id, jid or attempt
   uint64_t batches = 0;            // reads committed (each acknowledged after)
   uint64_t transactions = 0;       // their transactions: > batches when cut short
@@ -47,6 +49,11 @@ class ReturnIngester {
  public:
   ReturnIngester(StreamConsumerOptions options, JobStore* store, JobTracker* tracker);
 
+  // Runs once the entries that waited in the stream at start are committed
+  // (IngestLoop::set_caught_up). Set before Start().
+  void set_caught_up(std::function<void()> caught_up) {
+    loop_.set_caught_up(std::move(caught_up));
+  }
   void Start() { loop_.Start(); }
   void Stop() { loop_.Stop(); }
   ReturnIngesterStats stats() const;

@@ -25,7 +25,33 @@ absl::Status StreamConsumer::EnsureConnected() {
   phase_ = Phase::kOwnPending;
   own_cursor_ = "0";
   claim_cursor_ = "0-0";
+  return NoteStartTail();
+}
+
+absl::Status StreamConsumer::NoteStartTail() {
+  if (start_tail_known_) return absl::OkStatus();
+  absl::StatusOr<RedisReply> reply =
+      connection_->Command({"XREVRANGE", options_.stream, "+", "-", "COUNT", "1"});
+  if (!reply.ok()) return Fail<bool>(reply.status()).status();
+  absl::StatusOr<std::vector<StreamEntry>> last = ParseStreamEntries(reply->get());
+  if (!last.ok()) return Fail<bool>(last.status()).status();
+  if (!last->empty()) {
+    absl::StatusOr<StreamId> id = StreamId::Parse(last->front().id);
+    if (!id.ok()) return Fail<bool>(id.status()).status();
+    start_tail_ = *id;
+  }
+  start_tail_known_ = true;
   return absl::OkStatus();
+}
+
+void StreamConsumer::CheckStartTail(const std::vector<StreamEntry>& entries) {
+  if (reached_start_tail_ || !start_tail_known_ || phase_ != Phase::kNew) return;
+  if (!start_tail_ || entries.empty()) {
+    reached_start_tail_ = true;  // nothing older is left to read
+    return;
+  }
+  absl::StatusOr<StreamId> last = StreamId::Parse(entries.back().id);
+  if (last.ok() && !(*last < *start_tail_)) reached_start_tail_ = true;
 }
 
 absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ReadOwnPending() {
@@ -80,6 +106,7 @@ absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::Read() {
   if (!reply.ok()) return Fail<std::vector<StreamEntry>>(reply.status());
   absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamRead(*reply);
   if (!entries.ok()) return Fail<std::vector<StreamEntry>>(entries.status());
+  CheckStartTail(*entries);
   return entries;
 }
 

@@ -8,10 +8,17 @@
 // removes acknowledged entries (XTRIM MINID below the oldest pending and the
 // last delivered id). A Redis failure drops the connection; the next call
 // reconnects, so a Redis restart only delays ingestion.
+//
+// Catching up: at its first connection the consumer notes the stream's last
+// entry (the backlog that waited for this jobd). ReachedStartTail() turns
+// true once Read() has returned every pending entry and every entry up to
+// that one (or found nothing newer to read), so the caller knows when what
+// waited for it at start has been read (jobd holds job expiry until then).
 #ifndef MUSTER_SERVER_STREAM_CONSUMER_H_
 #define MUSTER_SERVER_STREAM_CONSUMER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,11 +53,17 @@ class StreamConsumer {
   // Drops the connection: the next Read() starts again with the pending
   // entries (used after the caller failed to commit what it read).
   void Reset() { connection_.reset(); }
+  // True once the entries read so far include every entry that was in the
+  // stream (pending or not yet read) at the first connection. Stays true.
+  bool ReachedStartTail() const { return reached_start_tail_; }
 
  private:
   absl::Status EnsureConnected();
   absl::StatusOr<std::vector<StreamEntry>> ReadOwnPending();
   absl::StatusOr<std::vector<StreamEntry>> ClaimOthersPending();
+  // Notes the stream's last entry id (once, at the first connection).
+  absl::Status NoteStartTail();
+  void CheckStartTail(const std::vector<StreamEntry>& entries);
   template <typename T>
   absl::StatusOr<T> Fail(absl::Status status) {
     connection_.reset();
@@ -63,6 +76,9 @@ class StreamConsumer {
   enum class Phase { kOwnPending, kClaim, kNew } phase_ = Phase::kOwnPending;
   std::string own_cursor_ = "0";
   std::string claim_cursor_ = "0-0";
+  bool start_tail_known_ = false;
+  std::optional<StreamId> start_tail_;  // none: the stream was empty
+  bool reached_start_tail_ = false;
 };
 
 }  // namespace muster::server

@@ -229,12 +229,29 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
   ASSERT_TRUE(relays_->AddRaw("returns", "batch", "\xff\xff not protobuf").ok());
   ASSERT_TRUE(relays_->AddRaw("returns", "other", "x").ok());
   ASSERT_TRUE(relays_->AddRaw("events", "event", "\x0a").ok());
+  // Names that break docs/PROTOCOL.md 1: the whole entry is dropped, even
+  // its good return (web-a2 stays missing).
+  wire::v1::ReturnBatch bad_names;
+  bad_names.set_relay_id("relay dc1!");
+  bad_names.set_datacenter("dc1");
+  *bad_names.add_returns() = RelayPlayer::MakeReturn(jid, 1, "web-a2", true);
+  ASSERT_TRUE(relays_->AddRaw("returns", "batch", bad_names.SerializeAsString()).ok());
+  bad_names.set_relay_id("relay-dc1");
+  bad_names.set_datacenter("dc.1");
+  ASSERT_TRUE(relays_->AddRaw("returns", "batch", bad_names.SerializeAsString()).ok());
+  wire::v1::RelayEvent bad_event;
+  bad_event.set_relay_id("relay/dc1");
+  bad_event.set_datacenter("dc1");
+  bad_event.set_at_ms(1);
+  bad_event.mutable_delivery()->set_jid(jid);
+  bad_event.mutable_delivery()->set_attempt(1);
+  ASSERT_TRUE(relays_->AddRaw("events", "event", bad_event.SerializeAsString()).ok());
 
   ASSERT_TRUE(WaitFor(
       [&] {
         auto stats = jobd_->return_ingester().stats();
-        return stats.malformed_entries == 2 && stats.returns == 3 &&
-               jobd_->event_ingester().stats().malformed_entries == 1 &&
+        return stats.malformed_entries == 4 && stats.returns == 3 &&
+               jobd_->event_ingester().stats().malformed_entries == 2 &&
                jobd_->event_ingester().stats().deliveries == 3;
       },
       absl::Seconds(10)));
@@ -313,6 +330,33 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
   EXPECT_GT(job.ended_at_ms(), 0);
   EXPECT_EQ(job.datacenters(0).delivered_at_ms(), 12345);
   EXPECT_EQ(ListReturns(jid, v1::ListReturnsRequest::MISSING).missing_size(), 0);
+}
+
+// Returns in flight at the deadline: the job ends INCOMPLETE, and when the
+// last missing one is recorded it becomes COMPLETE (never "INCOMPLETE with
+// nothing missing"), its end moved to that moment; attempt 1's history says
+// the same.
+TEST_F(JobdServiceTest, LateReturnsThatLeaveNothingMissingMakeAnIncompleteJobComplete) {
+  AddFleet();
+  std::string jid = Submit("web-a*", 300).jid();
+  ASSERT_TRUE(relays_->SendReturns("dc1", {RelayPlayer::MakeReturn(jid, 1, "web-a0", true)}).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(jid).state() == v1::INCOMPLETE; }, absl::Seconds(10)));
+  v1::Job incomplete = Get(jid);
+  EXPECT_EQ(incomplete.completeness().missing(), 2u);
+
+  ASSERT_TRUE(relays_->SendReturns("dc1", {RelayPlayer::MakeReturn(jid, 1, "web-a1", true)}).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(jid).completeness().returned() == 2; }, absl::Seconds(10)));
+  EXPECT_EQ(Get(jid).state(), v1::INCOMPLETE) << "one is still missing";
+  ASSERT_TRUE(relays_->SendReturns("dc1", {RelayPlayer::MakeReturn(jid, 1, "web-a2", false)}).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(jid).completeness().returned() == 3; }, absl::Seconds(10)));
+  v1::Job job = Get(jid);
+  EXPECT_EQ(job.state(), v1::COMPLETE);
+  EXPECT_EQ(job.completeness().missing(), 0u);
+  EXPECT_EQ(job.completeness().failed(), 1u);
+  EXPECT_GE(job.ended_at_ms(), incomplete.ended_at_ms());
+  ASSERT_EQ(job.attempts_size(), 1);
+  EXPECT_EQ(job.attempts(0).state(), v1::COMPLETE);
+  EXPECT_EQ(job.attempts(0).ended_at_ms(), job.ended_at_ms());
 }
 
 TEST_F(JobdServiceTest, TimeoutGivesIncompleteAndRetryMissingTargetsOnlyTheMissing) {

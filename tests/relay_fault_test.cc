@@ -183,6 +183,82 @@ TEST_F(RelayFaultTest, RedisOutageSpoolsReturnsAndDrainsThemInOrderExactlyOnce) 
       << relay_->process().ReadLog();
 }
 
+// Redis refusing every write (as it answers LOADING while a restarted Redis
+// loads its data set): returns go to the spool and are acknowledged, and
+// the relay logs one warning for the whole outage and one "recovered" line,
+// not an error per XADD.
+TEST_F(RelayFaultTest, RedisRefusingWritesLogsOneWarningPerOutage) {
+  StartRelay();
+  auto minion = Minion("m1");
+  std::vector<ReturnKeyTuple> sent;
+  int next = 0;
+  auto send_some = [&] {
+    std::vector<wire::v1::Return> returns;
+    for (int i = 0; i < 5; ++i, ++next) {
+      returns.push_back(MakeReturn(Jid(next), 1, minion->id(), "r"));
+      sent.emplace_back(Jid(next), 1, minion->id());
+    }
+    minion->SendReturns(returns);
+  };
+  auto all_acked = [&] { return minion->acked().size() == sent.size(); };
+  send_some();
+  ASSERT_TRUE(minion->PumpUntil(all_acked, kWait));
+  ASSERT_TRUE(WaitFor([&] { return StoredReturns().size() == sent.size(); }, kWait));
+
+  // Both streams the relay writes become strings: every XADD is refused.
+  for (const char* key : {"muster:returns", "muster:events"}) {
+    ASSERT_TRUE(redis_connection_->Command({"DEL", key}).ok());
+    ASSERT_TRUE(redis_connection_->Command({"SET", key, "refusing"}).ok());
+  }
+  size_t log_before = relay_->process().ReadLog().size();
+  // Returns keep flowing for several heartbeats and backoffs.
+  absl::Time until = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < until) {
+    send_some();
+    ASSERT_TRUE(minion->PumpUntil(all_acked, kWait)) << "no ack while Redis refuses writes";
+  }
+  for (const char* key : {"muster:returns", "muster:events"}) {
+    ASSERT_TRUE(redis_connection_->Command({"DEL", key}).ok());
+  }
+  // The first 5 went with the deleted key; every later one is stored once.
+  ASSERT_TRUE(WaitFor([&] { return StoredReturns().size() >= sent.size() - 5; }, kWait))
+      << StoredReturns().size() << " of " << sent.size() - 5;
+  EXPECT_EQ(StoredReturns(), std::vector<ReturnKeyTuple>(sent.begin() + 5, sent.end()));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return relay_->process().ReadLog().find("redis (returns): recovered", log_before) !=
+               std::string::npos;
+      },
+      kWait));
+  std::string log = relay_->process().ReadLog().substr(log_before);
+  auto count = [&](const std::string& text) {
+    int n = 0;
+    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("WRONGTYPE"), 1) << log;
+  EXPECT_EQ(count("redis (returns): recovered"), 1) << log;
+  EXPECT_EQ(count("[error]"), 0) << log;
+}
+
+// docs/PROTOCOL.md 1's relay id rule is enforced at start: a clear error
+// and exit 2, not names jobd would have to drop.
+TEST_F(RelayFaultTest, RelayIdBreakingTheRulesStopsRelaydAtStart) {
+  std::string dir = MakeTempDir("relay_id");
+  ChildProcess relayd;
+  ASSERT_TRUE(relayd
+                  .Start({RunfilePath("relay/relayd"), "--datacenter=dc1",
+                          "--relay_id=relay dc1/a", "--redis=" + redis_.address_string(),
+                          "--publish_port=0", "--return_port=0", "--state_dir=" + dir},
+                         dir + "/relayd.log")
+                  .ok());
+  absl::StatusOr<int> code = relayd.Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << "relayd kept running: " << relayd.ReadLog();
+  EXPECT_EQ(*code, 2);
+  EXPECT_NE(relayd.ReadLog().find("--relay_id: relay id 'relay dc1/a'"), std::string::npos)
+      << relayd.ReadLog();
+}
+
 TEST_F(RelayFaultTest, SpooledReturnsSurviveARelayCrash) {
   StartRelay();
   auto minion = Minion("m1");

@@ -38,4 +38,12 @@ absl::Status ValidateDatacenter(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateRelayId(absl::string_view id) {
+  if (id.empty() || id.size() > 128 || !AllOf(id, "._-")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "relay id '", id, "': expected 1..128 characters of [A-Za-z0-9._-]"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace muster::bus

@@ -43,6 +43,8 @@ std::string MinionTopic(absl::string_view minion_id);
 absl::Status ValidateMinionId(absl::string_view id);
 // OK when `name` is a valid datacenter name: 1..64 bytes of [A-Za-z0-9_-].
 absl::Status ValidateDatacenter(absl::string_view name);
+// OK when `id` is a valid relay id: 1..128 bytes of [A-Za-z0-9._-].
+absl::Status ValidateRelayId(absl::string_view id);
 
 }  // namespace muster::bus
 

@@ -18,6 +18,10 @@ TEST(BusProtocolTest, ValidatesIds) {
   EXPECT_FALSE(ValidateMinionId(std::string(256, 'a')).ok());
   EXPECT_TRUE(ValidateDatacenter("dc_2-east").ok());
   EXPECT_FALSE(ValidateDatacenter("dc.2").ok());
+  EXPECT_TRUE(ValidateRelayId("relay-dc2.a_1").ok());
+  EXPECT_FALSE(ValidateRelayId("relay dc2").ok());
+  EXPECT_FALSE(ValidateRelayId("").ok());
+  EXPECT_FALSE(ValidateRelayId(std::string(129, 'r')).ok());
 }
 
 }  // namespace

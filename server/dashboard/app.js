@@ -166,6 +166,30 @@ function jobPage(jid) {
       <tbody id="failed-body"></tbody></table>
     <div id="failed-more" class="muted"></div>`;
 
+  // When each attempt started (delivery times are relative to it).
+  function attemptStart(attempt) {
+    const a = (job.attempts || []).find(x => n(x.attempt) === n(attempt));
+    return a ? n(a.started_at_ms) : n(job.created_at_ms);
+  }
+
+  // The delivery cell: the latest attempt sent to the datacenter, then,
+  // after a retry, one line per attempt (sent or not, delivered when).
+  function delivery(d) {
+    const latest = d.delivered ? "delivered +" + Math.max(0, n(d.delivered_at_ms) - attemptStart(d.delivery_attempt)) +
+      " ms (" + esc(d.relay_id) + ")"
+      : d.expired_at_relay ? '<span class="warn">expired at relay</span>' : '<span class="warn">not delivered</span>';
+    if ((job.attempts || []).length < 2) return latest;
+    const rows = (d.attempts || []).map(a => {
+      const at = Math.max(0, n(a.at_ms) - attemptStart(a.attempt));
+      const what = a.status === "NOT_SENT" ? "not sent"
+        : a.status === "DELIVERED" ? `${n(a.asked)} asked, delivered +${at} ms (${esc(a.relay_id)})`
+        : a.status === "EXPIRED" ? `${n(a.asked)} asked, <span class="warn">expired at relay</span>`
+        : `${n(a.asked)} asked, <span class="warn">not delivered</span>`;
+      return `<div class="muted" data-attempt="${n(a.attempt)}">attempt ${n(a.attempt)}: ${what}</div>`;
+    });
+    return `${latest} [attempt ${n(d.delivery_attempt)}]${rows.join("")}`;
+  }
+
   function renderJob() {
     setHtml("job-state", stateBadge(job.state));
     setHtml("meta", `${esc(job.function)} ${esc((job.args || []).join(" "))} on <code>${esc(job.target.expression)}</code>
@@ -180,8 +204,7 @@ function jobPage(jid) {
       <td class="num" title="acknowledged receipt or returned" data-k="received">${n(d.completeness.received)}</td><td class="num" data-k="returned">${n(d.completeness.returned)}</td>
       <td class="num" data-k="succeeded">${n(d.completeness.succeeded)}</td><td class="num" data-k="failed">${n(d.completeness.failed)}</td>
       <td class="num" data-k="missing">${n(d.completeness.missing)}</td>
-      <td data-k="delivery">${d.delivered ? "delivered +" + Math.max(0, n(d.delivered_at_ms) - n(job.created_at_ms)) + " ms (" + esc(d.relay_id) + ")"
-        : d.expired_at_relay ? '<span class="warn">expired at relay</span>' : '<span class="warn">not delivered</span>'}</td></tr>`).join("") ||
+      <td data-k="delivery">${delivery(d)}</td></tr>`).join("") ||
       '<tr><td colspan="9" class="muted">no expected minions</td></tr>');
     setHtml("missing-count", String(n(job.completeness.missing)));
     setHtml("failed-count", String(n(job.completeness.failed)));

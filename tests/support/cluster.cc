@@ -588,4 +588,66 @@ absl::StatusOr<Cluster::StoredReturns> Cluster::CountStoredReturns(const std::st
   return result;
 }
 
+absl::StatusOr<std::map<std::string, int64_t>> Cluster::CountStoredReturnsByDatacenter(
+    const std::string& jid) const {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("open ", db_path_, ": ", message));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  const char* sql =
+      "SELECT r.datacenter, count(DISTINCT r.minion) FROM returns r "
+      "JOIN jobs j ON r.job_num = j.num WHERE j.jid = ?1 AND r.expected = 1 "
+      "GROUP BY r.datacenter";
+  sqlite3_stmt* stmt = nullptr;
+  std::map<std::string, int64_t> counts;
+  absl::Status status;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+    status = absl::InternalError(absl::StrCat("prepare: ", sqlite3_errmsg(db)));
+  } else {
+    sqlite3_bind_text(stmt, 1, jid.data(), static_cast<int>(jid.size()), SQLITE_TRANSIENT);
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+      counts[reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))] =
+          sqlite3_column_int64(stmt, 1);
+    }
+    if (step != SQLITE_DONE) {
+      status = absl::InternalError(absl::StrCat("count returns: ", sqlite3_errmsg(db)));
+    }
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  if (!status.ok()) return status;
+  return counts;
+}
+
+absl::StatusOr<std::vector<std::string>> Cluster::StoredJids() const {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("open ", db_path_, ": ", message));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* stmt = nullptr;
+  std::vector<std::string> jids;
+  absl::Status status;
+  if (sqlite3_prepare_v2(db, "SELECT jid FROM jobs ORDER BY num", -1, &stmt, nullptr) !=
+      SQLITE_OK) {
+    status = absl::InternalError(absl::StrCat("prepare: ", sqlite3_errmsg(db)));
+  } else {
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+      jids.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+    }
+    if (step != SQLITE_DONE) status = absl::InternalError(sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  if (!status.ok()) return status;
+  return jids;
+}
+
 }  // namespace muster::testing

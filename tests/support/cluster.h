@@ -182,6 +182,13 @@ class Cluster {
     int64_t distinct_minions = 0;
   };
   absl::StatusOr<StoredReturns> CountStoredReturns(const std::string& jid) const;
+  // The jids in jobd's SQLite file, oldest first (committed jobs, whatever
+  // their state; works while jobd is stopped or killed).
+  absl::StatusOr<std::vector<std::string>> StoredJids() const;
+  // Distinct expected minions with a return for `jid` in jobd's SQLite
+  // file, per datacenter (what a job's per-datacenter `returned` must say).
+  absl::StatusOr<std::map<std::string, int64_t>> CountStoredReturnsByDatacenter(
+      const std::string& jid) const;
 
   // When the last virtual minion received dispatch (jid, attempt): the
   // latest receipt, over every running fleetsim, by a socket whose minions

@@ -1,0 +1,68 @@
+// jobd's ready line: started with `:0` ports, the real jobd prints exactly
+// one line on stdout, "jobd ready grpc=HOST:PORT http=HOST:PORT", with the
+// ports it bound (logs go to stderr), and both addresses answer.
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include <httplib.h>
+#include "proto/job_service.grpc.pb.h"
+#include "re2/re2.h"
+#include "tests/support/process.h"
+#include "tests/support/redis_server.h"
+
+namespace muster::testing {
+namespace {
+
+TEST(JobdReadyLineTest, PrintsTheBoundAddressesAloneOnStdout) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.Start().ok());
+  std::string dir = MakeTempDir("jobd_ready");
+  // stdout alone goes to the log; stderr to its own file.
+  std::string command =
+      absl::StrCat("exec '", RunfilePath("server/jobd"), "' --listen=127.0.0.1:0",
+                   " --http_listen=127.0.0.1:0 --redis=", redis.address_string(), " --db=", dir,
+                   "/muster.db 2>", dir, "/jobd.stderr");
+  ChildProcess jobd;
+  ASSERT_TRUE(jobd.Start({"/bin/sh", "-c", command}, dir + "/jobd.stdout").ok());
+  std::string stdout_text;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        stdout_text = jobd.ReadLog();
+        return stdout_text.find('\n') != std::string::npos;
+      },
+      absl::Seconds(30)))
+      << "no ready line; stdout: " << stdout_text;
+
+  int grpc_port = 0;
+  int http_port = 0;
+  ASSERT_TRUE(RE2::FullMatch(stdout_text,
+                             R"(jobd ready grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+)\n)",
+                             &grpc_port, &http_port))
+      << "stdout: " << stdout_text;
+  EXPECT_NE(grpc_port, 0);
+  EXPECT_NE(http_port, 0);
+
+  auto stub = v1::JobService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", grpc_port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ListRelaysRequest request;
+  v1::ListRelaysResponse response;
+  grpc::Status status = stub->ListRelays(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+
+  httplib::Client http("127.0.0.1", http_port);
+  httplib::Result metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics) << "GET /metrics failed";
+  EXPECT_EQ(metrics->status, 200);
+
+  jobd.Stop();
+  // Logs went to stderr, nothing else to stdout.
+  EXPECT_EQ(jobd.ReadLog(), stdout_text);
+}
+
+}  // namespace
+}  // namespace muster::testing
