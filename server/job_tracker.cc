@@ -113,6 +113,11 @@ absl::StatusOr<JobTracker::LoadedTallies> JobTracker::LoadTallies(
   return loaded;
 }
 
+JobTracker::CountersCopy JobTracker::CopyCounters(const Record& record) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return {record.tallies, record.row, record.datacenters};
+}
+
 std::vector<uint32_t> JobTracker::MissingMembers(const DatacenterTally& tally) {
   std::vector<uint32_t> numbers;
   for (size_t p = 0; p < tally.members().size(); ++p) {
@@ -624,22 +629,14 @@ absl::StatusOr<ReceiptCounts> JobTracker::IngestReceipts(
   // Receipts of finished jobs: their stored counters change in this
   // transaction (as late returns do).
   for (Record* record : finished) {
-    std::vector<DatacenterTally> tallies;
-    JobRow row;
-    std::vector<std::string> datacenters;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      tallies = record->tallies;
-      row = record->row;
-      datacenters = record->datacenters;
-    }
+    CountersCopy copy = CopyCounters(*record);
     for (size_t i = 0; i < receipts.size(); ++i) {
       const Placement& placement = (*placements)[i];
       if ((*inserted)[i] && placement.job == record) {
-        tallies[placement.datacenter].RecordReceipt(placement.position);
+        copy.tallies[placement.datacenter].RecordReceipt(placement.position);
       }
     }
-    RETURN_IF_ERROR(PersistCountersOf(session, row, datacenters, tallies));
+    RETURN_IF_ERROR(PersistCountersOf(session, copy.row, copy.datacenters, copy.tallies));
   }
   session.AfterCommit([this, placements, inserted, to_load] {
     absl::MutexLock lock(&mu_);
@@ -948,15 +945,10 @@ absl::StatusOr<IngestCounts> JobTracker::IngestReturns(StoreSession& session,
   // were in flight, or waiting in Redis, at its deadline) is COMPLETE.
   int64_t now = NowMs();
   for (Record* record : finished) {
-    std::vector<DatacenterTally> tallies;
-    JobRow row;
-    std::vector<std::string> datacenters;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      tallies = record->tallies;
-      row = record->row;
-      datacenters = record->datacenters;
-    }
+    CountersCopy copy = CopyCounters(*record);
+    std::vector<DatacenterTally>& tallies = copy.tallies;
+    JobRow& row = copy.row;
+    const std::vector<std::string>& datacenters = copy.datacenters;
     for (size_t i = 0; i < end; ++i) {
       if (applied->inserted[i] && applied->placements[i].job == record) {
         apply(*applied, i, tallies, row);

@@ -338,6 +338,14 @@ class JobTracker {
                                         const std::vector<DatacenterTally>& tallies);
   // Every datacenter's expected minions have answered.
   static bool NoneMissing(const Record& record);
+  // A copy of a record's counters, for projecting changes onto a finished
+  // job inside a transaction (the record itself changes after the commit).
+  struct CountersCopy {
+    std::vector<DatacenterTally> tallies;
+    JobRow row;
+    std::vector<std::string> datacenters;
+  };
+  CountersCopy CopyCounters(const Record& record) const ABSL_LOCKS_EXCLUDED(mu_);
   // The members of `tally` without a return (requires it loaded).
   static std::vector<uint32_t> MissingMembers(const DatacenterTally& tally);
   void Changed(Record* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
