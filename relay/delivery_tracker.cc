@@ -60,6 +60,7 @@ int64_t DeliveryTracker::Position(const Dispatch& dispatch, uint32_t minion) {
 }
 
 void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
+  last_now_ms_ = now_ms;
   std::string key = DispatchKey(tracked.jid, tracked.attempt);
   if (dispatches_.contains(key)) return;
   auto dispatch = std::make_unique<Dispatch>();
@@ -82,8 +83,12 @@ void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
   ++stats_.dispatches_tracked;
   if (auto early = early_.find(key); early != early_.end()) {
     for (const EarlyReceipt& receipt : early->second) {
-      ApplyReceipt(tracked_dispatch, Position(*tracked_dispatch, receipt.minion),
-                   receipt.declined, now_ms);
+      int64_t position = Position(*tracked_dispatch, receipt.minion);
+      if (receipt.kind == kEarlyReturn) {
+        MarkReturned(tracked_dispatch, position);
+      } else {
+        ApplyReceipt(tracked_dispatch, position, receipt.kind == kEarlyDeclined, now_ms);
+      }
     }
     early_count_ -= early->second.size();
     early_.erase(early);
@@ -97,6 +102,7 @@ void DeliveryTracker::QueueResend(const Dispatch& dispatch, uint32_t minion,
 
 void DeliveryTracker::Heard(absl::string_view minion_id, absl::string_view identity,
                             int64_t now_ms) {
+  last_now_ms_ = now_ms;
   uint32_t minion = Intern(minion_id);
   Route& route = routes_[minion];
   if (route.known && route.identity == identity) return;
@@ -114,6 +120,7 @@ void DeliveryTracker::Heard(absl::string_view minion_id, absl::string_view ident
 }
 
 void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms) {
+  last_now_ms_ = now_ms;
   bool declined = receipt.status() == wire::v1::Receipt::DECLINED;
   Dispatch* dispatch = Find(receipt.jid(), receipt.attempt());
   if (dispatch == nullptr) {
@@ -125,7 +132,7 @@ void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms
       return;
     }
     early_[DispatchKey(receipt.jid(), receipt.attempt())].push_back(
-        {Intern(receipt.minion_id()), declined, now_ms});
+        {Intern(receipt.minion_id()), declined ? kEarlyDeclined : kEarlyAccepted, now_ms});
     ++early_count_;
     return;
   }
@@ -155,16 +162,29 @@ void DeliveryTracker::ApplyReceipt(Dispatch* dispatch, int64_t position, bool de
 void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt,
                                absl::string_view minion_id) {
   Dispatch* dispatch = Find(jid, attempt);
-  if (dispatch == nullptr) return;
+  if (dispatch == nullptr) {
+    // A quick minion's return can beat the dispatch's tracking (its
+    // expected minions are read from Redis after the publish): keep it, or
+    // the minion would look unacknowledged and be re-sent the dispatch.
+    if (early_count_ < kMaxEarlyReceipts) {
+      early_[DispatchKey(jid, attempt)].push_back({Intern(minion_id), kEarlyReturn, NowMsHint()});
+      ++early_count_;
+    }
+    return;
+  }
   auto number = numbers_.find(minion_id);
   if (number == numbers_.end()) return;
-  int64_t position = Position(*dispatch, number->second);
+  MarkReturned(dispatch, Position(*dispatch, number->second));
+}
+
+void DeliveryTracker::MarkReturned(Dispatch* dispatch, int64_t position) {
   if (position < 0) return;
   if (dispatch->states[position] == kWaiting) --dispatch->waiting;
   dispatch->states[position] = kReturned;
 }
 
 void DeliveryTracker::TakeResends(int64_t now_ms, size_t max, std::vector<Resend>* out) {
+  last_now_ms_ = now_ms;
   size_t before = out->size();
   TakeDueResends(now_ms, max, out);
   stats_.resends += out->size() - before;
@@ -196,6 +216,7 @@ void DeliveryTracker::TakeDueResends(int64_t now_ms, size_t max, std::vector<Res
 }
 
 std::vector<wire::v1::DispatchReceipts> DeliveryTracker::TakeReports(int64_t now_ms) {
+  last_now_ms_ = now_ms;
   std::vector<wire::v1::DispatchReceipts> reports;
   for (auto& [key, dispatch] : dispatches_) {
     if (dispatch->to_report.empty() || dispatch->report_due_ms > now_ms) continue;
@@ -221,10 +242,13 @@ std::vector<wire::v1::DispatchReceipts> DeliveryTracker::TakeReports(int64_t now
 }
 
 void DeliveryTracker::Expire(int64_t now_ms) {
+  last_now_ms_ = now_ms;
   for (auto it = early_.begin(); it != early_.end();) {
     // A dispatch that never got tracked (no expected-minions key).
     if (it->second.front().at_ms + kEarlyReceiptKeepMs < now_ms) {
-      stats_.receipts_untracked += it->second.size();
+      for (const EarlyReceipt& receipt : it->second) {
+        if (receipt.kind != kEarlyReturn) ++stats_.receipts_untracked;
+      }
       early_count_ -= it->second.size();
       early_.erase(it++);
     } else {

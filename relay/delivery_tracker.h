@@ -74,8 +74,8 @@ struct Resend {
 struct DeliveryTrackerOptions {
   // First resend round this long after the dispatch is tracked; each next
   // round waits twice as long, up to max_resend_interval_ms.
-  int64_t first_resend_ms = 1000;
-  int64_t max_resend_interval_ms = 16000;
+  int64_t first_resend_ms = 5000;
+  int64_t max_resend_interval_ms = 30000;
   // Receipts wait this long before they are reported, so that a return
   // arriving meanwhile makes them unnecessary.
   int64_t report_delay_ms = 1000;
@@ -108,7 +108,8 @@ class DeliveryTracker {
   // not tracked yet is kept (up to 30 s, bounded) and applied by Track: a
   // minion may answer before the relay has fetched the expected minions.
   void OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms);
-  // A return of (jid, attempt) from `minion_id`: it has the dispatch.
+  // A return of (jid, attempt) from `minion_id`: it has the dispatch. One
+  // for a dispatch not tracked yet is kept like an early receipt.
   void OnReturn(absl::string_view jid, uint32_t attempt, absl::string_view minion_id);
 
   // Appends the JOB messages due at `now_ms` (connection resends first,
@@ -158,6 +159,8 @@ class DeliveryTracker {
   uint32_t Intern(absl::string_view minion_id);
   Dispatch* Find(absl::string_view jid, uint32_t attempt);
   static int64_t Position(const Dispatch& dispatch, uint32_t minion);
+  // Records the return of the member at `position` (-1: not a member).
+  static void MarkReturned(Dispatch* dispatch, int64_t position);
   // Records the receipt of the member at `position` (-1: not a member).
   void ApplyReceipt(Dispatch* dispatch, int64_t position, bool declined, int64_t now_ms);
   void TakeDueResends(int64_t now_ms, size_t max, std::vector<Resend>* out);
@@ -171,11 +174,15 @@ class DeliveryTracker {
   Dispatch* last_found_ = nullptr;  // Find's cache
   std::vector<Resend> on_connect_;  // queued by Heard
   // Receipts that arrived before their dispatch was tracked, by dispatch.
+  enum EarlyKind : uint8_t { kEarlyAccepted, kEarlyDeclined, kEarlyReturn };
   struct EarlyReceipt {
     uint32_t minion;
-    bool declined;
+    EarlyKind kind;
     int64_t at_ms;
   };
+  // The latest time a caller passed in (OnReturn takes none).
+  int64_t NowMsHint() const { return last_now_ms_; }
+  int64_t last_now_ms_ = 0;
   absl::flat_hash_map<std::string, std::vector<EarlyReceipt>> early_;
   size_t early_count_ = 0;
   DeliveryTrackerStats stats_;

@@ -137,6 +137,20 @@ TEST(DeliveryTrackerTest, ReceiptArrivingBeforeTheDispatchIsTrackedIsApplied) {
   EXPECT_EQ(tracker.stats().receipts_untracked, 1u);
 }
 
+TEST(DeliveryTrackerTest, ReturnArrivingBeforeTheDispatchIsTrackedIsApplied) {
+  DeliveryTracker tracker;
+  tracker.Heard("a", "x", 0);
+  tracker.Heard("b", "x", 0);
+  tracker.Expire(1);  // the relay's loop goes on meanwhile
+  tracker.OnReturn("20261202000000000001", 1, "a");
+  tracker.Track(Dispatch({"a", "b"}), 10);
+  EXPECT_EQ(tracker.waiting(), 1u);
+  std::vector<Resend> resends;
+  tracker.TakeResends(100000, 100, &resends);
+  EXPECT_EQ(MinionsOf(resends), std::vector<std::string>({"b"})) << "a returned: never re-sent";
+  EXPECT_EQ(tracker.stats().receipts_untracked, 0u);
+}
+
 TEST(DeliveryTrackerTest, ReportsAreSplitAtTheIdLimit) {
   DeliveryTrackerOptions options;
   options.report_delay_ms = 0;

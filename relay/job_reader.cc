@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/compress/zlib_codec.h"
 #include "common/target/target.h"
 #include "spdlog/spdlog.h"
 
@@ -16,6 +17,8 @@ constexpr absl::string_view kJobField = "job";
 constexpr absl::string_view kEventField = "event";
 constexpr int kReadBlockMs = 1000;
 constexpr int kAwaitBlockMs = 50;
+// Largest ExpectedMinions accepted (inflated): ~2M ids.
+constexpr size_t kMaxExpectedBytes = 64 << 20;
 // How long a published dispatch waits for its expected-minions key.
 constexpr int64_t kExpectedWaitMs = 60 * 1000;
 constexpr int kOutboxBatch = 100;
@@ -267,8 +270,10 @@ absl::Status JobReader::FetchExpected(RedisConnection& redis) {
     HandledDispatch& dispatch = awaiting.dispatch;
     const RedisReply& reply = (*replies)[i];
     wire::v1::ExpectedMinions expected;
-    if (reply.IsString() &&
-        expected.ParseFromArray(reply.str().data(), static_cast<int>(reply.str().size()))) {
+    absl::StatusOr<std::string> inflated =
+        reply.IsString() ? compress::ZlibDecompress(reply.str(), kMaxExpectedBytes)
+                         : absl::StatusOr<std::string>(absl::NotFoundError("no key"));
+    if (inflated.ok() && expected.ParseFromString(*inflated)) {
       handoff_->Push({std::move(dispatch.jid), dispatch.attempt, dispatch.deadline_ms,
                       std::move(dispatch.envelope),
                       {expected.minion_ids().begin(), expected.minion_ids().end()}});
@@ -286,7 +291,9 @@ absl::Status JobReader::FetchExpected(RedisConnection& redis) {
     spdlog::warn("jobs: {} attempt {}: no expected-minions key {} ({}); receipts not tracked",
                  dispatch.jid, dispatch.attempt,
                  options_.ExpectedKey(dispatch.jid, dispatch.attempt),
-                 reply.IsError() ? std::string(reply.str()) : "missing or not ExpectedMinions");
+                 reply.IsError() ? std::string(reply.str())
+                                 : inflated.ok() ? "not ExpectedMinions"
+                                                 : std::string(inflated.status().message()));
   }
   awaiting_expected_.swap(still);
   return absl::OkStatus();

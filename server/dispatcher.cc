@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/compress/zlib_codec.h"
 #include "proto/wire.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -140,7 +141,7 @@ bool Dispatcher::DescribeQueued() {
       describe_connection_->Append(
           {"SET", absl::StrCat(options_.prefix, "expected:", blob.datacenter, ":", jid, ":",
                                attempt),
-           blob.expected_minions, "PXAT", expire_at});
+           compress::ZlibCompress(blob.expected_minions), "PXAT", expire_at});
     }
     absl::StatusOr<std::vector<RedisReply>> replies = describe_connection_->ReadReplies();
     if (!replies.ok()) {

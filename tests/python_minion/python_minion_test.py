@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 import unittest
 
 import redis
@@ -164,7 +165,8 @@ class PythonMinionTest(unittest.TestCase):
         # minion answers with a DECLINED receipt, which the relay reports.
         jid = "20261128000000000200"
         expected = wire_pb2.ExpectedMinions(minion_ids=["py-0001.dc1"])
-        self.redis.set("muster:expected:dc1:%s:1" % jid, expected.SerializeToString())
+        self.redis.set("muster:expected:dc1:%s:1" % jid,
+                       zlib.compress(expected.SerializeToString()))
         self.dispatch(jid, job_service_pb2.LIST, "someone-else", "test.ping")
 
         def declined():
