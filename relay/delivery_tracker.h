@@ -13,8 +13,9 @@
 // subscription):
 //   - at once, when the minion (re)connects: its first heartbeat or receipt
 //     from a new connection;
-//   - in rounds, 1 s after publishing and then with doubling intervals up
-//     to 16 s, until the dispatch's deadline.
+//   - in rounds, 5 s after tracking starts and then with doubling intervals
+//     up to 30 s, until the dispatch's deadline (long enough that returns
+//     still in flight at fleet scale are not taken for silence).
 // Minions de-duplicate on (jid, attempt), so a re-send never runs anything
 // twice; it only makes the minion send its receipt again.
 //
