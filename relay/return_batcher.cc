@@ -58,7 +58,7 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(absl::string_view payload,
     return absl::InvalidArgumentError("RET payload holds no returns");
   }
   DecodedReturns decoded;
-  wire::v1::ReturnAck ack;
+  wire::v1::ReturnAck& ack = decoded.ack;
   ack.mutable_keys()->Reserve(batch.returns_size());
   std::vector<bool> accepted(batch.returns_size(), false);
   for (int i = 0; i < batch.returns_size(); ++i) {
@@ -76,7 +76,6 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(absl::string_view payload,
     CopyKey(ret, ack.add_keys());
   }
   decoded.returns = ack.keys_size();
-  decoded.ack = ack.SerializeAsString();
   if (decoded.returns == 0) return decoded;
   bool fits = decoded.rejected.empty() && batch.returns_size() <= limits.max_returns &&
               payload.size() <= limits.max_bytes && batch.relay_id().empty() &&

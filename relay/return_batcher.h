@@ -48,9 +48,9 @@ struct RejectedReturn {
 struct DecodedReturns {
   // The accepted returns, to be made safe before the ACK is sent.
   std::vector<ReturnChunk> chunks;
-  // Serialized ReturnAck: the key of every accepted return, then a
+  // The ReturnAck to answer with: the key of every accepted return, and a
   // ReturnRejection for every rejected one, each in payload order.
-  std::string ack;
+  wire::v1::ReturnAck ack;
   int returns = 0;  // accepted
   std::vector<RejectedReturn> rejected;
 };

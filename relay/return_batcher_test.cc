@@ -25,8 +25,7 @@ TEST(ReturnBatcherTest, SmallPayloadIsKeptAsIsWithAckForEveryReturn) {
   ASSERT_EQ(decoded->chunks.size(), 1u);
   EXPECT_EQ(decoded->chunks[0].batch, payload);
   EXPECT_EQ(decoded->returns, 3);
-  wire::v1::ReturnAck ack;
-  ASSERT_TRUE(ack.ParseFromString(decoded->ack));
+  const wire::v1::ReturnAck& ack = decoded->ack;
   ASSERT_EQ(ack.keys_size(), 3);
   EXPECT_EQ(ack.keys(2).jid(), "j2");
   EXPECT_EQ(ack.keys(2).minion_id(), "m-2");
@@ -78,8 +77,7 @@ TEST(ReturnBatcherTest, BadReturnsAreRejectedOneByOneAndTheOthersAccepted) {
   EXPECT_EQ(decoded->rejected[3].reason, ReturnRejectReason::kBadAttempt);
   EXPECT_EQ(decoded->rejected[4].reason, ReturnRejectReason::kOutputTooLarge);
 
-  wire::v1::ReturnAck ack;
-  ASSERT_TRUE(ack.ParseFromString(decoded->ack));
+  const wire::v1::ReturnAck& ack = decoded->ack;
   ASSERT_EQ(ack.keys_size(), 2);
   EXPECT_EQ(ack.keys(0).minion_id(), "good-1");
   EXPECT_EQ(ack.keys(1).minion_id(), "good-2");
@@ -107,8 +105,7 @@ TEST(ReturnBatcherTest, AllRejectedLeavesNothingToWriteButAnAnswer) {
       DecodeReturnPayload(batch.SerializeAsString(), 1, EntryLimits{});
   ASSERT_TRUE(decoded.ok());
   EXPECT_TRUE(decoded->chunks.empty());
-  wire::v1::ReturnAck ack;
-  ASSERT_TRUE(ack.ParseFromString(decoded->ack));
+  const wire::v1::ReturnAck& ack = decoded->ack;
   EXPECT_EQ(ack.keys_size(), 0);
   EXPECT_EQ(ack.rejected_size(), 1);
 }

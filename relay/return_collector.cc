@@ -257,11 +257,8 @@ void ReturnCollector::FlushPending() {
   receipt_chunks_.swap(unsafe);
 }
 
-void ReturnCollector::NoteReturns(const std::string& ack) {
-  if (deliveries_.live_dispatches() == 0) return;
-  wire::v1::ReturnAck keys;
-  if (!keys.ParseFromString(ack)) return;
-  for (const wire::v1::ReturnKey& key : keys.keys()) {
+void ReturnCollector::NoteReturns(const wire::v1::ReturnAck& ack) {
+  for (const wire::v1::ReturnKey& key : ack.keys()) {
     deliveries_.OnReturn(key.jid(), key.attempt(), key.minion_id());
   }
 }
@@ -307,11 +304,7 @@ void ReturnCollector::SendResends() {
     counters_->dispatch_resends.fetch_add(1);
     if (!sent) counters_->dispatch_resends_dropped.fetch_add(1);
   }
-  if (!resends_.empty() || deliveries_.live_dispatches() > 0) {
-    counters_->minions_awaiting_receipt.store(deliveries_.waiting());
-  } else {
-    counters_->minions_awaiting_receipt.store(0);
-  }
+  counters_->minions_awaiting_receipt.store(deliveries_.waiting());
 }
 
 std::vector<bool> ReturnCollector::WriteChunks(absl::Span<const ReturnChunk* const> chunks) {
@@ -382,9 +375,10 @@ void ReturnCollector::DrainSpool() {
 }
 
 void ReturnCollector::Ack(const PendingMessage& message) {
+  message.returns.ack.SerializeToString(&ack_buffer_);
   std::array<zmq::const_buffer, 3> frames = {zmq::buffer(message.identity),
                                             zmq::buffer(bus::kAckType.data(), bus::kAckType.size()),
-                                            zmq::buffer(message.returns.ack)};
+                                            zmq::buffer(ack_buffer_)};
   try {
     // A peer that is gone or not reading loses the ACK; it resends and
     // gets another one.

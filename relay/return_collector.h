@@ -91,9 +91,9 @@ class ReturnCollector {
   void Housekeeping(int64_t now_ms);
   void WriteEvents();
   void Ack(const PendingMessage& message);
-  // Receipt tracking: tells the tracker which returns arrived (their keys
-  // are in the serialized ReturnAck `ack`).
-  void NoteReturns(const std::string& ack);
+  // Receipt tracking: tells the tracker which returns arrived (the keys of
+  // the ACK that will answer them).
+  void NoteReturns(const wire::v1::ReturnAck& ack);
   // Takes new dispatches from the job thread and due receipt reports.
   void TrackDeliveries();
   // Sends the due JOB re-sends over the ROUTER.
@@ -110,6 +110,7 @@ class ReturnCollector {
   std::vector<ReturnChunk> receipt_chunks_;
   std::vector<Resend> resends_;
   uint64_t resends_logged_ = 0;
+  std::string ack_buffer_;  // reused by Ack()
   RedisLink redis_;
   InventoryTracker inventory_;
   std::string returns_key_;

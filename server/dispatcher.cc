@@ -118,13 +118,8 @@ bool Dispatcher::DescribeQueued() {
   absl::Status status;
   for (; done < queued.size(); ++done) {
     const auto& [jid, attempt] = queued[done];
-    absl::StatusOr<std::vector<ExpectedMinionsBlob>> blobs =
-        tracker_->ExpectedMinionsOf(jid, attempt);
-    if (!blobs.ok()) continue;  // moved on or finished: no relay needs it
-    int64_t deadline_ms = 0;
-    if (absl::StatusOr<JobSnapshot> job = tracker_->Get(jid); job.ok()) {
-      deadline_ms = job->row.deadline_ms;
-    }
+    absl::StatusOr<DispatchExpectedMinions> expected = tracker_->ExpectedMinionsOf(jid, attempt);
+    if (!expected.ok()) continue;  // moved on or finished: no relay needs it
     if (describe_connection_ == nullptr || describe_connection_->broken()) {
       absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
           RedisConnection::Connect(options_.redis, absl::Seconds(2));
@@ -136,8 +131,8 @@ bool Dispatcher::DescribeQueued() {
     }
     // Each expires a while after the deadline, when no relay tracks the
     // dispatch any more.
-    std::string expire_at = absl::StrCat(deadline_ms + kExpectedKeyGraceMs);
-    for (const ExpectedMinionsBlob& blob : *blobs) {
+    std::string expire_at = absl::StrCat(expected->deadline_ms + kExpectedKeyGraceMs);
+    for (const ExpectedMinionsBlob& blob : expected->datacenters) {
       describe_connection_->Append(
           {"SET", absl::StrCat(options_.prefix, "expected:", blob.datacenter, ":", jid, ":",
                                attempt),

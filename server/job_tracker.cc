@@ -321,8 +321,9 @@ absl::StatusOr<DispatchOrder> JobTracker::BuildDispatch(const std::string& jid) 
   return order;
 }
 
-absl::StatusOr<std::vector<ExpectedMinionsBlob>> JobTracker::ExpectedMinionsOf(
+absl::StatusOr<DispatchExpectedMinions> JobTracker::ExpectedMinionsOf(
     const std::string& jid, uint32_t attempt) const {
+  DispatchExpectedMinions result;
   std::vector<std::string> datacenters;
   std::vector<std::vector<uint32_t>> members;
   {
@@ -333,6 +334,7 @@ absl::StatusOr<std::vector<ExpectedMinionsBlob>> JobTracker::ExpectedMinionsOf(
       return absl::FailedPreconditionError(
           absl::StrCat("job '", jid, "' attempt ", attempt, " is not the live attempt"));
     }
+    result.deadline_ms = record->row.deadline_ms;
     for (size_t i = 0; i < record->datacenters.size(); ++i) {
       // The first attempt is for the whole expected set; a retry for the
       // members that had not returned when it was made, which is what
@@ -344,9 +346,8 @@ absl::StatusOr<std::vector<ExpectedMinionsBlob>> JobTracker::ExpectedMinionsOf(
       members.push_back(std::move(numbers));
     }
   }
-  std::vector<ExpectedMinionsBlob> blobs;
   for (size_t i = 0; i < members.size(); ++i) {
-    ExpectedMinionsBlob& blob = blobs.emplace_back();
+    ExpectedMinionsBlob& blob = result.datacenters.emplace_back();
     blob.datacenter = std::move(datacenters[i]);
     // ExpectedMinions { repeated string minion_ids = 1; } written by hand:
     // the ids go from the inventory into the blob without a copy each.
@@ -358,7 +359,7 @@ absl::StatusOr<std::vector<ExpectedMinionsBlob>> JobTracker::ExpectedMinionsOf(
       out.append(id.data(), id.size());
     });
   }
-  return blobs;
+  return result;
 }
 
 std::vector<std::pair<std::string, uint32_t>> JobTracker::RunningAttempts() const {

@@ -114,6 +114,12 @@ struct ExpectedMinionsBlob {
   std::string expected_minions;  // serialized wire ExpectedMinions
 };
 
+// Whom one dispatch is for, per datacenter, and until when.
+struct DispatchExpectedMinions {
+  int64_t deadline_ms = 0;
+  std::vector<ExpectedMinionsBlob> datacenters;
+};
+
 struct MissingMinion {
   std::string minion_id;
   std::string datacenter;
@@ -233,8 +239,8 @@ class JobTracker {
   // `attempt` of the job (its expected set, or for a retry the members
   // still missing). FailedPrecondition when that attempt is not the job's
   // live one (the job moved on, or finished and was unloaded).
-  absl::StatusOr<std::vector<ExpectedMinionsBlob>> ExpectedMinionsOf(const std::string& jid,
-                                                                     uint32_t attempt) const
+  absl::StatusOr<DispatchExpectedMinions> ExpectedMinionsOf(const std::string& jid,
+                                                            uint32_t attempt) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // (jid, attempt) of every RUNNING job.
   std::vector<std::pair<std::string, uint32_t>> RunningAttempts() const ABSL_LOCKS_EXCLUDED(mu_);
