@@ -360,26 +360,14 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
                     rejection.key().attempt(), rejection.reason(), rejection.detail());
     }
     stats_.returns_rejected += socket.outbox.DropRejected(*ack, rejected);
-    if (witness.on()) WitnessAck(*ack, &acked_indices, &rejected_indices, witness);
+    if (witness.on()) {
+      // One write per ACK (one ACK answers one RET batch).
+      WitnessAck(*ack, acked_indices, rejected_indices, absl::Now(), witness);
+      witness.Flush();
+      acked_indices.clear();
+      rejected_indices.clear();
+    }
   }
-}
-
-void FleetShard::WitnessAck(const wire::v1::ReturnAck& ack, std::vector<int>* acked,
-                            std::vector<int>* rejected, WitnessBatch& witness) {
-  absl::Time now = absl::Now();
-  for (int i : *acked) {
-    const wire::v1::ReturnKey& key = ack.keys(i);
-    witness.Add(now, WitnessKind::kAck, key.jid(), key.attempt(), key.minion_id(), "ok");
-  }
-  for (int i : *rejected) {
-    const wire::v1::ReturnKey& key = ack.rejected(i).key();
-    witness.Add(now, WitnessKind::kRej, key.jid(), key.attempt(), key.minion_id(),
-                ack.rejected(i).reason());
-  }
-  // One write per ACK (one ACK answers one RET batch).
-  witness.Flush();
-  acked->clear();
-  rejected->clear();
 }
 
 void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {

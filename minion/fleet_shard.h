@@ -129,10 +129,6 @@ class FleetShard {
                 const std::shared_ptr<const AcceptedJob>& job, absl::Time now);
   // ACKs, and dispatches the relay re-sends to one minion (JOB messages).
   void OnReturnPort(uint32_t socket_index);
-  // Writes the ack / rej lines of the returns at `acked` (indices in
-  // ack.keys) and `rejected` (in ack.rejected) in one write, and clears both.
-  void WitnessAck(const wire::v1::ReturnAck& ack, std::vector<int>* acked,
-                  std::vector<int>* rejected, WitnessBatch& witness);
   // Sends and clears `receipts` (one RCV message).
   void SendReceipts(Socket& socket, wire::v1::ReceiptBatch* receipts);
   void OnMonitors(Socket& socket, bool jobs_event, bool returns_event);

@@ -171,14 +171,10 @@ int main(int argc, char** argv) {
     receipt_log = *std::move(opened);
     options.receipt_log = receipt_log.get();
   }
-  std::unique_ptr<muster::minion::WitnessLog> witness_log;
-  if (std::string path = absl::GetFlag(FLAGS_witness_log); !path.empty()) {
-    absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> opened =
-        muster::minion::WitnessLog::Open(path);
-    if (!opened.ok()) return Fail(std::string(opened.status().message()));
-    witness_log = *std::move(opened);
-    options.witness_log = witness_log.get();
-  }
+  absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
+      muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));
+  if (!witness_log.ok()) return Fail(std::string(witness_log.status().message()));
+  options.witness_log = witness_log->get();
   int socket_count = std::clamp(absl::GetFlag(FLAGS_sockets), 1,
                                 static_cast<int>(fleet->size()));
   int thread_count = std::clamp(absl::GetFlag(FLAGS_threads), 1, socket_count);
@@ -236,9 +232,9 @@ int main(int argc, char** argv) {
   muster::minion::FleetStats total;
   for (const auto& shard : shards) total.Add(shard->stats());
   PrintStats(total);
-  if (witness_log != nullptr && witness_log->failed_writes() > 0) {
+  if (*witness_log != nullptr && (*witness_log)->failed_writes() > 0) {
     std::fprintf(stderr, "fleetsim: witness log: %llu writes failed\n",
-                 static_cast<unsigned long long>(witness_log->failed_writes()));
+                 static_cast<unsigned long long>((*witness_log)->failed_writes()));
   }
   shards.clear();
   close(stop_fd);

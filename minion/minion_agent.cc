@@ -73,9 +73,6 @@ class Session {
   // One witness line about `job` on this minion, if witnessing.
   void Witness(WitnessKind kind, const BusJob& job, absl::Time at,
                absl::string_view detail = {});
-  // The ack / rej lines of the returns an ACK removed from the outbox.
-  void WitnessAck(const wire::v1::ReturnAck& ack, const std::vector<int>& acked,
-                  const std::vector<int>& rejected);
   void OnCompletions();
   void CheckJournal(const absl::Status& status, absl::string_view what);
   void SendDueReturns();
@@ -310,7 +307,10 @@ void Session::OnReturnPortMessage() {
     }
     stats_.returns_rejected +=
         ForgetReturns(rejected, witness ? &rejected_indices : nullptr);
-    if (witness) WitnessAck(*ack, acked_indices, rejected_indices);
+    if (witness) {
+      WitnessBatch lines(options_.witness_log);
+      WitnessAck(*ack, acked_indices, rejected_indices, absl::Now(), lines);
+    }
   }
   StartAccepted();  // jobs the relay re-sent
   // Not synced: a power loss may forget an ACK and cost one resend.
@@ -349,20 +349,6 @@ void Session::Witness(WitnessKind kind, const BusJob& job, absl::Time at,
                                options_.id, detail);
 }
 
-void Session::WitnessAck(const wire::v1::ReturnAck& ack, const std::vector<int>& acked,
-                         const std::vector<int>& rejected) {
-  WitnessBatch witness(options_.witness_log);
-  absl::Time now = absl::Now();
-  for (int i : acked) {
-    const wire::v1::ReturnKey& key = ack.keys(i);
-    witness.Add(now, WitnessKind::kAck, key.jid(), key.attempt(), key.minion_id(), "ok");
-  }
-  for (int i : rejected) {
-    const wire::v1::ReturnRejection& rejection = ack.rejected(i);
-    witness.Add(now, WitnessKind::kRej, rejection.key().jid(), rejection.key().attempt(),
-                rejection.key().minion_id(), rejection.reason());
-  }
-}
 
 void Session::OnCompletions() { QueueReturns(completions_.Drain()); }
 

@@ -104,14 +104,10 @@ int main(int argc, char** argv) {
   options.output_cap_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_output_cap_bytes));
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   if (options.state_dir.empty()) options.state_dir = absl::StrCat("minion-", options.id);
-  std::unique_ptr<muster::minion::WitnessLog> witness_log;
-  if (std::string path = absl::GetFlag(FLAGS_witness_log); !path.empty()) {
-    absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> opened =
-        muster::minion::WitnessLog::Open(path);
-    if (!opened.ok()) return Fail(std::string(opened.status().message()));
-    witness_log = *std::move(opened);
-    options.witness_log = witness_log.get();
-  }
+  absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
+      muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));
+  if (!witness_log.ok()) return Fail(std::string(witness_log.status().message()));
+  options.witness_log = witness_log->get();
 
   spdlog::info("minion {} starting: relay {} ports {}/{}, {} grains, state {}", options.id,
                options.relay.host, options.relay.publish_port, options.relay.return_port,
@@ -130,8 +126,8 @@ int main(int argc, char** argv) {
       stats.returns_resent, stats.returns_acked, stats.returns_rejected, stats.heartbeats_sent,
       stats.receipts_sent, stats.jobs_resent_to_us, stats.returns_restored,
       stats.dispatches_interrupted, stats.journal_errors);
-  if (witness_log != nullptr && witness_log->failed_writes() > 0) {
-    spdlog::error("witness log: {} writes failed", witness_log->failed_writes());
+  if (*witness_log != nullptr && (*witness_log)->failed_writes() > 0) {
+    spdlog::error("witness log: {} writes failed", (*witness_log)->failed_writes());
   }
   return 0;
 }
