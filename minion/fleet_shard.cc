@@ -186,6 +186,12 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   std::shared_ptr<const AcceptedJob> shared = accepted;
   const BusJob& bus_job = accepted->job;
   wire::v1::ReceiptBatch receipts;
+  // Flushed before each RCV message: a minion's `recv` precedes its receipt.
+  WitnessBatch witness(options_.witness_log);
+  auto witness_line = [&](WitnessKind kind, const VirtualMinion& minion,
+                          absl::string_view detail = {}) {
+    witness.Add(now, kind, jid, attempt, minion.id, detail);
+  };
   const int64_t now_ms = absl::ToUnixMillis(now);
   auto receipt = [&](const VirtualMinion& minion, wire::v1::Receipt::Status status) {
     // A silent minion is a hung agent: it neither acknowledges nor answers.
@@ -196,7 +202,10 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
     r->set_minion_id(minion.id);
     r->set_status(status);
     r->set_received_at_ms(now_ms);
-    if (receipts.receipts_size() == kMaxBatchReceipts) SendReceipts(socket, &receipts);
+    if (receipts.receipts_size() == kMaxBatchReceipts) {
+      witness.Flush();
+      SendReceipts(socket, &receipts);
+    }
   };
   bool expired = bus_job.deadline() < now;
   uint64_t matched = 0;
@@ -212,18 +221,22 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
     bool seen = socket.dedup.Contains(jid, attempt, bus_job.topic) ||
                 (matches && socket.dedup.Contains(jid, attempt, bus::kBroadcastTopic));
     if (!matches) {
+      witness_line(WitnessKind::kDecl, minion, "target");
       receipt(minion, wire::v1::Receipt::DECLINED);
     } else if (seen) {
       ++stats_.jobs_duplicate;
+      witness_line(WitnessKind::kDup, minion);
       receipt(minion, wire::v1::Receipt::ACCEPTED);
     } else if (expired) {
       ++stats_.jobs_expired;
+      witness_line(WitnessKind::kDecl, minion, "expired");
       receipt(minion, wire::v1::Receipt::DECLINED);
     } else {
       first_frame = true;
       socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, bus_job.topic);
       socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, kNamedScope);
       ++matched;
+      witness_line(WitnessKind::kRecv, minion);
       if (Schedule(socket_index, it->second, shared, now) - now > kReceiptGrace) {
         receipt(minion, wire::v1::Receipt::ACCEPTED);
       }
@@ -242,16 +255,19 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       if (!bus_job.target.Matches(minion.id, minion.grains)) continue;
       if (!first_frame ||
           (named && socket.dedup.Contains(jid, attempt, bus::MinionTopic(minion.id)))) {
+        witness_line(WitnessKind::kDup, minion);
         receipt(minion, wire::v1::Receipt::ACCEPTED);  // a repeat: acknowledged again
         if (first_frame) ++matched;
         continue;
       }
       ++matched;
+      witness_line(WitnessKind::kRecv, minion);
       if (Schedule(socket_index, i, shared, now) - now > kReceiptGrace) {
         receipt(minion, wire::v1::Receipt::ACCEPTED);
       }
     }
   }
+  witness.Flush();
   SendReceipts(socket, &receipts);
   if (first_frame && options_.receipt_log != nullptr) {
     options_.receipt_log->Record(jid, attempt, now, matched);
@@ -285,6 +301,8 @@ absl::Time FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
 }
 
 void FleetShard::FireDueAnswers(absl::Time now) {
+  // Written when this round ends, before FlushOutbox first sends them.
+  WitnessBatch witness(options_.witness_log);
   for (size_t fired = 0;
        fired < kMaxAnswersPerTurn && !pending_.empty() && pending_.top().due <= now; ++fired) {
     const Pending& pending = pending_.top();
@@ -297,14 +315,22 @@ void FleetShard::FireDueAnswers(absl::Time now) {
     if (FailsDispatch(envelope.jid(), envelope.attempt(), minion.n, options_.failure_rate)) {
       run.result = FailedResult("fleetsim: simulated failure");
     }
-    socket.outbox.Add(
-        MakeReturn(envelope, minion.id, std::move(run.result), accepted.received, now), now);
+    const char* outcome = run.result.success ? "ok" : "fail";
+    if (socket.outbox.Add(
+            MakeReturn(envelope, minion.id, std::move(run.result), accepted.received, now),
+            now)) {
+      witness.Add(now, WitnessKind::kRet, envelope.jid(), envelope.attempt(), minion.id,
+                  outcome);
+    }
     pending_.pop();
   }
 }
 
 void FleetShard::OnReturnPort(uint32_t socket_index) {
   Socket& socket = *sockets_[socket_index];
+  WitnessBatch witness(options_.witness_log);
+  std::vector<int> acked_indices;
+  std::vector<int> rejected_indices;
   for (int i = 0; i < kMaxReadsPerTurn &&
                   BusConnection::ReceiveMessage(socket.bus->returns(), &frames_);
        ++i) {
@@ -324,13 +350,23 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
       ++stats_.malformed_frames;
       continue;
     }
-    stats_.returns_acked += socket.outbox.Acknowledge(*ack);
+    // Which returns each list removed, only when they are witnessed.
+    std::vector<int>* acked = witness.on() ? &acked_indices : nullptr;
+    std::vector<int>* rejected = witness.on() ? &rejected_indices : nullptr;
+    stats_.returns_acked += socket.outbox.Acknowledge(*ack, acked);
     for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
       spdlog::error("relay rejected the return of {} for job {} attempt {} ({}: {}); dropped",
                     rejection.key().minion_id(), rejection.key().jid(),
                     rejection.key().attempt(), rejection.reason(), rejection.detail());
     }
-    stats_.returns_rejected += socket.outbox.DropRejected(*ack);
+    stats_.returns_rejected += socket.outbox.DropRejected(*ack, rejected);
+    if (witness.on()) {
+      // One write per ACK (one ACK answers one RET batch).
+      WitnessAck(*ack, acked_indices, rejected_indices, absl::Now(), witness);
+      witness.Flush();
+      acked_indices.clear();
+      rejected_indices.clear();
+    }
   }
 }
 

@@ -12,7 +12,10 @@
 // reconnection and dedup are the real minion's code, per socket. Heartbeats
 // leave per socket in HeartbeatBatch messages. With a ReceiptLog, each
 // accepted job frame is logged with its time and how many of the socket's
-// minions it matched (one write per socket per dispatch).
+// minions it matched (one write per socket per dispatch). With a WitnessLog,
+// each virtual minion's recv / dup / decl / ret / ack / rej lines
+// (minion/witness_log.h) leave in one write per frame, per ACK and per
+// round of answers; recv lines before any receipt of the frame.
 #ifndef MUSTER_MINION_FLEET_SHARD_H_
 #define MUSTER_MINION_FLEET_SHARD_H_
 
@@ -34,6 +37,7 @@
 #include "minion/grains.h"
 #include "minion/receipt_log.h"
 #include "minion/return_outbox.h"
+#include "minion/witness_log.h"
 
 namespace muster::minion {
 
@@ -61,6 +65,9 @@ struct FleetOptions {
   // If set (shared by all shards, outlives them): every accepted job frame
   // is recorded here.
   ReceiptLog* receipt_log = nullptr;
+  // If set (shared by all shards, outlives them): each virtual minion's
+  // receptions, returns and acknowledgements are witnessed here.
+  WitnessLog* witness_log = nullptr;
 };
 
 struct FleetStats {

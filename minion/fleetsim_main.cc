@@ -8,7 +8,9 @@
 //
 // Prints "fleetsim ready N minions" on stdout once every socket pair is
 // connected, and its counters on SIGTERM / SIGINT. With --receipt_log, each
-// socket's receipt of each job is appended to a file (minion/receipt_log.h).
+// socket's receipt of each job is appended to a file (minion/receipt_log.h);
+// with --witness_log, each virtual minion's receptions, returns and
+// acknowledgements (minion/witness_log.h).
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -34,6 +36,7 @@
 #include "minion/fleet_shard.h"
 #include "minion/receipt_log.h"
 #include "minion/shutdown_signal.h"
+#include "minion/witness_log.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -63,6 +66,10 @@ ABSL_FLAG(int, return_port, muster::bus::kDefaultReturnPort, "Relay's return por
 ABSL_FLAG(std::string, receipt_log, "",
           "If set, append '<jid> <attempt> <unix us> <matched minions>' here each time a "
           "socket accepts a job (see minion/receipt_log.h).");
+ABSL_FLAG(std::string, witness_log, "",
+          "If set, append one line per virtual minion and dispatch received, returned and "
+          "acknowledged here, for fault tests' checkers (see minion/witness_log.h); "
+          "empty: off.");
 
 namespace {
 
@@ -164,6 +171,10 @@ int main(int argc, char** argv) {
     receipt_log = *std::move(opened);
     options.receipt_log = receipt_log.get();
   }
+  absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
+      muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));
+  if (!witness_log.ok()) return Fail(std::string(witness_log.status().message()));
+  options.witness_log = witness_log->get();
   int socket_count = std::clamp(absl::GetFlag(FLAGS_sockets), 1,
                                 static_cast<int>(fleet->size()));
   int thread_count = std::clamp(absl::GetFlag(FLAGS_threads), 1, socket_count);
@@ -221,6 +232,10 @@ int main(int argc, char** argv) {
   muster::minion::FleetStats total;
   for (const auto& shard : shards) total.Add(shard->stats());
   PrintStats(total);
+  if (*witness_log != nullptr && (*witness_log)->failed_writes() > 0) {
+    std::fprintf(stderr, "fleetsim: witness log: %llu writes failed\n",
+                 static_cast<unsigned long long>((*witness_log)->failed_writes()));
+  }
   shards.clear();
   close(stop_fd);
   return 0;

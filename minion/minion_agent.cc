@@ -15,6 +15,7 @@
 #include "minion/outbox_journal.h"
 #include "minion/return_outbox.h"
 #include "minion/return_sender.h"
+#include "minion/witness_log.h"
 #include "minion/worker_pool.h"
 #include "spdlog/spdlog.h"
 
@@ -63,9 +64,15 @@ class Session {
   // The relay holds these returns now (or refuses them for good): they
   // leave the outbox and the journal (flushed by the caller). Returns how
   // many the outbox held.
-  size_t ForgetReturns(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys);
-  // Journals `returns` (one sync), then queues them to be sent.
-  void QueueReturns(std::vector<wire::v1::Return> returns);
+  // With `removed`, the indices in `keys` of the ones the outbox held.
+  size_t ForgetReturns(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
+                       std::vector<int>* removed = nullptr);
+  // Journals `returns` (one sync), witnesses them unless `restored` (they
+  // were before a restart), then queues them to be sent.
+  void QueueReturns(std::vector<wire::v1::Return> returns, bool restored = false);
+  // One witness line about `job` on this minion, if witnessing.
+  void Witness(WitnessKind kind, const BusJob& job, absl::Time at,
+               absl::string_view detail = {});
   void OnCompletions();
   void CheckJournal(const absl::Status& status, absl::string_view what);
   void SendDueReturns();
@@ -96,7 +103,9 @@ void Session::Restore(JournalReplay replay) {
   }
   stats_.returns_restored = replay.returns.size();
   stats_.dispatches_interrupted = replay.interrupted.size();
-  std::vector<wire::v1::Return> returns = std::move(replay.returns);
+  // Already journaled ones are not recorded twice, nor witnessed again.
+  QueueReturns(std::move(replay.returns), /*restored=*/true);
+  std::vector<wire::v1::Return> returns;
   for (const journal::v1::AcceptedDispatch& dispatch : replay.interrupted) {
     spdlog::warn("job {} attempt {} was running when the minion stopped: answered as failed",
                  dispatch.jid(), dispatch.attempt());
@@ -107,7 +116,6 @@ void Session::Restore(JournalReplay replay) {
     returns.push_back(MakeReturn(job, options_.id, FailedResult(kInterruptedReason),
                                  absl::FromUnixMillis(dispatch.accepted_at_ms()), now));
   }
-  // Already journaled ones are not recorded twice.
   QueueReturns(std::move(returns));
 }
 
@@ -185,13 +193,17 @@ void Session::Accept(BusJob job, bool direct) {
   absl::Time now = absl::Now();
   if (!job.target.Matches(options_.id, options_.grains)) {
     ++stats_.jobs_not_targeted;
-    if (direct) SendReceipt(job, wire::v1::Receipt::DECLINED, now);
+    if (direct) {
+      Witness(WitnessKind::kDecl, job, now, "target");
+      SendReceipt(job, wire::v1::Receipt::DECLINED, now);
+    }
     return;
   }
   if (dedup_.Contains(job.envelope.jid(), job.envelope.attempt())) {
     // Already recorded (now, or before a restart): never run twice, but
     // tell the relay again that it arrived.
     ++stats_.jobs_duplicate;
+    Witness(WitnessKind::kDup, job, now);
     SendReceipt(job, wire::v1::Receipt::ACCEPTED, now);
     return;
   }
@@ -199,10 +211,14 @@ void Session::Accept(BusJob job, bool direct) {
     ++stats_.jobs_expired;
     spdlog::info("job {} attempt {} ignored: deadline passed", job.envelope.jid(),
                  job.envelope.attempt());
-    if (direct) SendReceipt(job, wire::v1::Receipt::DECLINED, now);
+    if (direct) {
+      Witness(WitnessKind::kDecl, job, now, "expired");
+      SendReceipt(job, wire::v1::Receipt::DECLINED, now);
+    }
     return;
   }
   dedup_.FirstTime(job.envelope.jid(), job.envelope.attempt(), job.deadline(), now);
+  Witness(WitnessKind::kRecv, job, now);
   ++stats_.jobs_started;
   spdlog::info("job {} attempt {}: {}", job.envelope.jid(), job.envelope.attempt(),
                job.envelope.function());
@@ -242,11 +258,15 @@ void Session::StartAccepted() {
 void Session::SubmitToPool(std::shared_ptr<BusJob> shared_job) {
   pool_.Submit([this, shared_job] {
     absl::Time started = absl::Now();
-    FunctionResult result =
-        started > shared_job->deadline()
-            ? FailedResult("not started: the job's deadline passed while it waited "
-                           "for a free worker (--max_concurrent_jobs)")
-            : runner_.Run(shared_job->Call(started));
+    FunctionResult result;
+    if (started > shared_job->deadline()) {
+      result = FailedResult(
+          "not started: the job's deadline passed while it waited for a free worker "
+          "(--max_concurrent_jobs)");
+    } else {
+      Witness(WitnessKind::kRun, *shared_job, started);  // One write: thread-safe.
+      result = runner_.Run(shared_job->Call(started));
+    }
     completions_.Push(MakeReturn(shared_job->envelope, options_.id, std::move(result),
                                  started, absl::Now()));
   });
@@ -273,7 +293,11 @@ void Session::OnReturnPortMessage() {
       spdlog::warn("dropped malformed message from relay: {}", std::string(ack.status().message()));
       continue;
     }
-    stats_.returns_acked += ForgetReturns(ack->keys());
+    // Which returns each list removed, only when they are witnessed.
+    bool witness = options_.witness_log != nullptr;
+    std::vector<int> acked_indices;
+    std::vector<int> rejected_indices;
+    stats_.returns_acked += ForgetReturns(ack->keys(), witness ? &acked_indices : nullptr);
     google::protobuf::RepeatedPtrField<wire::v1::ReturnKey> rejected;
     for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
       spdlog::error("relay rejected the return of job {} attempt {} ({}: {}); dropped",
@@ -281,7 +305,12 @@ void Session::OnReturnPortMessage() {
                     rejection.detail());
       *rejected.Add() = rejection.key();
     }
-    stats_.returns_rejected += ForgetReturns(rejected);
+    stats_.returns_rejected +=
+        ForgetReturns(rejected, witness ? &rejected_indices : nullptr);
+    if (witness) {
+      WitnessBatch lines(options_.witness_log);
+      WitnessAck(*ack, acked_indices, rejected_indices, absl::Now(), lines);
+    }
   }
   StartAccepted();  // jobs the relay re-sent
   // Not synced: a power loss may forget an ACK and cost one resend.
@@ -289,20 +318,37 @@ void Session::OnReturnPortMessage() {
 }
 
 size_t Session::ForgetReturns(
-    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys) {
+    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
+    std::vector<int>* removed) {
   journal_.AppendRemoved(keys);
-  return outbox_.Remove(keys);
+  return outbox_.Remove(keys, removed);
 }
 
-void Session::QueueReturns(std::vector<wire::v1::Return> returns) {
+void Session::QueueReturns(std::vector<wire::v1::Return> returns, bool restored) {
   if (returns.empty()) return;
   for (const wire::v1::Return& ret : returns) journal_.AppendProduced(ret);
   // A return whose record failed is still sent: the relay may take it
   // before anything else goes wrong.
   CheckJournal(journal_.Sync(), "recording returns");
   absl::Time now = absl::Now();
+  // Witnessed once journaled, so a restart that re-sends them cannot make
+  // a second `ret`; and before the first send.
+  WitnessBatch witness(restored ? nullptr : options_.witness_log);
+  for (const wire::v1::Return& ret : returns) {
+    witness.Add(now, WitnessKind::kRet, ret.jid(), ret.attempt(), ret.minion_id(),
+                ret.success() ? "ok" : "fail");
+  }
+  witness.Flush();
   for (wire::v1::Return& ret : returns) outbox_.Add(std::move(ret), now);
 }
+
+void Session::Witness(WitnessKind kind, const BusJob& job, absl::Time at,
+                      absl::string_view detail) {
+  if (options_.witness_log == nullptr) return;
+  options_.witness_log->Record(at, kind, job.envelope.jid(), job.envelope.attempt(),
+                               options_.id, detail);
+}
+
 
 void Session::OnCompletions() { QueueReturns(completions_.Drain()); }
 

@@ -22,6 +22,13 @@
 // sent again at once, accepted dispatches are ignored if delivered again,
 // and a dispatch that was running when the minion died is answered as
 // failed ("restarted while the job was running"), never run a second time.
+//
+// With a WitnessLog (--witness_log), the minion also writes what it really
+// received, ran, returned and had acknowledged (minion/witness_log.h): `recv`
+// before the receipt, `ret` after the journal holds the return and before
+// it is first sent. Returns restored from the journal were witnessed before
+// the restart and get no second `ret` (a minion killed between journaling a
+// return and writing its line is the one gap: an `ack` without a `ret`).
 #ifndef MUSTER_MINION_MINION_AGENT_H_
 #define MUSTER_MINION_MINION_AGENT_H_
 
@@ -33,6 +40,7 @@
 #include "absl/time/time.h"
 #include "minion/bus_connection.h"
 #include "minion/grains.h"
+#include "minion/witness_log.h"
 
 namespace muster::minion {
 
@@ -45,6 +53,9 @@ struct MinionOptions {
   absl::Duration heartbeat_interval = absl::Seconds(10);
   int max_concurrent_jobs = 8;
   size_t output_cap_bytes = 64 * 1024;
+  // If set (outlives the agent): what the minion received, ran, returned and
+  // had acknowledged is appended here.
+  WitnessLog* witness_log = nullptr;
 };
 
 // Counters reported at exit.

@@ -10,11 +10,14 @@
 // resends its unacknowledged returns when it starts again and never runs a
 // dispatch twice. SIGTERM / SIGINT stop it cleanly: running functions are
 // killed, threads joined, finished returns journaled and sent once more.
+// With --witness_log it also writes what it really received, ran, returned
+// and had acknowledged, for fault tests (minion/witness_log.h).
 // See docs/PROTOCOL.md (section 3, 4) and docs/OPERATIONS.md.
 
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -26,6 +29,7 @@
 #include "minion/grains.h"
 #include "minion/minion_agent.h"
 #include "minion/shutdown_signal.h"
+#include "minion/witness_log.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -45,6 +49,9 @@ ABSL_FLAG(int64_t, output_cap_bytes, 65536,
 ABSL_FLAG(std::string, state_dir, "",
           "Directory of the outbox journal (created 0700); default ./minion-<id>. "
           "Keep it across restarts: it is what prevents a job from running twice.");
+ABSL_FLAG(std::string, witness_log, "",
+          "If set, append one line per dispatch received, run, returned and acknowledged "
+          "here, for fault tests' checkers (see minion/witness_log.h); empty: off.");
 
 namespace {
 
@@ -97,6 +104,10 @@ int main(int argc, char** argv) {
   options.output_cap_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_output_cap_bytes));
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   if (options.state_dir.empty()) options.state_dir = absl::StrCat("minion-", options.id);
+  absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
+      muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));
+  if (!witness_log.ok()) return Fail(std::string(witness_log.status().message()));
+  options.witness_log = witness_log->get();
 
   spdlog::info("minion {} starting: relay {} ports {}/{}, {} grains, state {}", options.id,
                options.relay.host, options.relay.publish_port, options.relay.return_port,
@@ -115,5 +126,8 @@ int main(int argc, char** argv) {
       stats.returns_resent, stats.returns_acked, stats.returns_rejected, stats.heartbeats_sent,
       stats.receipts_sent, stats.jobs_resent_to_us, stats.returns_restored,
       stats.dispatches_interrupted, stats.journal_errors);
+  if (*witness_log != nullptr && (*witness_log)->failed_writes() > 0) {
+    spdlog::error("witness log: {} writes failed", (*witness_log)->failed_writes());
+  }
   return 0;
 }

@@ -50,24 +50,27 @@ size_t ReturnOutbox::TakeDue(absl::Time now, size_t max_returns, size_t max_byte
 }
 
 size_t ReturnOutbox::Remove(
-    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys) {
-  size_t removed = 0;
-  for (const wire::v1::ReturnKey& key : keys) {
+    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
+    std::vector<int>* removed) {
+  size_t count = 0;
+  for (int i = 0; i < keys.size(); ++i) {
+    const wire::v1::ReturnKey& key = keys[i];
     auto it = ids_.find(Key(key.jid(), key.attempt(), key.minion_id()));
     if (it == ids_.end()) continue;
     entries_.erase(it->second);
     ids_.erase(it);
-    ++removed;
+    ++count;
+    if (removed != nullptr) removed->push_back(i);
   }
-  return removed;
+  return count;
 }
 
-size_t ReturnOutbox::DropRejected(const wire::v1::ReturnAck& ack) {
+size_t ReturnOutbox::DropRejected(const wire::v1::ReturnAck& ack, std::vector<int>* removed) {
   google::protobuf::RepeatedPtrField<wire::v1::ReturnKey> keys;
   for (const wire::v1::ReturnRejection& rejection : ack.rejected()) {
     *keys.Add() = rejection.key();
   }
-  return Remove(keys);
+  return Remove(keys, removed);
 }
 
 void ReturnOutbox::ResendAllNow(absl::Time now) {

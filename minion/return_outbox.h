@@ -51,15 +51,20 @@ class ReturnOutbox {
 
   // Forgets the returns named by `keys` (acknowledged, or refused for good
   // by the relay): they are not sent again. Unknown keys are ignored.
-  // Returns how many were removed.
-  size_t Remove(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys);
-  // Remove(ack.keys()).
-  size_t Acknowledge(const wire::v1::ReturnAck& ack) { return Remove(ack.keys()); }
+  // Returns how many were removed; when `removed` is not null, appends to it
+  // the index in `keys` of each key whose return was removed.
+  size_t Remove(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
+                std::vector<int>* removed = nullptr);
+  // Remove(ack.keys(), removed).
+  size_t Acknowledge(const wire::v1::ReturnAck& ack, std::vector<int>* removed = nullptr) {
+    return Remove(ack.keys(), removed);
+  }
 
   // Forgets the returns the relay rejected (`ack.rejected`): they can never
   // be accepted, so resending them is pointless. Unknown keys are ignored.
-  // Returns how many were removed.
-  size_t DropRejected(const wire::v1::ReturnAck& ack);
+  // Returns how many were removed; `removed` as for Remove, with indices in
+  // `ack.rejected`.
+  size_t DropRejected(const wire::v1::ReturnAck& ack, std::vector<int>* removed = nullptr);
 
   // Makes every queued return due at `now`, with its resend interval back
   // at the first one (used when the connection to the relay comes back).

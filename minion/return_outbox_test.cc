@@ -109,6 +109,22 @@ TEST(ReturnOutboxTest, RemoveForgetsOnlyTheNamedReturns) {
   EXPECT_EQ(batch.returns(0).jid(), "j2");
 }
 
+TEST(ReturnOutboxTest, RemoveReportsWhichKeysItRemovedOnlyOnce) {
+  ReturnOutbox outbox;
+  outbox.Add(MakeReturn("j1", "m1"), kStart);
+  outbox.Add(MakeReturn("j2", "m1"), kStart);
+  wire::v1::ReturnAck ack = AckOf(MakeReturn("j9", "m1"));
+  *ack.add_keys() = AckOf(MakeReturn("j2", "m1")).keys(0);
+  *ack.add_keys() = AckOf(MakeReturn("j1", "m1")).keys(0);
+  *ack.add_keys() = AckOf(MakeReturn("j2", "m1")).keys(0);  // acked twice in one ACK
+  std::vector<int> removed;
+  EXPECT_EQ(outbox.Acknowledge(ack, &removed), 2u);
+  EXPECT_EQ(removed, (std::vector<int>{1, 2}));
+  removed.clear();
+  EXPECT_EQ(outbox.Acknowledge(ack, &removed), 0u);  // a repeated ACK
+  EXPECT_TRUE(removed.empty());
+}
+
 TEST(ReturnOutboxTest, DuplicateAddIsIgnored) {
   ReturnOutbox outbox;
   EXPECT_TRUE(outbox.Add(MakeReturn("j1", "m1"), kStart));

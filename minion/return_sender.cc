@@ -29,4 +29,17 @@ SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time n
   return counts;
 }
 
+void WitnessAck(const wire::v1::ReturnAck& ack, const std::vector<int>& acked,
+                const std::vector<int>& rejected, absl::Time at, WitnessBatch& witness) {
+  for (int i : acked) {
+    const wire::v1::ReturnKey& key = ack.keys(i);
+    witness.Add(at, WitnessKind::kAck, key.jid(), key.attempt(), key.minion_id(), "ok");
+  }
+  for (int i : rejected) {
+    const wire::v1::ReturnRejection& rejection = ack.rejected(i);
+    witness.Add(at, WitnessKind::kRej, rejection.key().jid(), rejection.key().attempt(),
+                rejection.key().minion_id(), rejection.reason());
+  }
+}
+
 }  // namespace muster::minion

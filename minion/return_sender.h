@@ -4,10 +4,12 @@
 #define MUSTER_MINION_RETURN_SENDER_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "minion/bus_connection.h"
 #include "minion/return_outbox.h"
+#include "minion/witness_log.h"
 
 namespace muster::minion {
 
@@ -24,6 +26,12 @@ struct SendCounts {
 // does not depend on bus.connected(), so a missed monitor event can delay
 // a return but never strand it.
 SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now);
+
+// Adds to `witness` the `ack` line of each of ack.keys at `acked` and the
+// `rej` line of each of ack.rejected at `rejected` (indices as reported by
+// ReturnOutbox::Acknowledge and DropRejected: the returns the ACK removed).
+void WitnessAck(const wire::v1::ReturnAck& ack, const std::vector<int>& acked,
+                const std::vector<int>& rejected, absl::Time at, WitnessBatch& witness);
 
 }  // namespace muster::minion
 

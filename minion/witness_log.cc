@@ -108,6 +108,12 @@ absl::StatusOr<std::unique_ptr<WitnessLog>> WitnessLog::Open(const std::string& 
   return std::unique_ptr<WitnessLog>(new WitnessLog(fd));
 }
 
+absl::StatusOr<std::unique_ptr<WitnessLog>> WitnessLog::OpenUnlessEmpty(
+    const std::string& path) {
+  if (path.empty()) return std::unique_ptr<WitnessLog>();
+  return Open(path);
+}
+
 WitnessLog::~WitnessLog() { close(fd_); }
 
 void WitnessLog::Record(absl::Time at, WitnessKind kind, absl::string_view jid,

@@ -50,6 +50,8 @@ class WitnessLog {
  public:
   // Opens `path` for appending, creating it if needed.
   static absl::StatusOr<std::unique_ptr<WitnessLog>> Open(const std::string& path);
+  // Open(path), or null (witnessing off) when `path` is empty.
+  static absl::StatusOr<std::unique_ptr<WitnessLog>> OpenUnlessEmpty(const std::string& path);
   ~WitnessLog();
   WitnessLog(const WitnessLog&) = delete;
   WitnessLog& operator=(const WitnessLog&) = delete;

@@ -55,6 +55,16 @@ TEST(WitnessLogTest, RecordWritesTheDocumentedLine) {
   EXPECT_EQ(log->failed_writes(), 0u);
 }
 
+TEST(WitnessLogTest, EmptyPathMeansOffAndABadPathFails) {
+  absl::StatusOr<std::unique_ptr<WitnessLog>> off = WitnessLog::OpenUnlessEmpty("");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(*off, nullptr);
+  absl::StatusOr<std::unique_ptr<WitnessLog>> bad =
+      WitnessLog::OpenUnlessEmpty(TempPath("no-such-dir") + "/witness.log");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("no-such-dir/witness.log"), std::string::npos);
+}
+
 TEST(WitnessLogTest, EveryKindRoundTrips) {
   std::string path = TempPath("kinds.witness");
   std::unique_ptr<WitnessLog> log = OpenOrDie(path);
