@@ -165,6 +165,14 @@ void LinkProxy::Loop::Run() {
     int n = epoll_wait(epoll_fd_, events.data(), events.size(), timeout_ms);
     now = absl::Now();
     if (n < 0 && errno != EINTR) return;
+    // Drain the wakeup before reading the control state, never after: a
+    // request posted in between then wakes the next epoll_wait.
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 != kWakeToken) continue;
+      uint64_t value;
+      while (read(proxy_->wake_fd_, &value, sizeof(value)) > 0) {
+      }
+    }
     if (!SyncControl(now)) return;
     for (int i = 0; i < n; ++i) OnEvent(events[i].data.u64, events[i].events, now);
     while (!timers_.empty() && timers_.top().first <= now) {
@@ -225,11 +233,11 @@ int LinkProxy::Loop::ResetAll() {
   int count = 0;
   std::vector<Connection*> all;
   for (auto& [id, c] : connections_) all.push_back(c.get());
+  proxy_->counters_.resets += all.size();
   for (Connection* c : all) {
     ++count;
     Finish(*c, /*reset=*/true);
   }
-  proxy_->counters_.resets += count;
   return count;
 }
 
@@ -271,12 +279,7 @@ void LinkProxy::Loop::Accept(absl::Time now) {
 
 void LinkProxy::Loop::OnEvent(uint64_t token, uint32_t events, absl::Time now) {
   if (token == kListenToken) return Accept(now);
-  if (token == kWakeToken) {
-    uint64_t value;
-    while (read(proxy_->wake_fd_, &value, sizeof(value)) > 0) {
-    }
-    return;
-  }
+  if (token == kWakeToken) return;  // drained in Run()
   auto it = connections_.find(token >> 1);
   if (it == connections_.end()) return;  // finished earlier in this round
   Connection& c = *it->second;
@@ -337,11 +340,10 @@ void LinkProxy::Loop::ReadZombie(Connection& c, Side from) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0 && errno == EINTR) continue;
     // This endpoint closed (or failed): close our side towards it only.
+    Side other = from == kClient ? kServer : kClient;
+    if (c.fd[other] < 0) --proxy_->counters_.zombies;  // its last side
     CloseSide(c, from);
-    if (c.fd[kClient] < 0 && c.fd[kServer] < 0) {
-      --proxy_->counters_.zombies;
-      connections_.erase(c.id);
-    }
+    if (c.fd[other] < 0) connections_.erase(c.id);
     return;
   }
 }
@@ -438,6 +440,12 @@ void LinkProxy::Loop::CloseSide(Connection& c, Side side) {
 }
 
 void LinkProxy::Loop::Finish(Connection& c, bool reset) {
+  // Counters first: an endpoint that sees the close then sees them too.
+  if (c.zombie) {
+    --proxy_->counters_.zombies;
+  } else {
+    --proxy_->counters_.connections_open;
+  }
   for (int& fd : c.fd) {
     if (fd < 0) continue;
     if (reset) {
@@ -446,11 +454,6 @@ void LinkProxy::Loop::Finish(Connection& c, bool reset) {
       close(fd);
     }
     fd = -1;
-  }
-  if (c.zombie) {
-    --proxy_->counters_.zombies;
-  } else {
-    --proxy_->counters_.connections_open;
   }
   connections_.erase(c.id);
 }
