@@ -190,6 +190,9 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   WitnessBatch witness(options_.witness_log);
   auto witness_line = [&](WitnessKind kind, const VirtualMinion& minion,
                           absl::string_view detail = {}) {
+    // A silent minion is a hung agent: it takes nothing in, so it has
+    // nothing to witness (and sends no receipt, below).
+    if (minion.silent) return;
     witness.Add(now, kind, jid, attempt, minion.id, detail);
   };
   const int64_t now_ms = absl::ToUnixMillis(now);

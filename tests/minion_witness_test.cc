@@ -107,7 +107,9 @@ TEST_F(MinionWitnessTest, DispatchIsWitnessedReceivedRunReturnedAckedInOrder) {
   for (size_t i = 0; i < events.size(); ++i) {
     EXPECT_EQ(events[i].attempt, 1u);
     EXPECT_EQ(events[i].minion_id, "web-1");
-    if (i > 0) EXPECT_GE(events[i].at_us, events[i - 1].at_us) << i;
+    if (i > 0) {
+      EXPECT_GE(events[i].at_us, events[i - 1].at_us) << i;
+    }
   }
 
   // The same dispatch again: a duplicate, not run again.
@@ -198,9 +200,10 @@ TEST(FleetsimWitnessTest, BroadcastIsWitnessedForEveryVirtualMinion) {
                                    answering; },
                       absl::Seconds(10)));
   // And the same dispatch again: a duplicate for every minion, nothing run.
+  // The silent minion (a hung agent) takes nothing in and witnesses nothing.
   relay.Publish("*", job);
   ASSERT_TRUE(WaitFor([&] { return CountOf(EventsFor(witness, jid), WitnessKind::kDup) >=
-                                   kFleetCount; },
+                                   answering; },
                       absl::Seconds(10)));
   relay.PumpFor(absl::Milliseconds(300));
 
@@ -215,10 +218,13 @@ TEST(FleetsimWitnessTest, BroadcastIsWitnessedForEveryVirtualMinion) {
       success_by_minion[event.minion_id] = event.detail == "ok";
     }
   }
-  ASSERT_EQ(kinds_by_minion.size(), static_cast<size_t>(kFleetCount));
+  ASSERT_EQ(kinds_by_minion.size(), answering);
   for (int n = 1; n <= kFleetCount; ++n) {
-    EXPECT_EQ(kinds_by_minion[SimId(n)], SimId(n) == silent ? "recv dup" : "recv ret ack dup")
-        << SimId(n);
+    if (SimId(n) == silent) {
+      EXPECT_EQ(kinds_by_minion.count(silent), 0u);
+      continue;
+    }
+    EXPECT_EQ(kinds_by_minion[SimId(n)], "recv ret ack dup") << SimId(n);
   }
   // The witnessed outcomes are the ones the relay received.
   for (const wire::v1::Return& ret : relay.ReturnsFor(jid)) {

@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "minion/fleet_pattern.h"
@@ -102,6 +103,12 @@ absl::Status Cluster::Start() {
   absl::StatusOr<std::unique_ptr<RedisConnection>> connection = redis_->Connect();
   if (!connection.ok()) return connection.status();
   redis_connection_ = std::move(*connection);
+  jobd_redis_address_ = redis_->address_string();
+  if (options_.link_proxies) {
+    absl::StatusOr<int> port = StartLink("jobd-redis", redis_->port());
+    if (!port.ok()) return port.status();
+    jobd_redis_address_ = absl::StrCat("127.0.0.1:", *port);
+  }
 
   jobd_port_ = FreePort();
   jobd_address_ = absl::StrCat("127.0.0.1:", jobd_port_);
@@ -111,8 +118,23 @@ absl::Status Cluster::Start() {
   if (absl::Status started = StartJobd(); !started.ok()) return started;
 
   for (Datacenter& dc : datacenters_) {
-    dc.relay = std::make_unique<RelayProcess>(dc.options.name, redis_->address_string(),
-                                              dc.options.relay_flags);
+    const std::string& name = dc.options.name;
+    std::string relay_redis = redis_->address_string();
+    if (options_.link_proxies) {
+      absl::StatusOr<int> port = StartLink(absl::StrCat(name, "-redis"), redis_->port());
+      if (!port.ok()) return port.status();
+      relay_redis = absl::StrCat("127.0.0.1:", *port);
+    }
+    dc.relay = std::make_unique<RelayProcess>(name, relay_redis, dc.options.relay_flags);
+    if (options_.link_proxies) {
+      for (const auto& [link, endpoint] :
+           {std::pair{"-publish", dc.relay->publish_endpoint()},
+            std::pair{"-return", dc.relay->return_endpoint()}}) {
+        absl::StatusOr<int> port =
+            StartLink(absl::StrCat(name, link), std::stoi(PortOf(endpoint)));
+        if (!port.ok()) return port.status();
+      }
+    }
     if (absl::Status started = dc.relay->Start(); !started.ok()) return started;
   }
   for (Datacenter& dc : datacenters_) {
@@ -137,6 +159,7 @@ void Cluster::Stop() {
   }
   jobd_.Stop(absl::Seconds(10));
   if (redis_) redis_->Stop();
+  links_.clear();
 }
 
 std::vector<std::string> Cluster::datacenters() const {
@@ -225,7 +248,7 @@ absl::Status Cluster::StartJobd() {
   std::vector<std::string> argv = {
       RunfilePath("server/jobd"),
       absl::StrCat("--listen=", jobd_address_),
-      absl::StrCat("--redis=", redis_->address_string()),
+      absl::StrCat("--redis=", jobd_redis_address_),
       absl::StrCat("--db=", db_path_),
       absl::StrCat("--http_listen=", http_address_),
   };
@@ -282,15 +305,128 @@ absl::Status Cluster::RestartRedis(bool crash) {
 
 std::vector<std::string> Cluster::MinionArgv(const Datacenter& dc, const std::string& id) const {
   const RelayProcess& relay = *dc.relay;
-  return {RunfilePath("minion/minion"),
-          absl::StrCat("--id=", id),
-          "--relay_host=127.0.0.1",
-          absl::StrCat("--publish_port=", PortOf(relay.publish_endpoint())),
-          absl::StrCat("--return_port=", PortOf(relay.return_endpoint())),
-          absl::StrCat("--grains=", dc.options.minion_grains, ",dc=", dc.options.name),
-          "--heartbeat_interval_ms=2000",
-          // Kept across KillMinion / StartMinion, like a machine's disk.
-          absl::StrCat("--state_dir=", dir_, "/minion-", id, ".state")};
+  std::vector<std::string> argv = {
+      RunfilePath("minion/minion"),
+      absl::StrCat("--id=", id),
+      "--relay_host=127.0.0.1",
+      absl::StrCat("--publish_port=", MinionSidePort(dc, relay.publish_endpoint(), "-publish")),
+      absl::StrCat("--return_port=", MinionSidePort(dc, relay.return_endpoint(), "-return")),
+      absl::StrCat("--grains=", dc.options.minion_grains, ",dc=", dc.options.name),
+      "--heartbeat_interval_ms=2000",
+      // Kept across KillMinion / StartMinion, like a machine's disk.
+      absl::StrCat("--state_dir=", dir_, "/minion-", id, ".state")};
+  if (options_.witness_logs) {
+    argv.push_back(absl::StrCat("--witness_log=", dir_, "/witness-minion-", id, ".log"));
+  }
+  return argv;
+}
+
+std::string Cluster::MinionSidePort(const Datacenter& dc, const std::string& endpoint,
+                                    const std::string& link) const {
+  auto it = links_.find(absl::StrCat(dc.options.name, link));
+  if (it == links_.end()) return PortOf(endpoint);
+  return absl::StrCat(it->second->port());
+}
+
+absl::StatusOr<int> Cluster::StartLink(const std::string& name, int target_port) {
+  // Each link draws its own latencies, reproducibly from the cluster's seed.
+  const uint64_t seed = options_.link_seed * 1000003 + links_.size();
+  absl::StatusOr<std::unique_ptr<linkfault::LinkProxy>> proxy =
+      linkfault::LinkProxy::Start(name, /*listen_port=*/0, "127.0.0.1", target_port, seed);
+  if (!proxy.ok()) return proxy.status();
+  int port = (*proxy)->port();
+  links_[name] = *std::move(proxy);
+  return port;
+}
+
+std::vector<std::string> Cluster::LinkNames() const {
+  std::vector<std::string> names;
+  for (const auto& [name, proxy] : links_) names.push_back(name);
+  return names;
+}
+
+linkfault::LinkProxy& Cluster::link(const std::string& name) {
+  auto it = links_.find(name);
+  if (it == links_.end()) {
+    std::fprintf(stderr, "Cluster: no link proxy '%s'\n", name.c_str());
+    std::abort();
+  }
+  return *it->second;
+}
+
+std::vector<std::string> Cluster::WitnessLogPaths() const {
+  std::vector<std::string> paths;
+  if (!options_.witness_logs) return paths;
+  for (const Datacenter& dc : datacenters_) {
+    if (dc.options.fleet.count > 0) {
+      paths.push_back(absl::StrCat(dir_, "/witness-fleetsim-", dc.options.name, ".log"));
+    }
+    for (const std::string& id : dc.options.minion_ids) {
+      paths.push_back(absl::StrCat(dir_, "/witness-minion-", id, ".log"));
+    }
+  }
+  return paths;
+}
+
+// --- processes by name ---
+
+std::vector<std::string> Cluster::ProcessNames() const {
+  std::vector<std::string> names = {"jobd", "redis"};
+  for (const Datacenter& dc : datacenters_) {
+    names.push_back(absl::StrCat("relay:", dc.options.name));
+    if (dc.options.fleet.count > 0) names.push_back(absl::StrCat("fleetsim:", dc.options.name));
+    for (const std::string& id : dc.options.minion_ids) {
+      names.push_back(absl::StrCat("minion:", id));
+    }
+  }
+  return names;
+}
+
+ChildProcess* Cluster::FindProcess(const std::string& name) {
+  if (name == "jobd") return &jobd_;
+  if (name == "redis") return redis_ ? &redis_->process() : nullptr;
+  if (absl::StartsWith(name, "relay:")) return &Find(name.substr(6)).relay->process();
+  if (absl::StartsWith(name, "fleetsim:")) return Find(name.substr(9)).fleet.get();
+  if (absl::StartsWith(name, "minion:")) {
+    for (Datacenter& dc : datacenters_) {
+      auto it = dc.minions.find(name.substr(7));
+      if (it != dc.minions.end()) return it->second.get();
+    }
+  }
+  return nullptr;
+}
+
+void Cluster::SignalProcess(const std::string& name, int signal) {
+  if (ChildProcess* process = FindProcess(name)) process->Signal(signal);
+}
+
+void Cluster::KillProcess(const std::string& name) {
+  if (ChildProcess* process = FindProcess(name)) process->Kill();
+}
+
+bool Cluster::ProcessRunning(const std::string& name) {
+  ChildProcess* process = FindProcess(name);
+  return process != nullptr && process->running();
+}
+
+pid_t Cluster::ProcessPid(const std::string& name) {
+  ChildProcess* process = FindProcess(name);
+  return process != nullptr ? process->pid() : -1;
+}
+
+absl::Status Cluster::StartProcess(const std::string& name) {
+  if (name == "jobd") return StartJobd();
+  if (name == "redis") {
+    if (absl::Status started = redis_->Start(); !started.ok()) return started;
+    absl::StatusOr<std::unique_ptr<RedisConnection>> connection = redis_->Connect();
+    if (!connection.ok()) return connection.status();
+    redis_connection_ = std::move(*connection);
+    return absl::OkStatus();
+  }
+  if (absl::StartsWith(name, "relay:")) return StartRelay(name.substr(6));
+  if (absl::StartsWith(name, "fleetsim:")) return StartFleet(name.substr(9));
+  if (absl::StartsWith(name, "minion:")) return StartMinion(name.substr(7));
+  return absl::NotFoundError(absl::StrCat("no process '", name, "' in the cluster"));
 }
 
 void Cluster::KillMinion(const std::string& id) {
@@ -338,10 +474,15 @@ absl::Status Cluster::StartFleet(const std::string& datacenter) {
       absl::StrCat("--silent_ids=", absl::StrJoin(fleet.silent_ids, ",")),
       absl::StrCat("--heartbeat_interval_ms=", fleet.heartbeat_interval_ms),
       "--relay_host=127.0.0.1",
-      absl::StrCat("--publish_port=", PortOf(dc.relay->publish_endpoint())),
-      absl::StrCat("--return_port=", PortOf(dc.relay->return_endpoint())),
+      absl::StrCat("--publish_port=",
+                   MinionSidePort(dc, dc.relay->publish_endpoint(), "-publish")),
+      absl::StrCat("--return_port=", MinionSidePort(dc, dc.relay->return_endpoint(), "-return")),
       absl::StrCat("--receipt_log=", ReceiptLogPath(dc)),
   };
+  if (options_.witness_logs) {
+    argv.push_back(absl::StrCat("--witness_log=", dir_, "/witness-fleetsim-", dc.options.name,
+                                ".log"));
+  }
   argv.insert(argv.end(), fleet.extra_flags.begin(), fleet.extra_flags.end());
   if (!dc.fleet) dc.fleet = std::make_unique<ChildProcess>();
   // A restart appends to the same log: only a ready line after the old

@@ -39,6 +39,7 @@
 #include "tests/relay_process.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
+#include "tools/linkfault/link_proxy.h"
 
 namespace muster::testing {
 
@@ -82,6 +83,16 @@ struct ClusterOptions {
   std::vector<std::string> jobd_flags;
   // Bound on Start() as a whole (processes up and the inventory complete).
   absl::Duration start_timeout = absl::Seconds(90);
+  // Puts a link fault proxy (tools/linkfault/link_proxy.h) on every link a
+  // datacenter's traffic crosses: "jobd-redis" (jobd -> Redis), "{dc}-redis"
+  // (that relay -> Redis), "{dc}-publish" and "{dc}-return" (its minions and
+  // fleetsim -> the relay's publish and return ports). Off: direct links.
+  bool link_proxies = false;
+  // Seed of the proxies' latency draws (each proxy gets its own stream).
+  uint64_t link_seed = 1;
+  // Every minion and fleetsim writes a witness log (minion/witness_log.h):
+  // dir()/witness-fleetsim-{dc}.log and dir()/witness-minion-{id}.log.
+  bool witness_logs = false;
 
   // dc1..dc{datacenters}, each with a fleetsim of `fleet_per_datacenter`
   // virtual minions (ids sim-NNNNN.dcK.example.com) and
@@ -145,6 +156,26 @@ class Cluster {
   void KillFleet(const std::string& datacenter);              // SIGKILL its fleetsim
   // Returns once fleetsim printed its ready line (every socket connected).
   absl::Status StartFleet(const std::string& datacenter);
+
+  // --- any process by name, for a fault driver: "jobd", "redis",
+  // "relay:{dc}", "fleetsim:{dc}" and "minion:{id}" ---
+  std::vector<std::string> ProcessNames() const;
+  // Sends `signal` (SIGSTOP, SIGCONT, ...); no-op when it is not running.
+  void SignalProcess(const std::string& name, int signal);
+  // SIGKILL (a crash); SIGCONT first is not needed (the kernel kills a
+  // stopped process).
+  void KillProcess(const std::string& name);
+  // (Re)starts it on the same ports and state, as Start*/RestartRedis do.
+  absl::Status StartProcess(const std::string& name);
+  bool ProcessRunning(const std::string& name);
+  pid_t ProcessPid(const std::string& name);
+
+  // --- link fault proxies (options.link_proxies) ---
+  std::vector<std::string> LinkNames() const;
+  // The proxy of link `name`; aborts when there is none (a test bug).
+  linkfault::LinkProxy& link(const std::string& name);
+  // Witness log paths of every minion and fleetsim (options.witness_logs).
+  std::vector<std::string> WitnessLogPaths() const;
 
   // --- helpers over the gRPC API; every call has a deadline ---
   absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);
@@ -212,6 +243,8 @@ class Cluster {
   absl::Status ForEachReturnsPage(const std::string& jid, v1::ListReturnsRequest::Filter filter,
                                   const std::function<void(v1::ListReturnsResponse&)>& page);
   Datacenter& Find(const std::string& datacenter);
+  // The process of ProcessNames() `name`, or null (unknown, or never started).
+  ChildProcess* FindProcess(const std::string& name);
   const Datacenter& Find(const std::string& datacenter) const;
   std::vector<std::string> FleetIds(const Datacenter& dc, bool silent_only) const;
   std::string ReceiptLogPath(const Datacenter& dc) const;
@@ -219,6 +252,13 @@ class Cluster {
   absl::Status WaitForLine(ChildProcess& process, const std::string& line, size_t log_offset,
                            absl::Duration timeout);
   absl::Status WaitForInventory(absl::Duration timeout);
+  // Starts the link proxy `name` in front of 127.0.0.1:target_port and
+  // returns the address clients must use instead.
+  absl::StatusOr<int> StartLink(const std::string& name, int target_port);
+  // The port minions and fleetsim connect to for the relay's `endpoint`
+  // (through the link proxy `link` when there is one).
+  std::string MinionSidePort(const Datacenter& dc, const std::string& endpoint,
+                             const std::string& link) const;
 
   ClusterOptions options_;
   std::string dir_;
@@ -228,9 +268,12 @@ class Cluster {
   int jobd_port_ = 0;
   std::string jobd_address_;
   std::string http_address_;
+  // Where jobd reaches Redis (the "jobd-redis" link proxy when there is one).
+  std::string jobd_redis_address_;
   ChildProcess jobd_;
   std::unique_ptr<v1::JobService::Stub> stub_;
   std::vector<Datacenter> datacenters_;
+  std::map<std::string, std::unique_ptr<linkfault::LinkProxy>> links_;
 };
 
 }  // namespace muster::testing
