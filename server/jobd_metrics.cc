@@ -60,6 +60,10 @@ void AddIngestionFigures(const ReturnIngesterStats& r, const EventIngesterStats&
   out.Counter("muster_jobd_receipts_dropped_total",
               "Receipts for an unknown jid or a minion outside the expected set.",
               r.receipts_dropped);
+  out.Counter("muster_jobd_receipts_declined_total",
+              "Receipts of minions that declined a dispatch (it reached them after its "
+              "deadline, or no longer matched them): not counted as received.",
+              r.receipts_declined);
   const char* malformed_help =
       "Malformed stream input acknowledged and dropped, by stream and reason.";
   out.Counter("muster_jobd_malformed_dropped_total", malformed_help, r.malformed_entries,

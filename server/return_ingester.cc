@@ -1,5 +1,7 @@
 #include "server/return_ingester.h"
 
+#include "absl/container/flat_hash_set.h"
+
 #include "absl/time/clock.h"
 #include "absl/types/span.h"
 #include "common/bus/bus_protocol.h"
@@ -33,6 +35,7 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
   receipts_.clear();
   uint64_t malformed_entries = 0;
   uint64_t malformed_returns = 0;
+  uint64_t receipts_declined = 0;
   int64_t now = absl::ToUnixMillis(absl::Now());
   for (size_t i = 0; i < entries.size(); ++i) {
     const std::string* payload = entries[i].Field("batch");
@@ -67,7 +70,16 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
         malformed_returns += report.minion_ids_size();
         continue;
       }
+      // A minion that declined (the dispatch reached it after its deadline,
+      // or no longer matches it) does not have the job: it is not counted
+      // as received, so it stays "never reached" (docs/PROTOCOL.md 3.6).
+      absl::flat_hash_set<absl::string_view> declined(report.declined().begin(),
+                                                      report.declined().end());
       for (const std::string& id : report.minion_ids()) {
+        if (declined.contains(id)) {
+          ++receipts_declined;
+          continue;
+        }
         receipts_.push_back(IncomingReceipt{&report.jid(), &id});
       }
     }
@@ -132,6 +144,7 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
   counters_.entries += entries.size();
   counters_.malformed_entries += malformed_entries;
   counters_.malformed_returns += malformed_returns;
+  counters_.receipts_declined += receipts_declined;
   counters_.batches += 1;
   return absl::OkStatus();
 }
@@ -150,6 +163,7 @@ ReturnIngesterStats ReturnIngester::stats() const {
   s.receipts = counters_.receipts;
   s.receipts_duplicate = counters_.receipts_duplicate;
   s.receipts_dropped = counters_.receipts_dropped;
+  s.receipts_declined = counters_.receipts_declined;
   return s;
 }
 

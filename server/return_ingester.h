@@ -43,6 +43,7 @@ struct ReturnIngesterStats {
   uint64_t receipts = 0;            // receipts recorded (first per expected minion)
   uint64_t receipts_duplicate = 0;  // already recorded
   uint64_t receipts_dropped = 0;    // unknown job, or minion not expected
+  uint64_t receipts_declined = 0;   // declined: the minion does not have the job
 };
 
 class ReturnIngester {
@@ -73,7 +74,7 @@ class ReturnIngester {
   struct Counters {
     std::atomic<uint64_t> entries{0}, returns{0}, duplicates{0}, unknown_job{0}, unexpected{0},
         malformed_entries{0}, malformed_returns{0}, batches{0}, transactions{0}, receipts{0},
-        receipts_duplicate{0}, receipts_dropped{0};
+        receipts_duplicate{0}, receipts_dropped{0}, receipts_declined{0};
   } counters_;
   IngestLoop loop_;  // last: stopped before the members it uses go away
 };

@@ -359,6 +359,36 @@ TEST_F(JobdServiceTest, LateReturnsThatLeaveNothingMissingMakeAnIncompleteJobCom
   EXPECT_EQ(job.attempts(0).ended_at_ms(), job.ended_at_ms());
 }
 
+// A receipt counts a minion as having the job, except when it declined it
+// (the dispatch reached it after its deadline, or no longer matches): that
+// minion never had the job and stays "never reached".
+TEST_F(JobdServiceTest, DeclinedReceiptsDoNotCountAsReceived) {
+  AddFleet();
+  std::string jid = Submit("web-a*", 60000).jid();
+  muster::wire::v1::ReturnBatch batch;
+  batch.set_relay_id("relay-dc1");
+  batch.set_datacenter("dc1");
+  muster::wire::v1::DispatchReceipts* receipts = batch.add_receipts();
+  receipts->set_jid(jid);
+  receipts->set_attempt(1);
+  receipts->add_minion_ids("web-a0");
+  receipts->add_minion_ids("web-a1");
+  receipts->add_declined("web-a1");
+  ASSERT_TRUE(relays_->AddRaw("returns", "batch", batch.SerializeAsString()).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get(jid).completeness().received() == 1; },
+                      absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(300));  // nothing more may be counted
+  EXPECT_EQ(Get(jid).completeness().received(), 1u);
+  std::map<std::string, bool> received;
+  v1::ListReturnsResponse missing = ListReturns(jid, v1::ListReturnsRequest::MISSING);
+  for (const v1::MissingMinion& m : missing.missing()) {
+    received[m.minion_id()] = m.received();
+  }
+  EXPECT_EQ(received, (std::map<std::string, bool>{
+                          {"web-a0", true}, {"web-a1", false}, {"web-a2", false}}));
+  EXPECT_EQ(jobd_->return_ingester().stats().receipts_declined, 1u);
+}
+
 TEST_F(JobdServiceTest, TimeoutGivesIncompleteAndRetryMissingTargetsOnlyTheMissing) {
   AddFleet();
   std::string jid = Submit("web-*", 400).jid();

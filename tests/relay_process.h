@@ -31,6 +31,10 @@ class RelayProcess {
   // SIGKILL (a crash).
   void Kill() { process_.Kill(); }
 
+  // The ports chosen at construction (kept across restarts); the endpoints
+  // are known once Start() read relayd's ready line.
+  int publish_port() const { return publish_port_; }
+  int return_port() const { return return_port_; }
   const std::string& publish_endpoint() const { return publish_endpoint_; }
   const std::string& return_endpoint() const { return return_endpoint_; }
   const std::string& state_dir() const { return state_dir_; }

@@ -127,11 +127,9 @@ absl::Status Cluster::Start() {
     }
     dc.relay = std::make_unique<RelayProcess>(name, relay_redis, dc.options.relay_flags);
     if (options_.link_proxies) {
-      for (const auto& [link, endpoint] :
-           {std::pair{"-publish", dc.relay->publish_endpoint()},
-            std::pair{"-return", dc.relay->return_endpoint()}}) {
-        absl::StatusOr<int> port =
-            StartLink(absl::StrCat(name, link), std::stoi(PortOf(endpoint)));
+      for (const auto& [link, relay_port] : {std::pair{"-publish", dc.relay->publish_port()},
+                                             std::pair{"-return", dc.relay->return_port()}}) {
+        absl::StatusOr<int> port = StartLink(absl::StrCat(name, link), relay_port);
         if (!port.ok()) return port.status();
       }
     }
