@@ -8,9 +8,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/target/target.h"
 #include "minion/witness_log.h"
 
 namespace muster::chaos {
@@ -36,6 +38,7 @@ struct Truth {
   uint32_t run = 0;
   uint32_t ran_twice = 0;
   uint32_t reruns = 0;  // fleetsim after a restart
+  int64_t last_ret_us = 0;
 };
 
 // Every witness log, indexed by (jid, minion).
@@ -86,6 +89,7 @@ class TruthTable {
       case WitnessKind::kRet:
         if (truth.ret & bit) truth.reruns |= bit;
         truth.ret |= bit;
+        truth.last_ret_us = std::max(truth.last_ret_us, event.at_us);
         if (event.detail == "ok") truth.ok |= bit;
         break;
       case WitnessKind::kAck:
@@ -170,13 +174,33 @@ std::map<std::string, std::string> DatacenterOfMinion(const testing::Cluster& cl
   return of;
 }
 
+// A virtual minion's unacknowledged return is forgotten when its fleetsim
+// is killed (fleetsim keeps nothing on disk); a real minion keeps its
+// returns in its journal and must get every one acknowledged.
+bool LostWithItsProcess(const TruthTable& truth, const std::map<std::string, std::string>& dc_of,
+                        const std::vector<FaultRecord>& faults, const std::string& minion,
+                        int64_t ret_us) {
+  if (truth.IsReal(minion)) return false;
+  auto dc = dc_of.find(minion);
+  if (dc == dc_of.end()) return false;
+  const std::string process = absl::StrCat("fleetsim:", dc->second);
+  for (const FaultRecord& fault : faults) {
+    if (fault.subject == process && absl::StartsWith(fault.kind, "kill") &&
+        fault.started_at >= absl::FromUnixMicros(ret_us)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Checks one job; adds to `report`.
 class JobCheck {
  public:
   JobCheck(const v1::Job& job, const SubmittedJob* submitted, const TruthTable& truth,
            const std::vector<StoredReturn>& stored, const std::vector<v1::Return>& returns,
            const std::vector<v1::MissingMinion>& missing,
-           const std::map<std::string, std::string>& dc_of, CheckReport& report)
+           const std::map<std::string, std::string>& dc_of,
+           const std::vector<FaultRecord>& faults, CheckReport& report)
       : job_(job),
         submitted_(submitted),
         truth_(truth),
@@ -184,11 +208,13 @@ class JobCheck {
         returns_(returns),
         missing_(missing),
         dc_of_(dc_of),
+        faults_(faults),
         report_(report) {}
 
   // Returns one line per discrepancy (without the fault schedule).
   std::vector<std::string> Run() {
     CheckReturns();
+    CheckExpectedSet();
     CheckCounts();
     CheckMissing();
     CheckState();
@@ -245,11 +271,42 @@ class JobCheck {
       }
       if (truth.reruns != 0 && !truth_.IsReal(minion)) ++report_.fleet_reruns;
       const uint32_t unacked = truth.ret & ~truth.ack & ~truth.rej;
-      if (unacked != 0 && truth_.IsReal(minion)) {
+      if (unacked != 0 &&
+          !LostWithItsProcess(truth_, dc_of_, faults_, minion, truth.last_ret_us)) {
         ++report_.unacked_at_end;
         Problem(absl::StrCat(minion, " still holds an unacknowledged return"));
       }
     }
+  }
+
+  // The frozen expected set is what the target matched when the job was
+  // submitted. Every minion of the cluster is in jobd's inventory for the
+  // whole campaign (none is down long enough to be reported gone), so for a
+  // target that does not depend on grains that is the target's matches
+  // among all the cluster's ids.
+  void CheckExpectedSet() {
+    absl::StatusOr<TargetKind> kind = TargetKindFromName(
+        absl::AsciiStrToLower(v1::TargetType_Name(job_.target().type())));
+    if (!kind.ok()) return;
+    absl::StatusOr<Target> target = Target::Parse(*kind, job_.target().expression());
+    if (!target.ok() || target->UsesGrains()) return;
+    std::set<std::string> shown = expected_returned_;
+    for (const v1::MissingMinion& m : missing_) shown.insert(m.minion_id());
+    std::set<std::string> truth;
+    for (const auto& [id, dc] : dc_of_) {
+      if (target->Matches(id, Grains{})) truth.insert(id);
+    }
+    if (shown == truth) return;
+    ++report_.expected_set_wrong;
+    std::vector<std::string> extra, absent;
+    std::set_difference(shown.begin(), shown.end(), truth.begin(), truth.end(),
+                        std::back_inserter(extra));
+    std::set_difference(truth.begin(), truth.end(), shown.begin(), shown.end(),
+                        std::back_inserter(absent));
+    Problem(absl::StrCat("expected set has ", shown.size(), " minions, the target matches ",
+                         truth.size(), extra.empty() ? "" : "; not matching: ",
+                         extra.empty() ? "" : extra.front(),
+                         absent.empty() ? "" : "; left out: ", absent.empty() ? "" : absent.front()));
   }
 
   void CheckCounts() {
@@ -366,6 +423,7 @@ class JobCheck {
   const std::vector<v1::Return>& returns_;
   const std::vector<v1::MissingMinion>& missing_;
   const std::map<std::string, std::string>& dc_of_;
+  const std::vector<FaultRecord>& faults_;
   CheckReport& report_;
   std::set<std::string> expected_returned_;
   std::map<std::string, uint32_t> latest_;
@@ -376,8 +434,8 @@ class JobCheck {
 
 int64_t CheckReport::failures() const {
   return jobs_lost + jobs_unexplained + jobs_not_final + returns_lost + returns_duplicated +
-         returns_fabricated + states_wrong + counts_wrong + received_false + deliveries_false +
-         ran_twice + unacked_at_end + dispatches_unknown;
+         returns_fabricated + states_wrong + counts_wrong + expected_set_wrong + received_false +
+         deliveries_false + ran_twice + unacked_at_end + dispatches_unknown;
 }
 
 std::string CheckReport::ToString(int max_details) const {
@@ -388,7 +446,8 @@ std::string CheckReport::ToString(int max_details) const {
       " recorded, ", returns_acked, " acknowledged to minions; lost ", returns_lost,
       ", duplicated ", returns_duplicated, ", fabricated ", returns_fabricated, "\n",
       "wrong: jobs lost ", jobs_lost, ", unexplained jobs ", jobs_unexplained, ", not final ",
-      jobs_not_final, ", states ", states_wrong, ", counters ", counts_wrong,
+      jobs_not_final, ", states ", states_wrong, ", counters ", counts_wrong, ", expected sets ",
+      expected_set_wrong,
       ", received ", received_false, ", deliveries ", deliveries_false, ", ran twice ",
       ran_twice, ", unacknowledged at end ", unacked_at_end, ", unknown dispatches ",
       dispatches_unknown, "\n",
@@ -411,6 +470,8 @@ Checker::Checker(testing::Cluster& cluster, const CampaignLog& log, absl::Time o
 
 absl::Duration Checker::Settle(absl::Duration wait) {
   const absl::Time start = absl::Now();
+  const std::map<std::string, std::string> dc_of = DatacenterOfMinion(cluster_);
+  const std::vector<FaultRecord> faults = log_.faults();
   const absl::Time give_up = start + wait;
   while (absl::Now() < give_up) {
     bool settled = true;
@@ -438,7 +499,10 @@ absl::Duration Checker::Settle(absl::Duration wait) {
           for (const auto& [minion, t] : minions) {
             for (uint32_t a = 1; a < 32 && settled; ++a) {
               if ((t.ack & Bit(a)) && !have.contains({jid, {minion, a}})) settled = false;
-              if (truth.IsReal(minion) && (t.ret & ~t.ack & ~t.rej & Bit(a))) settled = false;
+              if ((t.ret & ~t.ack & ~t.rej & Bit(a)) &&
+                  !LostWithItsProcess(truth, dc_of, faults, minion, t.last_ret_us)) {
+                settled = false;
+              }
             }
             if (!settled) break;
           }
@@ -495,6 +559,7 @@ absl::StatusOr<CheckReport> Checker::Check() {
   }
 
   static const std::vector<StoredReturn> kNone;
+  const std::vector<FaultRecord> faults = log_.faults();
   for (const std::string& jid : *jids) {
     absl::StatusOr<v1::Job> job = cluster_.GetJob(jid);
     if (!job.ok()) return job.status();
@@ -509,7 +574,7 @@ absl::StatusOr<CheckReport> Checker::Check() {
     if (job->attempt() > 1) ++report.jobs_retried;
     std::vector<std::string> problems =
         JobCheck(*job, sub, truth, rows == stored->end() ? kNone : rows->second, *returns,
-                 *missing, dc_of, report)
+                 *missing, dc_of, faults, report)
             .Run();
     const absl::Time created = absl::FromUnixMillis(job->created_at_ms());
     const absl::Time deadline = absl::FromUnixMillis(job->deadline_ms());

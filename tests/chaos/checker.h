@@ -12,14 +12,17 @@
 //   - every acknowledged return is recorded (lost), none twice (duplicated),
 //     and every recorded return was really produced, with the same outcome
 //     (fabricated); API and SQLite hold the same returns;
+//   - its expected set is what its target matches (for targets that do not
+//     depend on grains: every minion stays in the inventory throughout);
 //   - its counters match its lists (expected = returned + missing,
 //     succeeded + failed = returned, per datacenter and in total), and the
 //     state follows: COMPLETE exactly when nothing is missing, INCOMPLETE
 //     when something is, CANCELLED only if the driver asked;
 //   - a minion shown "received" really received the job; a datacenter attempt
 //     shown not delivered (SENT, NOT_SENT, EXPIRED) reached none of its
-//     minions; a real minion never ran one dispatch twice and was never left
-//     with an unacknowledged return.
+//     minions; a real minion never ran one dispatch twice; no minion is
+//     left with an unacknowledged return (but a virtual one whose fleetsim
+//     was killed after it returned: fleetsim keeps nothing on disk).
 //
 // A minion that received the job but is shown "never reached" is counted
 // (received_unreported) but is not a failure: receipts are best effort
@@ -61,6 +64,7 @@ struct CheckReport {
   int64_t returns_fabricated = 0;
   int states_wrong = 0;
   int counts_wrong = 0;
+  int expected_set_wrong = 0;  // targets that do not depend on grains
   int64_t received_false = 0;
   int64_t deliveries_false = 0;
   int64_t ran_twice = 0;
