@@ -38,7 +38,7 @@ absl::Status BusLinkOptions::Validate() const {
 absl::Duration BusLinkOptions::EffectiveHandshake() const {
   if (handshake > absl::ZeroDuration()) return handshake;
   if (heartbeat_timeout == absl::ZeroDuration()) return absl::Seconds(30);
-  return 2 * heartbeat_timeout;
+  return heartbeat_timeout;
 }
 
 void ApplyBusLinkOptions(const BusLinkOptions& options, zmq::socket_t& socket) {
@@ -48,6 +48,7 @@ void ApplyBusLinkOptions(const BusLinkOptions& options, zmq::socket_t& socket) {
     socket.set(zmq::sockopt::heartbeat_ttl, Ms(options.heartbeat_timeout));
   }
   socket.set(zmq::sockopt::handshake_ivl, Ms(options.EffectiveHandshake()));
+  socket.set(zmq::sockopt::connect_timeout, Ms(options.EffectiveHandshake()));
   socket.set(zmq::sockopt::tcp_keepalive, 1);
   socket.set(zmq::sockopt::tcp_keepalive_idle, Seconds(options.keepalive_idle));
   socket.set(zmq::sockopt::tcp_keepalive_intvl, Seconds(options.keepalive_interval));

@@ -10,8 +10,12 @@
 //     `heartbeat_timeout` after it, libzmq closes the connection, and a
 //     connecting socket reconnects (with the reconnect backoff). The PING
 //     also carries a TTL (`heartbeat_timeout`), so a peer that sets no
-//     heartbeat of its own drops the connection too. A connection whose
-//     handshake does not complete is dropped after `handshake`.
+//     heartbeat of its own drops the connection too. Heartbeats start only
+//     after the ZMTP handshake, so a reconnection that lands on a dead path
+//     is bounded separately: a TCP connect not done after `handshake`
+//     (ZMQ_CONNECT_TIMEOUT; the OS would wait ~2 min for a vanished host)
+//     and a handshake not done after it (ZMQ_HANDSHAKE_IVL; default 30 s)
+//     are given up and retried.
 //   - TCP keepalive, the second line, for a peer whose ZMTP heartbeats are
 //     off: the kernel probes an idle connection and resets it when probes go
 //     unanswered (`ZMQ_TCP_KEEPALIVE_*`, about 40 s by default).
@@ -31,10 +35,10 @@ struct BusLinkOptions {
   // connection is declared dead.
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(5);
-  // A handshake still not done after this is dropped and retried; twice the
-  // heartbeat timeout, so a relay busy with a reconnecting fleet is not
-  // hit with a reconnect storm. Zero: 2 x heartbeat_timeout (30 s when
-  // heartbeats are off).
+  // A TCP connect or ZMTP handshake still not done after this is given up
+  // and retried (after the socket's reconnect backoff, so a relay busy with
+  // a reconnecting fleet is not hammered). Zero: heartbeat_timeout (a
+  // handshake is one round trip; 30 s when heartbeats are off).
   absl::Duration handshake = absl::ZeroDuration();
   // TCP keepalive: first probe after this idle time, then every
   // `keepalive_interval`, reset after `keepalive_count` unanswered probes.

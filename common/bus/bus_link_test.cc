@@ -8,7 +8,7 @@ namespace {
 TEST(BusLinkTest, DefaultsAreValid) {
   BusLinkOptions options;
   EXPECT_TRUE(options.Validate().ok());
-  EXPECT_EQ(options.EffectiveHandshake(), absl::Seconds(10));
+  EXPECT_EQ(options.EffectiveHandshake(), absl::Seconds(5));
 }
 
 TEST(BusLinkTest, RejectsTimeoutShorterThanTwoIntervals) {
@@ -38,7 +38,8 @@ TEST(BusLinkTest, SetsTheSocketOptions) {
   EXPECT_EQ(socket.get(zmq::sockopt::heartbeat_ivl), 250);
   EXPECT_EQ(socket.get(zmq::sockopt::heartbeat_timeout), 1200);
   EXPECT_EQ(socket.get(zmq::sockopt::heartbeat_ttl), 1200);
-  EXPECT_EQ(socket.get(zmq::sockopt::handshake_ivl), 2400);
+  EXPECT_EQ(socket.get(zmq::sockopt::handshake_ivl), 1200);
+  EXPECT_EQ(socket.get(zmq::sockopt::connect_timeout), 1200);
   EXPECT_EQ(socket.get(zmq::sockopt::tcp_keepalive), 1);
   EXPECT_EQ(socket.get(zmq::sockopt::tcp_keepalive_idle), 30);
   EXPECT_EQ(socket.get(zmq::sockopt::tcp_keepalive_intvl), 5);
