@@ -20,6 +20,8 @@
 // docs/OPERATIONS.md; they are bounded only loosely (a dead link that is
 // never noticed fails the test).
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -359,6 +361,71 @@ TEST(LinkHealTest, RelayRedisBlackholeIsDetectedAndHealed) {
   EXPECT_EQ(audit.lost(), 0);
   EXPECT_EQ(audit.duplicated(), 0);
   EXPECT_GT((*redis)->stats().zombies + (*redis)->stats().bytes_discarded, 0u);
+  minion.Stop();
+  relay.Stop();
+}
+
+// jobd's Redis link (its stream readers, the dispatcher, the metrics scrape)
+// goes through a proxy on a port chosen before jobd starts; the relay and
+// the minion reach Redis directly.
+TEST(LinkHealTest, JobdRedisBlackholeIsDetectedAndHealed) {
+  const int proxy_port = FreePort();
+  ClusterOptions options = NoDatacenters();
+  options.jobd_flags = {absl::StrCat("--redis=127.0.0.1:", proxy_port)};
+  Cluster cluster(options);
+  absl::Status started = cluster.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto redis =
+      LinkProxy::Start("jobd-redis", proxy_port, "127.0.0.1", cluster.redis().port(), 4);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RelayProcess relay("dc1", cluster.redis().address_string());
+  started = relay.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  ChildProcess minion;
+  started =
+      StartMinion(minion, cluster, PortOf(relay.publish_endpoint()), PortOf(relay.return_endpoint()));
+  ASSERT_TRUE(started.ok()) << started;
+  ASSERT_TRUE(WaitForMinionListed(cluster).ok());
+  FaultAudit audit(cluster, "jobd <-> Redis blackholed (half-open), healed");
+  std::string jobd_log_path = absl::StrCat(cluster.dir(), "/jobd.log");
+  auto jobd_log = [&] {
+    std::ifstream in(jobd_log_path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  size_t read_failures = CountOf(jobd_log(), "read failed");
+
+  // Its return lands in Redis during the blackhole, where jobd cannot read it.
+  auto before = cluster.Submit(kMinion, "test.sleep", {"1"}, absl::Seconds(60));
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(WaitForLog(minion, absl::StrCat("job ", before->jid(), " attempt 1"), 1,
+                         absl::Seconds(30))
+                  .ok());
+  LinkFault blackhole;
+  blackhole.blackhole = true;
+  (*redis)->Set(blackhole);
+  absl::Time cut = absl::Now();
+  // Stored, not yet in Redis: the dispatcher's XADD times out and is
+  // retried in the background.
+  auto during = cluster.Submit(kMinion, "test.echo", {"during", "blackhole"},
+                               absl::Seconds(60));
+  ASSERT_TRUE(during.ok()) << during.status();
+  // Both ingest loops (returns, events) hit their read deadline.
+  ASSERT_TRUE(WaitFor([&] { return CountOf(jobd_log(), "read failed") >= read_failures + 2; },
+                      absl::Seconds(30)))
+      << jobd_log();
+  absl::Duration detected = absl::Now() - cut;
+  absl::StatusOr<v1::Job> job = cluster.GetJob(before->jid());
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::RUNNING);
+
+  (*redis)->Heal();
+  absl::Time healed = absl::Now();
+  ExpectCompleteOnce(audit, cluster, before->jid());
+  Report("jobd <-> Redis (stream read deadline 0.5 s + 5 s)", detected, absl::Now() - healed);
+  ExpectCompleteOnce(audit, cluster, during->jid());
+  audit.Report();
+  EXPECT_EQ(audit.lost(), 0);
+  EXPECT_EQ(audit.duplicated(), 0);
   minion.Stop();
   relay.Stop();
 }
