@@ -23,6 +23,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -300,6 +301,73 @@ TEST(LinkHealTest, UnacknowledgedReturnsRemakeTheConnectionWithoutHeartbeats) {
   Report("minion return link, heartbeats off (ack watch 3 s)", detected, absl::ZeroDuration());
   ExpectCompleteOnce(audit, *link.cluster, job->jid());
   audit.Report();
+}
+
+// fleetsim shares the minion's bus code: 50 virtual minions on 5 socket
+// pairs behind the proxies, fast heartbeat flags. A broadcast job submitted
+// during the blackhole reaches every one after the heal, each answering once.
+TEST(LinkHealTest, FleetsimBlackholeIsDetectedAndHealed) {
+  constexpr int kCount = 50;
+  Cluster cluster(NoDatacenters());
+  absl::Status started = cluster.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  RelayProcess relay("dc1", cluster.redis().address_string());
+  started = relay.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  auto publish = LinkProxy::Start("fleet-publish", 0, "127.0.0.1",
+                                  PortOf(relay.publish_endpoint()), 21);
+  ASSERT_TRUE(publish.ok()) << publish.status();
+  auto returns = LinkProxy::Start("fleet-return", 0, "127.0.0.1",
+                                  PortOf(relay.return_endpoint()), 22);
+  ASSERT_TRUE(returns.ok()) << returns.status();
+  ChildProcess fleet;
+  started = fleet.Start(
+      {RunfilePath("minion/fleetsim"), absl::StrCat("--count=", kCount), "--datacenter=dc1",
+       "--sockets=5", "--threads=1", "--heartbeat_interval_ms=1000", "--latency_ms_max=0",
+       "--relay_host=127.0.0.1", absl::StrCat("--publish_port=", (*publish)->port()),
+       absl::StrCat("--return_port=", (*returns)->port()), "--bus_heartbeat_ms=250",
+       "--bus_heartbeat_timeout_ms=1000"},
+      absl::StrCat(cluster.dir(), "/fleetsim.log"));
+  ASSERT_TRUE(started.ok()) << started;
+  ASSERT_TRUE(WaitForLog(fleet, absl::StrCat("fleetsim ready ", kCount, " minions"), 1,
+                         absl::Seconds(30))
+                  .ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<uint64_t> total = cluster.MinionTotal();
+        return total.ok() && *total == kCount;
+      },
+      absl::Seconds(30)));
+  std::set<std::string> ids;
+  for (int n = 1; n <= kCount; ++n) {
+    ids.insert(absl::StrCat("sim-", absl::Dec(n, absl::kZeroPad5), ".dc1.example.com"));
+  }
+  FaultAudit audit(cluster, "fleetsim <-> relay blackholed (half-open), healed");
+
+  LinkFault blackhole;
+  blackhole.blackhole = true;
+  (*publish)->Set(blackhole);
+  (*returns)->Set(blackhole);
+  absl::Time cut = absl::Now();
+  auto during = cluster.Submit("*", "test.ping", {}, absl::Seconds(60));
+  ASSERT_TRUE(during.ok()) << during.status();
+  absl::StatusOr<absl::Duration> lost =
+      WaitForLog(fleet, "lost a connection to relay", 1, absl::Seconds(20));
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  absl::Duration detected = absl::Now() - cut;
+  (*publish)->Heal();
+  (*returns)->Heal();
+  absl::Time healed = absl::Now();
+  absl::StatusOr<v1::Job> job = cluster.WaitForEnd(during->jid(), absl::Seconds(60));
+  ASSERT_TRUE(job.ok()) << job.status();
+  Report("fleetsim <-> relay (heartbeat 250 ms / 1 s), until the job ended", detected,
+         absl::Now() - healed);
+  EXPECT_EQ(job->state(), v1::COMPLETE) << job->ShortDebugString();
+  absl::Status exact = audit.CheckJob(*job, ids);
+  EXPECT_TRUE(exact.ok()) << exact;
+  audit.Report();
+  fleet.Stop();
+  relay.Stop();
 }
 
 TEST(LinkHealTest, RelayRedisBlackholeIsDetectedAndHealed) {
