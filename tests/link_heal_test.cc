@@ -380,8 +380,8 @@ TEST(LinkHealTest, RelayRedisBlackholeIsDetectedAndHealed) {
   started = relay.Start();
   ASSERT_TRUE(started.ok()) << started;
   ChildProcess minion;
-  started =
-      StartMinion(minion, cluster, PortOf(relay.publish_endpoint()), PortOf(relay.return_endpoint()));
+  started = StartMinion(minion, cluster, PortOf(relay.publish_endpoint()),
+                        PortOf(relay.return_endpoint()));
   ASSERT_TRUE(started.ok()) << started;
   ASSERT_TRUE(WaitForMinionListed(cluster).ok());
   FaultAudit audit(cluster, "relay <-> Redis blackholed (half-open), healed");
@@ -450,8 +450,8 @@ TEST(LinkHealTest, JobdRedisBlackholeIsDetectedAndHealed) {
   started = relay.Start();
   ASSERT_TRUE(started.ok()) << started;
   ChildProcess minion;
-  started =
-      StartMinion(minion, cluster, PortOf(relay.publish_endpoint()), PortOf(relay.return_endpoint()));
+  started = StartMinion(minion, cluster, PortOf(relay.publish_endpoint()),
+                        PortOf(relay.return_endpoint()));
   ASSERT_TRUE(started.ok()) << started;
   ASSERT_TRUE(WaitForMinionListed(cluster).ok());
   FaultAudit audit(cluster, "jobd <-> Redis blackholed (half-open), healed");
