@@ -9,10 +9,6 @@
 namespace muster::minion {
 namespace {
 
-// ZMTP heartbeats, so a relay that vanished without closing its connections
-// (host down, network cut) is noticed and reconnected to.
-constexpr int kZmtpHeartbeatIntervalMs = 5000;
-constexpr int kZmtpHeartbeatTimeoutMs = 15000;
 // Reconnection backs off from 100 ms to this, so a fleet does not hammer a
 // relay that is down.
 constexpr int kReconnectMaxMs = 5000;
@@ -21,11 +17,10 @@ constexpr int kLingerMs = 1000;
 
 std::atomic<uint64_t> next_monitor_id{1};
 
-void SetCommonOptions(zmq::socket_t& socket) {
+void SetCommonOptions(const bus::BusLinkOptions& link, zmq::socket_t& socket) {
   socket.set(zmq::sockopt::linger, kLingerMs);
   socket.set(zmq::sockopt::reconnect_ivl_max, kReconnectMaxMs);
-  socket.set(zmq::sockopt::heartbeat_ivl, kZmtpHeartbeatIntervalMs);
-  socket.set(zmq::sockopt::heartbeat_timeout, kZmtpHeartbeatTimeoutMs);
+  bus::ApplyBusLinkOptions(link, socket);
 }
 
 // Makes `monitor` receive the connection events of `socket`.
@@ -41,8 +36,8 @@ absl::Status Monitor(zmq::socket_t& socket, zmq::socket_t& monitor) {
 }
 
 // Reads the pending events of `monitor` into `connected`; true when a
-// handshake completed.
-bool ReadMonitorEvents(zmq::socket_t& monitor, bool& connected) {
+// handshake completed. Sets *lost on a disconnection.
+bool ReadMonitorEvents(zmq::socket_t& monitor, bool& connected, bool* lost) {
   bool handshake = false;
   std::vector<zmq::message_t> frames;
   while (BusConnection::ReceiveMessage(monitor, &frames)) {
@@ -54,6 +49,7 @@ bool ReadMonitorEvents(zmq::socket_t& monitor, bool& connected) {
       handshake = true;
     } else if (event == ZMQ_EVENT_DISCONNECTED) {
       connected = false;
+      if (lost != nullptr) *lost = true;
     }
   }
   return handshake;
@@ -69,11 +65,11 @@ BusConnection::BusConnection(zmq::context_t& context)
 
 absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
     zmq::context_t& context, const RelayAddress& relay,
-    const std::vector<std::string>& topics) {
+    const std::vector<std::string>& topics, const bus::BusLinkOptions& link) {
   std::unique_ptr<BusConnection> connection(new BusConnection(context));
   try {
-    SetCommonOptions(connection->jobs_);
-    SetCommonOptions(connection->returns_);
+    SetCommonOptions(link, connection->jobs_);
+    SetCommonOptions(link, connection->returns_);
     // Subscriptions travel upstream as messages on the SUB's outgoing pipe,
     // which is bounded by ZMQ_SNDHWM (default 1,000): when the connection
     // (or a reconnection) replays them, libzmq silently drops those past the
@@ -97,8 +93,8 @@ absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
     if (!monitored.ok()) return monitored;
     for (const std::string& topic : topics) connection->Subscribe(topic);
     connection->jobs_.connect(absl::StrCat("tcp://", relay.host, ":", relay.publish_port));
-    connection->returns_.connect(
-        absl::StrCat("tcp://", relay.host, ":", relay.return_port));
+    connection->returns_endpoint_ = absl::StrCat("tcp://", relay.host, ":", relay.return_port);
+    connection->returns_.connect(connection->returns_endpoint_);
   } catch (const zmq::error_t& error) {
     return absl::InvalidArgumentError(absl::StrCat(
         "relay ", relay.host, " ports ", relay.publish_port, "/", relay.return_port,
@@ -111,12 +107,26 @@ void BusConnection::Subscribe(absl::string_view topic) {
   jobs_.set(zmq::sockopt::subscribe, zmq::buffer(topic.data(), topic.size()));
 }
 
-bool BusConnection::HandleReturnsMonitorEvents() {
-  return ReadMonitorEvents(returns_monitor_, returns_connected_);
+bool BusConnection::HandleReturnsMonitorEvents(bool* lost) {
+  return ReadMonitorEvents(returns_monitor_, returns_connected_, lost);
 }
 
-void BusConnection::HandleJobsMonitorEvents() {
-  ReadMonitorEvents(jobs_monitor_, jobs_connected_);
+void BusConnection::HandleJobsMonitorEvents(bool* lost) {
+  ReadMonitorEvents(jobs_monitor_, jobs_connected_, lost);
+}
+
+void BusConnection::ReconnectReturns() {
+  try {
+    returns_.disconnect(returns_endpoint_);
+    returns_.connect(returns_endpoint_);
+  } catch (const zmq::error_t&) {
+    // Not connected any more (ENOENT): connecting alone is what is needed.
+    try {
+      returns_.connect(returns_endpoint_);
+    } catch (const zmq::error_t&) {
+    }
+  }
+  returns_connected_ = false;
 }
 
 bool BusConnection::Send(absl::string_view type,

@@ -11,6 +11,11 @@
 // piling stale copies into a queue that would be lost or replayed later;
 // the owner's outbox keeps the returns instead.
 //
+// Every socket gets the bus's dead-peer detection (common/bus/bus_link.h):
+// a connection that goes silent (relay host gone, connection blackholed)
+// is dropped after the heartbeat timeout and re-made, which the monitors
+// report like any disconnection and reconnection.
+//
 // Owned and used by one thread.
 #ifndef MUSTER_MINION_BUS_CONNECTION_H_
 #define MUSTER_MINION_BUS_CONNECTION_H_
@@ -21,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/bus/bus_link.h"
 #include "google/protobuf/message_lite.h"
 #include "zmq.hpp"
 
@@ -39,7 +45,7 @@ class BusConnection {
   // connecting. Fails only on a bad address or a ZeroMQ error.
   static absl::StatusOr<std::unique_ptr<BusConnection>> Open(
       zmq::context_t& context, const RelayAddress& relay,
-      const std::vector<std::string>& topics);
+      const std::vector<std::string>& topics, const bus::BusLinkOptions& link = {});
 
   BusConnection(const BusConnection&) = delete;
   BusConnection& operator=(const BusConnection&) = delete;
@@ -55,10 +61,17 @@ class BusConnection {
   void Subscribe(absl::string_view topic);
 
   // Reads the pending events of returns_monitor(). Returns true when the
-  // return connection has just completed a (re)connection handshake.
-  bool HandleReturnsMonitorEvents();
-  // Reads the pending events of jobs_monitor().
-  void HandleJobsMonitorEvents();
+  // return connection has just completed a (re)connection handshake; sets
+  // *lost (when given) when a connection was dropped (peer closed it, or
+  // it went silent past the heartbeat timeout).
+  bool HandleReturnsMonitorEvents(bool* lost = nullptr);
+  // Reads the pending events of jobs_monitor(); *lost as above.
+  void HandleJobsMonitorEvents(bool* lost = nullptr);
+
+  // Drops the return connection and makes a new one (the owner noticed the
+  // relay stopped answering while ZeroMQ still counts the link as up).
+  // What was queued on the old connection is lost; the outbox has it.
+  void ReconnectReturns();
 
   // Whether the DEALER has a live connection to the relay.
   bool connected() const { return returns_connected_; }
@@ -82,6 +95,7 @@ class BusConnection {
   zmq::socket_t returns_;
   zmq::socket_t jobs_monitor_;
   zmq::socket_t returns_monitor_;
+  std::string returns_endpoint_;
   bool jobs_connected_ = false;
   bool returns_connected_ = false;
   std::string send_buffer_;

@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "minion/ack_watch.h"
 #include "minion/fleet_pattern.h"
 #include "minion/return_sender.h"
 #include "minion/simulated_function.h"
@@ -52,6 +53,7 @@ struct FleetShard::Socket {
   DispatchDedup dedup;
   absl::Time next_heartbeat = absl::InfiniteFuture();
   bool counted_connected = false;
+  std::unique_ptr<AckWatch> ack_watch;
 };
 
 void FleetStats::Add(const FleetStats& other) {
@@ -68,6 +70,8 @@ void FleetStats::Add(const FleetStats& other) {
   heartbeats_sent += other.heartbeats_sent;
   receipts_sent += other.receipts_sent;
   jobs_resent_to_us += other.jobs_resent_to_us;
+  relay_disconnects += other.relay_disconnects;
+  ack_timeouts += other.ack_timeouts;
 }
 
 FleetShard::FleetShard(const FleetOptions& options,
@@ -75,6 +79,7 @@ FleetShard::FleetShard(const FleetOptions& options,
     : options_(options), random_(options.seed) {
   for (auto& minions : sockets) {
     auto socket = std::make_unique<Socket>();
+    socket->ack_watch = std::make_unique<AckWatch>(options.ack_timeout);
     socket->minions = std::move(minions);
     for (uint32_t i = 0; i < socket->minions.size(); ++i) {
       socket->by_topic.emplace(bus::MinionTopic(socket->minions[i]->id), i);
@@ -90,7 +95,7 @@ absl::Status FleetShard::Open(zmq::context_t& context) {
     std::vector<std::string> topics = {std::string(bus::kBroadcastTopic)};
     for (const auto& [topic, index] : socket->by_topic) topics.push_back(topic);
     absl::StatusOr<std::unique_ptr<BusConnection>> bus =
-        BusConnection::Open(context, options_.relay, topics);
+        BusConnection::Open(context, options_.relay, topics, options_.link);
     if (!bus.ok()) return bus.status();
     socket->bus = *std::move(bus);
   }
@@ -140,16 +145,28 @@ absl::Time FleetShard::NextWake() {
     wake = std::min(wake, socket->next_heartbeat);
     std::optional<absl::Time> due = socket->outbox.NextDue();
     if (due.has_value()) wake = std::min(wake, *due);
+    due = socket->ack_watch->Deadline();
+    if (due.has_value()) wake = std::min(wake, *due);
   }
   return wake;
 }
 
 void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event) {
-  if (jobs_event) socket.bus->HandleJobsMonitorEvents();
-  if (returns_event && socket.bus->HandleReturnsMonitorEvents()) {
+  bool lost = false;
+  if (jobs_event) socket.bus->HandleJobsMonitorEvents(&lost);
+  if (returns_event && socket.bus->HandleReturnsMonitorEvents(&lost)) {
     absl::Time now = absl::Now();
     socket.outbox.ResendAllNow(now);
+    socket.ack_watch->Reset();
     socket.next_heartbeat = now;
+  }
+  if (lost) {
+    // Logged once per socket pair and outage: fleetsim has thousands.
+    if (stats_.relay_disconnects++ == 0 || socket.counted_connected) {
+      spdlog::warn("lost a connection to relay {}: closed, or silent for the bus heartbeat "
+                   "timeout ({}); reconnecting",
+                   options_.relay.host, absl::FormatDuration(options_.link.heartbeat_timeout));
+    }
   }
   bool connected = socket.bus->connected() && socket.bus->jobs_connected();
   if (connected != socket.counted_connected) {
@@ -357,6 +374,7 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
     std::vector<int>* acked = witness.on() ? &acked_indices : nullptr;
     std::vector<int>* rejected = witness.on() ? &rejected_indices : nullptr;
     stats_.returns_acked += socket.outbox.Acknowledge(*ack, acked);
+    socket.ack_watch->Heard(absl::Now(), socket.outbox.size() == 0);
     for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
       spdlog::error("relay rejected the return of {} for job {} attempt {} ({}: {}); dropped",
                     rejection.key().minion_id(), rejection.key().jid(),
@@ -374,9 +392,19 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
 }
 
 void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
+  if (socket.ack_watch->Expired(now)) {
+    ++stats_.ack_timeouts;
+    spdlog::warn("relay {} acknowledged none of {} return(s) for {}: re-making a return "
+                 "connection",
+                 options_.relay.host, socket.outbox.size(),
+                 absl::FormatDuration(options_.ack_timeout));
+    socket.bus->ReconnectReturns();
+    socket.outbox.ResendAllNow(now);
+  }
   SendCounts counts = SendDueReturns(socket.outbox, *socket.bus, now);
   stats_.returns_sent += counts.sent;
   stats_.returns_resent += counts.resent;
+  if (counts.sent + counts.resent > 0) socket.ack_watch->Sent(now);
 }
 
 void FleetShard::SendHeartbeats(Socket& socket, absl::Time now) {

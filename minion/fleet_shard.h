@@ -31,6 +31,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/bus/bus_link.h"
 #include "minion/bus_connection.h"
 #include "minion/bus_messages.h"
 #include "minion/dispatch_dedup.h"
@@ -54,6 +55,11 @@ struct VirtualMinion {
 
 struct FleetOptions {
   RelayAddress relay;
+  // Dead-peer detection on every socket pair (ZMTP heartbeats).
+  bus::BusLinkOptions link;
+  // Returns unacknowledged this long re-make a socket's return connection
+  // (minion/ack_watch.h). Zero: off.
+  absl::Duration ack_timeout = absl::Seconds(15);
   absl::Duration heartbeat_interval = absl::Seconds(10);
   // Each answer waits a uniform time in [min, max] (plus test.sleep's).
   absl::Duration latency_min = absl::ZeroDuration();
@@ -86,6 +92,10 @@ struct FleetStats {
   uint64_t heartbeats_sent = 0;
   uint64_t receipts_sent = 0;
   uint64_t jobs_resent_to_us = 0;
+  // Bus connections that dropped, and return connections re-made by the
+  // ack watch.
+  uint64_t relay_disconnects = 0;
+  uint64_t ack_timeouts = 0;
 
   void Add(const FleetStats& other);
 };

@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
 #include "minion/fleet_pattern.h"
 #include "minion/fleet_shard.h"
@@ -57,6 +58,9 @@ ABSL_FLAG(double, silent_fraction, 0.0,
           "floor(count*f), evenly spread (0.01: n = 100, 200, ...).");
 ABSL_FLAG(std::string, silent_ids, "", "Comma-separated ids that never answer.");
 ABSL_FLAG(int, heartbeat_interval_ms, 10000, "Interval between heartbeats.");
+ABSL_FLAG(int64_t, return_ack_timeout_ms, 15000,
+          "Returns sent and nothing heard back from the relay for this long: that socket's "
+          "return connection is re-made (0 turns this off).");
 ABSL_FLAG(int64_t, output_cap_bytes, 65536,
           "Bytes kept of stdout and of stderr (at most 1 MiB).");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the latency draws.");
@@ -157,6 +161,11 @@ int main(int argc, char** argv) {
   options.relay.return_port = absl::GetFlag(FLAGS_return_port);
   options.heartbeat_interval =
       absl::Milliseconds(std::max(absl::GetFlag(FLAGS_heartbeat_interval_ms), 100));
+  absl::StatusOr<muster::bus::BusLinkOptions> link = muster::bus::BusLinkOptionsFromFlags();
+  if (!link.ok()) return Fail(std::string(link.status().message()));
+  options.link = *link;
+  options.ack_timeout =
+      absl::Milliseconds(std::max<int64_t>(absl::GetFlag(FLAGS_return_ack_timeout_ms), 0));
   options.latency_min = absl::Milliseconds(std::max(absl::GetFlag(FLAGS_latency_ms_min), 0));
   options.latency_max = absl::Milliseconds(std::max(absl::GetFlag(FLAGS_latency_ms_max), 0));
   options.failure_rate = absl::GetFlag(FLAGS_failure_rate);

@@ -8,6 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "minion/ack_watch.h"
 #include "minion/bus_messages.h"
 #include "minion/completion_queue.h"
 #include "minion/dispatch_dedup.h"
@@ -42,6 +43,7 @@ class Session {
         journal_(journal),
         runner_(options.grains, options.output_cap_bytes, &cancel_),
         pool_(options.max_concurrent_jobs),
+        ack_watch_(options.ack_timeout),
         next_heartbeat_(absl::Now()) {}
 
   // Takes over what the journal remembered (before Serve).
@@ -75,7 +77,10 @@ class Session {
                absl::string_view detail = {});
   void OnCompletions();
   void CheckJournal(const absl::Status& status, absl::string_view what);
+  void OnMonitorEvents(bool returns_event, bool jobs_event);
   void SendDueReturns();
+  // Re-makes the return connection when returns went unacknowledged.
+  void CheckAckWatch();
   void SendHeartbeatIfDue();
   absl::Time NextWake();
 
@@ -89,6 +94,7 @@ class Session {
   ReturnOutbox outbox_;
   DispatchDedup dedup_;
   WorkerPool pool_;
+  AckWatch ack_watch_;
   absl::Time next_heartbeat_;
   std::vector<zmq::message_t> frames_;
   // Accepted and journaled, to start once the journal is synced.
@@ -133,17 +139,11 @@ void Session::Serve(int stop_fd) {
                                      kMaxPollWait);
     zmq::poll(items, 6, std::chrono::milliseconds(absl::ToInt64Milliseconds(wait) + 1));
     if (items[4].revents & ZMQ_POLLIN) return;
-    if (items[2].revents & ZMQ_POLLIN) {
-      if (bus_.HandleReturnsMonitorEvents()) {
-        spdlog::info("connected to relay {}", options_.relay.host);
-        outbox_.ResendAllNow(absl::Now());
-        next_heartbeat_ = absl::Now();
-      }
-    }
-    if (items[5].revents & ZMQ_POLLIN) bus_.HandleJobsMonitorEvents();
+    OnMonitorEvents(items[2].revents & ZMQ_POLLIN, items[5].revents & ZMQ_POLLIN);
     if (items[0].revents & ZMQ_POLLIN) OnJobMessage();
     if (items[1].revents & ZMQ_POLLIN) OnReturnPortMessage();
     if (items[3].revents & ZMQ_POLLIN) OnCompletions();
+    CheckAckWatch();
     SendDueReturns();
     SendHeartbeatIfDue();
     CheckJournal(journal_.MaybeCompact(absl::Now()), "compacting");
@@ -157,8 +157,43 @@ void Session::CheckJournal(const absl::Status& status, absl::string_view what) {
                 std::string(status.message()));
 }
 
+void Session::OnMonitorEvents(bool returns_event, bool jobs_event) {
+  bool returns_lost = false;
+  bool jobs_lost = false;
+  bool connected = returns_event && bus_.HandleReturnsMonitorEvents(&returns_lost);
+  if (jobs_event) bus_.HandleJobsMonitorEvents(&jobs_lost);
+  for (auto [lost, port] : {std::pair{returns_lost, "return"}, {jobs_lost, "publish"}}) {
+    if (!lost) continue;
+    ++stats_.relay_disconnects;
+    spdlog::warn("lost connection to relay {} ({} port): closed, or silent for the bus "
+                 "heartbeat timeout ({}); reconnecting",
+                 options_.relay.host, port, absl::FormatDuration(options_.link.heartbeat_timeout));
+  }
+  if (connected) {
+    spdlog::info("connected to relay {}", options_.relay.host);
+    outbox_.ResendAllNow(absl::Now());
+    ack_watch_.Reset();
+    next_heartbeat_ = absl::Now();
+  }
+}
+
+void Session::CheckAckWatch() {
+  absl::Time now = absl::Now();
+  if (!ack_watch_.Expired(now)) return;
+  ++stats_.ack_timeouts;
+  spdlog::warn("relay {} acknowledged none of {} return(s) for {}: re-making the return "
+               "connection",
+               options_.relay.host, outbox_.size(),
+               absl::FormatDuration(options_.ack_timeout));
+  bus_.ReconnectReturns();
+  outbox_.ResendAllNow(now);
+}
+
 absl::Time Session::NextWake() {
   absl::Time wake = next_heartbeat_;
+  if (std::optional<absl::Time> deadline = ack_watch_.Deadline(); deadline.has_value()) {
+    wake = std::min(wake, *deadline);
+  }
   std::optional<absl::Time> due = outbox_.NextDue();
   if (due.has_value()) wake = std::min(wake, *due);
   return wake;
@@ -278,6 +313,7 @@ void Session::OnReturnPortMessage() {
     if (IsJobResend(views)) {
       ++stats_.jobs_received;
       ++stats_.jobs_resent_to_us;
+      ack_watch_.Heard(absl::Now(), outbox_.size() == 0);
       absl::StatusOr<BusJob> job = DecodeJobMessage({views.begin() + 1, views.end()});
       if (!job.ok()) {
         ++stats_.malformed_frames;
@@ -298,6 +334,7 @@ void Session::OnReturnPortMessage() {
     std::vector<int> acked_indices;
     std::vector<int> rejected_indices;
     stats_.returns_acked += ForgetReturns(ack->keys(), witness ? &acked_indices : nullptr);
+    ack_watch_.Heard(absl::Now(), outbox_.size() == 0);
     google::protobuf::RepeatedPtrField<wire::v1::ReturnKey> rejected;
     for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
       spdlog::error("relay rejected the return of job {} attempt {} ({}: {}); dropped",
@@ -356,6 +393,7 @@ void Session::SendDueReturns() {
   SendCounts counts = minion::SendDueReturns(outbox_, bus_, absl::Now());
   stats_.returns_sent += counts.sent;
   stats_.returns_resent += counts.resent;
+  if (counts.sent + counts.resent > 0) ack_watch_.Sent(absl::Now());
 }
 
 void Session::SendHeartbeatIfDue() {
@@ -400,7 +438,7 @@ absl::Status MinionAgent::Run(int stop_fd) {
   if (!completions.ok()) return completions.status();
   absl::StatusOr<std::unique_ptr<BusConnection>> bus = BusConnection::Open(
       context, options_.relay,
-      {std::string(bus::kBroadcastTopic), bus::MinionTopic(options_.id)});
+      {std::string(bus::kBroadcastTopic), bus::MinionTopic(options_.id)}, options_.link);
   if (!bus.ok()) return bus.status();
   {
     Session session(options_, stats_, **bus, **completions, **journal);

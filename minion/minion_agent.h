@@ -13,6 +13,9 @@
 // it, resent on the outbox's schedule and at once when the connection to
 // the relay comes back, so a relay restart loses no return. A heartbeat
 // with all grains goes out at every (re)connection and every interval.
+// A connection that goes silent is dropped after the bus heartbeat timeout
+// and re-made (logged as "lost connection"); one that still looks up but
+// acknowledges nothing for ack_timeout is re-made too (minion/ack_watch.h).
 //
 // The outbox and the dedup are also kept in a journal in the state
 // directory (minion/outbox_journal.h): a dispatch is recorded (fsynced,
@@ -38,6 +41,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/bus/bus_link.h"
 #include "minion/bus_connection.h"
 #include "minion/grains.h"
 #include "minion/witness_log.h"
@@ -51,6 +55,11 @@ struct MinionOptions {
   // Directory of the outbox journal (created 0700 if missing).
   std::string state_dir;
   absl::Duration heartbeat_interval = absl::Seconds(10);
+  // Dead-peer detection on the bus connections (ZMTP heartbeats).
+  bus::BusLinkOptions link;
+  // Returns sent and nothing heard back for this long: the return
+  // connection is re-made (minion/ack_watch.h). Zero: off.
+  absl::Duration ack_timeout = absl::Seconds(15);
   int max_concurrent_jobs = 8;
   size_t output_cap_bytes = 64 * 1024;
   // If set (outlives the agent): what the minion received, ran, returned and
@@ -73,6 +82,12 @@ struct MinionStats {
   uint64_t returns_rejected = 0;
   uint64_t heartbeats_sent = 0;
   uint64_t receipts_sent = 0;
+  // Bus connections (either socket) that dropped: the relay closed them,
+  // or they went silent past the heartbeat timeout.
+  uint64_t relay_disconnects = 0;
+  // Return connections re-made because returns went unacknowledged for
+  // ack_timeout.
+  uint64_t ack_timeouts = 0;
   // Dispatches the relay re-sent on the return port (JOB messages).
   uint64_t jobs_resent_to_us = 0;
   // From the journal at start: returns still unacknowledged, and dispatches

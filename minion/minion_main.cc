@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
 #include "minion/grains.h"
 #include "minion/minion_agent.h"
@@ -43,6 +44,10 @@ ABSL_FLAG(std::string, grains, "", "Grains as key=value,key=value.");
 ABSL_FLAG(std::string, grains_file, "",
           "File of grains: key=value lines or one JSON object. --grains wins.");
 ABSL_FLAG(int, heartbeat_interval_ms, 10000, "Interval between heartbeats.");
+ABSL_FLAG(int64_t, return_ack_timeout_ms, 15000,
+          "Returns sent and nothing heard back from the relay for this long: the return "
+          "connection is re-made (0 turns this off). The bus heartbeat flags "
+          "(--bus_heartbeat_ms, --bus_heartbeat_timeout_ms) catch a silent connection first.");
 ABSL_FLAG(int, max_concurrent_jobs, 8, "Functions running at once; more wait.");
 ABSL_FLAG(int64_t, output_cap_bytes, 65536,
           "Bytes kept of stdout and of stderr, each (at most 1 MiB).");
@@ -94,6 +99,13 @@ int main(int argc, char** argv) {
   options.relay.return_port = absl::GetFlag(FLAGS_return_port);
   options.heartbeat_interval =
       absl::Milliseconds(std::max(absl::GetFlag(FLAGS_heartbeat_interval_ms), 100));
+  absl::StatusOr<muster::bus::BusLinkOptions> link = muster::bus::BusLinkOptionsFromFlags();
+  if (!link.ok()) return Fail(std::string(link.status().message()));
+  options.link = *link;
+  if (absl::GetFlag(FLAGS_return_ack_timeout_ms) < 0) {
+    return Fail("--return_ack_timeout_ms must be >= 0");
+  }
+  options.ack_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_return_ack_timeout_ms));
   options.max_concurrent_jobs = std::max(absl::GetFlag(FLAGS_max_concurrent_jobs), 1);
   if (absl::GetFlag(FLAGS_output_cap_bytes) <= 0 ||
       absl::GetFlag(FLAGS_output_cap_bytes) > static_cast<int64_t>(muster::bus::kMaxOutputBytes)) {
@@ -120,12 +132,13 @@ int main(int argc, char** argv) {
       "minion {} stopped: jobs received {} started {} not targeted {} expired {} "
       "duplicate {}, malformed frames {}, returns sent {} resent {} acked {} rejected {}, "
       "heartbeats {}, receipts {}, re-sent jobs {}, restored returns {} interrupted jobs {}, "
-      "journal errors {}",
+      "journal errors {}, relay disconnects {}, ack timeouts {}",
       options.id, stats.jobs_received, stats.jobs_started, stats.jobs_not_targeted,
       stats.jobs_expired, stats.jobs_duplicate, stats.malformed_frames, stats.returns_sent,
       stats.returns_resent, stats.returns_acked, stats.returns_rejected, stats.heartbeats_sent,
       stats.receipts_sent, stats.jobs_resent_to_us, stats.returns_restored,
-      stats.dispatches_interrupted, stats.journal_errors);
+      stats.dispatches_interrupted, stats.journal_errors, stats.relay_disconnects,
+      stats.ack_timeouts);
   if (*witness_log != nullptr && (*witness_log)->failed_writes() > 0) {
     spdlog::error("witness log: {} writes failed", (*witness_log)->failed_writes());
   }

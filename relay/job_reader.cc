@@ -57,6 +57,7 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
   publisher.set(zmq::sockopt::sndhwm, kPublishHighWaterMark);
   publisher.set(zmq::sockopt::linger, 1000);
   try {
+    bus::ApplyBusLinkOptions(options.bus_link, publisher);
     if (options.bus_connect.empty()) {
       publisher.bind(options.publish_endpoint);
     } else {

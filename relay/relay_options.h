@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/bus/bus_link.h"
 #include "common/redis/redis_connection.h"
 #include "relay/delivery_tracker.h"
 #include "relay/return_batcher.h"
@@ -25,6 +26,9 @@ struct RelayOptions {
   std::string bus_connect;
   std::string return_endpoint;
   std::string state_dir;
+  // Dead-peer detection on the PUB and ROUTER connections (ZMTP
+  // heartbeats, TCP keepalive): a minion gone silent is dropped.
+  bus::BusLinkOptions bus_link;
 
   int64_t heartbeat_interval_ms = 5000;
   int64_t minion_gone_after_ms = 60000;
@@ -38,6 +42,9 @@ struct RelayOptions {
   int max_entries_per_round_trip = 32;
   // Most bus messages read before the pending returns are written.
   int max_messages_per_flush = 10000;
+  // Deadline of every Redis call (connect: at most 1 s); XREAD BLOCK is
+  // kept well inside it. A reply that does not come in time drops the
+  // connection, which is re-made with backoff (relay/redis_link.h).
   absl::Duration redis_timeout = absl::Seconds(3);
   // Receipt tracking and re-sends (relay/delivery_tracker.h).
   DeliveryTrackerOptions delivery;

@@ -24,6 +24,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
 #include "common/http/http_listener.h"
 #include "common/metrics/metrics_endpoint.h"
@@ -48,6 +49,10 @@ ABSL_FLAG(std::string, bus_connect, "",
           "Connect the PUB socket to this forwarder XSUB endpoint instead of binding.");
 ABSL_FLAG(std::string, state_dir, "",
           "Directory of relay_state.db and relay_spool.db; default ./relayd-<datacenter>.");
+ABSL_FLAG(int64_t, redis_timeout_ms, 3000,
+          "Deadline of every Redis call; a Redis that does not answer in time (down, or the "
+          "connection blackholed) is dropped and reconnected with backoff. Above 1000 (the "
+          "job stream's XREAD BLOCK).");
 ABSL_FLAG(int64_t, heartbeat_interval_ms, 5000,
           "Relay heartbeat and inventory update interval.");
 ABSL_FLAG(int64_t, minion_gone_after_ms, 60000,
@@ -91,6 +96,13 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   options.bus_connect = absl::GetFlag(FLAGS_bus_connect);
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   if (options.state_dir.empty()) options.state_dir = absl::StrCat("relayd-", options.datacenter);
+  absl::StatusOr<bus::BusLinkOptions> bus_link = bus::BusLinkOptionsFromFlags();
+  if (!bus_link.ok()) return bus_link.status();
+  options.bus_link = *bus_link;
+  if (absl::GetFlag(FLAGS_redis_timeout_ms) <= 1000) {
+    return absl::InvalidArgumentError("--redis_timeout_ms: must be above 1000");
+  }
+  options.redis_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_redis_timeout_ms));
   options.heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_interval_ms);
   options.minion_gone_after_ms = absl::GetFlag(FLAGS_minion_gone_after_ms);
   options.inject_delay_ms = absl::GetFlag(FLAGS_inject_delay_ms);

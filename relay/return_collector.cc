@@ -39,6 +39,7 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
   router.set(zmq::sockopt::sndhwm, 100000);
   router.set(zmq::sockopt::linger, 500);
   try {
+    bus::ApplyBusLinkOptions(options.bus_link, router);
     router.bind(options.return_endpoint);
   } catch (const zmq::error_t& error) {
     return absl::UnavailableError(

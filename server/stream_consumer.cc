@@ -5,15 +5,24 @@
 #include "absl/strings/match.h"
 
 namespace muster::server {
+namespace {
+
+constexpr absl::Duration kReplyMargin = absl::Seconds(5);
+
+}  // namespace
 
 absl::Status StreamConsumer::EnsureConnected() {
   if (connection_ != nullptr && !connection_->broken()) return absl::OkStatus();
   connection_.reset();
   absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-      RedisConnection::Connect(options_.redis, absl::Seconds(5));
+      RedisConnection::Connect(options_.redis, absl::Seconds(2));
   if (!connection.ok()) return connection.status();
   connection_ = std::move(*connection);
-  absl::Status status = connection_->SetTimeout(options_.block + absl::Seconds(10));
+  // Every call's deadline, the blocking XREADGROUP's included: its block
+  // time plus a margin for a busy Redis. A Redis that stops answering (or a
+  // blackholed connection) fails the call; the next Read() reconnects and
+  // starts again with the pending entries, so nothing read is lost.
+  absl::Status status = connection_->SetTimeout(options_.block + kReplyMargin);
   if (!status.ok()) return status;
   absl::StatusOr<RedisReply> reply = connection_->Command(
       {"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});

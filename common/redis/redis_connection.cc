@@ -94,6 +94,11 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
         absl::StrCat("redis ", address.ToString(), ": ", error));
   }
   std::unique_ptr<RedisConnection> connection(new RedisConnection(context, address));
+  // The second line behind the command deadline: the kernel probes an idle
+  // connection (after 15 s, hiredis' REDIS_KEEPALIVE_INTERVAL) and resets it
+  // when Redis' host is gone, so even a connection left idle in a pool does
+  // not stay half-open.
+  if (redisEnableKeepAlive(context) != REDIS_OK) return connection->IoError("keepalive");
   absl::Status status = connection->SetTimeout(timeout);
   if (!status.ok()) return status;
   return connection;

@@ -3,7 +3,9 @@
 // jobd and relayd talk to Redis only through this class. Hot paths pipeline:
 // Append() any number of commands, then ReadReplies() collects them in one
 // round trip. Every call has a deadline (the connect/command timeout), so a
-// stuck Redis turns into an error, never a hang. After an I/O error the
+// stuck Redis, or a connection blackholed on the way, turns into an error,
+// never a hang; TCP keepalive is on as well. A command whose reply timed out
+// may or may not have run: callers retry only what is safe to repeat. After an I/O error the
 // connection is broken for good: callers drop it and Connect() again (see
 // RedisReconnector for backoff).
 #ifndef MUSTER_COMMON_REDIS_REDIS_CONNECTION_H_
