@@ -358,7 +358,11 @@ class JobCheck {
         ++report_.received_false;
         Problem(absl::StrCat(m.minion_id(), " shown as having received the job; it never did"));
       } else if (!m.received() && received) {
-        ++report_.received_unreported;
+        if (++report_.received_unreported <= 3) {
+          notes_.push_back(absl::StrCat(m.minion_id(), " received attempt(s) ", truth->recv,
+                                        " (bits) but is shown never reached; returned bits ",
+                                        truth->ret, ", acked bits ", truth->ack));
+        }
       }
     }
   }
@@ -428,6 +432,10 @@ class JobCheck {
   std::set<std::string> expected_returned_;
   std::map<std::string, uint32_t> latest_;
   std::vector<std::string> problems_;
+  std::vector<std::string> notes_;
+
+ public:
+  const std::vector<std::string>& notes() const { return notes_; }
 };
 
 }  // namespace
@@ -454,6 +462,8 @@ std::string CheckReport::ToString(int max_details) const {
       "not failures: receipts unreported ", received_unreported, ", fleetsim re-runs after restart ",
       fleet_reruns, "; latest INCOMPLETE end after deadline ",
       absl::FormatDuration(max_end_after_deadline), "\n");
+  if (!notes.empty()) absl::StrAppend(&out, "examples of what is not a failure:\n");
+  for (const std::string& note : notes) absl::StrAppend(&out, "  ", note);
   int shown = 0;
   for (const std::string& d : discrepancies) {
     if (shown++ >= max_details) {
@@ -572,10 +582,9 @@ absl::StatusOr<CheckReport> Checker::Check() {
     auto rows = stored->find(jid);
     ++report.jobs_checked;
     if (job->attempt() > 1) ++report.jobs_retried;
-    std::vector<std::string> problems =
-        JobCheck(*job, sub, truth, rows == stored->end() ? kNone : rows->second, *returns,
-                 *missing, dc_of, faults, report)
-            .Run();
+    JobCheck check(*job, sub, truth, rows == stored->end() ? kNone : rows->second, *returns,
+                   *missing, dc_of, faults, report);
+    std::vector<std::string> problems = check.Run();
     const absl::Time created = absl::FromUnixMillis(job->created_at_ms());
     const absl::Time deadline = absl::FromUnixMillis(job->deadline_ms());
     if (job->state() == v1::COMPLETE) {
@@ -588,6 +597,18 @@ absl::StatusOr<CheckReport> Checker::Check() {
         }
       }
       if (last_heal != absl::InfinitePast()) report.heal_to_complete.push_back(ended - last_heal);
+    }
+    const absl::Time deadline_at = absl::FromUnixMillis(job->deadline_ms());
+    for (const std::string& note : check.notes()) {
+      if (report.notes.size() >= 6) break;
+      report.notes.push_back(absl::StrCat(
+          "job ", jid, " (", job->function(), ", attempt ", job->attempt(), ", ",
+          v1::JobState_Name(job->state()), ", submitted t+",
+          absl::FormatDuration(absl::Trunc(created - origin_, absl::Milliseconds(1))),
+          ", deadline t+",
+          absl::FormatDuration(absl::Trunc(deadline_at - origin_, absl::Milliseconds(1))),
+          "): ", note, "\n",
+          log_.FaultsDuring(created - absl::Seconds(2), deadline_at + absl::Seconds(2), origin_)));
     }
     if (problems.empty()) continue;
     std::string text = absl::StrCat(

@@ -78,6 +78,8 @@ struct CheckReport {
   // From a job's deadline to its final state (INCOMPLETE jobs).
   absl::Duration max_end_after_deadline;
   std::vector<std::string> discrepancies;
+  // A few examples of what is counted but not a failure, with context.
+  std::vector<std::string> notes;
 
   int64_t failures() const;
   // A multi-line summary; the discrepancies (first `max_details`) follow.
