@@ -73,10 +73,12 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
       // A minion that declined (the dispatch reached it after its deadline,
       // or no longer matches it) does not have the job: it is not counted
       // as received, so it stays "never reached" (docs/PROTOCOL.md 3.6).
-      absl::flat_hash_set<absl::string_view> declined(report.declined().begin(),
-                                                      report.declined().end());
+      absl::flat_hash_set<absl::string_view> declined;
+      if (report.declined_size() > 0) {
+        declined.insert(report.declined().begin(), report.declined().end());
+      }
       for (const std::string& id : report.minion_ids()) {
-        if (declined.contains(id)) {
+        if (!declined.empty() && declined.contains(id)) {
           ++receipts_declined;
           continue;
         }

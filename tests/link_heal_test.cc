@@ -49,15 +49,6 @@ constexpr char kMinion[] = "heal-minion.dc1.example.com";
 constexpr char kLostLine[] = "lost connection to relay";
 constexpr char kConnectedLine[] = "connected to relay";
 
-int PortOf(const std::string& endpoint) {
-  int port = 0;
-  size_t colon = endpoint.rfind(':');
-  if (colon == std::string::npos || !absl::SimpleAtoi(endpoint.substr(colon + 1), &port)) {
-    return 0;
-  }
-  return port;
-}
-
 size_t CountOf(const std::string& text, const std::string& needle) {
   size_t count = 0;
   for (size_t at = text.find(needle); at != std::string::npos;
@@ -133,21 +124,41 @@ void Report(const std::string& link, absl::Duration detected, absl::Duration rec
   std::fflush(stdout);
 }
 
+// A relay (datacenter dc1) of `cluster`'s Redis, and a link fault proxy in
+// front of each of its bus ports ("{prefix}-publish", "{prefix}-return").
+struct ProxiedRelay {
+  std::unique_ptr<RelayProcess> relay;
+  std::unique_ptr<LinkProxy> publish;
+  std::unique_ptr<LinkProxy> returns;
+
+  absl::Status Start(Cluster& cluster, const std::string& prefix, uint64_t seed) {
+    relay = std::make_unique<RelayProcess>("dc1", cluster.redis().address_string());
+    if (absl::Status started = relay->Start(); !started.ok()) return started;
+    auto p = LinkProxy::Start(prefix + "-publish", 0, "127.0.0.1", relay->publish_port(), seed);
+    if (!p.ok()) return p.status();
+    publish = *std::move(p);
+    auto r =
+        LinkProxy::Start(prefix + "-return", 0, "127.0.0.1", relay->return_port(), seed + 1);
+    if (!r.ok()) return r.status();
+    returns = *std::move(r);
+    return absl::OkStatus();
+  }
+  ~ProxiedRelay() {
+    if (relay) relay->Stop();
+  }
+};
+
 TEST(LinkHealTest, MinionRelayBlackholeIsDetectedAndHealed) {
   Cluster cluster(NoDatacenters());
   absl::Status started = cluster.Start();
   ASSERT_TRUE(started.ok()) << started;
-  RelayProcess relay("dc1", cluster.redis().address_string());
-  started = relay.Start();
+  ProxiedRelay relay;
+  started = relay.Start(cluster, "minion", 1);
   ASSERT_TRUE(started.ok()) << started;
-  auto publish = LinkProxy::Start("minion-publish", 0, "127.0.0.1",
-                                  PortOf(relay.publish_endpoint()), 1);
-  ASSERT_TRUE(publish.ok()) << publish.status();
-  auto returns = LinkProxy::Start("minion-return", 0, "127.0.0.1",
-                                  PortOf(relay.return_endpoint()), 2);
-  ASSERT_TRUE(returns.ok()) << returns.status();
+  std::unique_ptr<LinkProxy>& publish = relay.publish;
+  std::unique_ptr<LinkProxy>& returns = relay.returns;
   ChildProcess minion;
-  started = StartMinion(minion, cluster, (*publish)->port(), (*returns)->port());
+  started = StartMinion(minion, cluster, publish->port(), returns->port());
   ASSERT_TRUE(started.ok()) << started;
   ASSERT_TRUE(WaitForMinionListed(cluster).ok());
   FaultAudit audit(cluster, "minion <-> relay blackholed (half-open), healed");
@@ -156,7 +167,7 @@ TEST(LinkHealTest, MinionRelayBlackholeIsDetectedAndHealed) {
   // 2 s, the minion answers at once, and the blackhole discards what is held.
   LinkFault slow;
   slow.latency_min = slow.latency_max = absl::Seconds(2);
-  (*returns)->Set(slow);
+  returns->Set(slow);
   auto before = cluster.Submit(kMinion, "test.ping", {}, absl::Seconds(60));
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_TRUE(WaitForLog(minion, absl::StrCat("job ", before->jid(), " attempt 1"), 1,
@@ -165,8 +176,8 @@ TEST(LinkHealTest, MinionRelayBlackholeIsDetectedAndHealed) {
   absl::SleepFor(absl::Milliseconds(300));  // the RET is sent, held by the proxy
   LinkFault blackhole;
   blackhole.blackhole = true;
-  (*publish)->Set(blackhole);
-  (*returns)->Set(blackhole);
+  publish->Set(blackhole);
+  returns->Set(blackhole);
   absl::Time cut = absl::Now();
 
   // Published while the minion's connections are dead: lost on the PUB side,
@@ -180,13 +191,13 @@ TEST(LinkHealTest, MinionRelayBlackholeIsDetectedAndHealed) {
   absl::StatusOr<absl::Duration> lost = WaitForLog(minion, kLostLine, 2, absl::Seconds(20));
   ASSERT_TRUE(lost.ok()) << lost.status();
   absl::Duration detected = absl::Now() - cut;
-  EXPECT_GT((*returns)->stats().bytes_discarded, 0u) << "nothing was in flight";
+  EXPECT_GT(returns->stats().bytes_discarded, 0u) << "nothing was in flight";
   absl::StatusOr<v1::Job> job = cluster.GetJob(before->jid());
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), v1::RUNNING) << "the return got through before the blackhole";
 
-  (*publish)->Heal();
-  (*returns)->Heal();
+  publish->Heal();
+  returns->Heal();
   absl::Time healed = absl::Now();
   absl::StatusOr<absl::Duration> back =
       WaitForLog(minion, kConnectedLine, 2, absl::Seconds(30));
@@ -199,40 +210,30 @@ TEST(LinkHealTest, MinionRelayBlackholeIsDetectedAndHealed) {
   EXPECT_EQ(audit.lost(), 0);
   EXPECT_EQ(audit.duplicated(), 0);
   minion.Stop();
-  relay.Stop();
+  relay.relay->Stop();
 }
 
 // A relay, and a real minion reaching it through two proxies (publish and
 // return port), with `minion_flags`.
 struct ProxiedMinion {
   std::unique_ptr<Cluster> cluster;
-  std::unique_ptr<RelayProcess> relay;
-  std::unique_ptr<LinkProxy> publish;
-  std::unique_ptr<LinkProxy> returns;
+  ProxiedRelay relay;
   std::unique_ptr<ChildProcess> minion;
 
   absl::Status Start(const std::vector<std::string>& minion_flags) {
     cluster = std::make_unique<Cluster>(NoDatacenters());
     if (absl::Status started = cluster->Start(); !started.ok()) return started;
-    relay = std::make_unique<RelayProcess>("dc1", cluster->redis().address_string());
-    if (absl::Status started = relay->Start(); !started.ok()) return started;
-    auto p = LinkProxy::Start("minion-publish", 0, "127.0.0.1", PortOf(relay->publish_endpoint()),
-                              11);
-    if (!p.ok()) return p.status();
-    publish = *std::move(p);
-    auto r = LinkProxy::Start("minion-return", 0, "127.0.0.1", PortOf(relay->return_endpoint()),
-                              12);
-    if (!r.ok()) return r.status();
-    returns = *std::move(r);
+    if (absl::Status started = relay.Start(*cluster, "minion", 11); !started.ok()) {
+      return started;
+    }
     minion = std::make_unique<ChildProcess>();
-    absl::Status started =
-        StartMinion(*minion, *cluster, publish->port(), returns->port(), minion_flags);
+    absl::Status started = StartMinion(*minion, *cluster, relay.publish->port(),
+                                       relay.returns->port(), minion_flags);
     if (!started.ok()) return started;
     return WaitForMinionListed(*cluster);
   }
   ~ProxiedMinion() {
     if (minion) minion->Stop();
-    if (relay) relay->Stop();
   }
 };
 
@@ -250,8 +251,8 @@ TEST(LinkHealTest, MinionReconnectsLandingOnTheDeadPathAreRetried) {
   FaultAudit audit(*link.cluster, "minion <-> relay blackholed 5 s past detection, healed");
   LinkFault blackhole;
   blackhole.blackhole = true;
-  link.publish->Set(blackhole);
-  link.returns->Set(blackhole);
+  link.relay.publish->Set(blackhole);
+  link.relay.returns->Set(blackhole);
   absl::Time cut = absl::Now();
   ASSERT_TRUE(WaitForLog(*link.minion, kLostLine, 2, absl::Seconds(20)).ok());
   absl::Duration detected = absl::Now() - cut;
@@ -259,10 +260,10 @@ TEST(LinkHealTest, MinionReconnectsLandingOnTheDeadPathAreRetried) {
   ASSERT_TRUE(during.ok()) << during.status();
   absl::SleepFor(absl::Seconds(5));
   // Reconnections were swallowed too (the first connection, then more).
-  EXPECT_GT(link.returns->stats().connections_accepted, 2u);
+  EXPECT_GT(link.relay.returns->stats().connections_accepted, 2u);
   EXPECT_EQ(CountOf(link.minion->ReadLog(), kConnectedLine), 1u);
-  link.publish->Heal();
-  link.returns->Heal();
+  link.relay.publish->Heal();
+  link.relay.returns->Heal();
   absl::Time healed = absl::Now();
   absl::StatusOr<absl::Duration> back =
       WaitForLog(*link.minion, kConnectedLine, 2, absl::Seconds(15));
@@ -284,7 +285,7 @@ TEST(LinkHealTest, UnacknowledgedReturnsRemakeTheConnectionWithoutHeartbeats) {
   FaultAudit audit(*link.cluster, "minion return link blackholed, heartbeats off, ack watch");
   LinkFault blackhole;
   blackhole.blackhole = true;
-  link.returns->Set(blackhole);
+  link.relay.returns->Set(blackhole);
   absl::Time cut = absl::Now();
   auto job = link.cluster->Submit(kMinion, "test.ping", {}, absl::Seconds(60));
   ASSERT_TRUE(job.ok()) << job.status();
@@ -292,7 +293,7 @@ TEST(LinkHealTest, UnacknowledgedReturnsRemakeTheConnectionWithoutHeartbeats) {
                          absl::Seconds(30))
                   .ok());
   // Only the existing connection is dead; a new one would work.
-  link.returns->Heal();
+  link.relay.returns->Heal();
   absl::StatusOr<absl::Duration> noticed =
       WaitForLog(*link.minion, "acknowledged none of", 1, absl::Seconds(20));
   ASSERT_TRUE(noticed.ok()) << noticed.status();
@@ -311,21 +312,17 @@ TEST(LinkHealTest, FleetsimBlackholeIsDetectedAndHealed) {
   Cluster cluster(NoDatacenters());
   absl::Status started = cluster.Start();
   ASSERT_TRUE(started.ok()) << started;
-  RelayProcess relay("dc1", cluster.redis().address_string());
-  started = relay.Start();
+  ProxiedRelay relay;
+  started = relay.Start(cluster, "fleet", 21);
   ASSERT_TRUE(started.ok()) << started;
-  auto publish = LinkProxy::Start("fleet-publish", 0, "127.0.0.1",
-                                  PortOf(relay.publish_endpoint()), 21);
-  ASSERT_TRUE(publish.ok()) << publish.status();
-  auto returns = LinkProxy::Start("fleet-return", 0, "127.0.0.1",
-                                  PortOf(relay.return_endpoint()), 22);
-  ASSERT_TRUE(returns.ok()) << returns.status();
+  std::unique_ptr<LinkProxy>& publish = relay.publish;
+  std::unique_ptr<LinkProxy>& returns = relay.returns;
   ChildProcess fleet;
   started = fleet.Start(
       {RunfilePath("minion/fleetsim"), absl::StrCat("--count=", kCount), "--datacenter=dc1",
        "--sockets=5", "--threads=1", "--heartbeat_interval_ms=1000", "--latency_ms_max=0",
-       "--relay_host=127.0.0.1", absl::StrCat("--publish_port=", (*publish)->port()),
-       absl::StrCat("--return_port=", (*returns)->port()), "--bus_heartbeat_ms=250",
+       "--relay_host=127.0.0.1", absl::StrCat("--publish_port=", publish->port()),
+       absl::StrCat("--return_port=", returns->port()), "--bus_heartbeat_ms=250",
        "--bus_heartbeat_timeout_ms=1000"},
       absl::StrCat(cluster.dir(), "/fleetsim.log"));
   ASSERT_TRUE(started.ok()) << started;
@@ -346,8 +343,8 @@ TEST(LinkHealTest, FleetsimBlackholeIsDetectedAndHealed) {
 
   LinkFault blackhole;
   blackhole.blackhole = true;
-  (*publish)->Set(blackhole);
-  (*returns)->Set(blackhole);
+  publish->Set(blackhole);
+  returns->Set(blackhole);
   absl::Time cut = absl::Now();
   auto during = cluster.Submit("*", "test.ping", {}, absl::Seconds(60));
   ASSERT_TRUE(during.ok()) << during.status();
@@ -355,8 +352,8 @@ TEST(LinkHealTest, FleetsimBlackholeIsDetectedAndHealed) {
       WaitForLog(fleet, "lost a connection to relay", 1, absl::Seconds(20));
   ASSERT_TRUE(lost.ok()) << lost.status();
   absl::Duration detected = absl::Now() - cut;
-  (*publish)->Heal();
-  (*returns)->Heal();
+  publish->Heal();
+  returns->Heal();
   absl::Time healed = absl::Now();
   absl::StatusOr<v1::Job> job = cluster.WaitForEnd(during->jid(), absl::Seconds(60));
   ASSERT_TRUE(job.ok()) << job.status();
@@ -367,7 +364,7 @@ TEST(LinkHealTest, FleetsimBlackholeIsDetectedAndHealed) {
   EXPECT_TRUE(exact.ok()) << exact;
   audit.Report();
   fleet.Stop();
-  relay.Stop();
+  relay.relay->Stop();
 }
 
 TEST(LinkHealTest, RelayRedisBlackholeIsDetectedAndHealed) {
@@ -380,8 +377,8 @@ TEST(LinkHealTest, RelayRedisBlackholeIsDetectedAndHealed) {
   started = relay.Start();
   ASSERT_TRUE(started.ok()) << started;
   ChildProcess minion;
-  started = StartMinion(minion, cluster, PortOf(relay.publish_endpoint()),
-                        PortOf(relay.return_endpoint()));
+  started = StartMinion(minion, cluster, relay.publish_port(),
+                        relay.return_port());
   ASSERT_TRUE(started.ok()) << started;
   ASSERT_TRUE(WaitForMinionListed(cluster).ok());
   FaultAudit audit(cluster, "relay <-> Redis blackholed (half-open), healed");
@@ -450,8 +447,8 @@ TEST(LinkHealTest, JobdRedisBlackholeIsDetectedAndHealed) {
   started = relay.Start();
   ASSERT_TRUE(started.ok()) << started;
   ChildProcess minion;
-  started = StartMinion(minion, cluster, PortOf(relay.publish_endpoint()),
-                        PortOf(relay.return_endpoint()));
+  started = StartMinion(minion, cluster, relay.publish_port(),
+                        relay.return_port());
   ASSERT_TRUE(started.ok()) << started;
   ASSERT_TRUE(WaitForMinionListed(cluster).ok());
   FaultAudit audit(cluster, "jobd <-> Redis blackholed (half-open), healed");
