@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -103,27 +104,43 @@ absl::StatusOr<CampaignResult> RunCampaign(const CampaignOptions& options) {
 }
 
 std::string FormatCampaignTable(const std::vector<CampaignResult>& results) {
-  std::string out = absl::StrFormat(
-      "| %-10s | %5s | %-52s | %9s | %9s | %5s | %5s | %6s | %6s | %-17s |\n", "seed", "jobs",
-      "faults injected", "expected", "recorded", "lost", "dup", "wrong", "unrep.",
-      "heal->done p50/max");
-  absl::StrAppend(&out, "|", std::string(12, '-'), "|", std::string(7, '-'), "|",
-                  std::string(54, '-'), "|", std::string(11, '-'), "|", std::string(11, '-'), "|",
-                  std::string(7, '-'), "|", std::string(7, '-'), "|", std::string(8, '-'), "|",
-                  std::string(8, '-'), "|", std::string(19, '-'), "|\n");
+  // What happened, then which faults were injected (one column per kind).
+  std::string out =
+      "| seed | minutes | jobs | faults | returns expected | recorded | lost | duplicated | "
+      "states wrong | other checks wrong | receipts unreported | heal -> complete p50 / max |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::map<std::string, int> kinds;
   for (const CampaignResult& r : results) {
-    std::string faults;
-    for (const auto& [kind, count] : r.faults) {
-      absl::StrAppend(&faults, faults.empty() ? "" : " ", kind, ":", count);
-    }
+    for (const auto& [kind, count] : r.faults) kinds[kind] += 0;
+  }
+  for (const CampaignResult& r : results) {
     const CheckReport& c = r.report;
-    const int64_t wrong = c.failures() - c.returns_lost - c.returns_duplicated;
-    out += absl::StrFormat(
-        "| %-10d | %5d | %-52s | %9d | %9d | %5d | %5d | %6d | %6d | %7s / %-7s |\n", r.seed,
-        c.jobs_checked, faults, c.returns_expected, c.returns_recorded, c.returns_lost,
-        c.returns_duplicated, wrong, c.received_unreported,
-        absl::FormatDuration(absl::Trunc(Percentile(c.heal_to_complete, 0.5), absl::Milliseconds(1))),
-        absl::FormatDuration(absl::Trunc(Percentile(c.heal_to_complete, 1.0), absl::Milliseconds(1))));
+    int faults = 0;
+    for (const auto& [kind, count] : r.faults) faults += count;
+    const int64_t other = c.failures() - c.returns_lost - c.returns_duplicated - c.states_wrong;
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("| %d | %.1f | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s / %s |\n",
+                        r.seed, absl::ToDoubleMinutes(r.ran), c.jobs_checked, faults,
+                        c.returns_expected, c.returns_recorded, c.returns_lost,
+                        c.returns_duplicated, c.states_wrong, other, c.received_unreported,
+                        absl::FormatDuration(absl::Trunc(Percentile(c.heal_to_complete, 0.5),
+                                                         absl::Milliseconds(1))),
+                        absl::FormatDuration(absl::Trunc(Percentile(c.heal_to_complete, 1.0),
+                                                         absl::Milliseconds(1)))));
+  }
+  absl::StrAppend(&out, "\n| seed |");
+  for (const auto& [kind, zero] : kinds) absl::StrAppend(&out, " ", kind, " |");
+  absl::StrAppend(&out, "\n|---|");
+  for (size_t i = 0; i < kinds.size(); ++i) absl::StrAppend(&out, "---|");
+  absl::StrAppend(&out, "\n");
+  for (const CampaignResult& r : results) {
+    absl::StrAppend(&out, "| ", r.seed, " |");
+    for (const auto& [kind, zero] : kinds) {
+      auto it = r.faults.find(kind);
+      absl::StrAppend(&out, " ", it == r.faults.end() ? 0 : it->second, " |");
+    }
+    absl::StrAppend(&out, "\n");
   }
   return out;
 }
