@@ -461,7 +461,8 @@ std::string CheckReport::ToString(int max_details) const {
       dispatches_unknown, "\n",
       "not failures: receipts unreported ", received_unreported, ", fleetsim re-runs after restart ",
       fleet_reruns, "; latest INCOMPLETE end after deadline ",
-      absl::FormatDuration(max_end_after_deadline), "\n");
+      absl::FormatDuration(max_end_after_deadline), " (", jobs_ended_late,
+      " INCOMPLETE more than 10 s after their deadline)\n");
   if (!notes.empty()) absl::StrAppend(&out, "examples of what is not a failure:\n");
   for (const std::string& note : notes) absl::StrAppend(&out, "  ", note);
   int shown = 0;
@@ -570,6 +571,8 @@ absl::StatusOr<CheckReport> Checker::Check() {
 
   static const std::vector<StoredReturn> kNone;
   const std::vector<FaultRecord> faults = log_.faults();
+  absl::Duration latest_end;
+  std::string latest_end_note;
   for (const std::string& jid : *jids) {
     absl::StatusOr<v1::Job> job = cluster_.GetJob(jid);
     if (!job.ok()) return job.status();
@@ -599,6 +602,22 @@ absl::StatusOr<CheckReport> Checker::Check() {
       if (last_heal != absl::InfinitePast()) report.heal_to_complete.push_back(ended - last_heal);
     }
     const absl::Time deadline_at = absl::FromUnixMillis(job->deadline_ms());
+    if (job->state() == v1::INCOMPLETE) {
+      // The latest end, with the faults between the deadline and that end.
+      const absl::Duration late = absl::FromUnixMillis(job->ended_at_ms()) - deadline_at;
+      if (late > absl::Seconds(10)) ++report.jobs_ended_late;
+      if (late > latest_end && late > absl::Seconds(10)) {
+        latest_end = late;
+        latest_end_note = absl::StrCat(
+            "job ", jid, " (", job->function(), ", attempt ", job->attempt(),
+            ", deadline t+",
+            absl::FormatDuration(absl::Trunc(deadline_at - origin_, absl::Milliseconds(1))),
+            ") ended INCOMPLETE ", absl::FormatDuration(absl::Trunc(late, absl::Milliseconds(1))),
+            " after its deadline\n",
+            log_.FaultsDuring(deadline_at - absl::Seconds(2),
+                              absl::FromUnixMillis(job->ended_at_ms()), origin_));
+      }
+    }
     for (const std::string& note : check.notes()) {
       if (report.notes.size() >= 6) break;
       report.notes.push_back(absl::StrCat(
@@ -627,6 +646,7 @@ absl::StatusOr<CheckReport> Checker::Check() {
                                       origin_));
     report.discrepancies.push_back(std::move(text));
   }
+  if (!latest_end_note.empty()) report.notes.push_back(std::move(latest_end_note));
   return report;
 }
 

@@ -77,6 +77,7 @@ struct CheckReport {
   std::vector<absl::Duration> heal_to_complete;
   // From a job's deadline to its final state (INCOMPLETE jobs).
   absl::Duration max_end_after_deadline;
+  int64_t jobs_ended_late = 0;  // INCOMPLETE more than 10 s after the deadline
   std::vector<std::string> discrepancies;
   // A few examples of what is counted but not a failure, with context.
   std::vector<std::string> notes;
