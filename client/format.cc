@@ -102,6 +102,8 @@ std::string JobSummary(const Job& job) {
                                  dc.relay_id(), ")");
       } else if (dc.expired_at_relay()) {
         delivered = "EXPIRED at relay (relay was cut off past the timeout)";
+      } else if (dc.interrupted_at_relay()) {
+        delivered = "INTERRUPTED at relay (killed while publishing; see received)";
       } else {
         delivered = "NOT DELIVERED";
       }
@@ -141,6 +143,9 @@ std::string AttemptsTable(const Job& job) {
             break;
           case muster::v1::AttemptDelivery::EXPIRED:
             what = absl::StrCat(d.asked(), " asked, EXPIRED at relay");
+            break;
+          case muster::v1::AttemptDelivery::INTERRUPTED:
+            what = absl::StrCat(d.asked(), " asked, INTERRUPTED at relay");
             break;
           default:
             what = absl::StrCat(d.asked(), " asked, NOT DELIVERED");

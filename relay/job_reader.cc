@@ -236,11 +236,33 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
   int64_t now_ms = NowMs();
   delivery->set_at_ms(now_ms);
   if (job->deadline_ms() < now_ms) {
-    delivery->set_status(wire::v1::Delivery::EXPIRED);
-    counters_->jobs_expired.fetch_add(1);
-    spdlog::info("jobs: {} attempt {} expired {} ms ago; not injected", job->jid(),
-                 job->attempt(), now_ms - job->deadline_ms());
+    // Past its deadline: not published now. If this relay was killed while
+    // publishing it, the bus may have it: say so, never "not published".
+    absl::StatusOr<bool> interrupted = state_->WasPublishing(job->jid(), job->attempt());
+    if (!interrupted.ok() || *interrupted) {
+      delivery->set_status(wire::v1::Delivery::INTERRUPTED);
+      counters_->jobs_interrupted.fetch_add(1);
+      spdlog::warn("jobs: {} attempt {} expired {} ms ago; the relay stopped while publishing "
+                   "it, so minions may have it (their receipts say which){}",
+                   job->jid(), job->attempt(), now_ms - job->deadline_ms(),
+                   interrupted.ok() ? "" : " (state unreadable: " +
+                                               std::string(interrupted.status().message()) + ")");
+    } else {
+      delivery->set_status(wire::v1::Delivery::EXPIRED);
+      counters_->jobs_expired.fetch_add(1);
+      spdlog::info("jobs: {} attempt {} expired {} ms ago; not injected", job->jid(),
+                   job->attempt(), now_ms - job->deadline_ms());
+    }
   } else {
+    if (absl::Status marked = state_->MarkPublishing(job->jid(), job->attempt(),
+                                                     job->deadline_ms());
+        !marked.ok()) {
+      // Publish anyway: the mark only matters if the relay is also killed
+      // before this dispatch is committed.
+      counters_->state_errors.fetch_add(1);
+      spdlog::error("jobs: {} attempt {}: recording the publish intent failed: {}", job->jid(),
+                    job->attempt(), marked.ToString());
+    }
     size_t messages = Publish(*job, *entry.Field(kJobField), *listed);
     dispatch.envelope = *entry.Field(kJobField);
     delivery->set_status(wire::v1::Delivery::DELIVERED);

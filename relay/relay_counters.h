@@ -45,6 +45,11 @@ struct RelayCounters {
   std::atomic<uint64_t> minions_connected{0};
   std::atomic<uint64_t> jobs_injected{0};
   std::atomic<uint64_t> jobs_expired{0};
+  // Read after their deadline, but the relay had been killed while
+  // publishing them (Delivery INTERRUPTED): the bus may have them.
+  std::atomic<uint64_t> jobs_interrupted{0};
+  // Writes to relay_state.db that failed outside a commit (publish marks).
+  std::atomic<uint64_t> state_errors{0};
   std::atomic<uint64_t> jobs_duplicate{0};
   std::atomic<uint64_t> returns_forwarded{0};
   std::atomic<uint64_t> returns_spooled{0};

@@ -34,6 +34,12 @@ std::string RelayMetricsText(const RelayCounters& c) {
   out.Counter("muster_relay_jobs_expired_total",
               "Jobs not injected because their deadline had passed when read.",
               c.jobs_expired.load());
+  out.Counter("muster_relay_jobs_interrupted_total",
+              "Jobs read after their deadline that the relay was publishing when it was killed "
+              "(reported INTERRUPTED: minions may have them).",
+              c.jobs_interrupted.load());
+  out.Counter("muster_relay_state_errors_total",
+              "Failed writes of publish marks to relay_state.db.", c.state_errors.load());
   out.Counter("muster_relay_jobs_duplicate_total",
               "Job-stream entries skipped because their (jid, attempt) was already handled.",
               c.jobs_duplicate.load());

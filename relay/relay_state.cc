@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS published (
   envelope BLOB NOT NULL,
   PRIMARY KEY (jid, attempt)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS publishing (
+  jid TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  PRIMARY KEY (jid, attempt)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   event BLOB NOT NULL
@@ -84,6 +90,10 @@ absl::Status RelayState::Prepare() {
        "SELECT jid, attempt, deadline_ms, envelope FROM published WHERE deadline_ms >= ?1 "
        "ORDER BY deadline_ms"},
       {&prune_published_, "DELETE FROM published WHERE deadline_ms < ?1"},
+      {&insert_publishing_,
+       "INSERT OR REPLACE INTO publishing (jid, attempt, deadline_ms) VALUES (?1, ?2, ?3)"},
+      {&select_publishing_, "SELECT 1 FROM publishing WHERE jid = ?1 AND attempt = ?2"},
+      {&delete_publishing_, "DELETE FROM publishing WHERE jid = ?1 AND attempt = ?2"},
   };
   for (auto& entry : statements) {
     auto prepared = file_->Prepare(entry.sql);
@@ -101,6 +111,29 @@ absl::StatusOr<bool> RelayState::WasHandled(absl::string_view jid, uint32_t atte
   return row;
 }
 
+absl::Status RelayState::MarkPublishing(absl::string_view jid, uint32_t attempt,
+                                        int64_t deadline_ms) {
+  // A process kill is what this mark is for: NORMAL leaves the commit in
+  // the WAL without an fsync (it survives the process, not a power cut),
+  // which keeps it off the dispatch's latency; the next FULL commit syncs it.
+  absl::Status status = file_->Exec("PRAGMA synchronous=NORMAL");
+  if (!status.ok()) return status;
+  insert_publishing_.BindText(1, jid);
+  insert_publishing_.Bind(2, attempt);
+  insert_publishing_.Bind(3, deadline_ms);
+  status = insert_publishing_.Run();
+  absl::Status restored = file_->Exec("PRAGMA synchronous=FULL");
+  return status.ok() ? restored : status;
+}
+
+absl::StatusOr<bool> RelayState::WasPublishing(absl::string_view jid, uint32_t attempt) {
+  select_publishing_.BindText(1, jid);
+  select_publishing_.Bind(2, attempt);
+  absl::StatusOr<bool> row = select_publishing_.Step();
+  select_publishing_.Reset();
+  return row;
+}
+
 absl::Status RelayState::Commit(absl::string_view entry_id, const HandledDispatch* dispatch,
                                 absl::string_view event) {
   absl::Status status = InTransaction(*file_, [&]() -> absl::Status {
@@ -112,6 +145,10 @@ absl::Status RelayState::Commit(absl::string_view entry_id, const HandledDispatc
       insert_dispatch_.Bind(2, dispatch->attempt);
       insert_dispatch_.Bind(3, dispatch->deadline_ms);
       step = insert_dispatch_.Run();
+      if (!step.ok()) return step;
+      delete_publishing_.BindText(1, dispatch->jid);
+      delete_publishing_.Bind(2, dispatch->attempt);
+      step = delete_publishing_.Run();
       if (!step.ok()) return step;
       if (!dispatch->envelope.empty()) {
         insert_published_.BindText(1, dispatch->jid);

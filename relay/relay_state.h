@@ -55,8 +55,20 @@ class RelayState {
   // True if (jid, attempt) was handled and not yet pruned.
   absl::StatusOr<bool> WasHandled(absl::string_view jid, uint32_t attempt);
 
+  // Records, before the dispatch is published, that the relay is about to
+  // publish (jid, attempt): a relay killed between publishing and Commit()
+  // finds the mark on restart and knows the bus may have the dispatch.
+  // Survives a process kill (not a power cut); Commit() of the dispatch
+  // removes it (the relay handles entries one at a time, so at most one
+  // mark is ever left, by a kill, and the re-read entry clears it).
+  absl::Status MarkPublishing(absl::string_view jid, uint32_t attempt, int64_t deadline_ms);
+  // True if MarkPublishing(jid, attempt) was called and no Commit() of that
+  // dispatch followed (the relay stopped while publishing it).
+  absl::StatusOr<bool> WasPublishing(absl::string_view jid, uint32_t attempt);
+
   // In one transaction: sets the cursor to `entry_id`, records `dispatch`
-  // (when not null) and queues `event` (when not empty) in the outbox.
+  // (when not null; this also clears its publishing mark) and queues
+  // `event` (when not empty) in the outbox.
   // On error nothing changed, and cursor() keeps its old value.
   absl::Status Commit(absl::string_view entry_id, const HandledDispatch* dispatch,
                       absl::string_view event);
@@ -89,6 +101,9 @@ class RelayState {
   Statement insert_published_;
   Statement select_published_;
   Statement prune_published_;
+  Statement insert_publishing_;
+  Statement select_publishing_;
+  Statement delete_publishing_;
 };
 
 }  // namespace muster::relay

@@ -31,6 +31,29 @@ TEST(RelayStateTest, CursorDispatchesAndOutboxSurviveReopen) {
   EXPECT_TRUE((*state)->PendingEvents(10)->empty());
 }
 
+// A relay killed between publishing a dispatch and committing it leaves a
+// publish mark that a new process finds; committing the dispatch clears it.
+TEST(RelayStateTest, PublishMarkSurvivesReopenUntilTheDispatchIsCommitted) {
+  std::string path = absl::StrCat(testing::MakeTempDir("state"), "/state.db");
+  {
+    auto state = RelayState::Open(path);
+    ASSERT_TRUE(state.ok()) << state.status();
+    EXPECT_FALSE(*(*state)->WasPublishing("200", 1));
+    ASSERT_TRUE((*state)->MarkPublishing("200", 1, 5000).ok());
+    ASSERT_TRUE((*state)->MarkPublishing("201", 1, 5000).ok());
+    HandledDispatch committed{"201", 1, 5000, "envelope"};
+    ASSERT_TRUE((*state)->Commit("8-1", &committed, "").ok());
+  }  // "killed" before 200 attempt 1 was committed
+  auto state = RelayState::Open(path);
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(*(*state)->WasPublishing("200", 1));
+  EXPECT_FALSE(*(*state)->WasPublishing("200", 2));
+  EXPECT_FALSE(*(*state)->WasPublishing("201", 1));
+  HandledDispatch reread{"200", 1, 5000, ""};
+  ASSERT_TRUE((*state)->Commit("8-2", &reread, "").ok());
+  EXPECT_FALSE(*(*state)->WasPublishing("200", 1));
+}
+
 TEST(RelayStateTest, DispatchesArePrunedAfterTheirDeadline) {
   auto state = RelayState::Open(absl::StrCat(testing::MakeTempDir("state"), "/state.db"));
   ASSERT_TRUE(state.ok());

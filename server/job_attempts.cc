@@ -20,6 +20,7 @@ DeliveryInfo DeliveryOf(int status, int64_t at_ms, const std::string& relay_id,
   DeliveryInfo info;
   info.delivered = status == muster::wire::v1::Delivery::DELIVERED;
   info.expired = status == muster::wire::v1::Delivery::EXPIRED;
+  info.interrupted = status == muster::wire::v1::Delivery::INTERRUPTED;
   info.at_ms = at_ms;
   info.relay_id = relay_id;
   info.messages = messages;

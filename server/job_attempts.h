@@ -25,6 +25,7 @@ namespace muster::server {
 struct DeliveryInfo {
   bool delivered = false;
   bool expired = false;
+  bool interrupted = false;  // killed while publishing, back after the deadline
   int64_t at_ms = 0;
   std::string relay_id;
   uint32_t messages = 0;  // bus messages the relay published for it

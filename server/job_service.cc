@@ -137,6 +137,7 @@ void FillJob(const JobSnapshot& job, muster::v1::Job* out) {
     status->set_delivered_at_ms(dc.delivery.delivered ? dc.delivery.at_ms : 0);
     status->set_relay_id(dc.delivery.delivered ? dc.delivery.relay_id : "");
     status->set_expired_at_relay(dc.delivery.expired);
+    status->set_interrupted_at_relay(dc.delivery.interrupted);
     status->set_delivery_attempt(dc.delivery_attempt);
     for (const AttemptDelivery& attempt : dc.attempts) {
       muster::v1::AttemptDelivery* out_attempt = status->add_attempts();
@@ -147,8 +148,9 @@ void FillJob(const JobSnapshot& job, muster::v1::Job* out) {
       out_attempt->set_status(attempt.asked == 0 ? Status::NOT_SENT
                               : d.delivered      ? Status::DELIVERED
                               : d.expired        ? Status::EXPIRED
+                              : d.interrupted    ? Status::INTERRUPTED
                                                  : Status::SENT);
-      if (d.delivered || d.expired) {
+      if (d.delivered || d.expired || d.interrupted) {
         out_attempt->set_at_ms(d.at_ms);
         out_attempt->set_relay_id(d.relay_id);
         out_attempt->set_messages(d.messages);

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "relay/relay_state.h"
 #include "tests/relay_fake_minion.h"
 #include "tests/relay_process.h"
 #include "tests/support/process.h"
@@ -209,6 +210,48 @@ TEST_F(RelayBusTest, ExpiredJobIsSkippedAndReportedExpired) {
         return heartbeat && heartbeat->jobs_expired() == 1 && heartbeat->jobs_injected() == 1;
       },
       kWait));
+}
+
+// The state a relay leaves when it is killed after publishing a dispatch
+// and before committing it: a publish mark. Read again after its deadline,
+// that dispatch is reported INTERRUPTED (the bus may have it), not EXPIRED;
+// read again before its deadline, it is published again (minions drop the
+// duplicate) and reported DELIVERED.
+TEST_F(RelayBusTest, DispatchInterruptedByAKillIsNeverReportedExpired) {
+  StartRelay();
+  relay_->Stop();
+  {
+    auto state = relay::RelayState::Open(relay_->state_dir() + "/relay_state.db");
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_TRUE((*state)->MarkPublishing("30000000000000000011", 1, 1).ok());
+    ASSERT_TRUE((*state)->MarkPublishing("30000000000000000012", 1, 1).ok());
+  }
+  ASSERT_TRUE(relay_->Start().ok());  // same state directory
+  auto minion = Minion("m1");
+  wire::v1::JobEnvelope late = MakeJob("30000000000000000011", 1, muster::v1::GLOB, "*", "dc1");
+  late.set_deadline_ms(late.created_at_ms() - 1);
+  ASSERT_TRUE(AddJob(*redis_connection_, late).ok());
+  ASSERT_TRUE(AddJob(*redis_connection_,
+                     MakeJob("30000000000000000012", 1, muster::v1::GLOB, "*", "dc1"))
+                  .ok());
+  ASSERT_TRUE(minion->PumpUntil([&] { return !minion->jobs().empty(); }, kWait));
+  EXPECT_EQ(Jids(*minion), std::vector<std::string>{"30000000000000000012"});
+  ASSERT_TRUE(WaitFor([&] { return Deliveries("30000000000000000011").size() == 1; }, kWait));
+  EXPECT_EQ(Deliveries("30000000000000000011")[0].status(), wire::v1::Delivery::INTERRUPTED);
+  ASSERT_TRUE(WaitFor([&] { return Deliveries("30000000000000000012").size() == 1; }, kWait));
+  EXPECT_EQ(Deliveries("30000000000000000012")[0].status(), wire::v1::Delivery::DELIVERED);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto heartbeat = LastHeartbeat();
+        return heartbeat && heartbeat->jobs_expired() == 0 && heartbeat->jobs_injected() == 1;
+      },
+      kWait));
+  // Both dispatches are committed: their marks are gone.
+  relay_->Stop();
+  auto state = relay::RelayState::Open(relay_->state_dir() + "/relay_state.db");
+  ASSERT_TRUE(state.ok());
+  EXPECT_FALSE(*(*state)->WasPublishing("30000000000000000011", 1));
+  EXPECT_FALSE(*(*state)->WasPublishing("30000000000000000012", 1));
 }
 
 TEST_F(RelayBusTest, GarbageIsCountedWithoutDisturbingOtherTraffic) {

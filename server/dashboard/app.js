@@ -177,13 +177,16 @@ function jobPage(jid) {
   function delivery(d) {
     const latest = d.delivered ? "delivered +" + Math.max(0, n(d.delivered_at_ms) - attemptStart(d.delivery_attempt)) +
       " ms (" + esc(d.relay_id) + ")"
-      : d.expired_at_relay ? '<span class="warn">expired at relay</span>' : '<span class="warn">not delivered</span>';
+      : d.expired_at_relay ? '<span class="warn">expired at relay</span>'
+      : d.interrupted_at_relay ? '<span class="warn">interrupted at relay (may have reached minions)</span>'
+      : '<span class="warn">not delivered</span>';
     if ((job.attempts || []).length < 2) return latest;
     const rows = (d.attempts || []).map(a => {
       const at = Math.max(0, n(a.at_ms) - attemptStart(a.attempt));
       const what = a.status === "NOT_SENT" ? "not sent"
         : a.status === "DELIVERED" ? `${n(a.asked)} asked, delivered +${at} ms (${esc(a.relay_id)})`
         : a.status === "EXPIRED" ? `${n(a.asked)} asked, <span class="warn">expired at relay</span>`
+        : a.status === "INTERRUPTED" ? `${n(a.asked)} asked, <span class="warn">interrupted at relay</span>`
         : `${n(a.asked)} asked, <span class="warn">not delivered</span>`;
       return `<div class="muted" data-attempt="${n(a.attempt)}">attempt ${n(a.attempt)}: ${what}</div>`;
     });

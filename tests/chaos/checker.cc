@@ -404,7 +404,11 @@ class JobCheck {
   void CheckDeliveries() {
     for (const v1::DatacenterStatus& dc : job_.datacenters()) {
       for (const v1::AttemptDelivery& attempt : dc.attempts()) {
-        if (attempt.status() == v1::AttemptDelivery::DELIVERED) continue;
+        // INTERRUPTED claims neither: the relay cannot know.
+        if (attempt.status() == v1::AttemptDelivery::DELIVERED ||
+            attempt.status() == v1::AttemptDelivery::INTERRUPTED) {
+          continue;
+        }
         // Not delivered: none of this datacenter's minions may have it.
         for (const auto& [minion, truth] : truth_.ForJob(job_.jid())) {
           if ((truth.recv & Bit(attempt.attempt())) == 0) continue;
