@@ -1,0 +1,43 @@
+#include "server/writer_gate.h"
+
+namespace muster::server {
+
+// The gate is a capability of its own, held across calls, not a scope of
+// mu_: only these two wrappers are exempt from the analysis, and what they
+// call is checked against mu_.
+void WriterGate::Acquire(WriteKind kind) ABSL_NO_THREAD_SAFETY_ANALYSIS { Admit(kind); }
+
+void WriterGate::Release() ABSL_NO_THREAD_SAFETY_ANALYSIS { Leave(); }
+
+bool WriterGate::BulkMayGo() const {
+  return !busy_ && (control_waiting_count_ == 0 || control_streak_ >= kMaxControlStreak);
+}
+
+bool WriterGate::ControlMayGo() const {
+  return !busy_ && (bulk_waiting_ == 0 || control_streak_ < kMaxControlStreak);
+}
+
+void WriterGate::Admit(WriteKind kind) {
+  absl::MutexLock lock(&mu_);
+  if (kind == WriteKind::kBulk) {
+    ++bulk_waiting_;
+    mu_.Await(absl::Condition(this, &WriterGate::BulkMayGo));
+    --bulk_waiting_;
+    control_streak_ = 0;
+  } else {
+    ++control_waiting_count_;
+    control_waiting_.store(control_waiting_count_, std::memory_order_relaxed);
+    mu_.Await(absl::Condition(this, &WriterGate::ControlMayGo));
+    --control_waiting_count_;
+    control_waiting_.store(control_waiting_count_, std::memory_order_relaxed);
+    if (bulk_waiting_ > 0) ++control_streak_;
+  }
+  busy_ = true;
+}
+
+void WriterGate::Leave() {
+  absl::MutexLock lock(&mu_);
+  busy_ = false;
+}
+
+}  // namespace muster::server
