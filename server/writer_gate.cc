@@ -9,6 +9,11 @@ void WriterGate::Acquire(WriteKind kind) ABSL_NO_THREAD_SAFETY_ANALYSIS { Admit(
 
 void WriterGate::Release() ABSL_NO_THREAD_SAFETY_ANALYSIS { Leave(); }
 
+WriterGate::Waiting WriterGate::waiting() const {
+  absl::MutexLock lock(&mu_);
+  return Waiting{control_waiting_count_, bulk_waiting_};
+}
+
 bool WriterGate::BulkMayGo() const {
   return !busy_ && (control_waiting_count_ == 0 || control_streak_ >= kMaxControlStreak);
 }

@@ -57,6 +57,14 @@ class ABSL_LOCKABLE WriterGate {
   // load), for a bulk holder to poll between rows; it may lag by a moment.
   bool ControlWaiting() const { return control_waiting_.load(std::memory_order_relaxed) > 0; }
 
+  // Writers waiting at this moment, by kind: a snapshot, for tests and
+  // metrics.
+  struct Waiting {
+    int control = 0;
+    int bulk = 0;
+  };
+  Waiting waiting() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   void Admit(WriteKind kind) ABSL_LOCKS_EXCLUDED(mu_);
   void Leave() ABSL_LOCKS_EXCLUDED(mu_);
