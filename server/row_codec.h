@@ -11,7 +11,8 @@
 //
 // Each reader comes with the SELECT whose columns it reads, in order, so
 // the column order lives in one place; StoreSession binds the parameters
-// named in its comment. Decoding allocates nothing beyond the row's own
+// named in its comment. The SELECTs are inline constexpr arrays, with one
+// address in the program, so Database::Cached keys on them as on a literal. Decoding allocates nothing beyond the row's own
 // strings, and builds an error message only when there is an error.
 #ifndef MUSTER_SERVER_ROW_CODEC_H_
 #define MUSTER_SERVER_ROW_CODEC_H_
