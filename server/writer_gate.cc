@@ -2,13 +2,6 @@
 
 namespace muster::server {
 
-// The gate is a capability of its own, held across calls, not a scope of
-// mu_: only these two wrappers are exempt from the analysis, and what they
-// call is checked against mu_.
-void WriterGate::Acquire(WriteKind kind) ABSL_NO_THREAD_SAFETY_ANALYSIS { Admit(kind); }
-
-void WriterGate::Release() ABSL_NO_THREAD_SAFETY_ANALYSIS { Leave(); }
-
 WriterGate::Waiting WriterGate::waiting() const {
   absl::MutexLock lock(&mu_);
   return Waiting{control_waiting_count_, bulk_waiting_};
@@ -22,7 +15,7 @@ bool WriterGate::ControlMayGo() const {
   return !busy_ && (bulk_waiting_ == 0 || control_streak_ < kMaxControlStreak);
 }
 
-void WriterGate::Admit(WriteKind kind) {
+void WriterGate::Acquire(WriteKind kind) {
   absl::MutexLock lock(&mu_);
   if (kind == WriteKind::kBulk) {
     ++bulk_waiting_;
@@ -40,7 +33,7 @@ void WriterGate::Admit(WriteKind kind) {
   busy_ = true;
 }
 
-void WriterGate::Leave() {
+void WriterGate::Release() {
   absl::MutexLock lock(&mu_);
   busy_ = false;
 }
