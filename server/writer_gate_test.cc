@@ -53,11 +53,11 @@ bool WaitUntilWaiting(WriterGate& gate, int control, int bulk) {
 // The tests below hold the gate with Acquire/Release and only EXPECT while
 // they hold it, so that no failed assertion returns with the gate held.
 
-TEST(WriterGateTest, AWaitingControlWriteGoesBeforeAWaitingBulkWrite) {
-  WriterGate gate;
+// Holds the gate while a bulk write and then a control write queue behind
+// it, lets go, and returns the order in which they got it.
+std::vector<std::string> OrderOfABulkThenAControlWrite(WriterGate& gate) {
   Order order;
   gate.Acquire(WriteKind::kControl);
-  // The bulk write queues first; the control write still goes first.
   std::thread bulk = Writer(gate, WriteKind::kBulk, "bulk", order);
   EXPECT_TRUE(WaitUntilWaiting(gate, 0, 1));
   std::thread control = Writer(gate, WriteKind::kControl, "control", order);
@@ -65,7 +65,13 @@ TEST(WriterGateTest, AWaitingControlWriteGoesBeforeAWaitingBulkWrite) {
   gate.Release();
   bulk.join();
   control.join();
-  EXPECT_EQ(order.Get(), (std::vector<std::string>{"control", "bulk"}));
+  return order.Get();
+}
+
+TEST(WriterGateTest, AWaitingControlWriteGoesBeforeAWaitingBulkWrite) {
+  WriterGate gate;
+  // The bulk write queues first; the control write still goes first.
+  EXPECT_EQ(OrderOfABulkThenAControlWrite(gate), (std::vector<std::string>{"control", "bulk"}));
   EXPECT_EQ(gate.waiting().control, 0);
   EXPECT_EQ(gate.waiting().bulk, 0);
 }
@@ -115,16 +121,7 @@ TEST(WriterGateTest, ControlWritesWithNoBulkWaitingDoNotCountTowardsTheStreak) {
   for (int i = 0; i < 3 * WriterGate::kMaxControlStreak; ++i) {
     WriterToken token(&gate, WriteKind::kControl);
   }
-  Order order;
-  gate.Acquire(WriteKind::kControl);
-  std::thread bulk = Writer(gate, WriteKind::kBulk, "bulk", order);
-  EXPECT_TRUE(WaitUntilWaiting(gate, 0, 1));
-  std::thread control = Writer(gate, WriteKind::kControl, "control", order);
-  EXPECT_TRUE(WaitUntilWaiting(gate, 1, 1));
-  gate.Release();
-  bulk.join();
-  control.join();
-  EXPECT_EQ(order.Get(), (std::vector<std::string>{"control", "bulk"}));
+  EXPECT_EQ(OrderOfABulkThenAControlWrite(gate), (std::vector<std::string>{"control", "bulk"}));
 }
 
 // The gate is what keeps jobd's writers from meeting inside SQLite: writers
