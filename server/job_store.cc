@@ -2,183 +2,9 @@
 
 #include <utility>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
-#include "common/thread/thread_priority.h"
-#include "server/expected_set.h"
 #include "server/status_macros.h"
 
 namespace muster::server {
-namespace {
-
-// Migration i brings the schema from version i to i + 1. Append only.
-constexpr const char* kMigrations[] = {
-    // 0 -> 1: the initial schema.
-    R"sql(
-CREATE TABLE jobs(
-  num INTEGER PRIMARY KEY,
-  jid TEXT NOT NULL UNIQUE,
-  target_type INTEGER NOT NULL,
-  expression TEXT NOT NULL,
-  function TEXT NOT NULL,
-  args BLOB NOT NULL,
-  timeout_ms INTEGER NOT NULL,
-  submitter TEXT NOT NULL,
-  created_at_ms INTEGER NOT NULL,
-  ended_at_ms INTEGER NOT NULL,
-  state INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  attempt_at_ms INTEGER NOT NULL,
-  deadline_ms INTEGER NOT NULL,
-  unexpected_other INTEGER NOT NULL);
-CREATE TABLE job_datacenters(
-  job_num INTEGER NOT NULL,
-  datacenter TEXT NOT NULL,
-  expected INTEGER NOT NULL,
-  returned INTEGER NOT NULL,
-  succeeded INTEGER NOT NULL,
-  failed INTEGER NOT NULL,
-  unexpected INTEGER NOT NULL,
-  members BLOB NOT NULL,
-  PRIMARY KEY(job_num, datacenter));
-CREATE TABLE returns(
-  job_num INTEGER NOT NULL,
-  minion TEXT NOT NULL,
-  attempt INTEGER NOT NULL,
-  datacenter TEXT NOT NULL,
-  success INTEGER NOT NULL,
-  retcode INTEGER NOT NULL,
-  stdout BLOB NOT NULL,
-  stderr BLOB NOT NULL,
-  truncated INTEGER NOT NULL,
-  started_at_ms INTEGER NOT NULL,
-  ended_at_ms INTEGER NOT NULL,
-  received_at_ms INTEGER NOT NULL,
-  expected INTEGER NOT NULL,
-  PRIMARY KEY(job_num, minion, attempt)) WITHOUT ROWID;
-CREATE TABLE deliveries(
-  job_num INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  datacenter TEXT NOT NULL,
-  status INTEGER NOT NULL,
-  at_ms INTEGER NOT NULL,
-  relay_id TEXT NOT NULL,
-  messages INTEGER NOT NULL,
-  PRIMARY KEY(job_num, attempt, datacenter)) WITHOUT ROWID;
-CREATE TABLE minions(
-  num INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
-  datacenter TEXT NOT NULL,
-  grains BLOB NOT NULL,
-  last_seen_ms INTEGER NOT NULL,
-  alive INTEGER NOT NULL,
-  relay_id TEXT NOT NULL);
-CREATE TABLE relays(
-  relay_id TEXT PRIMARY KEY,
-  datacenter TEXT NOT NULL,
-  last_heartbeat_ms INTEGER NOT NULL,
-  heartbeat BLOB NOT NULL);
-)sql",
-    // 1 -> 2: each attempt's times, how it ended and whom it asked, so a
-    // retry keeps the history of the attempts before it.
-    R"sql(
-CREATE TABLE attempts(
-  job_num INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  started_at_ms INTEGER NOT NULL,
-  deadline_ms INTEGER NOT NULL,
-  ended_at_ms INTEGER NOT NULL,
-  state INTEGER NOT NULL,
-  asked BLOB NOT NULL,
-  PRIMARY KEY(job_num, attempt)) WITHOUT ROWID;
-)sql",
-    // 2 -> 3: per-minion receipts (docs/PROTOCOL.md 3.6). A row per expected
-    // minion that acknowledged receipt, keyed by its inventory number;
-    // job_datacenters keeps the count with the other counters.
-    R"sql(
-CREATE TABLE receipts(
-  job_num INTEGER NOT NULL,
-  minion INTEGER NOT NULL,
-  PRIMARY KEY(job_num, minion)) WITHOUT ROWID;
-ALTER TABLE job_datacenters ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
-)sql",
-};
-
-constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
-static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
-
-absl::Status Migrate(Database& db, int* version) {
-  ASSIGN_OR_RETURN(int64_t current, db.QueryInt("PRAGMA user_version"));
-  if (current > kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "database schema version ", current, " is newer than this jobd's ", kSchemaVersion));
-  }
-  for (int64_t v = current; v < kSchemaVersion; ++v) {
-    RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-    absl::Status status = db.Exec(kMigrations[v]);
-    if (status.ok()) status = db.Exec(absl::StrCat("PRAGMA user_version=", v + 1));
-    if (!status.ok()) {
-      db.Exec("ROLLBACK").IgnoreError();
-      return absl::InternalError(
-          absl::StrCat("schema migration ", v, " -> ", v + 1, ": ", status.message()));
-    }
-    RETURN_IF_ERROR(db.Exec("COMMIT"));
-  }
-  *version = kSchemaVersion;
-  return absl::OkStatus();
-}
-
-JobRow JobFromRow(const Statement& s) {
-  JobRow job;
-  job.num = s.Int(0);
-  job.jid = std::string(s.Text(1));
-  job.target_type = static_cast<int>(s.Int(2));
-  job.expression = std::string(s.Text(3));
-  job.function = std::string(s.Text(4));
-  absl::StatusOr<std::vector<std::string>> args = DecodeStrings(s.Blob(5));
-  if (args.ok()) job.args = std::move(*args);
-  job.timeout_ms = static_cast<uint32_t>(s.Int(6));
-  job.submitter = std::string(s.Text(7));
-  job.created_at_ms = s.Int(8);
-  job.ended_at_ms = s.Int(9);
-  job.state = static_cast<int>(s.Int(10));
-  job.attempt = static_cast<uint32_t>(s.Int(11));
-  job.attempt_at_ms = s.Int(12);
-  job.deadline_ms = s.Int(13);
-  job.unexpected_other = static_cast<uint64_t>(s.Int(14));
-  return job;
-}
-
-}  // namespace
-
-std::string EncodeStrings(const std::vector<std::string>& items) {
-  std::string out;
-  AppendVarint(items.size(), &out);
-  for (const std::string& item : items) {
-    AppendVarint(item.size(), &out);
-    out.append(item);
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<std::string>> DecodeStrings(absl::string_view blob) {
-  size_t pos = 0;
-  uint64_t count = 0;
-  if (!ReadVarint(blob, &pos, &count) || count > blob.size()) {
-    return absl::InvalidArgumentError("string list: bad count");
-  }
-  std::vector<std::string> items;
-  for (uint64_t i = 0; i < count; ++i) {
-    uint64_t size = 0;
-    if (!ReadVarint(blob, &pos, &size) || size > blob.size() - pos) {
-      return absl::InvalidArgumentError(absl::StrCat("string list: bad item ", i));
-    }
-    items.emplace_back(blob.substr(pos, size));
-    pos += size;
-  }
-  return items;
-}
 
 absl::StatusOr<int64_t> StoreSession::InsertJob(const JobRow& job) {
   ASSIGN_OR_RETURN(Statement * s, db_->Cached(
@@ -225,22 +51,6 @@ absl::StatusOr<bool> StoreSession::InsertReceipt(int64_t job_num, uint32_t minio
   s->Bind(1, job_num).Bind(2, static_cast<int64_t>(minion));
   RETURN_IF_ERROR(s->Run());
   return db_->Changes() > 0;
-}
-
-absl::Status StoreSession::ForEachReceipt(int64_t job_num, absl::FunctionRef<void(uint32_t)> fn) {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached("SELECT minion FROM receipts WHERE job_num=?"));
-  s->Bind(1, job_num);
-  while (true) {
-    absl::StatusOr<bool> row = s->Step();
-    if (!row.ok()) {
-      s->Reset();
-      return row.status();
-    }
-    if (!*row) break;
-    fn(static_cast<uint32_t>(s->Int(0)));
-  }
-  s->Reset();
-  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> StoreSession::InsertReturn(const ReturnRow& r) {
@@ -291,76 +101,9 @@ absl::Status StoreSession::UpsertRelay(const RelayRow& r) {
   return s->Run();
 }
 
-absl::StatusOr<std::vector<JobRow>> StoreSession::LoadJobs() {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT num, jid, target_type, expression, function, args, timeout_ms, submitter,"
-      " created_at_ms, ended_at_ms, state, attempt, attempt_at_ms, deadline_ms,"
-      " unexpected_other FROM jobs ORDER BY num"));
-  std::vector<JobRow> jobs;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    jobs.push_back(JobFromRow(*s));
-  }
-  s->Reset();
-  return jobs;
-}
-
-absl::StatusOr<std::vector<DatacenterRow>> StoreSession::LoadDatacenters(int64_t job_num) {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT datacenter, expected, returned, succeeded, failed, unexpected, members, received"
-      " FROM job_datacenters WHERE job_num=? ORDER BY datacenter"));
-  s->Bind(1, job_num);
-  std::vector<DatacenterRow> rows;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    DatacenterRow dc;
-    dc.datacenter = std::string(s->Text(0));
-    dc.expected = s->Int(1);
-    dc.returned = s->Int(2);
-    dc.succeeded = s->Int(3);
-    dc.failed = s->Int(4);
-    dc.unexpected = s->Int(5);
-    dc.members = std::string(s->Blob(6));
-    dc.received = s->Int(7);
-    rows.push_back(std::move(dc));
-  }
-  s->Reset();
-  return rows;
-}
-
-absl::StatusOr<std::vector<DeliveryRow>> StoreSession::LoadDeliveries(int64_t job_num) {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT attempt, datacenter, status, at_ms, relay_id, messages FROM deliveries"
-      " WHERE job_num=? ORDER BY attempt, datacenter"));
-  s->Bind(1, job_num);
-  std::vector<DeliveryRow> rows;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    DeliveryRow d;
-    d.job_num = job_num;
-    d.attempt = static_cast<uint32_t>(s->Int(0));
-    d.datacenter = std::string(s->Text(1));
-    d.status = static_cast<int>(s->Int(2));
-    d.at_ms = s->Int(3);
-    d.relay_id = std::string(s->Text(4));
-    d.messages = static_cast<uint32_t>(s->Int(5));
-    rows.push_back(std::move(d));
-  }
-  s->Reset();
-  return rows;
-}
-
 absl::Status StoreSession::UpsertAttempt(const AttemptRow& a) {
-  std::vector<std::string> asked;
-  for (const auto& [datacenter, count] : a.asked) {
-    asked.push_back(datacenter);
-    asked.push_back(absl::StrCat(count));
-  }
   // Bound without a copy: the blob must live until Run().
-  const std::string encoded = EncodeStrings(asked);
+  const std::string encoded = EncodeAsked(a.asked);
   ASSIGN_OR_RETURN(Statement * s, db_->Cached(
       "INSERT OR REPLACE INTO attempts(job_num, attempt, started_at_ms, deadline_ms,"
       " ended_at_ms, state, asked) VALUES(?,?,?,?,?,?,?)"));
@@ -369,131 +112,96 @@ absl::Status StoreSession::UpsertAttempt(const AttemptRow& a) {
   return s->Run();
 }
 
+absl::StatusOr<std::vector<JobRow>> StoreSession::LoadJobs() {
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectJobsSql));
+  std::vector<JobRow> jobs;
+  RETURN_IF_ERROR(ForEachRow(*s, [&] { return ReadJobRow(*s, &jobs.emplace_back()); }));
+  return jobs;
+}
+
+absl::StatusOr<std::vector<DatacenterRow>> StoreSession::LoadDatacenters(int64_t job_num) {
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectDatacentersSql));
+  s->Bind(1, job_num);
+  std::vector<DatacenterRow> rows;
+  RETURN_IF_ERROR(
+      ForEachRow(*s, [&] { return ReadDatacenterRow(*s, job_num, &rows.emplace_back()); }));
+  return rows;
+}
+
+absl::StatusOr<std::vector<DeliveryRow>> StoreSession::LoadDeliveries(int64_t job_num) {
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectDeliveriesSql));
+  s->Bind(1, job_num);
+  std::vector<DeliveryRow> rows;
+  RETURN_IF_ERROR(
+      ForEachRow(*s, [&] { return ReadDeliveryRow(*s, job_num, &rows.emplace_back()); }));
+  return rows;
+}
+
 absl::StatusOr<std::vector<AttemptRow>> StoreSession::LoadAttempts(int64_t job_num) {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT attempt, started_at_ms, deadline_ms, ended_at_ms, state, asked FROM attempts"
-      " WHERE job_num=? ORDER BY attempt"));
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectAttemptsSql));
   s->Bind(1, job_num);
   std::vector<AttemptRow> rows;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    AttemptRow a;
-    a.job_num = job_num;
-    a.attempt = static_cast<uint32_t>(s->Int(0));
-    a.started_at_ms = s->Int(1);
-    a.deadline_ms = s->Int(2);
-    a.ended_at_ms = s->Int(3);
-    a.state = static_cast<int>(s->Int(4));
-    absl::StatusOr<std::vector<std::string>> asked = DecodeStrings(s->Blob(5));
-    if (asked.ok()) {
-      for (size_t i = 0; i + 1 < asked->size(); i += 2) {
-        uint64_t count = 0;
-        if (absl::SimpleAtoi((*asked)[i + 1], &count)) a.asked.emplace_back((*asked)[i], count);
-      }
-    }
-    rows.push_back(std::move(a));
-  }
-  s->Reset();
+  RETURN_IF_ERROR(
+      ForEachRow(*s, [&] { return ReadAttemptRow(*s, job_num, &rows.emplace_back()); }));
   return rows;
 }
 
 absl::Status StoreSession::ForEachReturnKey(int64_t job_num,
                                             absl::FunctionRef<void(const ReturnKeyView&)> fn) {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT minion, datacenter, attempt, success, expected FROM returns WHERE job_num=?"
-      " ORDER BY minion, attempt"));
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectReturnKeysSql));
   s->Bind(1, job_num);
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    fn(ReturnKeyView{s->Text(0), s->Text(1), static_cast<uint32_t>(s->Int(2)), s->Int(3) != 0,
-                     s->Int(4) != 0});
-  }
-  s->Reset();
-  return absl::OkStatus();
+  return ForEachRow(*s, [&] {
+    ReturnKeyView key;
+    RETURN_IF_ERROR(ReadReturnKey(*s, job_num, &key));
+    fn(key);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status StoreSession::ForEachReceipt(int64_t job_num, absl::FunctionRef<void(uint32_t)> fn) {
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectReceiptsSql));
+  s->Bind(1, job_num);
+  return ForEachRow(*s, [&] {
+    uint32_t minion = 0;
+    RETURN_IF_ERROR(ReadReceipt(*s, job_num, &minion));
+    fn(minion);
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<ReturnRow>> StoreSession::ListReturns(const ReturnQuery& q) {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT minion, attempt, datacenter, success, retcode, stdout, stderr, truncated,"
-      " started_at_ms, ended_at_ms, received_at_ms, expected FROM returns"
-      " WHERE job_num=?1 AND (minion > ?2 OR (minion = ?2 AND attempt > ?3))"
-      " AND (?4 = 0 OR (?4 = 1 AND success = 0) OR (?4 = 2 AND success = 1))"
-      " AND (?5 = '' OR datacenter = ?5) ORDER BY minion, attempt LIMIT ?6"));
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectReturnsPageSql));
   int filter = q.filter == ReturnFilter::kAll ? 0 : q.filter == ReturnFilter::kFailed ? 1 : 2;
   s->Bind(1, q.job_num).BindText(2, q.after_minion).Bind(3, q.after_attempt);
   s->Bind(4, filter).BindText(5, q.datacenter).Bind(6, q.limit);
   std::vector<ReturnRow> rows;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    ReturnRow r;
-    r.job_num = q.job_num;
-    r.minion_id = std::string(s->Text(0));
-    r.attempt = static_cast<uint32_t>(s->Int(1));
-    r.datacenter = std::string(s->Text(2));
-    r.success = s->Int(3) != 0;
-    r.retcode = static_cast<int32_t>(s->Int(4));
-    r.stdout_text = std::string(s->Blob(5));
-    r.stderr_text = std::string(s->Blob(6));
-    r.truncated = s->Int(7) != 0;
-    r.started_at_ms = s->Int(8);
-    r.ended_at_ms = s->Int(9);
-    r.received_at_ms = s->Int(10);
-    r.expected = s->Int(11) != 0;
-    rows.push_back(std::move(r));
-  }
-  s->Reset();
+  RETURN_IF_ERROR(
+      ForEachRow(*s, [&] { return ReadReturnRow(*s, q.job_num, &rows.emplace_back()); }));
   return rows;
 }
 
 absl::StatusOr<std::vector<MinionRow>> StoreSession::LoadMinions() {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT num, id, datacenter, grains, last_seen_ms, alive, relay_id FROM minions"
-      " ORDER BY num"));
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectMinionsSql));
   std::vector<MinionRow> rows;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    MinionRow m;
-    m.num = s->Int(0);
-    m.id = std::string(s->Text(1));
-    m.datacenter = std::string(s->Text(2));
-    m.grains = std::string(s->Blob(3));
-    m.last_seen_ms = s->Int(4);
-    m.alive = s->Int(5) != 0;
-    m.relay_id = std::string(s->Text(6));
-    rows.push_back(std::move(m));
-  }
-  s->Reset();
+  RETURN_IF_ERROR(ForEachRow(*s, [&] { return ReadMinionRow(*s, &rows.emplace_back()); }));
   return rows;
 }
 
 absl::StatusOr<std::vector<RelayRow>> StoreSession::LoadRelays() {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(
-      "SELECT relay_id, datacenter, last_heartbeat_ms, heartbeat FROM relays ORDER BY relay_id"));
+  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectRelaysSql));
   std::vector<RelayRow> rows;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) break;
-    RelayRow r;
-    r.relay_id = std::string(s->Text(0));
-    r.datacenter = std::string(s->Text(1));
-    r.last_heartbeat_ms = s->Int(2);
-    r.heartbeat = std::string(s->Blob(3));
-    rows.push_back(std::move(r));
-  }
-  s->Reset();
+  RETURN_IF_ERROR(ForEachRow(*s, [&] { return ReadRelayRow(*s, &rows.emplace_back()); }));
   return rows;
 }
 
 absl::StatusOr<int64_t> StoreSession::CountReturns(int64_t job_num) {
   ASSIGN_OR_RETURN(Statement * s, db_->Cached("SELECT count(*) FROM returns WHERE job_num=?"));
   s->Bind(1, job_num);
-  ASSIGN_OR_RETURN(bool row, s->Step());
-  int64_t count = row ? s->Int(0) : 0;
-  s->Reset();
+  int64_t count = 0;
+  RETURN_IF_ERROR(ForEachRow(*s, [&] {
+    count = s->Int(0);
+    return absl::OkStatus();
+  }));
   return count;
 }
 
@@ -506,12 +214,8 @@ void StoreSession::RunAfterCommit(bool committed) {
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> writer, Database::Open(path));
-  int version = 0;
-  RETURN_IF_ERROR(Migrate(*writer, &version));
-  // Checkpoints are the checkpointer thread's job (see job_store.h); a WAL
-  // reset by a completed checkpoint is truncated back to 64 MiB at most.
-  RETURN_IF_ERROR(
-      writer->Exec("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;"));
+  ASSIGN_OR_RETURN(int version, MigrateSchema(*writer));
+  RETURN_IF_ERROR(StoreCheckpointer::TakeOverCheckpoints(*writer));
   ASSIGN_OR_RETURN(std::unique_ptr<Database> reader, Database::Open(path));
   ASSIGN_OR_RETURN(std::unique_ptr<Database> checkpointer, Database::Open(path));
   return std::unique_ptr<JobStore>(
@@ -520,132 +224,39 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
 
 JobStore::JobStore(std::unique_ptr<Database> writer, std::unique_ptr<Database> reader,
                    std::unique_ptr<Database> checkpointer, int version)
-    : writer_(std::move(writer), &yield_requested_),
+    : writer_(std::move(writer), &gate_),
       reader_(std::move(reader)),
       schema_version_(version),
-      checkpointer_(std::move(checkpointer)) {
-  checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
-}
+      checkpointer_(std::move(checkpointer), &gate_) {}
 
-JobStore::~JobStore() {
-  {
-    absl::MutexLock lock(&checkpoint_mu_);
-    stopping_ = true;
-    checkpoint_wake_.Signal();
-  }
-  checkpoint_thread_.join();
-}
+JobStore::~JobStore() = default;
 
 absl::Status JobStore::Write(absl::FunctionRef<absl::Status(StoreSession&)> fn) {
-  return RunWrite(/*bulk=*/false, fn);
+  return RunWrite(WriteKind::kControl, fn);
 }
 
 absl::Status JobStore::WriteBulk(absl::FunctionRef<absl::Status(StoreSession&)> fn) {
-  return RunWrite(/*bulk=*/true, fn);
+  return RunWrite(WriteKind::kBulk, fn);
 }
 
-void JobStore::AcquireWriter(bool bulk) {
-  absl::MutexLock lock(&gate_mu_);
-  if (bulk) {
-    ++bulk_waiting_;
-    gate_mu_.Await(absl::Condition(
-        +[](JobStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->gate_mu_) {
-          return !store->writer_busy_ && (store->priority_waiting_ == 0 ||
-                                          store->control_streak_ >= kMaxControlStreak);
-        },
-        this));
-    --bulk_waiting_;
-    control_streak_ = 0;
-  } else {
-    ++priority_waiting_;
-    yield_requested_.store(priority_waiting_, std::memory_order_relaxed);
-    gate_mu_.Await(absl::Condition(
-        +[](JobStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->gate_mu_) {
-          return !store->writer_busy_ && (store->bulk_waiting_ == 0 ||
-                                          store->control_streak_ < kMaxControlStreak);
-        },
-        this));
-    --priority_waiting_;
-    yield_requested_.store(priority_waiting_, std::memory_order_relaxed);
-    if (bulk_waiting_ > 0) ++control_streak_;
+absl::Status JobStore::RunWrite(WriteKind kind,
+                                absl::FunctionRef<absl::Status(StoreSession&)> fn) {
+  absl::Status status;
+  {
+    WriterToken token(&gate_, kind);
+    status = writer_.db().Exec("BEGIN IMMEDIATE");
+    if (status.ok()) {
+      status = fn(writer_);
+      if (status.ok()) status = writer_.db().Exec("COMMIT");
+      if (!status.ok()) writer_.db().Exec("ROLLBACK").IgnoreError();
+    }
+    writer_.RunAfterCommit(status.ok());
   }
-  writer_busy_ = true;
-}
-
-void JobStore::ReleaseWriter() {
-  absl::MutexLock lock(&gate_mu_);
-  writer_busy_ = false;
-}
-
-absl::Status JobStore::RunWrite(bool bulk, absl::FunctionRef<absl::Status(StoreSession&)> fn) {
-  AcquireWriter(bulk);
-  absl::Status status = writer_.db().Exec("BEGIN IMMEDIATE");
-  if (status.ok()) {
-    status = fn(writer_);
-    if (status.ok()) status = writer_.db().Exec("COMMIT");
-    if (!status.ok()) writer_.db().Exec("ROLLBACK").IgnoreError();
-  }
-  writer_.RunAfterCommit(status.ok());
-  ReleaseWriter();
   if (status.ok()) {
     ++commits_;
-    absl::MutexLock lock(&checkpoint_mu_);
-    if (++commits_since_checkpoint_ == 1) checkpoint_wake_.Signal();
+    checkpointer_.NoteCommit();
   }
   return status;
-}
-
-void JobStore::CheckpointLoop() {
-  // After a commit, wait a little so that one checkpoint covers several
-  // commits, then copy what no reader still needs (PASSIVE: never blocks
-  // the writer or readers, never waits for them).
-  constexpr absl::Duration kInterval = absl::Milliseconds(50);
-  SetCurrentThreadNice(kBulkThreadNice).IgnoreError();  // best effort
-  absl::StatusOr<Statement> statement = checkpointer_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
-  while (true) {
-    {
-      absl::MutexLock lock(&checkpoint_mu_);
-      while (!stopping_ && commits_since_checkpoint_ == 0) checkpoint_wake_.Wait(&checkpoint_mu_);
-      if (!stopping_) checkpoint_wake_.WaitWithTimeout(&checkpoint_mu_, kInterval);
-      commits_since_checkpoint_ = 0;
-      if (stopping_) break;
-    }
-    if (!statement.ok()) continue;
-    absl::StatusOr<bool> row = statement->Step();
-    if (row.ok() && *row) {
-      // Columns: busy, frames in the WAL, frames checkpointed.
-      ++checkpoints_;
-      wal_frames_ = statement->Int(1);
-      wal_backfilled_ = statement->Int(2);
-    }
-    statement->Reset();
-    // Under sustained writes a PASSIVE checkpoint finishes only after the
-    // writer has appended again, so the WAL never restarts and keeps
-    // growing. Once it is long and fully copied, restart it from the
-    // writer's seat: quick, since nothing is left to copy.
-    if (wal_frames_ >= kRestartWalFrames && wal_backfilled_ == wal_frames_) {
-      // Readers still on the WAL make RESTART wait (busy handler): give it
-      // 10 ms, not the writer's 5 s, and try again at the next checkpoint.
-      AcquireWriter(/*bulk=*/false);
-      writer_.db().SetBusyTimeout(absl::Milliseconds(10));
-      absl::StatusOr<int64_t> busy = writer_.db().QueryInt("PRAGMA wal_checkpoint(RESTART)");
-      writer_.db().SetBusyTimeout(kBusyTimeout);
-      ReleaseWriter();
-      if (busy.ok() && *busy == 0) ++wal_restarts_;
-    }
-  }
-  // Last one, so that a clean stop leaves a short WAL.
-  if (statement.ok()) statement->Run().IgnoreError();
-}
-
-JobStoreStats JobStore::stats() const {
-  JobStoreStats s;
-  s.commits = commits_;
-  s.checkpoints = checkpoints_;
-  s.wal_frames = wal_frames_;
-  s.wal_backfilled = wal_backfilled_;
-  s.wal_restarts = wal_restarts_;
-  return s;
 }
 
 absl::Status JobStore::Read(absl::FunctionRef<absl::Status(StoreSession&)> fn) {
@@ -654,6 +265,17 @@ absl::Status JobStore::Read(absl::FunctionRef<absl::Status(StoreSession&)> fn) {
   absl::Status status = fn(reader_);
   reader_.db().Exec("COMMIT").IgnoreError();
   return status;
+}
+
+JobStoreStats JobStore::stats() const {
+  StoreCheckpointerStats checkpoints = checkpointer_.stats();
+  JobStoreStats s;
+  s.commits = commits_;
+  s.checkpoints = checkpoints.checkpoints;
+  s.wal_frames = checkpoints.wal_frames;
+  s.wal_backfilled = checkpoints.wal_backfilled;
+  s.wal_restarts = checkpoints.wal_restarts;
+  return s;
 }
 
 }  // namespace muster::server

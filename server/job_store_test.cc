@@ -475,3 +475,40 @@ TEST(JobStoreTest, AttemptsRoundTripAndAreReplacedByAttemptNumber) {
 
 }  // namespace
 }  // namespace muster::server
+
+namespace muster::server {
+namespace {
+
+// A job whose args blob was damaged on disk is an error that names the job
+// and the column, not a job that comes back with no args.
+TEST(JobStoreTest, ACorruptArgsBlobOnDiskFailsTheLoadNamingTheJob) {
+  std::string path = NewDbPath();
+  {
+    auto store = JobStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    int64_t num = InsertSampleJob(**store);
+    AttemptRow attempt{num, 1, 5, 1005, 0, 2, {{"dc1", 200}}};
+    ASSERT_TRUE((*store)->Write([&](StoreSession& s) { return s.UpsertAttempt(attempt); }).ok());
+  }
+  {
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE jobs SET args = x'0501'").ok());  // 5 items in 2 bytes
+    ASSERT_TRUE((*db)->Exec("UPDATE attempts SET asked = x'01'").ok());
+  }
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::Status jobs = (*store)->Read([](StoreSession& s) { return s.LoadJobs().status(); });
+  EXPECT_EQ(jobs.code(), absl::StatusCode::kDataLoss) << jobs;
+  EXPECT_NE(jobs.message().find(absl::StrCat("jid=", SampleJob().jid)), absl::string_view::npos)
+      << jobs;
+  EXPECT_NE(jobs.message().find("column args"), absl::string_view::npos) << jobs;
+  absl::Status attempts = (*store)->Read([](StoreSession& s) { return s.LoadAttempts(1).status(); });
+  EXPECT_EQ(attempts.code(), absl::StatusCode::kDataLoss) << attempts;
+  EXPECT_NE(attempts.message().find("column asked"), absl::string_view::npos) << attempts;
+  // The read connection is usable after the errors.
+  EXPECT_EQ(CountReturns(**store, 1), 0);
+}
+
+}  // namespace
+}  // namespace muster::server

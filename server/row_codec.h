@@ -1,0 +1,226 @@
+// RowCodec: the rows of jobd's store as the rest of server/ sees them, the
+// compact blobs some of their columns hold, and how each row is read back
+// from a SELECT.
+//
+// Reading is where a stored value can fail to decode, so every reader
+// returns a Status: a column that does not decode (a corrupt args blob, an
+// attempt number out of range, a negative counter) is a DataLoss error that
+// names the table, the row's key (the jid for a job) and the column. It is
+// never a row with the field left empty or truncated: nothing corrupt is
+// silently dropped, and the caller decides what to do with the row.
+//
+// Each reader comes with the SELECT whose columns it reads, in order, so
+// the column order lives in one place; StoreSession binds the parameters
+// named in its comment. The SELECTs are inline constexpr arrays, with one
+// address in the program, so Database::Cached keys on them as on a literal. Decoding allocates nothing beyond the row's own
+// strings, and builds an error message only when there is an error.
+#ifndef MUSTER_SERVER_ROW_CODEC_H_
+#define MUSTER_SERVER_ROW_CODEC_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/sqlite/sqlite.h"
+
+namespace muster::server {
+
+struct JobRow {
+  int64_t num = 0;  // internal key, assigned by InsertJob
+  std::string jid;
+  int target_type = 0;  // muster.v1.TargetType value
+  std::string expression;
+  std::string function;
+  std::vector<std::string> args;
+  uint32_t timeout_ms = 0;
+  std::string submitter;
+  int64_t created_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  int state = 0;  // muster.v1.JobState value
+  uint32_t attempt = 1;
+  int64_t attempt_at_ms = 0;  // when the latest attempt was created
+  int64_t deadline_ms = 0;
+  uint64_t unexpected_other = 0;  // unexpected returns from datacenters without expected minions
+};
+
+// One datacenter's share of a job: counters and the encoded expected set.
+struct DatacenterRow {
+  std::string datacenter;
+  uint64_t expected = 0;
+  uint64_t returned = 0;
+  uint64_t succeeded = 0;
+  uint64_t failed = 0;
+  uint64_t unexpected = 0;
+  std::string members;  // EncodeExpectedSet blob
+  // Expected minions that acknowledged receipt or returned.
+  uint64_t received = 0;
+};
+
+struct ReturnRow {
+  int64_t job_num = 0;
+  std::string minion_id;
+  uint32_t attempt = 0;
+  std::string datacenter;
+  bool success = false;
+  int32_t retcode = 0;
+  std::string stdout_text;
+  std::string stderr_text;
+  bool truncated = false;
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  int64_t received_at_ms = 0;
+  bool expected = false;
+};
+
+// The fields of a return needed to rebuild a job's completeness.
+struct ReturnKeyView {
+  absl::string_view minion_id;
+  absl::string_view datacenter;
+  uint32_t attempt;
+  bool success;
+  bool expected;
+};
+
+struct DeliveryRow {
+  int64_t job_num = 0;
+  uint32_t attempt = 0;
+  std::string datacenter;
+  int status = 0;  // muster.wire.v1.Delivery.Status value
+  int64_t at_ms = 0;
+  std::string relay_id;
+  uint32_t messages = 0;
+};
+
+// One attempt of a job (attempt 1 is the submit, each RetryMissing adds one).
+struct AttemptRow {
+  int64_t job_num = 0;
+  uint32_t attempt = 0;
+  int64_t started_at_ms = 0;
+  int64_t deadline_ms = 0;
+  int64_t ended_at_ms = 0;  // 0 while it is the job's running attempt
+  int state = 0;            // muster.v1.JobState it ended in; the job's while latest
+  // Minions the attempt was sent to, per datacenter (only those sent it).
+  std::vector<std::pair<std::string, uint64_t>> asked;
+};
+
+struct MinionRow {
+  int64_t num = 0;
+  std::string id;
+  std::string datacenter;
+  std::string grains;  // serialized muster.wire.v1.MinionInfo (grains only)
+  int64_t last_seen_ms = 0;
+  bool alive = true;
+  std::string relay_id;
+};
+
+struct RelayRow {
+  std::string relay_id;
+  std::string datacenter;
+  int64_t last_heartbeat_ms = 0;
+  std::string heartbeat;  // serialized muster.wire.v1.RelayHeartbeat
+};
+
+// --- Blobs ---
+
+// Compact encoding of a string list (jobs.args): a varint count, then each
+// item as a varint length and its bytes.
+std::string EncodeStrings(const std::vector<std::string>& items);
+// Decodes a blob written by EncodeStrings. InvalidArgument, naming the byte
+// offset, for a truncated blob, a bad length or trailing bytes.
+absl::StatusOr<std::vector<std::string>> DecodeStrings(absl::string_view blob);
+
+// attempts.asked: the string list datacenter, count, datacenter, count...
+// (counts in decimal), written without building the list.
+std::string EncodeAsked(const std::vector<std::pair<std::string, uint64_t>>& asked);
+// Decodes a blob written by EncodeAsked into `asked` (replacing it).
+// InvalidArgument for a bad string list, an odd item count or a count that
+// is not a decimal number.
+absl::Status DecodeAsked(absl::string_view blob,
+                         std::vector<std::pair<std::string, uint64_t>>* asked);
+
+// --- Reading rows ---
+
+// Steps `s` to its end, calling `row` for each row while it returns OK.
+// Returns the first error (of Step or of `row`). Guarantees: `s` is reset
+// on every path, so no read stays open on its connection.
+absl::Status ForEachRow(Statement& s, absl::FunctionRef<absl::Status()> row);
+
+// Every job, by num.
+inline constexpr char kSelectJobsSql[] =
+    "SELECT num, jid, target_type, expression, function, args, timeout_ms, submitter,"
+    " created_at_ms, ended_at_ms, state, attempt, attempt_at_ms, deadline_ms,"
+    " unexpected_other FROM jobs ORDER BY num";
+// Reads the current row of kSelectJobsSql into `job`. DataLoss naming the
+// jid and the column (args, attempt, ...) when one does not decode; `job`
+// is then partly filled and must not be used.
+absl::Status ReadJobRow(const Statement& s, JobRow* job);
+
+// ?1 job_num.
+inline constexpr char kSelectDatacentersSql[] =
+    "SELECT datacenter, expected, returned, succeeded, failed, unexpected, members, received"
+    " FROM job_datacenters WHERE job_num=? ORDER BY datacenter";
+// DataLoss for a negative counter. `members` is copied, not decoded (the
+// tracker decodes it with DecodeExpectedSet, which returns its own error).
+absl::Status ReadDatacenterRow(const Statement& s, int64_t job_num, DatacenterRow* row);
+
+// ?1 job_num.
+inline constexpr char kSelectDeliveriesSql[] =
+    "SELECT attempt, datacenter, status, at_ms, relay_id, messages FROM deliveries"
+    " WHERE job_num=? ORDER BY attempt, datacenter";
+// DataLoss for an attempt, status or message count out of range.
+absl::Status ReadDeliveryRow(const Statement& s, int64_t job_num, DeliveryRow* row);
+
+// ?1 job_num.
+inline constexpr char kSelectAttemptsSql[] =
+    "SELECT attempt, started_at_ms, deadline_ms, ended_at_ms, state, asked FROM attempts"
+    " WHERE job_num=? ORDER BY attempt";
+// DataLoss naming the job and attempt for a corrupt asked blob or a number
+// out of range.
+absl::Status ReadAttemptRow(const Statement& s, int64_t job_num, AttemptRow* row);
+
+// ?1 job_num, ?2 after_minion, ?3 after_attempt, ?4 filter (0 all,
+// 1 failed, 2 succeeded), ?5 datacenter ('' for all), ?6 limit.
+inline constexpr char kSelectReturnsPageSql[] =
+    "SELECT minion, attempt, datacenter, success, retcode, stdout, stderr, truncated,"
+    " started_at_ms, ended_at_ms, received_at_ms, expected FROM returns"
+    " WHERE job_num=?1 AND (minion > ?2 OR (minion = ?2 AND attempt > ?3))"
+    " AND (?4 = 0 OR (?4 = 1 AND success = 0) OR (?4 = 2 AND success = 1))"
+    " AND (?5 = '' OR datacenter = ?5) ORDER BY minion, attempt LIMIT ?6";
+// DataLoss for an attempt or retcode out of range.
+absl::Status ReadReturnRow(const Statement& s, int64_t job_num, ReturnRow* row);
+
+// ?1 job_num.
+inline constexpr char kSelectReturnKeysSql[] =
+    "SELECT minion, datacenter, attempt, success, expected FROM returns WHERE job_num=?"
+    " ORDER BY minion, attempt";
+// `key` views the statement's current row: valid until the next Step or
+// Reset. DataLoss for an attempt out of range.
+absl::Status ReadReturnKey(const Statement& s, int64_t job_num, ReturnKeyView* key);
+
+// ?1 job_num.
+inline constexpr char kSelectReceiptsSql[] = "SELECT minion FROM receipts WHERE job_num=?";
+// The inventory number of a minion that received the job. DataLoss when
+// out of range.
+absl::Status ReadReceipt(const Statement& s, int64_t job_num, uint32_t* minion);
+
+inline constexpr char kSelectMinionsSql[] =
+    "SELECT num, id, datacenter, grains, last_seen_ms, alive, relay_id FROM minions"
+    " ORDER BY num";
+// `grains` is copied, not parsed (Inventory parses it). Never fails today:
+// every column is taken as stored.
+absl::Status ReadMinionRow(const Statement& s, MinionRow* row);
+
+inline constexpr char kSelectRelaysSql[] =
+    "SELECT relay_id, datacenter, last_heartbeat_ms, heartbeat FROM relays ORDER BY relay_id";
+// `heartbeat` is copied, not parsed (Inventory parses it). Never fails
+// today: every column is taken as stored.
+absl::Status ReadRelayRow(const Statement& s, RelayRow* row);
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_ROW_CODEC_H_

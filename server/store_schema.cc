@@ -1,0 +1,134 @@
+#include "server/store_schema.h"
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/status_macros.h"
+
+namespace muster::server {
+namespace {
+
+// Migration i brings the schema from version i to i + 1. Append only.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: the initial schema.
+    R"sql(
+CREATE TABLE jobs(
+  num INTEGER PRIMARY KEY,
+  jid TEXT NOT NULL UNIQUE,
+  target_type INTEGER NOT NULL,
+  expression TEXT NOT NULL,
+  function TEXT NOT NULL,
+  args BLOB NOT NULL,
+  timeout_ms INTEGER NOT NULL,
+  submitter TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  ended_at_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  attempt_at_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  unexpected_other INTEGER NOT NULL);
+CREATE TABLE job_datacenters(
+  job_num INTEGER NOT NULL,
+  datacenter TEXT NOT NULL,
+  expected INTEGER NOT NULL,
+  returned INTEGER NOT NULL,
+  succeeded INTEGER NOT NULL,
+  failed INTEGER NOT NULL,
+  unexpected INTEGER NOT NULL,
+  members BLOB NOT NULL,
+  PRIMARY KEY(job_num, datacenter));
+CREATE TABLE returns(
+  job_num INTEGER NOT NULL,
+  minion TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  datacenter TEXT NOT NULL,
+  success INTEGER NOT NULL,
+  retcode INTEGER NOT NULL,
+  stdout BLOB NOT NULL,
+  stderr BLOB NOT NULL,
+  truncated INTEGER NOT NULL,
+  started_at_ms INTEGER NOT NULL,
+  ended_at_ms INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  expected INTEGER NOT NULL,
+  PRIMARY KEY(job_num, minion, attempt)) WITHOUT ROWID;
+CREATE TABLE deliveries(
+  job_num INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  datacenter TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL,
+  relay_id TEXT NOT NULL,
+  messages INTEGER NOT NULL,
+  PRIMARY KEY(job_num, attempt, datacenter)) WITHOUT ROWID;
+CREATE TABLE minions(
+  num INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  datacenter TEXT NOT NULL,
+  grains BLOB NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  alive INTEGER NOT NULL,
+  relay_id TEXT NOT NULL);
+CREATE TABLE relays(
+  relay_id TEXT PRIMARY KEY,
+  datacenter TEXT NOT NULL,
+  last_heartbeat_ms INTEGER NOT NULL,
+  heartbeat BLOB NOT NULL);
+)sql",
+    // 1 -> 2: each attempt's times, how it ended and whom it asked, so a
+    // retry keeps the history of the attempts before it.
+    R"sql(
+CREATE TABLE attempts(
+  job_num INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_at_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  ended_at_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  asked BLOB NOT NULL,
+  PRIMARY KEY(job_num, attempt)) WITHOUT ROWID;
+)sql",
+    // 2 -> 3: per-minion receipts (docs/PROTOCOL.md 3.6). A row per expected
+    // minion that acknowledged receipt, keyed by its inventory number;
+    // job_datacenters keeps the count with the other counters.
+    R"sql(
+CREATE TABLE receipts(
+  job_num INTEGER NOT NULL,
+  minion INTEGER NOT NULL,
+  PRIMARY KEY(job_num, minion)) WITHOUT ROWID;
+ALTER TABLE job_datacenters ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
+)sql",
+};
+
+constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
+static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
+
+}  // namespace
+
+absl::StatusOr<int> MigrateSchema(Database& db) {
+  ASSIGN_OR_RETURN(int64_t current, db.QueryInt("PRAGMA user_version"));
+  if (current > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database schema version ", current, " is newer than this jobd's ", kSchemaVersion));
+  }
+  if (current < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("database schema version ", current, " was not written by jobd"));
+  }
+  for (int64_t v = current; v < kSchemaVersion; ++v) {
+    RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    absl::Status status = db.Exec(kMigrations[v]);
+    if (status.ok()) status = db.Exec(absl::StrCat("PRAGMA user_version=", v + 1));
+    if (!status.ok()) {
+      db.Exec("ROLLBACK").IgnoreError();
+      return absl::InternalError(
+          absl::StrCat("schema migration ", v, " -> ", v + 1, ": ", status.message()));
+    }
+    RETURN_IF_ERROR(db.Exec("COMMIT"));
+  }
+  return kSchemaVersion;
+}
+
+}  // namespace muster::server
