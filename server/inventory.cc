@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "common/bus/bus_protocol.h"
-#include "server/status_macros.h"
+#include "common/status/status_macros.h"
 
 namespace muster::server {
 namespace {

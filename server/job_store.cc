@@ -7,7 +7,7 @@
 #include "absl/time/time.h"
 #include "common/thread/thread_priority.h"
 #include "server/expected_set.h"
-#include "server/status_macros.h"
+#include "common/status/status_macros.h"
 
 namespace muster::server {
 namespace {
