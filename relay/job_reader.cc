@@ -81,10 +81,9 @@ JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
       state_(std::move(state)),
       counters_(counters),
       handoff_(handoff),
-      redis_("jobs", options.redis, options.redis_timeout),
+      redis_(options.RedisLinkNamed("jobs", &counters->redis_reconnects)),
       jobs_key_(options.JobsKey()),
       events_key_(options.EventsKey()) {
-  redis_.CountReconnectsIn(&counters_->redis_reconnects);
   publish_endpoint_ = options.bus_connect.empty()
                           ? publisher_.get(zmq::sockopt::last_endpoint)
                           : options.bus_connect;

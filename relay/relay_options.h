@@ -3,13 +3,17 @@
 #ifndef MUSTER_RELAY_RELAY_OPTIONS_H_
 #define MUSTER_RELAY_RELAY_OPTIONS_H_
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/bus/bus_link.h"
 #include "common/redis/redis_connection.h"
+#include "common/redis/redis_link.h"
 #include "relay/delivery_tracker.h"
 #include "relay/return_batcher.h"
 
@@ -44,7 +48,7 @@ struct RelayOptions {
   int max_messages_per_flush = 10000;
   // Deadline of every Redis call (connect: at most 1 s); XREAD BLOCK is
   // kept well inside it. A reply that does not come in time drops the
-  // connection, which is re-made with backoff (relay/redis_link.h).
+  // connection, which is re-made with backoff (common/redis/redis_link.h).
   absl::Duration redis_timeout = absl::Seconds(3);
   // Receipt tracking and re-sends (relay/delivery_tracker.h).
   DeliveryTrackerOptions delivery;
@@ -58,6 +62,18 @@ struct RelayOptions {
   std::string EventsKey() const { return absl::StrCat(redis_prefix, "events"); }
   std::string StatePath() const { return absl::StrCat(state_dir, "/relay_state.db"); }
   std::string SpoolPath() const { return absl::StrCat(state_dir, "/relay_spool.db"); }
+  // One of the relay's Redis links, `name` in its logs ("jobs", "returns"),
+  // counting its reconnects in `*reconnects` (which must outlive the link):
+  // backoff 100 ms doubling to 5 s.
+  RedisLinkOptions RedisLinkNamed(std::string name, std::atomic<uint64_t>* reconnects) const {
+    RedisLinkOptions link;
+    link.name = std::move(name);
+    link.address = redis;
+    link.connect_timeout = std::min(redis_timeout, absl::Seconds(1));
+    link.command_timeout = redis_timeout;
+    link.reconnects = reconnects;
+    return link;
+  }
 };
 
 }  // namespace muster::relay

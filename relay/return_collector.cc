@@ -58,14 +58,13 @@ ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t rout
       counters_(counters),
       handoff_(handoff),
       deliveries_(options.delivery),
-      redis_("returns", options.redis, options.redis_timeout),
+      redis_(options.RedisLinkNamed("returns", &counters->redis_reconnects)),
       inventory_(options.minion_gone_after_ms),
       returns_key_(options.ReturnsKey()),
       events_key_(options.EventsKey()),
       started_at_ms_(NowMs()) {
   return_endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   counters_->spool_depth.store(spool_->depth_returns());
-  redis_.CountReconnectsIn(&counters_->redis_reconnects);
   if (!spool_->empty()) {
     spdlog::info("returns: spool holds {} returns from before; draining them first",
                  spool_->depth_returns());

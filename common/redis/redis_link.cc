@@ -1,21 +1,16 @@
-#include "relay/redis_link.h"
+#include "common/redis/redis_link.h"
 
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
 
-namespace muster::relay {
+namespace muster {
 
-RedisLink::RedisLink(std::string name, RedisAddress address, absl::Duration timeout,
-                     absl::Duration min_backoff, absl::Duration max_backoff)
-    : name_(std::move(name)),
-      address_(std::move(address)),
-      timeout_(timeout),
-      min_backoff_(min_backoff),
-      max_backoff_(max_backoff),
-      backoff_(min_backoff) {}
+RedisLink::RedisLink(RedisLinkOptions options)
+    : options_(std::move(options)), backoff_(options_.min_backoff) {}
 
 RedisConnection* RedisLink::Get() {
   if (connection_ != nullptr && !connection_->broken()) {
@@ -24,41 +19,41 @@ RedisConnection* RedisLink::Get() {
   connection_.reset();
   if (absl::Now() < next_attempt_) return nullptr;
   absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-      RedisConnection::Connect(address_, std::min(timeout_, absl::Seconds(1)));
+      RedisConnection::Connect(options_.address, options_.connect_timeout);
   absl::Status status = connection.status();
-  // Commands get the longer deadline (an XREAD BLOCK must fit inside it).
-  if (status.ok()) status = (*connection)->SetTimeout(timeout_);
+  if (status.ok()) status = (*connection)->SetTimeout(options_.command_timeout);
   if (!status.ok()) {
     Failed(status.message());
     return nullptr;
   }
-  if (!ever_connected_) {
-    spdlog::info("redis ({}): connected to {}", name_, address_.ToString());
+  if (connections_ == 0) {
+    spdlog::info("redis ({}): connected to {}", options_.name, options_.address.ToString());
   } else {
-    spdlog::debug("redis ({}): reconnected to {}", name_, address_.ToString());
-    if (reconnects_ != nullptr) reconnects_->fetch_add(1);
+    spdlog::debug("redis ({}): reconnected to {}", options_.name, options_.address.ToString());
+    if (options_.reconnects != nullptr) options_.reconnects->fetch_add(1);
   }
   connection_ = *std::move(connection);
-  ever_connected_ = true;
-  if (!in_outage_) backoff_ = min_backoff_;
+  ++connections_;
+  if (!in_outage_) backoff_ = options_.min_backoff;
   return connection_.get();
 }
 
 void RedisLink::Failed(absl::string_view why) {
   ++failures_;
+  last_failure_ = std::string(why);
   absl::Time now = absl::Now();
   if (!in_outage_) {
-    spdlog::warn("redis ({}): {}; retrying with backoff (logged once per outage)", name_,
-                 std::string(why));
+    spdlog::warn("redis ({}): {}; retrying with backoff (logged once per outage)", options_.name,
+                 last_failure_);
     in_outage_ = true;
     outage_started_ = now;
     outage_failures_ = 0;
   } else {
-    spdlog::debug("redis ({}): {}", name_, std::string(why));
+    spdlog::debug("redis ({}): {}", options_.name, last_failure_);
   }
   ++outage_failures_;
   next_attempt_ = now + backoff_;
-  backoff_ = std::min(backoff_ * 2, max_backoff_);
+  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
 }
 
 void RedisLink::Broken(absl::string_view why) {
@@ -73,13 +68,18 @@ void RedisLink::Refused(absl::string_view why) {
 
 void RedisLink::Succeeded() {
   if (!in_outage_) return;
-  spdlog::info("redis ({}): recovered after {} ({} failed attempts)", name_,
+  spdlog::info("redis ({}): recovered after {} ({} failed attempts)", options_.name,
                absl::FormatDuration(absl::Trunc(absl::Now() - outage_started_,
                                                 absl::Milliseconds(1))),
                outage_failures_);
   in_outage_ = false;
-  backoff_ = min_backoff_;
+  backoff_ = options_.min_backoff;
   refused_until_ = absl::InfinitePast();
 }
 
-}  // namespace muster::relay
+absl::Status RedisLink::failure() const {
+  if (last_failure_.empty()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("redis (", options_.name, "): ", last_failure_));
+}
+
+}  // namespace muster
