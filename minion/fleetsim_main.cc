@@ -12,7 +12,6 @@
 // with --witness_log, each virtual minion's receptions, returns and
 // acknowledgements (minion/witness_log.h).
 
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -33,10 +32,10 @@
 #include "absl/strings/strip.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
+#include "common/process/shutdown_signal.h"
 #include "minion/fleet_pattern.h"
 #include "minion/fleet_shard.h"
 #include "minion/receipt_log.h"
-#include "minion/shutdown_signal.h"
 #include "minion/witness_log.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -150,8 +149,9 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Logs go to stderr; stdout is for machine-readable lines only.
   spdlog::set_default_logger(spdlog::stderr_color_mt("fleetsim"));
-  absl::StatusOr<int> signal_fd = muster::minion::BlockShutdownSignals();
-  if (!signal_fd.ok()) return Fail(std::string(signal_fd.status().message()));
+  absl::StatusOr<std::unique_ptr<muster::ShutdownSignal>> shutdown =
+      muster::ShutdownSignal::Block();
+  if (!shutdown.ok()) return Fail(std::string(shutdown.status().message()));
 
   absl::StatusOr<std::vector<VirtualMinion>> fleet = BuildFleet();
   if (!fleet.ok()) return Fail(std::string(fleet.status().message()));
@@ -224,8 +224,7 @@ int main(int argc, char** argv) {
   // Wait for the signal, announcing readiness once every socket is up.
   bool ready = false;
   while (true) {
-    pollfd signal_poll = {*signal_fd, POLLIN, 0};
-    if (poll(&signal_poll, 1, ready ? -1 : 20) > 0) break;
+    if ((*shutdown)->Wait(ready ? absl::InfiniteDuration() : absl::Milliseconds(20)) != 0) break;
     if (ready) continue;
     int connected = 0;
     for (const auto& shard : shards) connected += shard->connected_sockets();
