@@ -32,6 +32,7 @@
 #include "absl/strings/strip.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
 #include "common/process/shutdown_signal.h"
 #include "minion/fleet_pattern.h"
 #include "minion/fleet_shard.h"
@@ -87,7 +88,7 @@ absl::StatusOr<std::vector<VirtualMinion>> BuildFleet() {
   int count = absl::GetFlag(FLAGS_count);
   std::string dc = absl::GetFlag(FLAGS_datacenter);
   if (count < 1) return absl::InvalidArgumentError("--count must be at least 1");
-  if (absl::Status valid = muster::bus::ValidateDatacenter(dc); !valid.ok()) return valid;
+  if (absl::Status valid = muster::ValidateDatacenter(dc); !valid.ok()) return valid;
   absl::StatusOr<muster::minion::FleetTemplate> ids =
       muster::minion::FleetTemplate::Parse(absl::GetFlag(FLAGS_id_pattern));
   if (!ids.ok()) return ids.status();
@@ -106,7 +107,7 @@ absl::StatusOr<std::vector<VirtualMinion>> BuildFleet() {
     VirtualMinion& minion = fleet[i];
     minion.n = i + 1;
     minion.id = ids->Expand(minion.n, dc);
-    if (absl::Status valid = muster::bus::ValidateMinionId(minion.id); !valid.ok()) {
+    if (absl::Status valid = muster::ValidateMinionId(minion.id); !valid.ok()) {
       return valid;
     }
     if (!seen.insert(minion.id).second) {

@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
 #include "common/process/shutdown_signal.h"
 #include "minion/grains.h"
 #include "minion/minion_agent.h"
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
 
   muster::minion::MinionOptions options;
   options.id = absl::GetFlag(FLAGS_id).empty() ? HostName() : absl::GetFlag(FLAGS_id);
-  if (absl::Status valid = muster::bus::ValidateMinionId(options.id); !valid.ok()) {
+  if (absl::Status valid = muster::ValidateMinionId(options.id); !valid.ok()) {
     return Fail(std::string(valid.message()));
   }
   absl::StatusOr<muster::minion::Grains> grains = muster::minion::LoadGrains(

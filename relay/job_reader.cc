@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
 #include "common/compress/zlib_codec.h"
+#include "common/ids/ids.h"
 #include "common/target/target.h"
 #include "spdlog/spdlog.h"
 
@@ -175,7 +176,7 @@ absl::StatusOr<std::optional<std::vector<std::string>>> JobReader::ListedMinions
       valid.reserve(ids->size());
       for (const std::string& id : *ids) {
         // An id no minion can have reaches nobody; it is not worth a frame.
-        if (bus::ValidateMinionId(id).ok()) valid.push_back(id);
+        if (ValidateMinionId(id).ok()) valid.push_back(id);
       }
       return std::optional<std::vector<std::string>>(std::move(valid));
     }

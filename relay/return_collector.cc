@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
 #include "proto/wire.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -146,9 +147,8 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
       return;
     }
     for (const wire::v1::Receipt& receipt : batch.receipts()) {
-      absl::Status id = bus::ValidateMinionId(receipt.minion_id());
-      if (!id.ok() || receipt.jid().empty() || receipt.jid().size() > 64 ||
-          receipt.attempt() == 0) {
+      absl::Status id = ValidateMinionId(receipt.minion_id());
+      if (!id.ok() || !ValidateBusJid(receipt.jid()).ok() || receipt.attempt() == 0) {
         Malformed(FrameDropReason::kBadReceipt,
                   id.ok() ? "receipt without a valid jid and attempt" : id.message());
         return;
@@ -166,7 +166,7 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
       return;
     }
     for (const wire::v1::MinionHeartbeat& heartbeat : batch.heartbeats()) {
-      absl::Status id = bus::ValidateMinionId(heartbeat.minion_id());
+      absl::Status id = ValidateMinionId(heartbeat.minion_id());
       if (!id.ok()) {
         Malformed(FrameDropReason::kBadHeartbeat, id.message());
         return;
