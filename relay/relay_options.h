@@ -1,17 +1,21 @@
 // RelayOptions: everything relayd is configured with (relayd_main.cc fills it from
-// flags) and the Redis key names derived from it (docs/PROTOCOL.md 2).
+// flags, one field per flag), the rules they must meet, and the Redis key
+// names derived from them (docs/PROTOCOL.md 2).
 #ifndef MUSTER_RELAY_RELAY_OPTIONS_H_
 #define MUSTER_RELAY_RELAY_OPTIONS_H_
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/bus/bus_link.h"
+#include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
 #include "common/redis/redis_link.h"
 #include "relay/delivery_tracker.h"
@@ -52,6 +56,8 @@ struct RelayOptions {
   absl::Duration redis_timeout = absl::Seconds(3);
   // Receipt tracking and re-sends (relay/delivery_tracker.h).
   DeliveryTrackerOptions delivery;
+  // Where to serve Prometheus /metrics; none: not served.
+  std::optional<http::ListenAddress> metrics_listen;
 
   std::string JobsKey() const { return absl::StrCat(redis_prefix, "jobs:", datacenter); }
   std::string ReturnsKey() const { return absl::StrCat(redis_prefix, "returns"); }
@@ -75,6 +81,13 @@ struct RelayOptions {
     return link;
   }
 };
+
+// OK when `options` can run a relay: a valid datacenter and relay id
+// (common/ids/ids.h), a state directory and both endpoints set, a Redis
+// deadline above 1 s (the job stream's XREAD BLOCK) and positive intervals,
+// counts and batch sizes. Otherwise InvalidArgument naming the relayd flag
+// that sets the field, e.g. "--relay_id: relay id 'a b': expected ...".
+absl::Status ValidateRelayOptions(const RelayOptions& options);
 
 }  // namespace muster::relay
 
