@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
 #include "common/ids/ids.h"
+#include "common/status/status_macros.h"
 #include "proto/wire.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -32,8 +33,7 @@ constexpr size_t kMaxResendsPerRound = 20000;
 absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
     const RelayOptions& options, zmq::context_t& context, RelayCounters* counters,
     DispatchHandoff* handoff) {
-  absl::StatusOr<std::unique_ptr<RelaySpool>> spool = RelaySpool::Open(options.SpoolPath());
-  if (!spool.ok()) return spool.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<RelaySpool> spool, RelaySpool::Open(options.SpoolPath()));
   zmq::socket_t router(context, zmq::socket_type::router);
   router.set(zmq::sockopt::maxmsgsize, kMaxInboundMessageBytes);
   router.set(zmq::sockopt::rcvhwm, 100000);
@@ -47,7 +47,7 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
         absl::StrCat("return socket ", options.return_endpoint, ": ", error.what()));
   }
   return std::unique_ptr<ReturnCollector>(
-      new ReturnCollector(options, std::move(router), *std::move(spool), counters, handoff));
+      new ReturnCollector(options, std::move(router), std::move(spool), counters, handoff));
 }
 
 ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t router,
