@@ -11,27 +11,18 @@ namespace {
 
 // How long a dispatch's expected-minions key outlives its deadline.
 constexpr int64_t kExpectedKeyGraceMs = 10 * 60 * 1000;
-
-// Connect and every command within 2 s; no backoff: a failed dispatch is
-// retried by the dispatcher's thread every retry_interval.
-RedisLinkOptions LinkOptions(std::string name, const RedisAddress& address) {
-  RedisLinkOptions link;
-  link.name = std::move(name);
-  link.address = address;
-  link.connect_timeout = absl::Seconds(2);
-  link.command_timeout = absl::Seconds(2);
-  link.min_backoff = absl::ZeroDuration();
-  link.max_backoff = absl::ZeroDuration();
-  return link;
-}
+// Connect and every command within 2 s. A failed dispatch is retried by the
+// dispatcher's thread every retry_interval.
+constexpr absl::Duration kRedisTimeout = absl::Seconds(2);
 
 }  // namespace
 
 Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker)
     : options_(std::move(options)),
       tracker_(tracker),
-      link_(LinkOptions("dispatch", options_.redis)),
-      describe_link_(LinkOptions("expected minions", options_.redis)) {}
+      link_(RedisLinkOptions::WithoutBackoff("dispatch", options_.redis, kRedisTimeout)),
+      describe_link_(
+          RedisLinkOptions::WithoutBackoff("expected minions", options_.redis, kRedisTimeout)) {}
 
 Dispatcher::~Dispatcher() { Stop(); }
 

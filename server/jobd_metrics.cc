@@ -113,25 +113,14 @@ void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::Metric
   }
 }
 
-// A scrape waits at most one second per round trip; each scrape that finds
-// the link down tries to connect once (no backoff: scrapes pace it).
-RedisLinkOptions LinkOptions(const RedisAddress& address) {
-  RedisLinkOptions link;
-  link.name = "metrics";
-  link.address = address;
-  link.connect_timeout = absl::Seconds(1);
-  link.command_timeout = absl::Seconds(1);
-  link.min_backoff = absl::ZeroDuration();
-  link.max_backoff = absl::ZeroDuration();
-  return link;
-}
-
 }  // namespace
 
 JobdMetrics::JobdMetrics(JobdMetricsSources sources)
     : sources_(std::move(sources)),
       registry_(std::make_shared<prometheus::Registry>()),
-      redis_(LinkOptions(sources_.redis)) {
+      // Each scrape that finds Redis down tries to connect once; a scrape
+      // waits at most one second per round trip.
+      redis_(RedisLinkOptions::WithoutBackoff("metrics", sources_.redis, absl::Seconds(1))) {
   dispatch_latency_ =
       &prometheus::BuildHistogram()
            .Name("muster_jobd_dispatch_latency_seconds")

@@ -10,19 +10,15 @@ namespace {
 
 constexpr absl::Duration kReplyMargin = absl::Seconds(5);
 
+// No backoff: the ingest loop waits between failed reads.
 RedisLinkOptions LinkOptions(const StreamConsumerOptions& options) {
-  RedisLinkOptions link;
-  link.name = options.stream;
-  link.address = options.redis;
-  link.connect_timeout = absl::Seconds(2);
+  RedisLinkOptions link =
+      RedisLinkOptions::WithoutBackoff(options.stream, options.redis, absl::Seconds(2));
   // Every call's deadline, the blocking XREADGROUP's included: its block
   // time plus a margin for a busy Redis. A Redis that stops answering (or a
   // blackholed connection) fails the call; the next Read() reconnects and
   // starts again with the pending entries, so nothing read is lost.
   link.command_timeout = options.block + kReplyMargin;
-  // The ingest loop waits between failed reads.
-  link.min_backoff = absl::ZeroDuration();
-  link.max_backoff = absl::ZeroDuration();
   return link;
 }
 

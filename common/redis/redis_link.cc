@@ -9,6 +9,18 @@
 
 namespace muster {
 
+RedisLinkOptions RedisLinkOptions::WithoutBackoff(std::string name, RedisAddress address,
+                                                  absl::Duration timeout) {
+  RedisLinkOptions options;
+  options.name = std::move(name);
+  options.address = std::move(address);
+  options.connect_timeout = timeout;
+  options.command_timeout = timeout;
+  options.min_backoff = absl::ZeroDuration();
+  options.max_backoff = absl::ZeroDuration();
+  return options;
+}
+
 RedisLink::RedisLink(RedisLinkOptions options)
     : options_(std::move(options)), backoff_(options_.min_backoff) {}
 

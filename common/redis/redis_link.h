@@ -45,6 +45,11 @@ struct RedisLinkOptions {
   // When set, gets 1 added for every connection made after the first (a
   // reconnect). Must outlive the link.
   std::atomic<uint64_t>* reconnects = nullptr;
+
+  // A link whose caller paces its own retries (jobd's loops): no backoff,
+  // `timeout` for the connect and for every command.
+  static RedisLinkOptions WithoutBackoff(std::string name, RedisAddress address,
+                                         absl::Duration timeout);
 };
 
 class RedisLink {
