@@ -55,8 +55,8 @@ void RedisLink::Failed(absl::string_view why) {
   last_failure_ = std::string(why);
   absl::Time now = absl::Now();
   if (!in_outage_) {
-    spdlog::warn("redis ({}): {}; retrying with backoff (logged once per outage)", options_.name,
-                 last_failure_);
+    spdlog::warn("redis ({}): {}; retrying{} (logged once per outage)", options_.name,
+                 last_failure_, options_.max_backoff > absl::ZeroDuration() ? " with backoff" : "");
     in_outage_ = true;
     outage_started_ = now;
     outage_failures_ = 0;
