@@ -114,7 +114,9 @@ TEST_F(RelayTest, RefusesBadOptionsNamingTheFlag) {
     absl::Status status = relay.Start();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.flag << ": " << status;
     EXPECT_TRUE(absl::StrContains(status.message(), c.flag)) << status;
-    if (!options.state_dir.empty()) EXPECT_FALSE(IsDirectory(options.state_dir)) << c.flag;
+    if (!options.state_dir.empty()) {
+      EXPECT_FALSE(IsDirectory(options.state_dir)) << c.flag;
+    }
     relay.Stop();
   }
 }
