@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/status/status_macros.h"
 
 namespace muster::minion {
 namespace {
@@ -102,13 +103,11 @@ absl::StatusOr<GrainsPattern> GrainsPattern::Parse(absl::string_view text) {
       return absl::InvalidArgumentError(
           absl::StrCat("grains pattern item '", item, "': expected key=value[|value...]"));
     }
-    absl::StatusOr<FleetTemplate> key = FleetTemplate::Parse(item.substr(0, eq));
-    if (!key.ok()) return key.status();
-    Item parsed{*std::move(key), {}};
+    ASSIGN_OR_RETURN(FleetTemplate key, FleetTemplate::Parse(item.substr(0, eq)));
+    Item parsed{std::move(key), {}};
     for (absl::string_view alternative : absl::StrSplit(item.substr(eq + 1), '|')) {
-      absl::StatusOr<FleetTemplate> value = FleetTemplate::Parse(alternative);
-      if (!value.ok()) return value.status();
-      parsed.alternatives.push_back(*std::move(value));
+      ASSIGN_OR_RETURN(FleetTemplate value, FleetTemplate::Parse(alternative));
+      parsed.alternatives.push_back(std::move(value));
     }
     result.items_.push_back(std::move(parsed));
   }

@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/status/status_macros.h"
 #include "minion/ack_watch.h"
 #include "minion/fleet_pattern.h"
 #include "minion/return_sender.h"
@@ -94,10 +95,8 @@ absl::Status FleetShard::Open(zmq::context_t& context) {
   for (auto& socket : sockets_) {
     std::vector<std::string> topics = {std::string(bus::kBroadcastTopic)};
     for (const auto& [topic, index] : socket->by_topic) topics.push_back(topic);
-    absl::StatusOr<std::unique_ptr<BusConnection>> bus =
-        BusConnection::Open(context, options_.relay, topics, options_.link);
-    if (!bus.ok()) return bus.status();
-    socket->bus = *std::move(bus);
+    ASSIGN_OR_RETURN(socket->bus,
+                     BusConnection::Open(context, options_.relay, topics, options_.link));
   }
   return absl::OkStatus();
 }

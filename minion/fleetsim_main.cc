@@ -12,7 +12,6 @@
 // with --witness_log, each virtual minion's receptions, returns and
 // acknowledgements (minion/witness_log.h).
 
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -33,10 +32,11 @@
 #include "absl/strings/strip.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
+#include "common/process/shutdown_signal.h"
 #include "minion/fleet_pattern.h"
 #include "minion/fleet_shard.h"
 #include "minion/receipt_log.h"
-#include "minion/shutdown_signal.h"
 #include "minion/witness_log.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -88,7 +88,7 @@ absl::StatusOr<std::vector<VirtualMinion>> BuildFleet() {
   int count = absl::GetFlag(FLAGS_count);
   std::string dc = absl::GetFlag(FLAGS_datacenter);
   if (count < 1) return absl::InvalidArgumentError("--count must be at least 1");
-  if (absl::Status valid = muster::bus::ValidateDatacenter(dc); !valid.ok()) return valid;
+  if (absl::Status valid = muster::ValidateDatacenter(dc); !valid.ok()) return valid;
   absl::StatusOr<muster::minion::FleetTemplate> ids =
       muster::minion::FleetTemplate::Parse(absl::GetFlag(FLAGS_id_pattern));
   if (!ids.ok()) return ids.status();
@@ -107,7 +107,7 @@ absl::StatusOr<std::vector<VirtualMinion>> BuildFleet() {
     VirtualMinion& minion = fleet[i];
     minion.n = i + 1;
     minion.id = ids->Expand(minion.n, dc);
-    if (absl::Status valid = muster::bus::ValidateMinionId(minion.id); !valid.ok()) {
+    if (absl::Status valid = muster::ValidateMinionId(minion.id); !valid.ok()) {
       return valid;
     }
     if (!seen.insert(minion.id).second) {
@@ -150,8 +150,9 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Logs go to stderr; stdout is for machine-readable lines only.
   spdlog::set_default_logger(spdlog::stderr_color_mt("fleetsim"));
-  absl::StatusOr<int> signal_fd = muster::minion::BlockShutdownSignals();
-  if (!signal_fd.ok()) return Fail(std::string(signal_fd.status().message()));
+  absl::StatusOr<std::unique_ptr<muster::ShutdownSignal>> shutdown =
+      muster::ShutdownSignal::Block();
+  if (!shutdown.ok()) return Fail(std::string(shutdown.status().message()));
 
   absl::StatusOr<std::vector<VirtualMinion>> fleet = BuildFleet();
   if (!fleet.ok()) return Fail(std::string(fleet.status().message()));
@@ -224,8 +225,7 @@ int main(int argc, char** argv) {
   // Wait for the signal, announcing readiness once every socket is up.
   bool ready = false;
   while (true) {
-    pollfd signal_poll = {*signal_fd, POLLIN, 0};
-    if (poll(&signal_poll, 1, ready ? -1 : 20) > 0) break;
+    if ((*shutdown)->Wait(ready ? absl::InfiniteDuration() : absl::Milliseconds(20)) != 0) break;
     if (ready) continue;
     int connected = 0;
     for (const auto& shard : shards) connected += shard->connected_sockets();

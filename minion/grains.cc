@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace muster::minion {
@@ -59,8 +60,7 @@ absl::StatusOr<Grains> ParseGrainsFlag(absl::string_view text) {
   Grains grains;
   if (absl::StripAsciiWhitespace(text).empty()) return grains;
   for (absl::string_view item : absl::StrSplit(text, ',')) {
-    absl::Status status = AddPair(item, "item", grains);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(AddPair(item, "item", grains));
   }
   return grains;
 }
@@ -74,9 +74,7 @@ absl::StatusOr<Grains> ParseGrainsFile(absl::string_view contents) {
     ++line_number;
     absl::string_view stripped = absl::StripAsciiWhitespace(line);
     if (stripped.empty() || stripped.front() == '#') continue;
-    absl::Status status =
-        AddPair(stripped, absl::StrCat("file line ", line_number), grains);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(AddPair(stripped, absl::StrCat("file line ", line_number), grains));
   }
   return grains;
 }
@@ -92,13 +90,10 @@ absl::StatusOr<Grains> LoadGrains(absl::string_view flag_text,
     }
     std::stringstream contents;
     contents << file.rdbuf();
-    absl::StatusOr<Grains> from_file = ParseGrainsFile(contents.str());
-    if (!from_file.ok()) return from_file.status();
-    grains = *std::move(from_file);
+    ASSIGN_OR_RETURN(grains, ParseGrainsFile(contents.str()));
   }
-  absl::StatusOr<Grains> from_flag = ParseGrainsFlag(flag_text);
-  if (!from_flag.ok()) return from_flag.status();
-  for (auto& [key, value] : *from_flag) grains[key] = std::move(value);
+  ASSIGN_OR_RETURN(Grains from_flag, ParseGrainsFlag(flag_text));
+  for (auto& [key, value] : from_flag) grains[key] = std::move(value);
   return grains;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/status/status_macros.h"
 #include "minion/ack_watch.h"
 #include "minion/bus_messages.h"
 #include "minion/completion_queue.h"
@@ -420,33 +421,32 @@ MinionAgent::MinionAgent(MinionOptions options) : options_(std::move(options)) {
 
 absl::Status MinionAgent::Run(int stop_fd) {
   JournalReplay replay;
-  absl::StatusOr<std::unique_ptr<OutboxJournal>> journal =
-      OutboxJournal::Open(options_.state_dir, absl::Now(), &replay);
-  if (!journal.ok()) return journal.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<OutboxJournal> journal,
+                   OutboxJournal::Open(options_.state_dir, absl::Now(), &replay));
   if (!replay.ignored_reason.empty()) {
     spdlog::warn("journal {}: ignored {} bytes at offset {} ({}): a write cut short by a "
                  "crash, or a damaged file",
-                 (*journal)->path(), replay.ignored_bytes, replay.ignored_offset,
+                 journal->path(), replay.ignored_bytes, replay.ignored_offset,
                  replay.ignored_reason);
   }
   spdlog::info("journal {}: {} dispatches remembered, {} returns unacknowledged, {} "
                "interrupted",
-               (*journal)->path(), replay.accepted.size(), replay.returns.size(),
+               journal->path(), replay.accepted.size(), replay.returns.size(),
                replay.interrupted.size());
   zmq::context_t context(1);
-  absl::StatusOr<std::unique_ptr<CompletionQueue>> completions = CompletionQueue::Create();
-  if (!completions.ok()) return completions.status();
-  absl::StatusOr<std::unique_ptr<BusConnection>> bus = BusConnection::Open(
-      context, options_.relay,
-      {std::string(bus::kBroadcastTopic), bus::MinionTopic(options_.id)}, options_.link);
-  if (!bus.ok()) return bus.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<CompletionQueue> completions, CompletionQueue::Create());
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<BusConnection> bus,
+      BusConnection::Open(context, options_.relay,
+                          {std::string(bus::kBroadcastTopic), bus::MinionTopic(options_.id)},
+                          options_.link));
   {
-    Session session(options_, stats_, **bus, **completions, **journal);
+    Session session(options_, stats_, *bus, *completions, *journal);
     session.Restore(std::move(replay));
     session.Serve(stop_fd);
     session.Stop();
   }
-  bus->reset();
+  bus.reset();
   return absl::OkStatus();
 }
 

@@ -104,9 +104,10 @@ class MinionAgent {
   explicit MinionAgent(MinionOptions options);
 
   // Opens and replays the journal in options.state_dir, connects to the
-  // relay and serves until `stop_fd` becomes readable (a signalfd from
-  // BlockShutdownSignals). Then cancels running functions, joins the
-  // workers, journals and sends the returns it has once more, and returns.
+  // relay and serves until `stop_fd` becomes readable (ShutdownSignal::fd()
+  // in common/process/shutdown_signal.h). Then cancels running functions,
+  // joins the workers, journals and sends the returns it has once more, and
+  // returns.
   // Fails only when the journal or the sockets cannot be set up.
   absl::Status Run(int stop_fd);
 

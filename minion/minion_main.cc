@@ -27,9 +27,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
+#include "common/process/shutdown_signal.h"
 #include "minion/grains.h"
 #include "minion/minion_agent.h"
-#include "minion/shutdown_signal.h"
 #include "minion/witness_log.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -82,12 +83,13 @@ int main(int argc, char** argv) {
   // Logs go to stderr; stdout is for machine-readable lines only.
   spdlog::set_default_logger(spdlog::stderr_color_mt("minion"));
   // Before any thread exists (ZeroMQ and the worker pool start some).
-  absl::StatusOr<int> stop_fd = muster::minion::BlockShutdownSignals();
-  if (!stop_fd.ok()) return Fail(std::string(stop_fd.status().message()));
+  absl::StatusOr<std::unique_ptr<muster::ShutdownSignal>> shutdown =
+      muster::ShutdownSignal::Block();
+  if (!shutdown.ok()) return Fail(std::string(shutdown.status().message()));
 
   muster::minion::MinionOptions options;
   options.id = absl::GetFlag(FLAGS_id).empty() ? HostName() : absl::GetFlag(FLAGS_id);
-  if (absl::Status valid = muster::bus::ValidateMinionId(options.id); !valid.ok()) {
+  if (absl::Status valid = muster::ValidateMinionId(options.id); !valid.ok()) {
     return Fail(std::string(valid.message()));
   }
   absl::StatusOr<muster::minion::Grains> grains = muster::minion::LoadGrains(
@@ -125,7 +127,7 @@ int main(int argc, char** argv) {
                options.relay.host, options.relay.publish_port, options.relay.return_port,
                options.grains.size(), options.state_dir);
   muster::minion::MinionAgent agent(options);
-  absl::Status status = agent.Run(*stop_fd);
+  absl::Status status = agent.Run((*shutdown)->fd());
   if (!status.ok()) return Fail(std::string(status.message()));
   const muster::minion::MinionStats& stats = agent.stats();
   spdlog::info(

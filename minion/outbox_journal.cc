@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
 
 namespace muster::minion {
 namespace {
@@ -172,7 +173,7 @@ absl::StatusOr<JournalContents> ReadJournalFile(const std::string& path) {
   if (fd < 0) return ErrnoStatus("opening", path);
   absl::StatusOr<std::string> data = ReadWholeFile(fd, path);
   close(fd);
-  if (!data.ok()) return data.status();
+  RETURN_IF_ERROR(data.status());
   JournalContents contents;
   ParseRecords(*data, &contents, [&](journal::v1::JournalRecord record, uint64_t, uint32_t) {
     contents.records.push_back(std::move(record));
@@ -240,12 +241,11 @@ absl::Status OutboxJournal::Replay(JournalReplay* replay) {
     if (errno == ENOENT) return absl::OkStatus();  // A first start.
     return ErrnoStatus("opening", path_);
   }
-  absl::StatusOr<std::string> data = ReadWholeFile(fd_, path_);
-  if (!data.ok()) return data.status();
+  ASSIGN_OR_RETURN(std::string data, ReadWholeFile(fd_, path_));
   JournalContents tail;
   bool first = true;
   absl::Status status;
-  ParseRecords(*data, &tail,
+  ParseRecords(data, &tail,
                [&](journal::v1::JournalRecord record, uint64_t offset, uint32_t size) {
                  if (!status.ok()) return;
                  if (first) {
@@ -275,11 +275,11 @@ absl::Status OutboxJournal::Replay(JournalReplay* replay) {
     replay->accepted.clear();
     replay->returns.clear();
     tail.ignored_offset = 0;
-    tail.ignored_bytes = data->size();
+    tail.ignored_bytes = data.size();
     tail.ignored_reason = std::string(status.message());
   }
   // Only the whole records count; Compact copies them out of this file.
-  file_bytes_ = tail.ignored_reason.empty() ? data->size() : tail.ignored_offset;
+  file_bytes_ = tail.ignored_reason.empty() ? data.size() : tail.ignored_offset;
   replay->ignored_offset = tail.ignored_offset;
   replay->ignored_bytes = tail.ignored_bytes;
   replay->ignored_reason = std::move(tail.ignored_reason);

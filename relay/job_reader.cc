@@ -7,6 +7,8 @@
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
 #include "common/compress/zlib_codec.h"
+#include "common/ids/ids.h"
+#include "common/status/status_macros.h"
 #include "common/target/target.h"
 #include "spdlog/spdlog.h"
 
@@ -51,8 +53,7 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
                                                              zmq::context_t& context,
                                                              RelayCounters* counters,
                                                              DispatchHandoff* handoff) {
-  absl::StatusOr<std::unique_ptr<RelayState>> state = RelayState::Open(options.StatePath());
-  if (!state.ok()) return state.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<RelayState> state, RelayState::Open(options.StatePath()));
   zmq::socket_t publisher(context, zmq::socket_type::pub);
   publisher.set(zmq::sockopt::sndhwm, kPublishHighWaterMark);
   publisher.set(zmq::sockopt::linger, 1000);
@@ -70,7 +71,7 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
         error.what()));
   }
   return std::unique_ptr<JobReader>(
-      new JobReader(options, std::move(publisher), *std::move(state), counters, handoff));
+      new JobReader(options, std::move(publisher), std::move(state), counters, handoff));
 }
 
 JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
@@ -81,10 +82,9 @@ JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
       state_(std::move(state)),
       counters_(counters),
       handoff_(handoff),
-      redis_("jobs", options.redis, options.redis_timeout),
+      redis_(options.RedisLinkNamed("jobs", &counters->redis_reconnects)),
       jobs_key_(options.JobsKey()),
       events_key_(options.EventsKey()) {
-  redis_.CountReconnectsIn(&counters_->redis_reconnects);
   publish_endpoint_ = options.bus_connect.empty()
                           ? publisher_.get(zmq::sockopt::last_endpoint)
                           : options.bus_connect;
@@ -167,16 +167,16 @@ absl::StatusOr<std::optional<std::vector<std::string>>> JobReader::ListedMinions
     const wire::v1::JobEnvelope& job) const {
   const muster::v1::TargetType type = job.target().type();
   if (type == muster::v1::LIST || type == muster::v1::COMPOUND) {
-    absl::StatusOr<Target> target = Target::Parse(
-        type == muster::v1::LIST ? TargetKind::kList : TargetKind::kCompound,
-        job.target().expression());
-    if (!target.ok()) return target.status();
-    if (const std::vector<std::string>* ids = target->ListIds(); ids != nullptr) {
+    ASSIGN_OR_RETURN(Target target,
+                     Target::Parse(type == muster::v1::LIST ? TargetKind::kList
+                                                            : TargetKind::kCompound,
+                                   job.target().expression()));
+    if (const std::vector<std::string>* ids = target.ListIds(); ids != nullptr) {
       std::vector<std::string> valid;
       valid.reserve(ids->size());
       for (const std::string& id : *ids) {
         // An id no minion can have reaches nobody; it is not worth a frame.
-        if (bus::ValidateMinionId(id).ok()) valid.push_back(id);
+        if (ValidateMinionId(id).ok()) valid.push_back(id);
       }
       return std::optional<std::vector<std::string>>(std::move(valid));
     }

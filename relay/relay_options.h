@@ -1,15 +1,23 @@
 // RelayOptions: everything relayd is configured with (relayd_main.cc fills it from
-// flags) and the Redis key names derived from it (docs/PROTOCOL.md 2).
+// flags, one field per flag), the rules they must meet, and the Redis key
+// names derived from them (docs/PROTOCOL.md 2).
 #ifndef MUSTER_RELAY_RELAY_OPTIONS_H_
 #define MUSTER_RELAY_RELAY_OPTIONS_H_
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/bus/bus_link.h"
+#include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
+#include "common/redis/redis_link.h"
 #include "relay/delivery_tracker.h"
 #include "relay/return_batcher.h"
 
@@ -44,10 +52,12 @@ struct RelayOptions {
   int max_messages_per_flush = 10000;
   // Deadline of every Redis call (connect: at most 1 s); XREAD BLOCK is
   // kept well inside it. A reply that does not come in time drops the
-  // connection, which is re-made with backoff (relay/redis_link.h).
+  // connection, which is re-made with backoff (common/redis/redis_link.h).
   absl::Duration redis_timeout = absl::Seconds(3);
   // Receipt tracking and re-sends (relay/delivery_tracker.h).
   DeliveryTrackerOptions delivery;
+  // Where to serve Prometheus /metrics; none: not served.
+  std::optional<http::ListenAddress> metrics_listen;
 
   std::string JobsKey() const { return absl::StrCat(redis_prefix, "jobs:", datacenter); }
   std::string ReturnsKey() const { return absl::StrCat(redis_prefix, "returns"); }
@@ -58,7 +68,26 @@ struct RelayOptions {
   std::string EventsKey() const { return absl::StrCat(redis_prefix, "events"); }
   std::string StatePath() const { return absl::StrCat(state_dir, "/relay_state.db"); }
   std::string SpoolPath() const { return absl::StrCat(state_dir, "/relay_spool.db"); }
+  // One of the relay's Redis links, `name` in its logs ("jobs", "returns"),
+  // counting its reconnects in `*reconnects` (which must outlive the link):
+  // backoff 100 ms doubling to 5 s.
+  RedisLinkOptions RedisLinkNamed(std::string name, std::atomic<uint64_t>* reconnects) const {
+    RedisLinkOptions link;
+    link.name = std::move(name);
+    link.address = redis;
+    link.connect_timeout = std::min(redis_timeout, absl::Seconds(1));
+    link.command_timeout = redis_timeout;
+    link.reconnects = reconnects;
+    return link;
+  }
 };
+
+// OK when `options` can run a relay: a valid datacenter and relay id
+// (common/ids/ids.h), a state directory and both endpoints set, a Redis
+// deadline above 1 s (the job stream's XREAD BLOCK) and positive intervals,
+// counts and batch sizes. Otherwise InvalidArgument naming the relayd flag
+// that sets the field, e.g. "--relay_id: relay id 'a b': expected ...".
+absl::Status ValidateRelayOptions(const RelayOptions& options);
 
 }  // namespace muster::relay
 

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/status/status_macros.h"
+
 namespace muster::relay {
 namespace {
 
@@ -19,13 +21,12 @@ CREATE TABLE IF NOT EXISTS spool (
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RelaySpool>> RelaySpool::Open(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<Database>> file = Database::Open(path, "FULL");
-  if (!file.ok()) return file.status();
-  absl::Status schema = (*file)->Exec(kSchema);
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> file, Database::Open(path, "FULL"));
+  absl::Status schema = file->Exec(kSchema);
   if (!schema.ok()) {
     return absl::Status(schema.code(), absl::StrCat("'", path, "': ", schema.message()));
   }
-  std::unique_ptr<RelaySpool> spool(new RelaySpool(*std::move(file)));
+  std::unique_ptr<RelaySpool> spool(new RelaySpool(std::move(file)));
   struct {
     Statement* statement;
     absl::string_view sql;
@@ -36,12 +37,9 @@ absl::StatusOr<std::unique_ptr<RelaySpool>> RelaySpool::Open(const std::string& 
       {&spool->count_, "SELECT COUNT(*), COALESCE(SUM(returns), 0) FROM spool"},
   };
   for (auto& entry : statements) {
-    auto prepared = spool->file_->Prepare(entry.sql);
-    if (!prepared.ok()) return prepared.status();
-    *entry.statement = *std::move(prepared);
+    ASSIGN_OR_RETURN(*entry.statement, spool->file_->Prepare(entry.sql));
   }
-  absl::StatusOr<bool> row = spool->count_.Step();
-  if (!row.ok()) return row.status();
+  RETURN_IF_ERROR(spool->count_.Step().status());
   spool->depth_rows_ = spool->count_.Int(0);
   spool->depth_returns_ = spool->count_.Int(1);
   spool->count_.Reset();
@@ -50,8 +48,8 @@ absl::StatusOr<std::unique_ptr<RelaySpool>> RelaySpool::Open(const std::string& 
 
 absl::Status RelaySpool::Append(absl::Span<const ReturnChunk* const> chunks) {
   if (chunks.empty()) return absl::OkStatus();
-  absl::Status status = file_->Exec("BEGIN IMMEDIATE");
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(file_->Exec("BEGIN IMMEDIATE"));
+  absl::Status status;
   int64_t returns = 0;
   for (const ReturnChunk* chunk : chunks) {
     insert_.Bind(1, chunk->received_at_ms);
@@ -75,9 +73,8 @@ absl::StatusOr<std::vector<SpoolRow>> RelaySpool::Oldest(int64_t max_returns) {
   std::vector<SpoolRow> rows;
   int64_t returns = 0;
   while (true) {
-    absl::StatusOr<bool> row = select_.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+    ASSIGN_OR_RETURN(bool row, select_.Step());
+    if (!row) break;
     int64_t row_returns = select_.Int(2);
     if (!rows.empty() && returns + row_returns > max_returns) break;
     SpoolRow out;
@@ -94,10 +91,8 @@ absl::StatusOr<std::vector<SpoolRow>> RelaySpool::Oldest(int64_t max_returns) {
 
 absl::Status RelaySpool::DeleteThrough(int64_t last_seq) {
   delete_.Bind(1, last_seq);
-  absl::Status status = delete_.Run();
-  if (!status.ok()) return status;
-  absl::StatusOr<bool> row = count_.Step();
-  if (!row.ok()) return row.status();
+  RETURN_IF_ERROR(delete_.Run());
+  RETURN_IF_ERROR(count_.Step().status());
   depth_rows_ = count_.Int(0);
   depth_returns_ = count_.Int(1);
   count_.Reset();

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/status/status_macros.h"
+
 namespace muster::relay {
 namespace {
 
@@ -42,9 +44,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 // Runs `body` inside BEGIN IMMEDIATE / COMMIT, rolling back on error.
 template <typename Body>
 absl::Status InTransaction(Database& file, Body body) {
-  absl::Status status = file.Exec("BEGIN IMMEDIATE");
-  if (!status.ok()) return status;
-  status = body();
+  RETURN_IF_ERROR(file.Exec("BEGIN IMMEDIATE"));
+  absl::Status status = body();
   if (status.ok()) status = file.Exec("COMMIT");
   if (!status.ok()) file.Exec("ROLLBACK").IgnoreError();
   return status;
@@ -53,20 +54,17 @@ absl::Status InTransaction(Database& file, Body body) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Open(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<Database>> file = Database::Open(path, "FULL");
-  if (!file.ok()) return file.status();
-  absl::Status schema = (*file)->Exec(kSchema);
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> file, Database::Open(path, "FULL"));
+  absl::Status schema = file->Exec(kSchema);
   if (!schema.ok()) {
     return absl::Status(schema.code(), absl::StrCat("'", path, "': ", schema.message()));
   }
-  std::unique_ptr<RelayState> state(new RelayState(*std::move(file)));
-  absl::Status status = state->Prepare();
-  if (!status.ok()) return status;
-  auto select = state->file_->Prepare("SELECT entry_id FROM cursor WHERE id = 1");
-  if (!select.ok()) return select.status();
-  absl::StatusOr<bool> row = select->Step();
-  if (!row.ok()) return row.status();
-  if (*row) state->cursor_ = std::string(select->Blob(0));
+  std::unique_ptr<RelayState> state(new RelayState(std::move(file)));
+  RETURN_IF_ERROR(state->Prepare());
+  ASSIGN_OR_RETURN(Statement select,
+                   state->file_->Prepare("SELECT entry_id FROM cursor WHERE id = 1"));
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (row) state->cursor_ = std::string(select.Blob(0));
   return state;
 }
 
@@ -96,9 +94,7 @@ absl::Status RelayState::Prepare() {
       {&delete_publishing_, "DELETE FROM publishing WHERE jid = ?1 AND attempt = ?2"},
   };
   for (auto& entry : statements) {
-    auto prepared = file_->Prepare(entry.sql);
-    if (!prepared.ok()) return prepared.status();
-    *entry.statement = *std::move(prepared);
+    ASSIGN_OR_RETURN(*entry.statement, file_->Prepare(entry.sql));
   }
   return absl::OkStatus();
 }
@@ -138,31 +134,26 @@ absl::Status RelayState::Commit(absl::string_view entry_id, const HandledDispatc
                                 absl::string_view event) {
   absl::Status status = InTransaction(*file_, [&]() -> absl::Status {
     update_cursor_.BindText(1, entry_id);
-    absl::Status step = update_cursor_.Run();
-    if (!step.ok()) return step;
+    RETURN_IF_ERROR(update_cursor_.Run());
     if (dispatch != nullptr) {
       insert_dispatch_.BindText(1, dispatch->jid);
       insert_dispatch_.Bind(2, dispatch->attempt);
       insert_dispatch_.Bind(3, dispatch->deadline_ms);
-      step = insert_dispatch_.Run();
-      if (!step.ok()) return step;
+      RETURN_IF_ERROR(insert_dispatch_.Run());
       delete_publishing_.BindText(1, dispatch->jid);
       delete_publishing_.Bind(2, dispatch->attempt);
-      step = delete_publishing_.Run();
-      if (!step.ok()) return step;
+      RETURN_IF_ERROR(delete_publishing_.Run());
       if (!dispatch->envelope.empty()) {
         insert_published_.BindText(1, dispatch->jid);
         insert_published_.Bind(2, dispatch->attempt);
         insert_published_.Bind(3, dispatch->deadline_ms);
         insert_published_.BindBlob(4, dispatch->envelope);
-        step = insert_published_.Run();
-        if (!step.ok()) return step;
+        RETURN_IF_ERROR(insert_published_.Run());
       }
     }
     if (!event.empty()) {
       insert_event_.BindBlob(1, event);
-      step = insert_event_.Run();
-      if (!step.ok()) return step;
+      RETURN_IF_ERROR(insert_event_.Run());
     }
     return absl::OkStatus();
   });
@@ -174,9 +165,8 @@ absl::StatusOr<std::vector<OutboxEvent>> RelayState::PendingEvents(int max_event
   std::vector<OutboxEvent> events;
   select_events_.Bind(1, max_events);
   while (true) {
-    absl::StatusOr<bool> row = select_events_.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+    ASSIGN_OR_RETURN(bool row, select_events_.Step());
+    if (!row) break;
     events.push_back(
         {select_events_.Int(0), std::string(select_events_.Blob(1))});
   }
@@ -209,16 +199,12 @@ absl::StatusOr<std::vector<HandledDispatch>> RelayState::PublishedSince(int64_t 
 
 absl::StatusOr<int64_t> RelayState::PruneDispatches(int64_t now_ms) {
   prune_published_.Bind(1, now_ms);
-  absl::Status status = prune_published_.Run();
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(prune_published_.Run());
   prune_dispatches_.Bind(1, now_ms);
-  status = prune_dispatches_.Run();
-  if (!status.ok()) return status;
-  auto changes = file_->Prepare("SELECT changes()");
-  if (!changes.ok()) return changes.status();
-  absl::StatusOr<bool> row = changes->Step();
-  if (!row.ok()) return row.status();
-  return *row ? changes->Int(0) : 0;
+  RETURN_IF_ERROR(prune_dispatches_.Run());
+  ASSIGN_OR_RETURN(Statement changes, file_->Prepare("SELECT changes()"));
+  ASSIGN_OR_RETURN(bool row, changes.Step());
+  return row ? changes.Int(0) : 0;
 }
 
 }  // namespace muster::relay

@@ -1,38 +1,25 @@
 // relayd: one per datacenter; the bridge between Redis and the datacenter's
-// ZeroMQ bus (docs/PROTOCOL.md, docs/OPERATIONS.md).
-//
-// Two threads, each owning its sockets and state file: the job thread
-// (JobReader: job stream -> PUB socket, cursor and dedup in relay_state.db)
-// and the return thread (ReturnCollector: ROUTER socket -> returns and events
-// streams, spool in relay_spool.db, inventory). They share only atomic
-// counters. The main thread parses flags, wires them, starts the optional
-// /metrics endpoint (its HTTP threads only read those counters), prints the
-// ready line and waits for SIGTERM/SIGINT, then stops and joins everything. Redis being down
-// is never fatal: the job thread waits for it, the return thread spools.
-#include <signal.h>
-#include <sys/stat.h>
-
-#include <cerrno>
+// ZeroMQ bus (relay/relay.h has the design; docs/PROTOCOL.md,
+// docs/OPERATIONS.md). This file parses the flags into RelayOptions, runs a
+// Relay, prints the ready line and stops the relay on SIGTERM or SIGINT.
+// Exit status: 0 after a clean stop, 2 for bad flags, 1 when the relay
+// cannot start (a state directory, file or port it cannot use).
 #include <cstdio>
-#include <cstring>
-#include <optional>
-#include <thread>
+#include <memory>
+#include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "absl/synchronization/mutex.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
 #include "common/http/http_listener.h"
-#include "common/metrics/metrics_endpoint.h"
-#include "relay/job_reader.h"
-#include "relay/relay_counters.h"
-#include "relay/relay_metrics.h"
+#include "common/process/shutdown_signal.h"
+#include "common/status/status_macros.h"
+#include "relay/relay.h"
 #include "relay/relay_options.h"
-#include "relay/return_collector.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -77,18 +64,14 @@ std::string BindEndpoint(const std::string& host, int port) {
   return absl::StrCat("tcp://", host, ":", port == 0 ? std::string("*") : absl::StrCat(port));
 }
 
+// The flags as RelayOptions, with the defaults that depend on other flags;
+// InvalidArgument for a flag that does not parse or breaks a rule.
 absl::StatusOr<RelayOptions> OptionsFromFlags() {
   RelayOptions options;
   options.datacenter = absl::GetFlag(FLAGS_datacenter);
-  absl::Status valid = bus::ValidateDatacenter(options.datacenter);
-  if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("--datacenter: ", valid.message()));
   options.relay_id = absl::GetFlag(FLAGS_relay_id);
   if (options.relay_id.empty()) options.relay_id = absl::StrCat("relay-", options.datacenter);
-  valid = bus::ValidateRelayId(options.relay_id);
-  if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("--relay_id: ", valid.message()));
-  absl::StatusOr<RedisAddress> redis = RedisAddress::Parse(absl::GetFlag(FLAGS_redis));
-  if (!redis.ok()) return redis.status();
-  options.redis = *redis;
+  ASSIGN_OR_RETURN(options.redis, RedisAddress::Parse(absl::GetFlag(FLAGS_redis)));
   options.redis_prefix = absl::GetFlag(FLAGS_redis_prefix);
   std::string host = absl::GetFlag(FLAGS_bind_host);
   options.publish_endpoint = BindEndpoint(host, absl::GetFlag(FLAGS_publish_port));
@@ -96,12 +79,7 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   options.bus_connect = absl::GetFlag(FLAGS_bus_connect);
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   if (options.state_dir.empty()) options.state_dir = absl::StrCat("relayd-", options.datacenter);
-  absl::StatusOr<bus::BusLinkOptions> bus_link = bus::BusLinkOptionsFromFlags();
-  if (!bus_link.ok()) return bus_link.status();
-  options.bus_link = *bus_link;
-  if (absl::GetFlag(FLAGS_redis_timeout_ms) <= 1000) {
-    return absl::InvalidArgumentError("--redis_timeout_ms: must be above 1000");
-  }
+  ASSIGN_OR_RETURN(options.bus_link, bus::BusLinkOptionsFromFlags());
   options.redis_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_redis_timeout_ms));
   options.heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_interval_ms);
   options.minion_gone_after_ms = absl::GetFlag(FLAGS_minion_gone_after_ms);
@@ -111,88 +89,48 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   options.entry_limits.max_bytes = absl::GetFlag(FLAGS_max_entry_bytes);
   options.max_entries_per_round_trip = absl::GetFlag(FLAGS_max_entries_per_round_trip);
   options.max_messages_per_flush = absl::GetFlag(FLAGS_max_messages_per_flush);
-  if (options.heartbeat_interval_ms <= 0 || options.job_read_count <= 0 ||
-      options.entry_limits.max_returns <= 0 || options.entry_limits.max_bytes <= 0 ||
-      options.max_entries_per_round_trip <= 0 || options.max_messages_per_flush <= 0) {
-    return absl::InvalidArgumentError("interval, count and batch size flags must be positive");
+  if (std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
+    absl::StatusOr<http::ListenAddress> address = http::ListenAddress::Parse(listen);
+    if (!address.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics_listen: ", address.status().message()));
+    }
+    options.metrics_listen = *address;
   }
-  if (mkdir(options.state_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::UnavailableError(
-        absl::StrCat("--state_dir '", options.state_dir, "': ", strerror(errno)));
-  }
+  RETURN_IF_ERROR(ValidateRelayOptions(options));
   return options;
 }
 
 int Main() {
+  // Before any thread (ours or ZeroMQ's) exists, so every thread inherits
+  // the blocked signals.
+  absl::StatusOr<std::unique_ptr<ShutdownSignal>> shutdown = ShutdownSignal::Block();
+  if (!shutdown.ok()) {
+    spdlog::critical("relayd: {}", std::string(shutdown.status().message()));
+    return 1;
+  }
   absl::StatusOr<RelayOptions> options = OptionsFromFlags();
   if (!options.ok()) {
     spdlog::critical("relayd: {}", std::string(options.status().message()));
     return 2;
   }
-  std::optional<http::ListenAddress> metrics_address;
-  if (std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
-    absl::StatusOr<http::ListenAddress> address = http::ListenAddress::Parse(listen);
-    if (!address.ok()) {
-      spdlog::critical("relayd: --metrics_listen: {}", std::string(address.status().message()));
-      return 2;
-    }
-    metrics_address = *address;
-  }
-  // Signals are taken by sigwait() in this thread only; block them before
-  // any thread (ours or ZeroMQ's) exists so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  zmq::context_t context(1);
-  RelayCounters counters;
-  DispatchHandoff handoff;
-  absl::StatusOr<std::unique_ptr<JobReader>> jobs =
-      JobReader::Create(*options, context, &counters, &handoff);
-  if (!jobs.ok()) {
-    spdlog::critical("relayd: {}", std::string(jobs.status().message()));
+  Relay relay(*options);
+  if (absl::Status started = relay.Start(); !started.ok()) {
+    spdlog::critical("relayd: {}", std::string(started.message()));
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<ReturnCollector>> returns =
-      ReturnCollector::Create(*options, context, &counters, &handoff);
-  if (!returns.ok()) {
-    spdlog::critical("relayd: {}", std::string(returns.status().message()));
-    return 1;
-  }
-  spdlog::info("relayd {} for datacenter {}: redis {}, state in {}", options->relay_id,
-               options->datacenter, options->redis.ToString(), options->state_dir);
-  // A metrics port that cannot be bound stops the relay at start: a
-  // deployment that asked for metrics must not run unobserved.
-  metrics::MetricsEndpoint metrics([&counters] { return RelayMetricsText(counters); });
   std::string metrics_field;
-  if (metrics_address) {
-    if (absl::Status started = metrics.Start(*metrics_address); !started.ok()) {
-      spdlog::critical("relayd: --metrics_listen: {}", std::string(started.message()));
-      return 1;
-    }
-    metrics_field = absl::StrCat(" metrics=", metrics_address->host, ":", metrics.port());
-    spdlog::info("relayd: metrics on http://{}:{}/metrics", metrics_address->host,
-                 metrics.port());
+  if (options->metrics_listen) {
+    metrics_field = absl::StrCat(" metrics=", options->metrics_listen->host, ":",
+                                 relay.metrics_port());
   }
-  absl::Notification stop;
-  std::thread job_thread([&] { (*jobs)->Run(stop); });
-  std::thread return_thread([&] { (*returns)->Run(stop); });
-  std::printf("relayd ready publish=%s return=%s%s\n", (*jobs)->publish_endpoint().c_str(),
-              (*returns)->return_endpoint().c_str(), metrics_field.c_str());
+  std::printf("relayd ready publish=%s return=%s%s\n", relay.publish_endpoint().c_str(),
+              relay.return_endpoint().c_str(), metrics_field.c_str());
   std::fflush(stdout);
 
-  int signal = 0;
-  sigwait(&signals, &signal);
+  int signal = (*shutdown)->Wait();
   spdlog::info("relayd: signal {}, stopping", signal);
-  stop.Notify();
-  job_thread.join();
-  return_thread.join();
-  metrics.Stop();
-  jobs->reset();
-  returns->reset();
-  spdlog::info("relayd: stopped");
+  relay.Stop();
   return 0;
 }
 

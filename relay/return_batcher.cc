@@ -6,25 +6,22 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
 #include "proto/wire.pb.h"
 
 namespace muster::relay {
 namespace {
 
-constexpr size_t kMaxJidBytes = 64;
-
 // Why `ret` can never be accepted, or nullopt when it can.
 std::optional<RejectedReturn> CheckReturn(const wire::v1::Return& ret) {
-  if (ret.jid().empty() || ret.jid().size() > kMaxJidBytes) {
-    return RejectedReturn{ReturnRejectReason::kBadJid,
-                          absl::StrCat("jid '", absl::CHexEscape(ret.jid().substr(0, 80)),
-                                       "' must be 1..64 bytes")};
+  if (absl::Status jid = ValidateBusJid(ret.jid()); !jid.ok()) {
+    return RejectedReturn{ReturnRejectReason::kBadJid, std::string(jid.message())};
   }
   if (ret.attempt() == 0) {
     return RejectedReturn{ReturnRejectReason::kBadAttempt,
                           absl::StrCat("jid ", absl::CHexEscape(ret.jid()), ": attempt must be >= 1")};
   }
-  absl::Status id = bus::ValidateMinionId(ret.minion_id());
+  absl::Status id = ValidateMinionId(ret.minion_id());
   if (!id.ok()) {
     return RejectedReturn{ReturnRejectReason::kBadMinionId, std::string(id.message())};
   }

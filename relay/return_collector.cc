@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
+#include "common/status/status_macros.h"
 #include "proto/wire.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -31,8 +33,7 @@ constexpr size_t kMaxResendsPerRound = 20000;
 absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
     const RelayOptions& options, zmq::context_t& context, RelayCounters* counters,
     DispatchHandoff* handoff) {
-  absl::StatusOr<std::unique_ptr<RelaySpool>> spool = RelaySpool::Open(options.SpoolPath());
-  if (!spool.ok()) return spool.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<RelaySpool> spool, RelaySpool::Open(options.SpoolPath()));
   zmq::socket_t router(context, zmq::socket_type::router);
   router.set(zmq::sockopt::maxmsgsize, kMaxInboundMessageBytes);
   router.set(zmq::sockopt::rcvhwm, 100000);
@@ -46,7 +47,7 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
         absl::StrCat("return socket ", options.return_endpoint, ": ", error.what()));
   }
   return std::unique_ptr<ReturnCollector>(
-      new ReturnCollector(options, std::move(router), *std::move(spool), counters, handoff));
+      new ReturnCollector(options, std::move(router), std::move(spool), counters, handoff));
 }
 
 ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t router,
@@ -58,14 +59,13 @@ ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t rout
       counters_(counters),
       handoff_(handoff),
       deliveries_(options.delivery),
-      redis_("returns", options.redis, options.redis_timeout),
+      redis_(options.RedisLinkNamed("returns", &counters->redis_reconnects)),
       inventory_(options.minion_gone_after_ms),
       returns_key_(options.ReturnsKey()),
       events_key_(options.EventsKey()),
       started_at_ms_(NowMs()) {
   return_endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   counters_->spool_depth.store(spool_->depth_returns());
-  redis_.CountReconnectsIn(&counters_->redis_reconnects);
   if (!spool_->empty()) {
     spdlog::info("returns: spool holds {} returns from before; draining them first",
                  spool_->depth_returns());
@@ -147,9 +147,8 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
       return;
     }
     for (const wire::v1::Receipt& receipt : batch.receipts()) {
-      absl::Status id = bus::ValidateMinionId(receipt.minion_id());
-      if (!id.ok() || receipt.jid().empty() || receipt.jid().size() > 64 ||
-          receipt.attempt() == 0) {
+      absl::Status id = ValidateMinionId(receipt.minion_id());
+      if (!id.ok() || !ValidateBusJid(receipt.jid()).ok() || receipt.attempt() == 0) {
         Malformed(FrameDropReason::kBadReceipt,
                   id.ok() ? "receipt without a valid jid and attempt" : id.message());
         return;
@@ -167,7 +166,7 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
       return;
     }
     for (const wire::v1::MinionHeartbeat& heartbeat : batch.heartbeats()) {
-      absl::Status id = bus::ValidateMinionId(heartbeat.minion_id());
+      absl::Status id = ValidateMinionId(heartbeat.minion_id());
       if (!id.ok()) {
         Malformed(FrameDropReason::kBadHeartbeat, id.message());
         return;

@@ -11,11 +11,18 @@ namespace {
 
 // How long a dispatch's expected-minions key outlives its deadline.
 constexpr int64_t kExpectedKeyGraceMs = 10 * 60 * 1000;
+// Connect and every command within 2 s. A failed dispatch is retried by the
+// dispatcher's thread every retry_interval.
+constexpr absl::Duration kRedisTimeout = absl::Seconds(2);
 
 }  // namespace
 
 Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker)
-    : options_(std::move(options)), tracker_(tracker) {}
+    : options_(std::move(options)),
+      tracker_(tracker),
+      link_(RedisLinkOptions::WithoutBackoff("dispatch", options_.redis, kRedisTimeout)),
+      describe_link_(
+          RedisLinkOptions::WithoutBackoff("expected minions", options_.redis, kRedisTimeout)) {}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
@@ -70,21 +77,17 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
     // later (XADD of a job twice is harmless, relays de-duplicate).
     absl::Status written;
     for (int tries = 0; tries < 2; ++tries) {
-      bool fresh = false;
-      if (connection_ == nullptr || connection_->broken()) {
-        absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-            RedisConnection::Connect(options_.redis, absl::Seconds(2));
-        if (!connection.ok()) return connection.status();
-        connection_ = std::move(*connection);
-        fresh = true;
-      }
+      uint64_t connections = link_.connections();
+      RedisConnection* redis = link_.Get();
+      if (redis == nullptr) return link_.failure();
+      bool fresh = link_.connections() != connections;
       for (size_t i = 0; i < keys.size(); ++i) {
-        connection_->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
+        redis->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
       }
-      absl::StatusOr<std::vector<RedisReply>> replies = connection_->ReadReplies();
+      absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
       if (!replies.ok()) {
         written = replies.status();
-        connection_.reset();
+        link_.Broken(written.message());
         if (fresh) break;
         continue;
       }
@@ -94,6 +97,7 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
           written = absl::UnavailableError(absl::StrCat("XADD: ", reply.str()));
         }
       }
+      if (written.ok()) link_.Succeeded();
       break;
     }
     if (!written.ok()) return written;
@@ -120,29 +124,27 @@ bool Dispatcher::DescribeQueued() {
     const auto& [jid, attempt] = queued[done];
     absl::StatusOr<DispatchExpectedMinions> expected = tracker_->ExpectedMinionsOf(jid, attempt);
     if (!expected.ok()) continue;  // moved on or finished: no relay needs it
-    if (describe_connection_ == nullptr || describe_connection_->broken()) {
-      absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-          RedisConnection::Connect(options_.redis, absl::Seconds(2));
-      if (!connection.ok()) {
-        status = connection.status();
-        break;
-      }
-      describe_connection_ = std::move(*connection);
+    RedisConnection* redis = describe_link_.Get();
+    if (redis == nullptr) {
+      status = describe_link_.failure();
+      break;
     }
     // Each expires a while after the deadline, when no relay tracks the
     // dispatch any more.
     std::string expire_at = absl::StrCat(expected->deadline_ms + kExpectedKeyGraceMs);
     for (const ExpectedMinionsBlob& blob : expected->datacenters) {
-      describe_connection_->Append(
+      redis->Append(
           {"SET", absl::StrCat(options_.prefix, "expected:", blob.datacenter, ":", jid, ":",
                                attempt),
            compress::ZlibCompress(blob.expected_minions), "PXAT", expire_at});
     }
-    absl::StatusOr<std::vector<RedisReply>> replies = describe_connection_->ReadReplies();
+    absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
     if (!replies.ok()) {
       status = replies.status();
+      describe_link_.Broken(status.message());
       break;
     }
+    describe_link_.Succeeded();
     for (const RedisReply& reply : *replies) {
       if (reply.IsError()) status = absl::UnavailableError(absl::StrCat("SET: ", reply.str()));
     }

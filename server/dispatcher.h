@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/redis/redis_connection.h"
+#include "common/redis/redis_link.h"
 #include "server/job_tracker.h"
 
 namespace muster::server {
@@ -65,7 +66,7 @@ class Dispatcher {
   const DispatcherOptions options_;
   JobTracker* const tracker_;
   absl::Mutex mu_;  // serializes use of the connection
-  std::unique_ptr<RedisConnection> connection_ ABSL_GUARDED_BY(mu_);
+  RedisLink link_ ABSL_GUARDED_BY(mu_);
   absl::Mutex stop_mu_;
   absl::CondVar stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
@@ -74,7 +75,7 @@ class Dispatcher {
   std::vector<std::pair<std::string, uint32_t>> to_describe_ ABSL_GUARDED_BY(stop_mu_);
   // Used by the dispatcher's thread only, so that writing the (large)
   // expected-minions keys never holds up Dispatch().
-  std::unique_ptr<RedisConnection> describe_connection_;
+  RedisLink describe_link_;
   std::thread thread_;
 };
 

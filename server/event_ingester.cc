@@ -2,7 +2,7 @@
 
 #include "common/bus/bus_protocol.h"
 #include "proto/wire.pb.h"
-#include "server/status_macros.h"
+#include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::server {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "common/bus/bus_protocol.h"
-#include "server/status_macros.h"
+#include "common/ids/ids.h"
+#include "common/status/status_macros.h"
 
 namespace muster::server {
 namespace {
@@ -114,7 +114,7 @@ absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& re
                                     int64_t at_ms, uint64_t* skipped) {
   Stage(session);
   for (const muster::wire::v1::MinionInfo& info : update.upserts()) {
-    if (!bus::ValidateMinionId(info.minion_id()).ok()) {
+    if (!ValidateMinionId(info.minion_id()).ok()) {
       ++*skipped;
       continue;
     }

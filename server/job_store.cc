@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "server/status_macros.h"
+#include "common/status/status_macros.h"
 
 namespace muster::server {
 

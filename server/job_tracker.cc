@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "server/expected_set.h"
-#include "server/status_macros.h"
+#include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::server {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/http/http_listener.h"
+#include "common/status/status_macros.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
@@ -17,7 +18,6 @@
 #include "server/job_tracker.h"
 #include "server/jobd_metrics.h"
 #include "server/return_ingester.h"
-#include "server/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::server {

@@ -3,10 +3,9 @@
 // stderr; stdout carries only the ready line, "jobd ready grpc=HOST:PORT
 // http=HOST:PORT" (real ports, also for :0; no http= when the dashboard is
 // off), printed once jobd serves. See docs/OPERATIONS.md.
-#include <signal.h>
-
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -16,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
+#include "common/process/shutdown_signal.h"
 #include "server/jobd.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -47,11 +47,12 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
 
   // Block the stop signals in every thread; the main thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  absl::StatusOr<std::unique_ptr<muster::ShutdownSignal>> shutdown =
+      muster::ShutdownSignal::Block();
+  if (!shutdown.ok()) {
+    spdlog::critical("{}", shutdown.status().ToString());
+    return 1;
+  }
 
   absl::StatusOr<muster::RedisAddress> redis =
       muster::RedisAddress::Parse(absl::GetFlag(FLAGS_redis));
@@ -98,8 +99,7 @@ int main(int argc, char** argv) {
   std::string grpc_host = options.listen.substr(0, options.listen.rfind(':'));
   std::printf("jobd ready grpc=%s:%d%s\n", grpc_host.c_str(), jobd.port(), http_field.c_str());
   std::fflush(stdout);
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  int signal = (*shutdown)->Wait();
   spdlog::info("signal {}: shutting down", signal);
   jobd.Stop();
   return 0;

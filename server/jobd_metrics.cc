@@ -116,7 +116,11 @@ void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::Metric
 }  // namespace
 
 JobdMetrics::JobdMetrics(JobdMetricsSources sources)
-    : sources_(std::move(sources)), registry_(std::make_shared<prometheus::Registry>()) {
+    : sources_(std::move(sources)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      // Each scrape that finds Redis down tries to connect once; a scrape
+      // waits at most one second per round trip.
+      redis_(RedisLinkOptions::WithoutBackoff("metrics", sources_.redis, absl::Seconds(1))) {
   dispatch_latency_ =
       &prometheus::BuildHistogram()
            .Name("muster_jobd_dispatch_latency_seconds")
@@ -141,18 +145,15 @@ std::string JobdMetrics::Text() {
   AddStoreFigures(sources_.store->stats(), sources_.returns->stats(), out);
 
   absl::MutexLock lock(&redis_mu_);
-  if (redis_ == nullptr || redis_->broken()) {
-    absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-        RedisConnection::Connect(sources_.redis, absl::Seconds(1));
-    redis_ = connection.ok() ? std::move(*connection) : nullptr;
-  }
-  bool redis_up = redis_ != nullptr;
+  RedisConnection* redis = redis_.Get();
+  bool redis_up = redis != nullptr;
   for (const std::string* stream : {&sources_.returns_stream, &sources_.events_stream}) {
     if (!redis_up) break;
-    absl::StatusOr<StreamBacklog> backlog = ReadStreamBacklog(*redis_, *stream, sources_.group);
+    absl::StatusOr<StreamBacklog> backlog = ReadStreamBacklog(*redis, *stream, sources_.group);
     if (!backlog.ok()) {
       spdlog::debug("metrics: backlog of {}: {}", *stream, backlog.status().ToString());
-      redis_up = !redis_->broken();
+      redis_up = !redis->broken();
+      if (!redis_up) redis_.Broken(backlog.status().message());
       continue;
     }
     std::string name = stream == &sources_.returns_stream ? "returns" : "events";
@@ -167,6 +168,7 @@ std::string JobdMetrics::Text() {
               "(0 when caught up), by stream.",
               std::max<int64_t>(0, now_ms - oldest_ms) / 1000.0, {{"stream", name}});
   }
+  if (redis_up) redis_.Succeeded();
   out.Gauge("muster_jobd_redis_up", "1 when this scrape could read the streams' backlog.",
             redis_up ? 1 : 0);
   return metrics::MetricsText(registry_.get(), out.Take());

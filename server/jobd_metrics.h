@@ -18,6 +18,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/redis/redis_connection.h"
+#include "common/redis/redis_link.h"
 
 namespace prometheus {
 class Registry;
@@ -65,7 +66,7 @@ class JobdMetrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* dispatch_latency_;
   absl::Mutex redis_mu_;  // one scrape at a time uses the connection
-  std::unique_ptr<RedisConnection> redis_ ABSL_GUARDED_BY(redis_mu_);
+  RedisLink redis_ ABSL_GUARDED_BY(redis_mu_);
 };
 
 }  // namespace muster::server

@@ -6,7 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/expected_set.h"
-#include "server/status_macros.h"
+#include "common/status/status_macros.h"
 
 namespace muster::server {
 namespace {

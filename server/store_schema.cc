@@ -4,7 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "server/status_macros.h"
+#include "common/status/status_macros.h"
 
 namespace muster::server {
 namespace {

@@ -3,44 +3,54 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "common/status/status_macros.h"
 
 namespace muster::server {
 namespace {
 
 constexpr absl::Duration kReplyMargin = absl::Seconds(5);
 
-}  // namespace
-
-absl::Status StreamConsumer::EnsureConnected() {
-  if (connection_ != nullptr && !connection_->broken()) return absl::OkStatus();
-  connection_.reset();
-  absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
-      RedisConnection::Connect(options_.redis, absl::Seconds(2));
-  if (!connection.ok()) return connection.status();
-  connection_ = std::move(*connection);
+// No backoff: the ingest loop waits between failed reads.
+RedisLinkOptions LinkOptions(const StreamConsumerOptions& options) {
+  RedisLinkOptions link =
+      RedisLinkOptions::WithoutBackoff(options.stream, options.redis, absl::Seconds(2));
   // Every call's deadline, the blocking XREADGROUP's included: its block
   // time plus a margin for a busy Redis. A Redis that stops answering (or a
   // blackholed connection) fails the call; the next Read() reconnects and
   // starts again with the pending entries, so nothing read is lost.
-  absl::Status status = connection_->SetTimeout(options_.block + kReplyMargin);
-  if (!status.ok()) return status;
-  absl::StatusOr<RedisReply> reply = connection_->Command(
-      {"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
-  if (!reply.ok()) return Fail<bool>(reply.status()).status();
+  link.command_timeout = options.block + kReplyMargin;
+  return link;
+}
+
+}  // namespace
+
+StreamConsumer::StreamConsumer(StreamConsumerOptions options)
+    : options_(std::move(options)), link_(LinkOptions(options_)) {}
+
+absl::StatusOr<RedisConnection*> StreamConsumer::Connection() {
+  RedisConnection* redis = link_.Get();
+  if (redis == nullptr) return link_.failure();
+  if (set_up_connection_ == link_.connections()) return redis;
+  absl::StatusOr<RedisReply> reply =
+      redis->Command({"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
+  if (!reply.ok()) return Fail<RedisConnection*>(reply.status());
   if (reply->IsError() && !absl::StartsWith(reply->str(), "BUSYGROUP")) {
-    connection_.reset();
-    return absl::InternalError(absl::StrCat("XGROUP CREATE ", options_.stream, ": ", reply->str()));
+    return Fail<RedisConnection*>(absl::InternalError(
+        absl::StrCat("XGROUP CREATE ", options_.stream, ": ", reply->str())));
   }
   phase_ = Phase::kOwnPending;
   own_cursor_ = "0";
   claim_cursor_ = "0-0";
-  return NoteStartTail();
+  RETURN_IF_ERROR(NoteStartTail(*redis));
+  set_up_connection_ = link_.connections();
+  link_.Succeeded();  // every failure drops the connection: this ends an outage
+  return redis;
 }
 
-absl::Status StreamConsumer::NoteStartTail() {
+absl::Status StreamConsumer::NoteStartTail(RedisConnection& redis) {
   if (start_tail_known_) return absl::OkStatus();
   absl::StatusOr<RedisReply> reply =
-      connection_->Command({"XREVRANGE", options_.stream, "+", "-", "COUNT", "1"});
+      redis.Command({"XREVRANGE", options_.stream, "+", "-", "COUNT", "1"});
   if (!reply.ok()) return Fail<bool>(reply.status()).status();
   absl::StatusOr<std::vector<StreamEntry>> last = ParseStreamEntries(reply->get());
   if (!last.ok()) return Fail<bool>(last.status()).status();
@@ -63,9 +73,9 @@ void StreamConsumer::CheckStartTail(const std::vector<StreamEntry>& entries) {
   if (last.ok() && !(*last < *start_tail_)) reached_start_tail_ = true;
 }
 
-absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ReadOwnPending() {
+absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ReadOwnPending(RedisConnection& redis) {
   std::string count = absl::StrCat(options_.max_entries);
-  absl::StatusOr<RedisReply> reply = connection_->Command(
+  absl::StatusOr<RedisReply> reply = redis.Command(
       {"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT", count, "STREAMS",
        options_.stream, own_cursor_});
   if (!reply.ok()) return Fail<std::vector<StreamEntry>>(reply.status());
@@ -79,10 +89,11 @@ absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ReadOwnPending() {
   return entries;
 }
 
-absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ClaimOthersPending() {
+absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ClaimOthersPending(
+    RedisConnection& redis) {
   std::string count = absl::StrCat(options_.max_entries);
   absl::StatusOr<RedisReply> reply =
-      connection_->Command({"XAUTOCLAIM", options_.stream, options_.group, options_.consumer,
+      redis.Command({"XAUTOCLAIM", options_.stream, options_.group, options_.consumer,
                             "0", claim_cursor_, "COUNT", count});
   if (!reply.ok()) return Fail<std::vector<StreamEntry>>(reply.status());
   if (reply->IsError() || !reply->IsArray() || reply->size() < 2) {
@@ -97,21 +108,20 @@ absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ClaimOthersPending() {
 }
 
 absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::Read() {
-  absl::Status status = EnsureConnected();
-  if (!status.ok()) return status;
+  ASSIGN_OR_RETURN(RedisConnection* redis, Connection());
   while (phase_ == Phase::kOwnPending) {
-    absl::StatusOr<std::vector<StreamEntry>> entries = ReadOwnPending();
+    absl::StatusOr<std::vector<StreamEntry>> entries = ReadOwnPending(*redis);
     if (!entries.ok() || !entries->empty()) return entries;
   }
   while (phase_ == Phase::kClaim) {
-    absl::StatusOr<std::vector<StreamEntry>> entries = ClaimOthersPending();
+    absl::StatusOr<std::vector<StreamEntry>> entries = ClaimOthersPending(*redis);
     if (!entries.ok() || !entries->empty()) return entries;
   }
   std::string count = absl::StrCat(options_.max_entries);
   std::string block = absl::StrCat(absl::ToInt64Milliseconds(options_.block));
   absl::StatusOr<RedisReply> reply =
-      connection_->Command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
-                            count, "BLOCK", block, "STREAMS", options_.stream, ">"});
+      redis->Command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT", count,
+                      "BLOCK", block, "STREAMS", options_.stream, ">"});
   if (!reply.ok()) return Fail<std::vector<StreamEntry>>(reply.status());
   absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamRead(*reply);
   if (!entries.ok()) return Fail<std::vector<StreamEntry>>(entries.status());
@@ -121,17 +131,16 @@ absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::Read() {
 
 absl::Status StreamConsumer::Ack(const std::vector<std::string>& ids) {
   if (ids.empty()) return absl::OkStatus();
-  absl::Status status = EnsureConnected();
-  if (!status.ok()) return status;
+  ASSIGN_OR_RETURN(RedisConnection* redis, Connection());
   constexpr size_t kIdsPerCommand = 1000;
   for (size_t begin = 0; begin < ids.size(); begin += kIdsPerCommand) {
     std::vector<absl::string_view> argv = {"XACK", options_.stream, options_.group};
     for (size_t i = begin; i < ids.size() && i < begin + kIdsPerCommand; ++i) {
       argv.push_back(ids[i]);
     }
-    connection_->Append(argv);
+    redis->Append(argv);
   }
-  absl::StatusOr<std::vector<RedisReply>> replies = connection_->ReadReplies();
+  absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
   if (!replies.ok()) return Fail<bool>(replies.status()).status();
   for (const RedisReply& reply : *replies) {
     if (reply.IsError()) return absl::InternalError(absl::StrCat("XACK: ", reply.str()));
@@ -140,11 +149,10 @@ absl::Status StreamConsumer::Ack(const std::vector<std::string>& ids) {
 }
 
 absl::Status StreamConsumer::Trim() {
-  absl::Status status = EnsureConnected();
-  if (!status.ok()) return status;
-  connection_->Append({"XINFO", "GROUPS", options_.stream});
-  connection_->Append({"XPENDING", options_.stream, options_.group});
-  absl::StatusOr<std::vector<RedisReply>> replies = connection_->ReadReplies();
+  ASSIGN_OR_RETURN(RedisConnection* redis, Connection());
+  redis->Append({"XINFO", "GROUPS", options_.stream});
+  redis->Append({"XPENDING", options_.stream, options_.group});
+  absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
   if (!replies.ok()) return Fail<bool>(replies.status()).status();
   const RedisReply& groups = (*replies)[0];
   const RedisReply& pending = (*replies)[1];
@@ -172,7 +180,7 @@ absl::Status StreamConsumer::Trim() {
     if (oldest.ok() && *oldest < *bound) bound = *oldest;
   }
   absl::StatusOr<RedisReply> reply =
-      connection_->Command({"XTRIM", options_.stream, "MINID", bound->ToString()});
+      redis->Command({"XTRIM", options_.stream, "MINID", bound->ToString()});
   if (!reply.ok()) return Fail<bool>(reply.status()).status();
   return absl::OkStatus();
 }

@@ -6,8 +6,10 @@
 // entries of any other consumer (XAUTOCLAIM), then new entries (">"). The
 // caller acknowledges with Ack() only after it has committed them. Trim()
 // removes acknowledged entries (XTRIM MINID below the oldest pending and the
-// last delivered id). A Redis failure drops the connection; the next call
-// reconnects, so a Redis restart only delays ingestion.
+// last delivered id). A Redis failure drops the connection (a RedisLink
+// without backoff: the caller paces its retries); the next call reconnects
+// and starts again with the pending entries, so a Redis restart only delays
+// ingestion.
 //
 // Catching up: at its first connection the consumer notes the stream's last
 // entry (the backlog that waited for this jobd). ReachedStartTail() turns
@@ -26,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/redis/redis_connection.h"
+#include "common/redis/redis_link.h"
 #include "common/redis/redis_stream.h"
 
 namespace muster::server {
@@ -41,7 +44,7 @@ struct StreamConsumerOptions {
 
 class StreamConsumer {
  public:
-  explicit StreamConsumer(StreamConsumerOptions options) : options_(std::move(options)) {}
+  explicit StreamConsumer(StreamConsumerOptions options);
 
   // Up to max_entries entries; empty after `block` without new entries.
   // Entries whose fields are gone (deleted while pending) have no fields.
@@ -50,28 +53,35 @@ class StreamConsumer {
   absl::Status Ack(const std::vector<std::string>& ids);
   // XTRIM MINID below every entry not yet acknowledged.
   absl::Status Trim();
-  // Drops the connection: the next Read() starts again with the pending
-  // entries (used after the caller failed to commit what it read).
-  void Reset() { connection_.reset(); }
+  // The next Read() starts again with the pending entries (used after the
+  // caller failed to commit what it read).
+  void Reset() { set_up_connection_ = 0; }
   // True once the entries read so far include every entry that was in the
   // stream (pending or not yet read) at the first connection. Stays true.
   bool ReachedStartTail() const { return reached_start_tail_; }
 
  private:
-  absl::Status EnsureConnected();
-  absl::StatusOr<std::vector<StreamEntry>> ReadOwnPending();
-  absl::StatusOr<std::vector<StreamEntry>> ClaimOthersPending();
+  // The link's connection; on a new one (or after Reset()) first creates
+  // the group and restarts the recovery phases.
+  absl::StatusOr<RedisConnection*> Connection();
+  absl::StatusOr<std::vector<StreamEntry>> ReadOwnPending(RedisConnection& redis);
+  absl::StatusOr<std::vector<StreamEntry>> ClaimOthersPending(RedisConnection& redis);
   // Notes the stream's last entry id (once, at the first connection).
-  absl::Status NoteStartTail();
+  absl::Status NoteStartTail(RedisConnection& redis);
   void CheckStartTail(const std::vector<StreamEntry>& entries);
+  // Drops the connection: the next call reconnects and starts again with
+  // the pending entries.
   template <typename T>
   absl::StatusOr<T> Fail(absl::Status status) {
-    connection_.reset();
+    link_.Broken(status.message());
     return status;
   }
 
   StreamConsumerOptions options_;
-  std::unique_ptr<RedisConnection> connection_;
+  RedisLink link_;
+  // The link's connections() when the group and phases were last set up;
+  // 0: set up again before the next read.
+  uint64_t set_up_connection_ = 0;
   // Recovery phases after each (re)connect.
   enum class Phase { kOwnPending, kClaim, kNew } phase_ = Phase::kOwnPending;
   std::string own_cursor_ = "0";

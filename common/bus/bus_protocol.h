@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/ids/ids.h"
 
 namespace muster::bus {
 
@@ -39,12 +40,11 @@ inline constexpr int kDefaultReturnPort = 4506;
 // Topic frame of a job meant for one minion: "@<id>@".
 std::string MinionTopic(absl::string_view minion_id);
 
-// OK when `id` is a valid minion id: 1..255 bytes of [A-Za-z0-9._-].
-absl::Status ValidateMinionId(absl::string_view id);
-// OK when `name` is a valid datacenter name: 1..64 bytes of [A-Za-z0-9_-].
-absl::Status ValidateDatacenter(absl::string_view name);
-// OK when `id` is a valid relay id: 1..128 bytes of [A-Za-z0-9._-].
-absl::Status ValidateRelayId(absl::string_view id);
+// The id rules are common/ids/ids.h's; these names stay for the callers in
+// server/ that still spell them bus::Validate... (to be moved there).
+using ::muster::ValidateDatacenter;
+using ::muster::ValidateMinionId;
+using ::muster::ValidateRelayId;
 
 }  // namespace muster::bus
 

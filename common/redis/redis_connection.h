@@ -7,7 +7,7 @@
 // never a hang; TCP keepalive is on as well. A command whose reply timed out
 // may or may not have run: callers retry only what is safe to repeat. After an I/O error the
 // connection is broken for good: callers drop it and Connect() again (see
-// RedisReconnector for backoff).
+// RedisLink, common/redis/redis_link.h, for backoff).
 #ifndef MUSTER_COMMON_REDIS_REDIS_CONNECTION_H_
 #define MUSTER_COMMON_REDIS_REDIS_CONNECTION_H_
 

@@ -1,8 +1,20 @@
-// Early-return helpers for absl::Status, used across jobd.
-#ifndef MUSTER_SERVER_STATUS_MACROS_H_
-#define MUSTER_SERVER_STATUS_MACROS_H_
+// Early-return helpers for absl::Status and absl::StatusOr, shared by every
+// binary, so a function that calls several fallible steps reads as the list
+// of those steps.
+//
+//   RETURN_IF_ERROR(store.Exec("BEGIN"));
+//   ASSIGN_OR_RETURN(std::unique_ptr<Database> file, Database::Open(path));
+//
+// Both evaluate `expr` once. ASSIGN_OR_RETURN expands to several statements
+// (it declares `lhs` in the enclosing scope), so it cannot be the body of an
+// unbraced if; a `lhs` whose type holds a comma needs `auto` or an alias.
+#ifndef MUSTER_COMMON_STATUS_STATUS_MACROS_H_
+#define MUSTER_COMMON_STATUS_STATUS_MACROS_H_
+
+#include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 #define MUSTER_CONCAT_INNER_(a, b) a##b
 #define MUSTER_CONCAT_(a, b) MUSTER_CONCAT_INNER_(a, b)
@@ -22,4 +34,4 @@
   if (!statusor.ok()) return statusor.status();     \
   lhs = std::move(*statusor)
 
-#endif  // MUSTER_SERVER_STATUS_MACROS_H_
+#endif  // MUSTER_COMMON_STATUS_STATUS_MACROS_H_

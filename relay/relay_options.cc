@@ -1,0 +1,34 @@
+#include "relay/relay_options.h"
+
+#include "common/ids/ids.h"
+
+namespace muster::relay {
+
+absl::Status ValidateRelayOptions(const RelayOptions& options) {
+  if (absl::Status valid = ValidateDatacenter(options.datacenter); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--datacenter: ", valid.message()));
+  }
+  if (absl::Status valid = ValidateRelayId(options.relay_id); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--relay_id: ", valid.message()));
+  }
+  if (options.state_dir.empty()) {
+    return absl::InvalidArgumentError("--state_dir: must not be empty");
+  }
+  if (options.return_endpoint.empty() ||
+      (options.publish_endpoint.empty() && options.bus_connect.empty())) {
+    return absl::InvalidArgumentError(
+        "--publish_port/--return_port: the publish (or --bus_connect) and return endpoints "
+        "must both be set");
+  }
+  if (options.redis_timeout <= absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--redis_timeout_ms: must be above 1000");
+  }
+  if (options.heartbeat_interval_ms <= 0 || options.job_read_count <= 0 ||
+      options.entry_limits.max_returns <= 0 || options.entry_limits.max_bytes <= 0 ||
+      options.max_entries_per_round_trip <= 0 || options.max_messages_per_flush <= 0) {
+    return absl::InvalidArgumentError("interval, count and batch size flags must be positive");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace muster::relay
