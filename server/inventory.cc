@@ -17,7 +17,38 @@ std::string EncodeGrains(const Grains& grains) {
   return info.SerializeAsString();
 }
 
+// A relay's health as its stored row keeps it: the heartbeat's wire form.
+std::string EncodeRelayHealth(const RelayHealth& health) {
+  muster::wire::v1::RelayHeartbeat heartbeat;
+  heartbeat.set_started_at_ms(health.started_at_ms);
+  heartbeat.set_interval_ms(health.interval_ms);
+  heartbeat.set_minions_connected(health.minions_connected);
+  heartbeat.set_jobs_injected(health.jobs_injected);
+  heartbeat.set_jobs_expired(health.jobs_expired);
+  heartbeat.set_returns_forwarded(health.returns_forwarded);
+  heartbeat.set_spool_depth(health.spool_depth);
+  heartbeat.set_malformed_frames(health.malformed_frames);
+  heartbeat.set_malformed_entries(health.malformed_entries);
+  heartbeat.set_version(health.version);
+  return heartbeat.SerializeAsString();
+}
+
 }  // namespace
+
+RelayHealth RelayHealthOf(const muster::wire::v1::RelayHeartbeat& heartbeat) {
+  RelayHealth health;
+  health.started_at_ms = heartbeat.started_at_ms();
+  health.interval_ms = heartbeat.interval_ms();
+  health.minions_connected = heartbeat.minions_connected();
+  health.jobs_injected = heartbeat.jobs_injected();
+  health.jobs_expired = heartbeat.jobs_expired();
+  health.returns_forwarded = heartbeat.returns_forwarded();
+  health.spool_depth = heartbeat.spool_depth();
+  health.malformed_frames = heartbeat.malformed_frames();
+  health.malformed_entries = heartbeat.malformed_entries();
+  health.version = heartbeat.version();
+  return health;
+}
 
 MinionRow Inventory::ToRow(uint32_t number, const Minion& minion) const {
   MinionRow row;
@@ -57,7 +88,9 @@ absl::Status Inventory::Load(StoreSession& session) {
     relay.relay_id = row.relay_id;
     relay.datacenter = row.datacenter;
     relay.last_heartbeat_ms = row.last_heartbeat_ms;
-    relay.heartbeat.ParseFromString(row.heartbeat);
+    muster::wire::v1::RelayHeartbeat heartbeat;
+    heartbeat.ParseFromString(row.heartbeat);  // unreadable: shown empty, as before
+    relay.health = RelayHealthOf(heartbeat);
   }
   return absl::OkStatus();
 }
@@ -162,7 +195,7 @@ absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& re
 
 absl::Status Inventory::ApplyRelayHeartbeat(StoreSession& session, const std::string& relay_id,
                                             const std::string& datacenter, int64_t at_ms,
-                                            const muster::wire::v1::RelayHeartbeat& heartbeat) {
+                                            const RelayHealth& health) {
   Stage(session);
   auto staged = staged_.relays.find(relay_id);
   if (staged == staged_.relays.end()) {
@@ -178,8 +211,8 @@ absl::Status Inventory::ApplyRelayHeartbeat(StoreSession& session, const std::st
   relay.relay_id = relay_id;
   relay.datacenter = datacenter;
   relay.last_heartbeat_ms = std::max(relay.last_heartbeat_ms, at_ms);
-  relay.heartbeat = heartbeat;
-  RelayRow row{relay_id, datacenter, relay.last_heartbeat_ms, heartbeat.SerializeAsString()};
+  relay.health = health;
+  RelayRow row{relay_id, datacenter, relay.last_heartbeat_ms, EncodeRelayHealth(health)};
   return session.UpsertRelay(row);
 }
 
@@ -273,10 +306,14 @@ std::vector<MinionView> Inventory::List(const Target* target, absl::string_view 
   return page;
 }
 
-std::vector<RelayView> Inventory::Relays() const {
+std::vector<RelayView> Inventory::Relays(int64_t now_ms) const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<RelayView> relays;
-  for (const auto& [id, relay] : relays_) relays.push_back(relay);
+  for (const auto& [id, relay] : relays_) {
+    RelayView& view = relays.emplace_back(relay);
+    int64_t interval_ms = relay.health.interval_ms != 0 ? relay.health.interval_ms : 5000;
+    view.alive = now_ms - relay.last_heartbeat_ms <= 3 * interval_ms;
+  }
   return relays;
 }
 

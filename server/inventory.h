@@ -40,12 +40,33 @@ struct MinionView {
   std::string relay_id;
 };
 
+// What a relay last said about itself in its heartbeat.
+struct RelayHealth {
+  int64_t started_at_ms = 0;
+  uint32_t interval_ms = 0;  // how often it sends one; 0: not said
+  uint64_t minions_connected = 0;
+  uint64_t jobs_injected = 0;
+  uint64_t jobs_expired = 0;
+  uint64_t returns_forwarded = 0;
+  uint64_t spool_depth = 0;
+  uint64_t malformed_frames = 0;
+  uint64_t malformed_entries = 0;
+  std::string version;
+};
+
 struct RelayView {
   std::string relay_id;
   std::string datacenter;
   int64_t last_heartbeat_ms = 0;
-  muster::wire::v1::RelayHeartbeat heartbeat;
+  RelayHealth health;
+  // Set by Relays(): its last heartbeat is at most three of its intervals
+  // (5 s when it names none) old.
+  bool alive = false;
 };
+
+// A relay's heartbeat as jobd keeps it (the EventIngester converts with
+// this; the Inventory stores it in that wire form).
+RelayHealth RelayHealthOf(const muster::wire::v1::RelayHeartbeat& heartbeat);
 
 // Expected set: datacenter -> sorted minion numbers (no empty entries).
 using ExpectedSets = std::map<std::string, std::vector<uint32_t>>;
@@ -61,10 +82,10 @@ class Inventory {
                            const std::string& datacenter,
                            const muster::wire::v1::InventoryUpdate& update, int64_t at_ms,
                            uint64_t* skipped) ABSL_LOCKS_EXCLUDED(mu_);
+  // Records a relay's heartbeat and persists it in `session`'s transaction.
   absl::Status ApplyRelayHeartbeat(StoreSession& session, const std::string& relay_id,
                                    const std::string& datacenter, int64_t at_ms,
-                                   const muster::wire::v1::RelayHeartbeat& heartbeat)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                                   const RelayHealth& health) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Minions matching `target` whose last_seen_ms >= min_last_seen_ms.
   ExpectedSets Match(const Target& target, int64_t min_last_seen_ms) const
@@ -89,7 +110,8 @@ class Inventory {
   std::vector<MinionView> List(const Target* target, absl::string_view datacenter,
                                absl::string_view after_id, size_t limit,
                                uint64_t* total) const ABSL_LOCKS_EXCLUDED(mu_);
-  std::vector<RelayView> Relays() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Every relay by id, each alive or not as of `now_ms`.
+  std::vector<RelayView> Relays(int64_t now_ms) const ABSL_LOCKS_EXCLUDED(mu_);
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

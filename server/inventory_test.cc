@@ -89,7 +89,7 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
     gone.add_gone("web-1");
     st = inventory.ApplyUpdate(s, "relay-dc1", "dc1", gone, 2000, &skipped);
     if (!st.ok()) return st;
-    muster::wire::v1::RelayHeartbeat heartbeat;
+    RelayHealth heartbeat;
     st = inventory.ApplyRelayHeartbeat(s, "relay-dc1", "dc1", 2000, heartbeat);
     if (!st.ok()) return st;
     EXPECT_EQ(inventory.size(), 1u);
@@ -100,7 +100,7 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
   ASSERT_EQ(rolled_back.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(inventory.size(), 1u);
   EXPECT_FALSE(inventory.NumberOf("web-2").has_value());
-  EXPECT_TRUE(inventory.Relays().empty());
+  EXPECT_TRUE(inventory.Relays(2000).empty());
   uint64_t total = 0;
   std::vector<MinionView> listed = inventory.List(nullptr, "", "", 10, &total);
   ASSERT_EQ(listed.size(), 1u);
@@ -125,6 +125,39 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
   ASSERT_TRUE((*store)->Read([&](StoreSession& s) { return reloaded.Load(s); }).ok());
   EXPECT_EQ(reloaded.size(), 3u);
   EXPECT_EQ(reloaded.NumberOf("web-2"), 2u);
+}
+
+TEST(InventoryTest, RelayIsAliveWithinThreeHeartbeatIntervalsAndKeepsItsHealth) {
+  std::string path = testing::MakeTempDir("inventory_relays") + "/muster.db";
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  Inventory inventory;
+  RelayHealth fast;
+  fast.interval_ms = 1000;
+  fast.minions_connected = 7;
+  fast.version = "1.2.3";
+  RelayHealth silent;  // names no interval: 5 s
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    absl::Status st = inventory.ApplyRelayHeartbeat(s, "relay-a", "dc1", 10000, fast);
+    if (!st.ok()) return st;
+    return inventory.ApplyRelayHeartbeat(s, "relay-b", "dc2", 10000, silent);
+  }).ok());
+  std::vector<RelayView> relays = inventory.Relays(13000);
+  ASSERT_EQ(relays.size(), 2u);
+  EXPECT_TRUE(relays[0].alive);
+  EXPECT_FALSE(inventory.Relays(13001)[0].alive);
+  EXPECT_TRUE(inventory.Relays(25000)[1].alive);
+  EXPECT_FALSE(inventory.Relays(25001)[1].alive);
+
+  Inventory reloaded;
+  ASSERT_TRUE((*store)->Read([&](StoreSession& s) { return reloaded.Load(s); }).ok());
+  relays = reloaded.Relays(10000);
+  ASSERT_EQ(relays.size(), 2u);
+  EXPECT_EQ(relays[0].relay_id, "relay-a");
+  EXPECT_EQ(relays[0].datacenter, "dc1");
+  EXPECT_EQ(relays[0].health.minions_connected, 7u);
+  EXPECT_EQ(relays[0].health.version, "1.2.3");
+  EXPECT_EQ(relays[0].health.interval_ms, 1000u);
 }
 
 }  // namespace
