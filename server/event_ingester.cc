@@ -2,6 +2,7 @@
 
 #include "common/bus/bus_protocol.h"
 #include "proto/wire.pb.h"
+#include "server/relay_report_codec.h"
 #include "server/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -108,10 +109,12 @@ absl::Status EventIngester::Apply(StoreSession& session,
       ++applied.heartbeats;
       return inventory_->ApplyRelayHeartbeat(session, event.relay_id(), event.datacenter(),
                                              event.at_ms(), RelayHealthOf(event.heartbeat()));
-    case muster::wire::v1::RelayEvent::kInventory:
+    case muster::wire::v1::RelayEvent::kInventory: {
       ++applied.updates;
-      return inventory_->ApplyUpdate(session, event.relay_id(), event.datacenter(),
-                                     event.inventory(), event.at_ms(), &applied.bad_minions);
+      InventoryChange change = InventoryChangeOf(event.inventory());
+      return inventory_->ApplyUpdate(session, event.relay_id(), event.datacenter(), change,
+                                     event.at_ms(), &applied.bad_minions);
+    }
     case muster::wire::v1::RelayEvent::EVENT_NOT_SET:
       break;
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/bus/bus_protocol.h"
+#include "server/relay_report_codec.h"
 #include "server/status_macros.h"
 
 namespace muster::server {
@@ -11,44 +12,7 @@ namespace {
 // last_seen changes smaller than this are kept in memory only.
 constexpr int64_t kLastSeenPersistStepMs = 60 * 1000;
 
-std::string EncodeGrains(const Grains& grains) {
-  muster::wire::v1::MinionInfo info;
-  for (const auto& [key, value] : grains) (*info.mutable_grains())[key] = value;
-  return info.SerializeAsString();
-}
-
-// A relay's health as its stored row keeps it: the heartbeat's wire form.
-std::string EncodeRelayHealth(const RelayHealth& health) {
-  muster::wire::v1::RelayHeartbeat heartbeat;
-  heartbeat.set_started_at_ms(health.started_at_ms);
-  heartbeat.set_interval_ms(health.interval_ms);
-  heartbeat.set_minions_connected(health.minions_connected);
-  heartbeat.set_jobs_injected(health.jobs_injected);
-  heartbeat.set_jobs_expired(health.jobs_expired);
-  heartbeat.set_returns_forwarded(health.returns_forwarded);
-  heartbeat.set_spool_depth(health.spool_depth);
-  heartbeat.set_malformed_frames(health.malformed_frames);
-  heartbeat.set_malformed_entries(health.malformed_entries);
-  heartbeat.set_version(health.version);
-  return heartbeat.SerializeAsString();
-}
-
 }  // namespace
-
-RelayHealth RelayHealthOf(const muster::wire::v1::RelayHeartbeat& heartbeat) {
-  RelayHealth health;
-  health.started_at_ms = heartbeat.started_at_ms();
-  health.interval_ms = heartbeat.interval_ms();
-  health.minions_connected = heartbeat.minions_connected();
-  health.jobs_injected = heartbeat.jobs_injected();
-  health.jobs_expired = heartbeat.jobs_expired();
-  health.returns_forwarded = heartbeat.returns_forwarded();
-  health.spool_depth = heartbeat.spool_depth();
-  health.malformed_frames = heartbeat.malformed_frames();
-  health.malformed_entries = heartbeat.malformed_entries();
-  health.version = heartbeat.version();
-  return health;
-}
 
 MinionRow Inventory::ToRow(uint32_t number, const Minion& minion) const {
   MinionRow row;
@@ -74,10 +38,7 @@ absl::Status Inventory::Load(StoreSession& session) {
     Minion& minion = minions_[row.num];
     minion.id = std::move(row.id);
     minion.datacenter = std::move(row.datacenter);
-    muster::wire::v1::MinionInfo info;
-    if (info.ParseFromString(row.grains)) {
-      for (const auto& [key, value] : info.grains()) minion.grains.emplace(key, value);
-    }
+    minion.grains = DecodeGrains(row.grains);
     minion.last_seen_ms = minion.persisted_last_seen_ms = row.last_seen_ms;
     minion.alive = row.alive;
     minion.relay_id = std::move(row.relay_id);
@@ -88,9 +49,7 @@ absl::Status Inventory::Load(StoreSession& session) {
     relay.relay_id = row.relay_id;
     relay.datacenter = row.datacenter;
     relay.last_heartbeat_ms = row.last_heartbeat_ms;
-    muster::wire::v1::RelayHeartbeat heartbeat;
-    heartbeat.ParseFromString(row.heartbeat);  // unreadable: shown empty, as before
-    relay.health = RelayHealthOf(heartbeat);
+    relay.health = DecodeRelayHealth(row.heartbeat);
   }
   return absl::OkStatus();
 }
@@ -102,7 +61,7 @@ void Inventory::Stage(StoreSession& session) {
   session.AfterRollback([this] { staged_ = Staged(); });
 }
 
-std::optional<uint32_t> Inventory::StagedNumberOf(const std::string& id) const {
+std::optional<uint32_t> Inventory::StagedNumberOf(absl::string_view id) const {
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = by_id_.find(id);
@@ -142,34 +101,32 @@ void Inventory::ApplyStaged() {
 }
 
 absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& relay_id,
-                                    const std::string& datacenter,
-                                    const muster::wire::v1::InventoryUpdate& update,
+                                    const std::string& datacenter, InventoryChange& change,
                                     int64_t at_ms, uint64_t* skipped) {
   Stage(session);
-  for (const muster::wire::v1::MinionInfo& info : update.upserts()) {
-    if (!bus::ValidateMinionId(info.minion_id()).ok()) {
+  for (MinionReport& report : change.upserts) {
+    if (!bus::ValidateMinionId(report.id).ok()) {
       ++*skipped;
       continue;
     }
-    std::optional<uint32_t> number = StagedNumberOf(info.minion_id());
+    std::optional<uint32_t> number = StagedNumberOf(report.id);
     if (!number.has_value()) {
       number = NextNumber();
-      staged_.new_ids.emplace(info.minion_id(), *number);
+      staged_.new_ids.emplace(report.id, *number);
     }
     Minion& minion = StagedMinion(*number);
-    minion.id = info.minion_id();
+    minion.id = report.id;
     minion.datacenter = datacenter;
-    minion.grains.clear();
-    for (const auto& [key, value] : info.grains()) minion.grains.emplace(key, value);
+    minion.grains = std::move(report.grains);
     minion.last_seen_ms = std::max(minion.last_seen_ms,
-                                   info.last_seen_ms() != 0 ? info.last_seen_ms() : at_ms);
+                                   report.last_seen_ms != 0 ? report.last_seen_ms : at_ms);
     minion.persisted_last_seen_ms = minion.last_seen_ms;
     minion.alive = true;
     minion.relay_id = relay_id;
     RETURN_IF_ERROR(session.UpsertMinion(ToRow(*number, minion)));
   }
-  int64_t seen_at = update.seen_at_ms() != 0 ? update.seen_at_ms() : at_ms;
-  for (const std::string& id : update.seen()) {
+  int64_t seen_at = change.seen_at_ms != 0 ? change.seen_at_ms : at_ms;
+  for (absl::string_view id : change.seen) {
     std::optional<uint32_t> number = StagedNumberOf(id);
     if (!number.has_value()) continue;  // seen before its upsert: the upsert will follow
     Minion& minion = StagedMinion(*number);
@@ -182,7 +139,7 @@ absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& re
       RETURN_IF_ERROR(session.UpdateMinionSeen(*number, minion.last_seen_ms, true));
     }
   }
-  for (const std::string& id : update.gone()) {
+  for (absl::string_view id : change.gone) {
     std::optional<uint32_t> number = StagedNumberOf(id);
     if (!number.has_value()) continue;
     Minion& minion = StagedMinion(*number);

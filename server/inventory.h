@@ -24,9 +24,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/target/target.h"
-#include "proto/wire.pb.h"
 #include "server/job_store.h"
 
 namespace muster::server {
@@ -64,9 +64,21 @@ struct RelayView {
   bool alive = false;
 };
 
-// A relay's heartbeat as jobd keeps it (the EventIngester converts with
-// this; the Inventory stores it in that wire form).
-RelayHealth RelayHealthOf(const muster::wire::v1::RelayHeartbeat& heartbeat);
+// One minion a relay reports, with its grains.
+struct MinionReport {
+  std::string id;
+  Grains grains;
+  int64_t last_seen_ms = 0;  // 0: the event's time
+};
+
+// One relay's inventory event: minions upserted, seen again, or gone. The
+// views in `seen` and `gone` point into the event the caller holds.
+struct InventoryChange {
+  std::vector<MinionReport> upserts;
+  std::vector<absl::string_view> seen;
+  int64_t seen_at_ms = 0;  // 0: the event's time
+  std::vector<absl::string_view> gone;
+};
 
 // Expected set: datacenter -> sorted minion numbers (no empty entries).
 using ExpectedSets = std::map<std::string, std::vector<uint32_t>>;
@@ -76,12 +88,12 @@ class Inventory {
   // Loads every persisted minion and relay. Call once, before serving.
   absl::Status Load(StoreSession& session) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Applies one relay's inventory update and persists it in `session`'s
-  // transaction. Invalid minion ids are skipped and counted in *skipped.
+  // Applies one relay's inventory change (its upserts' grains are moved
+  // from) and persists it in `session`'s transaction. Invalid minion ids
+  // are skipped and counted in *skipped.
   absl::Status ApplyUpdate(StoreSession& session, const std::string& relay_id,
-                           const std::string& datacenter,
-                           const muster::wire::v1::InventoryUpdate& update, int64_t at_ms,
-                           uint64_t* skipped) ABSL_LOCKS_EXCLUDED(mu_);
+                           const std::string& datacenter, InventoryChange& change,
+                           int64_t at_ms, uint64_t* skipped) ABSL_LOCKS_EXCLUDED(mu_);
   // Records a relay's heartbeat and persists it in `session`'s transaction.
   absl::Status ApplyRelayHeartbeat(StoreSession& session, const std::string& relay_id,
                                    const std::string& datacenter, int64_t at_ms,
@@ -139,7 +151,7 @@ class Inventory {
   // callbacks of the staged changes.
   void Stage(StoreSession& session) ABSL_LOCKS_EXCLUDED(mu_);
   // The number of `id`, staged or live.
-  std::optional<uint32_t> StagedNumberOf(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<uint32_t> StagedNumberOf(absl::string_view id) const ABSL_LOCKS_EXCLUDED(mu_);
   // A new minion's number: after the live ones and the staged new ones.
   uint32_t NextNumber() const ABSL_LOCKS_EXCLUDED(mu_);
   // The staged copy of minion `number`, copied from the live one first.

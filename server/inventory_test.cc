@@ -1,6 +1,7 @@
 #include "server/inventory.h"
 
 #include "gtest/gtest.h"
+#include "server/relay_report_codec.h"
 #include "tests/support/process.h"
 
 namespace muster::server {
@@ -18,6 +19,14 @@ muster::wire::v1::InventoryUpdate Upserts(std::initializer_list<const char*> ids
   return update;
 }
 
+// Applies a relay's inventory event as the EventIngester does.
+absl::Status Apply(Inventory& inventory, StoreSession& session, const std::string& relay_id,
+                   const std::string& datacenter, const muster::wire::v1::InventoryUpdate& update,
+                   int64_t at_ms, uint64_t* skipped) {
+  InventoryChange change = InventoryChangeOf(update);
+  return inventory.ApplyUpdate(session, relay_id, datacenter, change, at_ms, skipped);
+}
+
 TEST(InventoryTest, MatchesByDatacenterAndPersistsAcrossReload) {
   std::string path = testing::MakeTempDir("inventory") + "/muster.db";
   auto store = JobStore::Open(path);
@@ -25,16 +34,16 @@ TEST(InventoryTest, MatchesByDatacenterAndPersistsAcrossReload) {
   Inventory inventory;
   uint64_t skipped = 0;
   ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
-    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+    absl::Status st = Apply(inventory, s, "relay-dc1", "dc1",
                                             Upserts({"web-1", "web-2", "db-1"}, "web"), 1000,
                                             &skipped);
     if (!st.ok()) return st;
-    st = inventory.ApplyUpdate(s, "relay-dc2", "dc2", Upserts({"web-3", "bad id"}, "db"), 1000,
+    st = Apply(inventory, s, "relay-dc2", "dc2", Upserts({"web-3", "bad id"}, "db"), 1000,
                                &skipped);
     if (!st.ok()) return st;
     muster::wire::v1::InventoryUpdate gone;
     gone.add_gone("web-2");
-    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", gone, 2000, &skipped);
+    return Apply(inventory, s, "relay-dc1", "dc1", gone, 2000, &skipped);
   }).ok());
   EXPECT_EQ(skipped, 1u);
   EXPECT_EQ(inventory.size(), 4u);
@@ -75,19 +84,19 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
   auto all = Target::Parse(TargetKind::kGlob, "*");
   ASSERT_TRUE(all.ok());
   ASSERT_TRUE((*store)->Write([&](StoreSession& s) {
-    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", Upserts({"web-1"}, "web"), 1000,
+    return Apply(inventory, s, "relay-dc1", "dc1", Upserts({"web-1"}, "web"), 1000,
                                  &skipped);
   }).ok());
   ASSERT_EQ(inventory.NumberOf("web-1"), 0u);
 
   // Inside the transaction nothing shows; after the rollback nothing stays.
   absl::Status rolled_back = (*store)->Write([&](StoreSession& s) -> absl::Status {
-    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+    absl::Status st = Apply(inventory, s, "relay-dc1", "dc1",
                                             Upserts({"web-2", "web-3"}, "web"), 2000, &skipped);
     if (!st.ok()) return st;
     muster::wire::v1::InventoryUpdate gone;
     gone.add_gone("web-1");
-    st = inventory.ApplyUpdate(s, "relay-dc1", "dc1", gone, 2000, &skipped);
+    st = Apply(inventory, s, "relay-dc1", "dc1", gone, 2000, &skipped);
     if (!st.ok()) return st;
     RelayHealth heartbeat;
     st = inventory.ApplyRelayHeartbeat(s, "relay-dc1", "dc1", 2000, heartbeat);
@@ -108,13 +117,13 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
 
   // Committed: upsert and `seen` in one transaction, numbers after web-1.
   ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
-    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+    absl::Status st = Apply(inventory, s, "relay-dc1", "dc1",
                                             Upserts({"web-3", "web-2"}, "web"), 3000, &skipped);
     if (!st.ok()) return st;
     muster::wire::v1::InventoryUpdate seen;
     seen.add_seen("web-3");
     seen.set_seen_at_ms(9000);
-    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", seen, 9000, &skipped);
+    return Apply(inventory, s, "relay-dc1", "dc1", seen, 9000, &skipped);
   }).ok());
   EXPECT_EQ(inventory.size(), 3u);
   EXPECT_EQ(inventory.NumberOf("web-3"), 1u);

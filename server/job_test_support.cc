@@ -4,6 +4,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "proto/wire.pb.h"
+#include "server/relay_report_codec.h"
 #include "tests/support/process.h"
 
 namespace muster::server {
@@ -29,8 +30,9 @@ void JobStoreTest::AddMinions(int first, int count, int datacenters) {
         info->set_minion_id(MinionId(i));
         info->set_last_seen_ms(now);
       }
+      InventoryChange change = InventoryChangeOf(update);
       absl::Status status =
-          inventory_.ApplyUpdate(s, absl::StrCat("relay-", dc), dc, update, now, &skipped);
+          inventory_.ApplyUpdate(s, absl::StrCat("relay-", dc), dc, change, now, &skipped);
       if (!status.ok()) return status;
     }
     return absl::OkStatus();

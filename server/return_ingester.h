@@ -4,9 +4,10 @@
 // Each read takes up to `max_entries` entries (a relay writes up to 1,000
 // returns per entry), parses them into reused ReturnBatch messages, and
 // records every return of the read in one bulk store transaction through
-// JobTracker::IngestReturns (ReturnPlacement; cut into several when a SubmitJob or another
-// control-plane write waits for the writer, see JobStore::WriteBulk); the
-// entries are acknowledged only after the last of them has committed. A
+// JobTracker::IngestReturns (ReturnPlacement; cut into several when a
+// SubmitJob or another control-plane write waits for the writer, see
+// JobStore::WriteBulk); the entries are acknowledged only after the last of
+// them has committed. A
 // crash between commit and XACK makes the entries pending again; they are
 // re-read on restart and are then duplicates, which change nothing. The
 // wire messages stop here: the tracker sees IncomingReturn and

@@ -19,6 +19,7 @@
 #include "server/inventory.h"
 #include "server/job_store.h"
 #include "server/job_tracker.h"
+#include "server/relay_report_codec.h"
 #include "server/return_ingester.h"
 #include "tests/support/process.h"
 
@@ -50,8 +51,9 @@ class ReturnIngesterYieldTest : public ::testing::Test {
           info->set_minion_id(MinionId(i));
           info->set_last_seen_ms(now);
         }
+        InventoryChange change = InventoryChangeOf(update);
         absl::Status status =
-            inventory_.ApplyUpdate(s, absl::StrCat("relay-", dc), dc, update, now, &skipped);
+            inventory_.ApplyUpdate(s, absl::StrCat("relay-", dc), dc, change, now, &skipped);
         if (!status.ok()) return status;
       }
       return absl::OkStatus();
