@@ -4,15 +4,12 @@
 
 
 namespace muster::server {
-namespace {
 
-int IndexOf(const std::vector<std::string>& names, const std::string& name) {
+int DatacenterIndex(const std::vector<std::string>& names, absl::string_view name) {
   auto it = std::lower_bound(names.begin(), names.end(), name);
   if (it == names.end() || *it != name) return -1;
   return static_cast<int>(it - names.begin());
 }
-
-}  // namespace
 
 DeliveryInfo DeliveryOf(DeliveryStatus status, int64_t at_ms, const std::string& relay_id,
                         uint32_t messages) {
@@ -60,7 +57,7 @@ std::vector<JobAttempt> RecoverAttempts(const JobRow& job,
   attempts.back().started_at_ms = job.attempt_at_ms;
   attempts.back().deadline_ms = job.deadline_ms;
   for (const DeliveryRow& d : deliveries) {
-    int index = IndexOf(datacenters, d.datacenter);
+    int index = DatacenterIndex(datacenters, d.datacenter);
     if (index < 0 || d.attempt == 0 || d.attempt > attempts.size()) continue;
     JobAttempt& a = attempts[d.attempt - 1];
     a.deliveries[index] =
@@ -76,7 +73,7 @@ std::vector<JobAttempt> RecoverAttempts(const JobRow& job,
     a.state = static_cast<JobState>(row.state);
     a.asked.assign(datacenters.size(), 0);
     for (const auto& [datacenter, count] : row.asked) {
-      int index = IndexOf(datacenters, datacenter);
+      int index = DatacenterIndex(datacenters, datacenter);
       if (index >= 0) a.asked[index] = count;
     }
   }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 #include "server/job_store.h"
 #include "server/job_types.h"
 
@@ -62,6 +64,9 @@ struct JobAttempt {
   std::vector<uint64_t> asked;
   std::vector<DeliveryInfo> deliveries;
 };
+
+// Index of `name` in a job's sorted datacenter names, or -1.
+int DatacenterIndex(const std::vector<std::string>& names, absl::string_view name);
 
 // A relay's report.
 DeliveryInfo DeliveryOf(DeliveryStatus status, int64_t at_ms, const std::string& relay_id,

@@ -21,12 +21,6 @@ std::vector<uint32_t> MissingMembers(const DatacenterTally& tally) {
   return numbers;
 }
 
-int DatacenterIndex(const std::vector<std::string>& names, absl::string_view name) {
-  auto it = std::lower_bound(names.begin(), names.end(), name);
-  if (it == names.end() || *it != name) return -1;
-  return static_cast<int>(it - names.begin());
-}
-
 absl::Status UnknownJobError(const std::string& jid) {
   return absl::NotFoundError(absl::StrCat("job '", jid, "' not found"));
 }

@@ -65,8 +65,6 @@ bool NoneMissing(const std::vector<DatacenterTally>& tallies);
 inline bool NoneMissing(const JobRecord& record) { return NoneMissing(record.tallies); }
 // The members of `tally` without a return (requires it loaded).
 std::vector<uint32_t> MissingMembers(const DatacenterTally& tally);
-// Index of `name` in the sorted `names`, or -1.
-int DatacenterIndex(const std::vector<std::string>& names, absl::string_view name);
 // NotFound naming the jid.
 absl::Status UnknownJobError(const std::string& jid);
 

@@ -55,7 +55,7 @@ namespace {
 // What one placed return changes in a job's tallies (or its row's count of
 // unexpected returns from datacenters without expected minions).
 void ApplyReturn(int datacenter, int64_t position, uint32_t attempt, bool success,
-                        std::vector<DatacenterTally>& tallies, JobRow& row) {
+                 std::vector<DatacenterTally>& tallies, JobRow& row) {
   if (position >= 0) {
     tallies[datacenter].Record(position, attempt, success);
   } else if (datacenter >= 0) {
