@@ -30,10 +30,13 @@ void DeadlineTimer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void DeadlineTimer::Wake() {
+void DeadlineTimer::Wake(int64_t deadline_ms) {
   absl::MutexLock lock(&mu_);
-  woken_ = true;
-  wake_.Signal();
+  named_deadline_ms_ = std::min(named_deadline_ms_, deadline_ms);
+  if (deadline_ms < sleeping_until_ms_) {
+    woken_ = true;
+    wake_.Signal();
+  }
 }
 
 void DeadlineTimer::HoldExpiry() {
@@ -52,9 +55,12 @@ void DeadlineTimer::ReleaseExpiry() {
 bool DeadlineTimer::HeldLocked() const { return holds_ > 0 && absl::Now() < hold_until_; }
 
 bool DeadlineTimer::WaitForWork(bool* was_held, bool* expire) {
-  // Asked before taking mu_: a deadline added after this look calls Wake().
+  // Asked before taking mu_: a deadline added after this look is named by
+  // Wake(), and taken here.
   int64_t next = callbacks_.next_deadline_ms();
   absl::MutexLock lock(&mu_);
+  next = std::min(next, named_deadline_ms_);
+  named_deadline_ms_ = INT64_MAX;
   bool held = HeldLocked();
   if (held && !*was_held) {
     spdlog::info("job expiry held until the returns and events waiting in Redis are read");
@@ -75,8 +81,10 @@ bool DeadlineTimer::WaitForWork(bool* was_held, bool* expire) {
   absl::Time wake = std::min(absl::FromUnixMillis(next), now + absl::Seconds(1));
   if (held) wake = std::min(now + absl::Seconds(1), hold_until_);
   if (held || next > absl::ToUnixMillis(now)) {
+    sleeping_until_ms_ = absl::ToUnixMillis(wake);
     bool timed_out = false;
     while (!stopping_ && !woken_ && !timed_out) timed_out = wake_.WaitWithDeadline(&mu_, wake);
+    sleeping_until_ms_ = INT64_MIN;
   }
   woken_ = false;
   if (stopping_) return false;

@@ -1,7 +1,7 @@
 // DeadlineTimer: the thread that ends jobs whose deadline passed.
 //
 // It sleeps until the earliest deadline (asked of `next_deadline_ms`), or
-// at most a second, or until Wake(); then runs `tick` (jobd writes the
+// at most a second, or until Wake() names an earlier one; then runs `tick` (jobd writes the
 // final state of jobs completed in memory there) and, unless expiry is
 // held, `expire(now_ms)`. A failed `expire` is logged and retried a second
 // later. While expiry is held (HoldExpiry: jobd's ingesters have not yet
@@ -42,9 +42,11 @@ class DeadlineTimer {
   void Start() ABSL_LOCKS_EXCLUDED(mu_);
   // Stops and joins the thread (after at most one running callback).
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
-  // A deadline may have moved earlier (a job was submitted or retried):
-  // look again now.
-  void Wake() ABSL_LOCKS_EXCLUDED(mu_);
+  // A job now has deadline `deadline_ms` (it was submitted or retried):
+  // wakes the thread if that is before the time it sleeps until, and is
+  // never missed (a deadline named while the thread is busy is taken into
+  // its next sleep). A later deadline costs nothing.
+  void Wake(int64_t deadline_ms) ABSL_LOCKS_EXCLUDED(mu_);
   // Each HoldExpiry() keeps jobs from being ended for their deadline until
   // the matching ReleaseExpiry() (or the hold limit).
   void HoldExpiry() ABSL_LOCKS_EXCLUDED(mu_);
@@ -63,6 +65,10 @@ class DeadlineTimer {
   absl::CondVar wake_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  // Deadlines named by Wake() since the thread last looked.
+  int64_t named_deadline_ms_ ABSL_GUARDED_BY(mu_) = INT64_MAX;
+  // What the sleeping thread wakes at; INT64_MIN while it is not asleep.
+  int64_t sleeping_until_ms_ ABSL_GUARDED_BY(mu_) = INT64_MIN;
   int holds_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time hold_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::thread thread_;

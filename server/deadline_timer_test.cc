@@ -69,7 +69,7 @@ TEST_F(DeadlineTimerTest, EndsAJobWhenItsDeadlinePasses) {
   std::unique_ptr<DeadlineTimer> timer = MakeTimer(absl::Seconds(60));
   timer->Start();
   deadline_ms_ = NowMs() + 20;
-  timer->Wake();  // as a submit does
+  timer->Wake(deadline_ms_);  // as a submit does
   ASSERT_TRUE(WaitForExpiry());
   EXPECT_EQ(expired(), 1);
   timer->Stop();
@@ -81,11 +81,11 @@ TEST_F(DeadlineTimerTest, HeldExpiryWaitsForTheRelease) {
   timer->HoldExpiry();
   timer->HoldExpiry();
   timer->Start();
-  timer->Wake();
+  timer->Wake(deadline_ms_);
   ASSERT_TRUE(WaitForTicks(1));  // it looked, and did not end the job
   EXPECT_EQ(expired(), 0);
   timer->ReleaseExpiry();
-  timer->Wake();
+  timer->Wake(deadline_ms_);
   ASSERT_TRUE(WaitForTicks(2));
   EXPECT_EQ(expired(), 0) << "one hold is left";
   timer->ReleaseExpiry();
@@ -105,7 +105,7 @@ TEST_F(DeadlineTimerTest, TheHoldEndsAtItsLimitWithoutARelease) {
 TEST_F(DeadlineTimerTest, StopTicksOnceMoreAndJoins) {
   std::unique_ptr<DeadlineTimer> timer = MakeTimer(absl::Seconds(60));
   timer->Start();
-  timer->Wake();
+  timer->Wake(NowMs());
   ASSERT_TRUE(WaitForTicks(1));
   int before;
   {

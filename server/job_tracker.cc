@@ -127,17 +127,19 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
   ExpectedSets sets =
       inventory_->Match(target, now - absl::ToInt64Milliseconds(options_.inventory_expiry));
   std::unique_ptr<JobRecord> record = NewJob(spec, std::move(sets), now);
+  int64_t deadline_ms = record->row.deadline_ms;
   SubmitResult result;
   RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
     ASSIGN_OR_RETURN(result, RecordNewJob(session, registry_, std::move(record)));
     return absl::OkStatus();
   }));
-  timer_.Wake();
+  if (result.expected > 0) timer_.Wake(deadline_ms);
   return result;
 }
 
 absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t timeout_ms) {
   RetryResult result;
+  int64_t deadline_ms = 0;
   RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
     JobRecord* record;  // records live as long as the registry
     {
@@ -149,9 +151,10 @@ absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t t
     RETURN_IF_ERROR(placement_.EnsureLoaded(session, record));
     absl::MutexLock lock(&registry_.mu());
     ASSIGN_OR_RETURN(result, StartRetry(session, registry_, record, timeout_ms, NowMs()));
+    deadline_ms = record->row.deadline_ms;
     return absl::OkStatus();
   }));
-  timer_.Wake();
+  timer_.Wake(deadline_ms);
   return result;
 }
 
