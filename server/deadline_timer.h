@@ -1,9 +1,9 @@
 // DeadlineTimer: the thread that ends jobs whose deadline passed.
 //
-// It sleeps until the earliest deadline (asked of `next_deadline_ms`), or
-// at most a second, or until Wake() names an earlier one; then runs `tick` (jobd writes the
-// final state of jobs completed in memory there) and, unless expiry is
-// held, `expire(now_ms)`. A failed `expire` is logged and retried a second
+// It sleeps until the earliest deadline (asked of `next_deadline_ms`), at
+// most a second, or until Wake() names an earlier one; then runs `tick`
+// (jobd writes the final state of jobs completed in memory there) and,
+// unless expiry is held, `expire(now_ms)`. A failed `expire` is logged and retried a second
 // later. While expiry is held (HoldExpiry: jobd's ingesters have not yet
 // read what waited in Redis at start) no job is ended for its deadline, so
 // returns that waited there are not counted missing; the hold ends with
