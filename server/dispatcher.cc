@@ -4,6 +4,8 @@
 #include "absl/time/clock.h"
 #include "common/compress/zlib_codec.h"
 #include "proto/wire.pb.h"
+#include "server/expected_set.h"
+#include "server/job_types_proto.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::server {
@@ -15,11 +17,48 @@ constexpr int64_t kExpectedKeyGraceMs = 10 * 60 * 1000;
 // dispatcher's thread every retry_interval.
 constexpr absl::Duration kRedisTimeout = absl::Seconds(2);
 
+// The serialized JobEnvelope of each part of `plan` (docs/PROTOCOL.md 2.1).
+std::vector<std::string> EncodeEnvelopes(const DispatchPlan& plan) {
+  const JobRow& job = plan.job;
+  std::vector<std::string> payloads;
+  for (const DispatchPlan::Part& part : plan.parts) {
+    muster::wire::v1::JobEnvelope envelope;
+    envelope.set_jid(job.jid);
+    envelope.set_attempt(job.attempt);
+    envelope.mutable_target()->set_type(TargetTypeToProto(part.target_type));
+    envelope.mutable_target()->set_expression(part.expression);
+    envelope.set_function(job.function);
+    for (const std::string& arg : job.args) envelope.add_args(arg);
+    envelope.set_created_at_ms(job.attempt_at_ms);
+    envelope.set_deadline_ms(job.deadline_ms);
+    envelope.set_timeout_ms(static_cast<uint32_t>(job.deadline_ms - job.attempt_at_ms));
+    envelope.set_datacenter(part.datacenter);
+    envelope.set_submitter(job.submitter);
+    payloads.push_back(envelope.SerializeAsString());
+  }
+  return payloads;
+}
+
+// ExpectedMinions { repeated string minion_ids = 1; } written by hand: the
+// ids go from the inventory into the blob without a copy each.
+std::string EncodeExpectedMinions(const Inventory& inventory,
+                                  const std::vector<uint32_t>& members) {
+  std::string out;
+  out.reserve(members.size() * 32);
+  inventory.VisitIds(members, [&out](absl::string_view id) {
+    out.push_back(0x0A);  // field 1, length-delimited
+    AppendVarint(id.size(), &out);
+    out.append(id.data(), id.size());
+  });
+  return out;
+}
+
 }  // namespace
 
-Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker)
+Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker, const Inventory* inventory)
     : options_(std::move(options)),
       tracker_(tracker),
+      inventory_(inventory),
       link_(RedisLinkOptions::WithoutBackoff("dispatch", options_.redis, kRedisTimeout)),
       describe_link_(
           RedisLinkOptions::WithoutBackoff("expected minions", options_.redis, kRedisTimeout)) {}
@@ -47,68 +86,59 @@ void Dispatcher::Stop() {
 }
 
 absl::Status Dispatcher::Dispatch(const std::string& jid) {
-  absl::StatusOr<DispatchOrder> order = tracker_->BuildDispatch(jid);
-  if (!order.ok()) return order.status();
-  const JobRow& job = order->job;
-  std::string min_id =
-      absl::StrCat(absl::ToUnixMillis(absl::Now() - options_.stream_retention), "-0");
+  absl::StatusOr<DispatchPlan> plan = tracker_->PlanDispatch(jid);
+  if (!plan.ok()) return plan.status();
   std::vector<std::string> keys;
-  std::vector<std::string> payloads;
-  for (const DispatchOrder::Part& part : order->parts) {
-    muster::wire::v1::JobEnvelope envelope;
-    envelope.set_jid(job.jid);
-    envelope.set_attempt(job.attempt);
-    envelope.mutable_target()->set_type(part.target_type);
-    envelope.mutable_target()->set_expression(part.expression);
-    envelope.set_function(job.function);
-    for (const std::string& arg : job.args) envelope.add_args(arg);
-    envelope.set_created_at_ms(job.attempt_at_ms);
-    envelope.set_deadline_ms(job.deadline_ms);
-    envelope.set_timeout_ms(static_cast<uint32_t>(job.deadline_ms - job.attempt_at_ms));
-    envelope.set_datacenter(part.datacenter);
-    envelope.set_submitter(job.submitter);
+  for (const DispatchPlan::Part& part : plan->parts) {
     keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
-    payloads.push_back(envelope.SerializeAsString());
   }
-  {
-    absl::MutexLock lock(&mu_);
-    // A connection idle across a Redis restart fails on first use: the job
-    // is written again at once on a fresh connection, not a retry period
-    // later (XADD of a job twice is harmless, relays de-duplicate).
-    absl::Status written;
-    for (int tries = 0; tries < 2; ++tries) {
-      uint64_t connections = link_.connections();
-      RedisConnection* redis = link_.Get();
-      if (redis == nullptr) return link_.failure();
-      bool fresh = link_.connections() != connections;
-      for (size_t i = 0; i < keys.size(); ++i) {
-        redis->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
-      }
-      absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
-      if (!replies.ok()) {
-        written = replies.status();
-        link_.Broken(written.message());
-        if (fresh) break;
-        continue;
-      }
-      written = absl::OkStatus();
-      for (const RedisReply& reply : *replies) {
-        if (reply.IsError()) {
-          written = absl::UnavailableError(absl::StrCat("XADD: ", reply.str()));
-        }
-      }
-      if (written.ok()) link_.Succeeded();
-      break;
-    }
-    if (!written.ok()) return written;
+  if (absl::Status written = WriteEnvelopes(keys, EncodeEnvelopes(*plan)); !written.ok()) {
+    return written;
   }
-  absl::StatusOr<bool> marked = tracker_->MarkDispatched(jid, job.attempt);
+  uint32_t attempt = plan->job.attempt;
+  absl::StatusOr<bool> marked = tracker_->MarkDispatched(jid, attempt);
   if (!marked.ok()) return marked.status();
   absl::MutexLock lock(&stop_mu_);
-  if (*marked) to_persist_.emplace_back(jid, job.attempt);
-  to_describe_.emplace_back(jid, job.attempt);
+  if (*marked) to_persist_.emplace_back(jid, attempt);
+  to_describe_.emplace_back(jid, attempt);
   stop_cv_.Signal();
   return absl::OkStatus();
+}
+
+absl::Status Dispatcher::WriteEnvelopes(const std::vector<std::string>& keys,
+                                        const std::vector<std::string>& payloads) {
+  std::string min_id =
+      absl::StrCat(absl::ToUnixMillis(absl::Now() - options_.stream_retention), "-0");
+  absl::MutexLock lock(&mu_);
+  // A connection idle across a Redis restart fails on first use: the job
+  // is written again at once on a fresh connection, not a retry period
+  // later (XADD of a job twice is harmless, relays de-duplicate).
+  absl::Status written;
+  for (int tries = 0; tries < 2; ++tries) {
+    uint64_t connections = link_.connections();
+    RedisConnection* redis = link_.Get();
+    if (redis == nullptr) return link_.failure();
+    bool fresh = link_.connections() != connections;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      redis->Append({"XADD", keys[i], "MINID", "~", min_id, "*", "job", payloads[i]});
+    }
+    absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
+    if (!replies.ok()) {
+      written = replies.status();
+      link_.Broken(written.message());
+      if (fresh) break;
+      continue;
+    }
+    written = absl::OkStatus();
+    for (const RedisReply& reply : *replies) {
+      if (reply.IsError()) {
+        written = absl::UnavailableError(absl::StrCat("XADD: ", reply.str()));
+      }
+    }
+    if (written.ok()) link_.Succeeded();
+    break;
+  }
+  return written;
 }
 
 bool Dispatcher::DescribeQueued() {
@@ -122,32 +152,9 @@ bool Dispatcher::DescribeQueued() {
   absl::Status status;
   for (; done < queued.size(); ++done) {
     const auto& [jid, attempt] = queued[done];
-    absl::StatusOr<DispatchExpectedMinions> expected = tracker_->ExpectedMinionsOf(jid, attempt);
-    if (!expected.ok()) continue;  // moved on or finished: no relay needs it
-    RedisConnection* redis = describe_link_.Get();
-    if (redis == nullptr) {
-      status = describe_link_.failure();
-      break;
-    }
-    // Each expires a while after the deadline, when no relay tracks the
-    // dispatch any more.
-    std::string expire_at = absl::StrCat(expected->deadline_ms + kExpectedKeyGraceMs);
-    for (const ExpectedMinionsBlob& blob : expected->datacenters) {
-      redis->Append(
-          {"SET", absl::StrCat(options_.prefix, "expected:", blob.datacenter, ":", jid, ":",
-                               attempt),
-           compress::ZlibCompress(blob.expected_minions), "PXAT", expire_at});
-    }
-    absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
-    if (!replies.ok()) {
-      status = replies.status();
-      describe_link_.Broken(status.message());
-      break;
-    }
-    describe_link_.Succeeded();
-    for (const RedisReply& reply : *replies) {
-      if (reply.IsError()) status = absl::UnavailableError(absl::StrCat("SET: ", reply.str()));
-    }
+    absl::StatusOr<DispatchMembers> members = tracker_->MembersOf(jid, attempt);
+    if (!members.ok()) continue;  // moved on or finished: no relay needs it
+    status = WriteExpectedMinions(jid, attempt, *members);
     if (!status.ok()) break;
   }
   if (done == queued.size()) return true;
@@ -156,6 +163,32 @@ bool Dispatcher::DescribeQueued() {
   absl::MutexLock lock(&stop_mu_);
   to_describe_.insert(to_describe_.begin(), queued.begin() + done, queued.end());
   return false;
+}
+
+absl::Status Dispatcher::WriteExpectedMinions(const std::string& jid, uint32_t attempt,
+                                              const DispatchMembers& members) {
+  RedisConnection* redis = describe_link_.Get();
+  if (redis == nullptr) return describe_link_.failure();
+  // Each expires a while after the deadline, when no relay tracks the
+  // dispatch any more.
+  std::string expire_at = absl::StrCat(members.deadline_ms + kExpectedKeyGraceMs);
+  for (const auto& [datacenter, numbers] : members.datacenters) {
+    redis->Append(
+        {"SET", absl::StrCat(options_.prefix, "expected:", datacenter, ":", jid, ":", attempt),
+         compress::ZlibCompress(EncodeExpectedMinions(*inventory_, numbers)), "PXAT",
+         expire_at});
+  }
+  absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
+  if (!replies.ok()) {
+    describe_link_.Broken(replies.status().message());
+    return replies.status();
+  }
+  describe_link_.Succeeded();
+  absl::Status status;
+  for (const RedisReply& reply : *replies) {
+    if (reply.IsError()) status = absl::UnavailableError(absl::StrCat("SET: ", reply.str()));
+  }
+  return status;
 }
 
 bool Dispatcher::PersistQueued() {

@@ -1,14 +1,17 @@
-// Dispatcher: writes a job's envelopes to the datacenter job streams
-// (docs/PROTOCOL.md 2.1) and then marks the job RUNNING: in memory at once,
-// in SQLite from the dispatcher's thread (JobTracker::MarkDispatched), so
+// Dispatcher: the one owner of a job's step from PENDING to RUNNING. For a
+// dispatch it asks the JobTracker for the plan (JobTracker::PlanDispatch),
+// encodes one JobEnvelope per datacenter, writes them to the datacenter job
+// streams (docs/PROTOCOL.md 2.1), marks the job RUNNING in memory at once
+// (JobTracker::MarkDispatched: GetJob, WatchJob and later dispatches see it)
+// and persists that from its own thread (JobTracker::PersistDispatched), so
 // SubmitJob answers without a second wait for the store's writer. The
 // dispatcher's thread also writes each dispatch's expected-minions keys
 // (about 1 MB per 33,000 minions: kept off SubmitJob's path), which relays
 // read to track receipts; it writes them again for every running job when
 // jobd starts.
 //
-// SubmitJob and RetryMissing call Dispatch() right after their commit, so a
-// job normally reaches Redis within one round trip. Any job still PENDING
+// JobControl calls Dispatch() right after a submit's or a retry's commit, so
+// a job normally reaches Redis within one round trip. Any job still PENDING
 // (Redis was down, or jobd died between commit and XADD) is dispatched again
 // by a background thread every `retry_interval` and once at start; relays
 // de-duplicate on (jid, attempt), so writing an envelope twice is harmless.
@@ -27,6 +30,7 @@
 #include "absl/time/time.h"
 #include "common/redis/redis_connection.h"
 #include "common/redis/redis_link.h"
+#include "server/inventory.h"
 #include "server/job_tracker.h"
 
 namespace muster::server {
@@ -41,7 +45,8 @@ struct DispatcherOptions {
 
 class Dispatcher {
  public:
-  Dispatcher(DispatcherOptions options, JobTracker* tracker);
+  // `tracker` and `inventory` must outlive the dispatcher.
+  Dispatcher(DispatcherOptions options, JobTracker* tracker, const Inventory* inventory);
   ~Dispatcher();
 
   // Starts the thread that re-dispatches PENDING jobs.
@@ -56,6 +61,15 @@ class Dispatcher {
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  // Writes the envelopes (pipelined XADDs of `payloads` to `keys`) on the
+  // shared connection, reconnecting once when it was broken.
+  absl::Status WriteEnvelopes(const std::vector<std::string>& keys,
+                              const std::vector<std::string>& payloads)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes the expected-minions keys of one dispatch on the thread's own
+  // connection.
+  absl::Status WriteExpectedMinions(const std::string& jid, uint32_t attempt,
+                                    const DispatchMembers& members);
   // Writes the RUNNING states queued by Dispatch(); false when a write
   // failed (what is left stays queued).
   bool PersistQueued() ABSL_LOCKS_EXCLUDED(stop_mu_);
@@ -65,6 +79,7 @@ class Dispatcher {
 
   const DispatcherOptions options_;
   JobTracker* const tracker_;
+  const Inventory* const inventory_;
   absl::Mutex mu_;  // serializes use of the connection
   RedisLink link_ ABSL_GUARDED_BY(mu_);
   absl::Mutex stop_mu_;

@@ -3,9 +3,35 @@
 #include "common/bus/bus_protocol.h"
 #include "proto/wire.pb.h"
 #include "common/status/status_macros.h"
+#include "server/relay_report_codec.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::server {
+namespace {
+
+DeliveryStatus DeliveryStatusOf(muster::wire::v1::Delivery::Status status) {
+  switch (status) {
+    case muster::wire::v1::Delivery::DELIVERED: return DeliveryStatus::kDelivered;
+    case muster::wire::v1::Delivery::EXPIRED: return DeliveryStatus::kExpired;
+    case muster::wire::v1::Delivery::INTERRUPTED: return DeliveryStatus::kInterrupted;
+    default: return DeliveryStatus::kUnspecified;
+  }
+}
+
+DeliveryReport ReportOf(const muster::wire::v1::RelayEvent& event) {
+  const muster::wire::v1::Delivery& delivery = event.delivery();
+  DeliveryReport report;
+  report.relay_id = event.relay_id();
+  report.datacenter = event.datacenter();
+  report.jid = delivery.jid();
+  report.attempt = delivery.attempt();
+  report.status = DeliveryStatusOf(delivery.status());
+  report.at_ms = delivery.at_ms();
+  report.messages = delivery.messages();
+  return report;
+}
+
+}  // namespace
 
 EventIngester::EventIngester(StreamConsumerOptions options, JobStore* store, JobTracker* tracker,
                              Inventory* inventory)
@@ -16,9 +42,35 @@ EventIngester::EventIngester(StreamConsumerOptions options, JobStore* store, Job
             [this](const std::vector<StreamEntry>& entries) { return Ingest(entries); }) {}
 
 absl::Status EventIngester::Ingest(const std::vector<StreamEntry>& entries) {
+  uint64_t malformed = 0;
+  std::vector<muster::wire::v1::RelayEvent> events = Parse(entries, &malformed);
+  Applied applied;
+  RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
+    applied = Applied{};
+    for (const muster::wire::v1::RelayEvent& event : events) {
+      RETURN_IF_ERROR(Apply(session, event, applied));
+    }
+    return absl::OkStatus();
+  }));
+  if (delivery_observer_) {
+    for (const auto& [datacenter, latency_ms] : applied.latencies) {
+      delivery_observer_(*datacenter, latency_ms);
+    }
+  }
+  counters_.entries += entries.size();
+  counters_.deliveries += applied.deliveries;
+  counters_.heartbeats += applied.heartbeats;
+  counters_.inventory_updates += applied.updates;
+  counters_.unknown_job += applied.unknown_job;
+  counters_.malformed_entries += malformed;
+  counters_.malformed_minions += applied.bad_minions;
+  return absl::OkStatus();
+}
+
+std::vector<muster::wire::v1::RelayEvent> EventIngester::Parse(
+    const std::vector<StreamEntry>& entries, uint64_t* malformed) {
   std::vector<muster::wire::v1::RelayEvent> events;
   events.reserve(entries.size());
-  uint64_t malformed = 0;
   for (const StreamEntry& entry : entries) {
     const std::string* payload = entry.Field("event");
     muster::wire::v1::RelayEvent event;
@@ -34,57 +86,39 @@ absl::Status EventIngester::Ingest(const std::vector<StreamEntry>& entries) {
       reason = "no event body";
     }
     if (reason != nullptr) {
-      if (++malformed <= 3) spdlog::warn("events: dropping entry {} ({})", entry.id, reason);
+      if (++*malformed <= 3) spdlog::warn("events: dropping entry {} ({})", entry.id, reason);
       continue;
     }
     events.push_back(std::move(event));
   }
-  uint64_t deliveries = 0, heartbeats = 0, updates = 0, unknown = 0, bad_minions = 0;
-  std::vector<std::pair<const std::string*, int64_t>> latencies;  // datacenter, ms
-  RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
-    deliveries = heartbeats = updates = unknown = bad_minions = 0;
-    latencies.clear();
-    for (const muster::wire::v1::RelayEvent& event : events) {
-      switch (event.event_case()) {
-        case muster::wire::v1::RelayEvent::kDelivery: {
-          DeliveryOutcome outcome;
-          RETURN_IF_ERROR(tracker_->ApplyDelivery(session, event.relay_id(), event.datacenter(),
-                                                  event.delivery(), &outcome));
-          ++(outcome.unknown_job ? unknown : deliveries);
-          if (outcome.dispatch_latency_ms >= 0) {
-            latencies.emplace_back(&event.datacenter(), outcome.dispatch_latency_ms);
-          }
-          break;
-        }
-        case muster::wire::v1::RelayEvent::kHeartbeat:
-          RETURN_IF_ERROR(inventory_->ApplyRelayHeartbeat(
-              session, event.relay_id(), event.datacenter(), event.at_ms(), event.heartbeat()));
-          ++heartbeats;
-          break;
-        case muster::wire::v1::RelayEvent::kInventory:
-          RETURN_IF_ERROR(inventory_->ApplyUpdate(session, event.relay_id(), event.datacenter(),
-                                                  event.inventory(), event.at_ms(),
-                                                  &bad_minions));
-          ++updates;
-          break;
-        case muster::wire::v1::RelayEvent::EVENT_NOT_SET:
-          break;
+  return events;
+}
+
+absl::Status EventIngester::Apply(StoreSession& session,
+                                  const muster::wire::v1::RelayEvent& event, Applied& applied) {
+  switch (event.event_case()) {
+    case muster::wire::v1::RelayEvent::kDelivery: {
+      ASSIGN_OR_RETURN(DeliveryOutcome outcome,
+                       tracker_->ApplyDelivery(session, ReportOf(event)));
+      ++(outcome.unknown_job ? applied.unknown_job : applied.deliveries);
+      if (outcome.dispatch_latency_ms >= 0) {
+        applied.latencies.emplace_back(&event.datacenter(), outcome.dispatch_latency_ms);
       }
+      return absl::OkStatus();
     }
-    return absl::OkStatus();
-  }));
-  if (delivery_observer_) {
-    for (const auto& [datacenter, latency_ms] : latencies) {
-      delivery_observer_(*datacenter, latency_ms);
+    case muster::wire::v1::RelayEvent::kHeartbeat:
+      ++applied.heartbeats;
+      return inventory_->ApplyRelayHeartbeat(session, event.relay_id(), event.datacenter(),
+                                             event.at_ms(), RelayHealthOf(event.heartbeat()));
+    case muster::wire::v1::RelayEvent::kInventory: {
+      ++applied.updates;
+      InventoryChange change = InventoryChangeOf(event.inventory());
+      return inventory_->ApplyUpdate(session, event.relay_id(), event.datacenter(), change,
+                                     event.at_ms(), &applied.bad_minions);
     }
+    case muster::wire::v1::RelayEvent::EVENT_NOT_SET:
+      break;
   }
-  counters_.entries += entries.size();
-  counters_.deliveries += deliveries;
-  counters_.heartbeats += heartbeats;
-  counters_.inventory_updates += updates;
-  counters_.unknown_job += unknown;
-  counters_.malformed_entries += malformed;
-  counters_.malformed_minions += bad_minions;
   return absl::OkStatus();
 }
 

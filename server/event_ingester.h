@@ -1,6 +1,7 @@
 // EventIngester: drains `{prefix}events` (docs/PROTOCOL.md 2.3): relay
-// deliveries go to the JobTracker, relay heartbeats and minion inventory
-// changes to the Inventory. All events of one read are applied in one store
+// delivery reports go to the JobTracker (as DeliveryReport), relay
+// heartbeats (as RelayHealth) and minion inventory changes to the
+// Inventory. All events of one read are applied in one store
 // transaction and acknowledged after it commits. Malformed entries (no
 // "event" field, not a RelayEvent, bad relay id or datacenter, no event
 // body) are acknowledged, dropped and counted.
@@ -11,9 +12,11 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "proto/wire.pb.h"
 #include "server/ingest_loop.h"
 #include "server/inventory.h"
 #include "server/job_store.h"
@@ -58,6 +61,18 @@ class EventIngester {
   absl::Status Ingest(const std::vector<StreamEntry>& entries);
 
  private:
+  // What one transaction applied (reset when the store retries it).
+  struct Applied {
+    uint64_t deliveries = 0, heartbeats = 0, updates = 0, unknown_job = 0, bad_minions = 0;
+    std::vector<std::pair<const std::string*, int64_t>> latencies;  // datacenter, ms
+  };
+  // The well-formed events of `entries`; the others are counted in
+  // *malformed and logged (the first three).
+  std::vector<muster::wire::v1::RelayEvent> Parse(const std::vector<StreamEntry>& entries,
+                                                  uint64_t* malformed);
+  absl::Status Apply(StoreSession& session, const muster::wire::v1::RelayEvent& event,
+                     Applied& applied);
+
   JobStore* const store_;
   JobTracker* const tracker_;
   Inventory* const inventory_;

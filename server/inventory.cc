@@ -4,18 +4,13 @@
 
 #include "common/ids/ids.h"
 #include "common/status/status_macros.h"
+#include "server/relay_report_codec.h"
 
 namespace muster::server {
 namespace {
 
 // last_seen changes smaller than this are kept in memory only.
 constexpr int64_t kLastSeenPersistStepMs = 60 * 1000;
-
-std::string EncodeGrains(const Grains& grains) {
-  muster::wire::v1::MinionInfo info;
-  for (const auto& [key, value] : grains) (*info.mutable_grains())[key] = value;
-  return info.SerializeAsString();
-}
 
 }  // namespace
 
@@ -43,10 +38,7 @@ absl::Status Inventory::Load(StoreSession& session) {
     Minion& minion = minions_[row.num];
     minion.id = std::move(row.id);
     minion.datacenter = std::move(row.datacenter);
-    muster::wire::v1::MinionInfo info;
-    if (info.ParseFromString(row.grains)) {
-      for (const auto& [key, value] : info.grains()) minion.grains.emplace(key, value);
-    }
+    minion.grains = DecodeGrains(row.grains);
     minion.last_seen_ms = minion.persisted_last_seen_ms = row.last_seen_ms;
     minion.alive = row.alive;
     minion.relay_id = std::move(row.relay_id);
@@ -57,7 +49,7 @@ absl::Status Inventory::Load(StoreSession& session) {
     relay.relay_id = row.relay_id;
     relay.datacenter = row.datacenter;
     relay.last_heartbeat_ms = row.last_heartbeat_ms;
-    relay.heartbeat.ParseFromString(row.heartbeat);
+    relay.health = DecodeRelayHealth(row.heartbeat);
   }
   return absl::OkStatus();
 }
@@ -69,7 +61,7 @@ void Inventory::Stage(StoreSession& session) {
   session.AfterRollback([this] { staged_ = Staged(); });
 }
 
-std::optional<uint32_t> Inventory::StagedNumberOf(const std::string& id) const {
+std::optional<uint32_t> Inventory::StagedNumberOf(absl::string_view id) const {
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = by_id_.find(id);
@@ -109,34 +101,32 @@ void Inventory::ApplyStaged() {
 }
 
 absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& relay_id,
-                                    const std::string& datacenter,
-                                    const muster::wire::v1::InventoryUpdate& update,
+                                    const std::string& datacenter, InventoryChange& change,
                                     int64_t at_ms, uint64_t* skipped) {
   Stage(session);
-  for (const muster::wire::v1::MinionInfo& info : update.upserts()) {
-    if (!ValidateMinionId(info.minion_id()).ok()) {
+  for (MinionReport& report : change.upserts) {
+    if (!ValidateMinionId(report.id).ok()) {
       ++*skipped;
       continue;
     }
-    std::optional<uint32_t> number = StagedNumberOf(info.minion_id());
+    std::optional<uint32_t> number = StagedNumberOf(report.id);
     if (!number.has_value()) {
       number = NextNumber();
-      staged_.new_ids.emplace(info.minion_id(), *number);
+      staged_.new_ids.emplace(report.id, *number);
     }
     Minion& minion = StagedMinion(*number);
-    minion.id = info.minion_id();
+    minion.id = report.id;
     minion.datacenter = datacenter;
-    minion.grains.clear();
-    for (const auto& [key, value] : info.grains()) minion.grains.emplace(key, value);
+    minion.grains = std::move(report.grains);
     minion.last_seen_ms = std::max(minion.last_seen_ms,
-                                   info.last_seen_ms() != 0 ? info.last_seen_ms() : at_ms);
+                                   report.last_seen_ms != 0 ? report.last_seen_ms : at_ms);
     minion.persisted_last_seen_ms = minion.last_seen_ms;
     minion.alive = true;
     minion.relay_id = relay_id;
     RETURN_IF_ERROR(session.UpsertMinion(ToRow(*number, minion)));
   }
-  int64_t seen_at = update.seen_at_ms() != 0 ? update.seen_at_ms() : at_ms;
-  for (const std::string& id : update.seen()) {
+  int64_t seen_at = change.seen_at_ms != 0 ? change.seen_at_ms : at_ms;
+  for (absl::string_view id : change.seen) {
     std::optional<uint32_t> number = StagedNumberOf(id);
     if (!number.has_value()) continue;  // seen before its upsert: the upsert will follow
     Minion& minion = StagedMinion(*number);
@@ -149,7 +139,7 @@ absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& re
       RETURN_IF_ERROR(session.UpdateMinionSeen(*number, minion.last_seen_ms, true));
     }
   }
-  for (const std::string& id : update.gone()) {
+  for (absl::string_view id : change.gone) {
     std::optional<uint32_t> number = StagedNumberOf(id);
     if (!number.has_value()) continue;
     Minion& minion = StagedMinion(*number);
@@ -162,7 +152,7 @@ absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& re
 
 absl::Status Inventory::ApplyRelayHeartbeat(StoreSession& session, const std::string& relay_id,
                                             const std::string& datacenter, int64_t at_ms,
-                                            const muster::wire::v1::RelayHeartbeat& heartbeat) {
+                                            const RelayHealth& health) {
   Stage(session);
   auto staged = staged_.relays.find(relay_id);
   if (staged == staged_.relays.end()) {
@@ -178,8 +168,8 @@ absl::Status Inventory::ApplyRelayHeartbeat(StoreSession& session, const std::st
   relay.relay_id = relay_id;
   relay.datacenter = datacenter;
   relay.last_heartbeat_ms = std::max(relay.last_heartbeat_ms, at_ms);
-  relay.heartbeat = heartbeat;
-  RelayRow row{relay_id, datacenter, relay.last_heartbeat_ms, heartbeat.SerializeAsString()};
+  relay.health = health;
+  RelayRow row{relay_id, datacenter, relay.last_heartbeat_ms, EncodeRelayHealth(health)};
   return session.UpsertRelay(row);
 }
 
@@ -273,10 +263,14 @@ std::vector<MinionView> Inventory::List(const Target* target, absl::string_view 
   return page;
 }
 
-std::vector<RelayView> Inventory::Relays() const {
+std::vector<RelayView> Inventory::Relays(int64_t now_ms) const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<RelayView> relays;
-  for (const auto& [id, relay] : relays_) relays.push_back(relay);
+  for (const auto& [id, relay] : relays_) {
+    RelayView& view = relays.emplace_back(relay);
+    int64_t interval_ms = relay.health.interval_ms != 0 ? relay.health.interval_ms : 5000;
+    view.alive = now_ms - relay.last_heartbeat_ms <= 3 * interval_ms;
+  }
   return relays;
 }
 

@@ -24,9 +24,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/target/target.h"
-#include "proto/wire.pb.h"
 #include "server/job_store.h"
 
 namespace muster::server {
@@ -40,11 +40,44 @@ struct MinionView {
   std::string relay_id;
 };
 
+// What a relay last said about itself in its heartbeat.
+struct RelayHealth {
+  int64_t started_at_ms = 0;
+  uint32_t interval_ms = 0;  // how often it sends one; 0: not said
+  uint64_t minions_connected = 0;
+  uint64_t jobs_injected = 0;
+  uint64_t jobs_expired = 0;
+  uint64_t returns_forwarded = 0;
+  uint64_t spool_depth = 0;
+  uint64_t malformed_frames = 0;
+  uint64_t malformed_entries = 0;
+  std::string version;
+};
+
 struct RelayView {
   std::string relay_id;
   std::string datacenter;
   int64_t last_heartbeat_ms = 0;
-  muster::wire::v1::RelayHeartbeat heartbeat;
+  RelayHealth health;
+  // Set by Relays(): its last heartbeat is at most three of its intervals
+  // (5 s when it names none) old.
+  bool alive = false;
+};
+
+// One minion a relay reports, with its grains.
+struct MinionReport {
+  std::string id;
+  Grains grains;
+  int64_t last_seen_ms = 0;  // 0: the event's time
+};
+
+// One relay's inventory event: minions upserted, seen again, or gone. The
+// views in `seen` and `gone` point into the event the caller holds.
+struct InventoryChange {
+  std::vector<MinionReport> upserts;
+  std::vector<absl::string_view> seen;
+  int64_t seen_at_ms = 0;  // 0: the event's time
+  std::vector<absl::string_view> gone;
 };
 
 // Expected set: datacenter -> sorted minion numbers (no empty entries).
@@ -55,16 +88,16 @@ class Inventory {
   // Loads every persisted minion and relay. Call once, before serving.
   absl::Status Load(StoreSession& session) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Applies one relay's inventory update and persists it in `session`'s
-  // transaction. Invalid minion ids are skipped and counted in *skipped.
+  // Applies one relay's inventory change (its upserts' grains are moved
+  // from) and persists it in `session`'s transaction. Invalid minion ids
+  // are skipped and counted in *skipped.
   absl::Status ApplyUpdate(StoreSession& session, const std::string& relay_id,
-                           const std::string& datacenter,
-                           const muster::wire::v1::InventoryUpdate& update, int64_t at_ms,
-                           uint64_t* skipped) ABSL_LOCKS_EXCLUDED(mu_);
+                           const std::string& datacenter, InventoryChange& change,
+                           int64_t at_ms, uint64_t* skipped) ABSL_LOCKS_EXCLUDED(mu_);
+  // Records a relay's heartbeat and persists it in `session`'s transaction.
   absl::Status ApplyRelayHeartbeat(StoreSession& session, const std::string& relay_id,
                                    const std::string& datacenter, int64_t at_ms,
-                                   const muster::wire::v1::RelayHeartbeat& heartbeat)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                                   const RelayHealth& health) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Minions matching `target` whose last_seen_ms >= min_last_seen_ms.
   ExpectedSets Match(const Target& target, int64_t min_last_seen_ms) const
@@ -89,7 +122,8 @@ class Inventory {
   std::vector<MinionView> List(const Target* target, absl::string_view datacenter,
                                absl::string_view after_id, size_t limit,
                                uint64_t* total) const ABSL_LOCKS_EXCLUDED(mu_);
-  std::vector<RelayView> Relays() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Every relay by id, each alive or not as of `now_ms`.
+  std::vector<RelayView> Relays(int64_t now_ms) const ABSL_LOCKS_EXCLUDED(mu_);
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -117,7 +151,7 @@ class Inventory {
   // callbacks of the staged changes.
   void Stage(StoreSession& session) ABSL_LOCKS_EXCLUDED(mu_);
   // The number of `id`, staged or live.
-  std::optional<uint32_t> StagedNumberOf(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<uint32_t> StagedNumberOf(absl::string_view id) const ABSL_LOCKS_EXCLUDED(mu_);
   // A new minion's number: after the live ones and the staged new ones.
   uint32_t NextNumber() const ABSL_LOCKS_EXCLUDED(mu_);
   // The staged copy of minion `number`, copied from the live one first.

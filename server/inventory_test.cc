@@ -1,6 +1,7 @@
 #include "server/inventory.h"
 
 #include "gtest/gtest.h"
+#include "server/relay_report_codec.h"
 #include "tests/support/process.h"
 
 namespace muster::server {
@@ -18,6 +19,14 @@ muster::wire::v1::InventoryUpdate Upserts(std::initializer_list<const char*> ids
   return update;
 }
 
+// Applies a relay's inventory event as the EventIngester does.
+absl::Status Apply(Inventory& inventory, StoreSession& session, const std::string& relay_id,
+                   const std::string& datacenter, const muster::wire::v1::InventoryUpdate& update,
+                   int64_t at_ms, uint64_t* skipped) {
+  InventoryChange change = InventoryChangeOf(update);
+  return inventory.ApplyUpdate(session, relay_id, datacenter, change, at_ms, skipped);
+}
+
 TEST(InventoryTest, MatchesByDatacenterAndPersistsAcrossReload) {
   std::string path = testing::MakeTempDir("inventory") + "/muster.db";
   auto store = JobStore::Open(path);
@@ -25,16 +34,16 @@ TEST(InventoryTest, MatchesByDatacenterAndPersistsAcrossReload) {
   Inventory inventory;
   uint64_t skipped = 0;
   ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
-    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+    absl::Status st = Apply(inventory, s, "relay-dc1", "dc1",
                                             Upserts({"web-1", "web-2", "db-1"}, "web"), 1000,
                                             &skipped);
     if (!st.ok()) return st;
-    st = inventory.ApplyUpdate(s, "relay-dc2", "dc2", Upserts({"web-3", "bad id"}, "db"), 1000,
+    st = Apply(inventory, s, "relay-dc2", "dc2", Upserts({"web-3", "bad id"}, "db"), 1000,
                                &skipped);
     if (!st.ok()) return st;
     muster::wire::v1::InventoryUpdate gone;
     gone.add_gone("web-2");
-    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", gone, 2000, &skipped);
+    return Apply(inventory, s, "relay-dc1", "dc1", gone, 2000, &skipped);
   }).ok());
   EXPECT_EQ(skipped, 1u);
   EXPECT_EQ(inventory.size(), 4u);
@@ -75,21 +84,21 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
   auto all = Target::Parse(TargetKind::kGlob, "*");
   ASSERT_TRUE(all.ok());
   ASSERT_TRUE((*store)->Write([&](StoreSession& s) {
-    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", Upserts({"web-1"}, "web"), 1000,
+    return Apply(inventory, s, "relay-dc1", "dc1", Upserts({"web-1"}, "web"), 1000,
                                  &skipped);
   }).ok());
   ASSERT_EQ(inventory.NumberOf("web-1"), 0u);
 
   // Inside the transaction nothing shows; after the rollback nothing stays.
   absl::Status rolled_back = (*store)->Write([&](StoreSession& s) -> absl::Status {
-    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+    absl::Status st = Apply(inventory, s, "relay-dc1", "dc1",
                                             Upserts({"web-2", "web-3"}, "web"), 2000, &skipped);
     if (!st.ok()) return st;
     muster::wire::v1::InventoryUpdate gone;
     gone.add_gone("web-1");
-    st = inventory.ApplyUpdate(s, "relay-dc1", "dc1", gone, 2000, &skipped);
+    st = Apply(inventory, s, "relay-dc1", "dc1", gone, 2000, &skipped);
     if (!st.ok()) return st;
-    muster::wire::v1::RelayHeartbeat heartbeat;
+    RelayHealth heartbeat;
     st = inventory.ApplyRelayHeartbeat(s, "relay-dc1", "dc1", 2000, heartbeat);
     if (!st.ok()) return st;
     EXPECT_EQ(inventory.size(), 1u);
@@ -100,7 +109,7 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
   ASSERT_EQ(rolled_back.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(inventory.size(), 1u);
   EXPECT_FALSE(inventory.NumberOf("web-2").has_value());
-  EXPECT_TRUE(inventory.Relays().empty());
+  EXPECT_TRUE(inventory.Relays(2000).empty());
   uint64_t total = 0;
   std::vector<MinionView> listed = inventory.List(nullptr, "", "", 10, &total);
   ASSERT_EQ(listed.size(), 1u);
@@ -108,13 +117,13 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
 
   // Committed: upsert and `seen` in one transaction, numbers after web-1.
   ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
-    absl::Status st = inventory.ApplyUpdate(s, "relay-dc1", "dc1",
+    absl::Status st = Apply(inventory, s, "relay-dc1", "dc1",
                                             Upserts({"web-3", "web-2"}, "web"), 3000, &skipped);
     if (!st.ok()) return st;
     muster::wire::v1::InventoryUpdate seen;
     seen.add_seen("web-3");
     seen.set_seen_at_ms(9000);
-    return inventory.ApplyUpdate(s, "relay-dc1", "dc1", seen, 9000, &skipped);
+    return Apply(inventory, s, "relay-dc1", "dc1", seen, 9000, &skipped);
   }).ok());
   EXPECT_EQ(inventory.size(), 3u);
   EXPECT_EQ(inventory.NumberOf("web-3"), 1u);
@@ -125,6 +134,39 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
   ASSERT_TRUE((*store)->Read([&](StoreSession& s) { return reloaded.Load(s); }).ok());
   EXPECT_EQ(reloaded.size(), 3u);
   EXPECT_EQ(reloaded.NumberOf("web-2"), 2u);
+}
+
+TEST(InventoryTest, RelayIsAliveWithinThreeHeartbeatIntervalsAndKeepsItsHealth) {
+  std::string path = testing::MakeTempDir("inventory_relays") + "/muster.db";
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  Inventory inventory;
+  RelayHealth fast;
+  fast.interval_ms = 1000;
+  fast.minions_connected = 7;
+  fast.version = "1.2.3";
+  RelayHealth silent;  // names no interval: 5 s
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    absl::Status st = inventory.ApplyRelayHeartbeat(s, "relay-a", "dc1", 10000, fast);
+    if (!st.ok()) return st;
+    return inventory.ApplyRelayHeartbeat(s, "relay-b", "dc2", 10000, silent);
+  }).ok());
+  std::vector<RelayView> relays = inventory.Relays(13000);
+  ASSERT_EQ(relays.size(), 2u);
+  EXPECT_TRUE(relays[0].alive);
+  EXPECT_FALSE(inventory.Relays(13001)[0].alive);
+  EXPECT_TRUE(inventory.Relays(25000)[1].alive);
+  EXPECT_FALSE(inventory.Relays(25001)[1].alive);
+
+  Inventory reloaded;
+  ASSERT_TRUE((*store)->Read([&](StoreSession& s) { return reloaded.Load(s); }).ok());
+  relays = reloaded.Relays(10000);
+  ASSERT_EQ(relays.size(), 2u);
+  EXPECT_EQ(relays[0].relay_id, "relay-a");
+  EXPECT_EQ(relays[0].datacenter, "dc1");
+  EXPECT_EQ(relays[0].health.minions_connected, 7u);
+  EXPECT_EQ(relays[0].health.version, "1.2.3");
+  EXPECT_EQ(relays[0].health.interval_ms, 1000u);
 }
 
 }  // namespace

@@ -2,25 +2,21 @@
 
 #include <algorithm>
 
-#include "proto/wire.pb.h"
 
 namespace muster::server {
-namespace {
 
-int IndexOf(const std::vector<std::string>& names, const std::string& name) {
+int DatacenterIndex(const std::vector<std::string>& names, absl::string_view name) {
   auto it = std::lower_bound(names.begin(), names.end(), name);
   if (it == names.end() || *it != name) return -1;
   return static_cast<int>(it - names.begin());
 }
 
-}  // namespace
-
-DeliveryInfo DeliveryOf(int status, int64_t at_ms, const std::string& relay_id,
+DeliveryInfo DeliveryOf(DeliveryStatus status, int64_t at_ms, const std::string& relay_id,
                         uint32_t messages) {
   DeliveryInfo info;
-  info.delivered = status == muster::wire::v1::Delivery::DELIVERED;
-  info.expired = status == muster::wire::v1::Delivery::EXPIRED;
-  info.interrupted = status == muster::wire::v1::Delivery::INTERRUPTED;
+  info.delivered = status == DeliveryStatus::kDelivered;
+  info.expired = status == DeliveryStatus::kExpired;
+  info.interrupted = status == DeliveryStatus::kInterrupted;
   info.at_ms = at_ms;
   info.relay_id = relay_id;
   info.messages = messages;
@@ -35,7 +31,7 @@ AttemptRow AttemptRowOf(int64_t job_num, const std::vector<std::string>& datacen
   row.started_at_ms = attempt.started_at_ms;
   row.deadline_ms = attempt.deadline_ms;
   row.ended_at_ms = attempt.ended_at_ms;
-  row.state = attempt.state;
+  row.state = static_cast<int>(attempt.state);
   for (size_t i = 0; i < datacenters.size(); ++i) {
     if (attempt.asked[i] > 0) row.asked.emplace_back(datacenters[i], attempt.asked[i]);
   }
@@ -62,10 +58,11 @@ std::vector<JobAttempt> RecoverAttempts(const JobRow& job,
   attempts.back().started_at_ms = job.attempt_at_ms;
   attempts.back().deadline_ms = job.deadline_ms;
   for (const DeliveryRow& d : deliveries) {
-    int index = IndexOf(datacenters, d.datacenter);
+    int index = DatacenterIndex(datacenters, d.datacenter);
     if (index < 0 || d.attempt == 0 || d.attempt > attempts.size()) continue;
     JobAttempt& a = attempts[d.attempt - 1];
-    a.deliveries[index] = DeliveryOf(d.status, d.at_ms, d.relay_id, d.messages);
+    a.deliveries[index] =
+        DeliveryOf(static_cast<DeliveryStatus>(d.status), d.at_ms, d.relay_id, d.messages);
     if (a.asked[index] == 0) a.asked[index] = 1;  // sent; how many is not known
   }
   for (const AttemptRow& row : rows) {
@@ -74,10 +71,10 @@ std::vector<JobAttempt> RecoverAttempts(const JobRow& job,
     a.started_at_ms = row.started_at_ms;
     a.deadline_ms = row.deadline_ms;
     a.ended_at_ms = row.ended_at_ms;
-    a.state = row.state;
+    a.state = static_cast<JobState>(row.state);
     a.asked.assign(datacenters.size(), 0);
     for (const auto& [datacenter, count] : row.asked) {
-      int index = IndexOf(datacenters, datacenter);
+      int index = DatacenterIndex(datacenters, datacenter);
       if (index >= 0) a.asked[index] = count;
     }
   }

@@ -5,7 +5,7 @@
 // it asked in each datacenter (0: not sent there) and what each
 // datacenter's relay reported (the first report wins).
 //
-// The JobTracker keeps these in memory beside a job's counters; the store
+// The JobRegistry keeps these in memory beside a job's counters; the store
 // keeps them in its `attempts` and `deliveries` tables, and RecoverAttempts
 // rebuilds them on start (also for jobs written before the attempts table
 // existed, from the job row and its deliveries).
@@ -16,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 #include "server/job_store.h"
+#include "server/job_types.h"
 
 namespace muster::server {
 
@@ -46,7 +49,7 @@ struct AttemptSummary {
   // The latest attempt's are the job's; an earlier attempt ended when the
   // next one started (INCOMPLETE unless it had ended otherwise).
   int64_t ended_at_ms = 0;
-  int state = 0;
+  JobState state = JobState::kUnspecified;
   uint64_t asked = 0;  // minions it was sent to, all datacenters
 };
 
@@ -58,13 +61,16 @@ struct JobAttempt {
   int64_t deadline_ms = 0;
   // Of an attempt a later one replaced; the latest attempt's are the job's.
   int64_t ended_at_ms = 0;
-  int state = 0;
+  JobState state = JobState::kUnspecified;
   std::vector<uint64_t> asked;
   std::vector<DeliveryInfo> deliveries;
 };
 
-// A relay's report (muster.wire.v1.Delivery status and fields).
-DeliveryInfo DeliveryOf(int status, int64_t at_ms, const std::string& relay_id,
+// Index of `name` in a job's sorted datacenter names, or -1.
+int DatacenterIndex(const std::vector<std::string>& names, absl::string_view name);
+
+// A relay's report.
+DeliveryInfo DeliveryOf(DeliveryStatus status, int64_t at_ms, const std::string& relay_id,
                         uint32_t messages);
 
 // The store row of `attempt` of job `job_num`.

@@ -16,7 +16,7 @@ JobRow RetriedJob() {
   job.attempt = 2;
   job.attempt_at_ms = 9000;
   job.deadline_ms = 19000;
-  job.state = muster::v1::RUNNING;
+  job.state = JobState::kRunning;
   return job;
 }
 
@@ -53,9 +53,9 @@ TEST(JobAttemptsTest, DatacentersNotSentALaterAttemptStillNameTheEarlierOne) {
   std::vector<AttemptSummary> summary = SummarizeAttempts(attempts, RetriedJob());
   ASSERT_EQ(summary.size(), 2u);
   EXPECT_EQ(summary[0].asked, 60u);
-  EXPECT_EQ(summary[0].state, muster::v1::INCOMPLETE);
+  EXPECT_EQ(summary[0].state, JobState::kIncomplete);
   EXPECT_EQ(summary[0].ended_at_ms, 9000);
-  EXPECT_EQ(summary[1].state, muster::v1::RUNNING) << "the latest attempt's state is the job's";
+  EXPECT_EQ(summary[1].state, JobState::kRunning) << "the latest attempt's state is the job's";
   EXPECT_EQ(summary[1].asked, 4u);
 
   AttemptRow again = AttemptRowOf(7, kDatacenters, attempts[1]);

@@ -1,19 +1,19 @@
-// JobService: the gRPC face of jobd (proto/job_service.proto). A thin
-// class: it validates each request once (INVALID_ARGUMENT naming the field
-// and the value), turns it into calls on the JobTracker, Inventory,
-// Dispatcher and JobStore, and converts the answers back to protobuf.
-// Protobuf API types do not travel past this file.
+// JobService: the gRPC face of jobd (proto/job_service.proto), in the shape
+// of gRPC's route_guide example. Each RPC validates its request once
+// (INVALID_ARGUMENT naming the field and the value), converts it to domain
+// types (job_types.h), makes one call on JobControl (jobs) or the Inventory
+// (minions, relays), and converts the answer back to protobuf. Protobuf API
+// types do not travel past this file.
 #ifndef MUSTER_SERVER_JOB_SERVICE_H_
 #define MUSTER_SERVER_JOB_SERVICE_H_
 
+#include <atomic>
 #include <cstdint>
 
 #include "absl/time/time.h"
 #include "proto/job_service.grpc.pb.h"
-#include "server/dispatcher.h"
 #include "server/inventory.h"
-#include "server/job_store.h"
-#include "server/job_tracker.h"
+#include "server/job_control.h"
 
 namespace muster::server {
 
@@ -23,8 +23,8 @@ struct JobServiceOptions {
 
 class JobService final : public muster::v1::JobService::Service {
  public:
-  JobService(JobServiceOptions options, JobStore* store, JobTracker* tracker,
-             Inventory* inventory, Dispatcher* dispatcher);
+  // `jobs` and `inventory` must outlive the service.
+  JobService(JobServiceOptions options, JobControl* jobs, const Inventory* inventory);
 
   grpc::Status SubmitJob(grpc::ServerContext* context, const muster::v1::SubmitJobRequest* request,
                          muster::v1::SubmitJobResponse* response) override;
@@ -45,7 +45,8 @@ class JobService final : public muster::v1::JobService::Service {
   grpc::Status ListMinions(grpc::ServerContext* context,
                            const muster::v1::ListMinionsRequest* request,
                            muster::v1::ListMinionsResponse* response) override;
-  grpc::Status ListRelays(grpc::ServerContext* context, const muster::v1::ListRelaysRequest* request,
+  grpc::Status ListRelays(grpc::ServerContext* context,
+                          const muster::v1::ListRelaysRequest* request,
                           muster::v1::ListRelaysResponse* response) override;
 
   // Stops open WatchJob streams promptly (they end with UNAVAILABLE).
@@ -53,10 +54,8 @@ class JobService final : public muster::v1::JobService::Service {
 
  private:
   const JobServiceOptions options_;
-  JobStore* const store_;
-  JobTracker* const tracker_;
-  Inventory* const inventory_;
-  Dispatcher* const dispatcher_;
+  JobControl* const jobs_;
+  const Inventory* const inventory_;
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -15,7 +15,7 @@ absl::StatusOr<int64_t> StoreSession::InsertJob(const JobRow& job) {
   s->BindText(1, job.jid).Bind(2, job.target_type).BindText(3, job.expression);
   s->BindText(4, job.function).BindBlob(5, args).Bind(6, job.timeout_ms);
   s->BindText(7, job.submitter).Bind(8, job.created_at_ms).Bind(9, job.ended_at_ms);
-  s->Bind(10, job.state).Bind(11, job.attempt).Bind(12, job.attempt_at_ms);
+  s->Bind(10, static_cast<int>(job.state)).Bind(11, job.attempt).Bind(12, job.attempt_at_ms);
   s->Bind(13, job.deadline_ms).Bind(14, static_cast<int64_t>(job.unexpected_other));
   RETURN_IF_ERROR(s->Run());
   return db_->QueryInt("SELECT last_insert_rowid()");
@@ -25,7 +25,7 @@ absl::Status StoreSession::UpdateJobState(const JobRow& job) {
   ASSIGN_OR_RETURN(Statement * s, db_->Cached(
       "UPDATE jobs SET ended_at_ms=?, state=?, attempt=?, attempt_at_ms=?, deadline_ms=?,"
       " unexpected_other=? WHERE num=?"));
-  s->Bind(1, job.ended_at_ms).Bind(2, job.state).Bind(3, job.attempt);
+  s->Bind(1, job.ended_at_ms).Bind(2, static_cast<int>(job.state)).Bind(3, job.attempt);
   s->Bind(4, job.attempt_at_ms).Bind(5, job.deadline_ms);
   s->Bind(6, static_cast<int64_t>(job.unexpected_other)).Bind(7, job.num);
   return s->Run();

@@ -30,7 +30,7 @@ JobRow SampleJob() {
   job.timeout_ms = 1000;
   job.submitter = "alice";
   job.created_at_ms = 5;
-  job.state = 2;
+  job.state = JobState::kRunning;
   job.deadline_ms = 1005;
   return job;
 }

@@ -13,6 +13,7 @@
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
 #include "server/inventory.h"
+#include "server/job_control.h"
 #include "server/job_service.h"
 #include "server/job_store.h"
 #include "server/job_tracker.h"
@@ -35,14 +36,24 @@ absl::Status Jobd::Start() {
   inventory_ = std::make_unique<Inventory>();
   RETURN_IF_ERROR(store_->Read([&](StoreSession& session) { return inventory_->Load(session); }));
   spdlog::info("inventory: {} minions", inventory_->size());
-  tracker_ = std::make_unique<JobTracker>(store_.get(), inventory_.get(),
-                                          JobTrackerOptions{options_.inventory_expiry, options_.expiry_hold_limit});
+  tracker_ = std::make_unique<JobTracker>(
+      store_.get(), inventory_.get(),
+      JobTrackerOptions{options_.inventory_expiry, options_.expiry_hold_limit});
   RETURN_IF_ERROR(tracker_->Recover());
   // No job ends for its deadline before both streams' backlog is read.
   tracker_->HoldExpiry();
   tracker_->HoldExpiry();
   tracker_->Start();
+  StartPipelines();
+  RETURN_IF_ERROR(StartServer());
+  started_ = true;
+  spdlog::info("jobd serving on port {} (db {}, redis {}, prefix '{}')", port_, options_.db_path,
+               options_.redis.ToString(), options_.redis_prefix);
+  if (http_address) StartDashboard(*http_address);
+  return absl::OkStatus();
+}
 
+void Jobd::StartPipelines() {
   StreamConsumerOptions returns;
   returns.redis = options_.redis;
   returns.stream = absl::StrCat(options_.redis_prefix, "returns");
@@ -55,12 +66,11 @@ absl::Status Jobd::Start() {
   event_ingester_ =
       std::make_unique<EventIngester>(events, store_.get(), tracker_.get(), inventory_.get());
   dispatcher_ = std::make_unique<Dispatcher>(
-      DispatcherOptions{options_.redis, options_.redis_prefix}, tracker_.get());
+      DispatcherOptions{options_.redis, options_.redis_prefix}, tracker_.get(), inventory_.get());
   metrics_ = std::make_unique<JobdMetrics>(
       JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
                          inventory_.get(), store_.get(), options_.redis, returns.stream,
-                         events.stream,
-                         returns.group});
+                         events.stream, returns.group});
   event_ingester_->set_delivery_observer(
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
         metrics->ObserveDispatchLatency(datacenter, latency_ms);
@@ -70,10 +80,12 @@ absl::Status Jobd::Start() {
   event_ingester_->Start();
   return_ingester_->Start();
   dispatcher_->Start();
+}
 
+absl::Status Jobd::StartServer() {
+  control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
   service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms},
-                                          store_.get(), tracker_.get(), inventory_.get(),
-                                          dispatcher_.get());
+                                          control_.get(), inventory_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -83,10 +95,6 @@ absl::Status Jobd::Start() {
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on '", options_.listen, "'"));
   }
-  started_ = true;
-  spdlog::info("jobd serving on port {} (db {}, redis {}, prefix '{}')", port_, options_.db_path,
-               options_.redis.ToString(), options_.redis_prefix);
-  if (http_address) StartDashboard(*http_address);
   return absl::OkStatus();
 }
 

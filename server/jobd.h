@@ -1,6 +1,7 @@
 // Jobd: the whole central service in one object — store, inventory, job
-// tracker, dispatcher, the two stream ingesters and the gRPC server (with
-// health checking and reflection), and the HTTP dashboard with /metrics.
+// tracker, dispatcher, the two stream ingesters, the job control plane and
+// its gRPC server (with health checking and reflection), and the HTTP
+// dashboard with /metrics.
 // jobd_main.cc runs one; integration tests and the benchmark may run one
 // in-process on 127.0.0.1:0.
 //
@@ -39,6 +40,7 @@ class JobdMetrics;
 class Inventory;
 class JobTracker;
 class Dispatcher;
+class JobControl;
 class ReturnIngester;
 class EventIngester;
 class JobService;
@@ -78,6 +80,10 @@ class Jobd {
   JobStore& store() { return *store_; }
 
  private:
+  // Creates the ingesters, the dispatcher and the metrics, and starts them.
+  void StartPipelines();
+  // Serves the JobService on options_.listen.
+  absl::Status StartServer();
   void StartDashboard(const http::ListenAddress& address);
 
   JobdOptions options_;
@@ -88,6 +94,7 @@ class Jobd {
   std::unique_ptr<ReturnIngester> return_ingester_;
   std::unique_ptr<EventIngester> event_ingester_;
   std::unique_ptr<JobdMetrics> metrics_;
+  std::unique_ptr<JobControl> control_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<dashboard::DashboardServer> dashboard_;

@@ -104,7 +104,7 @@ void AddStoreFigures(const JobStoreStats& store, const ReturnIngesterStats& retu
 
 void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::MetricFamilies& out) {
   out.Gauge("muster_jobd_inventory_minions", "Minions in jobd's inventory.", inventory.size());
-  for (const RelayView& relay : inventory.Relays()) {
+  for (const RelayView& relay : inventory.Relays(now_ms)) {
     out.Gauge("muster_jobd_relay_last_heartbeat_age_seconds",
               "Seconds since the relay's last heartbeat reached jobd (jobd's clock minus the "
               "relay's).",

@@ -4,10 +4,14 @@
 // Each read takes up to `max_entries` entries (a relay writes up to 1,000
 // returns per entry), parses them into reused ReturnBatch messages, and
 // records every return of the read in one bulk store transaction through
-// JobTracker::IngestReturns (cut into several when a SubmitJob or another
-// control-plane write waits for the writer, see JobStore::WriteBulk); the
-// entries are acknowledged only after the last of them has committed. A crash between commit and XACK makes the entries pending again;
-// they are re-read on restart and are then duplicates, which change nothing.
+// JobTracker::IngestReturns (ReturnPlacement; cut into several when a
+// SubmitJob or another control-plane write waits for the writer, see
+// JobStore::WriteBulk); the entries are acknowledged only after the last of
+// them has committed. A
+// crash between commit and XACK makes the entries pending again; they are
+// re-read on restart and are then duplicates, which change nothing. The
+// wire messages stop here: the tracker sees IncomingReturn and
+// IncomingReceipt, views into the parsed batches (no copy of any output).
 // Malformed entries and returns are acknowledged, dropped and counted.
 // Receipt reports in the same entries (ReturnBatch.receipts) are recorded
 // the same way, after the returns, through JobTracker::IngestReceipts.
@@ -66,6 +70,19 @@ class ReturnIngester {
   absl::Status Ingest(const std::vector<StreamEntry>& entries);
 
  private:
+  struct ParseCounts {
+    uint64_t malformed_entries = 0;
+    uint64_t malformed_returns = 0;
+    uint64_t receipts_declined = 0;
+  };
+  // Parses `entries` into batches_, and their valid returns and receipts
+  // into incoming_ and receipts_.
+  ParseCounts Parse(const std::vector<StreamEntry>& entries);
+  void ParseReceipts(const muster::wire::v1::ReturnBatch& batch, ParseCounts& counts);
+  // Commit incoming_ / receipts_, in as many bulk transactions as it takes.
+  absl::Status CommitReturns();
+  absl::Status CommitReceipts();
+
   JobStore* const store_;
   JobTracker* const tracker_;
   std::vector<muster::wire::v1::ReturnBatch> batches_;  // reused between reads

@@ -19,6 +19,7 @@
 #include "server/inventory.h"
 #include "server/job_store.h"
 #include "server/job_tracker.h"
+#include "server/relay_report_codec.h"
 #include "server/return_ingester.h"
 #include "tests/support/process.h"
 
@@ -50,8 +51,9 @@ class ReturnIngesterYieldTest : public ::testing::Test {
           info->set_minion_id(MinionId(i));
           info->set_last_seen_ms(now);
         }
+        InventoryChange change = InventoryChangeOf(update);
         absl::Status status =
-            inventory_.ApplyUpdate(s, absl::StrCat("relay-", dc), dc, update, now, &skipped);
+            inventory_.ApplyUpdate(s, absl::StrCat("relay-", dc), dc, change, now, &skipped);
         if (!status.ok()) return status;
       }
       return absl::OkStatus();
@@ -121,6 +123,22 @@ class ReturnIngesterYieldTest : public ::testing::Test {
       flush();
     }
     return entries;
+  }
+
+  // The returns of `batch` as the ReturnIngester hands them to the tracker.
+  static void AppendIncoming(const muster::wire::v1::ReturnBatch& batch,
+                             std::vector<IncomingReturn>* incoming) {
+    for (const muster::wire::v1::Return& r : batch.returns()) {
+      IncomingReturn in;
+      in.jid = r.jid();
+      in.minion_id = r.minion_id();
+      in.datacenter = batch.datacenter();
+      in.attempt = r.attempt();
+      in.success = r.success();
+      in.stdout_text = r.stdout();
+      in.received_at_ms = 1;
+      incoming->push_back(in);
+    }
   }
 
   int64_t StoredReturns(const std::string& jid) {
@@ -194,7 +212,7 @@ TEST_F(ReturnIngesterYieldTest, ControlWritesCutIngestionShortWithoutLosingRetur
   EXPECT_EQ(job->total.expected, static_cast<uint64_t>(kMinions));
   EXPECT_EQ(job->total.returned, static_cast<uint64_t>(kMinions));
   EXPECT_EQ(job->total.succeeded, static_cast<uint64_t>(kMinions));
-  EXPECT_EQ(job->row.state, muster::v1::COMPLETE);
+  EXPECT_EQ(job->row.state, JobState::kComplete);
   EXPECT_EQ(StoredReturns(jid), kMinions);
   absl::StatusOr<std::vector<MissingMinion>> missing = tracker_->Missing(jid, "");
   ASSERT_TRUE(missing.ok()) << missing.status();
@@ -213,7 +231,7 @@ TEST_F(ReturnIngesterYieldTest, ControlWritesCutIngestionShortWithoutLosingRetur
   job = tracker_->Get(jid);
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->total.returned, static_cast<uint64_t>(kMinions));
-  EXPECT_EQ(job->row.state, muster::v1::COMPLETE);
+  EXPECT_EQ(job->row.state, JobState::kComplete);
 }
 
 // The completeness in memory follows the commit: inside the transaction
@@ -227,9 +245,7 @@ TEST_F(ReturnIngesterYieldTest, CompletenessShowsOnlyCommittedReturns) {
   std::vector<IncomingReturn> incoming;
   for (size_t i = 0; i < entries.size(); ++i) {
     ASSERT_TRUE(batches[i].ParseFromString(*entries[i].Field("batch")));
-    for (const muster::wire::v1::Return& r : batches[i].returns()) {
-      incoming.push_back(IncomingReturn{&r, &batches[i].datacenter(), 1});
-    }
+    AppendIncoming(batches[i], &incoming);
   }
   ASSERT_EQ(incoming.size(), static_cast<size_t>(kMinions));
   auto returned = [&] {
@@ -274,10 +290,10 @@ TEST_F(ReturnIngesterYieldTest, CompletenessShowsOnlyCommittedReturns) {
   EXPECT_EQ(StoredReturns(jid), kMinions);
   absl::StatusOr<JobSnapshot> job = tracker_->Get(jid);
   ASSERT_TRUE(job.ok());
-  EXPECT_EQ(job->row.state, muster::v1::COMPLETE);
+  EXPECT_EQ(job->row.state, JobState::kComplete);
   // The final state reaches the file with the next PersistFinished (the
   // ingester calls it after each read; the timer thread every second).
-  EXPECT_EQ(stored_state(), muster::v1::RUNNING);
+  EXPECT_EQ(stored_state(), static_cast<int>(JobState::kRunning));
 
   // A jobd restarted right now (the file says RUNNING, every return is
   // stored) completes the job when it recovers.
@@ -286,12 +302,12 @@ TEST_F(ReturnIngesterYieldTest, CompletenessShowsOnlyCommittedReturns) {
     ASSERT_TRUE(restarted.Recover().ok());
     absl::StatusOr<JobSnapshot> recovered = restarted.Get(jid);
     ASSERT_TRUE(recovered.ok());
-    EXPECT_EQ(recovered->row.state, muster::v1::COMPLETE);
+    EXPECT_EQ(recovered->row.state, JobState::kComplete);
     EXPECT_EQ(recovered->total.returned, static_cast<uint64_t>(kMinions));
-    EXPECT_EQ(stored_state(), muster::v1::COMPLETE);
+    EXPECT_EQ(stored_state(), static_cast<int>(JobState::kComplete));
   }
   ASSERT_TRUE(tracker_->PersistFinished().ok());
-  EXPECT_EQ(stored_state(), muster::v1::COMPLETE);
+  EXPECT_EQ(stored_state(), static_cast<int>(JobState::kComplete));
 }
 
 }  // namespace

@@ -198,7 +198,7 @@ absl::Status ReadJobRow(const Statement& s, JobRow* job) {
   job->submitter = c.Text(7);
   job->created_at_ms = c.Int(8);
   job->ended_at_ms = c.Int(9);
-  job->state = c.Narrow<int>(10, "state");
+  job->state = static_cast<JobState>(c.Narrow<int>(10, "state"));
   job->attempt = c.Narrow<uint32_t>(11, "attempt");
   job->attempt_at_ms = c.Int(12);
   job->deadline_ms = c.Int(13);

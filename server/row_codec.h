@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/sqlite/sqlite.h"
+#include "server/job_types.h"
 
 namespace muster::server {
 
@@ -41,7 +42,7 @@ struct JobRow {
   std::string submitter;
   int64_t created_at_ms = 0;
   int64_t ended_at_ms = 0;
-  int state = 0;  // muster.v1.JobState value
+  JobState state = JobState::kUnspecified;
   uint32_t attempt = 1;
   int64_t attempt_at_ms = 0;  // when the latest attempt was created
   int64_t deadline_ms = 0;

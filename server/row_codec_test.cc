@@ -102,7 +102,7 @@ TEST_F(RowReaderTest, AJobRowReadsBackEveryColumn) {
   EXPECT_EQ(job.args, (std::vector<std::string>{"uptime", ""}));
   EXPECT_EQ(job.timeout_ms, 1000u);
   EXPECT_EQ(job.submitter, "alice");
-  EXPECT_EQ(job.state, 2);
+  EXPECT_EQ(job.state, JobState::kRunning);
   EXPECT_EQ(job.attempt, 1u);
   EXPECT_EQ(job.deadline_ms, 1005);
 }

@@ -165,7 +165,6 @@ void DashboardServer::RegisterRoutes() {
   httplib::Server& http = *http_;
   using Req = const httplib::Request&;
   using Res = httplib::Response&;
-  using Service = muster::v1::JobService::Service;
   http.Get("/", [](Req, Res res) { res.set_content(kIndexHtml, "text/html; charset=utf-8"); });
   http.Get("/static/app.js", [](Req, Res res) {
     res.set_content(kAppJs, "application/javascript; charset=utf-8");
@@ -184,7 +183,15 @@ void DashboardServer::RegisterRoutes() {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
+  RegisterJobRoutes();
+  RegisterFleetRoutes();
+}
 
+void DashboardServer::RegisterJobRoutes() {
+  httplib::Server& http = *http_;
+  using Req = const httplib::Request&;
+  using Res = httplib::Response&;
+  using Service = muster::v1::JobService::Service;
   http.Get("/api/jobs", [this](Req req, Res res) {
     muster::v1::ListJobsRequest request;
     std::string state_name = req.get_param_value("state");
@@ -240,6 +247,13 @@ void DashboardServer::RegisterRoutes() {
     request.set_jid(req.matches[1]);
     Answer(service_, &Service::CancelJob, request, res);
   });
+}
+
+void DashboardServer::RegisterFleetRoutes() {
+  httplib::Server& http = *http_;
+  using Req = const httplib::Request&;
+  using Res = httplib::Response&;
+  using Service = muster::v1::JobService::Service;
   http.Get("/api/relays", [this](Req, Res res) {
     Answer(service_, &Service::ListRelays, muster::v1::ListRelaysRequest(), res);
   });

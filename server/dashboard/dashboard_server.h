@@ -58,7 +58,10 @@ class DashboardServer {
   int port() const { return listener_->port(); }
 
  private:
+  // The page, /metrics and the POST guard; then the JSON API's routes.
   void RegisterRoutes();
+  void RegisterJobRoutes();    // /api/jobs...
+  void RegisterFleetRoutes();  // /api/relays, /api/minions
 
   muster::v1::JobService::Service* service_;
   std::function<std::string()> metrics_text_;

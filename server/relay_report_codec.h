@@ -1,0 +1,31 @@
+// What relays report about their minions and themselves, between the wire
+// (proto/wire.proto) and the Inventory's types. The EventIngester converts
+// each event with these where it enters jobd; the Inventory stores grains
+// and heartbeats in their wire form, in its rows, with the Encode/Decode
+// pairs. Nothing else in server/ sees these messages.
+#ifndef MUSTER_SERVER_RELAY_REPORT_CODEC_H_
+#define MUSTER_SERVER_RELAY_REPORT_CODEC_H_
+
+#include <string>
+
+#include "proto/wire.pb.h"
+#include "server/inventory.h"
+
+namespace muster::server {
+
+// An inventory event as the Inventory applies it. The change's `seen` and
+// `gone` point into `update`, which must outlive it; ids are not checked
+// here (the Inventory skips and counts invalid ones).
+InventoryChange InventoryChangeOf(const muster::wire::v1::InventoryUpdate& update);
+RelayHealth RelayHealthOf(const muster::wire::v1::RelayHeartbeat& heartbeat);
+
+// The stored forms: a serialized MinionInfo holding only grains, and a
+// serialized RelayHeartbeat. A blob that does not parse decodes as empty.
+std::string EncodeGrains(const Grains& grains);
+Grains DecodeGrains(const std::string& blob);
+std::string EncodeRelayHealth(const RelayHealth& health);
+RelayHealth DecodeRelayHealth(const std::string& blob);
+
+}  // namespace muster::server
+
+#endif  // MUSTER_SERVER_RELAY_REPORT_CODEC_H_

@@ -1,0 +1,208 @@
+#include "server/return_placement.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "common/target/target.h"
+#include "gtest/gtest.h"
+#include "server/job_lifecycle.h"
+#include "server/job_test_support.h"
+
+namespace muster::server {
+namespace {
+
+// Four minions: web-00000 and web-00002 in dc1, web-00001 and web-00003 in
+// dc2; one job on all of them, RUNNING.
+class ReturnPlacementTest : public JobStoreTest {
+ protected:
+  void SetUp() override {
+    JobStoreTest::SetUp();
+    AddMinions(0, 4, 2);
+    AddMinions(100, 1, 1);  // web-00100 in dc1, not in the job
+    jid_ = SubmitRunning("web-0000*");
+  }
+
+  std::string SubmitRunning(const std::string& glob) {
+    absl::StatusOr<Target> target = Target::Parse(TargetKind::kGlob, glob);
+    EXPECT_TRUE(target.ok());
+    int64_t now = absl::ToUnixMillis(absl::Now());
+    std::unique_ptr<JobRecord> record =
+        NewJob(Spec(glob), inventory_.Match(*target, 0), now);
+    absl::StatusOr<SubmitResult> submitted;
+    EXPECT_TRUE(store_->Write([&](StoreSession& s) {
+      submitted = RecordNewJob(s, jobs_, std::move(record));
+      if (!submitted.ok()) return submitted.status();
+      absl::MutexLock lock(&jobs_.mu());
+      JobRecord* job = jobs_.Find(submitted->jid);
+      EXPECT_TRUE(MarkRunning(jobs_, job, 1));
+      return PersistRunning(s, jobs_, job, 1, now);
+    }).ok());
+    return submitted->jid;
+  }
+
+  IncomingReturn Return(int minion, bool success = true, const char* datacenter = nullptr) {
+    ids_.push_back(std::make_unique<std::string>(MinionId(minion)));
+    IncomingReturn r;
+    r.jid = jid_;
+    r.minion_id = *ids_.back();
+    r.datacenter = datacenter != nullptr ? datacenter : (minion % 2 == 0 ? "dc1" : "dc2");
+    r.attempt = 1;
+    r.success = success;
+    r.stdout_text = "out";
+    r.received_at_ms = 1;
+    return r;
+  }
+
+  // Places `returns` in one bulk transaction, which rolls back when
+  // `commit` is false.
+  absl::StatusOr<IngestCounts> Place(const std::vector<IncomingReturn>& returns,
+                                     bool commit = true) {
+    IngestCounts counts;
+    absl::Status status = store_->WriteBulk([&](StoreSession& s) -> absl::Status {
+      absl::StatusOr<IngestCounts> placed = placement_.PlaceReturns(s, returns);
+      if (!placed.ok()) return placed.status();
+      counts = *placed;
+      return commit ? absl::OkStatus() : absl::AbortedError("rolled back on purpose");
+    });
+    if (!status.ok()) return status;
+    return counts;
+  }
+
+  JobSnapshot Job() {
+    absl::StatusOr<JobSnapshot> job = jobs_.Get(jid_);
+    EXPECT_TRUE(job.ok());
+    return *job;
+  }
+
+  JobRegistry jobs_;
+  ReturnPlacement placement_{&jobs_, &inventory_};
+  std::string jid_;
+  std::vector<std::unique_ptr<std::string>> ids_;
+};
+
+TEST_F(ReturnPlacementTest, ReturnsShowOnlyOnceTheirTransactionCommitted) {
+  absl::StatusOr<IngestCounts> rolled_back = Place({Return(0), Return(1)}, false);
+  EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Job().total.returned, 0u);
+
+  absl::StatusOr<IngestCounts> counts = Place({Return(0), Return(1, false)});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->consumed, 2u);
+  EXPECT_EQ(counts->inserted, 2u);
+  JobSnapshot job = Job();
+  EXPECT_EQ(job.total.returned, 2u);
+  EXPECT_EQ(job.total.succeeded, 1u);
+  EXPECT_EQ(job.total.failed, 1u);
+  EXPECT_EQ(job.datacenters[0].counters.returned, 1u);
+  EXPECT_EQ(job.row.state, JobState::kRunning);
+  EXPECT_EQ(StoredReturns(job.row.num), 2);
+
+  counts = Place({Return(0)});  // a resend
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->duplicate, 1u);
+  EXPECT_EQ(Job().total.returned, 2u);
+}
+
+TEST_F(ReturnPlacementTest, UnknownJobsAndMinionsOutsideTheSetAreCounted) {
+  IncomingReturn stranger = Return(100, true, "dc1");
+  IncomingReturn elsewhere = Return(100, true, "dc9");
+  elsewhere.attempt = 2;  // another row
+  IncomingReturn unknown = Return(0);
+  unknown.jid = "20000101000000000000";
+  absl::StatusOr<IngestCounts> counts = Place({stranger, elsewhere, unknown});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->inserted, 2u);
+  EXPECT_EQ(counts->unexpected, 2u);
+  EXPECT_EQ(counts->unknown_job, 1u);
+  JobSnapshot job = Job();
+  EXPECT_EQ(job.datacenters[0].counters.unexpected, 1u);  // dc1
+  EXPECT_EQ(job.total.unexpected, 2u);                   // and one from dc9
+  EXPECT_EQ(job.total.returned, 0u);
+}
+
+TEST_F(ReturnPlacementTest, TheLastExpectedReturnCompletesTheJobInMemoryAndQueuesItsEnd) {
+  ASSERT_TRUE(Place({Return(0), Return(1), Return(2), Return(3)}).ok());
+  JobSnapshot job = Job();
+  EXPECT_EQ(job.row.state, JobState::kComplete);
+  EXPECT_EQ(StoredState(jid_), static_cast<int>(JobState::kRunning)) << "written later";
+  absl::MutexLock lock(&jobs_.mu());
+  std::vector<JobRecord*> ends = jobs_.TakeUnpersistedEnds();
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0]->row.jid, jid_);
+}
+
+TEST_F(ReturnPlacementTest, LateReturnsThatLeaveNothingMissingMakeAnIncompleteJobComplete) {
+  ASSERT_TRUE(Place({Return(0), Return(1)}).ok());
+  ASSERT_TRUE(store_->Write([&](StoreSession& s) {
+    absl::MutexLock lock(&jobs_.mu());
+    return Expire(s, jobs_, jobs_.Find(jid_), absl::ToUnixMillis(absl::Now()));
+  }).ok());
+  ASSERT_EQ(Job().row.state, JobState::kIncomplete);
+
+  ASSERT_TRUE(Place({Return(2)}).ok());
+  EXPECT_EQ(Job().row.state, JobState::kIncomplete);
+  EXPECT_EQ(Job().total.returned, 3u);
+  ASSERT_TRUE(Place({Return(3)}).ok());
+  EXPECT_EQ(Job().row.state, JobState::kComplete);
+  EXPECT_EQ(StoredState(jid_), static_cast<int>(JobState::kComplete)) << "written with the return";
+
+  // What the file holds rebuilds the same tallies.
+  int64_t num = Job().row.num;
+  absl::StatusOr<LoadedTallies> loaded;
+  ASSERT_TRUE(store_->Read([&](StoreSession& s) {
+    loaded = placement_.LoadTallies(s, num, {"dc1", "dc2"});
+    return loaded.status();
+  }).ok());
+  EXPECT_EQ(loaded->tallies[0].counters().returned, 2u);
+  EXPECT_EQ(loaded->tallies[1].counters().returned, 2u);
+}
+
+TEST_F(ReturnPlacementTest, EachExpectedMinionsFirstReceiptCountsOnce) {
+  std::string web0 = MinionId(0), web1 = MinionId(1), stranger = MinionId(100);
+  std::vector<IncomingReceipt> receipts = {
+      {jid_, web0}, {jid_, web0}, {jid_, web1}, {jid_, stranger}, {"20000101000000000000", web0}};
+  absl::StatusOr<ReceiptCounts> counts;
+  ASSERT_TRUE(store_->WriteBulk([&](StoreSession& s) {
+    counts = placement_.PlaceReceipts(s, receipts);
+    return counts.status();
+  }).ok());
+  EXPECT_EQ(counts->consumed, receipts.size());
+  EXPECT_EQ(counts->recorded, 2u);
+  EXPECT_EQ(counts->duplicate, 1u);
+  EXPECT_EQ(counts->unexpected, 1u);
+  EXPECT_EQ(counts->unknown_job, 1u);
+  EXPECT_EQ(Job().total.received, 2u);
+}
+
+TEST_F(ReturnPlacementTest, TheFirstDeliveryReportWinsAndGivesTheDispatchLatency) {
+  DeliveryReport report;
+  report.relay_id = "relay-dc1";
+  report.datacenter = "dc1";
+  report.jid = jid_;
+  report.attempt = 1;
+  report.status = DeliveryStatus::kDelivered;
+  report.at_ms = Job().row.attempt_at_ms + 7;
+  report.messages = 1;
+  absl::StatusOr<DeliveryOutcome> first, again, unknown;
+  ASSERT_TRUE(store_->Write([&](StoreSession& s) {
+    first = placement_.PlaceDelivery(s, report);
+    again = placement_.PlaceDelivery(s, report);
+    DeliveryReport stray = report;
+    stray.jid = "20000101000000000000";
+    unknown = placement_.PlaceDelivery(s, stray);
+    return absl::OkStatus();
+  }).ok());
+  ASSERT_TRUE(first.ok() && again.ok() && unknown.ok());
+  EXPECT_EQ(first->dispatch_latency_ms, 7);
+  EXPECT_EQ(again->dispatch_latency_ms, -1);
+  EXPECT_TRUE(unknown->unknown_job);
+  JobSnapshot job = Job();
+  EXPECT_TRUE(job.datacenters[0].delivery.delivered);
+  EXPECT_EQ(job.datacenters[0].delivery.relay_id, "relay-dc1");
+  EXPECT_FALSE(job.datacenters[1].delivery.delivered);
+}
+
+}  // namespace
+}  // namespace muster::server
