@@ -38,9 +38,13 @@ ABSL_FLAG(std::string, json_out, "", "If set, also write the rows as JSON here."
 namespace muster {
 namespace {
 
+// The i-th jid: 20 digits, like jobd's (20261202150000000000 + i; that
+// number does not fit in 64 bits, so it is built as text).
+std::string BenchJid(int i) { return absl::StrCat("2026120215", absl::Dec(i, absl::kZeroPad10)); }
+
 wire::v1::Return TypicalReturn(int i) {
   wire::v1::Return ret;
-  ret.set_jid(absl::StrCat(20261202150000000000ULL + static_cast<uint64_t>(i)));
+  ret.set_jid(BenchJid(i));
   ret.set_attempt(1);
   ret.set_minion_id("web-00042.dc1.example.com");
   ret.set_success(true);
@@ -93,7 +97,7 @@ double AcceptSyncMs(int run, int samples) {
   std::vector<double> ms;
   for (int i = 0; i < samples; ++i) {
     minion::journal::v1::AcceptedDispatch dispatch;
-    dispatch.set_jid(absl::StrCat(20261202150000000000ULL + static_cast<uint64_t>(i)));
+    dispatch.set_jid(BenchJid(i));
     dispatch.set_attempt(1);
     dispatch.set_function("cmd.run");
     dispatch.set_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Minutes(1)));

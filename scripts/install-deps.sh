@@ -5,6 +5,7 @@ set -euo pipefail
 
 MUSTER_PACKAGES=(
   bazel-bootstrap build-essential pkg-config
+  clang  # the lock analysis only (scripts/check-thread-safety); gcc builds Muster
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libre2-dev cppzmq-dev libzmq3-dev libhiredis-dev libsqlite3-dev
   libgtest-dev libgmock-dev redis-server
