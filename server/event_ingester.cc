@@ -1,6 +1,7 @@
 #include "server/event_ingester.h"
 
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
 #include "proto/wire.pb.h"
 #include "common/status/status_macros.h"
 #include "server/relay_report_codec.h"
@@ -79,8 +80,8 @@ std::vector<muster::wire::v1::RelayEvent> EventIngester::Parse(
       reason = "no event field";
     } else if (!event.ParseFromString(*payload)) {
       reason = "not a RelayEvent";
-    } else if (!bus::ValidateRelayId(event.relay_id()).ok() ||
-               !bus::ValidateDatacenter(event.datacenter()).ok()) {
+    } else if (!ValidateRelayId(event.relay_id()).ok() ||
+               !ValidateDatacenter(event.datacenter()).ok()) {
       reason = "bad relay id or datacenter";
     } else if (event.event_case() == muster::wire::v1::RelayEvent::EVENT_NOT_SET) {
       reason = "no event body";

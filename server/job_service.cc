@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
 #include "common/target/target.h"
 #include "server/job_types_proto.h"
 
@@ -93,7 +94,7 @@ Status ValidatePageSize(uint32_t page_size, uint32_t max, const char* field) {
 }
 
 Status ValidateDatacenterFilter(const std::string& datacenter) {
-  if (!datacenter.empty() && !bus::ValidateDatacenter(datacenter).ok()) {
+  if (!datacenter.empty() && !ValidateDatacenter(datacenter).ok()) {
     return Invalid(absl::StrCat("datacenter ", QuoteValue(datacenter),
                                 ": must be 1..64 bytes of [A-Za-z0-9_-]"));
   }
@@ -405,7 +406,7 @@ Status JobService::ListMinions(grpc::ServerContext*, const muster::v1::ListMinio
   }
   if (Status s = ValidateDatacenterFilter(request->datacenter()); !s.ok()) return s;
   if (Status s = ValidatePageSize(request->page_size(), 10000, "page_size"); !s.ok()) return s;
-  if (!request->page_token().empty() && !bus::ValidateMinionId(request->page_token()).ok()) {
+  if (!request->page_token().empty() && !ValidateMinionId(request->page_token()).ok()) {
     return Invalid(absl::StrCat("page_token ", QuoteValue(request->page_token()), ": not a token"));
   }
   size_t limit = request->page_size() == 0 ? 100 : request->page_size();

@@ -1,6 +1,7 @@
 #include "server/job_types.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/ids/ids.h"
 
 namespace muster::server {
 
@@ -25,13 +26,7 @@ absl::string_view JobStateName(JobState state) {
   return "";
 }
 
-bool IsJid(absl::string_view jid) {
-  if (jid.size() != 20) return false;
-  for (char c : jid) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
+bool IsJid(absl::string_view jid) { return ValidateJid(jid).ok(); }
 
 std::string QuoteValue(absl::string_view value) {
   if (value.size() > 80) return absl::StrCat("'", value.substr(0, 80), "...'");

@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "absl/types/span.h"
 #include "common/bus/bus_protocol.h"
+#include "common/ids/ids.h"
 #include "common/thread/thread_priority.h"
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -73,8 +74,8 @@ ReturnIngester::ParseCounts ReturnIngester::Parse(const std::vector<StreamEntry>
       reason = "no batch field";
     } else if (!batch.ParseFromString(*payload)) {
       reason = "not a ReturnBatch";
-    } else if (!bus::ValidateRelayId(batch.relay_id()).ok() ||
-               !bus::ValidateDatacenter(batch.datacenter()).ok()) {
+    } else if (!ValidateRelayId(batch.relay_id()).ok() ||
+               !ValidateDatacenter(batch.datacenter()).ok()) {
       // docs/PROTOCOL.md 1: the names a relay writes are checked where they
       // enter jobd, so none reaches the store or the dashboard.
       reason = "bad relay id or datacenter";
@@ -87,7 +88,7 @@ ReturnIngester::ParseCounts ReturnIngester::Parse(const std::vector<StreamEntry>
     }
     int64_t received = batch.received_at_ms() != 0 ? batch.received_at_ms() : now;
     for (const muster::wire::v1::Return& r : batch.returns()) {
-      if (!IsJid(r.jid()) || r.attempt() == 0 || !bus::ValidateMinionId(r.minion_id()).ok()) {
+      if (!IsJid(r.jid()) || r.attempt() == 0 || !ValidateMinionId(r.minion_id()).ok()) {
         ++counts.malformed_returns;
         continue;
       }

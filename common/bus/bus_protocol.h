@@ -40,12 +40,6 @@ inline constexpr int kDefaultReturnPort = 4506;
 // Topic frame of a job meant for one minion: "@<id>@".
 std::string MinionTopic(absl::string_view minion_id);
 
-// The id rules are common/ids/ids.h's; these names stay for the callers in
-// server/ that still spell them bus::Validate... (to be moved there).
-using ::muster::ValidateDatacenter;
-using ::muster::ValidateMinionId;
-using ::muster::ValidateRelayId;
-
 }  // namespace muster::bus
 
 #endif  // MUSTER_COMMON_BUS_BUS_PROTOCOL_H_
