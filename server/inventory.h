@@ -52,6 +52,13 @@ struct RelayHealth {
   uint64_t malformed_frames = 0;
   uint64_t malformed_entries = 0;
   std::string version;
+  // Security (docs/PROTOCOL.md 8.3, 8.4), by reason word.
+  std::map<std::string, uint64_t> dispatches_refused;
+  std::map<std::string, uint64_t> minion_dispatches_refused;
+  std::map<std::string, uint64_t> messages_refused;
+  uint64_t keys_pending = 0;
+  // False for a relay run with --insecure, and for a relay too old to say.
+  bool secure = false;
 };
 
 struct RelayView {

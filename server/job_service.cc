@@ -250,6 +250,14 @@ void FillRelay(const RelayView& relay, muster::v1::Relay* out) {
   out->set_malformed_dropped(health.malformed_frames + health.malformed_entries);
   out->set_started_at_ms(health.started_at_ms);
   out->set_version(health.version);
+  out->mutable_dispatches_refused()->insert(health.dispatches_refused.begin(),
+                                            health.dispatches_refused.end());
+  out->mutable_minion_dispatches_refused()->insert(health.minion_dispatches_refused.begin(),
+                                                   health.minion_dispatches_refused.end());
+  out->mutable_messages_refused()->insert(health.messages_refused.begin(),
+                                          health.messages_refused.end());
+  out->set_keys_pending(health.keys_pending);
+  out->set_secure(health.secure);
 }
 
 void FillCounts(const std::vector<DatacenterCount>& counts,
