@@ -19,6 +19,7 @@
 #include "server/job_store.h"
 #include "server/job_tracker.h"
 #include "server/jobd_metrics.h"
+#include "server/minion_keys.h"
 #include "server/return_ingester.h"
 #include "spdlog/spdlog.h"
 
@@ -114,8 +115,9 @@ void Jobd::StartPipelines() {
 
 absl::Status Jobd::StartServer() {
   control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
+  keys_ = std::make_unique<MinionKeys>(MinionKeysOptions{options_.redis, options_.redis_prefix});
   service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms},
-                                          control_.get(), inventory_.get());
+                                          control_.get(), inventory_.get(), keys_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

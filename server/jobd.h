@@ -46,6 +46,7 @@ class JobControl;
 class ReturnIngester;
 class EventIngester;
 class JobService;
+class MinionKeys;
 
 struct JobdOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
@@ -114,6 +115,7 @@ class Jobd {
   std::unique_ptr<EventIngester> event_ingester_;
   std::unique_ptr<JobdMetrics> metrics_;
   std::unique_ptr<JobControl> control_;
+  std::unique_ptr<MinionKeys> keys_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<dashboard::DashboardServer> dashboard_;

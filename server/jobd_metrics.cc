@@ -4,6 +4,8 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <map>
+#include <string>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -134,6 +136,33 @@ void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::Metric
               "relay's).",
               std::max<int64_t>(0, now_ms - relay.last_heartbeat_ms) / 1000.0,
               {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+    // What the relay's security checks refused, as its last heartbeat
+    // said (reason words were checked where the heartbeat entered jobd).
+    out.Gauge("muster_jobd_relay_secure",
+              "1 when the relay's last heartbeat said it runs secure (0: --insecure, or a "
+              "relay too old to say).",
+              relay.health.secure ? 1 : 0,
+              {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+    out.Gauge("muster_jobd_relay_keys_pending", "Minion keys waiting for jobctl keys accept.",
+              relay.health.keys_pending,
+              {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+    for (const auto& [what, counts] :
+         {std::pair<const char*, const std::map<std::string, uint64_t>*>{
+              "dispatch", &relay.health.dispatches_refused},
+          {"minion_dispatch", &relay.health.minion_dispatches_refused},
+          {"message", &relay.health.messages_refused}}) {
+      for (const auto& [reason, count] : *counts) {
+        out.Counter("muster_jobd_relay_refused_total",
+                    "What a relay refused since it started, as its heartbeat reports: "
+                    "dispatches it did not publish, dispatches its minions did not run, bus "
+                    "messages from ids not bound to the sender's key; by reason.",
+                    count,
+                    {{"relay", relay.relay_id},
+                     {"datacenter", relay.datacenter},
+                     {"what", what},
+                     {"reason", reason}});
+      }
+    }
   }
 }
 

@@ -212,6 +212,9 @@ TEST_F(JobdServiceTest, RunningReachesTheStoreAndAPendingJobIsDispatchedAgainOnS
 TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
   AddFleet();
   std::string jid = Submit("web-*").jid();
+  // A minion that joins after the submit: matched by web-*, not expected.
+  ASSERT_TRUE(relays_->AddMinions("dc1", {"web-0new"}, {{"role", "web"}}, NowMs()).ok());
+  ASSERT_TRUE(WaitFor([&] { return MinionCount() == 7; }, absl::Seconds(10)));
   ASSERT_TRUE(relays_->Deliver("dc1", jid, 1, Delivery::DELIVERED, 12345).ok());
   ASSERT_TRUE(relays_->Deliver("dc1", jid, 1, Delivery::DELIVERED, 99999).ok());  // first wins
   ASSERT_TRUE(relays_->Deliver("dc2", jid, 1, Delivery::EXPIRED, 777).ok());
@@ -221,7 +224,9 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
       RelayPlayer::MakeReturn(jid, 1, "web-a0", true),
       RelayPlayer::MakeReturn(jid, 1, "web-a1", false),
       RelayPlayer::MakeReturn(jid, 1, "web-a0", true),   // duplicate
-      RelayPlayer::MakeReturn(jid, 1, "stray-1", true),  // unexpected
+      RelayPlayer::MakeReturn(jid, 1, "web-0new", true),  // unexpected
+      RelayPlayer::MakeReturn(jid, 1, "stray-1", true),   // not targeted: dropped
+      RelayPlayer::MakeReturn(jid, 2, "web-a2", true),    // attempt never sent: dropped
       RelayPlayer::MakeReturn("20000101000000000000", 1, "web-a2", true),  // unknown job
       RelayPlayer::MakeReturn(jid, 1, "bad id!", true),  // malformed return
   };
@@ -258,6 +263,8 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
   server::ReturnIngesterStats stats = jobd_->return_ingester().stats();
   EXPECT_EQ(stats.duplicates, 1u);
   EXPECT_EQ(stats.unexpected, 1u);
+  EXPECT_EQ(stats.not_targeted, 1u);
+  EXPECT_EQ(stats.never_dispatched, 1u);
   EXPECT_EQ(stats.unknown_job, 1u);
   EXPECT_EQ(stats.malformed_returns, 1u);
   EXPECT_EQ(jobd_->event_ingester().stats().unknown_job, 1u);
@@ -299,7 +306,7 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
 
   v1::ListReturnsResponse all = ListReturns(jid, v1::ListReturnsRequest::ALL);
   ASSERT_EQ(all.returns_size(), 3);
-  EXPECT_EQ(all.returns(0).minion_id(), "stray-1");
+  EXPECT_EQ(all.returns(0).minion_id(), "web-0new");
   EXPECT_FALSE(all.returns(0).expected());
   EXPECT_TRUE(all.returns(1).expected());
   EXPECT_EQ(all.returns(1).stdout(), "true");
