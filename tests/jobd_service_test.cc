@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/security/dispatch_signature.h"
+#include "common/security/signing_keys.h"
 #include "common/sqlite/sqlite.h"
 #include "gtest/gtest.h"
 #include "proto/job_service.grpc.pb.h"
@@ -62,6 +64,18 @@ class JobdServiceTest : public ::testing::Test {
 
   void TearDown() override {
     if (jobd_) jobd_->Stop();
+  }
+
+  // kNone when `envelope` verifies against the public key jobd wrote beside
+  // its key (what relays and minions are given to trust).
+  security::Refusal VerifyWithJobdsPublicKey(const wire::v1::JobEnvelope& envelope,
+                                             const std::string& datacenter) {
+    auto keys = security::TrustedKeys::Create(
+        server::DefaultSigningKeyPath(db_path_) + ".pub", {});
+    EXPECT_TRUE(keys.ok()) << keys.status();
+    if (!keys.ok()) return security::Refusal::kUnknownKey;
+    security::DispatchVerifier verifier(keys->get(), datacenter);
+    return verifier.Verify(envelope);
   }
 
   // dc1: web-a0..2 (role web), dc2: web-b0..1 (role web), dc3: db-c0 (role db).
@@ -171,6 +185,35 @@ TEST_F(JobdServiceTest, SubmitFreezesExpectedSetAndWritesOneEnvelopePerDatacente
   EXPECT_EQ(Get(none.jid()).state(), v1::COMPLETE);
 }
 
+// Every dispatch is signed (docs/PROTOCOL.md 8.1) with the key jobd created
+// beside its db on first start: one signature per datacenter, each
+// verifiable with the public key file, and a changed byte does not verify.
+TEST_F(JobdServiceTest, EveryDispatchIsSignedWithTheKeyJobdCreatedBesideItsDb) {
+  AddFleet();
+  std::string jid = Submit("web-*").jid();
+  ASSERT_FALSE(jobd_->signing_key_id().empty());
+  for (const char* dc : {"dc1", "dc2"}) {
+    auto envelopes = relays_->Envelopes(dc);
+    ASSERT_TRUE(envelopes.ok());
+    ASSERT_EQ(envelopes->size(), 1u) << dc;
+    const wire::v1::JobEnvelope& envelope = (*envelopes)[0];
+    EXPECT_EQ(envelope.datacenter(), dc);
+    EXPECT_EQ(envelope.key_id(), jobd_->signing_key_id());
+    EXPECT_EQ(envelope.nonce().size(), 16u);
+    EXPECT_EQ(envelope.signature().size(), 64u);
+    EXPECT_EQ(VerifyWithJobdsPublicKey(envelope, dc), security::Refusal::kNone) << dc;
+    wire::v1::JobEnvelope forged = envelope;
+    forged.set_attempt(envelope.attempt() + 100);
+    EXPECT_EQ(VerifyWithJobdsPublicKey(forged, dc), security::Refusal::kBadSignature);
+    EXPECT_EQ(VerifyWithJobdsPublicKey(envelope, "dc9"), security::Refusal::kWrongDatacenter);
+  }
+  // The same key after a restart.
+  std::string key_id = jobd_->signing_key_id();
+  jobd_->Stop();
+  StartJobd();
+  EXPECT_EQ(jobd_->signing_key_id(), key_id);
+}
+
 // SubmitJob answers once the job is committed and its envelopes are in
 // Redis; RUNNING is written afterwards by the dispatcher's thread. Both
 // halves: the state reaches the file, and a jobd that stopped before writing
@@ -205,6 +248,10 @@ TEST_F(JobdServiceTest, RunningReachesTheStoreAndAPendingJobIsDispatchedAgainOnS
   ASSERT_EQ(dc1->size(), 2u);
   EXPECT_EQ((*dc1)[1].jid(), jid);
   EXPECT_EQ((*dc1)[1].attempt(), 1u);
+  // Signed again, with a new nonce, by the same key.
+  EXPECT_NE((*dc1)[1].nonce(), (*dc1)[0].nonce());
+  EXPECT_EQ((*dc1)[1].key_id(), jobd_->signing_key_id());
+  EXPECT_EQ(VerifyWithJobdsPublicKey((*dc1)[1], "dc1"), security::Refusal::kNone);
   EXPECT_EQ(Get(jid).state(), v1::RUNNING);
   EXPECT_TRUE(WaitFor([&] { return stored_state() == v1::RUNNING; }, absl::Seconds(5)));
 }
