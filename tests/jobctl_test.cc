@@ -275,13 +275,13 @@ TEST_F(JobctlTest, KeysListAcceptAndDeleteTheRecordsRelaysWrote) {
 
   JobctlResult list = Run({"keys", "list", "--state=pending"});
   EXPECT_EQ(list.exit_code, 0) << list.output;
-  EXPECT_TRUE(RE2::PartialMatch(list.output, "dc1\s+web-1\s+PENDING\s+" + fingerprint))
+  EXPECT_TRUE(RE2::PartialMatch(list.output, R"(dc1\s+web-1\s+PENDING\s+)" + fingerprint))
       << list.output;
 
   JobctlResult accept = Run({"keys", "accept", "--datacenter=dc1", "--expect_key=" + fingerprint,
                              "*"});
   EXPECT_EQ(accept.exit_code, 0) << accept.output;
-  EXPECT_TRUE(RE2::PartialMatch(accept.output, "web-1\s+ACCEPTED")) << accept.output;
+  EXPECT_TRUE(RE2::PartialMatch(accept.output, R"(web-1\s+ACCEPTED)")) << accept.output;
   auto stored = redis_->Command({"HGET", "muster:minion_keys:dc1", "web-1"});
   ASSERT_TRUE(stored.ok());
   ASSERT_TRUE(record.ParseFromString(std::string(stored->str())));
