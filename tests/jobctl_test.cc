@@ -224,7 +224,9 @@ TEST_F(JobctlTest, TimedOutJobIsIncompleteAndRetryAsksOnlyTheMissing) {
   JobctlResult all = Run({"status", "--all", jid});
   EXPECT_NE(all.output.find("missing, never reached (3): web-2, web-3, web-4"), std::string::npos) << all.output;
 
-  JobctlResult retry = Run({"retry", jid});
+  // The retry gets its own timeout: with the job's 300 ms, a loaded
+  // machine can end it before `list` below runs.
+  JobctlResult retry = Run({"retry", "--timeout=30s", jid});
   EXPECT_EQ(retry.exit_code, 0) << retry.output;
   EXPECT_NE(retry.output.find("attempt 2: retrying 3 missing minions (dc1 1, dc2 2)"),
             std::string::npos)
