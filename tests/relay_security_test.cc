@@ -5,8 +5,6 @@
 // datacenter's, oversized) is refused before the dedup, counted by reason
 // in the heartbeat and /metrics, and never reaches a minion. LIST targets
 // reach each minion with a proof that verifies; jobd's key can be rotated.
-#include <sys/stat.h>
-
 #include <fstream>
 #include <map>
 #include <memory>
