@@ -195,11 +195,18 @@ void JobReader::MaintainTrust(int64_t now_ms) {
   next_trust_check_ms_ = now_ms + kTrustCheckIntervalMs;
   absl::StatusOr<bool> changed = options_.trusted_keys->ReloadIfChanged();
   if (!changed.ok()) {
-    // The previous keys stay in force; TrustedKeys only retries (and we
-    // only log again) when the file changes again.
-    spdlog::error("jobs: re-reading the trusted keys failed, keeping the previous ones: {}",
-                  std::string(changed.status().message()));
-  } else if (*changed) {
+    // The previous keys stay in force. The file is read again at every
+    // check until it parses; the error is logged once, not every 2 s.
+    std::string error(changed.status().message());
+    if (error != last_trust_error_) {
+      spdlog::error("jobs: re-reading the trusted keys failed, keeping the previous ones ({}): {}",
+                    absl::StrJoin(options_.trusted_keys->KeyIds(), ", "), error);
+      last_trust_error_ = std::move(error);
+    }
+    return;
+  }
+  last_trust_error_.clear();
+  if (*changed) {
     spdlog::info("jobs: trusted keys reloaded: now {}",
                  absl::StrJoin(options_.trusted_keys->KeyIds(), ", "));
   }

@@ -133,6 +133,7 @@ class JobReader {
   // "jid/attempt/reason" already logged (cleared when large).
   absl::flat_hash_set<std::string> logged_refusals_;
   int64_t next_trust_check_ms_ = 0;
+  std::string last_trust_error_;  // logged already
   int64_t next_insecure_warning_ms_ = 0;
 };
 

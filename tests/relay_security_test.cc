@@ -349,11 +349,21 @@ TEST_F(RelaySecurityTest, KeyRotationThroughTheTrustedKeysFile) {
   ASSERT_TRUE(minion->PumpUntil(
       [&] { return minion->jobs().back().job.jid() == "53000000000000000001"; }, kWait));
 
+  // A file that does not parse (an editor's half-written save): the keys
+  // in force stay, and the error is logged.
+  std::ofstream(file, std::ios::trunc) << "not a key\n";
+  ASSERT_TRUE(WaitFor([&] { return CountInLog("re-reading the trusted keys failed") == 1; },
+                      kWait))
+      << relay_->process().ReadLog();
+  Add(Signed(MakeJob("53000000000000000004", 1, muster::v1::GLOB, "*", "dc1"), old_key));
+  ASSERT_TRUE(minion->PumpUntil(
+      [&] { return minion->jobs().back().job.jid() == "53000000000000000004"; }, kWait));
+
   std::ofstream(file, std::ios::trunc) << Hex(new_key) << "\n";
   ASSERT_TRUE(WaitFor([&] { return CountInLog("trusted keys reloaded") == 1; }, kWait))
       << relay_->process().ReadLog();
-  EXPECT_EQ(CountInLog(security::KeyId(old_key.public_key())), 1)
-      << "named at start only: " << relay_->process().ReadLog();
+  EXPECT_EQ(CountInLog(security::KeyId(old_key.public_key())), 2)
+      << "named at start and in the error only: " << relay_->process().ReadLog();
   EXPECT_EQ(CountInLog(absl::StrCat("trusted keys reloaded: now ",
                                     security::KeyId(new_key.public_key()))),
             1);
