@@ -201,9 +201,9 @@ void KeyRegistry::Reindex() {
 }
 
 void KeyRegistry::Run(const absl::Notification& stop) {
-  while (!stop.WaitForNotificationWithTimeout(options_.poll_interval)) {
+  do {
     (void)Sync();
-  }
+  } while (!stop.WaitForNotificationWithTimeout(options_.poll_interval));
   (void)Sync(/*force_cache=*/true);
 }
 

@@ -38,6 +38,9 @@ class RelayProcess {
   const std::string& publish_endpoint() const { return publish_endpoint_; }
   const std::string& return_endpoint() const { return return_endpoint_; }
   const std::string& state_dir() const { return state_dir_; }
+  // The relay's CURVE public key (Z85), read from <state_dir>/relay_curve.pub
+  // (written at the first start; NotFound with --insecure or before it).
+  absl::StatusOr<std::string> public_key() const;
   ChildProcess& process() { return process_; }
 
  private:
@@ -57,6 +60,12 @@ wire::v1::JobEnvelope MakeJob(const std::string& jid, uint32_t attempt,
                               muster::v1::TargetType type, const std::string& expression,
                               const std::string& datacenter,
                               absl::Duration timeout = absl::Minutes(1));
+
+// What jobd does for `jobctl keys accept`: records `minion_id` of
+// `datacenter` ACCEPTED with `public_key` in muster:minion_keys:{dc} and
+// increments muster:minion_keys_version:{dc}; relays apply it within ~1 s.
+absl::Status AcceptMinionKey(RedisConnection& redis, const std::string& datacenter,
+                             const std::string& minion_id, const std::string& public_key);
 
 // XADD muster:jobs:{dc} * job <envelope>.
 absl::Status AddJob(RedisConnection& redis, const wire::v1::JobEnvelope& job);
