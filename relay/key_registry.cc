@@ -225,11 +225,16 @@ absl::Status KeyRegistry::Sync(bool force_cache) {
     }
   }
   bool dirty;
+  bool urgent;
   {
     absl::MutexLock lock(&mu_);
     dirty = cache_dirty_;
+    urgent = cache_urgent_;
   }
-  if (dirty && (force_cache || absl::Now() - cache_written_ >= kCacheInterval)) {
+  // Decisions from Redis are written at once (a relay restarted a moment
+  // later must admit what was just accepted); first contacts, which come
+  // in storms, at most every kCacheInterval.
+  if (dirty && (force_cache || urgent || absl::Now() - cache_written_ >= kCacheInterval)) {
     if (absl::Status written = WriteCache(); !written.ok()) {
       spdlog::error("keys: {}", std::string(written.message()));
     }
@@ -386,6 +391,7 @@ absl::Status KeyRegistry::ReloadIfChanged(RedisConnection& redis) {
   loaded_version_ = version;
   force_reload_ = false;
   cache_dirty_ = true;
+  cache_urgent_ = true;
   spdlog::debug("keys: loaded {} records at version {}", records_.size(), version);
   return absl::OkStatus();
 }
@@ -427,6 +433,7 @@ absl::Status KeyRegistry::WriteCache() {
       absl::StrAppend(&text, id, " ", absl::Base64Escape(EncodeMinionKey(record)), "\n");
     }
     cache_dirty_ = false;
+    cache_urgent_ = false;
   }
   cache_written_ = absl::Now();
   std::string temp = absl::StrCat(options_.cache_path, ".tmp");

@@ -123,8 +123,8 @@ class KeyRegistry {
   // then a last write and the cache file.
   void Run(const absl::Notification& stop);
   // One round: write queued records and conflicts, reload the hash when its
-  // version changed, rewrite the cache file when something changed (at most
-  // every 2 s unless `force_cache`). Unavailable when Redis is unreachable
+  // version changed, rewrite the cache file when something changed (at once
+  // after a reload or with `force_cache`, else at most every 2 s). Unavailable when Redis is unreachable
   // (the queue stays for the next round).
   absl::Status Sync(bool force_cache = false);
 
@@ -162,6 +162,7 @@ class KeyRegistry {
   long long loaded_version_ ABSL_GUARDED_BY(mu_) = -1;
   bool force_reload_ ABSL_GUARDED_BY(mu_) = false;
   bool cache_dirty_ ABSL_GUARDED_BY(mu_) = false;
+  bool cache_urgent_ ABSL_GUARDED_BY(mu_) = false;  // a reload changed records
   absl::Time cache_written_ = absl::InfinitePast();  // registry thread only
 };
 
