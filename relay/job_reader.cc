@@ -11,6 +11,7 @@
 #include "common/ids/ids.h"
 #include "common/status/status_macros.h"
 #include "common/target/target.h"
+#include "relay/zap_handler.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::relay {
@@ -65,6 +66,8 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
   publisher.set(zmq::sockopt::linger, 1000);
   try {
     bus::ApplyBusLinkOptions(options.bus_link, publisher);
+    // Only ACCEPTED minion keys may subscribe (relay/zap_handler.h).
+    if (!options.insecure) ServeCurve(publisher, options.curve_secret_z85, kPublishZapDomain);
     if (options.bus_connect.empty()) {
       publisher.bind(options.publish_endpoint);
     } else {

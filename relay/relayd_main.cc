@@ -64,8 +64,20 @@ ABSL_FLAG(std::string, trusted_keys, "",
 ABSL_FLAG(std::vector<std::string>, trusted_key, {},
           "jobd public keys (64 hex digits), comma-separated, trusted besides --trusted_keys.");
 ABSL_FLAG(bool, insecure, false,
-          "DEVELOPMENT ONLY: publish dispatches without verifying their signatures.");
+          "DEVELOPMENT ONLY: publish dispatches without verifying their signatures, and run "
+          "the bus without CURVE or minion key checks (logged loudly).");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
+ABSL_FLAG(std::string, curve_key, "",
+          "The relay's CURVE key pair file (created 0600 on first start; its public key is "
+          "written to <state_dir>/relay_curve.pub for minions to pin); default "
+          "<state_dir>/relay_curve.key.");
+ABSL_FLAG(bool, auto_accept, false,
+          "Record every new minion key ACCEPTED at first contact (demos and tests only).");
+ABSL_FLAG(int64_t, max_minions, 200000,
+          "Most minion key records and most minions in the inventory; new ids beyond are "
+          "dropped (counted).");
+ABSL_FLAG(int64_t, max_pending_keys, 10000,
+          "Most minion keys waiting for acceptance; new ids beyond are dropped (counted).");
 
 namespace muster::relay {
 namespace {
@@ -99,6 +111,14 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   options.entry_limits.max_bytes = absl::GetFlag(FLAGS_max_entry_bytes);
   options.max_entries_per_round_trip = absl::GetFlag(FLAGS_max_entries_per_round_trip);
   options.max_messages_per_flush = absl::GetFlag(FLAGS_max_messages_per_flush);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.curve_key_path = absl::GetFlag(FLAGS_curve_key);
+  options.auto_accept = absl::GetFlag(FLAGS_auto_accept);
+  if (absl::GetFlag(FLAGS_max_minions) <= 0 || absl::GetFlag(FLAGS_max_pending_keys) <= 0) {
+    return absl::InvalidArgumentError("--max_minions and --max_pending_keys must be positive");
+  }
+  options.max_minions = static_cast<size_t>(absl::GetFlag(FLAGS_max_minions));
+  options.max_pending_keys = static_cast<size_t>(absl::GetFlag(FLAGS_max_pending_keys));
   if (std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
     absl::StatusOr<http::ListenAddress> address = http::ListenAddress::Parse(listen);
     if (!address.ok()) {
@@ -107,7 +127,6 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
     }
     options.metrics_listen = *address;
   }
-  options.insecure = absl::GetFlag(FLAGS_insecure);
   std::string trusted_file = absl::GetFlag(FLAGS_trusted_keys);
   std::vector<std::string> trusted_inline = absl::GetFlag(FLAGS_trusted_key);
   if (!trusted_file.empty() || !trusted_inline.empty()) {
