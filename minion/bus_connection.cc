@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/bus/bus_protocol.h"
+#include "common/bus/bus_security.h"
 
 namespace muster::minion {
 namespace {
@@ -65,11 +67,21 @@ BusConnection::BusConnection(zmq::context_t& context)
 
 absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
     zmq::context_t& context, const RelayAddress& relay,
-    const std::vector<std::string>& topics, const bus::BusLinkOptions& link) {
+    const std::vector<std::string>& topics, const bus::BusLinkOptions& link,
+    const CurveClientKeys* curve) {
   std::unique_ptr<BusConnection> connection(new BusConnection(context));
   try {
     SetCommonOptions(link, connection->jobs_);
     SetCommonOptions(link, connection->returns_);
+    if (curve != nullptr) {
+      for (zmq::socket_t* socket : {&connection->jobs_, &connection->returns_}) {
+        absl::Status applied =
+            bus::ApplyCurveClient(*socket, curve->own, curve->relay_public_z85);
+        if (!applied.ok()) return applied;
+      }
+    }
+    connection->jobs_.set(zmq::sockopt::maxmsgsize, bus::kMaxPublishedFrameBytes);
+    connection->returns_.set(zmq::sockopt::maxmsgsize, bus::kMaxReturnPortFrameBytes);
     // Subscriptions travel upstream as messages on the SUB's outgoing pipe,
     // which is bounded by ZMQ_SNDHWM (default 1,000): when the connection
     // (or a reconnection) replays them, libzmq silently drops those past the

@@ -16,6 +16,13 @@
 // is dropped after the heartbeat timeout and re-made, which the monitors
 // report like any disconnection and reconnection.
 //
+// With CURVE keys (docs/PROTOCOL.md 8.4) both sockets are CURVE clients of
+// the relay, pinned to its public key: a relay without that key (or without
+// CURVE) never completes the handshake, so it is never "connected". Both
+// sockets also cap the size of a message part they take in (common/bus/
+// bus_protocol.h, PROTOCOL section 6): libzmq drops a connection that
+// brings a larger one, and it is re-made.
+//
 // Owned and used by one thread.
 #ifndef MUSTER_MINION_BUS_CONNECTION_H_
 #define MUSTER_MINION_BUS_CONNECTION_H_
@@ -27,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/bus/bus_link.h"
+#include "common/security/curve_keys.h"
 #include "google/protobuf/message_lite.h"
 #include "zmq.hpp"
 
@@ -39,13 +47,23 @@ struct RelayAddress {
   int return_port = 4506;
 };
 
+// The keys of a CURVE client connection (docs/PROTOCOL.md 8.4).
+struct CurveClientKeys {
+  security::CurveKeyPair own;
+  // The relay's public key (Z85), pinned.
+  std::string relay_public_z85;
+};
+
 class BusConnection {
  public:
   // Creates the sockets, subscribes the SUB to `topics` and starts
-  // connecting. Fails only on a bad address or a ZeroMQ error.
+  // connecting; with `curve` (not null) as a CURVE client, without it in
+  // clear (--insecure). Fails only on a bad address, a malformed key or a
+  // ZeroMQ error.
   static absl::StatusOr<std::unique_ptr<BusConnection>> Open(
       zmq::context_t& context, const RelayAddress& relay,
-      const std::vector<std::string>& topics, const bus::BusLinkOptions& link = {});
+      const std::vector<std::string>& topics, const bus::BusLinkOptions& link = {},
+      const CurveClientKeys* curve = nullptr);
 
   BusConnection(const BusConnection&) = delete;
   BusConnection& operator=(const BusConnection&) = delete;

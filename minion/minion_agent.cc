@@ -54,6 +54,8 @@ class Session {
 
  private:
   void OnJobMessage();
+  // True when `envelope` passes the signature check; else counts it.
+  bool Admit(const wire::v1::JobEnvelope& envelope);
   // `direct`: the job was addressed to this minion by name (its own topic,
   // or a JOB resend on the return port), so it is answered with a receipt
   // even when it will not run.
@@ -144,6 +146,7 @@ void Session::Serve(int stop_fd) {
     if (items[0].revents & ZMQ_POLLIN) OnJobMessage();
     if (items[1].revents & ZMQ_POLLIN) OnReturnPortMessage();
     if (items[3].revents & ZMQ_POLLIN) OnCompletions();
+    options_.dispatch_check->Tick(absl::Now());
     CheckAckWatch();
     SendDueReturns();
     SendHeartbeatIfDue();
@@ -210,10 +213,17 @@ void Session::OnJobMessage() {
       spdlog::warn("dropped malformed job message: {}", std::string(job.status().message()));
       continue;
     }
+    if (!Admit(job->envelope)) continue;
     bool direct = job->topic != bus::kBroadcastTopic;
     Accept(*std::move(job), direct);
   }
   StartAccepted();
+}
+
+bool Session::Admit(const wire::v1::JobEnvelope& envelope) {
+  security::Refusal refusal = options_.dispatch_check->Check(envelope);
+  stats_.refused.Count(refusal);
+  return refusal == security::Refusal::kNone;
 }
 
 void Session::SendReceipt(const BusJob& job, wire::v1::Receipt::Status status,
@@ -286,6 +296,18 @@ void Session::StartAccepted() {
           now, now));
       continue;
     }
+    if (size_t queued = pool_.queued(); queued >= options_.max_queued_jobs) {
+      // Answered, so the job shows this minion as failed, not missing.
+      ++stats_.jobs_over_queue_cap;
+      spdlog::warn("job {} attempt {} not started: {} jobs already wait for a worker",
+                   shared_job->envelope.jid(), shared_job->envelope.attempt(), queued);
+      completions_.Push(MakeReturn(
+          shared_job->envelope, options_.id,
+          FailedResult(absl::StrCat("not started: the minion already had ", queued,
+                                    " jobs waiting for a free worker (--max_queued_jobs)")),
+          now, now));
+      continue;
+    }
     SubmitToPool(std::move(shared_job));
   }
   accepted_.clear();
@@ -321,6 +343,7 @@ void Session::OnReturnPortMessage() {
         spdlog::warn("dropped malformed job resend: {}", std::string(job.status().message()));
         continue;
       }
+      if (!Admit(job->envelope)) continue;
       Accept(*std::move(job), /*direct=*/true);
       continue;
     }
@@ -403,8 +426,9 @@ void Session::SendHeartbeatIfDue() {
   next_heartbeat_ = now + options_.heartbeat_interval;
   // Fails (and is skipped) while disconnected; the reconnection sends one.
   wire::v1::HeartbeatBatch batch;
-  *batch.add_heartbeats() =
-      MakeHeartbeat(options_.id, options_.grains, now, options_.heartbeat_interval);
+  wire::v1::MinionHeartbeat* heartbeat = batch.add_heartbeats();
+  *heartbeat = MakeHeartbeat(options_.id, options_.grains, now, options_.heartbeat_interval);
+  stats_.refused.CopyTo(*heartbeat);
   if (bus_.Send(bus::kHeartbeatType, batch)) ++stats_.heartbeats_sent;
 }
 
@@ -420,6 +444,9 @@ void Session::Stop() {
 MinionAgent::MinionAgent(MinionOptions options) : options_(std::move(options)) {}
 
 absl::Status MinionAgent::Run(int stop_fd) {
+  if (options_.dispatch_check == nullptr) {
+    return absl::InvalidArgumentError("minion: no dispatch check (security settings)");
+  }
   JournalReplay replay;
   ASSIGN_OR_RETURN(std::unique_ptr<OutboxJournal> journal,
                    OutboxJournal::Open(options_.state_dir, absl::Now(), &replay));
@@ -439,7 +466,8 @@ absl::Status MinionAgent::Run(int stop_fd) {
       std::unique_ptr<BusConnection> bus,
       BusConnection::Open(context, options_.relay,
                           {std::string(bus::kBroadcastTopic), bus::MinionTopic(options_.id)},
-                          options_.link));
+                          options_.link,
+                          options_.curve.has_value() ? &*options_.curve : nullptr));
   {
     Session session(options_, stats_, *bus, *completions, *journal);
     session.Restore(std::move(replay));

@@ -5,6 +5,7 @@
 #define MUSTER_COMMON_BUS_BUS_PROTOCOL_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -32,6 +33,16 @@ inline constexpr size_t kMaxPayloadBytes = 4 << 20;
 // Largest Return.stdout and Return.stderr (each) a relay accepts; a
 // minion's output cap may not be set above it.
 inline constexpr size_t kMaxOutputBytes = 1 << 20;
+
+// Largest message part (ZMQ_MAXMSGSIZE) a minion's SUB takes from the
+// publish port: a broadcast envelope is at most about 128 KiB (arguments
+// and target expression 64 KiB each), a per-minion LIST envelope a few KiB.
+// libzmq drops a connection that brings a larger part (it is re-made).
+inline constexpr int64_t kMaxPublishedFrameBytes = 1 << 20;
+// Largest message part a minion's DEALER takes from the return port: a JOB
+// re-send carries the job stream entry's envelope, whose LIST target may be
+// a retry list of up to 16 MiB (PROTOCOL section 6).
+inline constexpr int64_t kMaxReturnPortFrameBytes = (16 << 20) + (1 << 20);
 
 // Default ports.
 inline constexpr int kDefaultPublishPort = 4505;

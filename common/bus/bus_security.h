@@ -14,8 +14,6 @@
 #ifndef MUSTER_COMMON_BUS_BUS_SECURITY_H_
 #define MUSTER_COMMON_BUS_BUS_SECURITY_H_
 
-#include <cstdint>
-
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "common/security/curve_keys.h"
@@ -25,11 +23,6 @@ namespace muster::bus {
 
 // ZAP domain of every relay socket (PROTOCOL 8.4).
 inline constexpr absl::string_view kZapDomain = "muster";
-
-// Largest message a minion or fleetsim socket takes from its relay
-// (ZMQ_MAXMSGSIZE, PROTOCOL section 6). A larger one makes libzmq drop the
-// connection (it reconnects); the message is never delivered.
-inline constexpr int64_t kMaxMinionInboundBytes = 1 << 20;
 
 // Makes `socket` a CURVE client of the server whose public key is
 // `server_public_z85`, with `own` as its key pair. InvalidArgument when a
