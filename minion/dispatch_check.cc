@@ -78,7 +78,8 @@ Refusal DispatchCheck::Check(const wire::v1::JobEnvelope& envelope) {
   Refusal refusal = verifier_->Verify(envelope);
   if (refusal != Refusal::kNone && FirstRefusal(envelope, refusal)) {
     spdlog::warn("refused job {} attempt {} ({}): {}; not run", envelope.jid(),
-                 envelope.attempt(), envelope.function(), security::RefusalReason(refusal));
+                 envelope.attempt(), envelope.function(),
+                 std::string(security::RefusalReason(refusal)));
   }
   return refusal;
 }
