@@ -5,6 +5,11 @@
 // The publish socket is an XPUB (wire-compatible with the relay's PUB) so a
 // test can wait until subscribers have really subscribed instead of
 // republishing. Single-threaded: PumpUntil() reads the return port.
+//
+// Secure by default (PROTOCOL 8): both sockets are CURVE servers with the
+// fake relay's own key pair (no ZAP handler, so every client key is let
+// in), and it plays jobd's part too: Publish() signs each envelope with its
+// own Ed25519 key. CommandAgainst() passes the minion both public keys.
 #ifndef MUSTER_TESTS_MINION_FAKE_RELAY_H_
 #define MUSTER_TESTS_MINION_FAKE_RELAY_H_
 
@@ -19,6 +24,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/security/curve_keys.h"
+#include "common/security/signing_keys.h"
 #include "proto/wire.pb.h"
 
 namespace muster::testing {
@@ -33,14 +40,23 @@ wire::v1::JobEnvelope MakeTestJob(const std::string& jid, const std::string& fun
 class FakeRelay;
 
 // argv of `binary` (a workspace path, e.g. "minion/minion") pointed at
-// `relay`'s ports, followed by `extra` flags.
+// `relay`'s ports and trusting its keys (--insecure when the relay is),
+// followed by `extra` flags.
 std::vector<std::string> CommandAgainst(const FakeRelay& relay, const std::string& binary,
                                         const std::vector<std::string>& extra);
 
 class FakeRelay {
  public:
-  FakeRelay();
+  // `secure` false: no CURVE, and minions get --insecure.
+  explicit FakeRelay(bool secure = true);
   ~FakeRelay();
+
+  bool secure() const { return secure_; }
+  // jobd's signing key (what Publish signs with) and the relay's CURVE pair.
+  const security::SigningKey& signing_key() const { return signing_key_; }
+  const security::CurveKeyPair& curve_keys() const { return curve_keys_; }
+  // `job` signed with signing_key() (PROTOCOL 8.1).
+  wire::v1::JobEnvelope Sign(wire::v1::JobEnvelope job) const;
 
   // Binds XPUB and ROUTER on 127.0.0.1; port 0 picks free ports. Binding
   // again after Close() on the same ports is a relay restart.
@@ -51,8 +67,15 @@ class FakeRelay {
   int publish_port() const { return publish_port_; }
   int return_port() const { return return_port_; }
 
-  // Publishes a job with topic "*" or "@<id>@".
+  // Publishes a job with topic "*" or "@<id>@", signed first unless it
+  // carries a signature already.
   void Publish(const std::string& topic, const wire::v1::JobEnvelope& job);
+  // Publishes `job` exactly as given (forgeries).
+  void PublishAsIs(const std::string& topic, const wire::v1::JobEnvelope& job);
+  // Re-sends `job` exactly as given to `minion_id` on the return port
+  // (frames JOB, "@<id>@", envelope: PROTOCOL 3.6), to the connection its
+  // latest heartbeat came from. False when none has heartbeated.
+  bool SendJob(const std::string& minion_id, const wire::v1::JobEnvelope& job);
   // Publishes arbitrary frames (for garbage tests).
   void PublishRaw(const std::vector<std::string>& frames);
 
@@ -78,6 +101,10 @@ class FakeRelay {
   // Returns received for `jid`, duplicates included.
   std::vector<wire::v1::Return> ReturnsFor(const std::string& jid) const;
   const std::vector<wire::v1::MinionHeartbeat>& heartbeats() const { return heartbeats_; }
+  // Every receipt received (RCV), in order.
+  const std::vector<wire::v1::Receipt>& receipts() const { return receipts_; }
+  // The latest heartbeat of `minion_id`, or null.
+  const wire::v1::MinionHeartbeat* LatestHeartbeat(const std::string& minion_id) const;
   int ret_messages() const { return ret_messages_; }
   int malformed() const { return malformed_; }
 
@@ -87,6 +114,9 @@ class FakeRelay {
   void Ack(const std::string& identity, const std::vector<wire::v1::Return>& returns);
   void SendAck(const std::string& identity, const wire::v1::ReturnAck& ack);
 
+  const bool secure_;
+  const security::SigningKey signing_key_;
+  security::CurveKeyPair curve_keys_;
   zmq::context_t context_;
   std::unique_ptr<zmq::socket_t> publisher_;
   std::unique_ptr<zmq::socket_t> router_;
@@ -98,6 +128,9 @@ class FakeRelay {
   // Identity that sent each return in returns_, for AckAll.
   std::vector<std::string> return_identities_;
   std::vector<wire::v1::MinionHeartbeat> heartbeats_;
+  std::vector<wire::v1::Receipt> receipts_;
+  // Minion id -> identity of the connection of its latest heartbeat.
+  std::map<std::string, std::string> identities_;
   int ret_messages_ = 0;
   int malformed_ = 0;
 };

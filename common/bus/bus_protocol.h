@@ -37,8 +37,9 @@ inline constexpr size_t kMaxOutputBytes = 1 << 20;
 // Largest message part (ZMQ_MAXMSGSIZE) a minion's SUB takes from the
 // publish port: a broadcast envelope is at most about 128 KiB (arguments
 // and target expression 64 KiB each), a per-minion LIST envelope a few KiB.
-// libzmq drops a connection that brings a larger part (it is re-made).
-inline constexpr int64_t kMaxPublishedFrameBytes = 1 << 20;
+// 1 MiB of payload, plus 4 KiB for CURVE's framing of it. libzmq drops a
+// connection that brings a larger part (it is re-made).
+inline constexpr int64_t kMaxPublishedFrameBytes = (1 << 20) + 4096;
 // Largest message part a minion's DEALER takes from the return port: a JOB
 // re-send carries the job stream entry's envelope, whose LIST target may be
 // a retry list of up to 16 MiB (PROTOCOL section 6).
