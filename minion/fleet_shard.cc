@@ -76,6 +76,7 @@ void FleetStats::Add(const FleetStats& other) {
   receipts_sent += other.receipts_sent;
   jobs_resent_to_us += other.jobs_resent_to_us;
   relay_disconnects += other.relay_disconnects;
+  handshakes_refused += other.handshakes_refused;
   ack_timeouts += other.ack_timeouts;
 }
 
@@ -139,6 +140,7 @@ void FleetShard::Run(int stop_fd) {
     absl::Time now = absl::Now();
     FireDueAnswers(now);
     for (auto& socket : sockets_) {
+      socket->bus->RemakeDue(now);
       FlushOutbox(*socket, now);
       if (now >= socket->next_heartbeat) SendHeartbeats(*socket, now);
     }
@@ -154,14 +156,17 @@ absl::Time FleetShard::NextWake() {
     if (due.has_value()) wake = std::min(wake, *due);
     due = socket->ack_watch->Deadline();
     if (due.has_value()) wake = std::min(wake, *due);
+    due = socket->bus->NextRemake();
+    if (due.has_value()) wake = std::min(wake, *due);
   }
   return wake;
 }
 
 void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event) {
   bool lost = false;
-  if (jobs_event) socket.bus->HandleJobsMonitorEvents(&lost);
-  if (returns_event && socket.bus->HandleReturnsMonitorEvents(&lost)) {
+  bool refused = false;
+  if (jobs_event) socket.bus->HandleJobsMonitorEvents(&lost, &refused);
+  if (returns_event && socket.bus->HandleReturnsMonitorEvents(&lost, &refused)) {
     absl::Time now = absl::Now();
     socket.outbox.ResendAllNow(now);
     socket.ack_watch->Reset();
@@ -174,6 +179,12 @@ void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event)
                    "timeout ({}); reconnecting",
                    options_.relay.host, absl::FormatDuration(options_.link.heartbeat_timeout));
     }
+  }
+  if (refused && stats_.handshakes_refused++ == 0) {
+    // Logged once per shard: fleetsim has thousands of sockets.
+    spdlog::warn("relay {} refused a connection: a socket's CURVE key is not accepted there "
+                 "yet, or the relay is not the one --relay_public_key names; retrying",
+                 options_.relay.host);
   }
   bool connected = socket.bus->connected() && socket.bus->jobs_connected();
   if (connected != socket.counted_connected) {

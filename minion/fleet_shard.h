@@ -120,6 +120,8 @@ struct FleetStats {
   // ack watch.
   uint64_t relay_disconnects = 0;
   uint64_t ack_timeouts = 0;
+  // Connection handshakes the relay refused (retried).
+  uint64_t handshakes_refused = 0;
 
   void Add(const FleetStats& other);
 };

@@ -147,6 +147,7 @@ void Session::Serve(int stop_fd) {
     if (items[1].revents & ZMQ_POLLIN) OnReturnPortMessage();
     if (items[3].revents & ZMQ_POLLIN) OnCompletions();
     options_.dispatch_check->Tick(absl::Now());
+    bus_.RemakeDue(absl::Now());
     CheckAckWatch();
     SendDueReturns();
     SendHeartbeatIfDue();
@@ -164,14 +165,26 @@ void Session::CheckJournal(const absl::Status& status, absl::string_view what) {
 void Session::OnMonitorEvents(bool returns_event, bool jobs_event) {
   bool returns_lost = false;
   bool jobs_lost = false;
-  bool connected = returns_event && bus_.HandleReturnsMonitorEvents(&returns_lost);
-  if (jobs_event) bus_.HandleJobsMonitorEvents(&jobs_lost);
+  bool returns_refused = false;
+  bool jobs_refused = false;
+  bool connected =
+      returns_event && bus_.HandleReturnsMonitorEvents(&returns_lost, &returns_refused);
+  if (jobs_event) bus_.HandleJobsMonitorEvents(&jobs_lost, &jobs_refused);
   for (auto [lost, port] : {std::pair{returns_lost, "return"}, {jobs_lost, "publish"}}) {
     if (!lost) continue;
     ++stats_.relay_disconnects;
-    spdlog::warn("lost connection to relay {} ({} port): closed, or silent for the bus "
-                 "heartbeat timeout ({}); reconnecting",
+    spdlog::warn("lost connection to relay {} ({} port): closed, silent for the bus "
+                 "heartbeat timeout ({}), or a message over the size limit; reconnecting",
                  options_.relay.host, port, absl::FormatDuration(options_.link.heartbeat_timeout));
+  }
+  for (auto [refused, port] :
+       {std::pair{returns_refused, "return"}, {jobs_refused, "publish"}}) {
+    if (!refused) continue;
+    ++stats_.handshakes_refused;
+    spdlog::warn("relay {} refused the connection ({} port): this minion's CURVE key is not "
+                 "accepted there yet (`jobctl keys list`; `minion --print_key` shows it), or "
+                 "the relay is not the one --relay_public_key names; retrying",
+                 options_.relay.host, port);
   }
   if (connected) {
     spdlog::info("connected to relay {}", options_.relay.host);
@@ -199,6 +212,8 @@ absl::Time Session::NextWake() {
     wake = std::min(wake, *deadline);
   }
   std::optional<absl::Time> due = outbox_.NextDue();
+  if (due.has_value()) wake = std::min(wake, *due);
+  due = bus_.NextRemake();
   if (due.has_value()) wake = std::min(wake, *due);
   return wake;
 }

@@ -104,6 +104,9 @@ struct MinionStats {
   // Bus connections (either socket) that dropped: the relay closed them,
   // or they went silent past the heartbeat timeout.
   uint64_t relay_disconnects = 0;
+  // Connection handshakes the relay refused (key not accepted, wrong relay
+  // key); each is retried (minion/bus_connection.h).
+  uint64_t handshakes_refused = 0;
   // Return connections re-made because returns went unacknowledged for
   // ack_timeout.
   uint64_t ack_timeouts = 0;

@@ -193,14 +193,14 @@ int main(int argc, char** argv) {
       "minion {} stopped: jobs received {} started {} not targeted {} expired {} "
       "duplicate {}, refused {}, over queue cap {}, malformed frames {}, returns sent {} resent {} acked {} rejected {}, "
       "heartbeats {}, receipts {}, re-sent jobs {}, restored returns {} interrupted jobs {}, "
-      "journal errors {}, relay disconnects {}, ack timeouts {}",
+      "journal errors {}, relay disconnects {}, refused handshakes {}, ack timeouts {}",
       options.id, stats.jobs_received, stats.jobs_started, stats.jobs_not_targeted,
       stats.jobs_expired, stats.jobs_duplicate, stats.refused.ToString(),
       stats.jobs_over_queue_cap, stats.malformed_frames, stats.returns_sent,
       stats.returns_resent, stats.returns_acked, stats.returns_rejected, stats.heartbeats_sent,
       stats.receipts_sent, stats.jobs_resent_to_us, stats.returns_restored,
       stats.dispatches_interrupted, stats.journal_errors, stats.relay_disconnects,
-      stats.ack_timeouts);
+      stats.handshakes_refused, stats.ack_timeouts);
   if (*witness_log != nullptr && (*witness_log)->failed_writes() > 0) {
     spdlog::error("witness log: {} writes failed", (*witness_log)->failed_writes());
   }

@@ -7,9 +7,12 @@
 // republishing. Single-threaded: PumpUntil() reads the return port.
 //
 // Secure by default (PROTOCOL 8): both sockets are CURVE servers with the
-// fake relay's own key pair (no ZAP handler, so every client key is let
-// in), and it plays jobd's part too: Publish() signs each envelope with its
-// own Ed25519 key. CommandAgainst() passes the minion both public keys.
+// fake relay's own key pair, and it plays jobd's part too: Publish() signs
+// each envelope with its own Ed25519 key. CommandAgainst() passes the
+// minion both public keys. Without EnableZap() every client key is let in;
+// with it, PumpUntil() also answers the ZAP requests (so a handshake waits
+// for the test to pump), refusing the keys given to RefuseKey(), and the
+// return port's messages carry the sender's key (KeyOf).
 #ifndef MUSTER_TESTS_MINION_FAKE_RELAY_H_
 #define MUSTER_TESTS_MINION_FAKE_RELAY_H_
 
@@ -17,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +65,18 @@ class FakeRelay {
   // Binds XPUB and ROUTER on 127.0.0.1; port 0 picks free ports. Binding
   // again after Close() on the same ports is a relay restart.
   absl::Status Start(int publish_port = 0, int return_port = 0);
+  // Before Start(): authenticate connections (see the top of this file).
+  void EnableZap() { zap_enabled_ = true; }
+  // Refuses (or accepts again) connections with this CURVE public key.
+  void RefuseKey(const std::string& public_z85) { refused_keys_.insert(public_z85); }
+  void AcceptKey(const std::string& public_z85) { refused_keys_.erase(public_z85); }
+  // ZAP requests answered, and how many were refused.
+  int zap_requests() const { return zap_requests_; }
+  int zap_refusals() const { return zap_refusals_; }
+  // The CURVE key (Z85) that the latest heartbeat of `minion_id` came
+  // with; empty without ZAP or when none came.
+  std::string KeyOf(const std::string& minion_id) const;
+
   // Closes both sockets (a relay going down). Collected data is kept.
   void Close();
 
@@ -110,6 +126,7 @@ class FakeRelay {
 
  private:
   void ReadReturnPort();
+  void AnswerZap();
   void ReadSubscriptions();
   void Ack(const std::string& identity, const std::vector<wire::v1::Return>& returns);
   void SendAck(const std::string& identity, const wire::v1::ReturnAck& ack);
@@ -120,6 +137,13 @@ class FakeRelay {
   zmq::context_t context_;
   std::unique_ptr<zmq::socket_t> publisher_;
   std::unique_ptr<zmq::socket_t> router_;
+  std::unique_ptr<zmq::socket_t> zap_;
+  bool zap_enabled_ = false;
+  std::set<std::string> refused_keys_;
+  int zap_requests_ = 0;
+  int zap_refusals_ = 0;
+  // Minion id -> sender key of its latest heartbeat.
+  std::map<std::string, std::string> keys_;
   int publish_port_ = 0;
   int return_port_ = 0;
   bool auto_ack_ = true;
