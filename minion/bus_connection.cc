@@ -129,8 +129,8 @@ absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
         if (!applied.ok()) return applied;
       }
     }
-    connection->jobs_.set(zmq::sockopt::maxmsgsize, bus::kMaxPublishedFrameBytes);
-    connection->returns_.set(zmq::sockopt::maxmsgsize, bus::kMaxReturnPortFrameBytes);
+    connection->jobs_.set(zmq::sockopt::maxmsgsize, bus::kMaxMinionFrameBytes);
+    connection->returns_.set(zmq::sockopt::maxmsgsize, bus::kMaxMinionFrameBytes);
     // Subscriptions travel upstream as messages on the SUB's outgoing pipe,
     // which is bounded by ZMQ_SNDHWM (default 1,000): when the connection
     // (or a reconnection) replays them, libzmq silently drops those past the

@@ -34,16 +34,14 @@ inline constexpr size_t kMaxPayloadBytes = 4 << 20;
 // minion's output cap may not be set above it.
 inline constexpr size_t kMaxOutputBytes = 1 << 20;
 
-// Largest message part (ZMQ_MAXMSGSIZE) a minion's SUB takes from the
-// publish port: a broadcast envelope is at most about 128 KiB (arguments
-// and target expression 64 KiB each), a per-minion LIST envelope a few KiB.
-// 1 MiB of payload, plus 4 KiB for CURVE's framing of it. libzmq drops a
-// connection that brings a larger part (it is re-made).
-inline constexpr int64_t kMaxPublishedFrameBytes = (1 << 20) + 4096;
-// Largest message part a minion's DEALER takes from the return port: a JOB
-// re-send carries the job stream entry's envelope, whose LIST target may be
-// a retry list of up to 16 MiB (PROTOCOL section 6).
-inline constexpr int64_t kMaxReturnPortFrameBytes = (16 << 20) + (1 << 20);
+// Largest message part (ZMQ_MAXMSGSIZE) a minion or fleetsim socket takes
+// from its relay, on either port: a broadcast envelope is at most about
+// 128 KiB (arguments and target expression 64 KiB each), a per-minion LIST
+// envelope (published or re-sent in a JOB message) a few KiB, an ACK names
+// at most one RET's 1,000 returns. 1 MiB of payload, plus 4 KiB for CURVE's
+// framing of it. libzmq drops a connection that brings a larger part
+// (PROTOCOL section 6).
+inline constexpr int64_t kMaxMinionFrameBytes = (1 << 20) + 4096;
 
 // Default ports.
 inline constexpr int kDefaultPublishPort = 4505;

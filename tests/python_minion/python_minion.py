@@ -122,8 +122,8 @@ def main():
     dealer = context.socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)
     # PROTOCOL section 6: the largest message parts a minion takes.
-    sub.setsockopt(zmq.MAXMSGSIZE, (1 << 20) + 4096)
-    dealer.setsockopt(zmq.MAXMSGSIZE, (17 << 20))
+    for socket in (sub, dealer):
+        socket.setsockopt(zmq.MAXMSGSIZE, (1 << 20) + 4096)
     verifier = None
     if args.insecure:
         print("INSECURE: no signature checks, no CURVE", flush=True)

@@ -64,7 +64,7 @@ class PythonMinionTest(unittest.TestCase):
         relayd = os.path.join(RUNFILES, "relay/relayd")
         run = subprocess.run([relayd, "--helpfull"], capture_output=True)
         help_text = run.stdout + run.stderr
-        self.secure = b"auto_accept" in help_text
+        self.secure = b"auto_accept" in help_text and b"trusted_key" in help_text
         self.jobd = nacl.signing.SigningKey.generate()
         relay_security, minion_security = [], ["--insecure"]
         if self.secure:
