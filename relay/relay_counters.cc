@@ -63,6 +63,7 @@ wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
       (*heartbeat.mutable_dispatches_refused())[std::string(
           security::RefusalReason(static_cast<security::Refusal>(r)))] = refused;
     }
+  }
   heartbeat.set_secure(counters.secure.load());
   heartbeat.set_keys_pending(counters.keys_pending.load());
   for (int r = 0; r < kMessageRefuseReasons; ++r) {
