@@ -271,7 +271,7 @@ TEST_F(DashboardHttpTest, RelaysAndMinionsComeFromTheInventory) {
   (*heartbeat->mutable_dispatches_refused())["bad_signature"] = 3;
   (*heartbeat->mutable_minion_dispatches_refused())["unsigned"] = 1;
   (*heartbeat->mutable_messages_refused())["unbound_id"] = 4;
-  ASSERT_TRUE(relays_->AddEvents({event}).ok());
+  ASSERT_TRUE(relays_->AddRaw("events", "event", event.SerializeAsString()).ok());
   ASSERT_TRUE(WaitFor([&] { return Get("/api/relays").json["relays"].size() == 2; },
                       absl::Seconds(10)));
   const nlohmann::json secure = Get("/api/relays").json["relays"][1];
