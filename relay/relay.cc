@@ -58,6 +58,10 @@ absl::Status Relay::Start() {
   return absl::OkStatus();
 }
 
+void Relay::CheckTrustedKeys() {
+  if (started_ && jobs_ != nullptr) jobs_->RequestTrustCheck();
+}
+
 void Relay::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (job_thread_.joinable()) job_thread_.join();

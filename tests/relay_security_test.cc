@@ -5,6 +5,8 @@
 // datacenter's, oversized) is refused before the dedup, counted by reason
 // in the heartbeat and /metrics, and never reaches a minion. LIST targets
 // reach each minion with a proof that verifies; jobd's key can be rotated.
+#include <signal.h>
+
 #include <fstream>
 #include <map>
 #include <memory>
@@ -360,8 +362,15 @@ TEST_F(RelaySecurityTest, KeyRotationThroughTheTrustedKeysFile) {
       [&] { return minion->jobs().back().job.jid() == "53000000000000000004"; }, kWait));
 
   std::ofstream(file, std::ios::trunc) << Hex(new_key) << "\n";
+  // SIGHUP has it checked at once (it would within 2 s anyway), and does
+  // not end relayd.
+  relay_->process().Signal(SIGHUP);
   ASSERT_TRUE(WaitFor([&] { return CountInLog("trusted keys reloaded") == 1; }, kWait))
       << relay_->process().ReadLog();
+  EXPECT_TRUE(WaitFor([&] { return CountInLog("checking the trusted keys file (SIGHUP)") == 1; },
+                      kWait))
+      << relay_->process().ReadLog();
+  EXPECT_TRUE(relay_->process().running());
   EXPECT_EQ(CountInLog(security::KeyId(old_key.public_key())), 2)
       << "named at start and in the error only: " << relay_->process().ReadLog();
   EXPECT_EQ(CountInLog(absl::StrCat("trusted keys reloaded: now ",
