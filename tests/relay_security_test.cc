@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -135,6 +136,16 @@ class RelaySecurityTest : public ::testing::Test {
         kWait);
   }
 
+  std::optional<wire::v1::RelayHeartbeat> LastHeartbeat() {
+    std::optional<wire::v1::RelayHeartbeat> last;
+    absl::StatusOr<std::vector<wire::v1::RelayEvent>> events = ReadRelayEvents(*redis_connection_);
+    if (!events.ok()) return last;
+    for (const wire::v1::RelayEvent& event : *events) {
+      if (event.has_heartbeat()) last = event.heartbeat();
+    }
+    return last;
+  }
+
   double RefusedMetric(const std::string& reason) {
     httplib::Client client("127.0.0.1", metrics_port_);
     client.set_connection_timeout(2);
@@ -222,6 +233,9 @@ TEST_F(RelaySecurityTest, ForgedTamperedForeignAndOversizedEntriesAreRefusedAndC
                                                 {"wrong_datacenter", 1},
                                                 {"too_large", 1}};
   EXPECT_TRUE(HeartbeatShowsRefused(want)) << relay_->process().ReadLog();
+  std::optional<wire::v1::RelayHeartbeat> heartbeat = LastHeartbeat();
+  ASSERT_TRUE(heartbeat.has_value());
+  EXPECT_TRUE(heartbeat->secure());
   for (const auto& [reason, count] : want) {
     EXPECT_EQ(RefusedMetric(reason), static_cast<double>(count)) << reason;
   }
@@ -416,6 +430,8 @@ TEST_F(RelaySecurityTest, InsecureRelayPublishesUnsignedDispatchesWithALoudWarni
       },
       kWait));
   EXPECT_GE(CountInLog("INSECURE"), 1);
+  ASSERT_TRUE(WaitFor([&] { return LastHeartbeat().has_value(); }, kWait));
+  EXPECT_FALSE(LastHeartbeat()->secure()) << "jobd shows this relay as insecure";
 }
 
 }  // namespace
