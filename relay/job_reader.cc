@@ -194,6 +194,10 @@ void JobReader::MaintainTrust(int64_t now_ms) {
     }
     return;
   }
+  if (trust_check_requested_.exchange(false)) {
+    spdlog::info("jobs: checking the trusted keys file (SIGHUP)");
+    next_trust_check_ms_ = 0;
+  }
   if (now_ms < next_trust_check_ms_) return;
   next_trust_check_ms_ = now_ms + kTrustCheckIntervalMs;
   absl::StatusOr<bool> changed = options_.trusted_keys->ReloadIfChanged();

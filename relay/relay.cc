@@ -25,6 +25,7 @@ Relay::~Relay() { Stop(); }
 
 absl::Status Relay::Open() {
   RETURN_IF_ERROR(ValidateRelayOptions(options_));
+  counters_.secure.store(!options_.insecure);
   if (mkdir(options_.state_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return absl::UnavailableError(
         absl::StrCat("--state_dir '", options_.state_dir, "': ", strerror(errno)));
@@ -94,6 +95,10 @@ absl::Status Relay::Start() {
   return_thread_ = std::thread([this] { returns_->Run(stop_); });
   started_ = true;
   return absl::OkStatus();
+}
+
+void Relay::CheckTrustedKeys() {
+  if (started_ && jobs_ != nullptr) jobs_->RequestTrustCheck();
 }
 
 void Relay::Stop() {

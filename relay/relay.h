@@ -69,6 +69,9 @@ class Relay {
   // Returns within about one Redis round trip. Safe to call more than once,
   // and before or after a failed Start().
   void Stop();
+  // Has the job thread check the trusted key file now (relayd's SIGHUP);
+  // it is also checked every 2 s. Thread-safe; a no-op when not started.
+  void CheckTrustedKeys();
 
   // After a successful Start(): the endpoint minions subscribe to (the
   // bound address with its real port, or the forwarder with bus_connect),
