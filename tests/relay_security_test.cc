@@ -60,9 +60,13 @@ class RelaySecurityTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.message();
   }
 
+  // A FakeMinion whose CURVE key is accepted for `id` (the relay's bus is
+  // secure too).
   std::unique_ptr<FakeMinion> Minion(const std::string& id) {
-    return std::make_unique<FakeMinion>(context_, id, relay_->publish_endpoint(),
-                                        relay_->return_endpoint());
+    absl::StatusOr<std::unique_ptr<FakeMinion>> minion =
+        AcceptedFakeMinion(context_, *relay_, *redis_connection_, "dc1", id);
+    EXPECT_TRUE(minion.ok()) << minion.status();
+    return minion.ok() ? *std::move(minion) : nullptr;
   }
 
   void Add(const wire::v1::JobEnvelope& job) {
@@ -419,7 +423,9 @@ TEST_F(RelaySecurityTest, RelayWithoutTrustedKeysStopsAtStart) {
 
 TEST_F(RelaySecurityTest, InsecureRelayPublishesUnsignedDispatchesWithALoudWarning) {
   StartRelay({"--insecure"});
-  auto minion = Minion("a.dc1");
+  // An insecure relay's bus is plain: so is the minion's.
+  auto minion = std::make_unique<FakeMinion>(context_, "a.dc1", relay_->publish_endpoint(),
+                                             relay_->return_endpoint());
   int calls = 0;
   ASSERT_TRUE(minion->PumpUntil(
       [&] {
