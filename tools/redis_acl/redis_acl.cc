@@ -138,10 +138,8 @@ absl::StatusOr<std::string> AclFileText(const RedisAclSpec& spec,
                                         const std::map<std::string, std::string>& passwords) {
   if (absl::Status valid = spec.Validate(); !valid.ok()) return valid;
   if (absl::Status ready = InitSodium(); !ready.ok()) return ready;
-  std::string text = absl::StrCat(
-      "# Muster's Redis users (tools/redis_acl; docs/OPERATIONS.md \"Redis users\").\n"
-      "# prefix '", spec.prefix, "'; passwords are in <user>.password beside this file.\n"
-      "user default off resetkeys resetchannels -@all\n");
+  // Redis reads no comment in an ACL file: only "user" lines.
+  std::string text = "user default off resetkeys resetchannels -@all\n";
   for (const std::string& user : Users(spec)) {
     auto it = passwords.find(user);
     if (it == passwords.end() || it->second.empty()) {
