@@ -99,6 +99,30 @@ TEST_F(RedisAclTest, ARelayRunsEveryCommandOfItsDatacenter) {
   Expect(relay, true, {"HGETALL", "muster:minion_keys:dc1"});
   Expect(relay, true, {"INCR", "muster:minion_keys_version:dc1"});
   Expect(relay, true, {"GET", "muster:minion_keys_version:dc1"});
+  // A conflict is written under WATCH (relay/key_registry.cc).
+  Expect(relay, true, {"WATCH", "muster:minion_keys:dc1"});
+  Expect(relay, true, {"HMGET", "muster:minion_keys:dc1", "m1", "m2"});
+  Expect(relay, true, {"MULTI"});
+  Expect(relay, true, {"HSET", "muster:minion_keys:dc1", "m1", "conflict"});
+  Expect(relay, true, {"INCR", "muster:minion_keys_version:dc1"});
+  Expect(relay, true, {"EXEC"});
+}
+
+TEST_F(RedisAclTest, ARelayTransactionOnAnotherDatacentersKeysIsRefused) {
+  RedisConnection& relay = *relay1_;
+  Expect(relay, false, {"WATCH", "muster:minion_keys:dc2"});
+  Expect(relay, false, {"WATCH", "muster:jobs:dc1"});
+  Expect(relay, true, {"MULTI"});
+  Expect(relay, false, {"HSET", "muster:minion_keys:dc2", "m1", "forged"});
+  Expect(relay, false, {"XADD", "muster:jobs:dc1", "*", "job", "forged"});
+  absl::StatusOr<RedisReply> exec = relay.Command({"EXEC"});
+  ASSERT_TRUE(exec.ok());
+  EXPECT_TRUE(exec->IsError()) << exec->str();  // EXECABORT: nothing ran
+  auto admin = server_->Connect();
+  ASSERT_TRUE(admin.ok());
+  absl::StatusOr<RedisReply> length = (*admin)->Command({"XLEN", "muster:jobs:dc1"});
+  ASSERT_TRUE(length.ok());
+  EXPECT_EQ(length->integer(), 1);  // only the entry SetUp added
 }
 
 TEST_F(RedisAclTest, ARelayCannotReadAnotherDatacentersJobsOrWriteAJobStream) {

@@ -127,11 +127,12 @@ std::string Rules(const RedisAclSpec& spec, absl::string_view user) {
   // Root rules: XADD, write-only, on the two shared streams; every other
   // command in a selector of its own keys. Keys per docs/PROTOCOL.md 2, 8.4
   // (relay/relay_options.h names them in the relay).
-  return absl::StrCat("resetchannels -@all +ping +xadd %W~", p, "returns %W~", p, "events",
-                      " (+xread %R~", p, "jobs:", datacenter, ")",
+  // MULTI and EXEC name no key; Redis checks each queued command itself.
+  return absl::StrCat("resetchannels -@all +ping +multi +exec +xadd %W~", p, "returns %W~", p,
+                      "events", " (+xread %R~", p, "jobs:", datacenter, ")",
                       " (+get %R~", p, "expected:", datacenter, ":*)",
-                      " (+hgetall +hsetnx +hset ~", p, "minion_keys:", datacenter, ")",
-                      " (+get +incr ~", p, "minion_keys_version:", datacenter, ")");
+                      " (+hgetall +hmget +hsetnx +hset +watch ~", p, "minion_keys:", datacenter,
+                      ")", " (+get +incr ~", p, "minion_keys_version:", datacenter, ")");
 }
 
 absl::StatusOr<std::string> AclFileText(const RedisAclSpec& spec,

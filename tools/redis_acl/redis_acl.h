@@ -10,9 +10,10 @@
 //                 XREAD              {prefix}jobs:<dc>                (read)
 //                 GET                {prefix}expected:<dc>:*          (read)
 //                 XADD               {prefix}returns, {prefix}events  (write)
-//                 HGETALL HSETNX HSET {prefix}minion_keys:<dc>
+//                 HGETALL HMGET HSETNX HSET WATCH
+//                                    {prefix}minion_keys:<dc>
 //                 GET INCR           {prefix}minion_keys_version:<dc>
-//                 PING (AUTH and HELLO need no right)
+//                 MULTI EXEC PING    (no key; AUTH and HELLO need no right)
 //               so a relay's stolen password reads no other datacenter's
 //               jobs, writes no job stream (a forged job would also fail
 //               its signature), reads no return and touches no other
