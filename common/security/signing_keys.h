@@ -53,6 +53,8 @@ class SigningKey {
   static absl::StatusOr<SigningKey> Load(const std::string& path);
   // A new random key, in memory (tests).
   static SigningKey Generate();
+  // The key of a 32-byte Ed25519 seed (test vectors).
+  static absl::StatusOr<SigningKey> FromSeed(const uint8_t seed[32]);
 
   const PublicKey& public_key() const { return public_key_; }
   const std::string& key_id() const { return key_id_; }
@@ -88,10 +90,15 @@ class TrustedKeys {
 
  private:
   TrustedKeys() = default;
+  // Reads the file (always when `force`, else only when it changed) and
+  // replaces the set. True when the set changed.
+  absl::StatusOr<bool> Load(bool force);
   std::string file_;
   std::vector<PublicKey> inline_keys_;
   mutable absl::Mutex mutex_;
   absl::flat_hash_map<std::string, PublicKey> keys_ ABSL_GUARDED_BY(mutex_);
+  // Only touched by Create and ReloadIfChanged, which callers do not run
+  // concurrently.
   int64_t file_mtime_ns_ = 0;
   int64_t file_size_ = -1;
 };
@@ -99,6 +106,19 @@ class TrustedKeys {
 // Ed25519 verification of a detached 64-byte signature.
 bool VerifySignature(const PublicKey& key, absl::string_view message,
                      absl::string_view signature);
+
+// The keys of a trusted-keys file's `content`; `source` names it in errors
+// ("FILE line N: ...").
+absl::StatusOr<std::vector<PublicKey>> ParseTrustedKeys(absl::string_view content,
+                                                        absl::string_view source);
+
+// Key files (shared with curve_keys): OK when group and others have no
+// access to `path`, else PermissionDenied saying how to fix it.
+absl::Status CheckPrivateFileMode(const std::string& path);
+// Creates `path` (which must not exist) with mode 0600 and `content`, synced.
+absl::Status WritePrivateFile(const std::string& path, absl::string_view content);
+// Writes `path` (replacing it atomically) with mode 0644.
+absl::Status WritePublicFile(const std::string& path, absl::string_view content);
 
 }  // namespace muster::security
 
