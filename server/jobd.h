@@ -18,12 +18,14 @@
 #define MUSTER_SERVER_JOBD_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
+#include "common/security/signing_keys.h"
 
 namespace grpc {
 class Server;
@@ -44,6 +46,7 @@ class JobControl;
 class ReturnIngester;
 class EventIngester;
 class JobService;
+class MinionKeys;
 
 struct JobdOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
@@ -60,7 +63,16 @@ struct JobdOptions {
   // Longest wait after start for the streams' backlog before overdue jobs
   // are ended anyway (JobTrackerOptions::expiry_hold_limit).
   absl::Duration expiry_hold_limit = absl::Seconds(60);
+  // The Ed25519 key that signs every dispatch (docs/PROTOCOL.md 8.1),
+  // loaded or created by Start(); empty: jobd_signing.key in db_path's
+  // directory. Not used when `insecure`.
+  std::string signing_key_path;
+  // Development only: dispatches go unsigned (loud warnings in the log).
+  bool insecure = false;
 };
+
+// Where the signing key is when no path is given: beside the db file.
+std::string DefaultSigningKeyPath(const std::string& db_path);
 
 class Jobd {
  public:
@@ -78,6 +90,10 @@ class Jobd {
   EventIngester& event_ingester() { return *event_ingester_; }
   JobTracker& tracker() { return *tracker_; }
   JobStore& store() { return *store_; }
+  // The key id dispatches are signed with after Start(); empty when insecure.
+  std::string signing_key_id() const {
+    return signing_key_ ? signing_key_->key_id() : std::string();
+  }
 
  private:
   // Creates the ingesters, the dispatcher and the metrics, and starts them.
@@ -86,7 +102,11 @@ class Jobd {
   absl::Status StartServer();
   void StartDashboard(const http::ListenAddress& address);
 
+  // Loads or creates the signing key (or warns that there is none).
+  absl::Status LoadSigningKey();
+
   JobdOptions options_;
+  std::optional<security::SigningKey> signing_key_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Inventory> inventory_;
   std::unique_ptr<JobTracker> tracker_;
@@ -95,6 +115,7 @@ class Jobd {
   std::unique_ptr<EventIngester> event_ingester_;
   std::unique_ptr<JobdMetrics> metrics_;
   std::unique_ptr<JobControl> control_;
+  std::unique_ptr<MinionKeys> keys_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<dashboard::DashboardServer> dashboard_;
