@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
 #include "common/redis/redis_link.h"
+#include "common/security/signing_keys.h"
 #include "relay/delivery_tracker.h"
 #include "relay/return_batcher.h"
 
@@ -58,6 +60,12 @@ struct RelayOptions {
   DeliveryTrackerOptions delivery;
   // Where to serve Prometheus /metrics; none: not served.
   std::optional<http::ListenAddress> metrics_listen;
+  // jobd's public keys whose dispatch signatures the relay accepts
+  // (--trusted_keys, --trusted_key; docs/PROTOCOL.md 8.1). Required unless
+  // `insecure`; the job thread re-reads its file when it changes.
+  std::shared_ptr<security::TrustedKeys> trusted_keys;
+  // --insecure: development only; dispatches are published unverified.
+  bool insecure = false;
 
   std::string JobsKey() const { return absl::StrCat(redis_prefix, "jobs:", datacenter); }
   std::string ReturnsKey() const { return absl::StrCat(redis_prefix, "returns"); }
@@ -85,7 +93,7 @@ struct RelayOptions {
 // OK when `options` can run a relay: a valid datacenter and relay id
 // (common/ids/ids.h), a state directory and both endpoints set, a Redis
 // deadline above 1 s (the job stream's XREAD BLOCK) and positive intervals,
-// counts and batch sizes. Otherwise InvalidArgument naming the relayd flag
+// counts and batch sizes, and trusted keys unless insecure. Otherwise InvalidArgument naming the relayd flag
 // that sets the field, e.g. "--relay_id: relay id 'a b': expected ...".
 absl::Status ValidateRelayOptions(const RelayOptions& options);
 

@@ -28,13 +28,16 @@ class FakeMinion {
   struct ReceivedJob {
     std::string topic;
     wire::v1::JobEnvelope job;
+    std::string bytes;    // frame as received
+    bool resent = false;  // a JOB message on the return port, not the PUB
   };
 
   // Connects (ZeroMQ reconnects by itself if the relay is not up yet).
   FakeMinion(zmq::context_t& context, std::string id, const std::string& publish_endpoint,
              const std::string& return_endpoint);
 
-  // Reads every waiting job frame and ACK; returns how many messages.
+  // Reads every waiting job frame (PUB, or JOB re-sent on the return port)
+  // and ACK; returns how many messages.
   int Pump();
   // Pumps until `done` or `timeout`; true when `done`.
   bool PumpUntil(const std::function<bool()>& done, absl::Duration timeout);
