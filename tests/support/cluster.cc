@@ -415,6 +415,18 @@ std::string Cluster::RelayPublicKey(const std::string& datacenter) const {
   return key;
 }
 
+absl::StatusOr<security::CurveKeyPair> Cluster::AdmittedBusKeys(
+    const std::string& datacenter) const {
+  if (!secure()) return absl::FailedPreconditionError("an insecure cluster has no CURVE keys");
+  // fleetsim --key_dir's first socket pair (minion/fleetsim_main.cc).
+  std::string path = absl::StrCat(security_->FleetKeyDir(datacenter), "/socket-0.key");
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": no fleetsim key pair in ", datacenter));
+  }
+  return security::LoadOrCreateCurveKeyPair(path, "");
+}
+
 std::string Cluster::RedisPasswordFile(const std::string& user) const {
   return security_->RedisPasswordFile(user);
 }

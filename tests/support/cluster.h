@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/redis/redis_connection.h"
+#include "common/security/curve_keys.h"
 #include "proto/job_service.grpc.pb.h"
 #include "tests/relay_process.h"
 #include "tests/support/cluster_security.h"
@@ -202,6 +203,11 @@ class Cluster {
   // A datacenter's relay CURVE public key (Z85), from the relay's
   // <state_dir>/relay_curve.pub; empty when insecure.
   std::string RelayPublicKey(const std::string& datacenter) const;
+  // A CURVE key pair the datacenter's relay admits on both ports: that of
+  // its fleetsim's first socket (accepted with its minions), for a test's
+  // or benchmark's own bus client (e.g. a probe subscriber). Requires a
+  // fleet in that datacenter; FailedPrecondition when insecure.
+  absl::StatusOr<security::CurveKeyPair> AdmittedBusKeys(const std::string& datacenter) const;
   // The password file of Redis user `user` ("jobd", "relay-<dc>", "admin").
   std::string RedisPasswordFile(const std::string& user) const;
   // jobd gets `flag`=`value` (e.g. "--signing_key", path) from its next

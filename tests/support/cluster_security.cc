@@ -80,9 +80,13 @@ std::vector<std::string> ClusterSecurity::FleetFlags(
     const std::string& datacenter, const std::string& relay_public_key_file) const {
   std::vector<std::string> flags = MinionFlags(relay_public_key_file);
   if (!options_.insecure) {
-    flags.push_back(absl::StrCat("--key_dir=", options_.dir, "/fleetsim-", datacenter, ".keys"));
+    flags.push_back(absl::StrCat("--key_dir=", FleetKeyDir(datacenter)));
   }
   return flags;
+}
+
+std::string ClusterSecurity::FleetKeyDir(const std::string& datacenter) const {
+  return absl::StrCat(options_.dir, "/fleetsim-", datacenter, ".keys");
 }
 
 absl::Status ClusterSecurity::TrustJobdKey() {

@@ -63,6 +63,8 @@ class ClusterSecurity {
   // signing_key_path()), unless it exists. Call once jobd has started.
   absl::Status TrustJobdKey();
 
+  // fleetsim --key_dir of `datacenter`.
+  std::string FleetKeyDir(const std::string& datacenter) const;
   const std::string& signing_key_path() const { return signing_key_path_; }
   const std::string& trusted_keys_path() const { return trusted_keys_path_; }
   // dir/redis-users/<user>.password and its content (tools/redis_acl).
