@@ -245,8 +245,16 @@ std::vector<std::string> Cluster::SilentIds(const std::string& datacenter) const
 
 absl::Status Cluster::WaitForLine(ChildProcess& process, const std::string& line,
                                   size_t log_offset, absl::Duration timeout) {
+  absl::Time next_accept = absl::InfinitePast();
   bool found = WaitFor(
       [&] {
+        // Without --auto_accept a minion (fleetsim: its every socket) is
+        // not admitted on the publish port until its key is accepted.
+        if (secure() && !options_.auto_accept && absl::Now() >= next_accept) {
+          std::string ignored;
+          AcceptPendingClusterKeys(&ignored);
+          next_accept = absl::Now() + absl::Milliseconds(300);
+        }
         std::string log = process.ReadLog();
         size_t at = log.find(line, log_offset);
         if (at != std::string::npos) return true;
@@ -443,60 +451,61 @@ std::vector<std::string> Cluster::MinionCommand(const std::string& datacenter,
 
 absl::Status Cluster::AcceptClusterKeys(absl::Duration timeout) {
   std::string waiting;
-  bool accepted = WaitFor(
-      [&] {
-        waiting.clear();
-        for (const Datacenter& dc : datacenters_) {
-          const std::string& name = dc.options.name;
-          grpc::ClientContext context;
-          SetDeadline(context);
-          v1::ListMinionKeysRequest request;
-          request.set_datacenter(name);
-          v1::ListMinionKeysResponse response;
-          grpc::Status listed = stub_->ListMinionKeys(&context, request, &response);
-          if (!listed.ok()) {
-            waiting = absl::StrCat("ListMinionKeys ", name, ": ", listed.error_message());
-            return false;
-          }
-          std::map<std::string, v1::MinionKey::State> states;
-          for (const v1::MinionKey& key : response.keys()) states[key.minion_id()] = key.state();
-          // Exactly the cluster's own ids, as an operator who checked them.
-          v1::ChangeMinionKeyRequest accept;
-          accept.set_action(v1::ChangeMinionKeyRequest::ACCEPT);
-          accept.set_datacenter(name);
-          accept.set_operator_("cluster");
-          int missing = 0;
-          for (const std::string& id : MinionIds(name)) {
-            auto it = states.find(id);
-            if (it == states.end()) {
-              ++missing;
-            } else if (it->second == v1::MinionKey::PENDING) {
-              accept.add_minion_ids(id);
-            }
-          }
-          if (accept.minion_ids_size() > 0) {
-            grpc::ClientContext change_context;
-            SetDeadline(change_context);
-            v1::ChangeMinionKeyResponse changed;
-            grpc::Status status = stub_->ChangeMinionKey(&change_context, accept, &changed);
-            if (!status.ok()) {
-              waiting = absl::StrCat("ChangeMinionKey ", name, ": ", status.error_message());
-              return false;
-            }
-          }
-          if (missing > 0 || accept.minion_ids_size() > 0) {
-            absl::StrAppend(&waiting, name, ": ", missing, " ids without a key record, ",
-                            accept.minion_ids_size(), " just accepted; ");
-          }
-        }
-        return waiting.empty();
-      },
-      timeout);
+  bool accepted = WaitFor([&] { return AcceptPendingClusterKeys(&waiting); }, timeout);
   if (accepted) return absl::OkStatus();
   std::string logs = LogTail(jobd_);
   for (Datacenter& dc : datacenters_) logs += LogTail(dc.relay->process(), 1500);
   return absl::DeadlineExceededError(
       absl::StrCat("the cluster's minion keys were not all accepted: ", waiting, "\n", logs));
+}
+
+bool Cluster::AcceptPendingClusterKeys(std::string* waiting) {
+  waiting->clear();
+  for (const Datacenter& dc : datacenters_) {
+    if (!dc.relay) continue;  // not started yet
+    const std::string& name = dc.options.name;
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::ListMinionKeysRequest request;
+    request.set_datacenter(name);
+    v1::ListMinionKeysResponse response;
+    grpc::Status listed = stub_->ListMinionKeys(&context, request, &response);
+    if (!listed.ok()) {
+      *waiting = absl::StrCat("ListMinionKeys ", name, ": ", listed.error_message());
+      return false;
+    }
+    std::map<std::string, v1::MinionKey::State> states;
+    for (const v1::MinionKey& key : response.keys()) states[key.minion_id()] = key.state();
+    // Exactly the cluster's own ids, as an operator who checked them.
+    v1::ChangeMinionKeyRequest accept;
+    accept.set_action(v1::ChangeMinionKeyRequest::ACCEPT);
+    accept.set_datacenter(name);
+    accept.set_operator_("cluster");
+    int missing = 0;
+    for (const std::string& id : MinionIds(name)) {
+      auto it = states.find(id);
+      if (it == states.end()) {
+        ++missing;
+      } else if (it->second == v1::MinionKey::PENDING) {
+        accept.add_minion_ids(id);
+      }
+    }
+    if (accept.minion_ids_size() > 0) {
+      grpc::ClientContext change_context;
+      SetDeadline(change_context);
+      v1::ChangeMinionKeyResponse changed;
+      grpc::Status status = stub_->ChangeMinionKey(&change_context, accept, &changed);
+      if (!status.ok()) {
+        *waiting = absl::StrCat("ChangeMinionKey ", name, ": ", status.error_message());
+        return false;
+      }
+    }
+    if (missing > 0 || accept.minion_ids_size() > 0) {
+      absl::StrAppend(waiting, name, ": ", missing, " ids without a key record, ",
+                      accept.minion_ids_size(), " just accepted; ");
+    }
+  }
+  return waiting->empty();
 }
 
 // --- processes by name ---

@@ -297,6 +297,9 @@ class Cluster {
   // Without auto_accept: accepts, through jobd, the pending key of every
   // minion id of the cluster, until each is accepted or `timeout` passes.
   absl::Status AcceptClusterKeys(absl::Duration timeout);
+  // One pass of it: accepts the pending keys of the cluster's ids; true
+  // when every id is accepted, else `waiting` says what is missing.
+  bool AcceptPendingClusterKeys(std::string* waiting);
   absl::Status WaitForLine(ChildProcess& process, const std::string& line, size_t log_offset,
                            absl::Duration timeout);
   absl::Status WaitForInventory(absl::Duration timeout);
