@@ -83,7 +83,7 @@ std::string KeyStateName(muster::v1::MinionKey::State state) {
 }
 
 std::string KeysTable(const google::protobuf::RepeatedPtrField<muster::v1::MinionKey>& keys) {
-  std::string out = absl::StrFormat("%-8s %-36s %-9s %-17s %-24s %s\n", "DC", "MINION", "STATE",
+  std::string out = absl::StrFormat("%-8s %-36s %-9s %-17s %-27s %s\n", "DC", "MINION", "STATE",
                                     "FINGERPRINT", "FIRST SEEN", "CONFLICT");
   for (const muster::v1::MinionKey& key : keys) {
     std::string conflict = "-";
@@ -91,7 +91,7 @@ std::string KeysTable(const google::protobuf::RepeatedPtrField<muster::v1::Minio
       conflict = absl::StrCat(security::CurveFingerprint(key.conflicting_key()), " at ",
                               FormatTime(key.conflict_at_ms()));
     }
-    absl::StrAppendFormat(&out, "%-8s %-36s %-9s %-17s %-24s %s\n", key.datacenter(),
+    absl::StrAppendFormat(&out, "%-8s %-36s %-9s %-17s %-27s %s\n", key.datacenter(),
                           key.minion_id(), KeyStateName(key.state()), key.fingerprint(),
                           FormatTime(key.first_seen_ms()), conflict);
   }

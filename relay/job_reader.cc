@@ -11,6 +11,7 @@
 #include "common/ids/ids.h"
 #include "common/status/status_macros.h"
 #include "common/target/target.h"
+#include "relay/zap_handler.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::relay {
@@ -65,6 +66,8 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
   publisher.set(zmq::sockopt::linger, 1000);
   try {
     bus::ApplyBusLinkOptions(options.bus_link, publisher);
+    // Only ACCEPTED minion keys may subscribe (relay/zap_handler.h).
+    if (!options.insecure) ServeCurve(publisher, options.curve_secret_z85, kPublishZapDomain);
     if (options.bus_connect.empty()) {
       publisher.bind(options.publish_endpoint);
     } else {
@@ -191,15 +194,26 @@ void JobReader::MaintainTrust(int64_t now_ms) {
     }
     return;
   }
+  if (trust_check_requested_.exchange(false)) {
+    spdlog::info("jobs: checking the trusted keys file (SIGHUP)");
+    next_trust_check_ms_ = 0;
+  }
   if (now_ms < next_trust_check_ms_) return;
   next_trust_check_ms_ = now_ms + kTrustCheckIntervalMs;
   absl::StatusOr<bool> changed = options_.trusted_keys->ReloadIfChanged();
   if (!changed.ok()) {
-    // The previous keys stay in force; TrustedKeys only retries (and we
-    // only log again) when the file changes again.
-    spdlog::error("jobs: re-reading the trusted keys failed, keeping the previous ones: {}",
-                  std::string(changed.status().message()));
-  } else if (*changed) {
+    // The previous keys stay in force. The file is read again at every
+    // check until it parses; the error is logged once, not every 2 s.
+    std::string error(changed.status().message());
+    if (error != last_trust_error_) {
+      spdlog::error("jobs: re-reading the trusted keys failed, keeping the previous ones ({}): {}",
+                    absl::StrJoin(options_.trusted_keys->KeyIds(), ", "), error);
+      last_trust_error_ = std::move(error);
+    }
+    return;
+  }
+  last_trust_error_.clear();
+  if (*changed) {
     spdlog::info("jobs: trusted keys reloaded: now {}",
                  absl::StrJoin(options_.trusted_keys->KeyIds(), ", "));
   }

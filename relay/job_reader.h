@@ -22,6 +22,7 @@
 #ifndef MUSTER_RELAY_JOB_READER_H_
 #define MUSTER_RELAY_JOB_READER_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,10 @@ class JobReader {
   // The job thread's body: runs until `stop` is notified (returns within
   // about one XREAD block time, 1 s).
   void Run(const absl::Notification& stop);
+
+  // Makes the job thread check the trusted key file at its next round
+  // (SIGHUP) instead of within 2 s. Thread-safe.
+  void RequestTrustCheck() { trust_check_requested_.store(true); }
 
  private:
   JobReader(const RelayOptions& options, zmq::socket_t publisher,
@@ -133,6 +138,8 @@ class JobReader {
   // "jid/attempt/reason" already logged (cleared when large).
   absl::flat_hash_set<std::string> logged_refusals_;
   int64_t next_trust_check_ms_ = 0;
+  std::atomic<bool> trust_check_requested_{false};
+  std::string last_trust_error_;  // logged already
   int64_t next_insecure_warning_ms_ = 0;
 };
 

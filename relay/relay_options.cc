@@ -33,6 +33,14 @@ absl::Status ValidateRelayOptions(const RelayOptions& options) {
         "--trusted_keys/--trusted_key: the relay needs at least one trusted jobd public key to "
         "verify dispatches (or --insecure, for development only)");
   }
+  if (!options.bus_connect.empty() && !options.insecure) {
+    return absl::InvalidArgumentError(
+        "--bus_connect: a forwarder republishes jobs without CURVE, so it is refused unless "
+        "--insecure is set (bind the publish port instead)");
+  }
+  if (options.max_minions == 0 || options.max_pending_keys == 0) {
+    return absl::InvalidArgumentError("--max_minions and --max_pending_keys must be positive");
+  }
   return absl::OkStatus();
 }
 

@@ -1,11 +1,14 @@
 // Jobd: the whole central service in one object — store, inventory, job
-// tracker, dispatcher, the two stream ingesters, the job control plane and
-// its gRPC server (with health checking and reflection), and the HTTP
-// dashboard with /metrics.
+// tracker, dispatcher (which signs every dispatch), the two stream
+// ingesters, the job control plane, the minion keys (MinionKeys), the gRPC
+// server (with health checking and reflection), and the HTTP dashboard with
+// /metrics.
 // jobd_main.cc runs one; integration tests and the benchmark may run one
 // in-process on 127.0.0.1:0.
 //
-// Start order: open and migrate SQLite, load the inventory, recover jobs
+// Start order: load (or create) the key that signs every dispatch, unless
+// insecure (a key file that is malformed or readable by others fails
+// Start()), open and migrate SQLite, load the inventory, recover jobs
 // (rebuilding live completeness from committed returns), start the timeout
 // timer, the ingesters (which first take over pending stream entries) and
 // the dispatcher (which re-dispatches PENDING jobs), then serve gRPC, then

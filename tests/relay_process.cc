@@ -1,5 +1,7 @@
 #include "tests/relay_process.h"
 
+#include <fstream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -65,6 +67,16 @@ absl::Status RelayProcess::Start() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> RelayProcess::public_key() const {
+  std::string path = absl::StrCat(state_dir_, "/relay_curve.pub");
+  std::ifstream in(path);
+  std::string key;
+  if (!(in >> key) || key.size() != 40) {
+    return absl::NotFoundError(absl::StrCat(path, ": no CURVE public key"));
+  }
+  return key;
+}
+
 wire::v1::JobEnvelope MakeJob(const std::string& jid, uint32_t attempt,
                               muster::v1::TargetType type, const std::string& expression,
                               const std::string& datacenter, absl::Duration timeout) {
@@ -91,6 +103,26 @@ const security::SigningKey& TestSigningKey() {
 
 std::string TestTrustedKeyFlag() {
   return absl::StrCat("--trusted_key=", security::PublicKeyHex(TestSigningKey().public_key()));
+}
+
+absl::Status AcceptMinionKey(RedisConnection& redis, const std::string& datacenter,
+                             const std::string& minion_id, const std::string& public_key) {
+  wire::v1::MinionKeyRecord record;
+  record.set_state(wire::v1::MinionKeyRecord::ACCEPTED);
+  record.set_public_key(public_key);
+  int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  record.set_first_seen_ms(now_ms);
+  record.set_decided_at_ms(now_ms);
+  record.set_decided_by("test");
+  redis.Append({"HSET", absl::StrCat("muster:minion_keys:", datacenter), minion_id,
+                record.SerializeAsString()});
+  redis.Append({"INCR", absl::StrCat("muster:minion_keys_version:", datacenter)});
+  absl::StatusOr<std::vector<RedisReply>> replies = redis.ReadReplies();
+  if (!replies.ok()) return replies.status();
+  for (const RedisReply& reply : *replies) {
+    if (reply.IsError()) return absl::InternalError(std::string(reply.str()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status AddJob(RedisConnection& redis, const wire::v1::JobEnvelope& job) {

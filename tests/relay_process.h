@@ -41,6 +41,9 @@ class RelayProcess {
   const std::string& publish_endpoint() const { return publish_endpoint_; }
   const std::string& return_endpoint() const { return return_endpoint_; }
   const std::string& state_dir() const { return state_dir_; }
+  // The relay's CURVE public key (Z85), read from <state_dir>/relay_curve.pub
+  // (written at the first start; NotFound with --insecure or before it).
+  absl::StatusOr<std::string> public_key() const;
   ChildProcess& process() { return process_; }
 
  private:
@@ -68,6 +71,13 @@ std::string TestTrustedKeyFlag();
 
 // XADD muster:jobs:{dc} * job <envelope>, signed with TestSigningKey()
 // first unless it already carries a signature.
+// What jobd does for `jobctl keys accept`: records `minion_id` of
+// `datacenter` ACCEPTED with `public_key` in muster:minion_keys:{dc} and
+// increments muster:minion_keys_version:{dc}; relays apply it within ~1 s.
+absl::Status AcceptMinionKey(RedisConnection& redis, const std::string& datacenter,
+                             const std::string& minion_id, const std::string& public_key);
+
+// XADD muster:jobs:{dc} * job <envelope>.
 absl::Status AddJob(RedisConnection& redis, const wire::v1::JobEnvelope& job);
 // XADD muster:jobs:{datacenter} * job <value>, as given (forgeries).
 absl::Status AddJobBytes(RedisConnection& redis, const std::string& datacenter,

@@ -5,9 +5,12 @@
 // datacenter's, oversized) is refused before the dedup, counted by reason
 // in the heartbeat and /metrics, and never reaches a minion. LIST targets
 // reach each minion with a proof that verifies; jobd's key can be rotated.
+#include <signal.h>
+
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -133,6 +136,16 @@ class RelaySecurityTest : public ::testing::Test {
         kWait);
   }
 
+  std::optional<wire::v1::RelayHeartbeat> LastHeartbeat() {
+    std::optional<wire::v1::RelayHeartbeat> last;
+    absl::StatusOr<std::vector<wire::v1::RelayEvent>> events = ReadRelayEvents(*redis_connection_);
+    if (!events.ok()) return last;
+    for (const wire::v1::RelayEvent& event : *events) {
+      if (event.has_heartbeat()) last = event.heartbeat();
+    }
+    return last;
+  }
+
   double RefusedMetric(const std::string& reason) {
     httplib::Client client("127.0.0.1", metrics_port_);
     client.set_connection_timeout(2);
@@ -220,6 +233,9 @@ TEST_F(RelaySecurityTest, ForgedTamperedForeignAndOversizedEntriesAreRefusedAndC
                                                 {"wrong_datacenter", 1},
                                                 {"too_large", 1}};
   EXPECT_TRUE(HeartbeatShowsRefused(want)) << relay_->process().ReadLog();
+  std::optional<wire::v1::RelayHeartbeat> heartbeat = LastHeartbeat();
+  ASSERT_TRUE(heartbeat.has_value());
+  EXPECT_TRUE(heartbeat->secure());
   for (const auto& [reason, count] : want) {
     EXPECT_EQ(RefusedMetric(reason), static_cast<double>(count)) << reason;
   }
@@ -349,11 +365,28 @@ TEST_F(RelaySecurityTest, KeyRotationThroughTheTrustedKeysFile) {
   ASSERT_TRUE(minion->PumpUntil(
       [&] { return minion->jobs().back().job.jid() == "53000000000000000001"; }, kWait));
 
+  // A file that does not parse (an editor's half-written save): the keys
+  // in force stay, and the error is logged.
+  std::ofstream(file, std::ios::trunc) << "not a key\n";
+  ASSERT_TRUE(WaitFor([&] { return CountInLog("re-reading the trusted keys failed") == 1; },
+                      kWait))
+      << relay_->process().ReadLog();
+  Add(Signed(MakeJob("53000000000000000004", 1, muster::v1::GLOB, "*", "dc1"), old_key));
+  ASSERT_TRUE(minion->PumpUntil(
+      [&] { return minion->jobs().back().job.jid() == "53000000000000000004"; }, kWait));
+
   std::ofstream(file, std::ios::trunc) << Hex(new_key) << "\n";
+  // SIGHUP has it checked at once (it would within 2 s anyway), and does
+  // not end relayd.
+  relay_->process().Signal(SIGHUP);
   ASSERT_TRUE(WaitFor([&] { return CountInLog("trusted keys reloaded") == 1; }, kWait))
       << relay_->process().ReadLog();
-  EXPECT_EQ(CountInLog(security::KeyId(old_key.public_key())), 1)
-      << "named at start only: " << relay_->process().ReadLog();
+  EXPECT_TRUE(WaitFor([&] { return CountInLog("checking the trusted keys file (SIGHUP)") == 1; },
+                      kWait))
+      << relay_->process().ReadLog();
+  EXPECT_TRUE(relay_->process().running());
+  EXPECT_EQ(CountInLog(security::KeyId(old_key.public_key())), 2)
+      << "named at start and in the error only: " << relay_->process().ReadLog();
   EXPECT_EQ(CountInLog(absl::StrCat("trusted keys reloaded: now ",
                                     security::KeyId(new_key.public_key()))),
             1);
@@ -397,6 +430,8 @@ TEST_F(RelaySecurityTest, InsecureRelayPublishesUnsignedDispatchesWithALoudWarni
       },
       kWait));
   EXPECT_GE(CountInLog("INSECURE"), 1);
+  ASSERT_TRUE(WaitFor([&] { return LastHeartbeat().has_value(); }, kWait));
+  EXPECT_FALSE(LastHeartbeat()->secure()) << "jobd shows this relay as insecure";
 }
 
 }  // namespace
