@@ -65,7 +65,6 @@ wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
           security::RefusalReason(static_cast<security::Refusal>(r)))] = refused;
     }
   }
-  heartbeat.set_secure(counters.secure.load());
   heartbeat.set_keys_pending(counters.keys_pending.load());
   for (int r = 0; r < kMessageRefuseReasons; ++r) {
     uint64_t refused = counters.messages_refused_by_reason[r].load();

@@ -99,8 +99,6 @@ struct RelayCounters {
   std::atomic<uint64_t> dispatches_untracked{0};
   // Expected minions of live dispatches with no receipt or return yet.
   std::atomic<uint64_t> minions_awaiting_receipt{0};
-  // False with --insecure (RelayHeartbeat.secure); set once at start.
-  std::atomic<bool> secure{false};
   // Written by the job thread: entries refused by reason (never published).
   std::array<std::atomic<uint64_t>, kDispatchRefusalSlots> dispatches_refused_by_reason{};
 
