@@ -32,7 +32,9 @@
 //
 //   bazel build //bench:e2e_bench
 //   bazel-bin/bench/e2e_bench [--quick] [--fleets=10000,30000,100000] [--runs=3]
-//                             [--json_out=FILE]
+//                             [--json_out=FILE] [--insecure]
+// The cluster is secure (signed dispatches, CURVE, Redis users) unless
+// --insecure; the table's header says which.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -54,6 +56,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/bench_report.h"
+#include "common/security/curve_keys.h"
 #include "proto/wire.pb.h"
 #include "tests/support/cluster.h"
 #include "tests/support/process.h"
@@ -65,6 +68,9 @@ ABSL_FLAG(int, jobs, 10, "Sequential jobs per run for dispatch, SubmitJob and co
 ABSL_FLAG(int, ingest_jobs, 5, "Jobs submitted back to back per run for the ingestion rate.");
 ABSL_FLAG(int, getjob_calls, 200, "GetJob calls timed per run.");
 ABSL_FLAG(std::string, json_out, "", "If set, also write the rows as JSON here.");
+ABSL_FLAG(bool, insecure, false,
+          "Run the cluster --insecure (no signatures, no CURVE, no Redis users), to measure "
+          "what security costs against the default secure cluster.");
 ABSL_FLAG(std::vector<std::string>, jobd_flags, {},
           "Extra jobd flags, comma-separated (e.g. --returns_batch_entries=32), to compare "
           "settings.");
@@ -91,12 +97,26 @@ double Quantile(std::vector<double> values, double q) {
 // relay publish port, subscribed to broadcasts, served by its own thread.
 class BusProbe {
  public:
-  explicit BusProbe(const std::vector<std::string>& publish_endpoints) : context_(1) {
-    for (const std::string& endpoint : publish_endpoints) {
+  // One relay's publish port; with `relay_key`, a CURVE client presenting
+  // `keys` (a key pair the relay admits).
+  struct Target {
+    std::string endpoint;
+    std::string relay_key;
+    security::CurveKeyPair keys;
+  };
+
+  explicit BusProbe(const std::vector<Target>& targets) : context_(1) {
+    for (const Target& target : targets) {
       sockets_.emplace_back(context_, zmq::socket_type::sub);
-      sockets_.back().set(zmq::sockopt::linger, 0);
-      sockets_.back().set(zmq::sockopt::subscribe, "*");
-      sockets_.back().connect(endpoint);
+      zmq::socket_t& socket = sockets_.back();
+      socket.set(zmq::sockopt::linger, 0);
+      if (!target.relay_key.empty()) {
+        socket.set(zmq::sockopt::curve_serverkey, target.relay_key);
+        socket.set(zmq::sockopt::curve_publickey, target.keys.public_z85);
+        socket.set(zmq::sockopt::curve_secretkey, target.keys.secret_z85);
+      }
+      socket.set(zmq::sockopt::subscribe, "*");
+      socket.connect(target.endpoint);
     }
     thread_ = std::thread([this] { Run(); });
   }
@@ -188,6 +208,7 @@ class E2eBench {
     options.redis_append_only = false;
     options.start_timeout = absl::Minutes(3);
     options.jobd_flags = absl::GetFlag(FLAGS_jobd_flags);
+    options.insecure = absl::GetFlag(FLAGS_insecure);
     for (size_t d = 0; d < options.datacenters.size(); ++d) {
       testing::DatacenterOptions& dc = options.datacenters[d];
       dc.fleet.count = fleet / 3 + (static_cast<int>(d) < fleet % 3 ? 1 : 0);
@@ -213,11 +234,23 @@ class E2eBench {
     }
     std::printf("   up with %d minions in jobd's inventory after %.1f s\n", fleet,
                 absl::ToDoubleSeconds(absl::Now() - start));
-    std::vector<std::string> endpoints;
+    std::vector<BusProbe::Target> targets;
     for (const std::string& dc : cluster.datacenters()) {
-      endpoints.push_back(cluster.relay(dc).publish_endpoint());
+      BusProbe::Target target;
+      target.endpoint = cluster.relay(dc).publish_endpoint();
+      if (cluster.secure()) {
+        // The relay admits only accepted keys: the probe borrows fleetsim's.
+        absl::StatusOr<security::CurveKeyPair> keys = cluster.AdmittedBusKeys(dc);
+        if (!keys.ok()) {
+          std::fprintf(stderr, "e2e_bench: %s\n", keys.status().ToString().c_str());
+          return false;
+        }
+        target.relay_key = cluster.RelayPublicKey(dc);
+        target.keys = *std::move(keys);
+      }
+      targets.push_back(std::move(target));
     }
-    BusProbe probe(endpoints);
+    BusProbe probe(targets);
     // Warm-up jobs until the probe's subscriptions have reached every relay.
     bool probe_ready = false;
     for (int attempt = 0; attempt < 10 && !probe_ready; ++attempt) {
@@ -398,9 +431,13 @@ class E2eBench {
 
   void Print() const {
     std::printf("\ne2e_bench: %d runs x (%d sequential + %d back-to-back jobs) per fleet; "
-                "machine: %s\n",
+                "security %s; machine: %s\n",
                 absl::GetFlag(FLAGS_runs), absl::GetFlag(FLAGS_jobs),
-                absl::GetFlag(FLAGS_ingest_jobs), bench::MachineInfo().c_str());
+                absl::GetFlag(FLAGS_ingest_jobs),
+                absl::GetFlag(FLAGS_insecure)
+                    ? "OFF (--insecure)"
+                    : "on (signed dispatches, CURVE bus, Redis ACL users)",
+                bench::MachineInfo().c_str());
     report_.Print();
     std::string path = absl::GetFlag(FLAGS_json_out);
     if (path.empty()) return;

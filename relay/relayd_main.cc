@@ -23,6 +23,7 @@
 #include "common/bus/bus_protocol.h"
 #include "common/http/http_listener.h"
 #include "common/process/shutdown_signal.h"
+#include "common/redis/redis_credential_flags.h"
 #include "common/security/signing_keys.h"
 #include "common/status/status_macros.h"
 #include "relay/relay.h"
@@ -98,6 +99,8 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   options.relay_id = absl::GetFlag(FLAGS_relay_id);
   if (options.relay_id.empty()) options.relay_id = absl::StrCat("relay-", options.datacenter);
   ASSIGN_OR_RETURN(options.redis, RedisAddress::Parse(absl::GetFlag(FLAGS_redis)));
+  // Redis login: --redis_user, --redis_password_file or $MUSTER_REDIS_PASSWORD.
+  ASSIGN_OR_RETURN(options.redis.credentials, RedisCredentialsFromFlags());
   options.redis_prefix = absl::GetFlag(FLAGS_redis_prefix);
   std::string host = absl::GetFlag(FLAGS_bind_host);
   options.publish_endpoint = BindEndpoint(host, absl::GetFlag(FLAGS_publish_port));

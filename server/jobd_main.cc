@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
 #include "common/process/shutdown_signal.h"
+#include "common/redis/redis_credential_flags.h"
 #include "server/jobd.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -64,6 +65,14 @@ int main(int argc, char** argv) {
       muster::RedisAddress::Parse(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {
     spdlog::critical("--redis: {}", redis.status().ToString());
+    return 2;
+  }
+  // Redis login: --redis_user, --redis_password_file or $MUSTER_REDIS_PASSWORD.
+  if (absl::StatusOr<muster::RedisCredentials> credentials = muster::RedisCredentialsFromFlags();
+      credentials.ok()) {
+    redis->credentials = *std::move(credentials);
+  } else {
+    spdlog::critical("{}", std::string(credentials.status().message()));
     return 2;
   }
   muster::server::JobdOptions options;

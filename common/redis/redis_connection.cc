@@ -31,6 +31,10 @@ absl::StatusOr<RedisAddress> RedisAddress::Parse(absl::string_view host_port) {
 
 std::string RedisAddress::ToString() const { return absl::StrCat(host, ":", port); }
 
+std::string RedisCredentials::Describe() const {
+  return user.empty() ? std::string("the default user") : absl::StrCat("user '", user, "'");
+}
+
 RedisReply::RedisReply(redisReply* reply) : reply_(reply) {}
 RedisReply::RedisReply(RedisReply&& other) noexcept : reply_(other.reply_) {
   other.reply_ = nullptr;
@@ -101,7 +105,29 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
   if (redisEnableKeepAlive(context) != REDIS_OK) return connection->IoError("keepalive");
   absl::Status status = connection->SetTimeout(timeout);
   if (!status.ok()) return status;
+  if (!address.credentials.empty()) {
+    if (absl::Status authenticated = connection->Authenticate(); !authenticated.ok()) {
+      return authenticated;
+    }
+  }
   return connection;
+}
+
+absl::Status RedisConnection::Authenticate() {
+  // As argv, so a password with spaces or any other byte goes through as is.
+  const RedisCredentials& credentials = address_.credentials;
+  absl::StatusOr<RedisReply> reply =
+      credentials.user.empty() ? Command({"AUTH", credentials.password})
+                               : Command({"AUTH", credentials.user, credentials.password});
+  if (!reply.ok()) return reply.status();
+  if (reply->IsError()) {
+    // Redis' text ("WRONGPASS invalid username-password pair or user is
+    // disabled.") names neither the user nor the password.
+    return absl::PermissionDeniedError(absl::StrCat("redis ", address_.ToString(), ": AUTH as ",
+                                                    credentials.Describe(),
+                                                    " refused: ", reply->str()));
+  }
+  return absl::OkStatus();
 }
 
 RedisConnection::RedisConnection(redisContext* context, RedisAddress address)

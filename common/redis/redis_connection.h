@@ -8,6 +8,11 @@
 // may or may not have run: callers retry only what is safe to repeat. After an I/O error the
 // connection is broken for good: callers drop it and Connect() again (see
 // RedisLink, common/redis/redis_link.h, for backoff).
+//
+// A Redis with ACL users (docs/OPERATIONS.md "Redis users") is reached
+// with the credentials of the address: Connect() logs in with AUTH right
+// after the TCP connect, so every connection is authenticated before its
+// first command, and a refused login is an error of Connect() itself.
 #ifndef MUSTER_COMMON_REDIS_REDIS_CONNECTION_H_
 #define MUSTER_COMMON_REDIS_REDIS_CONNECTION_H_
 
@@ -26,12 +31,28 @@ struct redisReply;
 
 namespace muster {
 
-// "host:port", e.g. "127.0.0.1:6379".
+// Who a connection logs in as (Redis 6+ ACL). No password: no AUTH (a
+// Redis without users). A password without a user: AUTH <password>, the
+// `default` user (requirepass).
+struct RedisCredentials {
+  std::string user;
+  std::string password;
+
+  bool empty() const { return password.empty(); }
+  // "user 'relay-dc1'", or "the default user"; never the password.
+  std::string Describe() const;
+};
+
+// "host:port", e.g. "127.0.0.1:6379", and the credentials to log in with.
 struct RedisAddress {
   std::string host = "127.0.0.1";
   int port = 6379;
+  RedisCredentials credentials;
 
+  // host:port only; the credentials come from elsewhere (a password file,
+  // common/redis/redis_credentials.h).
   static absl::StatusOr<RedisAddress> Parse(absl::string_view host_port);
+  // "host:port", without the credentials.
   std::string ToString() const;
 };
 
@@ -70,7 +91,9 @@ const redisReply* ReplyElement(const redisReply* r, size_t i);
 class RedisConnection {
  public:
   // Connects within `timeout`; every later command also gets `timeout` as
-  // its socket deadline unless SetTimeout() changes it.
+  // its socket deadline unless SetTimeout() changes it. With credentials,
+  // sends AUTH before returning: PermissionDenied (naming the user, never
+  // the password) when Redis refuses them; Unavailable for I/O errors.
   static absl::StatusOr<std::unique_ptr<RedisConnection>> Connect(
       const RedisAddress& address, absl::Duration timeout);
   ~RedisConnection();
@@ -104,6 +127,7 @@ class RedisConnection {
 
  private:
   RedisConnection(redisContext* context, RedisAddress address);
+  absl::Status Authenticate();
   absl::Status IoError(absl::string_view what);
 
   redisContext* context_;

@@ -34,12 +34,18 @@ RedisConnection* RedisLink::Get() {
       RedisConnection::Connect(options_.address, options_.connect_timeout);
   absl::Status status = connection.status();
   if (status.ok()) status = (*connection)->SetTimeout(options_.command_timeout);
+  if (absl::IsPermissionDenied(status)) {
+    LoginRefused(status.message());
+    return nullptr;
+  }
   if (!status.ok()) {
     Failed(status.message());
     return nullptr;
   }
   if (connections_ == 0) {
-    spdlog::info("redis ({}): connected to {}", options_.name, options_.address.ToString());
+    const RedisCredentials& credentials = options_.address.credentials;
+    spdlog::info("redis ({}): connected to {}{}", options_.name, options_.address.ToString(),
+                 credentials.empty() ? "" : absl::StrCat(" as ", credentials.Describe()));
   } else {
     spdlog::debug("redis ({}): reconnected to {}", options_.name, options_.address.ToString());
     if (options_.reconnects != nullptr) options_.reconnects->fetch_add(1);
@@ -50,9 +56,10 @@ RedisConnection* RedisLink::Get() {
   return connection_.get();
 }
 
-void RedisLink::Failed(absl::string_view why) {
+void RedisLink::Failed(absl::string_view why, absl::StatusCode code) {
   ++failures_;
   last_failure_ = std::string(why);
+  last_failure_code_ = code;
   absl::Time now = absl::Now();
   if (!in_outage_) {
     spdlog::warn("redis ({}): {}; retrying{} (logged once per outage)", options_.name,
@@ -66,6 +73,24 @@ void RedisLink::Failed(absl::string_view why) {
   ++outage_failures_;
   next_attempt_ = now + backoff_;
   backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+}
+
+void RedisLink::LoginRefused(absl::string_view why) {
+  if (!outage_login_refused_) {
+    // Once per outage, also when an outage that began as Redis being down
+    // turns into this: a wrong password does not heal, the operator must act.
+    spdlog::error("redis ({}): {}; check --redis_user and the password (docs/OPERATIONS.md "
+                  "\"Redis users\"); retrying at most every {} (logged once per outage)",
+                  options_.name, std::string(why), absl::FormatDuration(kLoginRetry));
+    outage_login_refused_ = true;
+    if (!in_outage_) {
+      in_outage_ = true;
+      outage_started_ = absl::Now();
+      outage_failures_ = 0;
+    }
+  }
+  Failed(why, absl::StatusCode::kPermissionDenied);
+  next_attempt_ = std::max(next_attempt_, absl::Now() + kLoginRetry);
 }
 
 void RedisLink::Broken(absl::string_view why) {
@@ -85,13 +110,15 @@ void RedisLink::Succeeded() {
                                                 absl::Milliseconds(1))),
                outage_failures_);
   in_outage_ = false;
+  outage_login_refused_ = false;
   backoff_ = options_.min_backoff;
   refused_until_ = absl::InfinitePast();
 }
 
 absl::Status RedisLink::failure() const {
   if (last_failure_.empty()) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat("redis (", options_.name, "): ", last_failure_));
+  return absl::Status(last_failure_code_,
+                      absl::StrCat("redis (", options_.name, "): ", last_failure_));
 }
 
 }  // namespace muster

@@ -14,6 +14,10 @@
 // deadline of the options. An outage (from the first failure to the next
 // Succeeded()) logs one warning when it starts and one "recovered" line
 // when it ends, however many attempts fail in between.
+// A login Redis refuses (wrong user or password, a disabled user: the
+// address' credentials) is an error that will not heal by itself: it is
+// logged once per outage as an error naming the user, and the next attempt
+// waits at least kLoginRetry, whatever the backoff.
 // Not thread-safe: one per thread, or guarded by the owner's mutex.
 #ifndef MUSTER_COMMON_REDIS_REDIS_LINK_H_
 #define MUSTER_COMMON_REDIS_REDIS_LINK_H_
@@ -54,6 +58,9 @@ struct RedisLinkOptions {
 
 class RedisLink {
  public:
+  // Least wait after a refused login, also on a link without backoff.
+  static constexpr absl::Duration kLoginRetry = absl::Seconds(1);
+
   explicit RedisLink(RedisLinkOptions options);
   RedisLink(const RedisLink&) = delete;
   RedisLink& operator=(const RedisLink&) = delete;
@@ -72,8 +79,9 @@ class RedisLink {
   // A command succeeded: ends an outage (logged once) and resets the backoff.
   void Succeeded();
 
-  // Unavailable, naming the link and the last failure (why Get() returned
-  // nullptr); OK before any failure.
+  // Unavailable (PermissionDenied after a refused login), naming the link
+  // and the last failure (why Get() returned nullptr); OK before any
+  // failure.
   absl::Status failure() const;
   // When the next connect attempt may happen (in the past when connected).
   absl::Time next_attempt() const { return next_attempt_; }
@@ -88,7 +96,10 @@ class RedisLink {
 
  private:
   // Starts or continues an outage: logs when it starts, backs off.
-  void Failed(absl::string_view why);
+  void Failed(absl::string_view why,
+              absl::StatusCode code = absl::StatusCode::kUnavailable);
+  // Connect() failed because Redis refused the credentials.
+  void LoginRefused(absl::string_view why);
 
   const RedisLinkOptions options_;
   absl::Duration backoff_;
@@ -98,7 +109,9 @@ class RedisLink {
   bool in_outage_ = false;
   absl::Time outage_started_;
   uint64_t outage_failures_ = 0;
+  bool outage_login_refused_ = false;
   std::string last_failure_;
+  absl::StatusCode last_failure_code_ = absl::StatusCode::kUnavailable;
   uint64_t failures_ = 0;
   uint64_t connections_ = 0;
 };

@@ -3,10 +3,18 @@
 # real minion processes and fleetsim's virtual minions (a few in dc3 never
 # answer), then two jobs shown live with their completeness.
 #
-# usage: demo_cluster.sh BIN_DIR [--once] [--fleet N]
-#   BIN_DIR holds jobd, relayd, minion, fleetsim, jobctl.
-#   --once   stop everything after the jobs (scripted runs, CI)
-#   --fleet  virtual minions per datacenter (default 2000)
+# Secure, as docs/SECURITY.md asks of an installation: Redis with ACL users
+# (tools/redis_acl: the default user off, jobd and relay-<dc> each logged
+# in as itself), jobd signing every dispatch, relays and minions trusting
+# only its key, and the bus encrypted with CURVE (minions pin their relay's
+# key; relays run --auto_accept, so new minion keys need no jobctl keys
+# accept in the demo).
+#
+# usage: demo_cluster.sh BIN_DIR [--once] [--fleet N] [--insecure]
+#   BIN_DIR holds jobd, relayd, minion, fleetsim, jobctl, redis_acl.
+#   --once      stop everything after the jobs (scripted runs, CI)
+#   --fleet     virtual minions per datacenter (default 2000)
+#   --insecure  no Redis users, signatures or CURVE (development only)
 # Exit status: 0 when both jobs ended with exactly the expected completeness.
 set -uo pipefail
 
@@ -14,10 +22,12 @@ bin=${1:?usage: demo_cluster.sh BIN_DIR [--once] [--fleet N]}
 shift
 once=0
 fleet=2000
+insecure=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --once) once=1 ;;
     --fleet) fleet=$2; shift ;;
+    --insecure) insecure=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -71,32 +81,73 @@ http_port=$(free_port)
 export MUSTER_SERVER=127.0.0.1:$jobd_port
 jobctl="$bin/jobctl"
 
+# Each process's security flags (none but --insecure when insecure).
+users="$work/redis-users"
+trusted="$work/trusted_keys"
+jobd_security=(--insecure)
+redis_security=()
+relay_security() { echo --insecure; }
+minion_security() { echo --insecure; }
+if [ "$insecure" -eq 0 ]; then
+  mkdir -m 700 "$users"
+  "$bin/redis_acl" --dir="$users" --datacenters=dc1,dc2,dc3 --admin >/dev/null ||
+    { echo "redis_acl failed"; exit 1; }
+  redis_security=(--aclfile "$users/users.acl")
+  # redis-cli reads the password from $REDISCLI_AUTH, not its command line.
+  export REDISCLI_AUTH
+  REDISCLI_AUTH=$(cat "$users/admin.password")
+  jobd_security=(--redis_user=jobd --redis_password_file="$users/jobd.password"
+                 --signing_key="$work/jobd_signing.key")
+  relay_security() {  # relay_security DC
+    printf '%s\n' --redis_user="relay-$1" --redis_password_file="$users/relay-$1.password" \
+      --trusted_keys="$trusted" --auto_accept
+  }
+  minion_security() {  # minion_security DC
+    printf '%s\n' --trusted_keys="$trusted" --relay_public_key_file="$work/$1/relay_curve.pub"
+  }
+fi
+redis_cli=(redis-cli -p "$redis_port")
+if [ "$insecure" -eq 0 ]; then redis_cli+=(--user admin); fi
+
 echo "== starting the cluster in $work"
 start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" \
-  --save "" --appendonly yes --protected-mode no
-wait_until 10 redis-cli -p "$redis_port" ping || { echo "redis did not start"; exit 1; }
+  --save "" --appendonly yes --protected-mode no "${redis_security[@]}"
+wait_until 10 "${redis_cli[@]}" ping || { echo "redis did not start"; exit 1; }
 echo "redis      127.0.0.1:$redis_port"
 
 start jobd "$bin/jobd" --listen="127.0.0.1:$jobd_port" --redis="127.0.0.1:$redis_port" \
-  --db="$work/muster.db" --http_listen="127.0.0.1:$http_port"
+  --db="$work/muster.db" --http_listen="127.0.0.1:$http_port" "${jobd_security[@]}"
 wait_until 20 "$jobctl" relays || { echo "jobd did not start"; cat "$work/jobd.log"; exit 1; }
 echo "jobd       127.0.0.1:$jobd_port (SQLite $work/muster.db)"
 echo "dashboard  http://127.0.0.1:$http_port/  (metrics: /metrics)"
+if [ "$insecure" -eq 0 ]; then
+  # Relays and minions trust jobd's public key (jobd wrote it at its start).
+  cp "$work/jobd_signing.key.pub" "$trusted"
+fi
 
 for dc in dc1 dc2 dc3; do
   pub=$(free_port)
   ret=$(free_port)
   mkdir -p "$work/$dc"
+  mapfile -t relay_flags < <(relay_security "$dc")
+  mapfile -t minion_flags < <(minion_security "$dc")
   start "relay-$dc" "$bin/relayd" --datacenter="$dc" --redis="127.0.0.1:$redis_port" \
     --publish_port="$pub" --return_port="$ret" --state_dir="$work/$dc" \
-    --heartbeat_interval_ms=1000
+    --heartbeat_interval_ms=1000 "${relay_flags[@]}"
+  if [ "$insecure" -eq 0 ]; then
+    # Minions pin the relay's CURVE key, which it writes at its first start.
+    wait_until 10 test -s "$work/$dc/relay_curve.pub" ||
+      { echo "relay-$dc did not start"; cat "$work/relay-$dc.log"; exit 1; }
+  fi
   echo "relay-$dc   publish 127.0.0.1:$pub  return 127.0.0.1:$ret"
   for i in $(seq 1 "$real_per_dc"); do
     start "minion-$dc-$i" "$bin/minion" --id="minion-$i.$dc.example.com" \
       --relay_host=127.0.0.1 --publish_port="$pub" --return_port="$ret" \
       --grains="role=web,os=debian,dc=$dc" --heartbeat_interval_ms=2000 \
-      --state_dir="$work/$dc/minion-$i"
+      --state_dir="$work/$dc/minion-$i" "${minion_flags[@]}"
   done
+  fleet_flags=("${minion_flags[@]}")
+  if [ "$insecure" -eq 0 ]; then fleet_flags+=(--key_dir="$work/$dc/fleetsim.keys"); fi
   silent_args=()
   if [ "$dc" = dc3 ]; then
     ids=()
@@ -107,7 +158,7 @@ for dc in dc1 dc2 dc3; do
     --id_pattern="vm-{n:05}.{dc}.example.com" --grains="role=web|db|cache,os=debian" \
     --sockets=8 --latency_ms_min=5 --latency_ms_max=400 --failure_rate=0 \
     --relay_host=127.0.0.1 --publish_port="$pub" --return_port="$ret" \
-    --heartbeat_interval_ms=2000 "${silent_args[@]}"
+    --heartbeat_interval_ms=2000 "${silent_args[@]}" "${fleet_flags[@]}"
 done
 total=$(( 3 * (fleet + real_per_dc) ))
 echo "waiting for $total minions to report through their relays..."
@@ -118,6 +169,18 @@ if ! wait_until 60 bash -c "[ \"\$('$jobctl' minions --json --limit=1 | grep -o 
   echo "only $(count_minions) of $total minions reported"; exit 1
 fi
 "$jobctl" relays
+if [ "$insecure" -eq 0 ]; then
+  key_id=$(grep -o 'signing dispatches with key [0-9a-f]*' "$work/jobd.log" | awk '{print $5}')
+  fingerprints=""
+  for dc in dc1 dc2 dc3; do
+    fp=$(grep -o 'fingerprint [0-9a-f]*' "$work/relay-$dc.log" | head -1 | awk '{print $2}')
+    fingerprints+=" $dc=${fp:-?}"
+  done
+  echo "security: ON (jobd signing key ${key_id:-?}; relay CURVE keys$fingerprints;" \
+    "Redis ACL users, default user off)"
+else
+  echo "security: OFF (--insecure: no signatures, no CURVE, no Redis users; development only)"
+fi
 echo
 
 status=0

@@ -91,6 +91,13 @@ absl::Status Cluster::Start() {
   dir_ = MakeTempDir("cluster");
   if (dir_.empty()) return absl::InternalError("cannot make the cluster's temp dir");
   db_path_ = absl::StrCat(dir_, "/muster.db");
+  ClusterSecurityOptions security;
+  security.dir = dir_;
+  security.datacenters = datacenters();
+  security.insecure = options_.insecure;
+  security.auto_accept = options_.auto_accept;
+  security_ = std::make_unique<ClusterSecurity>(security);
+  if (absl::Status prepared = security_->Prepare(); !prepared.ok()) return prepared;
 
   RedisServerOptions redis_options;
   redis_options.append_only = options_.redis_append_only;
@@ -98,6 +105,7 @@ absl::Status Cluster::Start() {
   if (mkdir(redis_options.dir.c_str(), 0755) != 0) {
     return absl::InternalError(absl::StrCat("mkdir ", redis_options.dir));
   }
+  security_->ConfigureRedis(redis_options);
   redis_ = std::make_unique<RedisServer>(redis_options);
   if (absl::Status started = redis_->Start(); !started.ok()) return started;
   absl::StatusOr<std::unique_ptr<RedisConnection>> connection = redis_->Connect();
@@ -116,6 +124,8 @@ absl::Status Cluster::Start() {
   stub_ = v1::JobService::NewStub(
       grpc::CreateChannel(jobd_address_, grpc::InsecureChannelCredentials()));
   if (absl::Status started = StartJobd(); !started.ok()) return started;
+  // jobd made its signing key: relays and minions trust it.
+  if (absl::Status trusted = security_->TrustJobdKey(); !trusted.ok()) return trusted;
 
   for (Datacenter& dc : datacenters_) {
     const std::string& name = dc.options.name;
@@ -125,7 +135,10 @@ absl::Status Cluster::Start() {
       if (!port.ok()) return port.status();
       relay_redis = absl::StrCat("127.0.0.1:", *port);
     }
-    dc.relay = std::make_unique<RelayProcess>(name, relay_redis, dc.options.relay_flags);
+    std::vector<std::string> relay_flags = security_->RelayFlags(name);
+    relay_flags.insert(relay_flags.end(), dc.options.relay_flags.begin(),
+                       dc.options.relay_flags.end());
+    dc.relay = std::make_unique<RelayProcess>(name, relay_redis, relay_flags);
     if (options_.link_proxies) {
       for (const auto& [link, relay_port] : {std::pair{"-publish", dc.relay->publish_port()},
                                              std::pair{"-return", dc.relay->return_port()}}) {
@@ -142,6 +155,10 @@ absl::Status Cluster::Start() {
     for (const std::string& id : dc.options.minion_ids) {
       if (absl::Status started = StartMinion(id); !started.ok()) return started;
     }
+  }
+  if (secure() && !options_.auto_accept) {
+    absl::Status accepted = AcceptClusterKeys(std::max(deadline - absl::Now(), absl::Seconds(1)));
+    if (!accepted.ok()) return accepted;
   }
   return WaitForInventory(std::max(deadline - absl::Now(), absl::Seconds(1)));
 }
@@ -228,8 +245,16 @@ std::vector<std::string> Cluster::SilentIds(const std::string& datacenter) const
 
 absl::Status Cluster::WaitForLine(ChildProcess& process, const std::string& line,
                                   size_t log_offset, absl::Duration timeout) {
+  absl::Time next_accept = absl::InfinitePast();
   bool found = WaitFor(
       [&] {
+        // Without --auto_accept a minion (fleetsim: its every socket) is
+        // not admitted on the publish port until its key is accepted.
+        if (secure() && !options_.auto_accept && absl::Now() >= next_accept) {
+          std::string ignored;
+          AcceptPendingClusterKeys(&ignored);
+          next_accept = absl::Now() + absl::Milliseconds(300);
+        }
         std::string log = process.ReadLog();
         size_t at = log.find(line, log_offset);
         if (at != std::string::npos) return true;
@@ -250,6 +275,12 @@ absl::Status Cluster::StartJobd() {
       absl::StrCat("--db=", db_path_),
       absl::StrCat("--http_listen=", http_address_),
   };
+  for (const std::string& flag : security_->JobdFlags()) {
+    if (!jobd_flag_overrides_.count(flag.substr(0, flag.find('=')))) argv.push_back(flag);
+  }
+  for (const auto& [flag, value] : jobd_flag_overrides_) {
+    argv.push_back(absl::StrCat(flag, "=", value));
+  }
   argv.insert(argv.end(), options_.jobd_flags.begin(), options_.jobd_flags.end());
   if (absl::Status started = jobd_.Start(argv, absl::StrCat(dir_, "/jobd.log"));
       !started.ok()) {
@@ -302,6 +333,12 @@ absl::Status Cluster::RestartRedis(bool crash) {
 }
 
 std::vector<std::string> Cluster::MinionArgv(const Datacenter& dc, const std::string& id) const {
+  // Kept across KillMinion / StartMinion, like a machine's disk (and its key).
+  return MinionArgv(dc, id, absl::StrCat(dir_, "/minion-", id, ".state"));
+}
+
+std::vector<std::string> Cluster::MinionArgv(const Datacenter& dc, const std::string& id,
+                                             const std::string& state_dir) const {
   const RelayProcess& relay = *dc.relay;
   std::vector<std::string> argv = {
       RunfilePath("minion/minion"),
@@ -311,8 +348,10 @@ std::vector<std::string> Cluster::MinionArgv(const Datacenter& dc, const std::st
       absl::StrCat("--return_port=", MinionSidePort(dc, relay.return_endpoint(), "-return")),
       absl::StrCat("--grains=", dc.options.minion_grains, ",dc=", dc.options.name),
       "--heartbeat_interval_ms=2000",
-      // Kept across KillMinion / StartMinion, like a machine's disk.
-      absl::StrCat("--state_dir=", dir_, "/minion-", id, ".state")};
+      absl::StrCat("--state_dir=", state_dir)};
+  for (std::string& flag : security_->MinionFlags(RelayPublicKeyFile(dc))) {
+    argv.push_back(std::move(flag));
+  }
   if (options_.witness_logs) {
     argv.push_back(absl::StrCat("--witness_log=", dir_, "/witness-minion-", id, ".log"));
   }
@@ -364,6 +403,109 @@ std::vector<std::string> Cluster::WitnessLogPaths() const {
     }
   }
   return paths;
+}
+
+// --- security ---
+
+const std::string& Cluster::SigningKeyPath() const { return security_->signing_key_path(); }
+
+const std::string& Cluster::TrustedKeysPath() const { return security_->trusted_keys_path(); }
+
+std::string Cluster::RelayPublicKeyFile(const Datacenter& dc) const {
+  return absl::StrCat(dc.relay->state_dir(), "/relay_curve.pub");
+}
+
+std::string Cluster::RelayPublicKey(const std::string& datacenter) const {
+  if (!secure()) return "";
+  std::ifstream file(RelayPublicKeyFile(Find(datacenter)));
+  std::string key;
+  file >> key;
+  return key;
+}
+
+absl::StatusOr<security::CurveKeyPair> Cluster::AdmittedBusKeys(
+    const std::string& datacenter) const {
+  if (!secure()) return absl::FailedPreconditionError("an insecure cluster has no CURVE keys");
+  // fleetsim --key_dir's first socket pair (minion/fleetsim_main.cc).
+  std::string path = absl::StrCat(security_->FleetKeyDir(datacenter), "/socket-0.key");
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": no fleetsim key pair in ", datacenter));
+  }
+  return security::LoadOrCreateCurveKeyPair(path, "");
+}
+
+std::string Cluster::RedisPasswordFile(const std::string& user) const {
+  return security_->RedisPasswordFile(user);
+}
+
+void Cluster::SetJobdFlag(const std::string& flag, const std::string& value) {
+  jobd_flag_overrides_[flag] = value;
+}
+
+std::vector<std::string> Cluster::MinionCommand(const std::string& datacenter,
+                                                const std::string& id,
+                                                const std::string& state_dir) const {
+  return MinionArgv(Find(datacenter), id, state_dir);
+}
+
+absl::Status Cluster::AcceptClusterKeys(absl::Duration timeout) {
+  std::string waiting;
+  bool accepted = WaitFor([&] { return AcceptPendingClusterKeys(&waiting); }, timeout);
+  if (accepted) return absl::OkStatus();
+  std::string logs = LogTail(jobd_);
+  for (Datacenter& dc : datacenters_) logs += LogTail(dc.relay->process(), 1500);
+  return absl::DeadlineExceededError(
+      absl::StrCat("the cluster's minion keys were not all accepted: ", waiting, "\n", logs));
+}
+
+bool Cluster::AcceptPendingClusterKeys(std::string* waiting) {
+  waiting->clear();
+  for (const Datacenter& dc : datacenters_) {
+    if (!dc.relay) continue;  // not started yet
+    const std::string& name = dc.options.name;
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::ListMinionKeysRequest request;
+    request.set_datacenter(name);
+    v1::ListMinionKeysResponse response;
+    grpc::Status listed = stub_->ListMinionKeys(&context, request, &response);
+    if (!listed.ok()) {
+      *waiting = absl::StrCat("ListMinionKeys ", name, ": ", listed.error_message());
+      return false;
+    }
+    std::map<std::string, v1::MinionKey::State> states;
+    for (const v1::MinionKey& key : response.keys()) states[key.minion_id()] = key.state();
+    // Exactly the cluster's own ids, as an operator who checked them.
+    v1::ChangeMinionKeyRequest accept;
+    accept.set_action(v1::ChangeMinionKeyRequest::ACCEPT);
+    accept.set_datacenter(name);
+    accept.set_operator_("cluster");
+    int missing = 0;
+    for (const std::string& id : MinionIds(name)) {
+      auto it = states.find(id);
+      if (it == states.end()) {
+        ++missing;
+      } else if (it->second == v1::MinionKey::PENDING) {
+        accept.add_minion_ids(id);
+      }
+    }
+    if (accept.minion_ids_size() > 0) {
+      grpc::ClientContext change_context;
+      SetDeadline(change_context);
+      v1::ChangeMinionKeyResponse changed;
+      grpc::Status status = stub_->ChangeMinionKey(&change_context, accept, &changed);
+      if (!status.ok()) {
+        *waiting = absl::StrCat("ChangeMinionKey ", name, ": ", status.error_message());
+        return false;
+      }
+    }
+    if (missing > 0 || accept.minion_ids_size() > 0) {
+      absl::StrAppend(waiting, name, ": ", missing, " ids without a key record, ",
+                      accept.minion_ids_size(), " just accepted; ");
+    }
+  }
+  return waiting->empty();
 }
 
 // --- processes by name ---
@@ -477,6 +619,9 @@ absl::Status Cluster::StartFleet(const std::string& datacenter) {
       absl::StrCat("--return_port=", MinionSidePort(dc, dc.relay->return_endpoint(), "-return")),
       absl::StrCat("--receipt_log=", ReceiptLogPath(dc)),
   };
+  for (std::string& flag : security_->FleetFlags(dc.options.name, RelayPublicKeyFile(dc))) {
+    argv.push_back(std::move(flag));
+  }
   if (options_.witness_logs) {
     argv.push_back(absl::StrCat("--witness_log=", dir_, "/witness-fleetsim-", dc.options.name,
                                 ".log"));

@@ -2,7 +2,8 @@
 // end-to-end benchmark, the dashboard's browser test and jobctl tests.
 //
 // Start() brings up, in a fresh temporary directory and on free 127.0.0.1
-// ports: a real redis-server (AOF optional), jobd (the built binary,
+// ports, secure by default (ClusterOptions::insecure; cluster_security.h):
+// a real redis-server (AOF optional) with ACL users, jobd (the built binary,
 // RunfilePath("server/jobd")), one relayd per datacenter, and per
 // datacenter a fleetsim with N virtual minions and/or real `minion`
 // processes; it returns once jobd's inventory (ListMinions total) holds
@@ -35,8 +36,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/redis/redis_connection.h"
+#include "common/security/curve_keys.h"
 #include "proto/job_service.grpc.pb.h"
 #include "tests/relay_process.h"
+#include "tests/support/cluster_security.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 #include "tools/linkfault/link_proxy.h"
@@ -93,6 +96,18 @@ struct ClusterOptions {
   // Every minion and fleetsim writes a witness log (minion/witness_log.h):
   // dir()/witness-fleetsim-{dc}.log and dir()/witness-minion-{id}.log.
   bool witness_logs = false;
+
+  // --- security (docs/SECURITY.md; tests/support/cluster_security.h) ---
+  // Off (the default): the cluster runs secure, as an installation must:
+  // Redis with ACL users and each process logged in as its own, jobd
+  // signing every dispatch, relays and minions trusting only its key
+  // (TrustedKeysPath()), the bus encrypted and authenticated with CURVE.
+  // On: every process gets --insecure and Redis has no users.
+  bool insecure = false;
+  // Relays record every new minion key ACCEPTED (--auto_accept). Off:
+  // Start() accepts the keys of the cluster's own minions through jobd's
+  // ChangeMinionKey, as an operator would; any other key stays pending.
+  bool auto_accept = true;
 
   // dc1..dc{datacenters}, each with a fleetsim of `fleet_per_datacenter`
   // virtual minions (ids sim-NNNNN.dcK.example.com) and
@@ -177,6 +192,33 @@ class Cluster {
   // Witness log paths of every minion and fleetsim (options.witness_logs).
   std::vector<std::string> WitnessLogPaths() const;
 
+  // --- security (secure unless options.insecure) ---
+  bool secure() const { return !options_.insecure; }
+  // jobd's Ed25519 key (created by jobd at its first start; .pub beside it).
+  const std::string& SigningKeyPath() const;
+  // The trusted keys file of every relay, minion and fleetsim: jobd's
+  // public key, written after jobd's first start; a test may edit it
+  // (rotation), the processes re-read it.
+  const std::string& TrustedKeysPath() const;
+  // A datacenter's relay CURVE public key (Z85), from the relay's
+  // <state_dir>/relay_curve.pub; empty when insecure.
+  std::string RelayPublicKey(const std::string& datacenter) const;
+  // A CURVE key pair the datacenter's relay admits on both ports: that of
+  // its fleetsim's first socket (accepted with its minions), for a test's
+  // or benchmark's own bus client (e.g. a probe subscriber). Requires a
+  // fleet in that datacenter; FailedPrecondition when insecure.
+  absl::StatusOr<security::CurveKeyPair> AdmittedBusKeys(const std::string& datacenter) const;
+  // The password file of Redis user `user` ("jobd", "relay-<dc>", "admin").
+  std::string RedisPasswordFile(const std::string& user) const;
+  // jobd gets `flag`=`value` (e.g. "--signing_key", path) from its next
+  // StartJobd on, instead of the fixture's value for that flag.
+  void SetJobdFlag(const std::string& flag, const std::string& value);
+  // The command line of a real minion `id` of `datacenter` using
+  // `state_dir` (its key pair's home), with the cluster's flags: for a test
+  // that starts a minion of its own (e.g. a second machine claiming an id).
+  std::vector<std::string> MinionCommand(const std::string& datacenter, const std::string& id,
+                                         const std::string& state_dir) const;
+
   // --- helpers over the gRPC API; every call has a deadline ---
   absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);
   // A GLOB (or `type`) job with `timeout`; submitter "cluster".
@@ -249,6 +291,15 @@ class Cluster {
   std::vector<std::string> FleetIds(const Datacenter& dc, bool silent_only) const;
   std::string ReceiptLogPath(const Datacenter& dc) const;
   std::vector<std::string> MinionArgv(const Datacenter& dc, const std::string& id) const;
+  std::vector<std::string> MinionArgv(const Datacenter& dc, const std::string& id,
+                                      const std::string& state_dir) const;
+  std::string RelayPublicKeyFile(const Datacenter& dc) const;
+  // Without auto_accept: accepts, through jobd, the pending key of every
+  // minion id of the cluster, until each is accepted or `timeout` passes.
+  absl::Status AcceptClusterKeys(absl::Duration timeout);
+  // One pass of it: accepts the pending keys of the cluster's ids; true
+  // when every id is accepted, else `waiting` says what is missing.
+  bool AcceptPendingClusterKeys(std::string* waiting);
   absl::Status WaitForLine(ChildProcess& process, const std::string& line, size_t log_offset,
                            absl::Duration timeout);
   absl::Status WaitForInventory(absl::Duration timeout);
@@ -274,6 +325,9 @@ class Cluster {
   std::unique_ptr<v1::JobService::Stub> stub_;
   std::vector<Datacenter> datacenters_;
   std::map<std::string, std::unique_ptr<linkfault::LinkProxy>> links_;
+  std::unique_ptr<ClusterSecurity> security_;
+  // SetJobdFlag's flags, by name.
+  std::map<std::string, std::string> jobd_flag_overrides_;
 };
 
 }  // namespace muster::testing

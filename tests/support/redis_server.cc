@@ -19,8 +19,14 @@ RedisAddress RedisServer::address() const {
 
 std::string RedisServer::address_string() const { return address().ToString(); }
 
+RedisAddress RedisServer::address(RedisCredentials credentials) const {
+  RedisAddress with_credentials = address();
+  with_credentials.credentials = std::move(credentials);
+  return with_credentials;
+}
+
 absl::StatusOr<std::unique_ptr<RedisConnection>> RedisServer::Connect() const {
-  return RedisConnection::Connect(address(), absl::Seconds(5));
+  return RedisConnection::Connect(address(options_.admin), absl::Seconds(5));
 }
 
 absl::Status RedisServer::Start() {
@@ -35,6 +41,9 @@ absl::Status RedisServer::Start() {
         options_.append_only ? "yes" : "no", "--appendfsync", "always",
         "--daemonize",   "no", "--protected-mode", "no",
         "--logfile",     ""};
+    if (!options_.acl_file.empty()) {
+      argv.insert(argv.end(), {"--aclfile", options_.acl_file});
+    }
     absl::Status started = process_.Start(argv, absl::StrCat(options_.dir, "/redis.log"));
     if (!started.ok()) return started;
     bool ready = WaitFor(
@@ -42,7 +51,8 @@ absl::Status RedisServer::Start() {
           if (!process_.running()) return true;
           absl::StatusOr<int> exited = process_.Wait(absl::ZeroDuration());
           if (exited.ok()) return true;
-          auto connection = RedisConnection::Connect(address(), absl::Milliseconds(200));
+          auto connection =
+              RedisConnection::Connect(address(options_.admin), absl::Milliseconds(200));
           if (!connection.ok()) return false;
           auto pong = (*connection)->Command({"PING"});
           return pong.ok() && pong->str() == "PONG";

@@ -20,6 +20,13 @@ struct RedisServerOptions {
   int port = 0;
   // Empty makes a fresh temporary directory.
   std::string dir;
+  // Users and their rights (redis-server --aclfile; tools/redis_acl writes
+  // Muster's). Empty: no ACL, anyone may run anything.
+  std::string acl_file;
+  // Who the fixture itself logs in as (Start()'s readiness PING and
+  // Connect()): with an ACL whose default user is off, a user allowed every
+  // command on every key (tools/redis_acl's "admin").
+  RedisCredentials admin;
 };
 
 class RedisServer {
@@ -38,10 +45,13 @@ class RedisServer {
 
   int port() const { return options_.port; }
   const std::string& dir() const { return options_.dir; }
+  // 127.0.0.1:port, without credentials.
   RedisAddress address() const;
   std::string address_string() const;
+  // address() with `credentials`.
+  RedisAddress address(RedisCredentials credentials) const;
   ChildProcess& process() { return process_; }
-  // A new connection with a 5 s timeout.
+  // A new connection with a 5 s timeout, logged in as options' admin.
   absl::StatusOr<std::unique_ptr<RedisConnection>> Connect() const;
 
  private:
