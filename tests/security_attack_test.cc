@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -219,7 +220,7 @@ TEST_F(SecurityAttackTest, PreRegisteredJidsDoNotBlockOrReplaceRealJobs) {
       std::string jid = absl::StrCat(prefix, absl::StrFormat("%06d", seq));
       wire::v1::JobEnvelope envelope =
           Envelope(jid, 1, absl::StrCat("touch ", Marker("prereg")));
-      envelope.set_function("echo");
+      envelope.set_function("test.echo");
       envelope.set_args(0, "forged output");
       envelope.add_args(absl::StrCat("; touch ", Marker("prereg")));
       XaddJob("dc1", envelope.SerializeAsString());
@@ -229,13 +230,13 @@ TEST_F(SecurityAttackTest, PreRegisteredJidsDoNotBlockOrReplaceRealJobs) {
   EXPECT_TRUE(WaitRefused("dc1", "unsigned", refused_before + forged - 1));
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<v1::Job> job =
-        cluster().SubmitAndWait(kMinionA, "echo", {absl::StrCat("real ", i)}, absl::Seconds(20));
+        cluster().SubmitAndWait(kMinionA, "test.echo", {absl::StrCat("real ", i)}, absl::Seconds(20));
     ASSERT_TRUE(job.ok()) << job.status();
     EXPECT_EQ(job->state(), v1::COMPLETE);
     absl::StatusOr<std::vector<v1::Return>> returns = cluster().ListAllReturns(job->jid());
     ASSERT_TRUE(returns.ok());
     ASSERT_EQ(returns->size(), 1u);
-    EXPECT_EQ((*returns)[0].stdout(), absl::StrCat("real ", i, "\n"));
+    EXPECT_EQ((*returns)[0].stdout(), absl::StrCat("real ", i));
   }
   EXPECT_FALSE(Exists(Marker("prereg")));
 }
@@ -313,7 +314,7 @@ TEST_F(SecurityAttackTest, EavesdroppersReceiveNothing) {
   absl::SleepFor(absl::Milliseconds(500));
   ExpectHealthyJob();
   absl::StatusOr<v1::SubmitJobResponse> secret =
-      cluster().Submit("*", "echo", {"the secret argument"}, absl::Seconds(10));
+      cluster().Submit("*", "test.echo", {"the secret argument"}, absl::Seconds(10));
   ASSERT_TRUE(secret.ok());
   zmq::message_t message;
   for (zmq::socket_t* socket : {&plain, &unaccepted}) {
@@ -534,7 +535,7 @@ TEST_F(SecurityAttackTest, KeyRotationWithJobsInFlight) {
   cluster().SetJobdFlag("--signing_key", new_path);
   ASSERT_TRUE(cluster().StartJobd().ok());
   absl::StatusOr<v1::Job> fresh =
-      cluster().SubmitAndWait("minion-*", "echo", {"new-key"}, absl::Seconds(20));
+      cluster().SubmitAndWait("minion-*", "test.echo", {"new-key"}, absl::Seconds(20));
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(fresh->state(), v1::COMPLETE);
   absl::StatusOr<v1::Job> old_job = cluster().WaitForEnd(in_flight->jid(), absl::Seconds(40));
