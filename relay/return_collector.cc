@@ -69,7 +69,9 @@ ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t rout
       inventory_(options.minion_gone_after_ms, 5000, options.max_minions),
       returns_key_(options.ReturnsKey()),
       events_key_(options.EventsKey()),
-      started_at_ms_(NowMs()) {
+      started_at_ms_(NowMs()),
+      // Relay::Start logged the first INSECURE warning.
+      next_insecure_warning_ms_(started_at_ms_ + kInsecureWarningMs) {
   return_endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   counters_->spool_depth.store(spool_->depth_returns());
   if (!spool_->empty()) {
