@@ -1,10 +1,14 @@
 #include "minion/bus_connection.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/bus/bus_protocol.h"
+#include "common/bus/bus_security.h"
 
 namespace muster::minion {
 namespace {
@@ -14,6 +18,14 @@ namespace {
 constexpr int kReconnectMaxMs = 5000;
 // How long unsent messages may hold up closing the socket at shutdown.
 constexpr int kLingerMs = 1000;
+// A lost or refused connection with no handshake since is re-made after
+// this, doubling up to kRemakeMax.
+constexpr absl::Duration kRemakeFirst = absl::Seconds(1);
+constexpr absl::Duration kRemakeMax = absl::Seconds(15);
+constexpr int kMonitoredEvents = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 
 std::atomic<uint64_t> next_monitor_id{1};
 
@@ -26,8 +38,7 @@ void SetCommonOptions(const bus::BusLinkOptions& link, zmq::socket_t& socket) {
 // Makes `monitor` receive the connection events of `socket`.
 absl::Status Monitor(zmq::socket_t& socket, zmq::socket_t& monitor) {
   std::string endpoint = absl::StrCat("inproc://muster-bus-monitor-", next_monitor_id++);
-  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
-                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), kMonitoredEvents) != 0) {
     return absl::InternalError(
         absl::StrCat("zmq_socket_monitor: ", zmq_strerror(zmq_errno())));
   }
@@ -35,9 +46,10 @@ absl::Status Monitor(zmq::socket_t& socket, zmq::socket_t& monitor) {
   return absl::OkStatus();
 }
 
-// Reads the pending events of `monitor` into `connected`; true when a
-// handshake completed. Sets *lost on a disconnection.
-bool ReadMonitorEvents(zmq::socket_t& monitor, bool& connected, bool* lost) {
+}  // namespace
+
+bool BusConnection::ReadMonitorEvents(zmq::socket_t& monitor, Link& link, bool* lost,
+                                      bool* refused) {
   bool handshake = false;
   std::vector<zmq::message_t> frames;
   while (BusConnection::ReceiveMessage(monitor, &frames)) {
@@ -45,17 +57,56 @@ bool ReadMonitorEvents(zmq::socket_t& monitor, bool& connected, bool* lost) {
     uint16_t event = 0;
     std::memcpy(&event, frames[0].data(), sizeof(event));
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-      connected = true;
+      link.connected = true;
+      link.remake_at = absl::InfiniteFuture();
+      link.backoff = kRemakeFirst;
       handshake = true;
-    } else if (event == ZMQ_EVENT_DISCONNECTED) {
-      connected = false;
-      if (lost != nullptr) *lost = true;
+      continue;
+    }
+    // A disconnection, or a refused handshake (followed by one).
+    bool was_connected = link.connected;
+    link.connected = false;
+    if (link.remake_at == absl::InfiniteFuture()) {
+      if (link.backoff < kRemakeFirst) link.backoff = kRemakeFirst;
+      link.remake_at = absl::Now() + link.backoff;
+    }
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+      if (lost != nullptr && was_connected) *lost = true;
+    } else if (refused != nullptr) {
+      *refused = true;
     }
   }
   return handshake;
 }
 
-}  // namespace
+void BusConnection::Remake(zmq::socket_t& socket, Link& link) {
+  try {
+    socket.disconnect(link.endpoint);
+  } catch (const zmq::error_t&) {
+    // Already given up by libzmq (ENOENT): connecting is all that is needed.
+  }
+  try {
+    socket.connect(link.endpoint);
+  } catch (const zmq::error_t&) {
+  }
+  link.connected = false;
+}
+
+void BusConnection::RemakeDue(absl::Time now) {
+  for (auto [socket, link] : {std::pair{&jobs_, &jobs_link_}, {&returns_, &returns_link_}}) {
+    if (now < link->remake_at) continue;
+    Remake(*socket, *link);
+    ++remakes_;
+    link->backoff = std::min(2 * link->backoff, kRemakeMax);
+    link->remake_at = now + link->backoff;
+  }
+}
+
+std::optional<absl::Time> BusConnection::NextRemake() const {
+  absl::Time next = std::min(jobs_link_.remake_at, returns_link_.remake_at);
+  if (next == absl::InfiniteFuture()) return std::nullopt;
+  return next;
+}
 
 BusConnection::BusConnection(zmq::context_t& context)
     : jobs_(context, zmq::socket_type::sub),
@@ -65,11 +116,21 @@ BusConnection::BusConnection(zmq::context_t& context)
 
 absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
     zmq::context_t& context, const RelayAddress& relay,
-    const std::vector<std::string>& topics, const bus::BusLinkOptions& link) {
+    const std::vector<std::string>& topics, const bus::BusLinkOptions& link,
+    const CurveClientKeys* curve) {
   std::unique_ptr<BusConnection> connection(new BusConnection(context));
   try {
     SetCommonOptions(link, connection->jobs_);
     SetCommonOptions(link, connection->returns_);
+    if (curve != nullptr) {
+      for (zmq::socket_t* socket : {&connection->jobs_, &connection->returns_}) {
+        absl::Status applied =
+            bus::ApplyCurveClient(*socket, curve->own, curve->relay_public_z85);
+        if (!applied.ok()) return applied;
+      }
+    }
+    connection->jobs_.set(zmq::sockopt::maxmsgsize, bus::kMaxMinionFrameBytes);
+    connection->returns_.set(zmq::sockopt::maxmsgsize, bus::kMaxMinionFrameBytes);
     // Subscriptions travel upstream as messages on the SUB's outgoing pipe,
     // which is bounded by ZMQ_SNDHWM (default 1,000): when the connection
     // (or a reconnection) replays them, libzmq silently drops those past the
@@ -92,9 +153,12 @@ absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
     }
     if (!monitored.ok()) return monitored;
     for (const std::string& topic : topics) connection->Subscribe(topic);
-    connection->jobs_.connect(absl::StrCat("tcp://", relay.host, ":", relay.publish_port));
-    connection->returns_endpoint_ = absl::StrCat("tcp://", relay.host, ":", relay.return_port);
-    connection->returns_.connect(connection->returns_endpoint_);
+    connection->jobs_link_.endpoint =
+        absl::StrCat("tcp://", relay.host, ":", relay.publish_port);
+    connection->jobs_.connect(connection->jobs_link_.endpoint);
+    connection->returns_link_.endpoint =
+        absl::StrCat("tcp://", relay.host, ":", relay.return_port);
+    connection->returns_.connect(connection->returns_link_.endpoint);
   } catch (const zmq::error_t& error) {
     return absl::InvalidArgumentError(absl::StrCat(
         "relay ", relay.host, " ports ", relay.publish_port, "/", relay.return_port,
@@ -107,27 +171,15 @@ void BusConnection::Subscribe(absl::string_view topic) {
   jobs_.set(zmq::sockopt::subscribe, zmq::buffer(topic.data(), topic.size()));
 }
 
-bool BusConnection::HandleReturnsMonitorEvents(bool* lost) {
-  return ReadMonitorEvents(returns_monitor_, returns_connected_, lost);
+bool BusConnection::HandleReturnsMonitorEvents(bool* lost, bool* refused) {
+  return ReadMonitorEvents(returns_monitor_, returns_link_, lost, refused);
 }
 
-void BusConnection::HandleJobsMonitorEvents(bool* lost) {
-  ReadMonitorEvents(jobs_monitor_, jobs_connected_, lost);
+void BusConnection::HandleJobsMonitorEvents(bool* lost, bool* refused) {
+  ReadMonitorEvents(jobs_monitor_, jobs_link_, lost, refused);
 }
 
-void BusConnection::ReconnectReturns() {
-  try {
-    returns_.disconnect(returns_endpoint_);
-    returns_.connect(returns_endpoint_);
-  } catch (const zmq::error_t&) {
-    // Not connected any more (ENOENT): connecting alone is what is needed.
-    try {
-      returns_.connect(returns_endpoint_);
-    } catch (const zmq::error_t&) {
-    }
-  }
-  returns_connected_ = false;
-}
+void BusConnection::ReconnectReturns() { Remake(returns_, returns_link_); }
 
 bool BusConnection::Send(absl::string_view type,
                          const google::protobuf::MessageLite& payload) {

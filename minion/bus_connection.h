@@ -16,17 +16,36 @@
 // is dropped after the heartbeat timeout and re-made, which the monitors
 // report like any disconnection and reconnection.
 //
+// libzmq re-makes a connection by itself after a network error, but gives
+// it up for good after a protocol error: a handshake the relay refused (a
+// CURVE key it has not accepted yet, a relay key that is not the one
+// pinned) or a message part over the size limit. RemakeDue() therefore
+// re-makes a connection that was lost or refused and has not completed a
+// handshake since: after 1 s, then doubling up to 15 s, until one does. So
+// a minion whose key an operator accepts later joins within 15 s.
+//
+// With CURVE keys (docs/PROTOCOL.md 8.4) both sockets are CURVE clients of
+// the relay, pinned to its public key: a relay without that key (or without
+// CURVE) never completes the handshake, so it is never "connected". Both
+// sockets also cap the size of a message part they take in (common/bus/
+// bus_protocol.h, PROTOCOL section 6): libzmq drops a connection that
+// brings a larger one, and it is re-made.
+//
 // Owned and used by one thread.
 #ifndef MUSTER_MINION_BUS_CONNECTION_H_
 #define MUSTER_MINION_BUS_CONNECTION_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/bus/bus_link.h"
+#include "common/security/curve_keys.h"
 #include "google/protobuf/message_lite.h"
 #include "zmq.hpp"
 
@@ -39,13 +58,23 @@ struct RelayAddress {
   int return_port = 4506;
 };
 
+// The keys of a CURVE client connection (docs/PROTOCOL.md 8.4).
+struct CurveClientKeys {
+  security::CurveKeyPair own;
+  // The relay's public key (Z85), pinned.
+  std::string relay_public_z85;
+};
+
 class BusConnection {
  public:
   // Creates the sockets, subscribes the SUB to `topics` and starts
-  // connecting. Fails only on a bad address or a ZeroMQ error.
+  // connecting; with `curve` (not null) as a CURVE client, without it in
+  // clear (--insecure). Fails only on a bad address, a malformed key or a
+  // ZeroMQ error.
   static absl::StatusOr<std::unique_ptr<BusConnection>> Open(
       zmq::context_t& context, const RelayAddress& relay,
-      const std::vector<std::string>& topics, const bus::BusLinkOptions& link = {});
+      const std::vector<std::string>& topics, const bus::BusLinkOptions& link = {},
+      const CurveClientKeys* curve = nullptr);
 
   BusConnection(const BusConnection&) = delete;
   BusConnection& operator=(const BusConnection&) = delete;
@@ -62,11 +91,20 @@ class BusConnection {
 
   // Reads the pending events of returns_monitor(). Returns true when the
   // return connection has just completed a (re)connection handshake; sets
-  // *lost (when given) when a connection was dropped (peer closed it, or
-  // it went silent past the heartbeat timeout).
-  bool HandleReturnsMonitorEvents(bool* lost = nullptr);
-  // Reads the pending events of jobs_monitor(); *lost as above.
-  void HandleJobsMonitorEvents(bool* lost = nullptr);
+  // *lost (when given) when a connection was dropped (peer closed it, it
+  // went silent past the heartbeat timeout, or brought a message part over
+  // the limit), and *refused when the relay refused the handshake
+  // (authentication or protocol).
+  bool HandleReturnsMonitorEvents(bool* lost = nullptr, bool* refused = nullptr);
+  // Reads the pending events of jobs_monitor(); *lost, *refused as above.
+  void HandleJobsMonitorEvents(bool* lost = nullptr, bool* refused = nullptr);
+
+  // Re-makes each connection that is due (see the top of this file).
+  void RemakeDue(absl::Time now);
+  // When RemakeDue next has something to do, if ever.
+  std::optional<absl::Time> NextRemake() const;
+  // Connections re-made by RemakeDue since the start.
+  uint64_t remakes() const { return remakes_; }
 
   // Drops the return connection and makes a new one (the owner noticed the
   // relay stopped answering while ZeroMQ still counts the link as up).
@@ -74,10 +112,10 @@ class BusConnection {
   void ReconnectReturns();
 
   // Whether the DEALER has a live connection to the relay.
-  bool connected() const { return returns_connected_; }
+  bool connected() const { return returns_link_.connected; }
   // Whether the SUB has a live connection (its subscriptions are sent on
   // connection, so jobs published a moment later reach it).
-  bool jobs_connected() const { return jobs_connected_; }
+  bool jobs_connected() const { return jobs_link_.connected; }
 
   // Sends the two-frame message (type, payload) on the DEALER without
   // blocking. Returns false when it cannot be sent now (no connection,
@@ -89,15 +127,28 @@ class BusConnection {
   static bool ReceiveMessage(zmq::socket_t& socket, std::vector<zmq::message_t>* frames);
 
  private:
+  // One socket's connection to the relay.
+  struct Link {
+    std::string endpoint;
+    bool connected = false;
+    // When to re-make it: InfiniteFuture while it is up (or never lost).
+    absl::Time remake_at = absl::InfiniteFuture();
+    absl::Duration backoff;
+  };
+
   explicit BusConnection(zmq::context_t& context);
+  // Reads `monitor`'s events into `link`; true when a handshake completed.
+  static bool ReadMonitorEvents(zmq::socket_t& monitor, Link& link, bool* lost,
+                                bool* refused);
+  static void Remake(zmq::socket_t& socket, Link& link);
 
   zmq::socket_t jobs_;
   zmq::socket_t returns_;
   zmq::socket_t jobs_monitor_;
   zmq::socket_t returns_monitor_;
-  std::string returns_endpoint_;
-  bool jobs_connected_ = false;
-  bool returns_connected_ = false;
+  Link jobs_link_;
+  Link returns_link_;
+  uint64_t remakes_ = 0;
   std::string send_buffer_;
 };
 

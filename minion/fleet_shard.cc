@@ -48,6 +48,9 @@ struct AcceptedJob {
 struct FleetShard::Socket {
   std::unique_ptr<BusConnection> bus;
   std::vector<const VirtualMinion*> minions;
+  std::optional<CurveClientKeys> curve;
+  // Refused job frames, reported in the first minion's heartbeat.
+  RefusalCounts refused;
   // "@<id>@" -> index in minions.
   absl::flat_hash_map<std::string, uint32_t> by_topic;
   ReturnOutbox outbox;
@@ -62,6 +65,7 @@ void FleetStats::Add(const FleetStats& other) {
   malformed_frames += other.malformed_frames;
   jobs_expired += other.jobs_expired;
   jobs_duplicate += other.jobs_duplicate;
+  refused.Add(other.refused);
   dispatches += other.dispatches;
   silent_skipped += other.silent_skipped;
   returns_sent += other.returns_sent;
@@ -72,16 +76,17 @@ void FleetStats::Add(const FleetStats& other) {
   receipts_sent += other.receipts_sent;
   jobs_resent_to_us += other.jobs_resent_to_us;
   relay_disconnects += other.relay_disconnects;
+  handshakes_refused += other.handshakes_refused;
   ack_timeouts += other.ack_timeouts;
 }
 
-FleetShard::FleetShard(const FleetOptions& options,
-                       std::vector<std::vector<const VirtualMinion*>> sockets)
+FleetShard::FleetShard(const FleetOptions& options, std::vector<FleetSocket> sockets)
     : options_(options), random_(options.seed) {
-  for (auto& minions : sockets) {
+  for (FleetSocket& planned : sockets) {
     auto socket = std::make_unique<Socket>();
     socket->ack_watch = std::make_unique<AckWatch>(options.ack_timeout);
-    socket->minions = std::move(minions);
+    socket->minions = std::move(planned.minions);
+    socket->curve = std::move(planned.curve);
     for (uint32_t i = 0; i < socket->minions.size(); ++i) {
       socket->by_topic.emplace(bus::MinionTopic(socket->minions[i]->id), i);
     }
@@ -92,11 +97,15 @@ FleetShard::FleetShard(const FleetOptions& options,
 FleetShard::~FleetShard() = default;
 
 absl::Status FleetShard::Open(zmq::context_t& context) {
+  if (options_.dispatch_check == nullptr) {
+    return absl::InvalidArgumentError("fleetsim: no dispatch check (security settings)");
+  }
   for (auto& socket : sockets_) {
     std::vector<std::string> topics = {std::string(bus::kBroadcastTopic)};
     for (const auto& [topic, index] : socket->by_topic) topics.push_back(topic);
     ASSIGN_OR_RETURN(socket->bus,
-                     BusConnection::Open(context, options_.relay, topics, options_.link));
+                     BusConnection::Open(context, options_.relay, topics, options_.link,
+                                         socket->curve.has_value() ? &*socket->curve : nullptr));
   }
   return absl::OkStatus();
 }
@@ -131,6 +140,7 @@ void FleetShard::Run(int stop_fd) {
     absl::Time now = absl::Now();
     FireDueAnswers(now);
     for (auto& socket : sockets_) {
+      socket->bus->RemakeDue(now);
       FlushOutbox(*socket, now);
       if (now >= socket->next_heartbeat) SendHeartbeats(*socket, now);
     }
@@ -146,14 +156,17 @@ absl::Time FleetShard::NextWake() {
     if (due.has_value()) wake = std::min(wake, *due);
     due = socket->ack_watch->Deadline();
     if (due.has_value()) wake = std::min(wake, *due);
+    due = socket->bus->NextRemake();
+    if (due.has_value()) wake = std::min(wake, *due);
   }
   return wake;
 }
 
 void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event) {
   bool lost = false;
-  if (jobs_event) socket.bus->HandleJobsMonitorEvents(&lost);
-  if (returns_event && socket.bus->HandleReturnsMonitorEvents(&lost)) {
+  bool refused = false;
+  if (jobs_event) socket.bus->HandleJobsMonitorEvents(&lost, &refused);
+  if (returns_event && socket.bus->HandleReturnsMonitorEvents(&lost, &refused)) {
     absl::Time now = absl::Now();
     socket.outbox.ResendAllNow(now);
     socket.ack_watch->Reset();
@@ -166,6 +179,12 @@ void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event)
                    "timeout ({}); reconnecting",
                    options_.relay.host, absl::FormatDuration(options_.link.heartbeat_timeout));
     }
+  }
+  if (refused && stats_.handshakes_refused++ == 0) {
+    // Logged once per shard: fleetsim has thousands of sockets.
+    spdlog::warn("relay {} refused a connection: a socket's CURVE key is not accepted there "
+                 "yet, or the relay is not the one --relay_public_key names; retrying",
+                 options_.relay.host);
   }
   bool connected = socket.bus->connected() && socket.bus->jobs_connected();
   if (connected != socket.counted_connected) {
@@ -186,8 +205,17 @@ void FleetShard::OnJobMessages(uint32_t socket_index) {
       spdlog::warn("dropped malformed job message: {}", std::string(job.status().message()));
       continue;
     }
+    if (!Admit(socket, job->envelope)) continue;
     Accept(socket_index, *std::move(job));
   }
+}
+
+bool FleetShard::Admit(Socket& socket, const wire::v1::JobEnvelope& envelope) {
+  security::Refusal refusal = options_.dispatch_check->Check(envelope);
+  if (refusal == security::Refusal::kNone) return true;
+  socket.refused.Count(refusal);
+  stats_.refused.Count(refusal);
+  return false;
 }
 
 void FleetShard::Accept(uint32_t socket_index, BusJob job) {
@@ -361,6 +389,7 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
         ++stats_.malformed_frames;
         continue;
       }
+      if (!Admit(socket, job->envelope)) continue;
       Accept(socket_index, *std::move(job));
       continue;
     }
@@ -417,8 +446,9 @@ void FleetShard::SendHeartbeats(Socket& socket, absl::Time now) {
     return sent;
   };
   for (const VirtualMinion* minion : socket.minions) {
-    *batch.add_heartbeats() =
-        MakeHeartbeat(minion->id, minion->grains, now, options_.heartbeat_interval);
+    wire::v1::MinionHeartbeat* heartbeat = batch.add_heartbeats();
+    *heartbeat = MakeHeartbeat(minion->id, minion->grains, now, options_.heartbeat_interval);
+    if (minion == socket.minions.front()) socket.refused.CopyTo(*heartbeat);
     if (batch.heartbeats_size() == kMaxBatchHeartbeats && !send()) return;
   }
   if (batch.heartbeats_size() > 0) send();

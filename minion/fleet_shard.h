@@ -16,6 +16,15 @@
 // each virtual minion's recv / dup / decl / ret / ack / rej lines
 // (minion/witness_log.h) leave in one write per frame, per ACK and per
 // round of answers; recv lines before any receipt of the frame.
+//
+// Every job frame passes the shared DispatchCheck (signature, PROTOCOL 8.1)
+// right after it is decoded; its cache makes an envelope cost one
+// verification in the whole process, however many sockets receive it. A
+// refused frame reaches no virtual minion; it is counted per socket and
+// reported in the heartbeat of the socket's first minion (so a relay's sum
+// over its minions counts each refused frame once per socket). Each socket
+// pair is a CURVE client with its own key pair (PROTOCOL 8.4: the relay
+// binds each id the socket heartbeats to that key).
 #ifndef MUSTER_MINION_FLEET_SHARD_H_
 #define MUSTER_MINION_FLEET_SHARD_H_
 
@@ -23,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <string>
@@ -34,6 +44,7 @@
 #include "common/bus/bus_link.h"
 #include "minion/bus_connection.h"
 #include "minion/bus_messages.h"
+#include "minion/dispatch_check.h"
 #include "minion/dispatch_dedup.h"
 #include "minion/grains.h"
 #include "minion/receipt_log.h"
@@ -51,6 +62,14 @@ struct VirtualMinion {
   Grains grains;
   // Heartbeats but never answers a job.
   bool silent = false;
+};
+
+// One socket pair's share of the fleet.
+struct FleetSocket {
+  // The minions it serves (they must outlive the shard).
+  std::vector<const VirtualMinion*> minions;
+  // Its CURVE keys; none with --insecure.
+  std::optional<CurveClientKeys> curve;
 };
 
 struct FleetOptions {
@@ -74,6 +93,9 @@ struct FleetOptions {
   // If set (shared by all shards, outlives them): each virtual minion's
   // receptions, returns and acknowledgements are witnessed here.
   WitnessLog* witness_log = nullptr;
+  // Required (shared by all shards, outlives them): the signature check of
+  // every job frame.
+  DispatchCheck* dispatch_check = nullptr;
 };
 
 struct FleetStats {
@@ -81,6 +103,8 @@ struct FleetStats {
   uint64_t malformed_frames = 0;
   uint64_t jobs_expired = 0;
   uint64_t jobs_duplicate = 0;
+  // Job frames refused by the signature check, by reason.
+  RefusalCounts refused;
   // Minion-level: matching minions that will answer, and silent ones that
   // matched but do not.
   uint64_t dispatches = 0;
@@ -96,16 +120,16 @@ struct FleetStats {
   // ack watch.
   uint64_t relay_disconnects = 0;
   uint64_t ack_timeouts = 0;
+  // Connection handshakes the relay refused (retried).
+  uint64_t handshakes_refused = 0;
 
   void Add(const FleetStats& other);
 };
 
 class FleetShard {
  public:
-  // `sockets[i]` lists the minions on socket pair i. The minions must
-  // outlive the shard.
-  FleetShard(const FleetOptions& options,
-             std::vector<std::vector<const VirtualMinion*>> sockets);
+  // Serves `sockets`. options.dispatch_check must be set.
+  FleetShard(const FleetOptions& options, std::vector<FleetSocket> sockets);
   ~FleetShard();
 
   // Creates the socket pairs and starts connecting them.
@@ -132,6 +156,9 @@ class FleetShard {
   };
 
   void OnJobMessages(uint32_t socket_index);
+  // True when the frame's envelope passes the signature check; else counts
+  // it for the socket.
+  bool Admit(Socket& socket, const wire::v1::JobEnvelope& envelope);
   void Accept(uint32_t socket_index, BusJob job);
   // Queues the minion's answer; returns when it is due (InfiniteFuture for
   // a silent minion, which never answers).

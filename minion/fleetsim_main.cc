@@ -11,9 +11,20 @@
 // socket's receipt of each job is appended to a file (minion/receipt_log.h);
 // with --witness_log, each virtual minion's receptions, returns and
 // acknowledgements (minion/witness_log.h).
+//
+// Security as a real minion's (minion/security_flags.h): only jobs signed
+// by a trusted jobd key are taken (verified once per envelope in the
+// process), and each socket pair is a CURVE client with its own key pair:
+// in --key_dir (socket-<s>.key, kept across restarts), or new in memory at
+// every start.
 
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
 
 #include <cstdio>
 #include <memory>
@@ -34,9 +45,11 @@
 #include "common/bus/bus_protocol.h"
 #include "common/ids/ids.h"
 #include "common/process/shutdown_signal.h"
+#include "common/security/curve_keys.h"
 #include "minion/fleet_pattern.h"
 #include "minion/fleet_shard.h"
 #include "minion/receipt_log.h"
+#include "minion/security_flags.h"
 #include "minion/witness_log.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -70,6 +83,11 @@ ABSL_FLAG(int, return_port, muster::bus::kDefaultReturnPort, "Relay's return por
 ABSL_FLAG(std::string, receipt_log, "",
           "If set, append '<jid> <attempt> <unix us> <matched minions>' here each time a "
           "socket accepts a job (see minion/receipt_log.h).");
+ABSL_FLAG(std::string, key_dir, "",
+          "Directory of the socket pairs' CURVE key pairs (socket-<s>.key, 0600, created on "
+          "first start; the directory 0700). Empty: new key pairs in memory at every start, "
+          "so a restarted fleetsim presents new keys for known ids, which a relay refuses: "
+          "give a --key_dir when fleetsim restarts against the same relay.");
 ABSL_FLAG(std::string, witness_log, "",
           "If set, append one line per virtual minion and dispatch received, returned and "
           "acknowledged here, for fault tests' checkers (see minion/witness_log.h); "
@@ -121,11 +139,22 @@ absl::StatusOr<std::vector<VirtualMinion>> BuildFleet() {
   return fleet;
 }
 
+// The CURVE key pair of socket pair `index`: from --key_dir, or new.
+absl::StatusOr<muster::security::CurveKeyPair> SocketKeys(int index) {
+  std::string dir = absl::GetFlag(FLAGS_key_dir);
+  if (dir.empty()) return muster::security::GenerateCurveKeyPair();
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::UnavailableError(absl::StrCat("--key_dir=", dir, ": ", std::strerror(errno)));
+  }
+  return muster::security::LoadOrCreateCurveKeyPair(
+      absl::StrCat(dir, "/socket-", index, ".key"), "");
+}
+
 void PrintStats(const muster::minion::FleetStats& stats) {
   std::printf(
       "fleetsim stats: job messages %llu, malformed %llu, expired %llu, duplicate %llu, "
       "dispatches %llu, silent skipped %llu, returns sent %llu, resent %llu, acked %llu, "
-      "rejected %llu, heartbeats %llu\n",
+      "rejected %llu, heartbeats %llu, refused %llu\n",
       static_cast<unsigned long long>(stats.job_messages),
       static_cast<unsigned long long>(stats.malformed_frames),
       static_cast<unsigned long long>(stats.jobs_expired),
@@ -136,7 +165,11 @@ void PrintStats(const muster::minion::FleetStats& stats) {
       static_cast<unsigned long long>(stats.returns_resent),
       static_cast<unsigned long long>(stats.returns_acked),
       static_cast<unsigned long long>(stats.returns_rejected),
-      static_cast<unsigned long long>(stats.heartbeats_sent));
+      static_cast<unsigned long long>(stats.heartbeats_sent),
+      static_cast<unsigned long long>(stats.refused.total()));
+  if (stats.refused.total() > 0) {
+    std::fprintf(stderr, "fleetsim: refused job frames: %s\n", stats.refused.ToString().c_str());
+  }
   std::fflush(stdout);
 }
 
@@ -156,7 +189,11 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::vector<VirtualMinion>> fleet = BuildFleet();
   if (!fleet.ok()) return Fail(std::string(fleet.status().message()));
+  absl::StatusOr<muster::minion::SecuritySettings> security =
+      muster::minion::SecuritySettingsFromFlags();
+  if (!security.ok()) return Fail(std::string(security.status().message()));
   muster::minion::FleetOptions options;
+  options.dispatch_check = security->dispatch_check.get();
   options.relay.host = absl::GetFlag(FLAGS_relay_host);
   options.relay.publish_port = absl::GetFlag(FLAGS_publish_port);
   options.relay.return_port = absl::GetFlag(FLAGS_return_port);
@@ -190,13 +227,21 @@ int main(int argc, char** argv) {
   int thread_count = std::clamp(absl::GetFlag(FLAGS_threads), 1, socket_count);
 
   // Minion i on socket i % sockets; socket s served by shard s % threads.
-  std::vector<std::vector<const VirtualMinion*>> per_socket(socket_count);
+  std::vector<muster::minion::FleetSocket> per_socket(socket_count);
   std::vector<std::string> silent;
   for (size_t i = 0; i < fleet->size(); ++i) {
-    per_socket[i % socket_count].push_back(&(*fleet)[i]);
+    per_socket[i % socket_count].minions.push_back(&(*fleet)[i]);
     if ((*fleet)[i].silent) silent.push_back((*fleet)[i].id);
   }
-  std::vector<std::vector<std::vector<const VirtualMinion*>>> per_shard(thread_count);
+  if (!security->insecure) {
+    for (int s = 0; s < socket_count; ++s) {
+      absl::StatusOr<muster::security::CurveKeyPair> keys = SocketKeys(s);
+      if (!keys.ok()) return Fail(std::string(keys.status().message()));
+      per_socket[s].curve =
+          muster::minion::CurveClientKeys{*std::move(keys), security->relay_public_key};
+    }
+  }
+  std::vector<std::vector<muster::minion::FleetSocket>> per_shard(thread_count);
   for (int s = 0; s < socket_count; ++s) {
     per_shard[s % thread_count].push_back(std::move(per_socket[s]));
   }
@@ -210,8 +255,13 @@ int main(int argc, char** argv) {
       return Fail(std::string(opened.message()));
     }
   }
-  std::fprintf(stderr, "fleetsim: %zu minions over %d sockets and %d threads; %zu silent%s%s\n",
-               fleet->size(), socket_count, thread_count, silent.size(),
+  std::string keys = security->insecure ? "INSECURE: no signature checks, no CURVE"
+                     : absl::GetFlag(FLAGS_key_dir).empty()
+                         ? "CURVE keys new in memory"
+                         : absl::StrCat("CURVE keys in ", absl::GetFlag(FLAGS_key_dir));
+  std::fprintf(stderr,
+               "fleetsim: %zu minions over %d sockets and %d threads (%s); %zu silent%s%s\n",
+               fleet->size(), socket_count, thread_count, keys.c_str(), silent.size(),
                silent.empty() ? "" : ": ",
                absl::StrJoin(silent.begin(),
                              silent.begin() + std::min<size_t>(silent.size(), 20), ",")
@@ -225,7 +275,10 @@ int main(int argc, char** argv) {
   // Wait for the signal, announcing readiness once every socket is up.
   bool ready = false;
   while (true) {
-    if ((*shutdown)->Wait(ready ? absl::InfiniteDuration() : absl::Milliseconds(20)) != 0) break;
+    // Wakes every second for the trusted keys' reload (or the INSECURE
+    // warning).
+    if ((*shutdown)->Wait(ready ? absl::Seconds(1) : absl::Milliseconds(20)) != 0) break;
+    security->dispatch_check->Tick(absl::Now());
     if (ready) continue;
     int connected = 0;
     for (const auto& shard : shards) connected += shard->connected_sockets();

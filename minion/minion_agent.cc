@@ -54,6 +54,8 @@ class Session {
 
  private:
   void OnJobMessage();
+  // True when `envelope` passes the signature check; else counts it.
+  bool Admit(const wire::v1::JobEnvelope& envelope);
   // `direct`: the job was addressed to this minion by name (its own topic,
   // or a JOB resend on the return port), so it is answered with a receipt
   // even when it will not run.
@@ -144,6 +146,8 @@ void Session::Serve(int stop_fd) {
     if (items[0].revents & ZMQ_POLLIN) OnJobMessage();
     if (items[1].revents & ZMQ_POLLIN) OnReturnPortMessage();
     if (items[3].revents & ZMQ_POLLIN) OnCompletions();
+    options_.dispatch_check->Tick(absl::Now());
+    bus_.RemakeDue(absl::Now());
     CheckAckWatch();
     SendDueReturns();
     SendHeartbeatIfDue();
@@ -161,14 +165,26 @@ void Session::CheckJournal(const absl::Status& status, absl::string_view what) {
 void Session::OnMonitorEvents(bool returns_event, bool jobs_event) {
   bool returns_lost = false;
   bool jobs_lost = false;
-  bool connected = returns_event && bus_.HandleReturnsMonitorEvents(&returns_lost);
-  if (jobs_event) bus_.HandleJobsMonitorEvents(&jobs_lost);
+  bool returns_refused = false;
+  bool jobs_refused = false;
+  bool connected =
+      returns_event && bus_.HandleReturnsMonitorEvents(&returns_lost, &returns_refused);
+  if (jobs_event) bus_.HandleJobsMonitorEvents(&jobs_lost, &jobs_refused);
   for (auto [lost, port] : {std::pair{returns_lost, "return"}, {jobs_lost, "publish"}}) {
     if (!lost) continue;
     ++stats_.relay_disconnects;
-    spdlog::warn("lost connection to relay {} ({} port): closed, or silent for the bus "
-                 "heartbeat timeout ({}); reconnecting",
+    spdlog::warn("lost connection to relay {} ({} port): closed, silent for the bus "
+                 "heartbeat timeout ({}), or a message over the size limit; reconnecting",
                  options_.relay.host, port, absl::FormatDuration(options_.link.heartbeat_timeout));
+  }
+  for (auto [refused, port] :
+       {std::pair{returns_refused, "return"}, {jobs_refused, "publish"}}) {
+    if (!refused) continue;
+    ++stats_.handshakes_refused;
+    spdlog::warn("relay {} refused the connection ({} port): this minion's CURVE key is not "
+                 "accepted there yet (`jobctl keys list`; `minion --print_key` shows it), or "
+                 "the relay is not the one --relay_public_key names; retrying",
+                 options_.relay.host, port);
   }
   if (connected) {
     spdlog::info("connected to relay {}", options_.relay.host);
@@ -197,6 +213,8 @@ absl::Time Session::NextWake() {
   }
   std::optional<absl::Time> due = outbox_.NextDue();
   if (due.has_value()) wake = std::min(wake, *due);
+  due = bus_.NextRemake();
+  if (due.has_value()) wake = std::min(wake, *due);
   return wake;
 }
 
@@ -210,10 +228,17 @@ void Session::OnJobMessage() {
       spdlog::warn("dropped malformed job message: {}", std::string(job.status().message()));
       continue;
     }
+    if (!Admit(job->envelope)) continue;
     bool direct = job->topic != bus::kBroadcastTopic;
     Accept(*std::move(job), direct);
   }
   StartAccepted();
+}
+
+bool Session::Admit(const wire::v1::JobEnvelope& envelope) {
+  security::Refusal refusal = options_.dispatch_check->Check(envelope);
+  stats_.refused.Count(refusal);
+  return refusal == security::Refusal::kNone;
 }
 
 void Session::SendReceipt(const BusJob& job, wire::v1::Receipt::Status status,
@@ -286,6 +311,18 @@ void Session::StartAccepted() {
           now, now));
       continue;
     }
+    if (size_t queued = pool_.queued(); queued >= options_.max_queued_jobs) {
+      // Answered, so the job shows this minion as failed, not missing.
+      ++stats_.jobs_over_queue_cap;
+      spdlog::warn("job {} attempt {} not started: {} jobs already wait for a worker",
+                   shared_job->envelope.jid(), shared_job->envelope.attempt(), queued);
+      completions_.Push(MakeReturn(
+          shared_job->envelope, options_.id,
+          FailedResult(absl::StrCat("not started: the minion already had ", queued,
+                                    " jobs waiting for a free worker (--max_queued_jobs)")),
+          now, now));
+      continue;
+    }
     SubmitToPool(std::move(shared_job));
   }
   accepted_.clear();
@@ -321,6 +358,7 @@ void Session::OnReturnPortMessage() {
         spdlog::warn("dropped malformed job resend: {}", std::string(job.status().message()));
         continue;
       }
+      if (!Admit(job->envelope)) continue;
       Accept(*std::move(job), /*direct=*/true);
       continue;
     }
@@ -403,8 +441,9 @@ void Session::SendHeartbeatIfDue() {
   next_heartbeat_ = now + options_.heartbeat_interval;
   // Fails (and is skipped) while disconnected; the reconnection sends one.
   wire::v1::HeartbeatBatch batch;
-  *batch.add_heartbeats() =
-      MakeHeartbeat(options_.id, options_.grains, now, options_.heartbeat_interval);
+  wire::v1::MinionHeartbeat* heartbeat = batch.add_heartbeats();
+  *heartbeat = MakeHeartbeat(options_.id, options_.grains, now, options_.heartbeat_interval);
+  stats_.refused.CopyTo(*heartbeat);
   if (bus_.Send(bus::kHeartbeatType, batch)) ++stats_.heartbeats_sent;
 }
 
@@ -420,6 +459,9 @@ void Session::Stop() {
 MinionAgent::MinionAgent(MinionOptions options) : options_(std::move(options)) {}
 
 absl::Status MinionAgent::Run(int stop_fd) {
+  if (options_.dispatch_check == nullptr) {
+    return absl::InvalidArgumentError("minion: no dispatch check (security settings)");
+  }
   JournalReplay replay;
   ASSIGN_OR_RETURN(std::unique_ptr<OutboxJournal> journal,
                    OutboxJournal::Open(options_.state_dir, absl::Now(), &replay));
@@ -439,7 +481,8 @@ absl::Status MinionAgent::Run(int stop_fd) {
       std::unique_ptr<BusConnection> bus,
       BusConnection::Open(context, options_.relay,
                           {std::string(bus::kBroadcastTopic), bus::MinionTopic(options_.id)},
-                          options_.link));
+                          options_.link,
+                          options_.curve.has_value() ? &*options_.curve : nullptr));
   {
     Session session(options_, stats_, *bus, *completions, *journal);
     session.Restore(std::move(replay));

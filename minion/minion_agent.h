@@ -3,14 +3,18 @@
 // on a bounded WorkerPool and come back through a CompletionQueue.
 //
 // For each job message (from the publish port, or re-sent by the relay on
-// the return port): malformed → dropped and counted; target not matching
+// the return port): malformed → dropped and counted; not signed by a
+// trusted jobd key (minion/dispatch_check.h) → refused: counted by reason,
+// reported in heartbeats, never matched, run or answered; target not matching
 // this minion's id and grains → ignored; (jid, attempt) already accepted →
 // not run again, receipt sent again; deadline passed → ignored; otherwise
 // recorded, a receipt goes to the relay and the job is queued to the pool.
 // A job addressed to this minion by name that it will not run is answered
 // with a DECLINED receipt, so the relay stops re-sending it. A return the
-// relay rejects (it can never be accepted) is dropped, logged and counted. Every return stays in the outbox until the relay acknowledges
-// it, resent on the outbox's schedule and at once when the connection to
+// relay rejects (it can never be accepted) is dropped, logged and counted.
+// At most max_queued_jobs jobs wait for a worker; one more is answered at
+// once with a failed return saying so. Every return stays in the outbox
+// until the relay acknowledges it, resent on the outbox's schedule and at once when the connection to
 // the relay comes back, so a relay restart loses no return. A heartbeat
 // with all grains goes out at every (re)connection and every interval.
 // A connection that goes silent is dropped after the bus heartbeat timeout
@@ -37,12 +41,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/bus/bus_link.h"
 #include "minion/bus_connection.h"
+#include "minion/dispatch_check.h"
 #include "minion/grains.h"
 #include "minion/witness_log.h"
 
@@ -61,10 +67,18 @@ struct MinionOptions {
   // connection is re-made (minion/ack_watch.h). Zero: off.
   absl::Duration ack_timeout = absl::Seconds(15);
   int max_concurrent_jobs = 8;
+  // Jobs accepted and waiting for a free worker, at most; one more gets a
+  // failed return at once (never silently dropped).
+  size_t max_queued_jobs = 1000;
   size_t output_cap_bytes = 64 * 1024;
   // If set (outlives the agent): what the minion received, ran, returned and
   // had acknowledged is appended here.
   WitnessLog* witness_log = nullptr;
+  // Required (outlives the agent): the signature check of every job
+  // envelope (DispatchCheck::Insecure() with --insecure).
+  DispatchCheck* dispatch_check = nullptr;
+  // CURVE keys of the bus connection; none with --insecure.
+  std::optional<CurveClientKeys> curve;
 };
 
 // Counters reported at exit.
@@ -74,6 +88,11 @@ struct MinionStats {
   uint64_t jobs_not_targeted = 0;
   uint64_t jobs_expired = 0;
   uint64_t jobs_duplicate = 0;
+  // Envelopes refused by the signature check, by reason (PROTOCOL 8.3);
+  // also sent in every heartbeat (cumulative since start).
+  RefusalCounts refused;
+  // Jobs answered as failed because max_queued_jobs were already waiting.
+  uint64_t jobs_over_queue_cap = 0;
   uint64_t malformed_frames = 0;
   uint64_t returns_sent = 0;
   uint64_t returns_resent = 0;
@@ -85,6 +104,9 @@ struct MinionStats {
   // Bus connections (either socket) that dropped: the relay closed them,
   // or they went silent past the heartbeat timeout.
   uint64_t relay_disconnects = 0;
+  // Connection handshakes the relay refused (key not accepted, wrong relay
+  // key); each is retried (minion/bus_connection.h).
+  uint64_t handshakes_refused = 0;
   // Return connections re-made because returns went unacknowledged for
   // ack_timeout.
   uint64_t ack_timeouts = 0;
@@ -108,7 +130,8 @@ class MinionAgent {
   // in common/process/shutdown_signal.h). Then cancels running functions,
   // joins the workers, journals and sends the returns it has once more, and
   // returns.
-  // Fails only when the journal or the sockets cannot be set up.
+  // Fails only when the journal or the sockets cannot be set up, or
+  // options.dispatch_check is missing.
   absl::Status Run(int stop_fd);
 
   const MinionStats& stats() const { return stats_; }

@@ -12,9 +12,18 @@
 // killed, threads joined, finished returns journaled and sent once more.
 // With --witness_log it also writes what it really received, ran, returned
 // and had acknowledged, for fault tests (minion/witness_log.h).
+// It runs only jobs signed by a trusted jobd key (--trusted_keys) and talks
+// to its relay over CURVE, pinned to the relay's public key, with its own
+// key pair (<state_dir>/minion_curve.key, made on first start: the
+// machine's identity, which an operator accepts with `jobctl keys`;
+// --print_key shows it). --insecure turns both off, for development.
 // See docs/PROTOCOL.md (section 3, 4) and docs/OPERATIONS.md.
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 #include <memory>
@@ -29,8 +38,10 @@
 #include "common/bus/bus_protocol.h"
 #include "common/ids/ids.h"
 #include "common/process/shutdown_signal.h"
+#include "common/security/curve_keys.h"
 #include "minion/grains.h"
 #include "minion/minion_agent.h"
+#include "minion/security_flags.h"
 #include "minion/witness_log.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -50,11 +61,20 @@ ABSL_FLAG(int64_t, return_ack_timeout_ms, 15000,
           "connection is re-made (0 turns this off). The bus heartbeat flags "
           "(--bus_heartbeat_ms, --bus_heartbeat_timeout_ms) catch a silent connection first.");
 ABSL_FLAG(int, max_concurrent_jobs, 8, "Functions running at once; more wait.");
+ABSL_FLAG(int, max_queued_jobs, 1000,
+          "Jobs waiting for a free worker, at most; one more is answered at once with a "
+          "failed return saying so.");
 ABSL_FLAG(int64_t, output_cap_bytes, 65536,
           "Bytes kept of stdout and of stderr, each (at most 1 MiB).");
 ABSL_FLAG(std::string, state_dir, "",
           "Directory of the outbox journal (created 0700); default ./minion-<id>. "
           "Keep it across restarts: it is what prevents a job from running twice.");
+ABSL_FLAG(std::string, curve_key, "",
+          "The minion's CURVE key pair (created 0600 on first start); default "
+          "<state_dir>/minion_curve.key. Keep it: it is the machine's identity.");
+ABSL_FLAG(bool, print_key, false,
+          "Print the minion's CURVE public key and its fingerprint (creating the key pair if "
+          "missing) and exit, to compare with `jobctl keys list`.");
 ABSL_FLAG(std::string, witness_log, "",
           "If set, append one line per dispatch received, run, returned and acknowledged "
           "here, for fault tests' checkers (see minion/witness_log.h); empty: off.");
@@ -70,6 +90,20 @@ std::string HostName() {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "minion: %s\n", message.c_str());
   return 2;
+}
+
+// The minion's CURVE key pair: --curve_key, or in the state directory
+// (created 0700 when missing).
+absl::StatusOr<muster::security::CurveKeyPair> LoadCurveKeys(const std::string& state_dir) {
+  std::string path = absl::GetFlag(FLAGS_curve_key);
+  if (path.empty()) {
+    if (mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::UnavailableError(
+          absl::StrCat("--state_dir=", state_dir, ": ", std::strerror(errno)));
+    }
+    path = absl::StrCat(state_dir, "/minion_curve.key");
+  }
+  return muster::security::LoadOrCreateCurveKeyPair(path, "");
 }
 
 }  // namespace
@@ -118,29 +152,55 @@ int main(int argc, char** argv) {
   options.output_cap_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_output_cap_bytes));
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   if (options.state_dir.empty()) options.state_dir = absl::StrCat("minion-", options.id);
+  if (absl::GetFlag(FLAGS_print_key)) {
+    absl::StatusOr<muster::security::CurveKeyPair> keys = LoadCurveKeys(options.state_dir);
+    if (!keys.ok()) return Fail(std::string(keys.status().message()));
+    std::printf("id %s\npublic_key %s\nfingerprint %s\n", options.id.c_str(),
+                keys->public_z85.c_str(),
+                muster::security::CurveFingerprint(keys->public_z85).c_str());
+    return 0;
+  }
+  absl::StatusOr<muster::minion::SecuritySettings> security =
+      muster::minion::SecuritySettingsFromFlags();
+  if (!security.ok()) return Fail(std::string(security.status().message()));
+  options.dispatch_check = security->dispatch_check.get();
+  if (!security->insecure) {
+    absl::StatusOr<muster::security::CurveKeyPair> keys = LoadCurveKeys(options.state_dir);
+    if (!keys.ok()) return Fail(std::string(keys.status().message()));
+    options.curve = muster::minion::CurveClientKeys{*std::move(keys), security->relay_public_key};
+  }
+  options.max_queued_jobs = static_cast<size_t>(std::max(absl::GetFlag(FLAGS_max_queued_jobs), 0));
   absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
       muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));
   if (!witness_log.ok()) return Fail(std::string(witness_log.status().message()));
   options.witness_log = witness_log->get();
 
-  spdlog::info("minion {} starting: relay {} ports {}/{}, {} grains, state {}", options.id,
+  spdlog::info("minion {} starting: relay {} ports {}/{}, {} grains, state {}, {}", options.id,
                options.relay.host, options.relay.publish_port, options.relay.return_port,
-               options.grains.size(), options.state_dir);
+               options.grains.size(), options.state_dir,
+               options.curve.has_value()
+                   ? absl::StrCat("CURVE key ",
+                                  muster::security::CurveFingerprint(options.curve->own.public_z85),
+                                  ", relay key ",
+                                  muster::security::CurveFingerprint(
+                                      options.curve->relay_public_z85))
+                   : std::string("INSECURE (no signature checks, no CURVE)"));
   muster::minion::MinionAgent agent(options);
   absl::Status status = agent.Run((*shutdown)->fd());
   if (!status.ok()) return Fail(std::string(status.message()));
   const muster::minion::MinionStats& stats = agent.stats();
   spdlog::info(
       "minion {} stopped: jobs received {} started {} not targeted {} expired {} "
-      "duplicate {}, malformed frames {}, returns sent {} resent {} acked {} rejected {}, "
+      "duplicate {}, refused {}, over queue cap {}, malformed frames {}, returns sent {} resent {} acked {} rejected {}, "
       "heartbeats {}, receipts {}, re-sent jobs {}, restored returns {} interrupted jobs {}, "
-      "journal errors {}, relay disconnects {}, ack timeouts {}",
+      "journal errors {}, relay disconnects {}, refused handshakes {}, ack timeouts {}",
       options.id, stats.jobs_received, stats.jobs_started, stats.jobs_not_targeted,
-      stats.jobs_expired, stats.jobs_duplicate, stats.malformed_frames, stats.returns_sent,
+      stats.jobs_expired, stats.jobs_duplicate, stats.refused.ToString(),
+      stats.jobs_over_queue_cap, stats.malformed_frames, stats.returns_sent,
       stats.returns_resent, stats.returns_acked, stats.returns_rejected, stats.heartbeats_sent,
       stats.receipts_sent, stats.jobs_resent_to_us, stats.returns_restored,
       stats.dispatches_interrupted, stats.journal_errors, stats.relay_disconnects,
-      stats.ack_timeouts);
+      stats.handshakes_refused, stats.ack_timeouts);
   if (*witness_log != nullptr && (*witness_log)->failed_writes() > 0) {
     spdlog::error("witness log: {} writes failed", (*witness_log)->failed_writes());
   }

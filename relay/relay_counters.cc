@@ -58,6 +58,12 @@ wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
   heartbeat.set_malformed_frames(counters.malformed_frames.load());
   heartbeat.set_malformed_entries(counters.malformed_entries.load());
   heartbeat.set_version(std::string(kRelayVersion));
+  for (int r = 1; r < kDispatchRefusalSlots; ++r) {
+    if (uint64_t refused = counters.dispatches_refused_by_reason[r].load(); refused > 0) {
+      (*heartbeat.mutable_dispatches_refused())[std::string(
+          security::RefusalReason(static_cast<security::Refusal>(r)))] = refused;
+    }
+  }
   heartbeat.set_secure(counters.secure.load());
   heartbeat.set_keys_pending(counters.keys_pending.load());
   for (int r = 0; r < kMessageRefuseReasons; ++r) {

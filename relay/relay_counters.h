@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/security/dispatch_signature.h"
 #include "proto/wire.pb.h"
 
 namespace muster::relay {
@@ -42,6 +43,9 @@ enum class ReturnRejectReason {
 inline constexpr int kReturnRejectReasons = 5;
 absl::string_view ReturnRejectReasonName(ReturnRejectReason reason);
 
+// Job-stream entries the relay refused to publish (docs/PROTOCOL.md 8.3),
+// indexed by security::Refusal (index 0, kNone, stays 0).
+inline constexpr int kDispatchRefusalSlots = static_cast<int>(security::Refusal::kTooLarge) + 1;
 // Why a heartbeat, receipt or return was dropped on the return port because
 // its minion id is not ACCEPTED and bound to the sender's CURVE key
 // (docs/PROTOCOL.md 8.4): RelayHeartbeat.messages_refused and the `reason`
@@ -95,6 +99,8 @@ struct RelayCounters {
   std::atomic<uint64_t> dispatches_untracked{0};
   // Expected minions of live dispatches with no receipt or return yet.
   std::atomic<uint64_t> minions_awaiting_receipt{0};
+  // Written by the job thread: entries refused by reason (never published).
+  std::array<std::atomic<uint64_t>, kDispatchRefusalSlots> dispatches_refused_by_reason{};
 
   // Bus security (docs/PROTOCOL.md 8.4). `secure` is false with --insecure.
   std::atomic<bool> secure{true};

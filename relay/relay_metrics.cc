@@ -29,6 +29,13 @@ std::string RelayMetricsText(const RelayCounters& c) {
   out.Counter("muster_relay_malformed_entries_total",
               "Job-stream entries skipped because they do not decode or validate.",
               c.malformed_entries.load());
+  for (int r = 1; r < kDispatchRefusalSlots; ++r) {
+    out.Counter("muster_relay_dispatches_refused_total",
+                "Job-stream entries refused and not published (unsigned, forged, oversized, "
+                "another datacenter's), by reason.",
+                c.dispatches_refused_by_reason[r].load(),
+                {{"reason", std::string(security::RefusalReason(static_cast<security::Refusal>(r)))}});
+  }
   out.Counter("muster_relay_jobs_injected_total", "Jobs published on the bus.",
               c.jobs_injected.load());
   out.Counter("muster_relay_jobs_expired_total",

@@ -7,16 +7,19 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
 #include "common/http/http_listener.h"
 #include "common/process/shutdown_signal.h"
+#include "common/security/signing_keys.h"
 #include "common/status/status_macros.h"
 #include "relay/relay.h"
 #include "relay/relay_options.h"
@@ -55,6 +58,14 @@ ABSL_FLAG(int, max_messages_per_flush, 10000,
 ABSL_FLAG(std::string, metrics_listen, "",
           "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one); "
           "empty disables.");
+ABSL_FLAG(std::string, trusted_keys, "",
+          "File of jobd public keys (64 hex digits a line) whose dispatch signatures are "
+          "accepted; re-read when it changes (key rotation).");
+ABSL_FLAG(std::vector<std::string>, trusted_key, {},
+          "jobd public keys (64 hex digits), comma-separated, trusted besides --trusted_keys.");
+ABSL_FLAG(bool, insecure, false,
+          "DEVELOPMENT ONLY: publish dispatches without verifying their signatures, and run "
+          "the bus without CURVE or minion key checks (logged loudly).");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
 ABSL_FLAG(std::string, curve_key, "",
           "The relay's CURVE key pair file (created 0600 on first start; its public key is "
@@ -67,8 +78,6 @@ ABSL_FLAG(int64_t, max_minions, 200000,
           "dropped (counted).");
 ABSL_FLAG(int64_t, max_pending_keys, 10000,
           "Most minion keys waiting for acceptance; new ids beyond are dropped (counted).");
-ABSL_FLAG(bool, insecure, false,
-          "DEVELOPMENT ONLY: no CURVE on the bus, no minion key checks (logged loudly).");
 
 namespace muster::relay {
 namespace {
@@ -118,6 +127,17 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
     }
     options.metrics_listen = *address;
   }
+  std::string trusted_file = absl::GetFlag(FLAGS_trusted_keys);
+  std::vector<std::string> trusted_inline = absl::GetFlag(FLAGS_trusted_key);
+  if (!trusted_file.empty() || !trusted_inline.empty()) {
+    absl::StatusOr<std::unique_ptr<security::TrustedKeys>> keys =
+        security::TrustedKeys::Create(trusted_file, trusted_inline);
+    if (!keys.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--trusted_keys/--trusted_key: ", keys.status().message()));
+    }
+    options.trusted_keys = std::move(*keys);
+  }
   RETURN_IF_ERROR(ValidateRelayOptions(options));
   return options;
 }
@@ -134,6 +154,13 @@ int Main() {
   if (!options.ok()) {
     spdlog::critical("relayd: {}", std::string(options.status().message()));
     return 2;
+  }
+  if (options->insecure) {
+    spdlog::warn("relayd: INSECURE: --insecure is set; dispatches are published without "
+                 "signature checks. Development only.");
+  } else {
+    spdlog::info("relayd: trusting jobd key(s) {}",
+                 absl::StrJoin(options->trusted_keys->KeyIds(), ", "));
   }
   Relay relay(*options);
   if (absl::Status started = relay.Start(); !started.ok()) {

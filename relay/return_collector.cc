@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/bus/bus_security.h"
 #include "common/ids/ids.h"
 #include "common/status/status_macros.h"
 #include "proto/wire.pb.h"
@@ -44,7 +45,12 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
   router.set(zmq::sockopt::linger, 500);
   try {
     bus::ApplyBusLinkOptions(options.bus_link, router);
-    if (!options.insecure) ServeCurve(router, options.curve_secret_z85, kReturnZapDomain);
+    if (!options.insecure) {
+      absl::Status curve = bus::ApplyCurveServer(router, options.curve_keys, kReturnZapDomain);
+      if (!curve.ok()) {
+        return absl::UnavailableError(absl::StrCat("return socket: ", curve.message()));
+      }
+    }
     router.bind(options.return_endpoint);
   } catch (const zmq::error_t& error) {
     return absl::UnavailableError(

@@ -12,6 +12,7 @@ MUSTER_PACKAGES=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
   prometheus-cpp-dev libsodium-dev
   python3 python3-zmq python3-redis python3-protobuf
+  python3-nacl  # the Python test minion checks dispatch signatures (tests/python_minion)
   chromium fonts-dejavu-core  # headless browser test of the dashboard
 )
 

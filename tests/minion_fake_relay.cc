@@ -1,7 +1,12 @@
 #include "tests/minion_fake_relay.h"
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/bus/bus_protocol.h"
+#include "common/bus/bus_security.h"
+#include "common/security/dispatch_signature.h"
 #include "tests/support/process.h"
 
 namespace muster::testing {
@@ -54,11 +59,28 @@ std::vector<std::string> CommandAgainst(const FakeRelay& relay, const std::strin
       RunfilePath(binary), "--relay_host=127.0.0.1",
       absl::StrCat("--publish_port=", relay.publish_port()),
       absl::StrCat("--return_port=", relay.return_port())};
+  if (relay.secure()) {
+    argv.push_back("--trusted_key=" +
+                   security::PublicKeyHex(relay.signing_key().public_key()));
+    argv.push_back("--relay_public_key=" + relay.curve_keys().public_z85);
+  } else {
+    argv.push_back("--insecure");
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
 
-FakeRelay::FakeRelay() : context_(1) {}
+FakeRelay::FakeRelay(bool secure)
+    : secure_(secure),
+      signing_key_(security::SigningKey::Generate()),
+      curve_keys_(*security::GenerateCurveKeyPair()),
+      context_(1) {}
+
+wire::v1::JobEnvelope FakeRelay::Sign(wire::v1::JobEnvelope job) const {
+  absl::Status signed_ok = security::SignDispatch(signing_key_, job);
+  if (!signed_ok.ok()) std::abort();  // a test bug: a job that cannot be signed
+  return job;
+}
 
 FakeRelay::~FakeRelay() { Close(); }
 
@@ -70,6 +92,19 @@ absl::Status FakeRelay::Start(int publish_port, int return_port) {
   router_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::router);
   router_->set(zmq::sockopt::linger, 0);
   router_->set(zmq::sockopt::rcvhwm, 1000000);
+  if (secure_ && zap_enabled_ && zap_ == nullptr) {
+    // ZAP handlers live at a fixed inproc address of the context (RFC 27).
+    zap_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::rep);
+    zap_->set(zmq::sockopt::linger, 0);
+    zap_->bind("inproc://zeromq.zap.01");
+  }
+  if (secure_) {
+    for (zmq::socket_t* socket : {publisher_.get(), router_.get()}) {
+      if (absl::Status curve = bus::ApplyCurveServer(*socket, curve_keys_); !curve.ok()) {
+        return curve;
+      }
+    }
+  }
   // After Close() ZeroMQ releases the ports in its own thread a moment
   // later, so a restart on the same ports retries for a while.
   std::string error;
@@ -94,11 +129,36 @@ absl::Status FakeRelay::Start(int publish_port, int return_port) {
 void FakeRelay::Close() {
   publisher_.reset();
   router_.reset();
+  zap_.reset();
   subscriptions_.clear();
 }
 
 void FakeRelay::Publish(const std::string& topic, const wire::v1::JobEnvelope& job) {
+  PublishAsIs(topic, job.signature().empty() ? Sign(job) : job);
+}
+
+void FakeRelay::PublishAsIs(const std::string& topic, const wire::v1::JobEnvelope& job) {
   PublishRaw({topic, job.SerializeAsString()});
+}
+
+bool FakeRelay::SendJob(const std::string& minion_id, const wire::v1::JobEnvelope& job) {
+  auto it = identities_.find(minion_id);
+  if (it == identities_.end()) return false;
+  std::string topic = bus::MinionTopic(minion_id);
+  std::string payload = job.SerializeAsString();
+  router_->send(zmq::buffer(it->second), zmq::send_flags::sndmore);
+  router_->send(zmq::buffer(bus::kJobType.data(), bus::kJobType.size()),
+                zmq::send_flags::sndmore);
+  router_->send(zmq::buffer(topic), zmq::send_flags::sndmore);
+  router_->send(zmq::buffer(payload), zmq::send_flags::none);
+  return true;
+}
+
+const wire::v1::MinionHeartbeat* FakeRelay::LatestHeartbeat(const std::string& minion_id) const {
+  for (auto it = heartbeats_.rbegin(); it != heartbeats_.rend(); ++it) {
+    if (it->minion_id() == minion_id) return &*it;
+  }
+  return nullptr;
 }
 
 void FakeRelay::PublishRaw(const std::vector<std::string>& frames) {
@@ -116,13 +176,46 @@ bool FakeRelay::PumpUntil(const std::function<bool()>& done, absl::Duration time
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
     zmq::pollitem_t items[] = {{router_->handle(), 0, ZMQ_POLLIN, 0},
-                               {publisher_->handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 2,
+                               {publisher_->handle(), 0, ZMQ_POLLIN, 0},
+                               {zap_ == nullptr ? nullptr : zap_->handle(), 0,
+                                zap_ == nullptr ? short{0} : short{ZMQ_POLLIN}, 0}};
+    zmq::poll(items, zap_ == nullptr ? 2 : 3,
               std::chrono::milliseconds(
                   std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 50)));
     if (items[0].revents & ZMQ_POLLIN) ReadReturnPort();
     if (items[1].revents & ZMQ_POLLIN) ReadSubscriptions();
+    if (zap_ != nullptr && (items[2].revents & ZMQ_POLLIN)) AnswerZap();
   }
+}
+
+void FakeRelay::AnswerZap() {
+  std::vector<zmq::message_t> frames;
+  while (ReceiveAll(*zap_, &frames)) {
+    // version, request id, domain, address, identity, mechanism, key
+    // (ZAP, RFC 27); answered: version, request id, status, text, user
+    // id, metadata.
+    ++zap_requests_;
+    std::string key;
+    if (frames.size() >= 7 && frames[6].size() == 32) {
+      char z85[41] = {};
+      zmq_z85_encode(z85, static_cast<const uint8_t*>(frames[6].data()), 32);
+      key = z85;
+    }
+    bool refused = key.empty() || refused_keys_.count(key) > 0;
+    if (refused) ++zap_refusals_;
+    std::string request_id = frames.size() > 1 ? frames[1].to_string() : "";
+    zap_->send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
+    zap_->send(zmq::buffer(request_id), zmq::send_flags::sndmore);
+    zap_->send(zmq::buffer(std::string(refused ? "400" : "200")), zmq::send_flags::sndmore);
+    zap_->send(zmq::buffer(std::string(refused ? "refused" : "OK")), zmq::send_flags::sndmore);
+    zap_->send(zmq::buffer(key), zmq::send_flags::sndmore);
+    zap_->send(zmq::str_buffer(""), zmq::send_flags::none);
+  }
+}
+
+std::string FakeRelay::KeyOf(const std::string& minion_id) const {
+  auto it = keys_.find(minion_id);
+  return it == keys_.end() ? "" : it->second;
 }
 
 void FakeRelay::PumpFor(absl::Duration duration) {
@@ -171,7 +264,23 @@ void FakeRelay::ReadReturnPort() {
         ++malformed_;
         continue;
       }
-      for (const auto& heartbeat : batch.heartbeats()) heartbeats_.push_back(heartbeat);
+      std::string key;
+      if (zap_ != nullptr) {
+        const char* user_id = zmq_msg_gets(frames[2].handle(), "User-Id");
+        if (user_id != nullptr) key = user_id;
+      }
+      for (const auto& heartbeat : batch.heartbeats()) {
+        heartbeats_.push_back(heartbeat);
+        identities_[heartbeat.minion_id()] = identity;
+        if (!key.empty()) keys_[heartbeat.minion_id()] = key;
+      }
+    } else if (type == "RCV") {
+      wire::v1::ReceiptBatch batch;
+      if (!batch.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size()))) {
+        ++malformed_;
+        continue;
+      }
+      for (const auto& receipt : batch.receipts()) receipts_.push_back(receipt);
     } else {
       ++malformed_;
     }

@@ -97,6 +97,7 @@ int FakeMinion::Pump() {
     ReceivedJob received;
     if (frames.size() == 2 && received.job.ParseFromArray(frames[1].data(), frames[1].size())) {
       received.topic = frames[0].to_string();
+      received.bytes = frames[1].to_string();
       jobs_.push_back(std::move(received));
     }
   }
@@ -106,6 +107,17 @@ int FakeMinion::Pump() {
       break;
     }
     ++count;
+    // A dispatch re-sent on the return port (docs/PROTOCOL.md 3.6).
+    if (frames.size() == 3 && frames[0].to_string() == bus::kJobType) {
+      ReceivedJob received;
+      if (received.job.ParseFromArray(frames[2].data(), frames[2].size())) {
+        received.topic = frames[1].to_string();
+        received.bytes = frames[2].to_string();
+        received.resent = true;
+        jobs_.push_back(std::move(received));
+        continue;
+      }
+    }
     wire::v1::ReturnAck ack;
     if (frames.size() != 2 || frames[0].to_string() != bus::kAckType ||
         !ack.ParseFromArray(frames[1].data(), frames[1].size())) {

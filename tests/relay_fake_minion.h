@@ -49,6 +49,8 @@ class FakeMinion {
   struct ReceivedJob {
     std::string topic;
     wire::v1::JobEnvelope job;
+    std::string bytes;    // frame as received
+    bool resent = false;  // a JOB message on the return port, not the PUB
   };
 
   // Connects (ZeroMQ reconnects by itself if the relay is not up yet).
@@ -57,7 +59,8 @@ class FakeMinion {
              const std::string& return_endpoint,
              std::optional<CurveClientKeys> curve = std::nullopt);
 
-  // Reads every waiting job frame and ACK; returns how many messages.
+  // Reads every waiting job frame (PUB, or JOB re-sent on the return port)
+  // and ACK; returns how many messages.
   int Pump();
   // True once the SUB's handshake with the relay succeeded (for a CURVE
   // client: its key was admitted); Pump() updates it.

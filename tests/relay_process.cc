@@ -2,10 +2,12 @@
 
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/redis/redis_stream.h"
+#include "common/security/dispatch_signature.h"
 
 namespace muster::testing {
 
@@ -29,6 +31,13 @@ absl::Status RelayProcess::Start() {
       "--heartbeat_interval_ms=200",
       "--inject_delay_ms=500",
   };
+  bool trust_named = false;
+  for (const std::string& flag : extra_flags_) {
+    if (absl::StartsWith(flag, "--trusted_key") || absl::StartsWith(flag, "--insecure")) {
+      trust_named = true;
+    }
+  }
+  if (!trust_named) argv.push_back(TestTrustedKeyFlag());
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   std::string log_path = absl::StrCat(state_dir_, "/relayd.log");
   // A restart appends to the same log: only a ready line after the old
@@ -86,6 +95,16 @@ wire::v1::JobEnvelope MakeJob(const std::string& jid, uint32_t attempt,
   return job;
 }
 
+const security::SigningKey& TestSigningKey() {
+  static const security::SigningKey* const key =
+      new security::SigningKey(security::SigningKey::Generate());
+  return *key;
+}
+
+std::string TestTrustedKeyFlag() {
+  return absl::StrCat("--trusted_key=", security::PublicKeyHex(TestSigningKey().public_key()));
+}
+
 absl::Status AcceptMinionKey(RedisConnection& redis, const std::string& datacenter,
                              const std::string& minion_id, const std::string& public_key) {
   wire::v1::MinionKeyRecord record;
@@ -107,8 +126,20 @@ absl::Status AcceptMinionKey(RedisConnection& redis, const std::string& datacent
 }
 
 absl::Status AddJob(RedisConnection& redis, const wire::v1::JobEnvelope& job) {
-  std::string key = absl::StrCat("muster:jobs:", job.datacenter());
-  std::string value = job.SerializeAsString();
+  if (!job.signature().empty()) {
+    return AddJobBytes(redis, job.datacenter(), job.SerializeAsString());
+  }
+  wire::v1::JobEnvelope signed_job = job;
+  if (absl::Status signed_ok = security::SignDispatch(TestSigningKey(), signed_job);
+      !signed_ok.ok()) {
+    return signed_ok;
+  }
+  return AddJobBytes(redis, job.datacenter(), signed_job.SerializeAsString());
+}
+
+absl::Status AddJobBytes(RedisConnection& redis, const std::string& datacenter,
+                         const std::string& value) {
+  std::string key = absl::StrCat("muster:jobs:", datacenter);
   absl::StatusOr<RedisReply> reply = redis.Command({"XADD", key, "*", "job", value});
   if (!reply.ok()) return reply.status();
   if (!reply->IsString()) return absl::InternalError(std::string(reply->str()));

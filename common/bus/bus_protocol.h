@@ -5,6 +5,7 @@
 #define MUSTER_COMMON_BUS_BUS_PROTOCOL_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -32,6 +33,15 @@ inline constexpr size_t kMaxPayloadBytes = 4 << 20;
 // Largest Return.stdout and Return.stderr (each) a relay accepts; a
 // minion's output cap may not be set above it.
 inline constexpr size_t kMaxOutputBytes = 1 << 20;
+
+// Largest message part (ZMQ_MAXMSGSIZE) a minion or fleetsim socket takes
+// from its relay, on either port: a broadcast envelope is at most about
+// 128 KiB (arguments and target expression 64 KiB each), a per-minion LIST
+// envelope (published or re-sent in a JOB message) a few KiB, an ACK names
+// at most one RET's 1,000 returns. 1 MiB of payload, plus 4 KiB for CURVE's
+// framing of it. libzmq drops a connection that brings a larger part
+// (PROTOCOL section 6).
+inline constexpr int64_t kMaxMinionFrameBytes = (1 << 20) + 4096;
 
 // Default ports.
 inline constexpr int kDefaultPublishPort = 4505;

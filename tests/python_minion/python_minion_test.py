@@ -5,7 +5,12 @@ Starts redis-server and relayd on free loopback ports, starts
 python_minion.py, then plays jobd's part in Redis: waits for the minion in
 the relay's inventory events, writes a JobEnvelope to the job stream, and
 checks the relay's delivery event and the minion's return in the returns
-stream, exactly once.
+stream, exactly once. Secure (PROTOCOL 8): the test signs each envelope as
+jobd would (PyNaCl), the relay trusts that key and auto-accepts minion keys,
+and the minion pins the relay's CURVE key from its relay_curve.pub.
+
+Transitional: a relayd built without the security flags (before issue 16's
+relay work is merged) is run as it is, with the minion --insecure.
 """
 
 import os
@@ -17,7 +22,12 @@ import time
 import zlib
 import unittest
 
+import nacl.signing
 import redis
+
+sys.path.insert(0, os.path.join(os.environ.get("TEST_SRCDIR", "."), "muster",
+                                "tests/python_minion"))
+import dispatch_signature  # noqa: E402
 
 from proto import job_service_pb2
 from proto import wire_pb2
@@ -51,13 +61,30 @@ class PythonMinionTest(unittest.TestCase):
         self.redis = redis.Redis(port=redis_port)
         wait_for(self.ping, 10, "redis")
         self.publish, self.ret = free_port(), free_port()
-        self.start([os.path.join(RUNFILES, "relay/relayd"), "--datacenter=dc1",
-                    "--redis=127.0.0.1:%d" % redis_port,
+        relayd = os.path.join(RUNFILES, "relay/relayd")
+        run = subprocess.run([relayd, "--helpfull"], capture_output=True)
+        help_text = run.stdout + run.stderr
+        self.secure = b"auto_accept" in help_text and b"trusted_key" in help_text
+        self.jobd = nacl.signing.SigningKey.generate()
+        relay_security, minion_security = [], ["--insecure"]
+        if self.secure:
+            relay_security = ["--trusted_key=" + bytes(self.jobd.verify_key).hex(),
+                              "--auto_accept"]
+            minion_security = ["--trusted_key", bytes(self.jobd.verify_key).hex(),
+                               "--relay_public_key_file",
+                               os.path.join(self.dir, "relay_curve.pub"),
+                               "--state_dir", os.path.join(self.dir, "minion")]
+        self.start([relayd, "--datacenter=dc1", "--redis=127.0.0.1:%d" % redis_port,
                     "--publish_port=%d" % self.publish, "--return_port=%d" % self.ret,
-                    "--state_dir=" + self.dir, "--heartbeat_interval_ms=200"], "relayd")
+                    "--state_dir=" + self.dir, "--heartbeat_interval_ms=200"]
+                   + relay_security, "relayd")
+        if self.secure:
+            wait_for(lambda: os.path.exists(os.path.join(self.dir, "relay_curve.pub")), 10,
+                     "the relay's public key file")
         self.start([sys.executable, os.path.join(RUNFILES, "tests/python_minion/python_minion.py"),
                     "--id", "py-0001.dc1", "--publish", str(self.publish),
-                    "--return", str(self.ret), "--grains", "os=python,role=test"], "minion")
+                    "--return", str(self.ret), "--grains", "os=python,role=test"]
+                   + minion_security, "minion")
 
     def tearDown(self):
         for proc in reversed(self.procs):
@@ -105,6 +132,8 @@ class PythonMinionTest(unittest.TestCase):
                                    timeout_ms=30000, datacenter="dc1", submitter="test")
         job.target.type = target_type
         job.target.expression = expression
+        if self.secure:
+            dispatch_signature.sign(self.jobd, job)
         self.redis.xadd("muster:jobs:dc1", {"job": job.SerializeToString()})
 
     def test_minion_joins_runs_jobs_and_its_returns_reach_redis_once(self):
