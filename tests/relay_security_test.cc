@@ -57,9 +57,16 @@ class RelaySecurityTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.message();
   }
 
+  // A CURVE minion whose key is accepted, subscribed; a plain one when the
+  // relay runs --insecure (it has no CURVE key then).
   std::unique_ptr<FakeMinion> Minion(const std::string& id) {
-    return std::make_unique<FakeMinion>(context_, id, relay_->publish_endpoint(),
-                                        relay_->return_endpoint());
+    if (!relay_->public_key().ok()) {
+      return std::make_unique<FakeMinion>(context_, id, relay_->publish_endpoint(),
+                                          relay_->return_endpoint());
+    }
+    auto minion = AcceptedFakeMinion(context_, *relay_, *redis_connection_, "dc1", id);
+    EXPECT_TRUE(minion.ok()) << minion.status();
+    return minion.ok() ? *std::move(minion) : nullptr;
   }
 
   void Add(const wire::v1::JobEnvelope& job) {
