@@ -11,6 +11,11 @@
 //                     to the topics of --subscribers/--sub_sockets virtual
 //                     minions; latency from just before XADD of a broadcast
 //                     job to the frame arriving on each socket (p50, p99).
+// Security on by default (docs/PROTOCOL.md 8.4): every bench socket is a
+// CURVE client with one key, which is accepted (--auto_accept) for the
+// 100,000 minion ids the returns name by heartbeats before the first run,
+// so each return's id is checked against the sender's key as in
+// production. --insecure runs the relay and the sockets without CURVE.
 //   list dispatch     a LIST target naming every virtual minion (a retry of
 //                     the whole datacenter): XADD -> the last per-minion
 //                     frame (each its own envelope and Merkle proof,
@@ -21,7 +26,7 @@
 // a 10,000-id LIST split into per-minion envelopes with proofs.
 // It is a report: the exit code is 0 whether or not targets are met.
 //
-//   bazel-bin/bench/relay_bench [--returns=2000000] [--runs=3]
+//   bazel-bin/bench/relay_bench [--returns=2000000] [--runs=3] [--insecure]
 //                               [--json_out=/tmp/relay_bench.json]
 #include <unistd.h>
 
@@ -31,6 +36,7 @@
 #include <cstdio>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +55,7 @@
 #include "common/security/dispatch_signature.h"
 #include "proto/wire.pb.h"
 #include "relay/list_dispatch.h"
+#include "tests/relay_fake_minion.h"
 #include "tests/relay_process.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
@@ -62,6 +69,7 @@ ABSL_FLAG(int, window, 16, "Unacknowledged RET messages allowed per socket.");
 ABSL_FLAG(int, jobs, 200, "Jobs per injection-latency run.");
 ABSL_FLAG(int, sub_sockets, 100, "SUB sockets for the injection latency.");
 ABSL_FLAG(int, subscribers, 10000, "Virtual minions spread over the SUB sockets.");
+ABSL_FLAG(bool, insecure, false, "Relay and bench sockets without CURVE (the old figures).");
 ABSL_FLAG(int, list_jobs, 5, "LIST dispatches (naming every virtual minion) per run.");
 
 namespace muster {
@@ -76,6 +84,63 @@ constexpr double kP99TargetMs = 20;
 constexpr double kListTargetMs = 200;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Makes `socket` a CURVE client with `keys` (nothing with --insecure).
+void SecureClient(const std::optional<testing::CurveClientKeys>& keys, zmq::socket_t& socket) {
+  if (!keys.has_value()) return;
+  socket.set(zmq::sockopt::curve_serverkey, keys->server_public_z85);
+  socket.set(zmq::sockopt::curve_publickey, keys->public_z85);
+  socket.set(zmq::sockopt::curve_secretkey, keys->secret_z85);
+}
+
+std::string MinionId(int n) { return absl::StrFormat("web-%06d.dc1.example.com", n); }
+
+// Whether the relay's latest heartbeat counts at least `count` minions.
+bool MinionsConnected(RedisConnection& redis, int count) {
+  auto reply = redis.Command({"XREVRANGE", "muster:events", "+", "-", "COUNT", "20"});
+  if (!reply.ok()) return false;
+  auto entries = ParseStreamEntries(reply->get());
+  if (!entries.ok()) return false;
+  for (const StreamEntry& entry : *entries) {
+    wire::v1::RelayEvent event;
+    if (entry.fields.empty() || !event.ParseFromString(entry.fields[0].second)) continue;
+    if (event.has_heartbeat()) return event.heartbeat().minions_connected() >= uint64_t(count);
+  }
+  return false;
+}
+
+// Heartbeats `count` minion ids (from `keys`; the relay runs --auto_accept)
+// and waits until the relay's inventory holds them and, when secure, their
+// records are in Redis, so returns naming them are bound to that key: both
+// modes then run with a 100,000-minion inventory, as in production. False
+// after 60 s.
+bool RegisterMinions(zmq::context_t& context, const std::string& endpoint,
+                     const std::optional<testing::CurveClientKeys>& keys, int count,
+                     RedisConnection& redis) {
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 1000);
+  SecureClient(keys, dealer);
+  dealer.connect(endpoint);
+  const std::string type(bus::kHeartbeatType);
+  for (int first = 0; first < count; first += 1000) {
+    wire::v1::HeartbeatBatch batch;
+    for (int n = first; n < std::min(count, first + 1000); ++n) {
+      wire::v1::MinionHeartbeat* heartbeat = batch.add_heartbeats();
+      heartbeat->set_minion_id(MinionId(n));
+      heartbeat->set_interval_ms(600000);
+    }
+    dealer.send(zmq::buffer(type), zmq::send_flags::sndmore);
+    dealer.send(zmq::buffer(batch.SerializeAsString()), zmq::send_flags::none);
+  }
+  return testing::WaitFor(
+      [&] {
+        if (!MinionsConnected(redis, count)) return false;
+        if (!keys.has_value()) return true;
+        auto length = redis.Command({"HLEN", "muster:minion_keys:dc1"});
+        return length.ok() && length->IsInteger() && length->integer() >= count;
+      },
+      absl::Seconds(60));
+}
 
 // Number of occurrences of length-delimited field 1 at the top level of a
 // message (ReturnAck.keys, ReturnBatch.returns) without a full parse.
@@ -115,7 +180,7 @@ std::vector<std::string> BuildPayloads(int total, int per_message) {
       wire::v1::Return* ret = batch.add_returns();
       ret->set_jid(absl::StrFormat("2026112800000%07d", n / 100000));
       ret->set_attempt(1);
-      ret->set_minion_id(absl::StrFormat("web-%06d.dc1.example.com", n % 100000));
+      ret->set_minion_id(MinionId(n % 100000));
       ret->set_success(true);
       ret->set_stdout("true");
       ret->set_started_at_ms(now_ms);
@@ -129,6 +194,7 @@ std::vector<std::string> BuildPayloads(int total, int per_message) {
 
 // Sends every payload over `sockets` DEALERs with a window; returns/s.
 double IngestOnce(zmq::context_t& context, const std::string& endpoint,
+                  const std::optional<testing::CurveClientKeys>& keys,
                   const std::vector<std::string>& payloads, int total_returns) {
   const int socket_count = absl::GetFlag(FLAGS_sockets);
   const int window = absl::GetFlag(FLAGS_window);
@@ -136,6 +202,7 @@ double IngestOnce(zmq::context_t& context, const std::string& endpoint,
   for (int s = 0; s < socket_count; ++s) {
     dealers.emplace_back(context, zmq::socket_type::dealer);
     dealers.back().set(zmq::sockopt::linger, 0);
+    SecureClient(keys, dealers.back());
     dealers.back().connect(endpoint);
   }
   std::vector<int> in_flight(socket_count, 0);
@@ -331,9 +398,11 @@ int Main(int argc, char** argv) {
     return 1;
   }
   // --undefok: the same bench also drives a relayd older than signatures.
-  testing::RelayProcess relay("dc1", redis_server.address_string(),
-                              {"--heartbeat_interval_ms=1000", "--log_level=warn",
-                               "--undefok=trusted_key"});
+  const bool insecure = absl::GetFlag(FLAGS_insecure);
+  testing::RelayProcess relay(
+      "dc1", redis_server.address_string(),
+      {"--heartbeat_interval_ms=1000", "--log_level=warn", "--undefok=trusted_key",
+       insecure ? std::string("--insecure") : std::string("--auto_accept")});
   if (absl::Status s = relay.Start(); !s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;
@@ -341,13 +410,27 @@ int Main(int argc, char** argv) {
   auto redis = redis_server.Connect();
   if (!redis.ok()) return 1;
   zmq::context_t context(1);
+  std::optional<testing::CurveClientKeys> keys;
+  if (!insecure) {
+    absl::StatusOr<std::string> server_key = relay.public_key();
+    if (!server_key.ok()) {
+      std::fprintf(stderr, "%s\n", server_key.status().ToString().c_str());
+      return 1;
+    }
+    keys = testing::NewCurveClientKeys(*server_key);
+  }
+  if (!RegisterMinions(context, relay.return_endpoint(), keys, std::min(total, 100000),
+                       **redis)) {
+    std::fprintf(stderr, "relay_bench: the minions' heartbeats did not register\n");
+    return 1;
+  }
 
   std::vector<std::string> payloads = BuildPayloads(total, absl::GetFlag(FLAGS_returns_per_message));
   bench::Row ingest{"return ingestion, bus -> relayd -> Redis (acked)", {}, "returns/s", {},
                     bench::Target::AtLeast(kReturnsTarget, "returns/s")};
   for (int run = 0; run < runs; ++run) {
     (*redis)->Command({"DEL", "muster:returns"}).IgnoreError();
-    double rate = IngestOnce(context, relay.return_endpoint(), payloads, total);
+    double rate = IngestOnce(context, relay.return_endpoint(), keys, payloads, total);
     int64_t stored = CountStoredReturns(**redis);
     std::fprintf(stderr, "ingest run %d: %.0f returns/s, %lld of %d in Redis\n", run + 1, rate,
                  static_cast<long long>(stored), total);
@@ -363,9 +446,10 @@ int Main(int argc, char** argv) {
   for (int s = 0; s < sub_count; ++s) {
     subs.emplace_back(context, zmq::socket_type::sub);
     subs.back().set(zmq::sockopt::linger, 0);
+    SecureClient(keys, subs.back());
     subs.back().set(zmq::sockopt::subscribe, std::string(bus::kBroadcastTopic));
     for (int v = 0; v < per_socket; ++v) {
-      std::string id = absl::StrFormat("web-%06d.dc1.example.com", s * per_socket + v);
+      std::string id = MinionId(s * per_socket + v);
       subs.back().set(zmq::sockopt::subscribe, bus::MinionTopic(id));
       absl::StrAppend(&all_ids, all_ids.empty() ? "" : ",", id);
     }
@@ -413,7 +497,9 @@ int Main(int argc, char** argv) {
     split.values.push_back(ListSplitMillis(all_ids));
   }
 
-  std::printf("relay_bench: one relayd, real redis-server, bench sockets in one process\n");
+  std::printf("relay_bench: one relayd, real redis-server, bench sockets in one process; %s\n",
+              insecure ? "INSECURE (no CURVE, no key checks)"
+                       : "CURVE on both ports, every return's id checked against its key");
   std::printf("command: %s\n", command.c_str());
   std::printf("machine: %s\n", bench::MachineInfo().c_str());
   std::printf("ingestion: %d returns/run, %d sockets, %d returns/message, window %d; "

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/bus/bus_security.h"
 #include "common/compress/zlib_codec.h"
 #include "common/ids/ids.h"
 #include "common/status/status_macros.h"
@@ -67,7 +68,13 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
   try {
     bus::ApplyBusLinkOptions(options.bus_link, publisher);
     // Only ACCEPTED minion keys may subscribe (relay/zap_handler.h).
-    if (!options.insecure) ServeCurve(publisher, options.curve_secret_z85, kPublishZapDomain);
+    if (!options.insecure) {
+      absl::Status curve =
+          bus::ApplyCurveServer(publisher, options.curve_keys, kPublishZapDomain);
+      if (!curve.ok()) {
+        return absl::UnavailableError(absl::StrCat("publish socket: ", curve.message()));
+      }
+    }
     if (options.bus_connect.empty()) {
       publisher.bind(options.publish_endpoint);
     } else {

@@ -64,7 +64,7 @@ absl::Status Relay::OpenBusSecurity() {
   if (!pair.ok()) {
     return absl::UnavailableError(absl::StrCat("--curve_key: ", pair.status().message()));
   }
-  options_.curve_secret_z85 = pair->secret_z85;
+  options_.curve_keys = *pair;
   public_key_ = pair->public_z85;
   spdlog::info("relayd: CURVE key {} (fingerprint {}); minions pin {}", public_key_,
                security::CurveFingerprint(public_key_), options_.CurvePublicKeyPath());

@@ -91,7 +91,7 @@ class Relay {
   // registry, and starts the ZAP handler.
   absl::Status OpenBusSecurity();
 
-  // Not const: Open() fills curve_secret_z85 from the key file.
+  // Not const: Open() fills curve_keys from the key file.
   RelayOptions options_;
   // Declared first: destroyed after every socket of the readers.
   zmq::context_t context_{1};

@@ -19,6 +19,7 @@
 #include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
 #include "common/redis/redis_link.h"
+#include "common/security/curve_keys.h"
 #include "common/security/signing_keys.h"
 #include "relay/delivery_tracker.h"
 #include "relay/return_batcher.h"
@@ -78,8 +79,8 @@ struct RelayOptions {
   // Most PENDING key records; a new id beyond it is dropped (counted).
   size_t max_pending_keys = 10000;
   // Filled by Relay from `curve_key_path` before the sockets are made (not a
-  // flag): the secret key the PUB and ROUTER sockets serve CURVE with.
-  std::string curve_secret_z85;
+  // flag): the key pair the PUB and ROUTER sockets serve CURVE with.
+  security::CurveKeyPair curve_keys;
 
   std::string JobsKey() const { return absl::StrCat(redis_prefix, "jobs:", datacenter); }
   std::string ReturnsKey() const { return absl::StrCat(redis_prefix, "returns"); }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "common/bus/bus_security.h"
 #include "common/ids/ids.h"
 #include "common/status/status_macros.h"
 #include "proto/wire.pb.h"
@@ -44,7 +45,12 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
   router.set(zmq::sockopt::linger, 500);
   try {
     bus::ApplyBusLinkOptions(options.bus_link, router);
-    if (!options.insecure) ServeCurve(router, options.curve_secret_z85, kReturnZapDomain);
+    if (!options.insecure) {
+      absl::Status curve = bus::ApplyCurveServer(router, options.curve_keys, kReturnZapDomain);
+      if (!curve.ok()) {
+        return absl::UnavailableError(absl::StrCat("return socket: ", curve.message()));
+      }
+    }
     router.bind(options.return_endpoint);
   } catch (const zmq::error_t& error) {
     return absl::UnavailableError(
@@ -69,7 +75,9 @@ ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t rout
       inventory_(options.minion_gone_after_ms, 5000, options.max_minions),
       returns_key_(options.ReturnsKey()),
       events_key_(options.EventsKey()),
-      started_at_ms_(NowMs()) {
+      started_at_ms_(NowMs()),
+      // Relay::Start logged the first INSECURE warning.
+      next_insecure_warning_ms_(started_at_ms_ + kInsecureWarningMs) {
   return_endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   counters_->spool_depth.store(spool_->depth_returns());
   if (!spool_->empty()) {

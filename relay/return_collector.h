@@ -120,7 +120,6 @@ class ReturnCollector {
   RelayCounters* counters_;
   DispatchHandoff* handoff_;
   KeyRegistry* registry_;  // nullptr with --insecure
-  int64_t next_insecure_warning_ms_ = 0;
   DeliveryTracker deliveries_;
   // Receipt reports (ReturnBatch chunks with receipts only) not yet safe.
   std::vector<ReturnChunk> receipt_chunks_;
@@ -132,6 +131,7 @@ class ReturnCollector {
   std::string returns_key_;
   std::string events_key_;
   int64_t started_at_ms_;
+  int64_t next_insecure_warning_ms_;
   int64_t next_housekeeping_ms_ = 0;
   std::vector<PendingMessage> pending_;
   // Serialized RelayEvents not yet written (inventory survives a Redis

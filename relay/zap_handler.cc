@@ -54,12 +54,6 @@ ZapVerdict DecideZap(absl::string_view domain, absl::string_view mechanism,
   return verdict;
 }
 
-void ServeCurve(zmq::socket_t& socket, const std::string& secret_z85, absl::string_view domain) {
-  socket.set(zmq::sockopt::curve_server, 1);
-  socket.set(zmq::sockopt::curve_secretkey, secret_z85);
-  socket.set(zmq::sockopt::zap_domain, std::string(domain));
-}
-
 absl::StatusOr<std::unique_ptr<ZapHandler>> ZapHandler::Start(zmq::context_t& context,
                                                               const KeyRegistry* registry,
                                                               RelayCounters* counters) {

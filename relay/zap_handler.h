@@ -36,7 +36,8 @@
 
 namespace muster::relay {
 
-// ZMQ_ZAP_DOMAIN of the relay's PUB and ROUTER sockets.
+// ZMQ_ZAP_DOMAIN of the relay's PUB and ROUTER sockets (given to
+// bus::ApplyCurveServer in place of its default "muster").
 inline constexpr absl::string_view kPublishZapDomain = "muster-publish";
 inline constexpr absl::string_view kReturnZapDomain = "muster-return";
 
@@ -54,11 +55,6 @@ struct ZapVerdict {
 // socket.
 ZapVerdict DecideZap(absl::string_view domain, absl::string_view mechanism,
                      absl::string_view credential, const KeyRegistry& registry);
-
-// Makes `socket` a CURVE server with `secret_z85` whose clients are decided
-// by the ZAP handler under `domain` (before bind). Throws zmq::error_t.
-// (Written here until common/bus/bus_security's ApplyCurveServer lands.)
-void ServeCurve(zmq::socket_t& socket, const std::string& secret_z85, absl::string_view domain);
 
 class ZapHandler {
  public:

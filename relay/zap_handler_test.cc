@@ -11,6 +11,7 @@
 
 #include <zmq_addon.hpp>
 
+#include "common/bus/bus_security.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
 
@@ -101,7 +102,9 @@ class ZapSocketsTest : public ::testing::Test {
 TEST_F(ZapSocketsTest, ReturnSocketTellsEachMessagesSenderKey) {
   zmq::socket_t router(context_, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
-  ServeCurve(router, server_.secret_z85, kReturnZapDomain);
+  ASSERT_TRUE(bus::ApplyCurveServer(router, {server_.public_z85, server_.secret_z85},
+                                    kReturnZapDomain)
+                  .ok());
   router.bind("tcp://127.0.0.1:*");
   const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
   const TestKeys minion = NewKeys();
@@ -122,7 +125,9 @@ TEST_F(ZapSocketsTest, ReturnSocketTellsEachMessagesSenderKey) {
 TEST_F(ZapSocketsTest, PublishSocketReachesOnlyAcceptedKeys) {
   zmq::socket_t pub(context_, zmq::socket_type::pub);
   pub.set(zmq::sockopt::linger, 0);
-  ServeCurve(pub, server_.secret_z85, kPublishZapDomain);
+  ASSERT_TRUE(
+      bus::ApplyCurveServer(pub, {server_.public_z85, server_.secret_z85}, kPublishZapDomain)
+          .ok());
   pub.bind("tcp://127.0.0.1:*");
   const std::string endpoint = pub.get(zmq::sockopt::last_endpoint);
 

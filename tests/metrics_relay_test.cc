@@ -83,10 +83,13 @@ TEST_F(MetricsRelayTest, ReadyLineNamesTheMetricsAddress) {
         "muster_relay_malformed_entries_total", "muster_relay_jobs_injected_total",
         "muster_relay_jobs_expired_total", "muster_relay_jobs_duplicate_total",
         "muster_relay_minions_connected", "muster_relay_redis_errors_total",
-        "muster_relay_redis_reconnects_total", "muster_relay_returns_rejected_total"}) {
+        "muster_relay_redis_reconnects_total", "muster_relay_returns_rejected_total",
+        "muster_relay_bus_messages_refused_total", "muster_relay_zap_refused_total",
+        "muster_relay_minion_keys", "muster_relay_secure"}) {
     ASSERT_TRUE(text.families.count(name)) << name;
   }
   EXPECT_EQ(text.Value("muster_relay_returns_forwarded_total"), 0);
+  EXPECT_EQ(text.Value("muster_relay_secure"), 1);
 }
 
 TEST_F(MetricsRelayTest, CountersMoveWithReturnsJobsAndMalformedFrames) {

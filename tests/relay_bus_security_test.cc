@@ -36,6 +36,7 @@ class RelaySecurityTest : public ::testing::Test {
     relay_ = std::make_unique<RelayProcess>("dc1", redis_.address_string(), std::move(flags));
     absl::Status started = relay_->Start();
     ASSERT_TRUE(started.ok()) << started.message();
+    if (insecure_) return;
     absl::StatusOr<std::string> key = relay_->public_key();
     ASSERT_TRUE(key.ok()) << key.status();
     server_key_ = *key;
@@ -120,6 +121,7 @@ class RelaySecurityTest : public ::testing::Test {
   std::unique_ptr<RedisConnection> redis_connection_;
   std::unique_ptr<RelayProcess> relay_;
   std::string server_key_;
+  bool insecure_ = false;
 };
 
 TEST_F(RelaySecurityTest, PendingKeyGetsNoJobsAndItsReturnsAreRejectedUnboundId) {
@@ -313,6 +315,22 @@ TEST_F(RelaySecurityTest, RejectedKeyIsRefusedOnBothPorts) {
       kWait));
   EXPECT_EQ(minion->rejected().begin()->second, "unbound_id");
   ASSERT_TRUE(WaitFor([&] { return Refused("rejected_key") >= 1; }, kWait));
+}
+
+TEST_F(RelaySecurityTest, InsecureRelayRunsWithoutCurveAndSaysSoLoudly) {
+  insecure_ = true;
+  StartRelay({"--insecure"});
+  EXPECT_FALSE(relay_->public_key().ok());
+  FakeMinion minion(context_, "dev.dc1", relay_->publish_endpoint(), relay_->return_endpoint());
+  minion.SendHeartbeat({{"role", "dev"}}, 100);
+  ASSERT_TRUE(minion.PumpUntil([&] { return minion.subscribed(); }, kWait));
+  BroadcastUntilReceived(minion);
+  minion.SendReturns({MakeReturn("50000000000000000009", 1, "dev.dc1", "ok")});
+  ASSERT_TRUE(minion.PumpUntil([&] { return minion.acked().size() == 1; }, kWait));
+  ASSERT_TRUE(WaitFor([&] { return Upserted().count("dev.dc1") == 1; }, kWait));
+  ASSERT_TRUE(WaitFor([&] { return LastHeartbeat().has_value(); }, kWait));
+  EXPECT_FALSE(LastHeartbeat()->secure());
+  EXPECT_NE(relay_->process().ReadLog().find("INSECURE"), std::string::npos);
 }
 
 }  // namespace
