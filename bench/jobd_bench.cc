@@ -46,6 +46,9 @@
 
 ABSL_FLAG(std::string, json_out, "", "If set, also write the result rows as JSON here.");
 ABSL_FLAG(int, minions, 100000, "Inventory size (over 3 datacenters).");
+ABSL_FLAG(bool, insecure, false,
+          "Start jobd with --insecure (dispatches unsigned), to compare with the default "
+          "(every dispatch signed).");
 ABSL_FLAG(int, runs, 3, "Repetitions of the ingestion and SubmitJob measurements.");
 ABSL_FLAG(int, getjob_calls, 200, "GetJob calls timed.");
 ABSL_FLAG(int, finished_jobs, 100,
@@ -297,7 +300,8 @@ class Bench {
     absl::Status status = jobd_->Start(
         {testing::RunfilePath("server/jobd"), absl::StrCat("--listen=127.0.0.1:", port_),
          absl::StrCat("--redis=", redis_.address_string()),
-         absl::StrCat("--db=", dir_, "/muster.db"), "--log_level=warn"},
+         absl::StrCat("--db=", dir_, "/muster.db"), "--log_level=warn",
+         absl::StrCat("--insecure=", absl::GetFlag(FLAGS_insecure) ? "true" : "false")},
         dir_ + "/jobd.log");
     if (!status.ok()) std::fprintf(stderr, "start jobd: %s\n", status.ToString().c_str());
   }

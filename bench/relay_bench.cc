@@ -11,6 +11,14 @@
 //                     to the topics of --subscribers/--sub_sockets virtual
 //                     minions; latency from just before XADD of a broadcast
 //                     job to the frame arriving on each socket (p50, p99).
+//   list dispatch     a LIST target naming every virtual minion (a retry of
+//                     the whole datacenter): XADD -> the last per-minion
+//                     frame (each its own envelope and Merkle proof,
+//                     docs/PROTOCOL.md 8.2) received; median over --list_jobs.
+// Dispatches are signed (tests/relay_process.h) and the relay verifies them.
+// Two in-process figures give the relay's security work per dispatch
+// alone: one signature check (Ed25519, DispatchVerifier, cache missed), and
+// a 10,000-id LIST split into per-minion envelopes with proofs.
 // It is a report: the exit code is 0 whether or not targets are met.
 //
 //   bazel-bin/bench/relay_bench [--returns=2000000] [--runs=3]
@@ -38,7 +46,9 @@
 #include "bench/bench_report.h"
 #include "common/bus/bus_protocol.h"
 #include "common/redis/redis_stream.h"
+#include "common/security/dispatch_signature.h"
 #include "proto/wire.pb.h"
+#include "relay/list_dispatch.h"
 #include "tests/relay_process.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
@@ -52,6 +62,7 @@ ABSL_FLAG(int, window, 16, "Unacknowledged RET messages allowed per socket.");
 ABSL_FLAG(int, jobs, 200, "Jobs per injection-latency run.");
 ABSL_FLAG(int, sub_sockets, 100, "SUB sockets for the injection latency.");
 ABSL_FLAG(int, subscribers, 10000, "Virtual minions spread over the SUB sockets.");
+ABSL_FLAG(int, list_jobs, 5, "LIST dispatches (naming every virtual minion) per run.");
 
 namespace muster {
 namespace {
@@ -61,6 +72,8 @@ using Clock = std::chrono::steady_clock;
 constexpr double kReturnsTarget = 300000;
 constexpr double kP50TargetMs = 5;
 constexpr double kP99TargetMs = 20;
+// A whole-datacenter retry reaches each of 10,000 minions within this.
+constexpr double kListTargetMs = 200;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -229,6 +242,83 @@ Latencies InjectOnce(RedisConnection& redis, std::vector<zmq::socket_t>& subs, i
   return latencies;
 }
 
+// Time from XADD of a LIST dispatch naming every id in `ids` until each
+// listed minion's frame has arrived; median over `jobs` dispatches, or -1
+// when a frame is missing after 5 s.
+double InjectListOnce(RedisConnection& redis, std::vector<zmq::socket_t>& subs, int run, int jobs,
+                      const std::string& ids, size_t expected_frames) {
+  std::vector<zmq::pollitem_t> items;
+  for (auto& sub : subs) items.push_back({sub.handle(), 0, ZMQ_POLLIN, 0});
+  std::vector<double> samples_ms;
+  std::vector<zmq::message_t> frames;
+  for (int j = 0; j < jobs; ++j) {
+    wire::v1::JobEnvelope job = testing::MakeJob(absl::StrFormat("4%05d%014d", run, j), 1,
+                                                 muster::v1::LIST, ids, "dc1");
+    size_t received = 0;
+    Clock::time_point start = Clock::now();
+    if (!testing::AddJob(redis, job).ok()) return -1;
+    while (received < expected_frames) {
+      if (zmq::poll(items.data(), items.size(), std::chrono::milliseconds(5000)) == 0) return -1;
+      for (size_t s = 0; s < subs.size(); ++s) {
+        if (!(items[s].revents & ZMQ_POLLIN)) continue;
+        while (true) {
+          frames.clear();
+          if (!zmq::recv_multipart(subs[s], std::back_inserter(frames),
+                                   zmq::recv_flags::dontwait)) {
+            break;
+          }
+          wire::v1::JobEnvelope envelope;
+          if (frames.size() == 2 && envelope.ParseFromArray(frames[1].data(), frames[1].size()) &&
+              envelope.jid() == job.jid()) {
+            ++received;
+          }
+        }
+      }
+    }
+    samples_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  std::sort(samples_ms.begin(), samples_ms.end());
+  return samples_ms.empty() ? -1 : samples_ms[samples_ms.size() / 2];
+}
+
+// Microseconds per signature check of distinct signed broadcasts (each a
+// cache miss), as the relay's job thread does it.
+double VerifyMicros(int count) {
+  std::unique_ptr<security::TrustedKeys> trusted = *security::TrustedKeys::Create(
+      "", {security::PublicKeyHex(testing::TestSigningKey().public_key())});
+  security::DispatchVerifier verifier(trusted.get(), "dc1");
+  std::vector<wire::v1::JobEnvelope> jobs;
+  for (int i = 0; i < count; ++i) {
+    jobs.push_back(testing::MakeJob(absl::StrFormat("5%019d", i), 1, muster::v1::GLOB, "web-*",
+                                    "dc1"));
+    jobs.back().add_args(std::string(1000, 'a'));
+    security::SignDispatch(testing::TestSigningKey(), jobs.back()).IgnoreError();
+  }
+  Clock::time_point start = Clock::now();
+  int ok = 0;
+  for (const wire::v1::JobEnvelope& job : jobs) ok += verifier.Verify(job) == security::Refusal::kNone;
+  double micros = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / count;
+  return ok == count ? micros : 1e9;
+}
+
+// Milliseconds to split a signed LIST of `ids` into per-minion envelopes
+// with proofs (parse, tree, one check, every envelope serialized).
+double ListSplitMillis(const std::string& ids) {
+  wire::v1::JobEnvelope job = testing::MakeJob("60000000000000000001", 1, muster::v1::LIST, ids,
+                                               "dc1");
+  security::SignDispatch(testing::TestSigningKey(), job).IgnoreError();
+  std::unique_ptr<security::TrustedKeys> trusted = *security::TrustedKeys::Create(
+      "", {security::PublicKeyHex(testing::TestSigningKey().public_key())});
+  security::DispatchVerifier verifier(trusted.get(), "dc1");
+  Clock::time_point start = Clock::now();
+  std::shared_ptr<const relay::ListDispatch> list = *relay::ListDispatch::Create(job);
+  if (verifier.Verify(list->ParsedEnvelopeFor(0)) != security::Refusal::kNone) return 1e9;
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < list->ids().size(); ++i) bytes += list->EnvelopeFor(i).size();
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return bytes > 0 ? ms : 1e9;
+}
+
 int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string command = absl::StrJoin(argv, argv + argc, " ");
@@ -240,8 +330,10 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;
   }
+  // --undefok: the same bench also drives a relayd older than signatures.
   testing::RelayProcess relay("dc1", redis_server.address_string(),
-                              {"--heartbeat_interval_ms=1000", "--log_level=warn"});
+                              {"--heartbeat_interval_ms=1000", "--log_level=warn",
+                               "--undefok=trusted_key"});
   if (absl::Status s = relay.Start(); !s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;
@@ -267,14 +359,15 @@ int Main(int argc, char** argv) {
   const int sub_count = absl::GetFlag(FLAGS_sub_sockets);
   const int per_socket = absl::GetFlag(FLAGS_subscribers) / sub_count;
   std::vector<zmq::socket_t> subs;
+  std::string all_ids;
   for (int s = 0; s < sub_count; ++s) {
     subs.emplace_back(context, zmq::socket_type::sub);
     subs.back().set(zmq::sockopt::linger, 0);
     subs.back().set(zmq::sockopt::subscribe, std::string(bus::kBroadcastTopic));
     for (int v = 0; v < per_socket; ++v) {
-      subs.back().set(zmq::sockopt::subscribe,
-                      bus::MinionTopic(absl::StrFormat("web-%06d.dc1.example.com",
-                                                       s * per_socket + v)));
+      std::string id = absl::StrFormat("web-%06d.dc1.example.com", s * per_socket + v);
+      subs.back().set(zmq::sockopt::subscribe, bus::MinionTopic(id));
+      absl::StrAppend(&all_ids, all_ids.empty() ? "" : ",", id);
     }
     subs.back().connect(relay.publish_endpoint());
   }
@@ -297,6 +390,28 @@ int Main(int argc, char** argv) {
     p50.values.push_back(latency.p50_ms);
     p99.values.push_back(latency.p99_ms);
   }
+  bench::Row list{absl::StrFormat("LIST dispatch to %d minions, XADD -> last per-minion frame",
+                                  per_socket * sub_count),
+                  {}, "ms", {}, bench::Target::AtMost(kListTargetMs, "ms")};
+  for (int run = 0; run < runs; ++run) {
+    double ms = InjectListOnce(**redis, subs, run, absl::GetFlag(FLAGS_list_jobs), all_ids,
+                               static_cast<size_t>(per_socket * sub_count));
+    if (ms < 0) {
+      std::fprintf(stderr, "list run %d: a listed minion missed its frame\n", run + 1);
+      ms = 1e9;
+    }
+    list.values.push_back(ms);
+  }
+
+  bench::Row verify{"signature check of one dispatch (in-process, Ed25519)", {}, "us", {},
+                    bench::Target::AtMost(200, "us")};
+  bench::Row split{absl::StrFormat("LIST of %d ids split into envelopes with proofs (in-process)",
+                                   per_socket * sub_count),
+                   {}, "ms", {}, bench::Target::AtMost(100, "ms")};
+  for (int run = 0; run < runs; ++run) {
+    verify.values.push_back(VerifyMicros(1000));
+    split.values.push_back(ListSplitMillis(all_ids));
+  }
 
   std::printf("relay_bench: one relayd, real redis-server, bench sockets in one process\n");
   std::printf("command: %s\n", command.c_str());
@@ -307,7 +422,9 @@ int Main(int argc, char** argv) {
               absl::GetFlag(FLAGS_window), absl::GetFlag(FLAGS_jobs), sub_count,
               per_socket * sub_count, runs);
   bench::BenchReport report("relay_bench", command);
-  for (bench::Row* row : {&ingest, &p50, &p99}) report.Add(std::move(*row));
+  for (bench::Row* row : {&ingest, &p50, &p99, &list, &verify, &split}) {
+    report.Add(std::move(*row));
+  }
   report.Print();
   const std::string json_out = absl::GetFlag(FLAGS_json_out);
   if (!json_out.empty()) {

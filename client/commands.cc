@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/exit_codes.h"
+#include "client/fleet_format.h"
 #include "client/format.h"
 #include "grpcpp/grpcpp.h"
 
@@ -82,6 +83,7 @@ int Commands::Run(const std::string& command, const std::vector<std::string>& ar
   if (command == "cancel") return Cancel(args);
   if (command == "minions") return Minions(args);
   if (command == "relays") return Relays(args);
+  if (command == "keys") return Keys(args);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }
 
@@ -369,17 +371,7 @@ int Commands::Relays(const std::vector<std::string>& args) {
     out_ << ToJson(response) << "\n";
     return kExitOk;
   }
-  int64_t now = absl::ToUnixMillis(absl::Now());
-  out_ << absl::StrFormat("%-16s %-8s %-6s %-14s %8s %9s %10s %6s\n", "RELAY", "DC", "ALIVE",
-                          "HEARTBEAT", "MINIONS", "JOBS", "RETURNS", "SPOOL");
-  for (const auto& r : response.relays()) {
-    out_ << absl::StrFormat("%-16s %-8s %-6s %-14s %8d %9d %10d %6d\n", r.relay_id(),
-                            r.datacenter(), r.alive() ? "yes" : "NO",
-                            absl::StrCat(FormatDuration(now - r.last_heartbeat_ms()), " ago"),
-                            r.minions_connected(), r.jobs_injected(), r.returns_forwarded(),
-                            r.spool_depth());
-  }
-  if (response.relays().empty()) out_ << "(no relays have reported yet)\n";
+  out_ << RelaysTable(response, absl::ToUnixMillis(absl::Now()));
   return kExitOk;
 }
 

@@ -28,6 +28,9 @@ struct Options {
   std::string state;
   std::string submitter;
   std::string datacenter;
+  // keys accept/reject/delete: only if the recorded key has this
+  // fingerprint or Z85 text.
+  std::string expect_key;
   // Progress-bar mode for watch: redraw in place (stdout is a terminal).
   bool tty = false;
   absl::Duration rpc_timeout = absl::Seconds(10);
@@ -49,6 +52,9 @@ class Commands {
   int Cancel(const std::vector<std::string>& args);
   int Minions(const std::vector<std::string>& args);
   int Relays(const std::vector<std::string>& args);
+  // keys list | accept|reject|delete ID... ('*': every pending key)
+  // (client/key_commands.cc).
+  int Keys(const std::vector<std::string>& args);
 
  private:
   // Prints the error of a failed RPC the way a user wants to read it.
@@ -59,6 +65,7 @@ class Commands {
   int Follow(const std::string& jid);
   // The status summary of a job with the first missing ids.
   int PrintStatus(const muster::v1::Job& job);
+  int ListKeys();
 
   Options options_;
   std::ostream& out_;

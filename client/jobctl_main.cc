@@ -24,9 +24,13 @@ ABSL_FLAG(bool, all, false, "status/returns: list every missing minion / return"
 ABSL_FLAG(bool, failed, false, "returns: only failed returns");
 ABSL_FLAG(bool, missing, false, "returns: only the missing minions");
 ABSL_FLAG(int64_t, limit, 20, "how many rows to show (missing ids, returns, jobs, minions)");
-ABSL_FLAG(std::string, state, "", "list: only jobs in this state");
+ABSL_FLAG(std::string, state, "",
+          "list: only jobs in this state; keys list: pending, accepted or rejected");
 ABSL_FLAG(std::string, submitter, "", "list: only jobs of this submitter");
-ABSL_FLAG(std::string, datacenter, "", "returns/minions: only this datacenter");
+ABSL_FLAG(std::string, datacenter, "",
+          "returns/minions/keys: only this datacenter (keys accept|reject|delete: required)");
+ABSL_FLAG(std::string, expect_key, "",
+          "keys accept|reject|delete: only if the recorded key has this fingerprint or Z85 text");
 
 namespace {
 
@@ -42,7 +46,10 @@ constexpr char kUsage[] =
     "  retry JID                         re-run the job on its missing minions (--wait)\n"
     "  cancel JID                        cancel a running job\n"
     "  minions [TARGET]                  the inventory (--type, --datacenter)\n"
-    "  relays                            relays and their last heartbeat\n\n"
+    "  relays                            relays, their last heartbeat and what they refused\n"
+    "  keys list                         minion keys (--datacenter, --state=pending|...)\n"
+    "  keys accept|reject|delete ID...   decide minion keys ('*': every pending one;\n"
+    "                                    --datacenter required, --expect_key)\n\n"
     "examples:\n"
     "  jobctl submit 'web*' cmd.run 'uptime' --wait\n"
     "  jobctl submit --type compound 'G@role:db and not L@db-7' test.ping\n"
@@ -76,6 +83,7 @@ int main(int argc, char** argv) {
   options.state = absl::GetFlag(FLAGS_state);
   options.submitter = absl::GetFlag(FLAGS_submitter);
   options.datacenter = absl::GetFlag(FLAGS_datacenter);
+  options.expect_key = absl::GetFlag(FLAGS_expect_key);
   options.tty = isatty(STDOUT_FILENO) != 0;
 
   std::string command = positional[1];

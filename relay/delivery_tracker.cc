@@ -68,6 +68,7 @@ void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
   dispatch->attempt = tracked.attempt;
   dispatch->deadline_ms = tracked.deadline_ms;
   dispatch->envelope = std::make_shared<const std::string>(std::move(tracked.envelope));
+  dispatch->list = std::move(tracked.list);
   dispatch->members.reserve(tracked.expected.size());
   for (const std::string& id : tracked.expected) dispatch->members.push_back(Intern(id));
   std::sort(dispatch->members.begin(), dispatch->members.end());
@@ -97,7 +98,15 @@ void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
 
 void DeliveryTracker::QueueResend(const Dispatch& dispatch, uint32_t minion,
                                   std::vector<Resend>* out) {
-  out->push_back({routes_[minion].identity, ids_[minion], dispatch.envelope});
+  std::shared_ptr<const std::string> envelope = dispatch.envelope;
+  if (dispatch.list != nullptr) {
+    // The minion's own envelope and proof, made when needed: most minions
+    // of a dispatch never need a re-send.
+    if (std::optional<uint32_t> index = dispatch.list->IndexOf(ids_[minion]); index) {
+      envelope = std::make_shared<const std::string>(dispatch.list->EnvelopeFor(*index));
+    }
+  }
+  out->push_back({routes_[minion].identity, ids_[minion], std::move(envelope)});
 }
 
 void DeliveryTracker::Heard(absl::string_view minion_id, absl::string_view identity,

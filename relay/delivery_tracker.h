@@ -17,7 +17,9 @@
 //     up to 30 s, until the dispatch's deadline (long enough that returns
 //     still in flight at fleet scale are not taken for silence).
 // Minions de-duplicate on (jid, attempt), so a re-send never runs anything
-// twice; it only makes the minion send its receipt again.
+// twice; it only makes the minion send its receipt again. A LIST dispatch
+// is re-sent like it was published: the minion's own per-minion envelope
+// with its Merkle proof (relay/list_dispatch.h), never the whole list.
 //
 // Receipts are reported to jobd after a delay (`report_delay_ms`, 1 s),
 // leaving out minions whose return arrived meanwhile: a return implies
@@ -40,6 +42,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/wire.pb.h"
+#include "relay/list_dispatch.h"
 
 namespace muster::relay {
 
@@ -48,10 +51,13 @@ struct TrackedDispatch {
   std::string jid;
   uint32_t attempt = 0;
   int64_t deadline_ms = 0;
-  // The JobEnvelope exactly as published (the job stream entry's value).
+  // The JobEnvelope as jobd wrote it (the job stream entry's value).
   std::string envelope;
   // The datacenter's minions the dispatch is for (jobd's ExpectedMinions).
   std::vector<std::string> expected;
+  // For a LIST target: its per-minion envelopes, which re-sends use (a
+  // minion not in the list gets `envelope`). Null for any other target.
+  std::shared_ptr<const ListDispatch> list;
 };
 
 // Job thread -> return thread. Thread-safe.
@@ -143,6 +149,7 @@ class DeliveryTracker {
     uint32_t attempt = 0;
     int64_t deadline_ms = 0;
     std::shared_ptr<const std::string> envelope;
+    std::shared_ptr<const ListDispatch> list;
     std::vector<uint32_t> members;  // sorted minion numbers
     std::vector<uint8_t> states;    // parallel to members
     std::vector<bool> declined;     // parallel; reported as declined

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "common/security/dispatch_signature.h"
+#include "common/security/signing_keys.h"
 #include "gtest/gtest.h"
 
 namespace muster::relay {
@@ -48,6 +50,42 @@ TEST(DeliveryTrackerTest, MinionConnectingAfterPublishGetsTheDispatchAtOnce) {
   tracker.Heard("a", "id-a2", 40);
   tracker.TakeResends(40, 100, &resends);
   EXPECT_EQ(MinionsOf(resends), std::vector<std::string>({"a"}));
+}
+
+// A LIST dispatch is re-sent like it was published: each minion gets its
+// own small envelope with its Merkle proof, which verifies.
+TEST(DeliveryTrackerTest, ListDispatchIsResentAsTheMinionsOwnEnvelopeWithProof) {
+  security::SigningKey key = security::SigningKey::Generate();
+  wire::v1::JobEnvelope job;
+  job.set_jid("20261202000000000001");
+  job.set_attempt(1);
+  job.mutable_target()->set_type(muster::v1::LIST);
+  job.mutable_target()->set_expression("a,b,c,d,e");
+  job.set_function("test.ping");
+  job.set_deadline_ms(100000);
+  job.set_datacenter("dc1");
+  ASSERT_TRUE(security::SignDispatch(key, job).ok());
+  TrackedDispatch tracked = Dispatch({"b", "e", "not-listed"});
+  tracked.envelope = job.SerializeAsString();
+  tracked.list = *ListDispatch::Create(job);
+  DeliveryTracker tracker;
+  tracker.Track(std::move(tracked), 0);
+  tracker.Heard("e", "id-e", 10);
+  tracker.Heard("not-listed", "id-n", 10);
+  std::vector<Resend> resends;
+  tracker.TakeResends(10, 100, &resends);
+  ASSERT_EQ(MinionsOf(resends), std::vector<std::string>({"e", "not-listed"}));
+  std::unique_ptr<security::TrustedKeys> trusted =
+      *security::TrustedKeys::Create("", {security::PublicKeyHex(key.public_key())});
+  security::DispatchVerifier verifier(trusted.get(), "dc1");
+  wire::v1::JobEnvelope sent;
+  ASSERT_TRUE(sent.ParseFromString(*resends[0].envelope));
+  EXPECT_EQ(sent.target().expression(), "e");
+  EXPECT_EQ(sent.list_proof().index(), 4u);
+  EXPECT_EQ(sent.list_proof().count(), 5u);
+  EXPECT_EQ(verifier.Verify(sent), security::Refusal::kNone);
+  // Not in the list (jobd would not expect it): the envelope as jobd wrote it.
+  EXPECT_EQ(*resends[1].envelope, job.SerializeAsString());
 }
 
 TEST(DeliveryTrackerTest, RoundsResendToKnownMinionsWithoutReceiptWithBackoff) {

@@ -4,10 +4,19 @@
 
 namespace muster::relay {
 
-InventoryTracker::InventoryTracker(int64_t gone_after_ms, size_t max_ids_per_update)
-    : gone_after_ms_(gone_after_ms), max_ids_per_update_(std::max<size_t>(1, max_ids_per_update)) {}
+InventoryTracker::InventoryTracker(int64_t gone_after_ms, size_t max_ids_per_update,
+                                   size_t max_minions)
+    : gone_after_ms_(gone_after_ms),
+      max_ids_per_update_(std::max<size_t>(1, max_ids_per_update)),
+      max_minions_(max_minions) {}
 
-void InventoryTracker::Observe(const wire::v1::MinionHeartbeat& heartbeat, int64_t now_ms) {
+InventoryTracker::Observed InventoryTracker::Observe(const wire::v1::MinionHeartbeat& heartbeat,
+                                                     int64_t now_ms) {
+  Observed observed;
+  if (minions_.size() >= max_minions_ && !minions_.contains(heartbeat.minion_id())) {
+    observed.stored = false;
+    return observed;
+  }
   std::map<std::string, std::string> grains(heartbeat.grains().begin(),
                                             heartbeat.grains().end());
   auto [it, inserted] = minions_.try_emplace(heartbeat.minion_id());
@@ -17,9 +26,24 @@ void InventoryTracker::Observe(const wire::v1::MinionHeartbeat& heartbeat, int64
     pending_upserts_.insert(heartbeat.minion_id());
   }
   minion.last_seen_ms = now_ms;
-  minion.silence_limit_ms =
-      std::max<int64_t>(gone_after_ms_, 3 * static_cast<int64_t>(heartbeat.interval_ms()));
+  int64_t interval_ms = heartbeat.interval_ms();
+  if (interval_ms > kMaxHeartbeatIntervalMs) {
+    interval_ms = kMaxHeartbeatIntervalMs;
+    observed.interval_capped = true;
+  }
+  minion.silence_limit_ms = std::max<int64_t>(gone_after_ms_, 3 * interval_ms);
+  minion.dispatches_refused.assign(heartbeat.dispatches_refused().begin(),
+                                   heartbeat.dispatches_refused().end());
   pending_seen_.insert(heartbeat.minion_id());
+  return observed;
+}
+
+std::map<std::string, uint64_t> InventoryTracker::DispatchesRefused() const {
+  std::map<std::string, uint64_t> sum;
+  for (const auto& [id, minion] : minions_) {
+    for (const auto& [reason, count] : minion.dispatches_refused) sum[reason] += count;
+  }
+  return sum;
 }
 
 void InventoryTracker::ExpireSilent(int64_t now_ms) {

@@ -1,5 +1,7 @@
 #include "relay/inventory_tracker.h"
 
+#include <map>
+
 #include "gtest/gtest.h"
 
 namespace muster::relay {
@@ -68,6 +70,41 @@ TEST(InventoryTrackerTest, BigChangesAreSplitAcrossUpdates) {
   ASSERT_EQ(updates.size(), 3u);
   EXPECT_EQ(updates[0].upserts_size(), 2);
   EXPECT_EQ(updates[2].upserts_size(), 1);
+}
+
+TEST(InventoryTrackerTest, HugeIntervalsAreCappedSoGhostsGoAway) {
+  InventoryTracker tracker(60000);
+  InventoryTracker::Observed observed =
+      tracker.Observe(Heartbeat("ghost", "web", 4000000000u), 1000);
+  EXPECT_TRUE(observed.stored);
+  EXPECT_TRUE(observed.interval_capped);
+  EXPECT_FALSE(tracker.Observe(Heartbeat("a", "web", 10000), 1000).interval_capped);
+  tracker.ExpireSilent(1000 + 3 * kMaxHeartbeatIntervalMs + 1);
+  EXPECT_EQ(tracker.connected(), 0u);
+}
+
+TEST(InventoryTrackerTest, NewMinionsBeyondTheCapAreNotStored) {
+  InventoryTracker tracker(60000, 5000, /*max_minions=*/2);
+  EXPECT_TRUE(tracker.Observe(Heartbeat("a", "web"), 1).stored);
+  EXPECT_TRUE(tracker.Observe(Heartbeat("b", "web"), 1).stored);
+  EXPECT_FALSE(tracker.Observe(Heartbeat("c", "web"), 1).stored);
+  EXPECT_TRUE(tracker.Observe(Heartbeat("a", "db"), 2).stored);  // known ids still count
+  EXPECT_EQ(tracker.connected(), 2u);
+}
+
+TEST(InventoryTrackerTest, DispatchesRefusedAreTheSumOfTheLatestPerMinion) {
+  InventoryTracker tracker(60000);
+  wire::v1::MinionHeartbeat a = Heartbeat("a", "web");
+  (*a.mutable_dispatches_refused())["bad_signature"] = 2;
+  tracker.Observe(a, 1);
+  (*a.mutable_dispatches_refused())["bad_signature"] = 3;  // cumulative: replaces
+  tracker.Observe(a, 2);
+  wire::v1::MinionHeartbeat b = Heartbeat("b", "web");
+  (*b.mutable_dispatches_refused())["bad_signature"] = 1;
+  (*b.mutable_dispatches_refused())["unsigned"] = 4;
+  tracker.Observe(b, 2);
+  std::map<std::string, uint64_t> refused = tracker.DispatchesRefused();
+  EXPECT_EQ(refused, (std::map<std::string, uint64_t>{{"bad_signature", 4}, {"unsigned", 4}}));
 }
 
 }  // namespace

@@ -4,12 +4,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
 #include "common/compress/zlib_codec.h"
 #include "common/ids/ids.h"
 #include "common/status/status_macros.h"
 #include "common/target/target.h"
+#include "relay/zap_handler.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::relay {
@@ -28,6 +30,11 @@ constexpr int64_t kPruneIntervalMs = 60 * 1000;
 // Large enough that a list target of 100,000 ids is never cut by the
 // high-water mark; PUB drops (never blocks) past it.
 constexpr int kPublishHighWaterMark = 1000000;
+// How often the trusted key file's mtime is checked, and --insecure warned.
+constexpr int64_t kTrustCheckIntervalMs = 2000;
+constexpr int64_t kInsecureWarningIntervalMs = 60 * 1000;
+// Refusals remembered so that each is logged once.
+constexpr size_t kMaxLoggedRefusals = 100000;
 
 absl::StatusOr<wire::v1::JobEnvelope> DecodeJob(const StreamEntry& entry) {
   const std::string* value = entry.Field(kJobField);
@@ -59,6 +66,8 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
   publisher.set(zmq::sockopt::linger, 1000);
   try {
     bus::ApplyBusLinkOptions(options.bus_link, publisher);
+    // Only ACCEPTED minion keys may subscribe (relay/zap_handler.h).
+    if (!options.insecure) ServeCurve(publisher, options.curve_secret_z85, kPublishZapDomain);
     if (options.bus_connect.empty()) {
       publisher.bind(options.publish_endpoint);
     } else {
@@ -85,6 +94,10 @@ JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
       redis_(options.RedisLinkNamed("jobs", &counters->redis_reconnects)),
       jobs_key_(options.JobsKey()),
       events_key_(options.EventsKey()) {
+  if (!options.insecure) {
+    verifier_ = std::make_unique<security::DispatchVerifier>(options.trusted_keys.get(),
+                                                             options.datacenter);
+  }
   publish_endpoint_ = options.bus_connect.empty()
                           ? publisher_.get(zmq::sockopt::last_endpoint)
                           : options.bus_connect;
@@ -101,7 +114,15 @@ void JobReader::Run(const absl::Notification& stop) {
                    published->size());
     }
     for (HandledDispatch& dispatch : *published) {
-      awaiting_expected_.push_back({std::move(dispatch), NowMs()});
+      // A LIST dispatch is re-sent as per-minion envelopes with proofs:
+      // rebuild its tree from the envelope kept in the state file.
+      std::shared_ptr<const ListDispatch> list;
+      wire::v1::JobEnvelope job;
+      if (job.ParseFromString(dispatch.envelope) && job.target().type() == muster::v1::LIST) {
+        absl::StatusOr<std::shared_ptr<const ListDispatch>> made = ListDispatch::Create(job);
+        if (made.ok()) list = std::move(*made);
+      }
+      awaiting_expected_.push_back({std::move(dispatch), NowMs(), std::move(list)});
     }
   } else {
     spdlog::error("jobs: reading published dispatches: {}",
@@ -110,6 +131,7 @@ void JobReader::Run(const absl::Notification& stop) {
   if (stop.WaitForNotificationWithTimeout(absl::Milliseconds(options_.inject_delay_ms))) return;
   int64_t next_prune_ms = 0;
   while (!stop.HasBeenNotified()) {
+    MaintainTrust(NowMs());
     RedisConnection* redis = redis_.Get();
     if (redis == nullptr) {
       stop.WaitForNotificationWithTimeout(
@@ -163,61 +185,138 @@ void JobReader::Run(const absl::Notification& stop) {
   spdlog::info("jobs: stopped at cursor {}", state_->cursor());
 }
 
-absl::StatusOr<std::optional<std::vector<std::string>>> JobReader::ListedMinions(
-    const wire::v1::JobEnvelope& job) const {
-  const muster::v1::TargetType type = job.target().type();
-  if (type == muster::v1::LIST || type == muster::v1::COMPOUND) {
-    ASSIGN_OR_RETURN(Target target,
-                     Target::Parse(type == muster::v1::LIST ? TargetKind::kList
-                                                            : TargetKind::kCompound,
-                                   job.target().expression()));
-    if (const std::vector<std::string>* ids = target.ListIds(); ids != nullptr) {
-      std::vector<std::string> valid;
-      valid.reserve(ids->size());
-      for (const std::string& id : *ids) {
-        // An id no minion can have reaches nobody; it is not worth a frame.
-        if (ValidateMinionId(id).ok()) valid.push_back(id);
-      }
-      return std::optional<std::vector<std::string>>(std::move(valid));
+void JobReader::MaintainTrust(int64_t now_ms) {
+  if (verifier_ == nullptr) {
+    if (now_ms >= next_insecure_warning_ms_) {
+      spdlog::warn("jobs: INSECURE: dispatches are published without signature checks "
+                   "(--insecure; development only)");
+      next_insecure_warning_ms_ = now_ms + kInsecureWarningIntervalMs;
     }
+    return;
   }
-  return std::optional<std::vector<std::string>>();
+  if (trust_check_requested_.exchange(false)) {
+    spdlog::info("jobs: checking the trusted keys file (SIGHUP)");
+    next_trust_check_ms_ = 0;
+  }
+  if (now_ms < next_trust_check_ms_) return;
+  next_trust_check_ms_ = now_ms + kTrustCheckIntervalMs;
+  absl::StatusOr<bool> changed = options_.trusted_keys->ReloadIfChanged();
+  if (!changed.ok()) {
+    // The previous keys stay in force. The file is read again at every
+    // check until it parses; the error is logged once, not every 2 s.
+    std::string error(changed.status().message());
+    if (error != last_trust_error_) {
+      spdlog::error("jobs: re-reading the trusted keys failed, keeping the previous ones ({}): {}",
+                    absl::StrJoin(options_.trusted_keys->KeyIds(), ", "), error);
+      last_trust_error_ = std::move(error);
+    }
+    return;
+  }
+  last_trust_error_.clear();
+  if (*changed) {
+    spdlog::info("jobs: trusted keys reloaded: now {}",
+                 absl::StrJoin(options_.trusted_keys->KeyIds(), ", "));
+  }
 }
 
-size_t JobReader::Publish(const wire::v1::JobEnvelope& job, const std::string& payload,
-                          const std::optional<std::vector<std::string>>& listed) {
-  if (!listed.has_value()) {
-    publisher_.send(zmq::buffer(bus::kBroadcastTopic.data(), bus::kBroadcastTopic.size()),
-                    zmq::send_flags::sndmore);
-    publisher_.send(zmq::buffer(payload), zmq::send_flags::none);
-    return 1;
+absl::StatusOr<JobReader::BusPlan> JobReader::PlanFor(const wire::v1::JobEnvelope& job) {
+  BusPlan plan;
+  const muster::v1::TargetType type = job.target().type();
+  if (type == muster::v1::LIST) {
+    ASSIGN_OR_RETURN(plan.list, ListDispatch::Create(job));
+  } else if (type == muster::v1::COMPOUND) {
+    ASSIGN_OR_RETURN(Target target, Target::Parse(TargetKind::kCompound, job.target().expression()));
+    if (const std::vector<std::string>* ids = target.ListIds(); ids != nullptr) {
+      plan.direct_ids.emplace();
+      plan.direct_ids->reserve(ids->size());
+      for (const std::string& id : *ids) {
+        // An id no minion can have reaches nobody; it is not worth a frame.
+        if (ValidateMinionId(id).ok()) plan.direct_ids->push_back(id);
+      }
+    }
   }
-  // One small envelope per minion: a retry of 50,000 missing minions must not
-  // send the 50,000-id list to each of them.
-  wire::v1::JobEnvelope single = job;
-  single.mutable_target()->set_type(muster::v1::LIST);
+  return plan;
+}
+
+security::Refusal JobReader::Verify(const wire::v1::JobEnvelope& job, const BusPlan& plan) {
+  if (verifier_ == nullptr) return security::Refusal::kNone;
+  if (plan.list != nullptr) return verifier_->Verify(plan.list->ParsedEnvelopeFor(0));
+  return verifier_->Verify(job);
+}
+
+void JobReader::Refuse(const StreamEntry& entry, const wire::v1::JobEnvelope* job,
+                       security::Refusal refusal, const absl::Notification& stop) {
+  counters_->dispatches_refused_by_reason[static_cast<int>(refusal)].fetch_add(1);
+  std::string reason(security::RefusalReason(refusal));
+  if (job == nullptr) {
+    spdlog::warn("jobs: entry {} refused ({}): not published", entry.id, reason);
+  } else {
+    std::string key = absl::StrCat(job->jid(), "/", job->attempt(), "/", reason);
+    if (logged_refusals_.size() >= kMaxLoggedRefusals) logged_refusals_.clear();
+    if (logged_refusals_.insert(key).second) {
+      spdlog::warn("jobs: {} attempt {} refused ({}): entry {}, key id '{}', datacenter '{}': "
+                   "not published",
+                   job->jid(), job->attempt(), reason, entry.id, job->key_id(),
+                   job->datacenter());
+    }
+  }
+  Commit(entry.id, nullptr, "", stop);
+}
+
+size_t JobReader::Publish(const std::string& payload, const BusPlan& plan) {
   std::string topic;
-  std::string frame;
-  for (const std::string& id : *listed) {
-    single.mutable_target()->set_expression(id);
-    single.SerializeToString(&frame);
-    topic = bus::MinionTopic(id);
-    publisher_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-    publisher_.send(zmq::buffer(frame), zmq::send_flags::none);
+  if (plan.list != nullptr) {
+    // One small envelope per minion, with its proof: a retry of 50,000
+    // missing minions must not send the 50,000-id list to each of them.
+    size_t messages = 0;
+    const std::vector<std::string>& ids = plan.list->ids();
+    for (uint32_t i = 0; i < ids.size(); ++i) {
+      // An id no minion can have reaches nobody; it is not worth a frame.
+      if (!ValidateMinionId(ids[i]).ok()) continue;
+      std::string frame = plan.list->EnvelopeFor(i);
+      topic = bus::MinionTopic(ids[i]);
+      publisher_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+      publisher_.send(zmq::buffer(frame), zmq::send_flags::none);
+      ++messages;
+    }
+    return messages;
   }
-  return listed->size();
+  if (plan.direct_ids.has_value()) {
+    // The signature covers the COMPOUND expression as sent: each listed
+    // minion gets the original bytes, on its own topic.
+    for (const std::string& id : *plan.direct_ids) {
+      topic = bus::MinionTopic(id);
+      publisher_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+      publisher_.send(zmq::buffer(payload), zmq::send_flags::none);
+    }
+    return plan.direct_ids->size();
+  }
+  publisher_.send(zmq::buffer(bus::kBroadcastTopic.data(), bus::kBroadcastTopic.size()),
+                  zmq::send_flags::sndmore);
+  publisher_.send(zmq::buffer(payload), zmq::send_flags::none);
+  return 1;
 }
 
 void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& stop) {
+  // Size first: nothing larger than a job can be is ever parsed.
+  if (const std::string* value = entry.Field(kJobField);
+      value != nullptr && value->size() > kMaxJobEntryBytes) {
+    Refuse(entry, nullptr, security::Refusal::kTooLarge, stop);
+    return;
+  }
   absl::StatusOr<wire::v1::JobEnvelope> job = DecodeJob(entry);
-  using Listed = std::optional<std::vector<std::string>>;
-  absl::StatusOr<Listed> listed =
-      job.ok() ? ListedMinions(*job) : absl::StatusOr<Listed>(job.status());
-  if (!listed.ok()) {
+  absl::StatusOr<BusPlan> plan = job.ok() ? PlanFor(*job) : absl::StatusOr<BusPlan>(job.status());
+  if (!plan.ok()) {
     counters_->malformed_entries.fetch_add(1);
     spdlog::warn("jobs: malformed entry {} skipped: {}", entry.id,
-                 std::string(listed.status().message()));
+                 std::string(plan.status().message()));
     Commit(entry.id, nullptr, "", stop);
+    return;
+  }
+  // Before the dedup: a forged entry must never take a real dispatch's
+  // (jid, attempt).
+  if (security::Refusal refusal = Verify(*job, *plan); refusal != security::Refusal::kNone) {
+    Refuse(entry, &*job, refusal, stop);
     return;
   }
   absl::StatusOr<bool> handled = state_->WasHandled(job->jid(), job->attempt());
@@ -263,7 +362,7 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
       spdlog::error("jobs: {} attempt {}: recording the publish intent failed: {}", job->jid(),
                     job->attempt(), marked.ToString());
     }
-    size_t messages = Publish(*job, *entry.Field(kJobField), *listed);
+    size_t messages = Publish(*entry.Field(kJobField), *plan);
     dispatch.envelope = *entry.Field(kJobField);
     delivery->set_status(wire::v1::Delivery::DELIVERED);
     delivery->set_messages(static_cast<uint32_t>(messages));
@@ -275,7 +374,7 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
          EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms),
          stop);
   if (!dispatch.envelope.empty()) {
-    awaiting_expected_.push_back({std::move(dispatch), NowMs()});
+    awaiting_expected_.push_back({std::move(dispatch), NowMs(), std::move(plan->list)});
   }
 }
 
@@ -299,7 +398,8 @@ absl::Status JobReader::FetchExpected(RedisConnection& redis) {
     if (inflated.ok() && expected.ParseFromString(*inflated)) {
       handoff_->Push({std::move(dispatch.jid), dispatch.attempt, dispatch.deadline_ms,
                       std::move(dispatch.envelope),
-                      {expected.minion_ids().begin(), expected.minion_ids().end()}});
+                      {expected.minion_ids().begin(), expected.minion_ids().end()},
+                      std::move(awaiting.list)});
       continue;
     }
     // jobd writes the key just after the dispatch: wait for it a while.

@@ -1,19 +1,28 @@
 // JobReader: the job side of relayd. Owns the Redis connection that reads
 // the datacenter's job stream, the PUB socket of the bus, and RelayState.
 //
-// For each entry, in stream order (docs/PROTOCOL.md 2.1): malformed entries
-// and already-handled dispatches are skipped; expired ones are reported
-// EXPIRED; the others are published (one frame per listed minion for a list
-// target, else one broadcast) and reported DELIVERED. The cursor, the
+// For each entry, in stream order (docs/PROTOCOL.md 2.1, 8.1): an entry
+// over the size limit is refused before it is parsed; malformed entries are
+// skipped; then jobd's signature is verified (DispatchVerifier against the
+// trusted keys, the datacenter must be the relay's) BEFORE the dedup step,
+// so a forged entry never occupies a real dispatch's (jid, attempt). A
+// refused entry is counted by reason, logged once, and skipped without a
+// Delivery event (jobd never sent it). Then already-handled dispatches are
+// skipped; expired ones are reported EXPIRED; the others are published (a
+// LIST target as one envelope per listed minion with its Merkle proof, a
+// single-L@ COMPOUND as the original envelope to each listed minion, any
+// other target as one broadcast) and reported DELIVERED. The cursor, the
 // dispatch row and the Delivery event are then committed together, and the
 // event is written to the events stream from that outbox. Each published
 // dispatch then goes, with jobd's list of the minions it is for, to the
 // return thread, which tracks their receipts and re-sends it to those that
-// miss it (relay/delivery_tracker.h). While Redis is
-// unreachable the reader waits with backoff; it never exits on its own.
+// miss it (relay/delivery_tracker.h). The trusted key file is re-read when
+// it changes (checked every 2 s). While Redis is unreachable the reader
+// waits with backoff; it never exits on its own.
 #ifndef MUSTER_RELAY_JOB_READER_H_
 #define MUSTER_RELAY_JOB_READER_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,18 +30,26 @@
 
 #include <zmq.hpp>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "common/redis/redis_link.h"
 #include "common/redis/redis_stream.h"
+#include "common/security/dispatch_signature.h"
 #include "proto/wire.pb.h"
 #include "relay/delivery_tracker.h"
+#include "relay/list_dispatch.h"
 #include "relay/relay_counters.h"
 #include "relay/relay_options.h"
 #include "relay/relay_state.h"
 
 namespace muster::relay {
+
+// Largest job-stream entry value the relay reads (docs/PROTOCOL.md 6: a
+// LIST target up to 16 MiB plus 64 KiB of arguments); a larger one is
+// refused `too_large` before it is parsed.
+inline constexpr size_t kMaxJobEntryBytes = (16 << 20) + (64 << 10);
 
 class JobReader {
  public:
@@ -53,6 +70,10 @@ class JobReader {
   // about one XREAD block time, 1 s).
   void Run(const absl::Notification& stop);
 
+  // Makes the job thread check the trusted key file at its next round
+  // (SIGHUP) instead of within 2 s. Thread-safe.
+  void RequestTrustCheck() { trust_check_requested_.store(true); }
+
  private:
   JobReader(const RelayOptions& options, zmq::socket_t publisher,
             std::unique_ptr<RelayState> state, RelayCounters* counters,
@@ -61,15 +82,30 @@ class JobReader {
   // Handles one stream entry and commits it; retries the commit until it
   // succeeds or `stop` is notified.
   void HandleEntry(const StreamEntry& entry, const absl::Notification& stop);
-  // The minions a dispatch names one by one (a LIST target, or a COMPOUND
-  // that is a single L@ list): each gets its own topic and an envelope that
-  // names only it. nullopt for any other target, published once to all.
-  // InvalidArgument for a bad target.
-  absl::StatusOr<std::optional<std::vector<std::string>>> ListedMinions(
-      const wire::v1::JobEnvelope& job) const;
+  // How a dispatch goes on the bus (docs/PROTOCOL.md 3.1). Neither member
+  // set: one broadcast.
+  struct BusPlan {
+    // A LIST target: one envelope per listed minion, with its proof.
+    std::shared_ptr<const ListDispatch> list;
+    // A COMPOUND that is a single L@ term: the original envelope, byte for
+    // byte, to each of these minions on its own topic.
+    std::optional<std::vector<std::string>> direct_ids;
+  };
+  // InvalidArgument for a LIST or COMPOUND target that does not parse.
+  static absl::StatusOr<BusPlan> PlanFor(const wire::v1::JobEnvelope& job);
+  // The signature check (kNone with --insecure). A LIST dispatch is checked
+  // as the per-minion envelope of its first id, whose proof leads to the
+  // root of the whole list: the same signature, without hashing the list a
+  // second time.
+  security::Refusal Verify(const wire::v1::JobEnvelope& job, const BusPlan& plan);
+  // Counts and logs (once per dispatch and reason) a refused entry, and
+  // moves the cursor past it.
+  void Refuse(const StreamEntry& entry, const wire::v1::JobEnvelope* job,
+              security::Refusal refusal, const absl::Notification& stop);
+  // Re-reads the trusted key file if it changed; warns about --insecure.
+  void MaintainTrust(int64_t now_ms);
   // Publishes the dispatch; returns how many bus messages it took.
-  size_t Publish(const wire::v1::JobEnvelope& job, const std::string& payload,
-                 const std::optional<std::vector<std::string>>& listed);
+  size_t Publish(const std::string& payload, const BusPlan& plan);
   // Reads the expected-minions key of each published dispatch waiting for
   // it (pipelined) and hands the dispatches to the return thread. A Redis
   // error, or a key not written yet, leaves them waiting for the next round
@@ -91,11 +127,20 @@ class JobReader {
   struct AwaitingDispatch {
     HandledDispatch dispatch;
     int64_t since_ms = 0;
+    std::shared_ptr<const ListDispatch> list;  // LIST targets: per-minion re-sends
   };
   std::vector<AwaitingDispatch> awaiting_expected_;
   RedisLink redis_;
   std::string jobs_key_;
   std::string events_key_;
+  // Null with --insecure.
+  std::unique_ptr<security::DispatchVerifier> verifier_;
+  // "jid/attempt/reason" already logged (cleared when large).
+  absl::flat_hash_set<std::string> logged_refusals_;
+  int64_t next_trust_check_ms_ = 0;
+  std::atomic<bool> trust_check_requested_{false};
+  std::string last_trust_error_;  // logged already
+  int64_t next_insecure_warning_ms_ = 0;
 };
 
 }  // namespace muster::relay

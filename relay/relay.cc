@@ -9,9 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/metrics/metrics_endpoint.h"
 #include "common/status/status_macros.h"
+#include "common/security/curve_keys.h"
 #include "relay/job_reader.h"
+#include "relay/key_registry.h"
 #include "relay/relay_metrics.h"
 #include "relay/return_collector.h"
+#include "relay/zap_handler.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::relay {
@@ -26,9 +29,10 @@ absl::Status Relay::Open() {
     return absl::UnavailableError(
         absl::StrCat("--state_dir '", options_.state_dir, "': ", strerror(errno)));
   }
+  RETURN_IF_ERROR(OpenBusSecurity());
   ASSIGN_OR_RETURN(jobs_, JobReader::Create(options_, context_, &counters_, &handoff_));
-  ASSIGN_OR_RETURN(returns_,
-                   ReturnCollector::Create(options_, context_, &counters_, &handoff_));
+  ASSIGN_OR_RETURN(returns_, ReturnCollector::Create(options_, context_, &counters_, &handoff_,
+                                                     registry_.get()));
   publish_endpoint_ = jobs_->publish_endpoint();
   return_endpoint_ = returns_->return_endpoint();
   spdlog::info("relayd {} for datacenter {}: redis {}, state in {}", options_.relay_id,
@@ -47,25 +51,69 @@ absl::Status Relay::Open() {
   return absl::OkStatus();
 }
 
+absl::Status Relay::OpenBusSecurity() {
+  counters_.secure.store(!options_.insecure);
+  if (options_.insecure) {
+    spdlog::warn("relayd: INSECURE: --insecure is set: no CURVE on the bus, no minion key "
+                 "checks; anyone who reaches the ports can read jobs and answer for any "
+                 "minion. Development only.");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<security::CurveKeyPair> pair = security::LoadOrCreateCurveKeyPair(
+      options_.CurveKeyPath(), options_.CurvePublicKeyPath());
+  if (!pair.ok()) {
+    return absl::UnavailableError(absl::StrCat("--curve_key: ", pair.status().message()));
+  }
+  options_.curve_secret_z85 = pair->secret_z85;
+  public_key_ = pair->public_z85;
+  spdlog::info("relayd: CURVE key {} (fingerprint {}); minions pin {}", public_key_,
+               security::CurveFingerprint(public_key_), options_.CurvePublicKeyPath());
+  KeyRegistryOptions keys;
+  keys.keys_key = options_.MinionKeysKey();
+  keys.version_key = options_.MinionKeysVersionKey();
+  keys.cache_path = options_.KeyCachePath();
+  keys.auto_accept = options_.auto_accept;
+  keys.max_records = options_.max_minions;
+  keys.max_pending = options_.max_pending_keys;
+  registry_ = std::make_unique<KeyRegistry>(
+      std::move(keys), options_.RedisLinkNamed("keys", &counters_.redis_reconnects));
+  if (options_.auto_accept) {
+    spdlog::warn("relayd: --auto_accept: every new minion key is accepted at first contact");
+  }
+  ASSIGN_OR_RETURN(zap_, ZapHandler::Start(context_, registry_.get(), &counters_));
+  return absl::OkStatus();
+}
+
 absl::Status Relay::Start() {
   if (absl::Status opened = Open(); !opened.ok()) {
     Stop();
     return opened;
   }
+  if (registry_ != nullptr) registry_thread_ = std::thread([this] { registry_->Run(stop_); });
   job_thread_ = std::thread([this] { jobs_->Run(stop_); });
   return_thread_ = std::thread([this] { returns_->Run(stop_); });
   started_ = true;
   return absl::OkStatus();
 }
 
+void Relay::CheckTrustedKeys() {
+  if (started_ && jobs_ != nullptr) jobs_->RequestTrustCheck();
+}
+
 void Relay::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (job_thread_.joinable()) job_thread_.join();
   if (return_thread_.joinable()) return_thread_.join();
+  if (registry_thread_.joinable()) registry_thread_.join();
   if (metrics_ != nullptr) metrics_->Stop();
   metrics_.reset();
   jobs_.reset();
   returns_.reset();
+  // After the CURVE sockets are closed: a handshake in flight must never
+  // find no handler (libzmq would admit it).
+  if (zap_ != nullptr) zap_->Stop();
+  zap_.reset();
+  registry_.reset();
   if (started_) spdlog::info("relayd: stopped");
   started_ = false;
 }

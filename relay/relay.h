@@ -7,15 +7,23 @@
 // and the return thread (ReturnCollector: ROUTER socket -> returns and
 // events streams, spool in relay_spool.db, inventory). They share only the
 // atomic RelayCounters and the DispatchHandoff queue. The optional /metrics
-// endpoint's HTTP threads only read those counters.
+// endpoint's HTTP threads only read those counters. Unless --insecure, both
+// sockets are CURVE servers with the relay's key pair (relay_curve.key),
+// and two more threads guard them: the ZAP handler (which keys may
+// connect) and the key registry's (minion keys from and to Redis); both
+// sockets' threads read the registry (relay/key_registry.h).
 //
-// Start order: check the options, create the state directory, open the job
-// side (state file, PUB socket) and the return side (spool, ROUTER socket),
-// serve /metrics, then start the two threads. Stop() reverses it: both
-// threads finish their round (the return thread writes or spools, and
-// acknowledges, what it already received) and are joined, then /metrics
-// stops and the sockets and files close. Redis being down is never fatal:
-// the job thread waits for it, the return thread spools.
+// Start order: check the options, create the state directory, load the
+// CURVE key pair and the key registry, start the ZAP handler (it must be
+// there before a CURVE socket binds), open the job side (state file, PUB
+// socket) and the return side (spool, ROUTER socket), serve /metrics, then
+// start the threads. Stop() reverses it: the job and return threads finish
+// their round (the return thread writes or spools, and acknowledges, what
+// it already received) and are joined, the registry thread writes what it
+// holds, then /metrics stops, the sockets and files close, and the ZAP
+// handler stops last. Redis being down is never fatal: the job thread
+// waits for it, the return thread spools, the registry keeps its local
+// copy.
 #ifndef MUSTER_RELAY_RELAY_H_
 #define MUSTER_RELAY_RELAY_H_
 
@@ -38,7 +46,9 @@ class MetricsEndpoint;
 namespace muster::relay {
 
 class JobReader;
+class KeyRegistry;
 class ReturnCollector;
+class ZapHandler;
 
 class Relay {
  public:
@@ -59,6 +69,9 @@ class Relay {
   // Returns within about one Redis round trip. Safe to call more than once,
   // and before or after a failed Start().
   void Stop();
+  // Has the job thread check the trusted key file now (relayd's SIGHUP);
+  // it is also checked every 2 s. Thread-safe; a no-op when not started.
+  void CheckTrustedKeys();
 
   // After a successful Start(): the endpoint minions subscribe to (the
   // bound address with its real port, or the forwarder with bus_connect),
@@ -68,23 +81,33 @@ class Relay {
   int metrics_port() const { return metrics_port_; }
   // The relay's counters; readable at any time from any thread.
   const RelayCounters& counters() const { return counters_; }
+  // The CURVE public key minions pin (Z85); empty with --insecure.
+  const std::string& public_key() const { return public_key_; }
 
  private:
   // Creates the state directory and opens both sides; no thread starts.
   absl::Status Open();
+  // Unless --insecure: loads (or creates) the CURVE key pair, the key
+  // registry, and starts the ZAP handler.
+  absl::Status OpenBusSecurity();
 
-  const RelayOptions options_;
+  // Not const: Open() fills curve_secret_z85 from the key file.
+  RelayOptions options_;
   // Declared first: destroyed after every socket of the readers.
   zmq::context_t context_{1};
   RelayCounters counters_;
   DispatchHandoff handoff_;
+  std::unique_ptr<KeyRegistry> registry_;
+  std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<JobReader> jobs_;
   std::unique_ptr<ReturnCollector> returns_;
   std::unique_ptr<metrics::MetricsEndpoint> metrics_;
   std::string publish_endpoint_;
   std::string return_endpoint_;
   int metrics_port_ = 0;
+  std::string public_key_;
   absl::Notification stop_;
+  std::thread registry_thread_;
   std::thread job_thread_;
   std::thread return_thread_;
   bool started_ = false;

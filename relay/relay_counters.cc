@@ -22,6 +22,25 @@ absl::string_view ReturnRejectReasonName(ReturnRejectReason reason) {
     case ReturnRejectReason::kBadAttempt: return "bad_attempt";
     case ReturnRejectReason::kBadMinionId: return "bad_minion_id";
     case ReturnRejectReason::kOutputTooLarge: return "output_too_large";
+    case ReturnRejectReason::kUnboundId: return "unbound_id";
+  }
+  return "unknown";
+}
+
+absl::string_view MessageRefuseReasonName(MessageRefuseReason reason) {
+  switch (reason) {
+    case MessageRefuseReason::kPendingKey: return "pending_key";
+    case MessageRefuseReason::kRejectedKey: return "rejected_key";
+    case MessageRefuseReason::kUnboundId: return "unbound_id";
+    case MessageRefuseReason::kRegistryFull: return "registry_full";
+  }
+  return "unknown";
+}
+
+absl::string_view BusSocketName(BusSocket socket) {
+  switch (socket) {
+    case BusSocket::kPublish: return "publish";
+    case BusSocket::kReturn: return "return";
   }
   return "unknown";
 }
@@ -39,6 +58,20 @@ wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
   heartbeat.set_malformed_frames(counters.malformed_frames.load());
   heartbeat.set_malformed_entries(counters.malformed_entries.load());
   heartbeat.set_version(std::string(kRelayVersion));
+  heartbeat.set_secure(counters.secure.load());
+  for (int r = 1; r < kDispatchRefusalSlots; ++r) {
+    if (uint64_t refused = counters.dispatches_refused_by_reason[r].load(); refused > 0) {
+      (*heartbeat.mutable_dispatches_refused())[std::string(
+          security::RefusalReason(static_cast<security::Refusal>(r)))] = refused;
+    }
+  }
+  heartbeat.set_keys_pending(counters.keys_pending.load());
+  for (int r = 0; r < kMessageRefuseReasons; ++r) {
+    uint64_t refused = counters.messages_refused_by_reason[r].load();
+    if (refused == 0) continue;
+    (*heartbeat.mutable_messages_refused())[std::string(
+        MessageRefuseReasonName(static_cast<MessageRefuseReason>(r)))] = refused;
+  }
   return heartbeat;
 }
 

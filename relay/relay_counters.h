@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/security/dispatch_signature.h"
 #include "proto/wire.pb.h"
 
 namespace muster::relay {
@@ -37,9 +38,32 @@ enum class ReturnRejectReason {
   kBadAttempt,      // 0
   kBadMinionId,     // not a valid minion id
   kOutputTooLarge,  // stdout or stderr over bus::kMaxOutputBytes
+  kUnboundId,       // its minion id is not ACCEPTED and bound to the sender's key
 };
-inline constexpr int kReturnRejectReasons = 4;
+inline constexpr int kReturnRejectReasons = 5;
 absl::string_view ReturnRejectReasonName(ReturnRejectReason reason);
+
+// Job-stream entries the relay refused to publish (docs/PROTOCOL.md 8.3),
+// indexed by security::Refusal (index 0, kNone, stays 0).
+inline constexpr int kDispatchRefusalSlots = static_cast<int>(security::Refusal::kTooLarge) + 1;
+// Why a heartbeat, receipt or return was dropped on the return port because
+// its minion id is not ACCEPTED and bound to the sender's CURVE key
+// (docs/PROTOCOL.md 8.4): RelayHeartbeat.messages_refused and the `reason`
+// label of muster_relay_bus_messages_refused_total.
+enum class MessageRefuseReason {
+  kPendingKey,    // the id's record is PENDING (not yet accepted)
+  kRejectedKey,   // the id's record is REJECTED
+  kUnboundId,     // no record, or the id is bound to another key
+  kRegistryFull,  // a new id beyond --max_minions or the pending-key cap
+};
+inline constexpr int kMessageRefuseReasons = 4;
+absl::string_view MessageRefuseReasonName(MessageRefuseReason reason);
+
+// The ZAP domain of each relay socket (relay/zap_handler.h): the `socket`
+// label of muster_relay_zap_refused_total.
+enum class BusSocket { kPublish, kReturn };
+inline constexpr int kBusSockets = 2;
+absl::string_view BusSocketName(BusSocket socket);
 
 struct RelayCounters {
   std::atomic<uint64_t> minions_connected{0};
@@ -75,6 +99,26 @@ struct RelayCounters {
   std::atomic<uint64_t> dispatches_untracked{0};
   // Expected minions of live dispatches with no receipt or return yet.
   std::atomic<uint64_t> minions_awaiting_receipt{0};
+  // Written by the job thread: entries refused by reason (never published).
+  std::array<std::atomic<uint64_t>, kDispatchRefusalSlots> dispatches_refused_by_reason{};
+
+  // Bus security (docs/PROTOCOL.md 8.4). `secure` is false with --insecure.
+  std::atomic<bool> secure{true};
+  // Heartbeats, receipts and returns dropped for their minion id's key
+  // binding (return thread).
+  std::array<std::atomic<uint64_t>, kMessageRefuseReasons> messages_refused_by_reason{};
+  // Connections the ZAP handler refused, per socket (ZAP thread).
+  std::array<std::atomic<uint64_t>, kBusSockets> zap_refused{};
+  std::array<std::atomic<uint64_t>, kBusSockets> zap_admitted{};
+  // Minion key records by state (registry; gauges).
+  std::atomic<uint64_t> keys_pending{0};
+  std::atomic<uint64_t> keys_accepted{0};
+  std::atomic<uint64_t> keys_rejected{0};
+  // Limits: heartbeats whose interval_ms was above the cap (treated as the
+  // cap), and heartbeats of new minions dropped because the inventory held
+  // --max_minions already.
+  std::atomic<uint64_t> heartbeat_intervals_capped{0};
+  std::atomic<uint64_t> inventory_full{0};
 };
 
 // The RelayHeartbeat payload for the current counter values.

@@ -29,6 +29,13 @@ std::string RelayMetricsText(const RelayCounters& c) {
   out.Counter("muster_relay_malformed_entries_total",
               "Job-stream entries skipped because they do not decode or validate.",
               c.malformed_entries.load());
+  for (int r = 1; r < kDispatchRefusalSlots; ++r) {
+    out.Counter("muster_relay_dispatches_refused_total",
+                "Job-stream entries refused and not published (unsigned, forged, oversized, "
+                "another datacenter's), by reason.",
+                c.dispatches_refused_by_reason[r].load(),
+                {{"reason", std::string(security::RefusalReason(static_cast<security::Refusal>(r)))}});
+  }
   out.Counter("muster_relay_jobs_injected_total", "Jobs published on the bus.",
               c.jobs_injected.load());
   out.Counter("muster_relay_jobs_expired_total",
@@ -77,6 +84,35 @@ std::string RelayMetricsText(const RelayCounters& c) {
   out.Gauge("muster_relay_minions_awaiting_receipt",
             "Expected minions of live dispatches with neither a receipt nor a return yet.",
             c.minions_awaiting_receipt.load());
+  for (int r = 0; r < kMessageRefuseReasons; ++r) {
+    out.Counter("muster_relay_bus_messages_refused_total",
+                "Heartbeats, receipts and returns dropped because their minion id is not "
+                "ACCEPTED and bound to the sender's CURVE key, by reason.",
+                c.messages_refused_by_reason[r].load(),
+                {{"reason",
+                  std::string(MessageRefuseReasonName(static_cast<MessageRefuseReason>(r)))}});
+  }
+  for (int s = 0; s < kBusSockets; ++s) {
+    out.Counter("muster_relay_zap_refused_total",
+                "Bus connections the relay's ZAP handler refused (CURVE key not admitted), by "
+                "socket.",
+                c.zap_refused[s].load(),
+                {{"socket", std::string(BusSocketName(static_cast<BusSocket>(s)))}});
+  }
+  out.Gauge("muster_relay_minion_keys", "Minion key records known to the relay, by state.",
+            c.keys_pending.load(), {{"state", "pending"}});
+  out.Gauge("muster_relay_minion_keys", "Minion key records known to the relay, by state.",
+            c.keys_accepted.load(), {{"state", "accepted"}});
+  out.Gauge("muster_relay_minion_keys", "Minion key records known to the relay, by state.",
+            c.keys_rejected.load(), {{"state", "rejected"}});
+  out.Gauge("muster_relay_secure", "1 when the bus runs CURVE with key checks, 0 with --insecure.",
+            c.secure.load() ? 1 : 0);
+  out.Counter("muster_relay_heartbeat_intervals_capped_total",
+              "Minion heartbeats whose interval_ms was above 10 minutes (treated as 10 minutes).",
+              c.heartbeat_intervals_capped.load());
+  out.Counter("muster_relay_inventory_full_total",
+              "Heartbeats of new minions dropped because the inventory held --max_minions.",
+              c.inventory_full.load());
   return metrics::MetricsText(nullptr, out.Take());
 }
 

@@ -28,6 +28,19 @@ absl::Status ValidateRelayOptions(const RelayOptions& options) {
       options.max_entries_per_round_trip <= 0 || options.max_messages_per_flush <= 0) {
     return absl::InvalidArgumentError("interval, count and batch size flags must be positive");
   }
+  if (!options.insecure && (options.trusted_keys == nullptr || options.trusted_keys->size() == 0)) {
+    return absl::InvalidArgumentError(
+        "--trusted_keys/--trusted_key: the relay needs at least one trusted jobd public key to "
+        "verify dispatches (or --insecure, for development only)");
+  }
+  if (!options.bus_connect.empty() && !options.insecure) {
+    return absl::InvalidArgumentError(
+        "--bus_connect: a forwarder republishes jobs without CURVE, so it is refused unless "
+        "--insecure is set (bind the publish port instead)");
+  }
+  if (options.max_minions == 0 || options.max_pending_keys == 0) {
+    return absl::InvalidArgumentError("--max_minions and --max_pending_keys must be positive");
+  }
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
 #include "common/redis/redis_link.h"
+#include "common/security/signing_keys.h"
 #include "relay/delivery_tracker.h"
 #include "relay/return_batcher.h"
 
@@ -58,6 +60,26 @@ struct RelayOptions {
   DeliveryTrackerOptions delivery;
   // Where to serve Prometheus /metrics; none: not served.
   std::optional<http::ListenAddress> metrics_listen;
+  // jobd's public keys whose dispatch signatures the relay accepts
+  // (--trusted_keys, --trusted_key; docs/PROTOCOL.md 8.1). Required unless
+  // `insecure`; the job thread re-reads its file when it changes.
+  std::shared_ptr<security::TrustedKeys> trusted_keys;
+  // --insecure (development only, logged loudly): dispatches are published
+  // unverified, and the bus runs without CURVE, ZAP or the binding of minion
+  // ids to keys (docs/PROTOCOL.md 8.4).
+  bool insecure = false;
+
+  // The relay's CURVE key pair; empty: <state_dir>/relay_curve.key.
+  std::string curve_key_path;
+  // New minion ids are recorded ACCEPTED at once (demos and tests).
+  bool auto_accept = false;
+  // Most minion key records, and most minions in the inventory.
+  size_t max_minions = 200000;
+  // Most PENDING key records; a new id beyond it is dropped (counted).
+  size_t max_pending_keys = 10000;
+  // Filled by Relay from `curve_key_path` before the sockets are made (not a
+  // flag): the secret key the PUB and ROUTER sockets serve CURVE with.
+  std::string curve_secret_z85;
 
   std::string JobsKey() const { return absl::StrCat(redis_prefix, "jobs:", datacenter); }
   std::string ReturnsKey() const { return absl::StrCat(redis_prefix, "returns"); }
@@ -68,6 +90,19 @@ struct RelayOptions {
   std::string EventsKey() const { return absl::StrCat(redis_prefix, "events"); }
   std::string StatePath() const { return absl::StrCat(state_dir, "/relay_state.db"); }
   std::string SpoolPath() const { return absl::StrCat(state_dir, "/relay_spool.db"); }
+  std::string CurveKeyPath() const {
+    return curve_key_path.empty() ? absl::StrCat(state_dir, "/relay_curve.key") : curve_key_path;
+  }
+  // What minions pin (--relay_public_key_file).
+  std::string CurvePublicKeyPath() const { return absl::StrCat(state_dir, "/relay_curve.pub"); }
+  // Minion key records: the hash, its version counter, and the local copy.
+  std::string MinionKeysKey() const {
+    return absl::StrCat(redis_prefix, "minion_keys:", datacenter);
+  }
+  std::string MinionKeysVersionKey() const {
+    return absl::StrCat(redis_prefix, "minion_keys_version:", datacenter);
+  }
+  std::string KeyCachePath() const { return absl::StrCat(state_dir, "/minion_keys.cache"); }
   // One of the relay's Redis links, `name` in its logs ("jobs", "returns"),
   // counting its reconnects in `*reconnects` (which must outlive the link):
   // backoff 100 ms doubling to 5 s.
@@ -85,7 +120,9 @@ struct RelayOptions {
 // OK when `options` can run a relay: a valid datacenter and relay id
 // (common/ids/ids.h), a state directory and both endpoints set, a Redis
 // deadline above 1 s (the job stream's XREAD BLOCK) and positive intervals,
-// counts and batch sizes. Otherwise InvalidArgument naming the relayd flag
+// counts and batch sizes, trusted keys unless insecure, and --bus_connect
+// only with --insecure (a forwarder would republish jobs without CURVE).
+// Otherwise InvalidArgument naming the relayd flag
 // that sets the field, e.g. "--relay_id: relay id 'a b': expected ...".
 absl::Status ValidateRelayOptions(const RelayOptions& options);
 

@@ -10,6 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/security/dispatch_signature.h"
+#include "common/security/signing_keys.h"
 #include "gtest/gtest.h"
 #include "proto/wire.pb.h"
 #include "tests/support/process.h"
@@ -39,10 +41,13 @@ class RelayTest : public ::testing::Test {
     options.state_dir = testing::MakeTempDir("relay_test") + "/state";
     options.heartbeat_interval_ms = 100;
     options.inject_delay_ms = 0;
+    options.trusted_keys = *security::TrustedKeys::Create(
+        "", {security::PublicKeyHex(signing_key_.public_key())});
     return options;
   }
 
   testing::RedisServer redis_;
+  const security::SigningKey signing_key_ = security::SigningKey::Generate();
 };
 
 TEST_F(RelayTest, StartsInjectsAJobAndStops) {
@@ -66,6 +71,7 @@ TEST_F(RelayTest, StartsInjectsAJobAndStops) {
   job.set_function("test.ping");
   job.set_datacenter("dc1");
   job.set_deadline_ms(absl::ToUnixMillis(absl::Now() + absl::Minutes(1)));
+  ASSERT_TRUE(security::SignDispatch(signing_key_, job).ok());
   absl::StatusOr<std::unique_ptr<RedisConnection>> redis = redis_.Connect();
   ASSERT_TRUE(redis.ok()) << redis.status();
   ASSERT_TRUE(
@@ -106,6 +112,8 @@ TEST_F(RelayTest, RefusesBadOptionsNamingTheFlag) {
       {"--redis_timeout_ms: must be above 1000",
        [](RelayOptions& o) { o.redis_timeout = absl::Seconds(1); }},
       {"must be positive", [](RelayOptions& o) { o.job_read_count = 0; }},
+      {"--trusted_keys/--trusted_key: the relay needs at least one trusted jobd public key",
+       [](RelayOptions& o) { o.trusted_keys = nullptr; }},
   };
   for (const Case& c : cases) {
     RelayOptions options = Options();
@@ -119,6 +127,15 @@ TEST_F(RelayTest, RefusesBadOptionsNamingTheFlag) {
     }
     relay.Stop();
   }
+}
+
+TEST_F(RelayTest, InsecureRelayNeedsNoTrustedKeys) {
+  RelayOptions options = Options();
+  options.trusted_keys = nullptr;
+  options.insecure = true;
+  Relay relay(options);
+  EXPECT_TRUE(relay.Start().ok());
+  relay.Stop();
 }
 
 TEST_F(RelayTest, StateDirOrPortItCannotUseIsUnavailable) {

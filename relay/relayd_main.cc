@@ -2,21 +2,28 @@
 // ZeroMQ bus (relay/relay.h has the design; docs/PROTOCOL.md,
 // docs/OPERATIONS.md). This file parses the flags into RelayOptions, runs a
 // Relay, prints the ready line and stops the relay on SIGTERM or SIGINT.
+// SIGHUP makes it check the trusted key file at once.
 // Exit status: 0 after a clean stop, 2 for bad flags, 1 when the relay
 // cannot start (a state directory, file or port it cannot use).
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
 #include "common/http/http_listener.h"
 #include "common/process/shutdown_signal.h"
+#include "common/security/signing_keys.h"
 #include "common/status/status_macros.h"
 #include "relay/relay.h"
 #include "relay/relay_options.h"
@@ -55,7 +62,26 @@ ABSL_FLAG(int, max_messages_per_flush, 10000,
 ABSL_FLAG(std::string, metrics_listen, "",
           "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one); "
           "empty disables.");
+ABSL_FLAG(std::string, trusted_keys, "",
+          "File of jobd public keys (64 hex digits a line) whose dispatch signatures are "
+          "accepted; re-read when it changes (key rotation).");
+ABSL_FLAG(std::vector<std::string>, trusted_key, {},
+          "jobd public keys (64 hex digits), comma-separated, trusted besides --trusted_keys.");
+ABSL_FLAG(bool, insecure, false,
+          "DEVELOPMENT ONLY: publish dispatches without verifying their signatures, and run "
+          "the bus without CURVE or minion key checks (logged loudly).");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
+ABSL_FLAG(std::string, curve_key, "",
+          "The relay's CURVE key pair file (created 0600 on first start; its public key is "
+          "written to <state_dir>/relay_curve.pub for minions to pin); default "
+          "<state_dir>/relay_curve.key.");
+ABSL_FLAG(bool, auto_accept, false,
+          "Record every new minion key ACCEPTED at first contact (demos and tests only).");
+ABSL_FLAG(int64_t, max_minions, 200000,
+          "Most minion key records and most minions in the inventory; new ids beyond are "
+          "dropped (counted).");
+ABSL_FLAG(int64_t, max_pending_keys, 10000,
+          "Most minion keys waiting for acceptance; new ids beyond are dropped (counted).");
 
 namespace muster::relay {
 namespace {
@@ -89,6 +115,14 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   options.entry_limits.max_bytes = absl::GetFlag(FLAGS_max_entry_bytes);
   options.max_entries_per_round_trip = absl::GetFlag(FLAGS_max_entries_per_round_trip);
   options.max_messages_per_flush = absl::GetFlag(FLAGS_max_messages_per_flush);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.curve_key_path = absl::GetFlag(FLAGS_curve_key);
+  options.auto_accept = absl::GetFlag(FLAGS_auto_accept);
+  if (absl::GetFlag(FLAGS_max_minions) <= 0 || absl::GetFlag(FLAGS_max_pending_keys) <= 0) {
+    return absl::InvalidArgumentError("--max_minions and --max_pending_keys must be positive");
+  }
+  options.max_minions = static_cast<size_t>(absl::GetFlag(FLAGS_max_minions));
+  options.max_pending_keys = static_cast<size_t>(absl::GetFlag(FLAGS_max_pending_keys));
   if (std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
     absl::StatusOr<http::ListenAddress> address = http::ListenAddress::Parse(listen);
     if (!address.ok()) {
@@ -97,13 +131,39 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
     }
     options.metrics_listen = *address;
   }
+  std::string trusted_file = absl::GetFlag(FLAGS_trusted_keys);
+  std::vector<std::string> trusted_inline = absl::GetFlag(FLAGS_trusted_key);
+  if (!trusted_file.empty() || !trusted_inline.empty()) {
+    absl::StatusOr<std::unique_ptr<security::TrustedKeys>> keys =
+        security::TrustedKeys::Create(trusted_file, trusted_inline);
+    if (!keys.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--trusted_keys/--trusted_key: ", keys.status().message()));
+    }
+    options.trusted_keys = std::move(*keys);
+  }
   RETURN_IF_ERROR(ValidateRelayOptions(options));
   return options;
 }
 
+// SIGHUP, blocked in every thread like SIGTERM, is taken here by polling
+// (sigtimedwait with no wait): true when one was pending.
+bool TakeHangup() {
+  sigset_t hangup;
+  sigemptyset(&hangup);
+  sigaddset(&hangup, SIGHUP);
+  timespec no_wait{0, 0};
+  return sigtimedwait(&hangup, nullptr, &no_wait) == SIGHUP;
+}
+
 int Main() {
   // Before any thread (ours or ZeroMQ's) exists, so every thread inherits
-  // the blocked signals.
+  // the blocked signals. SIGHUP re-reads the trusted keys instead of ending
+  // the process.
+  sigset_t hangup;
+  sigemptyset(&hangup);
+  sigaddset(&hangup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
   absl::StatusOr<std::unique_ptr<ShutdownSignal>> shutdown = ShutdownSignal::Block();
   if (!shutdown.ok()) {
     spdlog::critical("relayd: {}", std::string(shutdown.status().message()));
@@ -113,6 +173,13 @@ int Main() {
   if (!options.ok()) {
     spdlog::critical("relayd: {}", std::string(options.status().message()));
     return 2;
+  }
+  if (options->insecure) {
+    spdlog::warn("relayd: INSECURE: --insecure is set; dispatches are published without "
+                 "signature checks. Development only.");
+  } else {
+    spdlog::info("relayd: trusting jobd key(s) {}",
+                 absl::StrJoin(options->trusted_keys->KeyIds(), ", "));
   }
   Relay relay(*options);
   if (absl::Status started = relay.Start(); !started.ok()) {
@@ -128,7 +195,10 @@ int Main() {
               relay.return_endpoint().c_str(), metrics_field.c_str());
   std::fflush(stdout);
 
-  int signal = (*shutdown)->Wait();
+  int signal = 0;
+  while ((signal = (*shutdown)->Wait(absl::Seconds(1))) == 0) {
+    if (TakeHangup()) relay.CheckTrustedKeys();
+  }
   spdlog::info("relayd: signal {}, stopping", signal);
   relay.Stop();
   return 0;

@@ -43,9 +43,9 @@ void CopyKey(const wire::v1::Return& ret, wire::v1::ReturnKey* key) {
 
 }  // namespace
 
-absl::StatusOr<DecodedReturns> DecodeReturnPayload(absl::string_view payload,
-                                                   int64_t received_at_ms,
-                                                   const EntryLimits& limits) {
+absl::StatusOr<DecodedReturns> DecodeReturnPayload(
+    absl::string_view payload, int64_t received_at_ms, const EntryLimits& limits,
+    const std::function<bool(const std::string& minion_id)>& bound) {
   wire::v1::ReturnBatch batch;
   if (!batch.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return absl::InvalidArgumentError(
@@ -61,6 +61,11 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(absl::string_view payload,
   for (int i = 0; i < batch.returns_size(); ++i) {
     const wire::v1::Return& ret = batch.returns(i);
     std::optional<RejectedReturn> rejected = CheckReturn(ret);
+    if (!rejected.has_value() && bound && !bound(ret.minion_id())) {
+      rejected = RejectedReturn{ReturnRejectReason::kUnboundId,
+                                absl::StrCat("minion ", ret.minion_id(),
+                                             ": not accepted and bound to the sender's key")};
+    }
     if (rejected.has_value()) {
       wire::v1::ReturnRejection* rejection = ack.add_rejected();
       CopyKey(ret, rejection->mutable_key());

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,9 +62,12 @@ struct DecodedReturns {
 // bytes, attempt >= 1, a valid minion id, stdout and stderr each at most
 // bus::kMaxOutputBytes. Returns that pass are accepted (their bytes go into
 // `chunks` unchanged); the others are rejected and answered in `ack`.
-absl::StatusOr<DecodedReturns> DecodeReturnPayload(absl::string_view payload,
-                                                   int64_t received_at_ms,
-                                                   const EntryLimits& limits);
+// `bound`, when set, is asked last about each return's minion id: false
+// rejects the return with kUnboundId (its id is not ACCEPTED and bound to
+// the sender's key, docs/PROTOCOL.md 8.4).
+absl::StatusOr<DecodedReturns> DecodeReturnPayload(
+    absl::string_view payload, int64_t received_at_ms, const EntryLimits& limits,
+    const std::function<bool(const std::string& minion_id)>& bound = nullptr);
 
 // One returns-stream entry value built from consecutive chunks.
 struct PackedEntry {

@@ -152,5 +152,30 @@ TEST(ReturnBatcherTest, RelayFieldsSentByAMinionAreReplaced) {
   EXPECT_EQ(entry.relay_id(), "real");
 }
 
+TEST(ReturnBatcherTest, ReturnsOfIdsNotBoundToTheSenderAreRejectedUnboundId) {
+  wire::v1::ReturnBatch batch;
+  for (const char* id : {"mine", "theirs"}) {
+    wire::v1::Return* ret = batch.add_returns();
+    ret->set_jid("1");
+    ret->set_attempt(1);
+    ret->set_minion_id(id);
+  }
+  absl::StatusOr<DecodedReturns> decoded =
+      DecodeReturnPayload(batch.SerializeAsString(), 5, EntryLimits{},
+                          [](const std::string& id) { return id == "mine"; });
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->returns, 1);
+  ASSERT_EQ(decoded->ack.keys_size(), 1);
+  EXPECT_EQ(decoded->ack.keys(0).minion_id(), "mine");
+  ASSERT_EQ(decoded->ack.rejected_size(), 1);
+  EXPECT_EQ(decoded->ack.rejected(0).key().minion_id(), "theirs");
+  EXPECT_EQ(decoded->ack.rejected(0).reason(), "unbound_id");
+  ASSERT_EQ(decoded->chunks.size(), 1u);
+  wire::v1::ReturnBatch stored;
+  ASSERT_TRUE(stored.ParseFromString(decoded->chunks[0].batch));
+  ASSERT_EQ(stored.returns_size(), 1);
+  EXPECT_EQ(stored.returns(0).minion_id(), "mine");
+}
+
 }  // namespace
 }  // namespace muster::relay

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <iterator>
 #include <utility>
 
@@ -12,6 +13,7 @@
 #include "common/ids/ids.h"
 #include "common/status/status_macros.h"
 #include "proto/wire.pb.h"
+#include "relay/zap_handler.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::relay {
@@ -19,10 +21,11 @@ namespace {
 
 constexpr absl::string_view kBatchField = "batch";
 constexpr absl::string_view kEventField = "event";
-// Inbound messages past this size make ZeroMQ drop the peer's connection:
-// a memory guard far above the largest valid frame (kMaxPayloadBytes),
-// which is counted as malformed instead.
-constexpr int64_t kMaxInboundMessageBytes = 64 << 20;
+// Inbound frames past this size make ZeroMQ drop the peer's connection
+// before the frame is read into memory (docs/PROTOCOL.md 6): the largest
+// valid payload (kMaxPayloadBytes) plus room for framing and CURVE.
+constexpr int64_t kMaxInboundMessageBytes = bus::kMaxPayloadBytes + (64 << 10);
+constexpr int64_t kInsecureWarningMs = 60 * 1000;
 constexpr size_t kMaxQueuedEvents = 10000;
 constexpr int kIdlePollMs = 100;
 // JOB messages sent per loop turn, so re-sends never starve returns.
@@ -32,7 +35,7 @@ constexpr size_t kMaxResendsPerRound = 20000;
 
 absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
     const RelayOptions& options, zmq::context_t& context, RelayCounters* counters,
-    DispatchHandoff* handoff) {
+    DispatchHandoff* handoff, KeyRegistry* registry) {
   ASSIGN_OR_RETURN(std::unique_ptr<RelaySpool> spool, RelaySpool::Open(options.SpoolPath()));
   zmq::socket_t router(context, zmq::socket_type::router);
   router.set(zmq::sockopt::maxmsgsize, kMaxInboundMessageBytes);
@@ -41,26 +44,29 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
   router.set(zmq::sockopt::linger, 500);
   try {
     bus::ApplyBusLinkOptions(options.bus_link, router);
+    if (!options.insecure) ServeCurve(router, options.curve_secret_z85, kReturnZapDomain);
     router.bind(options.return_endpoint);
   } catch (const zmq::error_t& error) {
     return absl::UnavailableError(
         absl::StrCat("return socket ", options.return_endpoint, ": ", error.what()));
   }
   return std::unique_ptr<ReturnCollector>(
-      new ReturnCollector(options, std::move(router), std::move(spool), counters, handoff));
+      new ReturnCollector(options, std::move(router), std::move(spool), counters, handoff,
+                          registry));
 }
 
 ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t router,
                                  std::unique_ptr<RelaySpool> spool, RelayCounters* counters,
-                                 DispatchHandoff* handoff)
+                                 DispatchHandoff* handoff, KeyRegistry* registry)
     : options_(options),
       router_(std::move(router)),
       spool_(std::move(spool)),
       counters_(counters),
       handoff_(handoff),
+      registry_(registry),
       deliveries_(options.delivery),
       redis_(options.RedisLinkNamed("returns", &counters->redis_reconnects)),
-      inventory_(options.minion_gone_after_ms),
+      inventory_(options.minion_gone_after_ms, 5000, options.max_minions),
       returns_key_(options.ReturnsKey()),
       events_key_(options.EventsKey()),
       started_at_ms_(NowMs()) {
@@ -130,9 +136,19 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
   }
   absl::string_view bytes(static_cast<const char*>(payload.data()), payload.size());
   int64_t now_ms = NowMs();
+  // The sender's CURVE key, as the ZAP handler named it (docs/PROTOCOL.md 8.4).
+  absl::string_view key;
+  if (registry_ != nullptr) {
+    const char* user_id = zmq_msg_gets(frames[2].handle(), "User-Id");
+    if (user_id != nullptr) key = user_id;
+  }
   if (type == bus::kReturnType) {
+    std::function<bool(const std::string&)> bound;
+    if (registry_ != nullptr) {
+      bound = [&](const std::string& id) { return Admit("return", id, key, now_ms, false); };
+    }
     absl::StatusOr<DecodedReturns> returns =
-        DecodeReturnPayload(bytes, now_ms, options_.entry_limits);
+        DecodeReturnPayload(bytes, now_ms, options_.entry_limits, bound);
     if (!returns.ok()) {
       Malformed(FrameDropReason::kBadReturn, returns.status().message());
       return;
@@ -156,6 +172,7 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
     }
     absl::string_view identity(static_cast<const char*>(frames[0].data()), frames[0].size());
     for (const wire::v1::Receipt& receipt : batch.receipts()) {
+      if (!Admit("receipt", receipt.minion_id(), key, now_ms, false)) continue;
       deliveries_.Heard(receipt.minion_id(), identity, now_ms);
       deliveries_.OnReceipt(receipt, now_ms);
     }
@@ -174,7 +191,18 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
     }
     absl::string_view identity(static_cast<const char*>(frames[0].data()), frames[0].size());
     for (const wire::v1::MinionHeartbeat& heartbeat : batch.heartbeats()) {
-      inventory_.Observe(heartbeat, now_ms);
+      if (!Admit("heartbeat", heartbeat.minion_id(), key, now_ms, true)) continue;
+      InventoryTracker::Observed observed = inventory_.Observe(heartbeat, now_ms);
+      if (observed.interval_capped) counters_->heartbeat_intervals_capped.fetch_add(1);
+      if (!observed.stored) {
+        uint64_t full = counters_->inventory_full.fetch_add(1) + 1;
+        if (full <= 10 || full % 1000 == 0) {
+          spdlog::warn("returns: inventory holds --max_minions={} minions; heartbeat of new "
+                       "minion {} dropped [{} so far]",
+                       options_.max_minions, heartbeat.minion_id(), full);
+        }
+        continue;
+      }
       deliveries_.Heard(heartbeat.minion_id(), identity, now_ms);
     }
     counters_->minions_connected.store(inventory_.connected());
@@ -191,6 +219,30 @@ void ReturnCollector::Malformed(FrameDropReason reason, absl::string_view detail
     spdlog::warn("returns: malformed frame dropped (reason={}): {} [{} so far]",
                  std::string(FrameDropReasonName(reason)), std::string(detail), count);
   }
+}
+
+bool ReturnCollector::Admit(absl::string_view what, const std::string& id,
+                            absl::string_view key, int64_t now_ms, bool heartbeat) {
+  if (registry_ == nullptr) return true;
+  Binding binding =
+      heartbeat ? registry_->BindHeartbeat(id, key, now_ms) : registry_->Check(id, key, now_ms);
+  MessageRefuseReason reason;
+  switch (binding) {
+    case Binding::kAccepted: return true;
+    case Binding::kPendingKey: reason = MessageRefuseReason::kPendingKey; break;
+    case Binding::kRejectedKey: reason = MessageRefuseReason::kRejectedKey; break;
+    case Binding::kRegistryFull: reason = MessageRefuseReason::kRegistryFull; break;
+    default: reason = MessageRefuseReason::kUnboundId; break;
+  }
+  uint64_t count =
+      counters_->messages_refused_by_reason[static_cast<int>(reason)].fetch_add(1) + 1;
+  // A pending minion heartbeats every interval: log its first ones only.
+  if (count <= 10 || count % 1000 == 0) {
+    spdlog::warn("returns: {} of minion {} refused (reason={}): key {} [{} so far]",
+                 std::string(what), id, std::string(MessageRefuseReasonName(reason)),
+                 std::string(key.empty() ? "none" : key), count);
+  }
+  return false;
 }
 
 void ReturnCollector::CountRejected(absl::Span<const RejectedReturn> rejected) {
@@ -290,6 +342,8 @@ void ReturnCollector::SendResends() {
   resends_.clear();
   deliveries_.TakeResends(NowMs(), kMaxResendsPerRound, &resends_);
   for (const Resend& resend : resends_) {
+    // A key rejected or deleted since the minion was heard: nothing more.
+    if (registry_ != nullptr && !registry_->IsAccepted(resend.minion_id)) continue;
     std::string topic = bus::MinionTopic(resend.minion_id);
     std::array<zmq::const_buffer, 4> frames = {
         zmq::buffer(resend.identity), zmq::buffer(bus::kJobType.data(), bus::kJobType.size()),
@@ -396,6 +450,17 @@ void ReturnCollector::Housekeeping(int64_t now_ms) {
                  resends - resends_logged_, counters_->minions_awaiting_receipt.load());
     resends_logged_ = resends;
   }
+  if (registry_ == nullptr && now_ms >= next_insecure_warning_ms_) {
+    spdlog::warn("relayd: INSECURE: --insecure is set: the bus runs without CURVE, any peer "
+                 "can read jobs and answer for any minion. Development only.");
+    next_insecure_warning_ms_ = now_ms + kInsecureWarningMs;
+  }
+  if (registry_ != nullptr) {
+    KeyCounts keys = registry_->counts();
+    counters_->keys_pending.store(keys.pending);
+    counters_->keys_accepted.store(keys.accepted);
+    counters_->keys_rejected.store(keys.rejected);
+  }
   inventory_.ExpireSilent(now_ms);
   counters_->minions_connected.store(inventory_.connected());
   for (wire::v1::InventoryUpdate& update : inventory_.TakeUpdates(now_ms)) {
@@ -412,6 +477,9 @@ void ReturnCollector::Housekeeping(int64_t now_ms) {
   wire::v1::RelayEvent heartbeat;
   *heartbeat.mutable_heartbeat() =
       BuildRelayHeartbeat(*counters_, started_at_ms_, options_.heartbeat_interval_ms);
+  for (const auto& [reason, count] : inventory_.DispatchesRefused()) {
+    (*heartbeat.mutable_heartbeat()->mutable_minion_dispatches_refused())[reason] = count;
+  }
   if (redis_.Get() != nullptr) {
     events_.push_back(
         EncodeRelayEvent(std::move(heartbeat), options_.relay_id, options_.datacenter, now_ms));

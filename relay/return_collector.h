@@ -19,6 +19,13 @@
 // dispatches to expected minions that have not acknowledged them (JOB
 // messages on this same socket) and writes receipt reports for jobd into
 // the returns stream, behind the returns and with the same guarantees.
+// Bus security (docs/PROTOCOL.md 8.4): the ROUTER is a CURVE server and
+// every message carries its sender's key (the ZAP user id). Each heartbeat,
+// receipt and return counts only when its minion id is ACCEPTED and bound
+// to that key in the KeyRegistry (a heartbeat of an unknown id records it);
+// the others are dropped and counted, a return answered as rejected
+// (unbound_id). Only accepted minions get re-sends. With --insecure there
+// is no registry and no check.
 #ifndef MUSTER_RELAY_RETURN_COLLECTOR_H_
 #define MUSTER_RELAY_RETURN_COLLECTOR_H_
 
@@ -38,6 +45,7 @@
 #include "common/redis/redis_link.h"
 #include "relay/delivery_tracker.h"
 #include "relay/inventory_tracker.h"
+#include "relay/key_registry.h"
 #include "relay/relay_counters.h"
 #include "relay/relay_options.h"
 #include "relay/relay_spool.h"
@@ -50,11 +58,13 @@ class ReturnCollector {
   // Opens the spool and binds the ROUTER socket. `counters` must outlive
   // the collector.
   // `handoff` (where the job thread puts the dispatches it publishes) must
-  // outlive the collector too.
+  // outlive the collector too, and so must `registry` (nullptr exactly when
+  // options.insecure).
   static absl::StatusOr<std::unique_ptr<ReturnCollector>> Create(const RelayOptions& options,
                                                                  zmq::context_t& context,
                                                                  RelayCounters* counters,
-                                                                 DispatchHandoff* handoff);
+                                                                 DispatchHandoff* handoff,
+                                                                 KeyRegistry* registry);
 
   // The bound endpoint with its real port.
   const std::string& return_endpoint() const { return return_endpoint_; }
@@ -72,12 +82,16 @@ class ReturnCollector {
 
   ReturnCollector(const RelayOptions& options, zmq::socket_t router,
                   std::unique_ptr<RelaySpool> spool, RelayCounters* counters,
-                  DispatchHandoff* handoff);
+                  DispatchHandoff* handoff, KeyRegistry* registry);
 
   // Reads up to `max_messages` waiting messages without blocking.
   void ReceiveAvailable(int max_messages);
   void HandleMessage(std::vector<zmq::message_t>& frames);
   void Malformed(FrameDropReason reason, absl::string_view detail);
+  // Whether `id` may speak with `key` (always with --insecure); counts and
+  // logs a refusal of a `what` ("heartbeat", "receipt", "return").
+  bool Admit(absl::string_view what, const std::string& id, absl::string_view key,
+             int64_t now_ms, bool heartbeat);
   // Counts and logs returns answered with a rejection.
   void CountRejected(absl::Span<const RejectedReturn> rejected);
   // Makes every pending return safe (Redis or spool) and acknowledges it.
@@ -105,6 +119,8 @@ class ReturnCollector {
   std::unique_ptr<RelaySpool> spool_;
   RelayCounters* counters_;
   DispatchHandoff* handoff_;
+  KeyRegistry* registry_;  // nullptr with --insecure
+  int64_t next_insecure_warning_ms_ = 0;
   DeliveryTracker deliveries_;
   // Receipt reports (ReturnBatch chunks with receipts only) not yet safe.
   std::vector<ReturnChunk> receipt_chunks_;

@@ -3,6 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/compress/zlib_codec.h"
+#include "common/security/dispatch_signature.h"
+#include "common/status/status_macros.h"
 #include "proto/wire.pb.h"
 #include "server/expected_set.h"
 #include "server/job_types_proto.h"
@@ -17,26 +19,13 @@ constexpr int64_t kExpectedKeyGraceMs = 10 * 60 * 1000;
 // dispatcher's thread every retry_interval.
 constexpr absl::Duration kRedisTimeout = absl::Seconds(2);
 
-// The serialized JobEnvelope of each part of `plan` (docs/PROTOCOL.md 2.1).
-std::vector<std::string> EncodeEnvelopes(const DispatchPlan& plan) {
-  const JobRow& job = plan.job;
-  std::vector<std::string> payloads;
-  for (const DispatchPlan::Part& part : plan.parts) {
-    muster::wire::v1::JobEnvelope envelope;
-    envelope.set_jid(job.jid);
-    envelope.set_attempt(job.attempt);
-    envelope.mutable_target()->set_type(TargetTypeToProto(part.target_type));
-    envelope.mutable_target()->set_expression(part.expression);
-    envelope.set_function(job.function);
-    for (const std::string& arg : job.args) envelope.add_args(arg);
-    envelope.set_created_at_ms(job.attempt_at_ms);
-    envelope.set_deadline_ms(job.deadline_ms);
-    envelope.set_timeout_ms(static_cast<uint32_t>(job.deadline_ms - job.attempt_at_ms));
-    envelope.set_datacenter(part.datacenter);
-    envelope.set_submitter(job.submitter);
-    payloads.push_back(envelope.SerializeAsString());
-  }
-  return payloads;
+// How often an insecure jobd repeats its warning.
+constexpr absl::Duration kInsecureWarningInterval = absl::Seconds(60);
+
+void WarnInsecure() {
+  spdlog::warn(
+      "INSECURE: jobd runs with --insecure: dispatches are NOT signed, and secure relays "
+      "and minions refuse them. Development only.");
 }
 
 // ExpectedMinions { repeated string minion_ids = 1; } written by hand: the
@@ -54,6 +43,33 @@ std::string EncodeExpectedMinions(const Inventory& inventory,
 }
 
 }  // namespace
+
+// The JobEnvelope of each part of `plan` (docs/PROTOCOL.md 2.1), signed
+// (PROTOCOL 8.1) unless jobd runs insecure.
+absl::StatusOr<std::vector<std::string>> Dispatcher::EncodeEnvelopes(
+    const DispatchPlan& plan) const {
+  const JobRow& job = plan.job;
+  std::vector<std::string> payloads;
+  for (const DispatchPlan::Part& part : plan.parts) {
+    muster::wire::v1::JobEnvelope envelope;
+    envelope.set_jid(job.jid);
+    envelope.set_attempt(job.attempt);
+    envelope.mutable_target()->set_type(TargetTypeToProto(part.target_type));
+    envelope.mutable_target()->set_expression(part.expression);
+    envelope.set_function(job.function);
+    for (const std::string& arg : job.args) envelope.add_args(arg);
+    envelope.set_created_at_ms(job.attempt_at_ms);
+    envelope.set_deadline_ms(job.deadline_ms);
+    envelope.set_timeout_ms(static_cast<uint32_t>(job.deadline_ms - job.attempt_at_ms));
+    envelope.set_datacenter(part.datacenter);
+    envelope.set_submitter(job.submitter);
+    if (options_.signing_key != nullptr) {
+      RETURN_IF_ERROR(security::SignDispatch(*options_.signing_key, envelope));
+    }
+    payloads.push_back(envelope.SerializeAsString());
+  }
+  return payloads;
+}
 
 Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker, const Inventory* inventory)
     : options_(std::move(options)),
@@ -92,7 +108,9 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
   for (const DispatchPlan::Part& part : plan->parts) {
     keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
   }
-  if (absl::Status written = WriteEnvelopes(keys, EncodeEnvelopes(*plan)); !written.ok()) {
+  absl::StatusOr<std::vector<std::string>> payloads = EncodeEnvelopes(*plan);
+  if (!payloads.ok()) return payloads.status();
+  if (absl::Status written = WriteEnvelopes(keys, *payloads); !written.ok()) {
     return written;
   }
   uint32_t attempt = plan->job.attempt;
@@ -209,13 +227,19 @@ bool Dispatcher::PersistQueued() {
 
 void Dispatcher::Run() {
   absl::Time next_retry = absl::InfinitePast();
+  absl::Time next_insecure_warning = absl::Now() + kInsecureWarningInterval;
   while (true) {
+    if (options_.signing_key == nullptr && absl::Now() >= next_insecure_warning) {
+      WarnInsecure();
+      next_insecure_warning = absl::Now() + kInsecureWarningInterval;
+    }
     if (absl::Now() >= next_retry) {
       for (const std::string& jid : tracker_->PendingJids()) {
         absl::Status status = Dispatch(jid);
         if (!status.ok() && !absl::IsFailedPrecondition(status)) {
           spdlog::warn("dispatch of {} failed, will retry: {}", jid, status.ToString());
-          break;
+          // Redis is down: the other jobs would fail the same way.
+          if (absl::IsUnavailable(status)) break;
         }
       }
       next_retry = absl::Now() + options_.retry_interval;

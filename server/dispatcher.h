@@ -15,6 +15,13 @@
 // (Redis was down, or jobd died between commit and XADD) is dispatched again
 // by a background thread every `retry_interval` and once at start; relays
 // de-duplicate on (jid, attempt), so writing an envelope twice is harmless.
+//
+// Every envelope is signed with jobd's key (docs/PROTOCOL.md 8.1) just
+// before it is written: one signature per datacenter per dispatch, with a
+// fresh nonce, so a re-dispatch after a restart carries a new signature
+// (relays still de-duplicate it on (jid, attempt)). Without a key (jobd
+// --insecure) envelopes go unsigned and the dispatcher's thread logs a
+// loud warning every minute.
 #ifndef MUSTER_SERVER_DISPATCHER_H_
 #define MUSTER_SERVER_DISPATCHER_H_
 
@@ -30,6 +37,7 @@
 #include "absl/time/time.h"
 #include "common/redis/redis_connection.h"
 #include "common/redis/redis_link.h"
+#include "common/security/signing_keys.h"
 #include "server/inventory.h"
 #include "server/job_tracker.h"
 
@@ -41,6 +49,9 @@ struct DispatcherOptions {
   absl::Duration retry_interval = absl::Seconds(1);
   // MINID trimming keeps entries younger than this (the longest timeout).
   absl::Duration stream_retention = absl::Hours(24);
+  // Signs every envelope; null only with --insecure (unsigned envelopes,
+  // which secure relays refuse). Must outlive the dispatcher.
+  const security::SigningKey* signing_key = nullptr;
 };
 
 class Dispatcher {
@@ -61,6 +72,8 @@ class Dispatcher {
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  // The serialized, signed JobEnvelope of each part of `plan`.
+  absl::StatusOr<std::vector<std::string>> EncodeEnvelopes(const DispatchPlan& plan) const;
   // Writes the envelopes (pipelined XADDs of `payloads` to `keys`) on the
   // shared connection, reconnecting once when it was broken.
   absl::Status WriteEnvelopes(const std::vector<std::string>& keys,

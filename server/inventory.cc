@@ -173,6 +173,17 @@ absl::Status Inventory::ApplyRelayHeartbeat(StoreSession& session, const std::st
   return session.UpsertRelay(row);
 }
 
+MinionStanding Inventory::StandingOf(uint32_t number, absl::string_view datacenter,
+                                    const Target& target) const {
+  static const Grains kNoGrains;
+  absl::ReaderMutexLock lock(&mu_);
+  if (number >= minions_.size() || minions_[number].id.empty()) return MinionStanding::kUnknown;
+  const Minion& minion = minions_[number];
+  if (minion.datacenter != datacenter) return MinionStanding::kOtherDatacenter;
+  bool matches = target.Matches(minion.id, target.UsesGrains() ? minion.grains : kNoGrains);
+  return matches ? MinionStanding::kTargeted : MinionStanding::kNotTargeted;
+}
+
 ExpectedSets Inventory::Match(const Target& target, int64_t min_last_seen_ms) const {
   ExpectedSets sets;
   absl::ReaderMutexLock lock(&mu_);

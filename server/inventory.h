@@ -52,6 +52,13 @@ struct RelayHealth {
   uint64_t malformed_frames = 0;
   uint64_t malformed_entries = 0;
   std::string version;
+  // Security (docs/PROTOCOL.md 8.3, 8.4), by reason word.
+  std::map<std::string, uint64_t> dispatches_refused;
+  std::map<std::string, uint64_t> minion_dispatches_refused;
+  std::map<std::string, uint64_t> messages_refused;
+  uint64_t keys_pending = 0;
+  // False for a relay run with --insecure, and for a relay too old to say.
+  bool secure = false;
 };
 
 struct RelayView {
@@ -80,6 +87,15 @@ struct InventoryChange {
   std::vector<absl::string_view> gone;
 };
 
+// Where a minion stands towards a job it was not expected for (a return
+// from it is kept as "unexpected" only when kTargeted).
+enum class MinionStanding {
+  kUnknown,          // no such number
+  kOtherDatacenter,  // the inventory has it in another datacenter
+  kNotTargeted,      // in the datacenter, but the job's target does not match it
+  kTargeted,         // in the datacenter and matched: joined after the set was frozen
+};
+
 // Expected set: datacenter -> sorted minion numbers (no empty entries).
 using ExpectedSets = std::map<std::string, std::vector<uint32_t>>;
 
@@ -102,6 +118,10 @@ class Inventory {
   // Minions matching `target` whose last_seen_ms >= min_last_seen_ms.
   ExpectedSets Match(const Target& target, int64_t min_last_seen_ms) const
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Whether minion `number` is in `datacenter` now and matches `target`.
+  MinionStanding StandingOf(uint32_t number, absl::string_view datacenter,
+                            const Target& target) const ABSL_LOCKS_EXCLUDED(mu_);
 
   std::optional<uint32_t> NumberOf(absl::string_view id) const ABSL_LOCKS_EXCLUDED(mu_);
   // NumberOf for many ids under one lock: numbers[i] for ids(i), i < count.

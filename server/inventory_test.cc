@@ -169,5 +169,43 @@ TEST(InventoryTest, RelayIsAliveWithinThreeHeartbeatIntervalsAndKeepsItsHealth) 
   EXPECT_EQ(relays[0].health.interval_ms, 1000u);
 }
 
+// A relay's security figures (docs/PROTOCOL.md 8.3) arrive in its
+// heartbeat, are kept with its health and survive a reload; reason words
+// that could not be a reason are not kept.
+TEST(InventoryTest, RelaySecurityFiguresAreKeptWithItsHealth) {
+  std::string path = testing::MakeTempDir("inventory_relay_security") + "/muster.db";
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok());
+  muster::wire::v1::RelayHeartbeat heartbeat;
+  heartbeat.set_interval_ms(1000);
+  (*heartbeat.mutable_dispatches_refused())["bad_signature"] = 3;
+  (*heartbeat.mutable_dispatches_refused())["Not A Reason!"] = 9;
+  (*heartbeat.mutable_minion_dispatches_refused())["unsigned"] = 2;
+  (*heartbeat.mutable_messages_refused())["unbound_id"] = 5;
+  heartbeat.set_keys_pending(4);
+  heartbeat.set_secure(true);
+  muster::wire::v1::RelayHeartbeat old_relay;  // sent before the fields existed
+  Inventory inventory;
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    absl::Status st =
+        inventory.ApplyRelayHeartbeat(s, "relay-a", "dc1", 10000, RelayHealthOf(heartbeat));
+    if (!st.ok()) return st;
+    return inventory.ApplyRelayHeartbeat(s, "relay-b", "dc2", 10000, RelayHealthOf(old_relay));
+  }).ok());
+  Inventory reloaded;
+  ASSERT_TRUE((*store)->Read([&](StoreSession& s) { return reloaded.Load(s); }).ok());
+  std::vector<RelayView> relays = reloaded.Relays(10000);
+  ASSERT_EQ(relays.size(), 2u);
+  const RelayHealth& health = relays[0].health;
+  EXPECT_EQ(health.dispatches_refused, (std::map<std::string, uint64_t>{{"bad_signature", 3}}));
+  EXPECT_EQ(health.minion_dispatches_refused,
+            (std::map<std::string, uint64_t>{{"unsigned", 2}}));
+  EXPECT_EQ(health.messages_refused, (std::map<std::string, uint64_t>{{"unbound_id", 5}}));
+  EXPECT_EQ(health.keys_pending, 4u);
+  EXPECT_TRUE(health.secure);
+  EXPECT_FALSE(relays[1].health.secure);  // shown as insecure/unknown
+  EXPECT_TRUE(relays[1].health.dispatches_refused.empty());
+}
+
 }  // namespace
 }  // namespace muster::server

@@ -250,6 +250,14 @@ void FillRelay(const RelayView& relay, muster::v1::Relay* out) {
   out->set_malformed_dropped(health.malformed_frames + health.malformed_entries);
   out->set_started_at_ms(health.started_at_ms);
   out->set_version(health.version);
+  out->mutable_dispatches_refused()->insert(health.dispatches_refused.begin(),
+                                            health.dispatches_refused.end());
+  out->mutable_minion_dispatches_refused()->insert(health.minion_dispatches_refused.begin(),
+                                                   health.minion_dispatches_refused.end());
+  out->mutable_messages_refused()->insert(health.messages_refused.begin(),
+                                          health.messages_refused.end());
+  out->set_keys_pending(health.keys_pending);
+  out->set_secure(health.secure);
 }
 
 void FillCounts(const std::vector<DatacenterCount>& counts,
@@ -261,10 +269,50 @@ void FillCounts(const std::vector<DatacenterCount>& counts,
   }
 }
 
+void FillMinionKey(const MinionKeyEntry& key, muster::v1::MinionKey* out) {
+  out->set_datacenter(key.datacenter);
+  out->set_minion_id(key.minion_id);
+  out->set_state(static_cast<muster::v1::MinionKey::State>(key.state));
+  out->set_public_key(key.public_key);
+  out->set_fingerprint(key.fingerprint);
+  out->set_first_seen_ms(key.first_seen_ms);
+  out->set_decided_at_ms(key.decided_at_ms);
+  out->set_decided_by(key.decided_by);
+  out->set_conflicting_key(key.conflicting_key);
+  out->set_conflict_at_ms(key.conflict_at_ms);
+}
+
+// The datacenters whose relays have reported (each relay keeps its minion
+// keys under its datacenter).
+std::vector<std::string> KnownDatacenters(const Inventory& inventory) {
+  std::vector<std::string> datacenters;
+  for (const RelayView& relay : inventory.Relays(absl::ToUnixMillis(absl::Now()))) {
+    if (std::find(datacenters.begin(), datacenters.end(), relay.datacenter) ==
+        datacenters.end()) {
+      datacenters.push_back(relay.datacenter);
+    }
+  }
+  return datacenters;
+}
+
+// NOT_FOUND unless a relay of `datacenter` has reported.
+Status CheckKnownDatacenter(const Inventory& inventory, const std::string& datacenter) {
+  std::vector<std::string> known = KnownDatacenters(inventory);
+  if (std::find(known.begin(), known.end(), datacenter) == known.end()) {
+    return Status(StatusCode::NOT_FOUND,
+                  absl::StrCat("datacenter ", QuoteValue(datacenter), ": no relay has reported it"));
+  }
+  return Status::OK;
+}
+
+constexpr size_t kMaxKeyIds = 10000;
+constexpr size_t kMaxOperatorBytes = 128;
+
 }  // namespace
 
-JobService::JobService(JobServiceOptions options, JobControl* jobs, const Inventory* inventory)
-    : options_(options), jobs_(jobs), inventory_(inventory) {}
+JobService::JobService(JobServiceOptions options, JobControl* jobs, const Inventory* inventory,
+                       MinionKeys* keys)
+    : options_(options), jobs_(jobs), inventory_(inventory), keys_(keys) {}
 
 void JobService::Shutdown() { shutting_down_ = true; }
 
@@ -435,6 +483,70 @@ Status JobService::ListRelays(grpc::ServerContext*, const muster::v1::ListRelays
   for (const RelayView& relay : inventory_->Relays(absl::ToUnixMillis(absl::Now()))) {
     FillRelay(relay, response->add_relays());
   }
+  return Status::OK;
+}
+
+Status JobService::ListMinionKeys(grpc::ServerContext*,
+                                  const muster::v1::ListMinionKeysRequest* request,
+                                  muster::v1::ListMinionKeysResponse* response) {
+  if (Status s = ValidateDatacenterFilter(request->datacenter()); !s.ok()) return s;
+  if (!muster::v1::MinionKey::State_IsValid(request->state())) {
+    return Invalid(absl::StrCat("state ", static_cast<int>(request->state()), ": unknown"));
+  }
+  std::vector<std::string> datacenters;
+  if (request->datacenter().empty()) {
+    datacenters = KnownDatacenters(*inventory_);
+  } else {
+    if (Status s = CheckKnownDatacenter(*inventory_, request->datacenter()); !s.ok()) return s;
+    datacenters.push_back(request->datacenter());
+  }
+  std::optional<KeyState> state;
+  if (request->state() != muster::v1::MinionKey::STATE_UNSPECIFIED) {
+    state = static_cast<KeyState>(request->state());
+  }
+  absl::StatusOr<std::vector<MinionKeyEntry>> keys = keys_->List(datacenters, state);
+  if (!keys.ok()) return ToGrpc(keys.status());
+  for (const MinionKeyEntry& key : *keys) FillMinionKey(key, response->add_keys());
+  return Status::OK;
+}
+
+Status JobService::ChangeMinionKey(grpc::ServerContext*,
+                                   const muster::v1::ChangeMinionKeyRequest* request,
+                                   muster::v1::ChangeMinionKeyResponse* response) {
+  KeyChange change;
+  switch (request->action()) {
+    case muster::v1::ChangeMinionKeyRequest::ACCEPT: change.action = KeyAction::kAccept; break;
+    case muster::v1::ChangeMinionKeyRequest::REJECT: change.action = KeyAction::kReject; break;
+    case muster::v1::ChangeMinionKeyRequest::DELETE: change.action = KeyAction::kDelete; break;
+    default:
+      return Invalid(absl::StrCat("action ", static_cast<int>(request->action()),
+                                  ": must be ACCEPT, REJECT or DELETE"));
+  }
+  if (request->datacenter().empty()) return Invalid("datacenter: required");
+  if (Status s = ValidateDatacenterFilter(request->datacenter()); !s.ok()) return s;
+  if (request->minion_ids().empty()) return Invalid("minion_ids: at least one id, or '*'");
+  if (static_cast<size_t>(request->minion_ids_size()) > kMaxKeyIds) {
+    return Invalid(absl::StrCat("minion_ids: ", request->minion_ids_size(), " ids, at most ",
+                                kMaxKeyIds));
+  }
+  for (const std::string& id : request->minion_ids()) {
+    if (id != "*" && !ValidateMinionId(id).ok()) {
+      return Invalid(absl::StrCat("minion_ids: ", QuoteValue(id), " is not a minion id"));
+    }
+  }
+  if (request->operator_().size() > kMaxOperatorBytes) {
+    return Invalid(absl::StrCat("operator: at most ", kMaxOperatorBytes, " bytes"));
+  }
+  if (Status s = CheckKnownDatacenter(*inventory_, request->datacenter()); !s.ok()) return s;
+  change.datacenter = request->datacenter();
+  change.minion_ids.assign(request->minion_ids().begin(), request->minion_ids().end());
+  change.expect_key = request->expect_key();
+  change.decided_by = request->operator_().empty() ? "jobctl" : request->operator_();
+  change.now_ms = absl::ToUnixMillis(absl::Now());
+  absl::StatusOr<KeyChangeResult> result = keys_->Change(change);
+  if (!result.ok()) return ToGrpc(result.status());
+  for (const MinionKeyEntry& key : result->changed) FillMinionKey(key, response->add_changed());
+  for (const auto& [id, why] : result->skipped) (*response->mutable_skipped())[id] = why;
   return Status::OK;
 }
 

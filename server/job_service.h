@@ -1,8 +1,8 @@
 // JobService: the gRPC face of jobd (proto/job_service.proto), in the shape
 // of gRPC's route_guide example. Each RPC validates its request once
 // (INVALID_ARGUMENT naming the field and the value), converts it to domain
-// types (job_types.h), makes one call on JobControl (jobs) or the Inventory
-// (minions, relays), and converts the answer back to protobuf. Protobuf API
+// types (job_types.h), makes one call on JobControl (jobs), the Inventory
+// (minions, relays) or MinionKeys (minion keys), and converts the answer back to protobuf. Protobuf API
 // types do not travel past this file.
 #ifndef MUSTER_SERVER_JOB_SERVICE_H_
 #define MUSTER_SERVER_JOB_SERVICE_H_
@@ -14,6 +14,7 @@
 #include "proto/job_service.grpc.pb.h"
 #include "server/inventory.h"
 #include "server/job_control.h"
+#include "server/minion_keys.h"
 
 namespace muster::server {
 
@@ -23,8 +24,9 @@ struct JobServiceOptions {
 
 class JobService final : public muster::v1::JobService::Service {
  public:
-  // `jobs` and `inventory` must outlive the service.
-  JobService(JobServiceOptions options, JobControl* jobs, const Inventory* inventory);
+  // `jobs`, `inventory` and `keys` must outlive the service.
+  JobService(JobServiceOptions options, JobControl* jobs, const Inventory* inventory,
+             MinionKeys* keys);
 
   grpc::Status SubmitJob(grpc::ServerContext* context, const muster::v1::SubmitJobRequest* request,
                          muster::v1::SubmitJobResponse* response) override;
@@ -48,6 +50,12 @@ class JobService final : public muster::v1::JobService::Service {
   grpc::Status ListRelays(grpc::ServerContext* context,
                           const muster::v1::ListRelaysRequest* request,
                           muster::v1::ListRelaysResponse* response) override;
+  grpc::Status ListMinionKeys(grpc::ServerContext* context,
+                              const muster::v1::ListMinionKeysRequest* request,
+                              muster::v1::ListMinionKeysResponse* response) override;
+  grpc::Status ChangeMinionKey(grpc::ServerContext* context,
+                               const muster::v1::ChangeMinionKeyRequest* request,
+                               muster::v1::ChangeMinionKeyResponse* response) override;
 
   // Stops open WatchJob streams promptly (they end with UNAVAILABLE).
   void Shutdown();
@@ -56,6 +64,7 @@ class JobService final : public muster::v1::JobService::Service {
   const JobServiceOptions options_;
   JobControl* const jobs_;
   const Inventory* const inventory_;
+  MinionKeys* const keys_;
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <filesystem>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -18,10 +19,15 @@
 #include "server/job_store.h"
 #include "server/job_tracker.h"
 #include "server/jobd_metrics.h"
+#include "server/minion_keys.h"
 #include "server/return_ingester.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::server {
+
+std::string DefaultSigningKeyPath(const std::string& db_path) {
+  return (std::filesystem::path(db_path).parent_path() / "jobd_signing.key").string();
+}
 
 Jobd::Jobd(JobdOptions options) : options_(std::move(options)) {}
 
@@ -32,6 +38,7 @@ absl::Status Jobd::Start() {
   if (!options_.http_listen.empty()) {
     ASSIGN_OR_RETURN(http_address, http::ListenAddress::Parse(options_.http_listen));
   }
+  RETURN_IF_ERROR(LoadSigningKey());
   ASSIGN_OR_RETURN(store_, JobStore::Open(options_.db_path));
   inventory_ = std::make_unique<Inventory>();
   RETURN_IF_ERROR(store_->Read([&](StoreSession& session) { return inventory_->Load(session); }));
@@ -53,6 +60,27 @@ absl::Status Jobd::Start() {
   return absl::OkStatus();
 }
 
+absl::Status Jobd::LoadSigningKey() {
+  if (options_.insecure) {
+    spdlog::warn(
+        "INSECURE: jobd started with --insecure: dispatches are NOT signed; secure relays "
+        "and minions refuse them. Never use this outside development.");
+    return absl::OkStatus();
+  }
+  std::string path = options_.signing_key_path.empty()
+                         ? DefaultSigningKeyPath(options_.db_path)
+                         : options_.signing_key_path;
+  absl::StatusOr<security::SigningKey> key = security::SigningKey::LoadOrCreate(path);
+  if (!key.ok()) {
+    return absl::Status(key.status().code(),
+                        absl::StrCat("signing key: ", key.status().message()));
+  }
+  signing_key_ = std::move(*key);
+  spdlog::info("signing dispatches with key {} ({}, public key in {}.pub)",
+               signing_key_->key_id(), path, path);
+  return absl::OkStatus();
+}
+
 void Jobd::StartPipelines() {
   StreamConsumerOptions returns;
   returns.redis = options_.redis;
@@ -65,8 +93,11 @@ void Jobd::StartPipelines() {
   return_ingester_ = std::make_unique<ReturnIngester>(returns, store_.get(), tracker_.get());
   event_ingester_ =
       std::make_unique<EventIngester>(events, store_.get(), tracker_.get(), inventory_.get());
-  dispatcher_ = std::make_unique<Dispatcher>(
-      DispatcherOptions{options_.redis, options_.redis_prefix}, tracker_.get(), inventory_.get());
+  DispatcherOptions dispatch;
+  dispatch.redis = options_.redis;
+  dispatch.prefix = options_.redis_prefix;
+  dispatch.signing_key = signing_key_ ? &*signing_key_ : nullptr;
+  dispatcher_ = std::make_unique<Dispatcher>(dispatch, tracker_.get(), inventory_.get());
   metrics_ = std::make_unique<JobdMetrics>(
       JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
                          inventory_.get(), store_.get(), options_.redis, returns.stream,
@@ -84,8 +115,9 @@ void Jobd::StartPipelines() {
 
 absl::Status Jobd::StartServer() {
   control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
+  keys_ = std::make_unique<MinionKeys>(MinionKeysOptions{options_.redis, options_.redis_prefix});
   service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms},
-                                          control_.get(), inventory_.get());
+                                          control_.get(), inventory_.get(), keys_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -1,11 +1,14 @@
 // Jobd: the whole central service in one object — store, inventory, job
-// tracker, dispatcher, the two stream ingesters, the job control plane and
-// its gRPC server (with health checking and reflection), and the HTTP
-// dashboard with /metrics.
+// tracker, dispatcher (which signs every dispatch), the two stream
+// ingesters, the job control plane, the minion keys (MinionKeys), the gRPC
+// server (with health checking and reflection), and the HTTP dashboard with
+// /metrics.
 // jobd_main.cc runs one; integration tests and the benchmark may run one
 // in-process on 127.0.0.1:0.
 //
-// Start order: open and migrate SQLite, load the inventory, recover jobs
+// Start order: load (or create) the key that signs every dispatch, unless
+// insecure (a key file that is malformed or readable by others fails
+// Start()), open and migrate SQLite, load the inventory, recover jobs
 // (rebuilding live completeness from committed returns), start the timeout
 // timer, the ingesters (which first take over pending stream entries) and
 // the dispatcher (which re-dispatches PENDING jobs), then serve gRPC, then
@@ -18,12 +21,14 @@
 #define MUSTER_SERVER_JOBD_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
+#include "common/security/signing_keys.h"
 
 namespace grpc {
 class Server;
@@ -44,6 +49,7 @@ class JobControl;
 class ReturnIngester;
 class EventIngester;
 class JobService;
+class MinionKeys;
 
 struct JobdOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
@@ -60,7 +66,16 @@ struct JobdOptions {
   // Longest wait after start for the streams' backlog before overdue jobs
   // are ended anyway (JobTrackerOptions::expiry_hold_limit).
   absl::Duration expiry_hold_limit = absl::Seconds(60);
+  // The Ed25519 key that signs every dispatch (docs/PROTOCOL.md 8.1),
+  // loaded or created by Start(); empty: jobd_signing.key in db_path's
+  // directory. Not used when `insecure`.
+  std::string signing_key_path;
+  // Development only: dispatches go unsigned (loud warnings in the log).
+  bool insecure = false;
 };
+
+// Where the signing key is when no path is given: beside the db file.
+std::string DefaultSigningKeyPath(const std::string& db_path);
 
 class Jobd {
  public:
@@ -78,6 +93,10 @@ class Jobd {
   EventIngester& event_ingester() { return *event_ingester_; }
   JobTracker& tracker() { return *tracker_; }
   JobStore& store() { return *store_; }
+  // The key id dispatches are signed with after Start(); empty when insecure.
+  std::string signing_key_id() const {
+    return signing_key_ ? signing_key_->key_id() : std::string();
+  }
 
  private:
   // Creates the ingesters, the dispatcher and the metrics, and starts them.
@@ -86,7 +105,11 @@ class Jobd {
   absl::Status StartServer();
   void StartDashboard(const http::ListenAddress& address);
 
+  // Loads or creates the signing key (or warns that there is none).
+  absl::Status LoadSigningKey();
+
   JobdOptions options_;
+  std::optional<security::SigningKey> signing_key_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Inventory> inventory_;
   std::unique_ptr<JobTracker> tracker_;
@@ -95,6 +118,7 @@ class Jobd {
   std::unique_ptr<EventIngester> event_ingester_;
   std::unique_ptr<JobdMetrics> metrics_;
   std::unique_ptr<JobControl> control_;
+  std::unique_ptr<MinionKeys> keys_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<dashboard::DashboardServer> dashboard_;

@@ -35,6 +35,12 @@ ABSL_FLAG(std::string, http_listen, "127.0.0.1:7401",
 ABSL_FLAG(absl::Duration, expiry_hold_limit, absl::Seconds(60),
           "after start, end no job for its deadline until the returns waiting in Redis are "
           "read, or this long at most (0s: do not wait)");
+ABSL_FLAG(std::string, signing_key, "",
+          "Ed25519 key that signs every dispatch, created (0600, with PATH.pub) on first start; "
+          "empty: jobd_signing.key in the --db file's directory");
+ABSL_FLAG(bool, insecure, false,
+          "development only: do not sign dispatches (secure relays and minions refuse them); "
+          "logs a loud warning at start and every minute");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
@@ -71,6 +77,22 @@ int main(int argc, char** argv) {
   options.returns_batch_entries = absl::GetFlag(FLAGS_returns_batch_entries);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
   options.expiry_hold_limit = absl::GetFlag(FLAGS_expiry_hold_limit);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.signing_key_path = absl::GetFlag(FLAGS_signing_key);
+  if (options.signing_key_path.empty()) {
+    options.signing_key_path = muster::server::DefaultSigningKeyPath(options.db_path);
+  }
+  if (!options.insecure) {
+    // A key that cannot be read or created, or that others can read, is a
+    // configuration error: refuse to start (exit 2) before anything else.
+    absl::StatusOr<muster::security::SigningKey> key =
+        muster::security::SigningKey::LoadOrCreate(options.signing_key_path);
+    if (!key.ok()) {
+      spdlog::critical("--signing_key: {} (jobd will not sign with a key others can read)",
+                       key.status().ToString());
+      return 2;
+    }
+  }
   if (!options.http_listen.empty()) {
     if (absl::Status valid = muster::http::ListenAddress::Parse(options.http_listen).status();
         !valid.ok()) {

@@ -4,6 +4,9 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
@@ -49,17 +52,40 @@ void AddIngestionFigures(const ReturnIngesterStats& r, const EventIngesterStats&
               "Returns already stored (a resend or a re-read entry): nothing changed.",
               r.duplicates);
   out.Counter("muster_jobd_returns_unexpected_total",
-              "Returns from minions outside the job's expected set (kept and counted).",
+              "Returns from minions outside the job's expected set that its target matches in "
+              "the relay's datacenter (kept and counted).",
               r.unexpected);
   out.Counter("muster_jobd_returns_unknown_job_total",
               "Returns for a jid jobd does not know (dropped).", r.unknown_job);
+  // docs/PROTOCOL.md 2.2: jobd stores only answers to what it sent.
+  const char* returns_dropped_help =
+      "Returns dropped, never stored, by reason: unknown_job, never_dispatched (no such "
+      "attempt, or not sent to that datacenter), wrong_datacenter (through another "
+      "datacenter's relay than the minion's), not_targeted (outside the expected set and "
+      "not a minion of that datacenter the target matches).";
+  for (const auto& [reason, value] :
+       {std::pair<const char*, uint64_t>{"unknown_job", r.unknown_job},
+        {"never_dispatched", r.never_dispatched},
+        {"wrong_datacenter", r.wrong_datacenter},
+        {"not_targeted", r.not_targeted}}) {
+    out.Counter("muster_jobd_returns_dropped_total", returns_dropped_help, value,
+                {{"reason", reason}});
+  }
   out.Counter("muster_jobd_receipts_total",
               "Minion receipts recorded (the first per expected minion and job).", r.receipts);
   out.Counter("muster_jobd_receipts_duplicate_total",
               "Receipts already recorded: nothing changed.", r.receipts_duplicate);
-  out.Counter("muster_jobd_receipts_dropped_total",
-              "Receipts for an unknown jid or a minion outside the expected set.",
-              r.receipts_dropped);
+  const char* receipts_dropped_help =
+      "Receipts not counted, by reason: unknown_job, not_expected (a minion outside the "
+      "expected set), never_dispatched, wrong_datacenter.";
+  for (const auto& [reason, value] :
+       {std::pair<const char*, uint64_t>{"unknown_job", r.receipts_unknown_job},
+        {"not_expected", r.receipts_unexpected},
+        {"never_dispatched", r.receipts_never_dispatched},
+        {"wrong_datacenter", r.receipts_wrong_datacenter}}) {
+    out.Counter("muster_jobd_receipts_dropped_total", receipts_dropped_help, value,
+                {{"reason", reason}});
+  }
   out.Counter("muster_jobd_receipts_declined_total",
               "Receipts of minions that declined a dispatch (it reached them after its "
               "deadline, or no longer matched them): not counted as received.",
@@ -110,6 +136,33 @@ void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::Metric
               "relay's).",
               std::max<int64_t>(0, now_ms - relay.last_heartbeat_ms) / 1000.0,
               {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+    // What the relay's security checks refused, as its last heartbeat
+    // said (reason words were checked where the heartbeat entered jobd).
+    out.Gauge("muster_jobd_relay_secure",
+              "1 when the relay's last heartbeat said it runs secure (0: --insecure, or a "
+              "relay too old to say).",
+              relay.health.secure ? 1 : 0,
+              {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+    out.Gauge("muster_jobd_relay_keys_pending", "Minion keys waiting for jobctl keys accept.",
+              relay.health.keys_pending,
+              {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+    for (const auto& [what, counts] :
+         {std::pair<const char*, const std::map<std::string, uint64_t>*>{
+              "dispatch", &relay.health.dispatches_refused},
+          {"minion_dispatch", &relay.health.minion_dispatches_refused},
+          {"message", &relay.health.messages_refused}}) {
+      for (const auto& [reason, count] : *counts) {
+        out.Counter("muster_jobd_relay_refused_total",
+                    "What a relay refused since it started, as its heartbeat reports: "
+                    "dispatches it did not publish, dispatches its minions did not run, bus "
+                    "messages from ids not bound to the sender's key; by reason.",
+                    count,
+                    {{"relay", relay.relay_id},
+                     {"datacenter", relay.datacenter},
+                     {"what", what},
+                     {"reason", reason}});
+      }
+    }
   }
 }
 

@@ -1,6 +1,35 @@
 #include "server/relay_report_codec.h"
 
 namespace muster::server {
+namespace {
+
+// A relay's refusal counts are keyed by reason words (docs/PROTOCOL.md
+// 8.3: "bad_signature", "unbound_id", ...). They reach the dashboard and
+// /metrics, so only a few short lowercase words are kept.
+constexpr size_t kMaxReasons = 16;
+constexpr size_t kMaxReasonBytes = 32;
+
+bool IsReasonWord(const std::string& reason) {
+  if (reason.empty() || reason.size() > kMaxReasonBytes) return false;
+  for (char c : reason) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+void CopyCounts(const google::protobuf::Map<std::string, uint64_t>& from,
+                std::map<std::string, uint64_t>& to) {
+  for (const auto& [reason, count] : from) {
+    if (to.size() < kMaxReasons && IsReasonWord(reason)) to.emplace(reason, count);
+  }
+}
+
+void CopyCounts(const std::map<std::string, uint64_t>& from,
+                google::protobuf::Map<std::string, uint64_t>& to) {
+  for (const auto& [reason, count] : from) to[reason] = count;
+}
+
+}  // namespace
 
 InventoryChange InventoryChangeOf(const muster::wire::v1::InventoryUpdate& update) {
   InventoryChange change;
@@ -29,6 +58,11 @@ RelayHealth RelayHealthOf(const muster::wire::v1::RelayHeartbeat& heartbeat) {
   health.malformed_frames = heartbeat.malformed_frames();
   health.malformed_entries = heartbeat.malformed_entries();
   health.version = heartbeat.version();
+  CopyCounts(heartbeat.dispatches_refused(), health.dispatches_refused);
+  CopyCounts(heartbeat.minion_dispatches_refused(), health.minion_dispatches_refused);
+  CopyCounts(heartbeat.messages_refused(), health.messages_refused);
+  health.keys_pending = heartbeat.keys_pending();
+  health.secure = heartbeat.secure();
   return health;
 }
 
@@ -59,6 +93,11 @@ std::string EncodeRelayHealth(const RelayHealth& health) {
   heartbeat.set_malformed_frames(health.malformed_frames);
   heartbeat.set_malformed_entries(health.malformed_entries);
   heartbeat.set_version(health.version);
+  CopyCounts(health.dispatches_refused, *heartbeat.mutable_dispatches_refused());
+  CopyCounts(health.minion_dispatches_refused, *heartbeat.mutable_minion_dispatches_refused());
+  CopyCounts(health.messages_refused, *heartbeat.mutable_messages_refused());
+  heartbeat.set_keys_pending(health.keys_pending);
+  heartbeat.set_secure(health.secure);
   return heartbeat.SerializeAsString();
 }
 

@@ -118,7 +118,7 @@ void ReturnIngester::ParseReceipts(const muster::wire::v1::ReturnBatch& batch,
         ++counts.receipts_declined;
         continue;
       }
-      receipts_.push_back(IncomingReceipt{report.jid(), id});
+      receipts_.push_back(IncomingReceipt{report.jid(), id, report.attempt(), batch.datacenter()});
     }
   }
 }
@@ -141,6 +141,9 @@ absl::Status ReturnIngester::CommitReturns() {
     counters_.duplicates += slice.duplicate;
     counters_.unknown_job += slice.unknown_job;
     counters_.unexpected += slice.unexpected;
+    counters_.never_dispatched += slice.never_dispatched;
+    counters_.wrong_datacenter += slice.wrong_datacenter;
+    counters_.not_targeted += slice.not_targeted;
     counters_.transactions += 1;
   } while (done < incoming_.size());
   return absl::OkStatus();
@@ -165,13 +168,18 @@ absl::Status ReturnIngester::CommitReceipts() {
         slice.duplicate += chunk.duplicate;
         slice.unknown_job += chunk.unknown_job;
         slice.unexpected += chunk.unexpected;
+        slice.never_dispatched += chunk.never_dispatched;
+        slice.wrong_datacenter += chunk.wrong_datacenter;
       } while (slice.consumed < rest.size() && !session.YieldRequested());
       return absl::OkStatus();
     }));
     done += slice.consumed;
     counters_.receipts += slice.recorded;
     counters_.receipts_duplicate += slice.duplicate;
-    counters_.receipts_dropped += slice.unknown_job + slice.unexpected;
+    counters_.receipts_unknown_job += slice.unknown_job;
+    counters_.receipts_unexpected += slice.unexpected;
+    counters_.receipts_never_dispatched += slice.never_dispatched;
+    counters_.receipts_wrong_datacenter += slice.wrong_datacenter;
     counters_.transactions += 1;
   }
   return absl::OkStatus();
@@ -184,13 +192,21 @@ ReturnIngesterStats ReturnIngester::stats() const {
   s.duplicates = counters_.duplicates;
   s.unknown_job = counters_.unknown_job;
   s.unexpected = counters_.unexpected;
+  s.never_dispatched = counters_.never_dispatched;
+  s.wrong_datacenter = counters_.wrong_datacenter;
+  s.not_targeted = counters_.not_targeted;
   s.malformed_entries = counters_.malformed_entries;
   s.malformed_returns = counters_.malformed_returns;
   s.batches = counters_.batches;
   s.transactions = counters_.transactions;
   s.receipts = counters_.receipts;
   s.receipts_duplicate = counters_.receipts_duplicate;
-  s.receipts_dropped = counters_.receipts_dropped;
+  s.receipts_unknown_job = counters_.receipts_unknown_job;
+  s.receipts_unexpected = counters_.receipts_unexpected;
+  s.receipts_never_dispatched = counters_.receipts_never_dispatched;
+  s.receipts_wrong_datacenter = counters_.receipts_wrong_datacenter;
+  s.receipts_dropped = s.receipts_unknown_job + s.receipts_unexpected +
+                       s.receipts_never_dispatched + s.receipts_wrong_datacenter;
   s.receipts_declined = counters_.receipts_declined;
   return s;
 }

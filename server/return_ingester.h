@@ -12,7 +12,8 @@
 // re-read on restart and are then duplicates, which change nothing. The
 // wire messages stop here: the tracker sees IncomingReturn and
 // IncomingReceipt, views into the parsed batches (no copy of any output).
-// Malformed entries and returns are acknowledged, dropped and counted.
+// Malformed entries and returns are acknowledged, dropped and counted; so
+// are returns and receipts jobd did not ask for (ReturnPlacement says which).
 // Receipt reports in the same entries (ReturnBatch.receipts) are recorded
 // the same way, after the returns, through JobTracker::IngestReceipts.
 #ifndef MUSTER_SERVER_RETURN_INGESTER_H_
@@ -37,7 +38,11 @@ struct ReturnIngesterStats {
   uint64_t returns = 0;     // committed (new) returns
   uint64_t duplicates = 0;  // already stored: nothing changed
   uint64_t unknown_job = 0;
-  uint64_t unexpected = 0;
+  uint64_t unexpected = 0;  // stored: a targeted minion outside the expected set
+  // Dropped, never stored (ReturnPlacement's DropReason).
+  uint64_t never_dispatched = 0;
+  uint64_t wrong_datacenter = 0;
+  uint64_t not_targeted = 0;
   uint64_t malformed_entries = 0;  // no "batch" field, not a ReturnBatch, or a bad
                                    // relay id or datacenter (docs/PROTOCOL.md 1)
   uint64_t malformed_returns = 0;  // bad minion id, jid or attempt
@@ -46,7 +51,11 @@ struct ReturnIngesterStats {
                                    // for a waiting control-plane write
   uint64_t receipts = 0;            // receipts recorded (first per expected minion)
   uint64_t receipts_duplicate = 0;  // already recorded
-  uint64_t receipts_dropped = 0;    // unknown job, or minion not expected
+  uint64_t receipts_dropped = 0;    // the sum of the four below
+  uint64_t receipts_unknown_job = 0;
+  uint64_t receipts_unexpected = 0;  // minion not in the expected set
+  uint64_t receipts_never_dispatched = 0;
+  uint64_t receipts_wrong_datacenter = 0;
   uint64_t receipts_declined = 0;   // declined: the minion does not have the job
 };
 
@@ -90,8 +99,10 @@ class ReturnIngester {
   std::vector<IncomingReceipt> receipts_;
   struct Counters {
     std::atomic<uint64_t> entries{0}, returns{0}, duplicates{0}, unknown_job{0}, unexpected{0},
-        malformed_entries{0}, malformed_returns{0}, batches{0}, transactions{0}, receipts{0},
-        receipts_duplicate{0}, receipts_dropped{0}, receipts_declined{0};
+        never_dispatched{0}, wrong_datacenter{0}, not_targeted{0}, malformed_entries{0},
+        malformed_returns{0}, batches{0}, transactions{0}, receipts{0}, receipts_duplicate{0},
+        receipts_unknown_job{0}, receipts_unexpected{0}, receipts_never_dispatched{0},
+        receipts_wrong_datacenter{0}, receipts_declined{0};
   } counters_;
   IngestLoop loop_;  // last: stopped before the members it uses go away
 };

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "common/target/target.h"
 #include "server/expected_set.h"
 #include "server/job_lifecycle.h"
 #include "common/status/status_macros.h"
@@ -13,6 +14,32 @@ namespace muster::server {
 namespace {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+TargetKind KindOfStored(int target_type) {
+  switch (static_cast<TargetType>(target_type)) {
+    case TargetType::kGlob: return TargetKind::kGlob;
+    case TargetType::kList: return TargetKind::kList;
+    case TargetType::kPcre: return TargetKind::kPcre;
+    case TargetType::kGrain: return TargetKind::kGrain;
+    case TargetType::kCompound: return TargetKind::kCompound;
+  }
+  return TargetKind::kGlob;
+}
+
+// Whether `attempt` of `record` was sent to the datacenter of index
+// `batch_dc` (the relay that forwarded the answer; -1: not one of the
+// job's), and, for an expected minion, whether that is the datacenter its
+// expected set froze it in (`expected_dc`; -1 for a minion outside the set).
+DropReason CheckOrigin(const JobRecord& record, uint32_t attempt, int expected_dc, int batch_dc) {
+  if (attempt == 0 || attempt > record.attempts.size()) return DropReason::kNeverDispatched;
+  if (expected_dc >= 0 && expected_dc != batch_dc) return DropReason::kWrongDatacenter;
+  if (batch_dc < 0) return DropReason::kNeverDispatched;
+  const std::vector<uint64_t>& asked = record.attempts[attempt - 1].asked;
+  if (static_cast<size_t>(batch_dc) >= asked.size() || asked[batch_dc] == 0) {
+    return DropReason::kNeverDispatched;
+  }
+  return DropReason::kNone;
+}
 
 template <typename T>
 void AddOnce(std::vector<T>& items, T item) {
@@ -28,6 +55,7 @@ struct ReturnPlacement::Spot {
   int64_t job_num = 0;  // copied under the lock, for the INSERT
   int datacenter = -1;
   int64_t position = -1;
+  DropReason drop = DropReason::kNone;
 };
 
 // One PlaceReturns call's work, shared with its commit callbacks.
@@ -131,22 +159,79 @@ void ReturnPlacement::FindPositions(absl::Span<const IncomingReturn> returns, si
   inventory_->NumbersOf(
       end - begin, [&](size_t k) -> absl::string_view { return returns[begin + k].minion_id; },
       &batch.numbers);
-  absl::ReaderMutexLock lock(&jobs_->mu());
-  for (size_t i = begin; i < end; ++i) {
-    Spot& spot = batch.spots[i];
-    const JobRecord* record = spot.job;
-    if (record == nullptr) continue;
-    if (const std::optional<uint32_t>& number = batch.numbers[i - begin]) {
-      for (size_t d = 0; d < record->tallies.size() && spot.position < 0; ++d) {
-        spot.position = record->tallies[d].Find(*number);
-        if (spot.position >= 0) spot.datacenter = static_cast<int>(d);
+  std::vector<size_t> strangers;
+  {
+    absl::ReaderMutexLock lock(&jobs_->mu());
+    for (size_t i = begin; i < end; ++i) {
+      Spot& spot = batch.spots[i];
+      const JobRecord* record = spot.job;
+      if (record == nullptr) continue;
+      if (const std::optional<uint32_t>& number = batch.numbers[i - begin]) {
+        for (size_t d = 0; d < record->tallies.size() && spot.position < 0; ++d) {
+          spot.position = record->tallies[d].Find(*number);
+          if (spot.position >= 0) spot.datacenter = static_cast<int>(d);
+        }
+      }
+      int batch_dc = DatacenterIndex(record->datacenters, returns[i].datacenter);
+      spot.drop = CheckOrigin(*record, returns[i].attempt, spot.datacenter, batch_dc);
+      if (spot.drop == DropReason::kNone && spot.position < 0) {
+        spot.datacenter = batch_dc;
+        strangers.push_back(i);
       }
     }
-    if (spot.position < 0) {
-      spot.datacenter = DatacenterIndex(record->datacenters, returns[i].datacenter);
+  }
+  if (!strangers.empty()) JudgeStrangers(returns, begin, strangers, batch);
+}
+
+// Rare (a minion that joined after the job was submitted, or a forgery):
+// the job's target is parsed once per job and chunk.
+void ReturnPlacement::JudgeStrangers(absl::Span<const IncomingReturn> returns, size_t begin,
+                                     const std::vector<size_t>& strangers, Batch& batch) {
+  const JobRecord* parsed_for = nullptr;
+  std::optional<Target> target;
+  for (size_t i : strangers) {
+    Spot& spot = batch.spots[i];
+    const std::optional<uint32_t>& number = batch.numbers[i - begin];
+    if (!number) {
+      spot.drop = DropReason::kNotTargeted;  // not in the inventory at all
+      continue;
+    }
+    if (spot.job != parsed_for) {
+      int type;
+      std::string expression;
+      {
+        absl::ReaderMutexLock lock(&jobs_->mu());
+        type = spot.job->row.target_type;
+        expression = spot.job->row.expression;
+      }
+      absl::StatusOr<Target> parsed = Target::Parse(KindOfStored(type), expression);
+      target = parsed.ok() ? std::optional<Target>(*std::move(parsed)) : std::nullopt;
+      parsed_for = spot.job;
+    }
+    MinionStanding standing =
+        target ? inventory_->StandingOf(*number, returns[i].datacenter, *target)
+               : MinionStanding::kNotTargeted;
+    switch (standing) {
+      case MinionStanding::kTargeted: break;
+      case MinionStanding::kOtherDatacenter: spot.drop = DropReason::kWrongDatacenter; break;
+      case MinionStanding::kUnknown:
+      case MinionStanding::kNotTargeted: spot.drop = DropReason::kNotTargeted; break;
     }
   }
 }
+
+namespace {
+
+void CountDrop(DropReason reason, IngestCounts& counts) {
+  switch (reason) {
+    case DropReason::kNone: break;
+    case DropReason::kNeverDispatched: ++counts.never_dispatched; break;
+    case DropReason::kWrongDatacenter: ++counts.wrong_datacenter; break;
+    case DropReason::kNotTargeted: ++counts.not_targeted; break;
+  }
+}
+
+}  // namespace
 
 // Inserts without the registry's lock: readers keep being served.
 absl::Status ReturnPlacement::InsertChunk(StoreSession& session,
@@ -157,6 +242,10 @@ absl::Status ReturnPlacement::InsertChunk(StoreSession& session,
     const Spot& spot = batch.spots[i];
     if (spot.job == nullptr) {
       ++counts.unknown_job;
+      continue;
+    }
+    if (spot.drop != DropReason::kNone) {
+      CountDrop(spot.drop, counts);
       continue;
     }
     const IncomingReturn& r = returns[i];
@@ -278,6 +367,10 @@ absl::StatusOr<ReceiptCounts> ReturnPlacement::PlaceReceipts(
       ++counts.unknown_job;
     } else if (spot.position < 0) {
       ++counts.unexpected;  // a relay reports receipts of expected minions only
+    } else if (spot.drop == DropReason::kNeverDispatched) {
+      ++counts.never_dispatched;
+    } else if (spot.drop != DropReason::kNone) {
+      ++counts.wrong_datacenter;
     } else if (already[i]) {
       ++counts.duplicate;
     } else {
@@ -343,6 +436,10 @@ absl::Status ReturnPlacement::ResolveReceipts(StoreSession& session,
       spot.position = spot.job->tallies[d].Find(numbers[i]);
       if (spot.position >= 0) spot.datacenter = static_cast<int>(d);
     }
+    if (spot.position < 0) continue;
+    spot.drop = CheckOrigin(*spot.job, receipts[i].attempt, spot.datacenter,
+                            DatacenterIndex(spot.job->datacenters, receipts[i].datacenter));
+    if (spot.drop != DropReason::kNone) continue;
     // Already known to have it (a return, or a receipt): no row needed.
     already[i] =
         spot.position >= 0 && spot.job->tallies[spot.datacenter].HasReceived(spot.position);

@@ -14,6 +14,17 @@
 // becomes COMPLETE. The same loading (LoadTallies) rebuilds any job's
 // tallies from its stored expected set, returns and receipts.
 //
+// jobd trusts only what it sent (docs/PROTOCOL.md 2.2, 8.3): a return is
+// stored, and a receipt counted, only for an attempt the job has and that
+// was sent to the datacenter whose relay forwarded it, from a minion of
+// that datacenter's expected set; a minion outside the set is kept as
+// "unexpected" only when the inventory has it in that datacenter and the
+// job's target matches it (it joined after the set was frozen). Anything
+// else is counted by DropReason and never stored. An attempt counts as
+// sent once it is committed: its envelope is written right after, and a
+// jobd killed between the two re-sends it (relays de-duplicate), so
+// returns of a PENDING attempt may be genuine.
+//
 // Work is cut in chunks of kIngestChunk between looks at
 // StoreSession::YieldRequested(), so a waiting control-plane write (a
 // SubmitJob) waits for at most one chunk plus a commit.
@@ -56,10 +67,21 @@ struct IncomingReturn {
   int64_t received_at_ms = 0;
 };
 
-// One minion's receipt of a job, read from a relay's receipts report.
+// One minion's receipt of a job, read from a relay's receipts report, with
+// its batch's datacenter.
 struct IncomingReceipt {
   absl::string_view jid;
   absl::string_view minion_id;
+  uint32_t attempt = 0;
+  absl::string_view datacenter;
+};
+
+// Why a return or receipt is not taken as an answer (also the metric label).
+enum class DropReason {
+  kNone,
+  kNeverDispatched,  // the job has no such attempt, or did not send it to that datacenter
+  kWrongDatacenter,  // came through another datacenter's relay than the minion's
+  kNotTargeted,      // not expected, and not a minion of that datacenter the target matches
 };
 
 // One relay's report on one dispatch, with the relay's fields.
@@ -82,7 +104,11 @@ struct IngestCounts {
   uint64_t inserted = 0;
   uint64_t duplicate = 0;
   uint64_t unknown_job = 0;
-  uint64_t unexpected = 0;
+  uint64_t unexpected = 0;  // inserted, from a targeted minion outside the set
+  // Dropped (DropReason).
+  uint64_t never_dispatched = 0;
+  uint64_t wrong_datacenter = 0;
+  uint64_t not_targeted = 0;
 };
 
 struct ReceiptCounts {
@@ -91,6 +117,9 @@ struct ReceiptCounts {
   uint64_t duplicate = 0;
   uint64_t unknown_job = 0;
   uint64_t unexpected = 0;  // not in the job's expected set: dropped
+  // Dropped (DropReason) although from an expected minion.
+  uint64_t never_dispatched = 0;
+  uint64_t wrong_datacenter = 0;
 };
 
 // What PlaceDelivery did with one report.
@@ -158,6 +187,11 @@ class ReturnPlacement {
       ABSL_LOCKS_EXCLUDED(jobs_->mu());
   void FindPositions(absl::Span<const IncomingReturn> returns, size_t begin, size_t end,
                      Batch& batch) ABSL_LOCKS_EXCLUDED(jobs_->mu());
+  // Decides the returns in `strangers` (dispatched to their datacenter, but
+  // from minions outside the expected set): unexpected answers or dropped.
+  void JudgeStrangers(absl::Span<const IncomingReturn> returns, size_t begin,
+                      const std::vector<size_t>& strangers, Batch& batch)
+      ABSL_LOCKS_EXCLUDED(jobs_->mu());
   absl::Status InsertChunk(StoreSession& session, absl::Span<const IncomingReturn> returns,
                            size_t begin, size_t end, Batch& batch, IngestCounts& counts);
   absl::Status ProjectLateReturns(StoreSession& session, Batch& batch, int64_t now_ms)

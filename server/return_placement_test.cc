@@ -105,21 +105,79 @@ TEST_F(ReturnPlacementTest, ReturnsShowOnlyOnceTheirTransactionCommitted) {
   EXPECT_EQ(Job().total.returned, 2u);
 }
 
-TEST_F(ReturnPlacementTest, UnknownJobsAndMinionsOutsideTheSetAreCounted) {
-  IncomingReturn stranger = Return(100, true, "dc1");
-  IncomingReturn elsewhere = Return(100, true, "dc9");
-  elsewhere.attempt = 2;  // another row
-  IncomingReturn unknown = Return(0);
-  unknown.jid = "20000101000000000000";
-  absl::StatusOr<IngestCounts> counts = Place({stranger, elsewhere, unknown});
+// Only a minion the job's target matches, known in the relay's datacenter
+// (it joined after the expected set was frozen), is kept as unexpected.
+TEST_F(ReturnPlacementTest, ATargetedNewcomerIsKeptAsUnexpected) {
+  AddMinions(4, 1, 1);  // web-00004 in dc1, matched by web-0000*
+  absl::StatusOr<IngestCounts> counts = Place({Return(4, true, "dc1")});
   ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ(counts->inserted, 2u);
-  EXPECT_EQ(counts->unexpected, 2u);
-  EXPECT_EQ(counts->unknown_job, 1u);
+  EXPECT_EQ(counts->inserted, 1u);
+  EXPECT_EQ(counts->unexpected, 1u);
   JobSnapshot job = Job();
   EXPECT_EQ(job.datacenters[0].counters.unexpected, 1u);  // dc1
-  EXPECT_EQ(job.total.unexpected, 2u);                   // and one from dc9
+  EXPECT_EQ(job.total.unexpected, 1u);
   EXPECT_EQ(job.total.returned, 0u);
+  EXPECT_EQ(StoredReturns(job.row.num), 1);
+}
+
+// jobd trusts only what it sent (docs/PROTOCOL.md 2.2): each kind of
+// return it did not ask for is counted by reason and never stored.
+TEST_F(ReturnPlacementTest, ReturnsJobdDidNotAskForAreDroppedByReason) {
+  AddMinions(4, 2, 2);  // web-00004 in dc1, web-00005 in dc2: matched, not expected
+  IncomingReturn attempt_100 = Return(0);
+  attempt_100.attempt = 100;  // the job has one attempt
+  IncomingReturn via_other_dc = Return(0, true, "dc2");  // web-00000 is dc1's
+  IncomingReturn newcomer_via_other_dc = Return(5, true, "dc1");
+  IncomingReturn not_sent_there = Return(4, true, "dc9");
+  IncomingReturn not_targeted = Return(100, true, "dc1");  // web-00100 is not web-0000*
+  IncomingReturn ghost = Return(0, true, "dc1");
+  ids_.push_back(std::make_unique<std::string>("ghost-1"));
+  ghost.minion_id = *ids_.back();  // in no inventory
+  IncomingReturn unknown = Return(0);
+  unknown.jid = "20000101000000000000";
+  absl::StatusOr<IngestCounts> counts = Place({attempt_100, via_other_dc, newcomer_via_other_dc,
+                                               not_sent_there, not_targeted, ghost, unknown});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->consumed, 7u);
+  EXPECT_EQ(counts->inserted, 0u);
+  EXPECT_EQ(counts->never_dispatched, 2u);
+  EXPECT_EQ(counts->wrong_datacenter, 2u);
+  EXPECT_EQ(counts->not_targeted, 2u);
+  EXPECT_EQ(counts->unknown_job, 1u);
+  JobSnapshot job = Job();
+  EXPECT_EQ(job.total.returned, 0u);
+  EXPECT_EQ(job.total.unexpected, 0u);
+  EXPECT_EQ(StoredReturns(job.row.num), 0);
+
+  // The genuine return still counts afterwards (nothing was blocked).
+  counts = Place({Return(0)});
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->inserted, 1u);
+  EXPECT_EQ(Job().total.returned, 1u);
+}
+
+// A retry is sent only where minions are missing: its attempt number from
+// a datacenter it did not go to is not an answer.
+TEST_F(ReturnPlacementTest, ARetryIsAnsweredOnlyFromTheDatacentersItWentTo) {
+  ASSERT_TRUE(Place({Return(0), Return(2)}).ok());  // dc1 complete, dc2 missing
+  ASSERT_TRUE(store_->Write([&](StoreSession& s) -> absl::Status {
+    absl::MutexLock lock(&jobs_.mu());
+    JobRecord* record = jobs_.Find(jid_);
+    absl::StatusOr<RetryResult> retry =
+        StartRetry(s, jobs_, record, 0, absl::ToUnixMillis(absl::Now()));
+    if (!retry.ok()) return retry.status();
+    EXPECT_EQ(retry->attempt, 2u);
+    return absl::OkStatus();
+  }).ok());
+  IncomingReturn dc1_again = Return(0);
+  dc1_again.attempt = 2;
+  IncomingReturn dc2_missing = Return(1);
+  dc2_missing.attempt = 2;
+  absl::StatusOr<IngestCounts> counts = Place({dc1_again, dc2_missing});
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->never_dispatched, 1u);
+  EXPECT_EQ(counts->inserted, 1u);
+  EXPECT_EQ(Job().total.returned, 3u);
 }
 
 TEST_F(ReturnPlacementTest, TheLastExpectedReturnCompletesTheJobInMemoryAndQueuesItsEnd) {
@@ -162,7 +220,14 @@ TEST_F(ReturnPlacementTest, LateReturnsThatLeaveNothingMissingMakeAnIncompleteJo
 TEST_F(ReturnPlacementTest, EachExpectedMinionsFirstReceiptCountsOnce) {
   std::string web0 = MinionId(0), web1 = MinionId(1), stranger = MinionId(100);
   std::vector<IncomingReceipt> receipts = {
-      {jid_, web0}, {jid_, web0}, {jid_, web1}, {jid_, stranger}, {"20000101000000000000", web0}};
+      {jid_, web0, 1, "dc1"},
+      {jid_, web0, 1, "dc1"},
+      {jid_, web1, 1, "dc2"},
+      {jid_, stranger, 1, "dc1"},
+      {"20000101000000000000", web0, 1, "dc1"},
+      {jid_, MinionId(2), 2, "dc1"},  // attempt 2 was never sent
+      {jid_, MinionId(3), 1, "dc1"},  // web-00003 is dc2's
+  };
   absl::StatusOr<ReceiptCounts> counts;
   ASSERT_TRUE(store_->WriteBulk([&](StoreSession& s) {
     counts = placement_.PlaceReceipts(s, receipts);
@@ -173,6 +238,8 @@ TEST_F(ReturnPlacementTest, EachExpectedMinionsFirstReceiptCountsOnce) {
   EXPECT_EQ(counts->duplicate, 1u);
   EXPECT_EQ(counts->unexpected, 1u);
   EXPECT_EQ(counts->unknown_job, 1u);
+  EXPECT_EQ(counts->never_dispatched, 1u);
+  EXPECT_EQ(counts->wrong_datacenter, 1u);
   EXPECT_EQ(Job().total.received, 2u);
 }
 

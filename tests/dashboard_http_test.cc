@@ -257,6 +257,30 @@ TEST_F(DashboardHttpTest, RelaysAndMinionsComeFromTheInventory) {
   EXPECT_EQ(relay["relay_id"], "relay-dc1");
   EXPECT_EQ(relay["datacenter"], "dc1");
   EXPECT_EQ(relay["alive"], true);
+  EXPECT_EQ(relay["secure"], false);  // the player's heartbeat predates the field
+
+  // A secure relay's refusals and pending keys (docs/PROTOCOL.md 8.3, 8.4).
+  wire::v1::RelayEvent event;
+  event.set_relay_id("relay-dc2");
+  event.set_datacenter("dc2");
+  event.set_at_ms(NowMs());
+  wire::v1::RelayHeartbeat* heartbeat = event.mutable_heartbeat();
+  heartbeat->set_interval_ms(5000);
+  heartbeat->set_secure(true);
+  heartbeat->set_keys_pending(2);
+  (*heartbeat->mutable_dispatches_refused())["bad_signature"] = 3;
+  (*heartbeat->mutable_minion_dispatches_refused())["unsigned"] = 1;
+  (*heartbeat->mutable_messages_refused())["unbound_id"] = 4;
+  ASSERT_TRUE(relays_->AddRaw("events", "event", event.SerializeAsString()).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get("/api/relays").json["relays"].size() == 2; },
+                      absl::Seconds(10)));
+  const nlohmann::json secure = Get("/api/relays").json["relays"][1];
+  EXPECT_EQ(secure["relay_id"], "relay-dc2");
+  EXPECT_EQ(secure["secure"], true);
+  EXPECT_EQ(U(secure["keys_pending"]), 2u);
+  EXPECT_EQ(U(secure["dispatches_refused"]["bad_signature"]), 3u);
+  EXPECT_EQ(U(secure["minion_dispatches_refused"]["unsigned"]), 1u);
+  EXPECT_EQ(U(secure["messages_refused"]["unbound_id"]), 4u);
 
   HttpReply all = Get("/api/minions");
   ASSERT_EQ(all.status, 200);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/exit_codes.h"
+#include "common/security/curve_keys.h"
 #include "gtest/gtest.h"
 #include "proto/job_service.grpc.pb.h"
 #include "re2/re2.h"
@@ -223,7 +224,9 @@ TEST_F(JobctlTest, TimedOutJobIsIncompleteAndRetryAsksOnlyTheMissing) {
   JobctlResult all = Run({"status", "--all", jid});
   EXPECT_NE(all.output.find("missing, never reached (3): web-2, web-3, web-4"), std::string::npos) << all.output;
 
-  JobctlResult retry = Run({"retry", jid});
+  // The retry gets its own timeout: with the job's 300 ms, a loaded
+  // machine can end it before `list` below runs.
+  JobctlResult retry = Run({"retry", "--timeout=30s", jid});
   EXPECT_EQ(retry.exit_code, 0) << retry.output;
   EXPECT_NE(retry.output.find("attempt 2: retrying 3 missing minions (dc1 1, dc2 2)"),
             std::string::npos)
@@ -250,8 +253,59 @@ TEST_F(JobctlTest, MinionsAndRelaysListTheInventory) {
   EXPECT_NE(minions.output.find("4 of 4 minions"), std::string::npos) << minions.output;
   JobctlResult relays = Run({"relays"});
   EXPECT_TRUE(RE2::PartialMatch(relays.output, R"(relay-dc1\s+dc1\s+yes)")) << relays.output;
+  // The player's heartbeat carries no security fields: an old or
+  // insecure relay, shown loudly.
+  EXPECT_NE(relays.output.find("INSECURE/unknown"), std::string::npos) << relays.output;
+  EXPECT_NE(relays.output.find("WARNING: 1 relay runs INSECURE"), std::string::npos)
+      << relays.output;
   JobctlResult json = Run({"--json", "relays"});
   EXPECT_NE(json.output.find("\"relay_id\":\"relay-dc1\""), std::string::npos) << json.output;
+}
+
+// jobctl keys, like salt-key: the records a relay wrote are listed with
+// their fingerprints, accepted (the record in Redis says so) and deleted.
+TEST_F(JobctlTest, KeysListAcceptAndDeleteTheRecordsRelaysWrote) {
+  absl::StatusOr<security::CurveKeyPair> pair = security::GenerateCurveKeyPair();
+  ASSERT_TRUE(pair.ok());
+  wire::v1::MinionKeyRecord record;
+  record.set_state(wire::v1::MinionKeyRecord::PENDING);
+  record.set_public_key(pair->public_z85);
+  record.set_first_seen_ms(1000);
+  ASSERT_TRUE(redis_->Command({"HSET", "muster:minion_keys:dc1", "web-1",
+                               record.SerializeAsString()}).ok());
+  std::string fingerprint = security::CurveFingerprint(pair->public_z85);
+
+  JobctlResult list = Run({"keys", "list", "--state=pending"});
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_TRUE(RE2::PartialMatch(list.output, R"(dc1\s+web-1\s+PENDING\s+)" + fingerprint))
+      << list.output;
+
+  JobctlResult accept = Run({"keys", "accept", "--datacenter=dc1", "--expect_key=" + fingerprint,
+                             "*"});
+  EXPECT_EQ(accept.exit_code, 0) << accept.output;
+  EXPECT_TRUE(RE2::PartialMatch(accept.output, R"(web-1\s+ACCEPTED)")) << accept.output;
+  auto stored = redis_->Command({"HGET", "muster:minion_keys:dc1", "web-1"});
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE(record.ParseFromString(std::string(stored->str())));
+  EXPECT_EQ(record.state(), wire::v1::MinionKeyRecord::ACCEPTED);
+  EXPECT_FALSE(record.decided_by().empty());
+  EXPECT_NE(Run({"keys", "list", "--state=accepted"}).output.find("web-1"), std::string::npos);
+
+  JobctlResult again = Run({"keys", "accept", "--datacenter=dc1", "web-1"});
+  EXPECT_NE(again.output.find("skipped web-1: already accepted"), std::string::npos)
+      << again.output;
+  EXPECT_EQ(Run({"keys", "delete", "--datacenter=dc1", "web-1"}).exit_code, 0);
+  EXPECT_NE(Run({"keys", "list"}).output.find("(no minion keys)"), std::string::npos);
+
+  // A datacenter no relay reported, a bad id, a missing --datacenter.
+  JobctlResult unknown_dc = Run({"keys", "accept", "--datacenter=dc9", "web-1"});
+  EXPECT_EQ(unknown_dc.exit_code, jobctl::kExitNotFound) << unknown_dc.output;
+  EXPECT_NE(unknown_dc.output.find("dc9"), std::string::npos) << unknown_dc.output;
+  EXPECT_EQ(Run({"keys", "accept", "--datacenter=dc1", "bad id!"}).exit_code,
+            jobctl::kExitUsage);
+  EXPECT_EQ(Run({"keys", "delete", "--datacenter=dc1", "*"}).exit_code, jobctl::kExitUsage);
+  EXPECT_EQ(Run({"keys", "accept", "web-1"}).exit_code, jobctl::kExitUsage);
+  EXPECT_EQ(Run({"keys", "frob"}).exit_code, jobctl::kExitUsage);
 }
 
 TEST_F(JobctlTest, BadInputGetsTheServersMessageAndADistinctExitCode) {

@@ -3,6 +3,9 @@
 // ports it bound (logs go to stderr), and both addresses answer.
 #include <grpcpp/grpcpp.h>
 
+#include <sys/stat.h>
+
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -62,6 +65,28 @@ TEST(JobdReadyLineTest, PrintsTheBoundAddressesAloneOnStdout) {
   jobd.Stop();
   // Logs went to stderr, nothing else to stdout.
   EXPECT_EQ(jobd.ReadLog(), stdout_text);
+}
+
+// A signing key that others can read is refused: jobd exits 2 at once,
+// naming the file, and never serves (docs/OPERATIONS.md, --signing_key).
+TEST(JobdReadyLineTest, AKeyFileOthersCanReadStopsJobdWithExitTwo) {
+  std::string dir = MakeTempDir("jobd_bad_key");
+  std::string key_path = dir + "/jobd_signing.key";
+  std::ofstream(key_path) << std::string(64, 'a') << "\n";
+  ASSERT_EQ(chmod(key_path.c_str(), 0644), 0);
+  ChildProcess jobd;
+  ASSERT_TRUE(jobd.Start({RunfilePath("server/jobd"), "--listen=127.0.0.1:0",
+                          "--http_listen=", "--redis=127.0.0.1:1",
+                          absl::StrCat("--db=", dir, "/muster.db")},
+                         dir + "/jobd.log")
+                  .ok());
+  absl::StatusOr<int> code = jobd.Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 2);
+  std::string log = jobd.ReadLog();
+  EXPECT_NE(log.find("--signing_key"), std::string::npos) << log;
+  EXPECT_NE(log.find(key_path), std::string::npos) << log;
+  EXPECT_EQ(log.find("jobd ready"), std::string::npos) << log;
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/security/dispatch_signature.h"
+#include "common/security/signing_keys.h"
 #include "common/sqlite/sqlite.h"
 #include "gtest/gtest.h"
 #include "proto/job_service.grpc.pb.h"
@@ -62,6 +64,18 @@ class JobdServiceTest : public ::testing::Test {
 
   void TearDown() override {
     if (jobd_) jobd_->Stop();
+  }
+
+  // kNone when `envelope` verifies against the public key jobd wrote beside
+  // its key (what relays and minions are given to trust).
+  security::Refusal VerifyWithJobdsPublicKey(const wire::v1::JobEnvelope& envelope,
+                                             const std::string& datacenter) {
+    auto keys = security::TrustedKeys::Create(
+        server::DefaultSigningKeyPath(db_path_) + ".pub", {});
+    EXPECT_TRUE(keys.ok()) << keys.status();
+    if (!keys.ok()) return security::Refusal::kUnknownKey;
+    security::DispatchVerifier verifier(keys->get(), datacenter);
+    return verifier.Verify(envelope);
   }
 
   // dc1: web-a0..2 (role web), dc2: web-b0..1 (role web), dc3: db-c0 (role db).
@@ -171,6 +185,35 @@ TEST_F(JobdServiceTest, SubmitFreezesExpectedSetAndWritesOneEnvelopePerDatacente
   EXPECT_EQ(Get(none.jid()).state(), v1::COMPLETE);
 }
 
+// Every dispatch is signed (docs/PROTOCOL.md 8.1) with the key jobd created
+// beside its db on first start: one signature per datacenter, each
+// verifiable with the public key file, and a changed byte does not verify.
+TEST_F(JobdServiceTest, EveryDispatchIsSignedWithTheKeyJobdCreatedBesideItsDb) {
+  AddFleet();
+  std::string jid = Submit("web-*").jid();
+  ASSERT_FALSE(jobd_->signing_key_id().empty());
+  for (const char* dc : {"dc1", "dc2"}) {
+    auto envelopes = relays_->Envelopes(dc);
+    ASSERT_TRUE(envelopes.ok());
+    ASSERT_EQ(envelopes->size(), 1u) << dc;
+    const wire::v1::JobEnvelope& envelope = (*envelopes)[0];
+    EXPECT_EQ(envelope.datacenter(), dc);
+    EXPECT_EQ(envelope.key_id(), jobd_->signing_key_id());
+    EXPECT_EQ(envelope.nonce().size(), 16u);
+    EXPECT_EQ(envelope.signature().size(), 64u);
+    EXPECT_EQ(VerifyWithJobdsPublicKey(envelope, dc), security::Refusal::kNone) << dc;
+    wire::v1::JobEnvelope forged = envelope;
+    forged.set_attempt(envelope.attempt() + 100);
+    EXPECT_EQ(VerifyWithJobdsPublicKey(forged, dc), security::Refusal::kBadSignature);
+    EXPECT_EQ(VerifyWithJobdsPublicKey(envelope, "dc9"), security::Refusal::kWrongDatacenter);
+  }
+  // The same key after a restart.
+  std::string key_id = jobd_->signing_key_id();
+  jobd_->Stop();
+  StartJobd();
+  EXPECT_EQ(jobd_->signing_key_id(), key_id);
+}
+
 // SubmitJob answers once the job is committed and its envelopes are in
 // Redis; RUNNING is written afterwards by the dispatcher's thread. Both
 // halves: the state reaches the file, and a jobd that stopped before writing
@@ -205,6 +248,10 @@ TEST_F(JobdServiceTest, RunningReachesTheStoreAndAPendingJobIsDispatchedAgainOnS
   ASSERT_EQ(dc1->size(), 2u);
   EXPECT_EQ((*dc1)[1].jid(), jid);
   EXPECT_EQ((*dc1)[1].attempt(), 1u);
+  // Signed again, with a new nonce, by the same key.
+  EXPECT_NE((*dc1)[1].nonce(), (*dc1)[0].nonce());
+  EXPECT_EQ((*dc1)[1].key_id(), jobd_->signing_key_id());
+  EXPECT_EQ(VerifyWithJobdsPublicKey((*dc1)[1], "dc1"), security::Refusal::kNone);
   EXPECT_EQ(Get(jid).state(), v1::RUNNING);
   EXPECT_TRUE(WaitFor([&] { return stored_state() == v1::RUNNING; }, absl::Seconds(5)));
 }
@@ -212,6 +259,9 @@ TEST_F(JobdServiceTest, RunningReachesTheStoreAndAPendingJobIsDispatchedAgainOnS
 TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
   AddFleet();
   std::string jid = Submit("web-*").jid();
+  // A minion that joins after the submit: matched by web-*, not expected.
+  ASSERT_TRUE(relays_->AddMinions("dc1", {"web-0new"}, {{"role", "web"}}, NowMs()).ok());
+  ASSERT_TRUE(WaitFor([&] { return MinionCount() == 7; }, absl::Seconds(10)));
   ASSERT_TRUE(relays_->Deliver("dc1", jid, 1, Delivery::DELIVERED, 12345).ok());
   ASSERT_TRUE(relays_->Deliver("dc1", jid, 1, Delivery::DELIVERED, 99999).ok());  // first wins
   ASSERT_TRUE(relays_->Deliver("dc2", jid, 1, Delivery::EXPIRED, 777).ok());
@@ -221,7 +271,9 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
       RelayPlayer::MakeReturn(jid, 1, "web-a0", true),
       RelayPlayer::MakeReturn(jid, 1, "web-a1", false),
       RelayPlayer::MakeReturn(jid, 1, "web-a0", true),   // duplicate
-      RelayPlayer::MakeReturn(jid, 1, "stray-1", true),  // unexpected
+      RelayPlayer::MakeReturn(jid, 1, "web-0new", true),  // unexpected
+      RelayPlayer::MakeReturn(jid, 1, "stray-1", true),   // not targeted: dropped
+      RelayPlayer::MakeReturn(jid, 2, "web-a2", true),    // attempt never sent: dropped
       RelayPlayer::MakeReturn("20000101000000000000", 1, "web-a2", true),  // unknown job
       RelayPlayer::MakeReturn(jid, 1, "bad id!", true),  // malformed return
   };
@@ -258,6 +310,8 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
   server::ReturnIngesterStats stats = jobd_->return_ingester().stats();
   EXPECT_EQ(stats.duplicates, 1u);
   EXPECT_EQ(stats.unexpected, 1u);
+  EXPECT_EQ(stats.not_targeted, 1u);
+  EXPECT_EQ(stats.never_dispatched, 1u);
   EXPECT_EQ(stats.unknown_job, 1u);
   EXPECT_EQ(stats.malformed_returns, 1u);
   EXPECT_EQ(jobd_->event_ingester().stats().unknown_job, 1u);
@@ -299,7 +353,7 @@ TEST_F(JobdServiceTest, RelayEntriesDriveCompletenessPerDatacenter) {
 
   v1::ListReturnsResponse all = ListReturns(jid, v1::ListReturnsRequest::ALL);
   ASSERT_EQ(all.returns_size(), 3);
-  EXPECT_EQ(all.returns(0).minion_id(), "stray-1");
+  EXPECT_EQ(all.returns(0).minion_id(), "web-0new");
   EXPECT_FALSE(all.returns(0).expected());
   EXPECT_TRUE(all.returns(1).expected());
   EXPECT_EQ(all.returns(1).stdout(), "true");

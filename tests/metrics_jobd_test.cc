@@ -74,14 +74,20 @@ TEST_F(MetricsJobdTest, CountersMoveWithIngestedReturns) {
   // The same returns again (a relay resend): duplicates, nothing new.
   SendReturns("dc1", jid, {"web-a0", "web-a1"});
   ASSERT_TRUE(WaitForValue("muster_jobd_returns_duplicate_total", {}, 2));
-  // A minion outside the expected set, and a jid nobody submitted.
+  // A minion the job does not target, a jid nobody submitted, and an
+  // attempt never sent: dropped, never stored (docs/PROTOCOL.md 2.2).
   SendReturns("dc1", jid, {"intruder-1"});
   SendReturns("dc1", "99990101000000000001", {"web-a3"});
+  SendReturns("dc1", jid, {"web-a3"}, {}, 100);
   ASSERT_TRUE(WaitForValue("muster_jobd_returns_unknown_job_total", {}, 1));
+  ASSERT_TRUE(WaitForValue("muster_jobd_returns_dropped_total", {{"reason", "never_dispatched"}}, 1));
   PromText text = Scrape();
-  EXPECT_EQ(text.Value("muster_jobd_returns_unexpected_total"), 1);
-  EXPECT_EQ(text.Value("muster_jobd_returns_ingested_total"), 4);  // + the unexpected one
-  EXPECT_EQ(text.Value("muster_jobd_stream_entries_total", {{"stream", "returns"}}), 4);
+  EXPECT_EQ(text.Value("muster_jobd_returns_dropped_total", {{"reason", "not_targeted"}}), 1);
+  EXPECT_EQ(text.Value("muster_jobd_returns_dropped_total", {{"reason", "unknown_job"}}), 1);
+  EXPECT_EQ(text.Value("muster_jobd_returns_dropped_total", {{"reason", "wrong_datacenter"}}), 0);
+  EXPECT_EQ(text.Value("muster_jobd_returns_unexpected_total"), 0);
+  EXPECT_EQ(text.Value("muster_jobd_returns_ingested_total"), 3);
+  EXPECT_EQ(text.Value("muster_jobd_stream_entries_total", {{"stream", "returns"}}), 5);
   // The returns took transactions of their own; the store committed those
   // and more (the job, the inventory), and the checkpointer ran after them.
   EXPECT_GE(text.Value("muster_jobd_returns_transactions_total"), 1);

@@ -90,7 +90,9 @@ TEST_F(MetricsRelayTest, ReadyLineNamesTheMetricsAddress) {
 }
 
 TEST_F(MetricsRelayTest, CountersMoveWithReturnsJobsAndMalformedFrames) {
-  FakeMinion minion(context_, "web-1.dc1", relay_->publish_endpoint(), relay_->return_endpoint());
+  auto accepted = AcceptedFakeMinion(context_, *relay_, *redis_connection_, "dc1", "web-1.dc1");
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  FakeMinion& minion = **accepted;
   ASSERT_TRUE(AddJob(*redis_connection_,
                      MakeJob("40000000000000000001", 1, muster::v1::GLOB, "*", "dc1"))
                   .ok());
@@ -127,7 +129,9 @@ TEST_F(MetricsRelayTest, CountersMoveWithReturnsJobsAndMalformedFrames) {
 // each bad one is answered with its reason and counted, and the peer's next
 // message goes through (docs/PROTOCOL.md 3.3).
 TEST_F(MetricsRelayTest, BadReturnsAreRejectedAndTheGoodOnesOfTheirMessageStored) {
-  FakeMinion minion(context_, "web-1.dc1", relay_->publish_endpoint(), relay_->return_endpoint());
+  auto accepted = AcceptedFakeMinion(context_, *relay_, *redis_connection_, "dc1", "web-1.dc1");
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  FakeMinion& minion = **accepted;
   std::string every_byte;
   for (int b = 0; b < 256; ++b) every_byte.push_back(static_cast<char>(b));
   const std::string jid = "50000000000000000001";
@@ -183,7 +187,9 @@ TEST_F(MetricsRelayTest, BadReturnsAreRejectedAndTheGoodOnesOfTheirMessageStored
 }
 
 TEST_F(MetricsRelayTest, RedisOutageShowsAsSpoolDepthThenReconnects) {
-  FakeMinion minion(context_, "web-1.dc1", relay_->publish_endpoint(), relay_->return_endpoint());
+  auto accepted = AcceptedFakeMinion(context_, *relay_, *redis_connection_, "dc1", "web-1.dc1");
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  FakeMinion& minion = **accepted;
   ASSERT_TRUE(WaitForValue("muster_relay_redis_reconnects_total", {}, 0));
   redis_.Stop();
   minion.SendReturns({MakeReturn("40000000000000000003", 1, minion.id(), "ok")});

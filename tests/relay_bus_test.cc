@@ -40,9 +40,11 @@ class RelayBusTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.message();
   }
 
+  // A minion whose key an operator accepted, subscribed.
   std::unique_ptr<FakeMinion> Minion(const std::string& id) {
-    return std::make_unique<FakeMinion>(context_, id, relay_->publish_endpoint(),
-                                        relay_->return_endpoint());
+    auto minion = AcceptedFakeMinion(context_, *relay_, *redis_connection_, "dc1", id);
+    EXPECT_TRUE(minion.ok()) << minion.status();
+    return minion.ok() ? *std::move(minion) : nullptr;
   }
 
   std::vector<wire::v1::RelayEvent> Events() {
@@ -291,6 +293,16 @@ TEST_F(RelayBusTest, GarbageIsCountedWithoutDisturbingOtherTraffic) {
   EXPECT_TRUE(vandal->acked().empty());
 }
 
+TEST_F(RelayBusTest, BusConnectWithoutInsecureIsRefused) {
+  RelayProcess relay("dc1", redis_.address_string(),
+                     std::vector<std::string>{"--bus_connect=tcp://127.0.0.1:1"});
+  EXPECT_FALSE(relay.Start().ok());
+  absl::StatusOr<int> code = relay.process().Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 2);
+  EXPECT_NE(relay.process().ReadLog().find("--bus_connect"), std::string::npos);
+}
+
 TEST_F(RelayBusTest, HeartbeatsBecomeInventoryUpdates) {
   StartRelay({"--minion_gone_after_ms=600"});
   auto minion = Minion("db-1.dc1");
@@ -378,10 +390,11 @@ class Forwarder {
 
 // --bus_connect: the relay connects its PUB socket to a forwarder instead of
 // binding; minions on the forwarder get the same frames, and returns still
-// come to the relay's return port.
+// come to the relay's return port. A forwarder would republish without
+// CURVE, so this mode needs --insecure (the test is about the forwarding).
 TEST_F(RelayBusTest, BusConnectPublishesThroughALocalForwarder) {
   Forwarder forwarder;
-  StartRelay({absl::StrCat("--bus_connect=", forwarder.in_endpoint())});
+  StartRelay({absl::StrCat("--bus_connect=", forwarder.in_endpoint()), "--insecure"});
   auto a = std::make_unique<FakeMinion>(context_, "a.dc1", forwarder.out_endpoint(),
                                         relay_->return_endpoint());
   auto b = std::make_unique<FakeMinion>(context_, "b.dc1", forwarder.out_endpoint(),

@@ -1,30 +1,93 @@
 #include "tests/relay_fake_minion.h"
 
+#include <atomic>
+#include <cstring>
 #include <iterator>
 
 #include <zmq_addon.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
+#include "tests/relay_process.h"
 #include "tests/support/process.h"
 
 namespace muster::testing {
 
+CurveClientKeys NewCurveClientKeys(const std::string& server_public_z85) {
+  char public_key[41];
+  char secret_key[41];
+  zmq_curve_keypair(public_key, secret_key);
+  return {server_public_z85, std::string(public_key, 40), std::string(secret_key, 40)};
+}
+
 FakeMinion::FakeMinion(zmq::context_t& context, std::string id,
-                       const std::string& publish_endpoint, const std::string& return_endpoint)
-    : id_(std::move(id)),
-      sub_(context, zmq::socket_type::sub),
+                       const std::string& publish_endpoint, const std::string& return_endpoint,
+                       std::optional<CurveClientKeys> curve)
+    : context_(&context),
+      id_(std::move(id)),
+      publish_endpoint_(publish_endpoint),
+      curve_(std::move(curve)),
       dealer_(context, zmq::socket_type::dealer) {
-  sub_.set(zmq::sockopt::linger, 0);
-  sub_.set(zmq::sockopt::rcvhwm, 0);
-  sub_.set(zmq::sockopt::subscribe, std::string(bus::kBroadcastTopic));
-  sub_.set(zmq::sockopt::subscribe, bus::MinionTopic(id_));
-  sub_.connect(publish_endpoint);
+  if (curve_.has_value()) {
+    public_key_ = curve_->public_z85;
+    dealer_.set(zmq::sockopt::curve_serverkey, curve_->server_public_z85);
+    dealer_.set(zmq::sockopt::curve_publickey, curve_->public_z85);
+    dealer_.set(zmq::sockopt::curve_secretkey, curve_->secret_z85);
+  }
+  ConnectSub();
   dealer_.set(zmq::sockopt::linger, 0);
   dealer_.connect(return_endpoint);
 }
 
+void FakeMinion::ConnectSub() {
+  static std::atomic<int> monitors{0};
+  if (sub_.handle() != nullptr) sub_.close();
+  if (sub_monitor_.handle() != nullptr) sub_monitor_.close();
+  sub_ = zmq::socket_t(*context_, zmq::socket_type::sub);
+  if (curve_.has_value()) {
+    sub_.set(zmq::sockopt::curve_serverkey, curve_->server_public_z85);
+    sub_.set(zmq::sockopt::curve_publickey, curve_->public_z85);
+    sub_.set(zmq::sockopt::curve_secretkey, curve_->secret_z85);
+  }
+  sub_.set(zmq::sockopt::linger, 0);
+  sub_.set(zmq::sockopt::rcvhwm, 0);
+  sub_.set(zmq::sockopt::subscribe, std::string(bus::kBroadcastTopic));
+  sub_.set(zmq::sockopt::subscribe, bus::MinionTopic(id_));
+  std::string monitor = absl::StrCat("inproc://fake-minion-sub-", monitors.fetch_add(1));
+  zmq_socket_monitor(sub_.handle(), monitor.c_str(),
+                     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL);
+  sub_monitor_ = zmq::socket_t(*context_, zmq::socket_type::pair);
+  sub_monitor_.set(zmq::sockopt::linger, 0);
+  sub_monitor_.connect(monitor);
+  sub_.connect(publish_endpoint_);
+  resubscribe_at_ = absl::InfiniteFuture();
+}
+
+void FakeMinion::WatchSub() {
+  std::vector<zmq::message_t> frames;
+  while (true) {
+    frames.clear();
+    if (!zmq::recv_multipart(sub_monitor_, std::back_inserter(frames),
+                             zmq::recv_flags::dontwait)) {
+      break;
+    }
+    if (frames.empty() || frames[0].size() < 2) continue;
+    uint16_t event;
+    std::memcpy(&event, frames[0].data(), sizeof(event));
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      subscribed_ = true;
+    } else {
+      ++subscribe_refusals_;
+      resubscribe_at_ = absl::Now() + kResubscribeDelay;
+    }
+  }
+  if (!subscribed_ && absl::Now() >= resubscribe_at_) ConnectSub();
+}
+
 int FakeMinion::Pump() {
+  WatchSub();
   int count = 0;
   std::vector<zmq::message_t> frames;
   while (true) {
@@ -34,6 +97,7 @@ int FakeMinion::Pump() {
     ReceivedJob received;
     if (frames.size() == 2 && received.job.ParseFromArray(frames[1].data(), frames[1].size())) {
       received.topic = frames[0].to_string();
+      received.bytes = frames[1].to_string();
       jobs_.push_back(std::move(received));
     }
   }
@@ -43,6 +107,17 @@ int FakeMinion::Pump() {
       break;
     }
     ++count;
+    // A dispatch re-sent on the return port (docs/PROTOCOL.md 3.6).
+    if (frames.size() == 3 && frames[0].to_string() == bus::kJobType) {
+      ReceivedJob received;
+      if (received.job.ParseFromArray(frames[2].data(), frames[2].size())) {
+        received.topic = frames[1].to_string();
+        received.bytes = frames[2].to_string();
+        received.resent = true;
+        jobs_.push_back(std::move(received));
+        continue;
+      }
+    }
     wire::v1::ReturnAck ack;
     if (frames.size() != 2 || frames[0].to_string() != bus::kAckType ||
         !ack.ParseFromArray(frames[1].data(), frames[1].size())) {
@@ -90,6 +165,25 @@ void FakeMinion::SendRaw(const std::vector<std::string>& frames) {
   std::vector<zmq::const_buffer> buffers;
   for (const std::string& frame : frames) buffers.push_back(zmq::buffer(frame));
   zmq::send_multipart(dealer_, buffers);
+}
+
+absl::StatusOr<std::unique_ptr<FakeMinion>> AcceptedFakeMinion(
+    zmq::context_t& context, const RelayProcess& relay, RedisConnection& redis,
+    const std::string& datacenter, const std::string& id, absl::Duration timeout) {
+  absl::StatusOr<std::string> server_key = relay.public_key();
+  if (!server_key.ok()) return server_key.status();
+  CurveClientKeys keys = NewCurveClientKeys(*server_key);
+  if (absl::Status accepted = AcceptMinionKey(redis, datacenter, id, keys.public_z85);
+      !accepted.ok()) {
+    return accepted;
+  }
+  auto minion = std::make_unique<FakeMinion>(context, id, relay.publish_endpoint(),
+                                             relay.return_endpoint(), keys);
+  if (!minion->PumpUntil([&] { return minion->subscribed(); }, timeout)) {
+    return absl::UnavailableError(absl::StrCat("minion ", id, ": SUB not admitted after ",
+                                               absl::FormatDuration(timeout)));
+  }
+  return minion;
 }
 
 wire::v1::Return MakeReturn(const std::string& jid, uint32_t attempt,

@@ -44,9 +44,11 @@ class RelayFaultTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.message();
   }
 
+  // A minion whose key an operator accepted, subscribed.
   std::unique_ptr<FakeMinion> Minion(const std::string& id) {
-    return std::make_unique<FakeMinion>(context_, id, relay_->publish_endpoint(),
-                                        relay_->return_endpoint());
+    auto minion = AcceptedFakeMinion(context_, *relay_, *redis_connection_, "dc1", id);
+    EXPECT_TRUE(minion.ok()) << minion.status();
+    return minion.ok() ? *std::move(minion) : nullptr;
   }
 
   // DELIVERED / EXPIRED events per jid.

@@ -1,9 +1,13 @@
 #include "tests/relay_process.h"
 
+#include <fstream>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/redis/redis_stream.h"
+#include "common/security/dispatch_signature.h"
 
 namespace muster::testing {
 
@@ -27,6 +31,13 @@ absl::Status RelayProcess::Start() {
       "--heartbeat_interval_ms=200",
       "--inject_delay_ms=500",
   };
+  bool trust_named = false;
+  for (const std::string& flag : extra_flags_) {
+    if (absl::StartsWith(flag, "--trusted_key") || absl::StartsWith(flag, "--insecure")) {
+      trust_named = true;
+    }
+  }
+  if (!trust_named) argv.push_back(TestTrustedKeyFlag());
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   std::string log_path = absl::StrCat(state_dir_, "/relayd.log");
   // A restart appends to the same log: only a ready line after the old
@@ -56,6 +67,16 @@ absl::Status RelayProcess::Start() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> RelayProcess::public_key() const {
+  std::string path = absl::StrCat(state_dir_, "/relay_curve.pub");
+  std::ifstream in(path);
+  std::string key;
+  if (!(in >> key) || key.size() != 40) {
+    return absl::NotFoundError(absl::StrCat(path, ": no CURVE public key"));
+  }
+  return key;
+}
+
 wire::v1::JobEnvelope MakeJob(const std::string& jid, uint32_t attempt,
                               muster::v1::TargetType type, const std::string& expression,
                               const std::string& datacenter, absl::Duration timeout) {
@@ -74,9 +95,51 @@ wire::v1::JobEnvelope MakeJob(const std::string& jid, uint32_t attempt,
   return job;
 }
 
+const security::SigningKey& TestSigningKey() {
+  static const security::SigningKey* const key =
+      new security::SigningKey(security::SigningKey::Generate());
+  return *key;
+}
+
+std::string TestTrustedKeyFlag() {
+  return absl::StrCat("--trusted_key=", security::PublicKeyHex(TestSigningKey().public_key()));
+}
+
+absl::Status AcceptMinionKey(RedisConnection& redis, const std::string& datacenter,
+                             const std::string& minion_id, const std::string& public_key) {
+  wire::v1::MinionKeyRecord record;
+  record.set_state(wire::v1::MinionKeyRecord::ACCEPTED);
+  record.set_public_key(public_key);
+  int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  record.set_first_seen_ms(now_ms);
+  record.set_decided_at_ms(now_ms);
+  record.set_decided_by("test");
+  redis.Append({"HSET", absl::StrCat("muster:minion_keys:", datacenter), minion_id,
+                record.SerializeAsString()});
+  redis.Append({"INCR", absl::StrCat("muster:minion_keys_version:", datacenter)});
+  absl::StatusOr<std::vector<RedisReply>> replies = redis.ReadReplies();
+  if (!replies.ok()) return replies.status();
+  for (const RedisReply& reply : *replies) {
+    if (reply.IsError()) return absl::InternalError(std::string(reply.str()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AddJob(RedisConnection& redis, const wire::v1::JobEnvelope& job) {
-  std::string key = absl::StrCat("muster:jobs:", job.datacenter());
-  std::string value = job.SerializeAsString();
+  if (!job.signature().empty()) {
+    return AddJobBytes(redis, job.datacenter(), job.SerializeAsString());
+  }
+  wire::v1::JobEnvelope signed_job = job;
+  if (absl::Status signed_ok = security::SignDispatch(TestSigningKey(), signed_job);
+      !signed_ok.ok()) {
+    return signed_ok;
+  }
+  return AddJobBytes(redis, job.datacenter(), signed_job.SerializeAsString());
+}
+
+absl::Status AddJobBytes(RedisConnection& redis, const std::string& datacenter,
+                         const std::string& value) {
+  std::string key = absl::StrCat("muster:jobs:", datacenter);
   absl::StatusOr<RedisReply> reply = redis.Command({"XADD", key, "*", "job", value});
   if (!reply.ok()) return reply.status();
   if (!reply->IsString()) return absl::InternalError(std::string(reply->str()));

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/redis/redis_connection.h"
+#include "common/security/signing_keys.h"
 #include "proto/wire.pb.h"
 #include "tests/support/process.h"
 
@@ -20,7 +21,9 @@ namespace muster::testing {
 class RelayProcess {
  public:
   // `extra_flags` are appended to the defaults (fast heartbeat, short
-  // inject delay); ports are chosen once and kept across restarts.
+  // inject delay, and --trusted_key=TestSigningKey() unless `extra_flags`
+  // name trusted keys or --insecure); ports are chosen once and kept across
+  // restarts.
   RelayProcess(std::string datacenter, std::string redis_address,
                std::vector<std::string> extra_flags = {});
 
@@ -38,6 +41,9 @@ class RelayProcess {
   const std::string& publish_endpoint() const { return publish_endpoint_; }
   const std::string& return_endpoint() const { return return_endpoint_; }
   const std::string& state_dir() const { return state_dir_; }
+  // The relay's CURVE public key (Z85), read from <state_dir>/relay_curve.pub
+  // (written at the first start; NotFound with --insecure or before it).
+  absl::StatusOr<std::string> public_key() const;
   ChildProcess& process() { return process_; }
 
  private:
@@ -58,8 +64,24 @@ wire::v1::JobEnvelope MakeJob(const std::string& jid, uint32_t attempt,
                               const std::string& datacenter,
                               absl::Duration timeout = absl::Minutes(1));
 
+// The key relay tests sign their dispatches with, as jobd would (one per
+// test process), and the relayd flag that trusts it.
+const security::SigningKey& TestSigningKey();
+std::string TestTrustedKeyFlag();
+
+// XADD muster:jobs:{dc} * job <envelope>, signed with TestSigningKey()
+// first unless it already carries a signature.
+// What jobd does for `jobctl keys accept`: records `minion_id` of
+// `datacenter` ACCEPTED with `public_key` in muster:minion_keys:{dc} and
+// increments muster:minion_keys_version:{dc}; relays apply it within ~1 s.
+absl::Status AcceptMinionKey(RedisConnection& redis, const std::string& datacenter,
+                             const std::string& minion_id, const std::string& public_key);
+
 // XADD muster:jobs:{dc} * job <envelope>.
 absl::Status AddJob(RedisConnection& redis, const wire::v1::JobEnvelope& job);
+// XADD muster:jobs:{datacenter} * job <value>, as given (forgeries).
+absl::Status AddJobBytes(RedisConnection& redis, const std::string& datacenter,
+                         const std::string& value);
 
 // Every entry of `stream` (XRANGE - +), as the value of its only field.
 absl::StatusOr<std::vector<std::string>> ReadStreamValues(RedisConnection& redis,

@@ -274,6 +274,12 @@ absl::StatusOr<bool> TrustedKeys::Load(bool force) {
   } else if (!force) {
     return false;
   }
+  // A reload that would leave no key (an editor truncating the file before
+  // writing it) would make every dispatch refused: keep the keys in force.
+  if (keys.empty() && !force) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_, ": holds no key; the previous keys stay in force"));
+  }
   absl::flat_hash_map<std::string, PublicKey> by_id;
   for (const PublicKey& key : keys) by_id.emplace(KeyId(key), key);
   absl::MutexLock lock(&mutex_);

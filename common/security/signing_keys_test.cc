@@ -87,6 +87,21 @@ TEST(TrustedKeysTest, FileAndInlineKeysReloadWhenTheFileChanges) {
   EXPECT_TRUE((*trusted)->Find(b.key_id(), &found));
 }
 
+TEST(TrustedKeysTest, AFileEmptiedByAReloadKeepsThePreviousKeys) {
+  std::string dir = TempDir();
+  SigningKey a = SigningKey::Generate();
+  std::string file = dir + "/trusted";
+  Write(file, absl::StrCat(PublicKeyHex(a.public_key()), "\n"));
+  auto trusted = TrustedKeys::Create(file, {});
+  ASSERT_TRUE(trusted.ok()) << trusted.status();
+  Write(file, "# being rewritten\n");
+  absl::StatusOr<bool> emptied = (*trusted)->ReloadIfChanged();
+  ASSERT_FALSE(emptied.ok());
+  EXPECT_NE(emptied.status().message().find("holds no key"), std::string::npos);
+  PublicKey found;
+  EXPECT_TRUE((*trusted)->Find(a.key_id(), &found));
+}
+
 TEST(TrustedKeysTest, NoKeyAtAllIsAnError) {
   std::string dir = TempDir();
   Write(dir + "/empty", "# nothing\n");

@@ -285,13 +285,41 @@ function jobPage(jid) {
 
 // ---------------------------------------------------------------- fleet
 
+// What a relay's security checks refused (docs/PROTOCOL.md 8.3, 8.4): the
+// total, with each reason in the cell's tooltip and below it.
+function refusalText(r) {
+  const parts = [];
+  for (const [who, counts] of [["relay", r.dispatches_refused], ["minions", r.minion_dispatches_refused],
+                               ["messages", r.messages_refused]]) {
+    const reasons = Object.keys(counts || {}).sort().filter(k => n(counts[k]) > 0)
+      .map(k => `${k}=${n(counts[k])}`);
+    if (reasons.length) parts.push(`${who} ${reasons.join(" ")}`);
+  }
+  return parts.join(" · ");
+}
+
+function relaySecurityCells(r) {
+  const sum = counts => Object.values(counts || {}).reduce((a, v) => a + n(v), 0);
+  const refused = sum(r.dispatches_refused) + sum(r.minion_dispatches_refused) + sum(r.messages_refused);
+  const details = refusalText(r);
+  const refusedCell = refused > 0
+    ? `<span class="warn" title="${esc(details)}">${refused}</span><div class="muted small">${esc(details)}</div>`
+    : "0";
+  const pending = n(r.keys_pending);
+  return `<td class="num refused">${refusedCell}</td>
+    <td class="num">${pending > 0 ? `<span class="warn">${pending}</span>` : "0"}</td>
+    <td>${r.secure === true ? "secure" : '<span class="insecure">INSECURE/unknown</span>'}</td>`;
+}
+
 function fleetPage() {
   setActive("nav-fleet");
   const gen = generation;
   let query = hashParams().get("q") || "";
   view.innerHTML = `<h1>Relays</h1>
+    <div id="relays-insecure"></div>
     <table id="relays"><thead><tr><th>relay</th><th>datacenter</th><th>alive</th><th>last heartbeat</th><th class="num">minions</th>
-      <th class="num">jobs injected</th><th class="num">returns forwarded</th><th class="num">spool</th><th class="num">malformed</th></tr></thead>
+      <th class="num">jobs injected</th><th class="num">returns forwarded</th><th class="num">spool</th><th class="num">malformed</th>
+      <th class="num">refused</th><th class="num">keys pending</th><th>security</th></tr></thead>
       <tbody id="relays-body"></tbody></table>
     <h1 class="section">Minions</h1>
     <div class="toolbar"><input id="mq" size="40" placeholder="target, e.g. web-00* or G@role:db" autocomplete="off">
@@ -321,8 +349,13 @@ function fleetPage() {
         <td>${r.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(r.last_heartbeat_ms)}</td>
         <td class="num">${n(r.minions_connected)}</td><td class="num">${n(r.jobs_injected)}</td>
         <td class="num">${n(r.returns_forwarded)}</td><td class="num">${n(r.spool_depth)}</td>
-        <td class="num">${n(r.malformed_dropped)}</td></tr>`).join("") ||
-        '<tr><td colspan="9" class="muted">no relay has reported</td></tr>');
+        <td class="num">${n(r.malformed_dropped)}</td>${relaySecurityCells(r)}</tr>`).join("") ||
+        '<tr><td colspan="12" class="muted">no relay has reported</td></tr>');
+      const insecure = (relays.relays || []).filter(r => r.secure !== true);
+      setHtml("relays-insecure", insecure.length === 0 ? "" :
+        `<p class="banner-insecure">INSECURE: ${insecure.map(r => esc(r.relay_id)).join(", ")}
+         ${insecure.length === 1 ? "runs" : "run"} without security (started with --insecure, or too old to say):
+         dispatches are not verified and the bus is not encrypted.</p>`);
       const q = query;
       let minions;
       try {
