@@ -136,8 +136,8 @@ class PythonMinionSecurityTest(unittest.TestCase):
                 "--trusted_key", bytes(self.jobd.verify_key).hex(),
                 "--relay_public_key", self.bus.public.decode(),
                 "--state_dir", os.path.join(self.dir, "state")] + list(extra)
-        self.proc = subprocess.Popen(argv, stdout=open(os.path.join(self.dir, "minion.log"), "wb"),
-                                     stderr=subprocess.STDOUT)
+        with open(os.path.join(self.dir, "minion.log"), "wb") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
     def signed(self, job):
         ds.sign(self.jobd, job)

@@ -65,6 +65,8 @@ class PythonMinionTest(unittest.TestCase):
         run = subprocess.run([relayd, "--helpfull"], capture_output=True)
         help_text = run.stdout + run.stderr
         self.secure = b"auto_accept" in help_text and b"trusted_key" in help_text
+        print("relayd %s" % ("secure: signed dispatches, CURVE" if self.secure
+                             else "without security flags: minion --insecure"), flush=True)
         self.jobd = nacl.signing.SigningKey.generate()
         relay_security, minion_security = [], ["--insecure"]
         if self.secure:
@@ -96,9 +98,10 @@ class PythonMinionTest(unittest.TestCase):
                 proc.wait()
 
     def start(self, argv, name):
-        log = open(os.path.join(self.dir, name + ".log"), "wb")
         env = dict(os.environ)
-        self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env))
+        with open(os.path.join(self.dir, name + ".log"), "wb") as log:
+            self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                               env=env))
 
     def ping(self):
         try:
