@@ -95,7 +95,13 @@ KeyRegistry::KeyRegistry(KeyRegistryOptions options, RedisLinkOptions link)
 bool KeyRegistry::AdmitsPublish(absl::string_view key) const {
   absl::MutexLock lock(&mu_);
   auto it = keys_.find(key);
-  return it != keys_.end() && it->second.accepted > 0 && it->second.rejected == 0;
+  // With auto_accept a key nobody has seen yet is accepted at its first
+  // heartbeat whatever id it names, so it may subscribe at once: its SUB
+  // often connects before that heartbeat, and a refusal would cost it the
+  // jobs published until it reconnects. Not when the registry is full: its
+  // heartbeat would be refused.
+  if (it == keys_.end()) return options_.auto_accept && records_.size() < options_.max_records;
+  return it->second.accepted > 0 && it->second.rejected == 0;
 }
 
 bool KeyRegistry::AdmitsReturn(absl::string_view key) const {

@@ -97,8 +97,11 @@ class KeyRegistry {
   KeyRegistry& operator=(const KeyRegistry&) = delete;
 
   // ZAP: may `key` (Z85) connect? The publish socket admits a key that is
-  // ACCEPTED for some id and REJECTED for none; the return socket any key
-  // REJECTED for none (a new key must reach the relay to be recorded).
+  // ACCEPTED for some id and REJECTED for none, and with auto_accept also a
+  // key with no record yet while there is room for one (it will be
+  // accepted at its first heartbeat);
+  // the return socket any key REJECTED for none (a new key must reach the
+  // relay to be recorded).
   bool AdmitsPublish(absl::string_view key) const ABSL_LOCKS_EXCLUDED(mu_);
   bool AdmitsReturn(absl::string_view key) const ABSL_LOCKS_EXCLUDED(mu_);
 

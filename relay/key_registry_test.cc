@@ -111,6 +111,9 @@ TEST_F(KeyRegistryTest, AutoAcceptRecordsAcceptedAtFirstContact) {
   options.auto_accept = true;
   auto registry = Registry(options);
   const std::string key = NewKey();
+  // A key not seen yet may subscribe at once (it is accepted at its first
+  // heartbeat anyway).
+  EXPECT_TRUE(registry->AdmitsPublish(key));
   EXPECT_EQ(registry->BindHeartbeat("web-1", key, 1000), Binding::kAccepted);
   EXPECT_EQ(registry->Check("web-1", key, 1000), Binding::kAccepted);
   EXPECT_TRUE(registry->AdmitsPublish(key));
@@ -206,6 +209,9 @@ TEST_F(KeyRegistryTest, RecordsAreWrittenBackWhenRedisLostThem) {
   options.auto_accept = true;
   auto registry = Registry(options);
   const std::string key = NewKey();
+  // A key not seen yet may subscribe at once (it is accepted at its first
+  // heartbeat anyway).
+  EXPECT_TRUE(registry->AdmitsPublish(key));
   EXPECT_EQ(registry->BindHeartbeat("web-1", key, 1000), Binding::kAccepted);
   ASSERT_TRUE(registry->Sync().ok());
   ASSERT_TRUE(redis_connection_->Command({"FLUSHALL"}).ok());

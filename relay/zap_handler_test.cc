@@ -69,6 +69,7 @@ class ZapSocketsTest : public ::testing::Test {
     options.keys_key = "k";
     options.version_key = "v";
     options.auto_accept = true;
+    options.max_records = 1;
     registry_ = std::make_unique<KeyRegistry>(options, RedisLinkOptions{});
     absl::StatusOr<std::unique_ptr<ZapHandler>> zap =
         ZapHandler::Start(context_, registry_.get(), &counters_);
@@ -132,6 +133,10 @@ TEST_F(ZapSocketsTest, PublishSocketReachesOnlyAcceptedKeys) {
   const std::string endpoint = pub.get(zmq::sockopt::last_endpoint);
 
   const TestKeys accepted = NewKeys();
+  // A stranger's key is admitted to the publish port under auto_accept
+  // while the registry has room (its heartbeat would accept it); here it
+  // has none, so only the accepted key gets in.
+  EXPECT_TRUE(registry_->AdmitsPublish(NewKeys().public_z85));
   ASSERT_EQ(registry_->BindHeartbeat("web-1", accepted.public_z85, 1), Binding::kAccepted);
   const TestKeys stranger = NewKeys();
   zmq::socket_t good = Client(zmq::socket_type::sub, accepted, server_.public_z85);

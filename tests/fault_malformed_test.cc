@@ -1,5 +1,7 @@
 // Fault suite, bad input: while a job's returns stream in, a peer floods
-// dc1's relay return port with malformed bus frames, and malformed entries
+// dc1's relay return port with malformed bus frames (an authenticated peer:
+// a CURVE client whose key is accepted, so the frames reach the relay's
+// parser; a peer without CURVE cannot even complete a handshake), and malformed entries
 // are written to the returns, events and job streams. Each is dropped and
 // counted (a parsable RET holding a bad return is answered with a
 // rejection instead); the job, and one submitted after the flood, end with every
@@ -13,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "common/bus/bus_security.h"
 #include "proto/wire.pb.h"
 #include "tests/fault_audit.h"
 #include "tests/support/cluster.h"
@@ -84,10 +87,17 @@ TEST(FaultMalformedTest, MalformedFramesAndEntriesDuringJobChangeNothing) {
 
   // Bus: a peer that speaks nonsense on dc1's return port.
   zmq::context_t context(1);
+  // The key of dc1's fleetsim's first socket: accepted for its minions.
+  absl::StatusOr<security::CurveKeyPair> keys = cluster.AdmittedBusKeys("dc1");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  auto curve_peer = [&](zmq::socket_t& socket) {
+    socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::sndhwm, 0);
+    ASSERT_TRUE(bus::ApplyCurveClient(socket, *keys, cluster.RelayPublicKey("dc1")).ok());
+    socket.connect(cluster.relay("dc1").return_endpoint());
+  };
   zmq::socket_t peer(context, zmq::socket_type::dealer);
-  peer.set(zmq::sockopt::linger, 0);
-  peer.set(zmq::sockopt::sndhwm, 0);
-  peer.connect(cluster.relay("dc1").return_endpoint());
+  curve_peer(peer);
   std::vector<std::vector<std::string>> malformed = MalformedFrames();
   std::vector<std::vector<std::string>> rejected = RejectedReturns(jid);
   size_t bus_messages = 0;  // malformed ones
@@ -108,10 +118,24 @@ TEST(FaultMalformedTest, MalformedFramesAndEntriesDuringJobChangeNothing) {
       ++rejected_returns;
     }
   }
-  // One payload over the 4 MiB limit.
-  peer.send(zmq::str_buffer("RET"), zmq::send_flags::sndmore);
-  peer.send(zmq::buffer(std::string(5 << 20, 'x')), zmq::send_flags::none);
-  ++bus_messages;
+  // One payload over the 4 MiB + 64 KiB limit, from another connection:
+  // libzmq (ZMQ_MAXMSGSIZE) closes that connection before the relay reads
+  // it, so it is neither parsed nor counted, and the relay's memory does
+  // not grow with it.
+  zmq::socket_t big(context, zmq::socket_type::dealer);
+  curve_peer(big);
+  big.send(zmq::str_buffer("RET"), zmq::send_flags::sndmore);
+  big.send(zmq::buffer(std::string(5 << 20, 'x')), zmq::send_flags::none);
+  // And a peer without CURVE: its nonsense never gets past the handshake.
+  zmq::socket_t plain(context, zmq::socket_type::dealer);
+  plain.set(zmq::sockopt::linger, 0);
+  plain.connect(cluster.relay("dc1").return_endpoint());
+  for (const std::vector<std::string>& message : malformed) {
+    for (size_t i = 0; i < message.size(); ++i) {
+      plain.send(zmq::buffer(message[i]), i + 1 < message.size() ? zmq::send_flags::sndmore
+                                                                 : zmq::send_flags::none);
+    }
+  }
 
   // Streams: entries jobd and the relays must skip.
   RedisConnection& redis = cluster.redis_connection();
