@@ -124,7 +124,7 @@ Binding KeyRegistry::Lookup(absl::string_view id, absl::string_view key, int64_t
   absl::MutexLock lock(&mu_);
   auto it = records_.find(id);
   if (it == records_.end()) {
-    if (!create) return Binding::kUnboundId;
+    if (!create) return Binding::kUnknownId;
     if (records_.size() >= options_.max_records ||
         (!options_.auto_accept && counts_.pending >= options_.max_pending)) {
       return Binding::kRegistryFull;

@@ -65,7 +65,9 @@ enum class Binding {
   kAccepted,      // ACCEPTED and bound to this key: process the message
   kPendingKey,    // bound to this key, not yet accepted
   kRejectedKey,   // bound to this key, rejected
-  kUnboundId,     // no record, or bound to another key
+  kUnboundId,     // bound to another key
+  kUnknownId,     // (receipts, returns) no record yet: the relay has not heard
+                  // this id's heartbeat, or has not loaded its record yet
   kRegistryFull,  // (heartbeats) a new id, but no room for its record
 };
 
@@ -112,7 +114,7 @@ class KeyRegistry {
   Binding BindHeartbeat(absl::string_view id, absl::string_view key, int64_t now_ms)
       ABSL_LOCKS_EXCLUDED(mu_);
   // A receipt or return of `id` from `key`: never creates a record (no
-  // record: kUnboundId); records conflicts like BindHeartbeat.
+  // record: kUnknownId); records conflicts like BindHeartbeat.
   Binding Check(absl::string_view id, absl::string_view key, int64_t now_ms)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Whether `id` is ACCEPTED (with any key): re-sends go only to those.

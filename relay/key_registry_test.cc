@@ -83,7 +83,7 @@ TEST_F(KeyRegistryTest, NewIdIsPendingAndBoundToItsFirstKey) {
   const std::string other = NewKey();
   EXPECT_TRUE(registry->AdmitsReturn(key));
   EXPECT_FALSE(registry->AdmitsPublish(key));
-  EXPECT_EQ(registry->Check("web-1", key, 1000), Binding::kUnboundId);  // no record yet
+  EXPECT_EQ(registry->Check("web-1", key, 1000), Binding::kUnknownId);  // no record yet
   EXPECT_EQ(registry->BindHeartbeat("web-1", key, 1000), Binding::kPendingKey);
   EXPECT_EQ(registry->Check("web-1", key, 1001), Binding::kPendingKey);
   EXPECT_FALSE(registry->AdmitsPublish(key));
@@ -148,7 +148,7 @@ TEST_F(KeyRegistryTest, OperatorDecisionsInRedisApplyAtTheNextSync) {
   ASSERT_TRUE(redis_connection_->Command({"HDEL", kKeys, "web-1"}).ok());
   ASSERT_TRUE(redis_connection_->Command({"INCR", kVersion}).ok());
   ASSERT_TRUE(registry->Sync().ok());
-  EXPECT_EQ(registry->Check("web-1", key, 4000), Binding::kUnboundId);
+  EXPECT_EQ(registry->Check("web-1", key, 4000), Binding::kUnknownId);
   EXPECT_TRUE(registry->AdmitsReturn(key));
   const std::string new_key = NewKey();
   EXPECT_EQ(registry->BindHeartbeat("web-1", new_key, 5000), Binding::kPendingKey);

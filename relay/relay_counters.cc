@@ -33,6 +33,7 @@ absl::string_view MessageRefuseReasonName(MessageRefuseReason reason) {
     case MessageRefuseReason::kRejectedKey: return "rejected_key";
     case MessageRefuseReason::kUnboundId: return "unbound_id";
     case MessageRefuseReason::kRegistryFull: return "registry_full";
+    case MessageRefuseReason::kUnknownId: return "unknown_id";
   }
   return "unknown";
 }

@@ -55,8 +55,10 @@ enum class MessageRefuseReason {
   kRejectedKey,   // the id's record is REJECTED
   kUnboundId,     // no record, or the id is bound to another key
   kRegistryFull,  // a new id beyond --max_minions or the pending-key cap
+  kUnknownId,     // a receipt or return of an id with no record yet (a
+                  // return is left unanswered: the minion sends it again)
 };
-inline constexpr int kMessageRefuseReasons = 4;
+inline constexpr int kMessageRefuseReasons = 5;
 absl::string_view MessageRefuseReasonName(MessageRefuseReason reason);
 
 // The ZAP domain of each relay socket (relay/zap_handler.h): the `socket`

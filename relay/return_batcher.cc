@@ -45,7 +45,7 @@ void CopyKey(const wire::v1::Return& ret, wire::v1::ReturnKey* key) {
 
 absl::StatusOr<DecodedReturns> DecodeReturnPayload(
     absl::string_view payload, int64_t received_at_ms, const EntryLimits& limits,
-    const std::function<bool(const std::string& minion_id)>& bound) {
+    const std::function<KeyAdmission(const std::string& minion_id)>& bound) {
   wire::v1::ReturnBatch batch;
   if (!batch.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return absl::InvalidArgumentError(
@@ -61,10 +61,17 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(
   for (int i = 0; i < batch.returns_size(); ++i) {
     const wire::v1::Return& ret = batch.returns(i);
     std::optional<RejectedReturn> rejected = CheckReturn(ret);
-    if (!rejected.has_value() && bound && !bound(ret.minion_id())) {
-      rejected = RejectedReturn{ReturnRejectReason::kUnboundId,
-                                absl::StrCat("minion ", ret.minion_id(),
-                                             ": not accepted and bound to the sender's key")};
+    if (!rejected.has_value() && bound) {
+      KeyAdmission admission = bound(ret.minion_id());
+      if (admission == KeyAdmission::kDefer) {
+        ++decoded.deferred;
+        continue;
+      }
+      if (admission == KeyAdmission::kReject) {
+        rejected = RejectedReturn{ReturnRejectReason::kUnboundId,
+                                  absl::StrCat("minion ", ret.minion_id(),
+                                               ": not accepted and bound to the sender's key")};
+      }
     }
     if (rejected.has_value()) {
       wire::v1::ReturnRejection* rejection = ack.add_rejected();
@@ -79,7 +86,8 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(
   }
   decoded.returns = ack.keys_size();
   if (decoded.returns == 0) return decoded;
-  bool fits = decoded.rejected.empty() && batch.returns_size() <= limits.max_returns &&
+  bool fits = decoded.rejected.empty() && decoded.deferred == 0 &&
+              batch.returns_size() <= limits.max_returns &&
               payload.size() <= limits.max_bytes && batch.relay_id().empty() &&
               batch.datacenter().empty() && batch.received_at_ms() == 0;
   if (fits) {

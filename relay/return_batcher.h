@@ -54,6 +54,7 @@ struct DecodedReturns {
   wire::v1::ReturnAck ack;
   int returns = 0;  // accepted
   std::vector<RejectedReturn> rejected;
+  int deferred = 0;  // in neither list of the ACK (KeyAdmission::kDefer)
 };
 
 // Validates a RET payload. It must parse as a ReturnBatch holding at least
@@ -62,12 +63,16 @@ struct DecodedReturns {
 // bytes, attempt >= 1, a valid minion id, stdout and stderr each at most
 // bus::kMaxOutputBytes. Returns that pass are accepted (their bytes go into
 // `chunks` unchanged); the others are rejected and answered in `ack`.
-// `bound`, when set, is asked last about each return's minion id: false
-// rejects the return with kUnboundId (its id is not ACCEPTED and bound to
-// the sender's key, docs/PROTOCOL.md 8.4).
+// `bound`, when set, is asked last about each return's minion id
+// (docs/PROTOCOL.md 8.4): kReject rejects the return with kUnboundId (its
+// id is bound to another key, pending or rejected); kDefer leaves it out of
+// the ACK altogether (neither accepted nor rejected: the relay has no
+// record of the id yet, so the minion keeps it and sends it again after
+// its ack timeout).
+enum class KeyAdmission { kAccept, kReject, kDefer };
 absl::StatusOr<DecodedReturns> DecodeReturnPayload(
     absl::string_view payload, int64_t received_at_ms, const EntryLimits& limits,
-    const std::function<bool(const std::string& minion_id)>& bound = nullptr);
+    const std::function<KeyAdmission(const std::string& minion_id)>& bound = nullptr);
 
 // One returns-stream entry value built from consecutive chunks.
 struct PackedEntry {

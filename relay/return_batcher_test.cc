@@ -162,7 +162,9 @@ TEST(ReturnBatcherTest, ReturnsOfIdsNotBoundToTheSenderAreRejectedUnboundId) {
   }
   absl::StatusOr<DecodedReturns> decoded =
       DecodeReturnPayload(batch.SerializeAsString(), 5, EntryLimits{},
-                          [](const std::string& id) { return id == "mine"; });
+                          [](const std::string& id) {
+                            return id == "mine" ? KeyAdmission::kAccept : KeyAdmission::kReject;
+                          });
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->returns, 1);
   ASSERT_EQ(decoded->ack.keys_size(), 1);
@@ -178,4 +180,35 @@ TEST(ReturnBatcherTest, ReturnsOfIdsNotBoundToTheSenderAreRejectedUnboundId) {
 }
 
 }  // namespace
+// A return whose minion id the relay has no record of yet (it just
+// restarted, or the minion's heartbeat is still on its way) is in neither
+// list of the ACK: the minion keeps it and sends it again, so a genuine
+// return is never dropped on a transient gap in the relay's knowledge.
+TEST(DecodeReturnPayloadTest, DeferredReturnsAreNeitherAcknowledgedNorRejected) {
+  wire::v1::ReturnBatch batch;
+  for (const char* id : {"known", "unknown", "theirs"}) {
+    wire::v1::Return* ret = batch.add_returns();
+    ret->set_jid("50000000000000000001");
+    ret->set_attempt(1);
+    ret->set_minion_id(id);
+  }
+  absl::StatusOr<DecodedReturns> decoded = DecodeReturnPayload(
+      batch.SerializeAsString(), 5, EntryLimits{}, [](const std::string& id) {
+        if (id == "known") return KeyAdmission::kAccept;
+        return id == "unknown" ? KeyAdmission::kDefer : KeyAdmission::kReject;
+      });
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->returns, 1);
+  EXPECT_EQ(decoded->deferred, 1);
+  ASSERT_EQ(decoded->ack.keys_size(), 1);
+  EXPECT_EQ(decoded->ack.keys(0).minion_id(), "known");
+  ASSERT_EQ(decoded->ack.rejected_size(), 1);
+  EXPECT_EQ(decoded->ack.rejected(0).key().minion_id(), "theirs");
+  ASSERT_EQ(decoded->chunks.size(), 1u);
+  wire::v1::ReturnBatch stored;
+  ASSERT_TRUE(stored.ParseFromString(decoded->chunks[0].batch));
+  ASSERT_EQ(stored.returns_size(), 1);
+  EXPECT_EQ(stored.returns(0).minion_id(), "known");
+}
+
 }  // namespace muster::relay

@@ -151,9 +151,9 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
     if (user_id != nullptr) key = user_id;
   }
   if (type == bus::kReturnType) {
-    std::function<bool(const std::string&)> bound;
+    std::function<KeyAdmission(const std::string&)> bound;
     if (registry_ != nullptr) {
-      bound = [&](const std::string& id) { return Admit("return", id, key, now_ms, false); };
+      bound = [&](const std::string& id) { return AdmitReturn(id, key, now_ms); };
     }
     absl::StatusOr<DecodedReturns> returns =
         DecodeReturnPayload(bytes, now_ms, options_.entry_limits, bound);
@@ -234,12 +234,31 @@ bool ReturnCollector::Admit(absl::string_view what, const std::string& id,
   if (registry_ == nullptr) return true;
   Binding binding =
       heartbeat ? registry_->BindHeartbeat(id, key, now_ms) : registry_->Check(id, key, now_ms);
+  if (binding == Binding::kAccepted) return true;
+  CountRefused(what, id, key, binding);
+  return false;
+}
+
+KeyAdmission ReturnCollector::AdmitReturn(const std::string& id, absl::string_view key,
+                                          int64_t now_ms) {
+  Binding binding = registry_->Check(id, key, now_ms);
+  if (binding == Binding::kAccepted) return KeyAdmission::kAccept;
+  CountRefused("return", id, key, binding);
+  // No record yet (a relay that just restarted and has not reloaded the
+  // records, or a minion whose heartbeat has not arrived): not an answer
+  // either way; the minion sends it again and it is judged then. Rejecting
+  // it would make the minion drop a return that may be genuine.
+  return binding == Binding::kUnknownId ? KeyAdmission::kDefer : KeyAdmission::kReject;
+}
+
+void ReturnCollector::CountRefused(absl::string_view what, const std::string& id,
+                                   absl::string_view key, Binding binding) {
   MessageRefuseReason reason;
   switch (binding) {
-    case Binding::kAccepted: return true;
     case Binding::kPendingKey: reason = MessageRefuseReason::kPendingKey; break;
     case Binding::kRejectedKey: reason = MessageRefuseReason::kRejectedKey; break;
     case Binding::kRegistryFull: reason = MessageRefuseReason::kRegistryFull; break;
+    case Binding::kUnknownId: reason = MessageRefuseReason::kUnknownId; break;
     default: reason = MessageRefuseReason::kUnboundId; break;
   }
   uint64_t count =
@@ -250,7 +269,6 @@ bool ReturnCollector::Admit(absl::string_view what, const std::string& id,
                  std::string(what), id, std::string(MessageRefuseReasonName(reason)),
                  std::string(key.empty() ? "none" : key), count);
   }
-  return false;
 }
 
 void ReturnCollector::CountRejected(absl::Span<const RejectedReturn> rejected) {

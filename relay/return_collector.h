@@ -90,6 +90,12 @@ class ReturnCollector {
   void Malformed(FrameDropReason reason, absl::string_view detail);
   // Whether `id` may speak with `key` (always with --insecure); counts and
   // logs a refusal of a `what` ("heartbeat", "receipt", "return").
+  // A return's verdict: accepted, rejected (another key, pending,
+  // rejected), or deferred (no record of the id yet; left unanswered).
+  KeyAdmission AdmitReturn(const std::string& id, absl::string_view key, int64_t now_ms);
+  // Counts and logs (first ones) a refused `what` of `id`.
+  void CountRefused(absl::string_view what, const std::string& id, absl::string_view key,
+                    Binding binding);
   bool Admit(absl::string_view what, const std::string& id, absl::string_view key,
              int64_t now_ms, bool heartbeat);
   // Counts and logs returns answered with a rejection.
