@@ -3,11 +3,6 @@
 #include <sodium.h>
 #include <zmq.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -19,17 +14,6 @@ namespace muster::security {
 namespace {
 
 constexpr size_t kZ85KeyLength = 40;
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(errno)));
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 bool DecodeZ85Key(absl::string_view z85, uint8_t out[32]) {
   if (z85.size() != kZ85KeyLength) return false;
@@ -84,7 +68,7 @@ absl::StatusOr<CurveKeyPair> GenerateCurveKeyPair() {
 absl::StatusOr<CurveKeyPair> LoadOrCreateCurveKeyPair(const std::string& path,
                                                       const std::string& public_path) {
   absl::StatusOr<CurveKeyPair> pair;
-  absl::StatusOr<std::string> content = ReadFile(path);
+  absl::StatusOr<std::string> content = ReadKeyFile(path);
   if (content.ok()) {
     if (absl::Status mode = CheckPrivateFileMode(path); !mode.ok()) return mode;
     pair = ParseKeyPair(path, *content);
@@ -101,12 +85,10 @@ absl::StatusOr<CurveKeyPair> LoadOrCreateCurveKeyPair(const std::string& path,
     return content.status();
   }
   if (!public_path.empty()) {
-    std::string line = absl::StrCat(pair->public_z85, "\n");
-    absl::StatusOr<std::string> existing = ReadFile(public_path);
-    if (!existing.ok() || *existing != line) {
-      if (absl::Status written = WritePublicFile(public_path, line); !written.ok()) {
-        return written;
-      }
+    if (absl::Status written =
+            WritePublicFileIfChanged(public_path, absl::StrCat(pair->public_z85, "\n"));
+        !written.ok()) {
+      return written;
     }
   }
   return pair;
@@ -124,7 +106,7 @@ absl::Status ValidateCurvePublicKey(absl::string_view z85) {
 
 absl::StatusOr<std::string> ReadCurvePublicKey(const std::string& path_or_key) {
   if (ValidateCurvePublicKey(path_or_key).ok()) return path_or_key;
-  absl::StatusOr<std::string> content = ReadFile(path_or_key);
+  absl::StatusOr<std::string> content = ReadKeyFile(path_or_key);
   if (!content.ok()) return content.status();
   std::string key(absl::StripAsciiWhitespace(*content));
   if (absl::Status valid = ValidateCurvePublicKey(key); !valid.ok()) {

@@ -39,18 +39,6 @@ bool DecodeHex(absl::string_view hex, uint8_t* out, size_t size) {
   return true;
 }
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(errno)));
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) return absl::UnavailableError(absl::StrCat(path, ": read error"));
-  return content.str();
-}
-
 // Writes `content` to `path` with `mode`, refusing to replace an existing
 // file (O_EXCL), and syncs it.
 absl::Status WriteNewFile(const std::string& path, absl::string_view content, mode_t mode) {
@@ -100,6 +88,24 @@ absl::Status WritePrivateFile(const std::string& path, absl::string_view content
   return WriteNewFile(path, content, 0600);
 }
 
+absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+    return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return absl::UnavailableError(absl::StrCat(path, ": read error"));
+  return content.str();
+}
+
+absl::Status WritePublicFileIfChanged(const std::string& path, absl::string_view content) {
+  absl::StatusOr<std::string> existing = ReadKeyFile(path);
+  if (existing.ok() && *existing == content) return absl::OkStatus();
+  return WritePublicFile(path, content);
+}
+
 absl::Status WritePublicFile(const std::string& path, absl::string_view content) {
   std::string temp = absl::StrCat(path, ".tmp");
   ::unlink(temp.c_str());
@@ -137,7 +143,7 @@ absl::StatusOr<SigningKey> SigningKey::FromSeed(const uint8_t seed[32]) {
 }
 
 absl::StatusOr<SigningKey> SigningKey::Load(const std::string& path) {
-  absl::StatusOr<std::string> content = ReadSmallFile(path);
+  absl::StatusOr<std::string> content = ReadKeyFile(path);
   if (!content.ok()) return content.status();
   if (absl::Status mode = CheckPrivateFileMode(path); !mode.ok()) return mode;
   uint8_t seed[32];
@@ -155,13 +161,10 @@ absl::StatusOr<SigningKey> SigningKey::LoadOrCreate(const std::string& path) {
   if (!absl::IsNotFound(loaded.status())) {
     if (loaded.ok()) {
       // Keep the .pub file in step with the key (it may have been deleted).
-      std::string pub = absl::StrCat(PublicKeyHex(loaded->public_key()), "\n");
-      absl::StatusOr<std::string> existing = ReadSmallFile(absl::StrCat(path, ".pub"));
-      if (!existing.ok() || *existing != pub) {
-        if (absl::Status written = WritePublicFile(absl::StrCat(path, ".pub"), pub);
-            !written.ok()) {
-          return written;
-        }
+      if (absl::Status written = WritePublicFileIfChanged(
+              absl::StrCat(path, ".pub"), absl::StrCat(PublicKeyHex(loaded->public_key()), "\n"));
+          !written.ok()) {
+        return written;
       }
     }
     return loaded;
@@ -264,7 +267,7 @@ absl::StatusOr<bool> TrustedKeys::Load(bool force) {
     int64_t mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 +
                        info.st_mtim.tv_nsec;
     if (!force && mtime_ns == file_mtime_ns_ && info.st_size == file_size_) return false;
-    absl::StatusOr<std::string> content = ReadSmallFile(file_);
+    absl::StatusOr<std::string> content = ReadKeyFile(file_);
     if (!content.ok()) return content.status();
     absl::StatusOr<std::vector<PublicKey>> from_file = ParseTrustedKeys(*content, file_);
     if (!from_file.ok()) return from_file.status();

@@ -119,6 +119,11 @@ absl::Status CheckPrivateFileMode(const std::string& path);
 absl::Status WritePrivateFile(const std::string& path, absl::string_view content);
 // Writes `path` (replacing it atomically) with mode 0644.
 absl::Status WritePublicFile(const std::string& path, absl::string_view content);
+// WritePublicFile unless `path` already holds exactly `content`.
+absl::Status WritePublicFileIfChanged(const std::string& path, absl::string_view content);
+// The whole content of a (small) key file. NotFound when it does not
+// exist, Unavailable for other I/O errors; messages name the path.
+absl::StatusOr<std::string> ReadKeyFile(const std::string& path);
 
 }  // namespace muster::security
 
