@@ -32,7 +32,7 @@ std::atomic<uint64_t> next_monitor_id{1};
 void SetCommonOptions(const bus::BusLinkOptions& link, zmq::socket_t& socket) {
   socket.set(zmq::sockopt::linger, kLingerMs);
   socket.set(zmq::sockopt::reconnect_ivl_max, kReconnectMaxMs);
-  bus::ApplyBusLinkOptions(link, socket);
+  bus::ApplyBusLinkOptions(link, bus::BusSide::kClient, socket);
 }
 
 // Makes `monitor` receive the connection events of `socket`.

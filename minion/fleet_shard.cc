@@ -401,14 +401,15 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
     // Which returns each list removed, only when they are witnessed.
     std::vector<int>* acked = witness.on() ? &acked_indices : nullptr;
     std::vector<int>* rejected = witness.on() ? &rejected_indices : nullptr;
-    stats_.returns_acked += socket.outbox.Acknowledge(*ack, acked);
-    socket.ack_watch->Heard(absl::Now(), socket.outbox.size() == 0);
+    absl::Time now = absl::Now();
+    stats_.returns_acked += socket.outbox.Acknowledge(*ack, now, acked);
+    socket.ack_watch->Heard(now, socket.outbox.size() == 0);
     for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
       spdlog::error("relay rejected the return of {} for job {} attempt {} ({}: {}); dropped",
                     rejection.key().minion_id(), rejection.key().jid(),
                     rejection.key().attempt(), rejection.reason(), rejection.detail());
     }
-    stats_.returns_rejected += socket.outbox.DropRejected(*ack, rejected);
+    stats_.returns_rejected += socket.outbox.DropRejected(*ack, now, rejected);
     if (witness.on()) {
       // One write per ACK (one ACK answers one RET batch).
       WitnessAck(*ack, acked_indices, rejected_indices, absl::Now(), witness);

@@ -397,7 +397,7 @@ size_t Session::ForgetReturns(
     const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
     std::vector<int>* removed) {
   journal_.AppendRemoved(keys);
-  return outbox_.Remove(keys, removed);
+  return outbox_.Remove(keys, absl::Now(), removed);
 }
 
 void Session::QueueReturns(std::vector<wire::v1::Return> returns, bool restored) {

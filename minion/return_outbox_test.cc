@@ -66,7 +66,7 @@ TEST(ReturnOutboxTest, AckStopsResends) {
   Return ret = MakeReturn("j1", "m1");
   outbox.Add(ret, kStart);
   ASSERT_EQ(Take(outbox, kStart), 1u);
-  EXPECT_EQ(outbox.Acknowledge(AckOf(ret)), 1u);
+  EXPECT_EQ(outbox.Acknowledge(AckOf(ret), kStart), 1u);
   EXPECT_EQ(outbox.size(), 0u);
   EXPECT_FALSE(outbox.NextDue().has_value());
   EXPECT_EQ(Take(outbox, kStart + absl::Hours(1)), 0u);
@@ -75,8 +75,8 @@ TEST(ReturnOutboxTest, AckStopsResends) {
 TEST(ReturnOutboxTest, AckOfUnknownOrOtherAttemptIsIgnored) {
   ReturnOutbox outbox;
   outbox.Add(MakeReturn("j1", "m1", 1), kStart);
-  EXPECT_EQ(outbox.Acknowledge(AckOf(MakeReturn("j1", "m1", 2))), 0u);
-  EXPECT_EQ(outbox.Acknowledge(AckOf(MakeReturn("j2", "m1", 1))), 0u);
+  EXPECT_EQ(outbox.Acknowledge(AckOf(MakeReturn("j1", "m1", 2)), kStart), 0u);
+  EXPECT_EQ(outbox.Acknowledge(AckOf(MakeReturn("j2", "m1", 1)), kStart), 0u);
   EXPECT_EQ(outbox.size(), 1u);
 }
 
@@ -91,18 +91,18 @@ TEST(ReturnOutboxTest, RejectedReturnsAreDroppedAndNeverResent) {
   rejection->mutable_key()->set_attempt(1);
   rejection->mutable_key()->set_minion_id("m1");
   rejection->set_reason("output_too_large");
-  EXPECT_EQ(outbox.Acknowledge(answer), 1u);
-  EXPECT_EQ(outbox.DropRejected(answer), 1u);
+  EXPECT_EQ(outbox.Acknowledge(answer, kStart), 1u);
+  EXPECT_EQ(outbox.DropRejected(answer, kStart), 1u);
   EXPECT_EQ(outbox.size(), 0u);
   EXPECT_EQ(Take(outbox, kStart + absl::Hours(1)), 0u);
-  EXPECT_EQ(outbox.DropRejected(answer), 0u);  // already gone: ignored
+  EXPECT_EQ(outbox.DropRejected(answer, kStart), 0u);  // already gone: ignored
 }
 
 TEST(ReturnOutboxTest, RemoveForgetsOnlyTheNamedReturns) {
   ReturnOutbox outbox;
   outbox.Add(MakeReturn("j1", "m1"), kStart);
   outbox.Add(MakeReturn("j2", "m1"), kStart);
-  EXPECT_EQ(outbox.Remove(AckOf(MakeReturn("j1", "m1")).keys()), 1u);
+  EXPECT_EQ(outbox.Remove(AckOf(MakeReturn("j1", "m1")).keys(), kStart), 1u);
   EXPECT_EQ(outbox.size(), 1u);
   wire::v1::ReturnBatch batch;
   ASSERT_EQ(outbox.TakeDue(kStart, 10, 1 << 20, &batch), 1u);
@@ -118,10 +118,10 @@ TEST(ReturnOutboxTest, RemoveReportsWhichKeysItRemovedOnlyOnce) {
   *ack.add_keys() = AckOf(MakeReturn("j1", "m1")).keys(0);
   *ack.add_keys() = AckOf(MakeReturn("j2", "m1")).keys(0);  // acked twice in one ACK
   std::vector<int> removed;
-  EXPECT_EQ(outbox.Acknowledge(ack, &removed), 2u);
+  EXPECT_EQ(outbox.Acknowledge(ack, kStart, &removed), 2u);
   EXPECT_EQ(removed, (std::vector<int>{1, 2}));
   removed.clear();
-  EXPECT_EQ(outbox.Acknowledge(ack, &removed), 0u);  // a repeated ACK
+  EXPECT_EQ(outbox.Acknowledge(ack, kStart, &removed), 0u);  // a repeated ACK
   EXPECT_TRUE(removed.empty());
 }
 
@@ -171,7 +171,7 @@ TEST(ReturnOutboxTest, ResendAllNowMakesEverythingDueAndResetsBackoff) {
 }
 
 TEST(ReturnOutboxTest, ManyReturnsComeOutInDueOrder) {
-  ReturnOutbox outbox;
+  ReturnOutbox outbox(ResendPolicy{absl::Seconds(2), absl::Seconds(30), 1000});
   for (int i = 0; i < 1000; ++i) {
     outbox.Add(MakeReturn("j" + std::to_string(i), "m"), kStart + absl::Milliseconds(i));
   }
@@ -179,6 +179,96 @@ TEST(ReturnOutboxTest, ManyReturnsComeOutInDueOrder) {
   EXPECT_EQ(outbox.TakeDue(kStart + absl::Milliseconds(499), 10000, 1 << 30, &batch), 500u);
   EXPECT_EQ(batch.returns(0).jid(), "j0");
   EXPECT_EQ(batch.returns(499).jid(), "j499");
+}
+
+TEST(ReturnOutboxTest, WindowHoldsBackFirstSendsUntilAcksFreeIt) {
+  ReturnOutbox outbox(ResendPolicy{absl::Seconds(2), absl::Seconds(30), 3});
+  std::vector<Return> returns;
+  for (int i = 0; i < 5; ++i) {
+    returns.push_back(MakeReturn("j" + std::to_string(i), "m"));
+    outbox.Add(returns.back(), kStart);
+  }
+  ReturnBatch batch;
+  EXPECT_EQ(outbox.TakeDue(kStart, 100, 1 << 20, &batch), 3u);
+  EXPECT_EQ(outbox.in_flight(), 3u);
+  EXPECT_EQ(batch.returns(2).jid(), "j2");
+  // Nothing more until an ACK or a resend falls due.
+  EXPECT_EQ(outbox.NextDue(), kStart + absl::Seconds(2));
+  EXPECT_EQ(Take(outbox, kStart + absl::Seconds(1)), 0u);
+  // An ACK frees one slot: the oldest waiting return goes, at once.
+  absl::Time ack_at = kStart + absl::Milliseconds(100);
+  EXPECT_EQ(outbox.Acknowledge(AckOf(returns[1]), ack_at), 1u);
+  EXPECT_EQ(outbox.NextDue(), kStart);
+  batch.Clear();
+  EXPECT_EQ(outbox.TakeDue(ack_at, 100, 1 << 20, &batch), 1u);
+  EXPECT_EQ(batch.returns(0).jid(), "j3");
+  EXPECT_EQ(outbox.in_flight(), 3u);
+  // Resends of returns in flight do not need room: j0 and j2 come back
+  // after the RTO, j4 still waits.
+  batch.Clear();
+  EXPECT_EQ(outbox.TakeDue(kStart + absl::Seconds(2), 100, 1 << 20, &batch), 2u);
+  EXPECT_EQ(batch.returns(0).jid(), "j0");
+  EXPECT_EQ(batch.returns(1).jid(), "j2");
+  EXPECT_EQ(outbox.resends(), 2u);
+  EXPECT_EQ(outbox.size(), 4u);
+}
+
+TEST(ReturnOutboxTest, ResendTimeoutFollowsTheMeasuredRoundTrip) {
+  ReturnOutbox outbox;
+  EXPECT_EQ(outbox.rto(), absl::Seconds(2));
+  // Round trips of 3 s (a relay with a backlog): the RTO grows past them,
+  // so nothing is resent while the relay works through its queue.
+  absl::Time now = kStart;
+  for (int i = 0; i < 20; ++i) {
+    Return ret = MakeReturn("j" + std::to_string(i), "m");
+    outbox.Add(ret, now);
+    ASSERT_EQ(Take(outbox, now), 1u);
+    now += absl::Seconds(3);
+    ASSERT_EQ(outbox.Acknowledge(AckOf(ret), now), 1u);
+  }
+  EXPECT_EQ(outbox.resends(), 0u) << "no resend before the first ACK came back";
+  EXPECT_GT(outbox.rto(), absl::Seconds(3));
+  EXPECT_LE(outbox.rto(), absl::Seconds(30));
+  Return late = MakeReturn("late", "m");
+  outbox.Add(late, now);
+  ASSERT_EQ(Take(outbox, now), 1u);
+  EXPECT_EQ(Take(outbox, now + absl::Seconds(3)), 0u);
+  // Fast round trips bring it back down, never below the first interval.
+  for (int i = 0; i < 50; ++i) {
+    Return ret = MakeReturn("f" + std::to_string(i), "m");
+    outbox.Add(ret, now);
+    Take(outbox, now);
+    now += absl::Milliseconds(5);
+    outbox.Acknowledge(AckOf(ret), now);
+  }
+  EXPECT_EQ(outbox.rto(), absl::Seconds(2));
+}
+
+TEST(ReturnOutboxTest, ResentReturnsGiveNoRoundTripSample) {
+  ReturnOutbox outbox;
+  Return ret = MakeReturn("j1", "m1");
+  outbox.Add(ret, kStart);
+  Take(outbox, kStart);
+  ASSERT_EQ(Take(outbox, kStart + absl::Seconds(2)), 1u);  // resent
+  // The timeout fired: the RTO backs off. Its ACK may answer either send
+  // (Karn): no sample, the backed-off RTO stays.
+  EXPECT_EQ(outbox.rto(), absl::Seconds(4));
+  outbox.Acknowledge(AckOf(ret), kStart + absl::Seconds(20));
+  EXPECT_EQ(outbox.rto(), absl::Seconds(4));
+  EXPECT_EQ(outbox.in_flight(), 0u);
+}
+
+TEST(ReturnOutboxTest, ReconnectResendsOnlyWhatIsInFlight) {
+  ReturnOutbox outbox(ResendPolicy{absl::Seconds(2), absl::Seconds(30), 2});
+  for (int i = 0; i < 4; ++i) outbox.Add(MakeReturn("j" + std::to_string(i), "m"), kStart);
+  ASSERT_EQ(Take(outbox, kStart), 2u);
+  absl::Time reconnect = kStart + absl::Milliseconds(500);
+  outbox.ResendAllNow(reconnect);
+  ReturnBatch batch;
+  EXPECT_EQ(outbox.TakeDue(reconnect, 100, 1 << 20, &batch), 2u);
+  EXPECT_EQ(batch.returns(0).jid(), "j0");
+  EXPECT_EQ(batch.returns(1).jid(), "j1");
+  EXPECT_EQ(outbox.in_flight(), 2u);
 }
 
 }  // namespace

@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
   publisher.set(zmq::sockopt::sndhwm, kPublishHighWaterMark);
   publisher.set(zmq::sockopt::linger, 1000);
   try {
-    bus::ApplyBusLinkOptions(options.bus_link, publisher);
+    bus::ApplyBusLinkOptions(options.bus_link, bus::BusSide::kServer, publisher);
     // Only ACCEPTED minion keys may subscribe (relay/zap_handler.h).
     if (!options.insecure) {
       absl::Status curve =

@@ -44,7 +44,7 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
   router.set(zmq::sockopt::sndhwm, 100000);
   router.set(zmq::sockopt::linger, 500);
   try {
-    bus::ApplyBusLinkOptions(options.bus_link, router);
+    bus::ApplyBusLinkOptions(options.bus_link, bus::BusSide::kServer, router);
     if (!options.insecure) {
       absl::Status curve = bus::ApplyCurveServer(router, options.curve_keys, kReturnZapDomain);
       if (!curve.ok()) {

@@ -41,14 +41,20 @@ absl::Duration BusLinkOptions::EffectiveHandshake() const {
   return heartbeat_timeout;
 }
 
-void ApplyBusLinkOptions(const BusLinkOptions& options, zmq::socket_t& socket) {
-  if (options.heartbeat_timeout > absl::ZeroDuration()) {
-    socket.set(zmq::sockopt::heartbeat_ivl, Ms(options.heartbeat_interval));
-    socket.set(zmq::sockopt::heartbeat_timeout, Ms(options.heartbeat_timeout));
-    socket.set(zmq::sockopt::heartbeat_ttl, Ms(options.heartbeat_timeout));
+void ApplyBusLinkOptions(const BusLinkOptions& options, BusSide side, zmq::socket_t& socket) {
+  if (side == BusSide::kClient) {
+    if (options.heartbeat_timeout > absl::ZeroDuration()) {
+      socket.set(zmq::sockopt::heartbeat_ivl, Ms(options.heartbeat_interval));
+      socket.set(zmq::sockopt::heartbeat_timeout, Ms(options.heartbeat_timeout));
+      socket.set(zmq::sockopt::heartbeat_ttl, Ms(options.heartbeat_timeout));
+    }
+    socket.set(zmq::sockopt::rcvhwm, 0);
+    socket.set(zmq::sockopt::handshake_ivl, Ms(options.EffectiveHandshake()));
+    socket.set(zmq::sockopt::connect_timeout, Ms(options.EffectiveHandshake()));
+  } else {
+    socket.set(zmq::sockopt::handshake_ivl,
+               Ms(std::max(options.EffectiveHandshake(), absl::Seconds(30))));
   }
-  socket.set(zmq::sockopt::handshake_ivl, Ms(options.EffectiveHandshake()));
-  socket.set(zmq::sockopt::connect_timeout, Ms(options.EffectiveHandshake()));
   socket.set(zmq::sockopt::tcp_keepalive, 1);
   socket.set(zmq::sockopt::tcp_keepalive_idle, Seconds(options.keepalive_idle));
   socket.set(zmq::sockopt::tcp_keepalive_intvl, Seconds(options.keepalive_interval));

@@ -20,6 +20,20 @@
 //     off: the kernel probes an idle connection and resets it when probes go
 //     unanswered (`ZMQ_TCP_KEEPALIVE_*`, about 40 s by default).
 // A heartbeat timeout of 0 turns ZMTP heartbeats off.
+//
+// Only the connecting side (minion, fleetsim: BusSide::kClient) sends
+// PINGs. The relay (BusSide::kServer) answers them and drops a connection
+// whose client falls silent for the TTL its PINGs carry, but sends none of
+// its own: libzmq 4.3.4 (Debian 12) aborts the whole process with
+// "Assertion failed: !_io_error (src/stream_engine_base.cpp:331)" when a
+// connection's heartbeat timer fires after its input was stopped by a full
+// receive pipe (a busy relay: three of three relays died this way in one
+// 100,000-minion benchmark on a loaded machine). A client cannot stop its
+// input that way: its sockets have no receive high-water mark (what it
+// receives is bounded by the protocol: job frames, and ACKs for at most
+// its window of returns, docs/PROTOCOL.md 3.3). A server's handshake limit
+// is at least 30 s, so a relay too busy to finish CURVE handshakes quickly
+// does not drop them and make its whole fleet reconnect at once.
 #ifndef MUSTER_COMMON_BUS_BUS_LINK_H_
 #define MUSTER_COMMON_BUS_BUS_LINK_H_
 
@@ -53,10 +67,16 @@ struct BusLinkOptions {
   absl::Duration EffectiveHandshake() const;
 };
 
-// Sets the heartbeat, handshake and keepalive options of `socket` from
-// `options` (before it connects or binds). Throws zmq::error_t like the
-// cppzmq setters it calls.
-void ApplyBusLinkOptions(const BusLinkOptions& options, zmq::socket_t& socket);
+enum class BusSide {
+  kClient,  // connects: minion, fleetsim
+  kServer,  // binds: relayd
+};
+
+// Sets the heartbeat, handshake and keepalive options of `socket`, one of
+// `side`'s sockets, from `options` (before it connects or binds; see above
+// for what differs by side). Throws zmq::error_t like the cppzmq setters
+// it calls.
+void ApplyBusLinkOptions(const BusLinkOptions& options, BusSide side, zmq::socket_t& socket);
 
 }  // namespace muster::bus
 
