@@ -23,7 +23,10 @@
 //         return committed in SQLite; polled every 10 ms);
 //   - --ingest_jobs jobs submitted back to back: returns/s end to end,
 //     minion -> relay -> Redis -> jobd -> committed, from the first
-//     SubmitJob to the last job COMPLETE;
+//     SubmitJob to the last job COMPLETE; and the CPU time (user + system,
+//     /proc/PID/stat) jobd, the relays, the fleetsims and redis-server each
+//     spent per return meanwhile, which other load on the machine hardly
+//     changes (the rate it does);
 //   - --getjob_calls GetJob calls on a finished job of the whole fleet;
 // then the peak resident memory (VmHWM) of jobd and of each relay.
 // Each figure is reduced per run (p50 / p99 / rate) and printed as
@@ -36,11 +39,14 @@
 // The cluster is secure (signed dispatches, CURVE, Redis users) unless
 // --insecure; the table's header says which.
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -176,7 +182,41 @@ struct RunFigures {
   std::vector<double> submit_p50, dispatch_bus_p50, dispatch_bus_p99, after_return_p50,
       minion_p50, minion_p99, minion_after_return_p50, minion_after_return_p99, delivery_p50,
       delivery_p99, complete_p50, ingest_rate, getjob_p50, getjob_p99;
+  // CPU time (user + system) each kind of process spent per return during
+  // the back-to-back jobs, in microseconds: a cost that machine noise
+  // (other processes on the cores) hardly moves, unlike the rate.
+  std::vector<double> cpu_jobd_us, cpu_relays_us, cpu_fleetsim_us, cpu_redis_us, cpu_total_us;
 };
+
+// CPU seconds (utime + stime) `pid` has used, or 0 when unreadable.
+double CpuSeconds(pid_t pid) {
+  std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (stat.empty()) return 0;
+  // Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+  int64_t utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds used so far by each kind of cluster process: jobd, relay,
+// fleetsim, redis.
+absl::flat_hash_map<std::string, double> CpuByKind(Cluster& cluster) {
+  absl::flat_hash_map<std::string, double> cpu;
+  for (const std::string& name : cluster.ProcessNames()) {
+    pid_t pid = cluster.ProcessPid(name);
+    if (pid <= 0 || !cluster.ProcessRunning(name)) continue;
+    cpu[name.substr(0, name.find(':'))] += CpuSeconds(pid);
+  }
+  return cpu;
+}
 
 class E2eBench {
  public:
@@ -351,6 +391,7 @@ class E2eBench {
   // --ingest_jobs jobs submitted at once; returns/s until the last is COMPLETE.
   bool BackToBackJobs(Cluster& cluster, int fleet, RunFigures& figures) {
     std::vector<std::string> jids;
+    absl::flat_hash_map<std::string, double> cpu_before = CpuByKind(cluster);
     Clock::time_point first = Clock::now();
     for (int j = 0; j < absl::GetFlag(FLAGS_ingest_jobs); ++j) {
       auto submitted = cluster.Submit("*", "test.ping", {}, absl::Seconds(300));
@@ -364,7 +405,19 @@ class E2eBench {
               job->completeness().returned() == static_cast<uint64_t>(fleet);
     }
     double seconds = MsBetween(first, Clock::now()) / 1000;
-    figures.ingest_rate.push_back(static_cast<double>(fleet) * jids.size() / seconds);
+    double returns = static_cast<double>(fleet) * jids.size();
+    figures.ingest_rate.push_back(returns / seconds);
+    absl::flat_hash_map<std::string, double> cpu_after = CpuByKind(cluster);
+    auto per_return_us = [&](const std::string& kind) {
+      return (cpu_after[kind] - cpu_before[kind]) * 1e6 / returns;
+    };
+    figures.cpu_jobd_us.push_back(per_return_us("jobd"));
+    figures.cpu_relays_us.push_back(per_return_us("relay"));
+    figures.cpu_fleetsim_us.push_back(per_return_us("fleetsim"));
+    figures.cpu_redis_us.push_back(per_return_us("redis"));
+    figures.cpu_total_us.push_back(figures.cpu_jobd_us.back() + figures.cpu_relays_us.back() +
+                                   figures.cpu_fleetsim_us.back() +
+                                   figures.cpu_redis_us.back());
     return exact;
   }
 
@@ -414,6 +467,12 @@ class E2eBench {
            f.complete_p50, -1, -1, "%.0f");
     AddRow("return ingestion, end to end, jobs back to back", fleet, "returns/s",
            f.ingest_rate, -1, 100000, "%.0f");
+    AddRow("CPU per return, back to back: jobd", fleet, "us", f.cpu_jobd_us, -1);
+    AddRow("CPU per return, back to back: relays (sum)", fleet, "us", f.cpu_relays_us, -1);
+    AddRow("CPU per return, back to back: fleetsim (sum)", fleet, "us", f.cpu_fleetsim_us, -1);
+    AddRow("CPU per return, back to back: redis-server", fleet, "us", f.cpu_redis_us, -1);
+    AddRow("CPU per return, back to back: all four (2 cores = 20 us/return at 100,000/s)",
+           fleet, "us", f.cpu_total_us, -1);
     AddRow("SubmitJob p50, target matching the whole fleet", fleet, "ms", f.submit_p50, 100);
     AddRow("GetJob p50, a finished job of the whole fleet", fleet, "ms", f.getjob_p50, 10);
     AddRow("GetJob p99, a finished job of the whole fleet", fleet, "ms", f.getjob_p99, -1);
