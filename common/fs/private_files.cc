@@ -96,8 +96,13 @@ absl::StatusOr<std::vector<ModeChange>> MakePrivateDirectory(const std::string& 
   absl::Status status;
   while (dirent* entry = ::readdir(listing)) {
     std::string name = entry->d_name;
-    // Public keys are meant to be read (minions pin the relay's).
-    if (name == "." || name == ".." || absl::EndsWith(name, ".pub")) continue;
+    // Public keys are meant to be read (minions pin the relay's). A secret
+    // key others could read may be known to them: its loader refuses it
+    // (common/security) and the operator decides, chmod or a new key.
+    if (name == "." || name == ".." || absl::EndsWith(name, ".pub") ||
+        absl::EndsWith(name, ".key")) {
+      continue;
+    }
     std::string path = absl::StrCat(dir, "/", name);
     struct stat file;
     if (::lstat(path.c_str(), &file) != 0) {

@@ -45,8 +45,10 @@ struct ModeChange {
 // Makes `dir`, a directory of the daemon's own state, private: creates it
 // (and missing parents) 0700 when missing; when it exists with any group or
 // other permission bit, clears them (chmod), and does the same to each
-// regular file directly in it (symbolic links are not followed; public
-// keys, *.pub, are meant to be read and left as they are). Each
+// regular file directly in it (symbolic links are not followed). Keys are
+// left as they are: *.pub are meant to be read, and a secret *.key that
+// others could read is refused by its loader (common/security) so that the
+// operator decides between chmod and a new key. Each
 // change is logged with spdlog::warn naming the path and the old mode, and
 // returned. FailedPrecondition when `dir` is not a directory, is a shared
 // one (sticky bit, like /tmp), or cannot be changed (another user's);

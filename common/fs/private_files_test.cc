@@ -42,6 +42,7 @@ TEST(PrivateFilesTest, AnOpenStateDirectoryAndItsFilesAreTightenedAndReported) {
   WriteFile(dir + "/already_private", 0600);
   WriteFile(dir + "/tool.sh", 0755);
   WriteFile(dir + "/relay_curve.pub", 0644);
+  WriteFile(dir + "/relay_curve.key", 0644);  // refused by its loader, not fixed
   // A link to a file outside: the target is not this daemon's to change.
   std::string outside = FreshDir("outside") + "/shared.txt";
   WriteFile(outside, 0644);
@@ -55,6 +56,7 @@ TEST(PrivateFilesTest, AnOpenStateDirectoryAndItsFilesAreTightenedAndReported) {
   EXPECT_EQ(ModeOf(dir + "/already_private"), 0600u);
   EXPECT_EQ(ModeOf(dir + "/tool.sh"), 0700u);  // the owner keeps its bits
   EXPECT_EQ(ModeOf(dir + "/relay_curve.pub"), 0644u);
+  EXPECT_EQ(ModeOf(dir + "/relay_curve.key"), 0644u);
   EXPECT_EQ(ModeOf(outside), 0644u);
 
   ASSERT_EQ(changes->size(), 4u);
