@@ -1,5 +1,8 @@
 // jobctl talks to jobd only through the public JobService API; every figure
-// it prints comes from the server (no completeness is computed here).
+// it prints comes from the server (no completeness is computed here). Text
+// from the server is printed through client/format.h or TerminalSafe
+// (common/text/terminal_safe.h): a message from jobd can quote what a
+// submitter wrote.
 #include "client/commands.h"
 
 #include <algorithm>
@@ -8,11 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/exit_codes.h"
 #include "client/fleet_format.h"
 #include "client/format.h"
+#include "common/text/terminal_safe.h"
 #include "grpcpp/grpcpp.h"
 
 namespace muster::jobctl {
@@ -61,9 +64,9 @@ int Commands::Fail(const grpc::Status& status) {
   int code = ExitCodeForStatus(status);
   if (code == kExitUnreachable) {
     err_ << "jobctl: cannot reach jobd at " << options_.server << " ("
-         << status.error_message() << ")\n";
+         << TerminalSafe(status.error_message()) << ")\n";
   } else {
-    err_ << "jobctl: " << status.error_message() << "\n";
+    err_ << "jobctl: " << TerminalSafe(status.error_message()) << "\n";
   }
   return code;
 }
@@ -195,14 +198,17 @@ int Commands::Follow(const std::string& jid) {
     if (ended || (status.ok() && got_any)) break;
     if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
     if (absl::Now() + backoff > reconnect_until) break;
-    err_ << "jobctl: lost the watch (" << status.error_message() << "); reconnecting in "
+    err_ << "jobctl: lost the watch (" << TerminalSafe(status.error_message())
+         << "); reconnecting in "
          << absl::FormatDuration(backoff) << "\n";
     drawn = 0;
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(5));
   }
   if (!status.ok() && !got_any) return Fail(status);
-  if (!status.ok()) err_ << "jobctl: watch ended early: " << status.error_message() << "\n";
+  if (!status.ok()) {
+    err_ << "jobctl: watch ended early: " << TerminalSafe(status.error_message()) << "\n";
+  }
   if (options_.json) return ExitCodeForJob(last);
   out_ << "\n";
   return PrintStatus(last);
@@ -266,25 +272,9 @@ int Commands::Returns(const std::vector<std::string>& args) {
     out_ << ToJson(all) << "\n";
     return kExitOk;
   }
-  for (const auto& m : all.missing()) {
-    out_ << m.minion_id() << "  " << m.datacenter() << "  MISSING "
-         << (m.received() ? "(received, no answer)" : "(never reached)") << "\n";
-  }
-  for (const auto& r : all.returns()) {
-    out_ << absl::StrFormat("%s  %s  %s retcode %d  %s%s%s\n", r.minion_id(), r.datacenter(),
-                            r.success() ? "ok" : "FAILED", r.retcode(),
-                            FormatDuration(r.ended_at_ms() - r.started_at_ms()),
-                            r.truncated() ? "  (output truncated)" : "",
-                            r.expected() ? "" : "  (unexpected)");
-    for (const std::string* text : {&r.stdout(), &r.stderr()}) {
-      if (text->empty()) continue;
-      // Raw bytes when piped; on a terminal, control characters and invalid
-      // UTF-8 are shown escaped so they cannot drive the terminal.
-      std::string body = options_.tty ? EscapeForTerminal(*text) : *text;
-      while (!body.empty() && body.back() == '\n') body.pop_back();
-      out_ << "    " << absl::StrJoin(absl::StrSplit(body, '\n'), "\n    ") << "\n";
-    }
-  }
+  for (const auto& m : all.missing()) out_ << MissingReturnLine(m) << "\n";
+  OutputBytes output = options_.raw ? OutputBytes::kRaw : OutputBytes::kEscaped;
+  for (const auto& r : all.returns()) out_ << ReturnBlock(r, output);
   if (all.returns().empty() && all.missing().empty()) out_ << "(none)\n";
   if (!all.next_page_token().empty()) out_ << "(more: --limit N or --all)\n";
   return kExitOk;
@@ -305,9 +295,9 @@ int Commands::Retry(const std::vector<std::string>& args) {
   if (!options_.json) {
     std::vector<std::string> per_dc;
     for (const auto& dc : response.retried_by_datacenter()) {
-      per_dc.push_back(absl::StrCat(dc.datacenter(), " ", dc.expected()));
+      per_dc.push_back(absl::StrCat(TerminalSafe(dc.datacenter()), " ", dc.expected()));
     }
-    out_ << "job " << response.jid() << " attempt " << response.attempt() << ": retrying "
+    out_ << "job " << TerminalSafe(response.jid()) << " attempt " << response.attempt() << ": retrying "
          << response.retried() << " missing minions (" << absl::StrJoin(per_dc, ", ") << ")\n";
   }
   return options_.wait ? Follow(response.jid()) : kExitOk;
@@ -350,13 +340,7 @@ int Commands::Minions(const std::vector<std::string>& args) {
   }
   out_ << absl::StrFormat("%-36s %-8s %-6s %-25s %s\n", "MINION", "DC", "ALIVE", "LAST SEEN",
                           "GRAINS");
-  for (const auto& m : response.minions()) {
-    std::vector<std::pair<std::string, std::string>> grains(m.grains().begin(), m.grains().end());
-    std::sort(grains.begin(), grains.end());
-    out_ << absl::StrFormat("%-36s %-8s %-6s %-25s %s\n", m.id(), m.datacenter(),
-                            m.alive() ? "yes" : "NO", FormatTime(m.last_seen_ms()),
-                            absl::StrJoin(grains, ",", absl::PairFormatter("=")));
-  }
+  for (const auto& m : response.minions()) out_ << MinionLine(m) << "\n";
   out_ << response.minions_size() << " of " << response.total() << " minions\n";
   return kExitOk;
 }

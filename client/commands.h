@@ -33,6 +33,9 @@ struct Options {
   std::string expect_key;
   // Progress-bar mode for watch: redraw in place (stdout is a terminal).
   bool tty = false;
+  // returns: print each job's stdout and stderr as the exact bytes instead
+  // of escaped (--raw). Every other field is escaped whatever this says.
+  bool raw = false;
   absl::Duration rpc_timeout = absl::Seconds(10);
 };
 

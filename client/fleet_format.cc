@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "client/format.h"
 #include "common/security/curve_keys.h"
+#include "common/text/terminal_safe.h"
 
 namespace muster::jobctl {
 namespace {
@@ -22,7 +23,7 @@ std::string Reasons(const google::protobuf::Map<std::string, uint64_t>& counts) 
   std::map<std::string, uint64_t> sorted(counts.begin(), counts.end());
   std::vector<std::string> parts;
   for (const auto& [reason, count] : sorted) {
-    if (count > 0) parts.push_back(absl::StrCat(reason, "=", count));
+    if (count > 0) parts.push_back(absl::StrCat(TerminalSafe(reason), "=", count));
   }
   return absl::StrJoin(parts, " ");
 }
@@ -55,7 +56,8 @@ std::string RelaysTable(const muster::v1::ListRelaysResponse& response, int64_t 
   for (const auto& r : response.relays()) {
     if (!r.secure()) ++insecure;
     absl::StrAppendFormat(&out, "%-16s %-8s %-6s %-14s %8d %9d %10d %6d %8d %5d %s\n",
-                          r.relay_id(), r.datacenter(), r.alive() ? "yes" : "NO",
+                          TerminalSafe(r.relay_id()), TerminalSafe(r.datacenter()),
+                          r.alive() ? "yes" : "NO",
                           absl::StrCat(FormatDuration(now_ms - r.last_heartbeat_ms()), " ago"),
                           r.minions_connected(), r.jobs_injected(), r.returns_forwarded(),
                           r.spool_depth(), RelayRefusedTotal(r), r.keys_pending(),
@@ -91,8 +93,9 @@ std::string KeysTable(const google::protobuf::RepeatedPtrField<muster::v1::Minio
       conflict = absl::StrCat(security::CurveFingerprint(key.conflicting_key()), " at ",
                               FormatTime(key.conflict_at_ms()));
     }
-    absl::StrAppendFormat(&out, "%-8s %-36s %-9s %-17s %-27s %s\n", key.datacenter(),
-                          key.minion_id(), KeyStateName(key.state()), key.fingerprint(),
+    absl::StrAppendFormat(&out, "%-8s %-36s %-9s %-17s %-27s %s\n",
+                          TerminalSafe(key.datacenter()), TerminalSafe(key.minion_id()),
+                          KeyStateName(key.state()), TerminalSafe(key.fingerprint()),
                           FormatTime(key.first_seen_ms()), conflict);
   }
   if (keys.empty()) absl::StrAppend(&out, "(no minion keys)\n");

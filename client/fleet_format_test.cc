@@ -54,5 +54,31 @@ TEST(FleetFormatTest, KeysTableIsLikeSaltKey) {
   EXPECT_NE(KeysTable({}).find("(no minion keys)"), std::string::npos);
 }
 
+TEST(FleetFormatTest, HostileRelayNamesReasonsAndMinionIdsAreShownEscaped) {
+  muster::v1::ListRelaysResponse response;
+  muster::v1::Relay* relay = response.add_relays();
+  relay->set_relay_id("relay\x1b[2J");
+  relay->set_datacenter("dc1\rdc9");
+  (*relay->mutable_messages_refused())["reason\x1b]8;;https://evil.example/\x07"] = 1;
+  std::string table = RelaysTable(response, 2000);
+  EXPECT_EQ(table.find('\x1b'), std::string::npos) << table;
+  EXPECT_EQ(table.find('\r'), std::string::npos) << table;
+  EXPECT_EQ(table.find('\x07'), std::string::npos) << table;
+  EXPECT_NE(table.find("relay\\x1b[2J"), std::string::npos) << table;
+  EXPECT_NE(table.find("dc1\\x0ddc9"), std::string::npos) << table;
+  EXPECT_NE(table.find("reason\\x1b]8;;https://evil.example/\\x07=1"), std::string::npos)
+      << table;
+
+  google::protobuf::RepeatedPtrField<muster::v1::MinionKey> keys;
+  muster::v1::MinionKey* key = keys.Add();
+  key->set_datacenter("dc1");
+  key->set_minion_id("web-1\nACCEPTED forged");
+  key->set_fingerprint("\xC2\x9b" "2J");
+  std::string shown = KeysTable(keys);
+  EXPECT_NE(shown.find("web-1\\x0aACCEPTED forged"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\\xc2\\x9b2J"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("\xC2\x9b"), std::string::npos) << shown;
+}
+
 }  // namespace
 }  // namespace muster::jobctl

@@ -5,9 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/json/proto_json.h"
-#include "common/text/utf8.h"
+#include "common/text/terminal_safe.h"
 
 namespace muster::jobctl {
 
@@ -18,6 +19,22 @@ namespace {
 
 double Percent(uint64_t part, uint64_t whole) {
   return whole == 0 ? 100.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+// The first `max_bytes` of well-formed UTF-8 `text`, cut before a whole
+// character (never inside one).
+std::string Clip(const std::string& text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
+// The job's arguments as one field, each made terminal-safe.
+std::string SafeArgs(const Job& job) {
+  std::vector<std::string> args;
+  for (const std::string& arg : job.args()) args.push_back(TerminalSafe(arg));
+  return absl::StrJoin(args, " ");
 }
 
 }  // namespace
@@ -74,11 +91,12 @@ std::string FormatDuration(int64_t ms) {
 
 std::string JobSummary(const Job& job) {
   std::string out = absl::StrFormat(
-      "job %s  %s  %s %s  target %s '%s'  attempt %d\n", job.jid(), StateName(job.state()),
-      job.function(), absl::StrJoin(job.args(), " "), TargetTypeName(job.target().type()),
-      job.target().expression(), job.attempt());
+      "job %s  %s  %s %s  target %s '%s'  attempt %d\n", TerminalSafe(job.jid()),
+      StateName(job.state()), TerminalSafe(job.function()), SafeArgs(job),
+      TargetTypeName(job.target().type()), TerminalSafe(job.target().expression()),
+      job.attempt());
   absl::StrAppend(&out, "submitted ", FormatTime(job.created_at_ms()));
-  if (!job.submitter().empty()) absl::StrAppend(&out, " by ", job.submitter());
+  if (!job.submitter().empty()) absl::StrAppend(&out, " by ", TerminalSafe(job.submitter()));
   absl::StrAppend(&out, " · timeout ", FormatDuration(job.timeout_ms()));
   if (job.ended_at_ms() != 0) {
     absl::StrAppend(&out, " · ended after ",
@@ -99,7 +117,7 @@ std::string JobSummary(const Job& job) {
       }
       if (dc.delivered()) {
         delivered = absl::StrCat("+", FormatDuration(dc.delivered_at_ms() - sent_at_ms), " (",
-                                 dc.relay_id(), ")");
+                                 TerminalSafe(dc.relay_id()), ")");
       } else if (dc.expired_at_relay()) {
         delivered = "EXPIRED at relay (relay was cut off past the timeout)";
       } else if (dc.interrupted_at_relay()) {
@@ -113,7 +131,8 @@ std::string JobSummary(const Job& job) {
       }
       const Completeness& c = dc.completeness();
       absl::StrAppend(&out, absl::StrFormat("%-12s %9d %9d %9d %9d %7d %8d %10d %11d  %s\n",
-                                            dc.datacenter(), c.expected(), c.received(),
+                                            TerminalSafe(dc.datacenter()), c.expected(),
+                                            c.received(),
                                             c.returned(), c.succeeded(), c.failed(),
                                             c.missing(), c.expected() - c.received(),
                                             c.unexpected(), delivered));
@@ -139,7 +158,7 @@ std::string AttemptsTable(const Job& job) {
           case muster::v1::AttemptDelivery::DELIVERED:
             what = absl::StrCat(d.asked(), " asked, delivered +",
                                 FormatDuration(d.at_ms() - attempt.started_at_ms()), " (",
-                                d.relay_id(), ")");
+                                TerminalSafe(d.relay_id()), ")");
             break;
           case muster::v1::AttemptDelivery::EXPIRED:
             what = absl::StrCat(d.asked(), " asked, EXPIRED at relay");
@@ -150,7 +169,7 @@ std::string AttemptsTable(const Job& job) {
           default:
             what = absl::StrCat(d.asked(), " asked, NOT DELIVERED");
         }
-        per_dc.push_back(absl::StrCat(dc.datacenter(), " ", what));
+        per_dc.push_back(absl::StrCat(TerminalSafe(dc.datacenter()), " ", what));
       }
     }
     std::string state = StateName(attempt.state());
@@ -171,7 +190,7 @@ std::string MissingLines(const std::vector<muster::v1::MissingMinion>& shown,
   std::vector<std::string> received;
   std::vector<std::string> unreached;
   for (const muster::v1::MissingMinion& m : shown) {
-    (m.received() ? received : unreached).push_back(m.minion_id());
+    (m.received() ? received : unreached).push_back(TerminalSafe(m.minion_id()));
   }
   std::string out;
   auto line = [&out](absl::string_view what, const std::vector<std::string>& ids,
@@ -208,7 +227,7 @@ std::vector<std::string> ProgressLines(const Job& job, int width) {
                                   job.completeness().expected(), job.completeness().failed(),
                                   job.completeness().missing(), StateName(job.state())));
   for (const auto& dc : job.datacenters()) {
-    lines.push_back(absl::StrFormat("%-10s %s  %d/%d  %s", dc.datacenter(),
+    lines.push_back(absl::StrFormat("%-10s %s  %d/%d  %s", TerminalSafe(dc.datacenter()),
                                     ProgressBar(dc.completeness(), width),
                                     dc.completeness().returned(), dc.completeness().expected(),
                                     dc.delivered() ? "delivered" : "NOT DELIVERED"));
@@ -219,40 +238,56 @@ std::vector<std::string> ProgressLines(const Job& job, int width) {
 std::string SubmitSummary(const muster::v1::SubmitJobResponse& response) {
   std::vector<std::string> per_dc;
   for (const auto& dc : response.expected_by_datacenter()) {
-    per_dc.push_back(absl::StrCat(dc.datacenter(), " ", dc.expected()));
+    per_dc.push_back(absl::StrCat(TerminalSafe(dc.datacenter()), " ", dc.expected()));
   }
-  return absl::StrCat("jid ", response.jid(), "  expected ", response.expected(),
+  return absl::StrCat("jid ", TerminalSafe(response.jid()), "  expected ", response.expected(),
                       per_dc.empty() ? "" : absl::StrCat(" (", absl::StrJoin(per_dc, ", "), ")"));
 }
 
 std::string JobListLine(const Job& job) {
   const Completeness& c = job.completeness();
   return absl::StrFormat("%-20s  %-10s  %-12s  %-24s  %6d/%-6d ok %-6d failed %-5d missing %d",
-                         job.jid(), StateName(job.state()), job.function(),
-                         job.target().expression().substr(0, 24), c.returned(), c.expected(),
+                         TerminalSafe(job.jid()), StateName(job.state()),
+                         TerminalSafe(job.function()),
+                         Clip(TerminalSafe(job.target().expression()), 24), c.returned(),
+                         c.expected(),
                          c.succeeded(), c.failed(), c.missing());
 }
 
-std::string ToJson(const google::protobuf::Message& message) { return ProtoToJson(message); }
+std::string ToJson(const google::protobuf::Message& message) {
+  return TerminalSafeJson(ProtoToJson(message));
+}
 
-std::string EscapeForTerminal(absl::string_view bytes) {
-  std::string shown;
-  shown.reserve(bytes.size());
-  while (!bytes.empty()) {
-    char32_t c = 0;
-    int length = DecodeUtf8Char(bytes, &c);
-    bool control = c < 0x20 || (c >= 0x7F && c <= 0x9F);
-    if (length > 0 && (!control || c == '\n' || c == '\t')) {
-      shown.append(bytes.data(), length);
-    } else {
-      // Invalid byte, or every byte of a control character.
-      for (int i = 0; i < std::max(length, 1); ++i) {
-        absl::StrAppendFormat(&shown, "\\x%02x", static_cast<unsigned char>(bytes[i]));
-      }
-    }
-    bytes.remove_prefix(std::max(length, 1));
+std::string ReturnBlock(const muster::v1::Return& r, OutputBytes output) {
+  std::string out = absl::StrFormat(
+      "%s  %s  %s retcode %d  %s%s%s\n", TerminalSafe(r.minion_id()),
+      TerminalSafe(r.datacenter()), r.success() ? "ok" : "FAILED", r.retcode(),
+      FormatDuration(r.ended_at_ms() - r.started_at_ms()),
+      r.truncated() ? "  (output truncated)" : "", r.expected() ? "" : "  (unexpected)");
+  for (const std::string* text : {&r.stdout(), &r.stderr()}) {
+    if (text->empty()) continue;
+    std::string body = output == OutputBytes::kRaw ? *text : TerminalSafeBlock(*text);
+    while (!body.empty() && body.back() == '\n') body.pop_back();
+    absl::StrAppend(&out, "    ", absl::StrJoin(absl::StrSplit(body, '\n'), "\n    "), "\n");
   }
-  return shown;
+  return out;
+}
+
+std::string MissingReturnLine(const muster::v1::MissingMinion& m) {
+  return absl::StrCat(TerminalSafe(m.minion_id()), "  ", TerminalSafe(m.datacenter()),
+                      "  MISSING ", m.received() ? "(received, no answer)" : "(never reached)");
+}
+
+std::string MinionLine(const muster::v1::Minion& m) {
+  std::vector<std::pair<std::string, std::string>> grains;
+  for (const auto& [key, value] : m.grains()) {
+    grains.emplace_back(TerminalSafe(key), TerminalSafe(value));
+  }
+  std::sort(grains.begin(), grains.end());
+  return absl::StrFormat("%-36s %-8s %-6s %-25s %s", TerminalSafe(m.id()),
+                         TerminalSafe(m.datacenter()), m.alive() ? "yes" : "NO",
+                         FormatTime(m.last_seen_ms()),
+                         absl::StrJoin(grains, ",", absl::PairFormatter("=")));
 }
 
 }  // namespace muster::jobctl

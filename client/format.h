@@ -1,13 +1,18 @@
 // Human-readable rendering of jobs for jobctl: the completeness line, the
 // per-datacenter table, progress bars and JSON. Pure functions of the API
 // messages, so they are unit-tested without a server.
+//
+// Every string that came from outside (a submitter, a job's function,
+// arguments and target, a minion's id and grains, a relay's or datacenter's
+// name, a job's output) is printed through common/text/terminal_safe.h, so
+// none can drive the terminal; only a job's stdout and stderr can be asked
+// for as raw bytes (OutputBytes::kRaw, jobctl --raw).
 #ifndef MUSTER_CLIENT_FORMAT_H_
 #define MUSTER_CLIENT_FORMAT_H_
 
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "proto/job_service.pb.h"
 
@@ -55,14 +60,25 @@ std::string SubmitSummary(const muster::v1::SubmitJobResponse& response);
 std::string JobListLine(const muster::v1::Job& job);
 
 // Protobuf message as one JSON object (proto field names, all fields;
-// output bytes as common/json/proto_json.h says).
+// output bytes as common/json/proto_json.h says), with DEL, C1 and bidi
+// controls as \u escapes too (TerminalSafeJson): safe on a terminal.
 std::string ToJson(const google::protobuf::Message& message);
 
-// Output bytes made safe and visible on a terminal: well-formed UTF-8 text,
-// newlines and tabs as they are; every other control character (C0, DEL,
-// C1 such as U+009B) and every byte that is not well-formed UTF-8 as \xNN,
-// one per byte (ESC is \x1b), so no escape sequence reaches the terminal.
-std::string EscapeForTerminal(absl::string_view bytes);
+// How `jobctl returns` prints a job's stdout and stderr: with control
+// characters and invalid UTF-8 shown escaped (TerminalSafeBlock; newlines
+// and tabs kept), or as the exact bytes (jobctl --raw, for piping).
+enum class OutputBytes { kEscaped, kRaw };
+
+// One return of `jobctl returns`: "ID  DC  ok retcode 0  12 ms" and under
+// it the stdout, then the stderr, each line indented by four spaces.
+std::string ReturnBlock(const muster::v1::Return& r, OutputBytes output);
+
+// A missing minion in `jobctl returns`: "ID  DC  MISSING (never reached)".
+std::string MissingReturnLine(const muster::v1::MissingMinion& m);
+
+// A row of `jobctl minions`: id, datacenter, alive, last seen, the grains
+// sorted as k=v,k=v.
+std::string MinionLine(const muster::v1::Minion& m);
 
 // "2026-11-28 19:55:01 UTC"; "-" for 0.
 std::string FormatTime(int64_t unix_ms);

@@ -1,6 +1,8 @@
 #include "client/format.h"
 
+#include "absl/strings/str_cat.h"
 #include "client/exit_codes.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace muster::jobctl {
@@ -77,21 +79,157 @@ TEST(FormatTest, MissingLinesTellReceivedFromNeverReachedAndHowManyMore) {
   EXPECT_EQ(MissingLines({Missing("a", false)}, one), "missing, never reached (1): a");
 }
 
-TEST(FormatTest, TerminalEscapingShowsControlsAndInvalidBytesVisibly) {
-  EXPECT_EQ(EscapeForTerminal("plain\ttext\ncaf\xC3\xA9 \xE2\x82\xAC"),
-            "plain\ttext\ncaf\xC3\xA9 \xE2\x82\xAC");
-  EXPECT_EQ(EscapeForTerminal("a\xff" "b"), "a\\xffb");
-  EXPECT_EQ(EscapeForTerminal("\x1b[31mred\x1b[0m"), "\\x1b[31mred\\x1b[0m");
-  EXPECT_EQ(EscapeForTerminal("\r\x7f\xC2\x9b" "2J"), "\\x0d\\x7f\\xc2\\x9b2J");  // C1 CSI
-  EXPECT_EQ(EscapeForTerminal(std::string("a\0b", 3)), "a\\x00b");
-  // Every byte value: the result holds no control character but \n and \t.
-  std::string every_byte;
-  for (int b = 0; b < 256; ++b) every_byte.push_back(static_cast<char>(b));
-  for (char c : EscapeForTerminal(every_byte)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    EXPECT_TRUE((u >= 0x20 && u != 0x7f) || c == '\n' || c == '\t') << static_cast<int>(u);
-    EXPECT_LT(u, 0x80);  // no byte >= 0x80 is valid UTF-8 on its own
+// No byte a terminal acts on: no C0 control but \n and \t, no DEL, no C1
+// control raw or UTF-8 encoded, no ESC anywhere.
+void ExpectTerminalSafe(const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char u = static_cast<unsigned char>(text[i]);
+    EXPECT_TRUE(u >= 0x20 || u == '\n' || u == '\t')
+        << "control byte " << static_cast<int>(u) << " at " << i << ":\n" << text;
+    EXPECT_NE(u, 0x7f) << text;
+    EXPECT_FALSE(u >= 0x80 && u <= 0x9f && (i == 0 || static_cast<unsigned char>(text[i - 1]) == 0xC2))
+        << "C1 control at " << i << ":\n" << text;
   }
+}
+
+// What a hostile submitter, minion or job can put in the strings jobctl
+// prints: clear the screen, hide a link, overwrite the line, an 8-bit CSI
+// (raw and as UTF-8), invalid UTF-8, and a newline to forge a table row.
+const char kClear[] = "\x1b[2J\x1b[H";
+const char kLink[] = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\";
+const char kOverwrite[] = "rm -rf /\rtest.ping";
+const char kCsi[] = "\x9b" "2J \xC2\x9b" "2J";
+const char kInvalid[] = "\xff\xfe";
+const char kForgedRow[] = "web-1\ndc1  ok retcode 0";
+
+muster::v1::Job HostileJob() {
+  muster::v1::Job job;
+  job.set_jid("20261206083000000001");
+  job.set_state(muster::v1::COMPLETE);
+  job.set_function(absl::StrCat("cmd.run", kClear));
+  job.add_args(kOverwrite);
+  job.add_args(kLink);
+  job.mutable_target()->set_expression(absl::StrCat("web*", kCsi, kInvalid));
+  job.set_submitter(absl::StrCat("root@ops (admin)", kClear, kForgedRow));
+  job.set_created_at_ms(1000);
+  job.set_attempt(1);
+  job.mutable_completeness()->set_expected(1);
+  job.mutable_completeness()->set_missing(1);
+  muster::v1::DatacenterStatus* dc = job.add_datacenters();
+  dc->set_datacenter(absl::StrCat("dc1", kCsi));
+  dc->set_delivered(true);
+  dc->set_delivered_at_ms(1010);
+  dc->set_relay_id(absl::StrCat("relay", kLink));
+  return job;
+}
+
+TEST(FormatTest, AHostileSubmitterFunctionArgsAndTargetAreShownEscaped) {
+  muster::v1::Job job = HostileJob();
+  std::string summary = JobSummary(job);
+  ExpectTerminalSafe(summary);
+  EXPECT_NE(summary.find("cmd.run\\x1b[2J\\x1b[H"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("rm -rf /\\x0dtest.ping"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\\x1b]8;;https://evil.example/\\x1b\\click"), std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("web*\\x9b2J \\xc2\\x9b2J\\xff\\xfe"), std::string::npos) << summary;
+  // The submitter's newline cannot start a line of its own.
+  EXPECT_NE(summary.find("by root@ops (admin)\\x1b[2J\\x1b[Hweb-1\\x0adc1  ok retcode 0"),
+            std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("\ndc1  ok"), std::string::npos) << summary;
+
+  std::string line = JobListLine(job);
+  ExpectTerminalSafe(line);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  for (const std::string& progress : ProgressLines(job, 20)) ExpectTerminalSafe(progress);
+  muster::v1::SubmitJobResponse submitted;
+  submitted.set_jid(job.jid());
+  muster::v1::DatacenterCount* expected = submitted.add_expected_by_datacenter();
+  expected->set_datacenter(kClear);
+  ExpectTerminalSafe(SubmitSummary(submitted));
+}
+
+TEST(FormatTest, TheTargetColumnIsCutBetweenCharactersNotInsideOne) {
+  muster::v1::Job job;
+  job.mutable_target()->set_expression("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+                                       "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9x\xC3\xA9\xC3\xA9");
+  std::string line = JobListLine(job);
+  // 11 x "é" (22 bytes) + "x" fit in 24 bytes, the next "é" does not.
+  EXPECT_NE(line.find("\xC3\xA9x  "), std::string::npos) << line;
+  EXPECT_EQ(line.find("x\xC3 "), std::string::npos) << line;
+}
+
+TEST(FormatTest, AHostileJobOutputIsEscapedUnlessRawIsAskedFor) {
+  muster::v1::Return r;
+  r.set_minion_id(absl::StrCat("web-1", kClear));
+  r.set_datacenter("dc1");
+  r.set_success(true);
+  r.set_expected(true);
+  r.set_stdout(absl::StrCat("line one\n\tindented\n", kClear, kLink, "\n", kOverwrite, "\n",
+                            kCsi, kInvalid, "\n"));
+  r.set_stderr("progress 50%\rprogress 100%\n");
+  std::string shown = ReturnBlock(r, OutputBytes::kEscaped);
+  ExpectTerminalSafe(shown);
+  EXPECT_EQ(shown,
+            "web-1\\x1b[2J\\x1b[H  dc1  ok retcode 0  0 ms\n"
+            "    line one\n"
+            "    \tindented\n"
+            "    \\x1b[2J\\x1b[H\\x1b]8;;https://evil.example/\\x1b\\click\\x1b]8;;\\x1b\\\n"
+            "    rm -rf /\\x0dtest.ping\n"
+            "    \\x9b2J \\xc2\\x9b2J\\xff\\xfe\n"
+            "    progress 50%\\x0dprogress 100%\n");
+  // --raw: the output's exact bytes (indented); the minion id stays escaped.
+  std::string raw = ReturnBlock(r, OutputBytes::kRaw);
+  EXPECT_NE(raw.find(absl::StrCat("    ", kClear, kLink, "\n")), std::string::npos);
+  EXPECT_NE(raw.find(absl::StrCat("    ", kCsi, kInvalid, "\n")), std::string::npos);
+  EXPECT_NE(raw.find("progress 50%\rprogress 100%"), std::string::npos);
+  EXPECT_EQ(raw.substr(0, raw.find('\n')), shown.substr(0, shown.find('\n')));
+}
+
+TEST(FormatTest, HostileMinionIdsAndGrainsAreShownEscaped) {
+  muster::v1::Minion m;
+  m.set_id(absl::StrCat("web-1", kOverwrite));
+  m.set_datacenter(kCsi);
+  (*m.mutable_grains())[absl::StrCat("role", kClear)] = absl::StrCat("web", kLink);
+  std::string line = MinionLine(m);
+  ExpectTerminalSafe(line);
+  EXPECT_NE(line.find("role\\x1b[2J\\x1b[H=web\\x1b]8;;"), std::string::npos) << line;
+
+  muster::v1::MissingMinion missing;
+  missing.set_minion_id(kForgedRow);
+  missing.set_datacenter("dc1");
+  std::string missing_line = MissingReturnLine(missing);
+  ExpectTerminalSafe(missing_line);
+  EXPECT_EQ(missing_line.find('\n'), std::string::npos) << missing_line;
+  muster::v1::Completeness c;
+  c.set_expected(1);
+  c.set_missing(1);
+  std::string lines = MissingLines({missing}, c);
+  ExpectTerminalSafe(lines);
+  EXPECT_EQ(lines, "missing, never reached (1): web-1\\x0adc1  ok retcode 0");
+}
+
+TEST(FormatTest, JsonKeepsTheExactTextAndIsSafeOnATerminal) {
+  // Proto strings are UTF-8 (the server sends no other): a UTF-8 CSI, ESC
+  // sequences and a bidi override; output bytes may be anything.
+  muster::v1::Job job;
+  job.set_function(absl::StrCat("cmd.run", kClear));
+  job.add_args(kLink);
+  job.set_submitter(absl::StrCat("root\xC2\x9b" "2J\x7f\xE2\x80\xAE", kForgedRow));
+  std::string json = ToJson(job);
+  ExpectTerminalSafe(json);
+  EXPECT_NE(json.find("\\u009b2J\\u007f\\u202e"), std::string::npos) << json;
+  muster::v1::Job parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok()) << json;
+  EXPECT_EQ(parsed.submitter(), job.submitter());
+  EXPECT_EQ(parsed.function(), job.function());
+  EXPECT_EQ(parsed.args(0), job.args(0));
+
+  muster::v1::ListReturnsResponse returns;
+  returns.add_returns()->set_stdout(absl::StrCat(kClear, kCsi, kInvalid, "\xC2\x85"));
+  std::string returns_json = ToJson(returns);
+  ExpectTerminalSafe(returns_json);
+  EXPECT_NE(returns_json.find("stdout_base64"), std::string::npos) << returns_json;
 }
 
 TEST(ExitCodesTest, JobOutcomesMapToDistinctCodes) {

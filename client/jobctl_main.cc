@@ -16,6 +16,10 @@
 ABSL_FLAG(std::string, server, "",
           "jobd address host:port (default: $MUSTER_SERVER, else 127.0.0.1:7400)");
 ABSL_FLAG(bool, json, false, "print JSON (one object per line) for scripts");
+ABSL_FLAG(bool, raw, false,
+          "returns: print each job's stdout and stderr as the exact bytes, for piping into a "
+          "file or program (default: control characters and invalid UTF-8 shown as \\xNN, "
+          "so job output cannot drive your terminal)");
 ABSL_FLAG(std::string, type, "glob", "target type: glob, list, pcre, grain, compound");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "job timeout, e.g. 30s or 5m (default: the server's, 60s)");
@@ -42,7 +46,8 @@ constexpr char kUsage[] =
     "  status JID                        state, completeness, per-datacenter rows, missing ids\n"
     "  watch JID                         live progress until the job ends\n"
     "  list                              recent jobs (--state, --submitter, --limit)\n"
-    "  returns JID                       returns with output (--failed, --missing, --all)\n"
+    "  returns JID                       returns with output (--failed, --missing, --all,\n"
+    "                                    --raw: output bytes unescaped, for piping)\n"
     "  retry JID                         re-run the job on its missing minions (--wait)\n"
     "  cancel JID                        cancel a running job\n"
     "  minions [TARGET]                  the inventory (--type, --datacenter)\n"
@@ -73,6 +78,7 @@ int main(int argc, char** argv) {
     options.server = env != nullptr && *env != '\0' ? env : "127.0.0.1:7400";
   }
   options.json = absl::GetFlag(FLAGS_json);
+  options.raw = absl::GetFlag(FLAGS_raw);
   options.target_type = absl::GetFlag(FLAGS_type);
   options.timeout = absl::GetFlag(FLAGS_timeout);
   options.wait = absl::GetFlag(FLAGS_wait);

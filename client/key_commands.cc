@@ -11,6 +11,7 @@
 #include "client/exit_codes.h"
 #include "client/fleet_format.h"
 #include "client/format.h"
+#include "common/text/terminal_safe.h"
 
 namespace muster::jobctl {
 
@@ -49,7 +50,9 @@ int Commands::Keys(const std::vector<std::string>& args) {
   out_ << KeysTable(response.changed());
   std::map<std::string, std::string> skipped(response.skipped().begin(),
                                              response.skipped().end());
-  for (const auto& [id, reason] : skipped) out_ << "skipped " << id << ": " << reason << "\n";
+  for (const auto& [id, reason] : skipped) {
+    out_ << "skipped " << TerminalSafe(id) << ": " << TerminalSafe(reason) << "\n";
+  }
   return kExitOk;
 }
 

@@ -43,6 +43,7 @@
 #include "absl/strings/strip.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
+#include "common/fs/private_files.h"
 #include "common/ids/ids.h"
 #include "common/process/shutdown_signal.h"
 #include "common/security/curve_keys.h"
@@ -176,6 +177,8 @@ void PrintStats(const muster::minion::FleetStats& stats) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything creates a file (key pairs, logs): this user's alone.
+  muster::UsePrivateUmask();
   absl::SetProgramUsageMessage("Muster fleetsim: many simulated minions in one process.");
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built with deadlock detection on: it records every
@@ -232,6 +235,11 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < fleet->size(); ++i) {
     per_socket[i % socket_count].minions.push_back(&(*fleet)[i]);
     if ((*fleet)[i].silent) silent.push_back((*fleet)[i].id);
+  }
+  if (std::string key_dir = absl::GetFlag(FLAGS_key_dir); !key_dir.empty()) {
+    absl::StatusOr<std::vector<muster::ModeChange>> tightened =
+        muster::MakePrivateDirectory(key_dir);
+    if (!tightened.ok()) return Fail(absl::StrCat("--key_dir: ", tightened.status().message()));
   }
   if (!security->insecure) {
     for (int s = 0; s < socket_count; ++s) {

@@ -36,6 +36,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
+#include "common/fs/private_files.h"
 #include "common/ids/ids.h"
 #include "common/process/shutdown_signal.h"
 #include "common/security/curve_keys.h"
@@ -109,6 +110,10 @@ absl::StatusOr<muster::security::CurveKeyPair> LoadCurveKeys(const std::string& 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything creates a file: the state directory, key pair and
+  // journal are this user's alone. Jobs get the umask the minion started
+  // with back (muster::InheritedUmask).
+  muster::UsePrivateUmask();
   absl::SetProgramUsageMessage("Muster minion: runs jobs from its relay's bus.");
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built with deadlock detection on: it records every
@@ -152,6 +157,11 @@ int main(int argc, char** argv) {
   options.output_cap_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_output_cap_bytes));
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   if (options.state_dir.empty()) options.state_dir = absl::StrCat("minion-", options.id);
+  if (absl::StatusOr<std::vector<muster::ModeChange>> tightened =
+          muster::MakePrivateDirectory(options.state_dir);
+      !tightened.ok()) {
+    return Fail(absl::StrCat("--state_dir: ", tightened.status().message()));
+  }
   if (absl::GetFlag(FLAGS_print_key)) {
     absl::StatusOr<muster::security::CurveKeyPair> keys = LoadCurveKeys(options.state_dir);
     if (!keys.ok()) return Fail(std::string(keys.status().message()));

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/fs/private_files.h"
 
 namespace muster::minion {
 namespace {
@@ -59,6 +61,9 @@ bool ReadAvailable(Capture& capture, size_t cap) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The minion's own files are private (umask 077); the command creates
+  // files as the umask the minion was started with says.
+  if (std::optional<mode_t> mask = InheritedUmask()) umask(*mask);
   execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
   _exit(127);
 }

@@ -21,7 +21,9 @@
 #include "absl/synchronization/mutex.h"
 #include "common/bus/bus_link_flags.h"
 #include "common/bus/bus_protocol.h"
+#include "common/fs/private_files.h"
 #include "common/http/http_listener.h"
+#include "common/net/listener_exposure.h"
 #include "common/process/shutdown_signal.h"
 #include "common/redis/redis_credential_flags.h"
 #include "common/security/signing_keys.h"
@@ -184,6 +186,26 @@ int Main() {
     spdlog::info("relayd: trusting jobd key(s) {}",
                  absl::StrJoin(options->trusted_keys->KeyIds(), ", "));
   }
+  // relay_state.db, relay_spool.db, the key records: this user's alone.
+  if (absl::StatusOr<std::vector<ModeChange>> tightened =
+          MakePrivateDirectory(options->state_dir);
+      !tightened.ok()) {
+    spdlog::critical("relayd: --state_dir: {}", std::string(tightened.status().message()));
+    return 1;
+  }
+  // CURVE encrypts and authenticates the bus; only --insecure leaves it open.
+  WarnIfExposed(absl::StrCat("relayd: --bind_host=", absl::GetFlag(FLAGS_bind_host)),
+                options->return_endpoint, /*encrypted=*/!options->insecure,
+                "the bus has no CURVE (--insecure: anyone who reaches the publish and return "
+                "ports can read every job and answer for any minion); bind 127.0.0.1 or drop "
+                "--insecure");
+  if (options->metrics_listen) {
+    std::string listen = options->metrics_listen->ToString();
+    WarnIfExposed(absl::StrCat("relayd: --metrics_listen=", listen), listen,
+                  /*encrypted=*/false,
+                  "/metrics has no TLS (anyone who reaches the port reads the relay's "
+                  "counters); listen on 127.0.0.1 or firewall the port");
+  }
   Relay relay(*options);
   if (absl::Status started = relay.Start(); !started.ok()) {
     spdlog::critical("relayd: {}", std::string(started.message()));
@@ -211,6 +233,8 @@ int Main() {
 }  // namespace muster::relay
 
 int main(int argc, char** argv) {
+  // Before anything creates a file (state, spool, keys): this user's alone.
+  muster::UsePrivateUmask();
   absl::SetProgramUsageMessage("relayd --datacenter=DC [--redis=host:port] [flags]");
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built with deadlock detection on: it records every

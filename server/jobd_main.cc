@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -14,7 +15,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/fs/private_files.h"
 #include "common/http/http_listener.h"
+#include "common/net/listener_exposure.h"
 #include "common/process/shutdown_signal.h"
 #include "common/redis/redis_credential_flags.h"
 #include "server/jobd.h"
@@ -45,6 +48,9 @@ ABSL_FLAG(bool, insecure, false,
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
+  // Before anything creates a file: the database, its -wal and -shm, the
+  // signing key are this user's alone (docs/SECURITY.md).
+  muster::UsePrivateUmask();
   absl::SetProgramUsageMessage("jobd: Muster's central JobService (gRPC)");
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built with deadlock detection on: it records every
@@ -91,6 +97,12 @@ int main(int argc, char** argv) {
   if (options.signing_key_path.empty()) {
     options.signing_key_path = muster::server::DefaultSigningKeyPath(options.db_path);
   }
+  if (absl::StatusOr<std::vector<muster::ModeChange>> tightened =
+          muster::MakePrivateFiles(muster::SqliteFiles(options.db_path));
+      !tightened.ok()) {
+    spdlog::critical("--db: {}", tightened.status().ToString());
+    return 1;
+  }
   if (!options.insecure) {
     // A key that cannot be read or created, or that others can read, is a
     // configuration error: refuse to start (exit 2) before anything else.
@@ -112,6 +124,20 @@ int main(int argc, char** argv) {
   if (options.default_timeout_ms == 0 || options.default_timeout_ms > 86400000) {
     spdlog::critical("--default_timeout_ms must be 1..86400000");
     return 2;
+  }
+  muster::WarnIfExposed(absl::StrCat("jobd: --listen=", options.listen), options.listen,
+                        /*encrypted=*/false,  // TLS: set when the TLS flags land
+                        "the gRPC API has no TLS (job arguments, output and any credential "
+                        "cross the network in clear text, and without authentication anyone "
+                        "who reaches the port can submit jobs to every minion); listen on "
+                        "127.0.0.1 or firewall the port");
+  if (!options.http_listen.empty()) {
+    muster::WarnIfExposed(absl::StrCat("jobd: --http_listen=", options.http_listen),
+                          options.http_listen, /*encrypted=*/false,
+                          "the dashboard and /metrics have no TLS (job output and any session "
+                          "cross the network in clear text, and without a login anyone who "
+                          "reaches the port can read every job and cancel it); listen on "
+                          "127.0.0.1 or put a TLS proxy in front");
   }
 
   muster::server::Jobd jobd(options);

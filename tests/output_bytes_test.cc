@@ -2,8 +2,8 @@
 // Return): a real minion runs `cmd.run` printing every byte value 0-255,
 // and the exact bytes come back through relayd, Redis and jobd, in the gRPC
 // API and in jobd's SQLite file. jobctl, run as a process against that
-// system, prints them raw when piped, escaped on a terminal (a pty), and
-// losslessly in --json.
+// system, prints them escaped whether piped or on a terminal (a pty), raw
+// with --raw, and losslessly in --json.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -179,11 +179,17 @@ TEST_F(OutputBytesTest, EveryByteValueReachesTheApiSqliteAndJobctlExactly) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(*stored, every_byte);
 
-  // Piped: the raw bytes, after the return's header line and an indent.
-  std::string piped = RunPiped({"returns", job->jid()});
+  // Piped with --raw: the raw bytes, after the return's header line and an
+  // indent.
+  std::string piped = RunPiped({"--raw", "returns", job->jid()});
   EXPECT_TRUE(absl::StrContains(piped, "    " + every_byte.substr(0, 10)));  // up to '\n'
   EXPECT_TRUE(absl::StrContains(piped, every_byte.substr(11)))
       << absl::CHexEscape(piped);
+  // Piped without it: escaped as on a terminal (an `ssh host jobctl ...`
+  // pipes jobctl's stdout to a terminal all the same).
+  std::string escaped = RunPiped({"returns", job->jid()});
+  EXPECT_FALSE(absl::StrContains(escaped, "\x1b")) << absl::CHexEscape(escaped);
+  EXPECT_TRUE(absl::StrContains(escaped, "\\x1b")) << escaped;
 
   // --json: valid JSON (UTF-8) whose stdout_base64 holds the exact bytes.
   nlohmann::json json =
