@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -142,8 +143,20 @@ absl::Status JobCgroup::Remove(absl::Duration wait) {
   return removed;
 }
 
+std::string InstanceCgroupName(const std::string& minion_id, const std::string& state_dir) {
+  char* resolved = realpath(state_dir.c_str(), nullptr);
+  std::string path = resolved != nullptr ? resolved : state_dir;
+  free(resolved);
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a: stable across runs
+  for (unsigned char c : path) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return absl::StrCat("muster-", minion_id, "-", absl::Hex(hash, absl::kZeroPad16));
+}
+
 absl::StatusOr<std::unique_ptr<JobCgroups>> JobCgroups::Open(const std::string& root,
-                                                             const std::string& minion_id,
+                                                             const std::string& instance,
                                                              std::string* why_not) {
   if (root == "none") return std::unique_ptr<JobCgroups>();
   const bool automatic = root == "auto";
@@ -165,7 +178,7 @@ absl::StatusOr<std::unique_ptr<JobCgroups>> JobCgroups::Open(const std::string& 
     return unusable(absl::NotFoundError(
         absl::StrCat(base, " is not a cgroup v2 directory (no cgroup.procs)")));
   }
-  std::string dir = absl::StrCat(base, "/muster-", minion_id);
+  std::string dir = absl::StrCat(base, "/", instance);
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return unusable(absl::PermissionDeniedError(Errno("mkdir", dir)));
   }

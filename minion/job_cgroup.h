@@ -5,15 +5,18 @@
 // them all at once, fork bombs included. On older kernels every pid in
 // `cgroup.procs` is killed until it is empty.
 //
-// The minion makes `<root>/muster-<minion id>/` and, per job, a child
-// `job-<n>` there that the job's first process joins before it execs
+// The minion makes `<root>/muster-<minion id>-<hash of its state dir>/`
+// (InstanceCgroupName) and, per job, a child `job-<n>` there that the job's first process joins before it execs
 // (minion/job_process.h). Without a usable cgroup the job is still
 // contained by its supervisor (a child subreaper, minion/job_process.h);
 // the cgroup adds an atomic kill and survives a supervisor killed by a job
 // running as the minion's own user.
 //
 // A minion killed with jobs running leaves their cgroups behind; the next
-// minion with the same id kills what is in them and removes them at start.
+// minion on the same state directory (the same instance: its journal's
+// lock makes it the only one) kills what is in them and removes them at
+// start. Two minions with one id but different state directories (tests,
+// a misconfiguration) never touch each other's jobs.
 #ifndef MUSTER_MINION_JOB_CGROUP_H_
 #define MUSTER_MINION_JOB_CGROUP_H_
 
@@ -58,6 +61,10 @@ class JobCgroup {
   int kill_fd_ = -1;
 };
 
+// "muster-<minion_id>-<16 hex digits>": the digits a hash of the state
+// directory's absolute path.
+std::string InstanceCgroupName(const std::string& minion_id, const std::string& state_dir);
+
 class JobCgroups {
  public:
   // `root`: "none" → nullptr (no cgroups); "auto" → the minion's own cgroup
@@ -65,10 +72,11 @@ class JobCgroups {
   // when a child process can be moved into a cgroup made there, else
   // nullptr with `*why_not` saying why; any other value is the path of a
   // cgroup v2 directory the minion may write to (a delegated one), and an
-  // error when it cannot be used. Makes <root>/muster-<minion_id>/ (0755)
-  // and kills and removes what an earlier minion with that id left there.
+  // error when it cannot be used. Makes <root>/<instance>/ (0755) and kills
+  // and removes the job cgroups an earlier run left there: call it only
+  // once this minion owns its state (holds the journal's lock).
   static absl::StatusOr<std::unique_ptr<JobCgroups>> Open(const std::string& root,
-                                                          const std::string& minion_id,
+                                                          const std::string& instance,
                                                           std::string* why_not);
   // Removes the minion's directory (must hold no job cgroups by then).
   ~JobCgroups();
@@ -78,7 +86,7 @@ class JobCgroups {
   // A new, empty cgroup for one job. Thread-safe.
   absl::StatusOr<JobCgroup> Create();
 
-  // <root>/muster-<minion_id>.
+  // <root>/<instance>.
   const std::string& dir() const { return dir_; }
 
  private:

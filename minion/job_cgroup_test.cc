@@ -48,7 +48,7 @@ bool Joined(const std::string& dir, pid_t pid) {
 class JobCgroupTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    id_ = absl::StrCat("job-cgroup-test-", getpid());
+    id_ = InstanceCgroupName(absl::StrCat("job-cgroup-test-", getpid()), "/tmp/state");
     std::string why_not;
     absl::StatusOr<std::unique_ptr<JobCgroups>> cgroups = JobCgroups::Open("auto", id_, &why_not);
     ASSERT_TRUE(cgroups.ok()) << cgroups.status();
@@ -71,6 +71,14 @@ TEST(JobCgroupsOpenTest, NoneAndBadPaths) {
   EXPECT_NE(bad.status().message().find("--cgroup_root=/proc/no-such-cgroup: "),
             std::string::npos)
       << bad.status();
+}
+
+TEST(InstanceCgroupNameTest, NamesTheIdAndTheStateDirectory) {
+  std::string a = InstanceCgroupName("web-1", "/var/lib/muster/a");
+  EXPECT_EQ(a.rfind("muster-web-1-", 0), 0u) << a;
+  EXPECT_EQ(a.size(), std::string("muster-web-1-").size() + 16);
+  EXPECT_EQ(a, InstanceCgroupName("web-1", "/var/lib/muster/a"));
+  EXPECT_NE(a, InstanceCgroupName("web-1", "/var/lib/muster/b"));
 }
 
 TEST_F(JobCgroupTest, RemoveKillsEverythingInItEvenAfterSetsid) {

@@ -35,7 +35,7 @@ class JobProcessTest : public ::testing::TestWithParam<bool> {
     if (!GetParam()) return;
     std::string why_not;
     absl::StatusOr<std::unique_ptr<JobCgroups>> cgroups =
-        JobCgroups::Open("auto", absl::StrCat("job-process-test-", getpid()), &why_not);
+        JobCgroups::Open("auto", absl::StrCat("muster-job-process-test-", getpid()), &why_not);
     ASSERT_TRUE(cgroups.ok()) << cgroups.status();
     if (*cgroups == nullptr) GTEST_SKIP() << "no usable cgroup v2 here: " << why_not;
     cgroups_ = *std::move(cgroups);

@@ -37,7 +37,7 @@ constexpr char kInterruptedReason[] =
 class Session {
  public:
   Session(const MinionOptions& options, MinionStats& stats, BusConnection& bus,
-          CompletionQueue& completions, OutboxJournal& journal)
+          CompletionQueue& completions, OutboxJournal& journal, JobCgroups* cgroups)
       : options_(options),
         stats_(stats),
         bus_(bus),
@@ -45,7 +45,7 @@ class Session {
         journal_(journal),
         runner_(options.grains,
                 RunnerOptions{options.output_cap_bytes, options.max_timeout, options.id,
-                              options.cgroups},
+                              cgroups},
                 &cancel_),
         policy_(options.policy),
         pool_(options.max_concurrent_jobs),
@@ -528,6 +528,18 @@ absl::Status MinionAgent::Run(int stop_fd) {
                "interrupted",
                journal->path(), replay.accepted.size(), replay.returns.size(),
                replay.interrupted.size());
+  std::string no_cgroup;
+  ASSIGN_OR_RETURN(std::unique_ptr<JobCgroups> cgroups,
+                   JobCgroups::Open(options_.cgroup_root,
+                                    InstanceCgroupName(options_.id, options_.state_dir),
+                                    &no_cgroup));
+  if (cgroups != nullptr) {
+    spdlog::info("jobs contained by a cgroup per job under {} and a subreaper supervisor",
+                 cgroups->dir());
+  } else {
+    spdlog::info("jobs contained by a subreaper supervisor per job (no cgroup{}{})",
+                 no_cgroup.empty() ? "" : ": ", no_cgroup);
+  }
   zmq::context_t context(1);
   ASSIGN_OR_RETURN(std::unique_ptr<CompletionQueue> completions, CompletionQueue::Create());
   ASSIGN_OR_RETURN(
@@ -537,7 +549,7 @@ absl::Status MinionAgent::Run(int stop_fd) {
                           options_.link,
                           options_.curve.has_value() ? &*options_.curve : nullptr));
   {
-    Session session(options_, stats_, *bus, *completions, *journal);
+    Session session(options_, stats_, *bus, *completions, *journal, cgroups.get());
     session.Restore(std::move(replay));
     session.Serve(stop_fd);
     session.Stop();

@@ -90,8 +90,11 @@ struct MinionOptions {
   MinionPolicy policy;
   std::string policy_path;
   int reload_fd = -1;
-  // If set (outlives the agent), each program gets a cgroup made there.
-  JobCgroups* cgroups = nullptr;
+  // Where each program gets a cgroup of its own: "auto", "none" or a
+  // cgroup v2 path (minion/job_cgroup.h). Opened once the journal's lock
+  // is held, so a second minion on the same state directory cannot touch
+  // this one's jobs.
+  std::string cgroup_root = "none";
   // If set (outlives the agent): what the minion received, ran, returned and
   // had acknowledged is appended here.
   WitnessLog* witness_log = nullptr;
@@ -152,13 +155,14 @@ class MinionAgent {
   // `options.id` must be a valid minion id (checked by the caller).
   explicit MinionAgent(MinionOptions options);
 
-  // Opens and replays the journal in options.state_dir, connects to the
+  // Opens and replays the journal in options.state_dir, sets up the jobs'
+  // cgroups (killing what an earlier run left in them), connects to the
   // relay and serves until `stop_fd` becomes readable (ShutdownSignal::fd()
   // in common/process/shutdown_signal.h). Then cancels running functions,
   // joins the workers, journals and sends the returns it has once more, and
   // returns.
-  // Fails only when the journal or the sockets cannot be set up, or
-  // options.dispatch_check is missing.
+  // Fails only when the journal, an explicit cgroup root or the sockets
+  // cannot be set up, or options.dispatch_check is missing.
   absl::Status Run(int stop_fd);
 
   const MinionStats& stats() const { return stats_; }

@@ -47,7 +47,6 @@
 #include "common/security/curve_keys.h"
 #include "minion/grains.h"
 #include "minion/hangup_signal.h"
-#include "minion/job_cgroup.h"
 #include "minion/minion_agent.h"
 #include "minion/minion_policy.h"
 #include "minion/run_as_user.h"
@@ -223,12 +222,7 @@ int main(int argc, char** argv) {
     options.policy = *std::move(policy);
   }
   options.reload_fd = (*hangup)->fd();
-  std::string no_cgroup_reason;
-  absl::StatusOr<std::unique_ptr<muster::minion::JobCgroups>> cgroups =
-      muster::minion::JobCgroups::Open(absl::GetFlag(FLAGS_cgroup_root), options.id,
-                                       &no_cgroup_reason);
-  if (!cgroups.ok()) return Fail(std::string(cgroups.status().message()));
-  options.cgroups = cgroups->get();
+  options.cgroup_root = absl::GetFlag(FLAGS_cgroup_root);
   absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
       muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));
   if (!witness_log.ok()) return Fail(std::string(witness_log.status().message()));
@@ -244,21 +238,14 @@ int main(int argc, char** argv) {
                                   muster::security::CurveFingerprint(
                                       options.curve->relay_public_z85))
                    : std::string("INSECURE (no signature checks, no CURVE)"));
-  spdlog::info("minion {}: jobs run as {}, timeout at most {}, local policy {}, contained by {}",
+  spdlog::info("minion {}: jobs run as {}, timeout at most {}, local policy {}",
                options.id,
                options.run_as.has_value() ? options.run_as->name
                                           : muster::minion::CurrentUser().name + " (own user)",
                absl::FormatDuration(options.max_timeout),
                options.policy_path.empty()
                    ? options.policy.Summary()
-                   : absl::StrCat(options.policy_path, ": ", options.policy.Summary()),
-               options.cgroups != nullptr
-                   ? absl::StrCat("a cgroup per job under ", options.cgroups->dir(),
-                                  " and a subreaper supervisor")
-                   : absl::StrCat("a subreaper supervisor per job (no cgroup",
-                                  no_cgroup_reason.empty() ? std::string()
-                                                           : ": " + no_cgroup_reason,
-                                  ")"));
+                   : absl::StrCat(options.policy_path, ": ", options.policy.Summary()));
   muster::minion::MinionAgent agent(options);
   absl::Status status = agent.Run((*shutdown)->fd());
   if (!status.ok()) return Fail(std::string(status.message()));
