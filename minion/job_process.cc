@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -357,14 +359,23 @@ pid_t ForkSupervisor(const Plan& plan) {
   return pid;
 }
 
-}  // namespace
-
-absl::StatusOr<JobProcessResult> RunJobProcess(const JobProcessSpec& spec) {
-  if (spec.argv.empty() || spec.argv[0].empty()) {
-    return absl::InvalidArgumentError("no program to run");
-  }
-  JobProcessResult result;
+// Everything RunJobProcess prepares before the fork, and the minion's ends
+// of the pipes afterwards. Closes what it holds.
+struct Launch {
   Plan plan;
+  int out_read = -1;
+  int err_read = -1;
+  int report_read = -1;
+
+  ~Launch() {
+    for (int* fd : {&out_read, &err_read, &report_read, &plan.out_fd, &plan.err_fd,
+                    &plan.report_fd, &plan.stdin_fd}) {
+      CloseFd(*fd);
+    }
+  }
+};
+
+void PreparePlan(const JobProcessSpec& spec, Plan& plan) {
   plan.candidates = ExecCandidates(spec.argv[0]);
   for (const std::string& arg : spec.argv) plan.argv.push_back(const_cast<char*>(arg.c_str()));
   plan.argv.push_back(nullptr);
@@ -379,54 +390,39 @@ absl::StatusOr<JobProcessResult> RunJobProcess(const JobProcessSpec& spec) {
   }
   plan.cwd = spec.cwd.c_str();
   plan.minion_pid = getpid();
+}
 
-  JobCgroup cgroup;
-  if (spec.cgroups != nullptr) {
-    absl::StatusOr<JobCgroup> created = spec.cgroups->Create();
-    if (!created.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot make the job's cgroup: ", created.status().message()));
-    }
-    cgroup = *std::move(created);
-    plan.procs_fd = cgroup.procs_fd();
-    plan.kill_fd = cgroup.kill_fd();
-    result.in_cgroup = true;
-  }
+// Makes the pipes and forks the supervisor; returns its pid.
+absl::StatusOr<pid_t> StartSupervisor(Launch& launch) {
   int out_pipe[2] = {-1, -1};
   int err_pipe[2] = {-1, -1};
   int report_pipe[2] = {-1, -1};
-  auto close_all = [&] {
-    for (int* fds : {out_pipe, err_pipe, report_pipe}) {
-      CloseFd(fds[0]);
-      CloseFd(fds[1]);
-    }
-    CloseFd(plan.stdin_fd);
-  };
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 ||
-      pipe2(report_pipe, O_CLOEXEC) != 0) {
-    absl::Status error = absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
-    close_all();
-    return error;
-  }
+  bool piped = pipe2(out_pipe, O_CLOEXEC) == 0 && pipe2(err_pipe, O_CLOEXEC) == 0 &&
+               pipe2(report_pipe, O_CLOEXEC) == 0;
+  int pipe_errno = errno;
+  Plan& plan = launch.plan;
+  std::tie(launch.out_read, plan.out_fd) = std::pair(out_pipe[0], out_pipe[1]);
+  std::tie(launch.err_read, plan.err_fd) = std::pair(err_pipe[0], err_pipe[1]);
+  std::tie(launch.report_read, plan.report_fd) = std::pair(report_pipe[0], report_pipe[1]);
+  if (!piped) return absl::InternalError(absl::StrCat("pipe: ", std::strerror(pipe_errno)));
   plan.stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  plan.out_fd = out_pipe[1];
-  plan.err_fd = err_pipe[1];
-  plan.report_fd = report_pipe[1];
   pid_t supervisor = ForkSupervisor(plan);
-  if (supervisor < 0) {
-    absl::Status error = absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
-    close_all();
-    return error;
-  }
-  CloseFd(out_pipe[1]);
-  CloseFd(err_pipe[1]);
-  CloseFd(report_pipe[1]);
-  CloseFd(plan.stdin_fd);
+  if (supervisor < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+  // The children hold their ends now.
+  for (int* fd : {&plan.out_fd, &plan.err_fd, &plan.report_fd, &plan.stdin_fd}) CloseFd(*fd);
+  return supervisor;
+}
 
-  Capture captures[2] = {{out_pipe[0], &result.stdout_text},
-                         {err_pipe[0], &result.stderr_text}};
+// Reads the program's output until the supervisor exits, telling it to
+// stop at the deadline or on cancel (SIGKILL if it takes too long). Sets
+// result's output, timed_out and cancelled; returns the supervisor's wait
+// status.
+int CaptureUntilExit(pid_t supervisor, Launch& launch, const JobProcessSpec& spec,
+                     JobProcessResult& result) {
+  Capture captures[2] = {{launch.out_read, &result.stdout_text},
+                         {launch.err_read, &result.stderr_text}};
+  launch.out_read = launch.err_read = -1;  // owned by `captures` now
   for (Capture& capture : captures) fcntl(capture.fd, F_SETFL, O_NONBLOCK);
-  fcntl(report_pipe[0], F_SETFL, O_NONBLOCK);
   // Readable when the supervisor exits; -1 on kernels without pidfd, where
   // the loop falls back to short poll timeouts.
   int pid_fd = static_cast<int>(syscall(SYS_pidfd_open, supervisor, 0));
@@ -436,20 +432,18 @@ absl::StatusOr<JobProcessResult> RunJobProcess(const JobProcessSpec& spec) {
   absl::Time told_at = absl::InfiniteFuture();
   int status = 0;
   bool exited = false;
-  bool told = false;
   bool forced = false;
   while (!exited) {
     absl::Time now = absl::Now();
     absl::Duration left = deadline - now;
     bool cancelled = spec.cancel != nullptr && spec.cancel->HasBeenNotified();
-    if (!told && (left <= absl::ZeroDuration() || cancelled)) {
+    if (told_at == absl::InfiniteFuture() && (left <= absl::ZeroDuration() || cancelled)) {
       kill(supervisor, SIGTERM);
-      told = true;
       told_at = now;
       result.timed_out = !cancelled;
       result.cancelled = cancelled;
     }
-    if (told && !forced && now - told_at > kSupervisorGrace) {
+    if (!forced && now - told_at > kSupervisorGrace) {
       kill(supervisor, SIGKILL);
       forced = true;
     }
@@ -459,10 +453,13 @@ absl::StatusOr<JobProcessResult> RunJobProcess(const JobProcessSpec& spec) {
       if (capture.fd >= 0) fds[count++] = {capture.fd, POLLIN, 0};
     }
     if (pid_fd >= 0) fds[count++] = {pid_fd, POLLIN, 0};
-    int wait_ms = told ? static_cast<int>(absl::ToInt64Milliseconds(check_interval))
-                       : static_cast<int>(absl::ToInt64Milliseconds(
-                             std::min(left, check_interval))) + 1;
-    if (poll(fds, count, wait_ms) < 0 && errno != EINTR) break;
+    absl::Duration wait = told_at != absl::InfiniteFuture()
+                              ? check_interval
+                              : std::min(left, check_interval) + absl::Milliseconds(1);
+    if (poll(fds, count, static_cast<int>(absl::ToInt64Milliseconds(wait))) < 0 &&
+        errno != EINTR) {
+      break;
+    }
     for (Capture& capture : captures) {
       if (capture.fd >= 0 && !ReadAvailable(capture, spec.output_cap_bytes)) {
         CloseFd(capture.fd);
@@ -481,43 +478,75 @@ absl::StatusOr<JobProcessResult> RunJobProcess(const JobProcessSpec& spec) {
     result.truncated = result.truncated || capture.truncated;
   }
   CloseFd(pid_fd);
-  Report report;
-  Report done_report;
-  Report setup_report;
-  while (read(report_pipe[0], &report, sizeof(report)) == sizeof(report)) {
-    if (report.kind == Report::kDone) done_report = report;
-    if (report.kind == Report::kSetupFailed) setup_report = report;
-  }
-  CloseFd(report_pipe[0]);
+  return status;
+}
 
-  if (done_report.kind != Report::kDone) {
+// The exit code and the reasons, from the reports and the supervisor's
+// wait status.
+void SetOutcome(const Report& done, const Report& setup, int supervisor_status,
+                JobProcessResult& result) {
+  const bool told = result.timed_out || result.cancelled;
+  if (done.kind != Report::kDone) {
     result.containment_error = absl::StrCat(
         "the job's supervisor ended without a report (",
-        WIFSIGNALED(status) ? absl::StrCat("killed by signal ", WTERMSIG(status))
-                            : absl::StrCat("exit code ", WEXITSTATUS(status)),
+        WIFSIGNALED(supervisor_status)
+            ? absl::StrCat("killed by signal ", WTERMSIG(supervisor_status))
+            : absl::StrCat("exit code ", WEXITSTATUS(supervisor_status)),
         ")", result.in_cgroup ? "" : ": processes the job started may still run");
   }
-  if (absl::Status removed = cgroup.Remove(); !removed.ok()) {
-    result.containment_error = absl::StrCat("the job's cgroup: ", removed.message());
-  }
-  result.others_killed = done_report.others_killed;
-  if (setup_report.kind == Report::kSetupFailed) {
-    result.start_error = absl::StrCat(StageName(setup_report.stage), ": ",
-                                      std::strerror(setup_report.error));
-    result.exit_code = setup_report.stage == kExec && setup_report.error == ENOENT ? 127 : 126;
+  result.others_killed = done.others_killed;
+  if (setup.kind == Report::kSetupFailed) {
+    result.start_error =
+        absl::StrCat(StageName(setup.stage), ": ", std::strerror(setup.error));
+    result.exit_code = setup.stage == kExec && setup.error == ENOENT ? 127 : 126;
   } else if (told) {
     result.exit_code = kTimeoutExitCode;
-  } else if (done_report.main_done != 0) {
-    int first_status = done_report.status;
-    if (WIFEXITED(first_status)) {
-      result.exit_code = WEXITSTATUS(first_status);
-    } else if (WIFSIGNALED(first_status)) {
-      result.exit_code = 128 + WTERMSIG(first_status);
-    }
-  } else if (WIFSIGNALED(status)) {
-    result.exit_code = 128 + WTERMSIG(status);
+  } else if (done.main_done != 0 && WIFEXITED(done.status)) {
+    result.exit_code = WEXITSTATUS(done.status);
+  } else if (done.main_done != 0 && WIFSIGNALED(done.status)) {
+    result.exit_code = 128 + WTERMSIG(done.status);
+  } else if (WIFSIGNALED(supervisor_status)) {
+    result.exit_code = 128 + WTERMSIG(supervisor_status);
   } else {
     result.exit_code = 126;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<JobProcessResult> RunJobProcess(const JobProcessSpec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return absl::InvalidArgumentError("no program to run");
+  }
+  JobProcessResult result;
+  Launch launch;
+  PreparePlan(spec, launch.plan);
+  JobCgroup cgroup;
+  if (spec.cgroups != nullptr) {
+    absl::StatusOr<JobCgroup> created = spec.cgroups->Create();
+    if (!created.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot make the job's cgroup: ", created.status().message()));
+    }
+    cgroup = *std::move(created);
+    launch.plan.procs_fd = cgroup.procs_fd();
+    launch.plan.kill_fd = cgroup.kill_fd();
+    result.in_cgroup = true;
+  }
+  absl::StatusOr<pid_t> supervisor = StartSupervisor(launch);
+  if (!supervisor.ok()) return supervisor.status();
+  int status = CaptureUntilExit(*supervisor, launch, spec, result);
+  fcntl(launch.report_read, F_SETFL, O_NONBLOCK);
+  Report report;
+  Report done;
+  Report setup;
+  while (read(launch.report_read, &report, sizeof(report)) == sizeof(report)) {
+    if (report.kind == Report::kDone) done = report;
+    if (report.kind == Report::kSetupFailed) setup = report;
+  }
+  SetOutcome(done, setup, status, result);
+  if (absl::Status removed = cgroup.Remove(); !removed.ok()) {
+    result.containment_error = absl::StrCat("the job's cgroup: ", removed.message());
   }
   return result;
 }
