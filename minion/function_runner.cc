@@ -198,8 +198,11 @@ FunctionResult FunctionRunner::RunProgram(const FunctionCall& call,
   }
   if (run->others_killed > 0) {
     AppendNote(result,
-               absl::StrCat(name, ": killed ", run->others_killed,
-                            " process(es) the job had started and left running"),
+               run->timed_out || run->cancelled
+                   ? absl::StrCat(name, ": also killed ", run->others_killed,
+                                  " other process(es) the job had started")
+                   : absl::StrCat(name, ": killed ", run->others_killed,
+                                  " process(es) the job had started and left running"),
                cap);
   }
   if (!run->containment_error.empty()) {

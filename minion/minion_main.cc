@@ -212,6 +212,10 @@ int main(int argc, char** argv) {
     absl::StatusOr<muster::minion::RunAsUser> user =
         muster::minion::LookUpUser(absl::GetFlag(FLAGS_run_as));
     if (!user.ok()) return Fail(absl::StrCat("--run_as: ", user.status().message()));
+    if (user->uid != geteuid() && geteuid() != 0) {
+      return Fail(absl::StrCat("--run_as=", user->name,
+                               ": switching users needs a minion running as root"));
+    }
     options.run_as = *std::move(user);
   }
   options.policy_path = absl::GetFlag(FLAGS_policy);
