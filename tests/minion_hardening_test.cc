@@ -92,6 +92,11 @@ class MinionHardeningTest : public ::testing::Test {
     policy_path_ = new std::string(*dir_ + "/policy.json");
     WriteFile(*policy_path_, kPolicy);
     minions_ = new std::map<std::string, std::unique_ptr<ChildProcess>>();
+    // A state directory someone made readable for all: the minion must
+    // tighten it.
+    const std::string open_dir = absl::StrCat(*dir_, "/", kPlainMinion, ".state");
+    ASSERT_EQ(mkdir(open_dir.c_str(), 0755), 0);
+    ASSERT_EQ(chmod(open_dir.c_str(), 0755), 0);
   }
   static void TearDownTestSuite() {
     delete minions_;  // stops them
@@ -192,6 +197,27 @@ Cluster* MinionHardeningTest::cluster_ = nullptr;
 std::string* MinionHardeningTest::dir_ = nullptr;
 std::string* MinionHardeningTest::policy_path_ = nullptr;
 std::map<std::string, std::unique_ptr<ChildProcess>>* MinionHardeningTest::minions_ = nullptr;
+
+// The state directory is 0700 (an existing 0755 one tightened, with a
+// warning) and every file the minion wrote there is 0600.
+TEST_F(MinionHardeningTest, StateDirectoryIsPrivate) {
+  for (const char* id : {kCgroupMinion, kPlainMinion}) {
+    const std::string state = absl::StrCat(*dir_, "/", id, ".state");
+    struct stat info;
+    ASSERT_EQ(stat(state.c_str(), &info), 0) << state;
+    EXPECT_EQ(info.st_mode & 07777, 0700u) << state;
+    int files = 0;
+    for (const char* name : {"outbox.journal", "minion_curve.key", "LOCK"}) {
+      const std::string path = absl::StrCat(state, "/", name);
+      if (stat(path.c_str(), &info) != 0) continue;
+      ++files;
+      EXPECT_EQ(info.st_mode & 077, 0u) << path << " is readable by group or others";
+    }
+    EXPECT_GE(files, 2) << state;
+  }
+  EXPECT_NE(Minion(kPlainMinion).ReadLog().find("was mode 0755"), std::string::npos)
+      << Minion(kPlainMinion).ReadLog();
+}
 
 // The escape the issue found: `setsid sleep 37 &` outlived a 2 s timeout.
 // Here the daemon forks twice and calls setsid(); it must be dead when the
