@@ -23,8 +23,8 @@
 // setuid) and the working directory entered ("/" when it cannot be), then
 // execve, trying each directory of the clean PATH as execvp(3) does. A step
 // that fails is reported by name and errno; the program does not run.
-// Everything after fork uses async-signal-safe calls on data prepared
-// before it (the minion is multithreaded).
+// Everything after fork (minion/job_supervisor.h) uses async-signal-safe
+// calls on data prepared before it (the minion is multithreaded).
 //
 // What this does not stop: a job running as the minion's own user may
 // SIGKILL its supervisor; without a cgroup its processes then escape (with
