@@ -1,10 +1,12 @@
 #include "minion/job_process.h"
 
+#include <grp.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <memory>
 
 #include "absl/strings/numbers.h"
@@ -197,6 +199,39 @@ TEST_P(JobProcessTest, RunsAsAnotherUser) {
   EXPECT_EQ(result->stdout_text,
             absl::StrCat(nobody->uid, "\n", nobody->gid, "\n",
                          access(nobody->home.c_str(), X_OK) == 0 ? nobody->home : "/", "\n"));
+}
+
+// In a child: becomes `unprivileged`, then asks RunJobProcess to run a
+// program as `target`. 0 when it was refused as it must be.
+int SwitchAsUnprivilegedMinion(const RunAsUser& unprivileged, const RunAsUser& target) {
+  if (setgroups(0, nullptr) != 0 || setgid(unprivileged.gid) != 0 ||
+      setuid(unprivileged.uid) != 0) {
+    return 2;
+  }
+  JobProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", "echo ran"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.user = target;
+  absl::StatusOr<JobProcessResult> result = RunJobProcess(spec);
+  if (!result.ok()) return 3;
+  if (result->exit_code == 126 && result->stdout_text.empty() &&
+      result->start_error == "setgroups: Operation not permitted") {
+    return 0;
+  }
+  fprintf(stderr, "exit %d start_error '%s' stdout '%s'\n", result->exit_code,
+          result->start_error.c_str(), result->stdout_text.c_str());
+  return 1;
+}
+
+// A minion that is not root cannot switch users: the program does not run
+// (not even as the minion's user), and the reason is given.
+TEST(JobProcessStartTest, AUserSwitchThatFailsRunsNothing) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become an unprivileged minion";
+  absl::StatusOr<RunAsUser> nobody = LookUpUser("nobody");
+  absl::StatusOr<RunAsUser> root = LookUpUser("root");
+  ASSERT_TRUE(nobody.ok() && root.ok());
+  EXPECT_EXIT(_exit(SwitchAsUnprivilegedMinion(*nobody, *root)), ::testing::ExitedWithCode(0),
+              "");
 }
 
 TEST(JobProcessStartTest, EmptyArgvIsRefused) {
