@@ -14,10 +14,13 @@ absl::Duration BusJob::RunTimeout(absl::Time now) const {
 }
 
 FunctionCall BusJob::Call(absl::Time now) const {
-  return FunctionCall{envelope.function(),
-                      std::vector<std::string>(envelope.args().begin(),
-                                               envelope.args().end()),
-                      RunTimeout(now)};
+  FunctionCall call;
+  call.function = envelope.function();
+  call.args.assign(envelope.args().begin(), envelope.args().end());
+  call.timeout = RunTimeout(now);
+  call.jid = envelope.jid();
+  call.attempt = envelope.attempt();
+  return call;
 }
 
 TargetKind TargetKindOf(v1::TargetType type) {

@@ -1,8 +1,13 @@
 #include "minion/function_runner.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "minion/shell_command.h"
+#include "minion/job_process.h"
 
 namespace muster::minion {
 namespace {
@@ -11,12 +16,19 @@ class FunctionRunnerTest : public ::testing::Test {
  protected:
   FunctionResult Call(std::string function, std::vector<std::string> args,
                      absl::Duration timeout = absl::Seconds(10)) {
-    return runner_.Run(FunctionCall{std::move(function), std::move(args), timeout});
+    FunctionCall call;
+    call.function = std::move(function);
+    call.args = std::move(args);
+    call.timeout = timeout;
+    call.jid = "20261206083000000001";
+    call.attempt = 2;
+    return runner_.Run(call);
   }
 
   Grains grains_ = {{"role", "web"}, {"os", "debian"}};
   absl::Notification cancel_;
-  FunctionRunner runner_{grains_, 1024, &cancel_};
+  FunctionRunner runner_{grains_, RunnerOptions{1024, absl::Seconds(30), "web-1", nullptr},
+                         &cancel_};
 };
 
 TEST_F(FunctionRunnerTest, PingAnswersTrue) {
@@ -121,9 +133,113 @@ TEST_F(FunctionRunnerTest, CancelEndsASleepAtOnce) {
   EXPECT_FALSE(result.success);
 }
 
-TEST(RunInstantFunctionTest, LeavesSleepAndCmdRunToTheCaller) {
+TEST_F(FunctionRunnerTest, CmdRunJoinsArgumentsWithSingleSpacesIntoOneShellCommand) {
+  // Two arguments, one shell command: the shell sees `;` and runs both.
+  FunctionResult result = Call("cmd.run", {"echo a  b;", "echo $((1+2))"});
+  EXPECT_TRUE(result.success);
+  EXPECT_EQ(result.stdout_text, "a b\n3\n");
+}
+
+TEST_F(FunctionRunnerTest, CmdExecPassesArgumentsLiterallyWithoutAShell) {
+  FunctionResult result = Call("cmd.exec", {"printf", "%s|", "a; touch /tmp/x", "$(id)", "*"});
+  EXPECT_TRUE(result.success) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text, "a; touch /tmp/x|$(id)|*|");
+}
+
+TEST_F(FunctionRunnerTest, CmdExecWithoutProgramFails) {
+  FunctionResult result = Call("cmd.exec", {});
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.retcode, 1);
+  EXPECT_NE(result.stderr_text.find("cmd.exec: expected a program"), std::string::npos);
+}
+
+TEST_F(FunctionRunnerTest, CmdExecOfAMissingProgramSaysSo) {
+  FunctionResult result = Call("cmd.exec", {"no-such-program-muster", "x"});
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.retcode, 127);
+  EXPECT_NE(result.stderr_text.find("cmd.exec: could not start 'no-such-program-muster'"),
+            std::string::npos)
+      << result.stderr_text;
+  EXPECT_NE(result.stderr_text.find("No such file or directory (PATH=/usr/local/sbin:"),
+            std::string::npos)
+      << result.stderr_text;
+}
+
+TEST_F(FunctionRunnerTest, ProgramsGetACleanEnvironment) {
+  setenv("MUSTER_TEST_MINION_SECRET", "leaked", 1);
+  FunctionResult result = Call("cmd.exec", {"env"});
+  unsetenv("MUSTER_TEST_MINION_SECRET");
+  ASSERT_TRUE(result.success) << result.stderr_text;
+  RunAsUser me = CurrentUser();
+  EXPECT_EQ(result.stdout_text,
+            absl::StrCat("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+                         "LANG=C.UTF-8\nHOME=", me.home, "\nUSER=", me.name, "\nLOGNAME=",
+                         me.name, "\nMUSTER_JID=20261206083000000001\nMUSTER_ATTEMPT=2\n"
+                         "MUSTER_MINION_ID=web-1\n"));
+}
+
+TEST_F(FunctionRunnerTest, ATimeoutAboveTheCapIsCutAndTheReturnSaysSo) {
+  absl::Time start = absl::Now();
+  FunctionRunner capped(grains_, RunnerOptions{1024, absl::Milliseconds(300), "web-1", nullptr},
+                        &cancel_);
+  FunctionCall call;
+  call.function = "cmd.run";
+  call.args = {"sleep 30"};
+  call.timeout = absl::Hours(5);
+  FunctionResult result = capped.Run(call);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(result.retcode, kTimeoutExitCode);
+  EXPECT_NE(result.stderr_text.find("minion: the job's timeout 5h was cut to this minion's cap "
+                                    "of 300ms (--max_timeout_ms)"),
+            std::string::npos)
+      << result.stderr_text;
+  EXPECT_NE(result.stderr_text.find("cmd.run: killed after 300ms timeout"), std::string::npos)
+      << result.stderr_text;
+  // A timeout within the cap says nothing.
+  call.args = {"true"};
+  call.timeout = absl::Milliseconds(200);
+  EXPECT_EQ(capped.Run(call).stderr_text, "");
+}
+
+TEST_F(FunctionRunnerTest, CmdRunKillsWhatItLeftRunningAndSaysSo) {
+  FunctionResult result = Call("cmd.run", {"setsid sleep 37 & echo started"});
+  EXPECT_TRUE(result.success);
+  EXPECT_EQ(result.stdout_text, "started\n");
+  EXPECT_NE(result.stderr_text.find("cmd.run: killed 1 process(es) the job had started"),
+            std::string::npos)
+      << result.stderr_text;
+}
+
+TEST_F(FunctionRunnerTest, RunsAsTheCallsUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  absl::StatusOr<RunAsUser> nobody = LookUpUser("nobody");
+  ASSERT_TRUE(nobody.ok());
+  FunctionCall call;
+  call.function = "cmd.exec";
+  call.args = {"id", "-u"};
+  call.run_as = *nobody;
+  FunctionResult result = runner_.Run(call);
+  EXPECT_TRUE(result.success) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text, absl::StrCat(nobody->uid, "\n"));
+}
+
+TEST(AppendNoteTest, MakesRoomUnderTheCap) {
+  FunctionResult result;
+  result.stderr_text = std::string(20, 'e');
+  AppendNote(result, "note", 12);
+  EXPECT_EQ(result.stderr_text, "eeeeeee\nnote");
+  EXPECT_TRUE(result.truncated);
+  FunctionResult roomy;
+  roomy.stderr_text = "err";
+  AppendNote(roomy, "note", 100);
+  EXPECT_EQ(roomy.stderr_text, "err\nnote");
+  EXPECT_FALSE(roomy.truncated);
+}
+
+TEST(RunInstantFunctionTest, LeavesSleepAndProgramsToTheCaller) {
   Grains grains;
   EXPECT_FALSE(RunInstantFunction({"cmd.run", {"ls"}}, grains, 100).has_value());
+  EXPECT_FALSE(RunInstantFunction({"cmd.exec", {"ls"}}, grains, 100).has_value());
   EXPECT_FALSE(RunInstantFunction({"test.sleep", {"1"}}, grains, 100).has_value());
   EXPECT_TRUE(RunInstantFunction({"test.ping", {}}, grains, 100).has_value());
 }

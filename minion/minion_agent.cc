@@ -14,6 +14,7 @@
 #include "minion/completion_queue.h"
 #include "minion/dispatch_dedup.h"
 #include "minion/function_runner.h"
+#include "minion/hangup_signal.h"
 #include "minion/outbox_journal.h"
 #include "minion/return_outbox.h"
 #include "minion/return_sender.h"
@@ -36,13 +37,17 @@ constexpr char kInterruptedReason[] =
 class Session {
  public:
   Session(const MinionOptions& options, MinionStats& stats, BusConnection& bus,
-          CompletionQueue& completions, OutboxJournal& journal)
+          CompletionQueue& completions, OutboxJournal& journal, JobCgroups* cgroups)
       : options_(options),
         stats_(stats),
         bus_(bus),
         completions_(completions),
         journal_(journal),
-        runner_(options.grains, options.output_cap_bytes, &cancel_),
+        runner_(options.grains,
+                RunnerOptions{options.output_cap_bytes, options.max_timeout, options.id,
+                              cgroups},
+                &cancel_),
+        policy_(options.policy),
         pool_(options.max_concurrent_jobs),
         ack_watch_(options.ack_timeout),
         next_heartbeat_(absl::Now()) {}
@@ -64,7 +69,13 @@ class Session {
   // Syncs the journal, then sends the receipts of and starts the jobs
   // Accept recorded (a receipt means "recorded, will run").
   void StartAccepted();
-  void SubmitToPool(std::shared_ptr<BusJob> job);
+  // Queues `job` to run as `run_as`; false when the queue is full.
+  bool SubmitToPool(std::shared_ptr<BusJob> job, std::optional<RunAsUser> run_as);
+  // Answers `job` at once with a failed return (not run).
+  void AnswerNotRun(const BusJob& job, FunctionResult result, absl::Time now);
+  // Re-reads the local policy (SIGHUP); keeps the old one if the new one
+  // is invalid.
+  void ReloadPolicy();
   void OnReturnPortMessage();
   // The relay holds these returns now (or refuses them for good): they
   // leave the outbox and the journal (flushed by the caller). Returns how
@@ -94,6 +105,8 @@ class Session {
   OutboxJournal& journal_;
   absl::Notification cancel_;
   FunctionRunner runner_;
+  // Owned by the socket thread.
+  MinionPolicy policy_;
   ReturnOutbox outbox_;
   DispatchDedup dedup_;
   WorkerPool pool_;
@@ -137,11 +150,14 @@ void Session::Serve(int stop_fd) {
         {nullptr, completions_.fd(), ZMQ_POLLIN, 0},
         {nullptr, stop_fd, ZMQ_POLLIN, 0},
         {bus_.jobs_monitor().handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, options_.reload_fd, ZMQ_POLLIN, 0},
     };
     absl::Duration wait = std::clamp(NextWake() - absl::Now(), absl::ZeroDuration(),
                                      kMaxPollWait);
-    zmq::poll(items, 6, std::chrono::milliseconds(absl::ToInt64Milliseconds(wait) + 1));
+    const size_t polled = options_.reload_fd >= 0 ? 7 : 6;
+    zmq::poll(items, polled, std::chrono::milliseconds(absl::ToInt64Milliseconds(wait) + 1));
     if (items[4].revents & ZMQ_POLLIN) return;
+    if (polled == 7 && (items[6].revents & ZMQ_POLLIN)) ReloadPolicy();
     OnMonitorEvents(items[2].revents & ZMQ_POLLIN, items[5].revents & ZMQ_POLLIN);
     if (items[0].revents & ZMQ_POLLIN) OnJobMessage();
     if (items[1].revents & ZMQ_POLLIN) OnReturnPortMessage();
@@ -299,37 +315,72 @@ void Session::StartAccepted() {
   CheckJournal(synced, "recording accepted jobs");
   absl::Time now = absl::Now();
   for (std::shared_ptr<BusJob>& shared_job : accepted_) {
+    const wire::v1::JobEnvelope& envelope = shared_job->envelope;
     // Recorded or not, it is answered (a failed return when not recorded).
     SendReceipt(*shared_job, wire::v1::Receipt::ACCEPTED, now);
     if (!synced.ok()) {
       // Running it unrecorded could run it twice after a restart.
-      completions_.Push(MakeReturn(
-          shared_job->envelope, options_.id,
-          FailedResult(absl::StrCat("not started: the minion could not record the job in "
-                                    "its journal: ",
-                                    synced.message())),
-          now, now));
+      AnswerNotRun(*shared_job,
+                   FailedResult(absl::StrCat("not started: the minion could not record the "
+                                             "job in its journal: ",
+                                             synced.message())),
+                   now);
       continue;
     }
-    if (size_t queued = pool_.queued(); queued >= options_.max_queued_jobs) {
+    PolicyDecision decision = policy_.Decide(envelope.function());
+    if (!decision.allowed) {
       // Answered, so the job shows this minion as failed, not missing.
-      ++stats_.jobs_over_queue_cap;
-      spdlog::warn("job {} attempt {} not started: {} jobs already wait for a worker",
-                   shared_job->envelope.jid(), shared_job->envelope.attempt(), queued);
-      completions_.Push(MakeReturn(
-          shared_job->envelope, options_.id,
-          FailedResult(absl::StrCat("not started: the minion already had ", queued,
-                                    " jobs waiting for a free worker (--max_queued_jobs)")),
-          now, now));
+      ++stats_.jobs_refused_by_policy;
+      spdlog::warn("job {} attempt {} not run: the local policy refuses {} (rule {})",
+                   envelope.jid(), envelope.attempt(), envelope.function(), decision.rule);
+      FunctionResult refused = FailedResult(MinionPolicy::RefusalMessage(envelope.function()));
+      refused.retcode = kRefusedByPolicyExitCode;
+      AnswerNotRun(*shared_job, std::move(refused), now);
       continue;
     }
-    SubmitToPool(std::move(shared_job));
+    std::optional<RunAsUser> run_as =
+        decision.run_as.has_value() ? std::move(decision.run_as) : options_.run_as;
+    if (!SubmitToPool(shared_job, std::move(run_as))) {
+      ++stats_.jobs_over_queue_cap;
+      size_t queued = pool_.queued();
+      spdlog::warn("job {} attempt {} not started: the job queue is full ({} waiting)",
+                   envelope.jid(), envelope.attempt(), queued);
+      AnswerNotRun(*shared_job,
+                   FailedResult(absl::StrCat(
+                       "not started: the minion's job queue is full (", queued,
+                       " jobs already wait for a free worker; --max_queued_jobs=",
+                       options_.max_queued_jobs, ")")),
+                   now);
+    }
   }
   accepted_.clear();
 }
 
-void Session::SubmitToPool(std::shared_ptr<BusJob> shared_job) {
-  pool_.Submit([this, shared_job] {
+void Session::AnswerNotRun(const BusJob& job, FunctionResult result, absl::Time now) {
+  completions_.Push(MakeReturn(job.envelope, options_.id, std::move(result), now, now));
+}
+
+void Session::ReloadPolicy() {
+  HangupSignal::TakePending(options_.reload_fd);
+  if (options_.policy_path.empty()) {
+    spdlog::info("SIGHUP: no --policy to re-read (every function stays allowed)");
+    return;
+  }
+  absl::StatusOr<MinionPolicy> policy = MinionPolicy::Load(options_.policy_path);
+  if (!policy.ok()) {
+    ++stats_.policy_reload_errors;
+    spdlog::error("SIGHUP: local policy not reloaded, the one in force stays ({}): {}",
+                  policy_.Summary(), std::string(policy.status().message()));
+    return;
+  }
+  policy_ = *std::move(policy);
+  ++stats_.policy_reloads;
+  spdlog::info("SIGHUP: local policy reloaded from {}: {}", options_.policy_path,
+               policy_.Summary());
+}
+
+bool Session::SubmitToPool(std::shared_ptr<BusJob> shared_job, std::optional<RunAsUser> run_as) {
+  return pool_.TrySubmit([this, shared_job, run_as = std::move(run_as)] {
     absl::Time started = absl::Now();
     FunctionResult result;
     if (started > shared_job->deadline()) {
@@ -338,11 +389,13 @@ void Session::SubmitToPool(std::shared_ptr<BusJob> shared_job) {
           "(--max_concurrent_jobs)");
     } else {
       Witness(WitnessKind::kRun, *shared_job, started);  // One write: thread-safe.
-      result = runner_.Run(shared_job->Call(started));
+      FunctionCall call = shared_job->Call(started);
+      call.run_as = run_as;
+      result = runner_.Run(call);
     }
     completions_.Push(MakeReturn(shared_job->envelope, options_.id, std::move(result),
                                  started, absl::Now()));
-  });
+  }, options_.max_queued_jobs);
 }
 
 void Session::OnReturnPortMessage() {
@@ -475,6 +528,18 @@ absl::Status MinionAgent::Run(int stop_fd) {
                "interrupted",
                journal->path(), replay.accepted.size(), replay.returns.size(),
                replay.interrupted.size());
+  std::string no_cgroup;
+  ASSIGN_OR_RETURN(std::unique_ptr<JobCgroups> cgroups,
+                   JobCgroups::Open(options_.cgroup_root,
+                                    InstanceCgroupName(options_.id, options_.state_dir),
+                                    &no_cgroup));
+  if (cgroups != nullptr) {
+    spdlog::info("jobs contained by a cgroup per job under {} and a subreaper supervisor",
+                 cgroups->dir());
+  } else {
+    spdlog::info("jobs contained by a subreaper supervisor per job (no cgroup{}{})",
+                 no_cgroup.empty() ? "" : ": ", no_cgroup);
+  }
   zmq::context_t context(1);
   ASSIGN_OR_RETURN(std::unique_ptr<CompletionQueue> completions, CompletionQueue::Create());
   ASSIGN_OR_RETURN(
@@ -484,7 +549,7 @@ absl::Status MinionAgent::Run(int stop_fd) {
                           options_.link,
                           options_.curve.has_value() ? &*options_.curve : nullptr));
   {
-    Session session(options_, stats_, *bus, *completions, *journal);
+    Session session(options_, stats_, *bus, *completions, *journal, cgroups.get());
     session.Restore(std::move(replay));
     session.Serve(stop_fd);
     session.Stop();

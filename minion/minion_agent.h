@@ -13,7 +13,12 @@
 // with a DECLINED receipt, so the relay stops re-sending it. A return the
 // relay rejects (it can never be accepted) is dropped, logged and counted.
 // At most max_queued_jobs jobs wait for a worker; one more is answered at
-// once with a failed return saying so. Every return stays in the outbox
+// once with a failed return saying so. A job the minion's local policy
+// (minion/minion_policy.h) refuses is not run: it is answered at once with
+// a failed return (retcode 126) naming the policy; the policy is re-read
+// on SIGHUP (reload_fd), and an invalid new file keeps the old one.
+// Programs (cmd.run, cmd.exec) run as the policy's or --run_as's user,
+// contained so that nothing they start outlives them (minion/job_process.h). Every return stays in the outbox
 // until the relay acknowledges it, resent on the outbox's schedule and at once when the connection to
 // the relay comes back, so a relay restart loses no return. A heartbeat
 // with all grains goes out at every (re)connection and every interval.
@@ -50,6 +55,9 @@
 #include "minion/bus_connection.h"
 #include "minion/dispatch_check.h"
 #include "minion/grains.h"
+#include "minion/job_cgroup.h"
+#include "minion/minion_policy.h"
+#include "minion/run_as_user.h"
 #include "minion/witness_log.h"
 
 namespace muster::minion {
@@ -71,6 +79,22 @@ struct MinionOptions {
   // failed return at once (never silently dropped).
   size_t max_queued_jobs = 1000;
   size_t output_cap_bytes = 64 * 1024;
+  // The longest timeout a job gets (longer ones are cut, and the return
+  // says so).
+  absl::Duration max_timeout = absl::Hours(1);
+  // Who cmd.run / cmd.exec run as when the policy names nobody; nullopt:
+  // the minion's own user.
+  std::optional<RunAsUser> run_as;
+  // What this minion runs (default: everything), and the file it came from
+  // (re-read when reload_fd, a HangupSignal's fd, is readable; -1: never).
+  MinionPolicy policy;
+  std::string policy_path;
+  int reload_fd = -1;
+  // Where each program gets a cgroup of its own: "auto", "none" or a
+  // cgroup v2 path (minion/job_cgroup.h). Opened once the journal's lock
+  // is held, so a second minion on the same state directory cannot touch
+  // this one's jobs.
+  std::string cgroup_root = "none";
   // If set (outlives the agent): what the minion received, ran, returned and
   // had acknowledged is appended here.
   WitnessLog* witness_log = nullptr;
@@ -93,6 +117,12 @@ struct MinionStats {
   RefusalCounts refused;
   // Jobs answered as failed because max_queued_jobs were already waiting.
   uint64_t jobs_over_queue_cap = 0;
+  // Jobs answered as failed because the local policy refused the function.
+  uint64_t jobs_refused_by_policy = 0;
+  // SIGHUP re-reads of the policy that took effect / that failed (the old
+  // policy stayed).
+  uint64_t policy_reloads = 0;
+  uint64_t policy_reload_errors = 0;
   uint64_t malformed_frames = 0;
   uint64_t returns_sent = 0;
   uint64_t returns_resent = 0;
@@ -125,13 +155,14 @@ class MinionAgent {
   // `options.id` must be a valid minion id (checked by the caller).
   explicit MinionAgent(MinionOptions options);
 
-  // Opens and replays the journal in options.state_dir, connects to the
+  // Opens and replays the journal in options.state_dir, sets up the jobs'
+  // cgroups (killing what an earlier run left in them), connects to the
   // relay and serves until `stop_fd` becomes readable (ShutdownSignal::fd()
   // in common/process/shutdown_signal.h). Then cancels running functions,
   // joins the workers, journals and sends the returns it has once more, and
   // returns.
-  // Fails only when the journal or the sockets cannot be set up, or
-  // options.dispatch_check is missing.
+  // Fails only when the journal, an explicit cgroup root or the sockets
+  // cannot be set up, or options.dispatch_check is missing.
   absl::Status Run(int stop_fd);
 
   const MinionStats& stats() const { return stats_; }

@@ -17,6 +17,12 @@
 // key pair (<state_dir>/minion_curve.key, made on first start: the
 // machine's identity, which an operator accepts with `jobctl keys`;
 // --print_key shows it). --insecure turns both off, for development.
+// Jobs cannot escape it (docs/SECURITY.md, "Minion hardening"): each
+// program runs under a supervisor, in a cgroup of its own when one can be
+// made (--cgroup_root), with a clean environment, as --run_as or the local
+// policy's user, with a timeout capped at --max_timeout_ms; --policy says
+// which functions run here at all (re-read on SIGHUP). The minion runs with
+// umask 077 and a 0700 state directory.
 // See docs/PROTOCOL.md (section 3, 4) and docs/OPERATIONS.md.
 
 #include <sys/stat.h>
@@ -41,7 +47,10 @@
 #include "common/process/shutdown_signal.h"
 #include "common/security/curve_keys.h"
 #include "minion/grains.h"
+#include "minion/hangup_signal.h"
 #include "minion/minion_agent.h"
+#include "minion/minion_policy.h"
+#include "minion/run_as_user.h"
 #include "minion/security_flags.h"
 #include "minion/witness_log.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -76,6 +85,19 @@ ABSL_FLAG(std::string, curve_key, "",
 ABSL_FLAG(bool, print_key, false,
           "Print the minion's CURVE public key and its fingerprint (creating the key pair if "
           "missing) and exit, to compare with `jobctl keys list`.");
+ABSL_FLAG(int64_t, max_timeout_ms, 3600000,
+          "The longest a job may run: a job asking for more (or for no timeout) is cut to "
+          "this, and its return's stderr says so.");
+ABSL_FLAG(std::string, run_as, "",
+          "User that cmd.run and cmd.exec run as, unless the local policy names one for the "
+          "function; empty: the minion's own user. Switching needs a minion running as root.");
+ABSL_FLAG(std::string, policy, "",
+          "The minion's local policy (JSON: which functions run here, and as whom; see "
+          "docs/SECURITY.md). Re-read on SIGHUP. Empty: every function allowed.");
+ABSL_FLAG(std::string, cgroup_root, "auto",
+          "cgroup v2 directory under which each job gets a cgroup of its own (killed whole at "
+          "its end): 'auto' = the minion's own cgroup if usable, else none; 'none'; or a path "
+          "(a delegated cgroup; the minion fails to start if it cannot use it).");
 ABSL_FLAG(std::string, witness_log, "",
           "If set, append one line per dispatch received, run, returned and acknowledged "
           "here, for fault tests' checkers (see minion/witness_log.h); empty: off.");
@@ -93,26 +115,19 @@ int Fail(const std::string& message) {
   return 2;
 }
 
-// The minion's CURVE key pair: --curve_key, or in the state directory
-// (created 0700 when missing).
+// The minion's CURVE key pair: --curve_key, or in the state directory.
 absl::StatusOr<muster::security::CurveKeyPair> LoadCurveKeys(const std::string& state_dir) {
   std::string path = absl::GetFlag(FLAGS_curve_key);
-  if (path.empty()) {
-    if (mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return absl::UnavailableError(
-          absl::StrCat("--state_dir=", state_dir, ": ", std::strerror(errno)));
-    }
-    path = absl::StrCat(state_dir, "/minion_curve.key");
-  }
+  if (path.empty()) path = absl::StrCat(state_dir, "/minion_curve.key");
   return muster::security::LoadOrCreateCurveKeyPair(path, "");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Before anything creates a file: the state directory, key pair and
-  // journal are this user's alone. Jobs get the umask the minion started
-  // with back (muster::InheritedUmask).
+  // Before anything creates a file: the state directory, key pair, journal
+  // and logs are this user's alone (0600); jobs get 022 back
+  // (minion/job_process.h).
   muster::UsePrivateUmask();
   absl::SetProgramUsageMessage("Muster minion: runs jobs from its relay's bus.");
   absl::ParseCommandLine(argc, argv);
@@ -125,6 +140,9 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<muster::ShutdownSignal>> shutdown =
       muster::ShutdownSignal::Block();
   if (!shutdown.ok()) return Fail(std::string(shutdown.status().message()));
+  absl::StatusOr<std::unique_ptr<muster::minion::HangupSignal>> hangup =
+      muster::minion::HangupSignal::Block();
+  if (!hangup.ok()) return Fail(std::string(hangup.status().message()));
 
   muster::minion::MinionOptions options;
   options.id = absl::GetFlag(FLAGS_id).empty() ? HostName() : absl::GetFlag(FLAGS_id);
@@ -157,6 +175,7 @@ int main(int argc, char** argv) {
   options.output_cap_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_output_cap_bytes));
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   if (options.state_dir.empty()) options.state_dir = absl::StrCat("minion-", options.id);
+  // Made private (0700, its files 0600), with a warning when it was not.
   if (absl::StatusOr<std::vector<muster::ModeChange>> tightened =
           muster::MakePrivateDirectory(options.state_dir);
       !tightened.ok()) {
@@ -180,6 +199,30 @@ int main(int argc, char** argv) {
     options.curve = muster::minion::CurveClientKeys{*std::move(keys), security->relay_public_key};
   }
   options.max_queued_jobs = static_cast<size_t>(std::max(absl::GetFlag(FLAGS_max_queued_jobs), 0));
+  if (absl::GetFlag(FLAGS_max_timeout_ms) <= 0) {
+    return Fail(absl::StrCat("--max_timeout_ms=", absl::GetFlag(FLAGS_max_timeout_ms),
+                             ": must be > 0"));
+  }
+  options.max_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_max_timeout_ms));
+  if (!absl::GetFlag(FLAGS_run_as).empty()) {
+    absl::StatusOr<muster::minion::RunAsUser> user =
+        muster::minion::LookUpUser(absl::GetFlag(FLAGS_run_as));
+    if (!user.ok()) return Fail(absl::StrCat("--run_as: ", user.status().message()));
+    if (user->uid != geteuid() && geteuid() != 0) {
+      return Fail(absl::StrCat("--run_as=", user->name,
+                               ": switching users needs a minion running as root"));
+    }
+    options.run_as = *std::move(user);
+  }
+  options.policy_path = absl::GetFlag(FLAGS_policy);
+  if (!options.policy_path.empty()) {
+    absl::StatusOr<muster::minion::MinionPolicy> policy =
+        muster::minion::MinionPolicy::Load(options.policy_path);
+    if (!policy.ok()) return Fail(absl::StrCat("--policy: ", policy.status().message()));
+    options.policy = *std::move(policy);
+  }
+  options.reload_fd = (*hangup)->fd();
+  options.cgroup_root = absl::GetFlag(FLAGS_cgroup_root);
   absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
       muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));
   if (!witness_log.ok()) return Fail(std::string(witness_log.status().message()));
@@ -195,18 +238,26 @@ int main(int argc, char** argv) {
                                   muster::security::CurveFingerprint(
                                       options.curve->relay_public_z85))
                    : std::string("INSECURE (no signature checks, no CURVE)"));
+  spdlog::info("minion {}: jobs run as {}, timeout at most {}, local policy {}",
+               options.id,
+               options.run_as.has_value() ? options.run_as->name
+                                          : muster::minion::CurrentUser().name + " (own user)",
+               absl::FormatDuration(options.max_timeout),
+               options.policy_path.empty()
+                   ? options.policy.Summary()
+                   : absl::StrCat(options.policy_path, ": ", options.policy.Summary()));
   muster::minion::MinionAgent agent(options);
   absl::Status status = agent.Run((*shutdown)->fd());
   if (!status.ok()) return Fail(std::string(status.message()));
   const muster::minion::MinionStats& stats = agent.stats();
   spdlog::info(
       "minion {} stopped: jobs received {} started {} not targeted {} expired {} "
-      "duplicate {}, refused {}, over queue cap {}, malformed frames {}, returns sent {} resent {} acked {} rejected {}, "
+      "duplicate {}, refused {}, over queue cap {}, refused by local policy {}, malformed frames {}, returns sent {} resent {} acked {} rejected {}, "
       "heartbeats {}, receipts {}, re-sent jobs {}, restored returns {} interrupted jobs {}, "
       "journal errors {}, relay disconnects {}, refused handshakes {}, ack timeouts {}",
       options.id, stats.jobs_received, stats.jobs_started, stats.jobs_not_targeted,
       stats.jobs_expired, stats.jobs_duplicate, stats.refused.ToString(),
-      stats.jobs_over_queue_cap, stats.malformed_frames, stats.returns_sent,
+      stats.jobs_over_queue_cap, stats.jobs_refused_by_policy, stats.malformed_frames, stats.returns_sent,
       stats.returns_resent, stats.returns_acked, stats.returns_rejected, stats.heartbeats_sent,
       stats.receipts_sent, stats.jobs_resent_to_us, stats.returns_restored,
       stats.dispatches_interrupted, stats.journal_errors, stats.relay_disconnects,

@@ -2,7 +2,7 @@
 
 #include <optional>
 
-#include "minion/shell_command.h"
+#include "minion/job_process.h"
 
 namespace muster::minion {
 
@@ -29,7 +29,7 @@ SimulatedRun SimulateFunction(const FunctionCall& call, const Grains& grains,
     }
     return run;
   }
-  // cmd.run
+  // cmd.run and cmd.exec: the command line as stdout.
   absl::StatusOr<std::string> command = ShellCommandOf(call.args);
   if (!command.ok()) {
     run.result = FailedResult(std::string(command.status().message()));

@@ -1,8 +1,8 @@
 // How fleetsim's virtual minions "run" a function without touching the
 // machine: test.ping, test.echo, grains.items and unknown functions give
 // exactly what a real minion gives (the same code, RunInstantFunction);
-// test.sleep only delays the return; cmd.run forks nothing and answers with
-// the command line as stdout and exit code 0.
+// test.sleep only delays the return; cmd.run and cmd.exec fork nothing and
+// answer with the command line as stdout and exit code 0.
 #ifndef MUSTER_MINION_SIMULATED_FUNCTION_H_
 #define MUSTER_MINION_SIMULATED_FUNCTION_H_
 

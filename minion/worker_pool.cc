@@ -5,6 +5,10 @@
 namespace muster::minion {
 
 WorkerPool::WorkerPool(int threads) {
+  {
+    absl::MutexLock lock(&mutex_);
+    idle_ = static_cast<size_t>(std::max(threads, 1));
+  }
   for (int i = 0; i < std::max(threads, 1); ++i) {
     threads_.emplace_back([this] { WorkLoop(); });
   }
@@ -16,6 +20,15 @@ void WorkerPool::Submit(std::function<void()> task) {
   absl::MutexLock lock(&mutex_);
   if (stopping_) return;
   tasks_.push_back(std::move(task));
+}
+
+bool WorkerPool::TrySubmit(std::function<void()> task, size_t max_waiting) {
+  absl::MutexLock lock(&mutex_);
+  if (stopping_) return false;
+  // After this one is queued, max(0, queued + 1 - idle) tasks wait.
+  if (tasks_.size() + 1 > max_waiting + idle_) return false;
+  tasks_.push_back(std::move(task));
+  return true;
 }
 
 void WorkerPool::Shutdown() {
@@ -47,8 +60,11 @@ void WorkerPool::WorkLoop() {
       if (stopping_) return;
       task = std::move(tasks_.front());
       tasks_.pop_front();
+      --idle_;
     }
     task();
+    absl::MutexLock lock(&mutex_);
+    ++idle_;
   }
 }
 

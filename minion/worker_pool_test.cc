@@ -54,5 +54,33 @@ TEST(WorkerPoolTest, ShutdownDropsQueuedTasksAndJoins) {
   EXPECT_EQ(pool.queued(), 0u);
 }
 
+TEST(WorkerPoolTest, TrySubmitCountsFreeWorkersAndRefusesOverTheCap) {
+  WorkerPool pool(1);
+  absl::Notification started;
+  absl::Notification release;
+  std::atomic<int> done{0};
+  // No waiting allowed: the free worker takes the first task.
+  ASSERT_TRUE(pool.TrySubmit(
+      [&] {
+        started.Notify();
+        release.WaitForNotificationWithTimeout(absl::Seconds(10));
+        ++done;
+      },
+      0));
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_FALSE(pool.TrySubmit([&] { ++done; }, 0));  // the worker is busy
+  EXPECT_TRUE(pool.TrySubmit([&] { ++done; }, 1));   // one may wait
+  EXPECT_FALSE(pool.TrySubmit([&] { ++done; }, 1));  // not two
+  EXPECT_EQ(pool.queued(), 1u);
+  release.Notify();
+  ASSERT_TRUE(testing::WaitFor([&] { return done.load() == 2; }, absl::Seconds(5)));
+  // Free again: a task with no waiting allowed is taken.
+  ASSERT_TRUE(testing::WaitFor([&] { return pool.TrySubmit([&] { ++done; }, 0); },
+                               absl::Seconds(5)));
+  ASSERT_TRUE(testing::WaitFor([&] { return done.load() == 3; }, absl::Seconds(5)));
+  pool.Shutdown();
+  EXPECT_FALSE(pool.TrySubmit([&] { ++done; }, 10));
+}
+
 }  // namespace
 }  // namespace muster::minion
