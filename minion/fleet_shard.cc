@@ -74,6 +74,7 @@ void FleetStats::Add(const FleetStats& other) {
   returns_rejected += other.returns_rejected;
   heartbeats_sent += other.heartbeats_sent;
   receipts_sent += other.receipts_sent;
+  receipts_held_back += other.receipts_held_back;
   jobs_resent_to_us += other.jobs_resent_to_us;
   relay_disconnects += other.relay_disconnects;
   handshakes_refused += other.handshakes_refused;
@@ -153,6 +154,8 @@ absl::Time FleetShard::NextWake() {
   for (auto& socket : sockets_) {
     wake = std::min(wake, socket->next_heartbeat);
     std::optional<absl::Time> due = socket->outbox.NextDue();
+    if (due.has_value()) wake = std::min(wake, *due);
+    due = socket->outbox.NextHeldBack(kReceiptGrace);
     if (due.has_value()) wake = std::min(wake, *due);
     due = socket->ack_watch->Deadline();
     if (due.has_value()) wake = std::min(wake, *due);
@@ -434,6 +437,24 @@ void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
   stats_.returns_sent += counts.sent;
   stats_.returns_resent += counts.resent;
   if (counts.sent + counts.resent > 0) socket.ack_watch->Sent(now);
+  // A quick answer is its own receipt, but one the window holds back for
+  // longer than the grace is not: receipt it, so the relay does not send
+  // the dispatch again while the return waits (docs/PROTOCOL.md 3.3).
+  std::vector<const wire::v1::Return*> held =
+      socket.outbox.TakeHeldBack(now, kReceiptGrace, kMaxBatchReceipts);
+  if (held.empty()) return;
+  wire::v1::ReceiptBatch receipts;
+  const int64_t now_ms = absl::ToUnixMillis(now);
+  for (const wire::v1::Return* ret : held) {
+    wire::v1::Receipt* r = receipts.add_receipts();
+    r->set_jid(ret->jid());
+    r->set_attempt(ret->attempt());
+    r->set_minion_id(ret->minion_id());
+    r->set_status(wire::v1::Receipt::ACCEPTED);
+    r->set_received_at_ms(now_ms);
+  }
+  stats_.receipts_held_back += receipts.receipts_size();
+  SendReceipts(socket, &receipts);
 }
 
 void FleetShard::SendHeartbeats(Socket& socket, absl::Time now) {

@@ -115,6 +115,8 @@ struct FleetStats {
   uint64_t returns_rejected = 0;
   uint64_t heartbeats_sent = 0;
   uint64_t receipts_sent = 0;
+  // Of which for returns the window held back past the receipt grace.
+  uint64_t receipts_held_back = 0;
   uint64_t jobs_resent_to_us = 0;
   // Bus connections that dropped, and return connections re-made by the
   // ack watch.

@@ -155,7 +155,8 @@ void PrintStats(const muster::minion::FleetStats& stats) {
   std::printf(
       "fleetsim stats: job messages %llu, malformed %llu, expired %llu, duplicate %llu, "
       "dispatches %llu, silent skipped %llu, returns sent %llu, resent %llu, acked %llu, "
-      "rejected %llu, heartbeats %llu, refused %llu\n",
+      "rejected %llu, heartbeats %llu, refused %llu, receipts %llu (held back %llu), "
+      "ack timeouts %llu, disconnects %llu\n",
       static_cast<unsigned long long>(stats.job_messages),
       static_cast<unsigned long long>(stats.malformed_frames),
       static_cast<unsigned long long>(stats.jobs_expired),
@@ -167,7 +168,11 @@ void PrintStats(const muster::minion::FleetStats& stats) {
       static_cast<unsigned long long>(stats.returns_acked),
       static_cast<unsigned long long>(stats.returns_rejected),
       static_cast<unsigned long long>(stats.heartbeats_sent),
-      static_cast<unsigned long long>(stats.refused.total()));
+      static_cast<unsigned long long>(stats.refused.total()),
+      static_cast<unsigned long long>(stats.receipts_sent),
+      static_cast<unsigned long long>(stats.receipts_held_back),
+      static_cast<unsigned long long>(stats.ack_timeouts),
+      static_cast<unsigned long long>(stats.relay_disconnects));
   if (stats.refused.total() > 0) {
     std::fprintf(stderr, "fleetsim: refused job frames: %s\n", stats.refused.ToString().c_str());
   }

@@ -14,6 +14,7 @@ bool ReturnOutbox::Add(wire::v1::Return ret, absl::Time now) {
   uint64_t id = next_id_++;
   entries_.emplace(id, Entry{std::move(ret), now, rto_, absl::InfinitePast(), 0});
   unsent_.push_back(id);
+  unreceipted_.push_back(id);
   return true;
 }
 
@@ -161,6 +162,32 @@ std::optional<absl::Time> ReturnOutbox::NextDue() {
     due = due.has_value() ? std::min(*due, first) : first;
   }
   return due;
+}
+
+}  // namespace muster::minion
+
+namespace muster::minion {
+
+std::optional<absl::Time> ReturnOutbox::NextHeldBack(absl::Duration grace) {
+  while (!unreceipted_.empty()) {
+    auto it = entries_.find(unreceipted_.front());
+    if (it != entries_.end() && it->second.sends == 0) return it->second.due + grace;
+    unreceipted_.pop_front();  // gone, or its return left
+  }
+  return std::nullopt;
+}
+
+std::vector<const wire::v1::Return*> ReturnOutbox::TakeHeldBack(absl::Time now,
+                                                               absl::Duration grace,
+                                                               size_t max) {
+  std::vector<const wire::v1::Return*> held;
+  while (held.size() < max) {
+    std::optional<absl::Time> due = NextHeldBack(grace);
+    if (!due.has_value() || *due > now) break;
+    held.push_back(&entries_.at(unreceipted_.front()).ret);
+    unreceipted_.pop_front();
+  }
+  return held;
 }
 
 }  // namespace muster::minion

@@ -96,6 +96,19 @@ class ReturnOutbox {
   // has room for), or nullopt when none can.
   std::optional<absl::Time> NextDue();
 
+  // Returns the window held back: added at least `grace` before `now`,
+  // never sent, and not returned here before, oldest first, at most
+  // `max`. Each is returned once. A minion whose answer is the receipt
+  // (fleetsim, for quick answers: docs/PROTOCOL.md 3.6) sends a receipt
+  // for these, so its relay knows the dispatch arrived and does not send
+  // it again while the return waits for room. Pointers are valid until the
+  // next non-const call.
+  std::vector<const wire::v1::Return*> TakeHeldBack(absl::Time now, absl::Duration grace,
+                                                    size_t max);
+  // When the oldest return not yet sent nor taken by TakeHeldBack will
+  // have waited `grace`, or nullopt when there is none.
+  std::optional<absl::Time> NextHeldBack(absl::Duration grace);
+
   size_t size() const { return entries_.size(); }
   // Returns sent and not yet acknowledged (at most max_in_flight).
   size_t in_flight() const { return in_flight_; }
@@ -144,6 +157,9 @@ class ReturnOutbox {
   // Returns never sent, oldest first (ids only grow); an id whose entry is
   // gone is stale.
   std::deque<uint64_t> unsent_;
+  // Returns not yet taken by TakeHeldBack, oldest first (may be stale:
+  // gone or sent since).
+  std::deque<uint64_t> unreceipted_;
   // Sent returns' resends; min-heap by due time; an item is stale when its
   // entry is gone or its due differs.
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<Scheduled>>

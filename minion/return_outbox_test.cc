@@ -271,5 +271,32 @@ TEST(ReturnOutboxTest, ReconnectResendsOnlyWhatIsInFlight) {
   EXPECT_EQ(outbox.in_flight(), 2u);
 }
 
+TEST(ReturnOutboxTest, ReturnsHeldBackByTheWindowAreTakenOnceForReceipts) {
+  ReturnOutbox outbox(ResendPolicy{absl::Seconds(2), absl::Seconds(30), 2});
+  for (int i = 0; i < 5; ++i) outbox.Add(MakeReturn("j" + std::to_string(i), "m"), kStart);
+  ASSERT_EQ(Take(outbox, kStart), 2u);  // j0, j1 leave; j2..j4 wait
+  const absl::Duration grace = absl::Milliseconds(500);
+  EXPECT_EQ(outbox.NextHeldBack(grace), kStart + grace);
+  EXPECT_TRUE(outbox.TakeHeldBack(kStart + absl::Milliseconds(499), grace, 100).empty());
+  std::vector<const Return*> held = outbox.TakeHeldBack(kStart + grace, grace, 2);
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0]->jid(), "j2");
+  EXPECT_EQ(held[1]->jid(), "j3");
+  held = outbox.TakeHeldBack(kStart + grace, grace, 100);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0]->jid(), "j4");
+  EXPECT_TRUE(outbox.TakeHeldBack(kStart + absl::Seconds(9), grace, 100).empty());
+  EXPECT_EQ(outbox.NextHeldBack(grace), std::nullopt);
+  EXPECT_EQ(outbox.size(), 5u);  // still to be sent
+}
+
+TEST(ReturnOutboxTest, AReturnSentInTimeNeedsNoReceipt) {
+  ReturnOutbox outbox;
+  outbox.Add(MakeReturn("j1", "m"), kStart);
+  ASSERT_EQ(Take(outbox, kStart), 1u);
+  EXPECT_EQ(outbox.NextHeldBack(absl::Milliseconds(500)), std::nullopt);
+  EXPECT_TRUE(outbox.TakeHeldBack(kStart + absl::Seconds(5), absl::Milliseconds(500), 10).empty());
+}
+
 }  // namespace
 }  // namespace muster::minion
