@@ -22,6 +22,12 @@ constexpr int kMaxBatchReceipts = 10000;
 // return is the receipt (docs/PROTOCOL.md 3.6). At fleet scale this keeps
 // quick jobs from doubling the bus traffic.
 constexpr absl::Duration kReceiptGrace = absl::Milliseconds(500);
+// With this many answers waiting to be generated (each costs ~10 us, so
+// this is about the grace's worth of work), a new one will not leave
+// within the grace: fleetsim then receipts at once, as the reference minion
+// always does, so a burst of jobs does not make its relay re-send
+// dispatches whose answers are merely queued here.
+constexpr size_t kReceiptBacklog = 40000;
 // Dedup scope marking a dispatch some minion of the socket got by name.
 constexpr absl::string_view kNamedScope = "named";
 constexpr absl::Duration kMaxPollWait = absl::Seconds(1);
@@ -258,6 +264,9 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
     }
   };
   bool expired = bus_job.deadline() < now;
+  // Answers already waiting their turn: this one will not leave within the
+  // grace either, so its return cannot be its receipt.
+  const bool backlogged = pending_.size() >= kReceiptBacklog;
   uint64_t matched = 0;
   bool first_frame = false;
   if (bus_job.topic != bus::kBroadcastTopic) {
@@ -287,7 +296,7 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, kNamedScope);
       ++matched;
       witness_line(WitnessKind::kRecv, minion);
-      if (Schedule(socket_index, it->second, shared, now) - now > kReceiptGrace) {
+      if (Schedule(socket_index, it->second, shared, now) - now > kReceiptGrace || backlogged) {
         receipt(minion, wire::v1::Receipt::ACCEPTED);
       }
     }
@@ -312,7 +321,7 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       }
       ++matched;
       witness_line(WitnessKind::kRecv, minion);
-      if (Schedule(socket_index, i, shared, now) - now > kReceiptGrace) {
+      if (Schedule(socket_index, i, shared, now) - now > kReceiptGrace || backlogged) {
         receipt(minion, wire::v1::Receipt::ACCEPTED);
       }
     }
