@@ -10,6 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/http/http_listener.h"
 #include "common/status/status_macros.h"
+#include "server/auth/access_control.h"
+#include "server/auth/audit_log.h"
+#include "server/auth/authenticator.h"
+#include "server/auth/authorizer.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
@@ -116,11 +120,29 @@ void Jobd::StartPipelines() {
 absl::Status Jobd::StartServer() {
   control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
   keys_ = std::make_unique<MinionKeys>(MinionKeysOptions{options_.redis, options_.redis_prefix});
+  audit_ = std::make_unique<auth::AuditLog>(store_.get());
+  // i17-auth wires the real authenticator
+  authenticator_ = std::make_unique<auth::InsecureAuthenticator>();
+  authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
+  auth::AccessControlOptions limits;
+  limits.submit_rate_per_s = options_.submit_rate_per_s;
+  limits.submit_burst = options_.submit_burst;
+  limits.max_watch_streams = options_.max_watch_streams;
+  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(),
+                                                  authorizer_.get(), audit_.get());
   service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms},
-                                          control_.get(), inventory_.get(), keys_.get());
+                                          control_.get(), inventory_.get(), keys_.get(),
+                                          access_.get(), /*tokens=*/nullptr);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // Bounded threads (docs/SECURITY.md 7.5): past them gRPC answers
+  // RESOURCE_EXHAUSTED instead of starting more.
+  if (options_.grpc_max_threads > 0) {
+    grpc::ResourceQuota quota("jobd");
+    quota.SetMaxThreads(options_.grpc_max_threads);
+    builder.SetResourceQuota(quota);
+  }
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();

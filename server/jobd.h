@@ -51,6 +51,13 @@ class EventIngester;
 class JobService;
 class MinionKeys;
 
+namespace auth {
+class AccessControl;
+class AuditLog;
+class Authenticator;
+class Authorizer;
+}  // namespace auth
+
 struct JobdOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
   RedisAddress redis;
@@ -72,6 +79,13 @@ struct JobdOptions {
   std::string signing_key_path;
   // Development only: dispatches go unsigned (loud warnings in the log).
   bool insecure = false;
+  // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
+  // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
+  // and the gRPC server's threads (0: gRPC's default, unbounded).
+  double submit_rate_per_s = 10;
+  int submit_burst = 20;
+  int max_watch_streams = 256;
+  int grpc_max_threads = 512;
 };
 
 // Where the signing key is when no path is given: beside the db file.
@@ -119,6 +133,10 @@ class Jobd {
   std::unique_ptr<JobdMetrics> metrics_;
   std::unique_ptr<JobControl> control_;
   std::unique_ptr<MinionKeys> keys_;
+  std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<auth::Authorizer> authorizer_;
+  std::unique_ptr<auth::AccessControl> access_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<dashboard::DashboardServer> dashboard_;
