@@ -9,15 +9,19 @@
 #include <filesystem>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/http/http_listener.h"
+#include "common/metrics/metrics_endpoint.h"
 #include "common/status/status_macros.h"
+#include "server/auth/access_control.h"
 #include "server/auth/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/authorizer.h"
 #include "server/auth/policy.h"
 #include "server/auth/token_authenticator.h"
 #include "server/dashboard/dashboard_server.h"
+#include "server/dashboard/job_api.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
 #include "server/inventory.h"
@@ -88,7 +92,8 @@ absl::Status Jobd::Start() {
   spdlog::info("jobd serving on port {} ({}; db {}, redis {}, prefix '{}')", port_,
                options_.insecure ? "INSECURE plaintext" : "TLS", options_.db_path,
                options_.redis.ToString(), options_.redis_prefix);
-  if (http_address) StartDashboard(*http_address);
+  if (http_address) RETURN_IF_ERROR(StartDashboard(*http_address));
+  RETURN_IF_ERROR(StartMetricsEndpoint());
   return absl::OkStatus();
 }
 
@@ -153,7 +158,13 @@ absl::Status Jobd::StartAccessControl() {
     ASSIGN_OR_RETURN(authorizer_, auth::PolicyAuthorizer::Create(options_.policy_path));
     RETURN_IF_ERROR(WriteBootstrapToken());
   }
-  access_ = std::make_unique<auth::AccessControl>(options_.access, authenticator_.get(),
+  // Merge of i17-auth and i17-policy: both added the limits to JobdOptions
+  // (`access`, and the flat fields); the flat ones win until they are one.
+  auth::AccessControlOptions limits = options_.access;
+  limits.submit_rate_per_s = options_.submit_rate_per_s;
+  limits.submit_burst = options_.submit_burst;
+  limits.max_watch_streams = options_.max_watch_streams;
+  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(),
                                                   authorizer_.get(), audit_.get());
   return absl::OkStatus();
 }
@@ -239,6 +250,13 @@ absl::Status Jobd::StartServer() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // Bounded threads (docs/SECURITY.md 7.5): past them gRPC answers
+  // RESOURCE_EXHAUSTED instead of starting more.
+  if (options_.grpc_max_threads > 0) {
+    grpc::ResourceQuota quota("jobd");
+    quota.SetMaxThreads(options_.grpc_max_threads);
+    builder.SetResourceQuota(quota);
+  }
   builder.AddListeningPort(options_.listen, ServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
@@ -248,20 +266,62 @@ absl::Status Jobd::StartServer() {
   return absl::OkStatus();
 }
 
-void Jobd::StartDashboard(const http::ListenAddress& address) {
+absl::Status Jobd::StartDashboard(const http::ListenAddress& address) {
+  dashboard::DashboardOptions dashboard;
+  dashboard.insecure = options_.insecure;
+  if (tls_) dashboard.tls = {tls_->cert_path, tls_->key_path, options_.tls_client_ca};
+  dashboard.hosts = options_.dashboard_hosts;
+  // The dashboard calls JobService's ...As methods: the same policy and
+  // audit as gRPC (server/dashboard/job_api.h).
+  dashboard_api_ = dashboard::ForService(service_.get());
   dashboard_ = std::make_unique<dashboard::DashboardServer>(
-      service_.get(), [metrics = metrics_.get()] { return metrics->Text(); });
+      dashboard, dashboard_api_.get(), authenticator_.get(), authorizer_.get(),
+      [metrics = metrics_.get()] { return metrics->Text(); });
   absl::Status status = dashboard_->Start(address);
   if (!status.ok()) {
-    spdlog::error("dashboard and /metrics disabled: {}", status.ToString());
     dashboard_.reset();
-    return;
+    if (!absl::IsUnavailable(status)) {
+      return absl::Status(status.code(), absl::StrCat("dashboard: ", status.message()));
+    }
+    spdlog::error("dashboard and /metrics disabled: {}", status.ToString());
+    return absl::OkStatus();
   }
   http_port_ = dashboard_->port();
-  spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)", address.host, http_port_);
+  spdlog::info("dashboard on {}://{}:{}/ (metrics at /metrics{})", dashboard_->scheme(),
+               address.host, http_port_, options_.insecure ? "" : ", with a bearer token");
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::StartMetricsEndpoint() {
+  if (options_.metrics_listen.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(http::ListenAddress address,
+                   http::ListenAddress::Parse(options_.metrics_listen));
+  // No TLS and no token here: only processes on this host may reach it.
+  const std::string& host = address.host;
+  bool loopback = host == "localhost" || host == "::1" || host == "[::1]" ||
+                  absl::StartsWith(host, "127.");
+  if (!loopback) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_listen '", options_.metrics_listen,
+                     "': must be a loopback address (it serves /metrics without a token)"));
+  }
+  metrics_endpoint_ = std::make_unique<metrics::MetricsEndpoint>(
+      [metrics = metrics_.get()] { return metrics->Text(); });
+  if (absl::Status started = metrics_endpoint_->Start(address); !started.ok()) {
+    metrics_endpoint_.reset();
+    return absl::Status(started.code(), absl::StrCat("--metrics_listen: ", started.message()));
+  }
+  metrics_port_ = metrics_endpoint_->port();
+  spdlog::info("metrics on http://{}:{}/metrics (loopback, no token)", host, metrics_port_);
+  return absl::OkStatus();
 }
 
 void Jobd::Stop() {
+  if (metrics_endpoint_ != nullptr) {
+    metrics_endpoint_->Stop();
+    metrics_endpoint_.reset();
+    metrics_port_ = 0;
+  }
   if (dashboard_ != nullptr) {
     dashboard_->Stop();
     dashboard_.reset();

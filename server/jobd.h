@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -44,6 +45,11 @@ class ServerCredentials;
 
 namespace muster::dashboard {
 class DashboardServer;
+class JobApi;
+}  // namespace muster::dashboard
+
+namespace muster::metrics {
+class MetricsEndpoint;
 }
 
 namespace muster::server {
@@ -59,6 +65,13 @@ class EventIngester;
 class JobService;
 class MinionKeys;
 
+namespace auth {
+class AccessControl;
+class AuditLog;
+class Authenticator;
+class Authorizer;
+}  // namespace auth
+
 struct JobdOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
   RedisAddress redis;
@@ -71,6 +84,14 @@ struct JobdOptions {
   // Dashboard and /metrics, host:port (port 0 picks a free one); empty
   // disables both.
   std::string http_listen = "127.0.0.1:7401";
+  // The dashboard's Host/Origin allow-list ("name" or "name:port"; see
+  // server/dashboard/host_allow_list.h); empty: the listen host, localhost,
+  // 127.0.0.1 and [::1]. A bad entry fails Start().
+  std::vector<std::string> dashboard_hosts;
+  // A second, plain-HTTP /metrics without authentication for Prometheus on
+  // the same host, host:port on a loopback address only; empty: none
+  // (/metrics on the dashboard port needs a bearer token).
+  std::string metrics_listen;
   // Longest wait after start for the streams' backlog before overdue jobs
   // are ended anyway (JobTrackerOptions::expiry_hold_limit).
   absl::Duration expiry_hold_limit = absl::Seconds(60);
@@ -97,6 +118,13 @@ struct JobdOptions {
   // do everything, nobody else anything).
   std::string policy_path;
   auth::AccessControlOptions access;
+  // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
+  // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
+  // and the gRPC server's threads (0: gRPC's default, unbounded).
+  double submit_rate_per_s = 10;
+  int submit_burst = 20;
+  int max_watch_streams = 256;
+  int grpc_max_threads = 512;
 };
 
 // `jobd token create`: records a new token for `principal` in the store at
@@ -122,6 +150,8 @@ class Jobd {
   int port() const { return port_; }
   // The bound dashboard port after Start(); 0 when disabled or not bound.
   int http_port() const { return http_port_; }
+  // The bound --metrics_listen port after Start(); 0 when none.
+  int metrics_port() const { return metrics_port_; }
   ReturnIngester& return_ingester() { return *return_ingester_; }
   EventIngester& event_ingester() { return *event_ingester_; }
   JobTracker& tracker() { return *tracker_; }
@@ -138,7 +168,11 @@ class Jobd {
   void StartPipelines();
   // Serves the JobService on options_.listen.
   absl::Status StartServer();
-  void StartDashboard(const http::ListenAddress& address);
+  // The dashboard (HTTPS unless insecure). An error for a bad
+  // configuration (hosts); an address that cannot be bound is only logged.
+  absl::Status StartDashboard(const http::ListenAddress& address);
+  // options_.metrics_listen (loopback only).
+  absl::Status StartMetricsEndpoint();
 
   // Loads or creates the signing key (or warns that there is none).
   absl::Status LoadSigningKey();
@@ -170,7 +204,10 @@ class Jobd {
   std::unique_ptr<auth::AccessControl> access_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<dashboard::JobApi> dashboard_api_;
   std::unique_ptr<dashboard::DashboardServer> dashboard_;
+  std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint_;
+  int metrics_port_ = 0;
   int port_ = 0;
   int http_port_ = 0;
   bool started_ = false;

@@ -201,9 +201,10 @@ TEST_F(DashboardSecurityTest, CrossOriginPostIsRefusedAndChangesNothing) {
 }
 
 TEST_F(DashboardSecurityTest, ForeignHostHeaderIsRefused) {
-  // DNS rebinding: evil.example.com resolves to 127.0.0.1, so the browser
-  // sends the victim's cookie... no: the cookie is for 127.0.0.1, but the
-  // attacker's page may still reach the API. The Host names the attacker.
+  // DNS rebinding: the attacker's name resolves to 127.0.0.1, so their
+  // page reaches the dashboard as its own origin, and its requests name
+  // the attacker in Host. The session cookie is sent too here, to show
+  // that the Host alone is refused.
   std::string jid = RunningJob();
   std::string evil = absl::StrCat("evil.example.com:", jobd_->http_port());
   std::string cookie = SessionCookie(admin_);
