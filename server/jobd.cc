@@ -155,7 +155,9 @@ absl::Status Jobd::StartAccessControl() {
     authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
   } else {
     authenticator_ = std::make_unique<auth::TokenAuthenticator>(tokens_.get());
-    ASSIGN_OR_RETURN(authorizer_, auth::PolicyAuthorizer::Create(options_.policy_path));
+    auto policy = std::make_unique<auth::PolicyAuthorizer>();
+    if (!options_.policy_path.empty()) RETURN_IF_ERROR(policy->Load(options_.policy_path));
+    authorizer_ = std::move(policy);
     RETURN_IF_ERROR(WriteBootstrapToken());
   }
   // Merge of i17-auth and i17-policy: both added the limits to JobdOptions

@@ -1,8 +1,8 @@
 // jobd: the central Muster JobService and its dashboard. Parses flags, runs
 // a Jobd until SIGTERM or SIGINT, then shuts down gracefully. Logs go to
 // stderr; stdout carries only the ready line, "jobd ready grpc=HOST:PORT
-// http=HOST:PORT" (real ports, also for :0; no http= when the dashboard is
-// off), printed once jobd serves. See docs/OPERATIONS.md.
+// http=HOST:PORT metrics=HOST:PORT" (real ports, also for :0; no http= when
+// the dashboard is off, no metrics= without --metrics_listen), printed once jobd serves. See docs/OPERATIONS.md.
 //
 // `jobd token create --db=PATH --principal=NAME [--ttl=720h]
 // [--description=TEXT]` prints a new API bearer token on stdout and exits
@@ -38,6 +38,15 @@ ABSL_FLAG(uint32_t, returns_batch_entries, 8,
           "stream entries read (and committed in one transaction) per returns batch");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:7401",
           "dashboard and /metrics address host:port (port 0 picks a free one; empty disables)");
+ABSL_FLAG(std::vector<std::string>, dashboard_hosts, {},
+          "Host names the dashboard answers to, comma-separated, each name or name:port "
+          "(a name alone: the dashboard's port); every request's Host and every POST's Origin "
+          "must be one of them (DNS rebinding, cross-site forms). Empty: the --http_listen "
+          "host, localhost, 127.0.0.1 and [::1]");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "also serve /metrics without a token over plain HTTP on this loopback host:port "
+          "(for a Prometheus on the same host); empty: only on the dashboard port, with a "
+          "bearer token");
 ABSL_FLAG(absl::Duration, expiry_hold_limit, absl::Seconds(60),
           "after start, end no job for its deadline until the returns waiting in Redis are "
           "read, or this long at most (0s: do not wait)");
@@ -142,6 +151,8 @@ int main(int argc, char** argv) {
   options.consumer = absl::GetFlag(FLAGS_consumer);
   options.returns_batch_entries = absl::GetFlag(FLAGS_returns_batch_entries);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.dashboard_hosts = absl::GetFlag(FLAGS_dashboard_hosts);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.expiry_hold_limit = absl::GetFlag(FLAGS_expiry_hold_limit);
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.signing_key_path = absl::GetFlag(FLAGS_signing_key);
@@ -190,6 +201,13 @@ int main(int argc, char** argv) {
     if (http.ok()) http_field = absl::StrCat(" http=", http->host, ":", jobd.http_port());
   }
   std::string grpc_host = options.listen.substr(0, options.listen.rfind(':'));
+  if (jobd.metrics_port() != 0) {
+    absl::StatusOr<muster::http::ListenAddress> metrics =
+        muster::http::ListenAddress::Parse(options.metrics_listen);
+    if (metrics.ok()) {
+      absl::StrAppend(&http_field, " metrics=", metrics->host, ":", jobd.metrics_port());
+    }
+  }
   std::printf("jobd ready grpc=%s:%d%s\n", grpc_host.c_str(), jobd.port(), http_field.c_str());
   std::fflush(stdout);
   int signal = (*shutdown)->Wait();
