@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/http/http_listener.h"
 #include "common/status/status_macros.h"
+#include "server/auth/access_control.h"
 #include "server/auth/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/authorizer.h"
-#include "server/auth/policy.h"
 #include "server/auth/token_authenticator.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dispatcher.h"
@@ -37,6 +37,24 @@ std::string DefaultSigningKeyPath(const std::string& db_path) {
 }
 
 namespace {
+
+// PLACEHOLDER until i17-policy merges: the built-in policy of
+// docs/SECURITY.md 7.3 (principal "admin" may do everything, nobody else
+// anything), without a policy file.
+class AdminOnlyAuthorizer final : public auth::Authorizer {
+ public:
+  auth::Decision Check(const auth::Principal& principal,
+                       const auth::AccessRequest& request) const override {
+    if (principal.name == "admin") return {true, "built-in", ""};
+    return {false, "built-in",
+            absl::StrCat("no rule names ", principal.name, " (built-in policy: only admin)")};
+  }
+  auth::Decision CheckScope(const auth::Principal& principal, const auth::AccessRequest& request,
+                            const auth::ScopeMinions&) const override {
+    return Check(principal, request);
+  }
+  std::vector<std::string> GroupsOf(const auth::Principal&) const override { return {}; }
+};
 
 std::string DbDirectory(const std::string& db_path) {
   std::string dir = std::filesystem::path(db_path).parent_path().string();
@@ -150,10 +168,15 @@ absl::Status Jobd::StartAccessControl() {
     authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
   } else {
     authenticator_ = std::make_unique<auth::TokenAuthenticator>(tokens_.get());
-    ASSIGN_OR_RETURN(authorizer_, auth::PolicyAuthorizer::Create(options_.policy_path));
+    // PLACEHOLDER until i17-policy merges: PolicyAuthorizer (--policy).
+    authorizer_ = std::make_unique<AdminOnlyAuthorizer>();
     RETURN_IF_ERROR(WriteBootstrapToken());
   }
-  access_ = std::make_unique<auth::AccessControl>(options_.access, authenticator_.get(),
+  auth::AccessControlOptions limits;
+  limits.submit_rate_per_s = options_.submit_rate_per_s;
+  limits.submit_burst = options_.submit_burst;
+  limits.max_watch_streams = options_.max_watch_streams;
+  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(),
                                                   authorizer_.get(), audit_.get());
   return absl::OkStatus();
 }
@@ -239,6 +262,13 @@ absl::Status Jobd::StartServer() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // Bounded threads (docs/SECURITY.md 7.5): past them gRPC answers
+  // RESOURCE_EXHAUSTED instead of starting more.
+  if (options_.grpc_max_threads > 0) {
+    grpc::ResourceQuota quota("jobd");
+    quota.SetMaxThreads(options_.grpc_max_threads);
+    builder.SetResourceQuota(quota);
+  }
   builder.AddListeningPort(options_.listen, ServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();

@@ -59,6 +59,13 @@ class EventIngester;
 class JobService;
 class MinionKeys;
 
+namespace auth {
+class AccessControl;
+class AuditLog;
+class Authenticator;
+class Authorizer;
+}  // namespace auth
+
 struct JobdOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
   RedisAddress redis;
@@ -96,7 +103,13 @@ struct JobdOptions {
   // The policy file (auth/policy.h); empty: the built-in policy (admin may
   // do everything, nobody else anything).
   std::string policy_path;
-  auth::AccessControlOptions access;
+  // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
+  // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
+  // and the gRPC server's threads (0: gRPC's default, unbounded).
+  double submit_rate_per_s = 10;
+  int submit_burst = 20;
+  int max_watch_streams = 256;
+  int grpc_max_threads = 512;
 };
 
 // `jobd token create`: records a new token for `principal` in the store at

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -48,6 +49,16 @@ struct AuditQuery {
   int limit = 100;
 };
 
+// Targets longer than this are cut and end with "...".
+inline constexpr size_t kMaxAuditTargetBytes = 512;
+std::string CutAuditTarget(std::string_view target);
+
+// `value` in double quotes, with '"', '\\' and control bytes escaped (\n,
+// \t, \xNN), so a log line holds exactly one row whatever a client sent.
+std::string EscapeAuditField(std::string_view value);
+// The log line of a row: "audit: seq=... decision=... principal=\"...\" ...".
+std::string AuditLine(const AuditRecord& record);
+
 class AuditLog {
  public:
   // `store` must outlive this object.
@@ -58,6 +69,9 @@ class AuditLog {
   absl::StatusOr<int64_t> Append(AuditRecord record);
   // Newest first.
   absl::StatusOr<std::vector<AuditRecord>> List(const AuditQuery& query);
+
+ private:
+  JobStore* const store_;
 };
 
 }  // namespace muster::server::auth
