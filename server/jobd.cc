@@ -18,7 +18,6 @@
 #include "server/auth/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/authorizer.h"
-#include "server/auth/policy.h"
 #include "server/auth/token_authenticator.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dashboard/job_api.h"
@@ -41,6 +40,24 @@ std::string DefaultSigningKeyPath(const std::string& db_path) {
 }
 
 namespace {
+
+// PLACEHOLDER until i17-policy merges: the built-in policy of
+// docs/SECURITY.md 7.3 (principal "admin" may do everything, nobody else
+// anything), without a policy file.
+class AdminOnlyAuthorizer final : public auth::Authorizer {
+ public:
+  auth::Decision Check(const auth::Principal& principal,
+                       const auth::AccessRequest& request) const override {
+    if (principal.name == "admin") return {true, "built-in", ""};
+    return {false, "built-in",
+            absl::StrCat("no rule names ", principal.name, " (built-in policy: only admin)")};
+  }
+  auth::Decision CheckScope(const auth::Principal& principal, const auth::AccessRequest& request,
+                            const auth::ScopeMinions&) const override {
+    return Check(principal, request);
+  }
+  std::vector<std::string> GroupsOf(const auth::Principal&) const override { return {}; }
+};
 
 std::string DbDirectory(const std::string& db_path) {
   std::string dir = std::filesystem::path(db_path).parent_path().string();
@@ -155,14 +172,11 @@ absl::Status Jobd::StartAccessControl() {
     authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
   } else {
     authenticator_ = std::make_unique<auth::TokenAuthenticator>(tokens_.get());
-    auto policy = std::make_unique<auth::PolicyAuthorizer>();
-    if (!options_.policy_path.empty()) RETURN_IF_ERROR(policy->Load(options_.policy_path));
-    authorizer_ = std::move(policy);
+    // PLACEHOLDER until i17-policy merges: PolicyAuthorizer (--policy).
+    authorizer_ = std::make_unique<AdminOnlyAuthorizer>();
     RETURN_IF_ERROR(WriteBootstrapToken());
   }
-  // Merge of i17-auth and i17-policy: both added the limits to JobdOptions
-  // (`access`, and the flat fields); the flat ones win until they are one.
-  auth::AccessControlOptions limits = options_.access;
+  auth::AccessControlOptions limits;
   limits.submit_rate_per_s = options_.submit_rate_per_s;
   limits.submit_burst = options_.submit_burst;
   limits.max_watch_streams = options_.max_watch_streams;

@@ -117,7 +117,6 @@ struct JobdOptions {
   // The policy file (auth/policy.h); empty: the built-in policy (admin may
   // do everything, nobody else anything).
   std::string policy_path;
-  auth::AccessControlOptions access;
   // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
   // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
   // and the gRPC server's threads (0: gRPC's default, unbounded).
