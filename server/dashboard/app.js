@@ -420,7 +420,7 @@ function auditPage() {
     <div class="toolbar"><input id="audit-principal" placeholder="principal" autocomplete="off">
       <input id="audit-jid" placeholder="jid" autocomplete="off"></div>
     <table id="audit"><thead><tr><th>seq</th><th>time</th><th>principal</th><th>peer</th><th>rpc</th>
-      <th>jid</th><th>function</th><th>target</th><th>decision</th><th>reason</th><th>rule</th></tr></thead>
+      <th>jid</th><th>function</th><th>target</th><th class="num">expected</th><th>decision</th><th>reason</th><th>rule</th></tr></thead>
       <tbody id="audit-body"></tbody></table>
     <div class="pager"><button id="audit-prev" disabled>‹ newer</button><button id="audit-next" disabled>older ›</button></div>`;
   const filter = debounce(() => { paging.token = ""; paging.previous = []; schedule(0); }, 250);
@@ -442,13 +442,14 @@ function auditPage() {
         const tr = el("tr");
         tr.dataset.seq = String(n(a.seq));
         for (const [text, cls] of [[n(a.seq), "num"], [fmtTime(a.at_ms)], [a.principal], [a.peer], [a.rpc],
-                                   [a.jid], [a.function], [a.target], [a.decision, "decision-" + (a.decision || "")],
+                                   [a.jid], [a.function], [a.target], [n(a.expected), "num"],
+                                   [a.decision, "decision-" + (a.decision || "")],
                                    [a.reason], [a.rule]]) {
           tr.append(el("td", text, cls));
         }
         return tr;
       });
-      if (!rows.length) { const td = el("td", "no audit entries", "muted"); td.colSpan = 11; rows.push(el("tr")); rows[0].append(td); }
+      if (!rows.length) { const td = el("td", "no audit entries", "muted"); td.colSpan = 12; rows.push(el("tr")); rows[0].append(td); }
       $("audit-body").replaceChildren(...rows);
       paging.next = data.next_page_token || "";
       $("audit-prev").disabled = paging.previous.length === 0;
