@@ -119,7 +119,10 @@ start jobd "$bin/jobd" --listen="127.0.0.1:$jobd_port" --redis="127.0.0.1:$redis
   --db="$work/muster.db" --http_listen="127.0.0.1:$http_port" "${jobd_security[@]}"
 wait_until 20 "$jobctl" relays || { echo "jobd did not start"; cat "$work/jobd.log"; exit 1; }
 echo "jobd       127.0.0.1:$jobd_port (SQLite $work/muster.db)"
-echo "dashboard  http://127.0.0.1:$http_port/  (metrics: /metrics)"
+# The dashboard is HTTPS with jobd's self-signed certificate unless insecure.
+dashboard_url="https://127.0.0.1:$http_port"
+if [ "$insecure" -eq 1 ]; then dashboard_url="http://127.0.0.1:$http_port"; fi
+echo "dashboard  $dashboard_url/  (log in with an API token; metrics: /metrics)"
 if [ "$insecure" -eq 0 ]; then
   # Relays and minions trust jobd's public key (jobd wrote it at its start).
   cp "$work/jobd_signing.key.pub" "$trusted"
@@ -219,7 +222,7 @@ The cluster keeps running. In another terminal:
   $jobctl submit --type=grain 'role:db' cmd.run 'uptime' --wait
   $jobctl minions 'vm-0000*'
   $jobctl relays
-Dashboard: http://127.0.0.1:$http_port/#/job/$jid1
+Dashboard: $dashboard_url/#/job/$jid1
 Logs and data: $work
 Press Ctrl-C to stop everything.
 MSG
