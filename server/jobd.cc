@@ -88,6 +88,7 @@ absl::Status Jobd::Start() {
   if (!options_.http_listen.empty()) {
     ASSIGN_OR_RETURN(http_address, http::ListenAddress::Parse(options_.http_listen));
   }
+  RETURN_IF_ERROR(ValidateHttpOptions());
   RETURN_IF_ERROR(LoadSigningKey());
   RETURN_IF_ERROR(LoadTls());
   ASSIGN_OR_RETURN(store_, JobStore::Open(options_.db_path));
@@ -308,11 +309,15 @@ absl::Status Jobd::StartDashboard(const http::ListenAddress& address) {
   return absl::OkStatus();
 }
 
-absl::Status Jobd::StartMetricsEndpoint() {
+absl::Status Jobd::ValidateHttpOptions() const {
+  if (absl::Status hosts = dashboard::DashboardServer::ValidateHosts(options_.dashboard_hosts);
+      !hosts.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--dashboard_hosts: ", hosts.message()));
+  }
   if (options_.metrics_listen.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(http::ListenAddress address,
                    http::ListenAddress::Parse(options_.metrics_listen));
-  // No TLS and no token here: only processes on this host may reach it.
+  // No TLS and no token there: only processes on this host may reach it.
   const std::string& host = address.host;
   bool loopback = host == "localhost" || host == "::1" || host == "[::1]" ||
                   absl::StartsWith(host, "127.");
@@ -321,6 +326,14 @@ absl::Status Jobd::StartMetricsEndpoint() {
         absl::StrCat("--metrics_listen '", options_.metrics_listen,
                      "': must be a loopback address (it serves /metrics without a token)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::StartMetricsEndpoint() {
+  if (options_.metrics_listen.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(http::ListenAddress address,
+                   http::ListenAddress::Parse(options_.metrics_listen));
+  const std::string& host = address.host;
   metrics_endpoint_ = std::make_unique<metrics::MetricsEndpoint>(
       [metrics = metrics_.get()] { return metrics->Text(); });
   if (absl::Status started = metrics_endpoint_->Start(address); !started.ok()) {

@@ -172,6 +172,8 @@ class Jobd {
   absl::Status StartDashboard(const http::ListenAddress& address);
   // options_.metrics_listen (loopback only).
   absl::Status StartMetricsEndpoint();
+  // --dashboard_hosts and --metrics_listen, before anything starts.
+  absl::Status ValidateHttpOptions() const;
 
   // Loads or creates the signing key (or warns that there is none).
   absl::Status LoadSigningKey();

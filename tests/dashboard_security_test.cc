@@ -324,6 +324,44 @@ TEST_F(DashboardSecurityTest, MetricsNeedABearerToken) {
   EXPECT_TRUE(absl::StrContains(metrics.body, "# TYPE muster_jobd_")) << metrics.body.substr(0, 300);
 }
 
+TEST_F(DashboardSecurityTest, BadHostEntryOrNonLoopbackMetricsListenStopsJobdAtStart) {
+  for (auto [hosts, metrics] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"http://jobd.example.com"}, ""}, {{}, "0.0.0.0:0"}, {{}, "10.1.2.3:9100"}}) {
+    server::JobdOptions options = options_;
+    options.db_path = MakeTempDir("bad-config") + "/muster.db";
+    options.dashboard_hosts = hosts;
+    options.metrics_listen = metrics;
+    server::Jobd jobd(options);
+    absl::Status started = jobd.Start();
+    EXPECT_EQ(started.code(), absl::StatusCode::kInvalidArgument) << started;
+    jobd.Stop();
+  }
+}
+
+// --metrics_listen: /metrics without a token, plain HTTP, loopback only.
+class DashboardMetricsListenTest : public DashboardFixture {
+ protected:
+  void Configure(server::JobdOptions& options) override {
+    options.metrics_listen = "127.0.0.1:0";
+  }
+};
+
+TEST_F(DashboardMetricsListenTest, LoopbackMetricsNeedNoToken) {
+  ASSERT_GT(jobd_->metrics_port(), 0);
+  httplib::Client client("127.0.0.1", jobd_->metrics_port());
+  client.set_connection_timeout(5);
+  client.set_read_timeout(5);
+  httplib::Result metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_TRUE(absl::StrContains(metrics->body, "# TYPE muster_jobd_"));
+  httplib::Result other = client.Get("/api/jobs");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+  // The dashboard port still wants a token.
+  EXPECT_EQ(Request("GET", "/metrics", {}).status, 401);
+}
+
 // A client CA: certificates it signed log in by their common name.
 class DashboardCertificateTest : public DashboardSecurityTest {
  protected:

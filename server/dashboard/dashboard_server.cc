@@ -98,20 +98,23 @@ DashboardServer::DashboardServer(DashboardOptions options, JobApi* api,
     });
   }
   listener_ = std::make_unique<http::HttpListener>(http_.get());
+  // The largest body is a login form.
+  http_->set_payload_max_length(64 * 1024);
   RegisterRoutes();
 }
 
 DashboardServer::~DashboardServer() { Stop(); }
 
+absl::Status DashboardServer::ValidateHosts(const std::vector<std::string>& hosts) {
+  // The port does not change what parses.
+  return HostAllowList::Make(hosts, 1, true).status();
+}
+
 absl::Status DashboardServer::Start(const http::ListenAddress& address) {
   if (!tls_status_.ok()) return tls_status_;
   std::vector<std::string> entries =
       options_.hosts.empty() ? HostAllowList::DefaultEntries(address.host) : options_.hosts;
-  // Checked before binding (the port does not change what parses).
-  if (absl::Status valid = HostAllowList::Make(entries, 1, !options_.insecure).status();
-      !valid.ok()) {
-    return valid;
-  }
+  if (absl::Status valid = ValidateHosts(entries); !valid.ok()) return valid;
   if (absl::Status started = listener_->Start(address); !started.ok()) return started;
   absl::StatusOr<HostAllowList> hosts =
       HostAllowList::Make(entries, listener_->port(), !options_.insecure);

@@ -100,6 +100,10 @@ class DashboardServer {
                   std::function<std::string()> metrics_text);
   ~DashboardServer();
 
+  // InvalidArgument naming a bad --dashboard_hosts entry, before anything
+  // starts.
+  static absl::Status ValidateHosts(const std::vector<std::string>& hosts);
+
   // Binds `address` (port 0 picks a free one) and serves on threads of its
   // own. InvalidArgument for unreadable TLS files or a bad host entry,
   // Unavailable when the address cannot be bound.
