@@ -14,6 +14,7 @@
 #include "server/auth/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/authorizer.h"
+#include "server/auth/policy.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
@@ -43,6 +44,7 @@ absl::Status Jobd::Start() {
     ASSIGN_OR_RETURN(http_address, http::ListenAddress::Parse(options_.http_listen));
   }
   RETURN_IF_ERROR(LoadSigningKey());
+  RETURN_IF_ERROR(LoadPolicy());
   ASSIGN_OR_RETURN(store_, JobStore::Open(options_.db_path));
   inventory_ = std::make_unique<Inventory>();
   RETURN_IF_ERROR(store_->Read([&](StoreSession& session) { return inventory_->Load(session); }));
@@ -85,6 +87,34 @@ absl::Status Jobd::LoadSigningKey() {
   return absl::OkStatus();
 }
 
+absl::Status Jobd::LoadPolicy() {
+  if (options_.insecure) {
+    spdlog::warn("INSECURE: jobd started with --insecure: no policy, every call is allowed");
+    authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
+    return absl::OkStatus();
+  }
+  policy_ = std::make_unique<auth::PolicyAuthorizer>();
+  if (options_.policy_path.empty()) {
+    spdlog::info("policy: built-in (principal 'admin' may call every RPC; --policy to change)");
+  } else {
+    RETURN_IF_ERROR(policy_->Load(options_.policy_path));
+    spdlog::info("policy: {} ({} rules)", options_.policy_path, policy_->current()->rules.size());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::ReloadPolicy() {
+  if (policy_ == nullptr) return absl::FailedPreconditionError("--insecure: there is no policy");
+  absl::Status status = policy_->Reload();
+  if (!status.ok()) {
+    spdlog::error("policy not reloaded, the policy in force stays: {}", status.ToString());
+    return status;
+  }
+  spdlog::info("policy reloaded: {} ({} rules)", options_.policy_path,
+               policy_->current()->rules.size());
+  return absl::OkStatus();
+}
+
 void Jobd::StartPipelines() {
   StreamConsumerOptions returns;
   returns.redis = options_.redis;
@@ -123,13 +153,14 @@ absl::Status Jobd::StartServer() {
   audit_ = std::make_unique<auth::AuditLog>(store_.get());
   // i17-auth wires the real authenticator
   authenticator_ = std::make_unique<auth::InsecureAuthenticator>();
-  authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
+  const auth::Authorizer* authorizer =
+      policy_ != nullptr ? static_cast<const auth::Authorizer*>(policy_.get()) : authorizer_.get();
   auth::AccessControlOptions limits;
   limits.submit_rate_per_s = options_.submit_rate_per_s;
   limits.submit_burst = options_.submit_burst;
   limits.max_watch_streams = options_.max_watch_streams;
-  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(),
-                                                  authorizer_.get(), audit_.get());
+  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(), authorizer,
+                                                  audit_.get());
   service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms},
                                           control_.get(), inventory_.get(), keys_.get(),
                                           access_.get(), /*tokens=*/nullptr);

@@ -56,6 +56,7 @@ class AccessControl;
 class AuditLog;
 class Authenticator;
 class Authorizer;
+class PolicyAuthorizer;
 }  // namespace auth
 
 struct JobdOptions {
@@ -82,6 +83,9 @@ struct JobdOptions {
   // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
   // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
   // and the gRPC server's threads (0: gRPC's default, unbounded).
+  // The policy file (docs/SECURITY.md 7.3); empty: the built-in policy
+  // (principal "admin" may do everything). Not used when `insecure`.
+  std::string policy_path;
   double submit_rate_per_s = 10;
   int submit_burst = 20;
   int max_watch_streams = 256;
@@ -98,6 +102,9 @@ class Jobd {
 
   absl::Status Start();
   void Stop();
+  // Reads the policy file again (SIGHUP). On error the policy in force
+  // stays and the error is returned (and logged).
+  absl::Status ReloadPolicy();
 
   // The bound gRPC port (after Start).
   int port() const { return port_; }
@@ -121,6 +128,8 @@ class Jobd {
 
   // Loads or creates the signing key (or warns that there is none).
   absl::Status LoadSigningKey();
+  // Loads --policy (or the built-in policy); AllowAll when insecure.
+  absl::Status LoadPolicy();
 
   JobdOptions options_;
   std::optional<security::SigningKey> signing_key_;
@@ -135,6 +144,8 @@ class Jobd {
   std::unique_ptr<MinionKeys> keys_;
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  // The policy; null when insecure (everything is allowed).
+  std::unique_ptr<auth::PolicyAuthorizer> policy_;
   std::unique_ptr<auth::Authorizer> authorizer_;
   std::unique_ptr<auth::AccessControl> access_;
   std::unique_ptr<JobService> service_;

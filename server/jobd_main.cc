@@ -3,6 +3,11 @@
 // stderr; stdout carries only the ready line, "jobd ready grpc=HOST:PORT
 // http=HOST:PORT" (real ports, also for :0; no http= when the dashboard is
 // off), printed once jobd serves. See docs/OPERATIONS.md.
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -42,6 +47,15 @@ ABSL_FLAG(std::string, signing_key, "",
 ABSL_FLAG(bool, insecure, false,
           "development only: do not sign dispatches (secure relays and minions refuse them); "
           "logs a loud warning at start and every minute");
+ABSL_FLAG(std::string, policy, "",
+          "the access policy (JSON, docs/SECURITY.md 7.3), re-read on SIGHUP; empty: only "
+          "principal 'admin' may call, everything");
+ABSL_FLAG(double, submit_rate, 10,
+          "SubmitJob and RetryMissing calls per second per principal (0: unlimited)");
+ABSL_FLAG(int32_t, submit_burst, 20, "SubmitJob and RetryMissing calls a principal may burst");
+ABSL_FLAG(int32_t, max_watch_streams, 256,
+          "open WatchJob streams in all (and at most 32 per principal)");
+ABSL_FLAG(int32_t, grpc_max_threads, 512, "threads of the gRPC server (0: gRPC's default)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
@@ -58,6 +72,18 @@ int main(int argc, char** argv) {
       muster::ShutdownSignal::Block();
   if (!shutdown.ok()) {
     spdlog::critical("{}", shutdown.status().ToString());
+    return 1;
+  }
+
+  // SIGHUP (reload the policy) is read from a signalfd by the main thread
+  // too, so it is blocked before any thread starts.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  int hup_fd = signalfd(-1, &hup, SFD_CLOEXEC);
+  if (hup_fd < 0) {
+    spdlog::critical("signalfd(SIGHUP) failed");
     return 1;
   }
 
@@ -88,6 +114,17 @@ int main(int argc, char** argv) {
   options.expiry_hold_limit = absl::GetFlag(FLAGS_expiry_hold_limit);
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.signing_key_path = absl::GetFlag(FLAGS_signing_key);
+  options.policy_path = absl::GetFlag(FLAGS_policy);
+  options.submit_rate_per_s = absl::GetFlag(FLAGS_submit_rate);
+  options.submit_burst = absl::GetFlag(FLAGS_submit_burst);
+  options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  options.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  if (options.submit_rate_per_s < 0 || options.submit_burst < 1 ||
+      options.max_watch_streams < 1 || options.grpc_max_threads < 0) {
+    spdlog::critical("--submit_rate must be >= 0, --submit_burst and --max_watch_streams >= 1, "
+                     "--grpc_max_threads >= 0");
+    return 2;
+  }
   if (options.signing_key_path.empty()) {
     options.signing_key_path = muster::server::DefaultSigningKeyPath(options.db_path);
   }
@@ -130,7 +167,22 @@ int main(int argc, char** argv) {
   std::string grpc_host = options.listen.substr(0, options.listen.rfind(':'));
   std::printf("jobd ready grpc=%s:%d%s\n", grpc_host.c_str(), jobd.port(), http_field.c_str());
   std::fflush(stdout);
+  // Until SIGTERM/SIGINT: each SIGHUP reloads the policy (an invalid file
+  // is logged and the policy in force stays).
+  while (true) {
+    pollfd fds[2] = {{(*shutdown)->fd(), POLLIN, 0}, {hup_fd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue;  // EINTR
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info;
+      if (read(hup_fd, &info, sizeof(info)) == sizeof(info)) {
+        spdlog::info("SIGHUP: reloading the policy");
+        (void)jobd.ReloadPolicy();  // logs its outcome
+      }
+    }
+    if (fds[0].revents & POLLIN) break;
+  }
   int signal = (*shutdown)->Wait();
+  close(hup_fd);
   spdlog::info("signal {}: shutting down", signal);
   jobd.Stop();
   return 0;
