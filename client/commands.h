@@ -34,6 +34,11 @@ struct Options {
   // Progress-bar mode for watch: redraw in place (stdout is a terminal).
   bool tty = false;
   absl::Duration rpc_timeout = absl::Seconds(10);
+  // audit: only this principal / job; only refusals (DENIED and
+  // UNAUTHENTICATED).
+  std::string principal;
+  std::string jid;
+  bool denied = false;
 };
 
 class Commands {
@@ -55,6 +60,10 @@ class Commands {
   // keys list | accept|reject|delete ID... ('*': every pending key)
   // (client/key_commands.cc).
   int Keys(const std::vector<std::string>& args);
+  // audit (--principal, --denied, --jid, --limit); whoami
+  // (client/audit_commands.cc).
+  int Audit(const std::vector<std::string>& args);
+  int WhoAmI(const std::vector<std::string>& args);
 
  private:
   // Prints the error of a failed RPC the way a user wants to read it.

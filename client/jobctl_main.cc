@@ -31,6 +31,9 @@ ABSL_FLAG(std::string, datacenter, "",
           "returns/minions/keys: only this datacenter (keys accept|reject|delete: required)");
 ABSL_FLAG(std::string, expect_key, "",
           "keys accept|reject|delete: only if the recorded key has this fingerprint or Z85 text");
+ABSL_FLAG(std::string, principal, "", "audit: only the rows of this principal");
+ABSL_FLAG(bool, denied, false, "audit: only refusals (DENIED, UNAUTHENTICATED)");
+ABSL_FLAG(std::string, jid, "", "audit: only the rows of this job");
 
 namespace {
 
@@ -49,7 +52,10 @@ constexpr char kUsage[] =
     "  relays                            relays, their last heartbeat and what they refused\n"
     "  keys list                         minion keys (--datacenter, --state=pending|...)\n"
     "  keys accept|reject|delete ID...   decide minion keys ('*': every pending one;\n"
-    "                                    --datacenter required, --expect_key)\n\n"
+    "                                    --datacenter required, --expect_key)\n"
+    "  audit                             the audit log, newest first (--principal, --denied,\n"
+    "                                    --jid, --limit)\n"
+    "  whoami                            who jobd thinks you are, and what you may call\n\n"
     "examples:\n"
     "  jobctl submit 'web*' cmd.run 'uptime' --wait\n"
     "  jobctl submit --type compound 'G@role:db and not L@db-7' test.ping\n"
@@ -84,6 +90,9 @@ int main(int argc, char** argv) {
   options.submitter = absl::GetFlag(FLAGS_submitter);
   options.datacenter = absl::GetFlag(FLAGS_datacenter);
   options.expect_key = absl::GetFlag(FLAGS_expect_key);
+  options.principal = absl::GetFlag(FLAGS_principal);
+  options.jid = absl::GetFlag(FLAGS_jid);
+  options.denied = absl::GetFlag(FLAGS_denied);
   options.tty = isatty(STDOUT_FILENO) != 0;
 
   std::string command = positional[1];
