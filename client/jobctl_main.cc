@@ -11,10 +11,27 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
+#include "client/connection.h"
 #include "client/exit_codes.h"
 
 ABSL_FLAG(std::string, server, "",
-          "jobd address host:port (default: $MUSTER_SERVER, else 127.0.0.1:7400)");
+          "jobd address host:port (default: $MUSTER_SERVER, else the config file's server, "
+          "else 127.0.0.1:7400)");
+ABSL_FLAG(std::string, token, "",
+          "API bearer token (visible in ps: prefer --token_file or $MUSTER_TOKEN_FILE)");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the API bearer token (default: $MUSTER_TOKEN, $MUSTER_TOKEN_FILE, the "
+          "config file's token_file)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "CA certificate (PEM) jobd's certificate must chain to; for a self-signed jobd its "
+          "jobd_tls.crt (default: $MUSTER_TLS_CA, the config file's tls_ca, the system's roots)");
+ABSL_FLAG(std::string, tls_cert, "", "client certificate (PEM) to authenticate with; with --tls_key");
+ABSL_FLAG(std::string, tls_key, "", "private key (PEM) of --tls_cert");
+ABSL_FLAG(bool, insecure, false,
+          "plaintext, no token: only for a jobd started with --insecure");
+ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(),
+          "tokens create: lifetime, e.g. 720h (default: never expires)");
+ABSL_FLAG(std::string, description, "", "tokens create: free text");
 ABSL_FLAG(bool, json, false, "print JSON (one object per line) for scripts");
 ABSL_FLAG(std::string, type, "glob", "target type: glob, list, pcre, grain, compound");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
@@ -53,9 +70,15 @@ constexpr char kUsage[] =
     "  keys list                         minion keys (--datacenter, --state=pending|...)\n"
     "  keys accept|reject|delete ID...   decide minion keys ('*': every pending one;\n"
     "                                    --datacenter required, --expect_key)\n"
+    "  whoami                            who jobd says you are, your groups and RPCs\n"
+    "  tokens create PRINCIPAL           a new API token, printed once (--ttl, --description)\n"
+    "  tokens revoke TOKEN_ID            revoke a token (refused at once)\n"
+    "  tokens list [PRINCIPAL]           active tokens (--all: also revoked and expired)\n"
     "  audit                             the audit log, newest first (--principal, --denied,\n"
-    "                                    --jid, --limit)\n"
-    "  whoami                            who jobd thinks you are, and what you may call\n\n"
+    "                                    --jid, --limit)\n\n"
+    "credentials (docs/SECURITY.md 7.2), first found wins: --token / --token_file,\n"
+    "$MUSTER_TOKEN / $MUSTER_TOKEN_FILE, token_file in $MUSTER_CONFIG or\n"
+    "~/.config/muster/jobctl.conf; jobd's CA: --tls_ca, $MUSTER_TLS_CA, tls_ca there.\n\n"
     "examples:\n"
     "  jobctl submit 'web*' cmd.run 'uptime' --wait\n"
     "  jobctl submit --type compound 'G@role:db and not L@db-7' test.ping\n"
@@ -72,12 +95,25 @@ int main(int argc, char** argv) {
               << "\nflags: jobctl --help\n";
     return muster::jobctl::kExitUsage;
   }
-  muster::jobctl::Options options;
-  options.server = absl::GetFlag(FLAGS_server);
-  if (options.server.empty()) {
-    const char* env = getenv("MUSTER_SERVER");
-    options.server = env != nullptr && *env != '\0' ? env : "127.0.0.1:7400";
+  muster::jobctl::ConnectionFlags connection;
+  connection.server = absl::GetFlag(FLAGS_server);
+  connection.token = absl::GetFlag(FLAGS_token);
+  connection.token_file = absl::GetFlag(FLAGS_token_file);
+  connection.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  connection.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  connection.tls_key = absl::GetFlag(FLAGS_tls_key);
+  connection.insecure = absl::GetFlag(FLAGS_insecure);
+  absl::StatusOr<muster::jobctl::ConnectionSettings> settings = muster::jobctl::ResolveConnection(
+      connection, muster::jobctl::ConnectionEnvironment::Process());
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      settings.ok() ? muster::jobctl::MakeChannel(*settings)
+                    : absl::StatusOr<std::shared_ptr<grpc::Channel>>(settings.status());
+  if (!channel.ok()) {
+    std::cerr << "jobctl: " << channel.status().message() << "\n";
+    return muster::jobctl::kExitUsage;
   }
+  muster::jobctl::Options options;
+  options.connection = *std::move(settings);
   options.json = absl::GetFlag(FLAGS_json);
   options.target_type = absl::GetFlag(FLAGS_type);
   options.timeout = absl::GetFlag(FLAGS_timeout);
@@ -94,9 +130,11 @@ int main(int argc, char** argv) {
   options.jid = absl::GetFlag(FLAGS_jid);
   options.denied = absl::GetFlag(FLAGS_denied);
   options.tty = isatty(STDOUT_FILENO) != 0;
+  options.ttl = absl::GetFlag(FLAGS_ttl);
+  options.description = absl::GetFlag(FLAGS_description);
 
   std::string command = positional[1];
   std::vector<std::string> args(positional.begin() + 2, positional.end());
-  muster::jobctl::Commands commands(options, std::cout, std::cerr);
+  muster::jobctl::Commands commands(options, *std::move(channel), std::cout, std::cerr);
   return commands.Run(command, args);
 }

@@ -4,6 +4,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <optional>
 
@@ -15,6 +17,7 @@
 #include "server/auth/authenticator.h"
 #include "server/auth/authorizer.h"
 #include "server/auth/policy.h"
+#include "server/auth/token_authenticator.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
@@ -34,6 +37,28 @@ std::string DefaultSigningKeyPath(const std::string& db_path) {
   return (std::filesystem::path(db_path).parent_path() / "jobd_signing.key").string();
 }
 
+namespace {
+
+std::string DbDirectory(const std::string& db_path) {
+  std::string dir = std::filesystem::path(db_path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+}  // namespace
+
+absl::StatusOr<auth::NewToken> CreateTokenInStore(const std::string& db_path,
+                                                  const std::string& principal,
+                                                  absl::Duration ttl,
+                                                  const std::string& description) {
+  struct stat st;
+  if (::stat(db_path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat(db_path, ": no such database (give jobd's --db)"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store, JobStore::Open(db_path));
+  auth::TokenStore tokens(store.get());
+  return tokens.Create(principal, ttl, description, auth::kJobdPrincipal, absl::Now());
+}
+
 Jobd::Jobd(JobdOptions options) : options_(std::move(options)) {}
 
 Jobd::~Jobd() { Stop(); }
@@ -44,8 +69,9 @@ absl::Status Jobd::Start() {
     ASSIGN_OR_RETURN(http_address, http::ListenAddress::Parse(options_.http_listen));
   }
   RETURN_IF_ERROR(LoadSigningKey());
-  RETURN_IF_ERROR(LoadPolicy());
+  RETURN_IF_ERROR(LoadTls());
   ASSIGN_OR_RETURN(store_, JobStore::Open(options_.db_path));
+  RETURN_IF_ERROR(StartAccessControl());
   inventory_ = std::make_unique<Inventory>();
   RETURN_IF_ERROR(store_->Read([&](StoreSession& session) { return inventory_->Load(session); }));
   spdlog::info("inventory: {} minions", inventory_->size());
@@ -60,7 +86,8 @@ absl::Status Jobd::Start() {
   StartPipelines();
   RETURN_IF_ERROR(StartServer());
   started_ = true;
-  spdlog::info("jobd serving on port {} (db {}, redis {}, prefix '{}')", port_, options_.db_path,
+  spdlog::info("jobd serving on port {} ({}; db {}, redis {}, prefix '{}')", port_,
+               options_.insecure ? "INSECURE plaintext" : "TLS", options_.db_path,
                options_.redis.ToString(), options_.redis_prefix);
   if (http_address) StartDashboard(*http_address);
   return absl::OkStatus();
@@ -87,22 +114,6 @@ absl::Status Jobd::LoadSigningKey() {
   return absl::OkStatus();
 }
 
-absl::Status Jobd::LoadPolicy() {
-  if (options_.insecure) {
-    spdlog::warn("INSECURE: jobd started with --insecure: no policy, every call is allowed");
-    authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
-    return absl::OkStatus();
-  }
-  policy_ = std::make_unique<auth::PolicyAuthorizer>();
-  if (options_.policy_path.empty()) {
-    spdlog::info("policy: built-in (principal 'admin' may call every RPC; --policy to change)");
-  } else {
-    RETURN_IF_ERROR(policy_->Load(options_.policy_path));
-    spdlog::info("policy: {} ({} rules)", options_.policy_path, policy_->current()->rules.size());
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Jobd::ReloadPolicy() {
   if (policy_ == nullptr) return absl::FailedPreconditionError("--insecure: there is no policy");
   absl::Status status = policy_->Reload();
@@ -113,6 +124,106 @@ absl::Status Jobd::ReloadPolicy() {
   spdlog::info("policy reloaded: {} ({} rules)", options_.policy_path,
                policy_->current()->rules.size());
   return absl::OkStatus();
+}
+
+absl::Status Jobd::LoadTls() {
+  if (options_.insecure) {
+    spdlog::warn(
+        "INSECURE: jobd started with --insecure: the gRPC API is plaintext and unauthenticated, "
+        "and every caller may do everything. Never use this outside development.");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<auth::TlsFiles> tls = auth::LoadOrCreateTlsFiles(
+      options_.tls_cert, options_.tls_key, DbDirectory(options_.db_path));
+  if (!tls.ok()) {
+    return absl::Status(tls.status().code(), absl::StrCat("TLS: ", tls.status().message()));
+  }
+  tls_ = *std::move(tls);
+  spdlog::info("TLS: {} certificate {} (SHA-256 {}), key {}",
+               tls_->created ? "created self-signed" : "serving with", tls_->cert_path,
+               tls_->fingerprint, tls_->key_path);
+  if (!options_.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = auth::ReadCertificates(options_.tls_client_ca);
+    if (!ca.ok()) {
+      return absl::Status(ca.status().code(),
+                          absl::StrCat("--tls_client_ca: ", ca.status().message()));
+    }
+    tls_client_ca_pem_ = *std::move(ca);
+    spdlog::info("TLS: client certificates signed by {} authenticate as their common name",
+                 options_.tls_client_ca);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::StartAccessControl() {
+  tokens_ = std::make_unique<auth::TokenStore>(store_.get());
+  audit_ = std::make_unique<auth::AuditLog>(store_.get());
+  const auth::Authorizer* authorizer;
+  if (options_.insecure) {
+    authenticator_ = std::make_unique<auth::InsecureAuthenticator>();
+    authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
+    authorizer = authorizer_.get();
+  } else {
+    authenticator_ = std::make_unique<auth::TokenAuthenticator>(tokens_.get());
+    // An invalid policy file stops the start, with its line or field.
+    policy_ = std::make_unique<auth::PolicyAuthorizer>();
+    if (options_.policy_path.empty()) {
+      spdlog::info("policy: built-in (principal 'admin' may call every RPC; --policy to change)");
+    } else {
+      RETURN_IF_ERROR(policy_->Load(options_.policy_path));
+      spdlog::info("policy: {} ({} rules)", options_.policy_path,
+                   policy_->current()->rules.size());
+    }
+    authorizer = policy_.get();
+    RETURN_IF_ERROR(WriteBootstrapToken());
+  }
+  auth::AccessControlOptions limits;
+  limits.submit_rate_per_s = options_.submit_rate_per_s;
+  limits.submit_burst = options_.submit_burst;
+  limits.max_watch_streams = options_.max_watch_streams;
+  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(), authorizer,
+                                                  audit_.get());
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::WriteBootstrapToken() {
+  const std::string& path = options_.bootstrap_token_file;
+  if (path.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool empty, tokens_->Empty());
+  if (!empty) return absl::OkStatus();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    spdlog::warn("bootstrap token: {} exists but the database has no token; none created "
+                 "(delete the file to make one)",
+                 path);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auth::NewToken token,
+                   tokens_->Create("admin", absl::ZeroDuration(), "bootstrap token",
+                                   auth::kJobdPrincipal, absl::Now()));
+  if (absl::Status written = security::WritePrivateFile(path, absl::StrCat(token.bearer, "\n"));
+      !written.ok()) {
+    // Without its file nobody can use it, and it would stop the next start
+    // from making one: take it back.
+    tokens_->Revoke(token.record.token_id, absl::Now()).IgnoreError();
+    return absl::Status(written.code(),
+                        absl::StrCat("--bootstrap_token_file: ", written.message()));
+  }
+  spdlog::info("bootstrap token: token {} for principal admin written to {}",
+               token.record.token_id, path);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::ServerCredentials> Jobd::ServerCredentials() const {
+  if (options_.insecure) return grpc::InsecureServerCredentials();
+  // Clients with only a token have no certificate: ask for one only when a
+  // client CA is configured, and then verify any that is sent.
+  grpc::SslServerCredentialsOptions ssl(
+      tls_client_ca_pem_.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                 : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls_client_ca_pem_;
+  ssl.pem_key_cert_pairs.push_back({tls_->key_pem, tls_->cert_pem});
+  return grpc::SslServerCredentials(ssl);
 }
 
 void Jobd::StartPipelines() {
@@ -150,20 +261,9 @@ void Jobd::StartPipelines() {
 absl::Status Jobd::StartServer() {
   control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
   keys_ = std::make_unique<MinionKeys>(MinionKeysOptions{options_.redis, options_.redis_prefix});
-  audit_ = std::make_unique<auth::AuditLog>(store_.get());
-  // i17-auth wires the real authenticator
-  authenticator_ = std::make_unique<auth::InsecureAuthenticator>();
-  const auth::Authorizer* authorizer =
-      policy_ != nullptr ? static_cast<const auth::Authorizer*>(policy_.get()) : authorizer_.get();
-  auth::AccessControlOptions limits;
-  limits.submit_rate_per_s = options_.submit_rate_per_s;
-  limits.submit_burst = options_.submit_burst;
-  limits.max_watch_streams = options_.max_watch_streams;
-  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(), authorizer,
-                                                  audit_.get());
   service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms},
                                           control_.get(), inventory_.get(), keys_.get(),
-                                          access_.get(), /*tokens=*/nullptr);
+                                          access_.get(), tokens_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -174,7 +274,7 @@ absl::Status Jobd::StartServer() {
     quota.SetMaxThreads(options_.grpc_max_threads);
     builder.SetResourceQuota(quota);
   }
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options_.listen, ServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {

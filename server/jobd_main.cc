@@ -3,6 +3,10 @@
 // stderr; stdout carries only the ready line, "jobd ready grpc=HOST:PORT
 // http=HOST:PORT" (real ports, also for :0; no http= when the dashboard is
 // off), printed once jobd serves. See docs/OPERATIONS.md.
+//
+// `jobd token create --db=PATH --principal=NAME [--ttl=720h]
+// [--description=TEXT]` prints a new API bearer token on stdout and exits
+// (docs/SECURITY.md 7.2); it works while jobd runs on the same file.
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -12,6 +16,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -45,11 +50,26 @@ ABSL_FLAG(std::string, signing_key, "",
           "Ed25519 key that signs every dispatch, created (0600, with PATH.pub) on first start; "
           "empty: jobd_signing.key in the --db file's directory");
 ABSL_FLAG(bool, insecure, false,
-          "development only: do not sign dispatches (secure relays and minions refuse them); "
-          "logs a loud warning at start and every minute");
+          "development only: do not sign dispatches (secure relays and minions refuse them), "
+          "serve gRPC in plaintext without authentication, allow every call; logs a loud "
+          "warning at start and every minute");
+ABSL_FLAG(std::string, tls_cert, "",
+          "TLS certificate (PEM) of the gRPC API; with --tls_key. Neither: jobd_tls.crt and "
+          "jobd_tls.key in the --db file's directory, a self-signed pair made on first start");
+ABSL_FLAG(std::string, tls_key, "", "TLS private key (PEM, mode 0600) of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "CA certificate(s) (PEM): client certificates it signed authenticate as their "
+          "subject's common name; empty: no client certificates");
+ABSL_FLAG(std::string, bootstrap_token_file, "",
+          "on a database with no API token: make one for principal 'admin' and write it to "
+          "this file (0600), unless the file exists");
 ABSL_FLAG(std::string, policy, "",
-          "the access policy (JSON, docs/SECURITY.md 7.3), re-read on SIGHUP; empty: only "
-          "principal 'admin' may call, everything");
+          "access policy file (JSON, docs/SECURITY.md 7.3; re-read on SIGHUP); empty: the "
+          "built-in policy (principal 'admin' may do everything)");
+ABSL_FLAG(std::string, principal, "", "jobd token create: the token's principal");
+ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(),
+          "jobd token create: lifetime, e.g. 720h (0: never expires)");
+ABSL_FLAG(std::string, description, "", "jobd token create: free text, at most 256 bytes");
 ABSL_FLAG(double, submit_rate, 10,
           "SubmitJob and RetryMissing calls per second per principal (0: unlimited)");
 ABSL_FLAG(int32_t, submit_burst, 20, "SubmitJob and RetryMissing calls a principal may burst");
@@ -58,9 +78,43 @@ ABSL_FLAG(int32_t, max_watch_streams, 256,
 ABSL_FLAG(int32_t, grpc_max_threads, 512, "threads of the gRPC server (0: gRPC's default)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
+namespace {
+
+// `jobd token create`: prints the bearer token; 0, or 2 for bad input.
+int RunTokenCommand(const std::vector<char*>& args) {
+  if (args.size() != 3 || std::string(args[2]) != "create") {
+    std::fprintf(stderr, "usage: jobd token create --db=PATH --principal=NAME [--ttl=720h] "
+                         "[--description=TEXT]\n");
+    return 2;
+  }
+  absl::StatusOr<muster::server::auth::NewToken> token = muster::server::CreateTokenInStore(
+      absl::GetFlag(FLAGS_db), absl::GetFlag(FLAGS_principal), absl::GetFlag(FLAGS_ttl),
+      absl::GetFlag(FLAGS_description));
+  if (!token.ok()) {
+    std::fprintf(stderr, "jobd token create: %s\n", std::string(token.status().message()).c_str());
+    return absl::IsInvalidArgument(token.status()) || absl::IsNotFound(token.status()) ? 2 : 1;
+  }
+  std::fprintf(stderr, "token %s for principal %s%s\n", token->record.token_id.c_str(),
+               token->record.principal.c_str(),
+               token->record.expires_at_ms == 0 ? " (never expires)" : "");
+  std::printf("%s\n", token->bearer.c_str());
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("jobd: Muster's central JobService (gRPC)");
-  absl::ParseCommandLine(argc, argv);
+  absl::SetProgramUsageMessage(
+      "jobd: Muster's central JobService (gRPC)\n"
+      "  jobd [flags]                 serve\n"
+      "  jobd token create --db=PATH --principal=NAME [--ttl=720h] [--description=TEXT]\n"
+      "                               print a new API bearer token");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    if (std::string(positional[1]) == "token") return RunTokenCommand(positional);
+    std::fprintf(stderr, "jobd: unknown command '%s' (jobd --help)\n", positional[1]);
+    return 2;
+  }
   // Debian's Abseil is built with deadlock detection on: it records every
   // lock order in a global graph, which shows in the hot paths' profiles.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -114,6 +168,10 @@ int main(int argc, char** argv) {
   options.expiry_hold_limit = absl::GetFlag(FLAGS_expiry_hold_limit);
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.signing_key_path = absl::GetFlag(FLAGS_signing_key);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.bootstrap_token_file = absl::GetFlag(FLAGS_bootstrap_token_file);
   options.policy_path = absl::GetFlag(FLAGS_policy);
   options.submit_rate_per_s = absl::GetFlag(FLAGS_submit_rate);
   options.submit_burst = absl::GetFlag(FLAGS_submit_burst);

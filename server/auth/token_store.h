@@ -59,6 +59,9 @@ class TokenStore {
   absl::StatusOr<TokenRecord> Verify(std::string_view bearer, absl::Time now);
   // True when no token was ever created (for the bootstrap token file).
   absl::StatusOr<bool> Empty();
+
+ private:
+  JobStore* const store_;
 };
 
 }  // namespace muster::server::auth
