@@ -13,6 +13,7 @@
 #include <httplib.h>
 #include "proto/job_service.grpc.pb.h"
 #include "re2/re2.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -27,7 +28,8 @@ TEST(JobdReadyLineTest, PrintsTheBoundAddressesAloneOnStdout) {
   std::string command =
       absl::StrCat("exec '", RunfilePath("server/jobd"), "' --listen=127.0.0.1:0",
                    " --http_listen=127.0.0.1:0 --redis=", redis.address_string(), " --db=", dir,
-                   "/muster.db 2>", dir, "/jobd.stderr");
+                   "/muster.db ", JobdAccess::ForDir(dir).JobdFlags()[0], " 2>", dir,
+                   "/jobd.stderr");
   ChildProcess jobd;
   ASSERT_TRUE(jobd.Start({"/bin/sh", "-c", command}, dir + "/jobd.stdout").ok());
   std::string stdout_text;
@@ -48,8 +50,9 @@ TEST(JobdReadyLineTest, PrintsTheBoundAddressesAloneOnStdout) {
   EXPECT_NE(grpc_port, 0);
   EXPECT_NE(http_port, 0);
 
-  auto stub = v1::JobService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", grpc_port), grpc::InsecureChannelCredentials()));
+  auto channel = JobdChannel(absl::StrCat("127.0.0.1:", grpc_port), JobdAccess::ForDir(dir));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto stub = v1::JobService::NewStub(*channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::ListRelaysRequest request;

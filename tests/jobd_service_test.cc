@@ -19,6 +19,7 @@
 #include "server/jobd.h"
 #include "server/return_ingester.h"
 #include "tests/jobd_relay_player.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -58,10 +59,13 @@ class JobdServiceTest : public ::testing::Test {
     options.redis = redis_.address();
     options.db_path = db_path_;
     options.default_timeout_ms = 30000;
+    const testing::JobdAccess access = testing::JobdAccess::ForDir(db_path_.substr(0, db_path_.rfind('/')));
+    options.bootstrap_token_file = access.token_file;
     jobd_ = std::make_unique<server::Jobd>(options);
     ASSERT_TRUE(jobd_->Start().ok());
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", jobd_->port()),
-                                   grpc::InsecureChannelCredentials());
+    auto channel = testing::JobdChannel(absl::StrCat("127.0.0.1:", jobd_->port()), access);
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    channel_ = *channel;
     stub_ = JobService::NewStub(channel_);
   }
 
