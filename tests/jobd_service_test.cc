@@ -27,7 +27,7 @@ namespace muster {
 namespace {
 
 // Who the test's calls authenticate as (the jobs' submitter).
-constexpr char kCallerPrincipal[] = "insecure";
+constexpr char kCallerPrincipal[] = "admin";
 
 using muster::v1::JobService;
 using muster::wire::v1::Delivery;
