@@ -246,7 +246,7 @@ void Jobd::StartPipelines() {
   metrics_ = std::make_unique<JobdMetrics>(
       JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
                          inventory_.get(), store_.get(), options_.redis, returns.stream,
-                         events.stream, returns.group});
+                         events.stream, returns.group, access_.get()});
   event_ingester_->set_delivery_observer(
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
         metrics->ObserveDispatchLatency(datacenter, latency_ms);
