@@ -90,6 +90,7 @@ int Commands::Run(const std::string& command, const std::vector<std::string>& ar
   if (command == "keys") return Keys(args);
   if (command == "whoami") return WhoAmI(args);
   if (command == "tokens") return Tokens(args);
+  if (command == "audit") return Audit(args);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }
 

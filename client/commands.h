@@ -39,6 +39,11 @@ struct Options {
   // tokens create: lifetime (0: never expires) and description.
   absl::Duration ttl = absl::ZeroDuration();
   std::string description;
+  // audit: only this principal / job; only refusals (DENIED and
+  // UNAUTHENTICATED).
+  std::string principal;
+  std::string jid;
+  bool denied = false;
 };
 
 class Commands {
@@ -66,6 +71,9 @@ class Commands {
   // (client/access_commands.cc).
   int WhoAmI(const std::vector<std::string>& args);
   int Tokens(const std::vector<std::string>& args);
+  // audit (--principal, --denied, --jid, --limit)
+  // (client/audit_commands.cc).
+  int Audit(const std::vector<std::string>& args);
 
  private:
   // Prints the error of a failed RPC the way a user wants to read it.

@@ -18,6 +18,7 @@
 #include "server/auth/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/authorizer.h"
+#include "server/auth/policy.h"
 #include "server/auth/token_authenticator.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dashboard/job_api.h"
@@ -40,24 +41,6 @@ std::string DefaultSigningKeyPath(const std::string& db_path) {
 }
 
 namespace {
-
-// PLACEHOLDER until i17-policy merges: the built-in policy of
-// docs/SECURITY.md 7.3 (principal "admin" may do everything, nobody else
-// anything), without a policy file.
-class AdminOnlyAuthorizer final : public auth::Authorizer {
- public:
-  auth::Decision Check(const auth::Principal& principal,
-                       const auth::AccessRequest& request) const override {
-    if (principal.name == "admin") return {true, "built-in", ""};
-    return {false, "built-in",
-            absl::StrCat("no rule names ", principal.name, " (built-in policy: only admin)")};
-  }
-  auth::Decision CheckScope(const auth::Principal& principal, const auth::AccessRequest& request,
-                            const auth::ScopeMinions&) const override {
-    return Check(principal, request);
-  }
-  std::vector<std::string> GroupsOf(const auth::Principal&) const override { return {}; }
-};
 
 std::string DbDirectory(const std::string& db_path) {
   std::string dir = std::filesystem::path(db_path).parent_path().string();
@@ -136,6 +119,18 @@ absl::Status Jobd::LoadSigningKey() {
   return absl::OkStatus();
 }
 
+absl::Status Jobd::ReloadPolicy() {
+  if (policy_ == nullptr) return absl::FailedPreconditionError("--insecure: there is no policy");
+  absl::Status status = policy_->Reload();
+  if (!status.ok()) {
+    spdlog::error("policy not reloaded, the policy in force stays: {}", status.ToString());
+    return status;
+  }
+  spdlog::info("policy reloaded: {} ({} rules)", options_.policy_path,
+               policy_->current()->rules.size());
+  return absl::OkStatus();
+}
+
 absl::Status Jobd::LoadTls() {
   if (options_.insecure) {
     spdlog::warn(
@@ -168,21 +163,31 @@ absl::Status Jobd::LoadTls() {
 absl::Status Jobd::StartAccessControl() {
   tokens_ = std::make_unique<auth::TokenStore>(store_.get());
   audit_ = std::make_unique<auth::AuditLog>(store_.get());
+  const auth::Authorizer* authorizer;
   if (options_.insecure) {
     authenticator_ = std::make_unique<auth::InsecureAuthenticator>();
     authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
+    authorizer = authorizer_.get();
   } else {
     authenticator_ = std::make_unique<auth::TokenAuthenticator>(tokens_.get());
-    // PLACEHOLDER until i17-policy merges: PolicyAuthorizer (--policy).
-    authorizer_ = std::make_unique<AdminOnlyAuthorizer>();
+    // An invalid policy file stops the start, with its line or field.
+    policy_ = std::make_unique<auth::PolicyAuthorizer>();
+    if (options_.policy_path.empty()) {
+      spdlog::info("policy: built-in (principal 'admin' may call every RPC; --policy to change)");
+    } else {
+      RETURN_IF_ERROR(policy_->Load(options_.policy_path));
+      spdlog::info("policy: {} ({} rules)", options_.policy_path,
+                   policy_->current()->rules.size());
+    }
+    authorizer = policy_.get();
     RETURN_IF_ERROR(WriteBootstrapToken());
   }
   auth::AccessControlOptions limits;
   limits.submit_rate_per_s = options_.submit_rate_per_s;
   limits.submit_burst = options_.submit_burst;
   limits.max_watch_streams = options_.max_watch_streams;
-  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(),
-                                                  authorizer_.get(), audit_.get());
+  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(), authorizer,
+                                                  audit_.get());
   return absl::OkStatus();
 }
 
@@ -246,7 +251,7 @@ void Jobd::StartPipelines() {
   metrics_ = std::make_unique<JobdMetrics>(
       JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
                          inventory_.get(), store_.get(), options_.redis, returns.stream,
-                         events.stream, returns.group});
+                         events.stream, returns.group, access_.get()});
   event_ingester_->set_delivery_observer(
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
         metrics->ObserveDispatchLatency(datacenter, latency_ms);

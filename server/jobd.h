@@ -70,6 +70,7 @@ class AccessControl;
 class AuditLog;
 class Authenticator;
 class Authorizer;
+class PolicyAuthorizer;
 }  // namespace auth
 
 struct JobdOptions {
@@ -144,6 +145,9 @@ class Jobd {
 
   absl::Status Start();
   void Stop();
+  // Reads the policy file again (SIGHUP). On error the policy in force
+  // stays and the error is returned (and logged).
+  absl::Status ReloadPolicy();
 
   // The bound gRPC port (after Start).
   int port() const { return port_; }
@@ -201,6 +205,8 @@ class Jobd {
   std::unique_ptr<auth::TokenStore> tokens_;
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  // The policy; null when insecure (everything is allowed).
+  std::unique_ptr<auth::PolicyAuthorizer> policy_;
   std::unique_ptr<auth::Authorizer> authorizer_;
   std::unique_ptr<auth::AccessControl> access_;
   std::unique_ptr<JobService> service_;
