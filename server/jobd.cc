@@ -297,7 +297,7 @@ absl::Status Jobd::StartDashboard(const http::ListenAddress& address) {
   // audit as gRPC (server/dashboard/job_api.h).
   dashboard_api_ = dashboard::ForService(service_.get());
   dashboard_ = std::make_unique<dashboard::DashboardServer>(
-      dashboard, dashboard_api_.get(), authenticator_.get(), authorizer_.get(),
+      dashboard, dashboard_api_.get(), &access_->authenticator(), &access_->authorizer(),
       [metrics = metrics_.get()] { return metrics->Text(); });
   absl::Status status = dashboard_->Start(address);
   if (!status.ok()) {
