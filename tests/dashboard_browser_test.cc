@@ -170,7 +170,13 @@ class DashboardBrowserTest : public ::testing::Test {
            "(scripts/install-deps.sh lists it)";
     http_port_ = FreePort();
     ClusterOptions options = ClusterOptions::Datacenters(kFleetPerDatacenter, 0, 3);
-    options.jobd_flags = {absl::StrCat("--http_listen=127.0.0.1:", http_port_)};
+    // admin may do everything; carol only read (docs/SECURITY.md 7.3).
+    std::string policy = MakeTempDir("policy") + "/policy.json";
+    std::ofstream(policy) << R"({"groups": {"viewers": ["carol"]}, "rules": [
+        {"name": "admins", "who": ["admin"], "rpcs": ["*"]},
+        {"name": "read-only", "who": ["group:viewers"], "rpcs": ["@read"]}]})";
+    options.jobd_flags = {absl::StrCat("--http_listen=127.0.0.1:", http_port_),
+                          "--policy=" + policy};
     // dc2 has 3 minions that heartbeat but never answer; dc3 one.
     options.datacenters[1].fleet.silent_ids = {"sim-00007.dc2.example.com",
                                                "sim-00023.dc2.example.com",
@@ -190,8 +196,9 @@ class DashboardBrowserTest : public ::testing::Test {
   }
 
   // The login link that lands on `fragment` of the page.
-  std::string Url(const std::string& fragment) {
-    return absl::StrCat("https://127.0.0.1:", http_port_, "/login#token=", token_,
+  std::string Url(const std::string& fragment) { return UrlAs(token_, fragment); }
+  std::string UrlAs(const std::string& token, const std::string& fragment) {
+    return absl::StrCat("https://127.0.0.1:", http_port_, "/login#token=", token,
                         "&next=", absl::StrReplaceAll(fragment, {{"#", "%23"}}));
   }
 
@@ -284,6 +291,29 @@ TEST_F(DashboardBrowserTest, JobPageRendersCountsDatacentersAndMissingMinions) {
   EXPECT_TRUE(absl::StrContains(row_html, "<td>SubmitJob</td>")) << row_html;
   EXPECT_TRUE(absl::StrContains(row_html, ">ALLOWED</td>")) << row_html;
   EXPECT_TRUE(absl::StrContains(audit, "admin (token)")) << "who is logged in";
+
+  // A read-only principal sees the same job without buttons or the
+  // audit tab.
+  grpc::ClientContext context;
+  v1::CreateTokenRequest create;
+  create.set_principal("carol");
+  v1::CreateTokenResponse carol;
+  grpc::Status created = cluster_->stub().CreateToken(&context, create, &carol);
+  ASSERT_TRUE(created.ok()) << created.error_message();
+  std::string carol_path = outputs + "/dashboard_job_read_only.html";
+  absl::Status carol_dumped =
+      Chromium(UrlAs(carol.bearer_token(), "#/job/" + jid), {"--dump-dom"}, carol_path);
+  ASSERT_TRUE(carol_dumped.ok()) << carol_dumped;
+  std::string carol_dom = ReadFile(carol_path);
+  ASSERT_TRUE(absl::StrContains(carol_dom, absl::StrCat("<span id=\"jid\">", jid, "</span>")))
+      << carol_dom.substr(0, 3000);
+  EXPECT_TRUE(absl::StrContains(carol_dom, "carol (token)"));
+  EXPECT_EQ(SummaryValue(carol_dom, "missing"), absl::StrCat(silent));
+  EXPECT_FALSE(absl::StrContains(carol_dom, "id=\"retry\"")) << MissingTable(carol_dom);
+  EXPECT_FALSE(absl::StrContains(carol_dom, "id=\"cancel\""));
+  EXPECT_TRUE(absl::StrContains(carol_dom, "id=\"nav-audit\" hidden"));
+  EXPECT_TRUE(absl::StrContains(dom, "id=\"cancel\"")) << "admin's page has the buttons";
+  EXPECT_EQ(cluster_->GetJob(jid)->state(), v1::RUNNING);
 
   // Screenshots for a human (and for the record): the job, the job list,
   // the fleet, the audit log.
