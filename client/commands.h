@@ -39,6 +39,11 @@ struct Options {
   // tokens create: lifetime (0: never expires) and description.
   absl::Duration ttl = absl::ZeroDuration();
   std::string description;
+  // audit: only this principal / job; only refusals (DENIED and
+  // UNAUTHENTICATED).
+  std::string principal;
+  std::string jid;
+  bool denied = false;
 };
 
 class Commands {
@@ -62,9 +67,12 @@ class Commands {
   // keys list | accept|reject|delete ID... ('*': every pending key)
   // (client/key_commands.cc).
   int Keys(const std::vector<std::string>& args);
-  // whoami; tokens create PRINCIPAL | revoke ID | list [PRINCIPAL]
-  // (client/access_commands.cc).
+  // audit (--principal, --denied, --jid, --limit); whoami
+  // (client/audit_commands.cc).
+  int Audit(const std::vector<std::string>& args);
   int WhoAmI(const std::vector<std::string>& args);
+  // tokens create PRINCIPAL | revoke ID | list [PRINCIPAL]
+  // (client/access_commands.cc).
   int Tokens(const std::vector<std::string>& args);
 
  private:

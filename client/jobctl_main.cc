@@ -48,6 +48,9 @@ ABSL_FLAG(std::string, datacenter, "",
           "returns/minions/keys: only this datacenter (keys accept|reject|delete: required)");
 ABSL_FLAG(std::string, expect_key, "",
           "keys accept|reject|delete: only if the recorded key has this fingerprint or Z85 text");
+ABSL_FLAG(std::string, principal, "", "audit: only the rows of this principal");
+ABSL_FLAG(bool, denied, false, "audit: only refusals (DENIED, UNAUTHENTICATED)");
+ABSL_FLAG(std::string, jid, "", "audit: only the rows of this job");
 
 namespace {
 
@@ -67,7 +70,9 @@ constexpr char kUsage[] =
     "  keys list                         minion keys (--datacenter, --state=pending|...)\n"
     "  keys accept|reject|delete ID...   decide minion keys ('*': every pending one;\n"
     "                                    --datacenter required, --expect_key)\n"
-    "  whoami                            who jobd says you are, your groups and RPCs\n"
+    "  audit                             the audit log, newest first (--principal, --denied,\n"
+    "                                    --jid, --limit)\n"
+    "  whoami                            who jobd thinks you are, and what you may call\n"
     "  tokens create PRINCIPAL           a new API token, printed once (--ttl, --description)\n"
     "  tokens revoke TOKEN_ID            revoke a token (refused at once)\n"
     "  tokens list [PRINCIPAL]           active tokens (--all: also revoked and expired)\n\n"
@@ -121,6 +126,9 @@ int main(int argc, char** argv) {
   options.submitter = absl::GetFlag(FLAGS_submitter);
   options.datacenter = absl::GetFlag(FLAGS_datacenter);
   options.expect_key = absl::GetFlag(FLAGS_expect_key);
+  options.principal = absl::GetFlag(FLAGS_principal);
+  options.jid = absl::GetFlag(FLAGS_jid);
+  options.denied = absl::GetFlag(FLAGS_denied);
   options.tty = isatty(STDOUT_FILENO) != 0;
   options.ttl = absl::GetFlag(FLAGS_ttl);
   options.description = absl::GetFlag(FLAGS_description);

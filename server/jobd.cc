@@ -17,6 +17,7 @@
 #include "server/auth/authenticator.h"
 #include "server/auth/authorizer.h"
 #include "server/auth/token_authenticator.h"
+#include "server/auth/policy.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
@@ -37,24 +38,6 @@ std::string DefaultSigningKeyPath(const std::string& db_path) {
 }
 
 namespace {
-
-// PLACEHOLDER until i17-policy merges: the built-in policy of
-// docs/SECURITY.md 7.3 (principal "admin" may do everything, nobody else
-// anything), without a policy file.
-class AdminOnlyAuthorizer final : public auth::Authorizer {
- public:
-  auth::Decision Check(const auth::Principal& principal,
-                       const auth::AccessRequest& request) const override {
-    if (principal.name == "admin") return {true, "built-in", ""};
-    return {false, "built-in",
-            absl::StrCat("no rule names ", principal.name, " (built-in policy: only admin)")};
-  }
-  auth::Decision CheckScope(const auth::Principal& principal, const auth::AccessRequest& request,
-                            const auth::ScopeMinions&) const override {
-    return Check(principal, request);
-  }
-  std::vector<std::string> GroupsOf(const auth::Principal&) const override { return {}; }
-};
 
 std::string DbDirectory(const std::string& db_path) {
   std::string dir = std::filesystem::path(db_path).parent_path().string();
@@ -87,6 +70,7 @@ absl::Status Jobd::Start() {
   }
   RETURN_IF_ERROR(LoadSigningKey());
   RETURN_IF_ERROR(LoadTls());
+  RETURN_IF_ERROR(LoadPolicy());
   ASSIGN_OR_RETURN(store_, JobStore::Open(options_.db_path));
   RETURN_IF_ERROR(StartAccessControl());
   inventory_ = std::make_unique<Inventory>();
@@ -165,19 +149,18 @@ absl::Status Jobd::StartAccessControl() {
   audit_ = std::make_unique<auth::AuditLog>(store_.get());
   if (options_.insecure) {
     authenticator_ = std::make_unique<auth::InsecureAuthenticator>();
-    authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
   } else {
     authenticator_ = std::make_unique<auth::TokenAuthenticator>(tokens_.get());
-    // PLACEHOLDER until i17-policy merges: PolicyAuthorizer (--policy).
-    authorizer_ = std::make_unique<AdminOnlyAuthorizer>();
     RETURN_IF_ERROR(WriteBootstrapToken());
   }
+  const auth::Authorizer* authorizer =
+      policy_ != nullptr ? static_cast<const auth::Authorizer*>(policy_.get()) : authorizer_.get();
   auth::AccessControlOptions limits;
   limits.submit_rate_per_s = options_.submit_rate_per_s;
   limits.submit_burst = options_.submit_burst;
   limits.max_watch_streams = options_.max_watch_streams;
-  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(),
-                                                  authorizer_.get(), audit_.get());
+  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(), authorizer,
+                                                  audit_.get());
   return absl::OkStatus();
 }
 
@@ -219,6 +202,34 @@ std::shared_ptr<grpc::ServerCredentials> Jobd::ServerCredentials() const {
   ssl.pem_root_certs = tls_client_ca_pem_;
   ssl.pem_key_cert_pairs.push_back({tls_->key_pem, tls_->cert_pem});
   return grpc::SslServerCredentials(ssl);
+}
+
+absl::Status Jobd::LoadPolicy() {
+  if (options_.insecure) {
+    spdlog::warn("INSECURE: jobd started with --insecure: no policy, every call is allowed");
+    authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
+    return absl::OkStatus();
+  }
+  policy_ = std::make_unique<auth::PolicyAuthorizer>();
+  if (options_.policy_path.empty()) {
+    spdlog::info("policy: built-in (principal 'admin' may call every RPC; --policy to change)");
+  } else {
+    RETURN_IF_ERROR(policy_->Load(options_.policy_path));
+    spdlog::info("policy: {} ({} rules)", options_.policy_path, policy_->current()->rules.size());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::ReloadPolicy() {
+  if (policy_ == nullptr) return absl::FailedPreconditionError("--insecure: there is no policy");
+  absl::Status status = policy_->Reload();
+  if (!status.ok()) {
+    spdlog::error("policy not reloaded, the policy in force stays: {}", status.ToString());
+    return status;
+  }
+  spdlog::info("policy reloaded: {} ({} rules)", options_.policy_path,
+               policy_->current()->rules.size());
+  return absl::OkStatus();
 }
 
 void Jobd::StartPipelines() {

@@ -64,6 +64,7 @@ class AccessControl;
 class AuditLog;
 class Authenticator;
 class Authorizer;
+class PolicyAuthorizer;
 }  // namespace auth
 
 struct JobdOptions {
@@ -100,12 +101,12 @@ struct JobdOptions {
   // On a database with no token: a token for principal "admin" written to
   // this file (0600) unless the file exists. Empty: none.
   std::string bootstrap_token_file;
-  // The policy file (auth/policy.h); empty: the built-in policy (admin may
-  // do everything, nobody else anything).
-  std::string policy_path;
   // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
   // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
   // and the gRPC server's threads (0: gRPC's default, unbounded).
+  // The policy file (docs/SECURITY.md 7.3); empty: the built-in policy
+  // (principal "admin" may do everything). Not used when `insecure`.
+  std::string policy_path;
   double submit_rate_per_s = 10;
   int submit_burst = 20;
   int max_watch_streams = 256;
@@ -130,6 +131,9 @@ class Jobd {
 
   absl::Status Start();
   void Stop();
+  // Reads the policy file again (SIGHUP). On error the policy in force
+  // stays and the error is returned (and logged).
+  absl::Status ReloadPolicy();
 
   // The bound gRPC port (after Start).
   int port() const { return port_; }
@@ -162,6 +166,8 @@ class Jobd {
   // options_.bootstrap_token_file on a database without tokens.
   absl::Status WriteBootstrapToken();
   std::shared_ptr<grpc::ServerCredentials> ServerCredentials() const;
+  // Loads --policy (or the built-in policy); AllowAll when insecure.
+  absl::Status LoadPolicy();
 
   JobdOptions options_;
   std::optional<security::SigningKey> signing_key_;
@@ -179,6 +185,8 @@ class Jobd {
   std::unique_ptr<auth::TokenStore> tokens_;
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  // The policy; null when insecure (everything is allowed).
+  std::unique_ptr<auth::PolicyAuthorizer> policy_;
   std::unique_ptr<auth::Authorizer> authorizer_;
   std::unique_ptr<auth::AccessControl> access_;
   std::unique_ptr<JobService> service_;

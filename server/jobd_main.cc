@@ -7,6 +7,11 @@
 // `jobd token create --db=PATH --principal=NAME [--ttl=720h]
 // [--description=TEXT]` prints a new API bearer token on stdout and exits
 // (docs/SECURITY.md 7.2); it works while jobd runs on the same file.
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -58,13 +63,19 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, bootstrap_token_file, "",
           "on a database with no API token: make one for principal 'admin' and write it to "
           "this file (0600), unless the file exists");
-ABSL_FLAG(std::string, policy, "",
-          "access policy file (JSON, docs/SECURITY.md 7.3; re-read on SIGHUP); empty: the "
-          "built-in policy (principal 'admin' may do everything)");
 ABSL_FLAG(std::string, principal, "", "jobd token create: the token's principal");
 ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(),
           "jobd token create: lifetime, e.g. 720h (0: never expires)");
 ABSL_FLAG(std::string, description, "", "jobd token create: free text, at most 256 bytes");
+ABSL_FLAG(std::string, policy, "",
+          "the access policy (JSON, docs/SECURITY.md 7.3), re-read on SIGHUP; empty: only "
+          "principal 'admin' may call, everything");
+ABSL_FLAG(double, submit_rate, 10,
+          "SubmitJob and RetryMissing calls per second per principal (0: unlimited)");
+ABSL_FLAG(int32_t, submit_burst, 20, "SubmitJob and RetryMissing calls a principal may burst");
+ABSL_FLAG(int32_t, max_watch_streams, 256,
+          "open WatchJob streams in all (and at most 32 per principal)");
+ABSL_FLAG(int32_t, grpc_max_threads, 512, "threads of the gRPC server (0: gRPC's default)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 namespace {
@@ -118,6 +129,18 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // SIGHUP (reload the policy) is read from a signalfd by the main thread
+  // too, so it is blocked before any thread starts.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  int hup_fd = signalfd(-1, &hup, SFD_CLOEXEC);
+  if (hup_fd < 0) {
+    spdlog::critical("signalfd(SIGHUP) failed");
+    return 1;
+  }
+
   absl::StatusOr<muster::RedisAddress> redis =
       muster::RedisAddress::Parse(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {
@@ -150,6 +173,16 @@ int main(int argc, char** argv) {
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   options.bootstrap_token_file = absl::GetFlag(FLAGS_bootstrap_token_file);
   options.policy_path = absl::GetFlag(FLAGS_policy);
+  options.submit_rate_per_s = absl::GetFlag(FLAGS_submit_rate);
+  options.submit_burst = absl::GetFlag(FLAGS_submit_burst);
+  options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  options.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  if (options.submit_rate_per_s < 0 || options.submit_burst < 1 ||
+      options.max_watch_streams < 1 || options.grpc_max_threads < 0) {
+    spdlog::critical("--submit_rate must be >= 0, --submit_burst and --max_watch_streams >= 1, "
+                     "--grpc_max_threads >= 0");
+    return 2;
+  }
   if (options.signing_key_path.empty()) {
     options.signing_key_path = muster::server::DefaultSigningKeyPath(options.db_path);
   }
@@ -192,7 +225,22 @@ int main(int argc, char** argv) {
   std::string grpc_host = options.listen.substr(0, options.listen.rfind(':'));
   std::printf("jobd ready grpc=%s:%d%s\n", grpc_host.c_str(), jobd.port(), http_field.c_str());
   std::fflush(stdout);
+  // Until SIGTERM/SIGINT: each SIGHUP reloads the policy (an invalid file
+  // is logged and the policy in force stays).
+  while (true) {
+    pollfd fds[2] = {{(*shutdown)->fd(), POLLIN, 0}, {hup_fd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue;  // EINTR
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info;
+      if (read(hup_fd, &info, sizeof(info)) == sizeof(info)) {
+        spdlog::info("SIGHUP: reloading the policy");
+        (void)jobd.ReloadPolicy();  // logs its outcome
+      }
+    }
+    if (fds[0].revents & POLLIN) break;
+  }
   int signal = (*shutdown)->Wait();
+  close(hup_fd);
   spdlog::info("signal {}: shutting down", signal);
   jobd.Stop();
   return 0;

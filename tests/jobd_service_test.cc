@@ -26,6 +26,9 @@
 namespace muster {
 namespace {
 
+// Who the test's calls authenticate as (the jobs' submitter).
+constexpr char kCallerPrincipal[] = "insecure";
+
 using muster::v1::JobService;
 using muster::wire::v1::Delivery;
 using testing::RelayPlayer;
@@ -177,7 +180,8 @@ TEST_F(JobdServiceTest, SubmitFreezesExpectedSetAndWritesOneEnvelopePerDatacente
   EXPECT_EQ(job.datacenters_size(), 2);
   EXPECT_FALSE(job.datacenters(0).delivered());
   EXPECT_EQ(job.timeout_ms(), 30000u);
-  EXPECT_EQ(job.submitter(), "tester");
+  // The principal of the call, never the request's submitter field.
+  EXPECT_EQ(job.submitter(), kCallerPrincipal);
 
   // A grain target and a second jid that sorts after the first.
   v1::SubmitJobResponse db = Submit("role:db", 0, v1::GRAIN);
@@ -577,7 +581,7 @@ TEST_F(JobdServiceTest, ListJobsFiltersAndPagesNewestFirst) {
   grpc::ClientContext filtered;
   v1::ListJobsRequest running;
   running.add_states(v1::RUNNING);
-  running.set_submitter("tester");
+  running.set_submitter(kCallerPrincipal);
   ASSERT_TRUE(stub_->ListJobs(&filtered, running, &response).ok());
   EXPECT_EQ(response.jobs_size(), 2);
   grpc::ClientContext nobody;
