@@ -26,8 +26,9 @@
 namespace muster {
 namespace {
 
-// Who the test's calls authenticate as (the jobs' submitter).
-constexpr char kCallerPrincipal[] = "insecure";
+// Who the test's calls authenticate as (the jobs' submitter): the
+// bootstrap token's principal.
+constexpr char kCallerPrincipal[] = "admin";
 
 using muster::v1::JobService;
 using muster::wire::v1::Delivery;
