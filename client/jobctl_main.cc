@@ -1,5 +1,6 @@
 // jobctl: Muster's command-line client. Parses flags and hands the command
 // to client/commands.cc.
+#include <grpc/support/log.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -90,6 +91,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       absl::StrCat(kUsage, muster::jobctl::kExitCodeHelp));
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  // gRPC's own log lines (a failed TLS handshake, ...) would repeat, less
+  // clearly, what jobctl prints about a failed call.
+  gpr_set_log_function([](gpr_log_func_args*) {});
   if (positional.size() < 2) {
     std::cerr << kUsage << muster::jobctl::kExitCodeHelp
               << "\nflags: jobctl --help\n";
