@@ -16,8 +16,8 @@
 #include "server/auth/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/authorizer.h"
-#include "server/auth/token_authenticator.h"
 #include "server/auth/policy.h"
+#include "server/auth/token_authenticator.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
@@ -70,7 +70,6 @@ absl::Status Jobd::Start() {
   }
   RETURN_IF_ERROR(LoadSigningKey());
   RETURN_IF_ERROR(LoadTls());
-  RETURN_IF_ERROR(LoadPolicy());
   ASSIGN_OR_RETURN(store_, JobStore::Open(options_.db_path));
   RETURN_IF_ERROR(StartAccessControl());
   inventory_ = std::make_unique<Inventory>();
@@ -115,6 +114,18 @@ absl::Status Jobd::LoadSigningKey() {
   return absl::OkStatus();
 }
 
+absl::Status Jobd::ReloadPolicy() {
+  if (policy_ == nullptr) return absl::FailedPreconditionError("--insecure: there is no policy");
+  absl::Status status = policy_->Reload();
+  if (!status.ok()) {
+    spdlog::error("policy not reloaded, the policy in force stays: {}", status.ToString());
+    return status;
+  }
+  spdlog::info("policy reloaded: {} ({} rules)", options_.policy_path,
+               policy_->current()->rules.size());
+  return absl::OkStatus();
+}
+
 absl::Status Jobd::LoadTls() {
   if (options_.insecure) {
     spdlog::warn(
@@ -147,14 +158,25 @@ absl::Status Jobd::LoadTls() {
 absl::Status Jobd::StartAccessControl() {
   tokens_ = std::make_unique<auth::TokenStore>(store_.get());
   audit_ = std::make_unique<auth::AuditLog>(store_.get());
+  const auth::Authorizer* authorizer;
   if (options_.insecure) {
     authenticator_ = std::make_unique<auth::InsecureAuthenticator>();
+    authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
+    authorizer = authorizer_.get();
   } else {
     authenticator_ = std::make_unique<auth::TokenAuthenticator>(tokens_.get());
+    // An invalid policy file stops the start, with its line or field.
+    policy_ = std::make_unique<auth::PolicyAuthorizer>();
+    if (options_.policy_path.empty()) {
+      spdlog::info("policy: built-in (principal 'admin' may call every RPC; --policy to change)");
+    } else {
+      RETURN_IF_ERROR(policy_->Load(options_.policy_path));
+      spdlog::info("policy: {} ({} rules)", options_.policy_path,
+                   policy_->current()->rules.size());
+    }
+    authorizer = policy_.get();
     RETURN_IF_ERROR(WriteBootstrapToken());
   }
-  const auth::Authorizer* authorizer =
-      policy_ != nullptr ? static_cast<const auth::Authorizer*>(policy_.get()) : authorizer_.get();
   auth::AccessControlOptions limits;
   limits.submit_rate_per_s = options_.submit_rate_per_s;
   limits.submit_burst = options_.submit_burst;
@@ -204,34 +226,6 @@ std::shared_ptr<grpc::ServerCredentials> Jobd::ServerCredentials() const {
   return grpc::SslServerCredentials(ssl);
 }
 
-absl::Status Jobd::LoadPolicy() {
-  if (options_.insecure) {
-    spdlog::warn("INSECURE: jobd started with --insecure: no policy, every call is allowed");
-    authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
-    return absl::OkStatus();
-  }
-  policy_ = std::make_unique<auth::PolicyAuthorizer>();
-  if (options_.policy_path.empty()) {
-    spdlog::info("policy: built-in (principal 'admin' may call every RPC; --policy to change)");
-  } else {
-    RETURN_IF_ERROR(policy_->Load(options_.policy_path));
-    spdlog::info("policy: {} ({} rules)", options_.policy_path, policy_->current()->rules.size());
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Jobd::ReloadPolicy() {
-  if (policy_ == nullptr) return absl::FailedPreconditionError("--insecure: there is no policy");
-  absl::Status status = policy_->Reload();
-  if (!status.ok()) {
-    spdlog::error("policy not reloaded, the policy in force stays: {}", status.ToString());
-    return status;
-  }
-  spdlog::info("policy reloaded: {} ({} rules)", options_.policy_path,
-               policy_->current()->rules.size());
-  return absl::OkStatus();
-}
-
 void Jobd::StartPipelines() {
   StreamConsumerOptions returns;
   returns.redis = options_.redis;
@@ -252,7 +246,7 @@ void Jobd::StartPipelines() {
   metrics_ = std::make_unique<JobdMetrics>(
       JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
                          inventory_.get(), store_.get(), options_.redis, returns.stream,
-                         events.stream, returns.group});
+                         events.stream, returns.group, access_.get()});
   event_ingester_->set_delivery_observer(
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
         metrics->ObserveDispatchLatency(datacenter, latency_ms);

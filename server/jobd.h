@@ -101,12 +101,12 @@ struct JobdOptions {
   // On a database with no token: a token for principal "admin" written to
   // this file (0600) unless the file exists. Empty: none.
   std::string bootstrap_token_file;
+  // The policy file (auth/policy.h); empty: the built-in policy (admin may
+  // do everything, nobody else anything).
+  std::string policy_path;
   // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
   // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
   // and the gRPC server's threads (0: gRPC's default, unbounded).
-  // The policy file (docs/SECURITY.md 7.3); empty: the built-in policy
-  // (principal "admin" may do everything). Not used when `insecure`.
-  std::string policy_path;
   double submit_rate_per_s = 10;
   int submit_burst = 20;
   int max_watch_streams = 256;
@@ -166,8 +166,6 @@ class Jobd {
   // options_.bootstrap_token_file on a database without tokens.
   absl::Status WriteBootstrapToken();
   std::shared_ptr<grpc::ServerCredentials> ServerCredentials() const;
-  // Loads --policy (or the built-in policy); AllowAll when insecure.
-  absl::Status LoadPolicy();
 
   JobdOptions options_;
   std::optional<security::SigningKey> signing_key_;

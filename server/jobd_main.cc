@@ -63,13 +63,13 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, bootstrap_token_file, "",
           "on a database with no API token: make one for principal 'admin' and write it to "
           "this file (0600), unless the file exists");
+ABSL_FLAG(std::string, policy, "",
+          "access policy file (JSON, docs/SECURITY.md 7.3; re-read on SIGHUP); empty: the "
+          "built-in policy (principal 'admin' may do everything)");
 ABSL_FLAG(std::string, principal, "", "jobd token create: the token's principal");
 ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(),
           "jobd token create: lifetime, e.g. 720h (0: never expires)");
 ABSL_FLAG(std::string, description, "", "jobd token create: free text, at most 256 bytes");
-ABSL_FLAG(std::string, policy, "",
-          "the access policy (JSON, docs/SECURITY.md 7.3), re-read on SIGHUP; empty: only "
-          "principal 'admin' may call, everything");
 ABSL_FLAG(double, submit_rate, 10,
           "SubmitJob and RetryMissing calls per second per principal (0: unlimited)");
 ABSL_FLAG(int32_t, submit_burst, 20, "SubmitJob and RetryMissing calls a principal may burst");
