@@ -1,6 +1,6 @@
-// `jobctl whoami` and `jobctl tokens create|revoke|list`: who jobd thinks
-// the caller is, and the API tokens (docs/SECURITY.md 7.2). A new token's
-// bearer text is printed once, on its own line, for a script to capture.
+// `jobctl tokens create|revoke|list`: the API tokens (docs/SECURITY.md
+// 7.2). A new token's bearer text is printed once, alone on stdout, for a
+// script to capture.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/commands.h"
@@ -22,24 +22,6 @@ std::string TokenLine(const muster::v1::ApiToken& token) {
 }
 
 }  // namespace
-
-int Commands::WhoAmI(const std::vector<std::string>& args) {
-  if (!args.empty()) return Usage("whoami takes no arguments");
-  muster::v1::WhoAmIResponse response;
-  grpc::Status status = stub_->WhoAmI(Context().get(), muster::v1::WhoAmIRequest(), &response);
-  if (!status.ok()) return Fail(status);
-  if (options_.json) {
-    out_ << ToJson(response) << "\n";
-    return kExitOk;
-  }
-  out_ << response.principal() << " (by " << response.authenticated_by()
-       << (response.token_id().empty() ? "" : absl::StrCat(" ", response.token_id())) << ")\n"
-       << "groups: " << (response.groups().empty() ? "-" : absl::StrJoin(response.groups(), ", "))
-       << "\n"
-       << "rpcs:   " << (response.rpcs().empty() ? "-" : absl::StrJoin(response.rpcs(), ", "))
-       << "\n";
-  return kExitOk;
-}
 
 int Commands::Tokens(const std::vector<std::string>& args) {
   if (args.empty()) return Usage("tokens needs create, revoke or list");

@@ -1,10 +1,12 @@
-// `jobctl audit`: the control plane's audit log (docs/SECURITY.md 7.4),
-// newest first. A plain read; the policy decides who may run it.
+// `jobctl audit` and `jobctl whoami`: the control plane's audit log
+// (docs/SECURITY.md 7.4) and what the caller may do (7.3). Both are plain
+// reads; the policy decides who may run them (ListAudit is an admin RPC).
 #include <algorithm>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/exit_codes.h"
@@ -74,6 +76,26 @@ int Commands::Audit(const std::vector<std::string>& args) {
   }
   out_ << AuditTable(rows);
   if (!token.empty()) out_ << "(more: --limit=" << options_.limit * 2 << ")\n";
+  return kExitOk;
+}
+
+int Commands::WhoAmI(const std::vector<std::string>& args) {
+  if (!args.empty()) return Usage("whoami takes no arguments");
+  muster::v1::WhoAmIResponse response;
+  grpc::Status status = stub_->WhoAmI(Context().get(), muster::v1::WhoAmIRequest(), &response);
+  if (!status.ok()) return Fail(status);
+  if (options_.json) {
+    out_ << ToJson(response) << "\n";
+    return kExitOk;
+  }
+  out_ << "principal:  " << response.principal() << "\n";
+  out_ << "by:         " << response.authenticated_by();
+  if (!response.token_id().empty()) out_ << " " << response.token_id();
+  out_ << "\n";
+  out_ << "groups:     " << (response.groups().empty() ? "-" : absl::StrJoin(response.groups(), ", "))
+       << "\n";
+  out_ << "may call:   " << (response.rpcs().empty() ? "-" : absl::StrJoin(response.rpcs(), ", "))
+       << "\n";
   return kExitOk;
 }
 

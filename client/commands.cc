@@ -88,9 +88,9 @@ int Commands::Run(const std::string& command, const std::vector<std::string>& ar
   if (command == "minions") return Minions(args);
   if (command == "relays") return Relays(args);
   if (command == "keys") return Keys(args);
+  if (command == "audit") return Audit(args);
   if (command == "whoami") return WhoAmI(args);
   if (command == "tokens") return Tokens(args);
-  if (command == "audit") return Audit(args);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }
 

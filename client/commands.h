@@ -67,13 +67,13 @@ class Commands {
   // keys list | accept|reject|delete ID... ('*': every pending key)
   // (client/key_commands.cc).
   int Keys(const std::vector<std::string>& args);
-  // whoami; tokens create PRINCIPAL | revoke ID | list [PRINCIPAL]
-  // (client/access_commands.cc).
-  int WhoAmI(const std::vector<std::string>& args);
-  int Tokens(const std::vector<std::string>& args);
-  // audit (--principal, --denied, --jid, --limit)
+  // audit (--principal, --denied, --jid, --limit); whoami
   // (client/audit_commands.cc).
   int Audit(const std::vector<std::string>& args);
+  int WhoAmI(const std::vector<std::string>& args);
+  // tokens create PRINCIPAL | revoke ID | list [PRINCIPAL]
+  // (client/access_commands.cc).
+  int Tokens(const std::vector<std::string>& args);
 
  private:
   // Prints the error of a failed RPC the way a user wants to read it.

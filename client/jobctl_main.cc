@@ -1,5 +1,6 @@
 // jobctl: Muster's command-line client. Parses flags and hands the command
 // to client/commands.cc.
+#include <grpc/support/log.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -70,12 +71,12 @@ constexpr char kUsage[] =
     "  keys list                         minion keys (--datacenter, --state=pending|...)\n"
     "  keys accept|reject|delete ID...   decide minion keys ('*': every pending one;\n"
     "                                    --datacenter required, --expect_key)\n"
-    "  whoami                            who jobd says you are, your groups and RPCs\n"
+    "  audit                             the audit log, newest first (--principal, --denied,\n"
+    "                                    --jid, --limit)\n"
+    "  whoami                            who jobd thinks you are, and what you may call\n"
     "  tokens create PRINCIPAL           a new API token, printed once (--ttl, --description)\n"
     "  tokens revoke TOKEN_ID            revoke a token (refused at once)\n"
-    "  tokens list [PRINCIPAL]           active tokens (--all: also revoked and expired)\n"
-    "  audit                             the audit log, newest first (--principal, --denied,\n"
-    "                                    --jid, --limit)\n\n"
+    "  tokens list [PRINCIPAL]           active tokens (--all: also revoked and expired)\n\n"
     "credentials (docs/SECURITY.md 7.2), first found wins: --token / --token_file,\n"
     "$MUSTER_TOKEN / $MUSTER_TOKEN_FILE, token_file in $MUSTER_CONFIG or\n"
     "~/.config/muster/jobctl.conf; jobd's CA: --tls_ca, $MUSTER_TLS_CA, tls_ca there.\n\n"
@@ -90,6 +91,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       absl::StrCat(kUsage, muster::jobctl::kExitCodeHelp));
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  // gRPC's own log lines (a failed TLS handshake, ...) would repeat, less
+  // clearly, what jobctl prints about a failed call.
+  gpr_set_log_function([](gpr_log_func_args*) {});
   if (positional.size() < 2) {
     std::cerr << kUsage << muster::jobctl::kExitCodeHelp
               << "\nflags: jobctl --help\n";

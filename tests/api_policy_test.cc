@@ -355,6 +355,39 @@ TEST_F(ApiPolicyTest, WatchStreamLimitGivesResourceExhausted) {
   EXPECT_TRUE(cluster_->stub().CancelJob(Context().get(), cancel, &cancelled).ok());
 }
 
+TEST_F(ApiPolicyTest, BadTokensAreAuditedAtMostOncePerHostPerSecond) {
+  JobdAccess access = cluster_->jobd_access();
+  access.token_file = absl::StrCat(*policy_dir_, "/forged.token");
+  // The right shape, an id nobody has, a made-up secret.
+  const std::string id = "00000000deadbeef";
+  WriteFile(access.token_file, absl::StrCat("mst_", id, "_", std::string(64, 'a'), "\n"));
+  auto forged = JobdStub(cluster_->jobd_address(), access);
+  ASSERT_TRUE(forged.ok()) << forged.status();
+  absl::Time start = absl::Now();
+  for (int i = 0; i < 20; ++i) {
+    v1::Job job;
+    v1::GetJobRequest request;
+    request.set_jid("20261206000000000001");
+    grpc::Status status = (*forged)->GetJob(Context().get(), request, &job);
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
+  }
+  int64_t seconds = absl::ToInt64Seconds(absl::Now() - start) + 1;
+  v1::ListAuditRequest request;
+  request.add_decisions(v1::AuditEntry::UNAUTHENTICATED);
+  request.set_page_size(1000);
+  v1::ListAuditResponse response;
+  ASSERT_TRUE(cluster_->stub().ListAudit(Context().get(), request, &response).ok());
+  int rows = 0;
+  for (const v1::AuditEntry& row : response.entries()) {
+    if (!absl::StrContains(row.reason(), id)) continue;
+    ++rows;
+    EXPECT_EQ(row.principal(), "");
+    EXPECT_EQ(row.rpc(), "GetJob");
+  }
+  EXPECT_GE(rows, 1);
+  EXPECT_LE(rows, seconds + 1);  // one per second it spanned, at most
+}
+
 TEST_F(ApiPolicyTest, SighupReloadsAChangedPolicyAndKeepsItOnAnInvalidOne) {
   ASSERT_FALSE(Contains(WhoAmIRpcs("carol"), "CancelJob"));
   std::string changed = kPolicy;

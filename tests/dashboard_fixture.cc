@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/dashboard/dashboard_server.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 
 namespace muster::testing {

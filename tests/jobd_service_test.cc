@@ -26,7 +26,8 @@
 namespace muster {
 namespace {
 
-// Who the test's calls authenticate as (the jobs' submitter).
+// Who the test's calls authenticate as (the jobs' submitter): the
+// bootstrap token's principal.
 constexpr char kCallerPrincipal[] = "admin";
 
 using muster::v1::JobService;
