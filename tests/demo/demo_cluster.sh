@@ -134,8 +134,12 @@ wait_until 20 "$jobctl" relays || { echo "jobd did not start"; cat "$work/jobd.l
 echo "jobd       127.0.0.1:$jobd_port (SQLite $work/muster.db)"
 # The dashboard is HTTPS with jobd's self-signed certificate unless insecure.
 dashboard_url="https://127.0.0.1:$http_port"
-if [ "$insecure" -eq 1 ]; then dashboard_url="http://127.0.0.1:$http_port"; fi
-echo "dashboard  $dashboard_url/  (log in with an API token; metrics: /metrics)"
+dashboard_login="log in with the token in $work/admin.token"
+if [ "$insecure" -eq 1 ]; then
+  dashboard_url="http://127.0.0.1:$http_port"
+  dashboard_login="INSECURE: no login"
+fi
+echo "dashboard  $dashboard_url/  ($dashboard_login; metrics: /metrics)"
 if [ "$insecure" -eq 0 ]; then
   # Relays and minions trust jobd's public key (jobd wrote it at its start).
   cp "$work/jobd_signing.key.pub" "$trusted"
