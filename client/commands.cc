@@ -48,11 +48,12 @@ bool IsFinal(JobState state) {
 
 }  // namespace
 
-Commands::Commands(Options options, std::ostream& out, std::ostream& err)
-    : options_(std::move(options)), out_(out), err_(err) {
-  stub_ = muster::v1::JobService::NewStub(
-      grpc::CreateChannel(options_.server, grpc::InsecureChannelCredentials()));
-}
+Commands::Commands(Options options, std::shared_ptr<grpc::Channel> channel, std::ostream& out,
+                   std::ostream& err)
+    : options_(std::move(options)),
+      out_(out),
+      err_(err),
+      stub_(muster::v1::JobService::NewStub(std::move(channel))) {}
 
 std::unique_ptr<grpc::ClientContext> Commands::Context() const {
   auto context = std::make_unique<grpc::ClientContext>();
@@ -63,10 +64,13 @@ std::unique_ptr<grpc::ClientContext> Commands::Context() const {
 int Commands::Fail(const grpc::Status& status) {
   int code = ExitCodeForStatus(status);
   if (code == kExitUnreachable) {
-    err_ << "jobctl: cannot reach jobd at " << options_.server << " ("
+    err_ << "jobctl: cannot reach jobd at " << TerminalSafe(options_.connection.server) << " ("
          << TerminalSafe(status.error_message()) << ")\n";
   } else {
     err_ << "jobctl: " << TerminalSafe(status.error_message()) << "\n";
+  }
+  if (std::string hint = ConnectionHint(options_.connection, status); !hint.empty()) {
+    err_ << "jobctl: " << hint << "\n";
   }
   return code;
 }
@@ -87,6 +91,9 @@ int Commands::Run(const std::string& command, const std::vector<std::string>& ar
   if (command == "minions") return Minions(args);
   if (command == "relays") return Relays(args);
   if (command == "keys") return Keys(args);
+  if (command == "audit") return Audit(args);
+  if (command == "whoami") return WhoAmI(args);
+  if (command == "tokens") return Tokens(args);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }
 

@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "client/connection.h"
 #include "proto/job_service.grpc.pb.h"
 
 namespace muster::jobctl {
 
 struct Options {
-  std::string server = "127.0.0.1:7400";
+  // Where and how to reach jobd (client/connection.h).
+  ConnectionSettings connection;
   bool json = false;
   std::string target_type = "glob";
   absl::Duration timeout = absl::ZeroDuration();
@@ -37,11 +39,21 @@ struct Options {
   // of escaped (--raw). Every other field is escaped whatever this says.
   bool raw = false;
   absl::Duration rpc_timeout = absl::Seconds(10);
+  // tokens create: lifetime (0: never expires) and description.
+  absl::Duration ttl = absl::ZeroDuration();
+  std::string description;
+  // audit: only this principal / job; only refusals (DENIED and
+  // UNAUTHENTICATED).
+  std::string principal;
+  std::string jid;
+  bool denied = false;
 };
 
 class Commands {
  public:
-  Commands(Options options, std::ostream& out, std::ostream& err);
+  // `channel`: to jobd, from MakeChannel(options.connection).
+  Commands(Options options, std::shared_ptr<grpc::Channel> channel, std::ostream& out,
+           std::ostream& err);
 
   // Dispatches `command` with its positional arguments.
   int Run(const std::string& command, const std::vector<std::string>& args);
@@ -58,6 +70,13 @@ class Commands {
   // keys list | accept|reject|delete ID... ('*': every pending key)
   // (client/key_commands.cc).
   int Keys(const std::vector<std::string>& args);
+  // audit (--principal, --denied, --jid, --limit); whoami
+  // (client/audit_commands.cc).
+  int Audit(const std::vector<std::string>& args);
+  int WhoAmI(const std::vector<std::string>& args);
+  // tokens create PRINCIPAL | revoke ID | list [PRINCIPAL]
+  // (client/access_commands.cc).
+  int Tokens(const std::vector<std::string>& args);
 
  private:
   // Prints the error of a failed RPC the way a user wants to read it.

@@ -17,6 +17,7 @@ enum ExitCode : int {
   kExitNotFound = 5,     // unknown jid
   kExitCancelled = 6,    // the job was cancelled
   kExitServerError = 7,  // any other server error (e.g. a refused retry)
+  kExitDenied = 8,       // not authenticated, or the policy refused the call
 };
 
 inline constexpr const char kExitCodeHelp[] =
@@ -28,7 +29,8 @@ inline constexpr const char kExitCodeHelp[] =
     "  4  jobd unreachable (--server, MUSTER_SERVER)\n"
     "  5  unknown jid\n"
     "  6  the job was cancelled\n"
-    "  7  other server error\n";
+    "  7  other server error\n"
+    "  8  not authenticated (token, certificate) or not allowed by jobd's policy\n";
 
 // Exit code for a failed RPC.
 int ExitCodeForStatus(const grpc::Status& status);

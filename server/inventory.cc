@@ -242,6 +242,17 @@ void Inventory::VisitIds(const std::vector<uint32_t>& numbers,
   }
 }
 
+void Inventory::VisitMinions(
+    const std::vector<uint32_t>& numbers,
+    absl::FunctionRef<bool(absl::string_view id, const Grains& grains)> visit) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (uint32_t number : numbers) {
+    if (number >= minions_.size()) continue;
+    const Minion& minion = minions_[number];
+    if (!visit(minion.id, minion.grains)) return;
+  }
+}
+
 void Inventory::IdsOf(const std::vector<uint32_t>& numbers, std::vector<std::string>* ids) const {
   absl::ReaderMutexLock lock(&mu_);
   ids->reserve(ids->size() + numbers.size());

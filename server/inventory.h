@@ -136,6 +136,14 @@ class Inventory {
   void VisitIds(const std::vector<uint32_t>& numbers,
                 absl::FunctionRef<void(absl::string_view)> visit) const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Calls `visit` with the id and grains of each number, in order, under one
+  // reader lock, until it returns false; unknown numbers are skipped.
+  // `visit` must not call back into the inventory (the policy's scope check
+  // of a job's minions).
+  void VisitMinions(const std::vector<uint32_t>& numbers,
+                    absl::FunctionRef<bool(absl::string_view id, const Grains& grains)> visit)
+      const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Minions ordered by id, matching `target` (all when null) and
   // `datacenter` (all when empty), with id > after_id, at most `limit`.
   // *total receives the number matching over all pages.

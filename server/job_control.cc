@@ -23,8 +23,9 @@ absl::Status NotAToken(const std::string& token) {
 JobControl::JobControl(JobStore* store, JobTracker* tracker, Dispatcher* dispatcher)
     : store_(store), tracker_(tracker), dispatcher_(dispatcher) {}
 
-absl::StatusOr<SubmitResult> JobControl::Submit(const Target& target, const JobSpec& spec) {
-  ASSIGN_OR_RETURN(SubmitResult result, tracker_->Submit(target, spec));
+absl::StatusOr<SubmitResult> JobControl::Submit(const Target& target, const JobSpec& spec,
+                                                const AskedCheck& check) {
+  ASSIGN_OR_RETURN(SubmitResult result, tracker_->Submit(target, spec, check));
   if (result.expected > 0) {
     if (absl::Status dispatched = dispatcher_->Dispatch(result.jid); !dispatched.ok()) {
       spdlog::warn("job {} recorded but not yet dispatched: {}", result.jid,
@@ -34,8 +35,9 @@ absl::StatusOr<SubmitResult> JobControl::Submit(const Target& target, const JobS
   return result;
 }
 
-absl::StatusOr<RetryResult> JobControl::Retry(const std::string& jid, uint32_t timeout_ms) {
-  ASSIGN_OR_RETURN(RetryResult result, tracker_->Retry(jid, timeout_ms));
+absl::StatusOr<RetryResult> JobControl::Retry(const std::string& jid, uint32_t timeout_ms,
+                                              const AskedCheck& check) {
+  ASSIGN_OR_RETURN(RetryResult result, tracker_->Retry(jid, timeout_ms, check));
   if (absl::Status dispatched = dispatcher_->Dispatch(jid); !dispatched.ok()) {
     spdlog::warn("retry of {} recorded but not yet dispatched: {}", jid, dispatched.ToString());
   }

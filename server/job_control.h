@@ -53,11 +53,16 @@ class JobControl {
 
   // Records the job and dispatches it. A job recorded but not dispatched
   // (Redis down) is still a success: it stays PENDING and the dispatcher's
-  // thread retries it.
-  absl::StatusOr<SubmitResult> Submit(const Target& target, const JobSpec& spec);
+  // thread retries it. `check` (the policy's target scope) is asked about
+  // the frozen expected set first; its refusal is returned, and nothing is
+  // recorded or dispatched.
+  absl::StatusOr<SubmitResult> Submit(const Target& target, const JobSpec& spec,
+                                      const AskedCheck& check = nullptr);
   // Starts a new attempt for the missing minions and dispatches it, as
-  // Submit does. `timeout_ms` 0: the job's.
-  absl::StatusOr<RetryResult> Retry(const std::string& jid, uint32_t timeout_ms);
+  // Submit does. `timeout_ms` 0: the job's. `check` as for Submit, about
+  // the minions the retry asks.
+  absl::StatusOr<RetryResult> Retry(const std::string& jid, uint32_t timeout_ms,
+                                    const AskedCheck& check = nullptr);
   absl::StatusOr<JobSnapshot> Cancel(const std::string& jid);
   absl::StatusOr<JobSnapshot> Get(const std::string& jid) const;
   // JobTracker::WaitForChange.

@@ -4,7 +4,9 @@
 #include <optional>
 #include <regex>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
 #include "common/ids/ids.h"
@@ -34,6 +36,10 @@ Status ToGrpc(const absl::Status& status) {
     case absl::StatusCode::kNotFound: code = StatusCode::NOT_FOUND; break;
     case absl::StatusCode::kFailedPrecondition: code = StatusCode::FAILED_PRECONDITION; break;
     case absl::StatusCode::kUnavailable: code = StatusCode::UNAVAILABLE; break;
+    case absl::StatusCode::kPermissionDenied: code = StatusCode::PERMISSION_DENIED; break;
+    case absl::StatusCode::kResourceExhausted: code = StatusCode::RESOURCE_EXHAUSTED; break;
+    case absl::StatusCode::kUnauthenticated: code = StatusCode::UNAUTHENTICATED; break;
+    case absl::StatusCode::kAlreadyExists: code = StatusCode::ALREADY_EXISTS; break;
     default: break;
   }
   return Status(code, std::string(status.message()));
@@ -308,31 +314,137 @@ Status CheckKnownDatacenter(const Inventory& inventory, const std::string& datac
 constexpr size_t kMaxKeyIds = 10000;
 constexpr size_t kMaxOperatorBytes = 128;
 
+// "<type>:<expression>" of a request's target, for the audit.
+std::string AuditTarget(const muster::v1::Target& target) {
+  std::optional<TargetType> type = TargetTypeFromProto(target.type());
+  absl::string_view name = type ? TargetKindName(KindOf(*type)) : "unknown";
+  return auth::CutAuditTarget(absl::StrCat(name, ":", target.expression()));
+}
+
+auth::AuditRecord AuditFields(auth::Rpc rpc) {
+  auth::AuditRecord record;
+  record.rpc = std::string(auth::RpcName(rpc));
+  return record;
+}
+
+// The outcome row of an authorised mutating call.
+auth::AuditRecord Outcome(auth::AuditRecord fields, const Status& status,
+                          const auth::Decision& decision) {
+  fields.decision = status.ok() ? auth::AuditDecision::kAllowed : auth::AuditDecision::kFailed;
+  if (!status.ok()) fields.reason = status.error_message();
+  fields.rule = decision.rule;
+  return fields;
+}
+
+// The minions of `asked` with their grains, as the policy's scope check
+// sees them.
+auth::ScopeMinions ScopeOf(const Inventory& inventory, const ExpectedSets& asked) {
+  return [&inventory, &asked](absl::FunctionRef<bool(const auth::ScopeMinion&)> visit) {
+    for (const auto& [datacenter, numbers] : asked) {
+      bool more = true;
+      inventory.VisitMinions(numbers, [&](absl::string_view id, const Grains& grains) {
+        more = visit(auth::ScopeMinion{id, &grains});
+        return more;
+      });
+      if (!more) return;
+    }
+  };
+}
+
+uint64_t CountOf(const ExpectedSets& asked) {
+  uint64_t count = 0;
+  for (const auto& [datacenter, numbers] : asked) count += numbers.size();
+  return count;
+}
+
 }  // namespace
 
 JobService::JobService(JobServiceOptions options, JobControl* jobs, const Inventory* inventory,
-                       MinionKeys* keys)
-    : options_(options), jobs_(jobs), inventory_(inventory), keys_(keys) {}
+                       MinionKeys* keys, auth::AccessControl* access, auth::TokenStore* tokens)
+    : options_(options),
+      jobs_(jobs),
+      inventory_(inventory),
+      keys_(keys),
+      access_(access),
+      tokens_(tokens) {}
 
 void JobService::Shutdown() { shutting_down_ = true; }
 
-Status JobService::SubmitJob(grpc::ServerContext*, const muster::v1::SubmitJobRequest* request,
-                             muster::v1::SubmitJobResponse* response) {
-  if (!request->has_target()) return Invalid("target: required");
-  absl::StatusOr<Target> target = ParseTarget(request->target(), "target");
-  if (!target.ok()) return ToGrpc(target.status());
-  JobSpec spec;
-  if (Status s = SpecOf(*request, options_.default_timeout_ms, &spec); !s.ok()) return s;
-  absl::StatusOr<SubmitResult> result = jobs_->Submit(*target, spec);
-  if (!result.ok()) return ToGrpc(result.status());
-  response->set_jid(result->jid);
-  response->set_expected(result->expected);
-  FillCounts(result->by_datacenter, response->mutable_expected_by_datacenter());
-  return Status::OK;
+// Each gRPC method: who is calling, then the same method on their behalf.
+#define MUSTER_CALL_AS(Method)                                                          \
+  Status JobService::Method(grpc::ServerContext* context,                               \
+                            const muster::v1::Method##Request* request,                 \
+                            muster::v1::Method##Response* response) {                   \
+    absl::StatusOr<auth::Caller> caller = access_->Identify(*context, #Method);         \
+    if (!caller.ok()) return ToGrpc(caller.status());                                   \
+    return Method##As(*caller, request, response);                                      \
+  }
+
+MUSTER_CALL_AS(SubmitJob)
+MUSTER_CALL_AS(ListJobs)
+MUSTER_CALL_AS(ListReturns)
+MUSTER_CALL_AS(RetryMissing)
+MUSTER_CALL_AS(CancelJob)
+MUSTER_CALL_AS(ListMinions)
+MUSTER_CALL_AS(ListRelays)
+MUSTER_CALL_AS(ListMinionKeys)
+MUSTER_CALL_AS(ChangeMinionKey)
+MUSTER_CALL_AS(WhoAmI)
+MUSTER_CALL_AS(ListAudit)
+#undef MUSTER_CALL_AS
+
+Status JobService::GetJob(grpc::ServerContext* context, const muster::v1::GetJobRequest* request,
+                          muster::v1::Job* response) {
+  absl::StatusOr<auth::Caller> caller = access_->Identify(*context, "GetJob");
+  if (!caller.ok()) return ToGrpc(caller.status());
+  return GetJobAs(*caller, request, response);
 }
 
-Status JobService::GetJob(grpc::ServerContext*, const muster::v1::GetJobRequest* request,
-                          muster::v1::Job* response) {
+Status JobService::SubmitJobAs(const auth::Caller& caller,
+                               const muster::v1::SubmitJobRequest* request,
+                               muster::v1::SubmitJobResponse* response) {
+  const auth::AccessRequest access{auth::Rpc::kSubmitJob, request->function()};
+  auth::AuditRecord fields = AuditFields(auth::Rpc::kSubmitJob);
+  fields.function = request->function();
+  fields.target = AuditTarget(request->target());
+  absl::StatusOr<auth::Decision> decision = access_->Authorize(caller, access, fields);
+  if (!decision.ok()) return ToGrpc(decision.status());
+  absl::Status scope;  // the scope check's refusal, audited by AuthorizeScope
+  Status status = [&]() -> Status {
+    if (!request->has_target()) return Invalid("target: required");
+    absl::StatusOr<Target> target = ParseTarget(request->target(), "target");
+    if (!target.ok()) return ToGrpc(target.status());
+    JobSpec spec;
+    if (Status s = SpecOf(*request, options_.default_timeout_ms, &spec); !s.ok()) return s;
+    // The job's submitter is who called, never what the request says.
+    spec.submitter = caller.principal.name;
+    AskedCheck in_scope = [&](const ExpectedSets& asked) -> absl::Status {
+      auth::AuditRecord scope_fields = fields;
+      scope_fields.expected = CountOf(asked);
+      scope = access_->AuthorizeScope(caller, access, ScopeOf(*inventory_, asked), scope_fields);
+      return scope;
+    };
+    absl::StatusOr<SubmitResult> result = jobs_->Submit(*target, spec, in_scope);
+    if (!result.ok()) return ToGrpc(result.status());
+    fields.jid = result->jid;
+    fields.expected = result->expected;
+    response->set_jid(result->jid);
+    response->set_expected(result->expected);
+    FillCounts(result->by_datacenter, response->mutable_expected_by_datacenter());
+    return Status::OK;
+  }();
+  if (!scope.ok()) return ToGrpc(scope);
+  access_->Audit(caller, Outcome(std::move(fields), status, *decision));
+  return status;
+}
+
+Status JobService::GetJobAs(const auth::Caller& caller, const muster::v1::GetJobRequest* request,
+                            muster::v1::Job* response) {
+  auth::AuditRecord fields = AuditFields(auth::Rpc::kGetJob);
+  fields.jid = request->jid();
+  absl::StatusOr<auth::Decision> decision =
+      access_->Authorize(caller, {auth::Rpc::kGetJob, ""}, fields);
+  if (!decision.ok()) return ToGrpc(decision.status());
   if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
   absl::StatusOr<JobSnapshot> job = jobs_->Get(request->jid());
   if (!job.ok()) return ToGrpc(job.status());
@@ -343,6 +455,13 @@ Status JobService::GetJob(grpc::ServerContext*, const muster::v1::GetJobRequest*
 Status JobService::WatchJob(grpc::ServerContext* context,
                             const muster::v1::WatchJobRequest* request,
                             grpc::ServerWriter<muster::v1::Job>* writer) {
+  absl::StatusOr<auth::Caller> caller = access_->Identify(*context, "WatchJob");
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auth::AuditRecord fields = AuditFields(auth::Rpc::kWatchJob);
+  fields.jid = request->jid();
+  absl::StatusOr<auth::Decision> decision =
+      access_->Authorize(*caller, {auth::Rpc::kWatchJob, ""}, fields);
+  if (!decision.ok()) return ToGrpc(decision.status());
   if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
   uint32_t interval_ms = request->interval_ms() == 0 ? 250 : request->interval_ms();
   if (interval_ms < 50 || interval_ms > 60000) {
@@ -351,6 +470,10 @@ Status JobService::WatchJob(grpc::ServerContext* context,
   }
   absl::StatusOr<JobSnapshot> job = jobs_->Get(request->jid());
   if (!job.ok()) return ToGrpc(job.status());
+  // Held until the stream ends.
+  absl::StatusOr<std::unique_ptr<auth::AccessControl::StreamSlot>> slot =
+      access_->OpenWatchStream(*caller);
+  if (!slot.ok()) return ToGrpc(slot.status());
   while (true) {
     muster::v1::Job message;
     FillJob(*job, &message);
@@ -373,8 +496,12 @@ Status JobService::WatchJob(grpc::ServerContext* context,
   }
 }
 
-Status JobService::ListJobs(grpc::ServerContext*, const muster::v1::ListJobsRequest* request,
-                            muster::v1::ListJobsResponse* response) {
+Status JobService::ListJobsAs(const auth::Caller& caller,
+                              const muster::v1::ListJobsRequest* request,
+                              muster::v1::ListJobsResponse* response) {
+  absl::StatusOr<auth::Decision> decision =
+      access_->Authorize(caller, {auth::Rpc::kListJobs, ""}, AuditFields(auth::Rpc::kListJobs));
+  if (!decision.ok()) return ToGrpc(decision.status());
   JobListFilter filter;
   if (Status s = FilterOf(*request, &filter); !s.ok()) return s;
   absl::StatusOr<JobsPage> page = jobs_->ListJobs(std::move(filter), request->page_token());
@@ -384,9 +511,15 @@ Status JobService::ListJobs(grpc::ServerContext*, const muster::v1::ListJobsRequ
   return Status::OK;
 }
 
-Status JobService::ListReturns(grpc::ServerContext*, const muster::v1::ListReturnsRequest* request,
-                               muster::v1::ListReturnsResponse* response) {
+Status JobService::ListReturnsAs(const auth::Caller& caller,
+                                 const muster::v1::ListReturnsRequest* request,
+                                 muster::v1::ListReturnsResponse* response) {
   using Request = muster::v1::ListReturnsRequest;
+  auth::AuditRecord fields = AuditFields(auth::Rpc::kListReturns);
+  fields.jid = request->jid();
+  absl::StatusOr<auth::Decision> decision =
+      access_->Authorize(caller, {auth::Rpc::kListReturns, ""}, fields);
+  if (!decision.ok()) return ToGrpc(decision.status());
   if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
   if (!Request::Filter_IsValid(request->filter())) {
     return Invalid(absl::StrCat("filter ", static_cast<int>(request->filter()), ": unknown"));
@@ -418,34 +551,78 @@ Status JobService::ListReturns(grpc::ServerContext*, const muster::v1::ListRetur
   return Status::OK;
 }
 
-Status JobService::RetryMissing(grpc::ServerContext*,
-                                const muster::v1::RetryMissingRequest* request,
-                                muster::v1::RetryMissingResponse* response) {
-  if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
-  if (request->timeout_ms() > kMaxTimeoutMs) {
-    return Invalid(absl::StrCat("timeout_ms ", request->timeout_ms(),
-                                ": at most 86400000 (24 hours)"));
+Status JobService::RetryMissingAs(const auth::Caller& caller,
+                                  const muster::v1::RetryMissingRequest* request,
+                                  muster::v1::RetryMissingResponse* response) {
+  // The policy checks the job's function: read it first (a job that does
+  // not exist is checked on the RPC alone, then reported NOT_FOUND).
+  auth::AuditRecord fields = AuditFields(auth::Rpc::kRetryMissing);
+  fields.jid = request->jid();
+  if (IsJid(request->jid())) {
+    if (absl::StatusOr<JobSnapshot> job = jobs_->Get(request->jid()); job.ok()) {
+      fields.function = job->row.function;
+      fields.target = auth::CutAuditTarget(absl::StrCat(
+          TargetKindName(KindOf(static_cast<TargetType>(job->row.target_type))), ":",
+          job->row.expression));
+    }
   }
-  absl::StatusOr<RetryResult> result = jobs_->Retry(request->jid(), request->timeout_ms());
-  if (!result.ok()) return ToGrpc(result.status());
-  response->set_jid(request->jid());
-  response->set_attempt(result->attempt);
-  response->set_retried(result->retried);
-  FillCounts(result->by_datacenter, response->mutable_retried_by_datacenter());
-  return Status::OK;
+  const auth::AccessRequest access{auth::Rpc::kRetryMissing, fields.function};
+  absl::StatusOr<auth::Decision> decision = access_->Authorize(caller, access, fields);
+  if (!decision.ok()) return ToGrpc(decision.status());
+  absl::Status scope;
+  Status status = [&]() -> Status {
+    if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
+    if (request->timeout_ms() > kMaxTimeoutMs) {
+      return Invalid(absl::StrCat("timeout_ms ", request->timeout_ms(),
+                                  ": at most 86400000 (24 hours)"));
+    }
+    AskedCheck in_scope = [&](const ExpectedSets& asked) -> absl::Status {
+      auth::AuditRecord scope_fields = fields;
+      scope_fields.expected = CountOf(asked);
+      scope = access_->AuthorizeScope(caller, access, ScopeOf(*inventory_, asked), scope_fields);
+      return scope;
+    };
+    absl::StatusOr<RetryResult> result =
+        jobs_->Retry(request->jid(), request->timeout_ms(), in_scope);
+    if (!result.ok()) return ToGrpc(result.status());
+    fields.expected = result->retried;
+    response->set_jid(request->jid());
+    response->set_attempt(result->attempt);
+    response->set_retried(result->retried);
+    FillCounts(result->by_datacenter, response->mutable_retried_by_datacenter());
+    return Status::OK;
+  }();
+  if (!scope.ok()) return ToGrpc(scope);
+  access_->Audit(caller, Outcome(std::move(fields), status, *decision));
+  return status;
 }
 
-Status JobService::CancelJob(grpc::ServerContext*, const muster::v1::CancelJobRequest* request,
-                             muster::v1::CancelJobResponse* response) {
-  if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
-  absl::StatusOr<JobSnapshot> job = jobs_->Cancel(request->jid());
-  if (!job.ok()) return ToGrpc(job.status());
-  FillJob(*job, response->mutable_job());
-  return Status::OK;
+Status JobService::CancelJobAs(const auth::Caller& caller,
+                               const muster::v1::CancelJobRequest* request,
+                               muster::v1::CancelJobResponse* response) {
+  auth::AuditRecord fields = AuditFields(auth::Rpc::kCancelJob);
+  fields.jid = request->jid();
+  absl::StatusOr<auth::Decision> decision =
+      access_->Authorize(caller, {auth::Rpc::kCancelJob, ""}, fields);
+  if (!decision.ok()) return ToGrpc(decision.status());
+  Status status = [&]() -> Status {
+    if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
+    absl::StatusOr<JobSnapshot> job = jobs_->Cancel(request->jid());
+    if (!job.ok()) return ToGrpc(job.status());
+    fields.function = job->row.function;
+    FillJob(*job, response->mutable_job());
+    return Status::OK;
+  }();
+  access_->Audit(caller, Outcome(std::move(fields), status, *decision));
+  return status;
 }
 
-Status JobService::ListMinions(grpc::ServerContext*, const muster::v1::ListMinionsRequest* request,
-                               muster::v1::ListMinionsResponse* response) {
+Status JobService::ListMinionsAs(const auth::Caller& caller,
+                                 const muster::v1::ListMinionsRequest* request,
+                                 muster::v1::ListMinionsResponse* response) {
+  absl::StatusOr<auth::Decision> decision = access_->Authorize(
+      caller, {auth::Rpc::kListMinions, ""}, AuditFields(auth::Rpc::kListMinions));
+  if (!decision.ok()) return ToGrpc(decision.status());
   std::optional<Target> target;
   if (request->has_target()) {
     absl::StatusOr<Target> parsed = ParseTarget(request->target(), "target");
@@ -478,17 +655,23 @@ Status JobService::ListMinions(grpc::ServerContext*, const muster::v1::ListMinio
   return Status::OK;
 }
 
-Status JobService::ListRelays(grpc::ServerContext*, const muster::v1::ListRelaysRequest*,
-                              muster::v1::ListRelaysResponse* response) {
+Status JobService::ListRelaysAs(const auth::Caller& caller, const muster::v1::ListRelaysRequest*,
+                                muster::v1::ListRelaysResponse* response) {
+  absl::StatusOr<auth::Decision> decision = access_->Authorize(
+      caller, {auth::Rpc::kListRelays, ""}, AuditFields(auth::Rpc::kListRelays));
+  if (!decision.ok()) return ToGrpc(decision.status());
   for (const RelayView& relay : inventory_->Relays(absl::ToUnixMillis(absl::Now()))) {
     FillRelay(relay, response->add_relays());
   }
   return Status::OK;
 }
 
-Status JobService::ListMinionKeys(grpc::ServerContext*,
-                                  const muster::v1::ListMinionKeysRequest* request,
-                                  muster::v1::ListMinionKeysResponse* response) {
+Status JobService::ListMinionKeysAs(const auth::Caller& caller,
+                                    const muster::v1::ListMinionKeysRequest* request,
+                                    muster::v1::ListMinionKeysResponse* response) {
+  absl::StatusOr<auth::Decision> decision = access_->Authorize(
+      caller, {auth::Rpc::kListMinionKeys, ""}, AuditFields(auth::Rpc::kListMinionKeys));
+  if (!decision.ok()) return ToGrpc(decision.status());
   if (Status s = ValidateDatacenterFilter(request->datacenter()); !s.ok()) return s;
   if (!muster::v1::MinionKey::State_IsValid(request->state())) {
     return Invalid(absl::StrCat("state ", static_cast<int>(request->state()), ": unknown"));
@@ -510,43 +693,143 @@ Status JobService::ListMinionKeys(grpc::ServerContext*,
   return Status::OK;
 }
 
-Status JobService::ChangeMinionKey(grpc::ServerContext*,
-                                   const muster::v1::ChangeMinionKeyRequest* request,
-                                   muster::v1::ChangeMinionKeyResponse* response) {
-  KeyChange change;
-  switch (request->action()) {
-    case muster::v1::ChangeMinionKeyRequest::ACCEPT: change.action = KeyAction::kAccept; break;
-    case muster::v1::ChangeMinionKeyRequest::REJECT: change.action = KeyAction::kReject; break;
-    case muster::v1::ChangeMinionKeyRequest::DELETE: change.action = KeyAction::kDelete; break;
-    default:
-      return Invalid(absl::StrCat("action ", static_cast<int>(request->action()),
-                                  ": must be ACCEPT, REJECT or DELETE"));
+Status JobService::ChangeMinionKeyAs(const auth::Caller& caller,
+                                     const muster::v1::ChangeMinionKeyRequest* request,
+                                     muster::v1::ChangeMinionKeyResponse* response) {
+  // Audited as function = the action, target = "<datacenter> list:<ids>".
+  auth::AuditRecord fields = AuditFields(auth::Rpc::kChangeMinionKey);
+  fields.function = muster::v1::ChangeMinionKeyRequest::Action_IsValid(request->action())
+                        ? muster::v1::ChangeMinionKeyRequest::Action_Name(request->action())
+                        : absl::StrCat(static_cast<int>(request->action()));
+  fields.target = auth::CutAuditTarget(absl::StrCat(
+      request->datacenter(), " list:", absl::StrJoin(request->minion_ids(), ",")));
+  absl::StatusOr<auth::Decision> decision =
+      access_->Authorize(caller, {auth::Rpc::kChangeMinionKey, ""}, fields);
+  if (!decision.ok()) return ToGrpc(decision.status());
+  Status status = [&]() -> Status {
+    KeyChange change;
+    switch (request->action()) {
+      case muster::v1::ChangeMinionKeyRequest::ACCEPT: change.action = KeyAction::kAccept; break;
+      case muster::v1::ChangeMinionKeyRequest::REJECT: change.action = KeyAction::kReject; break;
+      case muster::v1::ChangeMinionKeyRequest::DELETE: change.action = KeyAction::kDelete; break;
+      default:
+        return Invalid(absl::StrCat("action ", static_cast<int>(request->action()),
+                                    ": must be ACCEPT, REJECT or DELETE"));
+    }
+    if (request->datacenter().empty()) return Invalid("datacenter: required");
+    if (Status s = ValidateDatacenterFilter(request->datacenter()); !s.ok()) return s;
+    if (request->minion_ids().empty()) return Invalid("minion_ids: at least one id, or '*'");
+    if (static_cast<size_t>(request->minion_ids_size()) > kMaxKeyIds) {
+      return Invalid(absl::StrCat("minion_ids: ", request->minion_ids_size(), " ids, at most ",
+                                  kMaxKeyIds));
+    }
+    for (const std::string& id : request->minion_ids()) {
+      if (id != "*" && !ValidateMinionId(id).ok()) {
+        return Invalid(absl::StrCat("minion_ids: ", QuoteValue(id), " is not a minion id"));
+      }
+    }
+    if (request->operator_().size() > kMaxOperatorBytes) {
+      return Invalid(absl::StrCat("operator: at most ", kMaxOperatorBytes, " bytes"));
+    }
+    if (Status s = CheckKnownDatacenter(*inventory_, request->datacenter()); !s.ok()) return s;
+    change.datacenter = request->datacenter();
+    change.minion_ids.assign(request->minion_ids().begin(), request->minion_ids().end());
+    change.expect_key = request->expect_key();
+    // Who decided is who called; the request's operator field is kept only
+    // where the caller is not known (an --insecure jobd).
+    change.decided_by = caller.principal.method != auth::AuthMethod::kInsecure
+                            ? caller.principal.name
+                        : request->operator_().empty() ? "jobctl"
+                                                       : request->operator_();
+    change.now_ms = absl::ToUnixMillis(absl::Now());
+    absl::StatusOr<KeyChangeResult> result = keys_->Change(change);
+    if (!result.ok()) return ToGrpc(result.status());
+    for (const MinionKeyEntry& key : result->changed) FillMinionKey(key, response->add_changed());
+    for (const auto& [id, why] : result->skipped) (*response->mutable_skipped())[id] = why;
+    return Status::OK;
+  }();
+  access_->Audit(caller, Outcome(std::move(fields), status, *decision));
+  return status;
+}
+
+Status JobService::WhoAmIAs(const auth::Caller& caller, const muster::v1::WhoAmIRequest*,
+                            muster::v1::WhoAmIResponse* response) {
+  absl::StatusOr<auth::Decision> decision =
+      access_->Authorize(caller, {auth::Rpc::kWhoAmI, ""}, AuditFields(auth::Rpc::kWhoAmI));
+  if (!decision.ok()) return ToGrpc(decision.status());
+  const auth::Authorizer& authorizer = access_->authorizer();
+  response->set_principal(caller.principal.name);
+  for (const std::string& group : authorizer.GroupsOf(caller.principal)) {
+    response->add_groups(group);
   }
-  if (request->datacenter().empty()) return Invalid("datacenter: required");
-  if (Status s = ValidateDatacenterFilter(request->datacenter()); !s.ok()) return s;
-  if (request->minion_ids().empty()) return Invalid("minion_ids: at least one id, or '*'");
-  if (static_cast<size_t>(request->minion_ids_size()) > kMaxKeyIds) {
-    return Invalid(absl::StrCat("minion_ids: ", request->minion_ids_size(), " ids, at most ",
-                                kMaxKeyIds));
-  }
-  for (const std::string& id : request->minion_ids()) {
-    if (id != "*" && !ValidateMinionId(id).ok()) {
-      return Invalid(absl::StrCat("minion_ids: ", QuoteValue(id), " is not a minion id"));
+  response->set_authenticated_by(std::string(auth::AuthMethodName(caller.principal.method)));
+  std::vector<std::string> rpcs;
+  for (auth::Rpc rpc : auth::AllRpcs()) {
+    // An empty function asks about the RPC alone (authorizer.h).
+    if (authorizer.Check(caller.principal, {rpc, ""}).allowed) {
+      rpcs.emplace_back(auth::RpcName(rpc));
     }
   }
-  if (request->operator_().size() > kMaxOperatorBytes) {
-    return Invalid(absl::StrCat("operator: at most ", kMaxOperatorBytes, " bytes"));
+  std::sort(rpcs.begin(), rpcs.end());
+  for (std::string& rpc : rpcs) response->add_rpcs(std::move(rpc));
+  response->set_token_id(caller.principal.token_id);
+  return Status::OK;
+}
+
+Status JobService::ListAuditAs(const auth::Caller& caller,
+                               const muster::v1::ListAuditRequest* request,
+                               muster::v1::ListAuditResponse* response) {
+  absl::StatusOr<auth::Decision> decision = access_->Authorize(
+      caller, {auth::Rpc::kListAudit, ""}, AuditFields(auth::Rpc::kListAudit));
+  if (!decision.ok()) return ToGrpc(decision.status());
+  auth::AuditQuery query;
+  if (!request->principal().empty() && !auth::IsValidPrincipalName(request->principal()) &&
+      request->principal() != auth::kInsecurePrincipal) {
+    return Invalid(absl::StrCat("principal ", QuoteValue(request->principal()),
+                                ": must be 1..64 bytes of [A-Za-z0-9._@-]"));
   }
-  if (Status s = CheckKnownDatacenter(*inventory_, request->datacenter()); !s.ok()) return s;
-  change.datacenter = request->datacenter();
-  change.minion_ids.assign(request->minion_ids().begin(), request->minion_ids().end());
-  change.expect_key = request->expect_key();
-  change.decided_by = request->operator_().empty() ? "jobctl" : request->operator_();
-  change.now_ms = absl::ToUnixMillis(absl::Now());
-  absl::StatusOr<KeyChangeResult> result = keys_->Change(change);
-  if (!result.ok()) return ToGrpc(result.status());
-  for (const MinionKeyEntry& key : result->changed) FillMinionKey(key, response->add_changed());
-  for (const auto& [id, why] : result->skipped) (*response->mutable_skipped())[id] = why;
+  query.principal = request->principal();
+  for (int decision_value : request->decisions()) {
+    if (decision_value < 1 || decision_value > 4) {
+      return Invalid(absl::StrCat("decisions: unknown decision ", decision_value));
+    }
+    query.decisions.push_back(static_cast<auth::AuditDecision>(decision_value));
+  }
+  if (!request->jid().empty()) {
+    if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
+    query.jid = request->jid();
+  }
+  if (Status s = ValidatePageSize(request->page_size(), 1000, "page_size"); !s.ok()) return s;
+  query.limit = request->page_size() == 0 ? 100 : static_cast<int>(request->page_size());
+  if (!request->page_token().empty()) {
+    if (!absl::SimpleAtoi(request->page_token(), &query.before_seq) || query.before_seq <= 0) {
+      return Invalid(
+          absl::StrCat("page_token ", QuoteValue(request->page_token()), ": not a token"));
+    }
+  }
+  auth::AuditLog* log = access_->audit_log();
+  if (log == nullptr) return Status(StatusCode::UNAVAILABLE, "this jobd keeps no audit log");
+  ++query.limit;  // one more tells whether a next page exists
+  absl::StatusOr<std::vector<auth::AuditRecord>> rows = log->List(query);
+  if (!rows.ok()) return ToGrpc(rows.status());
+  bool more = rows->size() >= static_cast<size_t>(query.limit);
+  if (more) rows->pop_back();
+  for (const auth::AuditRecord& row : *rows) {
+    muster::v1::AuditEntry* out = response->add_entries();
+    out->set_seq(row.seq);
+    out->set_at_ms(row.at_ms);
+    out->set_principal(row.principal);
+    out->set_peer(row.peer);
+    out->set_rpc(row.rpc);
+    out->set_jid(row.jid);
+    out->set_function(row.function);
+    out->set_target(row.target);
+    out->set_expected(row.expected);
+    out->set_decision(static_cast<muster::v1::AuditEntry::Decision>(row.decision));
+    out->set_reason(row.reason);
+    out->set_rule(row.rule);
+  }
+  if (more && !rows->empty()) response->set_next_page_token(absl::StrCat(rows->back().seq));
   return Status::OK;
 }
 

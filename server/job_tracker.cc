@@ -122,10 +122,12 @@ absl::Status JobTracker::CompleteRecovered(StoreSession& session) {
   return status;
 }
 
-absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobSpec& spec) {
+absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobSpec& spec,
+                                                const AskedCheck& check) {
   int64_t now = NowMs();
   ExpectedSets sets =
       inventory_->Match(target, now - absl::ToInt64Milliseconds(options_.inventory_expiry));
+  if (check) RETURN_IF_ERROR(check(sets));
   std::unique_ptr<JobRecord> record = NewJob(spec, std::move(sets), now);
   int64_t deadline_ms = record->row.deadline_ms;
   SubmitResult result;
@@ -137,7 +139,28 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
   return result;
 }
 
-absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t timeout_ms) {
+absl::StatusOr<RetryResult> JobTracker::Retry(const std::string& jid, uint32_t timeout_ms,
+                                              const AskedCheck& check) {
+  if (check) {
+    // Before the write transaction (the check may write the audit): the
+    // minions missing now; by the time of the write returns can only have
+    // taken some away.
+    {
+      absl::ReaderMutexLock lock(&registry_.mu());
+      const JobRecord* record = registry_.Find(jid);
+      if (record == nullptr) return UnknownJobError(jid);
+      RETURN_IF_ERROR(CheckRetryable(registry_, *record));
+    }
+    std::vector<std::string> datacenters;
+    std::vector<std::vector<uint32_t>> numbers;
+    std::vector<std::vector<bool>> received;
+    RETURN_IF_ERROR(CollectMissingOf(jid, &datacenters, &numbers, &received));
+    ExpectedSets asked;
+    for (size_t i = 0; i < datacenters.size(); ++i) {
+      if (!numbers[i].empty()) asked[datacenters[i]] = std::move(numbers[i]);
+    }
+    RETURN_IF_ERROR(check(asked));
+  }
   RetryResult result;
   int64_t deadline_ms = 0;
   RETURN_IF_ERROR(store_->Write([&](StoreSession& session) -> absl::Status {
@@ -176,6 +199,29 @@ absl::StatusOr<std::vector<MissingMinion>> JobTracker::Missing(const std::string
   std::vector<std::vector<uint32_t>> numbers;
   std::vector<std::vector<bool>> received;
   std::vector<std::string> datacenters;
+  RETURN_IF_ERROR(CollectMissingOf(jid, &datacenters, &numbers, &received));
+  std::vector<MissingMinion> missing;
+  for (size_t i = 0; i < datacenters.size(); ++i) {
+    if (!datacenter.empty() && datacenters[i] != datacenter) continue;
+    std::vector<std::string> ids;
+    inventory_->IdsOf(numbers[i], &ids);
+    for (size_t k = 0; k < ids.size(); ++k) {
+      missing.push_back({std::move(ids[k]), datacenters[i], received[i][k]});
+    }
+  }
+  std::sort(missing.begin(), missing.end(), [](const MissingMinion& a, const MissingMinion& b) {
+    return a.minion_id < b.minion_id;
+  });
+  return missing;
+}
+
+absl::Status JobTracker::CollectMissingOf(const std::string& jid,
+                                          std::vector<std::string>* datacenters_out,
+                                          std::vector<std::vector<uint32_t>>* numbers_out,
+                                          std::vector<std::vector<bool>>* received_out) {
+  std::vector<std::vector<uint32_t>>& numbers = *numbers_out;
+  std::vector<std::vector<bool>>& received = *received_out;
+  std::vector<std::string>& datacenters = *datacenters_out;
   bool loaded;
   int64_t num;
   {
@@ -194,19 +240,7 @@ absl::StatusOr<std::vector<MissingMinion>> JobTracker::Missing(const std::string
       return absl::OkStatus();
     }));
   }
-  std::vector<MissingMinion> missing;
-  for (size_t i = 0; i < datacenters.size(); ++i) {
-    if (!datacenter.empty() && datacenters[i] != datacenter) continue;
-    std::vector<std::string> ids;
-    inventory_->IdsOf(numbers[i], &ids);
-    for (size_t k = 0; k < ids.size(); ++k) {
-      missing.push_back({std::move(ids[k]), datacenters[i], received[i][k]});
-    }
-  }
-  std::sort(missing.begin(), missing.end(), [](const MissingMinion& a, const MissingMinion& b) {
-    return a.minion_id < b.minion_id;
-  });
-  return missing;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<DispatchPlan> JobTracker::PlanDispatch(const std::string& jid) const {

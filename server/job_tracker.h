@@ -21,6 +21,7 @@
 #define MUSTER_SERVER_JOB_TRACKER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -60,6 +61,13 @@ struct DispatchMembers {
   std::vector<std::pair<std::string, std::vector<uint32_t>>> datacenters;
 };
 
+// Asked by Submit and Retry with the minions a job or a retry asks, per
+// datacenter (inventory numbers), once they are known and before anything
+// is written: a non-OK status refuses the call, and nothing is written or
+// dispatched. Called outside the tracker's locks and store transactions (it
+// may write to the store itself: the audit). Empty: no check.
+using AskedCheck = std::function<absl::Status(const ExpectedSets& asked)>;
+
 struct MissingMinion {
   std::string minion_id;
   std::string datacenter;
@@ -98,12 +106,17 @@ class JobTracker {
 
   // --- Control plane (JobControl calls these) ---
 
-  // Freezes the expected set of `target` from the inventory and records the
-  // job (PENDING; COMPLETE at once when nothing matches).
-  absl::StatusOr<SubmitResult> Submit(const Target& target, const JobSpec& spec);
+  // Freezes the expected set of `target` from the inventory, asks `check`
+  // about it, and records the job (PENDING; COMPLETE at once when nothing
+  // matches).
+  absl::StatusOr<SubmitResult> Submit(const Target& target, const JobSpec& spec,
+                                      const AskedCheck& check = nullptr);
   // New attempt for the missing minions. `timeout_ms` 0 means the job's.
   // FailedPrecondition when cancelled, not dispatched yet or nothing missing.
-  absl::StatusOr<RetryResult> Retry(const std::string& jid, uint32_t timeout_ms);
+  // `check` is asked about the minions missing when it is called: returns
+  // arriving after it only shrink what the retry asks.
+  absl::StatusOr<RetryResult> Retry(const std::string& jid, uint32_t timeout_ms,
+                                    const AskedCheck& check = nullptr);
   // Ends an active job CANCELLED; FailedPrecondition when it already ended.
   absl::StatusOr<JobSnapshot> Cancel(const std::string& jid);
   // Expected minions without a return, ordered by id (all datacenters when
@@ -176,6 +189,13 @@ class JobTracker {
  private:
   absl::StatusOr<std::unique_ptr<JobRecord>> RecoverJob(StoreSession& session, JobRow row) const;
   absl::Status CompleteRecovered(StoreSession& session) ABSL_LOCKS_EXCLUDED(registry_.mu());
+  // The numbers of a job's expected minions without a return, per
+  // datacenter, and whether each received the job; reads SQLite for a job
+  // whose members are not in memory.
+  absl::Status CollectMissingOf(const std::string& jid, std::vector<std::string>* datacenters,
+                                std::vector<std::vector<uint32_t>>* numbers,
+                                std::vector<std::vector<bool>>* received)
+      ABSL_LOCKS_EXCLUDED(registry_.mu());
 
   JobStore* const store_;
   const Inventory* const inventory_;

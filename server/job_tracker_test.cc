@@ -167,5 +167,41 @@ TEST_F(JobTrackerTest, TheTimerEndsAnOverdueJob) {
   tracker_->Stop();
 }
 
+TEST_F(JobTrackerTest, ARefusedCheckWritesNothing) {
+  absl::StatusOr<Target> target = Target::Parse(TargetKind::kGlob, "web-0000[0-3]");
+  ASSERT_TRUE(target.ok());
+  ExpectedSets asked;
+  AskedCheck refuse = [&](const ExpectedSets& sets) {
+    asked = sets;
+    return absl::PermissionDeniedError("no");
+  };
+  absl::StatusOr<SubmitResult> refused = tracker_->Submit(*target, Spec("web-*", 60000), refuse);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  // The check saw the frozen expected set (inventory numbers: dc1's minions
+  // 0, 2, 4 are numbers 0, 1, 2; dc2's 1, 3, 5 are 3, 4, 5); nothing was
+  // recorded.
+  EXPECT_EQ(asked, (ExpectedSets{{"dc1", {0, 1}}, {"dc2", {3, 4}}}));
+  EXPECT_TRUE(tracker_->PendingJids().empty());
+  bool more = false;
+  EXPECT_TRUE(tracker_->List(JobListFilter{}, &more).empty());
+
+  // A retry's check sees the minions still missing, and a refusal starts no
+  // attempt.
+  std::string jid = Submit("web-*");
+  Dispatched(jid, 1);
+  Returns(jid, {0, 1, 2, 3});
+  absl::StatusOr<RetryResult> retry = tracker_->Retry(jid, 0, refuse);
+  EXPECT_EQ(retry.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(asked, (ExpectedSets{{"dc1", {2}}, {"dc2", {5}}}));  // web-00004, web-00005
+  absl::StatusOr<JobSnapshot> job = tracker_->Get(jid);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->row.attempt, 1u);
+  EXPECT_EQ(job->row.state, JobState::kRunning);
+  AskedCheck allow = [](const ExpectedSets&) { return absl::OkStatus(); };
+  absl::StatusOr<RetryResult> allowed = tracker_->Retry(jid, 0, allow);
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_EQ(allowed->retried, 2u);
+}
+
 }  // namespace
 }  // namespace muster::server

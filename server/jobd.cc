@@ -4,13 +4,24 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/http/http_listener.h"
+#include "common/metrics/metrics_endpoint.h"
 #include "common/status/status_macros.h"
+#include "server/auth/access_control.h"
+#include "server/auth/audit_log.h"
+#include "server/auth/authenticator.h"
+#include "server/auth/authorizer.h"
+#include "server/auth/policy.h"
+#include "server/auth/token_authenticator.h"
 #include "server/dashboard/dashboard_server.h"
+#include "server/dashboard/job_api.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
 #include "server/inventory.h"
@@ -29,6 +40,28 @@ std::string DefaultSigningKeyPath(const std::string& db_path) {
   return (std::filesystem::path(db_path).parent_path() / "jobd_signing.key").string();
 }
 
+namespace {
+
+std::string DbDirectory(const std::string& db_path) {
+  std::string dir = std::filesystem::path(db_path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+}  // namespace
+
+absl::StatusOr<auth::NewToken> CreateTokenInStore(const std::string& db_path,
+                                                  const std::string& principal,
+                                                  absl::Duration ttl,
+                                                  const std::string& description) {
+  struct stat st;
+  if (::stat(db_path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat(db_path, ": no such database (give jobd's --db)"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store, JobStore::Open(db_path));
+  auth::TokenStore tokens(store.get());
+  return tokens.Create(principal, ttl, description, auth::kJobdPrincipal, absl::Now());
+}
+
 Jobd::Jobd(JobdOptions options) : options_(std::move(options)) {}
 
 Jobd::~Jobd() { Stop(); }
@@ -38,8 +71,11 @@ absl::Status Jobd::Start() {
   if (!options_.http_listen.empty()) {
     ASSIGN_OR_RETURN(http_address, http::ListenAddress::Parse(options_.http_listen));
   }
+  RETURN_IF_ERROR(ValidateHttpOptions());
   RETURN_IF_ERROR(LoadSigningKey());
+  RETURN_IF_ERROR(LoadTls());
   ASSIGN_OR_RETURN(store_, JobStore::Open(options_.db_path));
+  RETURN_IF_ERROR(StartAccessControl());
   inventory_ = std::make_unique<Inventory>();
   RETURN_IF_ERROR(store_->Read([&](StoreSession& session) { return inventory_->Load(session); }));
   spdlog::info("inventory: {} minions", inventory_->size());
@@ -54,9 +90,11 @@ absl::Status Jobd::Start() {
   StartPipelines();
   RETURN_IF_ERROR(StartServer());
   started_ = true;
-  spdlog::info("jobd serving on port {} (db {}, redis {}, prefix '{}')", port_, options_.db_path,
+  spdlog::info("jobd serving on port {} ({}; db {}, redis {}, prefix '{}')", port_,
+               options_.insecure ? "INSECURE plaintext" : "TLS", options_.db_path,
                options_.redis.ToString(), options_.redis_prefix);
-  if (http_address) StartDashboard(*http_address);
+  if (http_address) RETURN_IF_ERROR(StartDashboard(*http_address));
+  RETURN_IF_ERROR(StartMetricsEndpoint());
   return absl::OkStatus();
 }
 
@@ -81,6 +119,118 @@ absl::Status Jobd::LoadSigningKey() {
   return absl::OkStatus();
 }
 
+absl::Status Jobd::ReloadPolicy() {
+  if (policy_ == nullptr) return absl::FailedPreconditionError("--insecure: there is no policy");
+  absl::Status status = policy_->Reload();
+  if (!status.ok()) {
+    spdlog::error("policy not reloaded, the policy in force stays: {}", status.ToString());
+    return status;
+  }
+  spdlog::info("policy reloaded: {} ({} rules)", options_.policy_path,
+               policy_->current()->rules.size());
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::LoadTls() {
+  if (options_.insecure) {
+    spdlog::warn(
+        "INSECURE: jobd started with --insecure: the gRPC API is plaintext and unauthenticated, "
+        "and every caller may do everything. Never use this outside development.");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<auth::TlsFiles> tls = auth::LoadOrCreateTlsFiles(
+      options_.tls_cert, options_.tls_key, DbDirectory(options_.db_path));
+  if (!tls.ok()) {
+    return absl::Status(tls.status().code(), absl::StrCat("TLS: ", tls.status().message()));
+  }
+  tls_ = *std::move(tls);
+  spdlog::info("TLS: {} certificate {} (SHA-256 {}), key {}",
+               tls_->created ? "created self-signed" : "serving with", tls_->cert_path,
+               tls_->fingerprint, tls_->key_path);
+  if (!options_.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = auth::ReadCertificates(options_.tls_client_ca);
+    if (!ca.ok()) {
+      return absl::Status(ca.status().code(),
+                          absl::StrCat("--tls_client_ca: ", ca.status().message()));
+    }
+    tls_client_ca_pem_ = *std::move(ca);
+    spdlog::info("TLS: client certificates signed by {} authenticate as their common name",
+                 options_.tls_client_ca);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::StartAccessControl() {
+  tokens_ = std::make_unique<auth::TokenStore>(store_.get());
+  audit_ = std::make_unique<auth::AuditLog>(store_.get());
+  const auth::Authorizer* authorizer;
+  if (options_.insecure) {
+    authenticator_ = std::make_unique<auth::InsecureAuthenticator>();
+    authorizer_ = std::make_unique<auth::AllowAllAuthorizer>();
+    authorizer = authorizer_.get();
+  } else {
+    authenticator_ = std::make_unique<auth::TokenAuthenticator>(tokens_.get());
+    // An invalid policy file stops the start, with its line or field.
+    policy_ = std::make_unique<auth::PolicyAuthorizer>();
+    if (options_.policy_path.empty()) {
+      spdlog::info("policy: built-in (principal 'admin' may call every RPC; --policy to change)");
+    } else {
+      RETURN_IF_ERROR(policy_->Load(options_.policy_path));
+      spdlog::info("policy: {} ({} rules)", options_.policy_path,
+                   policy_->current()->rules.size());
+    }
+    authorizer = policy_.get();
+    RETURN_IF_ERROR(WriteBootstrapToken());
+  }
+  auth::AccessControlOptions limits;
+  limits.submit_rate_per_s = options_.submit_rate_per_s;
+  limits.submit_burst = options_.submit_burst;
+  limits.max_watch_streams = options_.max_watch_streams;
+  access_ = std::make_unique<auth::AccessControl>(limits, authenticator_.get(), authorizer,
+                                                  audit_.get());
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::WriteBootstrapToken() {
+  const std::string& path = options_.bootstrap_token_file;
+  if (path.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool empty, tokens_->Empty());
+  if (!empty) return absl::OkStatus();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    spdlog::warn("bootstrap token: {} exists but the database has no token; none created "
+                 "(delete the file to make one)",
+                 path);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auth::NewToken token,
+                   tokens_->Create("admin", absl::ZeroDuration(), "bootstrap token",
+                                   auth::kJobdPrincipal, absl::Now()));
+  if (absl::Status written = security::WritePrivateFile(path, absl::StrCat(token.bearer, "\n"));
+      !written.ok()) {
+    // Without its file nobody can use it, and it would stop the next start
+    // from making one: take it back.
+    tokens_->Revoke(token.record.token_id, absl::Now()).IgnoreError();
+    return absl::Status(written.code(),
+                        absl::StrCat("--bootstrap_token_file: ", written.message()));
+  }
+  spdlog::info("bootstrap token: token {} for principal admin written to {}",
+               token.record.token_id, path);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::ServerCredentials> Jobd::ServerCredentials() const {
+  if (options_.insecure) return grpc::InsecureServerCredentials();
+  // Clients with only a token have no certificate: ask for one only when a
+  // client CA is configured, and then verify any that is sent.
+  grpc::SslServerCredentialsOptions ssl(
+      tls_client_ca_pem_.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                 : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls_client_ca_pem_;
+  ssl.pem_key_cert_pairs.push_back({tls_->key_pem, tls_->cert_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
 void Jobd::StartPipelines() {
   StreamConsumerOptions returns;
   returns.redis = options_.redis;
@@ -101,7 +251,7 @@ void Jobd::StartPipelines() {
   metrics_ = std::make_unique<JobdMetrics>(
       JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
                          inventory_.get(), store_.get(), options_.redis, returns.stream,
-                         events.stream, returns.group});
+                         events.stream, returns.group, access_.get()});
   event_ingester_->set_delivery_observer(
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
         metrics->ObserveDispatchLatency(datacenter, latency_ms);
@@ -117,11 +267,19 @@ absl::Status Jobd::StartServer() {
   control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
   keys_ = std::make_unique<MinionKeys>(MinionKeysOptions{options_.redis, options_.redis_prefix});
   service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms},
-                                          control_.get(), inventory_.get(), keys_.get());
+                                          control_.get(), inventory_.get(), keys_.get(),
+                                          access_.get(), tokens_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  // Bounded threads (docs/SECURITY.md 7.5): past them gRPC answers
+  // RESOURCE_EXHAUSTED instead of starting more.
+  if (options_.grpc_max_threads > 0) {
+    grpc::ResourceQuota quota("jobd");
+    quota.SetMaxThreads(options_.grpc_max_threads);
+    builder.SetResourceQuota(quota);
+  }
+  builder.AddListeningPort(options_.listen, ServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
@@ -130,20 +288,74 @@ absl::Status Jobd::StartServer() {
   return absl::OkStatus();
 }
 
-void Jobd::StartDashboard(const http::ListenAddress& address) {
+absl::Status Jobd::StartDashboard(const http::ListenAddress& address) {
+  dashboard::DashboardOptions dashboard;
+  dashboard.insecure = options_.insecure;
+  if (tls_) dashboard.tls = {tls_->cert_path, tls_->key_path, options_.tls_client_ca};
+  dashboard.hosts = options_.dashboard_hosts;
+  // The dashboard calls JobService's ...As methods: the same policy and
+  // audit as gRPC (server/dashboard/job_api.h).
+  dashboard_api_ = dashboard::ForService(service_.get());
   dashboard_ = std::make_unique<dashboard::DashboardServer>(
-      service_.get(), [metrics = metrics_.get()] { return metrics->Text(); });
+      dashboard, dashboard_api_.get(), &access_->authenticator(), &access_->authorizer(),
+      [metrics = metrics_.get()] { return metrics->Text(); });
   absl::Status status = dashboard_->Start(address);
   if (!status.ok()) {
-    spdlog::error("dashboard and /metrics disabled: {}", status.ToString());
     dashboard_.reset();
-    return;
+    if (!absl::IsUnavailable(status)) {
+      return absl::Status(status.code(), absl::StrCat("dashboard: ", status.message()));
+    }
+    spdlog::error("dashboard and /metrics disabled: {}", status.ToString());
+    return absl::OkStatus();
   }
   http_port_ = dashboard_->port();
-  spdlog::info("dashboard on http://{}:{}/ (metrics at /metrics)", address.host, http_port_);
+  spdlog::info("dashboard on {}://{}:{}/ (metrics at /metrics{})", dashboard_->scheme(),
+               address.host, http_port_, options_.insecure ? "" : ", with a bearer token");
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::ValidateHttpOptions() const {
+  if (absl::Status hosts = dashboard::DashboardServer::ValidateHosts(options_.dashboard_hosts);
+      !hosts.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--dashboard_hosts: ", hosts.message()));
+  }
+  if (options_.metrics_listen.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(http::ListenAddress address,
+                   http::ListenAddress::Parse(options_.metrics_listen));
+  // No TLS and no token there: only processes on this host may reach it.
+  const std::string& host = address.host;
+  bool loopback = host == "localhost" || host == "::1" || host == "[::1]" ||
+                  absl::StartsWith(host, "127.");
+  if (!loopback) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_listen '", options_.metrics_listen,
+                     "': must be a loopback address (it serves /metrics without a token)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Jobd::StartMetricsEndpoint() {
+  if (options_.metrics_listen.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(http::ListenAddress address,
+                   http::ListenAddress::Parse(options_.metrics_listen));
+  const std::string& host = address.host;
+  metrics_endpoint_ = std::make_unique<metrics::MetricsEndpoint>(
+      [metrics = metrics_.get()] { return metrics->Text(); });
+  if (absl::Status started = metrics_endpoint_->Start(address); !started.ok()) {
+    metrics_endpoint_.reset();
+    return absl::Status(started.code(), absl::StrCat("--metrics_listen: ", started.message()));
+  }
+  metrics_port_ = metrics_endpoint_->port();
+  spdlog::info("metrics on http://{}:{}/metrics (loopback, no token)", host, metrics_port_);
+  return absl::OkStatus();
 }
 
 void Jobd::Stop() {
+  if (metrics_endpoint_ != nullptr) {
+    metrics_endpoint_->Stop();
+    metrics_endpoint_.reset();
+    metrics_port_ = 0;
+  }
   if (dashboard_ != nullptr) {
     dashboard_->Stop();
     dashboard_.reset();

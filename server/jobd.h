@@ -12,7 +12,11 @@
 // (rebuilding live completeness from committed returns), start the timeout
 // timer, the ingesters (which first take over pending stream entries) and
 // the dispatcher (which re-dispatches PENDING jobs), then serve gRPC, then
-// the dashboard. Stop() reverses it; every thread is joined. Redis being down at start is
+// the dashboard. Unless insecure, gRPC is served over TLS (the operator's
+// pair or a self-signed one made beside the db, auth/tls_files.h) and every
+// call goes through AccessControl: a bearer token or client certificate
+// (TokenAuthenticator), the policy, the audit log (docs/SECURITY.md 7).
+// Stop() reverses it; every thread is joined. Redis being down at start is
 // not fatal: ingestion and dispatch retry until it is back. Nor is a
 // dashboard address that cannot be bound: it is logged as an error and jobd
 // serves gRPC without it (http_port() is 0), since the job service matters
@@ -23,19 +27,29 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
 #include "common/security/signing_keys.h"
+#include "server/auth/access_control.h"
+#include "server/auth/tls_files.h"
+#include "server/auth/token_store.h"
 
 namespace grpc {
 class Server;
+class ServerCredentials;
 }
 
 namespace muster::dashboard {
 class DashboardServer;
+class JobApi;
+}  // namespace muster::dashboard
+
+namespace muster::metrics {
+class MetricsEndpoint;
 }
 
 namespace muster::server {
@@ -51,6 +65,14 @@ class EventIngester;
 class JobService;
 class MinionKeys;
 
+namespace auth {
+class AccessControl;
+class AuditLog;
+class Authenticator;
+class Authorizer;
+class PolicyAuthorizer;
+}  // namespace auth
+
 struct JobdOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
   RedisAddress redis;
@@ -63,6 +85,14 @@ struct JobdOptions {
   // Dashboard and /metrics, host:port (port 0 picks a free one); empty
   // disables both.
   std::string http_listen = "127.0.0.1:7401";
+  // The dashboard's Host/Origin allow-list ("name" or "name:port"; see
+  // server/dashboard/host_allow_list.h); empty: the listen host, localhost,
+  // 127.0.0.1 and [::1]. A bad entry fails Start().
+  std::vector<std::string> dashboard_hosts;
+  // A second, plain-HTTP /metrics without authentication for Prometheus on
+  // the same host, host:port on a loopback address only; empty: none
+  // (/metrics on the dashboard port needs a bearer token).
+  std::string metrics_listen;
   // Longest wait after start for the streams' backlog before overdue jobs
   // are ended anyway (JobTrackerOptions::expiry_hold_limit).
   absl::Duration expiry_hold_limit = absl::Seconds(60);
@@ -70,9 +100,40 @@ struct JobdOptions {
   // loaded or created by Start(); empty: jobd_signing.key in db_path's
   // directory. Not used when `insecure`.
   std::string signing_key_path;
-  // Development only: dispatches go unsigned (loud warnings in the log).
+  // Development only: dispatches go unsigned, gRPC is plaintext and every
+  // call is allowed as principal "insecure" (loud warnings in the log).
   bool insecure = false;
+
+  // --- control-plane access (docs/SECURITY.md 7); unused when insecure ---
+  // jobd's TLS pair (PEM). Both empty: jobd_tls.crt / jobd_tls.key beside
+  // db_path, made on first start.
+  std::string tls_cert;
+  std::string tls_key;
+  // Client certificates signed by this CA (PEM) authenticate as their
+  // subject's common name; empty: jobd asks for no client certificate.
+  std::string tls_client_ca;
+  // On a database with no token: a token for principal "admin" written to
+  // this file (0600) unless the file exists. Empty: none.
+  std::string bootstrap_token_file;
+  // The policy file (auth/policy.h); empty: the built-in policy (admin may
+  // do everything, nobody else anything).
+  std::string policy_path;
+  // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
+  // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
+  // and the gRPC server's threads (0: gRPC's default, unbounded).
+  double submit_rate_per_s = 10;
+  int submit_burst = 20;
+  int max_watch_streams = 256;
+  int grpc_max_threads = 512;
 };
+
+// `jobd token create`: records a new token for `principal` in the store at
+// `db_path` (which must exist; a running jobd may have it open) and returns
+// it, created_by "jobd".
+absl::StatusOr<auth::NewToken> CreateTokenInStore(const std::string& db_path,
+                                                  const std::string& principal,
+                                                  absl::Duration ttl,
+                                                  const std::string& description);
 
 // Where the signing key is when no path is given: beside the db file.
 std::string DefaultSigningKeyPath(const std::string& db_path);
@@ -84,11 +145,16 @@ class Jobd {
 
   absl::Status Start();
   void Stop();
+  // Reads the policy file again (SIGHUP). On error the policy in force
+  // stays and the error is returned (and logged).
+  absl::Status ReloadPolicy();
 
   // The bound gRPC port (after Start).
   int port() const { return port_; }
   // The bound dashboard port after Start(); 0 when disabled or not bound.
   int http_port() const { return http_port_; }
+  // The bound --metrics_listen port after Start(); 0 when none.
+  int metrics_port() const { return metrics_port_; }
   ReturnIngester& return_ingester() { return *return_ingester_; }
   EventIngester& event_ingester() { return *event_ingester_; }
   JobTracker& tracker() { return *tracker_; }
@@ -97,16 +163,31 @@ class Jobd {
   std::string signing_key_id() const {
     return signing_key_ ? signing_key_->key_id() : std::string();
   }
+  // jobd's TLS pair after Start(); null when insecure.
+  const auth::TlsFiles* tls() const { return tls_ ? &*tls_ : nullptr; }
 
  private:
   // Creates the ingesters, the dispatcher and the metrics, and starts them.
   void StartPipelines();
   // Serves the JobService on options_.listen.
   absl::Status StartServer();
-  void StartDashboard(const http::ListenAddress& address);
+  // The dashboard (HTTPS unless insecure). An error for a bad
+  // configuration (hosts); an address that cannot be bound is only logged.
+  absl::Status StartDashboard(const http::ListenAddress& address);
+  // options_.metrics_listen (loopback only).
+  absl::Status StartMetricsEndpoint();
+  // --dashboard_hosts and --metrics_listen, before anything starts.
+  absl::Status ValidateHttpOptions() const;
 
   // Loads or creates the signing key (or warns that there is none).
   absl::Status LoadSigningKey();
+  // Loads or creates the TLS pair (nothing when insecure).
+  absl::Status LoadTls();
+  // The authenticator, authorizer, audit log and AccessControl.
+  absl::Status StartAccessControl();
+  // options_.bootstrap_token_file on a database without tokens.
+  absl::Status WriteBootstrapToken();
+  std::shared_ptr<grpc::ServerCredentials> ServerCredentials() const;
 
   JobdOptions options_;
   std::optional<security::SigningKey> signing_key_;
@@ -119,9 +200,21 @@ class Jobd {
   std::unique_ptr<JobdMetrics> metrics_;
   std::unique_ptr<JobControl> control_;
   std::unique_ptr<MinionKeys> keys_;
+  std::optional<auth::TlsFiles> tls_;
+  std::string tls_client_ca_pem_;
+  std::unique_ptr<auth::TokenStore> tokens_;
+  std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<auth::Authenticator> authenticator_;
+  // The policy; null when insecure (everything is allowed).
+  std::unique_ptr<auth::PolicyAuthorizer> policy_;
+  std::unique_ptr<auth::Authorizer> authorizer_;
+  std::unique_ptr<auth::AccessControl> access_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<dashboard::JobApi> dashboard_api_;
   std::unique_ptr<dashboard::DashboardServer> dashboard_;
+  std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint_;
+  int metrics_port_ = 0;
   int port_ = 0;
   int http_port_ = 0;
   bool started_ = false;

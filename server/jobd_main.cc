@@ -1,8 +1,17 @@
 // jobd: the central Muster JobService and its dashboard. Parses flags, runs
 // a Jobd until SIGTERM or SIGINT, then shuts down gracefully. Logs go to
 // stderr; stdout carries only the ready line, "jobd ready grpc=HOST:PORT
-// http=HOST:PORT" (real ports, also for :0; no http= when the dashboard is
-// off), printed once jobd serves. See docs/OPERATIONS.md.
+// http=HOST:PORT metrics=HOST:PORT" (real ports, also for :0; no http= when
+// the dashboard is off, no metrics= without --metrics_listen), printed once jobd serves. See docs/OPERATIONS.md.
+//
+// `jobd token create --db=PATH --principal=NAME [--ttl=720h]
+// [--description=TEXT]` prints a new API bearer token on stdout and exits
+// (docs/SECURITY.md 7.2); it works while jobd runs on the same file.
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -36,6 +45,15 @@ ABSL_FLAG(uint32_t, returns_batch_entries, 8,
           "stream entries read (and committed in one transaction) per returns batch");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:7401",
           "dashboard and /metrics address host:port (port 0 picks a free one; empty disables)");
+ABSL_FLAG(std::vector<std::string>, dashboard_hosts, {},
+          "Host names the dashboard answers to, comma-separated, each name or name:port "
+          "(a name alone: the dashboard's port); every request's Host and every POST's Origin "
+          "must be one of them (DNS rebinding, cross-site forms). Empty: the --http_listen "
+          "host, localhost, 127.0.0.1 and [::1]");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "also serve /metrics without a token over plain HTTP on this loopback host:port "
+          "(for a Prometheus on the same host); empty: only on the dashboard port, with a "
+          "bearer token");
 ABSL_FLAG(absl::Duration, expiry_hold_limit, absl::Seconds(60),
           "after start, end no job for its deadline until the returns waiting in Redis are "
           "read, or this long at most (0s: do not wait)");
@@ -43,16 +61,75 @@ ABSL_FLAG(std::string, signing_key, "",
           "Ed25519 key that signs every dispatch, created (0600, with PATH.pub) on first start; "
           "empty: jobd_signing.key in the --db file's directory");
 ABSL_FLAG(bool, insecure, false,
-          "development only: do not sign dispatches (secure relays and minions refuse them); "
-          "logs a loud warning at start and every minute");
+          "development only: do not sign dispatches (secure relays and minions refuse them), "
+          "serve gRPC in plaintext without authentication, allow every call; logs a loud "
+          "warning at start and every minute");
+ABSL_FLAG(std::string, tls_cert, "",
+          "TLS certificate (PEM) of the gRPC API; with --tls_key. Neither: jobd_tls.crt and "
+          "jobd_tls.key in the --db file's directory, a self-signed pair made on first start");
+ABSL_FLAG(std::string, tls_key, "", "TLS private key (PEM, mode 0600) of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "CA certificate(s) (PEM): client certificates it signed authenticate as their "
+          "subject's common name; empty: no client certificates");
+ABSL_FLAG(std::string, bootstrap_token_file, "",
+          "on a database with no API token: make one for principal 'admin' and write it to "
+          "this file (0600), unless the file exists");
+ABSL_FLAG(std::string, policy, "",
+          "access policy file (JSON, docs/SECURITY.md 7.3; re-read on SIGHUP); empty: the "
+          "built-in policy (principal 'admin' may do everything)");
+ABSL_FLAG(std::string, principal, "", "jobd token create: the token's principal");
+ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(),
+          "jobd token create: lifetime, e.g. 720h (0: never expires)");
+ABSL_FLAG(std::string, description, "", "jobd token create: free text, at most 256 bytes");
+ABSL_FLAG(double, submit_rate, 10,
+          "SubmitJob and RetryMissing calls per second per principal (0: unlimited)");
+ABSL_FLAG(int32_t, submit_burst, 20, "SubmitJob and RetryMissing calls a principal may burst");
+ABSL_FLAG(int32_t, max_watch_streams, 256,
+          "open WatchJob streams in all (and at most 32 per principal)");
+ABSL_FLAG(int32_t, grpc_max_threads, 512, "threads of the gRPC server (0: gRPC's default)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+
+namespace {
+
+// `jobd token create`: prints the bearer token; 0, or 2 for bad input.
+int RunTokenCommand(const std::vector<char*>& args) {
+  if (args.size() != 3 || std::string(args[2]) != "create") {
+    std::fprintf(stderr, "usage: jobd token create --db=PATH --principal=NAME [--ttl=720h] "
+                         "[--description=TEXT]\n");
+    return 2;
+  }
+  absl::StatusOr<muster::server::auth::NewToken> token = muster::server::CreateTokenInStore(
+      absl::GetFlag(FLAGS_db), absl::GetFlag(FLAGS_principal), absl::GetFlag(FLAGS_ttl),
+      absl::GetFlag(FLAGS_description));
+  if (!token.ok()) {
+    std::fprintf(stderr, "jobd token create: %s\n", std::string(token.status().message()).c_str());
+    return absl::IsInvalidArgument(token.status()) || absl::IsNotFound(token.status()) ? 2 : 1;
+  }
+  std::fprintf(stderr, "token %s for principal %s%s\n", token->record.token_id.c_str(),
+               token->record.principal.c_str(),
+               token->record.expires_at_ms == 0 ? " (never expires)" : "");
+  std::printf("%s\n", token->bearer.c_str());
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Before anything creates a file: the database, its -wal and -shm, the
-  // signing key are this user's alone (docs/SECURITY.md).
+  // signing key, the TLS key and the bootstrap token are this user's alone
+  // (docs/SECURITY.md).
   muster::UsePrivateUmask();
-  absl::SetProgramUsageMessage("jobd: Muster's central JobService (gRPC)");
-  absl::ParseCommandLine(argc, argv);
+  absl::SetProgramUsageMessage(
+      "jobd: Muster's central JobService (gRPC)\n"
+      "  jobd [flags]                 serve\n"
+      "  jobd token create --db=PATH --principal=NAME [--ttl=720h] [--description=TEXT]\n"
+      "                               print a new API bearer token");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    if (std::string(positional[1]) == "token") return RunTokenCommand(positional);
+    std::fprintf(stderr, "jobd: unknown command '%s' (jobd --help)\n", positional[1]);
+    return 2;
+  }
   // Debian's Abseil is built with deadlock detection on: it records every
   // lock order in a global graph, which shows in the hot paths' profiles.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -64,6 +141,18 @@ int main(int argc, char** argv) {
       muster::ShutdownSignal::Block();
   if (!shutdown.ok()) {
     spdlog::critical("{}", shutdown.status().ToString());
+    return 1;
+  }
+
+  // SIGHUP (reload the policy) is read from a signalfd by the main thread
+  // too, so it is blocked before any thread starts.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  int hup_fd = signalfd(-1, &hup, SFD_CLOEXEC);
+  if (hup_fd < 0) {
+    spdlog::critical("signalfd(SIGHUP) failed");
     return 1;
   }
 
@@ -91,9 +180,26 @@ int main(int argc, char** argv) {
   options.consumer = absl::GetFlag(FLAGS_consumer);
   options.returns_batch_entries = absl::GetFlag(FLAGS_returns_batch_entries);
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.dashboard_hosts = absl::GetFlag(FLAGS_dashboard_hosts);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.expiry_hold_limit = absl::GetFlag(FLAGS_expiry_hold_limit);
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.signing_key_path = absl::GetFlag(FLAGS_signing_key);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.bootstrap_token_file = absl::GetFlag(FLAGS_bootstrap_token_file);
+  options.policy_path = absl::GetFlag(FLAGS_policy);
+  options.submit_rate_per_s = absl::GetFlag(FLAGS_submit_rate);
+  options.submit_burst = absl::GetFlag(FLAGS_submit_burst);
+  options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  options.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  if (options.submit_rate_per_s < 0 || options.submit_burst < 1 ||
+      options.max_watch_streams < 1 || options.grpc_max_threads < 0) {
+    spdlog::critical("--submit_rate must be >= 0, --submit_burst and --max_watch_streams >= 1, "
+                     "--grpc_max_threads >= 0");
+    return 2;
+  }
   if (options.signing_key_path.empty()) {
     options.signing_key_path = muster::server::DefaultSigningKeyPath(options.db_path);
   }
@@ -154,9 +260,31 @@ int main(int argc, char** argv) {
     if (http.ok()) http_field = absl::StrCat(" http=", http->host, ":", jobd.http_port());
   }
   std::string grpc_host = options.listen.substr(0, options.listen.rfind(':'));
+  if (jobd.metrics_port() != 0) {
+    absl::StatusOr<muster::http::ListenAddress> metrics =
+        muster::http::ListenAddress::Parse(options.metrics_listen);
+    if (metrics.ok()) {
+      absl::StrAppend(&http_field, " metrics=", metrics->host, ":", jobd.metrics_port());
+    }
+  }
   std::printf("jobd ready grpc=%s:%d%s\n", grpc_host.c_str(), jobd.port(), http_field.c_str());
   std::fflush(stdout);
+  // Until SIGTERM/SIGINT: each SIGHUP reloads the policy (an invalid file
+  // is logged and the policy in force stays).
+  while (true) {
+    pollfd fds[2] = {{(*shutdown)->fd(), POLLIN, 0}, {hup_fd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue;  // EINTR
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info;
+      if (read(hup_fd, &info, sizeof(info)) == sizeof(info)) {
+        spdlog::info("SIGHUP: reloading the policy");
+        (void)jobd.ReloadPolicy();  // logs its outcome
+      }
+    }
+    if (fds[0].revents & POLLIN) break;
+  }
   int signal = (*shutdown)->Wait();
+  close(hup_fd);
   spdlog::info("signal {}: shutting down", signal);
   jobd.Stop();
   return 0;

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "common/metrics/metric_families.h"
 #include "proto/job_service.pb.h"
+#include "server/auth/access_control.h"
 #include "server/event_ingester.h"
 #include "server/inventory.h"
 #include "server/job_store.h"
@@ -128,6 +129,23 @@ void AddStoreFigures(const JobStoreStats& store, const ReturnIngesterStats& retu
             "Frames (4 KiB pages) in the store's WAL at the last checkpoint.", store.wal_frames);
 }
 
+void AddAccessFigures(const auth::AccessCounters& c, metrics::MetricFamilies& out) {
+  constexpr char kDeniedHelp[] =
+      "Control-plane calls refused, by reason: policy (PERMISSION_DENIED), rate (SubmitJob/"
+      "RetryMissing past --submit_rate), watch_streams (WatchJob past its limits), "
+      "unauthenticated (no valid token or certificate).";
+  out.Counter("muster_jobd_api_denied_total", kDeniedHelp, c.denied_policy,
+              {{"reason", "policy"}});
+  out.Counter("muster_jobd_api_denied_total", kDeniedHelp, c.denied_rate, {{"reason", "rate"}});
+  out.Counter("muster_jobd_api_denied_total", kDeniedHelp, c.denied_watch_streams,
+              {{"reason", "watch_streams"}});
+  out.Counter("muster_jobd_api_denied_total", kDeniedHelp, c.unauthenticated,
+              {{"reason", "unauthenticated"}});
+  out.Counter("muster_jobd_audit_suppressed_total",
+              "UNAUTHENTICATED audit rows not written (at most one per client host per second).",
+              c.audit_suppressed);
+}
+
 void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::MetricFamilies& out) {
   out.Gauge("muster_jobd_inventory_minions", "Minions in jobd's inventory.", inventory.size());
   for (const RelayView& relay : inventory.Relays(now_ms)) {
@@ -196,6 +214,7 @@ std::string JobdMetrics::Text() {
   AddIngestionFigures(sources_.returns->stats(), sources_.events->stats(), out);
   AddFleetFigures(*sources_.inventory, now_ms, out);
   AddStoreFigures(sources_.store->stats(), sources_.returns->stats(), out);
+  if (sources_.access != nullptr) AddAccessFigures(sources_.access->counters(), out);
 
   absl::MutexLock lock(&redis_mu_);
   RedisConnection* redis = redis_.Get();

@@ -34,6 +34,9 @@ class Inventory;
 class JobStore;
 class JobTracker;
 class ReturnIngester;
+namespace auth {
+class AccessControl;
+}  // namespace auth
 
 struct JobdMetricsSources {
   const JobTracker* tracker = nullptr;
@@ -45,6 +48,8 @@ struct JobdMetricsSources {
   std::string returns_stream;  // full keys, e.g. "muster:returns"
   std::string events_stream;
   std::string group = "jobd";
+  // Refusals of the control plane; null: not exported.
+  const auth::AccessControl* access = nullptr;
 };
 
 class JobdMetrics {

@@ -100,6 +100,39 @@ CREATE TABLE receipts(
   PRIMARY KEY(job_num, minion)) WITHOUT ROWID;
 ALTER TABLE job_datacenters ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3 -> 4: access control (docs/SECURITY.md, "Control plane"). API
+    // tokens, stored as a BLAKE2b-256 hash of their secret only; and the
+    // audit log, append-only: triggers refuse every UPDATE and DELETE.
+    R"sql(
+CREATE TABLE api_tokens(
+  token_id TEXT PRIMARY KEY,
+  principal TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  revoked_at_ms INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL,
+  description TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE audit(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms INTEGER NOT NULL,
+  principal TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  rpc TEXT NOT NULL,
+  jid TEXT NOT NULL,
+  function TEXT NOT NULL,
+  target TEXT NOT NULL,
+  expected INTEGER NOT NULL,
+  decision INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  rule TEXT NOT NULL);
+CREATE INDEX audit_by_principal ON audit(principal, seq);
+CREATE INDEX audit_by_jid ON audit(jid, seq);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+)sql",
 };
 
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -8,8 +8,16 @@
 // $TEST_UNDECLARED_OUTPUTS_DIR (bazel-testlogs/tests/dashboard_browser_test/
 // test.outputs/).
 //
+// jobd runs secure: the dashboard is HTTPS with jobd's self-signed
+// certificate (Chromium accepts exactly that key, by its SPKI hash) and
+// every run logs in first, through the login page's link form
+// /login#token=...&next=#/job/JID, as the bootstrap admin.
+//
 // Each Chromium run is a child process with a fresh profile directory,
 // bounded by a deadline (killed past it).
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -19,9 +27,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -58,15 +68,39 @@ std::string FindChromium() {
   return "";
 }
 
+// base64(SHA-256(SubjectPublicKeyInfo)) of the PEM certificate at `path`,
+// as Chromium's --ignore-certificate-errors-spki-list wants it.
+absl::StatusOr<std::string> SpkiHash(const std::string& path) {
+  std::string pem = ReadFile(path);
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) return absl::InvalidArgumentError("no certificate in " + path);
+  unsigned char* der = nullptr;
+  int length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  X509_free(cert);
+  if (length <= 0) return absl::InternalError("cannot encode the public key of " + path);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_length = 0;
+  EVP_Digest(der, length, digest, &digest_length, EVP_sha256(), nullptr);
+  OPENSSL_free(der);
+  std::string base64(4 * ((digest_length + 2) / 3) + 1, '\0');
+  int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(base64.data()), digest,
+                                static_cast<int>(digest_length));
+  base64.resize(written);
+  return base64;
+}
+
 // Runs headless Chromium on `url` with `mode_flags` (--dump-dom or
 // --screenshot=...), stdout to `stdout_path`. The page's JavaScript gets
 // `budget_ms` of virtual time (its 1 s polls included) before the dump.
-absl::Status RunChromium(const std::string& chromium, const std::string& url,
-                         const std::vector<std::string>& mode_flags,
+absl::Status RunChromium(const std::string& chromium, const std::string& spki_hash,
+                         const std::string& url, const std::vector<std::string>& mode_flags,
                          const std::string& stdout_path, int budget_ms = 5000) {
   std::string dir = MakeTempDir("chromium");
   std::vector<std::string> argv = {
       chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+      absl::StrCat("--ignore-certificate-errors-spki-list=", spki_hash),
       "--no-first-run", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
       absl::StrCat("--user-data-dir=", dir, "/profile"),
@@ -136,7 +170,13 @@ class DashboardBrowserTest : public ::testing::Test {
            "(scripts/install-deps.sh lists it)";
     http_port_ = FreePort();
     ClusterOptions options = ClusterOptions::Datacenters(kFleetPerDatacenter, 0, 3);
-    options.jobd_flags = {absl::StrCat("--http_listen=127.0.0.1:", http_port_)};
+    // admin may do everything; carol only read (docs/SECURITY.md 7.3).
+    std::string policy = MakeTempDir("policy") + "/policy.json";
+    std::ofstream(policy) << R"({"groups": {"viewers": ["carol"]}, "rules": [
+        {"name": "admins", "who": ["admin"], "rpcs": ["*"]},
+        {"name": "read-only", "who": ["group:viewers"], "rpcs": ["@read"]}]})";
+    options.jobd_flags = {absl::StrCat("--http_listen=127.0.0.1:", http_port_),
+                          "--policy=" + policy};
     // dc2 has 3 minions that heartbeat but never answer; dc3 one.
     options.datacenters[1].fleet.silent_ids = {"sim-00007.dc2.example.com",
                                                "sim-00023.dc2.example.com",
@@ -146,13 +186,30 @@ class DashboardBrowserTest : public ::testing::Test {
     cluster_ = std::make_unique<Cluster>(options);
     absl::Status started = cluster_->Start();
     ASSERT_TRUE(started.ok()) << started;
+    JobdAccess access = cluster_->jobd_access();
+    ASSERT_FALSE(access.insecure);
+    absl::StatusOr<std::string> spki = SpkiHash(access.tls_ca);
+    ASSERT_TRUE(spki.ok()) << spki.status();
+    spki_hash_ = *spki;
+    token_ = std::string(absl::StripAsciiWhitespace(ReadFile(access.token_file)));
+    ASSERT_FALSE(token_.empty());
   }
 
-  std::string Url(const std::string& fragment) {
-    return absl::StrCat("http://127.0.0.1:", http_port_, "/", fragment);
+  // The login link that lands on `fragment` of the page.
+  std::string Url(const std::string& fragment) { return UrlAs(token_, fragment); }
+  std::string UrlAs(const std::string& token, const std::string& fragment) {
+    return absl::StrCat("https://127.0.0.1:", http_port_, "/login#token=", token,
+                        "&next=", absl::StrReplaceAll(fragment, {{"#", "%23"}}));
+  }
+
+  absl::Status Chromium(const std::string& url, const std::vector<std::string>& mode_flags,
+                        const std::string& stdout_path) {
+    return RunChromium(chromium_, spki_hash_, url, mode_flags, stdout_path);
   }
 
   std::string chromium_;
+  std::string spki_hash_;
+  std::string token_;
   int http_port_ = 0;
   std::unique_ptr<Cluster> cluster_;
 };
@@ -186,7 +243,7 @@ TEST_F(DashboardBrowserTest, JobPageRendersCountsDatacentersAndMissingMinions) {
 
   std::string outputs = OutputsDir();
   std::string dom_path = outputs + "/dashboard_job.html";
-  absl::Status dumped = RunChromium(chromium_, Url("#/job/" + jid), {"--dump-dom"}, dom_path);
+  absl::Status dumped = Chromium(Url("#/job/" + jid), {"--dump-dom"}, dom_path);
   ASSERT_TRUE(dumped.ok()) << dumped;
   std::string dom = ReadFile(dom_path);
   ASSERT_TRUE(absl::StrContains(dom, absl::StrCat("<span id=\"jid\">", jid, "</span>")))
@@ -222,15 +279,52 @@ TEST_F(DashboardBrowserTest, JobPageRendersCountsDatacentersAndMissingMinions) {
       absl::StrContains(dom, "<span id=\"missing-range\" class=\"muted\">1–4 of 4</span>"))
       << dom;
 
+  // The audit tab lists the submit, escaped as text.
+  std::string audit_path = outputs + "/dashboard_audit.html";
+  absl::Status audit_dumped = Chromium(Url("#/audit"), {"--dump-dom"}, audit_path);
+  ASSERT_TRUE(audit_dumped.ok()) << audit_dumped;
+  std::string audit = ReadFile(audit_path);
+  size_t row = audit.find(absl::StrCat("<td>", jid, "</td>"));
+  ASSERT_NE(row, std::string::npos) << audit.substr(0, 3000);
+  std::string row_html = audit.substr(audit.rfind("<tr", row), audit.find("</tr>", row) - audit.rfind("<tr", row));
+  EXPECT_TRUE(absl::StrContains(row_html, "<td>admin</td>")) << row_html;
+  EXPECT_TRUE(absl::StrContains(row_html, "<td>SubmitJob</td>")) << row_html;
+  EXPECT_TRUE(absl::StrContains(row_html, ">ALLOWED</td>")) << row_html;
+  EXPECT_TRUE(absl::StrContains(audit, "admin (token)")) << "who is logged in";
+
+  // A read-only principal sees the same job without buttons or the
+  // audit tab.
+  grpc::ClientContext context;
+  v1::CreateTokenRequest create;
+  create.set_principal("carol");
+  v1::CreateTokenResponse carol;
+  grpc::Status created = cluster_->stub().CreateToken(&context, create, &carol);
+  ASSERT_TRUE(created.ok()) << created.error_message();
+  std::string carol_path = outputs + "/dashboard_job_read_only.html";
+  absl::Status carol_dumped =
+      Chromium(UrlAs(carol.bearer_token(), "#/job/" + jid), {"--dump-dom"}, carol_path);
+  ASSERT_TRUE(carol_dumped.ok()) << carol_dumped;
+  std::string carol_dom = ReadFile(carol_path);
+  ASSERT_TRUE(absl::StrContains(carol_dom, absl::StrCat("<span id=\"jid\">", jid, "</span>")))
+      << carol_dom.substr(0, 3000);
+  EXPECT_TRUE(absl::StrContains(carol_dom, "carol (token)"));
+  EXPECT_EQ(SummaryValue(carol_dom, "missing"), absl::StrCat(silent));
+  EXPECT_FALSE(absl::StrContains(carol_dom, "id=\"retry\"")) << MissingTable(carol_dom);
+  EXPECT_FALSE(absl::StrContains(carol_dom, "id=\"cancel\""));
+  EXPECT_TRUE(absl::StrContains(carol_dom, "id=\"nav-audit\" hidden"));
+  EXPECT_TRUE(absl::StrContains(dom, "id=\"cancel\"")) << "admin's page has the buttons";
+  EXPECT_EQ(cluster_->GetJob(jid)->state(), v1::RUNNING);
+
   // Screenshots for a human (and for the record): the job, the job list,
-  // the fleet.
+  // the fleet, the audit log.
   for (const auto& [name, fragment] :
        std::vector<std::pair<std::string, std::string>>{{"dashboard_job", "#/job/" + jid},
                                                         {"dashboard_jobs", "#/jobs"},
-                                                        {"dashboard_fleet", "#/fleet"}}) {
+                                                        {"dashboard_fleet", "#/fleet"},
+                                                        {"dashboard_audit", "#/audit"}}) {
     std::string png = absl::StrCat(outputs, "/", name, ".png");
-    absl::Status shot = RunChromium(chromium_, Url(fragment), {"--screenshot=" + png},
-                                    outputs + "/" + name + ".stdout");
+    absl::Status shot =
+        Chromium(Url(fragment), {"--screenshot=" + png}, outputs + "/" + name + ".stdout");
     ASSERT_TRUE(shot.ok()) << name << ": " << shot;
     std::string image = ReadFile(png);
     ASSERT_GT(image.size(), 8000u) << name;

@@ -1,7 +1,14 @@
 // DashboardFixture: an in-process jobd (real redis-server, real SQLite
-// file, gRPC and the HTTP dashboard on free loopback ports) whose relays are
+// file, gRPC and the dashboard on free loopback ports) whose relays are
 // played through Redis with RelayPlayer, writing exactly what relayd
 // writes. The dashboard and jobd metrics tests drive it over HTTP.
+//
+// jobd runs secure (docs/SECURITY.md 7): gRPC over TLS with its
+// self-signed pair, the bootstrap admin token, the dashboard over HTTPS.
+// The fixture's gRPC stub calls as admin; Get/Post use a dashboard session
+// of admin (logged in at SetUp) with its CSRF token and the dashboard's own
+// Origin. A test can change jobd's options in Configure() (a policy, a
+// client CA, --insecure).
 #ifndef MUSTER_TESTS_DASHBOARD_FIXTURE_H_
 #define MUSTER_TESTS_DASHBOARD_FIXTURE_H_
 
@@ -12,6 +19,9 @@
 #include <string>
 #include <vector>
 
+#include <httplib.h>
+
+#include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 #include "proto/job_service.grpc.pb.h"
 #include "server/jobd.h"
@@ -25,17 +35,46 @@ struct HttpReply {
   std::string body;
   std::string content_type;
   nlohmann::json json;  // parsed body when it is JSON, else null
+  std::multimap<std::string, std::string> headers;
+
+  // The first value of header `name` (exact case as httplib keeps it), or "".
+  std::string Header(const std::string& name) const;
+};
+
+// A logged-in dashboard session: its cookie value and CSRF token.
+struct WebSession {
+  std::string cookie;
+  std::string csrf_token;
 };
 
 class DashboardFixture : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
+  // Called by SetUp() before jobd starts.
+  virtual void Configure(server::JobdOptions& options) {}
 
-  // HTTP on the dashboard port (5 s deadline).
+  // One request to the dashboard (HTTPS, verifying jobd's certificate;
+  // HTTP when insecure; 5 s deadline) with exactly `headers`.
+  HttpReply Request(const std::string& method, const std::string& path,
+                    const httplib::Headers& headers, const std::string& body = "",
+                    const std::string& content_type = "text/plain");
+  // POST /login with `token` as the form does; the session when jobd set
+  // a cookie. On an insecure jobd: GET /api/session.
+  absl::StatusOr<WebSession> Login(const std::string& token);
+  HttpReply GetAs(const WebSession& session, const std::string& path);
+  // A POST from the dashboard's page: the session's cookie, its CSRF
+  // token (unless !with_csrf) and the dashboard's Origin.
+  HttpReply PostAs(const WebSession& session, const std::string& path, bool with_csrf = true);
+  // GET as admin's session, also sending admin's bearer token (/metrics).
   HttpReply Get(const std::string& path);
-  // POST with the dashboard's header (or without it).
-  HttpReply Post(const std::string& path, bool with_header = true);
+  // PostAs admin's session.
+  HttpReply Post(const std::string& path, bool with_csrf = true);
+  // "https://127.0.0.1:PORT", the dashboard's own origin.
+  std::string Origin() const;
+  // A gRPC stub that calls with `token` (jobd's TLS; insecure channel
+  // when insecure).
+  std::unique_ptr<v1::JobService::Stub> StubWithToken(const std::string& token) const;
 
   // Inventory minions `{prefix}0 .. {prefix}{count-1}` in `datacenter`,
   // and waits until jobd lists them all.
@@ -57,7 +96,10 @@ class DashboardFixture : public ::testing::Test {
   std::unique_ptr<RedisConnection> redis_connection_;
   std::unique_ptr<RelayPlayer> relays_;
   std::unique_ptr<server::Jobd> jobd_;
-  std::unique_ptr<v1::JobService::Stub> stub_;
+  std::unique_ptr<v1::JobService::Stub> stub_;  // as admin
+  server::JobdOptions options_;
+  std::string admin_token_;  // the bootstrap token
+  WebSession admin_;
   int minions_ = 0;  // inventory size so far
 };
 

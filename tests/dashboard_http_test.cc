@@ -186,7 +186,7 @@ TEST_F(DashboardHttpTest, MissingListPagesThroughEveryMissingId) {
 
 TEST_F(DashboardHttpTest, RetryAndCancelGoThroughTheService) {
   std::string jid = RunningJobWithReturns();
-  EXPECT_EQ(Post("/api/jobs/" + jid + "/retry", /*with_header=*/false).status, 403);
+  EXPECT_EQ(Post("/api/jobs/" + jid + "/retry", /*with_csrf=*/false).status, 403);
   HttpReply retried = Post("/api/jobs/" + jid + "/retry");
   ASSERT_EQ(retried.status, 200) << retried.body;
   EXPECT_EQ(retried.json["attempt"], 2);

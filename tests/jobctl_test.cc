@@ -16,6 +16,7 @@
 #include "server/jobd.h"
 #include "server/job_tracker.h"
 #include "tests/jobd_relay_player.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -44,11 +45,14 @@ class JobctlTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.redis = redis_server_.address();
     options.db_path = dir_ + "/muster.db";
+    access_ = testing::JobdAccess::ForDir(dir_);
+    options.bootstrap_token_file = access_.token_file;
     jobd_ = std::make_unique<server::Jobd>(options);
     ASSERT_TRUE(jobd_->Start().ok());
     server_ = absl::StrCat("127.0.0.1:", jobd_->port());
-    stub_ = v1::JobService::NewStub(
-        grpc::CreateChannel(server_, grpc::InsecureChannelCredentials()));
+    auto channel = testing::JobdChannel(server_, access_);
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    stub_ = v1::JobService::NewStub(*channel);
 
     int64_t now = absl::ToUnixMillis(absl::Now());
     ASSERT_TRUE(player_->AddMinions("dc1", {"web-1", "web-2"}, {{"role", "web"}}, now).ok());
@@ -69,6 +73,7 @@ class JobctlTest : public ::testing::Test {
   JobctlResult Run(std::vector<std::string> args, bool with_server = true) {
     std::vector<std::string> argv = {testing::RunfilePath("client/jobctl")};
     if (with_server) argv.push_back("--server=" + server_);
+    for (std::string& flag : access_.JobctlFlags()) argv.push_back(flag);
     argv.insert(argv.end(), args.begin(), args.end());
     ChildProcess process;
     std::string log = absl::StrCat(dir_, "/jobctl-", ++runs_, ".log");
@@ -116,6 +121,7 @@ class JobctlTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<server::Jobd> jobd_;
   std::string server_;
+  testing::JobdAccess access_;
   std::unique_ptr<v1::JobService::Stub> stub_;
   int runs_ = 0;
 };
@@ -191,7 +197,8 @@ TEST_F(JobctlTest, WaitFollowsTheJobToCompleteAndExitsZero) {
   std::string log = dir_ + "/wait.log";
   ASSERT_TRUE(process
                   .Start({testing::RunfilePath("client/jobctl"), "--server=" + server_,
-                          "submit", "--wait", "--type=list", "web-1,web-3", "test.ping"},
+                          access_.JobctlFlags()[0], access_.JobctlFlags()[1], "submit", "--wait",
+                          "--type=list", "web-1,web-3", "test.ping"},
                          log)
                   .ok());
   std::string jid;

@@ -27,11 +27,13 @@ TEST(JobctlWaitRestartTest, WaitReconnectsAcrossAJobdRestartAndReportsTheRealEnd
 
   ChildProcess jobctl;
   std::string log = absl::StrCat(cluster.dir(), "/jobctl-wait.log");
-  ASSERT_TRUE(jobctl
-                  .Start({RunfilePath("client/jobctl"), "--server=" + cluster.jobd_address(),
-                          "submit", "--wait", "--timeout=60s", "*", "test.ping"},
-                         log)
-                  .ok());
+  std::vector<std::string> argv = {RunfilePath("client/jobctl"),
+                                   "--server=" + cluster.jobd_address()};
+  for (std::string& flag : cluster.jobd_access().JobctlFlags()) argv.push_back(flag);
+  for (const char* arg : {"submit", "--wait", "--timeout=60s", "*", "test.ping"}) {
+    argv.push_back(arg);
+  }
+  ASSERT_TRUE(jobctl.Start(argv, log).ok());
   std::string jid;
   ASSERT_TRUE(WaitFor([&] { return RE2::PartialMatch(jobctl.ReadLog(), R"(jid (\d{20}))", &jid); },
                       absl::Seconds(10)))

@@ -15,6 +15,7 @@
 #include "proto/job_service.grpc.pb.h"
 #include "common/sqlite/sqlite.h"
 #include "tests/jobd_relay_player.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -38,8 +39,6 @@ class JobdCrashTest : public ::testing::Test {
     ASSERT_TRUE(redis_connection_->SetTimeout(absl::Seconds(30)).ok());
     relays_ = std::make_unique<RelayPlayer>(redis_connection_.get());
     port_ = testing::FreePort();
-    stub_ = v1::JobService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                                                        grpc::InsecureChannelCredentials()));
   }
 
   void StartJobd() {
@@ -49,9 +48,15 @@ class JobdCrashTest : public ::testing::Test {
                              absl::StrCat("--listen=127.0.0.1:", port_),
                              absl::StrCat("--redis=", redis_.address_string()),
                              absl::StrCat("--db=", dir_, "/muster.db"),
-                             "--returns_batch_entries=2"},
+                             access_.JobdFlags()[0], "--returns_batch_entries=2"},
                             dir_ + "/jobd.log")
                     .ok());
+    if (stub_ == nullptr) {
+      // jobd writes its certificate and the admin token at its first start.
+      auto stub = testing::JobdStub(absl::StrCat("127.0.0.1:", port_), access_);
+      ASSERT_TRUE(stub.ok()) << stub.status();
+      stub_ = *std::move(stub);
+    }
   }
 
   uint64_t MinionCount() {
@@ -72,6 +77,7 @@ class JobdCrashTest : public ::testing::Test {
   }
 
   std::string dir_ = testing::MakeTempDir("jobd_crash");
+  testing::JobdAccess access_ = testing::JobdAccess::ForDir(dir_);
   testing::RedisServer redis_;
   std::unique_ptr<RedisConnection> redis_connection_;
   std::unique_ptr<RelayPlayer> relays_;

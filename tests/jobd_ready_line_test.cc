@@ -1,6 +1,7 @@
 // jobd's ready line: started with `:0` ports, the real jobd prints exactly
-// one line on stdout, "jobd ready grpc=HOST:PORT http=HOST:PORT", with the
-// ports it bound (logs go to stderr), and both addresses answer.
+// one line on stdout, "jobd ready grpc=HOST:PORT http=HOST:PORT
+// metrics=HOST:PORT", with the ports it bound (logs go to stderr), and
+// every address answers.
 #include <grpcpp/grpcpp.h>
 
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <httplib.h>
 #include "proto/job_service.grpc.pb.h"
 #include "re2/re2.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -26,8 +28,10 @@ TEST(JobdReadyLineTest, PrintsTheBoundAddressesAloneOnStdout) {
   // stdout alone goes to the log; stderr to its own file.
   std::string command =
       absl::StrCat("exec '", RunfilePath("server/jobd"), "' --listen=127.0.0.1:0",
-                   " --http_listen=127.0.0.1:0 --redis=", redis.address_string(), " --db=", dir,
-                   "/muster.db 2>", dir, "/jobd.stderr");
+                   " --http_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --redis=",
+                   redis.address_string(), " --db=", dir,
+                   "/muster.db ", JobdAccess::ForDir(dir).JobdFlags()[0], " 2>", dir,
+                   "/jobd.stderr");
   ChildProcess jobd;
   ASSERT_TRUE(jobd.Start({"/bin/sh", "-c", command}, dir + "/jobd.stdout").ok());
   std::string stdout_text;
@@ -41,15 +45,19 @@ TEST(JobdReadyLineTest, PrintsTheBoundAddressesAloneOnStdout) {
 
   int grpc_port = 0;
   int http_port = 0;
-  ASSERT_TRUE(RE2::FullMatch(stdout_text,
-                             R"(jobd ready grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+)\n)",
-                             &grpc_port, &http_port))
+  int metrics_port = 0;
+  ASSERT_TRUE(RE2::FullMatch(
+      stdout_text,
+      R"(jobd ready grpc=127\.0\.0\.1:(\d+) http=127\.0\.0\.1:(\d+) metrics=127\.0\.0\.1:(\d+)\n)",
+      &grpc_port, &http_port, &metrics_port))
       << "stdout: " << stdout_text;
   EXPECT_NE(grpc_port, 0);
   EXPECT_NE(http_port, 0);
+  EXPECT_NE(metrics_port, 0);
 
-  auto stub = v1::JobService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", grpc_port), grpc::InsecureChannelCredentials()));
+  auto channel = JobdChannel(absl::StrCat("127.0.0.1:", grpc_port), JobdAccess::ForDir(dir));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto stub = v1::JobService::NewStub(*channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::ListRelaysRequest request;
@@ -57,10 +65,22 @@ TEST(JobdReadyLineTest, PrintsTheBoundAddressesAloneOnStdout) {
   grpc::Status status = stub->ListRelays(&context, request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
 
-  httplib::Client http("127.0.0.1", http_port);
-  httplib::Result metrics = http.Get("/metrics");
-  ASSERT_TRUE(metrics) << "GET /metrics failed";
+  // /metrics on the dashboard's HTTPS port with the admin token, and
+  // without one on the loopback --metrics_listen port.
+  JobdAccess access = JobdAccess::ForDir(dir);
+  std::ifstream token_file(access.token_file);
+  std::string token;
+  std::getline(token_file, token);
+  httplib::SSLClient https("127.0.0.1", http_port);
+  https.set_ca_cert_path(access.tls_ca.c_str());
+  https.enable_server_certificate_verification(true);
+  httplib::Result metrics = https.Get("/metrics", {{"Authorization", "Bearer " + token}});
+  ASSERT_TRUE(metrics) << "GET https://.../metrics failed";
   EXPECT_EQ(metrics->status, 200);
+  httplib::Client plain("127.0.0.1", metrics_port);
+  httplib::Result scraped = plain.Get("/metrics");
+  ASSERT_TRUE(scraped) << "GET /metrics on --metrics_listen failed";
+  EXPECT_EQ(scraped->status, 200);
 
   jobd.Stop();
   // Logs went to stderr, nothing else to stdout.

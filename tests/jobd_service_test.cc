@@ -19,11 +19,16 @@
 #include "server/jobd.h"
 #include "server/return_ingester.h"
 #include "tests/jobd_relay_player.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
 namespace muster {
 namespace {
+
+// Who the test's calls authenticate as (the jobs' submitter): the
+// bootstrap token's principal.
+constexpr char kCallerPrincipal[] = "admin";
 
 using muster::v1::JobService;
 using muster::wire::v1::Delivery;
@@ -55,10 +60,13 @@ class JobdServiceTest : public ::testing::Test {
     options.redis = redis_.address();
     options.db_path = db_path_;
     options.default_timeout_ms = 30000;
+    const testing::JobdAccess access = testing::JobdAccess::ForDir(db_path_.substr(0, db_path_.rfind('/')));
+    options.bootstrap_token_file = access.token_file;
     jobd_ = std::make_unique<server::Jobd>(options);
     ASSERT_TRUE(jobd_->Start().ok());
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", jobd_->port()),
-                                   grpc::InsecureChannelCredentials());
+    auto channel = testing::JobdChannel(absl::StrCat("127.0.0.1:", jobd_->port()), access);
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    channel_ = *channel;
     stub_ = JobService::NewStub(channel_);
   }
 
@@ -173,7 +181,8 @@ TEST_F(JobdServiceTest, SubmitFreezesExpectedSetAndWritesOneEnvelopePerDatacente
   EXPECT_EQ(job.datacenters_size(), 2);
   EXPECT_FALSE(job.datacenters(0).delivered());
   EXPECT_EQ(job.timeout_ms(), 30000u);
-  EXPECT_EQ(job.submitter(), "tester");
+  // The principal of the call, never the request's submitter field.
+  EXPECT_EQ(job.submitter(), kCallerPrincipal);
 
   // A grain target and a second jid that sorts after the first.
   v1::SubmitJobResponse db = Submit("role:db", 0, v1::GRAIN);
@@ -573,7 +582,7 @@ TEST_F(JobdServiceTest, ListJobsFiltersAndPagesNewestFirst) {
   grpc::ClientContext filtered;
   v1::ListJobsRequest running;
   running.add_states(v1::RUNNING);
-  running.set_submitter("tester");
+  running.set_submitter(kCallerPrincipal);
   ASSERT_TRUE(stub_->ListJobs(&filtered, running, &response).ok());
   EXPECT_EQ(response.jobs_size(), 2);
   grpc::ClientContext nobody;

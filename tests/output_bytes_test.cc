@@ -144,6 +144,7 @@ class OutputBytesTest : public ::testing::Test {
   std::vector<std::string> Jobctl(std::vector<std::string> args) {
     std::vector<std::string> argv = {RunfilePath("client/jobctl"),
                                      "--server=" + cluster_->jobd_address()};
+    for (std::string& flag : cluster_->jobd_access().JobctlFlags()) argv.push_back(flag);
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }

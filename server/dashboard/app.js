@@ -7,6 +7,12 @@
 // in place, on every poll: a search box keeps its focus and text, a pager
 // its position. Pages poll every 1 s (a running job) or 3 s (lists) and stop
 // polling a job once it has ended.
+//
+// Access (docs/SECURITY.md 7.6): the page first asks /api/session who is
+// logged in, the session's CSRF token (sent in X-CSRF-Token on every POST)
+// and what the policy allows; without a session (401) it goes to /login.
+// Buttons the principal may not use are not shown (jobd refuses their POSTs
+// anyway). Data from jobd reaches the DOM escaped (esc) or as textContent.
 "use strict";
 
 const view = document.getElementById("view");
@@ -70,13 +76,27 @@ function fmtAge(ms) {
   return (s / 86400).toFixed(0) + " d ago";
 }
 function hashParams() { return new URLSearchParams(location.hash.split("?")[1] || ""); }
+let session = null;     // /api/session: {principal, csrf_token, allowed: {Rpc: bool}, insecure, ...}
+
+function goLogin() { location.assign("/login" + location.hash); }
 async function api(path, options) {
-  const r = await fetch(path, Object.assign({cache: "no-store"}, options));
+  const r = await fetch(path, Object.assign({cache: "no-store", credentials: "same-origin"}, options));
   const body = await r.json().catch(() => ({}));
+  if (r.status === 401) { goLogin(); throw new Error(body.error || "not logged in"); }
   if (!r.ok) throw new Error(body.error || r.status + " " + r.statusText);
   return body;
 }
-function post(path) { return api(path, {method: "POST", headers: {"X-Muster-Dashboard": "1"}}); }
+function post(path) {
+  return api(path, {method: "POST", headers: {"X-CSRF-Token": session ? session.csrf_token : ""}});
+}
+function allowed(rpc) { return !!(session && session.allowed && session.allowed[rpc]); }
+// An element with `text` as its text (never parsed as HTML).
+function el(tag, text, className) {
+  const e = document.createElement(tag);
+  if (text != null) e.textContent = String(text);
+  if (className) e.className = className;
+  return e;
+}
 
 // Completeness bar: ok (green), failed (red), missing (grey background).
 function bar(c) {
@@ -212,8 +232,8 @@ function jobPage(jid) {
     setHtml("missing-count", String(n(job.completeness.missing)));
     setHtml("failed-count", String(n(job.completeness.failed)));
     const ended = !(job.state === "RUNNING" || job.state === "PENDING");
-    $("retry").disabled = !n(job.completeness.missing) || job.state === "CANCELLED";
-    $("cancel").disabled = ended;
+    if ($("retry")) $("retry").disabled = !n(job.completeness.missing) || job.state === "CANCELLED";
+    if ($("cancel")) $("cancel").disabled = ended;
   }
 
   async function refreshMissing() {
@@ -269,6 +289,14 @@ function jobPage(jid) {
   }
   $("retry").onclick = () => act("retry");
   $("cancel").onclick = () => act("cancel", "cancelled");
+  // No button the policy would refuse: ask once which this principal has
+  // for this job (RetryMissing may be limited to some functions).
+  $("retry").hidden = $("cancel").hidden = true;
+  api(base + "/actions").then(a => {
+    if (gen !== generation) return;
+    if (!a.RetryMissing) $("retry").remove(); else $("retry").hidden = false;
+    if (!a.CancelJob) $("cancel").remove(); else $("cancel").hidden = false;
+  }).catch(showError);
 
   return {
     interval: 1000,
@@ -378,6 +406,59 @@ function fleetPage() {
   };
 }
 
+// ---------------------------------------------------------------- audit
+
+// The audit log (ListAudit), newest first, a page at a time. Every field
+// is written with textContent: principals, reasons and targets come from
+// callers.
+function auditPage() {
+  setActive("nav-audit");
+  const gen = generation;
+  const pageSize = 50;
+  const paging = {token: "", previous: [], next: ""};
+  view.innerHTML = `<h1>Audit</h1>
+    <div class="toolbar"><input id="audit-principal" placeholder="principal" autocomplete="off">
+      <input id="audit-jid" placeholder="jid" autocomplete="off"></div>
+    <table id="audit"><thead><tr><th>seq</th><th>time</th><th>principal</th><th>peer</th><th>rpc</th>
+      <th>jid</th><th>function</th><th>target</th><th class="num">expected</th><th>decision</th><th>reason</th><th>rule</th></tr></thead>
+      <tbody id="audit-body"></tbody></table>
+    <div class="pager"><button id="audit-prev" disabled>‹ newer</button><button id="audit-next" disabled>older ›</button></div>`;
+  const filter = debounce(() => { paging.token = ""; paging.previous = []; schedule(0); }, 250);
+  $("audit-principal").addEventListener("input", filter);
+  $("audit-jid").addEventListener("input", filter);
+  $("audit-next").onclick = () => {
+    if (!paging.next) return;
+    paging.previous.push(paging.token); paging.token = paging.next; schedule(0);
+  };
+  $("audit-prev").onclick = () => { paging.token = paging.previous.pop() || ""; schedule(0); };
+  return {
+    interval: 3000,
+    async refresh() {
+      const params = new URLSearchParams({limit: pageSize, page_token: paging.token,
+        principal: $("audit-principal").value.trim(), jid: $("audit-jid").value.trim()});
+      const data = await api("/api/audit?" + params);
+      if (gen !== generation) return false;
+      const rows = (data.entries || []).map(a => {
+        const tr = el("tr");
+        tr.dataset.seq = String(n(a.seq));
+        for (const [text, cls] of [[n(a.seq), "num"], [fmtTime(a.at_ms)], [a.principal], [a.peer], [a.rpc],
+                                   [a.jid], [a.function], [a.target], [n(a.expected), "num"],
+                                   [a.decision, "decision-" + (a.decision || "")],
+                                   [a.reason], [a.rule]]) {
+          tr.append(el("td", text, cls));
+        }
+        return tr;
+      });
+      if (!rows.length) { const td = el("td", "no audit entries", "muted"); td.colSpan = 12; rows.push(el("tr")); rows[0].append(td); }
+      $("audit-body").replaceChildren(...rows);
+      paging.next = data.next_page_token || "";
+      $("audit-prev").disabled = paging.previous.length === 0;
+      $("audit-next").disabled = !paging.next;
+      return true;
+    },
+  };
+}
+
 // ---------------------------------------------------------------- routing
 
 function showError(e) {
@@ -409,8 +490,39 @@ function route() {
   const hash = location.hash || "#/jobs";
   if (hash.startsWith("#/job/")) page = jobPage(decodeURIComponent(hash.slice(6).split("?")[0]));
   else if (hash.startsWith("#/fleet")) page = fleetPage();
+  else if (hash.startsWith("#/audit") && allowed("ListAudit")) page = auditPage();
   else page = jobsPage();
   schedule(0);
 }
-window.addEventListener("hashchange", route);
-route();
+
+// Who is logged in, how, and the security state, in the header.
+function showSession() {
+  $("who").textContent = session.principal + " (" + session.authenticated_by + ")";
+  $("who").title = (session.groups || []).length ? "groups: " + session.groups.join(", ") : "";
+  const security = $("security");
+  security.textContent = session.insecure ? "INSECURE" : "HTTPS";
+  security.className = "security" + (session.insecure ? " insecure" : "");
+  security.title = session.insecure ? "jobd --insecure: no TLS, no login"
+    : "TLS; session cookie HttpOnly, Secure, SameSite=Strict; CSRF token on every POST" +
+      (session.client_certificates ? "; client certificates accepted" : "");
+  $("insecure-banner").hidden = !session.insecure;
+  $("nav-audit").hidden = !allowed("ListAudit");
+  $("logout").hidden = session.insecure || session.authenticated_by === "certificate";
+  $("logout").onclick = async () => {
+    try { await post("/logout"); } catch (e) { /* the session may be gone already */ }
+    location.assign("/login");
+  };
+}
+
+async function start() {
+  try {
+    session = await api("/api/session");
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  showSession();
+  window.addEventListener("hashchange", route);
+  route();
+}
+start();

@@ -1,5 +1,5 @@
 // The dashboard's page, stylesheet and script, compiled into the binary
-// (generated from index.html, app.css and app.js by server/dashboard/BUILD).
+// (generated from index.html, app.css, app.js, login.html and login.js by server/dashboard/BUILD).
 #ifndef MUSTER_SERVER_DASHBOARD_ASSETS_H_
 #define MUSTER_SERVER_DASHBOARD_ASSETS_H_
 
@@ -8,6 +8,8 @@ namespace muster::dashboard {
 extern const char kIndexHtml[];
 extern const char kAppCss[];
 extern const char kAppJs[];
+extern const char kLoginHtml[];
+extern const char kLoginJs[];
 
 }  // namespace muster::dashboard
 

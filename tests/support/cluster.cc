@@ -121,8 +121,6 @@ absl::Status Cluster::Start() {
   jobd_port_ = FreePort();
   jobd_address_ = absl::StrCat("127.0.0.1:", jobd_port_);
   http_address_ = absl::StrCat("127.0.0.1:", FreePort());
-  stub_ = v1::JobService::NewStub(
-      grpc::CreateChannel(jobd_address_, grpc::InsecureChannelCredentials()));
   if (absl::Status started = StartJobd(); !started.ok()) return started;
   // jobd made its signing key: relays and minions trust it.
   if (absl::Status trusted = security_->TrustJobdKey(); !trusted.ok()) return trusted;
@@ -286,10 +284,17 @@ absl::Status Cluster::StartJobd() {
       !started.ok()) {
     return started;
   }
-  // Serving means answering an RPC (jobd prints no ready line).
+  // Serving means answering an RPC (jobd prints no ready line). The stub
+  // needs jobd's certificate and token, written at its first start.
   bool serving = WaitFor(
       [&] {
         if (jobd_.Wait(absl::ZeroDuration()).ok()) return true;  // exited
+        if (stub_ == nullptr) {
+          absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+              JobdChannel(jobd_address_, jobd_access());
+          if (!channel.ok()) return false;
+          stub_ = v1::JobService::NewStub(*channel);
+        }
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
         v1::ListRelaysRequest request;

@@ -133,7 +133,12 @@ class Cluster {
   void Stop();
 
   // --- the system under test ---
+  // A stub on jobd over TLS with the admin token (plaintext when
+  // insecure); made once jobd has written its certificate and token.
   v1::JobService::Stub& stub() { return *stub_; }
+  // What any other client of jobd needs (a second channel, jobctl's flags
+  // or environment): jobd_access.h.
+  JobdAccess jobd_access() const { return security_->jobd_access(); }
   // jobd's gRPC address and its dashboard's HTTP address ("127.0.0.1:PORT").
   const std::string& jobd_address() const { return jobd_address_; }
   const std::string& http_address() const { return http_address_; }

@@ -53,9 +53,12 @@ RedisCredentials ClusterSecurity::RedisLogin(const std::string& user) const {
 
 std::vector<std::string> ClusterSecurity::JobdFlags() const {
   if (options_.insecure) return {"--insecure"};
-  return {absl::StrCat("--redis_user=", redis_acl::kJobdUser),
-          absl::StrCat("--redis_password_file=", RedisPasswordFile(redis_acl::kJobdUser)),
-          absl::StrCat("--signing_key=", signing_key_path_)};
+  std::vector<std::string> flags = {
+      absl::StrCat("--redis_user=", redis_acl::kJobdUser),
+      absl::StrCat("--redis_password_file=", RedisPasswordFile(redis_acl::kJobdUser)),
+      absl::StrCat("--signing_key=", signing_key_path_)};
+  for (std::string& flag : jobd_access().JobdFlags()) flags.push_back(std::move(flag));
+  return flags;
 }
 
 std::vector<std::string> ClusterSecurity::RelayFlags(const std::string& datacenter) const {

@@ -7,7 +7,10 @@
 //             passwords in dir/redis-users/<user>.password (0600)
 //   jobd      --redis_user=jobd --redis_password_file=...
 //             --signing_key=dir/jobd_signing.key (jobd creates it, and
-//             its .pub, at its first start)
+//             its .pub, at its first start); TLS with the self-signed
+//             pair it makes beside its db (dir/jobd_tls.crt), and
+//             --bootstrap_token_file=dir/admin.token: the admin token
+//             every client of the fixture uses (jobd_access.h)
 //   relayd    --redis_user=relay-<dc> --redis_password_file=...
 //             --trusted_keys=dir/trusted_keys [--auto_accept]; it creates
 //             its CURVE key pair and <state_dir>/relay_curve.pub itself
@@ -27,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "common/redis/redis_connection.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/redis_server.h"
 
 namespace muster::testing {
@@ -50,6 +54,9 @@ class ClusterSecurity {
   absl::Status Prepare();
   // Sets the server's ACL file and the fixture's admin login (secure only).
   void ConfigureRedis(RedisServerOptions& options) const;
+
+  // How clients reach jobd (its db is in dir): TLS and the admin token.
+  JobdAccess jobd_access() const { return JobdAccess::ForDir(options_.dir, options_.insecure); }
 
   // Flags of each process, to put before the test's own extra flags.
   std::vector<std::string> JobdFlags() const;
