@@ -86,7 +86,6 @@ class AccessControl {
   AccessCounters counters() const;
 
  private:
-  friend class StreamSlot;
   // Appends `record` (decision and reason set) for `caller`, if there is a
   // log. Never fails the call: a failed write is logged by AuditLog.
   void Write(const Caller& caller, AuditRecord record);
