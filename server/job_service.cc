@@ -348,7 +348,7 @@ Status JobService::WatchJob(grpc::ServerContext* context,
   if (!job.ok()) return ToGrpc(job.status());
   // Held until the stream ends.
   absl::StatusOr<std::unique_ptr<auth::AccessControl::StreamSlot>> slot =
-      access_->OpenWatchStream(*caller);
+      access_->OpenWatchStream(*caller, fields);
   if (!slot.ok()) return ToGrpc(slot.status());
   while (true) {
     muster::v1::Job message;
