@@ -108,8 +108,10 @@ struct JobdOptions {
   std::string policy_path;
   // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
   // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
-  // and the gRPC server's threads (0: gRPC's default, unbounded).
-  double submit_rate_per_s = 10;
+  // and the gRPC server's threads (0: gRPC's default, unbounded). The rate
+  // defaults to unlimited for jobds run in-process (tests, benchmarks); the
+  // jobd binary's --submit_rate defaults to 10.
+  double submit_rate_per_s = 0;
   int submit_burst = 20;
   int max_watch_streams = 256;
   int grpc_max_threads = 512;
