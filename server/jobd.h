@@ -8,7 +8,9 @@
 //
 // Start order: load (or create) the key that signs every dispatch, unless
 // insecure (a key file that is malformed or readable by others fails
-// Start()), open and migrate SQLite, load the inventory, recover jobs
+// Start()), the TLS pair and the policy (same rule), open and migrate
+// SQLite, set up access control (and write the bootstrap token file on a
+// database without tokens), load the inventory, recover jobs
 // (rebuilding live completeness from committed returns), start the timeout
 // timer, the ingesters (which first take over pending stream entries) and
 // the dispatcher (which re-dispatches PENDING jobs), then serve gRPC, then
@@ -120,8 +122,10 @@ struct JobdOptions {
   std::string policy_path;
   // Limits of the control plane (docs/SECURITY.md 7.5): SubmitJob and
   // RetryMissing per principal (rate 0: unlimited), open WatchJob streams,
-  // and the gRPC server's threads (0: gRPC's default, unbounded).
-  double submit_rate_per_s = 10;
+  // and the gRPC server's threads (0: gRPC's default, unbounded). The rate
+  // defaults to unlimited for jobds run in-process (tests, benchmarks); the
+  // jobd binary's --submit_rate defaults to 10.
+  double submit_rate_per_s = 0;
   int submit_burst = 20;
   int max_watch_streams = 256;
   int grpc_max_threads = 512;

@@ -19,6 +19,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -334,6 +336,12 @@ TEST_F(ApiPolicyTest, WatchStreamLimitGivesResourceExhausted) {
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(refused.error_message().find("at most 3"), std::string::npos)
       << refused.error_message();
+  std::vector<v1::AuditEntry> rows = Audit("bob");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0].rpc(), "WatchJob");
+  EXPECT_EQ(rows[0].jid(), job->jid());
+  EXPECT_EQ(rows[0].decision(), v1::AuditEntry::DENIED);
+  EXPECT_EQ(rows[0].reason(), refused.error_message());
   // Closing the streams gives the slots back.
   for (auto& context : contexts) context->TryCancel();
   for (auto& stream : streams) stream->Finish();
@@ -386,6 +394,35 @@ TEST_F(ApiPolicyTest, BadTokensAreAuditedAtMostOncePerHostPerSecond) {
   }
   EXPECT_GE(rows, 1);
   EXPECT_LE(rows, seconds + 1);  // one per second it spanned, at most
+}
+
+TEST_F(ApiPolicyTest, JobctlAuditShowsTheRowsAnAdminAsksFor) {
+  std::string command = RunfilePath("client/jobctl");
+  absl::StrAppend(&command, " --server=", cluster_->jobd_address());
+  for (const std::string& flag : cluster_->jobd_access().JobctlFlags()) {
+    absl::StrAppend(&command, " '", flag, "'");
+  }
+  absl::StrAppend(&command, " --principal=carol --denied --limit=2 audit");
+  ChildProcess jobctl;
+  std::string log = absl::StrCat(*policy_dir_, "/jobctl-audit.log");
+  ASSERT_TRUE(jobctl.Start({"/bin/sh", "-c", command + " 2>&1"}, log).ok());
+  absl::StatusOr<int> code = jobctl.Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  std::string output = jobctl.ReadLog();
+  EXPECT_EQ(*code, 0) << output;
+  // A header, carol's two newest refusals (ListAudit, then CancelJob), and
+  // the hint that there are more.
+  std::vector<std::string> lines =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(output), '\n');
+  ASSERT_EQ(lines.size(), 4u) << output;
+  EXPECT_TRUE(absl::StartsWith(lines[0], "SEQ")) << output;
+  for (size_t i = 1; i <= 2; ++i) {
+    EXPECT_NE(lines[i].find(" carol "), std::string::npos) << lines[i];
+    EXPECT_NE(lines[i].find(" DENIED "), std::string::npos) << lines[i];
+  }
+  EXPECT_NE(lines[1].find(" ListAudit "), std::string::npos) << output;
+  EXPECT_NE(lines[2].find("does not allow CancelJob"), std::string::npos) << output;
+  EXPECT_EQ(lines[3], "(more: --limit=4)");
 }
 
 TEST_F(ApiPolicyTest, SighupReloadsAChangedPolicyAndKeepsItOnAnInvalidOne) {

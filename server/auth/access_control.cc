@@ -139,7 +139,7 @@ void AccessControl::Audit(const Caller& caller, AuditRecord record) {
 }
 
 absl::StatusOr<std::unique_ptr<AccessControl::StreamSlot>> AccessControl::OpenWatchStream(
-    const Caller& caller) {
+    const Caller& caller, const AuditRecord& audit_fields) {
   const std::string& name = caller.principal.name;
   std::string refused;
   {
@@ -160,7 +160,7 @@ absl::StatusOr<std::unique_ptr<AccessControl::StreamSlot>> AccessControl::OpenWa
   }
   if (refused.empty()) return std::unique_ptr<StreamSlot>(new StreamSlot(this, name));
   denied_watch_streams_.fetch_add(1, std::memory_order_relaxed);
-  AuditRecord record;
+  AuditRecord record = audit_fields;
   record.rpc = std::string(RpcName(Rpc::kWatchJob));
   record.decision = AuditDecision::kDenied;
   record.reason = refused;

@@ -76,9 +76,10 @@ class AccessControl {
   void Audit(const Caller& caller, AuditRecord record);
 
   // A WatchJob stream slot, held while the stream is open; RESOURCE_EXHAUSTED
-  // past the limits.
   class StreamSlot;
-  absl::StatusOr<std::unique_ptr<StreamSlot>> OpenWatchStream(const Caller& caller);
+  // past the limits (audited with `audit_fields`: the jid).
+  absl::StatusOr<std::unique_ptr<StreamSlot>> OpenWatchStream(
+      const Caller& caller, const AuditRecord& audit_fields = {});
 
   const Authorizer& authorizer() const { return *authorizer_; }
   const Authenticator& authenticator() const { return *authenticator_; }
@@ -86,7 +87,6 @@ class AccessControl {
   AccessCounters counters() const;
 
  private:
-  friend class StreamSlot;
   // Appends `record` (decision and reason set) for `caller`, if there is a
   // log. Never fails the call: a failed write is logged by AuditLog.
   void Write(const Caller& caller, AuditRecord record);

@@ -273,6 +273,9 @@ absl::Status Cluster::StartJobd() {
       absl::StrCat("--db=", db_path_),
       absl::StrCat("--http_listen=", http_address_),
   };
+  // Tests and benchmarks submit faster than an operator: no rate limit
+  // unless a test asks for one (options.jobd_flags come later and win).
+  argv.push_back("--submit_rate=0");
   for (const std::string& flag : security_->JobdFlags()) {
     if (!jobd_flag_overrides_.count(flag.substr(0, flag.find('=')))) argv.push_back(flag);
   }
