@@ -41,6 +41,7 @@
 #include "proto/job_service.grpc.pb.h"
 #include "common/sqlite/sqlite.h"
 #include "tests/jobd_relay_player.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -79,8 +80,6 @@ class Bench {
     (void)redis_connection_->SetTimeout(absl::Seconds(60));
     RelayPlayer relays(redis_connection_.get());
     port_ = testing::FreePort();
-    stub_ = v1::JobService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                                                        grpc::InsecureChannelCredentials()));
     const int minions = absl::GetFlag(FLAGS_minions);
     std::vector<std::vector<std::string>> ids(3);
     for (int i = 0; i < minions; ++i) {
@@ -301,9 +300,20 @@ class Bench {
         {testing::RunfilePath("server/jobd"), absl::StrCat("--listen=127.0.0.1:", port_),
          absl::StrCat("--redis=", redis_.address_string()),
          absl::StrCat("--db=", dir_, "/muster.db"), "--log_level=warn",
-         absl::StrCat("--insecure=", absl::GetFlag(FLAGS_insecure) ? "true" : "false")},
+         absl::StrCat("--insecure=", absl::GetFlag(FLAGS_insecure) ? "true" : "false"),
+         absl::StrCat("--bootstrap_token_file=", access_.token_file)},
         dir_ + "/jobd.log");
     if (!status.ok()) std::fprintf(stderr, "start jobd: %s\n", status.ToString().c_str());
+    if (stub_ == nullptr) {
+      // TLS with jobd's self-signed certificate and the admin token, both
+      // written at its first start (plaintext with --insecure).
+      auto stub = testing::JobdStub(absl::StrCat("127.0.0.1:", port_), access_);
+      if (!stub.ok()) {
+        std::fprintf(stderr, "jobd client: %s\n", stub.status().ToString().c_str());
+        return;
+      }
+      stub_ = *std::move(stub);
+    }
   }
 
   uint64_t MinionCount() {
@@ -346,6 +356,7 @@ class Bench {
   }
 
   std::string dir_ = testing::MakeTempDir("jobd_bench");
+  testing::JobdAccess access_ = testing::JobdAccess::ForDir(dir_, absl::GetFlag(FLAGS_insecure));
   testing::RedisServer redis_;
   std::unique_ptr<RedisConnection> redis_connection_;
   int port_ = 0;

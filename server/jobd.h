@@ -8,7 +8,9 @@
 //
 // Start order: load (or create) the key that signs every dispatch, unless
 // insecure (a key file that is malformed or readable by others fails
-// Start()), open and migrate SQLite, load the inventory, recover jobs
+// Start()), the TLS pair and the policy (same rule), open and migrate
+// SQLite, set up access control (and write the bootstrap token file on a
+// database without tokens), load the inventory, recover jobs
 // (rebuilding live completeness from committed returns), start the timeout
 // timer, the ingesters (which first take over pending stream entries) and
 // the dispatcher (which re-dispatches PENDING jobs), then serve gRPC, then

@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/job_service.h"
-#include "server/job_types.h"
 
 namespace muster::server {
 namespace {
@@ -96,8 +95,7 @@ Status JobService::CreateTokenAs(const auth::Caller& caller,
   }
   if (!token.ok()) {
     audit.decision = auth::AuditDecision::kFailed;
-    audit.reason = absl::StrCat("principal ", QuoteValue(request->principal()), ": ",
-                                token.status().message());
+    audit.reason = std::string(token.status().message());
     access_->Audit(caller, std::move(audit));
     return GrpcStatusOf(token.status());
   }

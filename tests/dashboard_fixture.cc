@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/dashboard/dashboard_server.h"
+#include "tests/support/jobd_access.h"
 #include "tests/support/process.h"
 
 namespace muster::testing {
@@ -38,13 +39,17 @@ void DashboardFixture::SetUp() {
   options.listen = "127.0.0.1:0";
   options.http_listen = "127.0.0.1:0";
   options.redis = redis_.address();
-  options.db_path = MakeTempDir("dashboard") + "/muster.db";
+  const std::string dir = MakeTempDir("dashboard");
+  options.db_path = dir + "/muster.db";
+  const JobdAccess access = JobdAccess::ForDir(dir);
+  options.bootstrap_token_file = access.token_file;
   jobd_ = std::make_unique<server::Jobd>(options);
   absl::Status started = jobd_->Start();
   ASSERT_TRUE(started.ok()) << started;
   ASSERT_GT(jobd_->http_port(), 0);
-  stub_ = v1::JobService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", jobd_->port()), grpc::InsecureChannelCredentials()));
+  auto channel = JobdChannel(absl::StrCat("127.0.0.1:", jobd_->port()), access);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  stub_ = v1::JobService::NewStub(*channel);
 }
 
 void DashboardFixture::TearDown() {

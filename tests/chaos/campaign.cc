@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "tests/support/cluster.h"
+#include "tests/support/jobd_access.h"
 
 namespace muster::chaos {
 namespace {
@@ -75,8 +76,10 @@ absl::StatusOr<CampaignResult> RunCampaign(const CampaignOptions& options) {
     seeds[0] = split();
     seeds[1] = split();
   }
-  Workload workload(cluster.jobd_address(), FleetOf(cluster, cluster_options), log, seeds[0],
-                    options.workload);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> jobd =
+      testing::JobdChannel(cluster.jobd_address(), cluster.jobd_access());
+  if (!jobd.ok()) return jobd.status();
+  Workload workload(*jobd, FleetOf(cluster, cluster_options), log, seeds[0], options.workload);
   FaultInjector injector(cluster, log, seeds[1], options.faults, workload.submits_started());
 
   const absl::Time origin = absl::Now();

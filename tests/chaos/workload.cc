@@ -29,10 +29,9 @@ bool RefusedForSure(grpc::StatusCode code) {
 
 }  // namespace
 
-Workload::Workload(const std::string& jobd_address, Fleet fleet, CampaignLog& log,
+Workload::Workload(std::shared_ptr<grpc::Channel> jobd, Fleet fleet, CampaignLog& log,
                    uint64_t seed, WorkloadOptions options)
-    : stub_(v1::JobService::NewStub(
-          grpc::CreateChannel(jobd_address, grpc::InsecureChannelCredentials()))),
+    : stub_(v1::JobService::NewStub(std::move(jobd))),
       fleet_(std::move(fleet)),
       log_(log),
       options_(options),

@@ -45,7 +45,8 @@ struct Fleet {
 
 class Workload {
  public:
-  Workload(const std::string& jobd_address, Fleet fleet, CampaignLog& log, uint64_t seed,
+  // `jobd`: a channel to jobd with the cluster's credentials (JobdChannel).
+  Workload(std::shared_ptr<grpc::Channel> jobd, Fleet fleet, CampaignLog& log, uint64_t seed,
            WorkloadOptions options);
 
   // Submits jobs until `until`; then makes the retries and cancels already

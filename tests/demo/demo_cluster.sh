@@ -8,13 +8,16 @@
 # in as itself), jobd signing every dispatch, relays and minions trusting
 # only its key, and the bus encrypted with CURVE (minions pin their relay's
 # key; relays run --auto_accept, so new minion keys need no jobctl keys
-# accept in the demo).
+# accept in the demo), and jobd's API on TLS (its self-signed certificate)
+# with a bearer token: jobd writes the admin token at its first start
+# (--bootstrap_token_file) and jobctl finds both through MUSTER_TLS_CA and
+# MUSTER_TOKEN_FILE.
 #
 # usage: demo_cluster.sh BIN_DIR [--once] [--fleet N] [--insecure]
 #   BIN_DIR holds jobd, relayd, minion, fleetsim, jobctl, redis_acl.
 #   --once      stop everything after the jobs (scripted runs, CI)
 #   --fleet     virtual minions per datacenter (default 2000)
-#   --insecure  no Redis users, signatures or CURVE (development only)
+#   --insecure  no Redis users, signatures, CURVE, TLS or tokens (development only)
 # Exit status: 0 when both jobs ended with exactly the expected completeness.
 set -uo pipefail
 
@@ -97,7 +100,11 @@ if [ "$insecure" -eq 0 ]; then
   export REDISCLI_AUTH
   REDISCLI_AUTH=$(cat "$users/admin.password")
   jobd_security=(--redis_user=jobd --redis_password_file="$users/jobd.password"
-                 --signing_key="$work/jobd_signing.key")
+                 --signing_key="$work/jobd_signing.key"
+                 --bootstrap_token_file="$work/admin.token")
+  # jobctl: jobd's self-signed certificate and the admin token (both written
+  # by jobd at its first start).
+  export MUSTER_TLS_CA="$work/jobd_tls.crt" MUSTER_TOKEN_FILE="$work/admin.token"
   relay_security() {  # relay_security DC
     printf '%s\n' --redis_user="relay-$1" --redis_password_file="$users/relay-$1.password" \
       --trusted_keys="$trusted" --auto_accept
@@ -105,6 +112,12 @@ if [ "$insecure" -eq 0 ]; then
   minion_security() {  # minion_security DC
     printf '%s\n' --trusted_keys="$trusted" --relay_public_key_file="$work/$1/relay_curve.pub"
   }
+fi
+if [ "$insecure" -eq 1 ]; then
+  # A plaintext jobd: jobctl needs --insecure on every command.
+  printf '#!/bin/sh\nexec "%s" --insecure "$@"\n' "$bin/jobctl" >"$work/jobctl"
+  chmod +x "$work/jobctl"
+  jobctl="$work/jobctl"
 fi
 redis_cli=(redis-cli -p "$redis_port")
 if [ "$insecure" -eq 0 ]; then redis_cli+=(--user admin); fi
@@ -176,10 +189,13 @@ if [ "$insecure" -eq 0 ]; then
     fp=$(grep -o 'fingerprint [0-9a-f]*' "$work/relay-$dc.log" | head -1 | awk '{print $2}')
     fingerprints+=" $dc=${fp:-?}"
   done
+  tls_fp=$(grep -o 'SHA-256 [0-9A-F:]*' "$work/jobd.log" | head -1 | awk '{print $2}')
   echo "security: ON (jobd signing key ${key_id:-?}; relay CURVE keys$fingerprints;" \
-    "Redis ACL users, default user off)"
+    "Redis ACL users, default user off; API on TLS, certificate SHA-256 ${tls_fp:0:23}...," \
+    "admin token in $MUSTER_TOKEN_FILE)"
 else
-  echo "security: OFF (--insecure: no signatures, no CURVE, no Redis users; development only)"
+  echo "security: OFF (--insecure: no signatures, no CURVE, no Redis users, plaintext API" \
+    "without tokens; development only)"
 fi
 echo
 
@@ -213,7 +229,8 @@ if [ "$once" -eq 1 ]; then exit "$status"; fi
 cat <<MSG
 
 The cluster keeps running. In another terminal:
-  export MUSTER_SERVER=$MUSTER_SERVER
+  export MUSTER_SERVER=$MUSTER_SERVER${MUSTER_TLS_CA:+ MUSTER_TLS_CA=$MUSTER_TLS_CA MUSTER_TOKEN_FILE=$MUSTER_TOKEN_FILE}
+  $jobctl whoami
   $jobctl status $jid1 --all
   $jobctl retry $jid1 --wait
   $jobctl submit --type=grain 'role:db' cmd.run 'uptime' --wait
