@@ -383,7 +383,7 @@ absl::Status PolicyAuthorizer::Reload() {
 }
 
 std::shared_ptr<const Policy> PolicyAuthorizer::current() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return policy_;
 }
 
