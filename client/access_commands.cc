@@ -6,6 +6,7 @@
 #include "client/commands.h"
 #include "client/exit_codes.h"
 #include "client/format.h"
+#include "common/text/terminal_safe.h"
 
 namespace muster::jobctl {
 namespace {
@@ -16,9 +17,12 @@ std::string TokenLine(const muster::v1::ApiToken& token) {
                       : token.expires_at_ms() != 0
                           ? absl::StrCat("expires ", FormatTime(token.expires_at_ms()))
                           : "never expires";
-  return absl::StrCat(token.token_id(), "  ", token.principal(), "  created ",
-                      FormatTime(token.created_at_ms()), " by ", token.created_by(), "  ", state,
-                      token.description().empty() ? "" : absl::StrCat("  \"", EscapeForTerminal(token.description()), "\""));
+  return absl::StrCat(TerminalSafe(token.token_id()), "  ", TerminalSafe(token.principal()),
+                      "  created ", FormatTime(token.created_at_ms()), " by ",
+                      TerminalSafe(token.created_by()), "  ", state,
+                      token.description().empty()
+                          ? ""
+                          : absl::StrCat("  \"", TerminalSafe(token.description()), "\""));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "client/commands.h"
 #include "client/exit_codes.h"
 #include "client/format.h"
+#include "common/text/terminal_safe.h"
 
 namespace muster::jobctl {
 namespace {
@@ -34,13 +35,15 @@ std::string AuditTable(const google::protobuf::RepeatedPtrField<muster::v1::Audi
     std::string detail = row.target();
     if (!row.rule().empty()) absl::StrAppend(&detail, detail.empty() ? "" : "  ", "rule ", row.rule());
     if (!row.reason().empty()) absl::StrAppend(&detail, detail.empty() ? "" : "  ", row.reason());
+    // Every field the server stored may hold what a caller wrote (a target,
+    // a token id, a reason quoting them): made safe for the terminal.
     out << absl::StrFormat("%-6d %-19s %-16s %-15s %-15s %-20s %-14s %6d  %s\n", row.seq(),
                            TimeOf(row.at_ms()),
-                           row.principal().empty() ? "-" : row.principal(),
-                           DecisionWord(row.decision()), row.rpc(),
-                           row.jid().empty() ? "-" : row.jid(),
-                           row.function().empty() ? "-" : row.function(), row.expected(),
-                           detail);
+                           row.principal().empty() ? "-" : TerminalSafe(row.principal()),
+                           DecisionWord(row.decision()), TerminalSafe(row.rpc()),
+                           row.jid().empty() ? "-" : TerminalSafe(row.jid()),
+                           row.function().empty() ? "-" : TerminalSafe(row.function()),
+                           row.expected(), TerminalSafe(detail));
   }
   return out.str();
 }
@@ -88,9 +91,9 @@ int Commands::WhoAmI(const std::vector<std::string>& args) {
     out_ << ToJson(response) << "\n";
     return kExitOk;
   }
-  out_ << "principal:  " << response.principal() << "\n";
-  out_ << "by:         " << response.authenticated_by();
-  if (!response.token_id().empty()) out_ << " " << response.token_id();
+  out_ << "principal:  " << TerminalSafe(response.principal()) << "\n";
+  out_ << "by:         " << TerminalSafe(response.authenticated_by());
+  if (!response.token_id().empty()) out_ << " " << TerminalSafe(response.token_id());
   out_ << "\n";
   out_ << "groups:     " << (response.groups().empty() ? "-" : absl::StrJoin(response.groups(), ", "))
        << "\n";

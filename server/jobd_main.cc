@@ -231,16 +231,18 @@ int main(int argc, char** argv) {
     spdlog::critical("--default_timeout_ms must be 1..86400000");
     return 2;
   }
+  // Without --insecure both listeners are TLS with authentication; with it,
+  // neither is, which beyond loopback is worth a warning of its own.
   muster::WarnIfExposed(absl::StrCat("jobd: --listen=", options.listen), options.listen,
-                        /*encrypted=*/false,  // TLS: set when the TLS flags land
-                        "the gRPC API has no TLS (job arguments, output and any credential "
+                        /*encrypted=*/!options.insecure,
+                        "the gRPC API has no TLS (--insecure: job arguments, output and any credential "
                         "cross the network in clear text, and without authentication anyone "
                         "who reaches the port can submit jobs to every minion); listen on "
                         "127.0.0.1 or firewall the port");
   if (!options.http_listen.empty()) {
     muster::WarnIfExposed(absl::StrCat("jobd: --http_listen=", options.http_listen),
-                          options.http_listen, /*encrypted=*/false,
-                          "the dashboard and /metrics have no TLS (job output and any session "
+                          options.http_listen, /*encrypted=*/!options.insecure,
+                          "the dashboard and /metrics have no TLS (--insecure: job output and any session "
                           "cross the network in clear text, and without a login anyone who "
                           "reaches the port can read every job and cancel it); listen on "
                           "127.0.0.1 or put a TLS proxy in front");

@@ -24,15 +24,16 @@ class ListenerWarningTest : public ::testing::Test {
 
   // jobd with `listen` and `http_listen`, started until its ready line;
   // returns its log (stdout and stderr).
-  std::string StartJobd(const std::string& listen, const std::string& http_listen) {
+  std::string StartJobd(const std::string& listen, const std::string& http_listen,
+                        bool insecure) {
     std::string dir = MakeTempDir("jobd_listen");
     ChildProcess jobd;
-    EXPECT_TRUE(jobd.Start({RunfilePath("server/jobd"), "--listen=" + listen,
-                            "--http_listen=" + http_listen,
-                            "--redis=" + redis_.address_string(),
-                            absl::StrCat("--db=", dir, "/muster.db")},
-                           dir + "/jobd.log")
-                    .ok());
+    std::vector<std::string> argv = {RunfilePath("server/jobd"), "--listen=" + listen,
+                                     "--http_listen=" + http_listen,
+                                     "--redis=" + redis_.address_string(),
+                                     absl::StrCat("--db=", dir, "/muster.db")};
+    if (insecure) argv.push_back("--insecure");
+    EXPECT_TRUE(jobd.Start(argv, dir + "/jobd.log").ok());
     std::string log;
     EXPECT_TRUE(WaitFor(
         [&] {
@@ -48,8 +49,8 @@ class ListenerWarningTest : public ::testing::Test {
   RedisServer redis_;
 };
 
-TEST_F(ListenerWarningTest, JobdOnAllAddressesWarnsThatItsApiHasNoTls) {
-  std::string log = StartJobd("0.0.0.0:0", "127.0.0.1:0");
+TEST_F(ListenerWarningTest, InsecureJobdOnAllAddressesWarnsThatItsApiHasNoTls) {
+  std::string log = StartJobd("0.0.0.0:0", "127.0.0.1:0", /*insecure=*/true);
   EXPECT_TRUE(absl::StrContains(
       log, absl::StrCat("jobd: --listen=0.0.0.0:0 ", kReachable,
                         " and the gRPC API has no TLS")))
@@ -57,15 +58,22 @@ TEST_F(ListenerWarningTest, JobdOnAllAddressesWarnsThatItsApiHasNoTls) {
   EXPECT_FALSE(absl::StrContains(log, "--http_listen=127.0.0.1:0 is reachable")) << log;
 }
 
-TEST_F(ListenerWarningTest, JobdDashboardOnAllAddressesWarnsAndLoopbackDoesNot) {
-  std::string log = StartJobd("127.0.0.1:0", "0.0.0.0:0");
+TEST_F(ListenerWarningTest, SecureJobdOnAllAddressesHasTlsAndDoesNotWarn) {
+  // TLS and authentication on both listeners: reachable, but not in clear.
+  std::string log = StartJobd("0.0.0.0:0", "0.0.0.0:0", /*insecure=*/false);
+  EXPECT_FALSE(absl::StrContains(log, "has no TLS")) << log;
+  EXPECT_FALSE(absl::StrContains(log, "have no TLS")) << log;
+}
+
+TEST_F(ListenerWarningTest, InsecureDashboardOnAllAddressesWarnsAndLoopbackDoesNot) {
+  std::string log = StartJobd("127.0.0.1:0", "0.0.0.0:0", /*insecure=*/true);
   EXPECT_TRUE(absl::StrContains(
       log, absl::StrCat("jobd: --http_listen=0.0.0.0:0 ", kReachable,
                         " and the dashboard and /metrics have no TLS")))
       << log;
   EXPECT_FALSE(absl::StrContains(log, "--listen=127.0.0.1:0 is reachable")) << log;
 
-  std::string quiet = StartJobd("127.0.0.1:0", "127.0.0.1:0");
+  std::string quiet = StartJobd("127.0.0.1:0", "127.0.0.1:0", /*insecure=*/true);
   EXPECT_FALSE(absl::StrContains(quiet, kReachable)) << quiet;
 }
 
