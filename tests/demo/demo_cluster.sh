@@ -99,9 +99,24 @@ if [ "$insecure" -eq 0 ]; then
   # redis-cli reads the password from $REDISCLI_AUTH, not its command line.
   export REDISCLI_AUTH
   REDISCLI_AUTH=$(cat "$users/admin.password")
+  # The access policy (docs/SECURITY.md 7.3): admin may do anything, the
+  # operator runs test.* and cmd.run on the web fleet only, the viewer reads.
+  cat >"$work/policy.json" <<'POLICY'
+{
+  "groups": {"ops": ["operator"], "viewers": ["viewer"]},
+  "rules": [
+    {"name": "admins", "who": ["admin"], "rpcs": ["*"]},
+    {"name": "ops-web", "who": ["group:ops"],
+     "rpcs": ["@read", "SubmitJob", "RetryMissing", "CancelJob"],
+     "functions": ["test.*", "cmd.run"],
+     "targets": {"type": "grain", "expression": "role:web"}},
+    {"name": "read-only", "who": ["group:viewers"], "rpcs": ["@read"]}
+  ]
+}
+POLICY
   jobd_security=(--redis_user=jobd --redis_password_file="$users/jobd.password"
                  --signing_key="$work/jobd_signing.key"
-                 --bootstrap_token_file="$work/admin.token")
+                 --bootstrap_token_file="$work/admin.token" --policy="$work/policy.json")
   # jobctl: jobd's self-signed certificate and the admin token (both written
   # by jobd at its first start).
   export MUSTER_TLS_CA="$work/jobd_tls.crt" MUSTER_TOKEN_FILE="$work/admin.token"
@@ -230,7 +245,43 @@ echo
 echo "== the output of two minions of job 2"
 "$jobctl" returns "$jid2" --limit=2
 echo
-if [ "$status" -eq 0 ]; then echo "demo: both jobs show the expected completeness"; fi
+if [ "$insecure" -eq 0 ]; then
+  echo "== access control: tokens for 'operator' and 'viewer' (policy $work/policy.json)"
+  (umask 077
+   "$bin/jobd" token create --db="$work/muster.db" --principal=operator \
+     --description="demo operator" >"$work/operator.token" 2>/dev/null &&
+   "$bin/jobd" token create --db="$work/muster.db" --principal=viewer \
+     --description="demo viewer" >"$work/viewer.token" 2>/dev/null) ||
+    { echo "DEMO CHECK FAILED: jobd token create"; status=1; }
+  echo "\$ MUSTER_TOKEN_FILE=viewer.token jobctl submit '*' test.ping"
+  MUSTER_TOKEN_FILE="$work/viewer.token" "$jobctl" submit '*' test.ping
+  code=$?
+  if [ "$code" -ne 8 ]; then
+    echo "DEMO CHECK FAILED: the viewer's submit should be refused (exit 8, got $code)"
+    status=1
+  fi
+  echo "\$ MUSTER_TOKEN_FILE=operator.token jobctl submit '*' cmd.run uptime"
+  MUSTER_TOKEN_FILE="$work/operator.token" "$jobctl" submit '*' cmd.run uptime
+  code=$?
+  if [ "$code" -ne 8 ]; then
+    echo "DEMO CHECK FAILED: the operator's job on every minion should be refused (exit 8, got $code)"
+    status=1
+  fi
+  echo "\$ MUSTER_TOKEN_FILE=operator.token jobctl submit --type=compound 'G@role:web and *.dc1.example.com' test.ping --wait"
+  MUSTER_TOKEN_FILE="$work/operator.token" "$jobctl" submit --type=compound \
+    'G@role:web and *.dc1.example.com' test.ping --timeout=20s --wait >/dev/null
+  code=$?
+  if [ "$code" -ne 0 ]; then
+    echo "DEMO CHECK FAILED: the operator's job on the web fleet should run (exit $code)"
+    status=1
+  else
+    echo "(allowed: every minion it asks has role=web; COMPLETE)"
+  fi
+  echo "\$ jobctl audit --limit=4"
+  "$jobctl" audit --limit=4
+  echo
+fi
+if [ "$status" -eq 0 ]; then echo "demo: the jobs show the expected completeness and the policy held"; fi
 
 if [ "$once" -eq 1 ]; then exit "$status"; fi
 cat <<MSG
@@ -238,6 +289,8 @@ cat <<MSG
 The cluster keeps running. In another terminal:
   export MUSTER_SERVER=$MUSTER_SERVER${MUSTER_TLS_CA:+ MUSTER_TLS_CA=$MUSTER_TLS_CA MUSTER_TOKEN_FILE=$MUSTER_TOKEN_FILE}
   $jobctl whoami
+  $jobctl audit
+  MUSTER_TOKEN_FILE=$work/viewer.token $jobctl whoami
   $jobctl status $jid1 --all
   $jobctl retry $jid1 --wait
   $jobctl submit --type=grain 'role:db' cmd.run 'uptime' --wait

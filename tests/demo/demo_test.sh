@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the README's demo cluster non-interactively with the binaries Bazel
-# built, and fails unless both jobs show the expected completeness.
+# built, and fails unless the jobs show the expected completeness and the
+# access policy refuses and allows what it should.
 set -uo pipefail
 root="${TEST_SRCDIR}/muster"
 bin="${TEST_TMPDIR}/bin"
@@ -12,6 +13,6 @@ done
 out="${TEST_TMPDIR}/demo.out"
 KEEP_DEMO_DIR=1 "$root/tests/demo/demo_cluster.sh" "$bin" --once --fleet 500 2>&1 | tee "$out"
 code=${PIPESTATUS[0]}
-grep -q "demo: both jobs show the expected completeness" "$out" || code=1
+grep -q "demo: the jobs show the expected completeness and the policy held" "$out" || code=1
 grep -q "^security: ON" "$out" || code=1
 exit "$code"
