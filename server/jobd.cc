@@ -293,6 +293,11 @@ absl::Status Jobd::StartDashboard(const http::ListenAddress& address) {
   dashboard.insecure = options_.insecure;
   if (tls_) dashboard.tls = {tls_->cert_path, tls_->key_path, options_.tls_client_ca};
   dashboard.hosts = options_.dashboard_hosts;
+  dashboard.login_refused = [access = access_.get()](const std::string& peer,
+                                                     const std::string& token_id,
+                                                     const std::string& reason) {
+    access->RefuseCredentials(peer, "DashboardLogin", token_id, reason);
+  };
   // The dashboard calls JobService's ...As methods: the same policy and
   // audit as gRPC (server/dashboard/job_api.h).
   dashboard_api_ = dashboard::ForService(service_.get());

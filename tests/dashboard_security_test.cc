@@ -113,6 +113,24 @@ TEST_F(DashboardSecurityTest, LoginWithABadTokenIsRefused) {
   }
 }
 
+TEST_F(DashboardSecurityTest, ALoginWithAForgedTokenIsAuditedLikeAForgedGrpcCall) {
+  std::string forged = std::string("mst_0123456789abcdef_") + std::string(64, '0');
+  HttpReply reply = Request("POST", "/login", {{"Origin", Origin()}}, "token=" + forged,
+                            "application/x-www-form-urlencoded");
+  ASSERT_EQ(reply.status, 401);
+  grpc::ClientContext context;
+  v1::ListAuditRequest request;
+  request.add_decisions(v1::AuditEntry::UNAUTHENTICATED);
+  v1::ListAuditResponse response;
+  ASSERT_TRUE(stub_->ListAudit(&context, request, &response).ok());
+  ASSERT_GE(response.entries_size(), 1);
+  const v1::AuditEntry& row = response.entries(0);
+  EXPECT_EQ(row.rpc(), "DashboardLogin");
+  EXPECT_EQ(row.principal(), "");
+  EXPECT_TRUE(absl::StartsWith(row.peer(), "dashboard ")) << row.peer();
+  EXPECT_TRUE(absl::StrContains(row.reason(), "token 0123456789abcdef")) << row.reason();
+}
+
 TEST_F(DashboardSecurityTest, LoginWithAGoodTokenSetsAnHttpOnlySecureStrictCookie) {
   HttpReply reply = Request("POST", "/login", {{"Origin", Origin()}},
                             "token=" + admin_token_ + "&next=%23/job/abc",

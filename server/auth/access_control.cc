@@ -67,25 +67,29 @@ absl::StatusOr<Caller> AccessControl::Identify(const grpc::ServerContext& contex
                                                std::string_view rpc) {
   absl::StatusOr<Principal> principal = authenticator_->Identify(context);
   if (principal.ok()) return Caller{*std::move(principal), context.peer()};
-  unauthenticated_.fetch_add(1, std::memory_order_relaxed);
   // Calls without any credentials are refused without a row: the audit is
   // for credentials that failed (a stolen, expired or revoked token).
   if (PresentedCredentials(context)) {
-    std::string peer = context.peer();
-    if (TakeUnauthenticatedRow(peer)) {
-      AuditRecord record;
-      record.rpc = std::string(rpc);
-      record.decision = AuditDecision::kUnauthenticated;
-      std::string token_id = PresentedTokenId(context);
-      record.reason = token_id.empty()
-                          ? std::string(principal.status().message())
-                          : absl::StrCat("token ", token_id, ": ", principal.status().message());
-      Write(Caller{Principal{"", AuthMethod::kToken, token_id}, peer}, std::move(record));
-    } else {
-      audit_suppressed_.fetch_add(1, std::memory_order_relaxed);
-    }
+    RefuseCredentials(context.peer(), std::string(rpc), PresentedTokenId(context),
+                      std::string(principal.status().message()));
+  } else {
+    unauthenticated_.fetch_add(1, std::memory_order_relaxed);
   }
   return absl::UnauthenticatedError(principal.status().message());
+}
+
+void AccessControl::RefuseCredentials(const std::string& peer, const std::string& rpc,
+                                      const std::string& token_id, const std::string& message) {
+  unauthenticated_.fetch_add(1, std::memory_order_relaxed);
+  if (!TakeUnauthenticatedRow(peer)) {
+    audit_suppressed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  AuditRecord record;
+  record.rpc = rpc;
+  record.decision = AuditDecision::kUnauthenticated;
+  record.reason = token_id.empty() ? message : absl::StrCat("token ", token_id, ": ", message);
+  Write(Caller{Principal{"", AuthMethod::kToken, token_id}, peer}, std::move(record));
 }
 
 absl::StatusOr<Decision> AccessControl::Authorize(const Caller& caller,

@@ -59,6 +59,13 @@ class AccessControl {
   // audit row (gRPC's ServerContext does not say it).
   absl::StatusOr<Caller> Identify(const grpc::ServerContext& context, std::string_view rpc = {});
 
+  // Credentials presented outside gRPC (the dashboard's login form) that
+  // did not authenticate: audited UNAUTHENTICATED exactly as Identify
+  // audits a failed gRPC call (at most one row per peer host per second,
+  // the rest counted as suppressed), `rpc` naming the entry point.
+  void RefuseCredentials(const std::string& peer, const std::string& rpc,
+                         const std::string& token_id, const std::string& message);
+
   // Before any work: may `caller` make `request`? PERMISSION_DENIED naming
   // the rule and reason (audited with `audit_fields`: jid, target...), or
   // RESOURCE_EXHAUSTED for a SubmitJob/RetryMissing past the principal's

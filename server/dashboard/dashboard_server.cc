@@ -330,7 +330,12 @@ void DashboardServer::Login(const httplib::Request& req, Res res) {
       token.empty() ? absl::UnauthenticatedError("no token given")
                     : authenticator_->FromBearerToken(token);
   if (!principal.ok()) {
-    spdlog::warn("dashboard: login from {} refused: {}", Peer(req), std::string(principal.status().message()));
+    spdlog::warn("dashboard: login from {} refused: {}", Peer(req),
+                 std::string(principal.status().message()));
+    if (options_.login_refused && !token.empty()) {
+      options_.login_refused(Peer(req), std::string(server::auth::TokenIdOf(token)),
+                             std::string(principal.status().message()));
+    }
     res.status = 401;
     std::string error = absl::StrCat("<p class=\"error\" id=\"login-error\">Login refused: ",
                                      HtmlEscape(principal.status().message()), "</p>");

@@ -84,6 +84,12 @@ struct DashboardOptions {
   // A token session's token is verified again after this long, and on
   // every POST.
   absl::Duration reverify_interval = absl::Seconds(30);
+  // Called with (peer, token id or "", reason) for every login refused for
+  // bad credentials (jobd audits it: AccessControl::RefuseCredentials).
+  // Optional; must be thread-safe.
+  std::function<void(const std::string& peer, const std::string& token_id,
+                     const std::string& reason)>
+      login_refused;
 };
 
 class DashboardServer {
