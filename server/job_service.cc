@@ -12,6 +12,7 @@
 #include "common/ids/ids.h"
 #include "common/target/target.h"
 #include "server/job_service_messages.h"
+#include "server/grpc_status.h"
 #include "server/job_types_proto.h"
 
 namespace muster::server {
@@ -29,22 +30,7 @@ Status Invalid(const std::string& message) {
   return Status(StatusCode::INVALID_ARGUMENT, message);
 }
 
-Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return Status::OK;
-  StatusCode code = StatusCode::INTERNAL;
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument: code = StatusCode::INVALID_ARGUMENT; break;
-    case absl::StatusCode::kNotFound: code = StatusCode::NOT_FOUND; break;
-    case absl::StatusCode::kFailedPrecondition: code = StatusCode::FAILED_PRECONDITION; break;
-    case absl::StatusCode::kUnavailable: code = StatusCode::UNAVAILABLE; break;
-    case absl::StatusCode::kPermissionDenied: code = StatusCode::PERMISSION_DENIED; break;
-    case absl::StatusCode::kResourceExhausted: code = StatusCode::RESOURCE_EXHAUSTED; break;
-    case absl::StatusCode::kUnauthenticated: code = StatusCode::UNAUTHENTICATED; break;
-    case absl::StatusCode::kAlreadyExists: code = StatusCode::ALREADY_EXISTS; break;
-    default: break;
-  }
-  return Status(code, std::string(status.message()));
-}
+Status ToGrpc(const absl::Status& status) { return ToGrpcStatus(status); }
 
 Status ValidateJid(const std::string& jid) {
   if (!IsJid(jid)) {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/grpc_status.h"
 #include "server/job_service.h"
 
 namespace muster::server {
@@ -18,20 +19,6 @@ using grpc::StatusCode;
 
 constexpr int64_t kMaxTtlMs = int64_t{3650} * 24 * 3600 * 1000;
 
-Status GrpcStatusOf(const absl::Status& status) {
-  if (status.ok()) return Status::OK;
-  StatusCode code = StatusCode::INTERNAL;
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument: code = StatusCode::INVALID_ARGUMENT; break;
-    case absl::StatusCode::kNotFound: code = StatusCode::NOT_FOUND; break;
-    case absl::StatusCode::kUnauthenticated: code = StatusCode::UNAUTHENTICATED; break;
-    case absl::StatusCode::kPermissionDenied: code = StatusCode::PERMISSION_DENIED; break;
-    case absl::StatusCode::kResourceExhausted: code = StatusCode::RESOURCE_EXHAUSTED; break;
-    case absl::StatusCode::kUnavailable: code = StatusCode::UNAVAILABLE; break;
-    default: break;
-  }
-  return Status(code, std::string(status.message()));
-}
 
 void FillToken(const auth::TokenRecord& record, muster::v1::ApiToken* out) {
   out->set_token_id(record.token_id);
@@ -55,7 +42,7 @@ Status JobService::CreateToken(grpc::ServerContext* context,
                                const muster::v1::CreateTokenRequest* request,
                                muster::v1::CreateTokenResponse* response) {
   absl::StatusOr<auth::Caller> caller = access_->Identify(*context, "CreateToken");
-  if (!caller.ok()) return GrpcStatusOf(caller.status());
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   return CreateTokenAs(*caller, request, response);
 }
 
@@ -63,7 +50,7 @@ Status JobService::RevokeToken(grpc::ServerContext* context,
                                const muster::v1::RevokeTokenRequest* request,
                                muster::v1::RevokeTokenResponse* response) {
   absl::StatusOr<auth::Caller> caller = access_->Identify(*context, "RevokeToken");
-  if (!caller.ok()) return GrpcStatusOf(caller.status());
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   return RevokeTokenAs(*caller, request, response);
 }
 
@@ -71,7 +58,7 @@ Status JobService::ListTokens(grpc::ServerContext* context,
                               const muster::v1::ListTokensRequest* request,
                               muster::v1::ListTokensResponse* response) {
   absl::StatusOr<auth::Caller> caller = access_->Identify(*context, "ListTokens");
-  if (!caller.ok()) return GrpcStatusOf(caller.status());
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   return ListTokensAs(*caller, request, response);
 }
 
@@ -81,7 +68,7 @@ Status JobService::CreateTokenAs(const auth::Caller& caller,
   auth::AuditRecord audit = AuditFields(auth::Rpc::kCreateToken);
   absl::StatusOr<auth::Decision> decision =
       access_->Authorize(caller, auth::AccessRequest{auth::Rpc::kCreateToken, ""}, audit);
-  if (!decision.ok()) return GrpcStatusOf(decision.status());
+  if (!decision.ok()) return ToGrpcStatus(decision.status());
   audit.rule = decision->rule;
 
   absl::StatusOr<auth::NewToken> token;
@@ -97,7 +84,7 @@ Status JobService::CreateTokenAs(const auth::Caller& caller,
     audit.decision = auth::AuditDecision::kFailed;
     audit.reason = std::string(token.status().message());
     access_->Audit(caller, std::move(audit));
-    return GrpcStatusOf(token.status());
+    return ToGrpcStatus(token.status());
   }
   audit.decision = auth::AuditDecision::kAllowed;
   audit.reason = absl::StrCat("token ", token->record.token_id, " for ", token->record.principal,
@@ -116,7 +103,7 @@ Status JobService::RevokeTokenAs(const auth::Caller& caller,
   auth::AuditRecord audit = AuditFields(auth::Rpc::kRevokeToken);
   absl::StatusOr<auth::Decision> decision =
       access_->Authorize(caller, auth::AccessRequest{auth::Rpc::kRevokeToken, ""}, audit);
-  if (!decision.ok()) return GrpcStatusOf(decision.status());
+  if (!decision.ok()) return ToGrpcStatus(decision.status());
   audit.rule = decision->rule;
 
   absl::StatusOr<auth::TokenRecord> revoked = tokens_->Revoke(request->token_id(), absl::Now());
@@ -124,7 +111,7 @@ Status JobService::RevokeTokenAs(const auth::Caller& caller,
     audit.decision = auth::AuditDecision::kFailed;
     audit.reason = std::string(revoked.status().message());
     access_->Audit(caller, std::move(audit));
-    return GrpcStatusOf(revoked.status());
+    return ToGrpcStatus(revoked.status());
   }
   audit.decision = auth::AuditDecision::kAllowed;
   audit.reason = absl::StrCat("token ", revoked->token_id, " of ", revoked->principal);
@@ -138,10 +125,10 @@ Status JobService::ListTokensAs(const auth::Caller& caller,
                                 muster::v1::ListTokensResponse* response) {
   absl::StatusOr<auth::Decision> decision = access_->Authorize(
       caller, auth::AccessRequest{auth::Rpc::kListTokens, ""}, AuditFields(auth::Rpc::kListTokens));
-  if (!decision.ok()) return GrpcStatusOf(decision.status());
+  if (!decision.ok()) return ToGrpcStatus(decision.status());
   absl::StatusOr<std::vector<auth::TokenRecord>> tokens =
       tokens_->List(request->include_inactive(), request->principal(), absl::Now());
-  if (!tokens.ok()) return GrpcStatusOf(tokens.status());
+  if (!tokens.ok()) return ToGrpcStatus(tokens.status());
   for (const auth::TokenRecord& token : *tokens) FillToken(token, response->add_tokens());
   return Status::OK;
 }
