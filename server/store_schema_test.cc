@@ -40,7 +40,18 @@ TEST(StoreSchemaTest, ANewFileGetsEveryTableAtTheCurrentVersion) {
   ASSERT_TRUE(version.ok()) << version.status();
   EXPECT_EQ(*version, kSchemaVersion);
   EXPECT_EQ(UserVersion(*db), kSchemaVersion);
-  EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table'"), 8);
+  // The 10 of the migrations, and sqlite_sequence (audit's AUTOINCREMENT).
+  EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table'"), 11);
+  EXPECT_EQ(Columns(*db, "api_tokens"),
+            "token_id TEXT 1, principal TEXT 1, secret_hash BLOB 1, created_at_ms INTEGER 1, "
+            "expires_at_ms INTEGER 1, revoked_at_ms INTEGER 1, created_by TEXT 1, "
+            "description TEXT 1");
+  EXPECT_EQ(Columns(*db, "audit"),
+            "seq INTEGER 0, at_ms INTEGER 1, principal TEXT 1, peer TEXT 1, rpc TEXT 1, "
+            "jid TEXT 1, function TEXT 1, target TEXT 1, expected INTEGER 1, "
+            "decision INTEGER 1, reason TEXT 1, rule TEXT 1");
+  EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM sqlite_master WHERE type='trigger'"), 2)
+      << "audit's append-only triggers";
   EXPECT_EQ(Columns(*db, "jobs"),
             "num INTEGER 0, jid TEXT 1, target_type INTEGER 1, expression TEXT 1, "
             "function TEXT 1, args BLOB 1, timeout_ms INTEGER 1, submitter TEXT 1, "
