@@ -25,7 +25,7 @@ Relay::~Relay() { Stop(); }
 
 absl::Status Relay::Open() {
   RETURN_IF_ERROR(ValidateRelayOptions(options_));
-  if (mkdir(options_.state_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (mkdir(options_.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::UnavailableError(
         absl::StrCat("--state_dir '", options_.state_dir, "': ", strerror(errno)));
   }
