@@ -98,9 +98,12 @@ TEST(JobStoreTest, UpgradesADatabaseFromBeforeReceiptsInPlace) {
     }).ok());
   }
   {
-    // What schema 2 looked like: no receipts table, no received column.
+    // What schema 2 looked like: no receipts table, no received column
+    // (and none of schema 4's access-control tables).
     auto db = Database::Open(path);
     ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE api_tokens").ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE audit").ok());
     ASSERT_TRUE((*db)->Exec("DROP TABLE receipts").ok());
     ASSERT_TRUE((*db)->Exec("ALTER TABLE job_datacenters DROP COLUMN received").ok());
     ASSERT_TRUE((*db)->Exec("PRAGMA user_version=2").ok());
@@ -120,6 +123,46 @@ TEST(JobStoreTest, UpgradesADatabaseFromBeforeReceiptsInPlace) {
     absl::Status listed = s.ForEachReceipt(job.num, [&](uint32_t m) { received.push_back(m); });
     EXPECT_TRUE(listed.ok());
     EXPECT_EQ(received, std::vector<uint32_t>({2}));
+    return absl::OkStatus();
+  }).ok());
+}
+
+// A database of schema 3 (before access control) is upgraded in place: its
+// jobs stay, and the token and audit tables start empty and usable.
+TEST(JobStoreTest, UpgradesADatabaseFromBeforeAccessControlInPlace) {
+  std::string path = NewDbPath();
+  JobRow job = SampleJob();
+  {
+    auto store = JobStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+      absl::StatusOr<int64_t> num = s.InsertJob(job);
+      if (!num.ok()) return num.status();
+      job.num = *num;
+      return absl::OkStatus();
+    }).ok());
+  }
+  {
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE api_tokens").ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE audit").ok());
+    ASSERT_TRUE((*db)->Exec("PRAGMA user_version=3").ok());
+  }
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->schema_version(), kSchemaVersion);
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    absl::StatusOr<std::vector<JobRow>> jobs = s.LoadJobs();
+    if (!jobs.ok()) return jobs.status();
+    EXPECT_EQ(jobs->size(), 1u);
+    EXPECT_EQ(*s.db().QueryInt("SELECT count(*) FROM api_tokens"), 0);
+    EXPECT_EQ(*s.db().QueryInt("SELECT count(*) FROM audit"), 0);
+    EXPECT_TRUE(s.db().Exec("INSERT INTO audit(at_ms, principal, peer, rpc, jid, function, "
+                            "target, expected, decision, reason, rule) VALUES "
+                            "(1, 'a', 'p', 'SubmitJob', '', '', '', 0, 1, '', '')")
+                    .ok());
+    EXPECT_FALSE(s.db().Exec("DELETE FROM audit").ok()) << "audit is append-only";
     return absl::OkStatus();
   }).ok());
 }
