@@ -26,6 +26,14 @@ void ReturnOutbox::PruneStale() {
     schedule_.pop();
   }
   while (!unsent_.empty() && !entries_.contains(unsent_.front())) unsent_.pop_front();
+  // Returns are sent oldest first, so those that left (or are gone) leave
+  // the front of unreceipted_ too: it stays as short as unsent_ even for a
+  // minion that never asks TakeHeldBack.
+  while (!unreceipted_.empty()) {
+    auto it = entries_.find(unreceipted_.front());
+    if (it != entries_.end() && it->second.sends == 0) break;
+    unreceipted_.pop_front();
+  }
 }
 
 void ReturnOutbox::MarkSent(uint64_t id, Entry& entry, absl::Time now) {
@@ -169,12 +177,9 @@ std::optional<absl::Time> ReturnOutbox::NextDue() {
 namespace muster::minion {
 
 std::optional<absl::Time> ReturnOutbox::NextHeldBack(absl::Duration grace) {
-  while (!unreceipted_.empty()) {
-    auto it = entries_.find(unreceipted_.front());
-    if (it != entries_.end() && it->second.sends == 0) return it->second.due + grace;
-    unreceipted_.pop_front();  // gone, or its return left
-  }
-  return std::nullopt;
+  PruneStale();
+  if (unreceipted_.empty()) return std::nullopt;
+  return entries_.at(unreceipted_.front()).due + grace;
 }
 
 std::vector<const wire::v1::Return*> ReturnOutbox::TakeHeldBack(absl::Time now,

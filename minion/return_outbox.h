@@ -114,6 +114,9 @@ class ReturnOutbox {
   size_t in_flight() const { return in_flight_; }
   // How many sends were resends (for stats).
   uint64_t resends() const { return resends_; }
+  // Records kept for TakeHeldBack (stats and tests): never more than the
+  // returns not yet sent, once PruneStale has run.
+  size_t held_back_records() const { return unreceipted_.size(); }
   // The current resend timeout.
   absl::Duration rto() const { return rto_; }
 
@@ -132,8 +135,8 @@ class ReturnOutbox {
     bool operator>(const Scheduled& other) const { return due > other.due; }
   };
 
-  // Drops schedule items whose entry is gone or was rescheduled, and
-  // unsent ids whose entry is gone.
+  // Drops schedule items whose entry is gone or was rescheduled, unsent ids
+  // whose entry is gone, and unreceipted ids whose entry is gone or sent.
   void PruneStale();
   // Removes the return with `key`, answered at `now`; false when there is
   // none.
@@ -157,8 +160,8 @@ class ReturnOutbox {
   // Returns never sent, oldest first (ids only grow); an id whose entry is
   // gone is stale.
   std::deque<uint64_t> unsent_;
-  // Returns not yet taken by TakeHeldBack, oldest first (may be stale:
-  // gone or sent since).
+  // Returns not yet taken by TakeHeldBack, oldest first; PruneStale keeps
+  // its front an entry never sent.
   std::deque<uint64_t> unreceipted_;
   // Sent returns' resends; min-heap by due time; an item is stale when its
   // entry is gone or its due differs.

@@ -298,5 +298,21 @@ TEST(ReturnOutboxTest, AReturnSentInTimeNeedsNoReceipt) {
   EXPECT_TRUE(outbox.TakeHeldBack(kStart + absl::Seconds(5), absl::Milliseconds(500), 10).empty());
 }
 
+TEST(ReturnOutboxTest, AMinionThatNeverReceiptsKeepsNoRecordOfSentReturns) {
+  // The reference minion never calls TakeHeldBack: what it sent and had
+  // acknowledged must not pile up for it.
+  ReturnOutbox outbox;
+  for (int i = 0; i < 1000; ++i) {
+    Return ret = MakeReturn("j" + std::to_string(i), "m");
+    outbox.Add(ret, kStart);
+    ASSERT_EQ(Take(outbox, kStart), 1u);
+    outbox.Acknowledge(AckOf(ret), kStart);
+    EXPECT_LE(outbox.held_back_records(), 1u) << "after return " << i;
+  }
+  EXPECT_EQ(outbox.size(), 0u);
+  EXPECT_EQ(outbox.NextHeldBack(absl::Milliseconds(500)), std::nullopt);
+  EXPECT_EQ(outbox.NextDue(), std::nullopt);
+}
+
 }  // namespace
 }  // namespace muster::minion
