@@ -40,7 +40,6 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
   ASSIGN_OR_RETURN(std::unique_ptr<RelaySpool> spool, RelaySpool::Open(options.SpoolPath()));
   zmq::socket_t router(context, zmq::socket_type::router);
   router.set(zmq::sockopt::maxmsgsize, kMaxInboundMessageBytes);
-  router.set(zmq::sockopt::rcvhwm, 100000);
   router.set(zmq::sockopt::sndhwm, 100000);
   router.set(zmq::sockopt::linger, 500);
   try {

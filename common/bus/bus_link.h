@@ -31,7 +31,11 @@
 // 100,000-minion benchmark on a loaded machine). A client cannot stop its
 // input that way: its sockets have no receive high-water mark (what it
 // receives is bounded by the protocol: job frames, and ACKs for at most
-// its window of returns, docs/PROTOCOL.md 3.3). A server's handshake limit
+// its window of returns, docs/PROTOCOL.md 3.3). The same abort follows
+// when the stopped input is restarted later and its buffer still holds a
+// client's PING (the PONG is written on the dead engine): so a server's
+// sockets have no receive high-water mark either, and never stop reading
+// (bus_link.cc says what bounds them). A server's handshake limit
 // is at least 30 s, so a relay too busy to finish CURVE handshakes quickly
 // does not drop them and make its whole fleet reconnect at once.
 #ifndef MUSTER_COMMON_BUS_BUS_LINK_H_

@@ -67,6 +67,8 @@ TEST(BusLinkTest, ServerSendsNoHeartbeatOfItsOwn) {
   EXPECT_EQ(socket.get(zmq::sockopt::heartbeat_ivl), 0);
   EXPECT_EQ(socket.get(zmq::sockopt::heartbeat_timeout), -1);
   EXPECT_EQ(socket.get(zmq::sockopt::handshake_ivl), 30000);
+  // And never stops reading a connection (the abort of bus_link.cc).
+  EXPECT_EQ(socket.get(zmq::sockopt::rcvhwm), 0);
   EXPECT_EQ(socket.get(zmq::sockopt::tcp_keepalive), 1);
 }
 

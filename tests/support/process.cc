@@ -14,13 +14,46 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
 namespace muster::testing {
+namespace {
+
+absl::Mutex crashes_mutex;
+std::vector<std::string>& Crashes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(crashes_mutex) {
+  static auto* crashes = new std::vector<std::string>();
+  return *crashes;
+}
+
+bool IsCrashSignal(int signal) {
+  return signal == SIGABRT || signal == SIGSEGV || signal == SIGBUS || signal == SIGFPE ||
+         signal == SIGILL || signal == SIGSYS;
+}
+
+}  // namespace
+
+std::vector<std::string> CrashedChildren() {
+  absl::MutexLock lock(&crashes_mutex);
+  return Crashes();
+}
+
+void ChildProcess::Reaped(int status) {
+  if (WIFSIGNALED(status) && IsCrashSignal(WTERMSIG(status))) {
+    std::string crash = absl::StrCat(program_, " pid ", pid_, ": signal ", WTERMSIG(status), " (",
+                                     strsignal(WTERMSIG(status)), "); log ",
+                                     log_path_.empty() ? "(none)" : log_path_);
+    fprintf(stderr, "CRASH: %s\n", crash.c_str());
+    absl::MutexLock lock(&crashes_mutex);
+    Crashes().push_back(std::move(crash));
+  }
+  pid_ = -1;
+}
 
 ChildProcess::~ChildProcess() {
   if (running()) Stop();
@@ -31,6 +64,7 @@ absl::Status ChildProcess::Start(const std::vector<std::string>& argv,
   if (running()) return absl::FailedPreconditionError("process already running");
   if (argv.empty()) return absl::InvalidArgumentError("empty argv");
   log_path_ = log_path;
+  program_ = argv[0].substr(argv[0].rfind('/') + 1);
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
@@ -67,7 +101,7 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
     int status = 0;
     pid_t done = waitpid(pid_, &status, WNOHANG);
     if (done == pid_) {
-      pid_ = -1;
+      Reaped(status);
       if (WIFEXITED(status)) return WEXITSTATUS(status);
       if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
       return -1;
@@ -97,8 +131,11 @@ void ChildProcess::Kill() {
   if (!running()) return;
   kill(pid_, SIGKILL);
   int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
+  if (waitpid(pid_, &status, 0) == pid_) {
+    Reaped(status);  // A crash before the SIGKILL still shows.
+  } else {
+    pid_ = -1;
+  }
 }
 
 std::string ChildProcess::ReadLog() const {
@@ -157,8 +194,7 @@ int FreePort() {
 
 std::string MakeTempDir(const std::string& prefix) {
   const char* base = getenv("TEST_TMPDIR");
-  std::string pattern =
-      absl::StrCat(base != nullptr ? base : "/tmp", "/", prefix, "-XXXXXX");
+  std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/", prefix, "-XXXXXX");
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   char* dir = mkdtemp(buffer.data());

@@ -44,9 +44,21 @@ class ChildProcess {
   std::string ReadLog() const;
 
  private:
+  // Reaps the process with wait status `status`; records a crash.
+  void Reaped(int status);
+
   pid_t pid_ = -1;
+  std::string program_;
   std::string log_path_;
 };
+
+// Every child of this program that died of a crash signal (SIGABRT,
+// SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS), whoever stopped it, in order:
+// "<program> pid <N>: signal 6 (Aborted); log <path>". A crash is always a
+// defect, also in a test that kills processes on purpose (it uses SIGKILL
+// and SIGTERM), so tests/support:no_crashes fails any test binary that
+// saw one.
+std::vector<std::string> CrashedChildren();
 
 // Peak resident memory (VmHWM in /proc/PID/status, KiB) of a running
 // process, or -1 when it cannot be read.
