@@ -11,6 +11,7 @@ MUSTER_PACKAGES=(
   libgtest-dev libgmock-dev redis-server
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
   prometheus-cpp-dev libsodium-dev
+  libjemalloc-dev  # the allocator of jobd, relayd, minion and fleetsim (docs/PERFORMANCE.md)
   libssl-dev  # jobd makes and checks its TLS certificate (server/auth/tls_files)
   python3 python3-zmq python3-redis python3-protobuf
   python3-nacl  # the Python test minion checks dispatch signatures (tests/python_minion)
