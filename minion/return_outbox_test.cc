@@ -314,5 +314,83 @@ TEST(ReturnOutboxTest, AMinionThatNeverReceiptsKeepsNoRecordOfSentReturns) {
   EXPECT_EQ(outbox.NextDue(), std::nullopt);
 }
 
+TEST(ReturnOutboxTest, EachBatchGetsItsOwnSeqAndACompactAckNamesItsReturns) {
+  ReturnOutbox outbox(ResendPolicy{absl::Seconds(2), absl::Seconds(30), 100});
+  for (int i = 0; i < 5; ++i) outbox.Add(MakeReturn("j" + std::to_string(i), "m"), kStart);
+  ReturnBatch first;
+  ASSERT_EQ(outbox.TakeDue(kStart, 3, 1 << 20, &first), 3u);
+  ReturnBatch second;
+  ASSERT_EQ(outbox.TakeDue(kStart, 3, 1 << 20, &second), 2u);
+  EXPECT_NE(first.seq(), 0u);
+  EXPECT_GT(second.seq(), first.seq());
+
+  // The relay accepted j0 and j2 and rejected j1 of the first batch.
+  ReturnAck ack;
+  ack.set_seq(first.seq());
+  wire::v1::ReturnRejection* rejection = ack.add_rejected();
+  rejection->mutable_key()->set_jid("j1");
+  rejection->mutable_key()->set_attempt(1);
+  rejection->mutable_key()->set_minion_id("m");
+  ASSERT_TRUE(outbox.ExpandAck(&ack));
+  EXPECT_EQ(ack.seq(), 0u);
+  ASSERT_EQ(ack.keys_size(), 2);
+  EXPECT_EQ(ack.keys(0).jid(), "j0");
+  EXPECT_EQ(ack.keys(1).jid(), "j2");
+  EXPECT_EQ(ack.keys(1).minion_id(), "m");
+  EXPECT_EQ(outbox.Acknowledge(ack, kStart + absl::Milliseconds(10)), 2u);
+  EXPECT_EQ(outbox.DropRejected(ack, kStart + absl::Milliseconds(10)), 1u);
+  EXPECT_EQ(outbox.size(), 2u);  // the second batch's
+
+  // The same seq again (a duplicated ACK) names nothing any more.
+  ReturnAck again;
+  again.set_seq(first.seq());
+  EXPECT_FALSE(outbox.ExpandAck(&again));
+  EXPECT_EQ(again.keys_size(), 0);
+  // Nor does a seq this outbox never used.
+  ReturnAck foreign;
+  foreign.set_seq(second.seq() + 1000);
+  EXPECT_FALSE(outbox.ExpandAck(&foreign));
+  // An ACK that lists keys is left alone.
+  ReturnAck listed = AckOf(MakeReturn("j3", "m"));
+  EXPECT_TRUE(outbox.ExpandAck(&listed));
+  EXPECT_EQ(listed.keys_size(), 1);
+}
+
+TEST(ReturnOutboxTest, TheAckOfAnEarlierSendStillAnswersAResentReturn) {
+  ReturnOutbox outbox;
+  outbox.Add(MakeReturn("j1", "m1"), kStart);
+  ReturnBatch first;
+  ASSERT_EQ(outbox.TakeDue(kStart, 10, 1 << 20, &first), 1u);
+  ReturnBatch resent;
+  ASSERT_EQ(outbox.TakeDue(kStart + absl::Seconds(2), 10, 1 << 20, &resent), 1u);
+  EXPECT_NE(resent.seq(), first.seq());
+  // The first send's ACK arrives late: the return is safe either way.
+  ReturnAck late;
+  late.set_seq(first.seq());
+  ASSERT_TRUE(outbox.ExpandAck(&late));
+  EXPECT_EQ(outbox.Acknowledge(late, kStart + absl::Seconds(3)), 1u);
+  EXPECT_EQ(outbox.size(), 0u);
+  // Then the resend's ACK: nothing left to name.
+  ReturnAck second;
+  second.set_seq(resent.seq());
+  ASSERT_TRUE(outbox.ExpandAck(&second));
+  EXPECT_EQ(second.keys_size(), 0);
+}
+
+TEST(ReturnOutboxTest, BatchesOlderThanTwiceTheLongestIntervalAreForgotten) {
+  ReturnOutbox outbox;
+  outbox.Add(MakeReturn("j1", "m1"), kStart);
+  ReturnBatch old;
+  ASSERT_EQ(outbox.TakeDue(kStart, 10, 1 << 20, &old), 1u);
+  outbox.Add(MakeReturn("j2", "m1"), kStart + absl::Seconds(61));
+  ReturnBatch batch;
+  // 61 s later (max_interval 30 s): the first batch's record is dropped.
+  ASSERT_GE(outbox.TakeDue(kStart + absl::Seconds(61), 10, 1 << 20, &batch), 1u);
+  ReturnAck stale;
+  stale.set_seq(old.seq());
+  EXPECT_FALSE(outbox.ExpandAck(&stale));
+  EXPECT_EQ(outbox.size(), 2u);  // still there, and resent until a live ACK
+}
+
 }  // namespace
 }  // namespace muster::minion
