@@ -127,11 +127,13 @@ void FleetShard::Run(int stop_fd) {
   }
   items.push_back({nullptr, stop_fd, ZMQ_POLLIN, 0});
   while (true) {
-    absl::Duration wait = std::clamp(NextWake() - absl::Now(), absl::ZeroDuration(), kMaxPollWait);
+    absl::Duration wait = std::clamp(NextWake() - absl::Now(), absl::ZeroDuration(),
+                                     kMaxPollWait);
     // Round up, so that a wait of 0.4 ms does not spin; 0 only when due now.
     zmq::poll(items.data(), items.size(),
-              std::chrono::milliseconds(
-                  wait <= absl::ZeroDuration() ? 0 : absl::ToInt64Milliseconds(wait) + 1));
+              std::chrono::milliseconds(wait <= absl::ZeroDuration()
+                                            ? 0
+                                            : absl::ToInt64Milliseconds(wait) + 1));
     if (items.back().revents & ZMQ_POLLIN) return;
     for (uint32_t i = 0; i < sockets_.size(); ++i) {
       Socket& socket = *sockets_[i];
@@ -182,18 +184,16 @@ void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event)
   if (lost) {
     // Logged once per socket pair and outage: fleetsim has thousands.
     if (stats_.relay_disconnects++ == 0 || socket.counted_connected) {
-      spdlog::warn(
-          "lost a connection to relay {}: closed, or silent for the bus heartbeat "
-          "timeout ({}); reconnecting",
-          options_.relay.host, absl::FormatDuration(options_.link.heartbeat_timeout));
+      spdlog::warn("lost a connection to relay {}: closed, or silent for the bus heartbeat "
+                   "timeout ({}); reconnecting",
+                   options_.relay.host, absl::FormatDuration(options_.link.heartbeat_timeout));
     }
   }
   if (refused && stats_.handshakes_refused++ == 0) {
     // Logged once per shard: fleetsim has thousands of sockets.
-    spdlog::warn(
-        "relay {} refused a connection: a socket's CURVE key is not accepted there "
-        "yet, or the relay is not the one --relay_public_key names; retrying",
-        options_.relay.host);
+    spdlog::warn("relay {} refused a connection: a socket's CURVE key is not accepted there "
+                 "yet, or the relay is not the one --relay_public_key names; retrying",
+                 options_.relay.host);
   }
   bool connected = socket.bus->connected() && socket.bus->jobs_connected();
   if (connected != socket.counted_connected) {
@@ -204,8 +204,9 @@ void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event)
 
 void FleetShard::OnJobMessages(uint32_t socket_index) {
   Socket& socket = *sockets_[socket_index];
-  for (int i = 0;
-       i < kMaxReadsPerTurn && BusConnection::ReceiveMessage(socket.bus->jobs(), &frames_); ++i) {
+  for (int i = 0; i < kMaxReadsPerTurn &&
+                  BusConnection::ReceiveMessage(socket.bus->jobs(), &frames_);
+       ++i) {
     ++stats_.job_messages;
     absl::StatusOr<BusJob> job = DecodeJobMessage(FrameViews(frames_));
     if (!job.ok()) {
@@ -233,8 +234,8 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   const uint32_t attempt = job.envelope.attempt();
   FunctionCall call = job.Call(now);
   absl::Duration runtime = SimulateFunction(call, Grains{}, 0).duration;
-  auto accepted =
-      std::make_shared<AcceptedJob>(AcceptedJob{std::move(job), now, std::move(call), runtime});
+  auto accepted = std::make_shared<AcceptedJob>(
+      AcceptedJob{std::move(job), now, std::move(call), runtime});
   std::shared_ptr<const AcceptedJob> shared = accepted;
   const BusJob& bus_job = accepted->job;
   wire::v1::ReceiptBatch receipts;
@@ -303,8 +304,8 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
     ++stats_.jobs_expired;
     return;
   } else {
-    first_frame =
-        socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, bus::kBroadcastTopic);
+    first_frame = socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now,
+                                         bus::kBroadcastTopic);
     if (!first_frame) ++stats_.jobs_duplicate;
     // Minions that already got this dispatch by name must not run it again.
     bool named = socket.dedup.Contains(jid, attempt, kNamedScope);
@@ -351,8 +352,8 @@ absl::Time FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
   ++stats_.dispatches;
   int64_t min_us = absl::ToInt64Microseconds(options_.latency_min);
   int64_t max_us = std::max(min_us, absl::ToInt64Microseconds(options_.latency_max));
-  absl::Duration latency =
-      absl::Microseconds(std::uniform_int_distribution<int64_t>(min_us, max_us)(random_));
+  absl::Duration latency = absl::Microseconds(
+      std::uniform_int_distribution<int64_t>(min_us, max_us)(random_));
   absl::Time due = now + latency + job->runtime;
   pending_.push({due, socket_index, minion_index, job});
   return due;
@@ -368,14 +369,17 @@ void FleetShard::FireDueAnswers(absl::Time now) {
     const VirtualMinion& minion = *socket.minions[pending.minion];
     const AcceptedJob& accepted = *pending.job;
     const wire::v1::JobEnvelope& envelope = accepted.job.envelope;
-    SimulatedRun run = SimulateFunction(accepted.call, minion.grains, options_.output_cap_bytes);
+    SimulatedRun run = SimulateFunction(accepted.call, minion.grains,
+                                        options_.output_cap_bytes);
     if (FailsDispatch(envelope.jid(), envelope.attempt(), minion.n, options_.failure_rate)) {
       run.result = FailedResult("fleetsim: simulated failure");
     }
     const char* outcome = run.result.success ? "ok" : "fail";
     if (socket.outbox.Add(
-            MakeReturn(envelope, minion.id, std::move(run.result), accepted.received, now), now)) {
-      witness.Add(now, WitnessKind::kRet, envelope.jid(), envelope.attempt(), minion.id, outcome);
+            MakeReturn(envelope, minion.id, std::move(run.result), accepted.received, now),
+            now)) {
+      witness.Add(now, WitnessKind::kRet, envelope.jid(), envelope.attempt(), minion.id,
+                  outcome);
     }
     pending_.pop();
   }
@@ -386,8 +390,8 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
   WitnessBatch witness(options_.witness_log);
   std::vector<int> acked_indices;
   std::vector<int> rejected_indices;
-  for (int i = 0;
-       i < kMaxReadsPerTurn && BusConnection::ReceiveMessage(socket.bus->returns(), &frames_);
+  for (int i = 0; i < kMaxReadsPerTurn &&
+                  BusConnection::ReceiveMessage(socket.bus->returns(), &frames_);
        ++i) {
     std::vector<absl::string_view> views = FrameViews(frames_);
     if (IsJobResend(views)) {
@@ -406,9 +410,6 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
       ++stats_.malformed_frames;
       continue;
     }
-    // A compact ACK names the RET by its seq: list its keys (a stale one
-    // names nothing, and those returns are sent again).
-    socket.outbox.ExpandAck(&*ack);
     // Which returns each list removed, only when they are witnessed.
     std::vector<int>* acked = witness.on() ? &acked_indices : nullptr;
     std::vector<int>* rejected = witness.on() ? &rejected_indices : nullptr;
@@ -417,8 +418,8 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
     socket.ack_watch->Heard(now, socket.outbox.size() == 0);
     for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
       spdlog::error("relay rejected the return of {} for job {} attempt {} ({}: {}); dropped",
-                    rejection.key().minion_id(), rejection.key().jid(), rejection.key().attempt(),
-                    rejection.reason(), rejection.detail());
+                    rejection.key().minion_id(), rejection.key().jid(),
+                    rejection.key().attempt(), rejection.reason(), rejection.detail());
     }
     stats_.returns_rejected += socket.outbox.DropRejected(*ack, now, rejected);
     if (witness.on()) {
@@ -434,10 +435,10 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
 void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
   if (socket.ack_watch->Expired(now)) {
     ++stats_.ack_timeouts;
-    spdlog::warn(
-        "relay {} acknowledged none of {} return(s) for {}: re-making a return "
-        "connection",
-        options_.relay.host, socket.outbox.size(), absl::FormatDuration(options_.ack_timeout));
+    spdlog::warn("relay {} acknowledged none of {} return(s) for {}: re-making a return "
+                 "connection",
+                 options_.relay.host, socket.outbox.size(),
+                 absl::FormatDuration(options_.ack_timeout));
     socket.bus->ReconnectReturns();
     socket.outbox.ResendAllNow(now);
   }

@@ -44,7 +44,8 @@ class Session {
         completions_(completions),
         journal_(journal),
         runner_(options.grains,
-                RunnerOptions{options.output_cap_bytes, options.max_timeout, options.id, cgroups},
+                RunnerOptions{options.output_cap_bytes, options.max_timeout, options.id,
+                              cgroups},
                 &cancel_),
         policy_(options.policy),
         pool_(options.max_concurrent_jobs),
@@ -86,7 +87,8 @@ class Session {
   // were before a restart), then queues them to be sent.
   void QueueReturns(std::vector<wire::v1::Return> returns, bool restored = false);
   // One witness line about `job` on this minion, if witnessing.
-  void Witness(WitnessKind kind, const BusJob& job, absl::Time at, absl::string_view detail = {});
+  void Witness(WitnessKind kind, const BusJob& job, absl::Time at,
+               absl::string_view detail = {});
   void OnCompletions();
   void CheckJournal(const absl::Status& status, absl::string_view what);
   void OnMonitorEvents(bool returns_event, bool jobs_event);
@@ -150,7 +152,8 @@ void Session::Serve(int stop_fd) {
         {bus_.jobs_monitor().handle(), 0, ZMQ_POLLIN, 0},
         {nullptr, options_.reload_fd, ZMQ_POLLIN, 0},
     };
-    absl::Duration wait = std::clamp(NextWake() - absl::Now(), absl::ZeroDuration(), kMaxPollWait);
+    absl::Duration wait = std::clamp(NextWake() - absl::Now(), absl::ZeroDuration(),
+                                     kMaxPollWait);
     const size_t polled = options_.reload_fd >= 0 ? 7 : 6;
     zmq::poll(items, polled, std::chrono::milliseconds(absl::ToInt64Milliseconds(wait) + 1));
     if (items[4].revents & ZMQ_POLLIN) return;
@@ -186,19 +189,18 @@ void Session::OnMonitorEvents(bool returns_event, bool jobs_event) {
   for (auto [lost, port] : {std::pair{returns_lost, "return"}, {jobs_lost, "publish"}}) {
     if (!lost) continue;
     ++stats_.relay_disconnects;
-    spdlog::warn(
-        "lost connection to relay {} ({} port): closed, silent for the bus "
-        "heartbeat timeout ({}), or a message over the size limit; reconnecting",
-        options_.relay.host, port, absl::FormatDuration(options_.link.heartbeat_timeout));
+    spdlog::warn("lost connection to relay {} ({} port): closed, silent for the bus "
+                 "heartbeat timeout ({}), or a message over the size limit; reconnecting",
+                 options_.relay.host, port, absl::FormatDuration(options_.link.heartbeat_timeout));
   }
-  for (auto [refused, port] : {std::pair{returns_refused, "return"}, {jobs_refused, "publish"}}) {
+  for (auto [refused, port] :
+       {std::pair{returns_refused, "return"}, {jobs_refused, "publish"}}) {
     if (!refused) continue;
     ++stats_.handshakes_refused;
-    spdlog::warn(
-        "relay {} refused the connection ({} port): this minion's CURVE key is not "
-        "accepted there yet (`jobctl keys list`; `minion --print_key` shows it), or "
-        "the relay is not the one --relay_public_key names; retrying",
-        options_.relay.host, port);
+    spdlog::warn("relay {} refused the connection ({} port): this minion's CURVE key is not "
+                 "accepted there yet (`jobctl keys list`; `minion --print_key` shows it), or "
+                 "the relay is not the one --relay_public_key names; retrying",
+                 options_.relay.host, port);
   }
   if (connected) {
     spdlog::info("connected to relay {}", options_.relay.host);
@@ -212,10 +214,10 @@ void Session::CheckAckWatch() {
   absl::Time now = absl::Now();
   if (!ack_watch_.Expired(now)) return;
   ++stats_.ack_timeouts;
-  spdlog::warn(
-      "relay {} acknowledged none of {} return(s) for {}: re-making the return "
-      "connection",
-      options_.relay.host, outbox_.size(), absl::FormatDuration(options_.ack_timeout));
+  spdlog::warn("relay {} acknowledged none of {} return(s) for {}: re-making the return "
+               "connection",
+               options_.relay.host, outbox_.size(),
+               absl::FormatDuration(options_.ack_timeout));
   bus_.ReconnectReturns();
   outbox_.ResendAllNow(now);
 }
@@ -255,7 +257,8 @@ bool Session::Admit(const wire::v1::JobEnvelope& envelope) {
   return refusal == security::Refusal::kNone;
 }
 
-void Session::SendReceipt(const BusJob& job, wire::v1::Receipt::Status status, absl::Time now) {
+void Session::SendReceipt(const BusJob& job, wire::v1::Receipt::Status status,
+                          absl::Time now) {
   // Not queued when it cannot be sent: the relay re-sends the dispatch to a
   // minion that has not acknowledged it, and the minion answers again.
   wire::v1::ReceiptBatch batch;
@@ -342,12 +345,12 @@ void Session::StartAccepted() {
       size_t queued = pool_.queued();
       spdlog::warn("job {} attempt {} not started: the job queue is full ({} waiting)",
                    envelope.jid(), envelope.attempt(), queued);
-      AnswerNotRun(
-          *shared_job,
-          FailedResult(absl::StrCat("not started: the minion's job queue is full (", queued,
-                                    " jobs already wait for a free worker; --max_queued_jobs=",
-                                    options_.max_queued_jobs, ")")),
-          now);
+      AnswerNotRun(*shared_job,
+                   FailedResult(absl::StrCat(
+                       "not started: the minion's job queue is full (", queued,
+                       " jobs already wait for a free worker; --max_queued_jobs=",
+                       options_.max_queued_jobs, ")")),
+                   now);
     }
   }
   accepted_.clear();
@@ -377,24 +380,22 @@ void Session::ReloadPolicy() {
 }
 
 bool Session::SubmitToPool(std::shared_ptr<BusJob> shared_job, std::optional<RunAsUser> run_as) {
-  return pool_.TrySubmit(
-      [this, shared_job, run_as = std::move(run_as)] {
-        absl::Time started = absl::Now();
-        FunctionResult result;
-        if (started > shared_job->deadline()) {
-          result = FailedResult(
-              "not started: the job's deadline passed while it waited for a free worker "
-              "(--max_concurrent_jobs)");
-        } else {
-          Witness(WitnessKind::kRun, *shared_job, started);  // One write: thread-safe.
-          FunctionCall call = shared_job->Call(started);
-          call.run_as = run_as;
-          result = runner_.Run(call);
-        }
-        completions_.Push(
-            MakeReturn(shared_job->envelope, options_.id, std::move(result), started, absl::Now()));
-      },
-      options_.max_queued_jobs);
+  return pool_.TrySubmit([this, shared_job, run_as = std::move(run_as)] {
+    absl::Time started = absl::Now();
+    FunctionResult result;
+    if (started > shared_job->deadline()) {
+      result = FailedResult(
+          "not started: the job's deadline passed while it waited for a free worker "
+          "(--max_concurrent_jobs)");
+    } else {
+      Witness(WitnessKind::kRun, *shared_job, started);  // One write: thread-safe.
+      FunctionCall call = shared_job->Call(started);
+      call.run_as = run_as;
+      result = runner_.Run(call);
+    }
+    completions_.Push(MakeReturn(shared_job->envelope, options_.id, std::move(result),
+                                 started, absl::Now()));
+  }, options_.max_queued_jobs);
 }
 
 void Session::OnReturnPortMessage() {
@@ -420,10 +421,6 @@ void Session::OnReturnPortMessage() {
       spdlog::warn("dropped malformed message from relay: {}", std::string(ack.status().message()));
       continue;
     }
-    // A compact ACK names the RET by its seq: list its keys, so the journal
-    // and the witness log record them (a stale one names nothing, and those
-    // returns are sent again).
-    outbox_.ExpandAck(&*ack);
     // Which returns each list removed, only when they are witnessed.
     bool witness = options_.witness_log != nullptr;
     std::vector<int> acked_indices;
@@ -437,7 +434,8 @@ void Session::OnReturnPortMessage() {
                     rejection.detail());
       *rejected.Add() = rejection.key();
     }
-    stats_.returns_rejected += ForgetReturns(rejected, witness ? &rejected_indices : nullptr);
+    stats_.returns_rejected +=
+        ForgetReturns(rejected, witness ? &rejected_indices : nullptr);
     if (witness) {
       WitnessBatch lines(options_.witness_log);
       WitnessAck(*ack, acked_indices, rejected_indices, absl::Now(), lines);
@@ -448,8 +446,9 @@ void Session::OnReturnPortMessage() {
   CheckJournal(journal_.Flush(), "recording acknowledgements");
 }
 
-size_t Session::ForgetReturns(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
-                              std::vector<int>* removed) {
+size_t Session::ForgetReturns(
+    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
+    std::vector<int>* removed) {
   journal_.AppendRemoved(keys);
   return outbox_.Remove(keys, absl::Now(), removed);
 }
@@ -475,9 +474,10 @@ void Session::QueueReturns(std::vector<wire::v1::Return> returns, bool restored)
 void Session::Witness(WitnessKind kind, const BusJob& job, absl::Time at,
                       absl::string_view detail) {
   if (options_.witness_log == nullptr) return;
-  options_.witness_log->Record(at, kind, job.envelope.jid(), job.envelope.attempt(), options_.id,
-                               detail);
+  options_.witness_log->Record(at, kind, job.envelope.jid(), job.envelope.attempt(),
+                               options_.id, detail);
 }
+
 
 void Session::OnCompletions() { QueueReturns(completions_.Drain()); }
 
@@ -519,20 +519,20 @@ absl::Status MinionAgent::Run(int stop_fd) {
   ASSIGN_OR_RETURN(std::unique_ptr<OutboxJournal> journal,
                    OutboxJournal::Open(options_.state_dir, absl::Now(), &replay));
   if (!replay.ignored_reason.empty()) {
-    spdlog::warn(
-        "journal {}: ignored {} bytes at offset {} ({}): a write cut short by a "
-        "crash, or a damaged file",
-        journal->path(), replay.ignored_bytes, replay.ignored_offset, replay.ignored_reason);
+    spdlog::warn("journal {}: ignored {} bytes at offset {} ({}): a write cut short by a "
+                 "crash, or a damaged file",
+                 journal->path(), replay.ignored_bytes, replay.ignored_offset,
+                 replay.ignored_reason);
   }
-  spdlog::info(
-      "journal {}: {} dispatches remembered, {} returns unacknowledged, {} "
-      "interrupted",
-      journal->path(), replay.accepted.size(), replay.returns.size(), replay.interrupted.size());
+  spdlog::info("journal {}: {} dispatches remembered, {} returns unacknowledged, {} "
+               "interrupted",
+               journal->path(), replay.accepted.size(), replay.returns.size(),
+               replay.interrupted.size());
   std::string no_cgroup;
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<JobCgroups> cgroups,
-      JobCgroups::Open(options_.cgroup_root, InstanceCgroupName(options_.id, options_.state_dir),
-                       &no_cgroup));
+  ASSIGN_OR_RETURN(std::unique_ptr<JobCgroups> cgroups,
+                   JobCgroups::Open(options_.cgroup_root,
+                                    InstanceCgroupName(options_.id, options_.state_dir),
+                                    &no_cgroup));
   if (cgroups != nullptr) {
     spdlog::info("jobs contained by a cgroup per job under {} and a subreaper supervisor",
                  cgroups->dir());
@@ -546,7 +546,8 @@ absl::Status MinionAgent::Run(int stop_fd) {
       std::unique_ptr<BusConnection> bus,
       BusConnection::Open(context, options_.relay,
                           {std::string(bus::kBroadcastTopic), bus::MinionTopic(options_.id)},
-                          options_.link, options_.curve.has_value() ? &*options_.curve : nullptr));
+                          options_.link,
+                          options_.curve.has_value() ? &*options_.curve : nullptr));
   {
     Session session(options_, stats_, *bus, *completions, *journal, cgroups.get());
     session.Restore(std::move(replay));

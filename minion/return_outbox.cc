@@ -1,27 +1,11 @@
 #include "minion/return_outbox.h"
 
 #include <algorithm>
-#include <random>
 
 namespace muster::minion {
 
-namespace {
-
-// Batches remembered for compact ACKs, at most: far more than a window's
-// worth of unanswered RETs.
-constexpr size_t kMaxSentBatches = 4096;
-
-uint64_t FirstSeq() {
-  std::random_device device;
-  uint64_t value = (uint64_t{device()} << 32) | device();
-  // Never 0 (which means "no seq"), and far from wrapping.
-  return (value & ((uint64_t{1} << 62) - 1)) | 1;
-}
-
-}  // namespace
-
 ReturnOutbox::ReturnOutbox(ResendPolicy policy)
-    : policy_(policy), next_seq_(FirstSeq()), rto_(policy.first_interval) {}
+    : policy_(policy), rto_(policy.first_interval) {}
 
 bool ReturnOutbox::Add(wire::v1::Return ret, absl::Time now) {
   Key key(ret.jid(), ret.attempt(), ret.minion_id());
@@ -68,62 +52,14 @@ void ReturnOutbox::MarkSent(uint64_t id, Entry& entry, absl::Time now) {
 
 size_t ReturnOutbox::TakeDue(absl::Time now, size_t max_returns, size_t max_bytes,
                              wire::v1::ReturnBatch* batch) {
-  PruneSentBatches(now);
-  size_t taken = TakeDueReturns(now, max_returns, max_bytes, batch);
-  if (taken > 0) {
-    batch->set_seq(sent_batches_.back().seq);
-  }
-  return taken;
-}
-
-void ReturnOutbox::PruneSentBatches(absl::Time now) {
-  while (!sent_batches_.empty() && (sent_batches_.size() > kMaxSentBatches ||
-                                    sent_batches_.front().sent < now - 2 * policy_.max_interval)) {
-    sent_batches_.pop_front();
-  }
-}
-
-bool ReturnOutbox::ExpandAck(wire::v1::ReturnAck* ack) {
-  if (ack->seq() == 0) return true;
-  const uint64_t seq = ack->seq();
-  ack->clear_seq();
-  auto it = std::lower_bound(sent_batches_.begin(), sent_batches_.end(), seq,
-                             [](const SentBatch& batch, uint64_t s) { return batch.seq < s; });
-  if (it == sent_batches_.end() || it->seq != seq) return false;
-  // Rejected returns are dropped as rejected, not counted as acknowledged.
-  std::vector<KeyView> rejected;
-  for (const wire::v1::ReturnRejection& rejection : ack->rejected()) {
-    rejected.emplace_back(rejection.key().jid(), rejection.key().attempt(),
-                          rejection.key().minion_id());
-  }
-  for (uint64_t id : it->ids) {
-    auto entry = entries_.find(id);
-    if (entry == entries_.end()) continue;  // answered by another ACK
-    const wire::v1::Return& ret = entry->second.ret;
-    KeyView key(ret.jid(), ret.attempt(), ret.minion_id());
-    if (std::find(rejected.begin(), rejected.end(), key) != rejected.end()) continue;
-    wire::v1::ReturnKey* named = ack->add_keys();
-    named->set_jid(ret.jid());
-    named->set_attempt(ret.attempt());
-    named->set_minion_id(ret.minion_id());
-  }
-  sent_batches_.erase(it);
-  return true;
-}
-
-size_t ReturnOutbox::TakeDueReturns(absl::Time now, size_t max_returns, size_t max_bytes,
-                                    wire::v1::ReturnBatch* batch) {
   size_t taken = 0;
   size_t bytes = 0;
-  // Appends `entry` (number `id`) unless the batch is full; false when it
-  // is. The first one opens the batch's SentBatch record.
-  auto append = [&](uint64_t id, Entry& entry) {
+  // Appends `entry` unless the batch is full; false when it is.
+  auto append = [&](Entry& entry) {
     size_t size = entry.ret.ByteSizeLong();
     if (taken > 0 && bytes + size > max_bytes) return false;
     *batch->add_returns() = entry.ret;
     bytes += size;
-    if (taken == 0) sent_batches_.push_back({next_seq_++, now, {}});
-    sent_batches_.back().ids.push_back(id);
     ++taken;
     return true;
   };
@@ -136,7 +72,7 @@ size_t ReturnOutbox::TakeDueReturns(absl::Time now, size_t max_returns, size_t m
     if (schedule_.empty() || schedule_.top().due > now) break;
     uint64_t id = schedule_.top().id;
     Entry& entry = entries_.at(id);
-    if (!append(id, entry)) return taken;
+    if (!append(entry)) return taken;
     schedule_.pop();
     MarkSent(id, entry, now);
     if (!backed_off && now >= last_backoff_ + rto_) {
@@ -152,7 +88,7 @@ size_t ReturnOutbox::TakeDueReturns(absl::Time now, size_t max_returns, size_t m
     uint64_t id = unsent_.front();
     Entry& entry = entries_.at(id);
     if (entry.due > now) break;
-    if (!append(id, entry)) break;
+    if (!append(entry)) break;
     unsent_.pop_front();
     MarkSent(id, entry, now);
   }
@@ -174,7 +110,7 @@ void ReturnOutbox::SampleRoundTrip(absl::Duration rtt) {
 }
 
 bool ReturnOutbox::Remove(const wire::v1::ReturnKey& key, absl::Time now) {
-  auto it = ids_.find(KeyView(key.jid(), key.attempt(), key.minion_id()));
+  auto it = ids_.find(Key(key.jid(), key.attempt(), key.minion_id()));
   if (it == ids_.end()) return false;
   auto entry = entries_.find(it->second);
   if (entry->second.sends > 0) {
@@ -189,8 +125,9 @@ bool ReturnOutbox::Remove(const wire::v1::ReturnKey& key, absl::Time now) {
   return true;
 }
 
-size_t ReturnOutbox::Remove(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
-                            absl::Time now, std::vector<int>* removed) {
+size_t ReturnOutbox::Remove(
+    const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys, absl::Time now,
+    std::vector<int>* removed) {
   size_t count = 0;
   for (int i = 0; i < keys.size(); ++i) {
     if (!Remove(keys[i], now)) continue;
@@ -216,8 +153,8 @@ void ReturnOutbox::ResendAllNow(absl::Time now) {
   rto_ = measured_ ? std::clamp(srtt_ + 4 * rttvar_, policy_.first_interval, policy_.max_interval)
                    : policy_.first_interval;
   for (auto& [id, entry] : entries_) {
-    if (entry.sends == 0) continue;  // Waits for the window, in order.
-    if (entry.due <= now) continue;  // Already due; its schedule item stands.
+    if (entry.sends == 0) continue;   // Waits for the window, in order.
+    if (entry.due <= now) continue;   // Already due; its schedule item stands.
     entry.due = now;
     entry.interval = rto_;
     schedule_.push({now, id});
@@ -246,7 +183,8 @@ std::optional<absl::Time> ReturnOutbox::NextHeldBack(absl::Duration grace) {
 }
 
 std::vector<const wire::v1::Return*> ReturnOutbox::TakeHeldBack(absl::Time now,
-                                                                absl::Duration grace, size_t max) {
+                                                               absl::Duration grace,
+                                                               size_t max) {
   std::vector<const wire::v1::Return*> held;
   while (held.size() < max) {
     std::optional<absl::Time> due = NextHeldBack(grace);

@@ -37,8 +37,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/hash/hash.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/wire.pb.h"
 
@@ -65,22 +63,9 @@ class ReturnOutbox {
   // due first, then returns never sent, oldest first, while the window has
   // room — until `max_returns` returns or about `max_bytes` bytes were
   // added (at least one if any is due), and schedules each one's next
-  // resend. Returns how many were appended. When it appended any, it sets
-  // `batch->seq` to a number no other batch of this outbox had, and
-  // remembers which returns it carried, for a compact ACK (ExpandAck).
+  // resend. Returns how many were appended.
   size_t TakeDue(absl::Time now, size_t max_returns, size_t max_bytes,
                  wire::v1::ReturnBatch* batch);
-
-  // A compact ACK (`ack->seq` non-zero, docs/PROTOCOL.md 3.3) answers the
-  // batch TakeDue numbered `seq`: this fills `ack->keys` with the key of
-  // each return that batch carried that is still here and not in
-  // `ack->rejected`, and clears `ack->seq`, so the ACK reads like one that
-  // lists its keys (for Acknowledge, journals and witness logs). False when
-  // no batch with that number is remembered (answered already, or older
-  // than twice the longest resend interval, or never sent): nothing is
-  // filled, and those returns are sent again as if unanswered. An ACK
-  // with seq 0 is left as it is (true).
-  bool ExpandAck(wire::v1::ReturnAck* ack);
 
   // Forgets the returns named by `keys` (acknowledged, or refused for good
   // by the relay), answered at `now`: they are not sent again, and their
@@ -137,26 +122,6 @@ class ReturnOutbox {
 
  private:
   using Key = std::tuple<std::string, uint32_t, std::string>;
-  // A key as an ACK names it: looked up without copying its strings (an
-  // ACK names a hundred returns; building a Key for each was fleetsim's
-  // largest symbol in the 100,000-minion profile).
-  using KeyView = std::tuple<absl::string_view, uint32_t, absl::string_view>;
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(const KeyView& key) const { return absl::Hash<KeyView>{}(key); }
-    size_t operator()(const Key& key) const { return (*this)(View(key)); }
-  };
-  struct KeyEq {
-    using is_transparent = void;
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      return View(a) == View(b);
-    }
-  };
-  static KeyView View(const KeyView& key) { return key; }
-  static KeyView View(const Key& key) {
-    return {std::get<0>(key), std::get<1>(key), std::get<2>(key)};
-  }
   struct Entry {
     wire::v1::Return ret;
     absl::Time due;           // Of the next resend; of a first send, when added.
@@ -180,31 +145,13 @@ class ReturnOutbox {
   // Removes the return with `key`, answered at `now`; false when there is
   // none.
   bool Remove(const wire::v1::ReturnKey& key, absl::Time now);
-  // TakeDue without numbering the batch.
-  size_t TakeDueReturns(absl::Time now, size_t max_returns, size_t max_bytes,
-                        wire::v1::ReturnBatch* batch);
   // Records `entry`'s send at `now` and schedules its next resend.
   void MarkSent(uint64_t id, Entry& entry, absl::Time now);
   // A round-trip sample: updates SRTT, RTTVAR and the RTO.
   void SampleRoundTrip(absl::Duration rtt);
 
-  // A batch TakeDue numbered: which returns it carried, for ExpandAck.
-  struct SentBatch {
-    uint64_t seq;
-    absl::Time sent;
-    std::vector<uint64_t> ids;
-  };
-  // Forgets the batches sent before `now` - 2 x max_interval, and the
-  // oldest beyond kMaxSentBatches.
-  void PruneSentBatches(absl::Time now);
-
   const ResendPolicy policy_;
   uint64_t next_id_ = 1;
-  // Starts at a random number, so an ACK meant for an earlier process (or
-  // another outbox) is very unlikely to name one of this outbox's batches.
-  uint64_t next_seq_;
-  // Oldest first; seq grows along it.
-  std::deque<SentBatch> sent_batches_;
   uint64_t resends_ = 0;
   size_t in_flight_ = 0;
   absl::Duration srtt_;
@@ -213,7 +160,7 @@ class ReturnOutbox {
   absl::Duration rto_;
   absl::Time last_backoff_ = absl::InfinitePast();
   absl::flat_hash_map<uint64_t, Entry> entries_;
-  absl::flat_hash_map<Key, uint64_t, KeyHash, KeyEq> ids_;
+  absl::flat_hash_map<Key, uint64_t> ids_;
   // Returns never sent, oldest first (ids only grow); an id whose entry is
   // gone is stale.
   std::deque<uint64_t> unsent_;

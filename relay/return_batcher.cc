@@ -18,9 +18,8 @@ std::optional<RejectedReturn> CheckReturn(const wire::v1::Return& ret) {
     return RejectedReturn{ReturnRejectReason::kBadJid, std::string(jid.message())};
   }
   if (ret.attempt() == 0) {
-    return RejectedReturn{
-        ReturnRejectReason::kBadAttempt,
-        absl::StrCat("jid ", absl::CHexEscape(ret.jid()), ": attempt must be >= 1")};
+    return RejectedReturn{ReturnRejectReason::kBadAttempt,
+                          absl::StrCat("jid ", absl::CHexEscape(ret.jid()), ": attempt must be >= 1")};
   }
   absl::Status id = ValidateMinionId(ret.minion_id());
   if (!id.ok()) {
@@ -28,10 +27,10 @@ std::optional<RejectedReturn> CheckReturn(const wire::v1::Return& ret) {
   }
   size_t output = std::max(ret.stdout().size(), ret.stderr().size());
   if (output > bus::kMaxOutputBytes) {
-    return RejectedReturn{
-        ReturnRejectReason::kOutputTooLarge,
-        absl::StrCat("jid ", absl::CHexEscape(ret.jid()), " minion ", ret.minion_id(), ": ", output,
-                     " bytes of output, more than ", bus::kMaxOutputBytes)};
+    return RejectedReturn{ReturnRejectReason::kOutputTooLarge,
+                          absl::StrCat("jid ", absl::CHexEscape(ret.jid()), " minion ", ret.minion_id(), ": ",
+                                       output, " bytes of output, more than ",
+                                       bus::kMaxOutputBytes)};
   }
   return std::nullopt;
 }
@@ -46,8 +45,7 @@ void CopyKey(const wire::v1::Return& ret, wire::v1::ReturnKey* key) {
 
 absl::StatusOr<DecodedReturns> DecodeReturnPayload(
     absl::string_view payload, int64_t received_at_ms, const EntryLimits& limits,
-    const std::function<KeyAdmission(const std::string& minion_id)>& bound,
-    const std::function<void(const wire::v1::Return&)>& on_accepted) {
+    const std::function<KeyAdmission(const std::string& minion_id)>& bound) {
   wire::v1::ReturnBatch batch;
   if (!batch.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return absl::InvalidArgumentError(
@@ -58,6 +56,7 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(
   }
   DecodedReturns decoded;
   wire::v1::ReturnAck& ack = decoded.ack;
+  ack.mutable_keys()->Reserve(batch.returns_size());
   std::vector<bool> accepted(batch.returns_size(), false);
   for (int i = 0; i < batch.returns_size(); ++i) {
     const wire::v1::Return& ret = batch.returns(i);
@@ -83,23 +82,14 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(
       continue;
     }
     accepted[i] = true;
-    ++decoded.returns;
-    if (on_accepted) on_accepted(ret);
+    CopyKey(ret, ack.add_keys());
   }
-  // The compact ACK names the RET; it can only when every return of it was
-  // judged (a deferred one must stay unanswered, so the keys are listed).
-  if (batch.seq() != 0 && decoded.deferred == 0) {
-    ack.set_seq(batch.seq());
-  } else {
-    ack.mutable_keys()->Reserve(decoded.returns);
-    for (int i = 0; i < batch.returns_size(); ++i) {
-      if (accepted[i]) CopyKey(batch.returns(i), ack.add_keys());
-    }
-  }
+  decoded.returns = ack.keys_size();
   if (decoded.returns == 0) return decoded;
   bool fits = decoded.rejected.empty() && decoded.deferred == 0 &&
-              batch.returns_size() <= limits.max_returns && payload.size() <= limits.max_bytes &&
-              batch.relay_id().empty() && batch.datacenter().empty() && batch.received_at_ms() == 0;
+              batch.returns_size() <= limits.max_returns &&
+              payload.size() <= limits.max_bytes && batch.relay_id().empty() &&
+              batch.datacenter().empty() && batch.received_at_ms() == 0;
   if (fits) {
     decoded.chunks.push_back({std::string(payload), batch.returns_size(), received_at_ms});
     return decoded;

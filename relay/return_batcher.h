@@ -49,10 +49,8 @@ struct RejectedReturn {
 struct DecodedReturns {
   // The accepted returns, to be made safe before the ACK is sent.
   std::vector<ReturnChunk> chunks;
-  // The ReturnAck to answer with: a ReturnRejection for every rejected
-  // return, and the accepted ones named either by the RET's `seq` (when it
-  // carried one and nothing was deferred) or by listing each one's key,
-  // both in payload order.
+  // The ReturnAck to answer with: the key of every accepted return, and a
+  // ReturnRejection for every rejected one, each in payload order.
   wire::v1::ReturnAck ack;
   int returns = 0;  // accepted
   std::vector<RejectedReturn> rejected;
@@ -70,18 +68,15 @@ struct DecodedReturns {
 // id is bound to another key, pending or rejected); kDefer leaves it out of
 // the ACK altogether (neither accepted nor rejected: the relay has no
 // record of the id yet, so the minion keeps it and sends it again after
-// its ack timeout). `on_accepted`, when set, is called with each accepted
-// return, in payload order (the relay's delivery tracking), while the
-// payload is decoded.
+// its ack timeout).
 enum class KeyAdmission { kAccept, kReject, kDefer };
 absl::StatusOr<DecodedReturns> DecodeReturnPayload(
     absl::string_view payload, int64_t received_at_ms, const EntryLimits& limits,
-    const std::function<KeyAdmission(const std::string& minion_id)>& bound = nullptr,
-    const std::function<void(const wire::v1::Return&)>& on_accepted = nullptr);
+    const std::function<KeyAdmission(const std::string& minion_id)>& bound = nullptr);
 
 // One returns-stream entry value built from consecutive chunks.
 struct PackedEntry {
-  std::string value;       // serialized ReturnBatch with relay fields set
+  std::string value;     // serialized ReturnBatch with relay fields set
   size_t first_chunk = 0;  // chunks [first_chunk, end_chunk) went into it
   size_t end_chunk = 0;
   int returns = 0;

@@ -1,8 +1,5 @@
 #include "relay/return_batcher.h"
 
-#include <string>
-#include <vector>
-
 #include "gtest/gtest.h"
 #include "proto/wire.pb.h"
 
@@ -116,8 +113,9 @@ TEST(ReturnBatcherTest, AllRejectedLeavesNothingToWriteButAnAnswer) {
 TEST(ReturnBatcherTest, PackedEntriesConcatenateChunksAndCarryRelayFields) {
   EntryLimits limits;
   limits.max_returns = 5;
-  std::vector<ReturnChunk> chunks = {
-      {Payload(3, "a"), 3, 100}, {Payload(2, "b"), 2, 200}, {Payload(4, "c"), 4, 300}};
+  std::vector<ReturnChunk> chunks = {{Payload(3, "a"), 3, 100},
+                                     {Payload(2, "b"), 2, 200},
+                                     {Payload(4, "c"), 4, 300}};
   std::vector<const ReturnChunk*> pointers = {&chunks[0], &chunks[1], &chunks[2]};
   std::vector<PackedEntry> entries = PackEntries(pointers, limits, "relay-x", "dcx");
   ASSERT_EQ(entries.size(), 2u);
@@ -163,9 +161,10 @@ TEST(ReturnBatcherTest, ReturnsOfIdsNotBoundToTheSenderAreRejectedUnboundId) {
     ret->set_minion_id(id);
   }
   absl::StatusOr<DecodedReturns> decoded =
-      DecodeReturnPayload(batch.SerializeAsString(), 5, EntryLimits{}, [](const std::string& id) {
-        return id == "mine" ? KeyAdmission::kAccept : KeyAdmission::kReject;
-      });
+      DecodeReturnPayload(batch.SerializeAsString(), 5, EntryLimits{},
+                          [](const std::string& id) {
+                            return id == "mine" ? KeyAdmission::kAccept : KeyAdmission::kReject;
+                          });
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->returns, 1);
   ASSERT_EQ(decoded->ack.keys_size(), 1);
@@ -193,8 +192,8 @@ TEST(DecodeReturnPayloadTest, DeferredReturnsAreNeitherAcknowledgedNorRejected) 
     ret->set_attempt(1);
     ret->set_minion_id(id);
   }
-  absl::StatusOr<DecodedReturns> decoded =
-      DecodeReturnPayload(batch.SerializeAsString(), 5, EntryLimits{}, [](const std::string& id) {
+  absl::StatusOr<DecodedReturns> decoded = DecodeReturnPayload(
+      batch.SerializeAsString(), 5, EntryLimits{}, [](const std::string& id) {
         if (id == "known") return KeyAdmission::kAccept;
         return id == "unknown" ? KeyAdmission::kDefer : KeyAdmission::kReject;
       });
@@ -210,47 +209,6 @@ TEST(DecodeReturnPayloadTest, DeferredReturnsAreNeitherAcknowledgedNorRejected) 
   ASSERT_TRUE(stored.ParseFromString(decoded->chunks[0].batch));
   ASSERT_EQ(stored.returns_size(), 1);
   EXPECT_EQ(stored.returns(0).minion_id(), "known");
-}
-
-TEST(DecodeReturnPayloadTest, ARetWithASeqIsAnsweredByItsSeqAndItsRejections) {
-  wire::v1::ReturnBatch batch;
-  batch.ParseFromString(Payload(3));
-  batch.mutable_returns(1)->set_minion_id("bad@id");
-  batch.set_seq(77);
-  std::vector<std::string> tracked;
-  absl::StatusOr<DecodedReturns> decoded =
-      DecodeReturnPayload(batch.SerializeAsString(), 5, EntryLimits{}, nullptr,
-                          [&](const wire::v1::Return& ret) { tracked.push_back(ret.minion_id()); });
-  ASSERT_TRUE(decoded.ok()) << decoded.status();
-  EXPECT_EQ(decoded->returns, 2);
-  EXPECT_EQ(decoded->ack.seq(), 77u);
-  EXPECT_EQ(decoded->ack.keys_size(), 0);  // named by the seq instead
-  ASSERT_EQ(decoded->ack.rejected_size(), 1);
-  EXPECT_EQ(decoded->ack.rejected(0).key().minion_id(), "bad@id");
-  // Every accepted return was reported for delivery tracking, in order.
-  EXPECT_EQ(tracked, (std::vector<std::string>{"m-0", "m-2"}));
-}
-
-TEST(DecodeReturnPayloadTest, ARetWithASeqAndADeferredReturnListsItsKeys) {
-  // A deferred return must stay unanswered, which a seq cannot say.
-  wire::v1::ReturnBatch batch;
-  batch.ParseFromString(Payload(2));
-  batch.set_seq(5);
-  absl::StatusOr<DecodedReturns> decoded =
-      DecodeReturnPayload(batch.SerializeAsString(), 5, EntryLimits{}, [](const std::string& id) {
-        return id == "m-1" ? KeyAdmission::kDefer : KeyAdmission::kAccept;
-      });
-  ASSERT_TRUE(decoded.ok());
-  EXPECT_EQ(decoded->ack.seq(), 0u);
-  ASSERT_EQ(decoded->ack.keys_size(), 1);
-  EXPECT_EQ(decoded->ack.keys(0).minion_id(), "m-0");
-}
-
-TEST(DecodeReturnPayloadTest, ARetWithoutASeqListsEveryKey) {
-  absl::StatusOr<DecodedReturns> decoded = DecodeReturnPayload(Payload(2), 5, EntryLimits{});
-  ASSERT_TRUE(decoded.ok());
-  EXPECT_EQ(decoded->ack.seq(), 0u);
-  EXPECT_EQ(decoded->ack.keys_size(), 2);
 }
 
 }  // namespace muster::relay

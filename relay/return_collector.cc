@@ -55,8 +55,9 @@ absl::StatusOr<std::unique_ptr<ReturnCollector>> ReturnCollector::Create(
     return absl::UnavailableError(
         absl::StrCat("return socket ", options.return_endpoint, ": ", error.what()));
   }
-  return std::unique_ptr<ReturnCollector>(new ReturnCollector(
-      options, std::move(router), std::move(spool), counters, handoff, registry));
+  return std::unique_ptr<ReturnCollector>(
+      new ReturnCollector(options, std::move(router), std::move(spool), counters, handoff,
+                          registry));
 }
 
 ReturnCollector::ReturnCollector(const RelayOptions& options, zmq::socket_t router,
@@ -116,8 +117,8 @@ void ReturnCollector::ReceiveAvailable(int max_messages) {
     frames.clear();
     std::optional<size_t> received;
     try {
-      received =
-          zmq::recv_multipart(router_, std::back_inserter(frames), zmq::recv_flags::dontwait);
+      received = zmq::recv_multipart(router_, std::back_inserter(frames),
+                                     zmq::recv_flags::dontwait);
     } catch (const zmq::error_t& error) {
       spdlog::error("returns: receive: {}", error.what());
       return;
@@ -153,17 +154,13 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
     if (registry_ != nullptr) {
       bound = [&](const std::string& id) { return AdmitReturn(id, key, now_ms); };
     }
-    // Each accepted return counts for delivery tracking as it is decoded
-    // (the ACK may name the RET by its seq instead of listing keys).
-    auto on_accepted = [this](const wire::v1::Return& ret) {
-      deliveries_.OnReturn(ret.jid(), ret.attempt(), ret.minion_id());
-    };
     absl::StatusOr<DecodedReturns> returns =
-        DecodeReturnPayload(bytes, now_ms, options_.entry_limits, bound, on_accepted);
+        DecodeReturnPayload(bytes, now_ms, options_.entry_limits, bound);
     if (!returns.ok()) {
       Malformed(FrameDropReason::kBadReturn, returns.status().message());
       return;
     }
+    NoteReturns(returns->ack);
     CountRejected(returns->rejected);
     pending_.push_back({frames[0].to_string(), *std::move(returns)});
   } else if (type == bus::kReceiptType) {
@@ -207,10 +204,9 @@ void ReturnCollector::HandleMessage(std::vector<zmq::message_t>& frames) {
       if (!observed.stored) {
         uint64_t full = counters_->inventory_full.fetch_add(1) + 1;
         if (full <= 10 || full % 1000 == 0) {
-          spdlog::warn(
-              "returns: inventory holds --max_minions={} minions; heartbeat of new "
-              "minion {} dropped [{} so far]",
-              options_.max_minions, heartbeat.minion_id(), full);
+          spdlog::warn("returns: inventory holds --max_minions={} minions; heartbeat of new "
+                       "minion {} dropped [{} so far]",
+                       options_.max_minions, heartbeat.minion_id(), full);
         }
         continue;
       }
@@ -232,8 +228,8 @@ void ReturnCollector::Malformed(FrameDropReason reason, absl::string_view detail
   }
 }
 
-bool ReturnCollector::Admit(absl::string_view what, const std::string& id, absl::string_view key,
-                            int64_t now_ms, bool heartbeat) {
+bool ReturnCollector::Admit(absl::string_view what, const std::string& id,
+                            absl::string_view key, int64_t now_ms, bool heartbeat) {
   if (registry_ == nullptr) return true;
   Binding binding =
       heartbeat ? registry_->BindHeartbeat(id, key, now_ms) : registry_->Check(id, key, now_ms);
@@ -258,23 +254,14 @@ void ReturnCollector::CountRefused(absl::string_view what, const std::string& id
                                    absl::string_view key, Binding binding) {
   MessageRefuseReason reason;
   switch (binding) {
-    case Binding::kPendingKey:
-      reason = MessageRefuseReason::kPendingKey;
-      break;
-    case Binding::kRejectedKey:
-      reason = MessageRefuseReason::kRejectedKey;
-      break;
-    case Binding::kRegistryFull:
-      reason = MessageRefuseReason::kRegistryFull;
-      break;
-    case Binding::kUnknownId:
-      reason = MessageRefuseReason::kUnknownId;
-      break;
-    default:
-      reason = MessageRefuseReason::kUnboundId;
-      break;
+    case Binding::kPendingKey: reason = MessageRefuseReason::kPendingKey; break;
+    case Binding::kRejectedKey: reason = MessageRefuseReason::kRejectedKey; break;
+    case Binding::kRegistryFull: reason = MessageRefuseReason::kRegistryFull; break;
+    case Binding::kUnknownId: reason = MessageRefuseReason::kUnknownId; break;
+    default: reason = MessageRefuseReason::kUnboundId; break;
   }
-  uint64_t count = counters_->messages_refused_by_reason[static_cast<int>(reason)].fetch_add(1) + 1;
+  uint64_t count =
+      counters_->messages_refused_by_reason[static_cast<int>(reason)].fetch_add(1) + 1;
   // A pending minion heartbeats every interval: log its first ones only.
   if (count <= 10 || count % 1000 == 0) {
     spdlog::warn("returns: {} of minion {} refused (reason={}): key {} [{} so far]",
@@ -289,7 +276,8 @@ void ReturnCollector::CountRejected(absl::Span<const RejectedReturn> rejected) {
     uint64_t count = counters_->returns_rejected.fetch_add(1) + 1;
     if (count <= 10 || count % 1000 == 0) {
       spdlog::warn("returns: return rejected (reason={}): {} [{} so far]",
-                   std::string(ReturnRejectReasonName(rejection.reason)), rejection.detail, count);
+                   std::string(ReturnRejectReasonName(rejection.reason)), rejection.detail,
+                   count);
     }
   }
 }
@@ -341,10 +329,15 @@ void ReturnCollector::FlushPending() {
   // next round; the rest are done.
   std::vector<ReturnChunk> unsafe;
   for (size_t i = first_receipt_chunk; i < chunks.size(); ++i) {
-    if (!in_redis[i] && !spooled)
-      unsafe.push_back(std::move(receipt_chunks_[i - first_receipt_chunk]));
+    if (!in_redis[i] && !spooled) unsafe.push_back(std::move(receipt_chunks_[i - first_receipt_chunk]));
   }
   receipt_chunks_.swap(unsafe);
+}
+
+void ReturnCollector::NoteReturns(const wire::v1::ReturnAck& ack) {
+  for (const wire::v1::ReturnKey& key : ack.keys()) {
+    deliveries_.OnReturn(key.jid(), key.attempt(), key.minion_id());
+  }
 }
 
 void ReturnCollector::TrackDeliveries() {
@@ -418,8 +411,8 @@ std::vector<bool> ReturnCollector::WriteChunks(absl::Span<const ReturnChunk* con
         // LOADING while a restarted Redis loads its data, or any refusal:
         // these returns go to the spool; logged once per outage.
         if (all_ok) {
-          redis_.Refused(
-              absl::StrCat("XADD ", returns_key_, ": ", reply.str(), "; returns go to the spool"));
+          redis_.Refused(absl::StrCat("XADD ", returns_key_, ": ", reply.str(),
+                                      "; returns go to the spool"));
         }
         all_ok = false;
         counters_->redis_errors.fetch_add(1);
@@ -437,8 +430,8 @@ std::vector<bool> ReturnCollector::WriteChunks(absl::Span<const ReturnChunk* con
 
 void ReturnCollector::DrainSpool() {
   if (redis_.Get() == nullptr) return;
-  int64_t max_returns =
-      static_cast<int64_t>(options_.entry_limits.max_returns) * options_.max_entries_per_round_trip;
+  int64_t max_returns = static_cast<int64_t>(options_.entry_limits.max_returns) *
+                        options_.max_entries_per_round_trip;
   absl::StatusOr<std::vector<SpoolRow>> rows = spool_->Oldest(max_returns);
   if (!rows.ok()) {
     spdlog::error("returns: reading the spool: {}", std::string(rows.status().message()));
@@ -462,9 +455,9 @@ void ReturnCollector::DrainSpool() {
 
 void ReturnCollector::Ack(const PendingMessage& message) {
   message.returns.ack.SerializeToString(&ack_buffer_);
-  std::array<zmq::const_buffer, 3> frames = {
-      zmq::buffer(message.identity), zmq::buffer(bus::kAckType.data(), bus::kAckType.size()),
-      zmq::buffer(ack_buffer_)};
+  std::array<zmq::const_buffer, 3> frames = {zmq::buffer(message.identity),
+                                            zmq::buffer(bus::kAckType.data(), bus::kAckType.size()),
+                                            zmq::buffer(ack_buffer_)};
   try {
     // A peer that is gone or not reading loses the ACK; it resends and
     // gets another one.
@@ -483,9 +476,8 @@ void ReturnCollector::Housekeeping(int64_t now_ms) {
     resends_logged_ = resends;
   }
   if (registry_ == nullptr && now_ms >= next_insecure_warning_ms_) {
-    spdlog::warn(
-        "relayd: INSECURE: --insecure is set: the bus runs without CURVE, any peer "
-        "can read jobs and answer for any minion. Development only.");
+    spdlog::warn("relayd: INSECURE: --insecure is set: the bus runs without CURVE, any peer "
+                 "can read jobs and answer for any minion. Development only.");
     next_insecure_warning_ms_ = now_ms + kInsecureWarningMs;
   }
   if (registry_ != nullptr) {

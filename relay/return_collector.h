@@ -111,6 +111,9 @@ class ReturnCollector {
   void Housekeeping(int64_t now_ms);
   void WriteEvents();
   void Ack(const PendingMessage& message);
+  // Receipt tracking: tells the tracker which returns arrived (the keys of
+  // the ACK that will answer them).
+  void NoteReturns(const wire::v1::ReturnAck& ack);
   // Takes new dispatches from the job thread and due receipt reports.
   void TrackDeliveries();
   // Sends the due JOB re-sends over the ROUTER.
