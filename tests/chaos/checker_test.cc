@@ -87,6 +87,17 @@ TEST(Checker, CatchesEachKindOfFalseReport) {
   ASSERT_TRUE(testing::WaitFor(
       [&] { return absl::StrContains(ReadAll(real_log), absl::StrCat(" run ", stuck)); },
       absl::Seconds(10)));
+  // Stopped only once jobd shows the receipt: the minion writes its "run"
+  // witness line before libzmq's I/O thread has necessarily sent the RCV,
+  // and a SIGSTOP stops that thread too. (On a loaded machine the receipt
+  // could be stopped in the minion, and the check below would rightly count
+  // a receipt never reported.)
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        absl::StatusOr<v1::Job> job = cluster.GetJob(stuck);
+        return job.ok() && job->completeness().received() >= 1;
+      },
+      absl::Seconds(10)));
   cluster.SignalProcess(absl::StrCat("minion:", real), SIGSTOP);
   ASSERT_TRUE(cluster.WaitForState(stuck, v1::INCOMPLETE, absl::Seconds(30)).ok());
 

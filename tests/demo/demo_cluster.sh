@@ -134,13 +134,25 @@ if [ "$insecure" -eq 1 ]; then
   chmod +x "$work/jobctl"
   jobctl="$work/jobctl"
 fi
-redis_cli=(redis-cli -p "$redis_port")
-if [ "$insecure" -eq 0 ]; then redis_cli+=(--user admin); fi
-
 echo "== starting the cluster in $work"
-start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" \
-  --save "" --appendonly yes --protected-mode no "${redis_security[@]}"
-wait_until 10 "${redis_cli[@]}" ping || { echo "redis did not start"; exit 1; }
+# A port found free can be taken by another program before redis binds it:
+# then redis exits at once, and the demo tries another port (3 tries).
+for try in 1 2 3; do
+  redis_cli=(redis-cli -p "$redis_port")
+  if [ "$insecure" -eq 0 ]; then redis_cli+=(--user admin); fi
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" \
+    --save "" --appendonly yes --protected-mode no "${redis_security[@]}"
+  redis_pid=${pids[-1]}
+  if wait_until 20 "${redis_cli[@]}" ping; then break; fi
+  kill -TERM "$redis_pid" 2>/dev/null
+  wait "$redis_pid" 2>/dev/null
+  if [ "$try" -eq 3 ] || ! grep -q "Address already in use" "$work/redis.log"; then
+    echo "redis did not start on 127.0.0.1:$redis_port; its log ($work/redis.log) ends:"
+    tail -n 20 "$work/redis.log"
+    exit 1
+  fi
+  redis_port=$(free_port)
+done
 echo "redis      127.0.0.1:$redis_port"
 
 start jobd "$bin/jobd" --listen="127.0.0.1:$jobd_port" --redis="127.0.0.1:$redis_port" \
