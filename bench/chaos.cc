@@ -5,13 +5,15 @@
 //
 // Each run prints its seed first; --seed=N replays it. Exits non-zero when
 // any campaign found a discrepancy (the details and the kept evidence
-// directory are printed).
+// directory are printed), or any process it started died of a crash signal.
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "tests/chaos/campaign.h"
+#include "tests/support/process.h"
 
 ABSL_FLAG(uint64_t, seed, 0, "Seed of the first campaign; 0 = random. Run i uses seed + i.");
 ABSL_FLAG(int, runs, 1, "Campaigns to run one after another.");
@@ -45,5 +47,10 @@ int main(int argc, char** argv) {
     results.push_back(*std::move(result));
   }
   std::printf("\n%s", muster::chaos::FormatCampaignTable(results).c_str());
-  return failures == 0 ? 0 : 1;
+  // A process that died of a crash signal is a defect whatever the checker
+  // found (the fault injector kills with SIGKILL and stops with SIGSTOP).
+  std::vector<std::string> crashes = muster::testing::CrashedChildren();
+  std::printf("processes crashed: %zu\n", crashes.size());
+  for (const std::string& crash : crashes) std::printf("  %s\n", crash.c_str());
+  return failures == 0 && crashes.empty() ? 0 : 1;
 }
