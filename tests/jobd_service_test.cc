@@ -558,6 +558,27 @@ TEST_F(JobdServiceTest, WatchJobStreamsUpdatesUntilTheFinalState) {
   EXPECT_TRUE(reader->Finish().ok());
 }
 
+TEST_F(JobdServiceTest, WatchJobSendsTheEndAtOnceWhateverTheInterval) {
+  AddFleet();
+  std::string jid = Submit("web-a0").jid();
+  grpc::ClientContext context;
+  v1::WatchJobRequest request;
+  request.set_jid(jid);
+  request.set_interval_ms(60000);  // progress at most once a minute
+  auto reader = stub_->WatchJob(&context, request);
+  v1::Job update;
+  ASSERT_TRUE(reader->Read(&update));
+  EXPECT_NE(update.state(), v1::COMPLETE);
+  absl::Time returned = absl::Now();
+  ASSERT_TRUE(relays_->SendReturns("dc1", {RelayPlayer::MakeReturn(jid, 1, "web-a0", true)}).ok());
+  ASSERT_TRUE(reader->Read(&update));
+  // Not a minute: as soon as jobd committed the return.
+  EXPECT_LT(absl::Now() - returned, absl::Seconds(10));
+  EXPECT_EQ(update.state(), v1::COMPLETE);
+  EXPECT_FALSE(reader->Read(&update));
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
 TEST_F(JobdServiceTest, ListJobsFiltersAndPagesNewestFirst) {
   AddFleet();
   std::string a = Submit("web-a*").jid();
