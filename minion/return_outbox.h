@@ -72,8 +72,8 @@ class ReturnOutbox {
   // window slots are free. Unknown keys are ignored. Returns how many were
   // removed; when `removed` is not null, appends to it the index in `keys`
   // of each key whose return was removed.
-  size_t Remove(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys, absl::Time now,
-                std::vector<int>* removed = nullptr);
+  size_t Remove(const google::protobuf::RepeatedPtrField<wire::v1::ReturnKey>& keys,
+                absl::Time now, std::vector<int>* removed = nullptr);
   // Remove(ack.keys(), now, removed).
   size_t Acknowledge(const wire::v1::ReturnAck& ack, absl::Time now,
                      std::vector<int>* removed = nullptr) {
@@ -124,8 +124,8 @@ class ReturnOutbox {
   using Key = std::tuple<std::string, uint32_t, std::string>;
   struct Entry {
     wire::v1::Return ret;
-    absl::Time due;           // Of the next resend; of a first send, when added.
-    absl::Duration interval;  // Wait after the next send.
+    absl::Time due;            // Of the next resend; of a first send, when added.
+    absl::Duration interval;   // Wait after the next send.
     absl::Time last_sent;
     uint32_t sends = 0;
   };
@@ -169,7 +169,8 @@ class ReturnOutbox {
   std::deque<uint64_t> unreceipted_;
   // Sent returns' resends; min-heap by due time; an item is stale when its
   // entry is gone or its due differs.
-  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<Scheduled>> schedule_;
+  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<Scheduled>>
+      schedule_;
 };
 
 }  // namespace muster::minion

@@ -69,7 +69,8 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
     bus::ApplyBusLinkOptions(options.bus_link, bus::BusSide::kServer, publisher);
     // Only ACCEPTED minion keys may subscribe (relay/zap_handler.h).
     if (!options.insecure) {
-      absl::Status curve = bus::ApplyCurveServer(publisher, options.curve_keys, kPublishZapDomain);
+      absl::Status curve =
+          bus::ApplyCurveServer(publisher, options.curve_keys, kPublishZapDomain);
       if (!curve.ok()) {
         return absl::UnavailableError(absl::StrCat("publish socket: ", curve.message()));
       }
@@ -80,10 +81,10 @@ absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions&
       publisher.connect(options.bus_connect);
     }
   } catch (const zmq::error_t& error) {
-    return absl::UnavailableError(
-        absl::StrCat("publish socket ",
-                     options.bus_connect.empty() ? options.publish_endpoint : options.bus_connect,
-                     ": ", error.what()));
+    return absl::UnavailableError(absl::StrCat(
+        "publish socket ",
+        options.bus_connect.empty() ? options.publish_endpoint : options.bus_connect, ": ",
+        error.what()));
   }
   return std::unique_ptr<JobReader>(
       new JobReader(options, std::move(publisher), std::move(state), counters, handoff));
@@ -104,8 +105,9 @@ JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
     verifier_ = std::make_unique<security::DispatchVerifier>(options.trusted_keys.get(),
                                                              options.datacenter);
   }
-  publish_endpoint_ = options.bus_connect.empty() ? publisher_.get(zmq::sockopt::last_endpoint)
-                                                  : options.bus_connect;
+  publish_endpoint_ = options.bus_connect.empty()
+                          ? publisher_.get(zmq::sockopt::last_endpoint)
+                          : options.bus_connect;
 }
 
 void JobReader::Run(const absl::Notification& stop) {
@@ -197,9 +199,8 @@ void JobReader::Run(const absl::Notification& stop) {
 void JobReader::MaintainTrust(int64_t now_ms) {
   if (verifier_ == nullptr) {
     if (now_ms >= next_insecure_warning_ms_) {
-      spdlog::warn(
-          "jobs: INSECURE: dispatches are published without signature checks "
-          "(--insecure; development only)");
+      spdlog::warn("jobs: INSECURE: dispatches are published without signature checks "
+                   "(--insecure; development only)");
       next_insecure_warning_ms_ = now_ms + kInsecureWarningIntervalMs;
     }
     return;
@@ -235,8 +236,7 @@ absl::StatusOr<JobReader::BusPlan> JobReader::PlanFor(const wire::v1::JobEnvelop
   if (type == muster::v1::LIST) {
     ASSIGN_OR_RETURN(plan.list, ListDispatch::Create(job));
   } else if (type == muster::v1::COMPOUND) {
-    ASSIGN_OR_RETURN(Target target,
-                     Target::Parse(TargetKind::kCompound, job.target().expression()));
+    ASSIGN_OR_RETURN(Target target, Target::Parse(TargetKind::kCompound, job.target().expression()));
     if (const std::vector<std::string>* ids = target.ListIds(); ids != nullptr) {
       plan.direct_ids.emplace();
       plan.direct_ids->reserve(ids->size());
@@ -265,10 +265,10 @@ void JobReader::Refuse(const StreamEntry& entry, const wire::v1::JobEnvelope* jo
     std::string key = absl::StrCat(job->jid(), "/", job->attempt(), "/", reason);
     if (logged_refusals_.size() >= kMaxLoggedRefusals) logged_refusals_.clear();
     if (logged_refusals_.insert(key).second) {
-      spdlog::warn(
-          "jobs: {} attempt {} refused ({}): entry {}, key id '{}', datacenter '{}': "
-          "not published",
-          job->jid(), job->attempt(), reason, entry.id, job->key_id(), job->datacenter());
+      spdlog::warn("jobs: {} attempt {} refused ({}): entry {}, key id '{}', datacenter '{}': "
+                   "not published",
+                   job->jid(), job->attempt(), reason, entry.id, job->key_id(),
+                   job->datacenter());
     }
   }
   Commit(entry.id, nullptr, "", stop);
@@ -352,13 +352,11 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
     if (!interrupted.ok() || *interrupted) {
       delivery->set_status(wire::v1::Delivery::INTERRUPTED);
       counters_->jobs_interrupted.fetch_add(1);
-      spdlog::warn(
-          "jobs: {} attempt {} expired {} ms ago; the relay stopped while publishing "
-          "it, so minions may have it (their receipts say which){}",
-          job->jid(), job->attempt(), now_ms - job->deadline_ms(),
-          interrupted.ok()
-              ? ""
-              : " (state unreadable: " + std::string(interrupted.status().message()) + ")");
+      spdlog::warn("jobs: {} attempt {} expired {} ms ago; the relay stopped while publishing "
+                   "it, so minions may have it (their receipts say which){}",
+                   job->jid(), job->attempt(), now_ms - job->deadline_ms(),
+                   interrupted.ok() ? "" : " (state unreadable: " +
+                                               std::string(interrupted.status().message()) + ")");
     } else {
       delivery->set_status(wire::v1::Delivery::EXPIRED);
       counters_->jobs_expired.fetch_add(1);
@@ -366,8 +364,8 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
                    job->attempt(), now_ms - job->deadline_ms());
     }
   } else {
-    if (absl::Status marked =
-            state_->MarkPublishing(job->jid(), job->attempt(), job->deadline_ms());
+    if (absl::Status marked = state_->MarkPublishing(job->jid(), job->attempt(),
+                                                     job->deadline_ms());
         !marked.ok()) {
       // Publish anyway: the mark only matters if the relay is also killed
       // before this dispatch is committed.
@@ -384,7 +382,8 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
                   messages);
   }
   Commit(entry.id, &dispatch,
-         EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms), stop);
+         EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms),
+         stop);
   if (!dispatch.envelope.empty()) {
     awaiting_expected_.push_back({std::move(dispatch), NowMs(), std::move(plan->list)});
   }
@@ -408,9 +407,7 @@ absl::Status JobReader::FetchExpected(RedisConnection& redis) {
         reply.IsString() ? compress::ZlibDecompress(reply.str(), kMaxExpectedBytes)
                          : absl::StatusOr<std::string>(absl::NotFoundError("no key"));
     if (inflated.ok() && expected.ParseFromString(*inflated)) {
-      handoff_->Push({std::move(dispatch.jid),
-                      dispatch.attempt,
-                      dispatch.deadline_ms,
+      handoff_->Push({std::move(dispatch.jid), dispatch.attempt, dispatch.deadline_ms,
                       std::move(dispatch.envelope),
                       {expected.minion_ids().begin(), expected.minion_ids().end()},
                       std::move(awaiting.list)});
@@ -429,8 +426,8 @@ absl::Status JobReader::FetchExpected(RedisConnection& redis) {
                  dispatch.jid, dispatch.attempt,
                  options_.ExpectedKey(dispatch.jid, dispatch.attempt),
                  reply.IsError() ? std::string(reply.str())
-                 : inflated.ok() ? "not ExpectedMinions"
-                                 : std::string(inflated.status().message()));
+                                 : inflated.ok() ? "not ExpectedMinions"
+                                                 : std::string(inflated.status().message()));
   }
   awaiting_expected_.swap(still);
   return absl::OkStatus();

@@ -135,7 +135,7 @@ absl::StatusOr<JobSnapshot> JobRegistry::WaitForChange(const std::string& jid,
   absl::MutexLock lock(&mu_);
   JobRecord* record = Find(jid);
   if (record == nullptr) return UnknownJobError(jid);
-  while (record->version <= after_version && !stopping_) {
+  while (record->version <= after_version && !IsFinal(record->row.state) && !stopping_) {
     if (changed_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
   }
   return Snapshot(*record);

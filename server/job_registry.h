@@ -154,8 +154,10 @@ class JobRegistry {
 
   // NotFound for an unknown jid.
   absl::StatusOr<JobSnapshot> Get(const std::string& jid) const ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits until the job's version exceeds `after_version`, the deadline
-  // passes or StopWaiters() is called; returns the job as it is then.
+  // Waits until the job's version exceeds `after_version`, the job is in a
+  // final state, the deadline passes or StopWaiters() is called; returns
+  // the job as it is then. (after_version UINT64_MAX: until it ends or the
+  // deadline.)
   absl::StatusOr<JobSnapshot> WaitForChange(const std::string& jid, uint64_t after_version,
                                             absl::Time deadline) const ABSL_LOCKS_EXCLUDED(mu_);
   // Newest first. *more is set when more jobs match after the page.

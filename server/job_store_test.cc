@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -33,6 +35,18 @@ JobRow SampleJob() {
   job.state = JobState::kRunning;
   job.deadline_ms = 1005;
   return job;
+}
+
+// Turns the database at `path` back into one of schema `version` by running
+// `statements` on it (what that version did not have yet).
+void RewindSchema(const std::string& path, int version,
+                  const std::vector<std::string>& statements) {
+  absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path);
+  ASSERT_TRUE(db.ok()) << db.status();
+  for (const std::string& statement : statements) {
+    ASSERT_TRUE((*db)->Exec(statement).ok()) << statement;
+  }
+  ASSERT_TRUE((*db)->Exec(absl::StrCat("PRAGMA user_version=", version)).ok());
 }
 
 // Inserts SampleJob() and returns its number.
@@ -97,17 +111,11 @@ TEST(JobStoreTest, UpgradesADatabaseFromBeforeReceiptsInPlace) {
       return s.UpsertDatacenter(job.num, {"dc1", 3, 1, 1, 0, 0, EncodeExpectedSet({1, 2, 9})});
     }).ok());
   }
-  {
-    // What schema 2 looked like: no receipts table, no received column
-    // (and none of schema 4's access-control tables).
-    auto db = Database::Open(path);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->Exec("DROP TABLE api_tokens").ok());
-    ASSERT_TRUE((*db)->Exec("DROP TABLE audit").ok());
-    ASSERT_TRUE((*db)->Exec("DROP TABLE receipts").ok());
-    ASSERT_TRUE((*db)->Exec("ALTER TABLE job_datacenters DROP COLUMN received").ok());
-    ASSERT_TRUE((*db)->Exec("PRAGMA user_version=2").ok());
-  }
+  // What schema 2 looked like: no receipts table, no received column (and
+  // none of schema 4's access-control tables).
+  RewindSchema(path, 2,
+               {"DROP TABLE api_tokens", "DROP TABLE audit", "DROP TABLE receipts",
+                "ALTER TABLE job_datacenters DROP COLUMN received"});
   auto store = JobStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->schema_version(), kSchemaVersion);
@@ -142,13 +150,7 @@ TEST(JobStoreTest, UpgradesADatabaseFromBeforeAccessControlInPlace) {
       return absl::OkStatus();
     }).ok());
   }
-  {
-    auto db = Database::Open(path);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->Exec("DROP TABLE api_tokens").ok());
-    ASSERT_TRUE((*db)->Exec("DROP TABLE audit").ok());
-    ASSERT_TRUE((*db)->Exec("PRAGMA user_version=3").ok());
-  }
+  RewindSchema(path, 3, {"DROP TABLE api_tokens", "DROP TABLE audit"});
   auto store = JobStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->schema_version(), kSchemaVersion);

@@ -17,11 +17,12 @@ int Seconds(absl::Duration d) {
 
 absl::Status BusLinkOptions::Validate() const {
   if (heartbeat_timeout == absl::ZeroDuration()) return absl::OkStatus();
-  if (heartbeat_interval <= absl::ZeroDuration() || heartbeat_timeout < 2 * heartbeat_interval) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bus heartbeat: interval ", absl::FormatDuration(heartbeat_interval),
-                     " and timeout ", absl::FormatDuration(heartbeat_timeout),
-                     ": expected interval > 0 and timeout >= 2 x interval (or timeout 0: off)"));
+  if (heartbeat_interval <= absl::ZeroDuration() ||
+      heartbeat_timeout < 2 * heartbeat_interval) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bus heartbeat: interval ", absl::FormatDuration(heartbeat_interval), " and timeout ",
+        absl::FormatDuration(heartbeat_timeout),
+        ": expected interval > 0 and timeout >= 2 x interval (or timeout 0: off)"));
   }
   // ZMQ_HEARTBEAT_TTL travels in deciseconds in a 16-bit field.
   if (heartbeat_timeout > absl::Milliseconds(6553500)) {

@@ -4,10 +4,12 @@
 
 #include <signal.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace muster::testing {
@@ -38,7 +40,16 @@ TEST(ChildProcessTest, CrashesAreRecordedWhenWaitedForOrKilled) {
   // Crashed before the test's own SIGKILL: the crash still shows.
   ChildProcess killed;
   ASSERT_TRUE(killed.Start({"sh", "-c", "kill -SEGV $$"}, "").ok());
-  absl::SleepFor(absl::Milliseconds(300));
+  // Dead (a zombie, not yet reaped) before the SIGKILL is sent.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::ifstream stat(absl::StrCat("/proc/", killed.pid(), "/stat"));
+        std::string line;
+        std::getline(stat, line);
+        size_t close = line.rfind(')');
+        return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+      },
+      absl::Seconds(10)));
   killed.Kill();
 
   ChildProcess plain_kill;
