@@ -14,8 +14,12 @@ namespace {
 
 constexpr std::chrono::seconds kCallDeadline(5);
 
+// Calls wait for the channel instead of failing fast, so that they poll the
+// reconnect after jobd restarts (tests/support/cluster.cc, SetDeadline). A
+// call that times out waiting is "unknown", like any other deadline.
 void SetDeadline(grpc::ClientContext& context) {
   context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+  context.set_wait_for_ready(true);
 }
 
 // A call that failed with one of these never reached jobd's decision, or

@@ -22,11 +22,17 @@
 namespace muster::testing {
 namespace {
 
-// Every RPC of the helpers gets this deadline.
+// Every RPC of the helpers gets this deadline. They wait for the channel
+// to connect rather than fail fast: a synchronous gRPC client only drives a
+// connection (TCP, TLS, HTTP/2 SETTINGS) while some call is polling, so
+// after jobd restarts a fail-fast call on an idle channel can keep failing
+// while the reconnect's handshake stalls and times out (seen in CI: a
+// restarted jobd "not serving" for 90 s with its TLS reply unread).
 constexpr std::chrono::seconds kRpcDeadline(10);
 
 void SetDeadline(grpc::ClientContext& context) {
   context.set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
+  context.set_wait_for_ready(true);
 }
 
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view what) {
@@ -296,10 +302,15 @@ absl::Status Cluster::StartJobd() {
           absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
               JobdChannel(jobd_address_, jobd_access());
           if (!channel.ok()) return false;
-          stub_ = v1::JobService::NewStub(*channel);
+          channel_ = *std::move(channel);
+          stub_ = v1::JobService::NewStub(channel_);
         }
+        // The channel may be backing off from the previous jobd's death:
+        // try now, and poll the handshake while waiting (see SetDeadline).
+        grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        context.set_wait_for_ready(true);
         v1::ListRelaysRequest request;
         v1::ListRelaysResponse response;
         return stub_->ListRelays(&context, request, &response).ok();

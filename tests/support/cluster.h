@@ -327,6 +327,7 @@ class Cluster {
   // Where jobd reaches Redis (the "jobd-redis" link proxy when there is one).
   std::string jobd_redis_address_;
   ChildProcess jobd_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::JobService::Stub> stub_;
   std::vector<Datacenter> datacenters_;
   std::map<std::string, std::unique_ptr<linkfault::LinkProxy>> links_;
