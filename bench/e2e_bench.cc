@@ -188,24 +188,6 @@ struct RunFigures {
   std::vector<double> cpu_jobd_us, cpu_relays_us, cpu_fleetsim_us, cpu_redis_us, cpu_total_us;
 };
 
-// CPU seconds (utime + stime) `pid` has used, or 0 when unreadable.
-double CpuSeconds(pid_t pid) {
-  std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (stat.empty()) return 0;
-  // Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
-  int64_t utime = 0, stime = 0;
-  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
-      !absl::SimpleAtoi(fields[12], &stime)) {
-    return 0;
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // CPU seconds used so far by each kind of cluster process: jobd, relay,
 // fleetsim, redis.
 absl::flat_hash_map<std::string, double> CpuByKind(Cluster& cluster) {
@@ -213,7 +195,7 @@ absl::flat_hash_map<std::string, double> CpuByKind(Cluster& cluster) {
   for (const std::string& name : cluster.ProcessNames()) {
     pid_t pid = cluster.ProcessPid(name);
     if (pid <= 0 || !cluster.ProcessRunning(name)) continue;
-    cpu[name.substr(0, name.find(':'))] += CpuSeconds(pid);
+    cpu[name.substr(0, name.find(':'))] += testing::CpuSeconds(pid);
   }
   return cpu;
 }

@@ -18,6 +18,25 @@ absl::Status NotAToken(const std::string& token) {
       absl::StrCat("page_token ", QuoteValue(token), ": not a token"));
 }
 
+// About how many stored returns of `job` the query's filter matches
+// (StoreSession::ListReturns picks its plan from it): unexpected returns
+// may have either outcome, so they count for both.
+uint64_t MatchingEstimate(const JobSnapshot& job, const ReturnsQuery& query) {
+  Counters counters;
+  if (query.datacenter.empty()) {
+    counters = job.total;
+  } else {
+    for (const DatacenterSnapshot& dc : job.datacenters) {
+      if (dc.datacenter == query.datacenter) counters = dc.counters;
+    }
+  }
+  switch (query.filter) {
+    case ReturnFilter::kFailed: return counters.failed + counters.unexpected;
+    case ReturnFilter::kSucceeded: return counters.succeeded + counters.unexpected;
+    default: return counters.returned + counters.unexpected;
+  }
+}
+
 }  // namespace
 
 JobControl::JobControl(JobStore* store, JobTracker* tracker, Dispatcher* dispatcher)
@@ -82,6 +101,9 @@ absl::StatusOr<ReturnsPage> JobControl::ListReturns(const ReturnsQuery& query) c
     stored.after_minion = parts.first;
   }
   ASSIGN_OR_RETURN(stored.job_num, tracker_->JobNumber(query.jid));
+  if (absl::StatusOr<JobSnapshot> job = tracker_->Get(query.jid); job.ok()) {
+    stored.matching_estimate = MatchingEstimate(*job, query);
+  }
   stored.filter = query.filter;
   stored.datacenter = query.datacenter;
   stored.limit = static_cast<int>(query.limit) + 1;  // one more tells whether a next page exists

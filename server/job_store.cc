@@ -1,5 +1,6 @@
 #include "server/job_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/status/status_macros.h"
@@ -58,7 +59,8 @@ absl::StatusOr<bool> StoreSession::InsertReturn(const ReturnRow& r) {
       "INSERT OR IGNORE INTO returns(job_num, minion, attempt, datacenter, success, retcode,"
       " stdout, stderr, truncated, started_at_ms, ended_at_ms, received_at_ms, expected)"
       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-  s->Bind(1, r.job_num).BindText(2, r.minion_id).Bind(3, r.attempt).BindText(4, r.datacenter);
+  s->Bind(1, r.job_num).Bind(2, static_cast<int64_t>(r.minion_num)).Bind(3, r.attempt);
+  s->BindText(4, r.datacenter);
   s->Bind(5, r.success).Bind(6, r.retcode).BindBlob(7, r.stdout_text).BindBlob(8, r.stderr_text);
   s->Bind(9, r.truncated).Bind(10, r.started_at_ms).Bind(11, r.ended_at_ms);
   s->Bind(12, r.received_at_ms).Bind(13, r.expected);
@@ -170,7 +172,13 @@ absl::Status StoreSession::ForEachReceipt(int64_t job_num, absl::FunctionRef<voi
 }
 
 absl::StatusOr<std::vector<ReturnRow>> StoreSession::ListReturns(const ReturnQuery& q) {
-  ASSIGN_OR_RETURN(Statement * s, db_->Cached(kSelectReturnsPageSql));
+  // Walking minions in id order costs about limit * inventory / matching
+  // probes; sorting the job's rows costs about matching: walk when the
+  // job's rows are at least an eighth of the inventory.
+  ASSIGN_OR_RETURN(int64_t inventory, db_->QueryInt("SELECT ifnull(max(num), 0) FROM minions"));
+  const bool dense = q.matching_estimate * 8 >= static_cast<uint64_t>(std::max<int64_t>(inventory, 0));
+  ASSIGN_OR_RETURN(Statement * s,
+                   db_->Cached(dense ? kSelectReturnsPageByIdSql : kSelectReturnsPageByJobSql));
   int filter = q.filter == ReturnFilter::kAll ? 0 : q.filter == ReturnFilter::kFailed ? 1 : 2;
   s->Bind(1, q.job_num).BindText(2, q.after_minion).Bind(3, q.after_attempt);
   s->Bind(4, filter).BindText(5, q.datacenter).Bind(6, q.limit);

@@ -55,6 +55,11 @@ struct ReturnQuery {
   std::string after_minion;
   uint32_t after_attempt = 0;
   int limit = 100;
+  // About how many rows the filter can match (from the job's counters):
+  // ListReturns compares it with the inventory's size to pick a plan
+  // (row_codec.h, kSelectReturnsPageByIdSql). Only the cost, never the
+  // rows, depends on it.
+  uint64_t matching_estimate = 0;
 };
 
 // The statements of one connection. Obtained only inside JobStore::Write or

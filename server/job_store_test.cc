@@ -2,18 +2,21 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "common/status/status_macros.h"
 #include "server/expected_set.h"
 #include "tests/support/process.h"
 
@@ -49,6 +52,33 @@ void RewindSchema(const std::string& path, int version,
   ASSERT_TRUE((*db)->Exec(absl::StrCat("PRAGMA user_version=", version)).ok());
 }
 
+// Statements that turn the current returns table back into schema 4's
+// (text minion ids, WITHOUT ROWID, keyed by (job_num, minion, attempt)).
+const std::vector<std::string>& ReturnsOfSchema4() {
+  static const auto* statements = new std::vector<std::string>{
+      "CREATE TABLE returns_v4(job_num INTEGER NOT NULL, minion TEXT NOT NULL,"
+      " attempt INTEGER NOT NULL, datacenter TEXT NOT NULL, success INTEGER NOT NULL,"
+      " retcode INTEGER NOT NULL, stdout BLOB NOT NULL, stderr BLOB NOT NULL,"
+      " truncated INTEGER NOT NULL, started_at_ms INTEGER NOT NULL,"
+      " ended_at_ms INTEGER NOT NULL, received_at_ms INTEGER NOT NULL,"
+      " expected INTEGER NOT NULL, PRIMARY KEY(job_num, minion, attempt)) WITHOUT ROWID",
+      "INSERT INTO returns_v4 SELECT r.job_num, m.id, r.attempt, r.datacenter, r.success,"
+      " r.retcode, r.stdout, r.stderr, r.truncated, r.started_at_ms, r.ended_at_ms,"
+      " r.received_at_ms, r.expected FROM returns r JOIN minions m ON m.num = r.minion",
+      "DROP TABLE returns",
+      "ALTER TABLE returns_v4 RENAME TO returns",
+  };
+  return *statements;
+}
+
+// RewindSchema to `version` < 5: `statements`, then returns of schema 4.
+void RewindSchemaBefore5(const std::string& path, int version,
+                         std::vector<std::string> statements) {
+  const std::vector<std::string>& returns = ReturnsOfSchema4();
+  statements.insert(statements.begin(), returns.begin(), returns.end());
+  RewindSchema(path, version, statements);
+}
+
 // Inserts SampleJob() and returns its number.
 int64_t InsertSampleJob(JobStore& store) {
   int64_t num = 0;
@@ -61,9 +91,19 @@ int64_t InsertSampleJob(JobStore& store) {
   return num;
 }
 
+// Returns are stored under the minion's inventory number: each name gets
+// its own (the tests that use this count rows, they do not read ids back).
+uint32_t NumberFor(absl::string_view name) {
+  static absl::Mutex mu;
+  static auto* numbers = new absl::flat_hash_map<std::string, uint32_t>();
+  absl::MutexLock lock(&mu);
+  return numbers->try_emplace(std::string(name), numbers->size() + 1).first->second;
+}
+
 ReturnRow SampleReturn(int64_t job_num, absl::string_view minion_id) {
   ReturnRow r;
   r.job_num = job_num;
+  r.minion_num = NumberFor(minion_id);
   r.minion_id = std::string(minion_id);
   r.attempt = 1;
   r.datacenter = "dc1";
@@ -113,7 +153,7 @@ TEST(JobStoreTest, UpgradesADatabaseFromBeforeReceiptsInPlace) {
   }
   // What schema 2 looked like: no receipts table, no received column (and
   // none of schema 4's access-control tables).
-  RewindSchema(path, 2,
+  RewindSchemaBefore5(path, 2,
                {"DROP TABLE api_tokens", "DROP TABLE audit", "DROP TABLE receipts",
                 "ALTER TABLE job_datacenters DROP COLUMN received"});
   auto store = JobStore::Open(path);
@@ -135,6 +175,90 @@ TEST(JobStoreTest, UpgradesADatabaseFromBeforeReceiptsInPlace) {
   }).ok());
 }
 
+// A database of schema 4 (returns keyed by text minion ids) is upgraded in
+// place: every return keeps its id, outcome and output under the minion's
+// inventory number; an id the inventory never had (schema 4 could hold
+// one) becomes a never-seen inventory row; duplicates are still refused;
+// and both page plans list the same rows in id order.
+TEST(JobStoreTest, UpgradesTextKeyedReturnsToInventoryNumbersInPlace) {
+  std::string path = NewDbPath();
+  int64_t job_num = 0;
+  {
+    auto store = JobStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    job_num = InsertSampleJob(**store);
+    ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+      RETURN_IF_ERROR(s.UpsertMinion({1, "web-1", "dc1", "", 10, true, "relay-a"}));
+      RETURN_IF_ERROR(s.UpsertMinion({2, "web-2", "dc1", "", 10, true, "relay-a"}));
+      ReturnRow r = SampleReturn(job_num, "web-2");
+      r.minion_num = 2;
+      r.stdout_text = std::string("out\0put", 7);
+      RETURN_IF_ERROR(s.InsertReturn(r).status());
+      r.minion_num = 1;
+      r.success = false;
+      r.retcode = 3;
+      RETURN_IF_ERROR(s.InsertReturn(r).status());
+      r.attempt = 2;
+      return s.InsertReturn(r).status();
+    }).ok());
+  }
+  RewindSchemaBefore5(path, 4,
+                      {"DROP INDEX IF EXISTS returns_key",
+                       absl::StrCat("INSERT INTO returns VALUES(", job_num,
+                                    ", 'ghost-9', 1, 'dc2', 1, 0, x'', x'', 0, 1, 2, 3, 0)")});
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->schema_version(), kSchemaVersion);
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    EXPECT_EQ(*s.CountReturns(job_num), 4);
+    absl::StatusOr<std::vector<MinionRow>> minions = s.LoadMinions();
+    EXPECT_TRUE(minions.ok()) << minions.status();
+    uint32_t ghost = 0;
+    for (const MinionRow& m : *minions) {
+      if (m.id != "ghost-9") continue;
+      ghost = static_cast<uint32_t>(m.num);
+      EXPECT_EQ(m.datacenter, "dc2");
+      EXPECT_EQ(m.last_seen_ms, 0);
+      EXPECT_FALSE(m.alive);
+    }
+    EXPECT_EQ(ghost, 3u) << "the next inventory number";
+    std::vector<std::string> keys;
+    RETURN_IF_ERROR(s.ForEachReturnKey(job_num, [&](const ReturnKeyView& key) {
+      keys.push_back(absl::StrCat(key.minion_num, "/", key.attempt, "/", key.success));
+    }));
+    std::sort(keys.begin(), keys.end());
+    EXPECT_EQ(keys, (std::vector<std::string>{"1/1/0", "1/2/0", "2/1/1", "3/1/1"}));
+    for (uint64_t estimate : {uint64_t{0}, uint64_t{1000}}) {
+      ReturnQuery q;
+      q.job_num = job_num;
+      q.matching_estimate = estimate;  // the sorting plan, then the walking one
+      absl::StatusOr<std::vector<ReturnRow>> rows = s.ListReturns(q);
+      EXPECT_TRUE(rows.ok()) << rows.status();
+      std::vector<std::string> listed;
+      for (const ReturnRow& row : *rows) {
+        listed.push_back(absl::StrCat(row.minion_id, "/", row.attempt));
+      }
+      EXPECT_EQ(listed, (std::vector<std::string>{"ghost-9/1", "web-1/1", "web-1/2", "web-2/1"}))
+          << "estimate " << estimate;
+      EXPECT_EQ((*rows)[3].stdout_text, std::string("out\0put", 7));
+      EXPECT_EQ((*rows)[1].retcode, 3);
+      q.after_minion = "web-1";
+      q.after_attempt = 1;
+      rows = s.ListReturns(q);
+      EXPECT_EQ(rows->size(), 2u);
+      q.filter = ReturnFilter::kFailed;
+      rows = s.ListReturns(q);
+      EXPECT_EQ(rows->size(), 1u);
+    }
+    ReturnRow again = SampleReturn(job_num, "web-1");
+    again.minion_num = 1;
+    EXPECT_FALSE(*s.InsertReturn(again)) << "a duplicate after the upgrade";
+    again.attempt = 3;
+    EXPECT_TRUE(*s.InsertReturn(again));
+    return absl::OkStatus();
+  }).ok());
+}
+
 // A database of schema 3 (before access control) is upgraded in place: its
 // jobs stay, and the token and audit tables start empty and usable.
 TEST(JobStoreTest, UpgradesADatabaseFromBeforeAccessControlInPlace) {
@@ -150,7 +274,7 @@ TEST(JobStoreTest, UpgradesADatabaseFromBeforeAccessControlInPlace) {
       return absl::OkStatus();
     }).ok());
   }
-  RewindSchema(path, 3, {"DROP TABLE api_tokens", "DROP TABLE audit"});
+  RewindSchemaBefore5(path, 3, {"DROP TABLE api_tokens", "DROP TABLE audit"});
   auto store = JobStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->schema_version(), kSchemaVersion);
@@ -190,9 +314,13 @@ TEST(JobStoreTest, JobsDatacentersAndReturnsRoundTripAndReturnsAreIdempotent) {
     job.num = *num;
     DatacenterRow dc{"dc1", 3, 0, 0, 0, 0, EncodeExpectedSet({1, 2, 9})};
     if (absl::Status st = s.UpsertDatacenter(job.num, dc); !st.ok()) return st;
+    if (absl::Status st = s.UpsertMinion({2, "web-1", "dc1", "", 10, true, "relay-a"});
+        !st.ok()) {
+      return st;
+    }
     ReturnRow r;
     r.job_num = job.num;
-    r.minion_id = "web-1";
+    r.minion_num = 2;
     r.attempt = 1;
     r.datacenter = "dc1";
     r.success = true;

@@ -250,7 +250,8 @@ absl::Status ReturnPlacement::InsertChunk(StoreSession& session,
     }
     const IncomingReturn& r = returns[i];
     row.job_num = spot.job_num;
-    row.minion_id.assign(r.minion_id.data(), r.minion_id.size());
+    // Stored returns come from inventory minions only (JudgeStrangers).
+    row.minion_num = *batch.numbers[i - begin];
     row.attempt = r.attempt;
     row.datacenter.assign(r.datacenter.data(), r.datacenter.size());
     row.success = r.success;
@@ -508,13 +509,11 @@ absl::StatusOr<LoadedTallies> ReturnPlacement::LoadTallies(
   }
   RETURN_IF_ERROR(session.ForEachReturnKey(job_num, [&](const ReturnKeyView& key) {
     if (key.expected) {
-      if (std::optional<uint32_t> number = inventory_->NumberOf(key.minion_id)) {
-        for (DatacenterTally& tally : loaded.tallies) {
-          int64_t position = tally.Find(*number);
-          if (position >= 0) {
-            tally.Record(position, key.attempt, key.success);
-            return;
-          }
+      for (DatacenterTally& tally : loaded.tallies) {
+        int64_t position = tally.Find(key.minion_num);
+        if (position >= 0) {
+          tally.Record(position, key.attempt, key.success);
+          return;
         }
       }
     }

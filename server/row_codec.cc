@@ -274,13 +274,13 @@ absl::Status ReadReturnRow(const Statement& s, int64_t job_num, ReturnRow* row) 
 
 absl::Status ReadReturnKey(const Statement& s, int64_t job_num, ReturnKeyView* key) {
   Columns c(s);
-  key->minion_id = s.Text(0);
+  key->minion_num = c.Narrow<uint32_t>(0, "minion");
   key->datacenter = s.Text(1);
   key->attempt = c.Narrow<uint32_t>(2, "attempt");
   key->success = c.Bool(3);
   key->expected = c.Bool(4);
   return c.Check([&] {
-    return absl::StrCat("returns row job_num=", job_num, " minion=", key->minion_id,
+    return absl::StrCat("returns row job_num=", job_num, " minion=", s.Int(0),
                         " attempt=", s.Int(2));
   });
 }

@@ -64,7 +64,8 @@ struct DatacenterRow {
 
 struct ReturnRow {
   int64_t job_num = 0;
-  std::string minion_id;
+  uint32_t minion_num = 0;  // the minion's inventory number: what is stored
+  std::string minion_id;    // read back through the minions table
   uint32_t attempt = 0;
   std::string datacenter;
   bool success = false;
@@ -80,7 +81,7 @@ struct ReturnRow {
 
 // The fields of a return needed to rebuild a job's completeness.
 struct ReturnKeyView {
-  absl::string_view minion_id;
+  uint32_t minion_num;  // inventory number
   absl::string_view datacenter;
   uint32_t attempt;
   bool success;
@@ -184,21 +185,42 @@ inline constexpr char kSelectAttemptsSql[] =
 // out of range.
 absl::Status ReadAttemptRow(const Statement& s, int64_t job_num, AttemptRow* row);
 
+// A page of a job's returns in (minion id, attempt) order. Rows name
+// minions by inventory number, so the order comes from the minions table;
+// two plans give the same rows:
+//  - kSelectReturnsPageByJobSql reads the job's rows through returns_key
+//    and sorts them (a bounded top-N sort): cheap when the job has few
+//    rows beside the inventory;
+//  - kSelectReturnsPageByIdSql walks minions in id order from the token
+//    and probes returns_key for each (CROSS JOIN fixes the loop order): a
+//    page costs about its size divided by the share of minions with a
+//    matching row, so it is cheap for a dense job.
+// StoreSession::ListReturns picks one from ReturnQuery::dense.
 // ?1 job_num, ?2 after_minion, ?3 after_attempt, ?4 filter (0 all,
 // 1 failed, 2 succeeded), ?5 datacenter ('' for all), ?6 limit.
-inline constexpr char kSelectReturnsPageSql[] =
-    "SELECT minion, attempt, datacenter, success, retcode, stdout, stderr, truncated,"
-    " started_at_ms, ended_at_ms, received_at_ms, expected FROM returns"
-    " WHERE job_num=?1 AND (minion > ?2 OR (minion = ?2 AND attempt > ?3))"
-    " AND (?4 = 0 OR (?4 = 1 AND success = 0) OR (?4 = 2 AND success = 1))"
-    " AND (?5 = '' OR datacenter = ?5) ORDER BY minion, attempt LIMIT ?6";
+#define MUSTER_RETURNS_PAGE_COLUMNS                                                  \
+  "SELECT m.id, r.attempt, r.datacenter, r.success, r.retcode, r.stdout, r.stderr,"  \
+  " r.truncated, r.started_at_ms, r.ended_at_ms, r.received_at_ms, r.expected"
+#define MUSTER_RETURNS_PAGE_FILTER                                                  \
+  " AND (m.id > ?2 OR (m.id = ?2 AND r.attempt > ?3))"                              \
+  " AND (?4 = 0 OR (?4 = 1 AND r.success = 0) OR (?4 = 2 AND r.success = 1))"      \
+  " AND (?5 = '' OR r.datacenter = ?5) ORDER BY m.id, r.attempt LIMIT ?6"
+inline constexpr char kSelectReturnsPageByJobSql[] =
+    MUSTER_RETURNS_PAGE_COLUMNS
+    " FROM returns r INDEXED BY returns_key JOIN minions m ON m.num = r.minion"
+    " WHERE r.job_num = ?1" MUSTER_RETURNS_PAGE_FILTER;
+inline constexpr char kSelectReturnsPageByIdSql[] =
+    MUSTER_RETURNS_PAGE_COLUMNS
+    " FROM minions m CROSS JOIN returns r ON r.job_num = ?1 AND r.minion = m.num"
+    " WHERE m.id >= ?2" MUSTER_RETURNS_PAGE_FILTER;
+#undef MUSTER_RETURNS_PAGE_COLUMNS
+#undef MUSTER_RETURNS_PAGE_FILTER
 // DataLoss for an attempt or retcode out of range.
 absl::Status ReadReturnRow(const Statement& s, int64_t job_num, ReturnRow* row);
 
 // ?1 job_num.
 inline constexpr char kSelectReturnKeysSql[] =
-    "SELECT minion, datacenter, attempt, success, expected FROM returns WHERE job_num=?"
-    " ORDER BY minion, attempt";
+    "SELECT minion, datacenter, attempt, success, expected FROM returns WHERE job_num=?";
 // `key` views the statement's current row: valid until the next Step or
 // Reset. DataLoss for an attempt out of range.
 absl::Status ReadReturnKey(const Statement& s, int64_t job_num, ReturnKeyView* key);

@@ -164,25 +164,30 @@ TEST_F(RowReaderTest, ANegativeCounterIsDataLossNamingTheDatacenter) {
 }
 
 TEST_F(RowReaderTest, ReturnsReceiptsAndDeliveriesReadBack) {
-  ASSERT_TRUE(db_->Exec("INSERT INTO returns VALUES(1, 'web-1', 2, 'dc1', 0, -3, x'6100', x'',"
+  ASSERT_TRUE(db_->Exec("INSERT INTO minions VALUES(7, 'web-1', 'dc1', x'', 0, 0, '')").ok());
+  ASSERT_TRUE(db_->Exec("INSERT INTO returns VALUES(1, 7, 2, 'dc1', 0, -3, x'6100', x'',"
                         " 1, 10, 20, 30, 1)")
                   .ok());
   ASSERT_TRUE(db_->Exec("INSERT INTO receipts VALUES(1, 9)").ok());
   ASSERT_TRUE(db_->Exec("INSERT INTO deliveries VALUES(1, 2, 'dc1', 3, 40, 'relay-a', 7)").ok());
 
-  Statement* s = Select(kSelectReturnsPageSql);
-  ASSERT_NE(s, nullptr);
-  s->Bind(1, 1).BindText(2, "").Bind(3, 0).Bind(4, 0).BindText(5, "").Bind(6, 10);
-  ReturnRow r;
-  ASSERT_TRUE(ForEachRow(*s, [&] { return ReadReturnRow(*s, 1, &r); }).ok());
-  EXPECT_EQ(r.minion_id, "web-1");
-  EXPECT_EQ(r.attempt, 2u);
-  EXPECT_FALSE(r.success);
-  EXPECT_EQ(r.retcode, -3);
-  EXPECT_EQ(r.stdout_text, std::string("a\0", 2));
-  EXPECT_TRUE(r.truncated);
-  EXPECT_EQ(r.received_at_ms, 30);
-  EXPECT_TRUE(r.expected);
+  for (const char* sql : {kSelectReturnsPageByJobSql, kSelectReturnsPageByIdSql}) {
+    SCOPED_TRACE(sql);
+    Statement* s = Select(sql);
+    ASSERT_NE(s, nullptr);
+    s->Bind(1, 1).BindText(2, "").Bind(3, 0).Bind(4, 0).BindText(5, "").Bind(6, 10);
+    ReturnRow r;
+    ASSERT_TRUE(ForEachRow(*s, [&] { return ReadReturnRow(*s, 1, &r); }).ok());
+    EXPECT_EQ(r.minion_id, "web-1");
+    EXPECT_EQ(r.attempt, 2u);
+    EXPECT_FALSE(r.success);
+    EXPECT_EQ(r.retcode, -3);
+    EXPECT_EQ(r.stdout_text, std::string("a\0", 2));
+    EXPECT_TRUE(r.truncated);
+    EXPECT_EQ(r.received_at_ms, 30);
+    EXPECT_TRUE(r.expected);
+  }
+  Statement* s = nullptr;
 
   s = Select(kSelectReturnKeysSql);
   ASSERT_NE(s, nullptr);
@@ -191,11 +196,11 @@ TEST_F(RowReaderTest, ReturnsReceiptsAndDeliveriesReadBack) {
   ASSERT_TRUE(ForEachRow(*s, [&] {
     ReturnKeyView key;
     absl::Status read = ReadReturnKey(*s, 1, &key);
-    keys.push_back(absl::StrCat(key.minion_id, "/", key.datacenter, "/", key.attempt, "/",
+    keys.push_back(absl::StrCat(key.minion_num, "/", key.datacenter, "/", key.attempt, "/",
                                 key.success ? 1 : 0, "/", key.expected ? 1 : 0));
     return read;
   }).ok());
-  EXPECT_EQ(keys, (std::vector<std::string>{"web-1/dc1/2/0/1"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"7/dc1/2/0/1"}));
 
   s = Select(kSelectReceiptsSql);
   ASSERT_NE(s, nullptr);

@@ -151,8 +151,8 @@ absl::StatusOr<absl::flat_hash_map<std::string, std::vector<StoredReturn>>> Stor
   absl::flat_hash_map<std::string, std::vector<StoredReturn>> returns;
   absl::Status read = Query(
       db_path,
-      "SELECT j.jid, r.minion, r.attempt, r.success, r.expected FROM returns r "
-      "JOIN jobs j ON r.job_num = j.num",
+      "SELECT j.jid, m.id, r.attempt, r.success, r.expected FROM returns r "
+      "JOIN jobs j ON r.job_num = j.num JOIN minions m ON m.num = r.minion",
       [&](sqlite3_stmt* stmt) {
         StoredReturn ret;
         ret.minion = Text(stmt, 1);

@@ -13,11 +13,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -166,6 +168,23 @@ int64_t StatusKb(pid_t pid, absl::string_view name) {
 int64_t PeakResidentKb(pid_t pid) { return StatusKb(pid, "VmHWM"); }
 
 int64_t ResidentKb(pid_t pid) { return StatusKb(pid, "VmRSS"); }
+
+double CpuSeconds(pid_t pid) {
+  std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  // Fields after the command's closing parenthesis: state is field 3,
+  // utime 14, stime 15.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) return 0;
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+  int64_t utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;

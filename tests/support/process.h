@@ -65,6 +65,9 @@ std::vector<std::string> CrashedChildren();
 int64_t PeakResidentKb(pid_t pid);
 // The process's resident memory now (VmRSS), in KiB; -1 if unknown.
 int64_t ResidentKb(pid_t pid);
+// CPU seconds (user + system, /proc/PID/stat) the process has used so
+// far, or 0 when it cannot be read.
+double CpuSeconds(pid_t pid);
 
 // Polls `ready` every 10 ms until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout);
