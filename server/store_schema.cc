@@ -4,7 +4,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/status/status_macros.h"
+#include "spdlog/spdlog.h"
 
 namespace muster::server {
 namespace {
@@ -187,6 +190,7 @@ absl::StatusOr<int> MigrateSchema(Database& db) {
         absl::StrCat("database schema version ", current, " was not written by jobd"));
   }
   for (int64_t v = current; v < kSchemaVersion; ++v) {
+    const absl::Time start = absl::Now();
     RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
     absl::Status status = db.Exec(kMigrations[v]);
     if (status.ok()) status = db.Exec(absl::StrCat("PRAGMA user_version=", v + 1));
@@ -196,6 +200,11 @@ absl::StatusOr<int> MigrateSchema(Database& db) {
           absl::StrCat("schema migration ", v, " -> ", v + 1, ": ", status.message()));
     }
     RETURN_IF_ERROR(db.Exec("COMMIT"));
+    // A new file goes 0 -> kSchemaVersion silently; an upgrade is news.
+    if (current > 0) {
+      spdlog::info("database schema upgraded {} -> {} in {} ms", v, v + 1,
+                   absl::ToInt64Milliseconds(absl::Now() - start));
+    }
   }
   return kSchemaVersion;
 }
