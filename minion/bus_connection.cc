@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -48,11 +50,10 @@ absl::Status Monitor(zmq::socket_t& socket, zmq::socket_t& monitor) {
 
 }  // namespace
 
-bool BusConnection::ReadMonitorEvents(zmq::socket_t& monitor, Link& link, bool* lost,
-                                      bool* refused) {
+bool BusConnection::ReadMonitorEvents(Link& link, bool* lost, bool* refused) {
   bool handshake = false;
   std::vector<zmq::message_t> frames;
-  while (BusConnection::ReceiveMessage(monitor, &frames)) {
+  while (BusConnection::ReceiveMessage(link.monitor, &frames)) {
     if (frames.empty() || frames[0].size() < sizeof(uint16_t)) continue;
     uint16_t event = 0;
     std::memcpy(&event, frames[0].data(), sizeof(event));
@@ -79,27 +80,80 @@ bool BusConnection::ReadMonitorEvents(zmq::socket_t& monitor, Link& link, bool* 
   return handshake;
 }
 
-void BusConnection::Remake(zmq::socket_t& socket, Link& link) {
+absl::Status BusConnection::Connect(Link& link) {
+  const bool jobs = &link == &jobs_link_;
   try {
-    socket.disconnect(link.endpoint);
-  } catch (const zmq::error_t&) {
-    // Already given up by libzmq (ENOENT): connecting is all that is needed.
-  }
-  try {
+    zmq::socket_t socket(context_, jobs ? zmq::socket_type::sub : zmq::socket_type::dealer);
+    SetCommonOptions(link_options_, socket);
+    if (curve_.has_value()) {
+      absl::Status applied =
+          bus::ApplyCurveClient(socket, curve_->own, curve_->relay_public_z85);
+      if (!applied.ok()) return applied;
+    }
+    socket.set(zmq::sockopt::maxmsgsize, bus::kMaxMinionFrameBytes);
+    if (jobs) {
+      // Subscriptions travel upstream as messages on the SUB's outgoing
+      // pipe, which is bounded by ZMQ_SNDHWM (default 1,000): when the
+      // connection (or a reconnection) replays them, libzmq silently drops
+      // those past the mark. fleetsim subscribes one socket to "*" plus the
+      // "@id@" topic of each of its minions (thousands), so the SUB's send
+      // queue is unbounded: a SUB sends nothing but subscriptions, so it
+      // holds at most one message per topic. Jobs themselves are bounded by
+      // ZMQ_RCVHWM here (a full queue stops reading the TCP connection, it
+      // does not drop) and by the relay's PUB send mark per subscriber
+      // (1,000,000, relay/job_reader.cc), past which the PUB drops: a
+      // subscriber loses a job only when more than about 1.1 million
+      // messages for it are waiting unread. A real minion has two topics and
+      // reads as fast as jobs arrive.
+      socket.set(zmq::sockopt::sndhwm, 0);
+      socket.set(zmq::sockopt::rcvhwm, 100000);
+    } else {
+      socket.set(zmq::sockopt::immediate, 1);
+      socket.set(zmq::sockopt::sndhwm, 10000);
+    }
+    zmq::socket_t monitor(context_, zmq::socket_type::pair);
+    absl::Status monitored = Monitor(socket, monitor);
+    if (!monitored.ok()) return monitored;
+    if (jobs) {
+      for (const std::string& topic : topics_) {
+        socket.set(zmq::sockopt::subscribe, zmq::buffer(topic.data(), topic.size()));
+      }
+    }
     socket.connect(link.endpoint);
-  } catch (const zmq::error_t&) {
+    if (link.socket.handle() != nullptr) {
+      // Silence the old socket's monitor first: its last events are about
+      // a connection that no longer matters.
+      zmq_socket_monitor(link.socket.handle(), nullptr, 0);
+      link.socket.set(zmq::sockopt::linger, 0);
+    }
+    link.socket = std::move(socket);
+    link.monitor = std::move(monitor);
+  } catch (const zmq::error_t& error) {
+    if (error.num() == EINVAL) return absl::InvalidArgumentError(error.what());
+    return absl::UnavailableError(error.what());
   }
   link.connected = false;
+  return absl::OkStatus();
 }
 
-void BusConnection::RemakeDue(absl::Time now) {
-  for (auto [socket, link] : {std::pair{&jobs_, &jobs_link_}, {&returns_, &returns_link_}}) {
+absl::Status BusConnection::Remake(Link& link) {
+  absl::Status made = Connect(link);
+  if (made.ok()) return made;
+  return absl::Status(made.code(), absl::StrCat("re-making the connection to ", link.endpoint,
+                                                ": ", made.message()));
+}
+
+absl::Status BusConnection::RemakeDue(absl::Time now) {
+  absl::Status status;
+  for (Link* link : {&jobs_link_, &returns_link_}) {
     if (now < link->remake_at) continue;
-    Remake(*socket, *link);
-    ++remakes_;
+    absl::Status remade = Remake(*link);
+    if (remade.ok()) ++remakes_;
+    status.Update(remade);
     link->backoff = std::min(2 * link->backoff, kRemakeMax);
     link->remake_at = now + link->backoff;
   }
+  return status;
 }
 
 std::optional<absl::Time> BusConnection::NextRemake() const {
@@ -108,90 +162,59 @@ std::optional<absl::Time> BusConnection::NextRemake() const {
   return next;
 }
 
-BusConnection::BusConnection(zmq::context_t& context)
-    : jobs_(context, zmq::socket_type::sub),
-      returns_(context, zmq::socket_type::dealer),
-      jobs_monitor_(context, zmq::socket_type::pair),
-      returns_monitor_(context, zmq::socket_type::pair) {}
+BusConnection::BusConnection(zmq::context_t& context, const bus::BusLinkOptions& link,
+                             const CurveClientKeys* curve, std::vector<std::string> topics)
+    : context_(context),
+      link_options_(link),
+      curve_(curve != nullptr ? std::optional<CurveClientKeys>(*curve) : std::nullopt),
+      topics_(std::move(topics)) {}
 
 absl::StatusOr<std::unique_ptr<BusConnection>> BusConnection::Open(
     zmq::context_t& context, const RelayAddress& relay,
     const std::vector<std::string>& topics, const bus::BusLinkOptions& link,
     const CurveClientKeys* curve) {
-  std::unique_ptr<BusConnection> connection(new BusConnection(context));
-  try {
-    SetCommonOptions(link, connection->jobs_);
-    SetCommonOptions(link, connection->returns_);
-    if (curve != nullptr) {
-      for (zmq::socket_t* socket : {&connection->jobs_, &connection->returns_}) {
-        absl::Status applied =
-            bus::ApplyCurveClient(*socket, curve->own, curve->relay_public_z85);
-        if (!applied.ok()) return applied;
-      }
+  std::unique_ptr<BusConnection> connection(new BusConnection(context, link, curve, topics));
+  connection->jobs_link_.endpoint = absl::StrCat("tcp://", relay.host, ":", relay.publish_port);
+  connection->returns_link_.endpoint =
+      absl::StrCat("tcp://", relay.host, ":", relay.return_port);
+  for (Link* opened : {&connection->jobs_link_, &connection->returns_link_}) {
+    absl::Status connected = connection->Connect(*opened);
+    if (!connected.ok()) {
+      return absl::Status(connected.code(),
+                          absl::StrCat("relay ", relay.host, " ports ", relay.publish_port, "/",
+                                       relay.return_port, ": ", connected.message()));
     }
-    connection->jobs_.set(zmq::sockopt::maxmsgsize, bus::kMaxMinionFrameBytes);
-    connection->returns_.set(zmq::sockopt::maxmsgsize, bus::kMaxMinionFrameBytes);
-    // Subscriptions travel upstream as messages on the SUB's outgoing pipe,
-    // which is bounded by ZMQ_SNDHWM (default 1,000): when the connection
-    // (or a reconnection) replays them, libzmq silently drops those past the
-    // mark. fleetsim subscribes one socket to "*" plus the "@id@" topic of
-    // each of its minions (thousands), so the SUB's send queue is unbounded:
-    // a SUB sends nothing but subscriptions, so it holds at most one message
-    // per topic. Jobs themselves are bounded by ZMQ_RCVHWM here (a full
-    // queue stops reading the TCP connection, it does not drop) and by the
-    // relay's PUB send mark per subscriber (1,000,000, relay/job_reader.cc),
-    // past which the PUB drops: a subscriber loses a job only when more than
-    // about 1.1 million messages for it are waiting unread. A real minion
-    // has two topics and reads as fast as jobs arrive.
-    connection->jobs_.set(zmq::sockopt::sndhwm, 0);
-    connection->jobs_.set(zmq::sockopt::rcvhwm, 100000);
-    connection->returns_.set(zmq::sockopt::immediate, 1);
-    connection->returns_.set(zmq::sockopt::sndhwm, 10000);
-    absl::Status monitored = Monitor(connection->jobs_, connection->jobs_monitor_);
-    if (monitored.ok()) {
-      monitored = Monitor(connection->returns_, connection->returns_monitor_);
-    }
-    if (!monitored.ok()) return monitored;
-    for (const std::string& topic : topics) connection->Subscribe(topic);
-    connection->jobs_link_.endpoint =
-        absl::StrCat("tcp://", relay.host, ":", relay.publish_port);
-    connection->jobs_.connect(connection->jobs_link_.endpoint);
-    connection->returns_link_.endpoint =
-        absl::StrCat("tcp://", relay.host, ":", relay.return_port);
-    connection->returns_.connect(connection->returns_link_.endpoint);
-  } catch (const zmq::error_t& error) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "relay ", relay.host, " ports ", relay.publish_port, "/", relay.return_port,
-        ": ", error.what()));
   }
   return connection;
 }
 
 void BusConnection::Subscribe(absl::string_view topic) {
-  jobs_.set(zmq::sockopt::subscribe, zmq::buffer(topic.data(), topic.size()));
+  topics_.emplace_back(topic);
+  jobs_link_.socket.set(zmq::sockopt::subscribe, zmq::buffer(topic.data(), topic.size()));
 }
 
 bool BusConnection::HandleReturnsMonitorEvents(bool* lost, bool* refused) {
-  return ReadMonitorEvents(returns_monitor_, returns_link_, lost, refused);
+  return ReadMonitorEvents(returns_link_, lost, refused);
 }
 
 void BusConnection::HandleJobsMonitorEvents(bool* lost, bool* refused) {
-  ReadMonitorEvents(jobs_monitor_, jobs_link_, lost, refused);
+  ReadMonitorEvents(jobs_link_, lost, refused);
 }
 
-void BusConnection::ReconnectReturns() { Remake(returns_, returns_link_); }
+absl::Status BusConnection::ReconnectReturns() { return Remake(returns_link_); }
 
 bool BusConnection::Send(absl::string_view type,
                          const google::protobuf::MessageLite& payload) {
   if (!payload.SerializeToString(&send_buffer_)) return false;
   try {
-    if (!returns_.send(zmq::buffer(type.data(), type.size()),
+    zmq::socket_t& returns = returns_link_.socket;
+    if (!returns.send(zmq::buffer(type.data(), type.size()),
                        zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       return false;
     }
     // The first frame is queued, so the second one goes too (ZeroMQ sends
     // multipart messages atomically).
-    return returns_
+    return returns
         .send(zmq::buffer(send_buffer_.data(), send_buffer_.size()),
               zmq::send_flags::dontwait)
         .has_value();
@@ -200,21 +223,31 @@ bool BusConnection::Send(absl::string_view type,
   }
 }
 
-bool BusConnection::ReceiveMessage(zmq::socket_t& socket,
-                                   std::vector<zmq::message_t>* frames) {
-  frames->clear();
-  zmq::message_t frame;
-  if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
-  bool more = frame.more();
-  frames->push_back(std::move(frame));
-  while (more) {
-    zmq::message_t next;
-    // The rest of a multipart message is already there.
-    if (!socket.recv(next, zmq::recv_flags::none)) break;
-    more = next.more();
-    frames->push_back(std::move(next));
+bool BusConnection::ReceiveMessage(zmq::socket_t& socket, std::vector<zmq::message_t>* frames,
+                                   uint64_t* truncated) {
+  try {
+    while (true) {
+      frames->clear();
+      zmq::message_t frame;
+      if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
+      bool more = frame.more();
+      frames->push_back(std::move(frame));
+      while (more) {
+        // The rest of a multipart message is already there; waiting for a
+        // part that is not could only glue the next message onto this one.
+        zmq::message_t next;
+        if (!socket.recv(next, zmq::recv_flags::dontwait)) break;
+        more = next.more();
+        frames->push_back(std::move(next));
+      }
+      if (!more) return true;
+      if (truncated != nullptr) ++*truncated;
+    }
+  } catch (const zmq::error_t&) {
+    // EINTR, or a socket being closed: nothing to hand out now.
+    frames->clear();
+    return false;
   }
-  return true;
 }
 
 std::vector<absl::string_view> FrameViews(const std::vector<zmq::message_t>& frames) {

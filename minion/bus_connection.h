@@ -24,6 +24,17 @@
 // handshake since: after 1 s, then doubling up to 15 s, until one does. So
 // a minion whose key an operator accepts later joins within 15 s.
 //
+// Re-making a connection (RemakeDue, ReconnectReturns) closes its socket
+// without lingering and opens a new one, with the same options, keys,
+// subscriptions and a new monitor, never zmq_disconnect() + zmq_connect()
+// on the live socket: a SUB's zmq_poll() takes the first part of the next
+// message out of the connection's pipe ahead of the read, and a disconnect
+// then leaves the rest unreadable; libzmq 4.3.4 aborts the whole process on
+// the next receive ("Assertion failed: !_more (src/fq.cpp:112)", libzmq
+// issue 2163). Whatever the old socket held unread or unsent goes with it:
+// the relay re-sends dispatches, and the owner's outbox its returns.
+// ReceiveMessage never hands out part of a message.
+//
 // With CURVE keys (docs/PROTOCOL.md 8.4) both sockets are CURVE clients of
 // the relay, pinned to its public key: a relay without that key (or without
 // CURVE) never completes the handshake, so it is never "connected". Both
@@ -70,7 +81,8 @@ class BusConnection {
   // Creates the sockets, subscribes the SUB to `topics` and starts
   // connecting; with `curve` (not null) as a CURVE client, without it in
   // clear (--insecure). Fails only on a bad address, a malformed key or a
-  // ZeroMQ error.
+  // ZeroMQ error. `context` must outlive the connection (re-makes open
+  // sockets in it).
   static absl::StatusOr<std::unique_ptr<BusConnection>> Open(
       zmq::context_t& context, const RelayAddress& relay,
       const std::vector<std::string>& topics, const bus::BusLinkOptions& link = {},
@@ -80,13 +92,16 @@ class BusConnection {
   BusConnection& operator=(const BusConnection&) = delete;
 
   // Sockets to poll for input: jobs (SUB), returns (DEALER: acks), and the
-  // monitors of both.
-  zmq::socket_t& jobs() { return jobs_; }
-  zmq::socket_t& returns() { return returns_; }
-  zmq::socket_t& jobs_monitor() { return jobs_monitor_; }
-  zmq::socket_t& returns_monitor() { return returns_monitor_; }
+  // monitors of both. A re-make replaces a connection's socket and monitor:
+  // poll the ones these return after RemakeDue or ReconnectReturns, never a
+  // handle taken before.
+  zmq::socket_t& jobs() { return jobs_link_.socket; }
+  zmq::socket_t& returns() { return returns_link_.socket; }
+  zmq::socket_t& jobs_monitor() { return jobs_link_.monitor; }
+  zmq::socket_t& returns_monitor() { return returns_link_.monitor; }
 
-  // Adds a subscription prefix on the SUB socket.
+  // Adds a subscription prefix on the SUB socket (and on every SUB that
+  // replaces it).
   void Subscribe(absl::string_view topic);
 
   // Reads the pending events of returns_monitor(). Returns true when the
@@ -99,8 +114,11 @@ class BusConnection {
   // Reads the pending events of jobs_monitor(); *lost, *refused as above.
   void HandleJobsMonitorEvents(bool* lost = nullptr, bool* refused = nullptr);
 
-  // Re-makes each connection that is due (see the top of this file).
-  void RemakeDue(absl::Time now);
+  // Re-makes each connection that is due (see the top of this file). When
+  // ZeroMQ cannot make a new socket (e.g. too many open files), the old one
+  // stays, the error is returned and the re-make is tried again after the
+  // backoff.
+  absl::Status RemakeDue(absl::Time now);
   // When RemakeDue next has something to do, if ever.
   std::optional<absl::Time> NextRemake() const;
   // Connections re-made by RemakeDue since the start.
@@ -108,8 +126,9 @@ class BusConnection {
 
   // Drops the return connection and makes a new one (the owner noticed the
   // relay stopped answering while ZeroMQ still counts the link as up).
-  // What was queued on the old connection is lost; the outbox has it.
-  void ReconnectReturns();
+  // What the old connection held, in either direction, is lost; the outbox
+  // has the returns. On an error the old connection stays.
+  absl::Status ReconnectReturns();
 
   // Whether the DEALER has a live connection to the relay.
   bool connected() const { return returns_link_.connected; }
@@ -123,12 +142,20 @@ class BusConnection {
   bool Send(absl::string_view type, const google::protobuf::MessageLite& payload);
 
   // Receives one whole multipart message from `socket` without blocking.
-  // Returns false when none is waiting.
-  static bool ReceiveMessage(zmq::socket_t& socket, std::vector<zmq::message_t>* frames);
+  // Returns false when none is waiting. A message whose remaining parts
+  // cannot be read at once (ZeroMQ delivers all or none, so only a libzmq
+  // fault does this) is dropped, counted in *truncated when given, and the
+  // next one is read instead.
+  static bool ReceiveMessage(zmq::socket_t& socket, std::vector<zmq::message_t>* frames,
+                             uint64_t* truncated = nullptr);
 
  private:
   // One socket's connection to the relay.
   struct Link {
+    // Declared before `socket`, so destroyed after it: the socket stops
+    // sending events before its monitor closes.
+    zmq::socket_t monitor;
+    zmq::socket_t socket;
     std::string endpoint;
     bool connected = false;
     // When to re-make it: InfiniteFuture while it is up (or never lost).
@@ -136,16 +163,22 @@ class BusConnection {
     absl::Duration backoff;
   };
 
-  explicit BusConnection(zmq::context_t& context);
-  // Reads `monitor`'s events into `link`; true when a handshake completed.
-  static bool ReadMonitorEvents(zmq::socket_t& monitor, Link& link, bool* lost,
-                                bool* refused);
-  static void Remake(zmq::socket_t& socket, Link& link);
+  BusConnection(zmq::context_t& context, const bus::BusLinkOptions& link,
+                const CurveClientKeys* curve, std::vector<std::string> topics);
+  // Reads the events of `link`'s monitor into it; true when a handshake
+  // completed.
+  static bool ReadMonitorEvents(Link& link, bool* lost, bool* refused);
+  // Makes a new socket for `link` (jobs_link_ or returns_link_) with every
+  // option and a new monitor, starts connecting it, then closes the old
+  // ones without lingering. On an error the old ones stay.
+  absl::Status Connect(Link& link);
+  absl::Status Remake(Link& link);
 
-  zmq::socket_t jobs_;
-  zmq::socket_t returns_;
-  zmq::socket_t jobs_monitor_;
-  zmq::socket_t returns_monitor_;
+  zmq::context_t& context_;
+  const bus::BusLinkOptions link_options_;
+  const std::optional<CurveClientKeys> curve_;
+  // The SUB's subscriptions, replayed on each new SUB.
+  std::vector<std::string> topics_;
   Link jobs_link_;
   Link returns_link_;
   uint64_t remakes_ = 0;

@@ -118,15 +118,17 @@ absl::Status FleetShard::Open(zmq::context_t& context) {
 }
 
 void FleetShard::Run(int stop_fd) {
-  std::vector<zmq::pollitem_t> items;
-  for (auto& socket : sockets_) {
-    items.push_back({socket->bus->jobs().handle(), 0, ZMQ_POLLIN, 0});
-    items.push_back({socket->bus->returns().handle(), 0, ZMQ_POLLIN, 0});
-    items.push_back({socket->bus->jobs_monitor().handle(), 0, ZMQ_POLLIN, 0});
-    items.push_back({socket->bus->returns_monitor().handle(), 0, ZMQ_POLLIN, 0});
-  }
-  items.push_back({nullptr, stop_fd, ZMQ_POLLIN, 0});
+  std::vector<zmq::pollitem_t> items(4 * sockets_.size() + 1);
+  items.back() = {nullptr, stop_fd, ZMQ_POLLIN, 0};
   while (true) {
+    // Taken again each turn: a re-made connection is a new socket.
+    for (uint32_t i = 0; i < sockets_.size(); ++i) {
+      BusConnection& bus = *sockets_[i]->bus;
+      items[4 * i] = {bus.jobs().handle(), 0, ZMQ_POLLIN, 0};
+      items[4 * i + 1] = {bus.returns().handle(), 0, ZMQ_POLLIN, 0};
+      items[4 * i + 2] = {bus.jobs_monitor().handle(), 0, ZMQ_POLLIN, 0};
+      items[4 * i + 3] = {bus.returns_monitor().handle(), 0, ZMQ_POLLIN, 0};
+    }
     absl::Duration wait = std::clamp(NextWake() - absl::Now(), absl::ZeroDuration(),
                                      kMaxPollWait);
     // Round up, so that a wait of 0.4 ms does not spin; 0 only when due now.
@@ -147,7 +149,7 @@ void FleetShard::Run(int stop_fd) {
     absl::Time now = absl::Now();
     FireDueAnswers(now);
     for (auto& socket : sockets_) {
-      socket->bus->RemakeDue(now);
+      CheckRemake(socket->bus->RemakeDue(now));
       FlushOutbox(*socket, now);
       if (now >= socket->next_heartbeat) SendHeartbeats(*socket, now);
     }
@@ -202,10 +204,18 @@ void FleetShard::OnMonitors(Socket& socket, bool jobs_event, bool returns_event)
   }
 }
 
+void FleetShard::CheckRemake(const absl::Status& remade) {
+  // Logged once per shard: fleetsim has thousands of sockets.
+  if (remade.ok() || remakes_failed_++ > 0) return;
+  spdlog::warn("{}; the old connection stays and the re-make is retried after the backoff",
+               std::string(remade.message()));
+}
+
 void FleetShard::OnJobMessages(uint32_t socket_index) {
   Socket& socket = *sockets_[socket_index];
   for (int i = 0; i < kMaxReadsPerTurn &&
-                  BusConnection::ReceiveMessage(socket.bus->jobs(), &frames_);
+                  BusConnection::ReceiveMessage(socket.bus->jobs(), &frames_,
+                                                &stats_.malformed_frames);
        ++i) {
     ++stats_.job_messages;
     absl::StatusOr<BusJob> job = DecodeJobMessage(FrameViews(frames_));
@@ -391,7 +401,8 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
   std::vector<int> acked_indices;
   std::vector<int> rejected_indices;
   for (int i = 0; i < kMaxReadsPerTurn &&
-                  BusConnection::ReceiveMessage(socket.bus->returns(), &frames_);
+                  BusConnection::ReceiveMessage(socket.bus->returns(), &frames_,
+                                                &stats_.malformed_frames);
        ++i) {
     std::vector<absl::string_view> views = FrameViews(frames_);
     if (IsJobResend(views)) {
@@ -439,7 +450,7 @@ void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
                  "connection",
                  options_.relay.host, socket.outbox.size(),
                  absl::FormatDuration(options_.ack_timeout));
-    socket.bus->ReconnectReturns();
+    CheckRemake(socket.bus->ReconnectReturns());
     socket.outbox.ResendAllNow(now);
   }
   SendCounts counts = SendDueReturns(socket.outbox, *socket.bus, now);

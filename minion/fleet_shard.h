@@ -171,6 +171,8 @@ class FleetShard {
   // Sends and clears `receipts` (one RCV message).
   void SendReceipts(Socket& socket, wire::v1::ReceiptBatch* receipts);
   void OnMonitors(Socket& socket, bool jobs_event, bool returns_event);
+  // Logs a failed re-make of a connection (the first one only).
+  void CheckRemake(const absl::Status& remade);
   void FireDueAnswers(absl::Time now);
   void FlushOutbox(Socket& socket, absl::Time now);
   void SendHeartbeats(Socket& socket, absl::Time now);
@@ -182,6 +184,7 @@ class FleetShard {
   std::mt19937_64 random_;
   std::atomic<int> connected_sockets_{0};
   FleetStats stats_;
+  uint64_t remakes_failed_ = 0;
   std::vector<zmq::message_t> frames_;
 };
 

@@ -259,6 +259,10 @@ int main(int argc, char** argv) {
     per_shard[s % thread_count].push_back(std::move(per_socket[s]));
   }
   zmq::context_t context(thread_count);
+  // Six ZeroMQ sockets per pair (SUB, DEALER, a monitor of each and libzmq's
+  // end of that monitor), and a re-made connection opens its new sockets
+  // before libzmq has reaped the old ones: room for every pair twice.
+  context.set(zmq::ctxopt::max_sockets, std::max(ZMQ_MAX_SOCKETS_DFLT, 12 * socket_count + 64));
   std::vector<std::unique_ptr<muster::minion::FleetShard>> shards;
   for (int t = 0; t < thread_count; ++t) {
     options.seed = absl::GetFlag(FLAGS_seed) + t;

@@ -95,6 +95,8 @@ class Session {
   void SendDueReturns();
   // Re-makes the return connection when returns went unacknowledged.
   void CheckAckWatch();
+  // Logs a failed re-make of a connection.
+  void CheckRemake(const absl::Status& remade);
   void SendHeartbeatIfDue();
   absl::Time NextWake();
 
@@ -163,7 +165,7 @@ void Session::Serve(int stop_fd) {
     if (items[1].revents & ZMQ_POLLIN) OnReturnPortMessage();
     if (items[3].revents & ZMQ_POLLIN) OnCompletions();
     options_.dispatch_check->Tick(absl::Now());
-    bus_.RemakeDue(absl::Now());
+    CheckRemake(bus_.RemakeDue(absl::Now()));
     CheckAckWatch();
     SendDueReturns();
     SendHeartbeatIfDue();
@@ -210,6 +212,12 @@ void Session::OnMonitorEvents(bool returns_event, bool jobs_event) {
   }
 }
 
+void Session::CheckRemake(const absl::Status& remade) {
+  if (remade.ok()) return;
+  spdlog::warn("{}; the old connection stays and the re-make is retried after the backoff",
+               std::string(remade.message()));
+}
+
 void Session::CheckAckWatch() {
   absl::Time now = absl::Now();
   if (!ack_watch_.Expired(now)) return;
@@ -218,7 +226,7 @@ void Session::CheckAckWatch() {
                "connection",
                options_.relay.host, outbox_.size(),
                absl::FormatDuration(options_.ack_timeout));
-  bus_.ReconnectReturns();
+  CheckRemake(bus_.ReconnectReturns());
   outbox_.ResendAllNow(now);
 }
 
@@ -236,7 +244,9 @@ absl::Time Session::NextWake() {
 
 void Session::OnJobMessage() {
   // Bounded, so a flood of jobs cannot starve acks and completions.
-  for (int i = 0; i < 1000 && BusConnection::ReceiveMessage(bus_.jobs(), &frames_); ++i) {
+  for (int i = 0;
+       i < 1000 && BusConnection::ReceiveMessage(bus_.jobs(), &frames_, &stats_.malformed_frames);
+       ++i) {
     ++stats_.jobs_received;
     absl::StatusOr<BusJob> job = DecodeJobMessage(FrameViews(frames_));
     if (!job.ok()) {
@@ -399,7 +409,9 @@ bool Session::SubmitToPool(std::shared_ptr<BusJob> shared_job, std::optional<Run
 }
 
 void Session::OnReturnPortMessage() {
-  for (int i = 0; i < 1000 && BusConnection::ReceiveMessage(bus_.returns(), &frames_); ++i) {
+  for (int i = 0; i < 1000 && BusConnection::ReceiveMessage(bus_.returns(), &frames_,
+                                                             &stats_.malformed_frames);
+       ++i) {
     std::vector<absl::string_view> views = FrameViews(frames_);
     if (IsJobResend(views)) {
       ++stats_.jobs_received;
