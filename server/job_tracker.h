@@ -150,6 +150,12 @@ class JobTracker {
   // --- Ingestion (the ingesters call these inside their transactions) ---
 
   // ReturnPlacement::PlaceReturns / PlaceReceipts / PlaceDelivery.
+  // ReturnPlacement::Resolve: id lookups ahead of IngestReturns and
+  // IngestReceipts, on any thread.
+  void ResolveMinions(absl::Span<IncomingReturn> returns,
+                      absl::Span<IncomingReceipt> receipts) const {
+    placement_.Resolve(returns, receipts);
+  }
   absl::StatusOr<IngestCounts> IngestReturns(StoreSession& session,
                                              absl::Span<const IncomingReturn> returns) {
     return placement_.PlaceReturns(session, returns);

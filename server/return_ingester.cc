@@ -39,13 +39,24 @@ ReturnIngester::ReturnIngester(StreamConsumerOptions options, JobStore* store,
     : store_(store),
       tracker_(tracker),
       loop_(std::move(options),
-            [this](const std::vector<StreamEntry>& entries) { return Ingest(entries); },
+            IngestLoop::Pipeline{
+                [this](const std::vector<StreamEntry>& entries, int slot) {
+                  Prepare(entries, slots_[slot]);
+                },
+                [this](const std::vector<StreamEntry>& entries, int slot) {
+                  return Commit(entries, slots_[slot]);
+                }},
             kBulkThreadNice) {}
 
 absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
-  ParseCounts parsed = Parse(entries);
-  RETURN_IF_ERROR(CommitReturns());
-  RETURN_IF_ERROR(CommitReceipts());
+  Prepare(entries, slots_[0]);
+  return Commit(entries, slots_[0]);
+}
+
+absl::Status ReturnIngester::Commit(const std::vector<StreamEntry>& entries, Slot& slot) {
+  const ParseCounts& parsed = slot.parsed;
+  RETURN_IF_ERROR(CommitReturns(slot));
+  RETURN_IF_ERROR(CommitReceipts(slot));
   // Jobs these returns completed: their final state, in one small write. A
   // failure leaves them queued for the tracker's timer; the returns
   // themselves are committed, so the entries are acknowledged regardless.
@@ -60,15 +71,16 @@ absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
   return absl::OkStatus();
 }
 
-ReturnIngester::ParseCounts ReturnIngester::Parse(const std::vector<StreamEntry>& entries) {
-  if (batches_.size() < entries.size()) batches_.resize(entries.size());
-  incoming_.clear();
-  receipts_.clear();
-  ParseCounts counts;
+void ReturnIngester::Prepare(const std::vector<StreamEntry>& entries, Slot& slot) {
+  if (slot.batches.size() < entries.size()) slot.batches.resize(entries.size());
+  slot.incoming.clear();
+  slot.receipts.clear();
+  slot.parsed = ParseCounts{};
+  ParseCounts& counts = slot.parsed;
   int64_t now = absl::ToUnixMillis(absl::Now());
   for (size_t i = 0; i < entries.size(); ++i) {
     const std::string* payload = entries[i].Field("batch");
-    muster::wire::v1::ReturnBatch& batch = batches_[i];
+    muster::wire::v1::ReturnBatch& batch = slot.batches[i];
     const char* reason = nullptr;
     if (payload == nullptr) {
       reason = "no batch field";
@@ -92,15 +104,15 @@ ReturnIngester::ParseCounts ReturnIngester::Parse(const std::vector<StreamEntry>
         ++counts.malformed_returns;
         continue;
       }
-      incoming_.push_back(IncomingOf(r, batch.datacenter(), received));
+      slot.incoming.push_back(IncomingOf(r, batch.datacenter(), received));
     }
-    ParseReceipts(batch, counts);
+    ParseReceipts(batch, slot);
   }
-  return counts;
+  tracker_->ResolveMinions(absl::MakeSpan(slot.incoming), absl::MakeSpan(slot.receipts));
 }
 
-void ReturnIngester::ParseReceipts(const muster::wire::v1::ReturnBatch& batch,
-                                   ParseCounts& counts) {
+void ReturnIngester::ParseReceipts(const muster::wire::v1::ReturnBatch& batch, Slot& slot) {
+  ParseCounts& counts = slot.parsed;
   for (const muster::wire::v1::DispatchReceipts& report : batch.receipts()) {
     if (!IsJid(report.jid()) || report.attempt() == 0) {
       counts.malformed_returns += report.minion_ids_size();
@@ -118,7 +130,8 @@ void ReturnIngester::ParseReceipts(const muster::wire::v1::ReturnBatch& batch,
         ++counts.receipts_declined;
         continue;
       }
-      receipts_.push_back(IncomingReceipt{report.jid(), id, report.attempt(), batch.datacenter()});
+      slot.receipts.push_back(
+          IncomingReceipt{report.jid(), id, report.attempt(), batch.datacenter()});
     }
   }
 }
@@ -127,10 +140,10 @@ void ReturnIngester::ParseReceipts(const muster::wire::v1::ReturnBatch& batch,
 // write asks for the writer; the entries are acknowledged (by the loop)
 // only after the last slice has committed. Counters follow each commit, so
 // a slice that failed counts nothing and a re-read counts it once.
-absl::Status ReturnIngester::CommitReturns() {
+absl::Status ReturnIngester::CommitReturns(const Slot& slot) {
   size_t done = 0;
   do {
-    absl::Span<const IncomingReturn> rest = absl::MakeConstSpan(incoming_).subspan(done);
+    absl::Span<const IncomingReturn> rest = absl::MakeConstSpan(slot.incoming).subspan(done);
     IngestCounts slice;
     RETURN_IF_ERROR(store_->WriteBulk([&](StoreSession& session) -> absl::Status {
       ASSIGN_OR_RETURN(slice, tracker_->IngestReturns(session, rest));
@@ -145,16 +158,16 @@ absl::Status ReturnIngester::CommitReturns() {
     counters_.wrong_datacenter += slice.wrong_datacenter;
     counters_.not_targeted += slice.not_targeted;
     counters_.transactions += 1;
-  } while (done < incoming_.size());
+  } while (done < slot.incoming.size());
   return absl::OkStatus();
 }
 
 // Receipts after the returns of the same read, in their own bulk
 // transaction; acknowledged with them, after its commit.
-absl::Status ReturnIngester::CommitReceipts() {
+absl::Status ReturnIngester::CommitReceipts(const Slot& slot) {
   size_t done = 0;
-  while (done < receipts_.size()) {
-    absl::Span<const IncomingReceipt> rest = absl::MakeConstSpan(receipts_).subspan(done);
+  while (done < slot.receipts.size()) {
+    absl::Span<const IncomingReceipt> rest = absl::MakeConstSpan(slot.receipts).subspan(done);
     ReceiptCounts slice;
     RETURN_IF_ERROR(store_->WriteBulk([&](StoreSession& session) -> absl::Status {
       slice = ReceiptCounts{};

@@ -16,6 +16,11 @@
 // are returns and receipts jobd did not ask for (ReturnPlacement says which).
 // Receipt reports in the same entries (ReturnBatch.receipts) are recorded
 // the same way, after the returns, through JobTracker::IngestReceipts.
+//
+// The loop is pipelined (IngestLoop::Pipeline): parsing a read and looking
+// up its minions' inventory numbers (JobTracker::ResolveMinions) run on a
+// helper thread for the next read while this one commits, each read in
+// its own slot, so the thread that writes SQLite does little else.
 #ifndef MUSTER_SERVER_RETURN_INGESTER_H_
 #define MUSTER_SERVER_RETURN_INGESTER_H_
 
@@ -84,19 +89,28 @@ class ReturnIngester {
     uint64_t malformed_returns = 0;
     uint64_t receipts_declined = 0;
   };
-  // Parses `entries` into batches_, and their valid returns and receipts
-  // into incoming_ and receipts_.
-  ParseCounts Parse(const std::vector<StreamEntry>& entries);
-  void ParseReceipts(const muster::wire::v1::ReturnBatch& batch, ParseCounts& counts);
-  // Commit incoming_ / receipts_, in as many bulk transactions as it takes.
-  absl::Status CommitReturns();
-  absl::Status CommitReceipts();
+  // One read's parsed state (IngestLoop's slots 0 and 1).
+  struct Slot {
+    std::vector<muster::wire::v1::ReturnBatch> batches;  // reused between reads
+    std::vector<IncomingReturn> incoming;  // views into `batches`
+    std::vector<IncomingReceipt> receipts;
+    ParseCounts parsed;
+  };
+
+  // Parses `entries` into the slot (its returns and receipts), and looks
+  // up their minions' numbers. Touches nothing outside the slot.
+  void Prepare(const std::vector<StreamEntry>& entries, Slot& slot);
+  void ParseReceipts(const muster::wire::v1::ReturnBatch& batch, Slot& slot);
+  // Commits a prepared slot (the loop acknowledges `entries` after).
+  absl::Status Commit(const std::vector<StreamEntry>& entries, Slot& slot);
+  // Commit the slot's returns / receipts, in as many bulk transactions as
+  // it takes.
+  absl::Status CommitReturns(const Slot& slot);
+  absl::Status CommitReceipts(const Slot& slot);
 
   JobStore* const store_;
   JobTracker* const tracker_;
-  std::vector<muster::wire::v1::ReturnBatch> batches_;  // reused between reads
-  std::vector<IncomingReturn> incoming_;
-  std::vector<IncomingReceipt> receipts_;
+  Slot slots_[2];
   struct Counters {
     std::atomic<uint64_t> entries{0}, returns{0}, duplicates{0}, unknown_job{0}, unexpected{0},
         never_dispatched{0}, wrong_datacenter{0}, not_targeted{0}, malformed_entries{0},

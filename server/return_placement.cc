@@ -46,7 +46,46 @@ void AddOnce(std::vector<T>& items, T item) {
   if (std::find(items.begin(), items.end(), item) == items.end()) items.push_back(item);
 }
 
+// numbers[k] for items[k]: the number Resolve found, else a lookup now
+// (all of them in one call to the inventory).
+template <typename Item>
+void NumbersOf(const Inventory& inventory, absl::Span<const Item> items,
+               std::vector<std::optional<uint32_t>>* numbers) {
+  numbers->assign(items.size(), std::nullopt);
+  std::vector<size_t> unknown;
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (items[k].looked_up && items[k].number) {
+      (*numbers)[k] = items[k].number;
+    } else {
+      unknown.push_back(k);
+    }
+  }
+  if (unknown.empty()) return;
+  std::vector<std::optional<uint32_t>> found;
+  inventory.NumbersOf(
+      unknown.size(), [&](size_t j) -> absl::string_view { return items[unknown[j]].minion_id; },
+      &found);
+  for (size_t j = 0; j < unknown.size(); ++j) (*numbers)[unknown[j]] = found[j];
+}
+
+template <typename Item>
+void LookUp(const Inventory& inventory, absl::Span<Item> items) {
+  std::vector<std::optional<uint32_t>> found;
+  inventory.NumbersOf(
+      items.size(), [&](size_t k) -> absl::string_view { return items[k].minion_id; }, &found);
+  for (size_t k = 0; k < items.size(); ++k) {
+    items[k].number = found[k];
+    items[k].looked_up = true;
+  }
+}
+
 }  // namespace
+
+void ReturnPlacement::Resolve(absl::Span<IncomingReturn> returns,
+                              absl::Span<IncomingReceipt> receipts) const {
+  LookUp(*inventory_, returns);
+  LookUp(*inventory_, receipts);
+}
 
 // Where one return or receipt lands: its job, and (datacenter index,
 // position) in the expected set, or unexpected.
@@ -156,9 +195,7 @@ absl::Status ReturnPlacement::ResolveChunk(StoreSession& session,
 
 void ReturnPlacement::FindPositions(absl::Span<const IncomingReturn> returns, size_t begin,
                                     size_t end, Batch& batch) {
-  inventory_->NumbersOf(
-      end - begin, [&](size_t k) -> absl::string_view { return returns[begin + k].minion_id; },
-      &batch.numbers);
+  NumbersOf(*inventory_, returns.subspan(begin, end - begin), &batch.numbers);
   std::vector<size_t> strangers;
   {
     absl::ReaderMutexLock lock(&jobs_->mu());
@@ -423,9 +460,7 @@ absl::Status ReturnPlacement::ResolveReceipts(StoreSession& session,
   }
   for (JobRecord* record : to_load) RETURN_IF_ERROR(EnsureLoaded(session, record));
   std::vector<std::optional<uint32_t>> found;
-  inventory_->NumbersOf(
-      receipts.size(), [&](size_t k) -> absl::string_view { return receipts[k].minion_id; },
-      &found);
+  NumbersOf(*inventory_, receipts, &found);
   numbers.assign(receipts.size(), 0);
   already.assign(receipts.size(), false);
   absl::ReaderMutexLock lock(&jobs_->mu());

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,11 @@ struct IncomingReturn {
   int64_t started_at_ms = 0;
   int64_t ended_at_ms = 0;
   int64_t received_at_ms = 0;
+  // The minion's inventory number when ReturnPlacement::Resolve has looked
+  // it up ahead of the transaction (`looked_up`; none: not in the inventory
+  // then, looked up again when placed).
+  bool looked_up = false;
+  std::optional<uint32_t> number;
 };
 
 // One minion's receipt of a job, read from a relay's receipts report, with
@@ -74,6 +80,8 @@ struct IncomingReceipt {
   absl::string_view minion_id;
   uint32_t attempt = 0;
   absl::string_view datacenter;
+  bool looked_up = false;  // as IncomingReturn's
+  std::optional<uint32_t> number;
 };
 
 // Why a return or receipt is not taken as an answer (also the metric label).
@@ -141,6 +149,13 @@ class ReturnPlacement {
  public:
   // Both must outlive this object.
   ReturnPlacement(JobRegistry* jobs, const Inventory* inventory);
+
+  // Looks up the minions' inventory numbers ahead of PlaceReturns and
+  // PlaceReceipts, on any thread (an id lookup in a table of ~10^5 is
+  // mostly cache misses: the return writer's costliest work after SQLite).
+  // A number never changes once given, so an early answer stays true; ids
+  // not found are looked up again when placed.
+  void Resolve(absl::Span<IncomingReturn> returns, absl::Span<IncomingReceipt> receipts) const;
 
   // Records returns from the front inside the caller's bulk transaction,
   // chunk by chunk until session.YieldRequested() (at least one chunk):

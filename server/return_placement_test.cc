@@ -105,6 +105,29 @@ TEST_F(ReturnPlacementTest, ReturnsShowOnlyOnceTheirTransactionCommitted) {
   EXPECT_EQ(Job().total.returned, 2u);
 }
 
+// Numbers looked up ahead of the transaction (Resolve, the ingester's
+// helper thread) place returns as a lookup at placement would; an id not
+// in the inventory when resolved is looked up again when placed (its
+// heartbeat may have arrived in between).
+TEST_F(ReturnPlacementTest, NumbersResolvedAheadPlaceReturnsAndMissesAreLookedUpAgain) {
+  std::vector<IncomingReturn> returns = {Return(0), Return(1, false), Return(4, true, "dc1")};
+  std::vector<IncomingReceipt> receipts;
+  placement_.Resolve(absl::MakeSpan(returns), absl::MakeSpan(receipts));
+  ASSERT_TRUE(returns[0].looked_up && returns[0].number.has_value());
+  ASSERT_TRUE(returns[2].looked_up);
+  EXPECT_FALSE(returns[2].number.has_value()) << "web-00004 is not in the inventory yet";
+  AddMinions(4, 1, 1);  // web-00004 in dc1, matched by web-0000*: it joins now
+  absl::StatusOr<IngestCounts> counts = Place(returns);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->inserted, 3u);
+  EXPECT_EQ(counts->unexpected, 1u);
+  EXPECT_EQ(counts->not_targeted, 0u);
+  JobSnapshot job = Job();
+  EXPECT_EQ(job.total.returned, 2u);
+  EXPECT_EQ(job.total.failed, 1u);
+  EXPECT_EQ(job.total.unexpected, 1u);
+}
+
 // Only a minion the job's target matches, known in the relay's datacenter
 // (it joined after the expected set was frozen), is kept as unexpected.
 TEST_F(ReturnPlacementTest, ATargetedNewcomerIsKeptAsUnexpected) {

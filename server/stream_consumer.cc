@@ -117,11 +117,29 @@ absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::Read() {
     absl::StatusOr<std::vector<StreamEntry>> entries = ClaimOthersPending(*redis);
     if (!entries.ok() || !entries->empty()) return entries;
   }
+  return ReadNew(*redis, options_.block);
+}
+
+absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ReadAhead() {
+  if (phase_ != Phase::kNew || !link_.connected() ||
+      set_up_connection_ != link_.connections()) {
+    return std::vector<StreamEntry>();
+  }
+  RedisConnection* redis = link_.Get();
+  if (redis == nullptr) return std::vector<StreamEntry>();
+  return ReadNew(*redis, absl::ZeroDuration());
+}
+
+absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ReadNew(RedisConnection& redis,
+                                                                 absl::Duration block) {
   std::string count = absl::StrCat(options_.max_entries);
-  std::string block = absl::StrCat(absl::ToInt64Milliseconds(options_.block));
   absl::StatusOr<RedisReply> reply =
-      redis->Command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT", count,
-                      "BLOCK", block, "STREAMS", options_.stream, ">"});
+      block > absl::ZeroDuration()
+          ? redis.Command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
+                           count, "BLOCK", absl::StrCat(absl::ToInt64Milliseconds(block)),
+                           "STREAMS", options_.stream, ">"})
+          : redis.Command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
+                           count, "STREAMS", options_.stream, ">"});
   if (!reply.ok()) return Fail<std::vector<StreamEntry>>(reply.status());
   absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamRead(*reply);
   if (!entries.ok()) return Fail<std::vector<StreamEntry>>(entries.status());

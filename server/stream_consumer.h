@@ -49,6 +49,12 @@ class StreamConsumer {
   // Up to max_entries entries; empty after `block` without new entries.
   // Entries whose fields are gone (deleted while pending) have no fields.
   absl::StatusOr<std::vector<StreamEntry>> Read();
+  // A read ahead of entries not yet acknowledged (IngestLoop's pipeline):
+  // new entries only (">"), without waiting, and only once the recovery
+  // phases are over on a live connection, so it can never return an entry
+  // already read (pending entries, this consumer's included, are what the
+  // recovery phases read). Empty otherwise.
+  absl::StatusOr<std::vector<StreamEntry>> ReadAhead();
   // Acknowledges entries (XACK), pipelined in one round trip.
   absl::Status Ack(const std::vector<std::string>& ids);
   // XTRIM MINID below every entry not yet acknowledged.
@@ -66,6 +72,8 @@ class StreamConsumer {
   absl::StatusOr<RedisConnection*> Connection();
   absl::StatusOr<std::vector<StreamEntry>> ReadOwnPending(RedisConnection& redis);
   absl::StatusOr<std::vector<StreamEntry>> ClaimOthersPending(RedisConnection& redis);
+  // XREADGROUP ">", blocking up to `block` when it is positive.
+  absl::StatusOr<std::vector<StreamEntry>> ReadNew(RedisConnection& redis, absl::Duration block);
   // Notes the stream's last entry id (once, at the first connection).
   absl::Status NoteStartTail(RedisConnection& redis);
   void CheckStartTail(const std::vector<StreamEntry>& entries);
