@@ -56,22 +56,38 @@ class IngestLoopTest : public ::testing::Test {
     return options;
   }
 
-  static std::vector<std::string> Numbers(const std::vector<StreamEntry>& entries) {
-    std::vector<std::string> numbers;
-    for (const StreamEntry& entry : entries) {
-      const std::string* n = entry.Field("n");
-      numbers.push_back(n != nullptr ? *n : "?");
-    }
-    return numbers;
-  }
-
   testing::RedisServer redis_;
   std::unique_ptr<RedisConnection> redis_connection_;
   int next_ = 0;
 };
 
+std::vector<std::string> Numbers(const std::vector<StreamEntry>& entries) {
+  std::vector<std::string> numbers;
+  for (const StreamEntry& entry : entries) {
+    const std::string* n = entry.Field("n");
+    numbers.push_back(n != nullptr ? *n : "?");
+  }
+  return numbers;
+}
+
+std::vector<std::string> ZeroTo(int count) {
+  std::vector<std::string> numbers;
+  for (int i = 0; i < count; ++i) numbers.push_back(absl::StrCat(i));
+  return numbers;
+}
+
 // Records what each half saw, per slot.
 struct Recorder {
+  void Prepare(const std::vector<StreamEntry>& entries, int slot) {
+    absl::MutexLock lock(&mu);
+    prepared[slot] = Numbers(entries);
+    ++prepares;
+  }
+  bool Committed(size_t count) {
+    absl::MutexLock lock(&mu);
+    return committed.size() >= count;
+  }
+
   absl::Mutex mu;
   std::vector<std::string> prepared[2] ABSL_GUARDED_BY(mu);  // the slot's current batch
   std::vector<std::string> committed ABSL_GUARDED_BY(mu);    // in commit order
@@ -89,9 +105,7 @@ TEST_F(IngestLoopTest, PreparesTheNextBatchWhileTheCurrentOneCommits) {
       Options(10),
       IngestLoop::Pipeline{
           [&](const std::vector<StreamEntry>& entries, int slot) {
-            absl::MutexLock lock(&recorder.mu);
-            recorder.prepared[slot] = Numbers(entries);
-            ++recorder.prepares;
+            recorder.Prepare(entries, slot);
           },
           [&](const std::vector<StreamEntry>& entries, int slot) {
             absl::MutexLock lock(&recorder.mu);
@@ -123,18 +137,11 @@ TEST_F(IngestLoopTest, PreparesTheNextBatchWhileTheCurrentOneCommits) {
   EXPECT_TRUE(overlapped.HasBeenNotified()) << "batch 2 was not prepared while batch 1 committed";
   EXPECT_EQ(committed_at_caught_up.load(), 30) << "caught up before the backlog was committed";
   Add(25);  // and what comes after, in order
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        absl::MutexLock lock(&recorder.mu);
-        return recorder.committed.size() >= 55;
-      },
-      absl::Seconds(10)));
+  ASSERT_TRUE(testing::WaitFor([&] { return recorder.Committed(55); }, absl::Seconds(10)));
   ASSERT_TRUE(testing::WaitFor([&] { return Pending() == 0; }, absl::Seconds(5)));
   loop.Stop();
   absl::MutexLock lock(&recorder.mu);
-  std::vector<std::string> expected;
-  for (int i = 0; i < 55; ++i) expected.push_back(absl::StrCat(i));
-  EXPECT_EQ(recorder.committed, expected);
+  EXPECT_EQ(recorder.committed, ZeroTo(55));
 }
 
 // A commit that fails leaves its entries and the batch read ahead pending
@@ -149,9 +156,7 @@ TEST_F(IngestLoopTest, AFailedCommitReadsItsBatchAndTheOneReadAheadAgain) {
       Options(10),
       IngestLoop::Pipeline{
           [&](const std::vector<StreamEntry>& entries, int slot) {
-            absl::MutexLock lock(&recorder.mu);
-            recorder.prepared[slot] = Numbers(entries);
-            ++recorder.prepares;
+            recorder.Prepare(entries, slot);
           },
           [&](const std::vector<StreamEntry>& entries, int slot) -> absl::Status {
             if (failures.fetch_add(1) == 0) {
@@ -166,19 +171,12 @@ TEST_F(IngestLoopTest, AFailedCommitReadsItsBatchAndTheOneReadAheadAgain) {
             return absl::OkStatus();
           }});
   loop.Start();
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        absl::MutexLock lock(&recorder.mu);
-        return recorder.committed.size() >= 20;
-      },
-      absl::Seconds(10)));
+  ASSERT_TRUE(testing::WaitFor([&] { return recorder.Committed(20); }, absl::Seconds(10)));
   ASSERT_TRUE(testing::WaitFor([&] { return Pending() == 0; }, absl::Seconds(5)));
   loop.Stop();
   EXPECT_EQ(pending_after_failure.load(), 20) << "an entry was acknowledged without its commit";
   absl::MutexLock lock(&recorder.mu);
-  std::vector<std::string> expected;
-  for (int i = 0; i < 20; ++i) expected.push_back(absl::StrCat(i));
-  EXPECT_EQ(recorder.committed, expected);
+  EXPECT_EQ(recorder.committed, ZeroTo(20));
 }
 
 }  // namespace
