@@ -378,7 +378,11 @@ void ReturnPlacement::ApplyCommitted(const Batch& batch, int64_t now_ms) {
 // until idle.
 void ReturnPlacement::KeepLoadedAfterRollback(const Batch& batch, int64_t now_ms) {
   absl::MutexLock lock(&jobs_->mu());
-  for (JobRecord* record : batch.to_load) {
+  KeepLoaded(batch.to_load, now_ms);
+}
+
+void ReturnPlacement::KeepLoaded(const std::vector<JobRecord*>& loaded, int64_t now_ms) {
+  for (JobRecord* record : loaded) {
     if (IsActive(record->row.state)) continue;
     record->late_return_ms = now_ms;
     jobs_->KeepLoaded(record);
@@ -422,7 +426,12 @@ absl::StatusOr<ReceiptCounts> ReturnPlacement::PlaceReceipts(
     }
   }
   RETURN_IF_ERROR(PersistLateReceipts(session, finished, *spots, *inserted));
-  session.AfterCommit([this, spots, inserted, to_load] {
+  // Finished jobs loaded here stay loaded until idle (JobRegistry::
+  // UnloadIdle, which holds the writer), as for late returns: a later
+  // chunk of the same transaction may have placed receipts in these very
+  // tallies, and its callback runs after this one.
+  const int64_t now = NowMs();
+  session.AfterCommit([this, spots, inserted, to_load, now] {
     absl::MutexLock lock(&jobs_->mu());
     std::vector<JobRecord*> touched;
     for (size_t i = 0; i < inserted->size(); ++i) {
@@ -432,11 +441,11 @@ absl::StatusOr<ReceiptCounts> ReturnPlacement::PlaceReceipts(
       AddOnce(touched, spot.job);
     }
     for (JobRecord* record : touched) jobs_->Changed(record);
-    for (JobRecord* record : to_load) {
-      if (IsActive(record->row.state)) continue;
-      for (DatacenterTally& tally : record->tallies) tally.Unload();
-      record->loaded = false;
-    }
+    KeepLoaded(to_load, now);
+  });
+  session.AfterRollback([this, to_load, now] {
+    absl::MutexLock lock(&jobs_->mu());
+    KeepLoaded(to_load, now);
   });
   return counts;
 }

@@ -214,6 +214,9 @@ class ReturnPlacement {
   void ApplyCommitted(const Batch& batch, int64_t now_ms) ABSL_LOCKS_EXCLUDED(jobs_->mu());
   void KeepLoadedAfterRollback(const Batch& batch, int64_t now_ms)
       ABSL_LOCKS_EXCLUDED(jobs_->mu());
+  // Finished jobs among `loaded` stay loaded until idle (late_return_ms).
+  void KeepLoaded(const std::vector<JobRecord*>& loaded, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(jobs_->mu());
   absl::Status ResolveReceipts(StoreSession& session, absl::Span<const IncomingReceipt> receipts,
                                std::vector<Spot>& spots, std::vector<JobRecord*>& to_load,
                                std::vector<uint32_t>& numbers, std::vector<bool>& already)

@@ -266,6 +266,49 @@ TEST_F(ReturnPlacementTest, EachExpectedMinionsFirstReceiptCountsOnce) {
   EXPECT_EQ(Job().total.received, 2u);
 }
 
+// Late receipts of a finished job, more than one chunk of them in one
+// transaction (as ReturnIngester::CommitReceipts places them): the first
+// chunk loads the job's tallies, the next ones find them loaded, and every
+// chunk's receipts are applied after the commit. (The first chunk's
+// callback used to unload the tallies before the next chunk's applied its
+// positions: jobd crashed in a chaos campaign.)
+TEST_F(ReturnPlacementTest, LateReceiptsOfAFinishedJobOverSeveralChunksOfOneTransaction) {
+  constexpr int kMinions = static_cast<int>(kIngestChunk) + 88;
+  AddMinions(1000, kMinions, 1);  // web-01000 ... in dc1
+  jid_ = SubmitRunning("web-01*");
+  ASSERT_EQ(Job().total.expected, static_cast<uint64_t>(kMinions));
+  ASSERT_TRUE(store_->Write([&](StoreSession& s) {
+    absl::MutexLock lock(&jobs_.mu());
+    return Expire(s, jobs_, jobs_.Find(jid_), absl::ToUnixMillis(absl::Now()));
+  }).ok());
+  ASSERT_EQ(Job().row.state, JobState::kIncomplete);
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < kMinions; ++i) ids.push_back(MinionId(1000 + i));
+  std::vector<IncomingReceipt> receipts;
+  for (const std::string& id : ids) receipts.push_back({jid_, id, 1, "dc1"});
+  ReceiptCounts total;
+  ASSERT_TRUE(store_->WriteBulk([&](StoreSession& s) -> absl::Status {
+    while (total.consumed < receipts.size()) {
+      absl::StatusOr<ReceiptCounts> chunk =
+          placement_.PlaceReceipts(s, absl::MakeConstSpan(receipts).subspan(total.consumed));
+      if (!chunk.ok()) return chunk.status();
+      total.consumed += chunk->consumed;
+      total.recorded += chunk->recorded;
+    }
+    return absl::OkStatus();
+  }).ok());
+  EXPECT_EQ(total.recorded, static_cast<uint64_t>(kMinions));
+  EXPECT_EQ(Job().total.received, static_cast<uint64_t>(kMinions));
+  // And once idle they are unloaded, under the writer, with the counters kept.
+  ASSERT_TRUE(store_->Write([&](StoreSession&) {
+    absl::MutexLock lock(&jobs_.mu());
+    jobs_.UnloadIdle(absl::ToUnixMillis(absl::Now()) + 3600 * 1000, 1);
+    return absl::OkStatus();
+  }).ok());
+  EXPECT_EQ(Job().total.received, static_cast<uint64_t>(kMinions));
+}
+
 TEST_F(ReturnPlacementTest, TheFirstDeliveryReportWinsAndGivesTheDispatchLatency) {
   DeliveryReport report;
   report.relay_id = "relay-dc1";
