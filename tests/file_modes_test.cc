@@ -17,6 +17,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -47,19 +48,27 @@ std::string ReadFile(const std::string& path) {
   return content.str();
 }
 
-// The regular files directly in `dir`, by name.
-std::vector<std::string> FilesIn(const std::string& dir) {
-  std::vector<std::string> names;
+// The regular files directly in `dir`: name and permission bits, from one
+// lstat each (a file a running process renames away, such as a cache's
+// ".tmp", is either seen whole or not at all).
+std::vector<std::pair<std::string, int>> FileModesIn(const std::string& dir) {
+  std::vector<std::pair<std::string, int>> files;
   DIR* listing = ::opendir(dir.c_str());
-  if (listing == nullptr) return names;
+  if (listing == nullptr) return files;
   while (dirent* entry = ::readdir(listing)) {
     std::string path = absl::StrCat(dir, "/", entry->d_name);
     struct stat info;
     if (::lstat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode)) {
-      names.push_back(entry->d_name);
+      files.emplace_back(entry->d_name, static_cast<int>(info.st_mode & 07777));
     }
   }
   ::closedir(listing);
+  return files;
+}
+
+std::vector<std::string> FilesIn(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& [name, mode] : FileModesIn(dir)) names.push_back(name);
   return names;
 }
 
@@ -67,10 +76,10 @@ std::vector<std::string> FilesIn(const std::string& dir) {
 // group or other permission; returns the files checked.
 std::vector<std::string> ExpectPrivateDirectory(const std::string& dir) {
   EXPECT_EQ(Octal(ModeOf(dir)), "0700") << dir;
-  std::vector<std::string> names = FilesIn(dir);
-  for (const std::string& name : names) {
+  std::vector<std::string> names;
+  for (const auto& [name, mode] : FileModesIn(dir)) {
+    names.push_back(name);
     if (absl::EndsWith(name, ".pub")) continue;
-    int mode = ModeOf(absl::StrCat(dir, "/", name));
     EXPECT_EQ(mode & 077, 0) << dir << "/" << name << " has mode " << Octal(mode);
   }
   return names;
