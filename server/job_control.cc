@@ -100,10 +100,9 @@ absl::StatusOr<ReturnsPage> JobControl::ListReturns(const ReturnsQuery& query) c
     }
     stored.after_minion = parts.first;
   }
-  ASSIGN_OR_RETURN(stored.job_num, tracker_->JobNumber(query.jid));
-  if (absl::StatusOr<JobSnapshot> job = tracker_->Get(query.jid); job.ok()) {
-    stored.matching_estimate = MatchingEstimate(*job, query);
-  }
+  ASSIGN_OR_RETURN(JobSnapshot job, tracker_->Get(query.jid));
+  stored.job_num = job.row.num;
+  stored.matching_estimate = MatchingEstimate(job, query);
   stored.filter = query.filter;
   stored.datacenter = query.datacenter;
   stored.limit = static_cast<int>(query.limit) + 1;  // one more tells whether a next page exists

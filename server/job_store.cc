@@ -176,7 +176,8 @@ absl::StatusOr<std::vector<ReturnRow>> StoreSession::ListReturns(const ReturnQue
   // probes; sorting the job's rows costs about matching: walk when the
   // job's rows are at least an eighth of the inventory.
   ASSIGN_OR_RETURN(int64_t inventory, db_->QueryInt("SELECT ifnull(max(num), 0) FROM minions"));
-  const bool dense = q.matching_estimate * 8 >= static_cast<uint64_t>(std::max<int64_t>(inventory, 0));
+  const bool dense =
+      q.matching_estimate * 8 >= static_cast<uint64_t>(std::max<int64_t>(inventory, 0));
   ASSIGN_OR_RETURN(Statement * s,
                    db_->Cached(dense ? kSelectReturnsPageByIdSql : kSelectReturnsPageByJobSql));
   int filter = q.filter == ReturnFilter::kAll ? 0 : q.filter == ReturnFilter::kFailed ? 1 : 2;

@@ -54,7 +54,7 @@ void NumbersOf(const Inventory& inventory, absl::Span<const Item> items,
   numbers->assign(items.size(), std::nullopt);
   std::vector<size_t> unknown;
   for (size_t k = 0; k < items.size(); ++k) {
-    if (items[k].looked_up && items[k].number) {
+    if (items[k].number) {
       (*numbers)[k] = items[k].number;
     } else {
       unknown.push_back(k);
@@ -73,10 +73,7 @@ void LookUp(const Inventory& inventory, absl::Span<Item> items) {
   std::vector<std::optional<uint32_t>> found;
   inventory.NumbersOf(
       items.size(), [&](size_t k) -> absl::string_view { return items[k].minion_id; }, &found);
-  for (size_t k = 0; k < items.size(); ++k) {
-    items[k].number = found[k];
-    items[k].looked_up = true;
-  }
+  for (size_t k = 0; k < items.size(); ++k) items[k].number = found[k];
 }
 
 }  // namespace

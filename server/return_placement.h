@@ -66,10 +66,9 @@ struct IncomingReturn {
   int64_t started_at_ms = 0;
   int64_t ended_at_ms = 0;
   int64_t received_at_ms = 0;
-  // The minion's inventory number when ReturnPlacement::Resolve has looked
-  // it up ahead of the transaction (`looked_up`; none: not in the inventory
-  // then, looked up again when placed).
-  bool looked_up = false;
+  // The minion's inventory number when ReturnPlacement::Resolve found it
+  // ahead of the transaction; none: not resolved, or not in the inventory
+  // then, so looked up again when placed.
   std::optional<uint32_t> number;
 };
 
@@ -80,8 +79,7 @@ struct IncomingReceipt {
   absl::string_view minion_id;
   uint32_t attempt = 0;
   absl::string_view datacenter;
-  bool looked_up = false;  // as IncomingReturn's
-  std::optional<uint32_t> number;
+  std::optional<uint32_t> number;  // as IncomingReturn's
 };
 
 // Why a return or receipt is not taken as an answer (also the metric label).

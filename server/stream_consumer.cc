@@ -132,14 +132,13 @@ absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ReadAhead() {
 
 absl::StatusOr<std::vector<StreamEntry>> StreamConsumer::ReadNew(RedisConnection& redis,
                                                                  absl::Duration block) {
-  std::string count = absl::StrCat(options_.max_entries);
-  absl::StatusOr<RedisReply> reply =
-      block > absl::ZeroDuration()
-          ? redis.Command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
-                           count, "BLOCK", absl::StrCat(absl::ToInt64Milliseconds(block)),
-                           "STREAMS", options_.stream, ">"})
-          : redis.Command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
-                           count, "STREAMS", options_.stream, ">"});
+  const std::string count = absl::StrCat(options_.max_entries);
+  const std::string block_ms = absl::StrCat(absl::ToInt64Milliseconds(block));
+  std::vector<absl::string_view> argv = {"XREADGROUP", "GROUP", options_.group,
+                                         options_.consumer, "COUNT", count};
+  if (block > absl::ZeroDuration()) argv.insert(argv.end(), {"BLOCK", block_ms});
+  argv.insert(argv.end(), {"STREAMS", options_.stream, ">"});
+  absl::StatusOr<RedisReply> reply = redis.Command(absl::MakeConstSpan(argv));
   if (!reply.ok()) return Fail<std::vector<StreamEntry>>(reply.status());
   absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamRead(*reply);
   if (!entries.ok()) return Fail<std::vector<StreamEntry>>(entries.status());
