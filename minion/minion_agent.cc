@@ -467,19 +467,22 @@ size_t Session::ForgetReturns(
 
 void Session::QueueReturns(std::vector<wire::v1::Return> returns, bool restored) {
   if (returns.empty()) return;
-  for (const wire::v1::Return& ret : returns) journal_.AppendProduced(ret);
-  // A return whose record failed is still sent: the relay may take it
-  // before anything else goes wrong.
-  CheckJournal(journal_.Sync(), "recording returns");
   absl::Time now = absl::Now();
-  // Witnessed once journaled, so a restart that re-sends them cannot make
-  // a second `ret`; and before the first send.
+  // Witnessed before they are journaled: a return the journal holds was
+  // always witnessed, even when the minion is killed right after the sync
+  // (its restart re-sends it, restored, without a second `ret`). Killed
+  // between the two, the return is not journaled and the restart answers
+  // the job as interrupted: a second `ret`, which the witness shows too.
   WitnessBatch witness(restored ? nullptr : options_.witness_log);
   for (const wire::v1::Return& ret : returns) {
     witness.Add(now, WitnessKind::kRet, ret.jid(), ret.attempt(), ret.minion_id(),
                 ret.success() ? "ok" : "fail");
   }
   witness.Flush();
+  for (const wire::v1::Return& ret : returns) journal_.AppendProduced(ret);
+  // A return whose record failed is still sent: the relay may take it
+  // before anything else goes wrong.
+  CheckJournal(journal_.Sync(), "recording returns");
   for (wire::v1::Return& ret : returns) outbox_.Add(std::move(ret), now);
 }
 
