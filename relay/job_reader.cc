@@ -58,43 +58,18 @@ absl::StatusOr<wire::v1::JobEnvelope> DecodeJob(const StreamEntry& entry) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobReader>> JobReader::Create(const RelayOptions& options,
-                                                             zmq::context_t& context,
+                                                             JobBus* bus,
                                                              RelayCounters* counters,
                                                              DispatchHandoff* handoff) {
   ASSIGN_OR_RETURN(std::unique_ptr<RelayState> state, RelayState::Open(options.StatePath()));
-  zmq::socket_t publisher(context, zmq::socket_type::pub);
-  publisher.set(zmq::sockopt::sndhwm, kPublishHighWaterMark);
-  publisher.set(zmq::sockopt::linger, 1000);
-  try {
-    bus::ApplyBusLinkOptions(options.bus_link, bus::BusSide::kServer, publisher);
-    // Only ACCEPTED minion keys may subscribe (relay/zap_handler.h).
-    if (!options.insecure) {
-      absl::Status curve =
-          bus::ApplyCurveServer(publisher, options.curve_keys, kPublishZapDomain);
-      if (!curve.ok()) {
-        return absl::UnavailableError(absl::StrCat("publish socket: ", curve.message()));
-      }
-    }
-    if (options.bus_connect.empty()) {
-      publisher.bind(options.publish_endpoint);
-    } else {
-      publisher.connect(options.bus_connect);
-    }
-  } catch (const zmq::error_t& error) {
-    return absl::UnavailableError(absl::StrCat(
-        "publish socket ",
-        options.bus_connect.empty() ? options.publish_endpoint : options.bus_connect, ": ",
-        error.what()));
-  }
   return std::unique_ptr<JobReader>(
-      new JobReader(options, std::move(publisher), std::move(state), counters, handoff));
+      new JobReader(options, bus, std::move(state), counters, handoff));
 }
 
-JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
-                     std::unique_ptr<RelayState> state, RelayCounters* counters,
-                     DispatchHandoff* handoff)
+JobReader::JobReader(const RelayOptions& options, JobBus* bus, std::unique_ptr<RelayState> state,
+                     RelayCounters* counters, DispatchHandoff* handoff)
     : options_(options),
-      publisher_(std::move(publisher)),
+      bus_(bus),
       state_(std::move(state)),
       counters_(counters),
       handoff_(handoff),
@@ -105,9 +80,6 @@ JobReader::JobReader(const RelayOptions& options, zmq::socket_t publisher,
     verifier_ = std::make_unique<security::DispatchVerifier>(options.trusted_keys.get(),
                                                              options.datacenter);
   }
-  publish_endpoint_ = options.bus_connect.empty()
-                          ? publisher_.get(zmq::sockopt::last_endpoint)
-                          : options.bus_connect;
 }
 
 void JobReader::Run(const absl::Notification& stop) {
@@ -139,10 +111,7 @@ void JobReader::Run(const absl::Notification& stop) {
   int64_t next_prune_ms = 0;
   while (!stop.HasBeenNotified()) {
     MaintainTrust(NowMs());
-    // A PUB applies its subscribers' (un)subscriptions only when its own
-    // thread touches it; without this they would queue (unbounded, see
-    // common/bus/bus_link.h) until the next job.
-    publisher_.get(zmq::sockopt::events);
+    bus_->Tick();
     RedisConnection* redis = redis_.Get();
     if (redis == nullptr) {
       stop.WaitForNotificationWithTimeout(
@@ -230,7 +199,7 @@ void JobReader::MaintainTrust(int64_t now_ms) {
   }
 }
 
-absl::StatusOr<JobReader::BusPlan> JobReader::PlanFor(const wire::v1::JobEnvelope& job) {
+absl::StatusOr<BusPlan> JobReader::PlanFor(const wire::v1::JobEnvelope& job) {
   BusPlan plan;
   const muster::v1::TargetType type = job.target().type();
   if (type == muster::v1::LIST) {
@@ -274,38 +243,62 @@ void JobReader::Refuse(const StreamEntry& entry, const wire::v1::JobEnvelope* jo
   Commit(entry.id, nullptr, "", stop);
 }
 
-size_t JobReader::Publish(const std::string& payload, const BusPlan& plan) {
-  std::string topic;
-  if (plan.list != nullptr) {
-    // One small envelope per minion, with its proof: a retry of 50,000
-    // missing minions must not send the 50,000-id list to each of them.
-    size_t messages = 0;
-    const std::vector<std::string>& ids = plan.list->ids();
-    for (uint32_t i = 0; i < ids.size(); ++i) {
-      // An id no minion can have reaches nobody; it is not worth a frame.
-      if (!ValidateMinionId(ids[i]).ok()) continue;
-      std::string frame = plan.list->EnvelopeFor(i);
-      topic = bus::MinionTopic(ids[i]);
-      publisher_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-      publisher_.send(zmq::buffer(frame), zmq::send_flags::none);
-      ++messages;
+std::optional<PublishOutcome> JobReader::Publish(const wire::v1::JobEnvelope& job,
+                                                const std::string& payload, const BusPlan& plan,
+                                                const std::vector<std::string>* expected,
+                                                const absl::Notification& stop) {
+  bool maybe_on_bus = false;
+  std::string logged;
+  while (true) {
+    PublishOutcome outcome = bus_->Publish({job, payload, plan, expected});
+    if (outcome.kind == PublishOutcome::Kind::kPublished) return outcome;
+    counters_->publish_retries.fetch_add(1);
+    maybe_on_bus = maybe_on_bus || outcome.maybe_on_bus;
+    if (outcome.detail != logged) {
+      spdlog::warn("jobs: {} attempt {} not published yet: {}; trying again every second "
+                   "until its deadline",
+                   job.jid(), job.attempt(), outcome.detail);
+      logged = outcome.detail;
     }
-    return messages;
-  }
-  if (plan.direct_ids.has_value()) {
-    // The signature covers the COMPOUND expression as sent: each listed
-    // minion gets the original bytes, on its own topic.
-    for (const std::string& id : *plan.direct_ids) {
-      topic = bus::MinionTopic(id);
-      publisher_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-      publisher_.send(zmq::buffer(payload), zmq::send_flags::none);
+    if (stop.WaitForNotificationWithTimeout(absl::Seconds(1))) return std::nullopt;
+    if (NowMs() > job.deadline_ms()) {
+      outcome.maybe_on_bus = maybe_on_bus;
+      return outcome;
     }
-    return plan.direct_ids->size();
+    bus_->Tick();
   }
-  publisher_.send(zmq::buffer(bus::kBroadcastTopic.data(), bus::kBroadcastTopic.size()),
-                  zmq::send_flags::sndmore);
-  publisher_.send(zmq::buffer(payload), zmq::send_flags::none);
-  return 1;
+}
+
+absl::StatusOr<std::vector<std::string>> JobReader::ReadExpected(
+    const wire::v1::JobEnvelope& job, const absl::Notification& stop) {
+  const std::string key = options_.ExpectedKey(job.jid(), job.attempt());
+  while (true) {
+    if (stop.HasBeenNotified()) return absl::CancelledError("stopping");
+    if (NowMs() > job.deadline_ms()) {
+      return absl::DeadlineExceededError(absl::StrCat("no expected-minions key ", key,
+                                                      " before the deadline"));
+    }
+    RedisConnection* redis = redis_.Get();
+    if (redis != nullptr) {
+      absl::StatusOr<RedisReply> reply = redis->Command({"GET", key});
+      if (!reply.ok()) {
+        counters_->redis_errors.fetch_add(1);
+        redis_.Broken(reply.status().message());
+      } else if (reply->IsString()) {
+        absl::StatusOr<std::string> inflated =
+            compress::ZlibDecompress(reply->str(), kMaxExpectedBytes);
+        wire::v1::ExpectedMinions expected;
+        if (inflated.ok() && expected.ParseFromString(*inflated)) {
+          return std::vector<std::string>(expected.minion_ids().begin(),
+                                          expected.minion_ids().end());
+        }
+        return absl::InvalidArgumentError(absl::StrCat("expected-minions key ", key,
+                                                       " does not hold ExpectedMinions"));
+      }
+    }
+    // jobd writes the key just after the dispatch.
+    stop.WaitForNotificationWithTimeout(absl::Milliseconds(kAwaitBlockMs));
+  }
 }
 
 void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& stop) {
@@ -337,6 +330,21 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
                  job->attempt(), entry.id);
     Commit(entry.id, nullptr, "", stop);
     return;
+  }
+  // A bus that targets the frozen expected set (Salt) reads it first.
+  std::optional<std::vector<std::string>> expected;
+  if (bus_->NeedsExpected() && job->deadline_ms() >= NowMs()) {
+    absl::StatusOr<std::vector<std::string>> read = ReadExpected(*job, stop);
+    if (absl::IsCancelled(read.status())) return;  // read again at restart
+    if (read.ok()) {
+      expected = *std::move(read);
+    } else if (!absl::IsDeadlineExceeded(read.status())) {
+      counters_->malformed_entries.fetch_add(1);
+      spdlog::warn("jobs: {} attempt {} skipped: {}", job->jid(), job->attempt(),
+                   std::string(read.status().message()));
+      Commit(entry.id, nullptr, "", stop);
+      return;
+    }
   }
   HandledDispatch dispatch{job->jid(), job->attempt(), job->deadline_ms(), ""};
   wire::v1::RelayEvent event;
@@ -373,13 +381,36 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
       spdlog::error("jobs: {} attempt {}: recording the publish intent failed: {}", job->jid(),
                     job->attempt(), marked.ToString());
     }
-    size_t messages = Publish(*entry.Field(kJobField), *plan);
-    dispatch.envelope = *entry.Field(kJobField);
-    delivery->set_status(wire::v1::Delivery::DELIVERED);
-    delivery->set_messages(static_cast<uint32_t>(messages));
-    counters_->jobs_injected.fetch_add(1);
-    spdlog::debug("jobs: injected {} attempt {} in {} message(s)", job->jid(), job->attempt(),
-                  messages);
+    std::optional<PublishOutcome> outcome =
+        Publish(*job, *entry.Field(kJobField), *plan, expected ? &*expected : nullptr, stop);
+    if (!outcome.has_value()) return;  // stopping: read again at restart
+    now_ms = NowMs();
+    delivery->set_at_ms(now_ms);
+    if (outcome->kind == PublishOutcome::Kind::kPublished) {
+      dispatch.envelope = *entry.Field(kJobField);
+      delivery->set_status(wire::v1::Delivery::DELIVERED);
+      delivery->set_messages(outcome->messages);
+      for (std::string& id : outcome->unreachable) delivery->add_unreachable(std::move(id));
+      counters_->jobs_injected.fetch_add(1);
+      if (delivery->unreachable_size() > 0) {
+        spdlog::warn("jobs: {} attempt {}: the bus cannot reach {} expected minion(s), e.g. {}",
+                     job->jid(), job->attempt(), delivery->unreachable_size(),
+                     delivery->unreachable(0));
+      }
+      spdlog::debug("jobs: injected {} attempt {} in {} message(s)", job->jid(), job->attempt(),
+                    outcome->messages);
+    } else if (outcome->maybe_on_bus) {
+      delivery->set_status(wire::v1::Delivery::INTERRUPTED);
+      counters_->jobs_interrupted.fetch_add(1);
+      spdlog::warn("jobs: {} attempt {} reached its deadline unpublished ({}); an earlier try "
+                   "may have reached the bus",
+                   job->jid(), job->attempt(), outcome->detail);
+    } else {
+      delivery->set_status(wire::v1::Delivery::EXPIRED);
+      counters_->jobs_expired.fetch_add(1);
+      spdlog::warn("jobs: {} attempt {} reached its deadline unpublished: {}", job->jid(),
+                   job->attempt(), outcome->detail);
+    }
   }
   Commit(entry.id, &dispatch,
          EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms),

@@ -1,5 +1,7 @@
-// JobReader: the job side of relayd. Owns the Redis connection that reads
-// the datacenter's job stream, the PUB socket of the bus, and RelayState.
+// JobReader: the job side of relayd, the same for every kind of datacenter
+// bus (relay/datacenter_bus.h). Owns the Redis connection that reads the
+// datacenter's job stream and RelayState; puts dispatches on the bus
+// through its JobBus.
 //
 // For each entry, in stream order (docs/PROTOCOL.md 2.1, 8.1): an entry
 // over the size limit is refused before it is parsed; malformed entries are
@@ -8,10 +10,12 @@
 // so a forged entry never occupies a real dispatch's (jid, attempt). A
 // refused entry is counted by reason, logged once, and skipped without a
 // Delivery event (jobd never sent it). Then already-handled dispatches are
-// skipped; expired ones are reported EXPIRED; the others are published (a
-// LIST target as one envelope per listed minion with its Merkle proof, a
-// single-L@ COMPOUND as the original envelope to each listed minion, any
-// other target as one broadcast) and reported DELIVERED. The cursor, the
+// skipped; expired ones are reported EXPIRED; the others are published by
+// the JobBus (after jobd's expected minions are read, for a bus that needs
+// them) and reported DELIVERED. A bus that cannot publish now (kRetry: a
+// salt-master down) is asked again, every second, until it publishes or
+// the deadline passes (then INTERRUPTED: it may have reached the bus);
+// the stream waits behind it, in order. The cursor, the
 // dispatch row and the Delivery event are then committed together, and the
 // event is written to the events stream from that outbox. Each published
 // dispatch then goes, with jobd's list of the minions it is for, to the
@@ -28,8 +32,6 @@
 #include <string>
 #include <vector>
 
-#include <zmq.hpp>
-
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,6 +40,7 @@
 #include "common/redis/redis_stream.h"
 #include "common/security/dispatch_signature.h"
 #include "proto/wire.pb.h"
+#include "relay/datacenter_bus.h"
 #include "relay/delivery_tracker.h"
 #include "relay/list_dispatch.h"
 #include "relay/relay_counters.h"
@@ -53,18 +56,12 @@ inline constexpr size_t kMaxJobEntryBytes = (16 << 20) + (64 << 10);
 
 class JobReader {
  public:
-  // Opens the state file and binds (or connects) the PUB socket. `counters`
-  // must outlive the reader.
+  // Opens the state file. `bus` and `counters` must outlive the reader.
   // `handoff` receives every published dispatch with its expected minions
-  // (for the return thread's DeliveryTracker); it must outlive the reader.
+  // (for the return thread's bus); it must outlive the reader.
   static absl::StatusOr<std::unique_ptr<JobReader>> Create(const RelayOptions& options,
-                                                           zmq::context_t& context,
-                                                           RelayCounters* counters,
+                                                           JobBus* bus, RelayCounters* counters,
                                                            DispatchHandoff* handoff);
-
-  // The endpoint minions connect to (the bound address with its real port),
-  // or the forwarder endpoint with --bus_connect.
-  const std::string& publish_endpoint() const { return publish_endpoint_; }
 
   // The job thread's body: runs until `stop` is notified (returns within
   // about one XREAD block time, 1 s).
@@ -75,22 +72,12 @@ class JobReader {
   void RequestTrustCheck() { trust_check_requested_.store(true); }
 
  private:
-  JobReader(const RelayOptions& options, zmq::socket_t publisher,
-            std::unique_ptr<RelayState> state, RelayCounters* counters,
-            DispatchHandoff* handoff);
+  JobReader(const RelayOptions& options, JobBus* bus, std::unique_ptr<RelayState> state,
+            RelayCounters* counters, DispatchHandoff* handoff);
 
   // Handles one stream entry and commits it; retries the commit until it
   // succeeds or `stop` is notified.
   void HandleEntry(const StreamEntry& entry, const absl::Notification& stop);
-  // How a dispatch goes on the bus (docs/PROTOCOL.md 3.1). Neither member
-  // set: one broadcast.
-  struct BusPlan {
-    // A LIST target: one envelope per listed minion, with its proof.
-    std::shared_ptr<const ListDispatch> list;
-    // A COMPOUND that is a single L@ term: the original envelope, byte for
-    // byte, to each of these minions on its own topic.
-    std::optional<std::vector<std::string>> direct_ids;
-  };
   // InvalidArgument for a LIST or COMPOUND target that does not parse.
   static absl::StatusOr<BusPlan> PlanFor(const wire::v1::JobEnvelope& job);
   // The signature check (kNone with --insecure). A LIST dispatch is checked
@@ -104,8 +91,19 @@ class JobReader {
               security::Refusal refusal, const absl::Notification& stop);
   // Re-reads the trusted key file if it changed; warns about --insecure.
   void MaintainTrust(int64_t now_ms);
-  // Publishes the dispatch; returns how many bus messages it took.
-  size_t Publish(const std::string& payload, const BusPlan& plan);
+  // Has the bus publish the dispatch, asking again after kRetry until it
+  // is published, the deadline passes or `stop` is notified (nullopt:
+  // then nothing is committed and the entry is read again at restart).
+  std::optional<PublishOutcome> Publish(const wire::v1::JobEnvelope& job,
+                                        const std::string& payload, const BusPlan& plan,
+                                        const std::vector<std::string>* expected,
+                                        const absl::Notification& stop);
+  // jobd's ExpectedMinions of a dispatch, read for a bus that needs them
+  // before it publishes: waits (re-reading every 50 ms) until the key is
+  // there. DeadlineExceeded when the deadline passes first, Cancelled when
+  // `stop` is notified, InvalidArgument when the key holds something else.
+  absl::StatusOr<std::vector<std::string>> ReadExpected(const wire::v1::JobEnvelope& job,
+                                                        const absl::Notification& stop);
   // Reads the expected-minions key of each published dispatch waiting for
   // it (pipelined) and hands the dispatches to the return thread. A Redis
   // error, or a key not written yet, leaves them waiting for the next round
@@ -117,8 +115,7 @@ class JobReader {
               const std::string& event, const absl::Notification& stop);
 
   RelayOptions options_;
-  zmq::socket_t publisher_;
-  std::string publish_endpoint_;
+  JobBus* bus_;
   std::unique_ptr<RelayState> state_;
   RelayCounters* counters_;
   DispatchHandoff* handoff_;

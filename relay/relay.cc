@@ -12,8 +12,10 @@
 #include "common/security/curve_keys.h"
 #include "relay/job_reader.h"
 #include "relay/key_registry.h"
+#include "relay/muster_bus.h"
 #include "relay/relay_metrics.h"
 #include "relay/return_collector.h"
+#include "relay/return_path.h"
 #include "relay/zap_handler.h"
 #include "spdlog/spdlog.h"
 
@@ -30,11 +32,13 @@ absl::Status Relay::Open() {
         absl::StrCat("--state_dir '", options_.state_dir, "': ", strerror(errno)));
   }
   RETURN_IF_ERROR(OpenBusSecurity());
-  ASSIGN_OR_RETURN(jobs_, JobReader::Create(options_, context_, &counters_, &handoff_));
-  ASSIGN_OR_RETURN(returns_, ReturnCollector::Create(options_, context_, &counters_, &handoff_,
-                                                     registry_.get()));
-  publish_endpoint_ = jobs_->publish_endpoint();
-  return_endpoint_ = returns_->return_endpoint();
+  RETURN_IF_ERROR(OpenBus());
+  ASSIGN_OR_RETURN(jobs_, JobReader::Create(options_, job_bus_.get(), &counters_, &handoff_));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReturnPath> path, ReturnPath::Open(options_, &counters_));
+  returns_ = std::make_unique<ReturnCollector>(options_, return_bus_.get(), std::move(path),
+                                               &counters_);
+  publish_endpoint_ = job_bus_->endpoint();
+  return_endpoint_ = return_bus_->endpoint();
   spdlog::info("relayd {} for datacenter {}: redis {}, state in {}", options_.relay_id,
                options_.datacenter, options_.redis.ToString(), options_.state_dir);
   if (!options_.metrics_listen) return absl::OkStatus();
@@ -48,6 +52,16 @@ absl::Status Relay::Open() {
   metrics_port_ = metrics_->port();
   spdlog::info("relayd: metrics on http://{}:{}/metrics", options_.metrics_listen->host,
                metrics_port_);
+  return absl::OkStatus();
+}
+
+absl::Status Relay::OpenBus() {
+  ASSIGN_OR_RETURN(std::unique_ptr<MusterJobBus> job_bus, MusterJobBus::Create(options_, context_));
+  ASSIGN_OR_RETURN(std::unique_ptr<MusterReturnBus> return_bus,
+                   MusterReturnBus::Create(options_, context_, &counters_, &handoff_,
+                                           registry_.get()));
+  job_bus_ = std::move(job_bus);
+  return_bus_ = std::move(return_bus);
   return absl::OkStatus();
 }
 
@@ -109,6 +123,8 @@ void Relay::Stop() {
   metrics_.reset();
   jobs_.reset();
   returns_.reset();
+  job_bus_.reset();
+  return_bus_.reset();
   // After the CURVE sockets are closed: a handshake in flight must never
   // find no handler (libzmq would admit it).
   if (zap_ != nullptr) zap_->Stop();

@@ -45,8 +45,10 @@ class MetricsEndpoint;
 
 namespace muster::relay {
 
+class JobBus;
 class JobReader;
 class KeyRegistry;
+class ReturnBus;
 class ReturnCollector;
 class ZapHandler;
 
@@ -87,6 +89,8 @@ class Relay {
  private:
   // Creates the state directory and opens both sides; no thread starts.
   absl::Status Open();
+  // Makes the bus's two halves (relay/datacenter_bus.h) for --bus.
+  absl::Status OpenBus();
   // Unless --insecure: loads (or creates) the CURVE key pair, the key
   // registry, and starts the ZAP handler.
   absl::Status OpenBusSecurity();
@@ -99,6 +103,8 @@ class Relay {
   DispatchHandoff handoff_;
   std::unique_ptr<KeyRegistry> registry_;
   std::unique_ptr<ZapHandler> zap_;
+  std::unique_ptr<JobBus> job_bus_;
+  std::unique_ptr<ReturnBus> return_bus_;
   std::unique_ptr<JobReader> jobs_;
   std::unique_ptr<ReturnCollector> returns_;
   std::unique_ptr<metrics::MetricsEndpoint> metrics_;

@@ -74,6 +74,9 @@ struct RelayCounters {
   // Read after their deadline, but the relay had been killed while
   // publishing them (Delivery INTERRUPTED): the bus may have them.
   std::atomic<uint64_t> jobs_interrupted{0};
+  // Publishes the bus could not make at once and the job thread tried
+  // again (PublishOutcome::kRetry: a salt-master down or refusing).
+  std::atomic<uint64_t> publish_retries{0};
   // Writes to relay_state.db that failed outside a commit (publish marks).
   std::atomic<uint64_t> state_errors{0};
   std::atomic<uint64_t> jobs_duplicate{0};

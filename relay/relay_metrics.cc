@@ -45,6 +45,10 @@ std::string RelayMetricsText(const RelayCounters& c) {
               "Jobs read after their deadline that the relay was publishing when it was killed "
               "(reported INTERRUPTED: minions may have them).",
               c.jobs_interrupted.load());
+  out.Counter("muster_relay_publish_retries_total",
+              "Publishes the bus could not make at once and the relay tried again (a Salt "
+              "relay's master down or refusing its key).",
+              c.publish_retries.load());
   out.Counter("muster_relay_state_errors_total",
               "Failed writes of publish marks to relay_state.db.", c.state_errors.load());
   out.Counter("muster_relay_jobs_duplicate_total",

@@ -132,7 +132,16 @@ TEST_F(RelayFaultTest, KilledRelayResumesWithoutLosingOrRepeatingJobs) {
   std::map<std::string, int> on_bus;
   for (const auto& received : minion->jobs()) ++on_bus[received.job.jid()];
   EXPECT_EQ(on_bus.size(), static_cast<size_t>(kJobs));
-  for (const auto& [jid, count] : on_bus) EXPECT_EQ(count, 1) << jid << " injected twice";
+  // The one dispatch the relay may have been publishing when it was killed
+  // (published, its commit not yet synced) is published again after the
+  // restart, by design (docs/PROTOCOL.md 2.1: minions run a (jid, attempt)
+  // once); any other repeat, or more than that one, is a bug.
+  int repeated = 0;
+  for (const auto& [jid, count] : on_bus) {
+    EXPECT_LE(count, 2) << jid << " injected " << count << " times";
+    repeated += count - 1;
+  }
+  EXPECT_LE(repeated, 1) << "more than the one dispatch in flight at the kill was re-published";
   // A kill between a delivery event's XADD and the removal of its outbox row
   // resends that one outbox flush after the restart (jobd keeps the first
   // event per jid, attempt and datacenter); anything more is a bug.
