@@ -1,0 +1,1 @@
+ˆ£cmd§publish£tgt“¢m1¢m2¦nosuch£fun§cmd.run£arg‘¯echo hi; exit 3¨tgt_type¤list£ret £jid¶12345678901234567891_1¤user¤root

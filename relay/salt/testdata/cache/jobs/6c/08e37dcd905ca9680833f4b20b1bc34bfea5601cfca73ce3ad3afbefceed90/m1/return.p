@@ -1,0 +1,1 @@
+ƒ¦return¢hi§retcode§successÂ
