@@ -66,7 +66,7 @@ void MusterJobBus::Tick() {
   // A PUB applies its subscribers' (un)subscriptions only when its own
   // thread touches it; without this they would queue (unbounded, see
   // common/bus/bus_link.h) until the next job.
-  publisher_.get(zmq::sockopt::events);
+  static_cast<void>(publisher_.get(zmq::sockopt::events));
 }
 
 PublishOutcome MusterJobBus::Publish(const DispatchToPublish& dispatch) {

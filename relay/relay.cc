@@ -16,6 +16,8 @@
 #include "relay/relay_metrics.h"
 #include "relay/return_collector.h"
 #include "relay/return_path.h"
+#include "relay/salt/master_config.h"
+#include "relay/salt_bus.h"
 #include "relay/zap_handler.h"
 #include "spdlog/spdlog.h"
 
@@ -56,6 +58,22 @@ absl::Status Relay::Open() {
 }
 
 absl::Status Relay::OpenBus() {
+  if (options_.bus_kind == BusKind::kSalt) {
+    absl::StatusOr<salt::MasterConfig> config = salt::LoadMasterConfig(options_.salt.master_config);
+    if (!config.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("--salt_master_config: ", config.status().message()));
+    }
+    salt_status_ = std::make_unique<SaltMasterStatus>();
+    job_bus_ = std::make_unique<SaltJobBus>(options_, *config, salt_status_.get());
+    return_bus_ = std::make_unique<SaltReturnBus>(options_, *config, &counters_, &handoff_,
+                                                  salt_status_.get());
+    spdlog::info("relayd: salt bus: master config {}, request port {}, event bus {}, job cache "
+                 "{}, keys {}",
+                 options_.salt.master_config, config->RequestUri(), config->EventPublisherPath(),
+                 config->cachedir, config->pki_dir);
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<MusterJobBus> job_bus, MusterJobBus::Create(options_, context_));
   ASSIGN_OR_RETURN(std::unique_ptr<MusterReturnBus> return_bus,
                    MusterReturnBus::Create(options_, context_, &counters_, &handoff_,
@@ -67,6 +85,16 @@ absl::Status Relay::OpenBus() {
 
 absl::Status Relay::OpenBusSecurity() {
   counters_.secure.store(!options_.insecure);
+  if (options_.bus_kind == BusKind::kSalt) {
+    // Salt minions speak to their master, not to the relay: no CURVE keys
+    // or minion key registry. Dispatch signatures are still checked.
+    if (options_.insecure) {
+      spdlog::warn("relayd: INSECURE: --insecure is set: dispatches are published into the "
+                   "salt-master WITHOUT signature checks; anyone who can write the job stream "
+                   "runs commands as root on every salt-minion. Development only.");
+    }
+    return absl::OkStatus();
+  }
   if (options_.insecure) {
     spdlog::warn("relayd: INSECURE: --insecure is set: no CURVE on the bus, no minion key "
                  "checks; anyone who reaches the ports can read jobs and answer for any "

@@ -49,6 +49,7 @@ class JobBus;
 class JobReader;
 class KeyRegistry;
 class ReturnBus;
+class SaltMasterStatus;
 class ReturnCollector;
 class ZapHandler;
 
@@ -103,6 +104,7 @@ class Relay {
   DispatchHandoff handoff_;
   std::unique_ptr<KeyRegistry> registry_;
   std::unique_ptr<ZapHandler> zap_;
+  std::unique_ptr<SaltMasterStatus> salt_status_;  // --bus=salt only
   std::unique_ptr<JobBus> job_bus_;
   std::unique_ptr<ReturnBus> return_bus_;
   std::unique_ptr<JobReader> jobs_;

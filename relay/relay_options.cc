@@ -14,8 +14,21 @@ absl::Status ValidateRelayOptions(const RelayOptions& options) {
   if (options.state_dir.empty()) {
     return absl::InvalidArgumentError("--state_dir: must not be empty");
   }
-  if (options.return_endpoint.empty() ||
-      (options.publish_endpoint.empty() && options.bus_connect.empty())) {
+  if (options.bus_kind == BusKind::kSalt) {
+    if (options.salt.master_config.empty()) {
+      return absl::InvalidArgumentError(
+          "--salt_master_config: --bus=salt needs the salt-master's config file");
+    }
+    if (!options.bus_connect.empty()) {
+      return absl::InvalidArgumentError("--bus_connect: only for --bus=muster");
+    }
+    if (options.salt.publish_timeout <= absl::ZeroDuration() ||
+        options.salt.catch_up_interval <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          "--salt_publish_timeout_ms and --salt_catch_up_interval_ms must be positive");
+    }
+  } else if (options.return_endpoint.empty() ||
+             (options.publish_endpoint.empty() && options.bus_connect.empty())) {
     return absl::InvalidArgumentError(
         "--publish_port/--return_port: the publish (or --bus_connect) and return endpoints "
         "must both be set");

@@ -26,11 +26,37 @@
 
 namespace muster::relay {
 
+// The kind of datacenter bus a relay drives (relayd --bus;
+// relay/datacenter_bus.h).
+enum class BusKind {
+  kMuster,  // Muster's own ZeroMQ bus and minion agents
+  kSalt,    // an existing salt-master and its salt-minions
+};
+
+// Salt datacenters (--bus=salt; relay/salt_bus.h).
+struct SaltBusOptions {
+  // The salt-master's config file (--salt_master_config): where its
+  // request port, event bus, job cache, key directories and key files are.
+  std::string master_config;
+  // The user the relay publishes as (--salt_user; empty: the relay's own
+  // user). Its key file <cachedir>/.<user>_key must be readable by the
+  // relay, and publisher_acl must allow it unless it is the master's user
+  // or root (docs/SECURITY.md).
+  std::string user;
+  // Deadline of one request to the master (connect included).
+  absl::Duration publish_timeout = absl::Seconds(5);
+  // How often the job cache of live dispatches is read for returns the
+  // event bus did not bring (besides after every gap in the event bus).
+  absl::Duration catch_up_interval = absl::Seconds(10);
+};
+
 struct RelayOptions {
   std::string datacenter;
   std::string relay_id;
   RedisAddress redis;
   std::string redis_prefix = "muster:";
+  BusKind bus_kind = BusKind::kMuster;
+  SaltBusOptions salt;
   // Publish side: bind `publish_endpoint`, or connect to `bus_connect`
   // (an XSUB forwarder) when that is not empty.
   std::string publish_endpoint;
@@ -119,7 +145,8 @@ struct RelayOptions {
 };
 
 // OK when `options` can run a relay: a valid datacenter and relay id
-// (common/ids/ids.h), a state directory and both endpoints set, a Redis
+// (common/ids/ids.h), a state directory, both endpoints set (Muster bus) or
+// a salt-master config (Salt bus), a Redis
 // deadline above 1 s (the job stream's XREAD BLOCK) and positive intervals,
 // counts and batch sizes, trusted keys unless insecure, and --bus_connect
 // only with --insecure (a forwarder would republish jobs without CURVE).

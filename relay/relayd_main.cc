@@ -83,6 +83,22 @@ ABSL_FLAG(bool, auto_accept, false,
 ABSL_FLAG(int64_t, max_minions, 200000,
           "Most minion key records and most minions in the inventory; new ids beyond are "
           "dropped (counted).");
+ABSL_FLAG(std::string, bus, "muster",
+          "The datacenter's bus: 'muster' (Muster's own minions on the publish and return "
+          "ports) or 'salt' (an existing salt-master and its salt-minions; needs "
+          "--salt_master_config).");
+ABSL_FLAG(std::string, salt_master_config, "",
+          "--bus=salt: the salt-master's config file (e.g. /etc/salt/master): where its request "
+          "port, event bus, job cache and keys are.");
+ABSL_FLAG(std::string, salt_user, "",
+          "--bus=salt: the user the relay publishes as (its key file <cachedir>/.<user>_key must "
+          "be readable; publisher_acl must allow it unless it is the master's user); default: "
+          "the relay's own user.");
+ABSL_FLAG(int64_t, salt_publish_timeout_ms, 5000,
+          "--bus=salt: deadline of one publish request to the master, connect included.");
+ABSL_FLAG(int64_t, salt_catch_up_interval_ms, 10000,
+          "--bus=salt: how often the master's job cache is read for returns of live dispatches "
+          "the event bus did not bring (it is also read after every gap in the event bus).");
 ABSL_FLAG(int64_t, max_pending_keys, 10000,
           "Most minion keys waiting for acceptance; new ids beyond are dropped (counted).");
 
@@ -128,6 +144,18 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   }
   options.max_minions = static_cast<size_t>(absl::GetFlag(FLAGS_max_minions));
   options.max_pending_keys = static_cast<size_t>(absl::GetFlag(FLAGS_max_pending_keys));
+  std::string bus = absl::GetFlag(FLAGS_bus);
+  if (bus == "salt") {
+    options.bus_kind = BusKind::kSalt;
+  } else if (bus != "muster") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--bus: '", bus, "': expected 'muster' or 'salt'"));
+  }
+  options.salt.master_config = absl::GetFlag(FLAGS_salt_master_config);
+  options.salt.user = absl::GetFlag(FLAGS_salt_user);
+  options.salt.publish_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_salt_publish_timeout_ms));
+  options.salt.catch_up_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_salt_catch_up_interval_ms));
   if (std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
     absl::StatusOr<http::ListenAddress> address = http::ListenAddress::Parse(listen);
     if (!address.ok()) {
@@ -194,7 +222,7 @@ int Main() {
     return 1;
   }
   // CURVE encrypts and authenticates the bus; only --insecure leaves it open.
-  WarnIfExposed(absl::StrCat("relayd: --bind_host=", absl::GetFlag(FLAGS_bind_host)),
+  if (options->bus_kind == BusKind::kMuster) WarnIfExposed(absl::StrCat("relayd: --bind_host=", absl::GetFlag(FLAGS_bind_host)),
                 options->return_endpoint, /*encrypted=*/!options->insecure,
                 "the bus has no CURVE (--insecure: anyone who reaches the publish and return "
                 "ports can read every job and answer for any minion); bind 127.0.0.1 or drop "
@@ -216,8 +244,13 @@ int Main() {
     metrics_field = absl::StrCat(" metrics=", options->metrics_listen->host, ":",
                                  relay.metrics_port());
   }
-  std::printf("relayd ready publish=%s return=%s%s\n", relay.publish_endpoint().c_str(),
-              relay.return_endpoint().c_str(), metrics_field.c_str());
+  if (options->bus_kind == BusKind::kSalt) {
+    std::printf("relayd ready bus=salt master_config=%s%s\n",
+                options->salt.master_config.c_str(), metrics_field.c_str());
+  } else {
+    std::printf("relayd ready publish=%s return=%s%s\n", relay.publish_endpoint().c_str(),
+                relay.return_endpoint().c_str(), metrics_field.c_str());
+  }
   std::fflush(stdout);
 
   int signal = 0;
