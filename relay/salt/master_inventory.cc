@@ -35,7 +35,7 @@ std::vector<std::string> KeyNames(const std::string& dir, std::vector<std::strin
     }
     struct stat st;
     const std::string path = absl::StrCat(dir, "/", name);
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
       errors->push_back(absl::StrCat(path, ": not a regular file"));
       continue;
     }

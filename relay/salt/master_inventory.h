@@ -31,7 +31,7 @@ struct MasterKeys {
 };
 
 // The key files in the four directories under `pki_dir`. Only regular
-// files whose names are valid Salt ids count (no leading '.', no '/',
+// files (symlinks followed) whose names are valid Salt ids count (no leading '.', no '/',
 // not '.pem'/'.pub' master key files). A missing directory is an empty
 // list; NotFound only when `pki_dir` itself is missing.
 absl::StatusOr<MasterKeys> ReadMasterKeys(const std::string& pki_dir);

@@ -44,6 +44,11 @@ bool IsSaltJid(const std::string& jid) {
   for (int i = 0; i < 20; ++i) {
     if (!absl::ascii_isdigit(jid[i])) return false;
   }
+  // salt.utils.jid.jid_to_time indexes the month names with digits 4-5: a
+  // cached jid with another month makes the master's jobs.list_jobs and
+  // jobs.lookup_jid runners fail (IndexError) for every job.
+  const int month = (jid[4] - '0') * 10 + (jid[5] - '0');
+  if (month < 1 || month > 12) return false;
   for (size_t i = 21; i < jid.size(); ++i) {
     if (!IsJidSuffixChar(jid[i])) return false;
   }

@@ -112,8 +112,10 @@ class MasterPublisher {
   int64_t key_reads_ = 0;
 };
 
-// True when `jid` is a jid Salt accepts (salt.utils.jid.is_jid): 20 digits,
-// optionally followed by '_' and at least one character.
+// True when `jid` is a jid Salt accepts (salt.utils.jid.is_jid: 20 digits,
+// optionally '_' and a suffix) and its tools can show: the 20 digits are
+// Salt's UTC timestamp yyyyMMddHHmmssffffff with a month 01-12 (Muster's
+// jids are), and the suffix is [A-Za-z0-9_-]+ (it names files on minions).
 bool IsSaltJid(const std::string& jid);
 
 }  // namespace muster::relay::salt
