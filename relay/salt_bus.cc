@@ -255,7 +255,8 @@ SaltReturnBus::SaltReturnBus(const RelayOptions& options, const salt::MasterConf
       counters_(counters),
       handoff_(handoff),
       status_(status),
-      events_(EventOptions(config)) {}
+      events_(EventOptions(config)),
+      recovery_publisher_(PublisherOptions(options, config)) {}
 
 void SaltReturnBus::Wait(int64_t max_wait_ms) {
   if (buffered_.size() >= kMaxBufferedEvents) return;
@@ -265,6 +266,12 @@ void SaltReturnBus::Wait(int64_t max_wait_ms) {
   if (events_.counters().connects != connects_seen_) {
     // A new connection: whatever the master published while there was
     // none is only in its job cache.
+    // After the first connection, a new one means the master (or the
+    // socket) went away: returns minions sent meanwhile may be gone for
+    // good; recover them from the minions' caches.
+    if (connects_seen_ > 0) {
+      for (auto& [salt_jid, live] : live_) live.recover = true;
+    }
     connects_seen_ = events_.counters().connects;
     gap_ = true;
     status_->EventBus(true, "", now_ms);
@@ -280,7 +287,8 @@ void SaltReturnBus::Wait(int64_t max_wait_ms) {
 void SaltReturnBus::TrackDispatches(int64_t now_ms) {
   for (TrackedDispatch& dispatch : handoff_->TakeAll()) {
     std::string salt_jid = SaltJidOf(dispatch.jid, dispatch.attempt);
-    live_[salt_jid] = LiveDispatch{dispatch.jid, dispatch.attempt, dispatch.deadline_ms};
+    live_[salt_jid] = LiveDispatch{dispatch.jid, dispatch.attempt, dispatch.deadline_ms,
+                                   std::move(dispatch.expected)};
     // A dispatch published before a relay restart has its returns of the
     // meantime only in the job cache (for a new one this reads little).
     CatchUp(now_ms, &salt_jid);
@@ -357,7 +365,8 @@ void SaltReturnBus::CatchUp(int64_t now_ms, const std::string* only) {
 void SaltReturnBus::Receive(int64_t now_ms, ReturnRound& round, InventoryTracker& /*inventory*/) {
   TrackDispatches(now_ms);
   for (const salt::MasterEvent& event : buffered_) {
-    if (event.kind == salt::MasterEvent::Kind::kReturn) Take(event.ret, now_ms);
+    if (event.kind != salt::MasterEvent::Kind::kReturn) continue;
+    if (!TakeRecovered(event.ret, now_ms)) Take(event.ret, now_ms);
   }
   buffered_.clear();
   if (gap_ || now_ms >= next_catch_up_ms_) {
@@ -366,11 +375,72 @@ void SaltReturnBus::Receive(int64_t now_ms, ReturnRound& round, InventoryTracker
     if (events_.connected() || !gap_) {
       CatchUp(now_ms);
       gap_ = false;
+      Recover(now_ms);
     }
     next_catch_up_ms_ = now_ms + absl::ToInt64Milliseconds(options_.salt.catch_up_interval);
   }
   std::vector<ReturnChunk> chunks = Chunk(now_ms);
   if (!chunks.empty()) round.messages.push_back({std::move(chunks)});
+}
+
+void SaltReturnBus::Recover(int64_t now_ms) {
+  if (!events_.connected()) return;  // the answers would be lost
+  for (auto& [salt_jid, live] : live_) {
+    if (!live.recover) continue;
+    if (now_ms > live.deadline_ms) {
+      live.recover = false;
+      continue;
+    }
+    auto returned = returned_.find(salt_jid);
+    std::vector<std::string> waiting;
+    for (const std::string& id : live.expected) {
+      if (returned == returned_.end() || !returned->second.minions.contains(id)) {
+        waiting.push_back(id);
+      }
+    }
+    if (waiting.empty()) {
+      live.recover = false;
+      continue;
+    }
+    salt::PublishRequest request;
+    request.salt_jid = absl::StrCat(salt_jid, "_r", ++live.recoveries);
+    request.targets = std::move(waiting);
+    request.fun = "saltutil.find_cached_job";
+    request.args = nlohmann::json::array({salt_jid});
+    absl::StatusOr<salt::PublishResult> published = recovery_publisher_.Publish(request);
+    if (!published.ok()) {
+      spdlog::warn("salt: recovery publish {} failed: {}", request.salt_jid,
+                   published.status().ToString());
+      continue;
+    }
+    spdlog::info("salt: asked {} minion(s) for their cached return of {} ({})",
+                 request.targets.size(), salt_jid, request.salt_jid);
+  }
+}
+
+bool SaltReturnBus::TakeRecovered(const salt::SaltReturn& ret, int64_t now_ms) {
+  // "<jid>_<attempt>_r<n>": the return's value is the minion's cached
+  // return of "<jid>_<attempt>" (a map), or a text saying it has none.
+  size_t marker = ret.salt_jid.rfind("_r");
+  if (marker == std::string::npos) return false;
+  std::string original = ret.salt_jid.substr(0, marker);
+  if (!DispatchOfSaltJid(original).has_value()) return false;
+  nlohmann::json cached = nlohmann::json::parse(ret.return_json, nullptr, false);
+  if (!cached.is_object() || !cached.contains("return")) return true;  // nothing cached yet
+  absl::StatusOr<salt::SaltReturn> parsed = salt::ParseReturnLoad(original, ret.minion_id, cached);
+  if (!parsed.ok()) {
+    spdlog::warn("salt: cached return of {} from {} unreadable: {}", original, ret.minion_id,
+                 parsed.status().ToString());
+    return true;
+  }
+  if (parsed->stamp.empty()) parsed->stamp = ret.stamp;
+  if (Take(*parsed, now_ms)) {
+    ++recovered_returns_;
+    status_->CaughtUp(1);
+    spdlog::info("salt: recovered the return of {} from {}'s own job cache", original,
+                 ret.minion_id);
+  }
+  return true;
 }
 
 std::vector<ReturnChunk> SaltReturnBus::Chunk(int64_t now_ms) {

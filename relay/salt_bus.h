@@ -43,6 +43,20 @@
 // Salt's fun. Salt minions do not acknowledge receipt: for a Salt
 // datacenter "received" is "returned".
 //
+// Closing Salt's return hole: a salt-minion gives up a return after
+// return_retry_tries (3) failed sends while its master is down, so a master
+// restart mid-job can drop returns that never reach the master or its job
+// cache. With `cache_jobs: True` on the minions (docs/OPERATIONS.md) each
+// minion keeps every return it sends in its own cache first. After any gap
+// in the master's event bus, every live dispatch is marked for recovery:
+// every catch_up_interval, while the master is up, the relay publishes
+// `saltutil.find_cached_job <salt jid>` to its expected minions that have
+// not returned, with the recovery Salt jid "<jid>_<attempt>_r<n>" (never
+// taken for a dispatch), and forwards each cached return it gets back as
+// that minion's return of the dispatch. A minion still running the job has
+// nothing cached yet and is asked again next time; the recovery stops when
+// every expected minion returned or the dispatch's deadline passed.
+//
 // Inventory: every relay heartbeat interval the master's accepted minion
 // keys are reported as the datacenter's minions, with the grains the
 // master cached for each (flattened to strings, relay/salt/
@@ -164,6 +178,9 @@ class SaltReturnBus : public ReturnBus {
     std::string jid;
     uint32_t attempt = 0;
     int64_t deadline_ms = 0;
+    std::vector<std::string> expected;  // jobd's frozen expected set here
+    bool recover = false;               // a gap happened while it was live
+    int recoveries = 0;                 // recovery publishes so far
   };
   // The minions whose return of one Salt jid was forwarded.
   struct Returned {
@@ -181,6 +198,12 @@ class SaltReturnBus : public ReturnBus {
   void CatchUp(int64_t now_ms, const std::string* only = nullptr);
   // The queued returns as chunks of at most one entry's worth.
   std::vector<ReturnChunk> Chunk(int64_t now_ms);
+  // Publishes find_cached_job for the live dispatches marked for recovery
+  // (see the header comment), to their expected minions without a return.
+  void Recover(int64_t now_ms);
+  // A return of a recovery publish: the minion's cached return of the
+  // dispatch, taken as its return; true when it was one.
+  bool TakeRecovered(const salt::SaltReturn& ret, int64_t now_ms);
 
   const RelayOptions options_;
   const salt::MasterConfig config_;
@@ -188,6 +211,10 @@ class SaltReturnBus : public ReturnBus {
   DispatchHandoff* handoff_;
   SaltMasterStatus* status_;
   salt::MasterEventReader events_;
+  // The return thread's own connection to the master's request port, for
+  // recovery publishes.
+  salt::MasterPublisher recovery_publisher_;
+  uint64_t recovered_returns_ = 0;
   std::vector<salt::MasterEvent> buffered_;
   int64_t connects_seen_ = 0;
   bool gap_ = true;  // events may have been missed: read the job cache

@@ -105,6 +105,13 @@ absl::Status Cluster::Start() {
   security_ = std::make_unique<ClusterSecurity>(security);
   if (absl::Status prepared = security_->Prepare(); !prepared.ok()) return prepared;
 
+  // Salt daemons take tens of seconds to come up: started first, waited for
+  // just before their relay.
+  for (Datacenter& dc : datacenters_) {
+    if (!dc.options.salt()) continue;
+    if (absl::Status started = StartSaltDatacenter(dc); !started.ok()) return started;
+  }
+
   RedisServerOptions redis_options;
   redis_options.append_only = options_.redis_append_only;
   redis_options.dir = absl::StrCat(dir_, "/redis");
@@ -140,6 +147,13 @@ absl::Status Cluster::Start() {
       relay_redis = absl::StrCat("127.0.0.1:", *port);
     }
     std::vector<std::string> relay_flags = security_->RelayFlags(name);
+    if (dc.options.salt()) {
+      absl::Status up = WaitForSaltMinions(*dc.salt_master, dc.options.salt_minion_ids,
+                                           std::max(deadline - absl::Now(), absl::Seconds(1)));
+      if (!up.ok()) return up;
+      relay_flags.push_back("--bus=salt");
+      relay_flags.push_back(absl::StrCat("--salt_master_config=", dc.salt_master->config_path()));
+    }
     relay_flags.insert(relay_flags.end(), dc.options.relay_flags.begin(),
                        dc.options.relay_flags.end());
     dc.relay = std::make_unique<RelayProcess>(name, relay_redis, relay_flags);
@@ -175,6 +189,8 @@ void Cluster::Stop() {
   }
   for (Datacenter& dc : datacenters_) {
     if (dc.relay) dc.relay->process().Stop();
+    for (auto& [id, minion] : dc.salt_minions) minion->Stop();
+    if (dc.salt_master) dc.salt_master->Stop();
   }
   jobd_.Stop(absl::Seconds(10));
   if (redis_) redis_->Stop();
@@ -212,7 +228,8 @@ int Cluster::expected_minions() const {
 
 int Cluster::expected_minions(const std::string& datacenter) const {
   const Datacenter& dc = Find(datacenter);
-  return dc.options.fleet.count + static_cast<int>(dc.options.minion_ids.size());
+  return dc.options.fleet.count + static_cast<int>(dc.options.minion_ids.size()) +
+         static_cast<int>(dc.options.salt_minion_ids.size());
 }
 
 std::vector<std::string> Cluster::FleetIds(const Datacenter& dc, bool silent_only) const {
@@ -235,8 +252,50 @@ std::vector<std::string> Cluster::MinionIds(const std::string& datacenter) const
   const Datacenter& dc = Find(datacenter);
   std::vector<std::string> ids = FleetIds(dc, /*silent_only=*/false);
   ids.insert(ids.end(), dc.options.minion_ids.begin(), dc.options.minion_ids.end());
+  ids.insert(ids.end(), dc.options.salt_minion_ids.begin(), dc.options.salt_minion_ids.end());
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+absl::Status Cluster::StartSaltDatacenter(Datacenter& dc) {
+  if (dc.options.fleet.count > 0 || !dc.options.minion_ids.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "datacenter ", dc.options.name, ": a Salt datacenter has salt-minions only"));
+  }
+  std::string dir = absl::StrCat(dir_, "/salt-", dc.options.name);
+  absl::StatusOr<std::unique_ptr<SaltMaster>> master = SaltMaster::Start(dir);
+  if (!master.ok()) return master.status();
+  dc.salt_master = std::move(*master);
+  for (const std::string& id : dc.options.salt_minion_ids) {
+    SaltMinionOptions minion_options;
+    minion_options.grains = dc.options.salt_grains;
+    // Each minion keeps the returns it sends, so the relay can recover one
+    // Salt's return path dropped (relay/salt_bus.h, docs/OPERATIONS.md).
+    minion_options.extra_config.push_back("cache_jobs: True");
+    absl::StatusOr<std::unique_ptr<SaltMinion>> minion = SaltMinion::Start(
+        *dc.salt_master, absl::StrCat(dir, "/minion-", id), id, minion_options);
+    if (!minion.ok()) return minion.status();
+    dc.salt_minions[id] = std::move(*minion);
+  }
+  return absl::OkStatus();
+}
+
+SaltMaster& Cluster::salt_master(const std::string& datacenter) {
+  Datacenter& dc = Find(datacenter);
+  if (!dc.salt_master) {
+    std::fprintf(stderr, "Cluster: datacenter '%s' has no salt-master\n", datacenter.c_str());
+    std::abort();
+  }
+  return *dc.salt_master;
+}
+
+SaltMinion& Cluster::salt_minion(const std::string& id) {
+  for (Datacenter& dc : datacenters_) {
+    auto it = dc.salt_minions.find(id);
+    if (it != dc.salt_minions.end()) return *it->second;
+  }
+  std::fprintf(stderr, "Cluster: no salt-minion '%s'\n", id.c_str());
+  std::abort();
 }
 
 std::vector<std::string> Cluster::SilentIds(const std::string& datacenter) const {
@@ -482,6 +541,7 @@ bool Cluster::AcceptPendingClusterKeys(std::string* waiting) {
   waiting->clear();
   for (const Datacenter& dc : datacenters_) {
     if (!dc.relay) continue;  // not started yet
+    if (dc.options.salt()) continue;  // the salt-master holds those keys
     const std::string& name = dc.options.name;
     grpc::ClientContext context;
     SetDeadline(context);

@@ -41,6 +41,7 @@
 #include "tests/relay_process.h"
 #include "tests/support/cluster_security.h"
 #include "tests/support/process.h"
+#include "tests/support/salt_cluster.h"
 #include "tests/support/redis_server.h"
 #include "tools/linkfault/link_proxy.h"
 
@@ -76,6 +77,14 @@ struct DatacenterOptions {
   // Appended to relayd's command line (after the fixture's defaults:
   // heartbeat 200 ms, inject delay 500 ms).
   std::vector<std::string> relay_flags;
+  // A Salt datacenter (relayd --bus=salt, relay/salt_bus.h): a real
+  // salt-master with these salt-minions (tests/support/salt_cluster.h),
+  // its keys auto-accepted, beside the relay. `fleet` and `minion_ids`
+  // must then be empty. Each salt-minion has `salt_grains` as static
+  // grains (plus Salt's own).
+  std::vector<std::string> salt_minion_ids;
+  std::map<std::string, std::string> salt_grains = {{"role", "web"}};
+  bool salt() const { return !salt_minion_ids.empty(); }
 };
 
 struct ClusterOptions {
@@ -150,6 +159,9 @@ class Cluster {
   const std::string& db_path() const { return db_path_; }
   std::vector<std::string> datacenters() const;
   RelayProcess& relay(const std::string& datacenter);
+  // A Salt datacenter's master and minions (aborts for another kind).
+  SaltMaster& salt_master(const std::string& datacenter);
+  SaltMinion& salt_minion(const std::string& id);
   pid_t jobd_pid() const { return jobd_.pid(); }
   // Virtual plus real minions over all datacenters / in one.
   int expected_minions() const;
@@ -281,6 +293,8 @@ class Cluster {
  private:
   struct Datacenter {
     DatacenterOptions options;
+    std::unique_ptr<SaltMaster> salt_master;                            // Salt datacenters
+    std::map<std::string, std::unique_ptr<SaltMinion>> salt_minions;  // by id
     std::unique_ptr<RelayProcess> relay;
     std::unique_ptr<ChildProcess> fleet;
     std::map<std::string, std::unique_ptr<ChildProcess>> minions;  // by id
@@ -294,6 +308,8 @@ class Cluster {
   ChildProcess* FindProcess(const std::string& name);
   const Datacenter& Find(const std::string& datacenter) const;
   std::vector<std::string> FleetIds(const Datacenter& dc, bool silent_only) const;
+  // A Salt datacenter's master and minions, started (not waited for).
+  absl::Status StartSaltDatacenter(Datacenter& dc);
   std::string ReceiptLogPath(const Datacenter& dc) const;
   std::vector<std::string> MinionArgv(const Datacenter& dc, const std::string& id) const;
   std::vector<std::string> MinionArgv(const Datacenter& dc, const std::string& id,
