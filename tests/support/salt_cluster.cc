@@ -543,30 +543,37 @@ absl::StatusOr<std::string> RunSalt(const SaltMaster& master, const std::string&
 
 namespace {
 
-// Pings `ids` in rounds from one process until all answer or the deadline.
-// A fresh LocalClient after an error: the master may have restarted and
-// rewritten the root key the old one read.
+// Waits until the master has accepted every id's key (files in pki_dir, no
+// load on the master: before that the master answers "No minions matched"
+// at once), then pings them in rounds of at least 0.5 s until each has
+// answered one round (a loaded machine can take longer than a round's 3 s
+// for some) or the deadline. A fresh LocalClient after an error: the master may have
+// restarted and rewritten the root key the old one read.
 constexpr char kWaitForMinionsPython[] = R"(
-import sys, time
+import os, sys, time
 import salt.client
-conf, ids, deadline = sys.argv[1], sys.argv[2].split(","), time.time() + float(sys.argv[3])
+conf, pki, ids = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+deadline = time.time() + float(sys.argv[4])
 answered, client = {}, None
 while True:
+    round_start = time.time()
     try:
-        if client is None:
-            client = salt.client.LocalClient(c_path=conf)
-        returns = client.cmd(ids, "test.ping", tgt_type="list", timeout=2, gather_job_timeout=1)
-        answered = {i: returns.get(i) is True for i in ids}
-        print("round at %.1f s: %s" % (time.time(), answered), flush=True)
-        if all(answered.values()):
-            sys.exit(0)
+        if all(os.path.exists(os.path.join(pki, "minions", i)) for i in ids):
+            if client is None:
+                client = salt.client.LocalClient(c_path=conf)
+            returns = client.cmd(ids, "test.ping", tgt_type="list", timeout=3,
+                                 gather_job_timeout=1)
+            answered = {i: answered.get(i) or returns.get(i) is True for i in ids}
+            print("round at %.1f: %s" % (round_start, answered), flush=True)
+            if all(answered.values()):
+                sys.exit(0)
     except Exception as error:
         print("round failed: %r" % (error,), flush=True)
         client = None
-        time.sleep(0.5)
     if time.time() >= deadline:
         print("MISSING " + ",".join(i for i in ids if not answered.get(i)), flush=True)
         sys.exit(3)
+    time.sleep(max(0.0, (0.5 if client else 0.1) - (time.time() - round_start)))
 )";
 
 }  // namespace
@@ -580,7 +587,7 @@ absl::Status WaitForSaltMinions(const SaltMaster& master, const std::vector<std:
   if (log_dir.empty()) return absl::InternalError("cannot make a temp dir for a Salt ping");
   std::string log_path = log_dir + "/wait.log";
   std::vector<std::string> argv = SaltPythonCommand(*python_path, kWaitForMinionsPython);
-  argv.insert(argv.end(), {master.config_path(), absl::StrJoin(ids, ","),
+  argv.insert(argv.end(), {master.config_path(), master.pki_dir(), absl::StrJoin(ids, ","),
                            absl::StrCat(absl::ToDoubleSeconds(timeout))});
   // The script keeps its own deadline; the margin covers its start and a
   // last round.
