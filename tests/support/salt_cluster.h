@@ -77,7 +77,8 @@ class SaltMaster {
   // paths would not fit in sun_path; the event bus is master_event_pub.ipc.
   std::string sock_dir() const;
   std::string user() const { return user_; }
-  // The leader of the master's process group (its pgid), -1 when stopped.
+  // The leader of the master's process group (its pgid), -1 when stopped
+  // or killed.
   pid_t pid() const { return process_.pid(); }
   // Salt's own log (log_level_logfile info).
   std::string log_path() const;
@@ -105,6 +106,7 @@ class SaltMaster {
   int ret_port_ = 0;
   int publish_port_ = 0;
   ChildProcess process_;
+  pid_t group_ = -1;  // process_'s group while any member may be alive
 };
 
 struct SaltMinionOptions {
@@ -150,6 +152,7 @@ class SaltMinion {
   std::string root_;
   std::string alias_parent_;  // holds that symlink; removed with this
   ChildProcess process_;
+  pid_t group_ = -1;  // process_'s group while any member may be alive
 };
 
 // Runs a Salt CLI entry point of salt.scripts ("salt_main", "salt_key",
