@@ -9,11 +9,13 @@
 // directory (log_path) and their stdout/stderr to another (stdout_path), so a
 // failing test can print both.
 //
-// Start-up on 2 shared cores: the master's ret_port opens in about 5 s, its
-// request workers load Salt's modules for several more seconds (requests
-// queue in ZeroMQ meanwhile), and minions started at the same time as the
-// master answer test.ping 12-20 s after the start. WaitForSaltMinions is
-// the way to know they are there.
+// Start-up on 2 cores (measured 2026-12-06): unpacking and byte-compiling
+// Salt takes ~4 s once per process; the master's ret_port opens ~1 s after
+// its start, its three request workers load Salt's modules for several
+// seconds more (requests queue in ZeroMQ meanwhile); two minions answer
+// test.ping ~14 s after the test starts on a quiet machine, 40-60 s when
+// other builds share the cores, and ~15-40 s after a master restart.
+// WaitForSaltMinions is the way to know they are there.
 #ifndef MUSTER_TESTS_SUPPORT_SALT_CLUSTER_H_
 #define MUSTER_TESTS_SUPPORT_SALT_CLUSTER_H_
 
@@ -77,7 +79,8 @@ class SaltMaster {
   // paths would not fit in sun_path; the event bus is master_event_pub.ipc.
   std::string sock_dir() const;
   std::string user() const { return user_; }
-  // The leader of the master's process group (its pgid), -1 when stopped.
+  // The leader of the master's process group (its pgid), -1 when stopped
+  // or killed.
   pid_t pid() const { return process_.pid(); }
   // Salt's own log (log_level_logfile info).
   std::string log_path() const;
@@ -105,6 +108,7 @@ class SaltMaster {
   int ret_port_ = 0;
   int publish_port_ = 0;
   ChildProcess process_;
+  pid_t group_ = -1;  // process_'s group while any member may be alive
 };
 
 struct SaltMinionOptions {
@@ -150,6 +154,7 @@ class SaltMinion {
   std::string root_;
   std::string alias_parent_;  // holds that symlink; removed with this
   ChildProcess process_;
+  pid_t group_ = -1;  // process_'s group while any member may be alive
 };
 
 // Runs a Salt CLI entry point of salt.scripts ("salt_main", "salt_key",
