@@ -349,7 +349,8 @@ function relaySecurityCells(r) {
   const refusedCell = refused > 0
     ? `<span class="warn" title="${esc(details)}">${refused}</span><div class="muted small">${esc(details)}</div>`
     : "0";
-  const pending = n(r.keys_pending);
+  // A Salt relay's minion keys are its master's (accepted with salt-key).
+  const pending = r.bus_kind === "salt" && r.salt_master ? n(r.salt_master.keys_pending) : n(r.keys_pending);
   return `<td class="num refused">${refusedCell}</td>
     <td class="num">${pending > 0 ? `<span class="warn">${pending}</span>` : "0"}</td>
     <td>${r.secure === true ? "secure" : '<span class="insecure">INSECURE/unknown</span>'}</td>`;
