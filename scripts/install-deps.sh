@@ -16,6 +16,13 @@ MUSTER_PACKAGES=(
   python3 python3-zmq python3-redis python3-protobuf
   python3-nacl  # the Python test minion checks dispatch signatures (tests/python_minion)
   chromium fonts-dejavu-core  # headless browser test of the dashboard
+  # Salt 3006.1 (vendored in third_party/salt) runs from source on Debian's
+  # python3 for the Salt datacenter tests (tests/support/salt_cluster); its
+  # Tornado is vendored, looseversion is a shim there, python3-redis (above)
+  # serves Salt's redis returner.
+  python3-msgpack python3-yaml python3-jinja2 python3-markupsafe
+  python3-requests python3-distro python3-psutil python3-cryptography
+  python3-pycryptodome python3-packaging python3-jmespath python3-setproctitle
 )
 
 muster_install_deps() {

@@ -1,6 +1,7 @@
 #include "tests/support/process.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -184,6 +185,28 @@ double CpuSeconds(pid_t pid) {
     return 0;
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::vector<pid_t> LiveProcessesInGroup(pid_t pgid) {
+  std::vector<pid_t> members;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return members;
+  while (dirent* entry = readdir(proc)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
+    std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // After the command's closing parenthesis: state, ppid, pgrp.
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 > stat.size()) continue;
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+    pid_t group = 0;
+    if (fields.size() < 3 || fields[0] == "Z" || !absl::SimpleAtoi(fields[2], &group)) continue;
+    if (group == pgid) members.push_back(pid);
+  }
+  closedir(proc);
+  return members;
 }
 
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout) {

@@ -69,6 +69,10 @@ int64_t ResidentKb(pid_t pid);
 // far, or 0 when it cannot be read.
 double CpuSeconds(pid_t pid);
 
+// The processes of process group `pgid` that are alive (not zombies), from
+// /proc; empty once every member has exited.
+std::vector<pid_t> LiveProcessesInGroup(pid_t pgid);
+
 // Polls `ready` every 10 ms until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout);
 
