@@ -265,6 +265,30 @@ TEST_F(SaltWireIntegrationTest, PublishReadReturnsFromBusAndCacheThenSurviveAMas
   ASSERT_TRUE(cached.ok());
   EXPECT_EQ(cached->size(), 2u);
 
+  // 5b. But a minion forgets the jids it saw when it restarts (jid_queue is
+  // in memory): the same jid published again runs again there, the master
+  // fires a second return event for it, and its job cache keeps the first.
+  SaltMinion* m1 = minions_[0];
+  ASSERT_EQ(m1->id(), "m1");
+  ASSERT_TRUE(m1->Restart().ok()) << m1->LogTail();
+  ASSERT_TRUE(::muster::testing::WaitForSaltMinions(*master_, {"m1"}).ok()) << m1->LogTail();
+  auto rerun = publisher_->Publish(ping);
+  ASSERT_TRUE(rerun.ok()) << rerun.status();
+  ReadUntil([&] { return HasReturns(ping.salt_jid, 3); }, absl::Seconds(30));
+  std::map<std::string, int> returns_per_minion;
+  for (const SaltReturn& ret : seen_[ping.salt_jid].returns) ++returns_per_minion[ret.minion_id];
+  EXPECT_EQ(returns_per_minion["m1"], 2) << "the restarted minion ran the jid again";
+  EXPECT_EQ(returns_per_minion["m2"], 1);
+  cached = ReadJobReturns(config_.cachedir, ping.salt_jid, config_.hash_type);
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(cached->size(), 2u);
+  EXPECT_TRUE(::muster::testing::WaitFor(
+      [&] {
+        return ReadFile(master_->log_path()).find("An extra return was detected from minion m1") !=
+               std::string::npos;
+      },
+      absl::Seconds(10)));
+
   // 6. The master restarts: a new key file and a new event socket.
   const std::string old_key = ReadFile(master_->root_key_path());
   const int64_t connects_before = reader_->counters().connects;
