@@ -4,7 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -25,12 +25,18 @@ std::string ReadFile(const std::string& path) {
 }
 
 // $TEST_TMPDIR is too long for a Unix socket path (108 bytes): /tmp.
+// The directory is removed when the test program exits.
 std::string TempSocketPath(const std::string& name) {
-  static const std::string dir = [] {
-    char pattern[] = "/tmp/salt_event_test_XXXXXX";
-    return std::string(::mkdtemp(pattern));
-  }();
-  std::string path = dir + "/" + name;
+  struct TempDir {
+    TempDir() {
+      char pattern[] = "/tmp/salt_event_test_XXXXXX";
+      path = ::mkdtemp(pattern);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string path;
+  };
+  static const TempDir dir;
+  std::string path = dir.path + "/" + name;
   ::unlink(path.c_str());
   return path;
 }

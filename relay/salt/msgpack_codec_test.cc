@@ -144,8 +144,8 @@ TEST(DecodeMsgpackTest, RandomGarbageNeverCrashes) {
 
 TEST(ReadMsgpackFileTest, ReadsACapturedCacheFile) {
   auto value = ReadMsgpackFile(
-      "relay/salt/testdata/cache/jobs/6c/08e37dcd905ca9680833f4b20b1bc34bfea5601cfca73ce3ad3afbefceed90"
-      "/m1/return.p");
+      "relay/salt/testdata/cache/jobs/6c/"
+      "08e37dcd905ca9680833f4b20b1bc34bfea5601cfca73ce3ad3afbefceed90/m1/return.p");
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(*value, json({{"return", "hi"}, {"retcode", 3}, {"success", false}}));
 }
