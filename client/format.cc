@@ -297,7 +297,10 @@ std::string ReturnBlock(const muster::v1::Return& r, OutputBytes output) {
   std::string out = absl::StrFormat(
       "%s  %s  %s retcode %d  %s%s%s\n", TerminalSafe(r.minion_id()),
       TerminalSafe(r.datacenter()), r.success() ? "ok" : "FAILED", r.retcode(),
-      FormatDuration(r.ended_at_ms() - r.started_at_ms()),
+      // A Salt minion's return has no start time (started_at_ms 0).
+      r.started_at_ms() > 0 && r.ended_at_ms() >= r.started_at_ms()
+          ? FormatDuration(r.ended_at_ms() - r.started_at_ms())
+          : std::string("duration unknown"),
       r.truncated() ? "  (output truncated)" : "", r.expected() ? "" : "  (unexpected)");
   for (const std::string* text : {&r.stdout(), &r.stderr()}) {
     if (text->empty()) continue;

@@ -173,7 +173,7 @@ TEST(FormatTest, AHostileJobOutputIsEscapedUnlessRawIsAskedFor) {
   std::string shown = ReturnBlock(r, OutputBytes::kEscaped);
   ExpectTerminalSafe(shown);
   EXPECT_EQ(shown,
-            "web-1\\x1b[2J\\x1b[H  dc1  ok retcode 0  0 ms\n"
+            "web-1\\x1b[2J\\x1b[H  dc1  ok retcode 0  duration unknown\n"
             "    line one\n"
             "    \tindented\n"
             "    \\x1b[2J\\x1b[H\\x1b]8;;https://evil.example/\\x1b\\click\\x1b]8;;\\x1b\\\n"
@@ -186,6 +186,21 @@ TEST(FormatTest, AHostileJobOutputIsEscapedUnlessRawIsAskedFor) {
   EXPECT_NE(raw.find(absl::StrCat("    ", kCsi, kInvalid, "\n")), std::string::npos);
   EXPECT_NE(raw.find("progress 50%\rprogress 100%"), std::string::npos);
   EXPECT_EQ(raw.substr(0, raw.find('\n')), shown.substr(0, shown.find('\n')));
+}
+
+TEST(FormatTest, AReturnWithoutAStartTimeSaysItsDurationIsUnknown) {
+  muster::v1::Return r;
+  r.set_minion_id("salt-1.paris");
+  r.set_datacenter("paris");
+  r.set_success(true);
+  r.set_expected(true);
+  r.set_ended_at_ms(1796580901250);  // a Salt return: ended, no start
+  r.set_stdout("true");
+  EXPECT_EQ(ReturnBlock(r, OutputBytes::kEscaped),
+            "salt-1.paris  paris  ok retcode 0  duration unknown\n    true\n");
+  r.set_started_at_ms(1796580901000);
+  EXPECT_EQ(ReturnBlock(r, OutputBytes::kEscaped),
+            "salt-1.paris  paris  ok retcode 0  250 ms\n    true\n");
 }
 
 TEST(FormatTest, HostileMinionIdsAndGrainsAreShownEscaped) {
