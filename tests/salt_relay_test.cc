@@ -258,6 +258,42 @@ TEST_F(SaltRelayTest, AStoppedSaltMinionIsMissingAndRetryRecoversIt) {
   EXPECT_EQ(returns[kSalt2B].attempt(), 2u);
 }
 
+// jobd froze a minion whose key the master no longer holds (deleted with
+// salt-key after the inventory reported it): the master says it cannot
+// reach it, and jobd shows it unreachable, and missing.
+TEST_F(SaltRelayTest, AMinionTheMasterHasNoKeyForIsShownUnreachable) {
+  SaltMaster& master = cluster_->salt_master("salt1");
+  SaltMinion& minion = cluster_->salt_minion(kSaltC);
+  minion.Kill();
+  ASSERT_TRUE(RunSalt(master, "salt_key", {"-y", "-d", kSaltC}).ok());
+  auto submitted = cluster_->Submit("salt-*.salt1.*", "test.ping", {}, absl::Seconds(5));
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  EXPECT_EQ(submitted->expected(), 3u);  // still in jobd's inventory (not gone yet)
+  auto job = cluster_->WaitForEnd(submitted->jid(), absl::Seconds(60));
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::INCOMPLETE);
+  EXPECT_EQ(job->completeness().returned(), 2u);
+  EXPECT_EQ(job->completeness().missing(), 1u);
+  bool seen = false;
+  for (const v1::DatacenterStatus& dc : job->datacenters()) {
+    if (dc.datacenter() != "salt1") continue;
+    EXPECT_TRUE(dc.delivered());
+    EXPECT_EQ(dc.unreachable(), 1u);
+    ASSERT_FALSE(dc.attempts().empty());
+    const v1::AttemptDelivery& first = dc.attempts(0);
+    ASSERT_EQ(first.unreachable_ids_size(), 1);
+    EXPECT_EQ(first.unreachable_ids(0), kSaltC);
+    seen = true;
+  }
+  EXPECT_TRUE(seen);
+  std::printf("job %s: expected 3 / returned %llu / unreachable 1 (%s)\n",
+              submitted->jid().c_str(),
+              static_cast<unsigned long long>(job->completeness().returned()), kSaltC);
+  // Back: the master accepts its key again (auto_accept) and it answers.
+  ASSERT_TRUE(minion.Restart().ok());
+  ASSERT_TRUE(WaitForSaltMinions(master, {kSaltC}, absl::Seconds(90)).ok());
+}
+
 TEST_F(SaltRelayTest, ARelayKilledAtPublishAndBack3sLaterLosesNothing) {
   // Under a Syndic this fault loses the whole datacenter silently.
   auto submitted = cluster_->Submit("*", "test.ping", {}, absl::Seconds(60));
