@@ -11,18 +11,12 @@
 
 #include "gtest/gtest.h"
 #include "relay/salt/msgpack_codec.h"
+#include "relay/salt/test_files.h"
 
 namespace muster::relay::salt {
 namespace {
 
 using nlohmann::json;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // $TEST_TMPDIR is too long for a Unix socket path (108 bytes): /tmp.
 // The directory is removed when the test program exits.

@@ -11,18 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "relay/salt/msgpack_codec.h"
+#include "relay/salt/test_files.h"
 
 namespace muster::relay::salt {
 namespace {
 
 using nlohmann::json;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 TEST(IsSaltJidTest, AcceptsWhatSaltAcceptsAndASafeSuffix) {
   EXPECT_TRUE(IsSaltJid("20261206175037175538"));

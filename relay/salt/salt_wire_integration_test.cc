@@ -23,6 +23,7 @@
 #include "relay/salt/master_config.h"
 #include "relay/salt/master_inventory.h"
 #include "relay/salt/master_publisher.h"
+#include "relay/salt/test_files.h"
 #include "tests/support/process.h"
 #include "tests/support/salt_cluster.h"
 
@@ -31,13 +32,6 @@ namespace {
 
 using ::muster::testing::SaltMaster;
 using ::muster::testing::SaltMinion;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // Salt's start-up is slow on 2 shared cores (30 s idle, minutes when other
 // builds and clusters share them).
