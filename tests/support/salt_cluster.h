@@ -45,6 +45,11 @@ absl::StatusOr<std::string> SaltPythonPath();
 
 struct SaltMasterOptions {
   std::vector<std::string> extra_config;  // raw YAML lines appended to the master config
+  // A Master of Masters (`order_masters: True`): it publishes every job to
+  // its syndics (SaltSyndic) even when no minion key of its own matches,
+  // and its local clients wait syndic_wait (5 s) for the syndics' minion
+  // lists before they call a job done.
+  bool order_masters = false;
 };
 
 class SaltMaster {
@@ -69,6 +74,7 @@ class SaltMaster {
   bool running() const { return process_.running(); }
   int ret_port() const { return ret_port_; }
   int publish_port() const { return publish_port_; }
+  const std::string& dir() const { return dir_; }  // the `dir` it was started in
   std::string config_dir() const;   // holds the file "master"
   std::string config_path() const;  // config_dir()/master
   std::string pki_dir() const;
@@ -77,6 +83,9 @@ class SaltMaster {
   // paths would not fit in sun_path; the event bus is master_event_pub.ipc.
   std::string sock_dir() const;
   std::string user() const { return user_; }
+  // The root_dir the config names: dir, or the short symlink to it
+  // (sock_dir()). Salt prefixes every path option that is not under it.
+  std::string root_dir() const { return root_; }
   // The leader of the master's process group (its pgid), -1 when stopped.
   pid_t pid() const { return process_.pid(); }
   // Salt's own log (log_level_logfile info).
@@ -151,6 +160,66 @@ class SaltMinion {
   std::string alias_parent_;  // holds that symlink; removed with this
   ChildProcess process_;
 };
+
+// A salt-syndic beside a lower master, joining it to a Master of Masters
+// (a SaltMaster started with order_masters): a minion of the upper master
+// (id `id`, its key auto-accepted there) that forwards each job the upper
+// master publishes to the lower master as a local client, and each return
+// of the lower master's minions back up. Runs with the lower master's own
+// config file (Salt's syndic reads `master` and `minion` from its config
+// dir) in its own process group; its files live in <lower dir>/syndic (one
+// syndic per lower master), under the lower master's root_dir because
+// Salt re-roots every syndic path, the lower master's cachedir included,
+// at the minion config's root_dir.
+class SaltSyndic {
+ public:
+  // Writes the syndic's config (syndic_master 127.0.0.1, syndic_master_port
+  // = upper.ret_port()) and starts salt-syndic. Returns once the process
+  // runs; it connects on its own: the lower master's minions answer a job
+  // of the upper master once its key is accepted there (WaitForSaltMinions
+  // on `upper`). Both masters' ports are copied; neither must outlive it.
+  static absl::StatusOr<std::unique_ptr<SaltSyndic>> Start(const SaltMaster& lower,
+                                                           const SaltMaster& upper,
+                                                           const std::string& id);
+  ~SaltSyndic();                 // Stop()
+  SaltSyndic(const SaltSyndic&) = delete;
+  SaltSyndic& operator=(const SaltSyndic&) = delete;
+
+  void Stop();                   // SIGTERM to the group, SIGKILL after 10 s, reaped
+  void Kill();                   // SIGKILL to the group, reaped
+  absl::Status Restart();        // Stop() (if running) then start again, same config
+  bool running() const { return process_.running(); }
+  const std::string& id() const { return id_; }
+  pid_t pid() const { return process_.pid(); }
+  std::string log_path() const;
+  std::string stdout_path() const;
+  std::string config_dir() const;  // holds "master" (the lower master's) and "minion"
+  std::string LogTail() const;
+
+ private:
+  SaltSyndic(std::string dir, std::string id) : dir_(std::move(dir)), id_(std::move(id)) {}
+  absl::Status Launch();
+
+  std::string dir_;   // <lower dir>/syndic
+  std::string root_;  // the same directory as the config names it (under lower.root_dir())
+  std::string id_;
+  ChildProcess process_;
+};
+
+// What a Salt CLI run ended with: its exit code and both outputs.
+struct SaltCliResult {
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+};
+
+// Runs a Salt CLI entry point as RunSalt does, but a non-zero exit is a
+// result, not an error: for a caller that judges the exit code itself.
+// Errors: an unknown entry point, Salt not unpacked, or DeadlineExceeded
+// (the CLI's process group killed at `timeout`).
+absl::StatusOr<SaltCliResult> RunSaltCli(const SaltMaster& master, const std::string& entry,
+                                         const std::vector<std::string>& args,
+                                         absl::Duration timeout = absl::Seconds(60));
 
 // Runs a Salt CLI entry point of salt.scripts ("salt_main", "salt_key",
 // "salt_run", "salt_call") with -c master.config_dir() and `args`, with a
