@@ -18,15 +18,15 @@
 //     master (A: any of them; B: the MoM) wrote to its job cache (the
 //     return.p file's mtime); C from SubmitJob called to the newest
 //     received_at_ms in ListReturns (committed by jobd);
-//   publish -> last return (A/B): from the job's jid file on the master
-//     (written just before it publishes) to the same last return; without
-//     the CLI's own start-up (Python imports);
+//   publish -> last return (A/B): from the moment the master took the
+//     publish (the Salt jid is that time, in microseconds) to the same last
+//     return; without the CLI's own start-up (Python imports);
 //   start -> final completeness: A/B the CLI's exit (the moment it says
 //     what returned); C GetJob says COMPLETE (polled every 10 ms);
 //   returned: minions whose `true` the CLI printed / the job's returned.
 // Then the fault, once per way (B and C; A has no process between the CLI
 // and its master): the syndic (B) or the relay (C) of the first datacenter
-// SIGKILLed at publish (B: as the MoM's jid file appears; C: as SubmitJob
+// SIGKILLed at publish (B: as the job appears in the MoM's job cache, at publish; C: as SubmitJob
 // returns, jobd having written the dispatch for the relays) and started
 // again 3 s later. Reported: what returned, what the way shows missing,
 // and what it loses without a word (expected - returned - shown missing).
@@ -42,6 +42,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -53,6 +54,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/bench_report.h"
@@ -96,9 +98,22 @@ absl::Time ModifiedAt(const std::string& path) {
   return absl::TimeFromTimespec(info.st_mtim);
 }
 
-// A master's local job cache since `since`: the earliest jid file of a job
-// created since then (just before the master published it) and the newest
-// return.p of such a job, and how many returns they hold.
+// When the master made Salt jid `jid` ("%Y%m%d%H%M%S%f" in local time,
+// salt/utils/jid.py: the moment it took the publish); InfinitePast for
+// anything else (Muster's own "<jid>_<attempt>" Salt jids).
+absl::Time JidTime(const std::string& jid) {
+  if (jid.size() != 20 || jid.find_first_not_of("0123456789") != std::string::npos) {
+    return absl::InfinitePast();
+  }
+  auto field = [&jid](size_t at, size_t length) { return std::stoi(jid.substr(at, length)); };
+  absl::CivilSecond second(field(0, 4), field(4, 2), field(6, 2), field(8, 2), field(10, 2),
+                           field(12, 2));
+  return absl::FromCivil(second, absl::LocalTimeZone()) + absl::Microseconds(field(14, 6));
+}
+
+// The first job a master took since `since` (the CLI's own; a job the CLI
+// sends later, saltutil.find_job, is younger), from its local job cache:
+// when it was published, its newest return.p and how many returns it holds.
 struct JobCacheView {
   absl::Time published = absl::InfiniteFuture();
   absl::Time last_return = absl::InfinitePast();
@@ -106,22 +121,28 @@ struct JobCacheView {
 };
 
 JobCacheView ReadJobCache(const SaltMaster& master, absl::Time since) {
-  JobCacheView view;
-  std::error_code error;
   namespace fs = std::filesystem;
+  std::error_code error;
+  JobCacheView view;
+  fs::path first_job;
   for (const auto& top : fs::directory_iterator(master.cachedir() + "/jobs", error)) {
     for (const auto& job : fs::directory_iterator(top.path(), error)) {
-      absl::Time created = ModifiedAt(job.path().string() + "/jid");
-      if (created < since) continue;
-      view.published = std::min(view.published, created);
-      for (const auto& minion : fs::directory_iterator(job.path(), error)) {
-        if (!minion.is_directory()) continue;
-        absl::Time returned = ModifiedAt(minion.path().string() + "/return.p");
-        if (returned == absl::InfinitePast()) continue;
-        ++view.returns;
-        view.last_return = std::max(view.last_return, returned);
-      }
+      std::ifstream jid_file(job.path() / "jid");
+      std::string jid;
+      std::getline(jid_file, jid);
+      absl::Time published = JidTime(jid);
+      if (published < since || published >= view.published) continue;
+      view.published = published;
+      first_job = job.path();
     }
+  }
+  if (first_job.empty()) return view;
+  for (const auto& minion : fs::directory_iterator(first_job, error)) {
+    if (!minion.is_directory()) continue;
+    absl::Time returned = ModifiedAt((minion.path() / "return.p").string());
+    if (returned == absl::InfinitePast()) continue;
+    ++view.returns;
+    view.last_return = std::max(view.last_return, returned);
   }
   return view;
 }

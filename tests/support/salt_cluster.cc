@@ -532,6 +532,10 @@ absl::StatusOr<std::unique_ptr<SaltSyndic>> SaltSyndic::Start(const SaltMaster& 
       "syndic_master_port: ", upper.ret_port(), "\n",              //
       "master: 127.0.0.1\n",                                       //
       "master_port: ", upper.ret_port(), "\n",                     //
+      // Else the lower master's publish_port, merged from its config, is
+      // where the syndic subscribes (salt/channel/client.py takes a
+      // configured publish_port over the one the master announces).
+      "publish_port: ", upper.publish_port(), "\n",                //
       "syndic_log_file: ", root, "/", kDaemonLog, "\n",            //
       "log_file: ", root, "/", kDaemonLog, "\n",                   //
       "syndic_pidfile: ", root, "/syndic.pid\n",                   //

@@ -174,7 +174,9 @@ class SaltMinion {
 class SaltSyndic {
  public:
   // Writes the syndic's config (syndic_master 127.0.0.1, syndic_master_port
-  // = upper.ret_port()) and starts salt-syndic. Returns once the process
+  // = upper.ret_port(), publish_port = upper.publish_port(): else it would
+  // subscribe to the lower master's, merged from its config) and starts
+  // salt-syndic. Returns once the process
   // runs; it connects on its own: the lower master's minions answer a job
   // of the upper master once its key is accepted there (WaitForSaltMinions
   // on `upper`). Both masters' ports are copied; neither must outlive it.
