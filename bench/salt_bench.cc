@@ -18,9 +18,13 @@
 //     master (A: any of them; B: the MoM) wrote to its job cache (the
 //     return.p file's mtime); C from SubmitJob called to the newest
 //     received_at_ms in ListReturns (committed by jobd);
-//   publish -> last return (A/B): from the moment the master took the
+//   publish -> last return: A/B from the moment the master took the
 //     publish (the Salt jid is that time, in microseconds) to the same last
-//     return; without the CLI's own start-up (Python imports);
+//     return, without the CLI's own start-up (Python imports); C from the
+//     first master's jid file of the relays' Salt jid "<jid>_<attempt>" to
+//     the last return in a master's job cache;
+//   last return at a master -> committed in jobd (C): what the relay's
+//     return path (event bus, Redis, jobd's SQLite commit) adds;
 //   start -> final completeness: A/B the CLI's exit (the moment it says
 //     what returned); C GetJob says COMPLETE (polled every 10 ms);
 //   returned: minions whose `true` the CLI printed / the job's returned.
@@ -47,6 +51,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -99,7 +104,9 @@ constexpr absl::Duration kFaultDowntime = absl::Seconds(3);
 // What one drive of test.ping over every datacenter showed.
 struct Drive {
   absl::Duration to_last_return = absl::ZeroDuration();
-  absl::Duration publish_to_last_return = absl::ZeroDuration();  // A/B only
+  absl::Duration publish_to_last_return = absl::ZeroDuration();
+  // C only: the last return in a master's job cache -> committed in jobd.
+  absl::Duration master_to_committed = absl::ZeroDuration();
   absl::Duration to_final = absl::ZeroDuration();
   int returned = 0;      // minions shown returned (true)
   int shown_missing = 0; // minions the way names as not returned
@@ -125,39 +132,66 @@ absl::Time JidTime(const std::string& jid) {
   return absl::FromCivil(second, absl::LocalTimeZone()) + absl::Microseconds(field(14, 6));
 }
 
-// The first job a master took since `since` (the CLI's own; a job the CLI
-// sends later, saltutil.find_job, is younger), from its local job cache:
-// when it was published, its newest return.p and how many returns it holds.
+// One job in a master's local job cache: when it was published, its
+// newest return.p and how many returns it holds.
 struct JobCacheView {
   absl::Time published = absl::InfiniteFuture();
   absl::Time last_return = absl::InfinitePast();
   int returns = 0;
 };
 
-JobCacheView ReadJobCache(const SaltMaster& master, absl::Time since) {
-  namespace fs = std::filesystem;
+// Calls `job` with every job directory of `master`'s job cache and its jid.
+void ForEachCachedJob(const SaltMaster& master,
+                      const std::function<void(const std::filesystem::path&,
+                                               const std::string&)>& job) {
   std::error_code error;
-  JobCacheView view;
-  fs::path first_job;
-  for (const auto& top : fs::directory_iterator(master.cachedir() + "/jobs", error)) {
-    for (const auto& job : fs::directory_iterator(top.path(), error)) {
-      std::ifstream jid_file(job.path() / "jid");
+  for (const auto& top :
+       std::filesystem::directory_iterator(master.cachedir() + "/jobs", error)) {
+    for (const auto& dir : std::filesystem::directory_iterator(top.path(), error)) {
+      std::ifstream jid_file(dir.path() / "jid");
       std::string jid;
       std::getline(jid_file, jid);
-      absl::Time published = JidTime(jid);
-      if (published < since || published >= view.published) continue;
-      view.published = published;
-      first_job = job.path();
+      job(dir.path(), jid);
     }
   }
-  if (first_job.empty()) return view;
-  for (const auto& minion : fs::directory_iterator(first_job, error)) {
+}
+
+void ReadReturns(const std::filesystem::path& job_dir, JobCacheView* view) {
+  std::error_code error;
+  for (const auto& minion : std::filesystem::directory_iterator(job_dir, error)) {
     if (!minion.is_directory()) continue;
     absl::Time returned = ModifiedAt((minion.path() / "return.p").string());
     if (returned == absl::InfinitePast()) continue;
-    ++view.returns;
-    view.last_return = std::max(view.last_return, returned);
+    ++view->returns;
+    view->last_return = std::max(view->last_return, returned);
   }
+}
+
+// The first job a master took since `since` (the CLI's own; a job the CLI
+// sends later, saltutil.find_job, is younger), published when its Salt jid
+// says.
+JobCacheView ReadFirstJobSince(const SaltMaster& master, absl::Time since) {
+  JobCacheView view;
+  std::filesystem::path first_job;
+  ForEachCachedJob(master, [&](const std::filesystem::path& dir, const std::string& jid) {
+    absl::Time published = JidTime(jid);
+    if (published < since || published >= view.published) return;
+    view.published = published;
+    first_job = dir;
+  });
+  if (!first_job.empty()) ReadReturns(first_job, &view);
+  return view;
+}
+
+// The job with Salt jid `jid` (a relay's "<jid>_<attempt>"), published
+// when the master wrote its jid file.
+JobCacheView ReadJob(const SaltMaster& master, const std::string& salt_jid) {
+  JobCacheView view;
+  ForEachCachedJob(master, [&](const std::filesystem::path& dir, const std::string& jid) {
+    if (jid != salt_jid) return;
+    view.published = ModifiedAt((dir / "jid").string());
+    ReadReturns(dir, &view);
+  });
   return view;
 }
 
@@ -276,7 +310,7 @@ class SaltBench {
       if (!counted.ok()) return counted;
       codes.push_back(absl::StrCat(results[i]->exit_code));
       drive.to_final = std::max(drive.to_final, exited[i] - start);
-      JobCacheView view = ReadJobCache(cluster_->salt_master(dcs[i]), start);
+      JobCacheView view = ReadFirstJobSince(cluster_->salt_master(dcs[i]), start);
       published = std::min(published, view.published);
       last_return = std::max(last_return, view.last_return);
     }
@@ -300,7 +334,7 @@ class SaltBench {
     absl::Status restarted = absl::OkStatus();
     if (fault) {
       bool published = testing::WaitFor(
-          [&] { return ReadJobCache(*mom_, start).published != absl::InfiniteFuture(); },
+          [&] { return ReadFirstJobSince(*mom_, start).published != absl::InfiniteFuture(); },
           absl::Seconds(60));
       if (published) {
         syndics_[0]->Kill();
@@ -316,14 +350,14 @@ class SaltBench {
     if (!counted.ok()) return counted;
     drive.to_final = exited - start;
     drive.final_word = absl::StrCat("exit ", result->exit_code);
-    JobCacheView view = ReadJobCache(*mom_, start);
+    JobCacheView view = ReadFirstJobSince(*mom_, start);
     drive.to_last_return = view.last_return - start;
     drive.publish_to_last_return = view.last_return - view.published;
     if (fault) {
       // Whether the datacenter's returns ever reach the MoM once its
       // syndic is back: its job cache a while after the CLI gave its answer.
       absl::SleepFor(absl::Seconds(10));
-      mom_cache_after_fault_ = ReadJobCache(*mom_, start).returns;
+      mom_cache_after_fault_ = ReadFirstJobSince(*mom_, start).returns;
     }
     return drive;
   }
@@ -364,7 +398,21 @@ class SaltBench {
     if (!returns.ok()) return returns.status();
     int64_t last_ms = 0;
     for (const v1::Return& ret : *returns) last_ms = std::max(last_ms, ret.received_at_ms());
-    drive.to_last_return = absl::FromUnixMillis(last_ms) - start;
+    absl::Time committed = absl::FromUnixMillis(last_ms);
+    drive.to_last_return = committed - start;
+    // The same job in the masters' job caches (relay/salt_bus.h: Salt jid
+    // "<jid>_<attempt>"): when the relays published it, when the last
+    // return reached a master.
+    absl::Time published = absl::InfiniteFuture();
+    absl::Time at_master = absl::InfinitePast();
+    for (const std::string& dc : cluster_->datacenters()) {
+      JobCacheView view = ReadJob(cluster_->salt_master(dc),
+                                  absl::StrCat(job->jid(), "_", job->attempt()));
+      published = std::min(published, view.published);
+      at_master = std::max(at_master, view.last_return);
+    }
+    drive.publish_to_last_return = at_master - published;
+    drive.master_to_committed = committed - at_master;
     return drive;
   }
 
@@ -446,6 +494,10 @@ class SaltBench {
                 seconds(flat_, &Drive::publish_to_last_return)});
     report.Add({"test.ping publish -> last return", {kB}, "s",
                 seconds(mom_runs_, &Drive::publish_to_last_return)});
+    report.Add({"test.ping publish -> last return", {kC}, "s",
+                seconds(muster_, &Drive::publish_to_last_return)});
+    report.Add({"last return at a master -> committed in jobd", {kC}, "s",
+                seconds(muster_, &Drive::master_to_committed)});
     report.Add(flat_final);
     report.Add({"test.ping start -> final completeness", {kA1}, "s",
                 seconds(flat_one_, &Drive::to_final)});
