@@ -341,6 +341,9 @@ class SaltBench {
         syndics_[0]->Kill();
         absl::SleepFor(kFaultDowntime);
         restarted = syndics_[0]->Restart();
+      } else {
+        restarted = absl::DeadlineExceededError(
+            "the MoM took no job within 60 s of the CLI's start: no syndic killed");
       }
     }
     cli.join();
