@@ -48,20 +48,65 @@ std::string RelayRefusals(const muster::v1::Relay& relay) {
   return absl::StrJoin(parts, " · ");
 }
 
+std::string RelayBusKind(const muster::v1::Relay& relay) {
+  return relay.bus_kind().empty() ? "muster" : TerminalSafe(relay.bus_kind());
+}
+
+bool SaltMasterUp(const muster::v1::Relay& relay) {
+  return relay.has_salt_master() && relay.salt_master().condition() == muster::v1::SaltMaster::UP;
+}
+
+std::string SaltMasterLine(const muster::v1::Relay& relay, int64_t now_ms) {
+  if (!relay.has_salt_master()) {
+    return relay.bus_kind() == "salt" ? "salt master: NOT REPORTED by the relay" : "";
+  }
+  const muster::v1::SaltMaster& m = relay.salt_master();
+  std::string out = "salt master ";
+  switch (m.condition()) {
+    case muster::v1::SaltMaster::UP: absl::StrAppend(&out, "UP"); break;
+    case muster::v1::SaltMaster::DOWN: absl::StrAppend(&out, "DOWN"); break;
+    case muster::v1::SaltMaster::KEY_REFUSED:
+      absl::StrAppend(&out, "KEY_REFUSED (refuses the relay's key)");
+      break;
+    default: absl::StrAppend(&out, "in an UNKNOWN condition"); break;
+  }
+  if (m.condition() != muster::v1::SaltMaster::UP && m.since_ms() > 0) {
+    absl::StrAppend(&out, " for ", FormatDuration(now_ms - m.since_ms()));
+  }
+  if (!m.detail().empty()) absl::StrAppend(&out, ": ", TerminalSafe(m.detail()));
+  absl::StrAppend(&out, ", ", m.keys_accepted(), m.keys_accepted() == 1 ? " key" : " keys",
+                  " accepted");
+  if (m.keys_pending() > 0) absl::StrAppend(&out, ", ", m.keys_pending(), " pending");
+  if (m.keys_rejected() > 0) absl::StrAppend(&out, ", ", m.keys_rejected(), " rejected");
+  if (m.returns_caught_up() > 0) {
+    absl::StrAppend(&out, ", ", m.returns_caught_up(), " returns caught up from its job cache");
+  }
+  return out;
+}
+
 std::string RelaysTable(const muster::v1::ListRelaysResponse& response, int64_t now_ms) {
-  std::string out = absl::StrFormat("%-16s %-8s %-6s %-14s %8s %9s %10s %6s %8s %5s %s\n",
-                                    "RELAY", "DC", "ALIVE", "HEARTBEAT", "MINIONS", "JOBS",
+  std::string out = absl::StrFormat("%-16s %-8s %-6s %-6s %-14s %8s %9s %10s %6s %8s %5s %s\n",
+                                    "RELAY", "DC", "BUS", "ALIVE", "HEARTBEAT", "MINIONS", "JOBS",
                                     "RETURNS", "SPOOL", "REFUSED", "KEYS", "SECURITY");
   int insecure = 0;
+  std::vector<std::string> masters_not_up;
   for (const auto& r : response.relays()) {
     if (!r.secure()) ++insecure;
-    absl::StrAppendFormat(&out, "%-16s %-8s %-6s %-14s %8d %9d %10d %6d %8d %5d %s\n",
+    const bool salt = r.bus_kind() == "salt";
+    // A Salt relay's minion keys are its master's: KEYS is what waits for
+    // salt-key there.
+    const uint64_t keys_pending =
+        salt && r.has_salt_master() ? r.salt_master().keys_pending() : r.keys_pending();
+    absl::StrAppendFormat(&out, "%-16s %-8s %-6s %-6s %-14s %8d %9d %10d %6d %8d %5d %s\n",
                           TerminalSafe(r.relay_id()), TerminalSafe(r.datacenter()),
-                          r.alive() ? "yes" : "NO",
+                          RelayBusKind(r), r.alive() ? "yes" : "NO",
                           absl::StrCat(FormatDuration(now_ms - r.last_heartbeat_ms()), " ago"),
                           r.minions_connected(), r.jobs_injected(), r.returns_forwarded(),
-                          r.spool_depth(), RelayRefusedTotal(r), r.keys_pending(),
+                          r.spool_depth(), RelayRefusedTotal(r), keys_pending,
                           r.secure() ? "secure" : "INSECURE/unknown");
+    std::string master = SaltMasterLine(r, now_ms);
+    if (!master.empty()) absl::StrAppend(&out, "  ", master, "\n");
+    if (salt && !SaltMasterUp(r)) masters_not_up.push_back(TerminalSafe(r.relay_id()));
     std::string refusals = RelayRefusals(r);
     if (!refusals.empty()) absl::StrAppend(&out, "  refused: ", refusals, "\n");
   }
@@ -71,6 +116,11 @@ std::string RelaysTable(const muster::v1::ListRelaysResponse& response, int64_t 
                     insecure == 1 ? " relay runs" : " relays run",
                     " INSECURE (started with --insecure, or too old to say): it does not "
                     "verify dispatches and its bus is not encrypted\n");
+  }
+  if (!masters_not_up.empty()) {
+    absl::StrAppend(&out, "WARNING: the salt master of ", absl::StrJoin(masters_not_up, ", "),
+                    " is not UP: its dispatches are retried until their deadline, then their "
+                    "minions stay missing\n");
   }
   return out;
 }

@@ -19,10 +19,20 @@ uint64_t RelayRefusedTotal(const muster::v1::Relay& relay);
 // unbound_id=3"; empty when nothing was refused.
 std::string RelayRefusals(const muster::v1::Relay& relay);
 
-// `jobctl relays`: one row per relay (REFUSED sums RelayRefusedTotal, KEYS
-// is keys pending, SECURITY "secure" or "INSECURE/unknown"), a line of
-// refusals under each relay that has some, and a warning when any relay
-// is not secure. `now_ms` ages the heartbeats.
+// "muster" or "salt" (an empty bus kind, from an older jobd: "muster").
+std::string RelayBusKind(const muster::v1::Relay& relay);
+
+// A Salt relay's master: "salt master UP, 3 keys accepted, 1 pending", or
+// "salt master DOWN for 12.0 s: <detail>, ..." (KEY_REFUSED likewise);
+// empty for a relay that is not a Salt relay. `now_ms` ages the condition.
+std::string SaltMasterLine(const muster::v1::Relay& relay, int64_t now_ms);
+
+// `jobctl relays`: one row per relay (BUS its bus kind, REFUSED sums
+// RelayRefusedTotal, KEYS is keys pending, for a Salt relay its master's,
+// SECURITY "secure" or "INSECURE/unknown"), under a Salt relay its
+// SaltMasterLine, a line of refusals under each relay that has some, a
+// warning when any relay is not secure and one naming the Salt relays
+// whose master is not UP. `now_ms` ages the heartbeats.
 std::string RelaysTable(const muster::v1::ListRelaysResponse& response, int64_t now_ms);
 
 // "PENDING", "ACCEPTED", "REJECTED".

@@ -39,6 +39,76 @@ TEST(FleetFormatTest, AnInsecureOrOldRelayIsShownLoudly) {
   EXPECT_EQ(table.find("refused:"), std::string::npos) << table;
 }
 
+// A Salt relay: BUS says salt, KEYS counts its master's pending keys, a
+// line under it says how its master is, and a master that is not UP is
+// warned about like an insecure relay.
+TEST(FleetFormatTest, ASaltRelaysMasterIsShownAndLoudWhenNotUp) {
+  muster::v1::ListRelaysResponse response;
+  muster::v1::Relay* up = response.add_relays();
+  up->set_relay_id("relay-salt1");
+  up->set_datacenter("salt1");
+  up->set_alive(true);
+  up->set_last_heartbeat_ms(1000);
+  up->set_secure(true);
+  up->set_bus_kind("salt");
+  up->mutable_salt_master()->set_condition(muster::v1::SaltMaster::UP);
+  up->mutable_salt_master()->set_keys_accepted(3);
+  up->mutable_salt_master()->set_keys_pending(1);
+  std::string table = RelaysTable(response, 2000);
+  EXPECT_NE(table.find("BUS"), std::string::npos) << table;
+  EXPECT_NE(table.find("relay-salt1      salt1    salt   yes"), std::string::npos) << table;
+  EXPECT_NE(table.find("     1 secure\n  salt master UP, 3 keys accepted, 1 pending\n"),
+            std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("WARNING"), std::string::npos) << table;
+
+  muster::v1::Relay* down = response.add_relays();
+  *down = *up;
+  down->set_relay_id("relay-salt2");
+  down->mutable_salt_master()->set_condition(muster::v1::SaltMaster::DOWN);
+  down->mutable_salt_master()->set_since_ms(1000);
+  down->mutable_salt_master()->set_detail("connect 127.0.0.1:4506: refused\x1b[2J");
+  down->mutable_salt_master()->set_keys_pending(0);
+  down->mutable_salt_master()->set_keys_rejected(2);
+  muster::v1::Relay* refused = response.add_relays();
+  *refused = *up;
+  refused->set_relay_id("relay-salt3");
+  refused->mutable_salt_master()->set_condition(muster::v1::SaltMaster::KEY_REFUSED);
+  refused->mutable_salt_master()->set_keys_accepted(1);
+  muster::v1::Relay* silent = response.add_relays();
+  *silent = *up;
+  silent->set_relay_id("relay-salt4");
+  silent->clear_salt_master();
+  table = RelaysTable(response, 13000);
+  EXPECT_NE(table.find("  salt master DOWN for 12.0 s: connect 127.0.0.1:4506: refused\\x1b[2J, "
+                       "3 keys accepted, 2 rejected\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  salt master KEY_REFUSED (refuses the relay's key), 1 key accepted, "
+                       "1 pending\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  salt master: NOT REPORTED by the relay\n"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("WARNING: the salt master of relay-salt2, relay-salt3, relay-salt4 is "
+                       "not UP"),
+            std::string::npos)
+      << table;
+}
+
+TEST(FleetFormatTest, AMusterRelayShowsMusterAsItsBusAndNoMasterLine) {
+  muster::v1::ListRelaysResponse response;
+  muster::v1::Relay* relay = response.add_relays();
+  relay->set_relay_id("relay-dc1");
+  relay->set_datacenter("dc1");
+  relay->set_secure(true);
+  std::string table = RelaysTable(response, 0);  // bus_kind empty: an older jobd
+  EXPECT_NE(table.find("relay-dc1        dc1      muster "), std::string::npos) << table;
+  EXPECT_EQ(table.find("salt"), std::string::npos) << table;
+  relay->set_bus_kind("muster");
+  EXPECT_EQ(RelaysTable(response, 0), table);
+}
+
 TEST(FleetFormatTest, KeysTableIsLikeSaltKey) {
   muster::v1::ListMinionKeysResponse response;
   muster::v1::MinionKey* key = response.add_keys();

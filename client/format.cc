@@ -37,7 +37,23 @@ std::string SafeArgs(const Job& job) {
   return absl::StrJoin(args, " ");
 }
 
+// The ids jobctl prints of a delivery's unreachable minions.
+constexpr int kUnreachableIdsShown = 5;
+
 }  // namespace
+
+std::string UnreachableText(const muster::v1::AttemptDelivery& delivery) {
+  if (delivery.unreachable() == 0) return "";
+  std::vector<std::string> ids;
+  for (const std::string& id : delivery.unreachable_ids()) {
+    if (static_cast<int>(ids.size()) == kUnreachableIdsShown) break;
+    ids.push_back(TerminalSafe(id));
+  }
+  std::string out = absl::StrCat(delivery.unreachable(), " unreachable");
+  if (ids.empty()) return out;
+  const bool all = ids.size() == delivery.unreachable();
+  return absl::StrCat(out, " (", all ? "" : "e.g. ", absl::StrJoin(ids, ", "), ")");
+}
 
 std::string CompletenessLine(const Completeness& c) {
   std::string line = absl::StrFormat(
@@ -138,7 +154,25 @@ std::string JobSummary(const Job& job) {
                                             c.unexpected(), delivered));
     }
   }
+  std::string unreachable = UnreachableLines(job);
+  if (!unreachable.empty()) absl::StrAppend(&out, "\n", unreachable);
   if (job.attempts_size() > 1) absl::StrAppend(&out, "\n", AttemptsTable(job));
+  return out;
+}
+
+std::string UnreachableLines(const Job& job) {
+  std::string out;
+  for (const auto& dc : job.datacenters()) {
+    if (dc.unreachable() == 0) continue;
+    muster::v1::AttemptDelivery delivery;
+    delivery.set_unreachable(dc.unreachable());
+    for (const auto& attempt : dc.attempts()) {
+      if (attempt.attempt() == dc.delivery_attempt()) delivery = attempt;
+    }
+    absl::StrAppend(&out, TerminalSafe(dc.datacenter()), ": ", UnreachableText(delivery),
+                    ": its bus cannot reach them (Salt: no accepted key at the salt-master); "
+                    "they stay missing\n");
+  }
   return out;
 }
 
@@ -169,6 +203,7 @@ std::string AttemptsTable(const Job& job) {
           default:
             what = absl::StrCat(d.asked(), " asked, NOT DELIVERED");
         }
+        if (d.unreachable() > 0) absl::StrAppend(&what, ", ", UnreachableText(d));
         per_dc.push_back(absl::StrCat(TerminalSafe(dc.datacenter()), " ", what));
       }
     }
@@ -262,7 +297,10 @@ std::string ReturnBlock(const muster::v1::Return& r, OutputBytes output) {
   std::string out = absl::StrFormat(
       "%s  %s  %s retcode %d  %s%s%s\n", TerminalSafe(r.minion_id()),
       TerminalSafe(r.datacenter()), r.success() ? "ok" : "FAILED", r.retcode(),
-      FormatDuration(r.ended_at_ms() - r.started_at_ms()),
+      // A Salt minion's return has no start time (started_at_ms 0).
+      r.started_at_ms() > 0 && r.ended_at_ms() >= r.started_at_ms()
+          ? FormatDuration(r.ended_at_ms() - r.started_at_ms())
+          : std::string("duration unknown"),
       r.truncated() ? "  (output truncated)" : "", r.expected() ? "" : "  (unexpected)");
   for (const std::string* text : {&r.stdout(), &r.stderr()}) {
     if (text->empty()) continue;

@@ -28,12 +28,21 @@ std::string StateName(muster::v1::JobState state);
 // "glob", "list", ...
 std::string TargetTypeName(muster::v1::TargetType type);
 
-// Header lines, the completeness line and one row per datacenter.
 // One line per attempt of a job: start, how it ended, minions asked, and
 // per datacenter whether it was sent and delivered (from DatacenterStatus
 // .attempts).
 std::string AttemptsTable(const muster::v1::Job& job);
 
+// "3 unreachable (e.g. a, b, c)": a delivery's unreachable minions, at
+// most 5 ids shown ("e.g." when not all are); empty when there are none.
+std::string UnreachableText(const muster::v1::AttemptDelivery& delivery);
+
+// One line per datacenter whose latest delivery names unreachable minions:
+// "dc1: 3 unreachable (a, b, c): its bus cannot reach them ...".
+std::string UnreachableLines(const muster::v1::Job& job);
+
+// Header lines, the completeness line, one row per datacenter, the
+// UnreachableLines, and after a retry the AttemptsTable.
 std::string JobSummary(const muster::v1::Job& job);
 
 // The missing minions in two lines, those that received the job and did

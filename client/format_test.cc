@@ -1,5 +1,7 @@
 #include "client/format.h"
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "client/exit_codes.h"
 #include "google/protobuf/util/json_util.h"
@@ -171,7 +173,7 @@ TEST(FormatTest, AHostileJobOutputIsEscapedUnlessRawIsAskedFor) {
   std::string shown = ReturnBlock(r, OutputBytes::kEscaped);
   ExpectTerminalSafe(shown);
   EXPECT_EQ(shown,
-            "web-1\\x1b[2J\\x1b[H  dc1  ok retcode 0  0 ms\n"
+            "web-1\\x1b[2J\\x1b[H  dc1  ok retcode 0  duration unknown\n"
             "    line one\n"
             "    \tindented\n"
             "    \\x1b[2J\\x1b[H\\x1b]8;;https://evil.example/\\x1b\\click\\x1b]8;;\\x1b\\\n"
@@ -184,6 +186,21 @@ TEST(FormatTest, AHostileJobOutputIsEscapedUnlessRawIsAskedFor) {
   EXPECT_NE(raw.find(absl::StrCat("    ", kCsi, kInvalid, "\n")), std::string::npos);
   EXPECT_NE(raw.find("progress 50%\rprogress 100%"), std::string::npos);
   EXPECT_EQ(raw.substr(0, raw.find('\n')), shown.substr(0, shown.find('\n')));
+}
+
+TEST(FormatTest, AReturnWithoutAStartTimeSaysItsDurationIsUnknown) {
+  muster::v1::Return r;
+  r.set_minion_id("salt-1.paris");
+  r.set_datacenter("paris");
+  r.set_success(true);
+  r.set_expected(true);
+  r.set_ended_at_ms(1796580901250);  // a Salt return: ended, no start
+  r.set_stdout("true");
+  EXPECT_EQ(ReturnBlock(r, OutputBytes::kEscaped),
+            "salt-1.paris  paris  ok retcode 0  duration unknown\n    true\n");
+  r.set_started_at_ms(1796580901000);
+  EXPECT_EQ(ReturnBlock(r, OutputBytes::kEscaped),
+            "salt-1.paris  paris  ok retcode 0  250 ms\n    true\n");
 }
 
 TEST(FormatTest, HostileMinionIdsAndGrainsAreShownEscaped) {
@@ -293,6 +310,66 @@ TEST(FormatTest, AfterARetryStatusNamesTheAttemptOfEachDeliveryAndListsEveryAtte
   EXPECT_NE(summary.find("dc1 not sent"), std::string::npos) << summary;
   EXPECT_NE(summary.find("dc2 4 asked, delivered +20 ms (relay-dc2)"), std::string::npos)
       << summary;
+}
+
+// A datacenter whose bus could not reach some expected minions (a Salt
+// master without their keys) says so under the table, with a sample of
+// ids, and in the attempts table; the counts are left as they are.
+TEST(FormatTest, UnreachableMinionsOfADeliveryAreNamedWithASample) {
+  muster::v1::AttemptDelivery few;
+  EXPECT_EQ(UnreachableText(few), "");
+  few.set_unreachable(2);
+  few.add_unreachable_ids("web-1");
+  few.add_unreachable_ids("web-2");
+  EXPECT_EQ(UnreachableText(few), "2 unreachable (web-1, web-2)");
+  muster::v1::AttemptDelivery many;
+  many.set_unreachable(1500);
+  for (int i = 0; i < 1000; ++i) many.add_unreachable_ids("m" + std::to_string(i));
+  EXPECT_EQ(UnreachableText(many), "1500 unreachable (e.g. m0, m1, m2, m3, m4)");
+  many.set_unreachable(3);
+  many.clear_unreachable_ids();
+  EXPECT_EQ(UnreachableText(many), "3 unreachable");
+  muster::v1::AttemptDelivery hostile;
+  hostile.set_unreachable(1);
+  hostile.add_unreachable_ids("x\x1b[2J");
+  EXPECT_EQ(UnreachableText(hostile), "1 unreachable (x\\x1b[2J)");
+
+  muster::v1::Job job;
+  job.set_jid("20261128195501000003");
+  job.set_state(muster::v1::INCOMPLETE);
+  job.set_attempt(2);
+  for (uint32_t n : {1u, 2u}) {
+    muster::v1::Attempt* attempt = job.add_attempts();
+    attempt->set_attempt(n);
+    attempt->set_asked(3);
+  }
+  muster::v1::DatacenterStatus* salt = job.add_datacenters();
+  salt->set_datacenter("salt1");
+  salt->set_delivered(true);
+  salt->set_delivery_attempt(2);
+  salt->set_unreachable(2);
+  muster::v1::AttemptDelivery* first = salt->add_attempts();
+  first->set_attempt(1);
+  first->set_status(muster::v1::AttemptDelivery::DELIVERED);
+  first->set_asked(3);
+  first->set_unreachable(3);
+  for (const char* id : {"db-1", "web-1", "web-2"}) first->add_unreachable_ids(id);
+  muster::v1::AttemptDelivery* second = salt->add_attempts();
+  second->set_attempt(2);
+  second->set_status(muster::v1::AttemptDelivery::DELIVERED);
+  second->set_asked(3);
+  second->set_unreachable(2);
+  for (const char* id : {"web-1", "web-2"}) second->add_unreachable_ids(id);
+  muster::v1::DatacenterStatus* plain = job.add_datacenters();
+  plain->set_datacenter("dc1");
+  std::string summary = JobSummary(job);
+  EXPECT_NE(summary.find("salt1: 2 unreachable (web-1, web-2): its bus cannot reach them"),
+            std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("dc1: "), std::string::npos) << summary;
+  EXPECT_NE(summary.find("(), 3 unreachable (db-1, web-1, web-2)"), std::string::npos)
+      << summary;  // attempt 1 in the attempts table
+  EXPECT_NE(summary.find("(), 2 unreachable (web-1, web-2)"), std::string::npos) << summary;
 }
 
 }  // namespace

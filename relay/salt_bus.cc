@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -353,6 +354,16 @@ void SaltReturnBus::CatchUp(int64_t now_ms, const std::string* only) {
     for (const salt::SaltReturn& ret : cached->returns) {
       if (Take(ret, now_ms)) ++caught_up;
     }
+    for (const std::string& error : cached->errors) {
+      if (absl::StrContains(error, "ermission denied")) {
+        // return.p is 0600: only the master's user reads it.
+        spdlog::warn("salt: the master's job cache cannot be read, so returns the event bus "
+                     "misses are not caught up (run the relay as the master's user: "
+                     "docs/SECURITY.md): {}",
+                     error);
+        break;
+      }
+    }
   }
   if (caught_up > 0) {
     status_->CaughtUp(caught_up);
@@ -493,6 +504,8 @@ void SaltReturnBus::Housekeeping(int64_t now_ms, InventoryTracker& inventory) {
   counters_->keys_pending.store(keys->pending.size());
   counters_->keys_rejected.store(keys->rejected.size() + keys->denied.size());
   absl::flat_hash_set<std::string> accepted(keys->accepted.begin(), keys->accepted.end());
+  size_t unreadable_grains = 0;
+  std::string first_grains_error;
   for (auto it = grains_.begin(); it != grains_.end();) {
     auto current = it++;
     if (!accepted.contains(current->first)) grains_.erase(current);
@@ -509,6 +522,12 @@ void SaltReturnBus::Housekeeping(int64_t now_ms, InventoryTracker& inventory) {
     if (mtime_ns != cached.mtime_ns) {
       absl::StatusOr<std::map<std::string, std::string>> grains =
           salt::ReadCachedGrains(config_.cachedir, id);
+      if (!grains.ok() && !absl::IsNotFound(grains.status())) {
+        // E.g. a relay that does not run as the master's user: data.p is
+        // 0600. Grain targets would then miss this minion: say so.
+        ++unreadable_grains;
+        if (first_grains_error.empty()) first_grains_error = grains.status().ToString();
+      }
       cached.grains = grains.ok() ? *std::move(grains) : std::map<std::string, std::string>();
       cached.mtime_ns = mtime_ns;
     }
@@ -523,6 +542,12 @@ void SaltReturnBus::Housekeeping(int64_t now_ms, InventoryTracker& inventory) {
     heartbeat.set_version("salt-minion");
     InventoryTracker::Observed observed = inventory.Observe(heartbeat, now_ms);
     if (!observed.stored) counters_->inventory_full.fetch_add(1);
+  }
+  if (unreadable_grains > 0) {
+    spdlog::warn("salt: the cached grains of {} minion(s) cannot be read, so grain targets "
+                 "will not match them (run the relay as the master's user: docs/SECURITY.md): "
+                 "{}",
+                 unreadable_grains, first_grains_error);
   }
 }
 

@@ -29,6 +29,13 @@ DeliveryReport ReportOf(const muster::wire::v1::RelayEvent& event) {
   report.status = DeliveryStatusOf(delivery.status());
   report.at_ms = delivery.at_ms();
   report.messages = delivery.messages();
+  // The count is the relay's; the ids kept are a sample of the valid ones
+  // (a malformed id is counted, not shown).
+  report.unreachable = delivery.unreachable_size();
+  for (const std::string& id : delivery.unreachable()) {
+    if (report.unreachable_ids.size() >= kMaxUnreachableIds) break;
+    if (ValidateMinionId(id).ok()) report.unreachable_ids.push_back(id);
+  }
   return report;
 }
 

@@ -40,6 +40,27 @@ struct MinionView {
   std::string relay_id;
 };
 
+// A Salt relay's view of its salt-master (wire SaltMasterState), as its
+// last heartbeat said.
+enum class SaltMasterCondition {
+  kUnknown,     // not said, or a condition this jobd does not know
+  kUp,          // the master answers and its event bus is connected
+  kDown,        // its request port or event bus cannot be reached
+  kKeyRefused,  // it refused the relay's key (stale key file, publisher_acl)
+};
+
+struct SaltMasterHealth {
+  SaltMasterCondition condition = SaltMasterCondition::kUnknown;
+  std::string detail;    // the relay's last error ("" when up); at most 1 KiB
+  int64_t since_ms = 0;  // since when the condition holds (relay clock)
+  uint64_t keys_accepted = 0;
+  uint64_t keys_pending = 0;
+  uint64_t keys_rejected = 0;
+  // Returns the relay took from the master's job cache after a gap in its
+  // event bus, since the relay started.
+  uint64_t returns_caught_up = 0;
+};
+
 // What a relay last said about itself in its heartbeat.
 struct RelayHealth {
   int64_t started_at_ms = 0;
@@ -59,6 +80,11 @@ struct RelayHealth {
   uint64_t keys_pending = 0;
   // False for a relay run with --insecure, and for a relay too old to say.
   bool secure = false;
+  // The relay's datacenter bus (relayd --bus): "muster" (also for a relay
+  // too old to say) or "salt"; any other word a newer relay sends is kept.
+  std::string bus_kind = "muster";
+  // A Salt relay's view of its salt-master; empty for other kinds.
+  std::optional<SaltMasterHealth> salt_master;
 };
 
 struct RelayView {

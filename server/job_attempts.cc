@@ -11,15 +11,18 @@ int DatacenterIndex(const std::vector<std::string>& names, absl::string_view nam
   return static_cast<int>(it - names.begin());
 }
 
-DeliveryInfo DeliveryOf(DeliveryStatus status, int64_t at_ms, const std::string& relay_id,
-                        uint32_t messages) {
+DeliveryInfo DeliveryOf(const DeliveryRow& row) {
+  const auto status = static_cast<DeliveryStatus>(row.status);
   DeliveryInfo info;
   info.delivered = status == DeliveryStatus::kDelivered;
   info.expired = status == DeliveryStatus::kExpired;
   info.interrupted = status == DeliveryStatus::kInterrupted;
-  info.at_ms = at_ms;
-  info.relay_id = relay_id;
-  info.messages = messages;
+  info.at_ms = row.at_ms;
+  info.relay_id = row.relay_id;
+  info.messages = row.messages;
+  info.unreachable = row.unreachable;
+  size_t kept = std::min(row.unreachable_ids.size(), kMaxUnreachableIds);
+  info.unreachable_ids.assign(row.unreachable_ids.begin(), row.unreachable_ids.begin() + kept);
   return info;
 }
 
@@ -61,8 +64,7 @@ std::vector<JobAttempt> RecoverAttempts(const JobRow& job,
     int index = DatacenterIndex(datacenters, d.datacenter);
     if (index < 0 || d.attempt == 0 || d.attempt > attempts.size()) continue;
     JobAttempt& a = attempts[d.attempt - 1];
-    a.deliveries[index] =
-        DeliveryOf(static_cast<DeliveryStatus>(d.status), d.at_ms, d.relay_id, d.messages);
+    a.deliveries[index] = DeliveryOf(d);
     if (a.asked[index] == 0) a.asked[index] = 1;  // sent; how many is not known
   }
   for (const AttemptRow& row : rows) {

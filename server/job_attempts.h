@@ -32,6 +32,10 @@ struct DeliveryInfo {
   int64_t at_ms = 0;
   std::string relay_id;
   uint32_t messages = 0;  // bus messages the relay published for it
+  // Expected minions the bus said it cannot reach: how many (exact), and
+  // the first kMaxUnreachableIds of their ids.
+  uint64_t unreachable = 0;
+  std::vector<std::string> unreachable_ids;
 };
 
 // One attempt as seen from one datacenter.
@@ -69,9 +73,8 @@ struct JobAttempt {
 // Index of `name` in a job's sorted datacenter names, or -1.
 int DatacenterIndex(const std::vector<std::string>& names, absl::string_view name);
 
-// A relay's report.
-DeliveryInfo DeliveryOf(DeliveryStatus status, int64_t at_ms, const std::string& relay_id,
-                        uint32_t messages);
+// A relay's report, as stored.
+DeliveryInfo DeliveryOf(const DeliveryRow& row);
 
 // The store row of `attempt` of job `job_num`.
 AttemptRow AttemptRowOf(int64_t job_num, const std::vector<std::string>& datacenters,

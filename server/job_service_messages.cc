@@ -24,6 +24,7 @@ void FillDatacenter(const DatacenterSnapshot& dc, muster::v1::DatacenterStatus* 
   status->set_expired_at_relay(dc.delivery.expired);
   status->set_interrupted_at_relay(dc.delivery.interrupted);
   status->set_delivery_attempt(dc.delivery_attempt);
+  status->set_unreachable(dc.delivery.unreachable);
   for (const AttemptDelivery& attempt : dc.attempts) {
     muster::v1::AttemptDelivery* out_attempt = status->add_attempts();
     out_attempt->set_attempt(attempt.attempt);
@@ -39,8 +40,30 @@ void FillDatacenter(const DatacenterSnapshot& dc, muster::v1::DatacenterStatus* 
       out_attempt->set_at_ms(d.at_ms);
       out_attempt->set_relay_id(d.relay_id);
       out_attempt->set_messages(d.messages);
+      out_attempt->set_unreachable(d.unreachable);
+      for (const std::string& id : d.unreachable_ids) out_attempt->add_unreachable_ids(id);
     }
   }
+}
+
+muster::v1::SaltMaster::Condition SaltConditionToProto(SaltMasterCondition condition) {
+  switch (condition) {
+    case SaltMasterCondition::kUp: return muster::v1::SaltMaster::UP;
+    case SaltMasterCondition::kDown: return muster::v1::SaltMaster::DOWN;
+    case SaltMasterCondition::kKeyRefused: return muster::v1::SaltMaster::KEY_REFUSED;
+    case SaltMasterCondition::kUnknown: break;
+  }
+  return muster::v1::SaltMaster::CONDITION_UNSPECIFIED;
+}
+
+void FillSaltMaster(const SaltMasterHealth& health, muster::v1::SaltMaster* out) {
+  out->set_condition(SaltConditionToProto(health.condition));
+  out->set_detail(health.detail);
+  out->set_since_ms(health.since_ms);
+  out->set_keys_accepted(health.keys_accepted);
+  out->set_keys_pending(health.keys_pending);
+  out->set_keys_rejected(health.keys_rejected);
+  out->set_returns_caught_up(health.returns_caught_up);
 }
 
 }  // namespace
@@ -108,6 +131,8 @@ void FillRelay(const RelayView& relay, muster::v1::Relay* out) {
                                           health.messages_refused.end());
   out->set_keys_pending(health.keys_pending);
   out->set_secure(health.secure);
+  out->set_bus_kind(health.bus_kind);
+  if (health.salt_master) FillSaltMaster(*health.salt_master, out->mutable_salt_master());
 }
 
 void FillCounts(const std::vector<DatacenterCount>& counts,

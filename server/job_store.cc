@@ -69,11 +69,14 @@ absl::StatusOr<bool> StoreSession::InsertReturn(const ReturnRow& r) {
 }
 
 absl::StatusOr<bool> StoreSession::InsertDelivery(const DeliveryRow& d) {
+  // Bound without a copy: the text must live until Run().
+  const std::string unreachable_ids = JoinUnreachableIds(d.unreachable_ids);
   ASSIGN_OR_RETURN(Statement * s, db_->Cached(
       "INSERT OR IGNORE INTO deliveries(job_num, attempt, datacenter, status, at_ms, relay_id,"
-      " messages) VALUES(?,?,?,?,?,?,?)"));
+      " messages, unreachable, unreachable_ids) VALUES(?,?,?,?,?,?,?,?,?)"));
   s->Bind(1, d.job_num).Bind(2, d.attempt).BindText(3, d.datacenter).Bind(4, d.status);
   s->Bind(5, d.at_ms).BindText(6, d.relay_id).Bind(7, d.messages);
+  s->Bind(8, static_cast<int64_t>(d.unreachable)).BindText(9, unreachable_ids);
   RETURN_IF_ERROR(s->Run());
   return db_->Changes() > 0;
 }

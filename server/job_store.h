@@ -95,6 +95,8 @@ class StoreSession {
   // True when inserted; false when (job, minion, attempt) already existed.
   absl::StatusOr<bool> InsertReturn(const ReturnRow& row);
   // True when inserted; false when (job, attempt, datacenter) already existed.
+  // Keeps `unreachable` as is and the first kMaxUnreachableIds of
+  // `unreachable_ids`.
   absl::StatusOr<bool> InsertDelivery(const DeliveryRow& row);
   absl::Status UpsertAttempt(const AttemptRow& row);
   absl::Status UpsertMinion(const MinionRow& row);

@@ -71,12 +71,31 @@ const std::vector<std::string>& ReturnsOfSchema4() {
   return *statements;
 }
 
-// RewindSchema to `version` < 5: `statements`, then returns of schema 4.
+// Statements that turn the current deliveries table back into schema 5's
+// (no unreachable minions).
+const std::vector<std::string>& DeliveriesOfSchema5() {
+  static const auto* statements = new std::vector<std::string>{
+      "ALTER TABLE deliveries DROP COLUMN unreachable_ids",
+      "ALTER TABLE deliveries DROP COLUMN unreachable",
+  };
+  return *statements;
+}
+
+// RewindSchema to `version` < 6: `statements`, then deliveries of schema 5.
+void RewindSchemaBefore6(const std::string& path, int version,
+                         std::vector<std::string> statements) {
+  const std::vector<std::string>& deliveries = DeliveriesOfSchema5();
+  statements.insert(statements.begin(), deliveries.begin(), deliveries.end());
+  RewindSchema(path, version, statements);
+}
+
+// RewindSchema to `version` < 5: `statements`, then returns of schema 4
+// and deliveries of schema 5.
 void RewindSchemaBefore5(const std::string& path, int version,
                          std::vector<std::string> statements) {
   const std::vector<std::string>& returns = ReturnsOfSchema4();
   statements.insert(statements.begin(), returns.begin(), returns.end());
-  RewindSchema(path, version, statements);
+  RewindSchemaBefore6(path, version, statements);
 }
 
 // Inserts SampleJob() and returns its number.
@@ -291,6 +310,101 @@ TEST(JobStoreTest, UpgradesADatabaseFromBeforeAccessControlInPlace) {
     EXPECT_FALSE(s.db().Exec("DELETE FROM audit").ok()) << "audit is append-only";
     return absl::OkStatus();
   }).ok());
+}
+
+DeliveryRow SampleDelivery(int64_t job_num, uint32_t attempt) {
+  DeliveryRow d;
+  d.job_num = job_num;
+  d.attempt = attempt;
+  d.datacenter = "dc1";
+  d.status = 1;
+  d.at_ms = 40;
+  d.relay_id = "relay-a";
+  d.messages = 1;
+  return d;
+}
+
+std::vector<DeliveryRow> LoadDeliveries(JobStore& store, int64_t job_num) {
+  std::vector<DeliveryRow> rows;
+  EXPECT_TRUE(store.Read([&](StoreSession& s) -> absl::Status {
+    ASSIGN_OR_RETURN(rows, s.LoadDeliveries(job_num));
+    return absl::OkStatus();
+  }).ok());
+  return rows;
+}
+
+// A delivery's unreachable minions are stored with it: the count exactly,
+// and the first 1,000 ids, in order; a delivery without any reads back
+// without any.
+TEST(JobStoreTest, UnreachableMinionsOfADeliveryRoundTripWithTheirIdsCapped) {
+  auto store = JobStore::Open(NewDbPath());
+  ASSERT_TRUE(store.ok()) << store.status();
+  int64_t job_num = InsertSampleJob(**store);
+  DeliveryRow few = SampleDelivery(job_num, 1);
+  few.unreachable = 3;
+  few.unreachable_ids = {"web-3", "web-1", "web-2"};
+  DeliveryRow many = SampleDelivery(job_num, 2);
+  many.unreachable = 2500;  // the relay named more than are kept
+  for (int i = 0; i < 1200; ++i) many.unreachable_ids.push_back(absl::StrCat("salt-", i));
+  DeliveryRow none = SampleDelivery(job_num, 3);
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    for (const DeliveryRow* d : {&few, &many, &none}) RETURN_IF_ERROR(s.InsertDelivery(*d).status());
+    return absl::OkStatus();
+  }).ok());
+
+  std::vector<DeliveryRow> rows = LoadDeliveries(**store, job_num);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].unreachable, 3u);
+  EXPECT_EQ(rows[0].unreachable_ids, few.unreachable_ids);
+  EXPECT_EQ(rows[1].unreachable, 2500u) << "the count stays exact";
+  ASSERT_EQ(rows[1].unreachable_ids.size(), kMaxUnreachableIds);
+  EXPECT_EQ(rows[1].unreachable_ids.front(), "salt-0");
+  EXPECT_EQ(rows[1].unreachable_ids.back(), "salt-999");
+  EXPECT_EQ(rows[2].unreachable, 0u);
+  EXPECT_TRUE(rows[2].unreachable_ids.empty());
+  EXPECT_EQ(rows[2].relay_id, "relay-a");
+}
+
+// A database of schema 5 (deliveries without unreachable minions) is
+// upgraded in place: its deliveries stay and read as none unreachable,
+// and a new delivery stores its unreachable minions.
+TEST(JobStoreTest, UpgradesDeliveriesFromBeforeUnreachableMinionsInPlace) {
+  std::string path = NewDbPath();
+  int64_t job_num = 0;
+  {
+    auto store = JobStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    job_num = InsertSampleJob(**store);
+    ASSERT_TRUE((*store)->Write([&](StoreSession& s) {
+      return s.InsertDelivery(SampleDelivery(job_num, 1)).status();
+    }).ok());
+  }
+  RewindSchemaBefore6(path, 5, {});
+  {
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path);
+    ASSERT_TRUE(db.ok());
+    EXPECT_EQ(*(*db)->QueryInt("SELECT count(*) FROM pragma_table_info('deliveries')"), 7)
+        << "rewound to schema 5";
+  }
+  auto store = JobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->schema_version(), kSchemaVersion);
+  DeliveryRow next = SampleDelivery(job_num, 2);
+  next.unreachable = 1;
+  next.unreachable_ids = {"web-9"};
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    ASSIGN_OR_RETURN(bool inserted, s.InsertDelivery(next));
+    EXPECT_TRUE(inserted);
+    return absl::OkStatus();
+  }).ok());
+  std::vector<DeliveryRow> rows = LoadDeliveries(**store, job_num);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].relay_id, "relay-a");
+  EXPECT_EQ(rows[0].at_ms, 40);
+  EXPECT_EQ(rows[0].unreachable, 0u);
+  EXPECT_TRUE(rows[0].unreachable_ids.empty());
+  EXPECT_EQ(rows[1].unreachable, 1u);
+  EXPECT_EQ(rows[1].unreachable_ids, std::vector<std::string>{"web-9"});
 }
 
 TEST(JobStoreTest, RefusesNewerSchema) {

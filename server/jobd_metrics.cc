@@ -146,6 +146,32 @@ void AddAccessFigures(const auth::AccessCounters& c, metrics::MetricFamilies& ou
               c.audit_suppressed);
 }
 
+// A Salt relay's salt-master, as its last heartbeat said (only relays
+// that report one have these series).
+void AddSaltMasterFigures(const RelayView& relay, const SaltMasterHealth& master,
+                          metrics::MetricFamilies& out) {
+  out.Gauge("muster_jobd_relay_salt_master_up",
+            "1 when the Salt relay's salt-master answers and its event bus is connected; 0 "
+            "when it is down, refuses the relay's key, or the relay did not say.",
+            master.condition == SaltMasterCondition::kUp ? 1 : 0,
+            {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+  constexpr char kKeysHelp[] =
+      "The salt-master's minion keys as the Salt relay last read them, by state (only "
+      "accepted keys are minions of the datacenter).";
+  for (const auto& [state, count] : {std::pair<const char*, uint64_t>{"accepted",
+                                                                       master.keys_accepted},
+                                     {"pending", master.keys_pending},
+                                     {"rejected", master.keys_rejected}}) {
+    out.Gauge("muster_jobd_relay_salt_master_keys", kKeysHelp, count,
+              {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}, {"state", state}});
+  }
+  out.Counter("muster_jobd_relay_salt_returns_caught_up_total",
+              "Returns the Salt relay took from the salt-master's job cache after a gap in its "
+              "event bus, since the relay started.",
+              master.returns_caught_up,
+              {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+}
+
 void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::MetricFamilies& out) {
   out.Gauge("muster_jobd_inventory_minions", "Minions in jobd's inventory.", inventory.size());
   for (const RelayView& relay : inventory.Relays(now_ms)) {
@@ -164,6 +190,7 @@ void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::Metric
     out.Gauge("muster_jobd_relay_keys_pending", "Minion keys waiting for jobctl keys accept.",
               relay.health.keys_pending,
               {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
+    if (relay.health.salt_master) AddSaltMasterFigures(relay, *relay.health.salt_master, out);
     for (const auto& [what, counts] :
          {std::pair<const char*, const std::map<std::string, uint64_t>*>{
               "dispatch", &relay.health.dispatches_refused},

@@ -29,6 +29,66 @@ void CopyCounts(const std::map<std::string, uint64_t>& from,
   for (const auto& [reason, count] : from) to[reason] = count;
 }
 
+// A salt-master's error text reaches jobctl and the dashboard (which make
+// it terminal- and HTML-safe); a relay's is kept to 1 KiB, cut on a UTF-8
+// character boundary so the stored heartbeat stays valid proto3 text.
+constexpr size_t kMaxSaltDetailBytes = 1024;
+
+std::string ShortDetail(const std::string& detail) {
+  if (detail.size() <= kMaxSaltDetailBytes) return detail;
+  size_t end = kMaxSaltDetailBytes;
+  while (end > 0 && (static_cast<unsigned char>(detail[end]) & 0xC0) == 0x80) --end;
+  return detail.substr(0, end);
+}
+
+// "muster" for a relay older than bus kinds; another short lowercase word
+// (a kind a newer relay has) is kept as is, anything else is "unknown".
+std::string BusKindOf(const std::string& kind) {
+  if (kind.empty()) return "muster";
+  return IsReasonWord(kind) ? kind : "unknown";
+}
+
+SaltMasterCondition ConditionOf(muster::wire::v1::SaltMasterState::Condition condition) {
+  switch (condition) {
+    case muster::wire::v1::SaltMasterState::UP: return SaltMasterCondition::kUp;
+    case muster::wire::v1::SaltMasterState::DOWN: return SaltMasterCondition::kDown;
+    case muster::wire::v1::SaltMasterState::KEY_REFUSED: return SaltMasterCondition::kKeyRefused;
+    default: return SaltMasterCondition::kUnknown;
+  }
+}
+
+muster::wire::v1::SaltMasterState::Condition WireConditionOf(SaltMasterCondition condition) {
+  switch (condition) {
+    case SaltMasterCondition::kUp: return muster::wire::v1::SaltMasterState::UP;
+    case SaltMasterCondition::kDown: return muster::wire::v1::SaltMasterState::DOWN;
+    case SaltMasterCondition::kKeyRefused: return muster::wire::v1::SaltMasterState::KEY_REFUSED;
+    case SaltMasterCondition::kUnknown: break;
+  }
+  return muster::wire::v1::SaltMasterState::CONDITION_UNSPECIFIED;
+}
+
+SaltMasterHealth SaltMasterHealthOf(const muster::wire::v1::SaltMasterState& state) {
+  SaltMasterHealth health;
+  health.condition = ConditionOf(state.condition());
+  health.detail = ShortDetail(state.detail());
+  health.since_ms = state.since_ms();
+  health.keys_accepted = state.keys_accepted();
+  health.keys_pending = state.keys_pending();
+  health.keys_rejected = state.keys_rejected();
+  health.returns_caught_up = state.returns_caught_up();
+  return health;
+}
+
+void EncodeSaltMaster(const SaltMasterHealth& health, muster::wire::v1::SaltMasterState& out) {
+  out.set_condition(WireConditionOf(health.condition));
+  out.set_detail(health.detail);
+  out.set_since_ms(health.since_ms);
+  out.set_keys_accepted(health.keys_accepted);
+  out.set_keys_pending(health.keys_pending);
+  out.set_keys_rejected(health.keys_rejected);
+  out.set_returns_caught_up(health.returns_caught_up);
+}
+
 }  // namespace
 
 InventoryChange InventoryChangeOf(const muster::wire::v1::InventoryUpdate& update) {
@@ -63,6 +123,8 @@ RelayHealth RelayHealthOf(const muster::wire::v1::RelayHeartbeat& heartbeat) {
   CopyCounts(heartbeat.messages_refused(), health.messages_refused);
   health.keys_pending = heartbeat.keys_pending();
   health.secure = heartbeat.secure();
+  health.bus_kind = BusKindOf(heartbeat.bus_kind());
+  if (heartbeat.has_salt_master()) health.salt_master = SaltMasterHealthOf(heartbeat.salt_master());
   return health;
 }
 
@@ -98,6 +160,8 @@ std::string EncodeRelayHealth(const RelayHealth& health) {
   CopyCounts(health.messages_refused, *heartbeat.mutable_messages_refused());
   heartbeat.set_keys_pending(health.keys_pending);
   heartbeat.set_secure(health.secure);
+  heartbeat.set_bus_kind(health.bus_kind);
+  if (health.salt_master) EncodeSaltMaster(*health.salt_master, *heartbeat.mutable_salt_master());
   return heartbeat.SerializeAsString();
 }
 

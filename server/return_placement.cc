@@ -519,7 +519,8 @@ absl::StatusOr<DeliveryOutcome> ReturnPlacement::PlaceDelivery(StoreSession& ses
     num = record->row.num;
   }
   DeliveryRow row{num,          report.attempt,  report.datacenter, static_cast<int>(report.status),
-                  report.at_ms, report.relay_id, report.messages};
+                  report.at_ms, report.relay_id, report.messages, report.unreachable,
+                  report.unreachable_ids};
   ASSIGN_OR_RETURN(bool inserted, session.InsertDelivery(row));
   if (!inserted) return outcome;  // the first report wins
   absl::MutexLock lock(&jobs_->mu());
@@ -529,7 +530,7 @@ absl::StatusOr<DeliveryOutcome> ReturnPlacement::PlaceDelivery(StoreSession& ses
     return outcome;
   }
   DeliveryInfo& info = record->attempts[report.attempt - 1].deliveries[index];
-  info = DeliveryOf(report.status, report.at_ms, report.relay_id, report.messages);
+  info = DeliveryOf(row);
   if (info.delivered && report.attempt == record->row.attempt) {
     outcome.dispatch_latency_ms = std::max<int64_t>(0, report.at_ms - record->row.attempt_at_ms);
   }

@@ -99,6 +99,10 @@ struct DeliveryReport {
   DeliveryStatus status = DeliveryStatus::kUnspecified;
   int64_t at_ms = 0;
   uint32_t messages = 0;
+  // Expected minions the bus said it cannot reach: how many (exact), and
+  // the first kMaxUnreachableIds of their ids (valid minion ids only).
+  uint64_t unreachable = 0;
+  std::vector<std::string> unreachable_ids;
 };
 
 // Returns resolved and inserted between two looks at a waiting control-plane

@@ -1,10 +1,13 @@
 #include "server/row_codec.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "server/expected_set.h"
 #include "common/status/status_macros.h"
 
@@ -131,6 +134,16 @@ absl::StatusOr<std::vector<std::string>> DecodeStrings(absl::string_view blob) {
   return items;
 }
 
+std::string JoinUnreachableIds(const std::vector<std::string>& ids) {
+  size_t count = std::min(ids.size(), kMaxUnreachableIds);
+  return absl::StrJoin(ids.begin(), ids.begin() + count, "\n");
+}
+
+std::vector<std::string> SplitUnreachableIds(absl::string_view text) {
+  if (text.empty()) return {};
+  return absl::StrSplit(text, '\n');
+}
+
 std::string EncodeAsked(const std::vector<std::pair<std::string, uint64_t>>& asked) {
   std::string out;
   AppendVarint(asked.size() * 2, &out);
@@ -230,6 +243,8 @@ absl::Status ReadDeliveryRow(const Statement& s, int64_t job_num, DeliveryRow* r
   row->at_ms = c.Int(3);
   row->relay_id = c.Text(4);
   row->messages = c.Narrow<uint32_t>(5, "messages");
+  row->unreachable = c.Count(6, "unreachable");
+  row->unreachable_ids = SplitUnreachableIds(s.Text(7));
   return c.Check([&] {
     return absl::StrCat("deliveries row job_num=", job_num, " attempt=", s.Int(0),
                         " datacenter=", row->datacenter);

@@ -88,6 +88,9 @@ struct ReturnKeyView {
   bool expected;
 };
 
+// Most unreachable minion ids kept per delivery (the count stays exact).
+inline constexpr size_t kMaxUnreachableIds = 1000;
+
 struct DeliveryRow {
   int64_t job_num = 0;
   uint32_t attempt = 0;
@@ -96,6 +99,11 @@ struct DeliveryRow {
   int64_t at_ms = 0;
   std::string relay_id;
   uint32_t messages = 0;
+  // Expected minions the relay's bus said it cannot reach (schema 6): how
+  // many, and the first kMaxUnreachableIds of their ids (valid minion ids,
+  // so never holding the newline the column joins them with).
+  uint64_t unreachable = 0;
+  std::vector<std::string> unreachable_ids;
 };
 
 // One attempt of a job (attempt 1 is the submit, each RetryMissing adds one).
@@ -145,6 +153,12 @@ std::string EncodeAsked(const std::vector<std::pair<std::string, uint64_t>>& ask
 absl::Status DecodeAsked(absl::string_view blob,
                          std::vector<std::pair<std::string, uint64_t>>* asked);
 
+// deliveries.unreachable_ids: the first kMaxUnreachableIds of `ids` joined
+// with '\n' ("" for none). Requires ids without '\n' (minion ids).
+std::string JoinUnreachableIds(const std::vector<std::string>& ids);
+// The ids of a JoinUnreachableIds text (none for "").
+std::vector<std::string> SplitUnreachableIds(absl::string_view text);
+
 // --- Reading rows ---
 
 // Steps `s` to its end, calling `row` for each row while it returns OK.
@@ -172,9 +186,10 @@ absl::Status ReadDatacenterRow(const Statement& s, int64_t job_num, DatacenterRo
 
 // ?1 job_num.
 inline constexpr char kSelectDeliveriesSql[] =
-    "SELECT attempt, datacenter, status, at_ms, relay_id, messages FROM deliveries"
-    " WHERE job_num=? ORDER BY attempt, datacenter";
-// DataLoss for an attempt, status or message count out of range.
+    "SELECT attempt, datacenter, status, at_ms, relay_id, messages, unreachable,"
+    " unreachable_ids FROM deliveries WHERE job_num=? ORDER BY attempt, datacenter";
+// DataLoss for an attempt, status or message count out of range, or a
+// negative unreachable count.
 absl::Status ReadDeliveryRow(const Statement& s, int64_t job_num, DeliveryRow* row);
 
 // ?1 job_num.

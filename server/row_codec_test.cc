@@ -169,7 +169,9 @@ TEST_F(RowReaderTest, ReturnsReceiptsAndDeliveriesReadBack) {
                         " 1, 10, 20, 30, 1)")
                   .ok());
   ASSERT_TRUE(db_->Exec("INSERT INTO receipts VALUES(1, 9)").ok());
-  ASSERT_TRUE(db_->Exec("INSERT INTO deliveries VALUES(1, 2, 'dc1', 3, 40, 'relay-a', 7)").ok());
+  ASSERT_TRUE(db_->Exec("INSERT INTO deliveries VALUES(1, 2, 'dc1', 3, 40, 'relay-a', 7, 5,"
+                        " 'web-1' || char(10) || 'web-2')")
+                  .ok());
 
   for (const char* sql : {kSelectReturnsPageByJobSql, kSelectReturnsPageByIdSql}) {
     SCOPED_TRACE(sql);
@@ -218,6 +220,20 @@ TEST_F(RowReaderTest, ReturnsReceiptsAndDeliveriesReadBack) {
   EXPECT_EQ(d.status, 3);
   EXPECT_EQ(d.relay_id, "relay-a");
   EXPECT_EQ(d.messages, 7u);
+  EXPECT_EQ(d.unreachable, 5u);
+  EXPECT_EQ(d.unreachable_ids, (std::vector<std::string>{"web-1", "web-2"}));
+}
+
+TEST(RowCodecTest, UnreachableIdsJoinOnNewlinesAndKeepTheFirstThousand) {
+  EXPECT_EQ(JoinUnreachableIds({}), "");
+  EXPECT_TRUE(SplitUnreachableIds("").empty());
+  EXPECT_EQ(JoinUnreachableIds({"a", "b.c"}), "a\nb.c");
+  EXPECT_EQ(SplitUnreachableIds("a\nb.c"), (std::vector<std::string>{"a", "b.c"}));
+  std::vector<std::string> many;
+  for (int i = 0; i < 1001; ++i) many.push_back(absl::StrCat("m", i));
+  std::vector<std::string> kept = SplitUnreachableIds(JoinUnreachableIds(many));
+  ASSERT_EQ(kept.size(), kMaxUnreachableIds);
+  EXPECT_EQ(kept.back(), "m999");
 }
 
 TEST_F(RowReaderTest, AReceiptOutOfRangeIsDataLoss) {

@@ -172,6 +172,15 @@ DROP TABLE returns;
 ALTER TABLE returns_v5 RENAME TO returns;
 CREATE UNIQUE INDEX returns_key ON returns(job_num, minion, attempt);
 )sql",
+    // 5 -> 6: the expected minions a relay's bus said it cannot reach, per
+    // delivery (a Salt relay: ids its salt-master holds no accepted key
+    // for): how many, and the first 1,000 ids joined with '\n'. Added
+    // columns with defaults: SQLite changes only the schema, so the upgrade
+    // is instant whatever the table's size, and old rows read as none.
+    R"sql(
+ALTER TABLE deliveries ADD COLUMN unreachable INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN unreachable_ids TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -16,7 +16,7 @@
 namespace muster::server {
 
 // The version this jobd writes (PRAGMA user_version after MigrateSchema).
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // Brings the file behind `db` to kSchemaVersion, one transaction per
 // migration, and returns the version it is now at (kSchemaVersion).

@@ -66,7 +66,11 @@ TEST(StoreSchemaTest, ANewFileGetsEveryTableAtTheCurrentVersion) {
             "job_num INTEGER 1, attempt INTEGER 1, started_at_ms INTEGER 1, "
             "deadline_ms INTEGER 1, ended_at_ms INTEGER 1, state INTEGER 1, asked BLOB 1");
   EXPECT_EQ(Columns(*db, "receipts"), "job_num INTEGER 1, minion INTEGER 1");
-  for (const char* table : {"returns", "deliveries", "minions", "relays"}) {
+  EXPECT_EQ(Columns(*db, "deliveries"),
+            "job_num INTEGER 1, attempt INTEGER 1, datacenter TEXT 1, status INTEGER 1, "
+            "at_ms INTEGER 1, relay_id TEXT 1, messages INTEGER 1, unreachable INTEGER 1, "
+            "unreachable_ids TEXT 1");
+  for (const char* table : {"returns", "minions", "relays"}) {
     EXPECT_NE(Columns(*db, table), "") << table;
   }
 }
@@ -80,6 +84,33 @@ TEST(StoreSchemaTest, MigratingACurrentFileChangesNothing) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, kSchemaVersion);
   EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM receipts"), 1);
+}
+
+// Schema 5 -> 6 adds the unreachable minions of each delivery in place:
+// the rows a schema-5 jobd wrote stay, reading as none unreachable, and
+// new rows can name some.
+TEST(StoreSchemaTest, Schema5DeliveriesGainUnreachableColumnsInPlace) {
+  std::unique_ptr<Database> db = OpenNew();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(MigrateSchema(*db).ok());
+  // What schema 5 looked like, with a delivery in it.
+  ASSERT_TRUE(db->Exec("ALTER TABLE deliveries DROP COLUMN unreachable_ids").ok());
+  ASSERT_TRUE(db->Exec("ALTER TABLE deliveries DROP COLUMN unreachable").ok());
+  ASSERT_TRUE(db->Exec("PRAGMA user_version=5").ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO deliveries VALUES(1, 1, 'dc1', 1, 40, 'relay-a', 1)").ok());
+
+  absl::StatusOr<int> version = MigrateSchema(*db);
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(UserVersion(*db), 6);
+  EXPECT_NE(Columns(*db, "deliveries").find("unreachable INTEGER 1, unreachable_ids TEXT 1"),
+            std::string::npos)
+      << Columns(*db, "deliveries");
+  EXPECT_EQ(*db->QueryInt("SELECT count(*) FROM deliveries WHERE job_num=1 AND relay_id="
+                          "'relay-a' AND unreachable=0 AND unreachable_ids=''"),
+            1);
+  EXPECT_TRUE(db->Exec("INSERT INTO deliveries VALUES(1, 2, 'dc1', 1, 50, 'relay-a', 1, 2,"
+                       " 'web-1\nweb-2')")
+                  .ok());
 }
 
 TEST(StoreSchemaTest, AFileFromANewerJobdIsRefusedAndLeftAlone) {

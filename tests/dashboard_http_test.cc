@@ -281,6 +281,25 @@ TEST_F(DashboardHttpTest, RelaysAndMinionsComeFromTheInventory) {
   EXPECT_EQ(U(secure["dispatches_refused"]["bad_signature"]), 3u);
   EXPECT_EQ(U(secure["minion_dispatches_refused"]["unsigned"]), 1u);
   EXPECT_EQ(U(secure["messages_refused"]["unbound_id"]), 4u);
+  EXPECT_EQ(secure["bus_kind"], "muster");  // said by no field: an older relay
+  EXPECT_FALSE(secure.contains("salt_master"));
+
+  // A Salt relay: its bus kind and its master, as the relays view shows them.
+  heartbeat->set_bus_kind("salt");
+  heartbeat->mutable_salt_master()->set_condition(wire::v1::SaltMasterState::KEY_REFUSED);
+  heartbeat->mutable_salt_master()->set_detail("<b>key refused</b>");
+  heartbeat->mutable_salt_master()->set_keys_accepted(5);
+  event.set_relay_id("relay-salt1");
+  event.set_datacenter("salt1");
+  ASSERT_TRUE(relays_->AddRaw("events", "event", event.SerializeAsString()).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get("/api/relays").json["relays"].size() == 3; },
+                      absl::Seconds(10)));
+  const nlohmann::json salt = Get("/api/relays").json["relays"][2];
+  EXPECT_EQ(salt["relay_id"], "relay-salt1");
+  EXPECT_EQ(salt["bus_kind"], "salt");
+  EXPECT_EQ(salt["salt_master"]["condition"], "KEY_REFUSED");
+  EXPECT_EQ(salt["salt_master"]["detail"], "<b>key refused</b>");
+  EXPECT_EQ(U(salt["salt_master"]["keys_accepted"]), 5u);
 
   HttpReply all = Get("/api/minions");
   ASSERT_EQ(all.status, 200);

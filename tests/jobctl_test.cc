@@ -259,7 +259,8 @@ TEST_F(JobctlTest, MinionsAndRelaysListTheInventory) {
   EXPECT_EQ(minions.output.find("db-1"), std::string::npos) << minions.output;
   EXPECT_NE(minions.output.find("4 of 4 minions"), std::string::npos) << minions.output;
   JobctlResult relays = Run({"relays"});
-  EXPECT_TRUE(RE2::PartialMatch(relays.output, R"(relay-dc1\s+dc1\s+yes)")) << relays.output;
+  EXPECT_TRUE(RE2::PartialMatch(relays.output, R"(relay-dc1\s+dc1\s+muster\s+yes)"))
+      << relays.output;
   // The player's heartbeat carries no security fields: an old or
   // insecure relay, shown loudly.
   EXPECT_NE(relays.output.find("INSECURE/unknown"), std::string::npos) << relays.output;
@@ -267,6 +268,82 @@ TEST_F(JobctlTest, MinionsAndRelaysListTheInventory) {
       << relays.output;
   JobctlResult json = Run({"--json", "relays"});
   EXPECT_NE(json.output.find("\"relay_id\":\"relay-dc1\""), std::string::npos) << json.output;
+}
+
+// A Salt relay (docs/PROTOCOL.md: RelayHeartbeat.bus_kind, salt_master)
+// whose master is down, and a delivery naming an expected minion the master
+// holds no key for (Delivery.unreachable): the API carries both, jobctl
+// relays shows the master loudly and jobctl status says which minion is
+// unreachable, while the counts stay what they are (it is missing).
+TEST_F(JobctlTest, ASaltRelaysMasterAndItsUnreachableMinionsAreShown) {
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  muster::wire::v1::RelayHeartbeat heartbeat;
+  heartbeat.set_started_at_ms(now - 60000);
+  heartbeat.set_interval_ms(5000);
+  heartbeat.set_secure(true);
+  heartbeat.set_bus_kind("salt");
+  muster::wire::v1::SaltMasterState* master = heartbeat.mutable_salt_master();
+  master->set_condition(muster::wire::v1::SaltMasterState::DOWN);
+  master->set_detail("request port 127.0.0.1:4506: Connection refused");
+  master->set_since_ms(now - 12000);
+  master->set_keys_accepted(3);
+  master->set_keys_pending(1);
+  master->set_returns_caught_up(2);
+  ASSERT_TRUE(player_->SendHeartbeat("dc2", now, heartbeat).ok());
+
+  std::string jid = SubmitJid({"submit", "web-*", "test.ping"});
+  ASSERT_TRUE(player_->Deliver("dc2", jid, 1, Delivery::DELIVERED, now, {"web-4"}).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return GetJob(jid).datacenters(1).delivered(); },
+                               absl::Seconds(10)));
+  v1::Job job = GetJob(jid);
+  const v1::DatacenterStatus& dc2 = job.datacenters(1);
+  EXPECT_EQ(dc2.datacenter(), "dc2");
+  EXPECT_EQ(dc2.unreachable(), 1u);
+  ASSERT_EQ(dc2.attempts_size(), 1);
+  EXPECT_EQ(dc2.attempts(0).unreachable(), 1u);
+  ASSERT_EQ(dc2.attempts(0).unreachable_ids_size(), 1);
+  EXPECT_EQ(dc2.attempts(0).unreachable_ids(0), "web-4");
+  EXPECT_EQ(job.datacenters(0).unreachable(), 0u);
+  EXPECT_EQ(dc2.completeness().missing(), 2u) << "unreachable minions stay missing";
+
+  v1::ListRelaysResponse listed;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->ListRelays(&context, v1::ListRelaysRequest(), &listed).ok());
+  ASSERT_EQ(listed.relays_size(), 2);
+  const v1::Relay& salt = listed.relays(1);
+  EXPECT_EQ(salt.relay_id(), "relay-dc2");
+  EXPECT_EQ(salt.bus_kind(), "salt");
+  EXPECT_EQ(salt.salt_master().condition(), v1::SaltMaster::DOWN);
+  EXPECT_EQ(salt.salt_master().keys_accepted(), 3u);
+  EXPECT_EQ(salt.salt_master().keys_pending(), 1u);
+  EXPECT_EQ(salt.salt_master().since_ms(), now - 12000);
+  EXPECT_EQ(listed.relays(0).bus_kind(), "muster") << "a relay too old to say";
+  EXPECT_FALSE(listed.relays(0).has_salt_master());
+
+  JobctlResult relays = Run({"relays"});
+  EXPECT_EQ(relays.exit_code, 0) << relays.output;
+  EXPECT_TRUE(RE2::PartialMatch(relays.output, R"(relay-dc2\s+dc2\s+salt\s+yes.*\s1 secure)"))
+      << relays.output;
+  EXPECT_TRUE(RE2::PartialMatch(
+      relays.output,
+      R"(  salt master DOWN for \d+\.\d s: request port 127\.0\.0\.1:4506: Connection refused, )"
+      R"(3 keys accepted, 1 pending, 2 returns caught up from its job cache\n)"))
+      << relays.output;
+  EXPECT_NE(relays.output.find("WARNING: the salt master of relay-dc2 is not UP"),
+            std::string::npos)
+      << relays.output;
+  JobctlResult json = Run({"--json", "relays"});
+  EXPECT_NE(json.output.find("\"bus_kind\":\"salt\""), std::string::npos) << json.output;
+  EXPECT_NE(json.output.find("\"condition\":\"DOWN\""), std::string::npos) << json.output;
+
+  JobctlResult status = Run({"status", jid});
+  EXPECT_NE(status.output.find("dc2: 1 unreachable (web-4): its bus cannot reach them"),
+            std::string::npos)
+      << status.output;
+  EXPECT_EQ(status.output.find("dc1: "), std::string::npos) << status.output;
+  JobctlResult status_json = Run({"status", "--json", jid});
+  EXPECT_NE(status_json.output.find("\"unreachable_ids\":[\"web-4\"]"), std::string::npos)
+      << status_json.output;
 }
 
 // jobctl keys, like salt-key: the records a relay wrote are listed with

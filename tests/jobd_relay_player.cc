@@ -63,25 +63,31 @@ absl::Status RelayPlayer::MinionsGone(const std::string& datacenter,
 
 absl::Status RelayPlayer::RelayHeartbeat(const std::string& datacenter, int64_t at_ms,
                                          uint32_t interval_ms) {
+  muster::wire::v1::RelayHeartbeat heartbeat;
+  heartbeat.set_started_at_ms(at_ms - 1000);
+  heartbeat.set_interval_ms(interval_ms);
+  heartbeat.set_minions_connected(7);
+  heartbeat.set_jobs_injected(3);
+  heartbeat.set_returns_forwarded(11);
+  heartbeat.set_malformed_frames(1);
+  heartbeat.set_malformed_entries(2);
+  heartbeat.set_version("test");
+  return SendHeartbeat(datacenter, at_ms, heartbeat);
+}
+
+absl::Status RelayPlayer::SendHeartbeat(const std::string& datacenter, int64_t at_ms,
+                                        const muster::wire::v1::RelayHeartbeat& heartbeat) {
   muster::wire::v1::RelayEvent event;
   event.set_relay_id(RelayId(datacenter));
   event.set_datacenter(datacenter);
   event.set_at_ms(at_ms);
-  auto* heartbeat = event.mutable_heartbeat();
-  heartbeat->set_started_at_ms(at_ms - 1000);
-  heartbeat->set_interval_ms(interval_ms);
-  heartbeat->set_minions_connected(7);
-  heartbeat->set_jobs_injected(3);
-  heartbeat->set_returns_forwarded(11);
-  heartbeat->set_malformed_frames(1);
-  heartbeat->set_malformed_entries(2);
-  heartbeat->set_version("test");
+  *event.mutable_heartbeat() = heartbeat;
   return AddEvents({event});
 }
 
 absl::Status RelayPlayer::Deliver(const std::string& datacenter, const std::string& jid,
                                   uint32_t attempt, muster::wire::v1::Delivery::Status status,
-                                  int64_t at_ms) {
+                                  int64_t at_ms, const std::vector<std::string>& unreachable) {
   muster::wire::v1::RelayEvent event;
   event.set_relay_id(RelayId(datacenter));
   event.set_datacenter(datacenter);
@@ -92,6 +98,7 @@ absl::Status RelayPlayer::Deliver(const std::string& datacenter, const std::stri
   delivery->set_status(status);
   delivery->set_at_ms(at_ms);
   delivery->set_messages(1);
+  for (const std::string& id : unreachable) delivery->add_unreachable(id);
   return AddEvents({event});
 }
 

@@ -32,9 +32,17 @@ class RelayPlayer {
                           const std::map<std::string, std::string>& grains, int64_t at_ms);
   absl::Status MinionsGone(const std::string& datacenter, const std::vector<std::string>& ids,
                            int64_t at_ms);
+  // A heartbeat of a Muster relay too old to name its bus kind or security.
   absl::Status RelayHeartbeat(const std::string& datacenter, int64_t at_ms, uint32_t interval_ms);
+  // `heartbeat` as relay-{datacenter}'s, e.g. a Salt relay's (bus_kind
+  // "salt", salt_master).
+  absl::Status SendHeartbeat(const std::string& datacenter, int64_t at_ms,
+                             const muster::wire::v1::RelayHeartbeat& heartbeat);
+  // A delivery report of one bus message, naming `unreachable` expected
+  // minions (a Salt relay's ids without an accepted key at its master).
   absl::Status Deliver(const std::string& datacenter, const std::string& jid, uint32_t attempt,
-                       muster::wire::v1::Delivery::Status status, int64_t at_ms);
+                       muster::wire::v1::Delivery::Status status, int64_t at_ms,
+                       const std::vector<std::string>& unreachable = {});
   // Return batches of at most `per_entry` returns, pipelined.
   absl::Status SendReturns(const std::string& datacenter,
                            const std::vector<muster::wire::v1::Return>& returns,

@@ -167,6 +167,42 @@ TEST_F(MetricsJobdTest, RelayHeartbeatAgeIsPerRelay) {
   EXPECT_LT(*dc2, *dc1);
 }
 
+// A Salt relay's master (RelayHeartbeat.salt_master) as gauges: up 0/1 and
+// its keys by state; a Muster relay has none of these series.
+TEST_F(MetricsJobdTest, ASaltRelaysMasterIsGaugedAndMusterRelaysHaveNoMasterSeries) {
+  ASSERT_TRUE(relays_->RelayHeartbeat("dc1", NowMs(), 5000).ok());
+  wire::v1::RelayHeartbeat heartbeat;
+  heartbeat.set_interval_ms(5000);
+  heartbeat.set_bus_kind("salt");
+  heartbeat.mutable_salt_master()->set_condition(wire::v1::SaltMasterState::DOWN);
+  heartbeat.mutable_salt_master()->set_keys_accepted(3);
+  heartbeat.mutable_salt_master()->set_keys_pending(1);
+  heartbeat.mutable_salt_master()->set_returns_caught_up(4);
+  ASSERT_TRUE(relays_->SendHeartbeat("salt1", NowMs(), heartbeat).ok());
+  const std::map<std::string, std::string> salt1 = {{"relay", "relay-salt1"},
+                                                    {"datacenter", "salt1"}};
+  ASSERT_TRUE(WaitForValue("muster_jobd_relay_salt_master_up", salt1, 0));
+  PromText text = Scrape();
+  EXPECT_EQ(text.families.at("muster_jobd_relay_salt_master_up").type, "gauge");
+  EXPECT_EQ(text.Value("muster_jobd_relay_salt_master_keys",
+                       {{"relay", "relay-salt1"}, {"datacenter", "salt1"}, {"state", "accepted"}}),
+            3);
+  EXPECT_EQ(text.Value("muster_jobd_relay_salt_master_keys",
+                       {{"relay", "relay-salt1"}, {"datacenter", "salt1"}, {"state", "pending"}}),
+            1);
+  EXPECT_EQ(text.Value("muster_jobd_relay_salt_master_keys",
+                       {{"relay", "relay-salt1"}, {"datacenter", "salt1"}, {"state", "rejected"}}),
+            0);
+  EXPECT_EQ(text.Value("muster_jobd_relay_salt_returns_caught_up_total", salt1), 4);
+  EXPECT_FALSE(text.Value("muster_jobd_relay_salt_master_up",
+                          {{"relay", "relay-dc1"}, {"datacenter", "dc1"}})
+                   .has_value());
+
+  heartbeat.mutable_salt_master()->set_condition(wire::v1::SaltMasterState::UP);
+  ASSERT_TRUE(relays_->SendHeartbeat("salt1", NowMs(), heartbeat).ok());
+  EXPECT_TRUE(WaitForValue("muster_jobd_relay_salt_master_up", salt1, 1));
+}
+
 TEST_F(MetricsJobdTest, ScrapeStillAnswersWhenRedisIsDown) {
   redis_.Stop();
   PromText text = Scrape();

@@ -174,6 +174,17 @@ TEST_F(SaltClusterTest, AMasterOfMastersReachesTheMinionsThroughASyndic) {
   }
 }
 
+TEST(SaltMasterTest, MasterThatExitsAtStartIsAnErrorWithItsLog) {
+  SaltMasterOptions options;
+  options.extra_config = {"worker_threads: [unclosed"};  // not YAML: Salt refuses to start
+  absl::StatusOr<std::unique_ptr<SaltMaster>> master =
+      SaltMaster::Start(MakeTempDir("salt-bad-master"), options);
+  ASSERT_FALSE(master.ok());
+  EXPECT_TRUE(absl::IsUnavailable(master.status())) << master.status();
+  EXPECT_NE(master.status().message().find("exited during start-up"), absl::string_view::npos)
+      << master.status();
+}
+
 TEST(SaltPythonPathTest, UnpacksSalt3006WithLooseVersionOnce) {
   absl::StatusOr<std::string> path = SaltPythonPath();
   ASSERT_TRUE(path.ok()) << path.status();

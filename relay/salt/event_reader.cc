@@ -25,16 +25,6 @@ constexpr absl::string_view kTagEnd = "\n\n";
 constexpr absl::string_view kJobPrefix = "salt/job/";
 constexpr size_t kReadChunk = 64 * 1024;
 
-std::vector<std::string> StringList(const json& map, const char* key) {
-  std::vector<std::string> out;
-  auto it = map.find(key);
-  if (it == map.end() || !it->is_array()) return out;
-  for (const json& item : *it) {
-    if (item.is_string()) out.push_back(item.get<std::string>());
-  }
-  return out;
-}
-
 std::string StringField(const json& map, const char* key) {
   auto it = map.find(key);
   return it != map.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -80,8 +70,8 @@ absl::StatusOr<bool> ParseEventBody(absl::string_view body, MasterEvent* out) {
     out->kind = MasterEvent::Kind::kPublish;
     out->publish.salt_jid = jid;
     out->publish.fun = StringField(*data, "fun");
-    out->publish.minions = StringList(*data, "minions");
-    out->publish.missing = StringList(*data, "missing");
+    out->publish.minions = StringListField(*data, "minions");
+    out->publish.missing = StringListField(*data, "missing");
     out->publish.stamp = StringField(*data, "_stamp");
     return true;
   }

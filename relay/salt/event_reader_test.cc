@@ -4,33 +4,33 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "gtest/gtest.h"
 #include "relay/salt/msgpack_codec.h"
+#include "relay/salt/test_files.h"
 
 namespace muster::relay::salt {
 namespace {
 
 using nlohmann::json;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // $TEST_TMPDIR is too long for a Unix socket path (108 bytes): /tmp.
+// The directory is removed when the test program exits.
 std::string TempSocketPath(const std::string& name) {
-  static const std::string dir = [] {
-    char pattern[] = "/tmp/salt_event_test_XXXXXX";
-    return std::string(::mkdtemp(pattern));
-  }();
-  std::string path = dir + "/" + name;
+  struct TempDir {
+    TempDir() {
+      char pattern[] = "/tmp/salt_event_test_XXXXXX";
+      path = ::mkdtemp(pattern);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string path;
+  };
+  static const TempDir dir;
+  std::string path = dir.path + "/" + name;
   ::unlink(path.c_str());
   return path;
 }

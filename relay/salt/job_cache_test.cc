@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "gtest/gtest.h"
@@ -52,9 +52,9 @@ TEST(ReadJobReturnsTest, BadOrMissingReturnFilesAreSkippedAndNamed) {
   const std::string cachedir = ::mkdtemp(pattern);
   auto dir = JobCacheDir(cachedir, kJid);
   ASSERT_TRUE(dir.ok());
-  ASSERT_EQ(std::system(("mkdir -p " + *dir + "/good " + *dir + "/bad " + *dir + "/running")
-                            .c_str()),
-            0);
+  for (const char* minion : {"good", "bad", "running"}) {
+    std::filesystem::create_directories(*dir + "/" + minion);
+  }
   std::ofstream(*dir + "/good/return.p", std::ios::binary)
       << EncodeMsgpack({{"return", {{"pid", 1}}}, {"retcode", 0}, {"success", true}});
   std::ofstream(*dir + "/bad/return.p", std::ios::binary) << std::string("\xdb\xff\xff", 3);
@@ -66,7 +66,7 @@ TEST(ReadJobReturnsTest, BadOrMissingReturnFilesAreSkippedAndNamed) {
   EXPECT_EQ(job->returns[0].fun, "");  // no .load.p
   ASSERT_EQ(job->errors.size(), 1u);
   EXPECT_NE(job->errors[0].find("bad/return.p"), std::string::npos);
-  std::system(("rm -rf " + cachedir).c_str());
+  std::filesystem::remove_all(cachedir);
 }
 
 }  // namespace

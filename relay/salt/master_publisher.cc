@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "relay/salt/msgpack_codec.h"
+#include "relay/salt/salt_return.h"
 #include "spdlog/spdlog.h"
 
 namespace muster::relay::salt {
@@ -23,16 +24,6 @@ constexpr int64_t kMaxReplyBytes = 16 << 20;
 int PollMs(absl::Duration left) {
   if (left <= absl::ZeroDuration()) return 0;
   return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(left)));
-}
-
-std::vector<std::string> StringList(const json& map, const char* key) {
-  std::vector<std::string> out;
-  auto it = map.find(key);
-  if (it == map.end() || !it->is_array()) return out;
-  for (const json& item : *it) {
-    if (item.is_string()) out.push_back(item.get<std::string>());
-  }
-  return out;
 }
 
 bool IsJidSuffixChar(char c) { return absl::ascii_isalnum(c) || c == '_' || c == '-'; }
@@ -123,8 +114,8 @@ absl::StatusOr<PublishResult> DecodePublishReply(const std::string& reply_bytes)
   }
   PublishResult result;
   result.salt_jid = jid->get<std::string>();
-  result.minions = StringList(*load, "minions");
-  result.missing = StringList(*load, "missing");
+  result.minions = StringListField(*load, "minions");
+  result.missing = StringListField(*load, "missing");
   return result;
 }
 

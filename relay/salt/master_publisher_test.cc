@@ -11,27 +11,24 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "relay/salt/msgpack_codec.h"
+#include "relay/salt/test_files.h"
 
 namespace muster::relay::salt {
 namespace {
 
 using nlohmann::json;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 TEST(IsSaltJidTest, AcceptsWhatSaltAcceptsAndASafeSuffix) {
   EXPECT_TRUE(IsSaltJid("20261206175037175538"));
-  EXPECT_TRUE(IsSaltJid("00000000000000001234_1"));
-  EXPECT_TRUE(IsSaltJid("00000000000000001234_12"));
-  EXPECT_FALSE(IsSaltJid("00000000000000001234_"));
-  EXPECT_FALSE(IsSaltJid("0000000000000000123_1"));
-  EXPECT_FALSE(IsSaltJid("0000000000000000123x_1"));
-  EXPECT_FALSE(IsSaltJid("00000000000000001234_1/../x"));
+  EXPECT_TRUE(IsSaltJid("20261206000000001234_1"));
+  EXPECT_TRUE(IsSaltJid("20261206000000001234_12"));
+  EXPECT_FALSE(IsSaltJid("20261206000000001234_"));
+  EXPECT_FALSE(IsSaltJid("2026120600000000123_1"));
+  EXPECT_FALSE(IsSaltJid("2026120600000000123x_1"));
+  EXPECT_FALSE(IsSaltJid("20261206000000001234_1/../x"));
+  // Salt's runners cannot show a jid whose digits 4-5 are not a month.
+  EXPECT_FALSE(IsSaltJid("12345678901234567890_1"));
+  EXPECT_FALSE(IsSaltJid("20260006000000001234_1"));
 }
 
 // The request bytes sent by a python REQ client that the real master
@@ -149,7 +146,7 @@ std::string KeyFile(const std::string& key) {
 
 PublishRequest Ping() {
   PublishRequest request;
-  request.salt_jid = "00000000000000000042_1";
+  request.salt_jid = "20261206000000000042_1";
   request.targets = {"m1"};
   request.fun = "test.ping";
   return request;

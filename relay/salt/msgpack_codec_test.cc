@@ -1,4 +1,5 @@
 #include "relay/salt/msgpack_codec.h"
+#include "relay/salt/test_files.h"
 
 #include <fstream>
 #include <random>
@@ -10,13 +11,6 @@ namespace muster::relay::salt {
 namespace {
 
 using nlohmann::json;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // The master's event stream captured from a real salt-master 3006.1: nine
 // {head, body} frames back to back.
@@ -144,8 +138,8 @@ TEST(DecodeMsgpackTest, RandomGarbageNeverCrashes) {
 
 TEST(ReadMsgpackFileTest, ReadsACapturedCacheFile) {
   auto value = ReadMsgpackFile(
-      "relay/salt/testdata/cache/jobs/6c/08e37dcd905ca9680833f4b20b1bc34bfea5601cfca73ce3ad3afbefceed90"
-      "/m1/return.p");
+      "relay/salt/testdata/cache/jobs/6c/"
+      "08e37dcd905ca9680833f4b20b1bc34bfea5601cfca73ce3ad3afbefceed90/m1/return.p");
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(*value, json({{"return", "hi"}, {"retcode", 3}, {"success", false}}));
 }

@@ -42,6 +42,17 @@ bool IntegerRetcode(const json& load, int* retcode) {
 
 }  // namespace
 
+std::vector<std::string> StringListField(const json& map, const char* key) {
+  std::vector<std::string> out;
+  if (!map.is_object()) return out;
+  auto it = map.find(key);
+  if (it == map.end() || !it->is_array()) return out;
+  for (const json& item : *it) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
 int DeriveRetcode(const json& load) {
   int retcode = 0;
   if (IntegerRetcode(load, &retcode)) return retcode;

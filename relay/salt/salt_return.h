@@ -46,6 +46,10 @@ struct SaltPublishEvent {
 // 0. A dict retcode (multi-function jobs) gives its largest value.
 int DeriveRetcode(const nlohmann::json& load);
 
+// The strings of list field `key` of map `map` (non-strings skipped; empty
+// when absent or not a list): "minions", "missing" in Salt's loads.
+std::vector<std::string> StringListField(const nlohmann::json& map, const char* key);
+
 // Builds a SaltReturn from a decoded return load. `salt_jid` and
 // `minion_id` come from the caller (the event tag, or the cache path) and
 // win over the load's own "jid"/"id"; InvalidArgument when the load is not

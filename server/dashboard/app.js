@@ -192,22 +192,38 @@ function jobPage(jid) {
     return a ? n(a.started_at_ms) : n(job.created_at_ms);
   }
 
-  // The delivery cell: the latest attempt sent to the datacenter, then,
-  // after a retry, one line per attempt (sent or not, delivered when).
+  // "3 unreachable (e.g. a, b, c)" for a delivery whose bus said it cannot
+  // reach some expected minions (they stay missing); "" when none.
+  function unreachable(a) {
+    const count = n(a && a.unreachable);
+    if (!count) return "";
+    const ids = (a.unreachable_ids || []).slice(0, 5);
+    const sample = ids.length ? ` (${ids.length < count ? "e.g. " : ""}${ids.map(esc).join(", ")})` : "";
+    return `<span class="warn" title="the datacenter's bus cannot reach them (Salt: no accepted key at the salt-master); they stay missing">${count} unreachable${sample}</span>`;
+  }
+
+  // The delivery cell: the latest attempt sent to the datacenter (with its
+  // unreachable minions), then, after a retry, one line per attempt (sent
+  // or not, delivered when).
   function delivery(d) {
-    const latest = d.delivered ? "delivered +" + Math.max(0, n(d.delivered_at_ms) - attemptStart(d.delivery_attempt)) +
+    let latest = d.delivered ? "delivered +" + Math.max(0, n(d.delivered_at_ms) - attemptStart(d.delivery_attempt)) +
       " ms (" + esc(d.relay_id) + ")"
       : d.expired_at_relay ? '<span class="warn">expired at relay</span>'
       : d.interrupted_at_relay ? '<span class="warn">interrupted at relay (may have reached minions)</span>'
       : '<span class="warn">not delivered</span>';
+    if (n(d.unreachable)) {
+      const sent = (d.attempts || []).find(a => n(a.attempt) === n(d.delivery_attempt));
+      latest += `<div data-k="unreachable">${unreachable(sent || { unreachable: d.unreachable })}</div>`;
+    }
     if ((job.attempts || []).length < 2) return latest;
     const rows = (d.attempts || []).map(a => {
       const at = Math.max(0, n(a.at_ms) - attemptStart(a.attempt));
-      const what = a.status === "NOT_SENT" ? "not sent"
+      let what = a.status === "NOT_SENT" ? "not sent"
         : a.status === "DELIVERED" ? `${n(a.asked)} asked, delivered +${at} ms (${esc(a.relay_id)})`
         : a.status === "EXPIRED" ? `${n(a.asked)} asked, <span class="warn">expired at relay</span>`
         : a.status === "INTERRUPTED" ? `${n(a.asked)} asked, <span class="warn">interrupted at relay</span>`
         : `${n(a.asked)} asked, <span class="warn">not delivered</span>`;
+      if (n(a.unreachable)) what += ", " + unreachable(a);
       return `<div class="muted" data-attempt="${n(a.attempt)}">attempt ${n(a.attempt)}: ${what}</div>`;
     });
     return `${latest} [attempt ${n(d.delivery_attempt)}]${rows.join("")}`;
@@ -333,10 +349,30 @@ function relaySecurityCells(r) {
   const refusedCell = refused > 0
     ? `<span class="warn" title="${esc(details)}">${refused}</span><div class="muted small">${esc(details)}</div>`
     : "0";
-  const pending = n(r.keys_pending);
+  // A Salt relay's minion keys are its master's (accepted with salt-key).
+  const pending = r.bus_kind === "salt" && r.salt_master ? n(r.salt_master.keys_pending) : n(r.keys_pending);
   return `<td class="num refused">${refusedCell}</td>
     <td class="num">${pending > 0 ? `<span class="warn">${pending}</span>` : "0"}</td>
     <td>${r.secure === true ? "secure" : '<span class="insecure">INSECURE/unknown</span>'}</td>`;
+}
+
+// The bus cell: "muster", or "salt" with its master's condition and keys
+// (loud when the master is not UP).
+function relayBusCell(r) {
+  const kind = r.bus_kind || "muster";
+  if (kind !== "salt") return `<td data-k="bus">${esc(kind)}</td>`;
+  const m = r.salt_master;
+  if (!m) return '<td data-k="bus">salt <span class="warn">master not reported</span></td>';
+  const condition = m.condition === "UP" ? "UP" : m.condition === "DOWN" ? "DOWN"
+    : m.condition === "KEY_REFUSED" ? "KEY_REFUSED (refuses the relay's key)" : "UNKNOWN";
+  const since = m.condition !== "UP" && n(m.since_ms) ? " for " + fmtAge(m.since_ms).replace(/ ago$/, "") : "";
+  const keys = [`${n(m.keys_accepted)} keys accepted`];
+  if (n(m.keys_pending)) keys.push(`${n(m.keys_pending)} pending`);
+  if (n(m.keys_rejected)) keys.push(`${n(m.keys_rejected)} rejected`);
+  if (n(m.returns_caught_up)) keys.push(`${n(m.returns_caught_up)} returns caught up`);
+  const state = m.condition === "UP" ? "master UP" : `<span class="insecure">master ${esc(condition)}${esc(since)}</span>`;
+  const detail = m.detail ? `<div class="muted small">${esc(m.detail)}</div>` : "";
+  return `<td data-k="bus">salt · ${state}<div class="muted small">${keys.join(", ")}</div>${detail}</td>`;
 }
 
 function fleetPage() {
@@ -345,7 +381,8 @@ function fleetPage() {
   let query = hashParams().get("q") || "";
   view.innerHTML = `<h1>Relays</h1>
     <div id="relays-insecure"></div>
-    <table id="relays"><thead><tr><th>relay</th><th>datacenter</th><th>alive</th><th>last heartbeat</th><th class="num">minions</th>
+    <div id="relays-salt-down"></div>
+    <table id="relays"><thead><tr><th>relay</th><th>datacenter</th><th>bus</th><th>alive</th><th>last heartbeat</th><th class="num">minions</th>
       <th class="num">jobs injected</th><th class="num">returns forwarded</th><th class="num">spool</th><th class="num">malformed</th>
       <th class="num">refused</th><th class="num">keys pending</th><th>security</th></tr></thead>
       <tbody id="relays-body"></tbody></table>
@@ -374,16 +411,21 @@ function fleetPage() {
       const relays = await api("/api/relays");
       if (gen !== generation) return false;
       setHtml("relays-body", (relays.relays || []).map(r => `<tr data-relay="${esc(r.relay_id)}"><td>${esc(r.relay_id)}</td><td>${esc(r.datacenter)}</td>
-        <td>${r.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(r.last_heartbeat_ms)}</td>
+        ${relayBusCell(r)}<td>${r.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(r.last_heartbeat_ms)}</td>
         <td class="num">${n(r.minions_connected)}</td><td class="num">${n(r.jobs_injected)}</td>
         <td class="num">${n(r.returns_forwarded)}</td><td class="num">${n(r.spool_depth)}</td>
         <td class="num">${n(r.malformed_dropped)}</td>${relaySecurityCells(r)}</tr>`).join("") ||
-        '<tr><td colspan="12" class="muted">no relay has reported</td></tr>');
+        '<tr><td colspan="13" class="muted">no relay has reported</td></tr>');
       const insecure = (relays.relays || []).filter(r => r.secure !== true);
       setHtml("relays-insecure", insecure.length === 0 ? "" :
         `<p class="banner-insecure">INSECURE: ${insecure.map(r => esc(r.relay_id)).join(", ")}
          ${insecure.length === 1 ? "runs" : "run"} without security (started with --insecure, or too old to say):
          dispatches are not verified and the bus is not encrypted.</p>`);
+      const saltDown = (relays.relays || []).filter(r => r.bus_kind === "salt" &&
+                                                        !(r.salt_master && r.salt_master.condition === "UP"));
+      setHtml("relays-salt-down", saltDown.length === 0 ? "" :
+        `<p class="banner-insecure">SALT MASTER NOT UP behind ${saltDown.map(r => esc(r.relay_id)).join(", ")}:
+         dispatches to ${saltDown.length === 1 ? "its datacenter are" : "their datacenters are"} retried until their deadline, then their minions stay missing.</p>`);
       const q = query;
       let minions;
       try {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Muster demo cluster on loopback: Redis, jobd, three relays (dc1..dc3),
 # real minion processes and fleetsim's virtual minions (a few in dc3 never
-# answer), then two jobs shown live with their completeness.
+# answer), and a Salt datacenter (salt1: a real salt-master 3006.1 with three
+# salt-minions, tools/saltlab, and a relay with --bus=salt beside it); then
+# jobs shown live with their completeness.
 #
 # Secure, as docs/SECURITY.md asks of an installation: Redis with ACL users
 # (tools/redis_acl: the default user off, jobd and relay-<dc> each logged
@@ -13,8 +15,10 @@
 # (--bootstrap_token_file) and jobctl finds both through MUSTER_TLS_CA and
 # MUSTER_TOKEN_FILE.
 #
-# usage: demo_cluster.sh BIN_DIR [--once] [--fleet N] [--insecure]
-#   BIN_DIR holds jobd, relayd, minion, fleetsim, jobctl, redis_acl.
+# usage: demo_cluster.sh BIN_DIR [--once] [--fleet N] [--insecure] [--no_salt]
+#   BIN_DIR holds jobd, relayd, minion, fleetsim, jobctl, redis_acl, saltlab
+#   (with saltlab.runfiles).
+#   --no_salt   no Salt datacenter
 #   --once      stop everything after the jobs (scripted runs, CI)
 #   --fleet     virtual minions per datacenter (default 2000)
 #   --insecure  no Redis users, signatures, CURVE, TLS or tokens (development only)
@@ -26,17 +30,20 @@ shift
 once=0
 fleet=2000
 insecure=0
+salt=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --once) once=1 ;;
     --fleet) fleet=$2; shift ;;
     --insecure) insecure=1 ;;
+    --no_salt) salt=0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 silent=5           # virtual minions in dc3 that never answer
 real_per_dc=2      # real minion processes per datacenter
+salt_minions=(salt-1.salt1.example.com salt-2.salt1.example.com salt-3.salt1.example.com)
 
 work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/muster-demo.XXXXXX")
 pids=()
@@ -93,7 +100,7 @@ relay_security() { echo --insecure; }
 minion_security() { echo --insecure; }
 if [ "$insecure" -eq 0 ]; then
   mkdir -m 700 "$users"
-  "$bin/redis_acl" --dir="$users" --datacenters=dc1,dc2,dc3 --admin >/dev/null ||
+  "$bin/redis_acl" --dir="$users" --datacenters=dc1,dc2,dc3,salt1 --admin >/dev/null ||
     { echo "redis_acl failed"; exit 1; }
   redis_security=(--aclfile "$users/users.acl")
   # redis-cli reads the password from $REDISCLI_AUTH, not its command line.
@@ -135,6 +142,11 @@ if [ "$insecure" -eq 1 ]; then
   jobctl="$work/jobctl"
 fi
 echo "== starting the cluster in $work"
+if [ "$salt" -eq 1 ]; then
+  # Salt takes a while to start: first, so it comes up beside the rest.
+  start saltlab "$bin/saltlab" --dir="$work/salt1" \
+    --minions="$(IFS=,; echo "${salt_minions[*]}")" --grains=role=web,os=debian,dc=salt1
+fi
 # A port found free can be taken by another program before redis binds it:
 # then redis exits at once, and the demo tries another port (3 tries).
 for try in 1 2 3; do
@@ -208,6 +220,22 @@ for dc in dc1 dc2 dc3; do
     --heartbeat_interval_ms=2000 "${silent_args[@]}" "${fleet_flags[@]}"
 done
 total=$(( 3 * (fleet + real_per_dc) ))
+if [ "$salt" -eq 1 ]; then
+  echo "waiting for the salt-master and its ${#salt_minions[@]} salt-minions (tools/saltlab)..."
+  if ! wait_until 240 grep -q "^saltlab ready" "$work/saltlab.log"; then
+    echo "Salt did not start; its log ($work/saltlab.log) ends:"; tail -n 30 "$work/saltlab.log"
+    exit 1
+  fi
+  master_config=$(grep -o 'master_config=[^ ]*' "$work/saltlab.log" | head -1 | cut -d= -f2)
+  mkdir -p "$work/salt1/relay"
+  mapfile -t relay_flags < <(relay_security salt1)
+  start relay-salt1 "$bin/relayd" --datacenter=salt1 --bus=salt \
+    --salt_master_config="$master_config" --redis="127.0.0.1:$redis_port" \
+    --state_dir="$work/salt1/relay" --heartbeat_interval_ms=1000 \
+    --salt_catch_up_interval_ms=2000 "${relay_flags[@]}"
+  echo "relay-salt1 bus=salt beside the salt-master $master_config"
+  total=$(( total + ${#salt_minions[@]} ))
+fi
 echo "waiting for $total minions to report through their relays..."
 count_minions() {
   "$jobctl" minions --json --limit=1 | grep -o '"total":"\?[0-9]*' | grep -o '[0-9]*$'
@@ -257,6 +285,18 @@ echo
 echo "== the output of two minions of job 2"
 "$jobctl" returns "$jid2" --limit=2
 echo
+if [ "$salt" -eq 1 ]; then
+  echo "== job 3: the Salt datacenter: Salt's own grains.item through the salt-master"
+  "$jobctl" submit 'salt-*' grains.item os saltversion --timeout=30s --wait
+  code=$?
+  if [ "$code" -ne 0 ]; then
+    echo "DEMO CHECK FAILED: job 3 should end COMPLETE on the ${#salt_minions[@]} salt-minions (exit $code)"
+    status=1
+  fi
+  jid3=$("$jobctl" list --json --limit=1 | grep -o '"jid":"[0-9]*"' | head -1 | grep -o '[0-9]\{20\}')
+  "$jobctl" returns "$jid3" --limit=2
+  echo
+fi
 if [ "$insecure" -eq 0 ]; then
   echo "== access control: tokens for 'operator' and 'viewer' (policy $work/policy.json)"
   (umask 077
@@ -306,6 +346,7 @@ The cluster keeps running. In another terminal:
   $jobctl status $jid1 --all
   $jobctl retry $jid1 --wait
   $jobctl submit --type=grain 'role:db' cmd.run 'uptime' --wait
+  $jobctl submit 'salt-*' cmd.run 'uptime' --wait        (the Salt datacenter)
   $jobctl minions 'vm-0000*'
   $jobctl relays
 Dashboard: $dashboard_url/#/job/$jid1

@@ -7,7 +7,7 @@ root="${TEST_SRCDIR}/muster"
 bin="${TEST_TMPDIR}/bin"
 mkdir -p "$bin"
 for b in server/jobd relay/relayd minion/minion minion/fleetsim client/jobctl \
-  tools/redis_acl/redis_acl; do
+  tools/redis_acl/redis_acl tools/saltlab/saltlab; do
   ln -sf "$root/$b" "$bin/$(basename "$b")"
 done
 out="${TEST_TMPDIR}/demo.out"

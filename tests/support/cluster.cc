@@ -263,7 +263,9 @@ absl::Status Cluster::StartSaltDatacenter(Datacenter& dc) {
         "datacenter ", dc.options.name, ": a Salt datacenter has salt-minions only"));
   }
   std::string dir = absl::StrCat(dir_, "/salt-", dc.options.name);
-  absl::StatusOr<std::unique_ptr<SaltMaster>> master = SaltMaster::Start(dir);
+  SaltMasterOptions master_options;
+  master_options.extra_config = dc.options.salt_master_config;
+  absl::StatusOr<std::unique_ptr<SaltMaster>> master = SaltMaster::Start(dir, master_options);
   if (!master.ok()) return master.status();
   dc.salt_master = std::move(*master);
   for (const std::string& id : dc.options.salt_minion_ids) {

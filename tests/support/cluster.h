@@ -84,6 +84,8 @@ struct DatacenterOptions {
   // grains (plus Salt's own).
   std::vector<std::string> salt_minion_ids;
   std::map<std::string, std::string> salt_grains = {{"role", "web"}};
+  // Raw YAML lines appended to the salt-master's config (e.g. file_roots).
+  std::vector<std::string> salt_master_config;
   bool salt() const { return !salt_minion_ids.empty(); }
 };
 

@@ -77,33 +77,39 @@ std::string CurrentUser() {
   return entry != nullptr ? std::string(entry->pw_name) : absl::StrCat(geteuid());
 }
 
-// Stops a process group led by `process`: SIGTERM to every member, SIGKILL
-// to all when the leader or any member outlives `grace`. Returns once the
-// leader is reaped and no member is alive (orphaned members are reaped by
-// init).
-void StopGroup(ChildProcess& process, absl::Duration grace) {
-  if (!process.running()) return;
-  pid_t group = process.pid();
+// Stops process group `*group` led by `process`: SIGTERM to every member,
+// SIGKILL to all when the leader or any member outlives `grace`. Returns
+// once the leader is reaped and no member is alive (orphaned members are
+// reaped by init), also when the leader had already exited on its own;
+// then sets `*group` to -1 so a later call cannot signal a reused id.
+void StopGroup(ChildProcess& process, pid_t* group, absl::Duration grace) {
+  if (*group <= 0) return;
+  pid_t pgid = *group;
+  auto group_gone = [pgid] { return LiveProcessesInGroup(pgid).empty(); };
   absl::Time deadline = absl::Now() + grace;
-  kill(-group, SIGCONT);
-  kill(-group, SIGTERM);
-  if (!process.Wait(grace).ok()) {
-    kill(-group, SIGKILL);
+  if (process.running() || !group_gone()) {
+    kill(-pgid, SIGCONT);
+    kill(-pgid, SIGTERM);
+  }
+  if (process.running() && !process.Wait(grace).ok()) {
+    kill(-pgid, SIGKILL);
     process.Kill();
   }
-  auto group_gone = [group] { return LiveProcessesInGroup(group).empty(); };
   if (!WaitFor(group_gone, std::max(deadline - absl::Now(), absl::ZeroDuration()))) {
-    kill(-group, SIGKILL);
+    kill(-pgid, SIGKILL);
     WaitFor(group_gone, absl::Seconds(5));
   }
+  *group = -1;
 }
 
-void KillGroup(ChildProcess& process) {
-  if (!process.running()) return;
-  pid_t group = process.pid();
-  kill(-group, SIGKILL);
+// SIGKILL to every member of `*group`, then as StopGroup.
+void KillGroup(ChildProcess& process, pid_t* group) {
+  if (*group <= 0) return;
+  pid_t pgid = *group;
+  kill(-pgid, SIGKILL);
   process.Kill();
-  WaitFor([group] { return LiveProcessesInGroup(group).empty(); }, absl::Seconds(10));
+  WaitFor([pgid] { return LiveProcessesInGroup(pgid).empty(); }, absl::Seconds(10));
+  *group = -1;
 }
 
 // Runs `argv` to completion with stdout and stderr to `log_path`; returns
@@ -113,9 +119,10 @@ absl::StatusOr<int> RunToExit(const std::vector<std::string>& argv, const std::s
   ChildProcess process;
   absl::Status started = process.Start(argv, log_path);
   if (!started.ok()) return started;
+  pid_t group = process.pid();
   absl::StatusOr<int> code = process.Wait(timeout);
   if (!code.ok()) {
-    KillGroup(process);
+    KillGroup(process, &group);
     return absl::DeadlineExceededError(
         absl::StrCat(argv[0], " ", argv.size() > 1 ? argv[1] : "", " still running after ",
                      absl::FormatDuration(timeout)));
@@ -381,6 +388,7 @@ absl::Status SaltMaster::Launch() {
   argv.insert(argv.end(), {"-c", config_dir()});
   absl::Status started = process_.Start(argv, stdout_path());
   if (!started.ok()) return started;
+  group_ = process_.pid();
   std::string event_bus = sock_dir() + "/master_event_pub.ipc";
   bool exited = false;
   bool ready = WaitFor(
@@ -390,13 +398,13 @@ absl::Status SaltMaster::Launch() {
       },
       kMasterStartTimeout);
   if (exited) {
-    StopGroup(process_, kStopGrace);  // its children, if any
+    StopGroup(process_, &group_, kStopGrace);  // its children, if any
     return absl::UnavailableError(absl::StrCat("salt-master in ", dir_,
                                                " exited during start-up (ret_port ", ret_port_,
                                                ")\n", LogTail()));
   }
   if (!ready) {
-    StopGroup(process_, kStopGrace);
+    StopGroup(process_, &group_, kStopGrace);
     return absl::DeadlineExceededError(absl::StrCat(
         "salt-master in ", dir_, " not ready (ret_port ", ret_port_, " accepting and ", event_bus,
         " present) after ", absl::FormatDuration(kMasterStartTimeout), "\n", LogTail()));
@@ -404,9 +412,9 @@ absl::Status SaltMaster::Launch() {
   return absl::OkStatus();
 }
 
-void SaltMaster::Stop() { StopGroup(process_, kStopGrace); }
+void SaltMaster::Stop() { StopGroup(process_, &group_, kStopGrace); }
 
-void SaltMaster::Kill() { KillGroup(process_); }
+void SaltMaster::Kill() { KillGroup(process_, &group_); }
 
 absl::Status SaltMaster::Restart() {
   Stop();
@@ -477,12 +485,14 @@ absl::Status SaltMinion::Launch() {
   ClearSocketDir(sock_dir());
   std::vector<std::string> argv = SaltEntryCommand(*python_path, "salt-minion", "salt_minion");
   argv.insert(argv.end(), {"-c", config_dir()});
-  return process_.Start(argv, stdout_path());
+  absl::Status started = process_.Start(argv, stdout_path());
+  if (started.ok()) group_ = process_.pid();
+  return started;
 }
 
-void SaltMinion::Stop() { StopGroup(process_, kStopGrace); }
+void SaltMinion::Stop() { StopGroup(process_, &group_, kStopGrace); }
 
-void SaltMinion::Kill() { KillGroup(process_); }
+void SaltMinion::Kill() { KillGroup(process_, &group_); }
 
 absl::Status SaltMinion::Restart() {
   Stop();
@@ -569,12 +579,14 @@ absl::Status SaltSyndic::Launch() {
   ClearSocketDir(dir_ + "/sock");
   std::vector<std::string> argv = SaltEntryCommand(*python_path, "salt-syndic", "salt_syndic");
   argv.insert(argv.end(), {"-c", config_dir()});
-  return process_.Start(argv, stdout_path());
+  absl::Status started = process_.Start(argv, stdout_path());
+  if (started.ok()) group_ = process_.pid();
+  return started;
 }
 
-void SaltSyndic::Stop() { StopGroup(process_, kStopGrace); }
+void SaltSyndic::Stop() { StopGroup(process_, &group_, kStopGrace); }
 
-void SaltSyndic::Kill() { KillGroup(process_); }
+void SaltSyndic::Kill() { KillGroup(process_, &group_); }
 
 absl::Status SaltSyndic::Restart() {
   Stop();
@@ -643,30 +655,37 @@ absl::StatusOr<std::string> RunSalt(const SaltMaster& master, const std::string&
 
 namespace {
 
-// Pings `ids` in rounds from one process until all answer or the deadline.
-// A fresh LocalClient after an error: the master may have restarted and
-// rewritten the root key the old one read.
+// Waits until the master has accepted every id's key (files in pki_dir, no
+// load on the master: before that the master answers "No minions matched"
+// at once; skipped when pki is "", a Master of Masters), then pings them in rounds of at least 0.5 s until each has
+// answered one round (a loaded machine can take longer than a round's 3 s
+// for some) or the deadline. A fresh LocalClient after an error: the master may have
+// restarted and rewritten the root key the old one read.
 constexpr char kWaitForMinionsPython[] = R"(
-import sys, time
+import os, sys, time
 import salt.client
-conf, ids, deadline = sys.argv[1], sys.argv[2].split(","), time.time() + float(sys.argv[3])
+conf, pki, ids = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+deadline = time.time() + float(sys.argv[4])
 answered, client = {}, None
 while True:
+    round_start = time.time()
     try:
-        if client is None:
-            client = salt.client.LocalClient(c_path=conf)
-        returns = client.cmd(ids, "test.ping", tgt_type="list", timeout=2, gather_job_timeout=1)
-        answered = {i: returns.get(i) is True for i in ids}
-        print("round at %.1f s: %s" % (time.time(), answered), flush=True)
-        if all(answered.values()):
-            sys.exit(0)
+        if not pki or all(os.path.exists(os.path.join(pki, "minions", i)) for i in ids):
+            if client is None:
+                client = salt.client.LocalClient(c_path=conf)
+            returns = client.cmd(ids, "test.ping", tgt_type="list", timeout=3,
+                                 gather_job_timeout=1)
+            answered = {i: answered.get(i) or returns.get(i) is True for i in ids}
+            print("round at %.1f: %s" % (round_start, answered), flush=True)
+            if all(answered.values()):
+                sys.exit(0)
     except Exception as error:
         print("round failed: %r" % (error,), flush=True)
         client = None
-        time.sleep(0.5)
     if time.time() >= deadline:
         print("MISSING " + ",".join(i for i in ids if not answered.get(i)), flush=True)
         sys.exit(3)
+    time.sleep(max(0.0, (0.5 if client else 0.1) - (time.time() - round_start)))
 )";
 
 }  // namespace
@@ -680,7 +699,11 @@ absl::Status WaitForSaltMinions(const SaltMaster& master, const std::vector<std:
   if (log_dir.empty()) return absl::InternalError("cannot make a temp dir for a Salt ping");
   std::string log_path = log_dir + "/wait.log";
   std::vector<std::string> argv = SaltPythonCommand(*python_path, kWaitForMinionsPython);
-  argv.insert(argv.end(), {master.config_path(), absl::StrJoin(ids, ","),
+  // A Master of Masters holds no key of its syndics' minions: "" skips
+  // the key check.
+  argv.insert(argv.end(), {master.config_path(),
+                           master.order_masters() ? std::string() : master.pki_dir(),
+                           absl::StrJoin(ids, ","),
                            absl::StrCat(absl::ToDoubleSeconds(timeout))});
   // The script keeps its own deadline; the margin covers its start and a
   // last round.

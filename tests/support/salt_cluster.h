@@ -9,11 +9,13 @@
 // directory (log_path) and their stdout/stderr to another (stdout_path), so a
 // failing test can print both.
 //
-// Start-up on 2 shared cores: the master's ret_port opens in about 5 s, its
-// request workers load Salt's modules for several more seconds (requests
-// queue in ZeroMQ meanwhile), and minions started at the same time as the
-// master answer test.ping 12-20 s after the start. WaitForSaltMinions is
-// the way to know they are there.
+// Start-up on 2 cores (measured 2026-12-06): unpacking and byte-compiling
+// Salt takes ~4 s once per process; the master's ret_port opens ~1 s after
+// its start, its three request workers load Salt's modules for several
+// seconds more (requests queue in ZeroMQ meanwhile); two minions answer
+// test.ping ~14 s after the test starts on a quiet machine, 40-60 s when
+// other builds share the cores, and ~15-40 s after a master restart.
+// WaitForSaltMinions is the way to know they are there.
 #ifndef MUSTER_TESTS_SUPPORT_SALT_CLUSTER_H_
 #define MUSTER_TESTS_SUPPORT_SALT_CLUSTER_H_
 
@@ -83,10 +85,12 @@ class SaltMaster {
   // paths would not fit in sun_path; the event bus is master_event_pub.ipc.
   std::string sock_dir() const;
   std::string user() const { return user_; }
+  bool order_masters() const { return options_.order_masters; }
   // The root_dir the config names: dir, or the short symlink to it
   // (sock_dir()). Salt prefixes every path option that is not under it.
   std::string root_dir() const { return root_; }
-  // The leader of the master's process group (its pgid), -1 when stopped.
+  // The leader of the master's process group (its pgid), -1 when stopped
+  // or killed.
   pid_t pid() const { return process_.pid(); }
   // Salt's own log (log_level_logfile info).
   std::string log_path() const;
@@ -114,6 +118,7 @@ class SaltMaster {
   int ret_port_ = 0;
   int publish_port_ = 0;
   ChildProcess process_;
+  pid_t group_ = -1;  // process_'s group while any member may be alive
 };
 
 struct SaltMinionOptions {
@@ -159,6 +164,7 @@ class SaltMinion {
   std::string root_;
   std::string alias_parent_;  // holds that symlink; removed with this
   ChildProcess process_;
+  pid_t group_ = -1;  // process_'s group while any member may be alive
 };
 
 // A salt-syndic beside a lower master, joining it to a Master of Masters
@@ -206,6 +212,7 @@ class SaltSyndic {
   std::string root_;  // the same directory as the config names it (under lower.root_dir())
   std::string id_;
   ChildProcess process_;
+  pid_t group_ = -1;  // process_'s group while any member may be alive
 };
 
 // What a Salt CLI run ended with: its exit code and both outputs.
@@ -237,7 +244,9 @@ absl::StatusOr<std::string> RunSalt(const SaltMaster& master, const std::string&
 // minions connected), or `timeout`. Pings from one Python process with
 // Salt's LocalClient (2 s per round), so a round that misses costs
 // seconds, not the CLI's start-up and gather_job_timeout. DeadlineExceeded
-// names the ids that never answered and the master's key lists.
+// names the ids that never answered and the master's key lists. On a
+// Master of Masters (order_masters) the minions' keys are on the lower
+// masters: it pings from the start, through the syndics.
 absl::Status WaitForSaltMinions(const SaltMaster& master, const std::vector<std::string>& ids,
                                 absl::Duration timeout = absl::Seconds(120));
 
