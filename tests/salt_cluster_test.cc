@@ -2,7 +2,8 @@
 // salt-master and two real salt-minions with different grains answer
 // test.ping and a grain-targeted cmd.run through Salt's own CLI, answer
 // again after the master is SIGKILLed and restarted, and leave no process
-// of any of their groups behind.
+// of any of their groups behind; a Master of Masters reaches them through a
+// salt-syndic beside their master.
 #include "tests/support/salt_cluster.h"
 
 #include <sys/types.h>
@@ -118,6 +119,54 @@ TEST_F(SaltClusterTest, MinionsAnswerBeforeAndAfterTheMasterIsKilledAndRestarted
           absl::ToDoubleSeconds(absl::Now() - restarted));
   ASSERT_NO_FATAL_FAILURE(ExpectPingFromAll());
 
+  minions_.clear();
+  master_.reset();
+  for (pid_t group : groups_) {
+    EXPECT_TRUE(LiveProcessesInGroup(group).empty()) << "process group " << group;
+  }
+}
+
+// A Master of Masters with a syndic beside the test's master: the lower
+// master's minions answer a job published on the MoM, again after the
+// syndic is SIGKILLed and restarted; every group is gone at the end.
+TEST_F(SaltClusterTest, AMasterOfMastersReachesTheMinionsThroughASyndic) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  SaltMasterOptions mom_options;
+  mom_options.order_masters = true;
+  absl::StatusOr<std::unique_ptr<SaltMaster>> mom =
+      SaltMaster::Start(MakeTempDir("salt-mom") + "/mom", mom_options);
+  ASSERT_TRUE(mom.ok()) << mom.status();
+  groups_.push_back((*mom)->pid());
+  absl::StatusOr<std::unique_ptr<SaltSyndic>> syndic = SaltSyndic::Start(*master_, **mom, "syndic");
+  ASSERT_TRUE(syndic.ok()) << syndic.status();
+  groups_.push_back((*syndic)->pid());
+  absl::Status answered = WaitForSaltMinions(**mom, {"web-1", "db-1"}, absl::Seconds(180));
+  ASSERT_TRUE(answered.ok()) << answered << "\n" << (*syndic)->LogTail() << "\n" << (*mom)->LogTail();
+
+  // '*-1': the minions, not the syndic's own key on the MoM.
+  const std::vector<std::string> ping = {"*-1", "test.ping", "--out=json", "--static"};
+  absl::StatusOr<SaltCliResult> out = RunSaltCli(**mom, "salt_main", ping);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->exit_code, 0) << out->err;
+  EXPECT_EQ(ParseJson(out->out), json({{"web-1", true}, {"db-1", true}})) << out->out;
+
+  pid_t killed_group = (*syndic)->pid();
+  (*syndic)->Kill();
+  EXPECT_FALSE((*syndic)->running());
+  EXPECT_TRUE(LiveProcessesInGroup(killed_group).empty());
+  ASSERT_TRUE((*syndic)->Restart().ok());
+  groups_.push_back((*syndic)->pid());
+  answered = WaitForSaltMinions(**mom, {"web-1", "db-1"}, absl::Seconds(120));
+  ASSERT_TRUE(answered.ok()) << answered << "\n" << (*syndic)->LogTail();
+
+  // A CLI that fails is a result with its exit code, not an error.
+  absl::StatusOr<SaltCliResult> refused = RunSaltCli(**mom, "salt_main", {"--no-such-option"});
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_NE(refused->exit_code, 0);
+  EXPECT_FALSE(refused->err.empty());
+
+  syndic->reset();
+  mom->reset();
   minions_.clear();
   master_.reset();
   for (pid_t group : groups_) {

@@ -375,6 +375,7 @@ absl::Status SaltMaster::WriteConfig() const {
       // of the event bus can catch up from it after a gap.
       "job_cache: True\n",                               //
       "keep_jobs_seconds: 86400\n");
+  if (options_.order_masters) absl::StrAppend(&config, "order_masters: True\n");
   for (const std::string& line : options_.extra_config) absl::StrAppend(&config, line, "\n");
   return WriteFile(config_path(), config);
 }
@@ -498,11 +499,105 @@ absl::Status SaltMinion::Restart() {
   return Launch();
 }
 
+// ---------------------------------------------------------------- syndic
+
+absl::StatusOr<std::unique_ptr<SaltSyndic>> SaltSyndic::Start(const SaltMaster& lower,
+                                                              const SaltMaster& upper,
+                                                              const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("salt syndic id is empty");
+  // The lower master's directory, as its config names it and as it is:
+  // the syndic's paths must sit under the root_dir its minion config names
+  // (see the header), and lower.root_dir() is short enough for sockets.
+  std::unique_ptr<SaltSyndic> syndic(new SaltSyndic(lower.dir() + "/syndic", id));
+  syndic->root_ = lower.root_dir() + "/syndic";
+  if (syndic->root_.size() + std::strlen("/sock/") + kLongestSaltSocketName > kMaxSocketPath) {
+    return absl::InvalidArgumentError(absl::StrCat("salt syndic socket dir ", syndic->root_,
+                                                   "/sock: too long for Unix socket paths"));
+  }
+  for (const std::string& sub : {std::string("/conf"), std::string("/sock"),
+                                 std::string("/pki"), std::string("/cache")}) {
+    absl::Status made = MakeDirs(syndic->dir_ + sub);
+    if (!made.ok()) return made;
+  }
+  // The syndic's `master` is the lower master's own config (its local
+  // client reads the sock_dir, cachedir and key from it); `minion` holds
+  // what makes it a syndic. Salt merges minion over master options.
+  std::string master_link = syndic->config_dir() + "/master";
+  std::error_code error;
+  std::filesystem::remove(master_link, error);
+  if (symlink(lower.config_path().c_str(), master_link.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("symlink ", master_link, " -> ",
+                                            lower.config_path(), ": ", strerror(errno)));
+  }
+  const std::string& root = syndic->root_;
+  std::string config = absl::StrCat(
+      "# A test salt-syndic (tests/support/salt_cluster.cc).\n",  //
+      "id: ", YamlQuoted(id), "\n",                                //
+      "user: ", lower.user(), "\n",                                //
+      "root_dir: ", lower.root_dir(), "\n",                        //
+      "pki_dir: ", root, "/pki\n",                                 //
+      "cachedir: ", root, "/cache\n",                              //
+      "sock_dir: ", root, "/sock\n",                               //
+      "syndic_master: 127.0.0.1\n",                                //
+      "syndic_master_port: ", upper.ret_port(), "\n",              //
+      "master: 127.0.0.1\n",                                       //
+      "master_port: ", upper.ret_port(), "\n",                     //
+      // Else the lower master's publish_port, merged from its config, is
+      // where the syndic subscribes (salt/channel/client.py takes a
+      // configured publish_port over the one the master announces).
+      "publish_port: ", upper.publish_port(), "\n",                //
+      "syndic_log_file: ", root, "/", kDaemonLog, "\n",            //
+      "log_file: ", root, "/", kDaemonLog, "\n",                   //
+      "syndic_pidfile: ", root, "/syndic.pid\n",                   //
+      "log_level_logfile: info\n",                                 //
+      "log_level: warning\n",                                      //
+      "ipv6: False\n",                                             //
+      "enable_fqdns_grains: False\n",                              //
+      "enable_gpu_grains: False\n",                                //
+      "acceptance_wait_time: 2\n");
+  absl::Status written = WriteFile(syndic->config_dir() + "/minion", config);
+  if (!written.ok()) return written;
+  absl::Status launched = syndic->Launch();
+  if (!launched.ok()) return launched;
+  return syndic;
+}
+
+SaltSyndic::~SaltSyndic() { Stop(); }
+
+std::string SaltSyndic::log_path() const { return absl::StrCat(dir_, "/", kDaemonLog); }
+std::string SaltSyndic::stdout_path() const { return dir_ + "/syndic.stdout"; }
+std::string SaltSyndic::config_dir() const { return dir_ + "/conf"; }
+
+std::string SaltSyndic::LogTail() const {
+  return absl::StrCat("--- ", log_path(), " ---\n", FileTail(log_path()), "\n--- ",
+                      stdout_path(), " ---\n", FileTail(stdout_path()));
+}
+
+absl::Status SaltSyndic::Launch() {
+  absl::StatusOr<std::string> python_path = SaltPythonPath();
+  if (!python_path.ok()) return python_path.status();
+  ClearSocketDir(dir_ + "/sock");
+  std::vector<std::string> argv = SaltEntryCommand(*python_path, "salt-syndic", "salt_syndic");
+  argv.insert(argv.end(), {"-c", config_dir()});
+  absl::Status started = process_.Start(argv, stdout_path());
+  if (started.ok()) group_ = process_.pid();
+  return started;
+}
+
+void SaltSyndic::Stop() { StopGroup(process_, &group_, kStopGrace); }
+
+void SaltSyndic::Kill() { KillGroup(process_, &group_); }
+
+absl::Status SaltSyndic::Restart() {
+  Stop();
+  return Launch();
+}
+
 // ---------------------------------------------------------------- clients
 
-absl::StatusOr<std::string> RunSalt(const SaltMaster& master, const std::string& entry,
-                                    const std::vector<std::string>& args,
-                                    absl::Duration timeout) {
+absl::StatusOr<SaltCliResult> RunSaltCli(const SaltMaster& master, const std::string& entry,
+                                         const std::vector<std::string>& args,
+                                         absl::Duration timeout) {
   static const auto* const kPrograms = new std::map<std::string, std::string>{
       {"salt_main", "salt"},
       {"salt_key", "salt-key"},
@@ -531,31 +626,38 @@ absl::StatusOr<std::string> RunSalt(const SaltMaster& master, const std::string&
   argv.insert(argv.end(), args.begin(), args.end());
 
   absl::StatusOr<int> code = RunToExit(argv, out_path, timeout);
-  std::string out = ReadFile(out_path);
-  std::string command = absl::StrCat(program->second, " ", absl::StrJoin(args, " "));
+  SaltCliResult result;
+  result.out = ReadFile(out_path);
+  result.err = FileTail(err_path);
   std::error_code error;
-  if (!code.ok()) {
-    std::string err = FileTail(err_path);
-    std::filesystem::remove_all(run_dir, error);
-    return absl::DeadlineExceededError(absl::StrCat(command, ": no exit after ",
-                                                    absl::FormatDuration(timeout),
-                                                    "; stderr:\n", err, "\nstdout:\n", out));
-  }
-  if (*code != 0) {
-    std::string err = FileTail(err_path);
-    std::filesystem::remove_all(run_dir, error);
-    return absl::InternalError(absl::StrCat(command, ": exit code ", *code, "; stderr:\n", err,
-                                            "\nstdout:\n", out));
-  }
   std::filesystem::remove_all(run_dir, error);
-  return out;
+  if (!code.ok()) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        program->second, " ", absl::StrJoin(args, " "), ": no exit after ",
+        absl::FormatDuration(timeout), "; stderr:\n", result.err, "\nstdout:\n", result.out));
+  }
+  result.exit_code = *code;
+  return result;
+}
+
+absl::StatusOr<std::string> RunSalt(const SaltMaster& master, const std::string& entry,
+                                    const std::vector<std::string>& args,
+                                    absl::Duration timeout) {
+  absl::StatusOr<SaltCliResult> result = RunSaltCli(master, entry, args, timeout);
+  if (!result.ok()) return result.status();
+  if (result->exit_code != 0) {
+    return absl::InternalError(absl::StrCat(entry, " ", absl::StrJoin(args, " "),
+                                            ": exit code ", result->exit_code, "; stderr:\n",
+                                            result->err, "\nstdout:\n", result->out));
+  }
+  return std::move(result->out);
 }
 
 namespace {
 
 // Waits until the master has accepted every id's key (files in pki_dir, no
 // load on the master: before that the master answers "No minions matched"
-// at once), then pings them in rounds of at least 0.5 s until each has
+// at once; skipped when pki is "", a Master of Masters), then pings them in rounds of at least 0.5 s until each has
 // answered one round (a loaded machine can take longer than a round's 3 s
 // for some) or the deadline. A fresh LocalClient after an error: the master may have
 // restarted and rewritten the root key the old one read.
@@ -568,7 +670,7 @@ answered, client = {}, None
 while True:
     round_start = time.time()
     try:
-        if all(os.path.exists(os.path.join(pki, "minions", i)) for i in ids):
+        if not pki or all(os.path.exists(os.path.join(pki, "minions", i)) for i in ids):
             if client is None:
                 client = salt.client.LocalClient(c_path=conf)
             returns = client.cmd(ids, "test.ping", tgt_type="list", timeout=3,
@@ -597,7 +699,11 @@ absl::Status WaitForSaltMinions(const SaltMaster& master, const std::vector<std:
   if (log_dir.empty()) return absl::InternalError("cannot make a temp dir for a Salt ping");
   std::string log_path = log_dir + "/wait.log";
   std::vector<std::string> argv = SaltPythonCommand(*python_path, kWaitForMinionsPython);
-  argv.insert(argv.end(), {master.config_path(), master.pki_dir(), absl::StrJoin(ids, ","),
+  // A Master of Masters holds no key of its syndics' minions: "" skips
+  // the key check.
+  argv.insert(argv.end(), {master.config_path(),
+                           master.order_masters() ? std::string() : master.pki_dir(),
+                           absl::StrJoin(ids, ","),
                            absl::StrCat(absl::ToDoubleSeconds(timeout))});
   // The script keeps its own deadline; the margin covers its start and a
   // last round.

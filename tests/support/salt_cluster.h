@@ -47,6 +47,11 @@ absl::StatusOr<std::string> SaltPythonPath();
 
 struct SaltMasterOptions {
   std::vector<std::string> extra_config;  // raw YAML lines appended to the master config
+  // A Master of Masters (`order_masters: True`): it publishes every job to
+  // its syndics (SaltSyndic) even when no minion key of its own matches,
+  // and its local clients wait syndic_wait (5 s) for the syndics' minion
+  // lists before they call a job done.
+  bool order_masters = false;
 };
 
 class SaltMaster {
@@ -71,6 +76,7 @@ class SaltMaster {
   bool running() const { return process_.running(); }
   int ret_port() const { return ret_port_; }
   int publish_port() const { return publish_port_; }
+  const std::string& dir() const { return dir_; }  // the `dir` it was started in
   std::string config_dir() const;   // holds the file "master"
   std::string config_path() const;  // config_dir()/master
   std::string pki_dir() const;
@@ -79,6 +85,10 @@ class SaltMaster {
   // paths would not fit in sun_path; the event bus is master_event_pub.ipc.
   std::string sock_dir() const;
   std::string user() const { return user_; }
+  bool order_masters() const { return options_.order_masters; }
+  // The root_dir the config names: dir, or the short symlink to it
+  // (sock_dir()). Salt prefixes every path option that is not under it.
+  std::string root_dir() const { return root_; }
   // The leader of the master's process group (its pgid), -1 when stopped
   // or killed.
   pid_t pid() const { return process_.pid(); }
@@ -157,6 +167,69 @@ class SaltMinion {
   pid_t group_ = -1;  // process_'s group while any member may be alive
 };
 
+// A salt-syndic beside a lower master, joining it to a Master of Masters
+// (a SaltMaster started with order_masters): a minion of the upper master
+// (id `id`, its key auto-accepted there) that forwards each job the upper
+// master publishes to the lower master as a local client, and each return
+// of the lower master's minions back up. Runs with the lower master's own
+// config file (Salt's syndic reads `master` and `minion` from its config
+// dir) in its own process group; its files live in <lower dir>/syndic (one
+// syndic per lower master), under the lower master's root_dir because
+// Salt re-roots every syndic path, the lower master's cachedir included,
+// at the minion config's root_dir.
+class SaltSyndic {
+ public:
+  // Writes the syndic's config (syndic_master 127.0.0.1, syndic_master_port
+  // = upper.ret_port(), publish_port = upper.publish_port(): else it would
+  // subscribe to the lower master's, merged from its config) and starts
+  // salt-syndic. Returns once the process
+  // runs; it connects on its own: the lower master's minions answer a job
+  // of the upper master once its key is accepted there (WaitForSaltMinions
+  // on `upper`). Both masters' ports are copied; neither must outlive it.
+  static absl::StatusOr<std::unique_ptr<SaltSyndic>> Start(const SaltMaster& lower,
+                                                           const SaltMaster& upper,
+                                                           const std::string& id);
+  ~SaltSyndic();                 // Stop()
+  SaltSyndic(const SaltSyndic&) = delete;
+  SaltSyndic& operator=(const SaltSyndic&) = delete;
+
+  void Stop();                   // SIGTERM to the group, SIGKILL after 10 s, reaped
+  void Kill();                   // SIGKILL to the group, reaped
+  absl::Status Restart();        // Stop() (if running) then start again, same config
+  bool running() const { return process_.running(); }
+  const std::string& id() const { return id_; }
+  pid_t pid() const { return process_.pid(); }
+  std::string log_path() const;
+  std::string stdout_path() const;
+  std::string config_dir() const;  // holds "master" (the lower master's) and "minion"
+  std::string LogTail() const;
+
+ private:
+  SaltSyndic(std::string dir, std::string id) : dir_(std::move(dir)), id_(std::move(id)) {}
+  absl::Status Launch();
+
+  std::string dir_;   // <lower dir>/syndic
+  std::string root_;  // the same directory as the config names it (under lower.root_dir())
+  std::string id_;
+  ChildProcess process_;
+  pid_t group_ = -1;  // process_'s group while any member may be alive
+};
+
+// What a Salt CLI run ended with: its exit code and both outputs.
+struct SaltCliResult {
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+};
+
+// Runs a Salt CLI entry point as RunSalt does, but a non-zero exit is a
+// result, not an error: for a caller that judges the exit code itself.
+// Errors: an unknown entry point, Salt not unpacked, or DeadlineExceeded
+// (the CLI's process group killed at `timeout`).
+absl::StatusOr<SaltCliResult> RunSaltCli(const SaltMaster& master, const std::string& entry,
+                                         const std::vector<std::string>& args,
+                                         absl::Duration timeout = absl::Seconds(60));
+
 // Runs a Salt CLI entry point of salt.scripts ("salt_main", "salt_key",
 // "salt_run", "salt_call") with -c master.config_dir() and `args`, with a
 // timeout; returns its stdout, or an error holding stderr and the exit code.
@@ -171,7 +244,9 @@ absl::StatusOr<std::string> RunSalt(const SaltMaster& master, const std::string&
 // minions connected), or `timeout`. Pings from one Python process with
 // Salt's LocalClient (2 s per round), so a round that misses costs
 // seconds, not the CLI's start-up and gather_job_timeout. DeadlineExceeded
-// names the ids that never answered and the master's key lists.
+// names the ids that never answered and the master's key lists. On a
+// Master of Masters (order_masters) the minions' keys are on the lower
+// masters: it pings from the start, through the syndics.
 absl::Status WaitForSaltMinions(const SaltMaster& master, const std::vector<std::string>& ids,
                                 absl::Duration timeout = absl::Seconds(120));
 
