@@ -25,6 +25,11 @@ namespace {
 // How long a dispatch stays live after its deadline: returns of a job
 // still running at its deadline keep coming (jobd counts them late).
 constexpr int64_t kLiveAfterDeadlineMs = 5 * 60 * 1000;
+// After the master's event bus comes back (the master restarted), how long
+// dispatches live then, or published then, are re-published (same Salt
+// jid) to expected minions without a return: a salt-minion reconnecting to
+// a restarted master misses what the master publishes before it is back.
+constexpr int64_t kRepublishWindowMs = 30 * 1000;
 // Most Salt jids whose forwarded minions are remembered.
 constexpr size_t kMaxRememberedJobs = 10000;
 // Most buffered events before Receive must run.
@@ -271,7 +276,11 @@ void SaltReturnBus::Wait(int64_t max_wait_ms) {
     // socket) went away: returns minions sent meanwhile may be gone for
     // good; recover them from the minions' caches.
     if (connects_seen_ > 0) {
-      for (auto& [salt_jid, live] : live_) live.recover = true;
+      reconnected_at_ms_ = now_ms;
+      for (auto& [salt_jid, live] : live_) {
+        live.recover = true;
+        live.republish_until_ms = now_ms + kRepublishWindowMs;
+      }
     }
     connects_seen_ = events_.counters().connects;
     gap_ = true;
@@ -288,8 +297,15 @@ void SaltReturnBus::Wait(int64_t max_wait_ms) {
 void SaltReturnBus::TrackDispatches(int64_t now_ms) {
   for (TrackedDispatch& dispatch : handoff_->TakeAll()) {
     std::string salt_jid = SaltJidOf(dispatch.jid, dispatch.attempt);
-    live_[salt_jid] = LiveDispatch{dispatch.jid, dispatch.attempt, dispatch.deadline_ms,
-                                   std::move(dispatch.expected)};
+    LiveDispatch live{dispatch.jid, dispatch.attempt, dispatch.deadline_ms,
+                      std::move(dispatch.expected)};
+    live.envelope = std::move(dispatch.envelope);
+    // Published soon after the master came back: minions still
+    // reconnecting to its publisher missed it.
+    if (reconnected_at_ms_ > 0 && now_ms - reconnected_at_ms_ < kRepublishWindowMs) {
+      live.republish_until_ms = reconnected_at_ms_ + kRepublishWindowMs;
+    }
+    live_[salt_jid] = std::move(live);
     // A dispatch published before a relay restart has its returns of the
     // meantime only in the job cache (for a new one this reads little).
     CatchUp(now_ms, &salt_jid);
@@ -397,9 +413,11 @@ void SaltReturnBus::Receive(int64_t now_ms, ReturnRound& round, InventoryTracker
 void SaltReturnBus::Recover(int64_t now_ms) {
   if (!events_.connected()) return;  // the answers would be lost
   for (auto& [salt_jid, live] : live_) {
-    if (!live.recover) continue;
+    const bool republish = now_ms < live.republish_until_ms;
+    if (!live.recover && !republish) continue;
     if (now_ms > live.deadline_ms) {
       live.recover = false;
+      live.republish_until_ms = 0;
       continue;
     }
     auto returned = returned_.find(salt_jid);
@@ -411,8 +429,11 @@ void SaltReturnBus::Recover(int64_t now_ms) {
     }
     if (waiting.empty()) {
       live.recover = false;
+      live.republish_until_ms = 0;
       continue;
     }
+    if (republish) Republish(salt_jid, live, waiting);
+    if (!live.recover) continue;
     salt::PublishRequest request;
     request.salt_jid = absl::StrCat(salt_jid, "_r", ++live.recoveries);
     request.targets = std::move(waiting);
@@ -427,6 +448,22 @@ void SaltReturnBus::Recover(int64_t now_ms) {
     spdlog::info("salt: asked {} minion(s) for their cached return of {} ({})",
                  request.targets.size(), salt_jid, request.salt_jid);
   }
+}
+
+void SaltReturnBus::Republish(const std::string& salt_jid, const LiveDispatch& live,
+                              const std::vector<std::string>& waiting) {
+  wire::v1::JobEnvelope job;
+  if (live.envelope.empty() || !job.ParseFromString(live.envelope)) return;
+  // The same Salt jid: a minion that has it (running or done) ignores it.
+  absl::StatusOr<salt::PublishResult> published =
+      recovery_publisher_.Publish(SaltPublishOf(job, waiting));
+  if (!published.ok()) {
+    spdlog::warn("salt: re-publishing {} failed: {}", salt_jid, published.status().ToString());
+    return;
+  }
+  spdlog::info("salt: re-published {} to {} minion(s) without a return (the master came back "
+               "{} s ago; minions reconnecting to it may have missed it)",
+               salt_jid, waiting.size(), (NowMs() - reconnected_at_ms_) / 1000);
 }
 
 bool SaltReturnBus::TakeRecovered(const salt::SaltReturn& ret, int64_t now_ms) {

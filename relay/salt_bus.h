@@ -56,6 +56,12 @@
 // that minion's return of the dispatch. A minion still running the job has
 // nothing cached yet and is asked again next time; the recovery stops when
 // every expected minion returned or the dispatch's deadline passed.
+// A salt-minion reconnecting to a restarted master also misses what the
+// master publishes before it is back (Salt's publisher keeps nothing). So
+// for 30 s after the event bus comes back, dispatches live then or
+// published then are also published again, with the same Salt jid, every
+// catch_up_interval to their expected minions without a return; a minion
+// that has the jid (running or done) ignores it.
 //
 // Inventory: every relay heartbeat interval the master's accepted minion
 // keys are reported as the datacenter's minions, with the grains the
@@ -181,6 +187,8 @@ class SaltReturnBus : public ReturnBus {
     std::vector<std::string> expected;  // jobd's frozen expected set here
     bool recover = false;               // a gap happened while it was live
     int recoveries = 0;                 // recovery publishes so far
+    std::string envelope;               // the JobEnvelope, for re-publishing
+    int64_t republish_until_ms = 0;     // re-published until then (see Recover)
   };
   // The minions whose return of one Salt jid was forwarded.
   struct Returned {
@@ -201,6 +209,9 @@ class SaltReturnBus : public ReturnBus {
   // Publishes find_cached_job for the live dispatches marked for recovery
   // (see the header comment), to their expected minions without a return.
   void Recover(int64_t now_ms);
+  // Publishes the dispatch again, same Salt jid, to `waiting`.
+  void Republish(const std::string& salt_jid, const LiveDispatch& live,
+                 const std::vector<std::string>& waiting);
   // A return of a recovery publish: the minion's cached return of the
   // dispatch, taken as its return; true when it was one.
   bool TakeRecovered(const salt::SaltReturn& ret, int64_t now_ms);
@@ -215,6 +226,7 @@ class SaltReturnBus : public ReturnBus {
   // recovery publishes.
   salt::MasterPublisher recovery_publisher_;
   uint64_t recovered_returns_ = 0;
+  int64_t reconnected_at_ms_ = 0;  // the event bus's latest reconnection
   std::vector<salt::MasterEvent> buffered_;
   int64_t connects_seen_ = 0;
   bool gap_ = true;  // events may have been missed: read the job cache
