@@ -37,6 +37,17 @@ constexpr int64_t kInsecureWarningIntervalMs = 60 * 1000;
 // Refusals remembered so that each is logged once.
 constexpr size_t kMaxLoggedRefusals = 100000;
 
+// The minion ids of an ExpectedMinions key's value (one zlib stream).
+absl::StatusOr<std::vector<std::string>> DecodeExpected(absl::string_view value) {
+  absl::StatusOr<std::string> inflated = compress::ZlibDecompress(value, kMaxExpectedBytes);
+  if (!inflated.ok()) return inflated.status();
+  wire::v1::ExpectedMinions expected;
+  if (!expected.ParseFromString(*inflated)) {
+    return absl::InvalidArgumentError("not ExpectedMinions");
+  }
+  return std::vector<std::string>(expected.minion_ids().begin(), expected.minion_ids().end());
+}
+
 absl::StatusOr<wire::v1::JobEnvelope> DecodeJob(const StreamEntry& entry) {
   const std::string* value = entry.Field(kJobField);
   if (value == nullptr) {
@@ -285,15 +296,10 @@ absl::StatusOr<std::vector<std::string>> JobReader::ReadExpected(
         counters_->redis_errors.fetch_add(1);
         redis_.Broken(reply.status().message());
       } else if (reply->IsString()) {
-        absl::StatusOr<std::string> inflated =
-            compress::ZlibDecompress(reply->str(), kMaxExpectedBytes);
-        wire::v1::ExpectedMinions expected;
-        if (inflated.ok() && expected.ParseFromString(*inflated)) {
-          return std::vector<std::string>(expected.minion_ids().begin(),
-                                          expected.minion_ids().end());
-        }
-        return absl::InvalidArgumentError(absl::StrCat("expected-minions key ", key,
-                                                       " does not hold ExpectedMinions"));
+        absl::StatusOr<std::vector<std::string>> ids = DecodeExpected(reply->str());
+        if (ids.ok()) return ids;
+        return absl::InvalidArgumentError(absl::StrCat("expected-minions key ", key, ": ",
+                                                       ids.status().message()));
       }
     }
     // jobd writes the key just after the dispatch.
@@ -415,9 +421,14 @@ void JobReader::HandleEntry(const StreamEntry& entry, const absl::Notification& 
   Commit(entry.id, &dispatch,
          EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms),
          stop);
-  if (!dispatch.envelope.empty()) {
-    awaiting_expected_.push_back({std::move(dispatch), NowMs(), std::move(plan->list)});
+  if (dispatch.envelope.empty()) return;
+  if (expected.has_value()) {
+    // Read already, for the bus: no second GET.
+    handoff_->Push({std::move(dispatch.jid), dispatch.attempt, dispatch.deadline_ms,
+                    std::move(dispatch.envelope), *std::move(expected), std::move(plan->list)});
+    return;
   }
+  awaiting_expected_.push_back({std::move(dispatch), NowMs(), std::move(plan->list)});
 }
 
 absl::Status JobReader::FetchExpected(RedisConnection& redis) {
@@ -433,14 +444,12 @@ absl::Status JobReader::FetchExpected(RedisConnection& redis) {
     AwaitingDispatch& awaiting = awaiting_expected_[i];
     HandledDispatch& dispatch = awaiting.dispatch;
     const RedisReply& reply = (*replies)[i];
-    wire::v1::ExpectedMinions expected;
-    absl::StatusOr<std::string> inflated =
-        reply.IsString() ? compress::ZlibDecompress(reply.str(), kMaxExpectedBytes)
-                         : absl::StatusOr<std::string>(absl::NotFoundError("no key"));
-    if (inflated.ok() && expected.ParseFromString(*inflated)) {
+    absl::StatusOr<std::vector<std::string>> expected =
+        reply.IsString() ? DecodeExpected(reply.str())
+                         : absl::StatusOr<std::vector<std::string>>(absl::NotFoundError("no key"));
+    if (expected.ok()) {
       handoff_->Push({std::move(dispatch.jid), dispatch.attempt, dispatch.deadline_ms,
-                      std::move(dispatch.envelope),
-                      {expected.minion_ids().begin(), expected.minion_ids().end()},
+                      std::move(dispatch.envelope), *std::move(expected),
                       std::move(awaiting.list)});
       continue;
     }
@@ -457,8 +466,7 @@ absl::Status JobReader::FetchExpected(RedisConnection& redis) {
                  dispatch.jid, dispatch.attempt,
                  options_.ExpectedKey(dispatch.jid, dispatch.attempt),
                  reply.IsError() ? std::string(reply.str())
-                                 : inflated.ok() ? "not ExpectedMinions"
-                                                 : std::string(inflated.status().message()));
+                                 : std::string(expected.status().message()));
   }
   awaiting_expected_.swap(still);
   return absl::OkStatus();

@@ -483,7 +483,6 @@ bool SaltReturnBus::TakeRecovered(const salt::SaltReturn& ret, int64_t now_ms) {
   }
   if (parsed->stamp.empty()) parsed->stamp = ret.stamp;
   if (Take(*parsed, now_ms)) {
-    ++recovered_returns_;
     status_->CaughtUp(1);
     spdlog::info("salt: recovered the return of {} from {}'s own job cache", original,
                  ret.minion_id);
@@ -529,6 +528,13 @@ void SaltReturnBus::Settle(const std::vector<bool>& safe) {
 }
 
 void SaltReturnBus::Housekeeping(int64_t now_ms, InventoryTracker& inventory) {
+  if (foreign_returns_ != foreign_logged_ || duplicate_returns_ != duplicates_logged_) {
+    spdlog::info("salt: ignored {} return(s) of jobs Muster did not publish (salt CLI) and {} "
+                 "second return(s) of a minion for one job, since the relay started",
+                 foreign_returns_, duplicate_returns_);
+    foreign_logged_ = foreign_returns_;
+    duplicates_logged_ = duplicate_returns_;
+  }
   absl::StatusOr<salt::MasterKeys> keys = salt::ReadMasterKeys(config_.pki_dir);
   if (!keys.ok()) {
     spdlog::warn("salt: reading the master's keys in {}: {}", config_.pki_dir,

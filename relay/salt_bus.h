@@ -225,7 +225,6 @@ class SaltReturnBus : public ReturnBus {
   // The return thread's own connection to the master's request port, for
   // recovery publishes.
   salt::MasterPublisher recovery_publisher_;
-  uint64_t recovered_returns_ = 0;
   int64_t reconnected_at_ms_ = 0;  // the event bus's latest reconnection
   std::vector<salt::MasterEvent> buffered_;
   int64_t connects_seen_ = 0;
@@ -242,6 +241,8 @@ class SaltReturnBus : public ReturnBus {
   std::vector<wire::v1::Return> unsettled_;
   uint64_t foreign_returns_ = 0;    // Salt jids not of Muster's form
   uint64_t duplicate_returns_ = 0;  // a minion's second return of one jid
+  uint64_t foreign_logged_ = 0;     // the counts Housekeeping last logged
+  uint64_t duplicates_logged_ = 0;
   // Grains last read per accepted minion, with the data.p mtime they came
   // from, so an unchanged file is not read again.
   struct CachedGrains {
