@@ -59,6 +59,10 @@ void InventoryTracker::ExpireSilent(int64_t now_ms) {
   }
 }
 
+void InventoryTracker::UpsertAll() {
+  for (const auto& [id, minion] : minions_) pending_upserts_.insert(id);
+}
+
 std::vector<wire::v1::InventoryUpdate> InventoryTracker::TakeUpdates(int64_t now_ms) {
   std::vector<std::string> upserts(pending_upserts_.begin(), pending_upserts_.end());
   std::vector<std::string> seen;

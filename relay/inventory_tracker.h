@@ -48,6 +48,11 @@ class InventoryTracker {
   // id cap (empty when nothing changed). Clears the pending changes.
   std::vector<wire::v1::InventoryUpdate> TakeUpdates(int64_t now_ms);
 
+  // Queues an upsert of every known minion for the next TakeUpdates():
+  // after Redis may have lost updates (a failover), jobd hears the whole
+  // datacenter again (docs/PROTOCOL.md 2.4).
+  void UpsertAll();
+
   // Minions currently known and not gone.
   size_t connected() const { return minions_.size(); }
 

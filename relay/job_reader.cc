@@ -4,7 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
 #include "common/bus/bus_security.h"
@@ -27,6 +30,25 @@ constexpr size_t kMaxExpectedBytes = 64 << 20;
 // How long a published dispatch waits for its expected-minions key.
 constexpr int64_t kExpectedWaitMs = 60 * 1000;
 constexpr int kOutboxBatch = 100;
+// jobd's commit mark of delivery events is read this often while the
+// outbox holds events (docs/PROTOCOL.md 2.4).
+constexpr int64_t kMarkPollMs = 200;
+constexpr int64_t kGapRewriteMs = 3000;
+// How often the cursor is checked against the job stream's newest id.
+constexpr int64_t kCursorCheckMs = 5000;
+
+// True when stream id `a` ("ms-seq") is before `b`; ids that do not parse
+// compare as equal (false).
+bool StreamIdBefore(absl::string_view a, absl::string_view b) {
+  auto parse = [](absl::string_view id, std::pair<uint64_t, uint64_t>* out) {
+    std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(id, '-');
+    return absl::SimpleAtoi(parts.first, &out->first) &&
+           absl::SimpleAtoi(parts.second, &out->second);
+  };
+  std::pair<uint64_t, uint64_t> pa, pb;
+  if (!parse(a, &pa) || !parse(b, &pb)) return false;
+  return pa < pb;
+}
 constexpr int64_t kPruneIntervalMs = 60 * 1000;
 // Large enough that a list target of 100,000 ids is never cut by the
 // high-water mark; PUB drops (never blocks) past it.
@@ -86,7 +108,9 @@ JobReader::JobReader(const RelayOptions& options, JobBus* bus, std::unique_ptr<R
       handoff_(handoff),
       redis_(options.RedisLinkNamed("jobs", &counters->redis_reconnects)),
       jobs_key_(options.JobsKey()),
-      events_key_(options.EventsKey()) {
+      events_key_(options.EventsKey()),
+      mark_key_(CommitMarkKey(options.redis_prefix, options.datacenter)),
+      mark_field_(CommitMarkField(kDeliveriesMarkStream, options.relay_id)) {
   if (!options.insecure) {
     verifier_ = std::make_unique<security::DispatchVerifier>(options.trusted_keys.get(),
                                                              options.datacenter);
@@ -131,6 +155,7 @@ void JobReader::Run(const absl::Notification& stop) {
     }
     absl::Status flushed = FlushOutbox(*redis);
     if (flushed.ok()) flushed = FetchExpected(*redis);
+    if (flushed.ok()) flushed = CheckCursor(*redis, NowMs());
     if (!flushed.ok()) {
       redis_.Broken(flushed.message());
       continue;
@@ -486,33 +511,140 @@ void JobReader::Commit(const std::string& entry_id, const HandledDispatch* dispa
 }
 
 absl::Status JobReader::FlushOutbox(RedisConnection& redis) {
+  int64_t now_ms = NowMs();
+  // A new connection may be to a Redis that lost events it had answered
+  // (a failover): everything the outbox holds is written again, after
+  // what jobd's mark says it has (docs/PROTOCOL.md 2.4).
+  if (redis_.connections() != outbox_connection_) {
+    absl::StatusOr<RedisReply> mark = redis.Command({"HGET", mark_key_, mark_field_});
+    if (!mark.ok()) return mark.status();
+    ApplyDeliveryMark(*mark);
+    outbox_written_through_ = 0;
+    outbox_connection_ = redis_.connections();
+  }
   while (true) {
-    absl::StatusOr<std::vector<OutboxEvent>> events = state_->PendingEvents(kOutboxBatch);
+    absl::StatusOr<std::vector<OutboxEvent>> events =
+        state_->PendingEvents(kOutboxBatch, outbox_written_through_);
     if (!events.ok()) return absl::OkStatus();  // local read error: retried next round
-    if (events->empty()) return absl::OkStatus();
+    if (events->empty()) break;
+    absl::StatusOr<std::pair<int64_t, int64_t>> extent = state_->OutboxExtent();
+    uint64_t floor = extent.ok() && extent->second > 0 ? extent->second : events->front().seq;
     for (const OutboxEvent& event : *events) {
-      redis.Append({"XADD", events_key_, "*", kEventField, event.event});
+      wire::v1::RelayEvent suffix;
+      wire::v1::StreamSeq* seq = suffix.mutable_stream_seq();
+      seq->set_epoch(options_.writer_epoch);
+      seq->set_seq(event.seq);
+      seq->set_floor(floor);
+      redis.Append(
+          {"XADD", events_key_, "*", kEventField, event.event + suffix.SerializeAsString()});
     }
+    redis.Append({"HGET", mark_key_, mark_field_});
     absl::StatusOr<std::vector<RedisReply>> replies = redis.ReadReplies();
     if (!replies.ok()) return replies.status();
-    int64_t written_through = 0;
-    for (size_t i = 0; i < replies->size(); ++i) {
+    bool all_ok = true;
+    for (size_t i = 0; i < events->size(); ++i) {
       if (!(*replies)[i].IsString()) {
         counters_->redis_errors.fetch_add(1);
         redis_.Refused(absl::StrCat("XADD ", events_key_, ": ", (*replies)[i].str()));
+        all_ok = false;
         break;
       }
-      written_through = (*events)[i].seq;
+      if (outbox_written_through_ > 0 && (*events)[i].seq <= outbox_highest_written_) {
+        counters_->deliveries_rewritten.fetch_add(1);
+      }
+      outbox_written_through_ = (*events)[i].seq;
+      outbox_highest_written_ = std::max(outbox_highest_written_, outbox_written_through_);
     }
-    if (written_through > 0) {
-      absl::Status deleted = state_->DeleteEventsThrough(written_through);
-      if (!deleted.ok()) {
-        spdlog::error("jobs: outbox: {}", std::string(deleted.message()));
-        return absl::OkStatus();
+    ApplyDeliveryMark(replies->back());
+    next_mark_poll_ms_ = now_ms + kMarkPollMs;
+    if (!all_ok) return absl::OkStatus();
+  }
+  // Written and waiting for jobd's confirmation: poll the mark, and write
+  // again an event jobd's mark shows skipped for kGapRewriteMs.
+  if (outbox_held_ > 0 && now_ms >= next_mark_poll_ms_) {
+    next_mark_poll_ms_ = now_ms + kMarkPollMs;
+    absl::StatusOr<RedisReply> mark = redis.Command({"HGET", mark_key_, mark_field_});
+    if (!mark.ok()) return mark.status();
+    ApplyDeliveryMark(*mark);
+  }
+  absl::StatusOr<std::pair<int64_t, int64_t>> extent = state_->OutboxExtent();
+  if (extent.ok()) {
+    outbox_held_ = extent->first;
+    counters_->unconfirmed_deliveries.store(static_cast<uint64_t>(extent->first));
+    bool gap = extent->first > 0 && delivery_mark_.highest > delivery_mark_.through &&
+               static_cast<uint64_t>(extent->second) == delivery_mark_.through + 1;
+    if (!gap) {
+      gap_since_ms_ = 0;
+    } else if (gap_since_ms_ == 0) {
+      gap_since_ms_ = now_ms;
+    } else if (now_ms - gap_since_ms_ >= kGapRewriteMs) {
+      spdlog::warn("jobs: jobd committed delivery events up to seq {} but not seq {}: writing "
+                   "them again",
+                   delivery_mark_.highest, extent->second);
+      outbox_written_through_ = static_cast<int64_t>(delivery_mark_.through);
+      gap_since_ms_ = 0;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void JobReader::ApplyDeliveryMark(const RedisReply& reply) {
+  if (!reply.IsString()) return;  // nil: no mark yet
+  std::optional<CommitMark> mark = DecodeCommitMark(reply.str());
+  if (!mark.has_value() || mark->epoch != options_.writer_epoch) return;
+  delivery_mark_ = *mark;
+  if (mark->through == 0) return;
+  absl::Status deleted = state_->DeleteEventsThrough(static_cast<int64_t>(mark->through));
+  if (!deleted.ok()) spdlog::error("jobs: outbox: {}", std::string(deleted.message()));
+}
+
+absl::Status JobReader::CheckCursor(RedisConnection& redis, int64_t now_ms) {
+  bool new_connection = redis_.connections() != cursor_checked_connection_;
+  if (!new_connection && now_ms < next_cursor_check_ms_) return absl::OkStatus();
+  cursor_checked_connection_ = redis_.connections();
+  next_cursor_check_ms_ = now_ms + kCursorCheckMs;
+  absl::StatusOr<RedisReply> info = redis.Command({"XINFO", "STREAM", jobs_key_});
+  if (!info.ok()) return info.status();
+  std::string newest = "0-0";  // no stream at all: a Redis that lost it
+  if (info->IsError()) {
+    if (!absl::StrContains(info->str(), "no such key")) {
+      // Not allowed (an ACL without XINFO) or anything else: no check.
+      if (!cursor_check_refused_) {
+        spdlog::warn("jobs: cannot check the job stream's newest id ({}): a failover that "
+                     "loses entries this relay read will not move its cursor back",
+                     std::string(info->str()));
+        cursor_check_refused_ = true;
+      }
+      return absl::OkStatus();
+    }
+  } else {
+    for (size_t i = 0; i + 1 < info->size(); i += 2) {
+      if (ReplyStr(info->element(i)) == "last-generated-id") {
+        newest = std::string(ReplyStr(info->element(i + 1)));
       }
     }
-    if (written_through != events->back().seq) return absl::OkStatus();
   }
+  if (!StreamIdBefore(newest, state_->cursor())) {
+    cursor_behind_since_ms_ = 0;
+    return absl::OkStatus();
+  }
+  // A replica catching up is briefly behind too: only a stream still
+  // behind at the next check (or on a new connection) lost entries.
+  if (!new_connection && cursor_behind_since_ms_ == 0) {
+    cursor_behind_since_ms_ = now_ms;
+    next_cursor_check_ms_ = now_ms + 1000;
+    return absl::OkStatus();
+  }
+  spdlog::warn("jobs: the job stream's newest id {} is before this relay's cursor {}: Redis "
+               "lost entries (a failover); reading on from {} (jobd writes lost dispatches "
+               "again, docs/PROTOCOL.md 2.4)",
+               newest, state_->cursor(), newest);
+  counters_->job_cursor_rewinds.fetch_add(1);
+  cursor_behind_since_ms_ = 0;
+  if (absl::Status moved = state_->Commit(newest, nullptr, ""); !moved.ok()) {
+    spdlog::error("jobs: moving the cursor back: {}", std::string(moved.message()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace muster::relay

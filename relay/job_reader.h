@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "common/redis/commit_mark.h"
 #include "common/redis/redis_link.h"
 #include "common/redis/redis_stream.h"
 #include "common/security/dispatch_signature.h"
@@ -109,8 +110,18 @@ class JobReader {
   // error, or a key not written yet, leaves them waiting for the next round
   // (a key still missing after 60 s or the deadline: counted untracked).
   absl::Status FetchExpected(RedisConnection& redis);
-  // Writes outbox events to the events stream, pipelined.
+  // Writes outbox events to the events stream, pipelined, each with its
+  // StreamSeq, and deletes those jobd's commit mark covers; after a new
+  // connection, or a gap in the mark, writes the held ones again
+  // (docs/PROTOCOL.md 2.4).
   absl::Status FlushOutbox(RedisConnection& redis);
+  // Deletes the outbox events an HGET reply of the deliveries mark covers.
+  void ApplyDeliveryMark(const RedisReply& reply);
+  // After a new connection and every 5 s: when the job stream's newest id
+  // is before the cursor (Redis lost entries the relay had read, in a
+  // failover), moves the cursor back to it, so entries jobd writes again
+  // are not skipped.
+  absl::Status CheckCursor(RedisConnection& redis, int64_t now_ms);
   void Commit(const std::string& entry_id, const HandledDispatch* dispatch,
               const std::string& event, const absl::Notification& stop);
 
@@ -130,6 +141,20 @@ class JobReader {
   RedisLink redis_;
   std::string jobs_key_;
   std::string events_key_;
+  // Delivery events' commit mark (docs/PROTOCOL.md 2.4).
+  std::string mark_key_;
+  std::string mark_field_;
+  CommitMark delivery_mark_;
+  uint64_t outbox_connection_ = 0;    // redis_.connections() when last caught up
+  int64_t outbox_written_through_ = 0;  // outbox seqs written on this connection
+  int64_t outbox_highest_written_ = 0;
+  int64_t outbox_held_ = 0;
+  int64_t next_mark_poll_ms_ = 0;
+  int64_t gap_since_ms_ = 0;
+  uint64_t cursor_checked_connection_ = 0;
+  int64_t next_cursor_check_ms_ = 0;
+  int64_t cursor_behind_since_ms_ = 0;
+  bool cursor_check_refused_ = false;
   // Null with --insecure.
   std::unique_ptr<security::DispatchVerifier> verifier_;
   // "jid/attempt/reason" already logged (cleared when large).

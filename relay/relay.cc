@@ -16,6 +16,7 @@
 #include "relay/relay_metrics.h"
 #include "relay/return_collector.h"
 #include "relay/return_path.h"
+#include "relay/unconfirmed_log.h"
 #include "relay/salt/master_config.h"
 #include "relay/salt_bus.h"
 #include "relay/zap_handler.h"
@@ -35,6 +36,7 @@ absl::Status Relay::Open() {
   }
   RETURN_IF_ERROR(OpenBusSecurity());
   RETURN_IF_ERROR(OpenBus());
+  ASSIGN_OR_RETURN(options_.writer_epoch, LoadOrCreateWriterEpoch(options_.WriterEpochPath()));
   ASSIGN_OR_RETURN(jobs_, JobReader::Create(options_, job_bus_.get(), &counters_, &handoff_));
   ASSIGN_OR_RETURN(std::unique_ptr<ReturnPath> path, ReturnPath::Open(options_, &counters_));
   returns_ = std::make_unique<ReturnCollector>(options_, return_bus_.get(), std::move(path),

@@ -92,6 +92,20 @@ struct RelayCounters {
   // Connections to Redis re-established after one was lost or refused
   // (both threads; the first connection of each does not count).
   std::atomic<uint64_t> redis_reconnects{0};
+  // Entries kept until jobd's commit mark covers them (docs/PROTOCOL.md
+  // 2.4): returns-stream entries held, and their bytes; delivery events
+  // held in the outbox; entries written again (after a reconnect, or a gap
+  // jobd's mark showed), per stream; entries that could not be kept (a
+  // disk error: written to Redis unprotected); job-stream cursors moved
+  // back because the stream's newest id fell behind (a failover lost
+  // entries the relay had read).
+  std::atomic<uint64_t> unconfirmed_entries{0};
+  std::atomic<uint64_t> unconfirmed_bytes{0};
+  std::atomic<uint64_t> unconfirmed_deliveries{0};
+  std::atomic<uint64_t> entries_rewritten{0};
+  std::atomic<uint64_t> deliveries_rewritten{0};
+  std::atomic<uint64_t> unconfirmed_log_errors{0};
+  std::atomic<uint64_t> job_cursor_rewinds{0};
   // Per-minion receipts (relay/delivery_tracker.h), written by the return
   // thread; dispatches_untracked by the job thread.
   std::atomic<uint64_t> receipts{0};

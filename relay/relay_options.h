@@ -55,6 +55,9 @@ struct RelayOptions {
   std::string relay_id;
   RedisAddress redis;
   std::string redis_prefix = "muster:";
+  // StreamSeq.epoch of everything this relay writes (docs/PROTOCOL.md 2.4):
+  // set by Relay::Open() from WriterEpochPath().
+  uint64_t writer_epoch = 0;
   BusKind bus_kind = BusKind::kMuster;
   SaltBusOptions salt;
   // Publish side: bind `publish_endpoint`, or connect to `bus_connect`
@@ -117,6 +120,9 @@ struct RelayOptions {
   std::string EventsKey() const { return absl::StrCat(redis_prefix, "events"); }
   std::string StatePath() const { return absl::StrCat(state_dir, "/relay_state.db"); }
   std::string SpoolPath() const { return absl::StrCat(state_dir, "/relay_spool.db"); }
+  // Returns-stream entries not yet confirmed by jobd (relay/unconfirmed_log.h).
+  std::string UnconfirmedDir() const { return absl::StrCat(state_dir, "/unconfirmed"); }
+  std::string WriterEpochPath() const { return absl::StrCat(state_dir, "/writer_epoch"); }
   std::string CurveKeyPath() const {
     return curve_key_path.empty() ? absl::StrCat(state_dir, "/relay_curve.key") : curve_key_path;
   }

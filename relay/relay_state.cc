@@ -78,7 +78,8 @@ absl::Status RelayState::Prepare() {
        "INSERT OR REPLACE INTO dispatch (jid, attempt, deadline_ms) VALUES (?1, ?2, ?3)"},
       {&update_cursor_, "INSERT OR REPLACE INTO cursor (id, entry_id) VALUES (1, ?1)"},
       {&insert_event_, "INSERT INTO outbox (event) VALUES (?1)"},
-      {&select_events_, "SELECT seq, event FROM outbox ORDER BY seq LIMIT ?1"},
+      {&select_events_, "SELECT seq, event FROM outbox WHERE seq > ?2 ORDER BY seq LIMIT ?1"},
+      {&count_events_, "SELECT count(*), coalesce(min(seq), 0) FROM outbox"},
       {&delete_events_, "DELETE FROM outbox WHERE seq <= ?1"},
       {&prune_dispatches_, "DELETE FROM dispatch WHERE deadline_ms < ?1"},
       {&insert_published_,
@@ -161,9 +162,11 @@ absl::Status RelayState::Commit(absl::string_view entry_id, const HandledDispatc
   return status;
 }
 
-absl::StatusOr<std::vector<OutboxEvent>> RelayState::PendingEvents(int max_events) {
+absl::StatusOr<std::vector<OutboxEvent>> RelayState::PendingEvents(int max_events,
+                                                                   int64_t after_seq) {
   std::vector<OutboxEvent> events;
   select_events_.Bind(1, max_events);
+  select_events_.Bind(2, after_seq);
   while (true) {
     ASSIGN_OR_RETURN(bool row, select_events_.Step());
     if (!row) break;
@@ -172,6 +175,14 @@ absl::StatusOr<std::vector<OutboxEvent>> RelayState::PendingEvents(int max_event
   }
   select_events_.Reset();
   return events;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> RelayState::OutboxExtent() {
+  ASSIGN_OR_RETURN(bool row, count_events_.Step());
+  std::pair<int64_t, int64_t> extent{0, 0};
+  if (row) extent = {count_events_.Int(0), count_events_.Int(1)};
+  count_events_.Reset();
+  return extent;
 }
 
 absl::Status RelayState::DeleteEventsThrough(int64_t last_seq) {

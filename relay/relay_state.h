@@ -7,8 +7,9 @@
 //   published the envelope of each dispatch it published, until its
 //             deadline, so that after a restart it can still re-send it to
 //             expected minions that never acknowledged receipt;
-//   outbox    Delivery events committed with the cursor but not yet written
-//             to Redis (written, then deleted, as soon as Redis answers).
+//   outbox    Delivery events committed with the cursor, kept until jobd's
+//             commit mark covers them (docs/PROTOCOL.md 2.4): their seq is
+//             their StreamSeq.seq, never reused (AUTOINCREMENT).
 //
 // Committing cursor, dispatch row and event in one transaction is what makes
 // a restart resume exactly after the last handled job (docs/PROTOCOL.md 2.1).
@@ -73,8 +74,11 @@ class RelayState {
   absl::Status Commit(absl::string_view entry_id, const HandledDispatch* dispatch,
                       absl::string_view event);
 
-  // Oldest outbox events, at most `max_events`, in commit order.
-  absl::StatusOr<std::vector<OutboxEvent>> PendingEvents(int max_events);
+  // Oldest outbox events with seq > `after_seq`, at most `max_events`, in
+  // commit order.
+  absl::StatusOr<std::vector<OutboxEvent>> PendingEvents(int max_events, int64_t after_seq = 0);
+  // How many events the outbox holds, and the lowest seq (0 when empty).
+  absl::StatusOr<std::pair<int64_t, int64_t>> OutboxExtent();
   // Removes outbox events with seq <= `last_seq`.
   absl::Status DeleteEventsThrough(int64_t last_seq);
 
@@ -96,6 +100,7 @@ class RelayState {
   Statement update_cursor_;
   Statement insert_event_;
   Statement select_events_;
+  Statement count_events_;
   Statement delete_events_;
   Statement prune_dispatches_;
   Statement insert_published_;

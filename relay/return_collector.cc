@@ -32,6 +32,7 @@ void ReturnCollector::Run(const absl::Notification& stop) {
     // reconnect attempt.
     int64_t wait_ms = std::min<int64_t>(kIdlePollMs, next_housekeeping_ms_ - now_ms);
     wait_ms = std::min<int64_t>(wait_ms, bus_->NextDueMs() - now_ms);
+    wait_ms = std::min<int64_t>(wait_ms, path_->NextDueMs() - now_ms);
     if (!path_->spool_empty()) {
       int64_t reconnect_ms = absl::ToInt64Milliseconds(path_->next_redis_attempt() - absl::Now());
       wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(0, reconnect_ms));
@@ -75,6 +76,10 @@ void ReturnCollector::Round(int64_t now_ms) {
   }
   bus_->AfterRound(NowMs());
   path_->DrainSpool();
+  path_->Maintain(NowMs());
+  // Redis may have lost inventory updates with whatever else a failover
+  // took: jobd hears every minion again (docs/PROTOCOL.md 2.4).
+  if (path_->TakeReconnected()) inventory_.UpsertAll();
 }
 
 void ReturnCollector::Housekeeping(int64_t now_ms) {

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "proto/wire.pb.h"
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -13,22 +15,40 @@ namespace {
 constexpr absl::string_view kBatchField = "batch";
 constexpr absl::string_view kEventField = "event";
 
+// ReturnBatch { StreamSeq stream_seq = 6; }, to append to a packed entry
+// (a field appended to a serialized message is part of it).
+std::string StreamSeqSuffix(uint64_t epoch, uint64_t seq, uint64_t floor) {
+  wire::v1::ReturnBatch suffix;
+  wire::v1::StreamSeq* stream_seq = suffix.mutable_stream_seq();
+  stream_seq->set_epoch(epoch);
+  stream_seq->set_seq(seq);
+  stream_seq->set_floor(floor);
+  return suffix.SerializeAsString();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ReturnPath>> ReturnPath::Open(const RelayOptions& options,
                                                              RelayCounters* counters) {
   ASSIGN_OR_RETURN(std::unique_ptr<RelaySpool> spool, RelaySpool::Open(options.SpoolPath()));
-  return std::unique_ptr<ReturnPath>(new ReturnPath(options, std::move(spool), counters));
+  ASSIGN_OR_RETURN(std::unique_ptr<UnconfirmedLog> log,
+                   UnconfirmedLog::Open(options.UnconfirmedDir()));
+  return std::unique_ptr<ReturnPath>(
+      new ReturnPath(options, std::move(spool), std::move(log), counters));
 }
 
 ReturnPath::ReturnPath(const RelayOptions& options, std::unique_ptr<RelaySpool> spool,
-                       RelayCounters* counters)
+                       std::unique_ptr<UnconfirmedLog> log, RelayCounters* counters)
     : options_(options),
       spool_(std::move(spool)),
       counters_(counters),
       redis_(options.RedisLinkNamed("returns", &counters->redis_reconnects)),
       returns_key_(options.ReturnsKey()),
-      events_key_(options.EventsKey()) {
+      events_key_(options.EventsKey()),
+      log_(std::move(log)),
+      mark_key_(CommitMarkKey(options.redis_prefix, options.datacenter)),
+      mark_field_(CommitMarkField(kReturnsMarkStream, options.relay_id)) {
+  PublishLogCounters();
   counters_->spool_depth.store(spool_->depth_returns());
   if (!spool_->empty()) {
     spdlog::info("returns: spool holds {} returns from before; draining them first",
@@ -71,10 +91,24 @@ std::vector<bool> ReturnPath::WriteChunks(absl::Span<const ReturnChunk* const> c
   while (next < entries.size()) {
     RedisConnection* redis = redis_.Get();
     if (redis == nullptr) break;
+    int64_t now_ms = NowMs();
+    if (!CatchUp(*redis, now_ms)) break;
     size_t end = std::min(entries.size(), next + options_.max_entries_per_round_trip);
     for (size_t e = next; e < end; ++e) {
+      // Numbered and kept before Redis sees it: an entry Redis loses in a
+      // failover is written again from the log (docs/PROTOCOL.md 2.4).
+      uint64_t seq = log_->next_seq();
+      entries[e].value.append(StreamSeqSuffix(options_.writer_epoch, seq, log_->floor()));
+      if (absl::Status kept = log_->Append(seq, entries[e].value, now_ms); !kept.ok()) {
+        if (counters_->unconfirmed_log_errors.fetch_add(1) < 3) {
+          spdlog::error("returns: keeping entry {} until jobd confirms it failed, writing it "
+                        "unprotected: {}",
+                        seq, std::string(kept.message()));
+        }
+      }
       redis->Append({"XADD", returns_key_, "*", kBatchField, entries[e].value});
     }
+    redis->Append({"HGET", mark_key_, mark_field_});
     absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
     if (!replies.ok()) {
       counters_->redis_errors.fetch_add(1);
@@ -98,11 +132,124 @@ std::vector<bool> ReturnPath::WriteChunks(absl::Span<const ReturnChunk* const> c
       counters_->returns_forwarded.fetch_add(entries[e].returns);
       for (size_t c = entries[e].first_chunk; c < entries[e].end_chunk; ++c) ok[c] = true;
     }
+    ApplyMark(replies->back());
+    next_mark_poll_ms_ = now_ms + kMarkPollMs;
+    PublishLogCounters();
     if (!all_ok) break;
     redis_.Succeeded();
     next = end;
   }
   return ok;
+}
+
+bool ReturnPath::CatchUp(RedisConnection& redis, int64_t now_ms) {
+  if (redis_.connections() == caught_up_connection_) return true;
+  absl::StatusOr<RedisReply> mark = redis.Command({"HGET", mark_key_, mark_field_});
+  if (!mark.ok()) {
+    counters_->redis_errors.fetch_add(1);
+    redis_.Broken(mark.status().message());
+    return false;
+  }
+  if (mark->IsError()) {
+    counters_->redis_errors.fetch_add(1);
+    redis_.Refused(absl::StrCat("HGET ", mark_key_, ": ", mark->str()));
+    return false;
+  }
+  ApplyMark(*mark);
+  size_t held = log_->held();
+  if (held > 0) {
+    if (!Rewrite(redis, 0, UINT64_MAX, now_ms)) return false;
+    spdlog::info("returns: new Redis connection: wrote the {} entries jobd has not confirmed "
+                 "again (seq {}..{}; docs/PROTOCOL.md 2.4)",
+                 held, log_->floor(), log_->next_seq() - 1);
+  }
+  caught_up_connection_ = redis_.connections();
+  reconnected_ = true;
+  PublishLogCounters();
+  return true;
+}
+
+bool ReturnPath::Rewrite(RedisConnection& redis, uint64_t after, uint64_t through,
+                         int64_t now_ms) {
+  while (true) {
+    absl::StatusOr<std::vector<UnconfirmedEntry>> batch =
+        log_->Read(after, through, kRewriteBytes);
+    if (!batch.ok()) {
+      counters_->unconfirmed_log_errors.fetch_add(1);
+      spdlog::error("returns: reading unconfirmed entries: {}",
+                    std::string(batch.status().message()));
+      return true;  // nothing Redis could fix; the next rewrite tries again
+    }
+    if (batch->empty()) return true;
+    for (const UnconfirmedEntry& entry : *batch) {
+      redis.Append({"XADD", returns_key_, "*", kBatchField, entry.value});
+    }
+    absl::StatusOr<std::vector<RedisReply>> replies = redis.ReadReplies();
+    if (!replies.ok()) {
+      counters_->redis_errors.fetch_add(1);
+      redis_.Broken(replies.status().message());
+      return false;
+    }
+    for (const RedisReply& reply : *replies) {
+      if (!reply.IsString()) {
+        counters_->redis_errors.fetch_add(1);
+        redis_.Refused(absl::StrCat("XADD ", returns_key_, " (written again): ", reply.str()));
+        return false;
+      }
+    }
+    counters_->entries_rewritten.fetch_add(batch->size());
+    after = batch->back().seq;
+    log_->Rewritten(after, now_ms);
+  }
+}
+
+void ReturnPath::ApplyMark(const RedisReply& reply) {
+  if (!reply.IsString()) return;  // nil: no mark yet; an error: asked again
+  std::optional<CommitMark> mark = DecodeCommitMark(reply.str());
+  if (!mark.has_value()) {
+    spdlog::warn("returns: ignoring a malformed commit mark {}: '{}'", mark_field_,
+                 std::string(reply.str().substr(0, 64)));
+    return;
+  }
+  // A mark of another epoch is about entries of a relay state that is gone.
+  if (mark->epoch != options_.writer_epoch) return;
+  if (mark->through >= mark_.through || mark->highest >= mark_.highest) mark_ = *mark;
+  log_->Confirm(mark->through);
+}
+
+void ReturnPath::Maintain(int64_t now_ms) {
+  if (log_->held() == 0 || now_ms < next_mark_poll_ms_) return;
+  next_mark_poll_ms_ = now_ms + kMarkPollMs;
+  RedisConnection* redis = redis_.Get();
+  if (redis == nullptr || !CatchUp(*redis, now_ms)) return;
+  absl::StatusOr<RedisReply> mark = redis->Command({"HGET", mark_key_, mark_field_});
+  if (!mark.ok()) {
+    counters_->redis_errors.fetch_add(1);
+    redis_.Broken(mark.status().message());
+    return;
+  }
+  ApplyMark(*mark);
+  // jobd reads entries in the order they were written: one it has not
+  // committed below one it has was lost on the way (docs/PROTOCOL.md 2.4).
+  uint64_t first = log_->floor();
+  if (log_->held() > 0 && mark_.highest >= first && first == mark_.through + 1 &&
+      now_ms >= next_gap_rewrite_ms_ && log_->written_ms(first) + kGapRewriteMs <= now_ms) {
+    spdlog::warn("returns: jobd committed entries up to seq {} but not seq {}: writing "
+                 "seq {}..{} again",
+                 mark_.highest, first, first, mark_.highest);
+    Rewrite(*redis, mark_.through, mark_.highest, now_ms);
+    next_gap_rewrite_ms_ = now_ms + kGapRewriteMs;
+  }
+  PublishLogCounters();
+}
+
+int64_t ReturnPath::NextDueMs() const {
+  return log_->held() > 0 ? next_mark_poll_ms_ : INT64_MAX;
+}
+
+void ReturnPath::PublishLogCounters() {
+  counters_->unconfirmed_entries.store(log_->held());
+  counters_->unconfirmed_bytes.store(log_->held_bytes());
 }
 
 void ReturnPath::DrainSpool() {
@@ -142,6 +289,7 @@ void ReturnPath::QueueEvent(std::string event) {
 void ReturnPath::WriteEvents() {
   RedisConnection* redis = redis_.Get();
   if (redis == nullptr || events_.empty()) return;
+  if (!CatchUp(*redis, NowMs())) return;
   for (const std::string& event : events_) {
     redis->Append({"XADD", events_key_, "*", kEventField, event});
   }

@@ -12,6 +12,18 @@
 // (inventory updates, relay heartbeats) are queued and written in order;
 // at most kMaxQueuedEvents wait while Redis is unreachable (the oldest are
 // dropped, logged).
+//
+// Nothing Redis took is trusted to stay there (docs/PROTOCOL.md 2.4): every
+// returns-stream entry gets the next seq of the relay's sequence
+// (StreamSeq), is appended to the UnconfirmedLog before its XADD, and is
+// kept until jobd's commit mark ({prefix}committed:{dc}, read with every
+// round of XADDs and every 100 ms while anything is held) covers it. Each
+// new Redis connection (a reconnect, a failover followed, a restart) first
+// reads the mark and writes every held entry above it again, in seq order,
+// before anything new; a held entry jobd's mark shows skipped (entries
+// above it committed, it not, 3 s after it was written) is written again
+// too. jobd stores returns idempotently, so a rewrite is at worst a
+// duplicate.
 // Owned by the return thread; not thread-safe.
 #ifndef MUSTER_RELAY_RETURN_PATH_H_
 #define MUSTER_RELAY_RETURN_PATH_H_
@@ -25,17 +37,25 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "common/redis/commit_mark.h"
 #include "common/redis/redis_link.h"
 #include "relay/relay_counters.h"
 #include "relay/relay_options.h"
 #include "relay/relay_spool.h"
 #include "relay/return_batcher.h"
+#include "relay/unconfirmed_log.h"
 
 namespace muster::relay {
 
 class ReturnPath {
  public:
   static constexpr size_t kMaxQueuedEvents = 10000;
+  static constexpr int64_t kMarkPollMs = 100;
+  // A held entry the mark shows skipped is written again this long after
+  // its last write.
+  static constexpr int64_t kGapRewriteMs = 3000;
+  // Bytes of held entries per round trip when writing them again.
+  static constexpr size_t kRewriteBytes = 4 << 20;
 
   // Opens the spool (options.SpoolPath()); no Redis call is made yet.
   // `counters` must outlive the path.
@@ -58,6 +78,24 @@ class ReturnPath {
   // Writes the queued events, pipelined, in order; what Redis did not take
   // stays queued (bounded).
   void WriteEvents();
+  // Reads jobd's commit mark when due (every kMarkPollMs while entries are
+  // held), writes held entries again after a new connection or when the
+  // mark shows one skipped. Call every round.
+  void Maintain(int64_t now_ms);
+  // When Maintain() is next due (INT64_MAX when nothing is held).
+  int64_t NextDueMs() const;
+  // True once after each new Redis connection was caught up: Redis may
+  // have lost inventory updates too, so the caller sends them all again.
+  bool TakeReconnected() {
+    bool reconnected = reconnected_;
+    reconnected_ = false;
+    return reconnected;
+  }
+  // The Redis node the returns go to ("" when not connected).
+  std::string redis_node() const {
+    return redis_.connected() ? redis_.options().address.ToString() : "";
+  }
+
   // Whether a Redis connection is up (or could be made now).
   bool redis_available() { return redis_.Get() != nullptr; }
   // When the next Redis reconnect may be tried (the return thread's wait
@@ -66,10 +104,19 @@ class ReturnPath {
 
  private:
   ReturnPath(const RelayOptions& options, std::unique_ptr<RelaySpool> spool,
-             RelayCounters* counters);
+             std::unique_ptr<UnconfirmedLog> log, RelayCounters* counters);
   // Writes `chunks` as pipelined XADDs; ok[i] says whether chunk i is in
   // Redis. Stops at the first failed round trip.
   std::vector<bool> WriteChunks(absl::Span<const ReturnChunk* const> chunks);
+  // After a new connection: reads the mark, then writes every held entry
+  // above it again. False when Redis failed (the link is told).
+  bool CatchUp(RedisConnection& redis, int64_t now_ms);
+  // XADDs the held entries with after < seq <= through, pipelined, oldest
+  // first. False when Redis failed.
+  bool Rewrite(RedisConnection& redis, uint64_t after, uint64_t through, int64_t now_ms);
+  // Applies an HGET reply of the mark (nil: jobd has not written one).
+  void ApplyMark(const RedisReply& reply);
+  void PublishLogCounters();
 
   const RelayOptions options_;
   std::unique_ptr<RelaySpool> spool_;
@@ -78,6 +125,15 @@ class ReturnPath {
   std::string returns_key_;
   std::string events_key_;
   std::deque<std::string> events_;
+  std::unique_ptr<UnconfirmedLog> log_;
+  std::string mark_key_;
+  std::string mark_field_;
+  // The link's connections() when held entries were last caught up.
+  uint64_t caught_up_connection_ = 0;
+  bool reconnected_ = false;
+  CommitMark mark_;  // the latest mark of this relay's epoch
+  int64_t next_mark_poll_ms_ = 0;
+  int64_t next_gap_rewrite_ms_ = 0;
 };
 
 }  // namespace muster::relay

@@ -82,13 +82,9 @@ Dispatcher::Dispatcher(DispatcherOptions options, JobTracker* tracker, const Inv
 Dispatcher::~Dispatcher() { Stop(); }
 
 void Dispatcher::Start() {
-  {
-    // A jobd that died between a dispatch's XADD and the write of its
-    // expected minions: write them again for every running job (relays
-    // wait for the key, and SET is idempotent).
-    absl::MutexLock lock(&stop_mu_);
-    to_describe_ = tracker_->RunningAttempts();
-  }
+  // A jobd that died between a dispatch's XADD and the write of its
+  // expected minions writes them again for every running job with its
+  // first Redis connection (RedeliverAfterReconnect), as after any other.
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -225,6 +221,59 @@ bool Dispatcher::PersistQueued() {
   return false;
 }
 
+void Dispatcher::RedeliverAfterReconnect() {
+  uint64_t connections = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    RedisConnection* redis = link_.Get();
+    if (redis == nullptr) return;
+    // A Redis that went away while jobd was idle shows here, not at the
+    // next submit.
+    absl::StatusOr<RedisReply> pong = redis->Command({"PING"});
+    if (!pong.ok()) {
+      link_.Broken(pong.status().message());
+      return;
+    }
+    if (pong->IsError()) {
+      link_.Refused(absl::StrCat("PING: ", pong->str()));
+      return;
+    }
+    connections = link_.connections();
+  }
+  if (connections == redelivered_connection_) return;
+  std::vector<DispatchPlan> plans = tracker_->PlanRedeliveries(absl::ToUnixMillis(absl::Now()));
+  uint64_t envelopes = 0;
+  for (const DispatchPlan& plan : plans) {
+    std::vector<std::string> keys;
+    for (const DispatchPlan::Part& part : plan.parts) {
+      keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
+    }
+    absl::StatusOr<std::vector<std::string>> payloads = EncodeEnvelopes(plan);
+    if (!payloads.ok()) {
+      spdlog::error("writing job {} again: {}", plan.job.jid, payloads.status().ToString());
+      continue;
+    }
+    if (absl::Status written = WriteEnvelopes(keys, *payloads); !written.ok()) {
+      spdlog::warn("writing undelivered dispatches again failed, will retry: {}",
+                   written.ToString());
+      return;
+    }
+    envelopes += keys.size();
+  }
+  {
+    absl::MutexLock lock(&stop_mu_);
+    std::vector<std::pair<std::string, uint32_t>> running = tracker_->RunningAttempts();
+    to_describe_.insert(to_describe_.end(), running.begin(), running.end());
+  }
+  if (envelopes > 0) {
+    spdlog::info("new Redis connection: wrote {} dispatch(es) of {} running job(s) no relay has "
+                 "reported yet again (docs/PROTOCOL.md 2.4)",
+                 envelopes, plans.size());
+  }
+  redelivered_.fetch_add(envelopes);
+  redelivered_connection_ = connections;
+}
+
 void Dispatcher::Run() {
   absl::Time next_retry = absl::InfinitePast();
   absl::Time next_insecure_warning = absl::Now() + kInsecureWarningInterval;
@@ -242,6 +291,7 @@ void Dispatcher::Run() {
           if (absl::IsUnavailable(status)) break;
         }
       }
+      RedeliverAfterReconnect();
       next_retry = absl::Now() + options_.retry_interval;
     }
     bool persisted = PersistQueued();

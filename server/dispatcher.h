@@ -16,6 +16,15 @@
 // by a background thread every `retry_interval` and once at start; relays
 // de-duplicate on (jid, attempt), so writing an envelope twice is harmless.
 //
+// Redis may lose what it answered (replication is asynchronous: a failover
+// drops the primary's last writes). So after every new Redis connection of
+// the dispatcher (a failover followed, a restart, jobd's own start; the
+// thread PINGs every retry_interval so an idle jobd notices), the thread
+// writes again the envelopes of every running job's latest attempt that a
+// datacenter has not reported delivered (JobTracker::PlanRedeliveries), and
+// the expected-minions keys of every running job (docs/PROTOCOL.md 2.4).
+// Relays de-duplicate on (jid, attempt).
+//
 // Every envelope is signed with jobd's key (docs/PROTOCOL.md 8.1) just
 // before it is written: one signature per datacenter per dispatch, with a
 // fresh nonce, so a re-dispatch after a restart carries a new signature
@@ -25,6 +34,7 @@
 #ifndef MUSTER_SERVER_DISPATCHER_H_
 #define MUSTER_SERVER_DISPATCHER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -70,8 +80,14 @@ class Dispatcher {
   // (the job stays PENDING and is retried).
   absl::Status Dispatch(const std::string& jid) ABSL_LOCKS_EXCLUDED(mu_, stop_mu_);
 
+  // Envelopes written again after a new Redis connection.
+  uint64_t redelivered() const { return redelivered_.load(); }
+
  private:
   void Run() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  // After a new connection: writes undelivered running dispatches again
+  // and queues every running job's expected-minions keys.
+  void RedeliverAfterReconnect() ABSL_LOCKS_EXCLUDED(mu_, stop_mu_);
   // The serialized, signed JobEnvelope of each part of `plan`.
   absl::StatusOr<std::vector<std::string>> EncodeEnvelopes(const DispatchPlan& plan) const;
   // Writes the envelopes (pipelined XADDs of `payloads` to `keys`) on the
@@ -104,6 +120,9 @@ class Dispatcher {
   // Used by the dispatcher's thread only, so that writing the (large)
   // expected-minions keys never holds up Dispatch().
   RedisLink describe_link_;
+  // link_.connections() whose dispatches were written again (thread only).
+  uint64_t redelivered_connection_ = 0;
+  std::atomic<uint64_t> redelivered_{0};
   std::thread thread_;
 };
 

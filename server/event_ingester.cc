@@ -60,6 +60,15 @@ absl::Status EventIngester::Ingest(const std::vector<StreamEntry>& entries) {
     }
     return absl::OkStatus();
   }));
+  if (marks_ != nullptr) {
+    std::vector<CommittedSeq> seqs;
+    for (const muster::wire::v1::RelayEvent& event : events) {
+      if (event.has_stream_seq()) {
+        CommitMarks::Collect(event.stream_seq(), event.datacenter(), event.relay_id(), &seqs);
+      }
+    }
+    marks_->Committed(kDeliveriesMarkStream, seqs);
+  }
   if (delivery_observer_) {
     for (const auto& [datacenter, latency_ms] : applied.latencies) {
       delivery_observer_(*datacenter, latency_ms);

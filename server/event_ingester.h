@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "proto/wire.pb.h"
+#include "server/commit_marks.h"
 #include "server/ingest_loop.h"
 #include "server/inventory.h"
 #include "server/job_store.h"
@@ -53,6 +54,9 @@ class EventIngester {
   void set_caught_up(std::function<void()> caught_up) {
     loop_.set_caught_up(std::move(caught_up));
   }
+  // Told, after each commit, the StreamSeq of every delivery event
+  // committed (docs/PROTOCOL.md 2.4). Null: none. Set before Start().
+  void set_commit_marks(CommitMarks* marks) { marks_ = marks; }
   void Start() { loop_.Start(); }
   void Stop() { loop_.Stop(); }
   EventIngesterStats stats() const;
@@ -77,6 +81,7 @@ class EventIngester {
   JobTracker* const tracker_;
   Inventory* const inventory_;
   DeliveryObserver delivery_observer_;
+  CommitMarks* marks_ = nullptr;
   struct Counters {
     std::atomic<uint64_t> entries{0}, deliveries{0}, heartbeats{0}, inventory_updates{0},
         unknown_job{0}, malformed_entries{0}, malformed_minions{0};

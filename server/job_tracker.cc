@@ -276,6 +276,55 @@ absl::StatusOr<DispatchPlan> JobTracker::PlanDispatch(const std::string& jid) co
   return plan;
 }
 
+std::vector<DispatchPlan> JobTracker::PlanRedeliveries(int64_t now_ms) const {
+  std::vector<DispatchPlan> plans;
+  std::vector<std::vector<std::vector<uint32_t>>> missing;  // per plan, per part
+  {
+    absl::ReaderMutexLock lock(&registry_.mu());
+    for (const JobRecord* record : registry_.ActiveJobs()) {
+      if (record->row.state != JobState::kRunning || record->row.deadline_ms <= now_ms ||
+          record->attempts.empty()) {
+        continue;
+      }
+      const JobAttempt& attempt = record->attempts.back();
+      DispatchPlan plan;
+      std::vector<std::vector<uint32_t>> plan_missing;
+      for (size_t i = 0; i < record->datacenters.size(); ++i) {
+        if (i >= attempt.asked.size() || attempt.asked[i] == 0) continue;  // not sent there
+        if (i < attempt.deliveries.size()) {
+          const DeliveryInfo& delivery = attempt.deliveries[i];
+          if (delivery.delivered || delivery.expired || delivery.interrupted) continue;
+        }
+        if (record->row.attempt == 1) {
+          plan.parts.push_back({record->datacenters[i],
+                                static_cast<TargetType>(record->row.target_type),
+                                record->row.expression});
+          plan_missing.emplace_back();
+          continue;
+        }
+        std::vector<uint32_t> numbers = MissingMembers(record->tallies[i]);
+        if (numbers.empty()) continue;
+        plan.parts.push_back({record->datacenters[i], TargetType::kList, ""});
+        plan_missing.push_back(std::move(numbers));
+      }
+      if (plan.parts.empty()) continue;
+      plan.job = record->row;
+      plans.push_back(std::move(plan));
+      missing.push_back(std::move(plan_missing));
+    }
+  }
+  for (size_t p = 0; p < plans.size(); ++p) {
+    for (size_t i = 0; i < plans[p].parts.size(); ++i) {
+      if (plans[p].parts[i].target_type != TargetType::kList || !missing[p][i].size()) continue;
+      std::vector<std::string> ids;
+      inventory_->IdsOf(missing[p][i], &ids);
+      std::sort(ids.begin(), ids.end());
+      plans[p].parts[i].expression = absl::StrJoin(ids, ",");
+    }
+  }
+  return plans;
+}
+
 absl::StatusOr<bool> JobTracker::MarkDispatched(const std::string& jid, uint32_t attempt) {
   absl::MutexLock lock(&registry_.mu());
   JobRecord* record = registry_.Find(jid);

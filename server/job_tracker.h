@@ -143,6 +143,12 @@ class JobTracker {
   // FailedPrecondition when that attempt is not the job's live one.
   absl::StatusOr<DispatchMembers> MembersOf(const std::string& jid, uint32_t attempt) const;
   std::vector<std::string> PendingJids() const { return registry_.PendingJids(); }
+  // The dispatches jobd must write again after Redis may have lost some (a
+  // new Redis connection, docs/PROTOCOL.md 2.4): for each running job whose
+  // deadline is after `now_ms`, its latest attempt's parts for the
+  // datacenters that have not reported it (no delivery committed). A retry
+  // attempt's part lists the minions still missing.
+  std::vector<DispatchPlan> PlanRedeliveries(int64_t now_ms) const;
   std::vector<std::pair<std::string, uint32_t>> RunningAttempts() const {
     return registry_.RunningAttempts();
   }

@@ -22,6 +22,7 @@
 #include "server/auth/token_authenticator.h"
 #include "server/dashboard/dashboard_server.h"
 #include "server/dashboard/job_api.h"
+#include "server/commit_marks.h"
 #include "server/dispatcher.h"
 #include "server/event_ingester.h"
 #include "server/inventory.h"
@@ -256,6 +257,14 @@ void Jobd::StartPipelines() {
       [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
         metrics->ObserveDispatchLatency(datacenter, latency_ms);
       });
+  // Relays keep what they wrote until these marks say it is committed
+  // (docs/PROTOCOL.md 2.4).
+  commit_marks_ = std::make_unique<CommitMarks>(
+      RedisLinkOptions::WithoutBackoff("commit marks", options_.redis, absl::Seconds(2)),
+      options_.redis_prefix);
+  return_ingester_->set_commit_marks(commit_marks_.get());
+  event_ingester_->set_commit_marks(commit_marks_.get());
+  commit_marks_->Start();
   return_ingester_->set_caught_up([tracker = tracker_.get()] { tracker->ReleaseExpiry(); });
   event_ingester_->set_caught_up([tracker = tracker_.get()] { tracker->ReleaseExpiry(); });
   event_ingester_->Start();
@@ -374,6 +383,7 @@ void Jobd::Stop() {
   if (dispatcher_ != nullptr) dispatcher_->Stop();
   if (return_ingester_ != nullptr) return_ingester_->Stop();
   if (event_ingester_ != nullptr) event_ingester_->Stop();
+  if (commit_marks_ != nullptr) commit_marks_->Stop();
   if (tracker_ != nullptr) tracker_->Stop();
   if (started_) spdlog::info("jobd stopped");
   started_ = false;

@@ -60,6 +60,7 @@ class JobStore;
 class JobdMetrics;
 class Inventory;
 class JobTracker;
+class CommitMarks;
 class Dispatcher;
 class JobControl;
 class ReturnIngester;
@@ -199,6 +200,7 @@ class Jobd {
   std::unique_ptr<Inventory> inventory_;
   std::unique_ptr<JobTracker> tracker_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<CommitMarks> commit_marks_;
   std::unique_ptr<ReturnIngester> return_ingester_;
   std::unique_ptr<EventIngester> event_ingester_;
   std::unique_ptr<JobdMetrics> metrics_;

@@ -63,6 +63,7 @@ absl::Status ReturnIngester::Commit(const std::vector<StreamEntry>& entries, Slo
   if (absl::Status persisted = tracker_->PersistFinished(); !persisted.ok()) {
     spdlog::warn("returns: writing completed jobs failed, will retry: {}", persisted.ToString());
   }
+  if (marks_ != nullptr) marks_->Committed(kReturnsMarkStream, slot.seqs);
   counters_.entries += entries.size();
   counters_.malformed_entries += parsed.malformed_entries;
   counters_.malformed_returns += parsed.malformed_returns;
@@ -75,6 +76,7 @@ void ReturnIngester::Prepare(const std::vector<StreamEntry>& entries, Slot& slot
   if (slot.batches.size() < entries.size()) slot.batches.resize(entries.size());
   slot.incoming.clear();
   slot.receipts.clear();
+  slot.seqs.clear();
   slot.parsed = ParseCounts{};
   ParseCounts& counts = slot.parsed;
   int64_t now = absl::ToUnixMillis(absl::Now());
@@ -97,6 +99,9 @@ void ReturnIngester::Prepare(const std::vector<StreamEntry>& entries, Slot& slot
         spdlog::warn("returns: dropping malformed entry {} ({})", entries[i].id, reason);
       }
       continue;
+    }
+    if (batch.has_stream_seq()) {
+      CommitMarks::Collect(batch.stream_seq(), batch.datacenter(), batch.relay_id(), &slot.seqs);
     }
     int64_t received = batch.received_at_ms() != 0 ? batch.received_at_ms() : now;
     for (const muster::wire::v1::Return& r : batch.returns()) {

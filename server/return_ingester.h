@@ -32,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "proto/wire.pb.h"
+#include "server/commit_marks.h"
 #include "server/ingest_loop.h"
 #include "server/job_store.h"
 #include "server/job_tracker.h"
@@ -73,6 +74,9 @@ class ReturnIngester {
   void set_caught_up(std::function<void()> caught_up) {
     loop_.set_caught_up(std::move(caught_up));
   }
+  // Told, after each commit, the StreamSeq of every entry committed
+  // (docs/PROTOCOL.md 2.4). Null: none. Set before Start().
+  void set_commit_marks(CommitMarks* marks) { marks_ = marks; }
   void Start() { loop_.Start(); }
   void Stop() { loop_.Stop(); }
   ReturnIngesterStats stats() const;
@@ -94,6 +98,7 @@ class ReturnIngester {
     std::vector<muster::wire::v1::ReturnBatch> batches;  // reused between reads
     std::vector<IncomingReturn> incoming;  // views into `batches`
     std::vector<IncomingReceipt> receipts;
+    std::vector<CommittedSeq> seqs;  // of the well-formed entries
     ParseCounts parsed;
   };
 
@@ -110,6 +115,7 @@ class ReturnIngester {
 
   JobStore* const store_;
   JobTracker* const tracker_;
+  CommitMarks* marks_ = nullptr;
   Slot slots_[2];
   struct Counters {
     std::atomic<uint64_t> entries{0}, returns{0}, duplicates{0}, unknown_job{0}, unexpected{0},
