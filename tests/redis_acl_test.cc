@@ -92,6 +92,9 @@ TEST_F(RedisAclTest, ARelayRunsEveryCommandOfItsDatacenter) {
   Expect(relay, true,
          {"XREAD", "COUNT", "100", "BLOCK", "10", "STREAMS", "muster:jobs:dc1", "0-0"});
   Expect(relay, true, {"GET", "muster:expected:dc1:1:1"});
+  // Its cursor check and jobd's commit marks (docs/PROTOCOL.md 2.4).
+  Expect(relay, true, {"XINFO", "STREAM", "muster:jobs:dc1"});
+  Expect(relay, true, {"HGET", "muster:committed:dc1", "returns:relay-dc1"});
   Expect(relay, true, {"XADD", "muster:returns", "*", "batch", "x"});
   Expect(relay, true, {"XADD", "muster:events", "*", "event", "x"});
   Expect(relay, true, {"HSETNX", "muster:minion_keys:dc1", "m1", "record"});
@@ -130,6 +133,11 @@ TEST_F(RedisAclTest, ARelayCannotReadAnotherDatacentersJobsOrWriteAJobStream) {
   Expect(relay, false, {"XREAD", "COUNT", "100", "STREAMS", "muster:jobs:dc2", "0-0"});
   Expect(relay, false, {"XREAD", "STREAMS", "muster:jobs:dc1", "muster:jobs:dc2", "0", "0"});
   Expect(relay, false, {"XRANGE", "muster:jobs:dc2", "-", "+"});
+  Expect(relay, false, {"XINFO", "STREAM", "muster:jobs:dc2"});
+  Expect(relay, false, {"XINFO", "GROUPS", "muster:jobs:dc1"});
+  // Only jobd writes commit marks; a relay reads only its datacenter's.
+  Expect(relay, false, {"HSET", "muster:committed:dc1", "returns:relay-dc1", "1 99 99"});
+  Expect(relay, false, {"HGET", "muster:committed:dc2", "returns:relay-dc2"});
   Expect(relay, false, {"XADD", "muster:jobs:dc1", "*", "job", "forged"});
   Expect(relay, false, {"XADD", "muster:jobs:dc2", "*", "job", "forged"});
   Expect(relay, false, {"XTRIM", "muster:jobs:dc1", "MAXLEN", "0"});

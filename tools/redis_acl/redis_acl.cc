@@ -129,8 +129,9 @@ std::string Rules(const RedisAclSpec& spec, absl::string_view user) {
   // (relay/relay_options.h names them in the relay).
   // MULTI and EXEC name no key; Redis checks each queued command itself.
   return absl::StrCat("resetchannels -@all +ping +multi +exec +xadd %W~", p, "returns %W~", p,
-                      "events", " (+xread %R~", p, "jobs:", datacenter, ")",
+                      "events", " (+xread +xinfo|stream %R~", p, "jobs:", datacenter, ")",
                       " (+get %R~", p, "expected:", datacenter, ":*)",
+                      " (+hget %R~", p, "committed:", datacenter, ")",
                       " (+hgetall +hmget +hsetnx +hset +watch ~", p, "minion_keys:", datacenter,
                       ")", " (+get +incr ~", p, "minion_keys_version:", datacenter, ")");
 }
