@@ -94,10 +94,12 @@ std::vector<bool> ReturnPath::WriteChunks(absl::Span<const ReturnChunk* const> c
     int64_t now_ms = NowMs();
     if (!CatchUp(*redis, now_ms)) break;
     size_t end = std::min(entries.size(), next + options_.max_entries_per_round_trip);
+    std::vector<uint64_t> seqs;
     for (size_t e = next; e < end; ++e) {
       // Numbered and kept before Redis sees it: an entry Redis loses in a
       // failover is written again from the log (docs/PROTOCOL.md 2.4).
       uint64_t seq = log_->next_seq();
+      seqs.push_back(seq);
       entries[e].value.append(StreamSeqSuffix(options_.writer_epoch, seq, log_->floor()));
       if (absl::Status kept = log_->Append(seq, entries[e].value, now_ms); !kept.ok()) {
         if (counters_->unconfirmed_log_errors.fetch_add(1) < 3) {
@@ -113,12 +115,15 @@ std::vector<bool> ReturnPath::WriteChunks(absl::Span<const ReturnChunk* const> c
     if (!replies.ok()) {
       counters_->redis_errors.fetch_add(1);
       redis_.Broken(replies.status().message());
+      // These go to the spool, which writes them again with new seqs.
+      for (size_t e = end; e > next; --e) log_->Abandon(seqs[e - 1 - next]);
       break;
     }
     bool all_ok = true;
     for (size_t e = next; e < end; ++e) {
       const RedisReply& reply = (*replies)[e - next];
       if (!reply.IsString()) {
+        log_->Abandon(seqs[e - next]);
         // LOADING while a restarted Redis loads its data, or any refusal:
         // these returns go to the spool; logged once per outage.
         if (all_ok) {

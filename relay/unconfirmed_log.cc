@@ -24,6 +24,7 @@ namespace {
 constexpr size_t kHeaderBytes = 16;  // u32 length, u32 crc, u64 seq
 // A value larger than any stream entry (PROTOCOL 6) is a torn record.
 constexpr uint32_t kMaxValueBytes = 64 << 20;
+constexpr uint64_t kTombstone = uint64_t{1} << 63;
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " '", path, "': ", std::strerror(errno)));
@@ -178,6 +179,18 @@ absl::Status UnconfirmedLog::LoadSegment(uint64_t first_seq, Segment& segment) {
     uint32_t length = GetU32(header.data());
     uint32_t crc = GetU32(header.data() + 4);
     uint64_t seq = GetU64(header.data() + 8);
+    if ((seq & kTombstone) != 0) {
+      if (length != 0 || Checksum(header.data() + 8, "") != crc) break;
+      uint64_t abandoned = seq & ~kTombstone;
+      for (auto it = held_.rbegin(); it != held_.rend(); ++it) {
+        if (it->seq != abandoned) continue;
+        held_bytes_ -= it->length;
+        held_.erase(std::next(it).base());
+        break;
+      }
+      offset += kHeaderBytes;
+      continue;
+    }
     if (length > kMaxValueBytes || offset + kHeaderBytes + length > size ||
         seq < first_seq || (segment.last_seq != 0 && seq != segment.last_seq + 1)) {
       break;
@@ -244,6 +257,27 @@ absl::Status UnconfirmedLog::Append(uint64_t seq, absl::string_view value, int64
   segment.size += record.size();
   segment.last_seq = seq;
   return absl::OkStatus();
+}
+
+void UnconfirmedLog::Abandon(uint64_t seq) {
+  for (auto it = held_.rbegin(); it != held_.rend(); ++it) {
+    if (it->seq != seq) continue;
+    held_bytes_ -= it->length;
+    held_.erase(std::next(it).base());
+    Segment& segment = segments_.rbegin()->second;
+    std::string record(kHeaderBytes, '\0');
+    PutU64(seq | kTombstone, record.data() + 8);
+    PutU32(Checksum(record.data() + 8, ""), record.data() + 4);
+    if (absl::Status written = WriteAll(active_fd_, record, segment.path); !written.ok()) {
+      // At worst the entry comes back after a restart and is written
+      // twice (once from here, once from the spool): a duplicate.
+      spdlog::warn("returns: {}", std::string(written.message()));
+      StartSegment(next_seq_).IgnoreError();
+      return;
+    }
+    segment.size += record.size();
+    return;
+  }
 }
 
 void UnconfirmedLog::Confirm(uint64_t through) {

@@ -7,7 +7,8 @@
 //
 // On disk: segment files <dir>/<first seq, 20 digits>.log, each a run of
 // records [u32 length][u32 crc32 of seq and value][u64 seq][value]
-// (little-endian), appended with write(2): a record is on disk, in the page
+// (little-endian; a seq with the top bit set is a tombstone: the entry of
+// that seq is abandoned, see Abandon()), appended with write(2): a record is on disk, in the page
 // cache, before Append() returns, so a killed relay keeps it (a power cut
 // is the minions' and the spool's business: entries here are also in
 // Redis). The newest segment always exists, even empty, so the next seq
@@ -61,6 +62,12 @@ class UnconfirmedLog {
   // its write time. On error nothing is held and next_seq() still grows:
   // the entry goes to Redis unprotected (the caller counts it).
   absl::Status Append(uint64_t seq, absl::string_view value, int64_t now_ms);
+
+  // Forgets entry `seq` (held): its XADD failed and its returns went to the
+  // spool instead, which writes them again with a new seq. Appends a
+  // tombstone (a record whose seq has the top bit set and no value), so a
+  // restart does not bring it back.
+  void Abandon(uint64_t seq);
 
   // Forgets every entry with seq <= `through` (confirmed by jobd) and
   // deletes the segments that held only those.

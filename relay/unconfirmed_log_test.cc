@@ -121,6 +121,25 @@ TEST_F(UnconfirmedLogTest, DeletesConfirmedSegments) {
   EXPECT_GE(log->held(), 3u);
 }
 
+TEST_F(UnconfirmedLogTest, AbandonedEntriesStayGoneAfterReopen) {
+  {
+    std::unique_ptr<UnconfirmedLog> log = Open();
+    for (uint64_t seq = 1; seq <= 5; ++seq) ASSERT_TRUE(log->Append(seq, Value(seq), 10).ok());
+    log->Abandon(5);
+    log->Abandon(3);
+    EXPECT_EQ(log->held(), 3u);
+    ASSERT_TRUE(log->Append(6, Value(6), 10).ok());
+  }
+  std::unique_ptr<UnconfirmedLog> log = Open();
+  EXPECT_EQ(log->next_seq(), 7u);
+  absl::StatusOr<std::vector<UnconfirmedEntry>> read = log->Read(0, 100, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status();
+  std::vector<uint64_t> seqs;
+  for (const UnconfirmedEntry& entry : *read) seqs.push_back(entry.seq);
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{1, 2, 4, 6}));
+  EXPECT_EQ((*read)[3].value, Value(6));
+}
+
 TEST(WriterEpochTest, MadeOnceThenRead) {
   std::string path = absl::StrCat(muster::testing::MakeTempDir("unconfirmed"), "/epoch");
   absl::StatusOr<uint64_t> first = LoadOrCreateWriterEpoch(path);

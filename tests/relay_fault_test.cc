@@ -65,13 +65,20 @@ class RelayFaultTest : public ::testing::Test {
     return counts;
   }
 
-  // Returns in the stream, in stream order.
+  // Returns in the stream, in stream order. An entry the relay wrote again
+  // (same StreamSeq: with no jobd here, no commit mark ever confirms
+  // anything, so every new Redis connection writes every entry again,
+  // docs/PROTOCOL.md 2.4) counts once, where it was first written; every
+  // entry must carry a seq.
   std::vector<ReturnKeyTuple> StoredReturns() {
     std::vector<ReturnKeyTuple> stored;
     auto batches = ReadReturnBatches(*redis_connection_);
     EXPECT_TRUE(batches.ok());
     if (!batches.ok()) return stored;
+    std::set<std::pair<uint64_t, uint64_t>> seen;
     for (const wire::v1::ReturnBatch& batch : *batches) {
+      EXPECT_TRUE(batch.has_stream_seq() && batch.stream_seq().seq() > 0);
+      if (!seen.emplace(batch.stream_seq().epoch(), batch.stream_seq().seq()).second) continue;
       for (const wire::v1::Return& ret : batch.returns()) {
         stored.emplace_back(ret.jid(), ret.attempt(), ret.minion_id());
       }
