@@ -37,7 +37,7 @@ RedisLinkOptions SentinelOptions(const RedisSentinelGroup& group) {
 // One command through the link, telling it how it went as the product
 // code does; the reply's text, or "" when there was no connection or
 // an I/O error.
-std::string Run(RedisLink& link, std::initializer_list<absl::string_view> argv) {
+std::string Command(RedisLink& link, std::initializer_list<absl::string_view> argv) {
   RedisConnection* connection = link.Get();
   if (connection == nullptr) return "";
   absl::StatusOr<RedisReply> reply = connection->Command(argv);
@@ -64,12 +64,12 @@ TEST(RedisSentinelTest, FindsThePrimaryAndFollowsAFailoverWithoutBeingRemade) {
   RedisSentinelGroup group;
   ASSERT_TRUE(group.Start().ok());
   RedisLink link(SentinelOptions(group));
-  ASSERT_EQ(Run(link, {"SET", "before", "1"}), "OK") << link.failure();
+  ASSERT_EQ(Command(link, {"SET", "before", "1"}), "OK") << link.failure();
   EXPECT_EQ(link.node().address, group.primary_address());
   EXPECT_EQ(link.node().role, "master");
   EXPECT_EQ(link.node_changes(), 0u);
   // Replicated before the kill, so the promoted replica has it.
-  ASSERT_EQ(Run(link, {"WAIT", "2", "5000"}), "2");
+  ASSERT_EQ(Command(link, {"WAIT", "2", "5000"}), "2");
 
   std::string old_primary = group.primary_address();
   group.KillPrimary();
@@ -77,7 +77,7 @@ TEST(RedisSentinelTest, FindsThePrimaryAndFollowsAFailoverWithoutBeingRemade) {
   ASSERT_TRUE(promoted.ok()) << promoted.status();
   ASSERT_NE(*promoted, old_primary);
 
-  ASSERT_TRUE(WaitFor([&] { return Run(link, {"SET", "after", "2"}) == "OK"; },
+  ASSERT_TRUE(WaitFor([&] { return Command(link, {"SET", "after", "2"}) == "OK"; },
                       absl::Seconds(20)))
       << link.failure();
   EXPECT_EQ(link.node().address, *promoted);
@@ -89,7 +89,7 @@ TEST(RedisSentinelTest, FindsThePrimaryAndFollowsAFailoverWithoutBeingRemade) {
   // The old primary comes back as a replica of the new one (Sentinel
   // reconfigures it), and the link stays where it is.
   ASSERT_TRUE(group.StartNode(0).ok());
-  EXPECT_EQ(Run(link, {"SET", "later", "3"}), "OK");
+  EXPECT_EQ(Command(link, {"SET", "later", "3"}), "OK");
   EXPECT_EQ(link.node().address, *promoted);
 }
 
@@ -107,12 +107,12 @@ TEST(RedisSentinelTest, ReplicaLinkFallsBackToThePrimaryAndReturns) {
   replica.port = group.node(1).port();
   options.replica = replica;
   RedisLink link(options);
-  ASSERT_EQ(Run(link, {"GET", "k"}), "v") << link.failure();
+  ASSERT_EQ(Command(link, {"GET", "k"}), "v") << link.failure();
   EXPECT_EQ(link.node().address, group.replica_address(0));
   EXPECT_EQ(link.node().role, "replica");
 
   group.KillNode(1);
-  ASSERT_TRUE(WaitFor([&] { return Run(link, {"GET", "k"}) == "v"; }, absl::Seconds(10)))
+  ASSERT_TRUE(WaitFor([&] { return Command(link, {"GET", "k"}) == "v"; }, absl::Seconds(10)))
       << link.failure();
   EXPECT_EQ(link.node().address, group.primary_address());
   EXPECT_EQ(link.node().role, "master");
@@ -121,7 +121,7 @@ TEST(RedisSentinelTest, ReplicaLinkFallsBackToThePrimaryAndReturns) {
   ASSERT_TRUE(group.StartNode(1).ok());
   // Tried again at most every kReplicaRetry, and used once it has synced.
   ASSERT_TRUE(WaitFor(
-      [&] { return Run(link, {"GET", "k"}) == "v" && link.node().role == "replica"; },
+      [&] { return Command(link, {"GET", "k"}) == "v" && link.node().role == "replica"; },
       RedisLink::kReplicaRetry + absl::Seconds(15)))
       << link.failure();
   EXPECT_EQ(link.node().address, group.replica_address(0));
@@ -132,7 +132,7 @@ TEST(RedisSentinelTest, ReadonlyFromADemotedPrimaryMakesTheLinkAskSentinelAgain)
   RedisSentinelGroup group;
   ASSERT_TRUE(group.Start().ok());
   RedisLink link(SentinelOptions(group));
-  ASSERT_EQ(Run(link, {"SET", "k", "1"}), "OK") << link.failure();
+  ASSERT_EQ(Command(link, {"SET", "k", "1"}), "OK") << link.failure();
   ASSERT_EQ(link.node().address, group.primary_address());
 
   // The primary turned into a replica behind the sentinels' back (as a
@@ -147,15 +147,20 @@ TEST(RedisSentinelTest, ReadonlyFromADemotedPrimaryMakesTheLinkAskSentinelAgain)
                 ->str(),
             "OK");
 
-  std::string reply = Run(link, {"SET", "k", "2"});
+  std::string reply = Command(link, {"SET", "k", "2"});
   EXPECT_TRUE(absl::StartsWith(reply, "READONLY")) << reply;
   EXPECT_FALSE(link.connected());
-  // The sentinels still name the old primary: its ROLE is checked, and the
-  // link does not use it.
-  EXPECT_EQ(link.Get(), nullptr);
-  EXPECT_TRUE(absl::StrContains(link.failure().message(), "is not the primary"))
+  // The sentinels still name the old primary: once the backoff has run
+  // out the link asks them again, checks its ROLE and does not use it.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return link.Get() == nullptr &&
+               absl::StrContains(link.failure().message(), "is not the primary");
+      },
+      absl::Seconds(2)))
       << link.failure();
   EXPECT_TRUE(link.node().address.empty());
+  EXPECT_EQ(link.connections(), 1u);
 }
 
 TEST(RedisSentinelTest, SentinelPasswordAndEverySentinelDownGiveClearErrors) {
@@ -165,7 +170,7 @@ TEST(RedisSentinelTest, SentinelPasswordAndEverySentinelDownGiveClearErrors) {
   ASSERT_TRUE(group.Start().ok());
 
   RedisLink link(SentinelOptions(group));
-  EXPECT_EQ(Run(link, {"PING"}), "PONG") << link.failure();
+  EXPECT_EQ(Command(link, {"PING"}), "PONG") << link.failure();
 
   RedisLinkOptions without_password = SentinelOptions(group);
   for (RedisAddress& sentinel : without_password.sentinels) sentinel.credentials = {};
@@ -181,7 +186,7 @@ TEST(RedisSentinelTest, SentinelPasswordAndEverySentinelDownGiveClearErrors) {
         << none.status();
   }
   // A link already connected keeps its connection; a new one cannot start.
-  EXPECT_EQ(Run(link, {"PING"}), "PONG");
+  EXPECT_EQ(Command(link, {"PING"}), "PONG");
   RedisLink fresh(SentinelOptions(group));
   EXPECT_EQ(fresh.Get(), nullptr);
   EXPECT_TRUE(absl::IsUnavailable(fresh.failure())) << fresh.failure();
