@@ -139,6 +139,13 @@ struct RelayOptions {
     return absl::StrCat(redis_prefix, "minion_keys_version:", datacenter);
   }
   std::string KeyCachePath() const { return absl::StrCat(state_dir, "/minion_keys.cache"); }
+  // Where the primary is (redis, or the sentinels' master_name).
+  RedisPrimary Primary() const {
+    RedisPrimary primary(redis);
+    primary.sentinels = sentinels;
+    primary.master_name = master_name;
+    return primary;
+  }
   // One of the relay's Redis links, `name` in its logs ("jobs", "returns"),
   // counting its reconnects in `*reconnects` (which must outlive the link):
   // backoff 100 ms doubling to 5 s. A write link: always on the primary
@@ -146,9 +153,7 @@ struct RelayOptions {
   RedisLinkOptions RedisLinkNamed(std::string name, std::atomic<uint64_t>* reconnects) const {
     RedisLinkOptions link;
     link.name = std::move(name);
-    link.address = redis;
-    link.sentinels = sentinels;
-    link.master_name = master_name;
+    link.SetPrimary(Primary());
     link.connect_timeout = std::min(redis_timeout, absl::Seconds(1));
     link.command_timeout = redis_timeout;
     link.reconnects = reconnects;
