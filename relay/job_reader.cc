@@ -84,7 +84,8 @@ JobReader::JobReader(const RelayOptions& options, JobBus* bus, std::unique_ptr<R
       state_(std::move(state)),
       counters_(counters),
       handoff_(handoff),
-      redis_(options.RedisLinkNamed("jobs", &counters->redis_reconnects)),
+      read_redis_(options.RedisReadLinkNamed("jobs", &counters->redis_reconnects)),
+      redis_(options.RedisLinkNamed("events", &counters->redis_reconnects)),
       jobs_key_(options.JobsKey()),
       events_key_(options.EventsKey()) {
   if (!options.insecure) {
@@ -123,16 +124,16 @@ void JobReader::Run(const absl::Notification& stop) {
   while (!stop.HasBeenNotified()) {
     MaintainTrust(NowMs());
     bus_->Tick();
-    RedisConnection* redis = redis_.Get();
+    FlushOutboxToPrimary();
+    RedisConnection* redis = read_redis_.Get();
     if (redis == nullptr) {
       stop.WaitForNotificationWithTimeout(
-          std::max(redis_.next_attempt() - absl::Now(), absl::Milliseconds(10)));
+          std::max(read_redis_.next_attempt() - absl::Now(), absl::Milliseconds(10)));
       continue;
     }
-    absl::Status flushed = FlushOutbox(*redis);
-    if (flushed.ok()) flushed = FetchExpected(*redis);
-    if (!flushed.ok()) {
-      redis_.Broken(flushed.message());
+    absl::Status fetched = FetchExpected(*redis);
+    if (!fetched.ok()) {
+      read_redis_.Broken(fetched.message());
       continue;
     }
     std::string count = absl::StrCat(options_.job_read_count);
@@ -143,7 +144,7 @@ void JobReader::Run(const absl::Notification& stop) {
         {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", jobs_key_, state_->cursor()});
     if (!reply.ok()) {
       counters_->redis_errors.fetch_add(1);
-      redis_.Broken(reply.status().message());
+      read_redis_.Broken(reply.status().message());
       continue;
     }
     absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamRead(*reply);
@@ -151,18 +152,18 @@ void JobReader::Run(const absl::Notification& stop) {
       // An error reply (LOADING after a restart, or the key is not a
       // stream): back off and ask again, logged once per outage.
       counters_->redis_errors.fetch_add(1);
-      redis_.Refused(absl::StrCat("XREAD ", jobs_key_, ": ", entries.status().message()));
+      read_redis_.Refused(absl::StrCat("XREAD ", jobs_key_, ": ", entries.status().message()));
       continue;
     }
-    redis_.Succeeded();
+    read_redis_.Succeeded();
     for (const StreamEntry& entry : *entries) {
       if (stop.HasBeenNotified()) break;
       HandleEntry(entry, stop);
     }
     if (!entries->empty()) {
-      flushed = FlushOutbox(*redis);
-      if (flushed.ok()) flushed = FetchExpected(*redis);
-      if (!flushed.ok()) redis_.Broken(flushed.message());
+      FlushOutboxToPrimary();
+      fetched = FetchExpected(*redis);
+      if (!fetched.ok()) read_redis_.Broken(fetched.message());
     }
     int64_t now_ms = NowMs();
     if (now_ms >= next_prune_ms) {
@@ -289,12 +290,12 @@ absl::StatusOr<std::vector<std::string>> JobReader::ReadExpected(
       return absl::DeadlineExceededError(absl::StrCat("no expected-minions key ", key,
                                                       " before the deadline"));
     }
-    RedisConnection* redis = redis_.Get();
+    RedisConnection* redis = read_redis_.Get();
     if (redis != nullptr) {
       absl::StatusOr<RedisReply> reply = redis->Command({"GET", key});
       if (!reply.ok()) {
         counters_->redis_errors.fetch_add(1);
-        redis_.Broken(reply.status().message());
+        read_redis_.Broken(reply.status().message());
       } else if (reply->IsString()) {
         absl::StatusOr<std::vector<std::string>> ids = DecodeExpected(reply->str());
         if (ids.ok()) return ids;
@@ -482,6 +483,18 @@ void JobReader::Commit(const std::string& entry_id, const HandledDispatch* dispa
     spdlog::error("jobs: committing entry {}: {}; retrying", entry_id,
                   std::string(committed.message()));
     if (stop.WaitForNotificationWithTimeout(absl::Seconds(1))) return;
+  }
+}
+
+void JobReader::FlushOutboxToPrimary() {
+  RedisConnection* primary = redis_.Get();
+  if (primary == nullptr) return;
+  uint64_t failures = redis_.failures();
+  absl::Status flushed = FlushOutbox(*primary);
+  if (!flushed.ok()) {
+    redis_.Broken(flushed.message());
+  } else if (redis_.failures() == failures) {
+    redis_.Succeeded();  // not after a refused XADD, whose backoff must run
   }
 }
 
