@@ -146,7 +146,8 @@ class RedisLink {
   // Redis answered a command with an error (`why`, the reply's text
   // included): Get() returns nullptr until the backoff has run out, so the
   // caller spools or waits. An error that means the node is no longer the
-  // primary (`why` contains a reply starting "READONLY" or "MASTERDOWN")
+  // primary (`why` contains "READONLY" or "MASTERDOWN", e.g.
+  // "XADD muster:returns: READONLY You can't write against a read only replica.")
   // is taken as Broken(why): the connection is dropped, and the next
   // connect asks Sentinel again.
   void Refused(absl::string_view why);
