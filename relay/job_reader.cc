@@ -106,7 +106,8 @@ JobReader::JobReader(const RelayOptions& options, JobBus* bus, std::unique_ptr<R
       state_(std::move(state)),
       counters_(counters),
       handoff_(handoff),
-      redis_(options.RedisLinkNamed("jobs", &counters->redis_reconnects)),
+      read_redis_(options.RedisReadLinkNamed("jobs", &counters->redis_reconnects)),
+      redis_(options.RedisLinkNamed("events", &counters->redis_reconnects)),
       jobs_key_(options.JobsKey()),
       events_key_(options.EventsKey()),
       mark_key_(CommitMarkKey(options.redis_prefix, options.datacenter)),
@@ -147,17 +148,17 @@ void JobReader::Run(const absl::Notification& stop) {
   while (!stop.HasBeenNotified()) {
     MaintainTrust(NowMs());
     bus_->Tick();
-    RedisConnection* redis = redis_.Get();
+    FlushOutboxToPrimary();
+    RedisConnection* redis = read_redis_.Get();
     if (redis == nullptr) {
       stop.WaitForNotificationWithTimeout(
-          std::max(redis_.next_attempt() - absl::Now(), absl::Milliseconds(10)));
+          std::max(read_redis_.next_attempt() - absl::Now(), absl::Milliseconds(10)));
       continue;
     }
-    absl::Status flushed = FlushOutbox(*redis);
-    if (flushed.ok()) flushed = FetchExpected(*redis);
-    if (flushed.ok()) flushed = CheckCursor(*redis, NowMs());
-    if (!flushed.ok()) {
-      redis_.Broken(flushed.message());
+    absl::Status fetched = FetchExpected(*redis);
+    if (fetched.ok()) fetched = CheckCursor(*redis, NowMs());
+    if (!fetched.ok()) {
+      read_redis_.Broken(fetched.message());
       continue;
     }
     std::string count = absl::StrCat(options_.job_read_count);
@@ -168,7 +169,7 @@ void JobReader::Run(const absl::Notification& stop) {
         {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", jobs_key_, state_->cursor()});
     if (!reply.ok()) {
       counters_->redis_errors.fetch_add(1);
-      redis_.Broken(reply.status().message());
+      read_redis_.Broken(reply.status().message());
       continue;
     }
     absl::StatusOr<std::vector<StreamEntry>> entries = ParseStreamRead(*reply);
@@ -176,18 +177,18 @@ void JobReader::Run(const absl::Notification& stop) {
       // An error reply (LOADING after a restart, or the key is not a
       // stream): back off and ask again, logged once per outage.
       counters_->redis_errors.fetch_add(1);
-      redis_.Refused(absl::StrCat("XREAD ", jobs_key_, ": ", entries.status().message()));
+      read_redis_.Refused(absl::StrCat("XREAD ", jobs_key_, ": ", entries.status().message()));
       continue;
     }
-    redis_.Succeeded();
+    read_redis_.Succeeded();
     for (const StreamEntry& entry : *entries) {
       if (stop.HasBeenNotified()) break;
       HandleEntry(entry, stop);
     }
     if (!entries->empty()) {
-      flushed = FlushOutbox(*redis);
-      if (flushed.ok()) flushed = FetchExpected(*redis);
-      if (!flushed.ok()) redis_.Broken(flushed.message());
+      FlushOutboxToPrimary();
+      fetched = FetchExpected(*redis);
+      if (!fetched.ok()) read_redis_.Broken(fetched.message());
     }
     int64_t now_ms = NowMs();
     if (now_ms >= next_prune_ms) {
@@ -314,12 +315,12 @@ absl::StatusOr<std::vector<std::string>> JobReader::ReadExpected(
       return absl::DeadlineExceededError(absl::StrCat("no expected-minions key ", key,
                                                       " before the deadline"));
     }
-    RedisConnection* redis = redis_.Get();
+    RedisConnection* redis = read_redis_.Get();
     if (redis != nullptr) {
       absl::StatusOr<RedisReply> reply = redis->Command({"GET", key});
       if (!reply.ok()) {
         counters_->redis_errors.fetch_add(1);
-        redis_.Broken(reply.status().message());
+        read_redis_.Broken(reply.status().message());
       } else if (reply->IsString()) {
         absl::StatusOr<std::vector<std::string>> ids = DecodeExpected(reply->str());
         if (ids.ok()) return ids;
@@ -510,6 +511,18 @@ void JobReader::Commit(const std::string& entry_id, const HandledDispatch* dispa
   }
 }
 
+void JobReader::FlushOutboxToPrimary() {
+  RedisConnection* primary = redis_.Get();
+  if (primary == nullptr) return;
+  uint64_t failures = redis_.failures();
+  absl::Status flushed = FlushOutbox(*primary);
+  if (!flushed.ok()) {
+    redis_.Broken(flushed.message());
+  } else if (redis_.failures() == failures) {
+    redis_.Succeeded();  // not after a refused XADD, whose backoff must run
+  }
+}
+
 absl::Status JobReader::FlushOutbox(RedisConnection& redis) {
   int64_t now_ms = NowMs();
   // A new connection may be to a Redis that lost events it had answered
@@ -599,9 +612,9 @@ void JobReader::ApplyDeliveryMark(const RedisReply& reply) {
 }
 
 absl::Status JobReader::CheckCursor(RedisConnection& redis, int64_t now_ms) {
-  bool new_connection = redis_.connections() != cursor_checked_connection_;
+  bool new_connection = read_redis_.connections() != cursor_checked_connection_;
   if (!new_connection && now_ms < next_cursor_check_ms_) return absl::OkStatus();
-  cursor_checked_connection_ = redis_.connections();
+  cursor_checked_connection_ = read_redis_.connections();
   next_cursor_check_ms_ = now_ms + kCursorCheckMs;
   absl::StatusOr<RedisReply> info = redis.Command({"XINFO", "STREAM", jobs_key_});
   if (!info.ok()) return info.status();
@@ -628,9 +641,10 @@ absl::Status JobReader::CheckCursor(RedisConnection& redis, int64_t now_ms) {
     cursor_behind_since_ms_ = 0;
     return absl::OkStatus();
   }
-  // A replica catching up is briefly behind too: only a stream still
-  // behind at the next check (or on a new connection) lost entries.
-  if (!new_connection && cursor_behind_since_ms_ == 0) {
+  // A replica catching up (after a failover, or when this link comes back
+  // to it) is briefly behind too: only a stream still behind a second
+  // later lost entries.
+  if (cursor_behind_since_ms_ == 0) {
     cursor_behind_since_ms_ = now_ms;
     next_cursor_check_ms_ = now_ms + 1000;
     return absl::OkStatus();

@@ -122,6 +122,9 @@ class JobReader {
   // failover), moves the cursor back to it, so entries jobd writes again
   // are not skipped.
   absl::Status CheckCursor(RedisConnection& redis, int64_t now_ms);
+  // FlushOutbox on the primary when redis_ has a connection; otherwise the
+  // events wait in the outbox (relay_state.db) for the next round.
+  void FlushOutboxToPrimary();
   void Commit(const std::string& entry_id, const HandledDispatch* dispatch,
               const std::string& event, const absl::Notification& stop);
 
@@ -138,6 +141,11 @@ class JobReader {
     std::shared_ptr<const ListDispatch> list;  // LIST targets: per-minion re-sends
   };
   std::vector<AwaitingDispatch> awaiting_expected_;
+  // Reads (XREAD of the job stream, GET of expected keys): the
+  // datacenter's replica when there is one (RelayOptions::RedisReadLinkNamed),
+  // else the primary.
+  RedisLink read_redis_;
+  // Writes (the outbox's XADDs to the events stream): always the primary.
   RedisLink redis_;
   std::string jobs_key_;
   std::string events_key_;

@@ -332,6 +332,15 @@ absl::Status KeyRegistry::WriteConflicts(RedisConnection& redis) {
     requeue();
     return written.status();
   }
+  // A refused command (READONLY on a demoted primary) aborts the EXEC:
+  // the conflicts are written again, and the first refusal's text goes to
+  // the link (RedisLink::Refused).
+  for (const RedisReply& reply : *written) {
+    if (reply.IsError()) {
+      requeue();
+      return absl::UnavailableError(absl::StrCat("MULTI ", options_.keys_key, ": ", reply.str()));
+    }
+  }
   if (written->back().IsNil()) {  // the hash changed under WATCH
     requeue();
     absl::MutexLock lock(&mu_);

@@ -44,7 +44,7 @@ absl::Status Relay::Open() {
   publish_endpoint_ = job_bus_->endpoint();
   return_endpoint_ = return_bus_->endpoint();
   spdlog::info("relayd {} for datacenter {}: redis {}, state in {}", options_.relay_id,
-               options_.datacenter, options_.redis.ToString(), options_.state_dir);
+               options_.datacenter, options_.Primary().ToString(), options_.state_dir);
   if (!options_.metrics_listen) return absl::OkStatus();
   // A metrics port that cannot be bound stops the relay at start: a
   // deployment that asked for metrics must not run unobserved.

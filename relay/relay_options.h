@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -53,7 +54,15 @@ struct SaltBusOptions {
 struct RelayOptions {
   std::string datacenter;
   std::string relay_id;
+  // The primary (--redis), or only the login when `sentinels` is set.
   RedisAddress redis;
+  // --redis_sentinels / --redis_master_name: the primary is the master
+  // these Sentinels know as `master_name` (common/redis/redis_link.h).
+  std::vector<RedisAddress> sentinels;
+  std::string master_name;
+  // --redis_replica: this datacenter's replica, which read links
+  // (RedisReadLinkNamed) read from while it is a connected replica.
+  std::optional<RedisAddress> replica;
   std::string redis_prefix = "muster:";
   // StreamSeq.epoch of everything this relay writes (docs/PROTOCOL.md 2.4):
   // set by Relay::Open() from WriterEpochPath().
@@ -136,16 +145,33 @@ struct RelayOptions {
     return absl::StrCat(redis_prefix, "minion_keys_version:", datacenter);
   }
   std::string KeyCachePath() const { return absl::StrCat(state_dir, "/minion_keys.cache"); }
+  // Where the primary is (redis, or the sentinels' master_name).
+  RedisPrimary Primary() const {
+    RedisPrimary primary(redis);
+    primary.sentinels = sentinels;
+    primary.master_name = master_name;
+    return primary;
+  }
   // One of the relay's Redis links, `name` in its logs ("jobs", "returns"),
   // counting its reconnects in `*reconnects` (which must outlive the link):
-  // backoff 100 ms doubling to 5 s.
+  // backoff 100 ms doubling to 5 s. A write link: always on the primary
+  // (through the Sentinels when they are set).
   RedisLinkOptions RedisLinkNamed(std::string name, std::atomic<uint64_t>* reconnects) const {
     RedisLinkOptions link;
     link.name = std::move(name);
-    link.address = redis;
+    link.SetPrimary(Primary());
     link.connect_timeout = std::min(redis_timeout, absl::Seconds(1));
     link.command_timeout = redis_timeout;
     link.reconnects = reconnects;
+    return link;
+  }
+  // A read link (the job stream's XREAD, the expected keys' GET): as
+  // RedisLinkNamed, but on `replica` while it is usable, falling back to
+  // the primary. Nothing may be written through it.
+  RedisLinkOptions RedisReadLinkNamed(std::string name,
+                                      std::atomic<uint64_t>* reconnects) const {
+    RedisLinkOptions link = RedisLinkNamed(std::move(name), reconnects);
+    link.replica = replica;
     return link;
   }
 };

@@ -25,7 +25,7 @@
 #include "common/http/http_listener.h"
 #include "common/net/listener_exposure.h"
 #include "common/process/shutdown_signal.h"
-#include "common/redis/redis_credential_flags.h"
+#include "common/redis/redis_flags.h"
 #include "common/security/signing_keys.h"
 #include "common/status/status_macros.h"
 #include "relay/relay.h"
@@ -36,6 +36,10 @@
 ABSL_FLAG(std::string, datacenter, "", "Datacenter this relay serves (required).");
 ABSL_FLAG(std::string, relay_id, "", "Relay id; default relay-<datacenter>.");
 ABSL_FLAG(std::string, redis, "127.0.0.1:6379", "Redis host:port.");
+ABSL_FLAG(std::string, redis_replica, "",
+          "This datacenter's Redis replica (host:port): the job stream and expected keys are "
+          "read there while it is a connected replica, else from the primary; writes always "
+          "go to the primary.");
 ABSL_FLAG(std::string, redis_prefix, "muster:", "Prefix of every Redis key.");
 ABSL_FLAG(int, publish_port, muster::bus::kDefaultPublishPort,
           "PUB port minions subscribe to; 0 picks a free port.");
@@ -116,9 +120,21 @@ absl::StatusOr<RelayOptions> OptionsFromFlags() {
   options.datacenter = absl::GetFlag(FLAGS_datacenter);
   options.relay_id = absl::GetFlag(FLAGS_relay_id);
   if (options.relay_id.empty()) options.relay_id = absl::StrCat("relay-", options.datacenter);
-  ASSIGN_OR_RETURN(options.redis, RedisAddress::Parse(absl::GetFlag(FLAGS_redis)));
-  // Redis login: --redis_user, --redis_password_file or $MUSTER_REDIS_PASSWORD.
-  ASSIGN_OR_RETURN(options.redis.credentials, RedisCredentialsFromFlags());
+  // --redis, or --redis_sentinels with --redis_master_name; the login from
+  // --redis_user, --redis_password_file or $MUSTER_REDIS_PASSWORD.
+  ASSIGN_OR_RETURN(RedisPrimary primary, RedisPrimaryFromFlags(absl::GetFlag(FLAGS_redis)));
+  options.redis = primary.address;
+  options.sentinels = primary.sentinels;
+  options.master_name = primary.master_name;
+  if (std::string replica = absl::GetFlag(FLAGS_redis_replica); !replica.empty()) {
+    absl::StatusOr<RedisAddress> address = RedisAddress::Parse(replica);
+    if (!address.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--redis_replica: ", address.status().message()));
+    }
+    options.replica = *std::move(address);
+    options.replica->credentials = options.redis.credentials;
+  }
   options.redis_prefix = absl::GetFlag(FLAGS_redis_prefix);
   std::string host = absl::GetFlag(FLAGS_bind_host);
   options.publish_endpoint = BindEndpoint(host, absl::GetFlag(FLAGS_publish_port));

@@ -92,9 +92,8 @@ class ReturnPath {
     return reconnected;
   }
   // The Redis node the returns go to ("" when not connected).
-  std::string redis_node() const {
-    return redis_.connected() ? redis_.options().address.ToString() : "";
-  }
+  const RedisNode& redis_node() const { return redis_.node(); }
+  uint64_t redis_node_changes() const { return redis_.node_changes(); }
 
   // Whether a Redis connection is up (or could be made now).
   bool redis_available() { return redis_.Get() != nullptr; }

@@ -9,6 +9,7 @@ MUSTER_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libre2-dev cppzmq-dev libzmq3-dev libhiredis-dev libsqlite3-dev
   libgtest-dev libgmock-dev redis-server
+  redis-sentinel  # Sentinel-managed Redis (docs/OPERATIONS.md "Redis Sentinel"; tests)
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
   prometheus-cpp-dev libsodium-dev
   libjemalloc-dev  # the allocator of jobd, relayd, minion and fleetsim (docs/PERFORMANCE.md)
@@ -42,6 +43,7 @@ muster_install_deps() {
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -q >/dev/null
   $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  # The redis-server package starts a system instance on 6379; Muster's tests
-  # and demo start their own on free ports, so it is left alone.
+  # The redis-server package starts a system instance on 6379, and
+  # redis-sentinel one on 26379 (via systemd, where there is one); Muster's
+  # tests and demo start their own on free ports, so both are left alone.
 }

@@ -149,7 +149,12 @@ absl::Status Dispatcher::WriteEnvelopes(const std::vector<std::string>& keys,
         written = absl::UnavailableError(absl::StrCat("XADD: ", reply.str()));
       }
     }
-    if (written.ok()) link_.Succeeded();
+    // READONLY / MASTERDOWN (a demoted primary) drop the connection.
+    if (written.ok()) {
+      link_.Succeeded();
+    } else {
+      link_.Refused(written.message());
+    }
     break;
   }
   return written;
@@ -202,6 +207,7 @@ absl::Status Dispatcher::WriteExpectedMinions(const std::string& jid, uint32_t a
   for (const RedisReply& reply : *replies) {
     if (reply.IsError()) status = absl::UnavailableError(absl::StrCat("SET: ", reply.str()));
   }
+  if (!status.ok()) describe_link_.Refused(status.message());
   return status;
 }
 

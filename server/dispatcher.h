@@ -54,7 +54,7 @@
 namespace muster::server {
 
 struct DispatcherOptions {
-  RedisAddress redis;
+  RedisPrimary redis;  // a fixed address, or Sentinel's master
   std::string prefix = "muster:";
   absl::Duration retry_interval = absl::Seconds(1);
   // MINID trimming keeps entries younger than this (the longest timeout).

@@ -22,7 +22,7 @@ class JobControlTest : public JobStoreTest {
     tracker_ = std::make_unique<JobTracker>(store_.get(), &inventory_, JobTrackerOptions{});
     ASSERT_TRUE(tracker_->Recover().ok());
     DispatcherOptions options;
-    options.redis.port = muster::testing::FreePort();
+    options.redis.address.port = muster::testing::FreePort();
     dispatcher_ = std::make_unique<Dispatcher>(options, tracker_.get(), &inventory_);
     control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
   }

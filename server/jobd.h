@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "common/http/http_listener.h"
 #include "common/redis/redis_connection.h"
+#include "common/redis/redis_link.h"
 #include "common/security/signing_keys.h"
 #include "server/auth/access_control.h"
 #include "server/auth/tls_files.h"
@@ -78,7 +79,7 @@ class PolicyAuthorizer;
 
 struct JobdOptions {
   std::string listen = "127.0.0.1:7400";  // port 0 picks a free one
-  RedisAddress redis;
+  RedisPrimary redis;  // a fixed address, or Sentinel's master
   std::string redis_prefix = "muster:";
   std::string db_path = "muster.db";
   uint32_t default_timeout_ms = 60000;

@@ -28,7 +28,7 @@
 #include "common/http/http_listener.h"
 #include "common/net/listener_exposure.h"
 #include "common/process/shutdown_signal.h"
-#include "common/redis/redis_credential_flags.h"
+#include "common/redis/redis_flags.h"
 #include "server/jobd.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -156,18 +156,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  absl::StatusOr<muster::RedisAddress> redis =
-      muster::RedisAddress::Parse(absl::GetFlag(FLAGS_redis));
+  // --redis, or --redis_sentinels with --redis_master_name; the login from
+  // --redis_user, --redis_password_file or $MUSTER_REDIS_PASSWORD.
+  absl::StatusOr<muster::RedisPrimary> redis =
+      muster::RedisPrimaryFromFlags(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {
-    spdlog::critical("--redis: {}", redis.status().ToString());
-    return 2;
-  }
-  // Redis login: --redis_user, --redis_password_file or $MUSTER_REDIS_PASSWORD.
-  if (absl::StatusOr<muster::RedisCredentials> credentials = muster::RedisCredentialsFromFlags();
-      credentials.ok()) {
-    redis->credentials = *std::move(credentials);
-  } else {
-    spdlog::critical("{}", std::string(credentials.status().message()));
+    spdlog::critical("{}", std::string(redis.status().message()));
     return 2;
   }
   muster::server::JobdOptions options;

@@ -44,7 +44,7 @@ struct JobdMetricsSources {
   const EventIngester* events = nullptr;
   const Inventory* inventory = nullptr;
   const JobStore* store = nullptr;
-  RedisAddress redis;
+  RedisPrimary redis;  // a fixed address, or Sentinel's master
   std::string returns_stream;  // full keys, e.g. "muster:returns"
   std::string events_stream;
   std::string group = "jobd";

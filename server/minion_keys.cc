@@ -91,6 +91,7 @@ absl::StatusOr<RedisReply> MinionKeys::Run(std::initializer_list<absl::string_vi
     return absl::UnavailableError(absl::StrCat("redis: ", reply.status().message()));
   }
   if (reply->IsError()) {
+    link_.Refused(reply->str());  // READONLY / MASTERDOWN drop the connection
     return absl::UnavailableError(absl::StrCat("redis ", *argv.begin(), ": ", reply->str()));
   }
   link_.Succeeded();

@@ -68,7 +68,7 @@ struct KeyChangeResult {
 };
 
 struct MinionKeysOptions {
-  RedisAddress redis;
+  RedisPrimary redis;  // a fixed address, or Sentinel's master
   std::string prefix = "muster:";
   // Tests: called between a record's read and its compare-and-set, to
   // write it as a relay would at that moment.

@@ -160,7 +160,10 @@ absl::Status StreamConsumer::Ack(const std::vector<std::string>& ids) {
   absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
   if (!replies.ok()) return Fail<bool>(replies.status()).status();
   for (const RedisReply& reply : *replies) {
-    if (reply.IsError()) return absl::InternalError(absl::StrCat("XACK: ", reply.str()));
+    if (reply.IsError()) {
+      link_.Refused(reply.str());  // READONLY / MASTERDOWN drop the connection
+      return absl::InternalError(absl::StrCat("XACK: ", reply.str()));
+    }
   }
   return absl::OkStatus();
 }

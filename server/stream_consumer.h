@@ -34,7 +34,7 @@
 namespace muster::server {
 
 struct StreamConsumerOptions {
-  RedisAddress redis;
+  RedisPrimary redis;  // a fixed address, or Sentinel's master
   std::string stream;                  // full key, e.g. "muster:returns"
   std::string group = "jobd";
   std::string consumer = "jobd";

@@ -188,6 +188,70 @@ TEST_F(RedisAclTest, JobdRunsItsCommandsOnTheMusterKeysOnly) {
   Expect(jobd, false, {"SHUTDOWN"});
 }
 
+TEST_F(RedisAclTest, JobdAndRelaysMayAskTheRoleAndJobdTheReplicationFigures) {
+  Expect(*jobd_, true, {"ROLE"});
+  Expect(*jobd_, true, {"INFO", "replication"});
+  Expect(*relay1_, true, {"ROLE"});
+  Expect(*relay1_, false, {"INFO", "replication"});
+  Expect(*relay1_, false, {"REPLICAOF", "NO", "ONE"});
+  Expect(*jobd_, false, {"REPLICAOF", "NO", "ONE"});
+}
+
+TEST_F(RedisAclTest, AReplicaSyncsAsTheReplicaUserWhichReadsNoData) {
+  testing::RedisServerOptions options;
+  options.acl_file = files_.acl_file;
+  options.admin = Credentials(redis_acl::kAdminUser);
+  RedisCredentials replica_login = Credentials(redis_acl::kReplicaUser);
+  options.extra_args = {"--replicaof", "127.0.0.1", absl::StrCat(server_->port()),
+                        "--masteruser", replica_login.user, "--masterauth",
+                        replica_login.password};
+  testing::RedisServer replica(options);
+  ASSERT_TRUE(replica.Start().ok());
+  auto admin = replica.Connect();
+  ASSERT_TRUE(admin.ok());
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        absl::StatusOr<RedisReply> role = (*admin)->Command({"ROLE"});
+        return role.ok() && role->size() >= 4 && ReplyStr(role->element(3)) == "connected";
+      },
+      absl::Seconds(10)));
+  absl::StatusOr<RedisReply> length = (*admin)->Command({"XLEN", "muster:jobs:dc1"});
+  ASSERT_TRUE(length.ok());
+  EXPECT_EQ(length->integer(), 1);  // synced from the primary
+
+  std::unique_ptr<RedisConnection> user = Login(redis_acl::kReplicaUser);
+  ASSERT_NE(user, nullptr);
+  Expect(*user, true, {"PING"});
+  Expect(*user, false, {"GET", "muster:expected:dc1:1:1"});
+  Expect(*user, false, {"XREAD", "STREAMS", "muster:jobs:dc1", "0"});
+  Expect(*user, false, {"CONFIG", "GET", "*"});
+}
+
+TEST_F(RedisAclTest, TheSentinelUserRunsWhatSentinelNeedsAndReadsNoData) {
+  std::unique_ptr<RedisConnection> sentinel = Login(redis_acl::kSentinelUser);
+  ASSERT_NE(sentinel, nullptr);
+  Expect(*sentinel, true, {"PING"});
+  Expect(*sentinel, true, {"INFO"});
+  Expect(*sentinel, true, {"ROLE"});
+  Expect(*sentinel, true, {"CLIENT", "SETNAME", "sentinel-1234-cmd"});
+  Expect(*sentinel, true, {"PUBLISH", "__sentinel__:hello", "x"});
+  // A failover's reconfiguration, harmless here: the node is a primary
+  // already, it has no config file to rewrite, no such client and no
+  // script running (each an error inside EXEC's reply, not a refusal).
+  Expect(*sentinel, true, {"MULTI"});
+  Expect(*sentinel, true, {"SLAVEOF", "NO", "ONE"});
+  Expect(*sentinel, true, {"CONFIG", "REWRITE"});
+  Expect(*sentinel, true, {"CLIENT", "KILL", "ID", "999999999"});
+  Expect(*sentinel, true, {"SCRIPT", "KILL"});
+  Expect(*sentinel, true, {"EXEC"});
+  Expect(*sentinel, false, {"GET", "muster:expected:dc1:1:1"});
+  Expect(*sentinel, false, {"XREAD", "STREAMS", "muster:jobs:dc1", "0"});
+  Expect(*sentinel, false, {"CONFIG", "SET", "appendonly", "no"});
+  Expect(*sentinel, false, {"FLUSHALL"});
+  // Last: the connection is a subscriber afterwards.
+  Expect(*sentinel, true, {"SUBSCRIBE", "__sentinel__:hello"});
+}
+
 TEST_F(RedisAclTest, TheDefaultUserIsOffAndAWrongPasswordIsRefused) {
   auto anonymous = RedisConnection::Connect(server_->address(), absl::Seconds(5));
   ASSERT_TRUE(anonymous.ok()) << anonymous.status();

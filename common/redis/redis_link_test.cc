@@ -116,5 +116,24 @@ TEST(RedisLinkTest, RefusedKeepsTheConnectionButWithholdsItUntilTheBackoffEnds) 
   link.Succeeded();
 }
 
+TEST(RedisLinkTest, ReadonlyOrMasterdownDropTheConnectionAndNodeNamesTheServer) {
+  testing::RedisServer redis;
+  ASSERT_TRUE(redis.Start().ok());
+  RedisLink link(Options(redis, nullptr));
+  EXPECT_TRUE(link.node().address.empty());
+  ASSERT_TRUE(Pings(link));
+  EXPECT_EQ(link.node().address, redis.address_string());
+  EXPECT_EQ(link.node().role, "master");
+  link.Refused("XADD muster:returns: READONLY You can't write against a read only replica.");
+  EXPECT_FALSE(link.connected());
+  EXPECT_TRUE(link.node().address.empty());
+  ASSERT_TRUE(testing::WaitFor([&] { return Pings(link); }, absl::Seconds(2)));
+  link.Refused("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+  EXPECT_FALSE(link.connected());
+  ASSERT_TRUE(testing::WaitFor([&] { return Pings(link); }, absl::Seconds(2)));
+  EXPECT_EQ(link.connections(), 3u);
+  EXPECT_EQ(link.node_changes(), 0u);  // always the same server
+}
+
 }  // namespace
 }  // namespace muster

@@ -7,17 +7,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "minion/fleet_pattern.h"
 #include "minion/receipt_log.h"
+#include "tools/redis_acl/redis_acl.h"
 
 namespace muster::testing {
 namespace {
@@ -112,19 +115,8 @@ absl::Status Cluster::Start() {
     if (absl::Status started = StartSaltDatacenter(dc); !started.ok()) return started;
   }
 
-  RedisServerOptions redis_options;
-  redis_options.append_only = options_.redis_append_only;
-  redis_options.dir = absl::StrCat(dir_, "/redis");
-  if (mkdir(redis_options.dir.c_str(), 0755) != 0) {
-    return absl::InternalError(absl::StrCat("mkdir ", redis_options.dir));
-  }
-  security_->ConfigureRedis(redis_options);
-  redis_ = std::make_unique<RedisServer>(redis_options);
-  if (absl::Status started = redis_->Start(); !started.ok()) return started;
-  absl::StatusOr<std::unique_ptr<RedisConnection>> connection = redis_->Connect();
-  if (!connection.ok()) return connection.status();
-  redis_connection_ = std::move(*connection);
-  jobd_redis_address_ = redis_->address_string();
+  if (absl::Status started = StartRedis(); !started.ok()) return started;
+  jobd_redis_address_ = redis().address_string();
   if (options_.link_proxies) {
     absl::StatusOr<int> port = StartLink("jobd-redis", redis_->port());
     if (!port.ok()) return port.status();
@@ -138,15 +130,18 @@ absl::Status Cluster::Start() {
   // jobd made its signing key: relays and minions trust it.
   if (absl::Status trusted = security_->TrustJobdKey(); !trusted.ok()) return trusted;
 
-  for (Datacenter& dc : datacenters_) {
+  for (size_t index = 0; index < datacenters_.size(); ++index) {
+    Datacenter& dc = datacenters_[index];
     const std::string& name = dc.options.name;
-    std::string relay_redis = redis_->address_string();
+    std::string relay_redis = redis().address_string();
     if (options_.link_proxies) {
       absl::StatusOr<int> port = StartLink(absl::StrCat(name, "-redis"), redis_->port());
       if (!port.ok()) return port.status();
       relay_redis = absl::StrCat("127.0.0.1:", *port);
     }
     std::vector<std::string> relay_flags = security_->RelayFlags(name);
+    std::vector<std::string> redis_flags = RelayRedisFlags(index);
+    relay_flags.insert(relay_flags.end(), redis_flags.begin(), redis_flags.end());
     if (dc.options.salt()) {
       absl::Status up = WaitForSaltMinions(*dc.salt_master, dc.options.salt_minion_ids,
                                            std::max(deadline - absl::Now(), absl::Seconds(1)));
@@ -194,6 +189,7 @@ void Cluster::Stop() {
   }
   jobd_.Stop(absl::Seconds(10));
   if (redis_) redis_->Stop();
+  redis_group_.reset();
   links_.clear();
 }
 
@@ -343,6 +339,10 @@ absl::Status Cluster::StartJobd() {
   // Tests and benchmarks submit faster than an operator: no rate limit
   // unless a test asks for one (options.jobd_flags come later and win).
   argv.push_back("--submit_rate=0");
+  if (redis_group_) {
+    argv.push_back(absl::StrCat("--redis_sentinels=", redis_group_->sentinel_addresses()));
+    argv.push_back(absl::StrCat("--redis_master_name=", redis_group_->master_name()));
+  }
   for (const std::string& flag : security_->JobdFlags()) {
     if (!jobd_flag_overrides_.count(flag.substr(0, flag.find('=')))) argv.push_back(flag);
   }
@@ -400,16 +400,92 @@ void Cluster::ContinueRelay(const std::string& datacenter) {
 }
 
 absl::Status Cluster::RestartRedis(bool crash) {
+  if (redis_group_) {
+    int primary = redis_group_->primary_index();
+    if (crash) {
+      redis_group_->KillNode(primary);
+    } else {
+      redis_group_->StopNode(primary);
+    }
+    if (absl::Status started = redis_group_->StartNode(primary); !started.ok()) return started;
+    return ConnectRedis();
+  }
   if (crash) {
     redis_->Kill();
   } else {
     redis_->Stop();
   }
   if (absl::Status started = redis_->Start(); !started.ok()) return started;
-  absl::StatusOr<std::unique_ptr<RedisConnection>> connection = redis_->Connect();
+  return ConnectRedis();
+}
+
+absl::Status Cluster::StartRedis() {
+  RedisServerOptions redis_options;
+  redis_options.append_only = options_.redis_append_only;
+  redis_options.dir = absl::StrCat(dir_, "/redis");
+  if (mkdir(redis_options.dir.c_str(), 0755) != 0) {
+    return absl::InternalError(absl::StrCat("mkdir ", redis_options.dir));
+  }
+  security_->ConfigureRedis(redis_options);
+  if (!options_.redis_sentinel) {
+    redis_ = std::make_unique<RedisServer>(redis_options);
+    if (absl::Status started = redis_->Start(); !started.ok()) return started;
+    return ConnectRedis();
+  }
+  if (options_.link_proxies) {
+    return absl::InvalidArgumentError("redis_sentinel does not go with link_proxies");
+  }
+  RedisSentinelGroupOptions group;
+  group.replicas = static_cast<int>(datacenters_.size());
+  group.sentinels = 3;
+  group.dir = redis_options.dir;
+  group.acl_file = redis_options.acl_file;
+  group.admin = redis_options.admin;
+  if (secure()) {
+    group.replica_login = security_->RedisLogin(redis_acl::kReplicaUser);
+    group.sentinel_login = security_->RedisLogin(redis_acl::kSentinelUser);
+  }
+  redis_group_ = std::make_unique<RedisSentinelGroup>(group);
+  if (absl::Status started = redis_group_->Start(); !started.ok()) return started;
+  return ConnectRedis();
+}
+
+absl::Status Cluster::ConnectRedis() {
+  absl::StatusOr<std::unique_ptr<RedisConnection>> connection =
+      redis_group_ ? redis_group_->ConnectPrimary() : redis_->Connect();
   if (!connection.ok()) return connection.status();
   redis_connection_ = std::move(*connection);
   return absl::OkStatus();
+}
+
+std::vector<std::string> Cluster::RelayRedisFlags(size_t datacenter_index) const {
+  if (!redis_group_) return {};
+  return {absl::StrCat("--redis_sentinels=", redis_group_->sentinel_addresses()),
+          absl::StrCat("--redis_master_name=", redis_group_->master_name()),
+          absl::StrCat("--redis_replica=",
+                       redis_group_->replica_address(static_cast<int>(datacenter_index)))};
+}
+
+RedisServer& Cluster::redis() {
+  if (redis_group_) return redis_group_->node(redis_group_->primary_index());
+  return *redis_;
+}
+
+RedisSentinelGroup& Cluster::redis_group() {
+  if (!redis_group_) {
+    std::fprintf(stderr, "Cluster::redis_group(): the cluster runs without redis_sentinel\n");
+    std::abort();
+  }
+  return *redis_group_;
+}
+
+int Cluster::KillRedisPrimary() { return redis_group().KillPrimary(); }
+
+absl::StatusOr<std::string> Cluster::WaitForRedisFailover(absl::Duration timeout) {
+  absl::StatusOr<std::string> promoted = redis_group().WaitForFailover(timeout);
+  if (!promoted.ok()) return promoted;
+  if (absl::Status connected = ConnectRedis(); !connected.ok()) return connected;
+  return promoted;
 }
 
 std::vector<std::string> Cluster::MinionArgv(const Datacenter& dc, const std::string& id) const {
@@ -593,6 +669,12 @@ bool Cluster::AcceptPendingClusterKeys(std::string* waiting) {
 
 std::vector<std::string> Cluster::ProcessNames() const {
   std::vector<std::string> names = {"jobd", "redis"};
+  if (redis_group_) {
+    for (int i = 0; i < redis_group_->node_count(); ++i) {
+      names.push_back(absl::StrCat("redis:", i));
+    }
+    for (int i = 0; i < 3; ++i) names.push_back(absl::StrCat("sentinel:", i));
+  }
   for (const Datacenter& dc : datacenters_) {
     names.push_back(absl::StrCat("relay:", dc.options.name));
     if (dc.options.fleet.count > 0) names.push_back(absl::StrCat("fleetsim:", dc.options.name));
@@ -605,7 +687,20 @@ std::vector<std::string> Cluster::ProcessNames() const {
 
 ChildProcess* Cluster::FindProcess(const std::string& name) {
   if (name == "jobd") return &jobd_;
-  if (name == "redis") return redis_ ? &redis_->process() : nullptr;
+  if (name == "redis") {
+    if (redis_group_) return &redis().process();
+    return redis_ ? &redis_->process() : nullptr;
+  }
+  int index = 0;
+  if (redis_group_ && absl::StartsWith(name, "redis:") &&
+      absl::SimpleAtoi(name.substr(6), &index) && index >= 0 &&
+      index < redis_group_->node_count()) {
+    return &redis_group_->node(index).process();
+  }
+  if (redis_group_ && absl::StartsWith(name, "sentinel:") &&
+      absl::SimpleAtoi(name.substr(9), &index) && index >= 0 && index < 3) {
+    return &redis_group_->sentinel_process(index);
+  }
   if (absl::StartsWith(name, "relay:")) return &Find(name.substr(6)).relay->process();
   if (absl::StartsWith(name, "fleetsim:")) return Find(name.substr(9)).fleet.get();
   if (absl::StartsWith(name, "minion:")) {
@@ -637,12 +732,19 @@ pid_t Cluster::ProcessPid(const std::string& name) {
 
 absl::Status Cluster::StartProcess(const std::string& name) {
   if (name == "jobd") return StartJobd();
-  if (name == "redis") {
+  if (name == "redis" && !redis_group_) {
     if (absl::Status started = redis_->Start(); !started.ok()) return started;
-    absl::StatusOr<std::unique_ptr<RedisConnection>> connection = redis_->Connect();
-    if (!connection.ok()) return connection.status();
-    redis_connection_ = std::move(*connection);
-    return absl::OkStatus();
+    return ConnectRedis();
+  }
+  int index = 0;
+  if (redis_group_ && name == "redis") return redis_group_->StartNode(redis_group_->primary_index());
+  if (redis_group_ && absl::StartsWith(name, "redis:") &&
+      absl::SimpleAtoi(name.substr(6), &index)) {
+    return redis_group_->StartNode(index);
+  }
+  if (redis_group_ && absl::StartsWith(name, "sentinel:") &&
+      absl::SimpleAtoi(name.substr(9), &index)) {
+    return redis_group_->StartSentinel(index);
   }
   if (absl::StartsWith(name, "relay:")) return StartRelay(name.substr(6));
   if (absl::StartsWith(name, "fleetsim:")) return StartFleet(name.substr(9));

@@ -42,6 +42,7 @@
 #include "tests/support/cluster_security.h"
 #include "tests/support/process.h"
 #include "tests/support/salt_cluster.h"
+#include "tests/support/redis_sentinel_group.h"
 #include "tests/support/redis_server.h"
 #include "tools/linkfault/link_proxy.h"
 
@@ -93,6 +94,12 @@ struct ClusterOptions {
   std::vector<DatacenterOptions> datacenters;
   // Redis with an fsync-always append-only file, so RestartRedis keeps data.
   bool redis_append_only = true;
+  // Redis is a RedisSentinelGroup (tests/support/redis_sentinel_group.h):
+  // a primary, one replica per datacenter (the i-th datacenter's relay
+  // reads from replica i) and 3 sentinels; jobd and the relays find the
+  // primary through them (--redis_sentinels, --redis_master_name). Not with
+  // link_proxies (Sentinel hands out the nodes' own addresses).
+  bool redis_sentinel = false;
   // Appended to jobd's command line.
   std::vector<std::string> jobd_flags;
   // Bound on Start() as a whole (processes up and the inventory complete).
@@ -153,10 +160,21 @@ class Cluster {
   // jobd's gRPC address and its dashboard's HTTP address ("127.0.0.1:PORT").
   const std::string& jobd_address() const { return jobd_address_; }
   const std::string& http_address() const { return http_address_; }
-  RedisServer& redis() { return *redis_; }
-  // A connection to Redis opened at Start() (reconnect after RestartRedis
-  // with redis().Connect()).
+  // The Redis server; with redis_sentinel, the primary the fixture knows
+  // (it changes with WaitForRedisFailover).
+  RedisServer& redis();
+  // A connection to the Redis primary (logged in as admin when secure),
+  // opened at Start() and re-opened by RestartRedis and WaitForRedisFailover;
+  // reconnect after other faults with redis().Connect().
   RedisConnection& redis_connection() { return *redis_connection_; }
+  // The Sentinel group (options.redis_sentinel; aborts otherwise).
+  RedisSentinelGroup& redis_group();
+  // options.redis_sentinel: SIGKILLs the primary and returns its node index
+  // in redis_group(); WaitForRedisFailover returns the promoted node's
+  // address once the sentinels name it and it answers as master, and
+  // reconnects redis_connection() to it.
+  int KillRedisPrimary();
+  absl::StatusOr<std::string> WaitForRedisFailover(absl::Duration timeout);
   const std::string& dir() const { return dir_; }
   const std::string& db_path() const { return db_path_; }
   std::vector<std::string> datacenters() const;
@@ -183,6 +201,8 @@ class Cluster {
   absl::Status StartJobd();                                   // same db file and port
   // Stops Redis (SIGKILL when `crash`, else SIGTERM) and starts it again on
   // the same port and directory; with AOF nothing acknowledged is lost.
+  // With redis_sentinel: the current primary, restarted at once (a
+  // failover may still happen when it was down past 1 s).
   absl::Status RestartRedis(bool crash = true);
   void KillMinion(const std::string& id);                     // SIGKILL a real minion
   // Same flags; returns once the minion logged its connection to the relay.
@@ -192,7 +212,9 @@ class Cluster {
   absl::Status StartFleet(const std::string& datacenter);
 
   // --- any process by name, for a fault driver: "jobd", "redis",
-  // "relay:{dc}", "fleetsim:{dc}" and "minion:{id}" ---
+  // "relay:{dc}", "fleetsim:{dc}" and "minion:{id}"; with redis_sentinel
+  // also "redis:{i}" (node i of redis_group(); "redis" is the current
+  // primary) and "sentinel:{i}" ---
   std::vector<std::string> ProcessNames() const;
   // Sends `signal` (SIGSTOP, SIGCONT, ...); no-op when it is not running.
   void SignalProcess(const std::string& name, int signal);
@@ -337,7 +359,15 @@ class Cluster {
   ClusterOptions options_;
   std::string dir_;
   std::string db_path_;
+  // Starts Redis: one server, or the Sentinel group.
+  absl::Status StartRedis();
+  // The relay's Redis flags beyond --redis in sentinel mode.
+  std::vector<std::string> RelayRedisFlags(size_t datacenter_index) const;
+  // (Re)opens redis_connection() on the primary.
+  absl::Status ConnectRedis();
+
   std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<RedisSentinelGroup> redis_group_;
   std::unique_ptr<RedisConnection> redis_connection_;
   int jobd_port_ = 0;
   std::string jobd_address_;

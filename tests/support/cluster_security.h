@@ -3,7 +3,8 @@
 // each process gets for it (docs/PROTOCOL.md 8.5):
 //
 //   Redis     ACL users from tools/redis_acl (default user off; jobd,
-//             relay-<dc> and an admin for the fixture's own connections),
+//             relay-<dc>, replica and sentinel (redis_sentinel clusters)
+//             and an admin for the fixture's own connections),
 //             passwords in dir/redis-users/<user>.password (0600)
 //   jobd      --redis_user=jobd --redis_password_file=...
 //             --signing_key=dir/jobd_signing.key (jobd creates it, and

@@ -41,6 +41,7 @@ absl::Status RedisServer::Start() {
         options_.append_only ? "yes" : "no", "--appendfsync", "always",
         "--daemonize",   "no", "--protected-mode", "no",
         "--logfile",     ""};
+    argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
     if (!options_.acl_file.empty()) {
       argv.insert(argv.end(), {"--aclfile", options_.acl_file});
     }

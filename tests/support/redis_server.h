@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/redis/redis_connection.h"
@@ -27,6 +28,9 @@ struct RedisServerOptions {
   // Connect()): with an ACL whose default user is off, a user allowed every
   // command on every key (tools/redis_acl's "admin").
   RedisCredentials admin;
+  // More config, as redis-server command-line pairs: {"--replicaof",
+  // "127.0.0.1 7001", "--masteruser", "replica", ...}.
+  std::vector<std::string> extra_args;
 };
 
 class RedisServer {

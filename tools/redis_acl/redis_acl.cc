@@ -115,6 +115,8 @@ absl::Status RedisAclSpec::Validate() const {
 std::vector<std::string> Users(const RedisAclSpec& spec) {
   std::vector<std::string> users = {kJobdUser};
   for (const std::string& datacenter : spec.datacenters) users.push_back(RelayUser(datacenter));
+  users.push_back(kReplicaUser);
+  users.push_back(kSentinelUser);
   if (spec.admin) users.push_back(kAdminUser);
   return users;
 }
@@ -122,13 +124,26 @@ std::vector<std::string> Users(const RedisAclSpec& spec) {
 std::string Rules(const RedisAclSpec& spec, absl::string_view user) {
   const std::string& p = spec.prefix;
   if (user == kAdminUser) return "~* &* +@all";
-  if (user == kJobdUser) return absl::StrCat("~", p, "* resetchannels +@all -@dangerous");
+  // ROLE and INFO are @dangerous; jobd reads the role and the replication
+  // figures (docs/OPERATIONS.md "Redis Sentinel").
+  if (user == kJobdUser) {
+    return absl::StrCat("~", p, "* resetchannels +@all -@dangerous +role +info");
+  }
+  // What a replica runs on its primary to sync (masteruser).
+  if (user == kReplicaUser) return "resetchannels -@all +psync +replconf +ping";
+  // What Redis' Sentinel documentation asks for on every data node: it
+  // watches (INFO, ROLE, PING), talks to the other sentinels on the hello
+  // channel, and reconfigures a node in a MULTI ... EXEC.
+  if (user == kSentinelUser) {
+    return "allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role "
+           "+publish +info +client|setname +client|kill +script|kill";
+  }
   absl::string_view datacenter = user.substr(std::strlen(kRelayUserPrefix));
   // Root rules: XADD, write-only, on the two shared streams; every other
   // command in a selector of its own keys. Keys per docs/PROTOCOL.md 2, 8.4
   // (relay/relay_options.h names them in the relay).
   // MULTI and EXEC name no key; Redis checks each queued command itself.
-  return absl::StrCat("resetchannels -@all +ping +multi +exec +xadd %W~", p, "returns %W~", p,
+  return absl::StrCat("resetchannels -@all +ping +role +multi +exec +xadd %W~", p, "returns %W~", p,
                       "events", " (+xread +xinfo|stream %R~", p, "jobs:", datacenter, ")",
                       " (+get %R~", p, "expected:", datacenter, ":*)",
                       " (+hget %R~", p, "committed:", datacenter, ")",

@@ -4,7 +4,8 @@
 //
 //   default     off: a connection that does not log in can run nothing.
 //   jobd        every data command on the keys {prefix}*; no pub/sub and no
-//               command of @dangerous (CONFIG, FLUSHALL, KEYS, ...).
+//               command of @dangerous (CONFIG, FLUSHALL, KEYS, ...) but
+//               ROLE and INFO (the node's role and replication figures).
 //   relay-<dc>  exactly what the relay of <dc> does (docs/PROTOCOL.md 2
 //               and 8.4), each command only on its keys:
 //                 XREAD              {prefix}jobs:<dc>                (read)
@@ -13,11 +14,19 @@
 //                 HGETALL HMGET HSETNX HSET WATCH
 //                                    {prefix}minion_keys:<dc>
 //                 GET INCR           {prefix}minion_keys_version:<dc>
-//                 MULTI EXEC PING    (no key; AUTH and HELLO need no right)
+//                 MULTI EXEC PING ROLE
+//                                    (no key; AUTH and HELLO need no right)
 //               so a relay's stolen password reads no other datacenter's
 //               jobs, writes no job stream (a forged job would also fail
 //               its signature), reads no return and touches no other
 //               datacenter's minion keys.
+//   replica     what a replica runs on its primary (masteruser /
+//               masterauth): PSYNC REPLCONF PING.
+//   sentinel    what Redis Sentinel runs on every data node (sentinel
+//               auth-user / auth-pass): PING INFO ROLE, SUBSCRIBE and
+//               PUBLISH on every channel (its hello messages), and MULTI
+//               SLAVEOF CONFIG|REWRITE CLIENT|SETNAME CLIENT|KILL
+//               SCRIPT|KILL EXEC to reconfigure a node in a failover.
 //   admin       (optional) everything: the operator's own login, and the
 //               test fixture's.
 //
@@ -43,6 +52,8 @@ namespace muster::redis_acl {
 
 inline constexpr char kJobdUser[] = "jobd";
 inline constexpr char kAdminUser[] = "admin";
+inline constexpr char kReplicaUser[] = "replica";
+inline constexpr char kSentinelUser[] = "sentinel";
 // "relay-<dc>", the user of that datacenter's relay.
 std::string RelayUser(absl::string_view datacenter);
 
@@ -61,7 +72,7 @@ struct RedisAclSpec {
 };
 
 // Every user of `spec` but `default`, in file order: jobd, relay-<dc>...,
-// admin.
+// replica, sentinel, admin.
 std::vector<std::string> Users(const RedisAclSpec& spec);
 
 // The rights of `user` (one of Users(spec)) as ACL rules, without its
