@@ -19,6 +19,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -89,8 +90,7 @@ void PrintRelayFailoverLines(Cluster& cluster) {
 // From every witness log of the cluster: each minion that accepted `jid`,
 // and an error when any minion accepted (recv) or returned (ret) one
 // (jid, attempt) more than once.
-absl::StatusOr<std::map<std::string, int>> WitnessedOnce(Cluster& cluster,
-                                                         const std::string& jid) {
+absl::StatusOr<std::map<std::string, int>> WitnessedOnce(Cluster& cluster, const std::string& jid) {
   std::map<std::tuple<std::string, uint32_t, minion::WitnessKind>, int> count;
   for (const std::string& path : cluster.WitnessLogPaths()) {
     absl::Status read = minion::ReadWitnessLog(path, [&](const minion::WitnessEvent& event) {
@@ -114,8 +114,8 @@ absl::StatusOr<std::map<std::string, int>> WitnessedOnce(Cluster& cluster,
   }
   if (!twice.empty()) {
     if (twice.size() > 10) twice.resize(10);
-    return absl::DataLossError(absl::StrCat("job ", jid, " witnessed twice: ",
-                                            absl::StrJoin(twice, ", ")));
+    return absl::DataLossError(
+        absl::StrCat("job ", jid, " witnessed twice: ", absl::StrJoin(twice, ", ")));
   }
   return received;
 }
@@ -146,9 +146,8 @@ void ExpectDeliveredEverywhere(Cluster& cluster, const std::string& jid,
     EXPECT_TRUE(status.delivered()) << jid << " " << dc << ": " << status.ShortDebugString();
     std::printf("job %s %s: delivered %d attempt %u +%lld ms\n", jid.c_str(), dc.c_str(),
                 status.delivered() ? 1 : 0, status.delivery_attempt(),
-                static_cast<long long>(status.delivered() ? status.delivered_at_ms() -
-                                                                job->created_at_ms()
-                                                          : -1));
+                static_cast<long long>(
+                    status.delivered() ? status.delivered_at_ms() - job->created_at_ms() : -1));
   }
   std::fflush(stdout);
 }
@@ -169,8 +168,8 @@ void ExpectWitnessedOnceEach(Cluster& cluster, const std::string& jid) {
     if (all.count(id) == 0) wrong.push_back(absl::StrCat("unknown ", id));
   }
   if (wrong.size() > 10) wrong.resize(10);
-  EXPECT_TRUE(wrong.empty()) << "job " << jid << " not accepted once by: "
-                             << absl::StrJoin(wrong, ", ");
+  EXPECT_TRUE(wrong.empty()) << "job " << jid
+                             << " not accepted once by: " << absl::StrJoin(wrong, ", ");
   std::printf("job %s: %zu minions accepted it, each one attempt once\n", jid.c_str(),
               received->size());
   std::fflush(stdout);
@@ -268,12 +267,12 @@ TEST(RedisFailoverTest, SubmitDuringFailoverDeliversOnce) {
   absl::StatusOr<v1::SubmitJobResponse> submitted =
       SubmitRetrying(cluster, "test.ping", absl::Seconds(20), &errors);
   ASSERT_TRUE(submitted.ok()) << submitted.status() << " after " << errors.size() << " tries";
-  std::printf("primary node %d SIGKILLed; SubmitJob accepted %s %lld ms later after %zu "
-              "refusals%s%s\n",
-              killed, submitted->jid().c_str(),
-              static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - killed_at)),
-              errors.size(), errors.empty() ? "" : "; first: ",
-              errors.empty() ? "" : errors.front().c_str());
+  std::printf(
+      "primary node %d SIGKILLed; SubmitJob accepted %s %lld ms later after %zu "
+      "refusals%s%s\n",
+      killed, submitted->jid().c_str(),
+      static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - killed_at)), errors.size(),
+      errors.empty() ? "" : "; first: ", errors.empty() ? "" : errors.front().c_str());
   absl::StatusOr<std::string> promoted = cluster.WaitForRedisFailover(kFailoverWait);
   ASSERT_TRUE(promoted.ok()) << promoted.status();
   std::printf("failover done %lld ms after the kill\n",
