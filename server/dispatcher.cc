@@ -1,5 +1,6 @@
 #include "server/dispatcher.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/compress/zlib_codec.h"
@@ -108,6 +109,12 @@ absl::Status Dispatcher::Dispatch(const std::string& jid) {
   if (!payloads.ok()) return payloads.status();
   if (absl::Status written = WriteEnvelopes(keys, *payloads); !written.ok()) {
     return written;
+  }
+  {
+    // Written on the current connection: the pass after a new connection
+    // need not write it again (RedeliverAfterReconnect).
+    absl::MutexLock lock(&mu_);
+    if (link_.connections() != redelivered_connection_) written_on_connection_.insert(jid);
   }
   uint32_t attempt = plan->job.attempt;
   absl::StatusOr<bool> marked = tracker_->MarkDispatched(jid, attempt);
@@ -229,6 +236,7 @@ bool Dispatcher::PersistQueued() {
 
 void Dispatcher::RedeliverAfterReconnect() {
   uint64_t connections = 0;
+  absl::flat_hash_set<std::string> written;
   {
     absl::MutexLock lock(&mu_);
     RedisConnection* redis = link_.Get();
@@ -245,11 +253,14 @@ void Dispatcher::RedeliverAfterReconnect() {
       return;
     }
     connections = link_.connections();
+    if (connections == redelivered_connection_) return;
+    written = written_on_connection_;
   }
-  if (connections == redelivered_connection_) return;
   std::vector<DispatchPlan> plans = tracker_->PlanRedeliveries(absl::ToUnixMillis(absl::Now()));
   uint64_t envelopes = 0;
+  uint64_t jobs = 0;
   for (const DispatchPlan& plan : plans) {
+    if (written.contains(plan.job.jid)) continue;  // written on this very connection
     std::vector<std::string> keys;
     for (const DispatchPlan::Part& part : plan.parts) {
       keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
@@ -259,12 +270,13 @@ void Dispatcher::RedeliverAfterReconnect() {
       spdlog::error("writing job {} again: {}", plan.job.jid, payloads.status().ToString());
       continue;
     }
-    if (absl::Status written = WriteEnvelopes(keys, *payloads); !written.ok()) {
+    if (absl::Status status = WriteEnvelopes(keys, *payloads); !status.ok()) {
       spdlog::warn("writing undelivered dispatches again failed, will retry: {}",
-                   written.ToString());
+                   status.ToString());
       return;
     }
     envelopes += keys.size();
+    ++jobs;
   }
   {
     absl::MutexLock lock(&stop_mu_);
@@ -274,10 +286,12 @@ void Dispatcher::RedeliverAfterReconnect() {
   if (envelopes > 0) {
     spdlog::info("new Redis connection: wrote {} dispatch(es) of {} running job(s) no relay has "
                  "reported yet again (docs/PROTOCOL.md 2.4)",
-                 envelopes, plans.size());
+                 envelopes, jobs);
   }
   redelivered_.fetch_add(envelopes);
+  absl::MutexLock lock(&mu_);
   redelivered_connection_ = connections;
+  written_on_connection_.clear();
 }
 
 void Dispatcher::Run() {

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -120,8 +121,10 @@ class Dispatcher {
   // Used by the dispatcher's thread only, so that writing the (large)
   // expected-minions keys never holds up Dispatch().
   RedisLink describe_link_;
-  // link_.connections() whose dispatches were written again (thread only).
-  uint64_t redelivered_connection_ = 0;
+  // link_.connections() whose dispatches were written again.
+  uint64_t redelivered_connection_ ABSL_GUARDED_BY(mu_) = 0;
+  // Jobs Dispatch() wrote on a connection whose pass has not run yet.
+  absl::flat_hash_set<std::string> written_on_connection_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> redelivered_{0};
   std::thread thread_;
 };
