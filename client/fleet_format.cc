@@ -84,6 +84,119 @@ std::string SaltMasterLine(const muster::v1::Relay& relay, int64_t now_ms) {
   return out;
 }
 
+std::string FormatByteCount(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  if (bytes < (1 << 20)) return absl::StrFormat("%.1f KiB", bytes / 1024.0);
+  if (bytes < (uint64_t{1} << 30)) return absl::StrFormat("%.1f MiB", bytes / 1048576.0);
+  return absl::StrFormat("%.1f GiB", bytes / 1073741824.0);
+}
+
+namespace {
+
+const muster::v1::RedisReplica* FindReplica(const muster::v1::RedisTopology& topology,
+                                            const std::string& address) {
+  for (const muster::v1::RedisReplica& replica : topology.replicas()) {
+    if (replica.address() == address) return &replica;
+  }
+  return nullptr;
+}
+
+std::string Plural(uint64_t n, const char* one, const char* many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+}  // namespace
+
+std::string RedisTopologyLine(const muster::v1::RedisTopology& topology) {
+  std::string out = "redis: ";
+  if (topology.primary().empty()) {
+    absl::StrAppend(&out, "primary UNREACHABLE");
+    if (!topology.error().empty()) absl::StrAppend(&out, " (", TerminalSafe(topology.error()), ")");
+  } else {
+    absl::StrAppend(&out, "primary ", TerminalSafe(topology.primary()));
+  }
+  std::vector<std::string> about;
+  if (!topology.master_name().empty()) {
+    about.push_back(absl::StrCat("sentinel master '", TerminalSafe(topology.master_name()), "'"));
+  }
+  about.push_back(absl::StrCat("jobd followed ",
+                               Plural(topology.failovers_followed(), "failover", "failovers")));
+  absl::StrAppend(&out, " (", absl::StrJoin(about, ", "), ")");
+  if (topology.primary().empty()) return out;
+  if (topology.replicas().empty()) return absl::StrCat(out, "; no replicas online");
+  std::vector<std::string> replicas;
+  for (const muster::v1::RedisReplica& replica : topology.replicas()) {
+    replicas.push_back(absl::StrCat(TerminalSafe(replica.address()), " lag ",
+                                    FormatByteCount(replica.lag_bytes())));
+  }
+  return absl::StrCat(out, "; replicas ", absl::StrJoin(replicas, ", "));
+}
+
+std::string RelayRedisLine(const muster::v1::Relay& relay,
+                           const muster::v1::RedisTopology& topology) {
+  if (!relay.has_redis()) return "";
+  const muster::v1::RelayRedis& r = relay.redis();
+  std::string out = absl::StrCat(
+      "redis: writes ", r.write_node().empty() ? "(not connected)" : TerminalSafe(r.write_node()));
+  if (r.read_node().empty()) {
+    absl::StrAppend(&out, ", reads (not connected)");
+  } else if (r.read_from_replica()) {
+    absl::StrAppend(&out, ", reads replica ", TerminalSafe(r.read_node()));
+    if (const muster::v1::RedisReplica* replica = FindReplica(topology, r.read_node())) {
+      absl::StrAppend(&out, " (lag ", FormatByteCount(replica->lag_bytes()), ")");
+    }
+  } else {
+    absl::StrAppend(&out, ", reads primary ", TerminalSafe(r.read_node()));
+  }
+  if (r.failovers_followed() > 0) {
+    absl::StrAppend(&out, ", followed ",
+                    Plural(r.failovers_followed(), "failover", "failovers"));
+  }
+  if (r.unconfirmed_entries() > 0 || r.unconfirmed_deliveries() > 0) {
+    absl::StrAppend(&out, ", unconfirmed ", Plural(r.unconfirmed_entries(), "entry", "entries"),
+                    " (", FormatByteCount(r.unconfirmed_bytes()), ") and ",
+                    Plural(r.unconfirmed_deliveries(), "delivery", "deliveries"));
+  }
+  if (r.entries_rewritten() > 0 || r.deliveries_rewritten() > 0) {
+    absl::StrAppend(&out, ", rewrote ", Plural(r.entries_rewritten(), "entry", "entries"), " and ",
+                    Plural(r.deliveries_rewritten(), "delivery", "deliveries"));
+  }
+  if (r.job_cursor_rewinds() > 0) {
+    absl::StrAppend(&out, ", job cursor moved back ",
+                    Plural(r.job_cursor_rewinds(), "time", "times"));
+  }
+  return out;
+}
+
+std::vector<std::string> RedisWarnings(const muster::v1::ListRelaysResponse& response) {
+  std::vector<std::string> warnings;
+  const muster::v1::RedisTopology& topology = response.redis();
+  if (response.has_redis() && topology.primary().empty()) {
+    warnings.push_back(
+        "WARNING: jobd cannot reach the Redis primary: jobs are not dispatched and returns "
+        "wait in the relays' spools until it is back");
+  }
+  for (const muster::v1::RedisReplica& replica : topology.replicas()) {
+    if (replica.lag_bytes() > kReplicaLagWarningBytes) {
+      warnings.push_back(absl::StrCat(
+          "WARNING: Redis replica ", TerminalSafe(replica.address()), " lags ",
+          FormatByteCount(replica.lag_bytes()),
+          " behind the primary: the relays reading it see jobs late"));
+    }
+  }
+  for (const muster::v1::Relay& relay : response.relays()) {
+    if (!relay.alive() || !relay.has_redis()) continue;
+    const muster::v1::RelayRedis& r = relay.redis();
+    if (!r.replica().empty() && !r.read_node().empty() && !r.read_from_replica()) {
+      warnings.push_back(absl::StrCat(
+          "WARNING: relay ", TerminalSafe(relay.relay_id()), " reads from the primary although ",
+          "replica ", TerminalSafe(r.replica()),
+          " is configured: the replica is down, syncing or not a replica (see its log)"));
+    }
+  }
+  return warnings;
+}
+
 std::string RelaysTable(const muster::v1::ListRelaysResponse& response, int64_t now_ms) {
   std::string out = absl::StrFormat("%-16s %-8s %-6s %-6s %-14s %8s %9s %10s %6s %8s %5s %s\n",
                                     "RELAY", "DC", "BUS", "ALIVE", "HEARTBEAT", "MINIONS", "JOBS",
@@ -107,10 +220,14 @@ std::string RelaysTable(const muster::v1::ListRelaysResponse& response, int64_t 
     std::string master = SaltMasterLine(r, now_ms);
     if (!master.empty()) absl::StrAppend(&out, "  ", master, "\n");
     if (salt && !SaltMasterUp(r)) masters_not_up.push_back(TerminalSafe(r.relay_id()));
+    std::string redis = RelayRedisLine(r, response.redis());
+    if (!redis.empty()) absl::StrAppend(&out, "  ", redis, "\n");
     std::string refusals = RelayRefusals(r);
     if (!refusals.empty()) absl::StrAppend(&out, "  refused: ", refusals, "\n");
   }
   if (response.relays().empty()) absl::StrAppend(&out, "(no relays have reported yet)\n");
+  if (response.has_redis()) absl::StrAppend(&out, RedisTopologyLine(response.redis()), "\n");
+  for (const std::string& warning : RedisWarnings(response)) absl::StrAppend(&out, warning, "\n");
   if (insecure > 0) {
     absl::StrAppend(&out, "WARNING: ", insecure,
                     insecure == 1 ? " relay runs" : " relays run",

@@ -150,5 +150,99 @@ TEST(FleetFormatTest, HostileRelayNamesReasonsAndMinionIdsAreShownEscaped) {
   EXPECT_EQ(shown.find("\xC2\x9b"), std::string::npos) << shown;
 }
 
+// Redis under Sentinel: a line for the primary and its replicas, one per
+// relay saying where it writes and reads, and warnings for a relay reading
+// the primary although it has a replica and for a replica lagging > 1 MiB.
+muster::v1::ListRelaysResponse SentinelRelays() {
+  muster::v1::ListRelaysResponse response;
+  muster::v1::RedisTopology* redis = response.mutable_redis();
+  redis->set_primary("127.0.0.1:7001");
+  redis->set_master_name("muster");
+  redis->set_failovers_followed(1);
+  muster::v1::RedisReplica* r2 = redis->add_replicas();
+  r2->set_address("127.0.0.1:7002");
+  r2->set_lag_bytes(0);
+  r2->set_state("online");
+  muster::v1::RedisReplica* r3 = redis->add_replicas();
+  r3->set_address("127.0.0.1:7003");
+  r3->set_lag_bytes(1536);
+  r3->set_state("online");
+  muster::v1::Relay* relay = response.add_relays();
+  relay->set_relay_id("relay-dc1");
+  relay->set_datacenter("dc1");
+  relay->set_alive(true);
+  relay->set_secure(true);
+  muster::v1::RelayRedis* view = relay->mutable_redis();
+  view->set_write_node("127.0.0.1:7001");
+  view->set_read_node("127.0.0.1:7003");
+  view->set_read_from_replica(true);
+  view->set_replica("127.0.0.1:7003");
+  return response;
+}
+
+TEST(FleetFormatTest, RedisPrimaryReplicasAndEachRelaysNodesAreShown) {
+  muster::v1::ListRelaysResponse response = SentinelRelays();
+  std::string table = RelaysTable(response, 0);
+  EXPECT_NE(table.find("redis: primary 127.0.0.1:7001 (sentinel master 'muster', jobd followed "
+                       "1 failover); replicas 127.0.0.1:7002 lag 0 B, 127.0.0.1:7003 lag 1.5 KiB\n"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("  redis: writes 127.0.0.1:7001, reads replica 127.0.0.1:7003 (lag "
+                       "1.5 KiB)\n"),
+            std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("WARNING"), std::string::npos) << table;
+}
+
+TEST(FleetFormatTest, RelayRedisLineShowsWhatItHoldsWhenNotZero) {
+  muster::v1::ListRelaysResponse response = SentinelRelays();
+  muster::v1::RelayRedis* view = response.mutable_relays(0)->mutable_redis();
+  view->set_failovers_followed(2);
+  view->set_unconfirmed_entries(3);
+  view->set_unconfirmed_bytes(2048);
+  view->set_unconfirmed_deliveries(1);
+  view->set_entries_rewritten(5);
+  view->set_job_cursor_rewinds(1);
+  EXPECT_EQ(RelayRedisLine(response.relays(0), response.redis()),
+            "redis: writes 127.0.0.1:7001, reads replica 127.0.0.1:7003 (lag 1.5 KiB), followed "
+            "2 failovers, unconfirmed 3 entries (2.0 KiB) and 1 delivery, rewrote 5 entries and "
+            "0 deliveries, job cursor moved back 1 time");
+}
+
+TEST(FleetFormatTest, RedisWarnsOfAPrimaryReadDespiteAReplicaAndOfALaggingReplica) {
+  muster::v1::ListRelaysResponse response = SentinelRelays();
+  muster::v1::RelayRedis* view = response.mutable_relays(0)->mutable_redis();
+  view->set_read_node("127.0.0.1:7001");
+  view->set_read_from_replica(false);
+  response.mutable_redis()->mutable_replicas(1)->set_lag_bytes(3 << 20);
+  std::string table = RelaysTable(response, 0);
+  EXPECT_NE(table.find("reads primary 127.0.0.1:7001"), std::string::npos) << table;
+  EXPECT_NE(table.find("WARNING: relay relay-dc1 reads from the primary although replica "
+                       "127.0.0.1:7003 is configured"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("WARNING: Redis replica 127.0.0.1:7003 lags 3.0 MiB behind the primary"),
+            std::string::npos)
+      << table;
+  // A relay without a replica reads the primary by design: no warning.
+  view->clear_replica();
+  response.mutable_redis()->mutable_replicas(1)->set_lag_bytes(0);
+  EXPECT_TRUE(RedisWarnings(response).empty());
+}
+
+TEST(FleetFormatTest, AnUnreachablePrimaryIsShownWithItsError) {
+  muster::v1::ListRelaysResponse response;
+  response.mutable_redis()->set_error("redis (topology): connection refused\x1b[2J");
+  std::string line = RedisTopologyLine(response.redis());
+  EXPECT_EQ(line.find("\x1b"), std::string::npos) << line;
+  EXPECT_NE(line.find("redis: primary UNREACHABLE (redis (topology): connection refused"),
+            std::string::npos)
+      << line;
+  ASSERT_EQ(RedisWarnings(response).size(), 1u);
+  // A jobd older than issue 19 says nothing about Redis: nothing is shown.
+  muster::v1::ListRelaysResponse old;
+  EXPECT_EQ(RelaysTable(old, 0).find("redis"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace muster::jobctl

@@ -150,6 +150,7 @@ void JobReader::Run(const absl::Notification& stop) {
     bus_->Tick();
     FlushOutboxToPrimary();
     RedisConnection* redis = read_redis_.Get();
+    counters_->read_link.Publish(read_redis_.node(), read_redis_.node_changes());
     if (redis == nullptr) {
       stop.WaitForNotificationWithTimeout(
           std::max(read_redis_.next_attempt() - absl::Now(), absl::Milliseconds(10)));

@@ -37,6 +37,7 @@ absl::Status Relay::Open() {
   RETURN_IF_ERROR(OpenBusSecurity());
   RETURN_IF_ERROR(OpenBus());
   ASSIGN_OR_RETURN(options_.writer_epoch, LoadOrCreateWriterEpoch(options_.WriterEpochPath()));
+  if (options_.replica) counters_.replica = options_.replica->ToString();
   ASSIGN_OR_RETURN(jobs_, JobReader::Create(options_, job_bus_.get(), &counters_, &handoff_));
   ASSIGN_OR_RETURN(std::unique_ptr<ReturnPath> path, ReturnPath::Open(options_, &counters_));
   returns_ = std::make_unique<ReturnCollector>(options_, return_bus_.get(), std::move(path),

@@ -46,6 +46,36 @@ absl::string_view BusSocketName(BusSocket socket) {
   return "unknown";
 }
 
+void LinkNodeView::Publish(const RedisNode& node, uint64_t node_changes) {
+  node_changes_.store(node_changes);
+  absl::MutexLock lock(&mu_);
+  if (node_.address != node.address || node_.role != node.role) node_ = node;
+}
+
+RedisNode LinkNodeView::node() const {
+  absl::MutexLock lock(&mu_);
+  return node_;
+}
+
+wire::v1::RedisView BuildRedisView(const RelayCounters& counters) {
+  wire::v1::RedisView view;
+  const RedisNode write = counters.write_link.node();
+  const RedisNode read = counters.read_link.node();
+  view.set_write_node(write.address);
+  view.set_read_node(read.address);
+  view.set_read_from_replica(!read.address.empty() && read.role == "replica");
+  view.set_replica(counters.replica);
+  view.set_failovers_followed(counters.write_link.node_changes());
+  view.set_read_node_changes(counters.read_link.node_changes());
+  view.set_unconfirmed_entries(counters.unconfirmed_entries.load());
+  view.set_unconfirmed_bytes(counters.unconfirmed_bytes.load());
+  view.set_unconfirmed_deliveries(counters.unconfirmed_deliveries.load());
+  view.set_entries_rewritten(counters.entries_rewritten.load());
+  view.set_deliveries_rewritten(counters.deliveries_rewritten.load());
+  view.set_job_cursor_rewinds(counters.job_cursor_rewinds.load());
+  return view;
+}
+
 wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
                                              int64_t started_at_ms, int64_t interval_ms) {
   wire::v1::RelayHeartbeat heartbeat;
@@ -67,6 +97,7 @@ wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
     }
   }
   heartbeat.set_keys_pending(counters.keys_pending.load());
+  *heartbeat.mutable_redis() = BuildRedisView(counters);
   for (int r = 0; r < kMessageRefuseReasons; ++r) {
     uint64_t refused = counters.messages_refused_by_reason[r].load();
     if (refused == 0) continue;

@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/redis/redis_link.h"
 #include "common/security/dispatch_signature.h"
 #include "proto/wire.pb.h"
 
@@ -67,6 +70,24 @@ enum class BusSocket { kPublish, kReturn };
 inline constexpr int kBusSockets = 2;
 absl::string_view BusSocketName(BusSocket socket);
 
+// Where one of the relay's Redis links is, published by the thread that
+// owns the link (after each Get()) and read by the heartbeat and /metrics.
+// Thread-safe.
+class LinkNodeView {
+ public:
+  // Records the link's current node and its node_changes().
+  void Publish(const RedisNode& node, uint64_t node_changes) ABSL_LOCKS_EXCLUDED(mu_);
+  // The node last published (empty address before the first, or while the
+  // link had no connection).
+  RedisNode node() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t node_changes() const { return node_changes_.load(); }
+
+ private:
+  mutable absl::Mutex mu_;
+  RedisNode node_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> node_changes_{0};
+};
+
 struct RelayCounters {
   std::atomic<uint64_t> minions_connected{0};
   std::atomic<uint64_t> jobs_injected{0};
@@ -106,6 +127,13 @@ struct RelayCounters {
   std::atomic<uint64_t> deliveries_rewritten{0};
   std::atomic<uint64_t> unconfirmed_log_errors{0};
   std::atomic<uint64_t> job_cursor_rewinds{0};
+  // The Redis nodes of the return path's link (writes: returns, events,
+  // heartbeats; published by the return thread) and of the job reader's
+  // read link (the job stream; the job thread). `replica` is
+  // --redis_replica ("" when none), set once before the threads start.
+  LinkNodeView write_link;
+  LinkNodeView read_link;
+  std::string replica;
   // Per-minion receipts (relay/delivery_tracker.h), written by the return
   // thread; dispatches_untracked by the job thread.
   std::atomic<uint64_t> receipts{0};
@@ -140,7 +168,11 @@ struct RelayCounters {
   std::atomic<uint64_t> inventory_full{0};
 };
 
-// The RelayHeartbeat payload for the current counter values.
+// The relay's Redis links and failover figures, for the heartbeat.
+wire::v1::RedisView BuildRedisView(const RelayCounters& counters);
+
+// The RelayHeartbeat payload for the current counter values (its `redis`
+// from BuildRedisView).
 wire::v1::RelayHeartbeat BuildRelayHeartbeat(const RelayCounters& counters,
                                              int64_t started_at_ms, int64_t interval_ms);
 

@@ -3,6 +3,41 @@
 #include "common/metrics/metric_families.h"
 
 namespace muster::relay {
+namespace {
+
+// The Redis nodes and what the relay holds for a failover
+// (docs/PROTOCOL.md 2.4).
+void AddRedisFigures(const RelayCounters& c, metrics::MetricFamilies& out) {
+  out.Counter("muster_relay_redis_failovers_followed_total",
+              "New primaries the relay's write link (returns, events) followed since start.",
+              c.write_link.node_changes());
+  const RedisNode read = c.read_link.node();
+  out.Gauge("muster_relay_reading_from_replica",
+            "1 when the job reader reads the job stream from a replica (--redis_replica), 0 "
+            "when from the primary or not connected.",
+            !read.address.empty() && read.role == "replica" ? 1 : 0);
+  out.Gauge("muster_relay_unconfirmed_entries",
+            "Returns-stream entries held until jobd's commit mark covers them.",
+            c.unconfirmed_entries.load());
+  out.Gauge("muster_relay_unconfirmed_bytes", "Bytes of the returns-stream entries held.",
+            c.unconfirmed_bytes.load());
+  out.Gauge("muster_relay_unconfirmed_deliveries",
+            "Delivery events held in the outbox until jobd's commit mark covers them.",
+            c.unconfirmed_deliveries.load());
+  constexpr char kRewrittenHelp[] =
+      "Entries written to Redis again (after a new connection, or a gap jobd's commit mark "
+      "showed), by stream.";
+  out.Counter("muster_relay_entries_rewritten_total", kRewrittenHelp, c.entries_rewritten.load(),
+              {{"stream", "returns"}});
+  out.Counter("muster_relay_entries_rewritten_total", kRewrittenHelp,
+              c.deliveries_rewritten.load(), {{"stream", "deliveries"}});
+  out.Counter("muster_relay_job_cursor_rewinds_total",
+              "Job-stream cursor moves back because the stream lost entries the relay had read "
+              "(a failover).",
+              c.job_cursor_rewinds.load());
+}
+
+}  // namespace
 
 std::string RelayMetricsText(const RelayCounters& c) {
   metrics::MetricFamilies out;
@@ -61,6 +96,7 @@ std::string RelayMetricsText(const RelayCounters& c) {
   out.Counter("muster_relay_redis_reconnects_total",
               "Redis connections re-established after one was lost or refused.",
               c.redis_reconnects.load());
+  AddRedisFigures(c, out);
   out.Counter("muster_relay_receipts_total",
               "Minion receipts of tracked dispatches (a minion has the job), by status.",
               c.receipts.load() - c.receipts_declined.load(), {{"status", "accepted"}});

@@ -93,6 +93,9 @@ void ReturnCollector::Housekeeping(int64_t now_ms) {
     path_->QueueEvent(
         EncodeRelayEvent(std::move(event), options_.relay_id, options_.datacenter, now_ms));
   }
+  // redis_available() connects when it can, so the node is current.
+  const bool redis_up = path_->redis_available();
+  counters_->write_link.Publish(path_->redis_node(), path_->redis_node_changes());
   wire::v1::RelayEvent heartbeat;
   *heartbeat.mutable_heartbeat() =
       BuildRelayHeartbeat(*counters_, started_at_ms_, options_.heartbeat_interval_ms);
@@ -102,7 +105,7 @@ void ReturnCollector::Housekeeping(int64_t now_ms) {
   bus_->Describe(*heartbeat.mutable_heartbeat());
   // Relay heartbeats are not queued through an outage: a stale one says
   // nothing true.
-  if (path_->redis_available()) {
+  if (redis_up) {
     path_->QueueEvent(
         EncodeRelayEvent(std::move(heartbeat), options_.relay_id, options_.datacenter, now_ms));
   }

@@ -61,6 +61,23 @@ struct SaltMasterHealth {
   uint64_t returns_caught_up = 0;
 };
 
+// A relay's Redis links and what it holds for a failover (wire
+// RedisView), as its last heartbeat said.
+struct RelayRedisHealth {
+  std::string write_node;  // "host:port"; "" while not connected
+  std::string read_node;
+  bool read_from_replica = false;
+  std::string replica;  // relayd --redis_replica; "" when none
+  uint64_t failovers_followed = 0;
+  uint64_t read_node_changes = 0;
+  uint64_t unconfirmed_entries = 0;
+  uint64_t unconfirmed_bytes = 0;
+  uint64_t unconfirmed_deliveries = 0;
+  uint64_t entries_rewritten = 0;
+  uint64_t deliveries_rewritten = 0;
+  uint64_t job_cursor_rewinds = 0;
+};
+
 // What a relay last said about itself in its heartbeat.
 struct RelayHealth {
   int64_t started_at_ms = 0;
@@ -85,6 +102,8 @@ struct RelayHealth {
   std::string bus_kind = "muster";
   // A Salt relay's view of its salt-master; empty for other kinds.
   std::optional<SaltMasterHealth> salt_master;
+  // Its Redis links; empty for a relay older than issue 19.
+  std::optional<RelayRedisHealth> redis;
 };
 
 struct RelayView {

@@ -528,6 +528,9 @@ Status JobService::ListRelaysAs(const auth::Caller& caller, const muster::v1::Li
   for (const RelayView& relay : inventory_->Relays(absl::ToUnixMillis(absl::Now()))) {
     FillRelay(relay, response->add_relays());
   }
+  if (options_.redis_topology != nullptr) {
+    FillRedisTopology(options_.redis_topology->Snapshot(), response->mutable_redis());
+  }
   return Status::OK;
 }
 

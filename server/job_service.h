@@ -20,11 +20,15 @@
 #include "server/inventory.h"
 #include "server/job_control.h"
 #include "server/minion_keys.h"
+#include "server/redis_topology.h"
 
 namespace muster::server {
 
 struct JobServiceOptions {
   uint32_t default_timeout_ms = 60000;
+  // jobd's view of Redis for ListRelays; null: not reported. Must outlive
+  // the service.
+  const RedisTopology* redis_topology = nullptr;
 };
 
 class JobService final : public muster::v1::JobService::Service {

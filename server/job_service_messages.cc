@@ -66,6 +66,21 @@ void FillSaltMaster(const SaltMasterHealth& health, muster::v1::SaltMaster* out)
   out->set_returns_caught_up(health.returns_caught_up);
 }
 
+void FillRelayRedis(const RelayRedisHealth& health, muster::v1::RelayRedis* out) {
+  out->set_write_node(health.write_node);
+  out->set_read_node(health.read_node);
+  out->set_read_from_replica(health.read_from_replica);
+  out->set_replica(health.replica);
+  out->set_failovers_followed(health.failovers_followed);
+  out->set_read_node_changes(health.read_node_changes);
+  out->set_unconfirmed_entries(health.unconfirmed_entries);
+  out->set_unconfirmed_bytes(health.unconfirmed_bytes);
+  out->set_unconfirmed_deliveries(health.unconfirmed_deliveries);
+  out->set_entries_rewritten(health.entries_rewritten);
+  out->set_deliveries_rewritten(health.deliveries_rewritten);
+  out->set_job_cursor_rewinds(health.job_cursor_rewinds);
+}
+
 }  // namespace
 
 void FillJob(const JobSnapshot& job, muster::v1::Job* out) {
@@ -133,6 +148,21 @@ void FillRelay(const RelayView& relay, muster::v1::Relay* out) {
   out->set_secure(health.secure);
   out->set_bus_kind(health.bus_kind);
   if (health.salt_master) FillSaltMaster(*health.salt_master, out->mutable_salt_master());
+  if (health.redis) FillRelayRedis(*health.redis, out->mutable_redis());
+}
+
+void FillRedisTopology(const RedisTopologySnapshot& topology, muster::v1::RedisTopology* out) {
+  out->set_primary(topology.primary);
+  out->set_master_name(topology.master_name);
+  out->set_failovers_followed(topology.failovers_followed);
+  for (const RedisReplicaState& replica : topology.replicas) {
+    muster::v1::RedisReplica* r = out->add_replicas();
+    r->set_address(replica.address);
+    r->set_lag_bytes(replica.lag_bytes);
+    r->set_state(replica.state);
+  }
+  out->set_error(topology.error);
+  out->set_checked_at_ms(topology.checked_at_ms);
 }
 
 void FillCounts(const std::vector<DatacenterCount>& counts,

@@ -15,6 +15,7 @@
 #include "server/job_registry.h"
 #include "server/job_types.h"
 #include "server/minion_keys.h"
+#include "server/redis_topology.h"
 
 namespace muster::server {
 
@@ -22,6 +23,7 @@ namespace muster::server {
 void FillJob(const JobSnapshot& job, muster::v1::Job* out);
 void FillReturn(const ReturnRow& row, muster::v1::Return* out);
 void FillRelay(const RelayView& relay, muster::v1::Relay* out);
+void FillRedisTopology(const RedisTopologySnapshot& topology, muster::v1::RedisTopology* out);
 // One DatacenterCount per entry, in order.
 void FillCounts(const std::vector<DatacenterCount>& counts,
                 google::protobuf::RepeatedPtrField<muster::v1::DatacenterCount>* out);

@@ -100,5 +100,38 @@ TEST(JobServiceMessagesTest, FillJobShowsEachAttemptsUnreachableMinionsAndTheLat
   EXPECT_EQ(out.datacenters(1).attempts(0).unreachable_ids_size(), 0);
 }
 
+TEST(JobServiceMessagesTest, ARelaysRedisViewAndJobdsTopologyAreFilled) {
+  RelayView relay;
+  relay.health.redis = RelayRedisHealth{};
+  relay.health.redis->write_node = "127.0.0.1:7001";
+  relay.health.redis->read_node = "127.0.0.1:7002";
+  relay.health.redis->read_from_replica = true;
+  relay.health.redis->unconfirmed_entries = 3;
+  muster::v1::Relay out;
+  FillRelay(relay, &out);
+  ASSERT_TRUE(out.has_redis());
+  EXPECT_EQ(out.redis().write_node(), "127.0.0.1:7001");
+  EXPECT_EQ(out.redis().read_node(), "127.0.0.1:7002");
+  EXPECT_TRUE(out.redis().read_from_replica());
+  EXPECT_EQ(out.redis().unconfirmed_entries(), 3u);
+
+  RedisTopologySnapshot topology;
+  topology.primary = "127.0.0.1:7001";
+  topology.master_name = "muster";
+  topology.failovers_followed = 1;
+  topology.replicas.push_back({"127.0.0.1:7002", 42, "online"});
+  topology.checked_at_ms = 5;
+  muster::v1::RedisTopology t;
+  FillRedisTopology(topology, &t);
+  EXPECT_EQ(t.primary(), "127.0.0.1:7001");
+  EXPECT_EQ(t.master_name(), "muster");
+  EXPECT_EQ(t.failovers_followed(), 1u);
+  ASSERT_EQ(t.replicas_size(), 1);
+  EXPECT_EQ(t.replicas(0).address(), "127.0.0.1:7002");
+  EXPECT_EQ(t.replicas(0).lag_bytes(), 42u);
+  EXPECT_EQ(t.replicas(0).state(), "online");
+  EXPECT_EQ(t.checked_at_ms(), 5);
+}
+
 }  // namespace
 }  // namespace muster::server

@@ -31,6 +31,7 @@
 #include "server/job_store.h"
 #include "server/job_tracker.h"
 #include "server/jobd_metrics.h"
+#include "server/redis_topology.h"
 #include "server/minion_keys.h"
 #include "server/return_ingester.h"
 #include "spdlog/spdlog.h"
@@ -249,22 +250,27 @@ void Jobd::StartPipelines() {
   dispatch.prefix = options_.redis_prefix;
   dispatch.signing_key = signing_key_ ? &*signing_key_ : nullptr;
   dispatcher_ = std::make_unique<Dispatcher>(dispatch, tracker_.get(), inventory_.get());
-  metrics_ = std::make_unique<JobdMetrics>(
-      JobdMetricsSources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
-                         inventory_.get(), store_.get(), options_.redis, returns.stream,
-                         events.stream, returns.group, access_.get()});
-  event_ingester_->set_delivery_observer(
-      [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
-        metrics->ObserveDispatchLatency(datacenter, latency_ms);
-      });
   // Relays keep what they wrote until these marks say it is committed
   // (docs/PROTOCOL.md 2.4).
   commit_marks_ = std::make_unique<CommitMarks>(
       RedisLinkOptions::WithoutBackoff("commit marks", options_.redis, absl::Seconds(2)),
       options_.redis_prefix);
+  redis_topology_ = std::make_unique<RedisTopology>(options_.redis);
+  JobdMetricsSources sources{tracker_.get(), return_ingester_.get(), event_ingester_.get(),
+                             inventory_.get(), store_.get(), options_.redis, returns.stream,
+                             events.stream, returns.group, access_.get()};
+  sources.dispatcher = dispatcher_.get();
+  sources.commit_marks = commit_marks_.get();
+  sources.redis_topology = redis_topology_.get();
+  metrics_ = std::make_unique<JobdMetrics>(std::move(sources));
+  event_ingester_->set_delivery_observer(
+      [metrics = metrics_.get()](const std::string& datacenter, int64_t latency_ms) {
+        metrics->ObserveDispatchLatency(datacenter, latency_ms);
+      });
   return_ingester_->set_commit_marks(commit_marks_.get());
   event_ingester_->set_commit_marks(commit_marks_.get());
   commit_marks_->Start();
+  redis_topology_->Start();
   return_ingester_->set_caught_up([tracker = tracker_.get()] { tracker->ReleaseExpiry(); });
   event_ingester_->set_caught_up([tracker = tracker_.get()] { tracker->ReleaseExpiry(); });
   event_ingester_->Start();
@@ -275,7 +281,8 @@ void Jobd::StartPipelines() {
 absl::Status Jobd::StartServer() {
   control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
   keys_ = std::make_unique<MinionKeys>(MinionKeysOptions{options_.redis, options_.redis_prefix});
-  service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms},
+  service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms,
+                                                            redis_topology_.get()},
                                           control_.get(), inventory_.get(), keys_.get(),
                                           access_.get(), tokens_.get());
   grpc::EnableDefaultHealthCheckService(true);
@@ -384,6 +391,7 @@ void Jobd::Stop() {
   if (return_ingester_ != nullptr) return_ingester_->Stop();
   if (event_ingester_ != nullptr) event_ingester_->Stop();
   if (commit_marks_ != nullptr) commit_marks_->Stop();
+  if (redis_topology_ != nullptr) redis_topology_->Stop();
   if (tracker_ != nullptr) tracker_->Stop();
   if (started_) spdlog::info("jobd stopped");
   started_ = false;

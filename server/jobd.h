@@ -68,6 +68,7 @@ class ReturnIngester;
 class EventIngester;
 class JobService;
 class MinionKeys;
+class RedisTopology;
 
 namespace auth {
 class AccessControl;
@@ -202,6 +203,8 @@ class Jobd {
   std::unique_ptr<JobTracker> tracker_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<CommitMarks> commit_marks_;
+  // jobd's view of the Redis primary and replicas (ListRelays, /metrics).
+  std::unique_ptr<RedisTopology> redis_topology_;
   std::unique_ptr<ReturnIngester> return_ingester_;
   std::unique_ptr<EventIngester> event_ingester_;
   std::unique_ptr<JobdMetrics> metrics_;

@@ -13,10 +13,13 @@
 #include "common/metrics/metric_families.h"
 #include "proto/job_service.pb.h"
 #include "server/auth/access_control.h"
+#include "server/commit_marks.h"
+#include "server/dispatcher.h"
 #include "server/event_ingester.h"
 #include "server/inventory.h"
 #include "server/job_store.h"
 #include "server/job_tracker.h"
+#include "server/redis_topology.h"
 #include "server/return_ingester.h"
 #include "server/stream_backlog.h"
 #include "spdlog/spdlog.h"
@@ -172,6 +175,25 @@ void AddSaltMasterFigures(const RelayView& relay, const SaltMasterHealth& master
               {{"relay", relay.relay_id}, {"datacenter", relay.datacenter}});
 }
 
+// The Redis primary and replicas as jobd's topology link last saw them.
+void AddRedisTopologyFigures(const RedisTopologySnapshot& topology,
+                             metrics::MetricFamilies& out) {
+  out.Counter("muster_jobd_redis_failovers_followed_total",
+              "New Redis primaries jobd's topology link followed since start (a Sentinel "
+              "failover, or a fixed address that moved).",
+              topology.failovers_followed);
+  out.Gauge("muster_jobd_redis_replicas_connected",
+            "Replicas the Redis primary lists as online (ROLE) at the last check (every 2 s); "
+            "0 when the primary could not be asked.",
+            topology.replicas.size());
+  for (const RedisReplicaState& replica : topology.replicas) {
+    out.Gauge("muster_jobd_redis_replica_lag_bytes",
+              "Bytes of the primary's replication stream the replica has not acknowledged, by "
+              "replica (ip:port).",
+              replica.lag_bytes, {{"replica", replica.address}});
+  }
+}
+
 void AddFleetFigures(const Inventory& inventory, int64_t now_ms, metrics::MetricFamilies& out) {
   out.Gauge("muster_jobd_inventory_minions", "Minions in jobd's inventory.", inventory.size());
   for (const RelayView& relay : inventory.Relays(now_ms)) {
@@ -242,6 +264,20 @@ std::string JobdMetrics::Text() {
   AddFleetFigures(*sources_.inventory, now_ms, out);
   AddStoreFigures(sources_.store->stats(), sources_.returns->stats(), out);
   if (sources_.access != nullptr) AddAccessFigures(sources_.access->counters(), out);
+  if (sources_.redis_topology != nullptr) {
+    AddRedisTopologyFigures(sources_.redis_topology->Snapshot(), out);
+  }
+  if (sources_.dispatcher != nullptr) {
+    out.Counter("muster_jobd_dispatches_rewritten_total",
+                "Undelivered running dispatches jobd wrote to the job streams again after a new "
+                "Redis connection (docs/PROTOCOL.md 2.4).",
+                sources_.dispatcher->redelivered());
+  }
+  if (sources_.commit_marks != nullptr) {
+    out.Counter("muster_jobd_commit_marks_written_total",
+                "Commit marks jobd wrote for relays (what they may stop holding).",
+                sources_.commit_marks->stats().marks_written);
+  }
 
   absl::MutexLock lock(&redis_mu_);
   RedisConnection* redis = redis_.Get();

@@ -29,7 +29,10 @@ class Family;
 
 namespace muster::server {
 
+class CommitMarks;
+class Dispatcher;
 class EventIngester;
+class RedisTopology;
 class Inventory;
 class JobStore;
 class JobTracker;
@@ -50,6 +53,11 @@ struct JobdMetricsSources {
   std::string group = "jobd";
   // Refusals of the control plane; null: not exported.
   const auth::AccessControl* access = nullptr;
+  // Redis failover figures (docs/OPERATIONS.md "Redis Sentinel"); each
+  // null: its series are not exported.
+  const Dispatcher* dispatcher = nullptr;
+  const CommitMarks* commit_marks = nullptr;
+  const RedisTopology* redis_topology = nullptr;
 };
 
 class JobdMetrics {

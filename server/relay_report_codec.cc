@@ -89,6 +89,46 @@ void EncodeSaltMaster(const SaltMasterHealth& health, muster::wire::v1::SaltMast
   out.set_returns_caught_up(health.returns_caught_up);
 }
 
+// Node addresses reach jobctl and the dashboard (which make them terminal-
+// and HTML-safe); "host:port" fits in far less than this.
+constexpr size_t kMaxNodeBytes = 256;
+
+std::string NodeOf(const std::string& address) {
+  return address.size() <= kMaxNodeBytes ? address : std::string();
+}
+
+RelayRedisHealth RedisHealthOf(const muster::wire::v1::RedisView& view) {
+  RelayRedisHealth health;
+  health.write_node = NodeOf(view.write_node());
+  health.read_node = NodeOf(view.read_node());
+  health.read_from_replica = view.read_from_replica();
+  health.replica = NodeOf(view.replica());
+  health.failovers_followed = view.failovers_followed();
+  health.read_node_changes = view.read_node_changes();
+  health.unconfirmed_entries = view.unconfirmed_entries();
+  health.unconfirmed_bytes = view.unconfirmed_bytes();
+  health.unconfirmed_deliveries = view.unconfirmed_deliveries();
+  health.entries_rewritten = view.entries_rewritten();
+  health.deliveries_rewritten = view.deliveries_rewritten();
+  health.job_cursor_rewinds = view.job_cursor_rewinds();
+  return health;
+}
+
+void EncodeRedisView(const RelayRedisHealth& health, muster::wire::v1::RedisView& out) {
+  out.set_write_node(health.write_node);
+  out.set_read_node(health.read_node);
+  out.set_read_from_replica(health.read_from_replica);
+  out.set_replica(health.replica);
+  out.set_failovers_followed(health.failovers_followed);
+  out.set_read_node_changes(health.read_node_changes);
+  out.set_unconfirmed_entries(health.unconfirmed_entries);
+  out.set_unconfirmed_bytes(health.unconfirmed_bytes);
+  out.set_unconfirmed_deliveries(health.unconfirmed_deliveries);
+  out.set_entries_rewritten(health.entries_rewritten);
+  out.set_deliveries_rewritten(health.deliveries_rewritten);
+  out.set_job_cursor_rewinds(health.job_cursor_rewinds);
+}
+
 }  // namespace
 
 InventoryChange InventoryChangeOf(const muster::wire::v1::InventoryUpdate& update) {
@@ -125,6 +165,7 @@ RelayHealth RelayHealthOf(const muster::wire::v1::RelayHeartbeat& heartbeat) {
   health.secure = heartbeat.secure();
   health.bus_kind = BusKindOf(heartbeat.bus_kind());
   if (heartbeat.has_salt_master()) health.salt_master = SaltMasterHealthOf(heartbeat.salt_master());
+  if (heartbeat.has_redis()) health.redis = RedisHealthOf(heartbeat.redis());
   return health;
 }
 
@@ -162,6 +203,7 @@ std::string EncodeRelayHealth(const RelayHealth& health) {
   heartbeat.set_secure(health.secure);
   heartbeat.set_bus_kind(health.bus_kind);
   if (health.salt_master) EncodeSaltMaster(*health.salt_master, *heartbeat.mutable_salt_master());
+  if (health.redis) EncodeRedisView(*health.redis, *heartbeat.mutable_redis());
   return heartbeat.SerializeAsString();
 }
 

@@ -102,5 +102,43 @@ TEST(RelayReportCodecTest, AStrangeBusKindAndALongDetailAreTamedWhereTheyEnter) 
       << "still valid UTF-8, so the stored heartbeat parses";
 }
 
+// A relay's Redis view (issue 19) is kept as sent, survives the SQLite
+// round trip (EncodeRelayHealth), and is absent for an older relay.
+TEST(RelayReportCodecTest, ARelaysRedisViewIsKeptAndRoundTrips) {
+  RelayHeartbeat heartbeat;
+  muster::wire::v1::RedisView* view = heartbeat.mutable_redis();
+  view->set_write_node("127.0.0.1:7001");
+  view->set_read_node("127.0.0.1:7003");
+  view->set_read_from_replica(true);
+  view->set_replica("127.0.0.1:7003");
+  view->set_failovers_followed(2);
+  view->set_read_node_changes(3);
+  view->set_unconfirmed_entries(4);
+  view->set_unconfirmed_bytes(5);
+  view->set_unconfirmed_deliveries(6);
+  view->set_entries_rewritten(7);
+  view->set_deliveries_rewritten(8);
+  view->set_job_cursor_rewinds(9);
+  for (const RelayHealth& health :
+       {RelayHealthOf(heartbeat), DecodeRelayHealth(EncodeRelayHealth(RelayHealthOf(heartbeat)))}) {
+    ASSERT_TRUE(health.redis.has_value());
+    EXPECT_EQ(health.redis->write_node, "127.0.0.1:7001");
+    EXPECT_EQ(health.redis->read_node, "127.0.0.1:7003");
+    EXPECT_TRUE(health.redis->read_from_replica);
+    EXPECT_EQ(health.redis->replica, "127.0.0.1:7003");
+    EXPECT_EQ(health.redis->failovers_followed, 2u);
+    EXPECT_EQ(health.redis->read_node_changes, 3u);
+    EXPECT_EQ(health.redis->unconfirmed_entries, 4u);
+    EXPECT_EQ(health.redis->unconfirmed_bytes, 5u);
+    EXPECT_EQ(health.redis->unconfirmed_deliveries, 6u);
+    EXPECT_EQ(health.redis->entries_rewritten, 7u);
+    EXPECT_EQ(health.redis->deliveries_rewritten, 8u);
+    EXPECT_EQ(health.redis->job_cursor_rewinds, 9u);
+  }
+  view->set_write_node(std::string(1000, 'x'));  // not an address: dropped
+  EXPECT_EQ(RelayHealthOf(heartbeat).redis->write_node, "");
+  EXPECT_FALSE(RelayHealthOf(RelayHeartbeat()).redis.has_value());
+}
+
 }  // namespace
 }  // namespace muster::server

@@ -52,13 +52,20 @@ TEST_F(MetricsJobdTest, EveryDocumentedFamilyIsExportedWithHelpAndType) {
         "muster_jobd_ingestion_lag_seconds", "muster_jobd_redis_up",
         "muster_jobd_sqlite_commits_total", "muster_jobd_returns_transactions_total",
         "muster_jobd_sqlite_checkpoints_total", "muster_jobd_sqlite_wal_restarts_total",
-        "muster_jobd_sqlite_wal_frames"}) {
+        "muster_jobd_sqlite_wal_frames", "muster_jobd_redis_failovers_followed_total",
+        "muster_jobd_redis_replicas_connected", "muster_jobd_dispatches_rewritten_total",
+        "muster_jobd_commit_marks_written_total"}) {
     ASSERT_TRUE(text.families.count(name)) << name;
     EXPECT_FALSE(text.families.at(name).help.empty()) << name;
   }
   EXPECT_EQ(text.families.at("muster_jobd_jobs").type, "gauge");
   EXPECT_EQ(text.families.at("muster_jobd_returns_ingested_total").type, "counter");
   EXPECT_EQ(text.Value("muster_jobd_redis_up"), 1);
+  // One redis-server, no replica: none connected, no failover, no lag series.
+  EXPECT_EQ(text.Value("muster_jobd_redis_replicas_connected"), 0);
+  EXPECT_EQ(text.Value("muster_jobd_redis_failovers_followed_total"), 0);
+  EXPECT_EQ(text.families.count("muster_jobd_redis_replica_lag_bytes"), 0u);
+  EXPECT_EQ(text.families.at("muster_jobd_commit_marks_written_total").type, "counter");
   EXPECT_EQ(text.Value("muster_jobd_ingestion_lag_seconds", {{"stream", "returns"}}), 0);
 }
 

@@ -85,11 +85,19 @@ TEST_F(MetricsRelayTest, ReadyLineNamesTheMetricsAddress) {
         "muster_relay_minions_connected", "muster_relay_redis_errors_total",
         "muster_relay_redis_reconnects_total", "muster_relay_returns_rejected_total",
         "muster_relay_bus_messages_refused_total", "muster_relay_zap_refused_total",
-        "muster_relay_minion_keys", "muster_relay_secure"}) {
+        "muster_relay_minion_keys", "muster_relay_secure",
+        "muster_relay_redis_failovers_followed_total", "muster_relay_unconfirmed_entries",
+        "muster_relay_unconfirmed_bytes", "muster_relay_unconfirmed_deliveries",
+        "muster_relay_entries_rewritten_total", "muster_relay_job_cursor_rewinds_total",
+        "muster_relay_reading_from_replica"}) {
     ASSERT_TRUE(text.families.count(name)) << name;
   }
   EXPECT_EQ(text.Value("muster_relay_returns_forwarded_total"), 0);
   EXPECT_EQ(text.Value("muster_relay_secure"), 1);
+  // One redis-server, no --redis_replica: the primary, no failover.
+  EXPECT_EQ(text.Value("muster_relay_reading_from_replica"), 0);
+  EXPECT_EQ(text.Value("muster_relay_redis_failovers_followed_total"), 0);
+  EXPECT_EQ(text.Value("muster_relay_entries_rewritten_total", {{"stream", "deliveries"}}), 0);
 }
 
 TEST_F(MetricsRelayTest, CountersMoveWithReturnsJobsAndMalformedFrames) {

@@ -375,6 +375,85 @@ function relayBusCell(r) {
   return `<td data-k="bus">salt · ${state}<div class="muted small">${keys.join(", ")}</div>${detail}</td>`;
 }
 
+// ---------------------------------------------------------------- redis
+
+// The same words as `jobctl relays` (client/fleet_format.cc): above 1 MiB a
+// replica's lag is warned about.
+const kReplicaLagWarningBytes = 1 << 20;
+
+function fmtBytes(v) {
+  const b = n(v);
+  if (b < 1024) return `${b} B`;
+  if (b < 1 << 20) return `${(b / 1024).toFixed(1)} KiB`;
+  if (b < 1 << 30) return `${(b / 1048576).toFixed(1)} MiB`;
+  return `${(b / 1073741824).toFixed(1)} GiB`;
+}
+
+function plural(count, one, many) { return `${n(count)} ${n(count) === 1 ? one : many}`; }
+
+// jobd's view of the primary and its replicas (ListRelaysResponse.redis).
+function redisTopologyHtml(t) {
+  if (!t) return "";
+  const about = [];
+  if (t.master_name) about.push(`sentinel master '${esc(t.master_name)}'`);
+  about.push(`jobd followed ${plural(t.failovers_followed, "failover", "failovers")}`);
+  if (!t.primary) {
+    return `<p class="redis-topology">redis: <span class="insecure">primary UNREACHABLE</span>
+      (${esc(t.error || "")}) (${about.join(", ")})</p>`;
+  }
+  const replicas = (t.replicas || []).map(r => {
+    const lag = `${esc(r.address)} lag ${fmtBytes(r.lag_bytes)}`;
+    return n(r.lag_bytes) > kReplicaLagWarningBytes ? `<span class="warn">${lag}</span>` : lag;
+  });
+  return `<p class="redis-topology">redis: primary ${esc(t.primary)} (${about.join(", ")});
+    ${replicas.length ? "replicas " + replicas.join(", ") : "no replicas online"}</p>`;
+}
+
+// A relay's Redis cell: where it writes and reads, what it holds.
+function relayRedisCell(r, topology) {
+  const v = r.redis;
+  if (!v) return '<td data-k="redis" class="muted">not reported</td>';
+  let reads = "reads (not connected)";
+  if (v.read_node && v.read_from_replica) {
+    const replica = ((topology || {}).replicas || []).find(x => x.address === v.read_node);
+    reads = `reads replica ${esc(v.read_node)}${replica ? ` (lag ${fmtBytes(replica.lag_bytes)})` : ""}`;
+  } else if (v.read_node) {
+    reads = `reads primary ${esc(v.read_node)}`;
+    if (v.replica) reads = `<span class="warn">${reads} (replica ${esc(v.replica)} not used)</span>`;
+  }
+  const more = [];
+  if (n(v.failovers_followed)) more.push(`followed ${plural(v.failovers_followed, "failover", "failovers")}`);
+  if (n(v.unconfirmed_entries) || n(v.unconfirmed_deliveries)) {
+    more.push(`unconfirmed ${plural(v.unconfirmed_entries, "entry", "entries")} (${fmtBytes(v.unconfirmed_bytes)}) and ` +
+              plural(v.unconfirmed_deliveries, "delivery", "deliveries"));
+  }
+  if (n(v.entries_rewritten) || n(v.deliveries_rewritten)) {
+    more.push(`rewrote ${plural(v.entries_rewritten, "entry", "entries")} and ` +
+              plural(v.deliveries_rewritten, "delivery", "deliveries"));
+  }
+  if (n(v.job_cursor_rewinds)) more.push(`job cursor moved back ${plural(v.job_cursor_rewinds, "time", "times")}`);
+  return `<td data-k="redis">writes ${v.write_node ? esc(v.write_node) : "(not connected)"}<br>${reads}` +
+    (more.length ? `<div class="muted small">${more.join(", ")}</div>` : "") + "</td>";
+}
+
+// The same warnings as jobctl relays: a relay reading the primary although
+// it has a replica, a replica lagging more than 1 MiB.
+function redisWarningsHtml(relays) {
+  const warnings = [];
+  for (const r of (relays.redis || {}).replicas || []) {
+    if (n(r.lag_bytes) > kReplicaLagWarningBytes) {
+      warnings.push(`Redis replica ${esc(r.address)} lags ${fmtBytes(r.lag_bytes)} behind the primary: the relays reading it see jobs late.`);
+    }
+  }
+  for (const r of relays.relays || []) {
+    const v = r.redis;
+    if (r.alive && v && v.replica && v.read_node && !v.read_from_replica) {
+      warnings.push(`Relay ${esc(r.relay_id)} reads from the primary although replica ${esc(v.replica)} is configured: the replica is down, syncing or not a replica (see its log).`);
+    }
+  }
+  return warnings.map(w => `<p class="banner-insecure">WARNING: ${w}</p>`).join("");
+}
+
 function fleetPage() {
   setActive("nav-fleet");
   const gen = generation;
@@ -382,7 +461,8 @@ function fleetPage() {
   view.innerHTML = `<h1>Relays</h1>
     <div id="relays-insecure"></div>
     <div id="relays-salt-down"></div>
-    <table id="relays"><thead><tr><th>relay</th><th>datacenter</th><th>bus</th><th>alive</th><th>last heartbeat</th><th class="num">minions</th>
+    <div id="relays-redis"></div>
+    <table id="relays"><thead><tr><th>relay</th><th>datacenter</th><th>bus</th><th>redis</th><th>alive</th><th>last heartbeat</th><th class="num">minions</th>
       <th class="num">jobs injected</th><th class="num">returns forwarded</th><th class="num">spool</th><th class="num">malformed</th>
       <th class="num">refused</th><th class="num">keys pending</th><th>security</th></tr></thead>
       <tbody id="relays-body"></tbody></table>
@@ -411,11 +491,11 @@ function fleetPage() {
       const relays = await api("/api/relays");
       if (gen !== generation) return false;
       setHtml("relays-body", (relays.relays || []).map(r => `<tr data-relay="${esc(r.relay_id)}"><td>${esc(r.relay_id)}</td><td>${esc(r.datacenter)}</td>
-        ${relayBusCell(r)}<td>${r.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(r.last_heartbeat_ms)}</td>
+        ${relayBusCell(r)}${relayRedisCell(r, relays.redis)}<td>${r.alive ? "yes" : '<span class="warn">no</span>'}</td><td>${fmtAge(r.last_heartbeat_ms)}</td>
         <td class="num">${n(r.minions_connected)}</td><td class="num">${n(r.jobs_injected)}</td>
         <td class="num">${n(r.returns_forwarded)}</td><td class="num">${n(r.spool_depth)}</td>
         <td class="num">${n(r.malformed_dropped)}</td>${relaySecurityCells(r)}</tr>`).join("") ||
-        '<tr><td colspan="13" class="muted">no relay has reported</td></tr>');
+        '<tr><td colspan="14" class="muted">no relay has reported</td></tr>');
       const insecure = (relays.relays || []).filter(r => r.secure !== true);
       setHtml("relays-insecure", insecure.length === 0 ? "" :
         `<p class="banner-insecure">INSECURE: ${insecure.map(r => esc(r.relay_id)).join(", ")}
@@ -426,6 +506,7 @@ function fleetPage() {
       setHtml("relays-salt-down", saltDown.length === 0 ? "" :
         `<p class="banner-insecure">SALT MASTER NOT UP behind ${saltDown.map(r => esc(r.relay_id)).join(", ")}:
          dispatches to ${saltDown.length === 1 ? "its datacenter are" : "their datacenters are"} retried until their deadline, then their minions stay missing.</p>`);
+      setHtml("relays-redis", redisTopologyHtml(relays.redis) + redisWarningsHtml(relays));
       const q = query;
       let minions;
       try {
