@@ -224,8 +224,9 @@ class SentinelBench {
     for (int run = 0; run < absl::GetFlag(FLAGS_runs); ++run) {
       bool run_exact = SequentialJobs(cluster, probe, figures);
       run_exact = BackToBackJobs(cluster, figures) && run_exact;
-      run_exact = FailoverJob(cluster, probe, absl::GetFlag(FLAGS_failover_at), figures.at_fraction) &&
-                  run_exact;
+      run_exact =
+          FailoverJob(cluster, probe, absl::GetFlag(FLAGS_failover_at), figures.at_fraction) &&
+          run_exact;
       run_exact = FailoverJob(cluster, probe, -1, figures.at_submit) && run_exact;
       auto last = [](const std::vector<double>& values) {
         return values.empty() ? -1.0 : values.back();
@@ -237,8 +238,8 @@ class SentinelBench {
                   last(figures.complete_p50), last(figures.ingest_rate),
                   100 * last(figures.at_fraction.committed_at_kill),
                   last(figures.at_fraction.complete_ms),
-                  last(figures.at_fraction.killed_to_master_ms), last(figures.at_submit.complete_ms),
-                  last(figures.at_submit.killed_to_master_ms));
+                  last(figures.at_fraction.killed_to_master_ms),
+                  last(figures.at_submit.complete_ms), last(figures.at_submit.killed_to_master_ms));
       std::fflush(stdout);
       exact = exact && run_exact;
     }
