@@ -42,15 +42,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <string>
-#include <thread>
 #include <vector>
-#include <zmq.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
@@ -59,11 +54,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/bench_report.h"
-#include "common/security/curve_keys.h"
-#include "proto/wire.pb.h"
+#include "bench/cluster_probe.h"
 #include "tests/support/cluster.h"
 #include "tests/support/process.h"
 
@@ -84,98 +77,13 @@ ABSL_FLAG(std::vector<std::string>, jobd_flags, {},
 namespace muster {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::BusProbe;
+using bench::Clock;
+using bench::CpuByKind;
+using bench::MsBetween;
+using bench::Quantile;
 using testing::Cluster;
 using testing::ClusterOptions;
-
-double MsBetween(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
-// The value at quantile q (0..1) of `values` (nearest rank).
-double Quantile(std::vector<double> values, double q) {
-  std::sort(values.begin(), values.end());
-  size_t rank = static_cast<size_t>(q * (values.size() - 1) + 0.5);
-  return values[std::min(rank, values.size() - 1)];
-}
-
-// Records when each job's frame reaches each relay's bus: one SUB socket per
-// relay publish port, subscribed to broadcasts, served by its own thread.
-class BusProbe {
- public:
-  // One relay's publish port; with `relay_key`, a CURVE client presenting
-  // `keys` (a key pair the relay admits).
-  struct Target {
-    std::string endpoint;
-    std::string relay_key;
-    security::CurveKeyPair keys;
-  };
-
-  explicit BusProbe(const std::vector<Target>& targets) : context_(1) {
-    for (const Target& target : targets) {
-      sockets_.emplace_back(context_, zmq::socket_type::sub);
-      zmq::socket_t& socket = sockets_.back();
-      socket.set(zmq::sockopt::linger, 0);
-      if (!target.relay_key.empty()) {
-        socket.set(zmq::sockopt::curve_serverkey, target.relay_key);
-        socket.set(zmq::sockopt::curve_publickey, target.keys.public_z85);
-        socket.set(zmq::sockopt::curve_secretkey, target.keys.secret_z85);
-      }
-      socket.set(zmq::sockopt::subscribe, "*");
-      socket.connect(target.endpoint);
-    }
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~BusProbe() {
-    stop_ = true;
-    thread_.join();
-  }
-
-  // The time the frame of `jid` arrived on every relay's bus, once it has
-  // (waits up to `timeout`).
-  std::optional<Clock::time_point> WaitForAll(const std::string& jid, absl::Duration timeout) {
-    std::optional<Clock::time_point> latest;
-    testing::WaitFor(
-        [&] {
-          absl::MutexLock lock(&mutex_);
-          auto it = arrivals_.find(jid);
-          if (it == arrivals_.end() || it->second.size() < sockets_.size()) return false;
-          latest = *std::max_element(it->second.begin(), it->second.end());
-          return true;
-        },
-        timeout);
-    return latest;
-  }
-
- private:
-  void Run() {
-    std::vector<zmq::pollitem_t> items;
-    for (zmq::socket_t& socket : sockets_) items.push_back({socket.handle(), 0, ZMQ_POLLIN, 0});
-    while (!stop_) {
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(50));
-      Clock::time_point now = Clock::now();
-      for (size_t i = 0; i < items.size(); ++i) {
-        if ((items[i].revents & ZMQ_POLLIN) == 0) continue;
-        zmq::message_t topic, body;
-        while (sockets_[i].recv(topic, zmq::recv_flags::dontwait)) {
-          if (!topic.more() || !sockets_[i].recv(body, zmq::recv_flags::none)) continue;
-          wire::v1::JobEnvelope job;
-          if (!job.ParseFromArray(body.data(), static_cast<int>(body.size()))) continue;
-          absl::MutexLock lock(&mutex_);
-          arrivals_[job.jid()].push_back(now);
-        }
-      }
-    }
-  }
-
-  zmq::context_t context_;
-  std::vector<zmq::socket_t> sockets_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  absl::Mutex mutex_;
-  absl::flat_hash_map<std::string, std::vector<Clock::time_point>> arrivals_
-      ABSL_GUARDED_BY(mutex_);
-};
 
 // Per-run values of each figure at one fleet size.
 struct RunFigures {
@@ -187,18 +95,6 @@ struct RunFigures {
   // (other processes on the cores) hardly moves, unlike the rate.
   std::vector<double> cpu_jobd_us, cpu_relays_us, cpu_fleetsim_us, cpu_redis_us, cpu_total_us;
 };
-
-// CPU seconds used so far by each kind of cluster process: jobd, relay,
-// fleetsim, redis.
-absl::flat_hash_map<std::string, double> CpuByKind(Cluster& cluster) {
-  absl::flat_hash_map<std::string, double> cpu;
-  for (const std::string& name : cluster.ProcessNames()) {
-    pid_t pid = cluster.ProcessPid(name);
-    if (pid <= 0 || !cluster.ProcessRunning(name)) continue;
-    cpu[name.substr(0, name.find(':'))] += testing::CpuSeconds(pid);
-  }
-  return cpu;
-}
 
 class E2eBench {
  public:
@@ -256,32 +152,13 @@ class E2eBench {
     }
     std::printf("   up with %d minions in jobd's inventory after %.1f s\n", fleet,
                 absl::ToDoubleSeconds(absl::Now() - start));
-    std::vector<BusProbe::Target> targets;
-    for (const std::string& dc : cluster.datacenters()) {
-      BusProbe::Target target;
-      target.endpoint = cluster.relay(dc).publish_endpoint();
-      if (cluster.secure()) {
-        // The relay admits only accepted keys: the probe borrows fleetsim's.
-        absl::StatusOr<security::CurveKeyPair> keys = cluster.AdmittedBusKeys(dc);
-        if (!keys.ok()) {
-          std::fprintf(stderr, "e2e_bench: %s\n", keys.status().ToString().c_str());
-          return false;
-        }
-        target.relay_key = cluster.RelayPublicKey(dc);
-        target.keys = *std::move(keys);
-      }
-      targets.push_back(std::move(target));
+    absl::StatusOr<std::vector<BusProbe::Target>> targets = bench::BusProbeTargets(cluster);
+    if (!targets.ok()) {
+      std::fprintf(stderr, "e2e_bench: %s\n", targets.status().ToString().c_str());
+      return false;
     }
-    BusProbe probe(targets);
-    // Warm-up jobs until the probe's subscriptions have reached every relay.
-    bool probe_ready = false;
-    for (int attempt = 0; attempt < 10 && !probe_ready; ++attempt) {
-      absl::StatusOr<v1::Job> warmup =
-          cluster.SubmitAndWait("*", "test.ping", {}, absl::Seconds(60));
-      probe_ready =
-          warmup.ok() && probe.WaitForAll(warmup->jid(), absl::Seconds(2)).has_value();
-    }
-    if (!probe_ready) {
+    BusProbe probe(*targets);
+    if (!bench::WarmUpBusProbe(cluster, probe)) {
       std::fprintf(stderr, "e2e_bench: the bus probe saw no warm-up job\n");
       return false;
     }

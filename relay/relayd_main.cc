@@ -282,6 +282,10 @@ int Main() {
 }  // namespace muster::relay
 
 int main(int argc, char** argv) {
+  // A peer that closed its socket (Sentinel kills every client connection
+  // of a node it reconfigures) must be a write error, not a signal:
+  // hiredis writes with write(2), and SIGPIPE's default action kills.
+  signal(SIGPIPE, SIG_IGN);
   // Before anything creates a file (state, spool, keys): this user's alone.
   muster::UsePrivateUmask();
   absl::SetProgramUsageMessage("relayd --datacenter=DC [--redis=host:port] [flags]");
