@@ -5,9 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
 #include "common/bus/bus_security.h"
@@ -37,18 +35,6 @@ constexpr int64_t kGapRewriteMs = 3000;
 // How often the cursor is checked against the job stream's newest id.
 constexpr int64_t kCursorCheckMs = 5000;
 
-// True when stream id `a` ("ms-seq") is before `b`; ids that do not parse
-// compare as equal (false).
-bool StreamIdBefore(absl::string_view a, absl::string_view b) {
-  auto parse = [](absl::string_view id, std::pair<uint64_t, uint64_t>* out) {
-    std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(id, '-');
-    return absl::SimpleAtoi(parts.first, &out->first) &&
-           absl::SimpleAtoi(parts.second, &out->second);
-  };
-  std::pair<uint64_t, uint64_t> pa, pb;
-  if (!parse(a, &pa) || !parse(b, &pb)) return false;
-  return pa < pb;
-}
 constexpr int64_t kPruneIntervalMs = 60 * 1000;
 // Large enough that a list target of 100,000 ids is never cut by the
 // high-water mark; PUB drops (never blocks) past it.
@@ -536,13 +522,15 @@ absl::Status JobReader::FlushOutbox(RedisConnection& redis) {
     outbox_written_through_ = 0;
     outbox_connection_ = redis_.connections();
   }
+  // The lowest seq held: every event below it was confirmed (it only grows
+  // while this runs, so a floor read once stays true).
+  absl::StatusOr<std::pair<int64_t, int64_t>> held = state_->OutboxExtent();
   while (true) {
     absl::StatusOr<std::vector<OutboxEvent>> events =
         state_->PendingEvents(kOutboxBatch, outbox_written_through_);
     if (!events.ok()) return absl::OkStatus();  // local read error: retried next round
     if (events->empty()) break;
-    absl::StatusOr<std::pair<int64_t, int64_t>> extent = state_->OutboxExtent();
-    uint64_t floor = extent.ok() && extent->second > 0 ? extent->second : events->front().seq;
+    uint64_t floor = held.ok() && held->second > 0 ? held->second : events->front().seq;
     for (const OutboxEvent& event : *events) {
       wire::v1::RelayEvent suffix;
       wire::v1::StreamSeq* seq = suffix.mutable_stream_seq();
@@ -638,7 +626,9 @@ absl::Status JobReader::CheckCursor(RedisConnection& redis, int64_t now_ms) {
       }
     }
   }
-  if (!StreamIdBefore(newest, state_->cursor())) {
+  absl::StatusOr<StreamId> newest_id = StreamId::Parse(newest);
+  absl::StatusOr<StreamId> cursor_id = StreamId::Parse(state_->cursor());
+  if (!newest_id.ok() || !cursor_id.ok() || !(*newest_id < *cursor_id)) {
     cursor_behind_since_ms_ = 0;
     return absl::OkStatus();
   }

@@ -147,8 +147,7 @@ std::vector<bool> ReturnPath::WriteChunks(absl::Span<const ReturnChunk* const> c
   return ok;
 }
 
-bool ReturnPath::CatchUp(RedisConnection& redis, int64_t now_ms) {
-  if (redis_.connections() == caught_up_connection_) return true;
+bool ReturnPath::ReadMark(RedisConnection& redis) {
   absl::StatusOr<RedisReply> mark = redis.Command({"HGET", mark_key_, mark_field_});
   if (!mark.ok()) {
     counters_->redis_errors.fetch_add(1);
@@ -161,6 +160,12 @@ bool ReturnPath::CatchUp(RedisConnection& redis, int64_t now_ms) {
     return false;
   }
   ApplyMark(*mark);
+  return true;
+}
+
+bool ReturnPath::CatchUp(RedisConnection& redis, int64_t now_ms) {
+  if (redis_.connections() == caught_up_connection_) return true;
+  if (!ReadMark(redis)) return false;
   size_t held = log_->held();
   if (held > 0) {
     if (!Rewrite(redis, 0, UINT64_MAX, now_ms)) return false;
@@ -226,14 +231,10 @@ void ReturnPath::Maintain(int64_t now_ms) {
   if (log_->held() == 0 || now_ms < next_mark_poll_ms_) return;
   next_mark_poll_ms_ = now_ms + kMarkPollMs;
   RedisConnection* redis = redis_.Get();
-  if (redis == nullptr || !CatchUp(*redis, now_ms)) return;
-  absl::StatusOr<RedisReply> mark = redis->Command({"HGET", mark_key_, mark_field_});
-  if (!mark.ok()) {
-    counters_->redis_errors.fetch_add(1);
-    redis_.Broken(mark.status().message());
-    return;
-  }
-  ApplyMark(*mark);
+  if (redis == nullptr) return;
+  // A new connection's catch-up reads the mark itself.
+  bool caught_up = redis_.connections() == caught_up_connection_;
+  if (!CatchUp(*redis, now_ms) || (caught_up && !ReadMark(*redis))) return;
   // jobd reads entries in the order they were written: one it has not
   // committed below one it has was lost on the way (docs/PROTOCOL.md 2.4).
   uint64_t first = log_->floor();

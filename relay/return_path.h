@@ -113,6 +113,9 @@ class ReturnPath {
   // XADDs the held entries with after < seq <= through, pipelined, oldest
   // first. False when Redis failed.
   bool Rewrite(RedisConnection& redis, uint64_t after, uint64_t through, int64_t now_ms);
+  // HGETs jobd's mark and applies it. False when Redis failed (the link
+  // is told).
+  bool ReadMark(RedisConnection& redis);
   // Applies an HGET reply of the mark (nil: jobd has not written one).
   void ApplyMark(const RedisReply& reply);
   void PublishLogCounters();

@@ -257,27 +257,31 @@ void Dispatcher::RedeliverAfterReconnect() {
     written = written_on_connection_;
   }
   std::vector<DispatchPlan> plans = tracker_->PlanRedeliveries(absl::ToUnixMillis(absl::Now()));
-  uint64_t envelopes = 0;
+  // Every envelope in one pipelined round trip.
+  std::vector<std::string> keys;
+  std::vector<std::string> payloads;
   uint64_t jobs = 0;
   for (const DispatchPlan& plan : plans) {
     if (written.contains(plan.job.jid)) continue;  // written on this very connection
-    std::vector<std::string> keys;
-    for (const DispatchPlan::Part& part : plan.parts) {
-      keys.push_back(absl::StrCat(options_.prefix, "jobs:", part.datacenter));
-    }
-    absl::StatusOr<std::vector<std::string>> payloads = EncodeEnvelopes(plan);
-    if (!payloads.ok()) {
-      spdlog::error("writing job {} again: {}", plan.job.jid, payloads.status().ToString());
+    absl::StatusOr<std::vector<std::string>> encoded = EncodeEnvelopes(plan);
+    if (!encoded.ok()) {
+      spdlog::error("writing job {} again: {}", plan.job.jid, encoded.status().ToString());
       continue;
     }
-    if (absl::Status status = WriteEnvelopes(keys, *payloads); !status.ok()) {
+    for (size_t i = 0; i < plan.parts.size(); ++i) {
+      keys.push_back(absl::StrCat(options_.prefix, "jobs:", plan.parts[i].datacenter));
+      payloads.push_back(std::move((*encoded)[i]));
+    }
+    ++jobs;
+  }
+  if (!keys.empty()) {
+    if (absl::Status status = WriteEnvelopes(keys, payloads); !status.ok()) {
       spdlog::warn("writing undelivered dispatches again failed, will retry: {}",
                    status.ToString());
       return;
     }
-    envelopes += keys.size();
-    ++jobs;
   }
+  const uint64_t envelopes = keys.size();
   {
     absl::MutexLock lock(&stop_mu_);
     std::vector<std::pair<std::string, uint32_t>> running = tracker_->RunningAttempts();

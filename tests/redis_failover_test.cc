@@ -152,6 +152,18 @@ void ExpectDeliveredEverywhere(Cluster& cluster, const std::string& jid,
   std::fflush(stdout);
 }
 
+// Waits for `jid` to end, checks it exactly (every minion once) and that
+// every datacenter shows its delivery; the ended job, for further checks.
+absl::StatusOr<v1::Job> EndExactAndDelivered(Cluster& cluster, FaultAudit& audit,
+                                             const std::string& jid) {
+  absl::StatusOr<v1::Job> ended = cluster.WaitForEnd(jid, kEndWait);
+  if (!ended.ok()) return ended.status();
+  absl::Status exact = audit.CheckJob(*ended, AllMinions(cluster));
+  EXPECT_TRUE(exact.ok()) << exact;
+  ExpectDeliveredEverywhere(cluster, jid);
+  return ended;
+}
+
 // Each minion of the cluster witnessed `jid` exactly once, one attempt.
 void ExpectWitnessedOnceEach(Cluster& cluster, const std::string& jid) {
   absl::StatusOr<std::map<std::string, int>> received = WitnessedOnce(cluster, jid);
@@ -243,11 +255,8 @@ TEST(RedisFailoverTest, PrimaryKilledAsSubmitReturnsDeliversOnce) {
   absl::StatusOr<std::string> promoted = cluster.WaitForRedisFailover(kFailoverWait);
   ASSERT_TRUE(promoted.ok()) << promoted.status();
 
-  absl::StatusOr<v1::Job> ended = cluster.WaitForEnd(submitted->jid(), kEndWait);
+  absl::StatusOr<v1::Job> ended = EndExactAndDelivered(cluster, audit, submitted->jid());
   ASSERT_TRUE(ended.ok()) << ended.status();
-  absl::Status exact = audit.CheckJob(*ended, AllMinions(cluster));
-  EXPECT_TRUE(exact.ok()) << exact;
-  ExpectDeliveredEverywhere(cluster, ended->jid());
   ExpectWitnessedOnceEach(cluster, submitted->jid());
   PrintRelayFailoverLines(cluster);
   audit.Report();
@@ -278,11 +287,8 @@ TEST(RedisFailoverTest, SubmitDuringFailoverDeliversOnce) {
   std::printf("failover done %lld ms after the kill\n",
               static_cast<long long>(absl::ToInt64Milliseconds(absl::Now() - killed_at)));
 
-  absl::StatusOr<v1::Job> ended = cluster.WaitForEnd(submitted->jid(), kEndWait);
+  absl::StatusOr<v1::Job> ended = EndExactAndDelivered(cluster, audit, submitted->jid());
   ASSERT_TRUE(ended.ok()) << ended.status();
-  absl::Status exact = audit.CheckJob(*ended, AllMinions(cluster));
-  EXPECT_TRUE(exact.ok()) << exact;
-  ExpectDeliveredEverywhere(cluster, ended->jid());
   ExpectWitnessedOnceEach(cluster, submitted->jid());
   PrintRelayFailoverLines(cluster);
   audit.Report();
@@ -376,11 +382,8 @@ TEST(RedisFailoverTest, DatacenterCutOffAcrossAFailoverGetsTheJobOnce) {
   EXPECT_EQ(DatacenterOf(*job, "dc3").completeness().returned(), 0u);
 
   cluster.ContinueRelay("dc3");
-  absl::StatusOr<v1::Job> ended = cluster.WaitForEnd(submitted->jid(), kEndWait);
+  absl::StatusOr<v1::Job> ended = EndExactAndDelivered(cluster, audit, submitted->jid());
   ASSERT_TRUE(ended.ok()) << ended.status();
-  absl::Status exact = audit.CheckJob(*ended, AllMinions(cluster));
-  EXPECT_TRUE(exact.ok()) << exact;
-  ExpectDeliveredEverywhere(cluster, ended->jid());
   EXPECT_FALSE(DatacenterOf(*ended, "dc3").expired_at_relay());
   PrintRelayFailoverLines(cluster);
   audit.Report();
