@@ -43,6 +43,7 @@ absl::Status Inventory::Load(StoreSession& session) {
     minion.alive = row.alive;
     minion.relay_id = std::move(row.relay_id);
     by_id_[minion.id] = static_cast<uint32_t>(row.num);
+    SyncSlot(static_cast<uint32_t>(row.num));
   }
   for (RelayRow& row : relays) {
     RelayView& relay = relays_[row.relay_id];
@@ -96,8 +97,25 @@ void Inventory::ApplyStaged() {
     by_id_[id] = number;
     if (number >= minions_.size()) minions_.resize(number + 1);
   }
-  for (auto& [number, minion] : staged.minions) minions_[number] = std::move(minion);
+  for (auto& [number, minion] : staged.minions) {
+    minions_[number] = std::move(minion);
+    SyncSlot(number);
+  }
   for (auto& [relay_id, relay] : staged.relays) relays_[relay_id] = std::move(relay);
+}
+
+void Inventory::SyncSlot(uint32_t number) {
+  if (number >= slots_.size()) slots_.resize(minions_.size());
+  const Minion& minion = minions_[number];
+  MatchSlot& slot = slots_[number];
+  slot.last_seen_ms = minion.last_seen_ms;
+  slot.datacenter = kNoDatacenter;
+  if (minion.id.empty()) return;
+  auto named = std::find(datacenter_names_.begin(), datacenter_names_.end(), minion.datacenter);
+  if (named == datacenter_names_.end()) {
+    named = datacenter_names_.insert(datacenter_names_.end(), minion.datacenter);
+  }
+  slot.datacenter = static_cast<uint32_t>(named - datacenter_names_.begin());
 }
 
 absl::Status Inventory::ApplyUpdate(StoreSession& session, const std::string& relay_id,
@@ -187,9 +205,6 @@ MinionStanding Inventory::StandingOf(uint32_t number, absl::string_view datacent
 ExpectedSets Inventory::Match(const Target& target, int64_t min_last_seen_ms) const {
   ExpectedSets sets;
   absl::ReaderMutexLock lock(&mu_);
-  // Datacenter names repeat: remember the vector of the previous minion's.
-  const std::string* last_dc = nullptr;
-  std::vector<uint32_t>* last_set = nullptr;
   if (const std::vector<std::string>* ids = target.ListIds()) {
     for (const std::string& id : *ids) {
       auto it = by_id_.find(id);
@@ -202,16 +217,21 @@ ExpectedSets Inventory::Match(const Target& target, int64_t min_last_seen_ms) co
     return sets;
   }
   static const Grains kNoGrains;
-  bool uses_grains = target.UsesGrains();
-  for (uint32_t number = 0; number < minions_.size(); ++number) {
-    const Minion& minion = minions_[number];
-    if (minion.id.empty() || minion.last_seen_ms < min_last_seen_ms) continue;
-    if (!target.Matches(minion.id, uses_grains ? minion.grains : kNoGrains)) continue;
-    if (last_dc == nullptr || *last_dc != minion.datacenter) {
-      last_dc = &minion.datacenter;
-      last_set = &sets[minion.datacenter];
+  const bool uses_grains = target.UsesGrains();
+  const bool every_id = target.MatchesEveryId();
+  // The set of each datacenter index, made on its first member (a set is
+  // never empty).
+  std::vector<std::vector<uint32_t>*> by_datacenter(datacenter_names_.size(), nullptr);
+  for (uint32_t number = 0; number < slots_.size(); ++number) {
+    const MatchSlot& slot = slots_[number];
+    if (slot.datacenter == kNoDatacenter || slot.last_seen_ms < min_last_seen_ms) continue;
+    if (!every_id) {
+      const Minion& minion = minions_[number];
+      if (!target.Matches(minion.id, uses_grains ? minion.grains : kNoGrains)) continue;
     }
-    last_set->push_back(number);  // numbers ascend: already sorted
+    std::vector<uint32_t>*& set = by_datacenter[slot.datacenter];
+    if (set == nullptr) set = &sets[datacenter_names_[slot.datacenter]];
+    set->push_back(number);  // numbers ascend: already sorted
   }
   return sets;
 }

@@ -211,6 +211,17 @@ class Inventory {
   };
   MinionRow ToRow(uint32_t number, const Minion& minion) const;
 
+  // What Match reads of each minion, packed in its own vector (16 bytes a
+  // minion instead of a Minion's id, grains and strings): a whole-fleet
+  // match of 100,000 minions walks 1.6 MB in order and touches no id.
+  static constexpr uint32_t kNoDatacenter = UINT32_MAX;
+  struct MatchSlot {
+    int64_t last_seen_ms = 0;
+    uint32_t datacenter = kNoDatacenter;  // index into datacenter_names_; none: no minion
+  };
+  // Copies minion `number`'s datacenter and last_seen into its MatchSlot.
+  void SyncSlot(uint32_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // The changes of the store transaction in progress. Only the holder of
   // the store's writer uses them (ApplyUpdate/ApplyRelayHeartbeat run inside
   // write transactions, which the store serializes).
@@ -235,6 +246,8 @@ class Inventory {
 
   mutable absl::Mutex mu_;
   std::vector<Minion> minions_ ABSL_GUARDED_BY(mu_);
+  std::vector<MatchSlot> slots_ ABSL_GUARDED_BY(mu_);  // same index as minions_
+  std::vector<std::string> datacenter_names_ ABSL_GUARDED_BY(mu_);  // a few
   absl::flat_hash_map<std::string, uint32_t> by_id_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, RelayView> relays_ ABSL_GUARDED_BY(mu_);
 };

@@ -149,6 +149,8 @@ bool Target::Matches(absl::string_view minion_id, GrainLookup grains) const {
   return rep_->root->Matches(minion_id, grains);
 }
 
+bool Target::MatchesEveryId() const { return rep_->root->MatchesEveryId(); }
+
 const std::vector<std::string>* Target::ListIds() const {
   return rep_->root->ListIds();
 }

@@ -100,6 +100,11 @@ class Target {
   // long as any copy of this Target.
   const std::vector<std::string>* ListIds() const;
 
+  // True if every minion is targeted whatever its id and grains (a glob of
+  // only `*`, as a whole-fleet job is written), so matching can skip the
+  // ids. False does not mean some minion is left out.
+  bool MatchesEveryId() const;
+
   // True if Matches can depend on grains (kind grain, or a compound with a
   // G@ term). When false, any grains (even none) give the same answer.
   bool UsesGrains() const;

@@ -27,6 +27,11 @@ class GlobNode final : public TargetNode {
   bool Matches(absl::string_view minion_id, GrainLookupRef) const override {
     return glob_.Matches(minion_id);
   }
+  bool MatchesEveryId() const override {
+    const std::string& pattern = glob_.pattern();
+    return !pattern.empty() &&
+           pattern.find_first_not_of('*') == std::string::npos;
+  }
   std::string DebugString() const override {
     return absl::StrCat("glob(", glob_.pattern(), ")");
   }

@@ -36,6 +36,9 @@ class TargetNode {
   virtual bool UsesGrains() const { return false; }
   // The ids if this node is a list, else nullptr.
   virtual const std::vector<std::string>* ListIds() const { return nullptr; }
+  // True if Matches is true for every minion id and any grains (the glob
+  // `*`): a caller may then skip calling it.
+  virtual bool MatchesEveryId() const { return false; }
   // A compact description such as "and(glob(web*), not(list[2]))".
   virtual std::string DebugString() const = 0;
 };

@@ -330,6 +330,19 @@ TEST(ListIdsTest, OnlyForPlainLists) {
   EXPECT_EQ(MustParse(TargetKind::kGrain, "a:b").ListIds(), nullptr);
 }
 
+TEST(MatchesEveryIdTest, OnlyForAGlobOfStars) {
+  EXPECT_TRUE(MustParse(TargetKind::kGlob, "*").MatchesEveryId());
+  EXPECT_TRUE(MustParse(TargetKind::kGlob, "**").MatchesEveryId());
+  EXPECT_TRUE(MustParse(TargetKind::kCompound, "*").MatchesEveryId());
+  EXPECT_FALSE(MustParse(TargetKind::kGlob, "*.dc1").MatchesEveryId());
+  EXPECT_FALSE(MustParse(TargetKind::kGlob, "?*").MatchesEveryId());
+  EXPECT_FALSE(MustParse(TargetKind::kGlob, "\\*").MatchesEveryId());  // a literal '*'
+  EXPECT_FALSE(MustParse(TargetKind::kCompound, "* and not web-1").MatchesEveryId());
+  EXPECT_FALSE(MustParse(TargetKind::kPcre, ".*").MatchesEveryId());
+  EXPECT_FALSE(MustParse(TargetKind::kGrain, "role:*").MatchesEveryId());
+  EXPECT_FALSE(MustParse(TargetKind::kList, "*").MatchesEveryId());
+}
+
 TEST(ListIdsTest, PointerOutlivesOriginalCopy) {
   const std::vector<std::string>* ids;
   std::optional<Target> copy;
