@@ -136,6 +136,57 @@ TEST(InventoryTest, MemoryChangesOnlyWhenTheTransactionCommits) {
   EXPECT_EQ(reloaded.NumberOf("web-2"), 2u);
 }
 
+// A whole-fleet target (`*`) skips the ids but must give exactly what
+// matching every id does (`?*` matches any non-empty id the long way):
+// datacenters in any order, a minion that moved datacenter, expiry, a gone
+// minion, and after a reload.
+TEST(InventoryTest, WholeFleetMatchEqualsMatchingEveryId) {
+  auto store = JobStore::Open(testing::MakeTempDir("inventory") + "/muster.db");
+  ASSERT_TRUE(store.ok());
+  Inventory inventory;
+  uint64_t skipped = 0;
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    absl::Status st = Apply(inventory, s, "relay-dc2", "dc2", Upserts({"b-1", "b-2"}, "x"), 1000,
+                            &skipped);
+    if (!st.ok()) return st;
+    st = Apply(inventory, s, "relay-dc1", "dc1", Upserts({"a-1", "a-2", "a-3"}, "x"), 1000,
+               &skipped);
+    if (!st.ok()) return st;
+    muster::wire::v1::InventoryUpdate gone;
+    gone.add_gone("a-2");
+    return Apply(inventory, s, "relay-dc1", "dc1", gone, 1000, &skipped);
+  }).ok());
+  ASSERT_TRUE((*store)->Write([&](StoreSession& s) -> absl::Status {
+    // b-2 moves to dc3; a-3 is seen later than the others.
+    absl::Status st = Apply(inventory, s, "relay-dc3", "dc3", Upserts({"b-2"}, "x"), 2000,
+                            &skipped);
+    if (!st.ok()) return st;
+    muster::wire::v1::InventoryUpdate seen;
+    seen.add_seen("a-3");
+    seen.set_seen_at_ms(100000);  // persisted too: it moved by more than a minute
+    return Apply(inventory, s, "relay-dc1", "dc1", seen, 100000, &skipped);
+  }).ok());
+  auto all = Target::Parse(TargetKind::kGlob, "*");
+  auto every = Target::Parse(TargetKind::kGlob, "?*");
+  ASSERT_TRUE(all.ok() && every.ok());
+  ASSERT_TRUE(all->MatchesEveryId());
+  ASSERT_FALSE(every->MatchesEveryId());
+
+  Inventory reloaded;
+  ASSERT_TRUE((*store)->Read([&](StoreSession& s) { return reloaded.Load(s); }).ok());
+  for (const Inventory* inv : {&inventory, &reloaded}) {
+    for (int64_t min_seen : {int64_t{0}, int64_t{1500}, int64_t{5000}, int64_t{200000}}) {
+      EXPECT_EQ(inv->Match(*all, min_seen), inv->Match(*every, min_seen)) << min_seen;
+    }
+    ExpectedSets sets = inv->Match(*all, 0);
+    EXPECT_EQ(sets["dc1"], std::vector<uint32_t>({2, 3, 4}));  // a-2 gone: still expected
+    EXPECT_EQ(sets["dc2"], std::vector<uint32_t>({0}));
+    EXPECT_EQ(sets["dc3"], std::vector<uint32_t>({1}));
+    EXPECT_EQ(inv->Match(*all, 5000), ExpectedSets({{"dc1", {4}}}));
+    EXPECT_TRUE(inv->Match(*all, 200000).empty());
+  }
+}
+
 TEST(InventoryTest, RelayIsAliveWithinThreeHeartbeatIntervalsAndKeepsItsHealth) {
   std::string path = testing::MakeTempDir("inventory_relays") + "/muster.db";
   auto store = JobStore::Open(path);

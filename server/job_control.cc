@@ -46,10 +46,12 @@ absl::StatusOr<SubmitResult> JobControl::Submit(const Target& target, const JobS
                                                 const AskedCheck& check) {
   ASSIGN_OR_RETURN(SubmitResult result, tracker_->Submit(target, spec, check));
   if (result.expected > 0) {
+    absl::Time began = absl::Now();
     if (absl::Status dispatched = dispatcher_->Dispatch(result.jid); !dispatched.ok()) {
       spdlog::warn("job {} recorded but not yet dispatched: {}", result.jid,
                    dispatched.ToString());
     }
+    result.stages.dispatch = absl::Now() - began;
   }
   return result;
 }

@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/completeness.h"
 #include "server/inventory.h"
 #include "server/job_registry.h"
@@ -39,10 +40,20 @@ struct DatacenterCount {
   uint64_t count = 0;
 };
 
+// Where one SubmitJob's time went, stage by stage (jobd's /metrics,
+// muster_jobd_submit_stage_seconds; docs/PERFORMANCE.md).
+struct SubmitStages {
+  absl::Duration match;     // freezing the expected set (Inventory::Match)
+  absl::Duration scope;     // the policy's scope check of the matched minions
+  absl::Duration record;    // waiting for the store's writer, the job's rows, COMMIT
+  absl::Duration dispatch;  // signing the envelopes and the XADD round trip
+};
+
 struct SubmitResult {
   std::string jid;
   uint64_t expected = 0;
   std::vector<DatacenterCount> by_datacenter;
+  SubmitStages stages;
 };
 
 struct RetryResult {

@@ -265,6 +265,7 @@ Status JobService::GetJob(grpc::ServerContext* context, const muster::v1::GetJob
 Status JobService::SubmitJobAs(const auth::Caller& caller,
                                const muster::v1::SubmitJobRequest* request,
                                muster::v1::SubmitJobResponse* response) {
+  const absl::Time began = absl::Now();
   const auth::AccessRequest access{auth::Rpc::kSubmitJob, request->function()};
   auth::AuditRecord fields = AuditFields(auth::Rpc::kSubmitJob);
   fields.function = request->function();
@@ -272,6 +273,7 @@ Status JobService::SubmitJobAs(const auth::Caller& caller,
   absl::StatusOr<auth::Decision> decision = access_->Authorize(caller, access, fields);
   if (!decision.ok()) return ToGrpc(decision.status());
   absl::Status scope;  // the scope check's refusal, audited by AuthorizeScope
+  std::optional<SubmitStages> stages;  // a recorded job's
   Status status = [&]() -> Status {
     if (!request->has_target()) return Invalid("target: required");
     absl::StatusOr<Target> target = ParseTarget(request->target(), "target");
@@ -290,6 +292,7 @@ Status JobService::SubmitJobAs(const auth::Caller& caller,
     if (!result.ok()) return ToGrpc(result.status());
     fields.jid = result->jid;
     fields.expected = result->expected;
+    stages = result->stages;
     response->set_jid(result->jid);
     response->set_expected(result->expected);
     FillCounts(result->by_datacenter, response->mutable_expected_by_datacenter());
@@ -297,6 +300,9 @@ Status JobService::SubmitJobAs(const auth::Caller& caller,
   }();
   if (!scope.ok()) return ToGrpc(scope);
   access_->Audit(caller, Outcome(std::move(fields), status, *decision));
+  if (stages.has_value() && options_.submit_observer) {
+    options_.submit_observer(*stages, absl::Now() - began);
+  }
   return status;
 }
 

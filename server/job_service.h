@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "absl/time/time.h"
 #include "proto/job_service.grpc.pb.h"
@@ -29,6 +30,9 @@ struct JobServiceOptions {
   // jobd's view of Redis for ListRelays; null: not reported. Must outlive
   // the service.
   const RedisTopology* redis_topology = nullptr;
+  // Told each recorded SubmitJob's stages and its whole time in jobd
+  // (identification to audit); null: not told.
+  std::function<void(const SubmitStages&, absl::Duration total)> submit_observer;
 };
 
 class JobService final : public muster::v1::JobService::Service {

@@ -125,9 +125,15 @@ absl::Status JobTracker::CompleteRecovered(StoreSession& session) {
 absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobSpec& spec,
                                                 const AskedCheck& check) {
   int64_t now = NowMs();
+  SubmitStages stages;
+  absl::Time began = absl::Now();
   ExpectedSets sets =
       inventory_->Match(target, now - absl::ToInt64Milliseconds(options_.inventory_expiry));
+  absl::Time matched = absl::Now();
+  stages.match = matched - began;
   if (check) RETURN_IF_ERROR(check(sets));
+  absl::Time checked = absl::Now();
+  stages.scope = checked - matched;
   std::unique_ptr<JobRecord> record = NewJob(spec, std::move(sets), now);
   int64_t deadline_ms = record->row.deadline_ms;
   SubmitResult result;
@@ -135,6 +141,8 @@ absl::StatusOr<SubmitResult> JobTracker::Submit(const Target& target, const JobS
     ASSIGN_OR_RETURN(result, RecordNewJob(session, registry_, std::move(record)));
     return absl::OkStatus();
   }));
+  stages.record = absl::Now() - checked;
+  result.stages = stages;
   if (result.expected > 0) timer_.Wake(deadline_ms);
   return result;
 }

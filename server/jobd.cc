@@ -281,10 +281,14 @@ void Jobd::StartPipelines() {
 absl::Status Jobd::StartServer() {
   control_ = std::make_unique<JobControl>(store_.get(), tracker_.get(), dispatcher_.get());
   keys_ = std::make_unique<MinionKeys>(MinionKeysOptions{options_.redis, options_.redis_prefix});
-  service_ = std::make_unique<JobService>(JobServiceOptions{options_.default_timeout_ms,
-                                                            redis_topology_.get()},
-                                          control_.get(), inventory_.get(), keys_.get(),
-                                          access_.get(), tokens_.get());
+  JobServiceOptions service_options{options_.default_timeout_ms, redis_topology_.get()};
+  service_options.submit_observer = [metrics = metrics_.get()](const SubmitStages& stages,
+                                                               absl::Duration total) {
+    metrics->ObserveSubmit(stages, total);
+  };
+  service_ = std::make_unique<JobService>(std::move(service_options), control_.get(),
+                                          inventory_.get(), keys_.get(), access_.get(),
+                                          tokens_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -18,7 +18,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/redis/redis_connection.h"
+#include "absl/time/time.h"
 #include "common/redis/redis_link.h"
+#include "server/job_lifecycle.h"
 
 namespace prometheus {
 class Registry;
@@ -70,6 +72,10 @@ class JobdMetrics {
   // submitted (or retried). Thread-safe.
   void ObserveDispatchLatency(const std::string& datacenter, int64_t latency_ms);
 
+  // One recorded SubmitJob's stages and its whole time inside jobd.
+  // Thread-safe.
+  void ObserveSubmit(const SubmitStages& stages, absl::Duration total);
+
   // The Prometheus text exposition as of now. Thread-safe; at most two
   // Redis round trips per stream, each bounded by one second.
   std::string Text() ABSL_LOCKS_EXCLUDED(redis_mu_);
@@ -78,6 +84,7 @@ class JobdMetrics {
   const JobdMetricsSources sources_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* dispatch_latency_;
+  prometheus::Family<prometheus::Histogram>* submit_stages_;
   absl::Mutex redis_mu_;  // one scrape at a time uses the connection
   RedisLink redis_ ABSL_GUARDED_BY(redis_mu_);
 };

@@ -155,6 +155,32 @@ TEST_F(MetricsJobdTest, DeliveriesFeedTheDispatchLatencyHistogram) {
   EXPECT_EQ(text.Value("muster_jobd_relay_events_total", {{"kind", "delivery"}}), 3);
 }
 
+// Each recorded SubmitJob is one observation per stage; a refused one
+// (nothing recorded) is none. The stages fit inside the total.
+TEST_F(MetricsJobdTest, SubmitJobStagesAreObservedPerRecordedJob) {
+  AddMinions("dc1", "web-a", 3);
+  Submit("web-*");
+  Submit("web-a*");
+  v1::SubmitJobRequest bad;
+  bad.set_function("test.ping");  // no target: INVALID_ARGUMENT, not recorded
+  v1::SubmitJobResponse response;
+  grpc::ClientContext context;
+  ASSERT_EQ(stub_->SubmitJob(&context, bad, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  PromText text = Scrape();
+  ASSERT_EQ(text.families.at("muster_jobd_submit_stage_seconds").type, "histogram");
+  double stages_sum = 0;
+  for (const char* stage : {"match", "scope", "record", "dispatch", "total"}) {
+    EXPECT_EQ(text.Value("muster_jobd_submit_stage_seconds_count", {{"stage", stage}}), 2)
+        << stage;
+    std::optional<double> sum = text.Value("muster_jobd_submit_stage_seconds_sum", {{"stage", stage}});
+    ASSERT_TRUE(sum.has_value()) << stage;
+    EXPECT_GT(*sum, 0) << stage;
+    if (std::string(stage) != "total") stages_sum += *sum;
+  }
+  EXPECT_LE(stages_sum, *text.Value("muster_jobd_submit_stage_seconds_sum", {{"stage", "total"}}));
+}
+
 TEST_F(MetricsJobdTest, RelayHeartbeatAgeIsPerRelay) {
   ASSERT_TRUE(relays_->RelayHeartbeat("dc1", NowMs() - 4000, 5000).ok());
   ASSERT_TRUE(relays_->RelayHeartbeat("dc2", NowMs(), 5000).ok());
