@@ -220,14 +220,14 @@ class E2eBench {
   }
 
   bool MeasureFleet(int fleet) {
-    Cluster cluster(FleetOptions(fleet));
     {
-      // Nothing of the cluster runs yet: one second of everyone else.
-      CpuSpanStart before(cluster);
+      // No cluster runs yet: one second of everyone else.
+      CpuSpanStart before(nullptr);
       absl::SleepFor(absl::Seconds(1));
       std::printf("== fleet %d: load average %s; the second before: %s\n", fleet,
-                  bench::LoadAverage().c_str(), LoadLine(before.Take(cluster)).c_str());
+                  bench::LoadAverage().c_str(), LoadLine(before.Take(nullptr)).c_str());
     }
+    Cluster cluster(FleetOptions(fleet));
     std::printf("   starting the cluster\n");
     std::fflush(stdout);
     absl::Time start = absl::Now();
@@ -254,12 +254,12 @@ class E2eBench {
     bool exact = true;
     std::string last_jid;
     for (int run = 0; run < absl::GetFlag(FLAGS_runs); ++run) {
-      CpuSpanStart span_start(cluster);
+      CpuSpanStart span_start(&cluster);
       exact = SequentialJobs(cluster, probe, fleet, figures, &last_jid) && exact;
       MeasureLimits(cluster, figures);
       exact = BackToBackJobs(cluster, fleet, figures) && exact;
       TimeGetJob(cluster, last_jid, figures);
-      CpuSpan span = span_start.Take(cluster);
+      CpuSpan span = span_start.Take(&cluster);
       measured.Add(span);
       figures.others_cores.push_back(span.others_cores());
       figures.steal_cores.push_back(span.wall_s > 0 ? span.steal_s / span.wall_s : 0);

@@ -60,18 +60,20 @@ void CpuSpan::Add(const CpuSpan& other) {
   steal_s += other.steal_s;
 }
 
-CpuSpanStart::CpuSpanStart(testing::Cluster& cluster) : start_(Now(cluster)) {}
+CpuSpanStart::CpuSpanStart(testing::Cluster* cluster) : start_(Now(cluster)) {}
 
-CpuSpanStart::Sample CpuSpanStart::Now(testing::Cluster& cluster) {
+CpuSpanStart::Sample CpuSpanStart::Now(testing::Cluster* cluster) {
   Sample sample;
   sample.at = absl::Now();
   MachineCpu(&sample.machine_s, &sample.steal_s);
-  for (const auto& [name, seconds] : CpuByProcess(cluster)) sample.cluster_s += seconds;
+  if (cluster != nullptr) {
+    for (const auto& [name, seconds] : CpuByProcess(*cluster)) sample.cluster_s += seconds;
+  }
   sample.bench_s = testing::CpuSeconds(getpid());
   return sample;
 }
 
-CpuSpan CpuSpanStart::Take(testing::Cluster& cluster) const {
+CpuSpan CpuSpanStart::Take(testing::Cluster* cluster) const {
   Sample end = Now(cluster);
   CpuSpan span;
   span.wall_s = absl::ToDoubleSeconds(end.at - start_.at);

@@ -39,8 +39,9 @@ struct CpuSpan {
 // benchmarks that use this).
 class CpuSpanStart {
  public:
-  explicit CpuSpanStart(testing::Cluster& cluster);
-  CpuSpan Take(testing::Cluster& cluster) const;
+  // `cluster` null: no cluster processes (e.g. before one starts).
+  explicit CpuSpanStart(testing::Cluster* cluster);
+  CpuSpan Take(testing::Cluster* cluster) const;
 
  private:
   struct Sample {
@@ -50,7 +51,7 @@ class CpuSpanStart {
     double cluster_s = 0;
     double bench_s = 0;
   };
-  static Sample Now(testing::Cluster& cluster);
+  static Sample Now(testing::Cluster* cluster);
 
   Sample start_;
 };
