@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -33,6 +34,31 @@ std::string Format(const std::string& format, double value) {
   return parsed ? absl::StrFormat(*parsed, value) : absl::StrCat(value);
 }
 
+double MedianOf(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+std::string SpreadCell(const Row& row) {
+  std::optional<double> spread = row.spread_pct();
+  if (!spread.has_value()) return "-";
+  return absl::StrCat(absl::StrFormat("%.0f%%", *spread), row.noisy() ? " noisy" : "");
+}
+
+std::string LimitCell(const Row& row) {
+  if (row.measured_limit.values.empty()) return "-";
+  return absl::StrCat(Format(row.format, MedianOf(row.measured_limit.values)), " ", row.unit,
+                      " (", row.measured_limit.name, ")");
+}
+
+std::string RatioCell(const Row& row) {
+  std::vector<double> ratios = row.ratios();
+  if (ratios.empty()) return "-";
+  auto [low, high] = std::minmax_element(ratios.begin(), ratios.end());
+  return absl::StrFormat("%.2f (%.2f-%.2f)", MedianOf(ratios), *low, *high);
+}
+
 }  // namespace
 
 Target Target::AtMost(double limit, const std::string& unit) {
@@ -55,11 +81,25 @@ double Row::max() const {
   return values.empty() ? 0 : *std::max_element(values.begin(), values.end());
 }
 
-double Row::median() const {
-  if (values.empty()) return 0;
-  std::vector<double> sorted = values;
-  std::sort(sorted.begin(), sorted.end());
-  return sorted[sorted.size() / 2];
+double Row::median() const { return MedianOf(values); }
+
+std::optional<double> Row::spread_pct() const {
+  double middle = median();
+  if (values.size() < 2 || middle == 0) return std::nullopt;
+  return (max() - min()) / std::abs(middle) * 100;
+}
+
+bool Row::noisy() const {
+  std::optional<double> spread = spread_pct();
+  return spread.has_value() && *spread > kNoisySpreadPct;
+}
+
+std::vector<double> Row::ratios() const {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < values.size() && i < measured_limit.values.size(); ++i) {
+    if (measured_limit.values[i] != 0) ratios.push_back(values[i] / measured_limit.values[i]);
+  }
+  return ratios;
 }
 
 std::string Row::result() const {
@@ -93,16 +133,20 @@ BenchReport::BenchReport(std::string benchmark, std::string command,
       command_(std::move(command)),
       label_columns_(std::move(label_columns)) {}
 
-void BenchReport::Print() const {
+std::string BenchReport::Table() const {
   std::vector<std::string> header = {"figure"};
   header.insert(header.end(), label_columns_.begin(), label_columns_.end());
-  for (const char* column : {"unit", "min", "median", "max", "target", "result"}) {
-    header.push_back(column);
+  for (const char* column : {"unit", "min", "median", "max"}) header.push_back(column);
+  if (stability_columns_) header.push_back("spread");
+  header.push_back("target");
+  header.push_back("result");
+  if (stability_columns_) {
+    header.push_back("limit (median)");
+    header.push_back("ratio median (min-max)");
   }
-  std::printf("| %s |\n", absl::StrJoin(header, " | ").c_str());
-  std::string rule = "|";
-  for (size_t i = 0; i < header.size(); ++i) rule += "---|";
-  std::printf("%s\n", rule.c_str());
+  std::string table = absl::StrCat("| ", absl::StrJoin(header, " | "), " |\n|");
+  for (size_t i = 0; i < header.size(); ++i) table += "---|";
+  table += "\n";
   for (const Row& row : rows_) {
     std::vector<std::string> cells = {row.figure};
     for (size_t i = 0; i < label_columns_.size(); ++i) {
@@ -116,10 +160,20 @@ void BenchReport::Print() const {
       cells.push_back(Format(row.format, row.median()));
       cells.push_back(Format(row.format, row.max()));
     }
+    if (stability_columns_) cells.push_back(SpreadCell(row));
     cells.push_back(row.target.text);
     cells.push_back(row.result());
-    std::printf("| %s |\n", absl::StrJoin(cells, " | ").c_str());
+    if (stability_columns_) {
+      cells.push_back(LimitCell(row));
+      cells.push_back(RatioCell(row));
+    }
+    absl::StrAppend(&table, "| ", absl::StrJoin(cells, " | "), " |\n");
   }
+  return table;
+}
+
+void BenchReport::Print() const {
+  std::fputs(Table().c_str(), stdout);
   std::fflush(stdout);
 }
 
@@ -141,6 +195,21 @@ absl::Status BenchReport::WriteJson(const std::string& path) const {
     entry["max"] = row.max();
     entry["target"] = row.target.text;
     entry["result"] = row.result();
+    std::optional<double> spread = row.spread_pct();
+    entry["spread_pct"] = spread.has_value() ? nlohmann::json(*spread) : nlohmann::json();
+    entry["noisy"] = row.noisy();
+    if (!row.measured_limit.values.empty()) {
+      entry["limit"] = {{"name", row.measured_limit.name},
+                        {"values", row.measured_limit.values},
+                        {"median", MedianOf(row.measured_limit.values)}};
+      std::vector<double> ratios = row.ratios();
+      if (!ratios.empty()) {
+        entry["ratio"] = {{"values", ratios},
+                          {"min", *std::min_element(ratios.begin(), ratios.end())},
+                          {"median", MedianOf(ratios)},
+                          {"max", *std::max_element(ratios.begin(), ratios.end())}};
+      }
+    }
     json["rows"].push_back(std::move(entry));
   }
   std::ofstream out(path);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
 #include "proto/job_service.pb.h"
 #include "proto/wire.pb.h"
 #include "tests/support/process.h"
@@ -73,6 +76,48 @@ void BusProbe::Run() {
       }
     }
   }
+}
+
+JobWatch::JobWatch(v1::JobService::Stub& stub, const std::string& jid, absl::Duration wait) {
+  context_.set_deadline(absl::ToChronoTime(absl::Now() + wait));
+  thread_ = std::thread([this, &stub, jid] { Run(stub, jid); });
+}
+
+JobWatch::~JobWatch() {
+  if (!thread_.joinable()) return;
+  context_.TryCancel();
+  thread_.join();
+}
+
+absl::StatusOr<JobWatch::End> JobWatch::Wait() {
+  if (thread_.joinable()) thread_.join();
+  return end_;
+}
+
+void JobWatch::Run(v1::JobService::Stub& stub, const std::string& jid) {
+  v1::WatchJobRequest request;
+  request.set_jid(jid);
+  request.set_interval_ms(60000);
+  std::unique_ptr<grpc::ClientReader<v1::Job>> reader = stub.WatchJob(&context_, request);
+  v1::Job job;
+  std::string last = "nothing";
+  while (reader->Read(&job)) {
+    Clock::time_point at = Clock::now();
+    absl::Time wall = absl::Now();
+    if (job.state() == v1::COMPLETE || job.state() == v1::INCOMPLETE ||
+        job.state() == v1::CANCELLED) {
+      end_ = End{job, at, wall};
+    } else {
+      last = v1::JobState_Name(job.state());
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (end_.ok()) return;
+  end_ = absl::Status(static_cast<absl::StatusCode>(status.ok() ? grpc::StatusCode::UNKNOWN
+                                                                 : status.error_code()),
+                      absl::StrCat("WatchJob ", jid, ": the stream ended (",
+                                   status.error_message(), ") without a final state; last ",
+                                   last));
 }
 
 absl::StatusOr<std::vector<BusProbe::Target>> BusProbeTargets(testing::Cluster& cluster) {

@@ -1,5 +1,6 @@
 // What the benchmarks that drive a whole Cluster (tests/support/cluster.h)
-// share: a probe that stamps each job's frame on every relay's bus, the
+// share: a probe that stamps each job's frame on every relay's bus, a
+// watch that stamps a job's final state as a client receives it, the
 // quantiles and millisecond spans they reduce figures with, and the CPU
 // time each cluster process has used (/proc/PID/stat), for CPU per return.
 // Used by e2e_bench and sentinel_bench. Not thread-safe unless said.
@@ -14,11 +15,14 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/security/curve_keys.h"
+#include "proto/job_service.grpc.pb.h"
 #include "tests/support/cluster.h"
 
 namespace muster::bench {
@@ -66,6 +70,39 @@ class BusProbe {
   absl::Mutex mutex_;
   absl::flat_hash_map<std::string, std::vector<Clock::time_point>> arrivals_
       ABSL_GUARDED_BY(mutex_);
+};
+
+// Follows one job with a WatchJob stream (server push: jobd writes the
+// final state as soon as the job ends), opened at construction on its own
+// thread, and stamps the moment the final state arrives. Open it right
+// after SubmitJob. The progress interval is the longest jobd allows, so
+// the stream costs jobd one write per minute of progress at most besides
+// the start and the end.
+class JobWatch {
+ public:
+  struct End {
+    v1::Job job;               // in a final state
+    Clock::time_point at;      // when the client read it
+    absl::Time wall;           // the same, wall clock
+  };
+
+  // `stub` must outlive the watch; `wait` bounds the whole stream.
+  JobWatch(v1::JobService::Stub& stub, const std::string& jid, absl::Duration wait);
+  // Cancels the stream if it is still open, and joins the thread.
+  ~JobWatch();
+  JobWatch(const JobWatch&) = delete;
+  JobWatch& operator=(const JobWatch&) = delete;
+
+  // Blocks until the stream has ended; the final state and when it came,
+  // or why there was none (the stream's status, or the last state seen).
+  absl::StatusOr<End> Wait();
+
+ private:
+  void Run(v1::JobService::Stub& stub, const std::string& jid);
+
+  grpc::ClientContext context_;
+  absl::StatusOr<End> end_ = absl::UnavailableError("the stream has not ended");
+  std::thread thread_;
 };
 
 // One probe target per datacenter of a started `cluster`: its relay's

@@ -64,6 +64,8 @@ struct FleetShard::Socket {
   absl::Time next_heartbeat = absl::InfiniteFuture();
   bool counted_connected = false;
   std::unique_ptr<AckWatch> ack_watch;
+  // Answers owed per dispatch, with an AnswerLog.
+  AnswerTally answers;
 };
 
 void FleetStats::Add(const FleetStats& other) {
@@ -360,6 +362,9 @@ absl::Time FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
     return absl::InfiniteFuture();
   }
   ++stats_.dispatches;
+  if (options_.answer_log != nullptr) {
+    sockets_[socket_index]->answers.Expect(job->job.envelope.jid(), job->job.envelope.attempt());
+  }
   int64_t min_us = absl::ToInt64Microseconds(options_.latency_min);
   int64_t max_us = std::max(min_us, absl::ToInt64Microseconds(options_.latency_max));
   absl::Duration latency = absl::Microseconds(
@@ -390,6 +395,9 @@ void FleetShard::FireDueAnswers(absl::Time now) {
             now)) {
       witness.Add(now, WitnessKind::kRet, envelope.jid(), envelope.attempt(), minion.id,
                   outcome);
+    } else if (options_.answer_log != nullptr) {
+      // Already queued: this answer will not leave on its own.
+      SettleAnswer(socket, envelope.jid(), envelope.attempt(), now);
     }
     pending_.pop();
   }
@@ -453,7 +461,13 @@ void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
     CheckRemake(socket.bus->ReconnectReturns());
     socket.outbox.ResendAllNow(now);
   }
-  SendCounts counts = SendDueReturns(socket.outbox, *socket.bus, now);
+  FirstSendHook on_first_send;
+  if (options_.answer_log != nullptr) {
+    on_first_send = [&](const wire::v1::Return& ret, absl::Time sent) {
+      SettleAnswer(socket, ret.jid(), ret.attempt(), sent);
+    };
+  }
+  SendCounts counts = SendDueReturns(socket.outbox, *socket.bus, now, on_first_send);
   stats_.returns_sent += counts.sent;
   stats_.returns_resent += counts.resent;
   if (counts.sent + counts.resent > 0) socket.ack_watch->Sent(now);
@@ -475,6 +489,12 @@ void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
   }
   stats_.receipts_held_back += receipts.receipts_size();
   SendReceipts(socket, &receipts);
+}
+
+void FleetShard::SettleAnswer(Socket& socket, absl::string_view jid, uint32_t attempt,
+                              absl::Time at) {
+  std::optional<uint64_t> answers = socket.answers.Settle(jid, attempt);
+  if (answers.has_value()) options_.answer_log->Record(jid, attempt, at, *answers);
 }
 
 void FleetShard::SendHeartbeats(Socket& socket, absl::Time now) {

@@ -12,7 +12,9 @@
 // reconnection and dedup are the real minion's code, per socket. Heartbeats
 // leave per socket in HeartbeatBatch messages. With a ReceiptLog, each
 // accepted job frame is logged with its time and how many of the socket's
-// minions it matched (one write per socket per dispatch). With a WitnessLog,
+// minions it matched (one write per socket per dispatch); with an AnswerLog,
+// when each socket first sent its last answer of each dispatch (one write
+// per socket per dispatch, counted in memory by an AnswerTally). With a WitnessLog,
 // each virtual minion's recv / dup / decl / ret / ack / rej lines
 // (minion/witness_log.h) leave in one write per frame, per ACK and per
 // round of answers; recv lines before any receipt of the frame.
@@ -42,6 +44,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/bus/bus_link.h"
+#include "minion/answer_log.h"
 #include "minion/bus_connection.h"
 #include "minion/bus_messages.h"
 #include "minion/dispatch_check.h"
@@ -90,6 +93,9 @@ struct FleetOptions {
   // If set (shared by all shards, outlives them): every accepted job frame
   // is recorded here.
   ReceiptLog* receipt_log = nullptr;
+  // If set (shared by all shards, outlives them): each socket's last answer
+  // of each dispatch is recorded here when first sent.
+  AnswerLog* answer_log = nullptr;
   // If set (shared by all shards, outlives them): each virtual minion's
   // receptions, returns and acknowledgements are witnessed here.
   WitnessLog* witness_log = nullptr;
@@ -175,6 +181,9 @@ class FleetShard {
   void CheckRemake(const absl::Status& remade);
   void FireDueAnswers(absl::Time now);
   void FlushOutbox(Socket& socket, absl::Time now);
+  // With an AnswerLog: one answer of (jid, attempt) left `socket` at `at`
+  // (or never will); logs the dispatch when it was the socket's last.
+  void SettleAnswer(Socket& socket, absl::string_view jid, uint32_t attempt, absl::Time at);
   void SendHeartbeats(Socket& socket, absl::Time now);
   absl::Time NextWake();
 

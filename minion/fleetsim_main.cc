@@ -9,7 +9,8 @@
 // Prints "fleetsim ready N minions" on stdout once every socket pair is
 // connected, and its counters on SIGTERM / SIGINT. With --receipt_log, each
 // socket's receipt of each job is appended to a file (minion/receipt_log.h);
-// with --witness_log, each virtual minion's receptions, returns and
+// with --answer_log, when each socket first sent its last answer of each job
+// (minion/answer_log.h); with --witness_log, each virtual minion's receptions, returns and
 // acknowledgements (minion/witness_log.h).
 //
 // Security as a real minion's (minion/security_flags.h): only jobs signed
@@ -47,6 +48,7 @@
 #include "common/ids/ids.h"
 #include "common/process/shutdown_signal.h"
 #include "common/security/curve_keys.h"
+#include "minion/answer_log.h"
 #include "minion/fleet_pattern.h"
 #include "minion/fleet_shard.h"
 #include "minion/receipt_log.h"
@@ -84,6 +86,9 @@ ABSL_FLAG(int, return_port, muster::bus::kDefaultReturnPort, "Relay's return por
 ABSL_FLAG(std::string, receipt_log, "",
           "If set, append '<jid> <attempt> <unix us> <matched minions>' here each time a "
           "socket accepts a job (see minion/receipt_log.h).");
+ABSL_FLAG(std::string, answer_log, "",
+          "If set, append '<jid> <attempt> <unix us> <answers>' here when a socket first "
+          "sends its last answer of a job (see minion/answer_log.h).");
 ABSL_FLAG(std::string, key_dir, "",
           "Directory of the socket pairs' CURVE key pairs (socket-<s>.key, 0600, created on "
           "first start; the directory 0700). Empty: new key pairs in memory at every start, "
@@ -225,6 +230,14 @@ int main(int argc, char** argv) {
     if (!opened.ok()) return Fail(std::string(opened.status().message()));
     receipt_log = *std::move(opened);
     options.receipt_log = receipt_log.get();
+  }
+  std::unique_ptr<muster::minion::AnswerLog> answer_log;
+  if (std::string path = absl::GetFlag(FLAGS_answer_log); !path.empty()) {
+    absl::StatusOr<std::unique_ptr<muster::minion::AnswerLog>> opened =
+        muster::minion::AnswerLog::Open(path);
+    if (!opened.ok()) return Fail(std::string(opened.status().message()));
+    answer_log = *std::move(opened);
+    options.answer_log = answer_log.get();
   }
   absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
       muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 
+#include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
 
 namespace muster::minion {
@@ -13,16 +14,25 @@ constexpr size_t kMaxBatchBytes = 1 << 20;
 
 }  // namespace
 
-SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now) {
+SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now,
+                          const FirstSendHook& on_first_send) {
   SendCounts counts;
   while (true) {
     wire::v1::ReturnBatch batch;
     uint64_t resends_before = outbox.resends();
     if (outbox.TakeDue(now, kMaxBatchReturns, kMaxBatchBytes, &batch) == 0) break;
+    uint64_t resent = outbox.resends() - resends_before;
+    bool sent = bus.Send(bus::kReturnType, batch);
+    if (on_first_send) {
+      // TakeDue puts resends first: the rest of the batch are first sends.
+      absl::Time after = absl::Now();
+      for (int i = static_cast<int>(resent); i < batch.returns_size(); ++i) {
+        on_first_send(batch.returns(i), after);
+      }
+    }
     // A failed send only means "not now": the outbox has already scheduled
     // these returns' next attempt.
-    if (!bus.Send(bus::kReturnType, batch)) break;
-    uint64_t resent = outbox.resends() - resends_before;
+    if (!sent) break;
     counts.resent += resent;
     counts.sent += batch.returns_size() - resent;
   }

@@ -4,6 +4,7 @@
 #define MUSTER_MINION_RETURN_SENDER_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -25,7 +26,13 @@ struct SendCounts {
 // tried again on its resend schedule, or at once on reconnection. Sending
 // does not depend on bus.connected(), so a missed monitor event can delay
 // a return but never strand it.
-SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now);
+//
+// `on_first_send`, when set, is called once per return taken for its
+// first send, right after the send was tried (whatever its outcome: one
+// that failed is a resend next time), with the time after the send.
+using FirstSendHook = std::function<void(const wire::v1::Return& ret, absl::Time sent)>;
+SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now,
+                          const FirstSendHook& on_first_send = nullptr);
 
 // Adds to `witness` the `ack` line of each of ack.keys at `acked` and the
 // `rej` line of each of ack.rejected at `rejected` (indices as reported by

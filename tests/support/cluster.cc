@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "minion/fleet_pattern.h"
+#include "minion/answer_log.h"
 #include "minion/receipt_log.h"
 #include "tools/redis_acl/redis_acl.h"
 
@@ -801,6 +802,7 @@ absl::Status Cluster::StartFleet(const std::string& datacenter) {
                    MinionSidePort(dc, dc.relay->publish_endpoint(), "-publish")),
       absl::StrCat("--return_port=", MinionSidePort(dc, dc.relay->return_endpoint(), "-return")),
       absl::StrCat("--receipt_log=", ReceiptLogPath(dc)),
+      absl::StrCat("--answer_log=", AnswerLogPath(dc)),
   };
   for (std::string& flag : security_->FleetFlags(dc.options.name, RelayPublicKeyFile(dc))) {
     argv.push_back(std::move(flag));
@@ -822,6 +824,49 @@ absl::Status Cluster::StartFleet(const std::string& datacenter) {
 
 std::string Cluster::ReceiptLogPath(const Datacenter& dc) const {
   return absl::StrCat(dir_, "/fleetsim-", dc.options.name, ".receipts");
+}
+
+std::string Cluster::AnswerLogPath(const Datacenter& dc) const {
+  return absl::StrCat(dir_, "/fleetsim-", dc.options.name, ".answers");
+}
+
+absl::StatusOr<absl::Time> Cluster::LastFleetAnswer(const std::string& jid, uint64_t answers,
+                                                    absl::Duration wait,
+                                                    uint32_t attempt) const {
+  // Every fleetsim's log, running or not (a killed one's lines still say
+  // when its returns left); re-read whole on each poll.
+  const std::string prefix = absl::StrCat(jid, " ", attempt, " ");
+  int64_t last_us = -1;
+  uint64_t logged = 0;
+  bool complete = WaitFor(
+      [&] {
+        last_us = -1;
+        logged = 0;
+        for (const Datacenter& dc : datacenters_) {
+          if (dc.options.fleet.count == 0) continue;
+          std::ifstream log(AnswerLogPath(dc));
+          std::string line;
+          while (std::getline(log, line)) {
+            if (line.rfind(prefix, 0) != 0) continue;
+            absl::StatusOr<minion::AnswerLine> sent = minion::ParseAnswerLine(line);
+            if (!sent.ok()) continue;
+            logged += sent->answers;
+            last_us = std::max(last_us, sent->sent_us);
+          }
+        }
+        return logged >= answers;
+      },
+      wait);
+  if (!complete) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "dispatch ", jid, "/", attempt, ": fleetsims logged ", logged, " of ", answers,
+        " answers sent after ", absl::FormatDuration(wait)));
+  }
+  if (last_us < 0) {
+    return absl::NotFoundError(absl::StrCat("dispatch ", jid, "/", attempt,
+                                            ": no fleetsim socket sent an answer"));
+  }
+  return absl::FromUnixMicros(last_us);
 }
 
 absl::StatusOr<absl::Time> Cluster::LastFleetReceipt(const std::string& jid,

@@ -314,6 +314,14 @@ class Cluster {
   absl::StatusOr<absl::Time> LastFleetReceipt(const std::string& jid, absl::Duration wait,
                                               uint32_t attempt = 1) const;
 
+  // When the last return of dispatch (jid, attempt) left a fleetsim: the
+  // latest time, over every fleetsim, a socket first sent its last answer
+  // of it (fleetsim --answer_log, minion/answer_log.h). Waits up to `wait`
+  // until the logged answers add up to `answers` (for a whole-fleet job,
+  // the fleet minus its silent minions); DeadlineExceeded otherwise.
+  absl::StatusOr<absl::Time> LastFleetAnswer(const std::string& jid, uint64_t answers,
+                                             absl::Duration wait, uint32_t attempt = 1) const;
+
  private:
   struct Datacenter {
     DatacenterOptions options;
@@ -335,6 +343,7 @@ class Cluster {
   // A Salt datacenter's master and minions, started (not waited for).
   absl::Status StartSaltDatacenter(Datacenter& dc);
   std::string ReceiptLogPath(const Datacenter& dc) const;
+  std::string AnswerLogPath(const Datacenter& dc) const;
   std::vector<std::string> MinionArgv(const Datacenter& dc, const std::string& id) const;
   std::vector<std::string> MinionArgv(const Datacenter& dc, const std::string& id,
                                       const std::string& state_dir) const;
