@@ -103,6 +103,7 @@ std::vector<double> Row::ratios() const {
 }
 
 std::string Row::result() const {
+  if (target.kind == Target::Kind::kNone) return "-";
   if (values.empty()) return "FAIL";
   bool pass = true;
   switch (target.kind) {

@@ -54,7 +54,7 @@ struct Row {
   // One value per label column of the report, in order.
   std::vector<std::string> labels;
   std::string unit;
-  // One value per run; empty: "no data", FAIL.
+  // One value per run; empty: "no data", FAIL when there is a target.
   std::vector<double> values;
   Target target;
   // printf format of min / median / max (and of the measured limit).
@@ -64,7 +64,7 @@ struct Row {
   double min() const;
   double median() const;  // the upper median of an even count
   double max() const;
-  // "PASS" / "FAIL", or "-" without a target.
+  // "PASS" / "FAIL" ("FAIL" without values), or "-" without a target.
   std::string result() const;
   // (max - min) / |median| in percent; nullopt with fewer than 2 values or
   // a median of 0.

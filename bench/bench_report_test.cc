@@ -47,6 +47,14 @@ TEST(BenchReportTest, RatiosPairEachRunWithItsOwnLimit) {
   EXPECT_TRUE(row.ratios().empty());
 }
 
+// A row without data fails only when it has a target to meet.
+TEST(BenchReportTest, NoDataFailsOnlyAgainstATarget) {
+  Row judged{"dispatch p50", {"10000"}, "ms", {}, Target::AtMost(5, "ms")};
+  Row figure{"match mean", {"10000"}, "ms", {}, Target::None()};
+  EXPECT_EQ(judged.result(), "FAIL");
+  EXPECT_EQ(figure.result(), "-");
+}
+
 TEST(BenchReportTest, TableWithoutStabilityColumnsIsUnchanged) {
   BenchReport report("test", "test --runs=3", {"fleet"});
   report.Add(DispatchRow());

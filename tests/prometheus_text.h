@@ -1,6 +1,7 @@
 // PrometheusText: a strict parser of the Prometheus text exposition format
-// 0.0.4, for the tests of jobd's and relayd's /metrics. Strict means it
-// fails on anything a scraper could misread: a sample line that is not
+// 0.0.4, for the tests of jobd's and relayd's /metrics and e2e_bench's
+// reading of jobd's SubmitJob stages. Strict means it fails on anything a
+// scraper could misread: a sample line that is not
 // `name{label="value",...} value [timestamp]`, a sample without a TYPE for
 // its family, HELP or TYPE twice or after the family's samples, a family's
 // samples not contiguous, a series twice, a histogram whose buckets are not

@@ -1,6 +1,7 @@
 #include "tests/support/cluster.h"
 
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -11,8 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
@@ -1057,6 +1060,46 @@ absl::StatusOr<uint64_t> Cluster::MinionTotal() {
   grpc::Status status = stub_->ListMinions(&context, request, &response);
   if (!status.ok()) return FromGrpc(status, "ListMinions");
   return response.total();
+}
+
+absl::StatusOr<std::string> Cluster::ScrapeJobdMetrics() const {
+  std::string host = http_address_.substr(0, http_address_.rfind(':'));
+  int port = 0;
+  if (!absl::SimpleAtoi(http_address_.substr(http_address_.rfind(':') + 1), &port)) {
+    return absl::InternalError(absl::StrCat("bad jobd HTTP address '", http_address_, "'"));
+  }
+  std::unique_ptr<httplib::ClientImpl> client;
+  httplib::Headers headers;
+  if (options_.insecure) {
+    client = std::make_unique<httplib::ClientImpl>(host, port);
+  } else {
+    JobdAccess access = jobd_access();
+    std::ifstream token_file(access.token_file);
+    std::string token((std::istreambuf_iterator<char>(token_file)),
+                      std::istreambuf_iterator<char>());
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (token.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("no admin token in '", access.token_file, "'"));
+    }
+    auto ssl = std::make_unique<httplib::SSLClient>(host, port);
+    ssl->set_ca_cert_path(access.tls_ca.c_str());
+    ssl->enable_server_certificate_verification(true);
+    client = std::move(ssl);
+    headers.emplace("Authorization", absl::StrCat("Bearer ", token));
+  }
+  client->set_connection_timeout(5);
+  client->set_read_timeout(5);
+  httplib::Result result = client->Get("/metrics", headers);
+  if (!result) {
+    return absl::UnavailableError(absl::StrCat("GET ", http_address_, "/metrics: ",
+                                               httplib::to_string(result.error())));
+  }
+  if (result->status != 200) {
+    return absl::InternalError(absl::StrCat("GET ", http_address_, "/metrics: HTTP ",
+                                            result->status, " ", result->body.substr(0, 300)));
+  }
+  return result->body;
 }
 
 absl::StatusOr<std::vector<v1::Relay>> Cluster::ListRelays() {

@@ -16,7 +16,8 @@
 // directory), so a restarted component finds its peers and its own data.
 //
 // Helpers talk to jobd through the public gRPC API only (submit, wait,
-// paged returns and missing lists), except CountStoredReturns, which reads
+// paged returns and missing lists) and its /metrics, except
+// CountStoredReturns, which reads
 // jobd's SQLite file directly (WAL lets a reader sit beside jobd's writer)
 // to prove that what the API reports is what is on disk.
 //
@@ -288,6 +289,13 @@ class Cluster {
   // ListMinions total (all datacenters), or an error.
   absl::StatusOr<uint64_t> MinionTotal();
   absl::StatusOr<std::vector<v1::Relay>> ListRelays();
+
+  // jobd's /metrics body (Prometheus text), fetched as a scraper would: HTTPS
+  // on http_address() trusting jobd's certificate, with the admin bearer
+  // token (plain HTTP without a token when insecure). Unavailable when
+  // jobd does not answer within 5 s, Internal with the HTTP status and the
+  // start of the body when it answers anything but 200.
+  absl::StatusOr<std::string> ScrapeJobdMetrics() const;
 
   // Rows of jobd's SQLite `returns` table for `jid` (all attempts), and how
   // many distinct minions they name.
