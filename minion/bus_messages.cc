@@ -70,6 +70,13 @@ absl::StatusOr<BusJob> DecodeJobMessage(const std::vector<absl::string_view>& fr
 
 absl::StatusOr<wire::v1::ReturnAck> DecodeAckMessage(
     const std::vector<absl::string_view>& frames) {
+  wire::v1::ReturnAck ack;
+  if (absl::Status decoded = DecodeAckMessage(frames, &ack); !decoded.ok()) return decoded;
+  return ack;
+}
+
+absl::Status DecodeAckMessage(const std::vector<absl::string_view>& frames,
+                              wire::v1::ReturnAck* ack) {
   if (frames.size() != 2) {
     return absl::InvalidArgumentError(
         absl::StrCat("frame count: expected 2 frames, got ", frames.size()));
@@ -78,29 +85,35 @@ absl::StatusOr<wire::v1::ReturnAck> DecodeAckMessage(
     return absl::InvalidArgumentError(
         absl::StrCat("type: expected ACK, got '", frames[0].substr(0, 16), "'"));
   }
-  wire::v1::ReturnAck ack;
-  if (!ack.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
+  if (!ack->ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
     return absl::InvalidArgumentError("payload: not a ReturnAck");
   }
-  return ack;
+  return absl::OkStatus();
 }
 
 wire::v1::Return MakeReturn(const wire::v1::JobEnvelope& job,
                             absl::string_view minion_id, FunctionResult result,
                             absl::Time started, absl::Time ended) {
   wire::v1::Return ret;
-  ret.set_jid(job.jid());
-  ret.set_attempt(job.attempt());
-  ret.set_minion_id(std::string(minion_id));
-  ret.set_success(result.success);
-  ret.set_retcode(result.retcode);
-  ret.set_stdout(std::move(result.stdout_text));
-  ret.set_stderr(std::move(result.stderr_text));
-  ret.set_truncated(result.truncated);
-  ret.set_started_at_ms(absl::ToUnixMillis(started));
-  ret.set_ended_at_ms(absl::ToUnixMillis(ended));
-  ret.set_function(job.function());
+  FillReturn(job, minion_id, std::move(result), started, ended, &ret);
   return ret;
+}
+
+void FillReturn(const wire::v1::JobEnvelope& job, absl::string_view minion_id,
+                FunctionResult result, absl::Time started, absl::Time ended,
+                wire::v1::Return* ret) {
+  ret->Clear();
+  ret->set_jid(job.jid());
+  ret->set_attempt(job.attempt());
+  ret->mutable_minion_id()->assign(minion_id.data(), minion_id.size());
+  ret->set_success(result.success);
+  ret->set_retcode(result.retcode);
+  ret->set_stdout(std::move(result.stdout_text));
+  ret->set_stderr(std::move(result.stderr_text));
+  ret->set_truncated(result.truncated);
+  ret->set_started_at_ms(absl::ToUnixMillis(started));
+  ret->set_ended_at_ms(absl::ToUnixMillis(ended));
+  ret->set_function(job.function());
 }
 
 wire::v1::MinionHeartbeat MakeHeartbeat(absl::string_view minion_id,

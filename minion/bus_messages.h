@@ -47,6 +47,10 @@ absl::StatusOr<BusJob> DecodeJobMessage(const std::vector<absl::string_view>& fr
 // messages are expected. InvalidArgument when malformed.
 absl::StatusOr<wire::v1::ReturnAck> DecodeAckMessage(
     const std::vector<absl::string_view>& frames);
+// The same into `ack` (cleared first), which keeps its allocations from one
+// ACK to the next.
+absl::Status DecodeAckMessage(const std::vector<absl::string_view>& frames,
+                              wire::v1::ReturnAck* ack);
 
 // True when a message received on the DEALER is a JOB message (a dispatch
 // re-sent to one minion: frames [JOB, topic, JobEnvelope]); decode it with
@@ -61,6 +65,11 @@ wire::v1::Receipt MakeReceipt(const wire::v1::JobEnvelope& job, absl::string_vie
 wire::v1::Return MakeReturn(const wire::v1::JobEnvelope& job,
                             absl::string_view minion_id, FunctionResult result,
                             absl::Time started, absl::Time ended);
+// The same into `ret` (cleared first), which keeps its allocations from
+// one return to the next.
+void FillReturn(const wire::v1::JobEnvelope& job, absl::string_view minion_id,
+                FunctionResult result, absl::Time started, absl::Time ended,
+                wire::v1::Return* ret);
 
 // One minion's heartbeat.
 wire::v1::MinionHeartbeat MakeHeartbeat(absl::string_view minion_id,

@@ -385,9 +385,8 @@ void FleetShard::FireDueAnswers(absl::Time now) {
       run.result = FailedResult("fleetsim: simulated failure");
     }
     const char* outcome = run.result.success ? "ok" : "fail";
-    if (socket.outbox.Add(
-            MakeReturn(envelope, minion.id, std::move(run.result), accepted.received, now),
-            now)) {
+    FillReturn(envelope, minion.id, std::move(run.result), accepted.received, now, &return_);
+    if (socket.outbox.Add(return_, now)) {
       witness.Add(now, WitnessKind::kRet, envelope.jid(), envelope.attempt(), minion.id,
                   outcome);
     }
@@ -416,8 +415,8 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
       Accept(socket_index, *std::move(job));
       continue;
     }
-    absl::StatusOr<wire::v1::ReturnAck> ack = DecodeAckMessage(views);
-    if (!ack.ok()) {
+    wire::v1::ReturnAck* ack = &ack_;
+    if (!DecodeAckMessage(views, ack).ok()) {
       ++stats_.malformed_frames;
       continue;
     }
@@ -460,16 +459,16 @@ void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
   // A quick answer is its own receipt, but one the window holds back for
   // longer than the grace is not: receipt it, so the relay does not send
   // the dispatch again while the return waits (docs/PROTOCOL.md 3.3).
-  std::vector<const wire::v1::Return*> held =
+  std::vector<ReturnKeyView> held =
       socket.outbox.TakeHeldBack(now, kReceiptGrace, kMaxBatchReceipts);
   if (held.empty()) return;
   wire::v1::ReceiptBatch receipts;
   const int64_t now_ms = absl::ToUnixMillis(now);
-  for (const wire::v1::Return* ret : held) {
+  for (const ReturnKeyView& key : held) {
     wire::v1::Receipt* r = receipts.add_receipts();
-    r->set_jid(ret->jid());
-    r->set_attempt(ret->attempt());
-    r->set_minion_id(ret->minion_id());
+    r->mutable_jid()->assign(key.jid.data(), key.jid.size());
+    r->set_attempt(key.attempt);
+    r->mutable_minion_id()->assign(key.minion_id.data(), key.minion_id.size());
     r->set_status(wire::v1::Receipt::ACCEPTED);
     r->set_received_at_ms(now_ms);
   }

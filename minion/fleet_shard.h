@@ -186,6 +186,9 @@ class FleetShard {
   FleetStats stats_;
   uint64_t remakes_failed_ = 0;
   std::vector<zmq::message_t> frames_;
+  // Reused for every answer and every ACK: they keep their allocations.
+  wire::v1::Return return_;
+  wire::v1::ReturnAck ack_;
 };
 
 }  // namespace muster::minion

@@ -1,6 +1,7 @@
 #include "minion/return_sender.h"
 
 #include <cstddef>
+#include <string>
 
 #include "common/bus/bus_protocol.h"
 
@@ -15,16 +16,19 @@ constexpr size_t kMaxBatchBytes = 1 << 20;
 
 SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now) {
   SendCounts counts;
+  // A ReturnBatch with only `returns` set, as the outbox encodes it.
+  std::string batch;
   while (true) {
-    wire::v1::ReturnBatch batch;
+    batch.clear();
     uint64_t resends_before = outbox.resends();
-    if (outbox.TakeDue(now, kMaxBatchReturns, kMaxBatchBytes, &batch) == 0) break;
+    size_t taken = outbox.TakeDue(now, kMaxBatchReturns, kMaxBatchBytes, &batch);
+    if (taken == 0) break;
     // A failed send only means "not now": the outbox has already scheduled
     // these returns' next attempt.
-    if (!bus.Send(bus::kReturnType, batch)) break;
+    if (!bus.SendEncoded(bus::kReturnType, batch)) break;
     uint64_t resent = outbox.resends() - resends_before;
     counts.resent += resent;
-    counts.sent += batch.returns_size() - resent;
+    counts.sent += taken - resent;
   }
   return counts;
 }
