@@ -49,6 +49,8 @@ struct AcceptedJob {
   FunctionCall call;
   // How long the function "runs" (test.sleep); the same on every minion.
   absl::Duration runtime;
+  // The socket's minions whose answers are scheduled, in order.
+  std::vector<uint32_t> minions;
 };
 
 struct FleetShard::Socket {
@@ -158,7 +160,8 @@ void FleetShard::Run(int stop_fd) {
 
 absl::Time FleetShard::NextWake() {
   absl::Time wake = absl::InfiniteFuture();
-  if (!pending_.empty()) wake = pending_.top().due;
+  CloseRun();
+  if (!pending_.empty()) wake = pending_.front().due;
   for (auto& socket : sockets_) {
     wake = std::min(wake, socket->next_heartbeat);
     std::optional<absl::Time> due = socket->outbox.NextDue();
@@ -245,8 +248,7 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   FunctionCall call = job.Call(now);
   absl::Duration runtime = SimulateFunction(call, Grains{}, 0).duration;
   auto accepted = std::make_shared<AcceptedJob>(
-      AcceptedJob{std::move(job), now, std::move(call), runtime});
-  std::shared_ptr<const AcceptedJob> shared = accepted;
+      AcceptedJob{std::move(job), now, std::move(call), runtime, {}});
   const BusJob& bus_job = accepted->job;
   wire::v1::ReceiptBatch receipts;
   // Flushed before each RCV message: a minion's `recv` precedes its receipt.
@@ -276,7 +278,7 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   bool expired = bus_job.deadline() < now;
   // Answers already waiting their turn: this one will not leave within the
   // grace either, so its return cannot be its receipt.
-  const bool backlogged = pending_.size() >= kReceiptBacklog;
+  const bool backlogged = pending_answers_ >= kReceiptBacklog;
   uint64_t matched = 0;
   bool first_frame = false;
   if (bus_job.topic != bus::kBroadcastTopic) {
@@ -306,7 +308,7 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, kNamedScope);
       ++matched;
       witness_line(WitnessKind::kRecv, minion);
-      if (Schedule(socket_index, it->second, shared, now) - now > kReceiptGrace || backlogged) {
+      if (Schedule(socket_index, it->second, accepted, now) - now > kReceiptGrace || backlogged) {
         receipt(minion, wire::v1::Receipt::ACCEPTED);
       }
     }
@@ -331,11 +333,12 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       }
       ++matched;
       witness_line(WitnessKind::kRecv, minion);
-      if (Schedule(socket_index, i, shared, now) - now > kReceiptGrace || backlogged) {
+      if (Schedule(socket_index, i, accepted, now) - now > kReceiptGrace || backlogged) {
         receipt(minion, wire::v1::Receipt::ACCEPTED);
       }
     }
   }
+  CloseRun();
   witness.Flush();
   SendReceipts(socket, &receipts);
   if (first_frame && options_.receipt_log != nullptr) {
@@ -354,7 +357,7 @@ void FleetShard::SendReceipts(Socket& socket, wire::v1::ReceiptBatch* receipts) 
 }
 
 absl::Time FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
-                                const std::shared_ptr<const AcceptedJob>& job, absl::Time now) {
+                                const std::shared_ptr<AcceptedJob>& job, absl::Time now) {
   if (sockets_[socket_index]->minions[minion_index]->silent) {
     ++stats_.silent_skipped;
     return absl::InfiniteFuture();
@@ -365,19 +368,38 @@ absl::Time FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
   absl::Duration latency = absl::Microseconds(
       std::uniform_int_distribution<int64_t>(min_us, max_us)(random_));
   absl::Time due = now + latency + job->runtime;
-  pending_.push({due, socket_index, minion_index, job});
+  const uint32_t at = static_cast<uint32_t>(job->minions.size());
+  job->minions.push_back(minion_index);
+  ++pending_answers_;
+  if (open_run_.has_value() && open_run_->job == job && open_run_->end == at &&
+      open_run_->due == due) {
+    ++open_run_->end;
+  } else {
+    CloseRun();
+    open_run_ = Pending{due, socket_index, at, at + 1, job};
+  }
   return due;
 }
 
+void FleetShard::CloseRun() {
+  if (!open_run_.has_value()) return;
+  pending_.push_back(*std::move(open_run_));
+  std::push_heap(pending_.begin(), pending_.end(), std::greater<Pending>());
+  open_run_.reset();
+}
+
 void FleetShard::FireDueAnswers(absl::Time now) {
+  CloseRun();
   // Written when this round ends, before FlushOutbox first sends them.
   WitnessBatch witness(options_.witness_log);
   for (size_t fired = 0;
-       fired < kMaxAnswersPerTurn && !pending_.empty() && pending_.top().due <= now; ++fired) {
-    const Pending& pending = pending_.top();
+       fired < kMaxAnswersPerTurn && !pending_.empty() && pending_.front().due <= now;
+       ++fired) {
+    // Its due does not change as it is taken from: it stays the heap's top.
+    Pending& pending = pending_.front();
     Socket& socket = *sockets_[pending.socket];
-    const VirtualMinion& minion = *socket.minions[pending.minion];
     const AcceptedJob& accepted = *pending.job;
+    const VirtualMinion& minion = *socket.minions[accepted.minions[pending.begin]];
     const wire::v1::JobEnvelope& envelope = accepted.job.envelope;
     SimulatedRun run = SimulateFunction(accepted.call, minion.grains,
                                         options_.output_cap_bytes);
@@ -390,7 +412,11 @@ void FleetShard::FireDueAnswers(absl::Time now) {
       witness.Add(now, WitnessKind::kRet, envelope.jid(), envelope.attempt(), minion.id,
                   outcome);
     }
-    pending_.pop();
+    --pending_answers_;
+    if (++pending.begin == pending.end) {
+      std::pop_heap(pending_.begin(), pending_.end(), std::greater<Pending>());
+      pending_.pop_back();
+    }
   }
 }
 
