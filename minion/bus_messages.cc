@@ -95,37 +95,35 @@ wire::v1::Return MakeReturn(const wire::v1::JobEnvelope& job,
                             absl::string_view minion_id, FunctionResult result,
                             absl::Time started, absl::Time ended) {
   wire::v1::Return ret;
-  FillReturn(job, minion_id, std::move(result), started, ended, &ret);
+  ret.set_jid(job.jid());
+  ret.set_attempt(job.attempt());
+  ret.set_minion_id(std::string(minion_id));
+  ret.set_success(result.success);
+  ret.set_retcode(result.retcode);
+  ret.set_stdout(std::move(result.stdout_text));
+  ret.set_stderr(std::move(result.stderr_text));
+  ret.set_truncated(result.truncated);
+  ret.set_started_at_ms(absl::ToUnixMillis(started));
+  ret.set_ended_at_ms(absl::ToUnixMillis(ended));
+  ret.set_function(job.function());
   return ret;
-}
-
-void FillReturn(const wire::v1::JobEnvelope& job, absl::string_view minion_id,
-                FunctionResult result, absl::Time started, absl::Time ended,
-                wire::v1::Return* ret) {
-  ret->Clear();
-  ret->set_jid(job.jid());
-  ret->set_attempt(job.attempt());
-  ret->mutable_minion_id()->assign(minion_id.data(), minion_id.size());
-  ret->set_success(result.success);
-  ret->set_retcode(result.retcode);
-  ret->set_stdout(std::move(result.stdout_text));
-  ret->set_stderr(std::move(result.stderr_text));
-  ret->set_truncated(result.truncated);
-  ret->set_started_at_ms(absl::ToUnixMillis(started));
-  ret->set_ended_at_ms(absl::ToUnixMillis(ended));
-  ret->set_function(job.function());
 }
 
 wire::v1::MinionHeartbeat MakeHeartbeat(absl::string_view minion_id,
                                         const Grains& grains, absl::Time now,
                                         absl::Duration interval) {
   wire::v1::MinionHeartbeat heartbeat;
-  heartbeat.set_minion_id(std::string(minion_id));
-  heartbeat.mutable_grains()->insert(grains.begin(), grains.end());
-  heartbeat.set_sent_at_ms(absl::ToUnixMillis(now));
-  heartbeat.set_interval_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(interval)));
-  heartbeat.set_version(std::string(kMinionVersion));
+  FillHeartbeat(minion_id, grains, now, interval, &heartbeat);
   return heartbeat;
+}
+
+void FillHeartbeat(absl::string_view minion_id, const Grains& grains, absl::Time now,
+                   absl::Duration interval, wire::v1::MinionHeartbeat* heartbeat) {
+  heartbeat->set_minion_id(std::string(minion_id));
+  heartbeat->mutable_grains()->insert(grains.begin(), grains.end());
+  heartbeat->set_sent_at_ms(absl::ToUnixMillis(now));
+  heartbeat->set_interval_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(interval)));
+  heartbeat->set_version(std::string(kMinionVersion));
 }
 
 bool IsJobResend(const std::vector<absl::string_view>& frames) {

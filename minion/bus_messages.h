@@ -65,16 +65,14 @@ wire::v1::Receipt MakeReceipt(const wire::v1::JobEnvelope& job, absl::string_vie
 wire::v1::Return MakeReturn(const wire::v1::JobEnvelope& job,
                             absl::string_view minion_id, FunctionResult result,
                             absl::Time started, absl::Time ended);
-// The same into `ret` (cleared first), which keeps its allocations from
-// one return to the next.
-void FillReturn(const wire::v1::JobEnvelope& job, absl::string_view minion_id,
-                FunctionResult result, absl::Time started, absl::Time ended,
-                wire::v1::Return* ret);
 
 // One minion's heartbeat.
 wire::v1::MinionHeartbeat MakeHeartbeat(absl::string_view minion_id,
                                         const Grains& grains, absl::Time now,
                                         absl::Duration interval);
+// The same into `heartbeat`, which must be empty (e.g. new in a batch).
+void FillHeartbeat(absl::string_view minion_id, const Grains& grains, absl::Time now,
+                   absl::Duration interval, wire::v1::MinionHeartbeat* heartbeat);
 
 // Agent version reported in heartbeats.
 inline constexpr absl::string_view kMinionVersion = "muster-minion/0.1";

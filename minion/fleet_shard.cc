@@ -392,6 +392,7 @@ void FleetShard::FireDueAnswers(absl::Time now) {
   CloseRun();
   // Written when this round ends, before FlushOutbox first sends them.
   WitnessBatch witness(options_.witness_log);
+  const int64_t now_ms = absl::ToUnixMillis(now);
   for (size_t fired = 0;
        fired < kMaxAnswersPerTurn && !pending_.empty() && pending_.front().due <= now;
        ++fired) {
@@ -401,14 +402,27 @@ void FleetShard::FireDueAnswers(absl::Time now) {
     const AcceptedJob& accepted = *pending.job;
     const VirtualMinion& minion = *socket.minions[accepted.minions[pending.begin]];
     const wire::v1::JobEnvelope& envelope = accepted.job.envelope;
+    const int64_t accepted_ms = absl::ToUnixMillis(accepted.received);
     SimulatedRun run = SimulateFunction(accepted.call, minion.grains,
                                         options_.output_cap_bytes);
     if (FailsDispatch(envelope.jid(), envelope.attempt(), minion.n, options_.failure_rate)) {
       run.result = FailedResult("fleetsim: simulated failure");
     }
     const char* outcome = run.result.success ? "ok" : "fail";
-    FillReturn(envelope, minion.id, std::move(run.result), accepted.received, now, &return_);
-    if (socket.outbox.Add(return_, now)) {
+    // What MakeReturn would build, encoded without building it.
+    ReturnFields ret;
+    ret.jid = envelope.jid();
+    ret.attempt = envelope.attempt();
+    ret.minion_id = minion.id;
+    ret.success = run.result.success;
+    ret.retcode = run.result.retcode;
+    ret.stdout_text = run.result.stdout_text;
+    ret.stderr_text = run.result.stderr_text;
+    ret.truncated = run.result.truncated;
+    ret.started_at_ms = accepted_ms;
+    ret.ended_at_ms = now_ms;
+    ret.function = envelope.function();
+    if (socket.outbox.Add(ret, now)) {
       witness.Add(now, WitnessKind::kRet, envelope.jid(), envelope.attempt(), minion.id,
                   outcome);
     }
@@ -514,7 +528,7 @@ void FleetShard::SendHeartbeats(Socket& socket, absl::Time now) {
   };
   for (const VirtualMinion* minion : socket.minions) {
     wire::v1::MinionHeartbeat* heartbeat = batch.add_heartbeats();
-    *heartbeat = MakeHeartbeat(minion->id, minion->grains, now, options_.heartbeat_interval);
+    FillHeartbeat(minion->id, minion->grains, now, options_.heartbeat_interval, heartbeat);
     if (minion == socket.minions.front()) socket.refused.CopyTo(*heartbeat);
     if (batch.heartbeats_size() == kMaxBatchHeartbeats && !send()) return;
   }

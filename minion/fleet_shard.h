@@ -195,8 +195,7 @@ class FleetShard {
   FleetStats stats_;
   uint64_t remakes_failed_ = 0;
   std::vector<zmq::message_t> frames_;
-  // Reused for every answer and every ACK: they keep their allocations.
-  wire::v1::Return return_;
+  // Reused for every ACK: it keeps its allocations.
   wire::v1::ReturnAck ack_;
 };
 

@@ -24,6 +24,36 @@ void AppendVarint(uint64_t value, std::string* out) {
   out->push_back(static_cast<char>(value));
 }
 
+size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+// Protobuf fields of numbers below 16 (one-byte tags); nothing for a
+// default value.
+size_t VarintFieldSize(uint64_t value) { return value == 0 ? 0 : 1 + VarintSize(value); }
+
+size_t BytesFieldSize(absl::string_view value) {
+  return value.empty() ? 0 : 1 + VarintSize(value.size()) + value.size();
+}
+
+void AppendVarintField(int field, uint64_t value, std::string* out) {
+  if (value == 0) return;
+  out->push_back(static_cast<char>(field << 3));
+  AppendVarint(value, out);
+}
+
+void AppendBytesField(int field, absl::string_view value, std::string* out) {
+  if (value.empty()) return;
+  out->push_back(static_cast<char>((field << 3) | 2));
+  AppendVarint(value.size(), out);
+  out->append(value.data(), value.size());
+}
+
 }  // namespace
 
 size_t ReturnOutbox::KeyHash::operator()(const ReturnKeyView& key) const {
@@ -36,8 +66,8 @@ ReturnOutbox::ReturnOutbox(ResendPolicy policy)
 
 ReturnOutbox::~ReturnOutbox() = default;
 
-bool ReturnOutbox::Add(const wire::v1::Return& ret, absl::Time now) {
-  if (ids_.contains(ReturnKeyView{ret.jid(), ret.attempt(), ret.minion_id()})) return false;
+ReturnOutbox::Entry* ReturnOutbox::NewEntry(absl::string_view jid, uint32_t attempt,
+                                            absl::string_view minion_id, absl::Time now) {
   std::unique_ptr<Entry> entry;
   if (spare_.empty()) {
     entry = std::make_unique<Entry>();
@@ -45,27 +75,71 @@ bool ReturnOutbox::Add(const wire::v1::Return& ret, absl::Time now) {
     entry = std::move(spare_.back());
     spare_.pop_back();
   }
+  entry->jid.assign(jid.data(), jid.size());
+  entry->attempt = attempt;
+  entry->minion_id.assign(minion_id.data(), minion_id.size());
+  auto [it, inserted] =
+      ids_.try_emplace(ReturnKeyView{entry->jid, entry->attempt, entry->minion_id}, next_id_);
+  if (!inserted) {
+    spare_.push_back(std::move(entry));
+    return nullptr;
+  }
   entry->id = next_id_++;
-  entry->jid.assign(ret.jid());
-  entry->attempt = ret.attempt();
-  entry->minion_id.assign(ret.minion_id());
-  // Encoded once, as the batch field it will be sent as, however often it
-  // is sent.
-  entry->return_bytes = ret.ByteSizeLong();
   entry->encoded.clear();
-  entry->encoded.push_back(kReturnsFieldTag);
-  AppendVarint(entry->return_bytes, &entry->encoded);
-  size_t header = entry->encoded.size();
-  entry->encoded.resize(header + entry->return_bytes);
-  ret.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(&entry->encoded[header]));
   entry->due = now;
   entry->interval = rto_;
   entry->last_sent = absl::InfinitePast();
   entry->sends = 0;
   entry->heap_index = 0;
-  ids_.emplace(ReturnKeyView{entry->jid, entry->attempt, entry->minion_id}, entry->id);
   slots_.push_back(std::move(entry));
   ++live_;
+  return slots_.back().get();
+}
+
+bool ReturnOutbox::Add(const wire::v1::Return& ret, absl::Time now) {
+  Entry* entry = NewEntry(ret.jid(), ret.attempt(), ret.minion_id(), now);
+  if (entry == nullptr) return false;
+  // Encoded once, as the batch field it will be sent as, however often it
+  // is sent.
+  entry->return_bytes = ret.ByteSizeLong();
+  entry->encoded.push_back(kReturnsFieldTag);
+  AppendVarint(entry->return_bytes, &entry->encoded);
+  size_t header = entry->encoded.size();
+  entry->encoded.resize(header + entry->return_bytes);
+  ret.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(&entry->encoded[header]));
+  return true;
+}
+
+bool ReturnOutbox::Add(const ReturnFields& ret, absl::Time now) {
+  Entry* entry = NewEntry(ret.jid, ret.attempt, ret.minion_id, now);
+  if (entry == nullptr) return false;
+  // What wire::v1::Return's serializer writes: fields in number order,
+  // those at their default value left out (proto3), int32 sign-extended.
+  const uint64_t retcode = static_cast<uint64_t>(static_cast<int64_t>(ret.retcode));
+  const uint64_t started = static_cast<uint64_t>(ret.started_at_ms);
+  const uint64_t ended = static_cast<uint64_t>(ret.ended_at_ms);
+  size_t size = BytesFieldSize(ret.jid) + VarintFieldSize(ret.attempt) +
+                BytesFieldSize(ret.minion_id) + VarintFieldSize(ret.success) +
+                VarintFieldSize(retcode) + BytesFieldSize(ret.stdout_text) +
+                BytesFieldSize(ret.stderr_text) + VarintFieldSize(ret.truncated) +
+                VarintFieldSize(started) + VarintFieldSize(ended) +
+                BytesFieldSize(ret.function);
+  std::string& out = entry->encoded;
+  out.reserve(1 + VarintSize(size) + size);
+  out.push_back(kReturnsFieldTag);
+  AppendVarint(size, &out);
+  AppendBytesField(1, ret.jid, &out);
+  AppendVarintField(2, ret.attempt, &out);
+  AppendBytesField(3, ret.minion_id, &out);
+  AppendVarintField(4, ret.success, &out);
+  AppendVarintField(5, retcode, &out);
+  AppendBytesField(6, ret.stdout_text, &out);
+  AppendBytesField(7, ret.stderr_text, &out);
+  AppendVarintField(8, ret.truncated, &out);
+  AppendVarintField(9, started, &out);
+  AppendVarintField(10, ended, &out);
+  AppendBytesField(11, ret.function, &out);
+  entry->return_bytes = size;
   return true;
 }
 

@@ -70,6 +70,22 @@ struct ReturnKeyView {
   absl::string_view minion_id;
 };
 
+// The fields of a wire::v1::Return, for adding one without building the
+// message (fleetsim); encoded exactly as the message would be.
+struct ReturnFields {
+  absl::string_view jid;
+  uint32_t attempt = 0;
+  absl::string_view minion_id;
+  bool success = false;
+  int32_t retcode = 0;
+  absl::string_view stdout_text;
+  absl::string_view stderr_text;
+  bool truncated = false;
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  absl::string_view function;
+};
+
 class ReturnOutbox {
  public:
   explicit ReturnOutbox(ResendPolicy policy = {});
@@ -80,6 +96,7 @@ class ReturnOutbox {
   // Queues `ret` to be sent at `now`. A return whose (jid, attempt,
   // minion_id) is already queued is ignored (returns false).
   bool Add(const wire::v1::Return& ret, absl::Time now);
+  bool Add(const ReturnFields& ret, absl::Time now);
 
   // Appends to `payload` the returns due at `now`, encoded as the
   // `returns` field of a ReturnBatch (so `payload` parses as one) —
@@ -170,6 +187,10 @@ class ReturnOutbox {
     }
   };
 
+  // A new entry for the key, last in the sequence, its return still to be
+  // encoded; null when the key is already queued.
+  Entry* NewEntry(absl::string_view jid, uint32_t attempt, absl::string_view minion_id,
+                  absl::Time now);
   // The live entry with sequence number `id`, or null.
   Entry* Find(uint64_t id) const {
     if (id < base_id_ || id >= next_id_) return nullptr;
