@@ -7,7 +7,8 @@
 // the socket's minions (the receipts of those that match and will take
 // longer than 500 ms to answer leave in one RCV message; the others' returns
 // are their receipts), and every answer is put on one priority queue keyed
-// by the time its simulated latency ends. Answers that fall due go into the
+// by the time its simulated latency ends (a socket's answers to one frame
+// due at the same moment share an item). Answers that fall due go into the
 // socket's ReturnOutbox and leave in ReturnBatch messages; ACKs, resends,
 // reconnection and dedup are the real minion's code, per socket. Heartbeats
 // leave per socket in HeartbeatBatch messages. With a ReceiptLog, each
