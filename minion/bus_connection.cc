@@ -206,6 +206,10 @@ absl::Status BusConnection::ReconnectReturns() { return Remake(returns_link_); }
 bool BusConnection::Send(absl::string_view type,
                          const google::protobuf::MessageLite& payload) {
   if (!payload.SerializeToString(&send_buffer_)) return false;
+  return SendEncoded(type, send_buffer_);
+}
+
+bool BusConnection::SendEncoded(absl::string_view type, absl::string_view payload) {
   try {
     zmq::socket_t& returns = returns_link_.socket;
     if (!returns.send(zmq::buffer(type.data(), type.size()),
@@ -215,7 +219,7 @@ bool BusConnection::Send(absl::string_view type,
     // The first frame is queued, so the second one goes too (ZeroMQ sends
     // multipart messages atomically).
     return returns
-        .send(zmq::buffer(send_buffer_.data(), send_buffer_.size()),
+        .send(zmq::buffer(payload.data(), payload.size()),
               zmq::send_flags::dontwait)
         .has_value();
   } catch (const zmq::error_t&) {

@@ -140,6 +140,8 @@ class BusConnection {
   // blocking. Returns false when it cannot be sent now (no connection,
   // queue full); the caller keeps what it wanted to send.
   bool Send(absl::string_view type, const google::protobuf::MessageLite& payload);
+  // The same with `payload` already encoded.
+  bool SendEncoded(absl::string_view type, absl::string_view payload);
 
   // Receives one whole multipart message from `socket` without blocking.
   // Returns false when none is waiting. A message whose remaining parts

@@ -70,6 +70,13 @@ absl::StatusOr<BusJob> DecodeJobMessage(const std::vector<absl::string_view>& fr
 
 absl::StatusOr<wire::v1::ReturnAck> DecodeAckMessage(
     const std::vector<absl::string_view>& frames) {
+  wire::v1::ReturnAck ack;
+  if (absl::Status decoded = DecodeAckMessage(frames, &ack); !decoded.ok()) return decoded;
+  return ack;
+}
+
+absl::Status DecodeAckMessage(const std::vector<absl::string_view>& frames,
+                              wire::v1::ReturnAck* ack) {
   if (frames.size() != 2) {
     return absl::InvalidArgumentError(
         absl::StrCat("frame count: expected 2 frames, got ", frames.size()));
@@ -78,11 +85,10 @@ absl::StatusOr<wire::v1::ReturnAck> DecodeAckMessage(
     return absl::InvalidArgumentError(
         absl::StrCat("type: expected ACK, got '", frames[0].substr(0, 16), "'"));
   }
-  wire::v1::ReturnAck ack;
-  if (!ack.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
+  if (!ack->ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
     return absl::InvalidArgumentError("payload: not a ReturnAck");
   }
-  return ack;
+  return absl::OkStatus();
 }
 
 wire::v1::Return MakeReturn(const wire::v1::JobEnvelope& job,
@@ -107,12 +113,17 @@ wire::v1::MinionHeartbeat MakeHeartbeat(absl::string_view minion_id,
                                         const Grains& grains, absl::Time now,
                                         absl::Duration interval) {
   wire::v1::MinionHeartbeat heartbeat;
-  heartbeat.set_minion_id(std::string(minion_id));
-  heartbeat.mutable_grains()->insert(grains.begin(), grains.end());
-  heartbeat.set_sent_at_ms(absl::ToUnixMillis(now));
-  heartbeat.set_interval_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(interval)));
-  heartbeat.set_version(std::string(kMinionVersion));
+  FillHeartbeat(minion_id, grains, now, interval, &heartbeat);
   return heartbeat;
+}
+
+void FillHeartbeat(absl::string_view minion_id, const Grains& grains, absl::Time now,
+                   absl::Duration interval, wire::v1::MinionHeartbeat* heartbeat) {
+  heartbeat->set_minion_id(std::string(minion_id));
+  heartbeat->mutable_grains()->insert(grains.begin(), grains.end());
+  heartbeat->set_sent_at_ms(absl::ToUnixMillis(now));
+  heartbeat->set_interval_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(interval)));
+  heartbeat->set_version(std::string(kMinionVersion));
 }
 
 bool IsJobResend(const std::vector<absl::string_view>& frames) {

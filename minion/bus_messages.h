@@ -47,6 +47,10 @@ absl::StatusOr<BusJob> DecodeJobMessage(const std::vector<absl::string_view>& fr
 // messages are expected. InvalidArgument when malformed.
 absl::StatusOr<wire::v1::ReturnAck> DecodeAckMessage(
     const std::vector<absl::string_view>& frames);
+// The same into `ack` (cleared first), which keeps its allocations from one
+// ACK to the next.
+absl::Status DecodeAckMessage(const std::vector<absl::string_view>& frames,
+                              wire::v1::ReturnAck* ack);
 
 // True when a message received on the DEALER is a JOB message (a dispatch
 // re-sent to one minion: frames [JOB, topic, JobEnvelope]); decode it with
@@ -66,6 +70,9 @@ wire::v1::Return MakeReturn(const wire::v1::JobEnvelope& job,
 wire::v1::MinionHeartbeat MakeHeartbeat(absl::string_view minion_id,
                                         const Grains& grains, absl::Time now,
                                         absl::Duration interval);
+// The same into `heartbeat`, which must be empty (e.g. new in a batch).
+void FillHeartbeat(absl::string_view minion_id, const Grains& grains, absl::Time now,
+                   absl::Duration interval, wire::v1::MinionHeartbeat* heartbeat);
 
 // Agent version reported in heartbeats.
 inline constexpr absl::string_view kMinionVersion = "muster-minion/0.1";

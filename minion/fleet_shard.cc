@@ -49,6 +49,8 @@ struct AcceptedJob {
   FunctionCall call;
   // How long the function "runs" (test.sleep); the same on every minion.
   absl::Duration runtime;
+  // The socket's minions whose answers are scheduled, in order.
+  std::vector<uint32_t> minions;
 };
 
 struct FleetShard::Socket {
@@ -160,7 +162,8 @@ void FleetShard::Run(int stop_fd) {
 
 absl::Time FleetShard::NextWake() {
   absl::Time wake = absl::InfiniteFuture();
-  if (!pending_.empty()) wake = pending_.top().due;
+  CloseRun();
+  if (!pending_.empty()) wake = pending_.front().due;
   for (auto& socket : sockets_) {
     wake = std::min(wake, socket->next_heartbeat);
     std::optional<absl::Time> due = socket->outbox.NextDue();
@@ -247,8 +250,7 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   FunctionCall call = job.Call(now);
   absl::Duration runtime = SimulateFunction(call, Grains{}, 0).duration;
   auto accepted = std::make_shared<AcceptedJob>(
-      AcceptedJob{std::move(job), now, std::move(call), runtime});
-  std::shared_ptr<const AcceptedJob> shared = accepted;
+      AcceptedJob{std::move(job), now, std::move(call), runtime, {}});
   const BusJob& bus_job = accepted->job;
   wire::v1::ReceiptBatch receipts;
   // Flushed before each RCV message: a minion's `recv` precedes its receipt.
@@ -278,7 +280,7 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
   bool expired = bus_job.deadline() < now;
   // Answers already waiting their turn: this one will not leave within the
   // grace either, so its return cannot be its receipt.
-  const bool backlogged = pending_.size() >= kReceiptBacklog;
+  const bool backlogged = pending_answers_ >= kReceiptBacklog;
   uint64_t matched = 0;
   bool first_frame = false;
   if (bus_job.topic != bus::kBroadcastTopic) {
@@ -308,7 +310,7 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       socket.dedup.FirstTime(jid, attempt, bus_job.deadline(), now, kNamedScope);
       ++matched;
       witness_line(WitnessKind::kRecv, minion);
-      if (Schedule(socket_index, it->second, shared, now) - now > kReceiptGrace || backlogged) {
+      if (Schedule(socket_index, it->second, accepted, now) - now > kReceiptGrace || backlogged) {
         receipt(minion, wire::v1::Receipt::ACCEPTED);
       }
     }
@@ -333,11 +335,12 @@ void FleetShard::Accept(uint32_t socket_index, BusJob job) {
       }
       ++matched;
       witness_line(WitnessKind::kRecv, minion);
-      if (Schedule(socket_index, i, shared, now) - now > kReceiptGrace || backlogged) {
+      if (Schedule(socket_index, i, accepted, now) - now > kReceiptGrace || backlogged) {
         receipt(minion, wire::v1::Receipt::ACCEPTED);
       }
     }
   }
+  CloseRun();
   witness.Flush();
   SendReceipts(socket, &receipts);
   if (first_frame && options_.receipt_log != nullptr) {
@@ -356,7 +359,7 @@ void FleetShard::SendReceipts(Socket& socket, wire::v1::ReceiptBatch* receipts) 
 }
 
 absl::Time FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
-                                const std::shared_ptr<const AcceptedJob>& job, absl::Time now) {
+                                const std::shared_ptr<AcceptedJob>& job, absl::Time now) {
   if (sockets_[socket_index]->minions[minion_index]->silent) {
     ++stats_.silent_skipped;
     return absl::InfiniteFuture();
@@ -370,36 +373,72 @@ absl::Time FleetShard::Schedule(uint32_t socket_index, uint32_t minion_index,
   absl::Duration latency = absl::Microseconds(
       std::uniform_int_distribution<int64_t>(min_us, max_us)(random_));
   absl::Time due = now + latency + job->runtime;
-  pending_.push({due, socket_index, minion_index, job});
+  const uint32_t at = static_cast<uint32_t>(job->minions.size());
+  job->minions.push_back(minion_index);
+  ++pending_answers_;
+  if (open_run_.has_value() && open_run_->job == job && open_run_->end == at &&
+      open_run_->due == due) {
+    ++open_run_->end;
+  } else {
+    CloseRun();
+    open_run_ = Pending{due, socket_index, at, at + 1, job};
+  }
   return due;
 }
 
+void FleetShard::CloseRun() {
+  if (!open_run_.has_value()) return;
+  pending_.push_back(*std::move(open_run_));
+  std::push_heap(pending_.begin(), pending_.end(), std::greater<Pending>());
+  open_run_.reset();
+}
+
 void FleetShard::FireDueAnswers(absl::Time now) {
+  CloseRun();
   // Written when this round ends, before FlushOutbox first sends them.
   WitnessBatch witness(options_.witness_log);
+  const int64_t now_ms = absl::ToUnixMillis(now);
   for (size_t fired = 0;
-       fired < kMaxAnswersPerTurn && !pending_.empty() && pending_.top().due <= now; ++fired) {
-    const Pending& pending = pending_.top();
+       fired < kMaxAnswersPerTurn && !pending_.empty() && pending_.front().due <= now;
+       ++fired) {
+    // Its due does not change as it is taken from: it stays the heap's top.
+    Pending& pending = pending_.front();
     Socket& socket = *sockets_[pending.socket];
-    const VirtualMinion& minion = *socket.minions[pending.minion];
     const AcceptedJob& accepted = *pending.job;
+    const VirtualMinion& minion = *socket.minions[accepted.minions[pending.begin]];
     const wire::v1::JobEnvelope& envelope = accepted.job.envelope;
+    const int64_t accepted_ms = absl::ToUnixMillis(accepted.received);
     SimulatedRun run = SimulateFunction(accepted.call, minion.grains,
                                         options_.output_cap_bytes);
     if (FailsDispatch(envelope.jid(), envelope.attempt(), minion.n, options_.failure_rate)) {
       run.result = FailedResult("fleetsim: simulated failure");
     }
     const char* outcome = run.result.success ? "ok" : "fail";
-    if (socket.outbox.Add(
-            MakeReturn(envelope, minion.id, std::move(run.result), accepted.received, now),
-            now)) {
+    // What MakeReturn would build, encoded without building it.
+    ReturnFields ret;
+    ret.jid = envelope.jid();
+    ret.attempt = envelope.attempt();
+    ret.minion_id = minion.id;
+    ret.success = run.result.success;
+    ret.retcode = run.result.retcode;
+    ret.stdout_text = run.result.stdout_text;
+    ret.stderr_text = run.result.stderr_text;
+    ret.truncated = run.result.truncated;
+    ret.started_at_ms = accepted_ms;
+    ret.ended_at_ms = now_ms;
+    ret.function = envelope.function();
+    if (socket.outbox.Add(ret, now)) {
       witness.Add(now, WitnessKind::kRet, envelope.jid(), envelope.attempt(), minion.id,
                   outcome);
     } else if (options_.answer_log != nullptr) {
       // Already queued: this answer will not leave on its own.
       SettleAnswer(socket, envelope.jid(), envelope.attempt(), now);
     }
-    pending_.pop();
+    --pending_answers_;
+    if (++pending.begin == pending.end) {
+      std::pop_heap(pending_.begin(), pending_.end(), std::greater<Pending>());
+      pending_.pop_back();
+    }
   }
 }
 
@@ -424,8 +463,8 @@ void FleetShard::OnReturnPort(uint32_t socket_index) {
       Accept(socket_index, *std::move(job));
       continue;
     }
-    absl::StatusOr<wire::v1::ReturnAck> ack = DecodeAckMessage(views);
-    if (!ack.ok()) {
+    wire::v1::ReturnAck* ack = &ack_;
+    if (!DecodeAckMessage(views, ack).ok()) {
       ++stats_.malformed_frames;
       continue;
     }
@@ -463,8 +502,8 @@ void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
   }
   FirstSendHook on_first_send;
   if (options_.answer_log != nullptr) {
-    on_first_send = [&](const wire::v1::Return& ret, absl::Time sent) {
-      SettleAnswer(socket, ret.jid(), ret.attempt(), sent);
+    on_first_send = [&](const ReturnKeyView& key, absl::Time sent) {
+      SettleAnswer(socket, key.jid, key.attempt, sent);
     };
   }
   SendCounts counts = SendDueReturns(socket.outbox, *socket.bus, now, on_first_send);
@@ -474,16 +513,16 @@ void FleetShard::FlushOutbox(Socket& socket, absl::Time now) {
   // A quick answer is its own receipt, but one the window holds back for
   // longer than the grace is not: receipt it, so the relay does not send
   // the dispatch again while the return waits (docs/PROTOCOL.md 3.3).
-  std::vector<const wire::v1::Return*> held =
+  std::vector<ReturnKeyView> held =
       socket.outbox.TakeHeldBack(now, kReceiptGrace, kMaxBatchReceipts);
   if (held.empty()) return;
   wire::v1::ReceiptBatch receipts;
   const int64_t now_ms = absl::ToUnixMillis(now);
-  for (const wire::v1::Return* ret : held) {
+  for (const ReturnKeyView& key : held) {
     wire::v1::Receipt* r = receipts.add_receipts();
-    r->set_jid(ret->jid());
-    r->set_attempt(ret->attempt());
-    r->set_minion_id(ret->minion_id());
+    r->mutable_jid()->assign(key.jid.data(), key.jid.size());
+    r->set_attempt(key.attempt);
+    r->mutable_minion_id()->assign(key.minion_id.data(), key.minion_id.size());
     r->set_status(wire::v1::Receipt::ACCEPTED);
     r->set_received_at_ms(now_ms);
   }
@@ -509,7 +548,7 @@ void FleetShard::SendHeartbeats(Socket& socket, absl::Time now) {
   };
   for (const VirtualMinion* minion : socket.minions) {
     wire::v1::MinionHeartbeat* heartbeat = batch.add_heartbeats();
-    *heartbeat = MakeHeartbeat(minion->id, minion->grains, now, options_.heartbeat_interval);
+    FillHeartbeat(minion->id, minion->grains, now, options_.heartbeat_interval, heartbeat);
     if (minion == socket.minions.front()) socket.refused.CopyTo(*heartbeat);
     if (batch.heartbeats_size() == kMaxBatchHeartbeats && !send()) return;
   }

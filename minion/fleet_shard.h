@@ -7,7 +7,8 @@
 // the socket's minions (the receipts of those that match and will take
 // longer than 500 ms to answer leave in one RCV message; the others' returns
 // are their receipts), and every answer is put on one priority queue keyed
-// by the time its simulated latency ends. Answers that fall due go into the
+// by the time its simulated latency ends (a socket's answers to one frame
+// due at the same moment share an item). Answers that fall due go into the
 // socket's ReturnOutbox and leave in ReturnBatch messages; ACKs, resends,
 // reconnection and dedup are the real minion's code, per socket. Heartbeats
 // leave per socket in HeartbeatBatch messages. With a ReceiptLog, each
@@ -35,7 +36,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <random>
 #include <string>
 #include <vector>
@@ -154,11 +154,14 @@ class FleetShard {
 
  private:
   struct Socket;
-  // One answer waiting for its latency to pass.
+  // Answers waiting for their latency to pass: those of the minions
+  // job->minions[begin, end) of one socket, all due at `due` (with latency
+  // 0, a socket's whole share of a job is one item).
   struct Pending {
     absl::Time due;
     uint32_t socket;
-    uint32_t minion;
+    uint32_t begin;
+    uint32_t end;
     std::shared_ptr<const AcceptedJob> job;
     bool operator>(const Pending& other) const { return due > other.due; }
   };
@@ -169,9 +172,12 @@ class FleetShard {
   bool Admit(Socket& socket, const wire::v1::JobEnvelope& envelope);
   void Accept(uint32_t socket_index, BusJob job);
   // Queues the minion's answer; returns when it is due (InfiniteFuture for
-  // a silent minion, which never answers).
+  // a silent minion, which never answers). An answer due when the one
+  // scheduled before it is, for the same job, joins its item.
   absl::Time Schedule(uint32_t socket_index, uint32_t minion_index,
-                const std::shared_ptr<const AcceptedJob>& job, absl::Time now);
+                      const std::shared_ptr<AcceptedJob>& job, absl::Time now);
+  // Puts the item Schedule was extending into pending_.
+  void CloseRun();
   // ACKs, and dispatches the relay re-sends to one minion (JOB messages).
   void OnReturnPort(uint32_t socket_index);
   // Sends and clears `receipts` (one RCV message).
@@ -189,12 +195,18 @@ class FleetShard {
 
   const FleetOptions options_;
   std::vector<std::unique_ptr<Socket>> sockets_;
-  std::priority_queue<Pending, std::vector<Pending>, std::greater<Pending>> pending_;
+  // A min-heap by due (std::push_heap with std::greater).
+  std::vector<Pending> pending_;
+  // Answers in pending_ and open_run_.
+  size_t pending_answers_ = 0;
+  std::optional<Pending> open_run_;
   std::mt19937_64 random_;
   std::atomic<int> connected_sockets_{0};
   FleetStats stats_;
   uint64_t remakes_failed_ = 0;
   std::vector<zmq::message_t> frames_;
+  // Reused for every ACK: it keeps its allocations.
+  wire::v1::ReturnAck ack_;
 };
 
 }  // namespace muster::minion

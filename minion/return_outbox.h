@@ -22,21 +22,33 @@
 //   returns sent once), never below `first_interval`; a timeout that
 //   fires doubles the RTO (at most once per RTO) until the next sample.
 //
+// Layout, for fleetsim's ~100,000 returns a second (docs/PERFORMANCE.md,
+// "fleetsim's CPU per return"): each return gets the next sequence number
+// and lives at that index of a deque of slots whose front advances past
+// acknowledged returns, so "never sent" and "not yet receipted" are
+// cursors, not lists; the returns in flight sit in a heap that an ACK
+// removes from in place, so nothing stale is ever scanned; a return is
+// kept as its encoded bytes (serialized once, however often it is sent)
+// and a key that points into them for the ACK lookups; entries are reused.
+// A return that stays unacknowledged while later ones are acknowledged
+// costs one empty slot (8 bytes) per later return until it goes.
+//
 // Not thread-safe: owned by the thread that owns the sockets. Time is passed
 // in so the schedule can be tested without waiting.
 #ifndef MUSTER_MINION_RETURN_OUTBOX_H_
 #define MUSTER_MINION_RETURN_OUTBOX_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
-#include <queue>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/wire.pb.h"
 
@@ -51,21 +63,52 @@ struct ResendPolicy {
   size_t max_in_flight = 256;
 };
 
+// The key of a return (what an ACK names), pointing into the outbox.
+struct ReturnKeyView {
+  absl::string_view jid;
+  uint32_t attempt = 0;
+  absl::string_view minion_id;
+};
+
+// The fields of a wire::v1::Return, for adding one without building the
+// message (fleetsim); encoded exactly as the message would be.
+struct ReturnFields {
+  absl::string_view jid;
+  uint32_t attempt = 0;
+  absl::string_view minion_id;
+  bool success = false;
+  int32_t retcode = 0;
+  absl::string_view stdout_text;
+  absl::string_view stderr_text;
+  bool truncated = false;
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  absl::string_view function;
+};
+
 class ReturnOutbox {
  public:
   explicit ReturnOutbox(ResendPolicy policy = {});
+  ~ReturnOutbox();
+  ReturnOutbox(const ReturnOutbox&) = delete;
+  ReturnOutbox& operator=(const ReturnOutbox&) = delete;
 
   // Queues `ret` to be sent at `now`. A return whose (jid, attempt,
   // minion_id) is already queued is ignored (returns false).
-  bool Add(wire::v1::Return ret, absl::Time now);
+  bool Add(const wire::v1::Return& ret, absl::Time now);
+  bool Add(const ReturnFields& ret, absl::Time now);
 
-  // Appends to `batch` the returns due at `now` — resends first, oldest
-  // due first, then returns never sent, oldest first, while the window has
-  // room — until `max_returns` returns or about `max_bytes` bytes were
-  // added (at least one if any is due), and schedules each one's next
-  // resend. Returns how many were appended.
-  size_t TakeDue(absl::Time now, size_t max_returns, size_t max_bytes,
-                 wire::v1::ReturnBatch* batch);
+  // Appends to `payload` the returns due at `now`, encoded as the
+  // `returns` field of a ReturnBatch (so `payload` parses as one) —
+  // resends first, oldest due first, then returns never sent, oldest
+  // first, while the window has room — until `max_returns` returns or
+  // about `max_bytes` bytes were added (at least one if any is due), and
+  // schedules each one's next resend. Returns how many were appended.
+  // When `first_sends` is not null, appends to it the key of each return
+  // appended for its first send (views into the outbox, valid until it
+  // next changes).
+  size_t TakeDue(absl::Time now, size_t max_returns, size_t max_bytes, std::string* payload,
+                 std::vector<ReturnKeyView>* first_sends = nullptr);
 
   // Forgets the returns named by `keys` (acknowledged, or refused for good
   // by the relay), answered at `now`: they are not sent again, and their
@@ -101,76 +144,103 @@ class ReturnOutbox {
   // `max`. Each is returned once. A minion whose answer is the receipt
   // (fleetsim, for quick answers: docs/PROTOCOL.md 3.6) sends a receipt
   // for these, so its relay knows the dispatch arrived and does not send
-  // it again while the return waits for room. Pointers are valid until the
-  // next non-const call.
-  std::vector<const wire::v1::Return*> TakeHeldBack(absl::Time now, absl::Duration grace,
-                                                    size_t max);
+  // it again while the return waits for room. The views are valid until
+  // the next non-const call.
+  std::vector<ReturnKeyView> TakeHeldBack(absl::Time now, absl::Duration grace, size_t max);
   // When the oldest return not yet sent nor taken by TakeHeldBack will
   // have waited `grace`, or nullopt when there is none.
   std::optional<absl::Time> NextHeldBack(absl::Duration grace);
 
-  size_t size() const { return entries_.size(); }
+  size_t size() const { return live_; }
   // Returns sent and not yet acknowledged (at most max_in_flight).
-  size_t in_flight() const { return in_flight_; }
+  size_t in_flight() const { return in_flight_.size(); }
   // How many sends were resends (for stats).
   uint64_t resends() const { return resends_; }
-  // Records kept for TakeHeldBack (stats and tests): never more than the
-  // returns not yet sent, once PruneStale has run.
-  size_t held_back_records() const { return unreceipted_.size(); }
+  // Returns TakeHeldBack may still give (stats and tests): never more
+  // than the returns not yet sent (or removed unsent).
+  size_t held_back_records() const {
+    return next_id_ - std::max({receipt_cursor_, unsent_cursor_, base_id_});
+  }
   // The current resend timeout.
   absl::Duration rto() const { return rto_; }
 
  private:
-  using Key = std::tuple<std::string, uint32_t, std::string>;
   struct Entry {
-    wire::v1::Return ret;
-    absl::Time due;            // Of the next resend; of a first send, when added.
-    absl::Duration interval;   // Wait after the next send.
+    uint64_t id = 0;
+    // The key's fields, which ids_ points into.
+    std::string jid;
+    uint32_t attempt = 0;
+    std::string minion_id;
+    // The return as a ReturnBatch `returns` field: tag, length, message.
+    std::string encoded;
+    size_t return_bytes = 0;  // The message alone.
+    absl::Time due;           // Of the next resend; of a first send, when added.
+    absl::Duration interval;  // Wait after the next send.
     absl::Time last_sent;
     uint32_t sends = 0;
+    size_t heap_index = 0;    // In in_flight_, once sent.
   };
-  struct Scheduled {
-    absl::Time due;
-    uint64_t id;
-    // Ties go to the older return (ids only grow), so returns due at the
-    // same moment, e.g. after a reconnect, leave in the order they came.
-    bool operator>(const Scheduled& other) const {
-      return std::tie(due, id) > std::tie(other.due, other.id);
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(const ReturnKeyView& key) const;
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    bool operator()(const ReturnKeyView& a, const ReturnKeyView& b) const {
+      return a.attempt == b.attempt && a.jid == b.jid && a.minion_id == b.minion_id;
     }
   };
 
-  // Drops schedule items whose entry is gone or was rescheduled, unsent ids
-  // whose entry is gone, and unreceipted ids whose entry is gone or sent.
-  void PruneStale();
+  // A new entry for the key, last in the sequence, its return still to be
+  // encoded; null when the key is already queued.
+  Entry* NewEntry(absl::string_view jid, uint32_t attempt, absl::string_view minion_id,
+                  absl::Time now);
+  // The live entry with sequence number `id`, or null.
+  Entry* Find(uint64_t id) const {
+    if (id < base_id_ || id >= next_id_) return nullptr;
+    return slots_[id - base_id_].get();
+  }
+  // The first live entry at or after `*cursor`, moving the cursor to it;
+  // null when there is none.
+  Entry* FirstLiveFrom(uint64_t* cursor);
   // Removes the return with `key`, answered at `now`; false when there is
   // none.
   bool Remove(const wire::v1::ReturnKey& key, absl::Time now);
   // Records `entry`'s send at `now` and schedules its next resend.
-  void MarkSent(uint64_t id, Entry& entry, absl::Time now);
+  void MarkSent(Entry& entry, absl::Time now);
   // A round-trip sample: updates SRTT, RTTVAR and the RTO.
   void SampleRoundTrip(absl::Duration rtt);
+  // The in-flight heap (min by due, then id), keeping heap_index.
+  bool Earlier(const Entry* a, const Entry* b) const {
+    return a->due < b->due || (a->due == b->due && a->id < b->id);
+  }
+  void SiftUp(size_t index);
+  void SiftDown(size_t index);
+  void HeapErase(Entry& entry);
 
   const ResendPolicy policy_;
-  uint64_t next_id_ = 1;
   uint64_t resends_ = 0;
-  size_t in_flight_ = 0;
   absl::Duration srtt_;
   absl::Duration rttvar_;
   bool measured_ = false;
   absl::Duration rto_;
   absl::Time last_backoff_ = absl::InfinitePast();
-  absl::flat_hash_map<uint64_t, Entry> entries_;
-  absl::flat_hash_map<Key, uint64_t> ids_;
-  // Returns never sent, oldest first (ids only grow); an id whose entry is
-  // gone is stale.
-  std::deque<uint64_t> unsent_;
-  // Returns not yet taken by TakeHeldBack, oldest first; PruneStale keeps
-  // its front an entry never sent.
-  std::deque<uint64_t> unreceipted_;
-  // Sent returns' resends; min-heap by due time; an item is stale when its
-  // entry is gone or its due differs.
-  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<Scheduled>>
-      schedule_;
+  // Entry of sequence number base_id_ + i, or null once removed; the front
+  // is always live (or the deque empty).
+  std::deque<std::unique_ptr<Entry>> slots_;
+  uint64_t base_id_ = 1;
+  uint64_t next_id_ = 1;
+  size_t live_ = 0;
+  // Live entries below it have been sent; those at or above it have not
+  // (first sends go in sequence order).
+  uint64_t unsent_cursor_ = 1;
+  // Entries below it were taken by TakeHeldBack (or sent).
+  uint64_t receipt_cursor_ = 1;
+  absl::flat_hash_map<ReturnKeyView, uint64_t, KeyHash, KeyEq> ids_;
+  // Sent, unacknowledged entries: a min-heap by (due, id).
+  std::vector<Entry*> in_flight_;
+  // Removed entries kept for reuse (their strings keep their capacity).
+  std::vector<std::unique_ptr<Entry>> spare_;
 };
 
 }  // namespace muster::minion

@@ -1,5 +1,10 @@
 #include "minion/return_outbox.h"
 
+#include <algorithm>
+#include <random>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
 #include "gtest/gtest.h"
 
 namespace muster::minion {
@@ -27,9 +32,22 @@ ReturnAck AckOf(const Return& ret) {
   return ack;
 }
 
+// TakeDue, with the returns taken appended to `batch` (their encoding
+// parses as a ReturnBatch).
+size_t TakeInto(ReturnOutbox& outbox, absl::Time now, size_t max_returns, size_t max_bytes,
+                ReturnBatch* batch) {
+  std::string payload;
+  size_t taken = outbox.TakeDue(now, max_returns, max_bytes, &payload);
+  ReturnBatch parsed;
+  EXPECT_TRUE(parsed.ParseFromString(payload));
+  EXPECT_EQ(parsed.returns_size(), static_cast<int>(taken));
+  batch->MergeFrom(parsed);
+  return taken;
+}
+
 size_t Take(ReturnOutbox& outbox, absl::Time now) {
   ReturnBatch batch;
-  return outbox.TakeDue(now, 1000, 1 << 20, &batch);
+  return TakeInto(outbox, now, 1000, 1 << 20, &batch);
 }
 
 const absl::Time kStart = absl::FromUnixSeconds(1000000);
@@ -39,7 +57,7 @@ TEST(ReturnOutboxTest, NewReturnIsDueAtOnce) {
   outbox.Add(MakeReturn("j1", "m1"), kStart);
   EXPECT_EQ(outbox.NextDue(), kStart);
   ReturnBatch batch;
-  EXPECT_EQ(outbox.TakeDue(kStart, 10, 1 << 20, &batch), 1u);
+  EXPECT_EQ(TakeInto(outbox, kStart, 10, 1 << 20, &batch), 1u);
   EXPECT_EQ(batch.returns(0).jid(), "j1");
   EXPECT_EQ(outbox.size(), 1u);  // Kept until acknowledged.
 }
@@ -105,7 +123,7 @@ TEST(ReturnOutboxTest, RemoveForgetsOnlyTheNamedReturns) {
   EXPECT_EQ(outbox.Remove(AckOf(MakeReturn("j1", "m1")).keys(), kStart), 1u);
   EXPECT_EQ(outbox.size(), 1u);
   wire::v1::ReturnBatch batch;
-  ASSERT_EQ(outbox.TakeDue(kStart, 10, 1 << 20, &batch), 1u);
+  ASSERT_EQ(TakeInto(outbox, kStart, 10, 1 << 20, &batch), 1u);
   EXPECT_EQ(batch.returns(0).jid(), "j2");
 }
 
@@ -141,14 +159,36 @@ TEST(ReturnOutboxTest, TakeDueRespectsCountAndByteLimits) {
     outbox.Add(ret, kStart);
   }
   ReturnBatch batch;
-  EXPECT_EQ(outbox.TakeDue(kStart, 3, 1 << 20, &batch), 3u);
+  EXPECT_EQ(TakeInto(outbox, kStart, 3, 1 << 20, &batch), 3u);
   batch.Clear();
-  EXPECT_EQ(outbox.TakeDue(kStart, 100, 2500, &batch), 2u);
+  EXPECT_EQ(TakeInto(outbox, kStart, 100, 2500, &batch), 2u);
   batch.Clear();
   // One oversized return still goes out alone.
-  EXPECT_EQ(outbox.TakeDue(kStart, 100, 10, &batch), 1u);
+  EXPECT_EQ(TakeInto(outbox, kStart, 100, 10, &batch), 1u);
   batch.Clear();
-  EXPECT_EQ(outbox.TakeDue(kStart, 100, 1 << 20, &batch), 4u);
+  EXPECT_EQ(TakeInto(outbox, kStart, 100, 1 << 20, &batch), 4u);
+}
+
+// The answer log (fleetsim --answer_log) hears of first sends only.
+TEST(ReturnOutboxTest, TakeDueNamesItsFirstSendsNotItsResends) {
+  ReturnOutbox outbox;
+  outbox.Add(MakeReturn("20260101000000000001", "a"), kStart);
+  outbox.Add(MakeReturn("20260101000000000001", "b", 2), kStart);
+  std::string payload;
+  std::vector<ReturnKeyView> first;
+  ASSERT_EQ(outbox.TakeDue(kStart, 100, 1 << 20, &payload, &first), 2u);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].minion_id, "a");
+  EXPECT_EQ(first[1].minion_id, "b");
+  EXPECT_EQ(first[1].attempt, 2u);
+  EXPECT_EQ(first[1].jid, "20260101000000000001");
+  // Both resent after their timeout, and a new one sent for the first time.
+  outbox.Add(MakeReturn("20260101000000000001", "c"), kStart + absl::Seconds(3));
+  first.clear();
+  payload.clear();
+  ASSERT_EQ(outbox.TakeDue(kStart + absl::Seconds(3), 100, 1 << 20, &payload, &first), 3u);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].minion_id, "c");
 }
 
 TEST(ReturnOutboxTest, ResendAllNowMakesEverythingDueAndResetsBackoff) {
@@ -176,7 +216,7 @@ TEST(ReturnOutboxTest, ManyReturnsComeOutInDueOrder) {
     outbox.Add(MakeReturn("j" + std::to_string(i), "m"), kStart + absl::Milliseconds(i));
   }
   ReturnBatch batch;
-  EXPECT_EQ(outbox.TakeDue(kStart + absl::Milliseconds(499), 10000, 1 << 30, &batch), 500u);
+  EXPECT_EQ(TakeInto(outbox, kStart + absl::Milliseconds(499), 10000, 1 << 30, &batch), 500u);
   EXPECT_EQ(batch.returns(0).jid(), "j0");
   EXPECT_EQ(batch.returns(499).jid(), "j499");
 }
@@ -189,7 +229,7 @@ TEST(ReturnOutboxTest, WindowHoldsBackFirstSendsUntilAcksFreeIt) {
     outbox.Add(returns.back(), kStart);
   }
   ReturnBatch batch;
-  EXPECT_EQ(outbox.TakeDue(kStart, 100, 1 << 20, &batch), 3u);
+  EXPECT_EQ(TakeInto(outbox, kStart, 100, 1 << 20, &batch), 3u);
   EXPECT_EQ(outbox.in_flight(), 3u);
   EXPECT_EQ(batch.returns(2).jid(), "j2");
   // Nothing more until an ACK or a resend falls due.
@@ -200,13 +240,13 @@ TEST(ReturnOutboxTest, WindowHoldsBackFirstSendsUntilAcksFreeIt) {
   EXPECT_EQ(outbox.Acknowledge(AckOf(returns[1]), ack_at), 1u);
   EXPECT_EQ(outbox.NextDue(), kStart);
   batch.Clear();
-  EXPECT_EQ(outbox.TakeDue(ack_at, 100, 1 << 20, &batch), 1u);
+  EXPECT_EQ(TakeInto(outbox, ack_at, 100, 1 << 20, &batch), 1u);
   EXPECT_EQ(batch.returns(0).jid(), "j3");
   EXPECT_EQ(outbox.in_flight(), 3u);
   // Resends of returns in flight do not need room: j0 and j2 come back
   // after the RTO, j4 still waits.
   batch.Clear();
-  EXPECT_EQ(outbox.TakeDue(kStart + absl::Seconds(2), 100, 1 << 20, &batch), 2u);
+  EXPECT_EQ(TakeInto(outbox, kStart + absl::Seconds(2), 100, 1 << 20, &batch), 2u);
   EXPECT_EQ(batch.returns(0).jid(), "j0");
   EXPECT_EQ(batch.returns(1).jid(), "j2");
   EXPECT_EQ(outbox.resends(), 2u);
@@ -265,7 +305,7 @@ TEST(ReturnOutboxTest, ReconnectResendsOnlyWhatIsInFlight) {
   absl::Time reconnect = kStart + absl::Milliseconds(500);
   outbox.ResendAllNow(reconnect);
   ReturnBatch batch;
-  EXPECT_EQ(outbox.TakeDue(reconnect, 100, 1 << 20, &batch), 2u);
+  EXPECT_EQ(TakeInto(outbox, reconnect, 100, 1 << 20, &batch), 2u);
   EXPECT_EQ(batch.returns(0).jid(), "j0");
   EXPECT_EQ(batch.returns(1).jid(), "j1");
   EXPECT_EQ(outbox.in_flight(), 2u);
@@ -278,13 +318,13 @@ TEST(ReturnOutboxTest, ReturnsHeldBackByTheWindowAreTakenOnceForReceipts) {
   const absl::Duration grace = absl::Milliseconds(500);
   EXPECT_EQ(outbox.NextHeldBack(grace), kStart + grace);
   EXPECT_TRUE(outbox.TakeHeldBack(kStart + absl::Milliseconds(499), grace, 100).empty());
-  std::vector<const Return*> held = outbox.TakeHeldBack(kStart + grace, grace, 2);
+  std::vector<ReturnKeyView> held = outbox.TakeHeldBack(kStart + grace, grace, 2);
   ASSERT_EQ(held.size(), 2u);
-  EXPECT_EQ(held[0]->jid(), "j2");
-  EXPECT_EQ(held[1]->jid(), "j3");
+  EXPECT_EQ(held[0].jid, "j2");
+  EXPECT_EQ(held[1].jid, "j3");
   held = outbox.TakeHeldBack(kStart + grace, grace, 100);
   ASSERT_EQ(held.size(), 1u);
-  EXPECT_EQ(held[0]->jid(), "j4");
+  EXPECT_EQ(held[0].jid, "j4");
   EXPECT_TRUE(outbox.TakeHeldBack(kStart + absl::Seconds(9), grace, 100).empty());
   EXPECT_EQ(outbox.NextHeldBack(grace), std::nullopt);
   EXPECT_EQ(outbox.size(), 5u);  // still to be sent
@@ -312,6 +352,213 @@ TEST(ReturnOutboxTest, AMinionThatNeverReceiptsKeepsNoRecordOfSentReturns) {
   EXPECT_EQ(outbox.size(), 0u);
   EXPECT_EQ(outbox.NextHeldBack(absl::Milliseconds(500)), std::nullopt);
   EXPECT_EQ(outbox.NextDue(), std::nullopt);
+}
+
+TEST(ReturnOutboxTest, TakenReturnsAreEncodedExactlyAsAReturnBatch) {
+  ReturnOutbox outbox;
+  ReturnBatch expected;
+  for (int i = 0; i < 3; ++i) {
+    Return ret = MakeReturn("20261207004425000001", "sim-0000" + std::to_string(i) + ".dc1");
+    ret.set_retcode(-1);
+    ret.set_stdout(std::string(300 * i, 'o'));  // lengths of 1 and 2 varint bytes
+    ret.set_stderr("e");
+    ret.set_truncated(i == 2);
+    ret.set_started_at_ms(1765000000000 + i);
+    ret.set_ended_at_ms(1765000000005 + i);
+    ret.set_function("test.ping");
+    outbox.Add(ret, kStart);
+    *expected.add_returns() = ret;
+  }
+  std::string payload;
+  ASSERT_EQ(outbox.TakeDue(kStart, 100, 1 << 20, &payload), 3u);
+  EXPECT_EQ(payload, expected.SerializeAsString());
+}
+
+ReturnFields FieldsOf(const Return& ret) {
+  ReturnFields fields;
+  fields.jid = ret.jid();
+  fields.attempt = ret.attempt();
+  fields.minion_id = ret.minion_id();
+  fields.success = ret.success();
+  fields.retcode = ret.retcode();
+  fields.stdout_text = ret.stdout();
+  fields.stderr_text = ret.stderr();
+  fields.truncated = ret.truncated();
+  fields.started_at_ms = ret.started_at_ms();
+  fields.ended_at_ms = ret.ended_at_ms();
+  fields.function = ret.function();
+  return fields;
+}
+
+TEST(ReturnOutboxTest, ReturnFieldsAreEncodedExactlyAsTheMessage) {
+  std::vector<Return> returns;
+  returns.push_back(Return());  // every field at its default
+  returns.push_back(MakeReturn("20261207004425000001", "sim-00001.dc1.example.com"));
+  Return full = MakeReturn("j", "m", 4000000000u);
+  full.set_retcode(-1);  // ten bytes, sign-extended
+  full.set_stdout(std::string(200000, 'o'));
+  full.set_stderr(std::string(127, 'e'));
+  full.set_truncated(true);
+  full.set_started_at_ms(1765000000000);
+  full.set_ended_at_ms(-5);
+  full.set_function("test.ping");
+  returns.push_back(full);
+  Return failed = MakeReturn("j2", "m");
+  failed.set_success(false);
+  failed.set_retcode(137);
+  failed.set_stderr(std::string(128, 'e'));  // a two-byte length
+  returns.push_back(failed);
+  ReturnOutbox by_message;
+  ReturnOutbox by_fields;
+  ReturnBatch expected;
+  for (const Return& ret : returns) {
+    ASSERT_TRUE(by_message.Add(ret, kStart));
+    ASSERT_TRUE(by_fields.Add(FieldsOf(ret), kStart));
+    *expected.add_returns() = ret;
+  }
+  EXPECT_FALSE(by_fields.Add(FieldsOf(returns[1]), kStart));  // a duplicate key
+  std::string from_message, from_fields;
+  ASSERT_EQ(by_message.TakeDue(kStart, 100, 1 << 30, &from_message), returns.size());
+  ASSERT_EQ(by_fields.TakeDue(kStart, 100, 1 << 30, &from_fields), returns.size());
+  EXPECT_EQ(from_message, expected.SerializeAsString());
+  EXPECT_TRUE(from_fields == from_message);  // (not printed: 200 KB)
+}
+
+TEST(ReturnOutboxTest, OutOfOrderAcksLeaveExactlyTheOthersToResend) {
+  ReturnOutbox outbox(ResendPolicy{absl::Seconds(2), absl::Seconds(30), 4});
+  std::vector<Return> returns;
+  for (int i = 0; i < 6; ++i) {
+    returns.push_back(MakeReturn("j" + std::to_string(i), "m"));
+    outbox.Add(returns.back(), kStart);
+  }
+  ASSERT_EQ(Take(outbox, kStart), 4u);  // j0..j3 in flight, j4 j5 wait
+  absl::Time ack_at = kStart + absl::Milliseconds(10);
+  EXPECT_EQ(outbox.Acknowledge(AckOf(returns[2]), ack_at), 1u);
+  EXPECT_EQ(outbox.Acknowledge(AckOf(returns[0]), ack_at), 1u);
+  EXPECT_EQ(outbox.in_flight(), 2u);
+  EXPECT_EQ(outbox.size(), 4u);
+  ReturnBatch batch;
+  ASSERT_EQ(TakeInto(outbox, ack_at, 100, 1 << 20, &batch), 2u);  // the window's room
+  EXPECT_EQ(batch.returns(0).jid(), "j4");
+  EXPECT_EQ(batch.returns(1).jid(), "j5");
+  EXPECT_EQ(outbox.Acknowledge(AckOf(returns[5]), ack_at), 1u);
+  // Resends, oldest due first: j1 and j3 (sent at kStart), then j4.
+  batch.Clear();
+  ASSERT_EQ(TakeInto(outbox, kStart + absl::Seconds(10), 100, 1 << 20, &batch), 3u);
+  EXPECT_EQ(batch.returns(0).jid(), "j1");
+  EXPECT_EQ(batch.returns(1).jid(), "j3");
+  EXPECT_EQ(batch.returns(2).jid(), "j4");
+  EXPECT_EQ(outbox.resends(), 3u);
+  for (int i : {4, 1, 3}) EXPECT_EQ(outbox.Acknowledge(AckOf(returns[i]), ack_at), 1u);
+  EXPECT_EQ(outbox.size(), 0u);
+  EXPECT_EQ(outbox.in_flight(), 0u);
+  EXPECT_EQ(outbox.NextDue(), std::nullopt);
+  // Acknowledged keys are forgotten: the same key may be queued again.
+  EXPECT_TRUE(outbox.Add(returns[0], ack_at));
+}
+
+TEST(ReturnOutboxTest, AnUnacknowledgedReturnIsResentWhileLaterOnesComeAndGo) {
+  ReturnOutbox outbox;
+  Return holdout = MakeReturn("j0", "slow");
+  outbox.Add(holdout, kStart);
+  ASSERT_EQ(Take(outbox, kStart), 1u);
+  absl::Time now = kStart;
+  uint64_t resent = 0;
+  for (int i = 1; i <= 3000; ++i) {
+    now += absl::Milliseconds(10);
+    Return ret = MakeReturn("j" + std::to_string(i), "m");
+    outbox.Add(ret, now);
+    ReturnBatch batch;
+    TakeInto(outbox, now, 1000, 1 << 20, &batch);
+    for (const Return& sent : batch.returns()) resent += sent.jid() == "j0" ? 1 : 0;
+    ASSERT_EQ(outbox.Acknowledge(AckOf(ret), now), 1u);
+    ASSERT_EQ(outbox.size(), 1u);
+    ASSERT_EQ(outbox.in_flight(), 1u);
+  }
+  EXPECT_EQ(resent, outbox.resends());
+  EXPECT_GE(resent, 3u);  // after 2, 4, 8, 16 s
+  EXPECT_EQ(outbox.held_back_records(), 0u);
+  EXPECT_EQ(outbox.Acknowledge(AckOf(holdout), now), 1u);
+  EXPECT_EQ(outbox.size(), 0u);
+  EXPECT_EQ(outbox.NextDue(), std::nullopt);
+}
+
+TEST(ReturnOutboxTest, AReturnRemovedBeforeItsFirstSendIsNeverSent) {
+  ReturnOutbox outbox(ResendPolicy{absl::Seconds(2), absl::Seconds(30), 1});
+  for (int i = 0; i < 4; ++i) outbox.Add(MakeReturn("j" + std::to_string(i), "m"), kStart);
+  ASSERT_EQ(Take(outbox, kStart), 1u);  // j0
+  EXPECT_EQ(outbox.Remove(AckOf(MakeReturn("j1", "m")).keys(), kStart), 1u);
+  EXPECT_EQ(outbox.Remove(AckOf(MakeReturn("j0", "m")).keys(), kStart), 1u);
+  const absl::Duration grace = absl::Milliseconds(500);
+  std::vector<ReturnKeyView> held = outbox.TakeHeldBack(kStart + grace, grace, 100);
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0].jid, "j2");
+  EXPECT_EQ(held[1].jid, "j3");
+  ReturnBatch batch;
+  ASSERT_EQ(TakeInto(outbox, kStart, 100, 1 << 20, &batch), 1u);
+  EXPECT_EQ(batch.returns(0).jid(), "j2");
+}
+
+TEST(ReturnOutboxTest, AReusedEntryCarriesNothingOfTheReturnBefore) {
+  ReturnOutbox outbox;
+  Return big = MakeReturn("j1", "m1");
+  big.set_stdout(std::string(2000, 'x'));
+  big.set_stderr("err");
+  outbox.Add(big, kStart);
+  ASSERT_EQ(Take(outbox, kStart), 1u);
+  ASSERT_EQ(outbox.Acknowledge(AckOf(big), kStart), 1u);
+  Return small = MakeReturn("j2", "m2");
+  outbox.Add(small, kStart);
+  ReturnBatch batch;
+  ASSERT_EQ(TakeInto(outbox, kStart, 10, 1 << 20, &batch), 1u);
+  EXPECT_EQ(batch.returns(0).SerializeAsString(), small.SerializeAsString());
+  EXPECT_EQ(outbox.Acknowledge(AckOf(big), kStart), 0u);
+  EXPECT_EQ(outbox.Acknowledge(AckOf(small), kStart), 1u);
+}
+
+TEST(ReturnOutboxTest, RandomAcksNeverLoseOrRepeatAReturn) {
+  // Acks in random order and random subsets: every return is sent until it
+  // is acknowledged, and never after.
+  ReturnOutbox outbox(ResendPolicy{absl::Seconds(2), absl::Seconds(30), 64});
+  std::mt19937 random(20);
+  absl::flat_hash_map<std::string, bool> acked;
+  absl::Time now = kStart;
+  int added = 0;
+  for (int round = 0; round < 400; ++round) {
+    for (int i = 0; i < 20; ++i, ++added) {
+      std::string jid = "j" + std::to_string(added);
+      acked[jid] = false;
+      outbox.Add(MakeReturn(jid, "m"), now);
+    }
+    now += absl::Milliseconds(1 + random() % 1500);
+    ReturnBatch batch;
+    TakeInto(outbox, now, 1000, 1 << 30, &batch);
+    ReturnAck ack;
+    for (const Return& ret : batch.returns()) {
+      ASSERT_FALSE(acked.at(ret.jid())) << ret.jid() << " sent after its ACK";
+      if (random() % 3 != 0) {
+        *ack.add_keys() = AckOf(ret).keys(0);
+        acked[ret.jid()] = true;
+      }
+    }
+    std::shuffle(ack.mutable_keys()->begin(), ack.mutable_keys()->end(), random);
+    ASSERT_EQ(outbox.Acknowledge(ack, now), static_cast<size_t>(ack.keys_size()));
+  }
+  // Drain: everything left comes out and is acknowledged.
+  for (int i = 0; i < 1000 && outbox.size() > 0; ++i) {
+    now = std::max(now, outbox.NextDue().value_or(now));
+    ReturnBatch batch;
+    TakeInto(outbox, now, 1000, 1 << 30, &batch);
+    ReturnAck ack;
+    for (const Return& ret : batch.returns()) {
+      ASSERT_FALSE(acked.at(ret.jid()));
+      acked[ret.jid()] = true;
+      *ack.add_keys() = AckOf(ret).keys(0);
+    }
+    outbox.Acknowledge(ack, now);
+  }
+  EXPECT_EQ(outbox.size(), 0u);
+  for (const auto& [jid, done] : acked) EXPECT_TRUE(done) << jid;
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "minion/return_sender.h"
 
 #include <cstddef>
+#include <string>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "common/bus/bus_protocol.h"
@@ -17,24 +19,27 @@ constexpr size_t kMaxBatchBytes = 1 << 20;
 SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now,
                           const FirstSendHook& on_first_send) {
   SendCounts counts;
+  // A ReturnBatch with only `returns` set, as the outbox encodes it.
+  std::string batch;
+  std::vector<ReturnKeyView> first_sends;  // for on_first_send
   while (true) {
-    wire::v1::ReturnBatch batch;
+    batch.clear();
     uint64_t resends_before = outbox.resends();
-    if (outbox.TakeDue(now, kMaxBatchReturns, kMaxBatchBytes, &batch) == 0) break;
-    uint64_t resent = outbox.resends() - resends_before;
-    bool sent = bus.Send(bus::kReturnType, batch);
+    first_sends.clear();
+    size_t taken = outbox.TakeDue(now, kMaxBatchReturns, kMaxBatchBytes, &batch,
+                                  on_first_send ? &first_sends : nullptr);
+    if (taken == 0) break;
+    bool sent = bus.SendEncoded(bus::kReturnType, batch);
     if (on_first_send) {
-      // TakeDue puts resends first: the rest of the batch are first sends.
       absl::Time after = absl::Now();
-      for (int i = static_cast<int>(resent); i < batch.returns_size(); ++i) {
-        on_first_send(batch.returns(i), after);
-      }
+      for (const ReturnKeyView& key : first_sends) on_first_send(key, after);
     }
     // A failed send only means "not now": the outbox has already scheduled
     // these returns' next attempt.
     if (!sent) break;
+    uint64_t resent = outbox.resends() - resends_before;
     counts.resent += resent;
-    counts.sent += batch.returns_size() - resent;
+    counts.sent += taken - resent;
   }
   return counts;
 }

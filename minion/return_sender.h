@@ -30,7 +30,7 @@ struct SendCounts {
 // `on_first_send`, when set, is called once per return taken for its
 // first send, right after the send was tried (whatever its outcome: one
 // that failed is a resend next time), with the time after the send.
-using FirstSendHook = std::function<void(const wire::v1::Return& ret, absl::Time sent)>;
+using FirstSendHook = std::function<void(const ReturnKeyView& key, absl::Time sent)>;
 SendCounts SendDueReturns(ReturnOutbox& outbox, BusConnection& bus, absl::Time now,
                           const FirstSendHook& on_first_send = nullptr);
 

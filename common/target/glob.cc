@@ -160,6 +160,12 @@ absl::StatusOr<GlobPattern> GlobPattern::Compile(absl::string_view pattern,
       glob.literal_suffix_.push_back(static_cast<char>(glob.ops_[i].byte));
     }
   }
+  if (glob.has_star_) {
+    glob.only_stars_between_ = true;
+    for (size_t i = glob.literal_prefix_.size(); i < glob.suffix_op_begin_; ++i) {
+      if (glob.ops_[i].kind != OpKind::kStar) glob.only_stars_between_ = false;
+    }
+  }
   glob.is_literal_ = in_prefix;  // Never left the literal prefix.
   if (glob.is_literal_) glob.literal_ = glob.literal_prefix_;
   return glob;
@@ -182,8 +188,11 @@ bool GlobPattern::Matches(absl::string_view text) const {
                     literal_suffix_.size()) != 0) {
       return false;
     }
+    if (only_stars_between_) return true;
     return MatchOps(text.substr(0, rest), suffix_op_begin_);
   }
+  // The length check keeps prefix and suffix apart; stars take the rest.
+  if (only_stars_between_) return true;
   return MatchOps(text, ops_.size());
 }
 

@@ -82,6 +82,10 @@ class GlobPattern {
   // Minimum length of a matching text (number of non-star ops).
   size_t min_length_ = 0;
   bool has_star_ = false;
+  // The pattern is its literal prefix, stars, and its literal suffix
+  // ("*", "web-*", "*.dc1.example.com"): the length, prefix and suffix
+  // checks decide a match alone.
+  bool only_stars_between_ = false;
   bool is_literal_ = false;
   // The decoded string for a literal pattern (escapes removed).
   std::string literal_;

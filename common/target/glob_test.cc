@@ -86,6 +86,20 @@ TEST(GlobTest, LiteralSuffixAfterLastStar) {
   EXPECT_FALSE(GlobMatches("*\\*", "a"));
 }
 
+TEST(GlobTest, OnlyStarsBetweenLiteralPrefixAndSuffix) {
+  EXPECT_TRUE(GlobMatches("web-*.com", "web-.com"));
+  EXPECT_TRUE(GlobMatches("web-**.com", "web-1.dc1.example.com"));
+  EXPECT_FALSE(GlobMatches("web-*.com", "web-1.org"));
+  EXPECT_FALSE(GlobMatches("web-*.com", "db-1.com"));
+  EXPECT_FALSE(GlobMatches("web-*.com", "web-.co"));
+  // Prefix and suffix may not share bytes of the text.
+  EXPECT_FALSE(GlobMatches("aba*aba", "ababa"));
+  EXPECT_TRUE(GlobMatches("aba*aba", "abaaba"));
+  EXPECT_TRUE(GlobMatches("\\**\\*", "**"));
+  EXPECT_FALSE(GlobMatches("\\**\\*", "*"));
+  EXPECT_TRUE(GlobMatches("*", std::string(100, 'x')));
+}
+
 TEST(GlobTest, PathologicalStarsStayFast) {
   const std::string text(2000, 'a');
   EXPECT_FALSE(GlobMatches("*a*a*a*a*a*a*a*a*a*a*b", text));
