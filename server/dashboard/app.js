@@ -8,9 +8,10 @@
 // its position. The job page follows its job by server push: an
 // EventSource on /api/jobs/JID/events delivers the job's JSON when it
 // changes and ends after the final state. Where that is refused (no
-// EventSource, the dashboard's stream limit, jobd restarting) it polls
-// every second instead, as the lists do every 3 s; a job is not polled
-// once it has ended.
+// EventSource, the dashboard's stream limit, jobd restarting), or with
+// #/job/JID?poll (a proxy that buffers streams), it polls every second
+// instead, as the lists do every 3 s; a job is not polled once it has
+// ended.
 //
 // Access (docs/SECURITY.md 7.6): the page first asks /api/session who is
 // logged in, the session's CSRF token (sent in X-CSRF-Token on every POST)
@@ -346,7 +347,7 @@ function jobPage(jid) {
 
   return {
     interval: 1000,
-    events: base + "/events",
+    events: hashParams().has("poll") ? null : base + "/events",
     show,
     async refresh() { return show(await api(base), false); },
   };
