@@ -5,7 +5,7 @@
 // stream; the same refusals as the other routes (401, 403 audited, 400,
 // 404); the dashboard's and jobd's stream limits (429) with ordinary
 // requests still served; a client that goes away gives its slot back; a
-// stopping jobd ends its streams.
+// logout and a stopping jobd end the streams.
 #include <httplib.h>
 
 #include <deque>
@@ -219,15 +219,14 @@ TEST_F(DashboardEventsTest, StreamSendsTheJobAtOnceThenEachChangeThenEnds) {
 
   // A return is pushed: no request of ours asks for it.
   SendReturns("dc1", jid, {"web-a0"});
-  std::optional<nlohmann::json> one = EventWhere(*reader, [](const nlohmann::json& job) {
-    return U(job["completeness"]["returned"]) == 1;
-  });
+  std::optional<nlohmann::json> one = EventWhere(
+      *reader, [](const nlohmann::json& job) { return U(job["completeness"]["returned"]) == 1; });
   ASSERT_TRUE(one.has_value()) << "no event after the first return";
   EXPECT_EQ(one->at("state"), "RUNNING");
 
   SendReturns("dc1", jid, {"web-a1"});
-  std::optional<nlohmann::json> last = EventWhere(
-      *reader, [](const nlohmann::json& job) { return job["state"] != "RUNNING"; });
+  std::optional<nlohmann::json> last =
+      EventWhere(*reader, [](const nlohmann::json& job) { return job["state"] != "RUNNING"; });
   ASSERT_TRUE(last.has_value()) << "no final state";
   EXPECT_EQ(last->at("state"), "COMPLETE");
   EXPECT_EQ(U(last->at("completeness")["returned"]), 2u);
@@ -292,6 +291,21 @@ TEST_F(DashboardEventsTest, RefusalsAnswerLikeTheOtherRoutes) {
                absl::StartsWith(row.peer(), "dashboard 127.0.0.1:");
   }
   EXPECT_TRUE(audited);
+}
+
+TEST_F(DashboardEventsTest, LogoutEndsTheSessionsStreams) {
+  std::string jid = RunningJob();
+  absl::StatusOr<WebSession> session = Login(admin_token_);
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::unique_ptr<EventReader> reader = Open(session->cookie, jid);
+  ASSERT_EQ(reader->Status(), 200);
+  ASSERT_TRUE(reader->Next().has_value());
+  ASSERT_EQ(PostAs(*session, "/logout").status, 200);
+  std::optional<SseEvent> end = reader->Next();
+  ASSERT_TRUE(end.has_value()) << "the stream outlived its session";
+  EXPECT_EQ(end->type, "end");
+  EXPECT_TRUE(absl::StrContains(end->data.value("error", ""), "log in")) << end->data.dump();
+  EXPECT_TRUE(reader->Ended());
 }
 
 TEST_F(DashboardEventsTest, StoppingJobdEndsOpenStreams) {

@@ -19,7 +19,9 @@
 // at most a second at a time; with nothing to send it writes a comment
 // line (":"), which finds a client that went away (the write fails; its
 // slots are freed) and keeps proxies from closing an idle stream. Stop()
-// ends every stream within that second.
+// ends every stream within that second. The visitor is identified again
+// before each wait, as for every request: a logout, an expired session or
+// a revoked token (checked every reverify_interval) ends the stream.
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
@@ -87,7 +89,8 @@ void DashboardServer::RegisterEventRoutes() {
       return ReplyError(res, absl::ResourceExhaustedError(absl::StrCat(
                                  "the dashboard has ", options_.max_event_streams,
                                  " event streams open, its limit (each holds a server thread): "
-                                 "poll GET /api/jobs/", request.jid(), " instead")));
+                                 "poll GET /api/jobs/",
+                                 request.jid(), " instead")));
     }
     struct Stream {
       std::unique_ptr<JobWatch> watch;
@@ -100,14 +103,20 @@ void DashboardServer::RegisterEventRoutes() {
     // ends the connection. The Response (and with it `stream`, the watch
     // and both slots) is destroyed once the stream has ended either way.
     res.set_chunked_content_provider(
-        "text/event-stream", [this, stream](size_t, httplib::DataSink& sink) {
+        "text/event-stream", [this, stream, &req](size_t, httplib::DataSink& sink) {
+          // `req` outlives the response: httplib writes it before the
+          // request is destroyed.
           if (stopping_) return false;
+          httplib::Response unused;
+          absl::StatusOr<Visitor> still = Identify(req, unused, /*create=*/false);
           std::optional<v1::Job> job;
-          grpc::Status status = stream->watch->Next(absl::Now() + kWaitSlice, &job);
+          grpc::Status status = still.ok() ? stream->watch->Next(absl::Now() + kWaitSlice, &job)
+                                           : grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                                          std::string(still.status().message()));
           if (!status.ok()) {
             nlohmann::json error = {{"error", status.error_message()}};
-            std::string event = Event(
-                "end", error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            std::string event =
+                Event("end", error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
             sink.write(event.data(), event.size());
             sink.done();
             return true;
