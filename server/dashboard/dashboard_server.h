@@ -22,7 +22,7 @@
 // 64-bit numbers as strings); errors are {"error": "..."} with 400 (bad
 // argument), 401 (no session), 403 (refused by the policy, the allow-list
 // or the CSRF check), 404 (unknown job), 409 (retry with nothing missing,
-// cancel of an ended job), 429 (rate limit).
+// cancel of an ended job), 429 (rate limit, event-stream limits).
 //
 //   GET  /login, POST /login (form field token), POST /logout
 //   GET  /api/session                                    who, CSRF token, what is allowed
