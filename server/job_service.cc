@@ -325,10 +325,27 @@ Status JobService::WatchJob(grpc::ServerContext* context,
                             grpc::ServerWriter<muster::v1::Job>* writer) {
   absl::StatusOr<auth::Caller> caller = access_->Identify(*context, "WatchJob");
   if (!caller.ok()) return ToGrpc(caller.status());
+  std::unique_ptr<JobWatch> watch;
+  if (Status s = WatchJobAs(*caller, request, &watch); !s.ok()) return s;
+  // Wait in slices, so a cancelled client or a shutdown is noticed within
+  // a second.
+  while (!watch->ended()) {
+    if (context->IsCancelled()) return Status(StatusCode::CANCELLED, "client went away");
+    if (shutting_down_) return Status(StatusCode::UNAVAILABLE, "jobd is shutting down");
+    std::optional<muster::v1::Job> job;
+    if (Status s = watch->Next(absl::Now() + absl::Seconds(1), &job); !s.ok()) return s;
+    if (job && !writer->Write(*job)) return Status(StatusCode::CANCELLED, "client went away");
+  }
+  return Status::OK;
+}
+
+Status JobService::WatchJobAs(const auth::Caller& caller,
+                              const muster::v1::WatchJobRequest* request,
+                              std::unique_ptr<JobWatch>* watch) {
   auth::AuditRecord fields = AuditFields(auth::Rpc::kWatchJob);
   fields.jid = request->jid();
   absl::StatusOr<auth::Decision> decision =
-      access_->Authorize(*caller, {auth::Rpc::kWatchJob, ""}, fields);
+      access_->Authorize(caller, {auth::Rpc::kWatchJob, ""}, fields);
   if (!decision.ok()) return ToGrpc(decision.status());
   if (Status s = ValidateJid(request->jid()); !s.ok()) return s;
   uint32_t interval_ms = request->interval_ms() == 0 ? 250 : request->interval_ms();
@@ -336,35 +353,16 @@ Status JobService::WatchJob(grpc::ServerContext* context,
     return Invalid(
         absl::StrCat("interval_ms ", request->interval_ms(), ": must be 0 or 50..60000"));
   }
-  absl::StatusOr<JobSnapshot> job = jobs_->Get(request->jid());
-  if (!job.ok()) return ToGrpc(job.status());
-  // Held until the stream ends.
-  absl::StatusOr<std::unique_ptr<auth::AccessControl::StreamSlot>> slot =
-      access_->OpenWatchStream(*caller, fields);
-  if (!slot.ok()) return ToGrpc(slot.status());
-  while (true) {
-    muster::v1::Job message;
-    FillJob(*job, &message);
-    if (!writer->Write(message)) return Status(StatusCode::CANCELLED, "client went away");
-    if (IsFinal(job->row.state)) return Status::OK;
-    absl::Time earliest_next = absl::Now() + absl::Milliseconds(interval_ms);
-    uint64_t seen = job->version;
-    // Wait for a change in slices, so a cancelled client or a shutdown is
-    // noticed within a second; then keep the minimum interval.
-    do {
-      if (context->IsCancelled()) return Status(StatusCode::CANCELLED, "client went away");
-      if (shutting_down_) return Status(StatusCode::UNAVAILABLE, "jobd is shutting down");
-      job = jobs_->WaitForChange(request->jid(), seen, absl::Now() + absl::Seconds(1));
-      if (!job.ok()) return ToGrpc(job.status());
-    } while (job->version == seen);
-    // The interval spaces progress updates; the end is sent as soon as it
-    // happens (WaitForChange returns once the job is final): a 1-minion job
-    // watched with a 1 s interval used to report its COMPLETE a second late.
-    if (!IsFinal(job->row.state) && absl::Now() < earliest_next) {
-      job = jobs_->WaitForChange(request->jid(), UINT64_MAX, earliest_next);
-      if (!job.ok()) return ToGrpc(job.status());
-    }
+  // An unknown job is NOT_FOUND before it takes a slot.
+  if (absl::StatusOr<JobSnapshot> job = jobs_->Get(request->jid()); !job.ok()) {
+    return ToGrpc(job.status());
   }
+  absl::StatusOr<std::unique_ptr<auth::AccessControl::StreamSlot>> slot =
+      access_->OpenWatchStream(caller, fields);
+  if (!slot.ok()) return ToGrpc(slot.status());
+  *watch = std::make_unique<JobWatch>(jobs_, request->jid(), absl::Milliseconds(interval_ms),
+                                      *std::move(slot));
+  return Status::OK;
 }
 
 Status JobService::ListJobsAs(const auth::Caller& caller,

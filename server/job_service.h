@@ -20,6 +20,7 @@
 #include "server/auth/token_store.h"
 #include "server/inventory.h"
 #include "server/job_control.h"
+#include "server/job_watch.h"
 #include "server/minion_keys.h"
 #include "server/redis_topology.h"
 
@@ -128,6 +129,14 @@ class JobService final : public muster::v1::JobService::Service {
                             muster::v1::ListTokensResponse* response);
   grpc::Status ListAuditAs(const auth::Caller& caller, const muster::v1::ListAuditRequest* request,
                            muster::v1::ListAuditResponse* response);
+  // WatchJob up to its first message: authorise, validate (INVALID_ARGUMENT,
+  // NOT_FOUND) and take a watch-stream slot (RESOURCE_EXHAUSTED past
+  // --max_watch_streams or the per-principal limit). The caller then sends
+  // what (*watch)->Next gives until ended(), and destroys the watch (which
+  // frees the slot) when the stream ends for any reason.
+  using Watch = JobWatch;
+  grpc::Status WatchJobAs(const auth::Caller& caller, const muster::v1::WatchJobRequest* request,
+                          std::unique_ptr<JobWatch>* watch);
 
   // Stops open WatchJob streams promptly (they end with UNAVAILABLE).
   void Shutdown();

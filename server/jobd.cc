@@ -313,6 +313,7 @@ absl::Status Jobd::StartDashboard(const http::ListenAddress& address) {
   dashboard.insecure = options_.insecure;
   if (tls_) dashboard.tls = {tls_->cert_path, tls_->key_path, options_.tls_client_ca};
   dashboard.hosts = options_.dashboard_hosts;
+  dashboard.max_event_streams = options_.dashboard_event_streams;
   dashboard.login_refused = [access = access_.get()](const std::string& peer,
                                                      const std::string& token_id,
                                                      const std::string& reason) {

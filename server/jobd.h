@@ -132,6 +132,9 @@ struct JobdOptions {
   int submit_burst = 20;
   int max_watch_streams = 256;
   int grpc_max_threads = 512;
+  // Open dashboard event streams (GET /api/jobs/JID/events) at once; each
+  // holds one of the dashboard's threads (DashboardOptions).
+  int dashboard_event_streams = 8;
 };
 
 // `jobd token create`: records a new token for `principal` in the store at

@@ -86,6 +86,9 @@ ABSL_FLAG(double, submit_rate, 10,
 ABSL_FLAG(int32_t, submit_burst, 20, "SubmitJob and RetryMissing calls a principal may burst");
 ABSL_FLAG(int32_t, max_watch_streams, 256,
           "open WatchJob streams in all (and at most 32 per principal)");
+ABSL_FLAG(int32_t, dashboard_event_streams, 8,
+          "open dashboard event streams (live job pages) at once; each holds a dashboard "
+          "thread, and past it the page polls (0: the dashboard always polls)");
 ABSL_FLAG(int32_t, grpc_max_threads, 512, "threads of the gRPC server (0: gRPC's default)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
@@ -188,10 +191,12 @@ int main(int argc, char** argv) {
   options.submit_burst = absl::GetFlag(FLAGS_submit_burst);
   options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
   options.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  options.dashboard_event_streams = absl::GetFlag(FLAGS_dashboard_event_streams);
   if (options.submit_rate_per_s < 0 || options.submit_burst < 1 ||
-      options.max_watch_streams < 1 || options.grpc_max_threads < 0) {
+      options.max_watch_streams < 1 || options.grpc_max_threads < 0 ||
+      options.dashboard_event_streams < 0 || options.dashboard_event_streams > 1000) {
     spdlog::critical("--submit_rate must be >= 0, --submit_burst and --max_watch_streams >= 1, "
-                     "--grpc_max_threads >= 0");
+                     "--grpc_max_threads >= 0, --dashboard_event_streams 0..1000");
     return 2;
   }
   if (options.signing_key_path.empty()) {

@@ -14,7 +14,11 @@
 // /login#token=...&next=#/job/JID, as the bootstrap admin.
 //
 // Each Chromium run is a child process with a fresh profile directory,
-// bounded by a deadline (killed past it).
+// bounded by a deadline (killed past it). Headless Chromium's virtual time
+// stands still while a request is open, and the job page's event stream
+// stays open while the job runs: the running job's pages are loaded with
+// #/job/JID?poll (the page polls); the last run follows the job by its
+// stream until it is cancelled.
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -25,6 +29,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -243,7 +248,7 @@ TEST_F(DashboardBrowserTest, JobPageRendersCountsDatacentersAndMissingMinions) {
 
   std::string outputs = OutputsDir();
   std::string dom_path = outputs + "/dashboard_job.html";
-  absl::Status dumped = Chromium(Url("#/job/" + jid), {"--dump-dom"}, dom_path);
+  absl::Status dumped = Chromium(Url("#/job/" + jid + "?poll"), {"--dump-dom"}, dom_path);
   ASSERT_TRUE(dumped.ok()) << dumped;
   std::string dom = ReadFile(dom_path);
   ASSERT_TRUE(absl::StrContains(dom, absl::StrCat("<span id=\"jid\">", jid, "</span>")))
@@ -302,7 +307,7 @@ TEST_F(DashboardBrowserTest, JobPageRendersCountsDatacentersAndMissingMinions) {
   ASSERT_TRUE(created.ok()) << created.error_message();
   std::string carol_path = outputs + "/dashboard_job_read_only.html";
   absl::Status carol_dumped =
-      Chromium(UrlAs(carol.bearer_token(), "#/job/" + jid), {"--dump-dom"}, carol_path);
+      Chromium(UrlAs(carol.bearer_token(), "#/job/" + jid + "?poll"), {"--dump-dom"}, carol_path);
   ASSERT_TRUE(carol_dumped.ok()) << carol_dumped;
   std::string carol_dom = ReadFile(carol_path);
   ASSERT_TRUE(absl::StrContains(carol_dom, absl::StrCat("<span id=\"jid\">", jid, "</span>")))
@@ -318,7 +323,7 @@ TEST_F(DashboardBrowserTest, JobPageRendersCountsDatacentersAndMissingMinions) {
   // Screenshots for a human (and for the record): the job, the job list,
   // the fleet, the audit log.
   for (const auto& [name, fragment] :
-       std::vector<std::pair<std::string, std::string>>{{"dashboard_job", "#/job/" + jid},
+       std::vector<std::pair<std::string, std::string>>{{"dashboard_job", "#/job/" + jid + "?poll"},
                                                         {"dashboard_jobs", "#/jobs"},
                                                         {"dashboard_fleet", "#/fleet"},
                                                         {"dashboard_audit", "#/audit"}}) {
@@ -330,6 +335,28 @@ TEST_F(DashboardBrowserTest, JobPageRendersCountsDatacentersAndMissingMinions) {
     ASSERT_GT(image.size(), 8000u) << name;
     EXPECT_EQ(image.substr(0, 8), "\x89PNG\r\n\x1a\n") << name;
   }
+
+  // Without ?poll the page follows the job by its event stream; the stream
+  // ends with the job, and then the page's virtual time runs on. Whether
+  // the cancel comes before or after the page opened the stream, the page
+  // shows the end from it: "(live)" beside the time it was updated.
+  grpc::ClientContext cancel_context;
+  v1::CancelJobRequest cancel;
+  cancel.set_jid(jid);
+  v1::CancelJobResponse cancelled;
+  std::thread canceller([&] {
+    grpc::Status status = cluster_->stub().CancelJob(&cancel_context, cancel, &cancelled);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  });
+  std::string live_path = outputs + "/dashboard_job_live.html";
+  absl::Status live_dumped = Chromium(Url("#/job/" + jid), {"--dump-dom"}, live_path);
+  canceller.join();
+  ASSERT_TRUE(live_dumped.ok()) << live_dumped;
+  std::string live = ReadFile(live_path);
+  EXPECT_TRUE(absl::StrContains(live, "<span class=\"state CANCELLED\">CANCELLED</span>"))
+      << live.substr(0, 3000);
+  EXPECT_TRUE(std::regex_search(live, std::regex("id=\"updated\"[^>]*>updated [^<]* \\(live\\)<")))
+      << "not updated by the event stream: " << live.substr(0, 3000);
 }
 
 }  // namespace

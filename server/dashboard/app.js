@@ -4,9 +4,14 @@
 //
 // Each page builds its skeleton once when the route changes (inputs,
 // buttons, table heads) and then only refreshes the parts that hold data,
-// in place, on every poll: a search box keeps its focus and text, a pager
-// its position. Pages poll every 1 s (a running job) or 3 s (lists) and stop
-// polling a job once it has ended.
+// in place, on every update: a search box keeps its focus and text, a pager
+// its position. The job page follows its job by server push: an
+// EventSource on /api/jobs/JID/events delivers the job's JSON when it
+// changes and ends after the final state. Where that is refused (no
+// EventSource, the dashboard's stream limit, jobd restarting), or with
+// #/job/JID?poll (a proxy that buffers streams), it polls every second
+// instead, as the lists do every 3 s; a job is not polled once it has
+// ended.
 //
 // Access (docs/SECURITY.md 7.6): the page first asks /api/session who is
 // logged in, the session's CSRF token (sent in X-CSRF-Token on every POST)
@@ -20,6 +25,7 @@ let timer = null;
 let page = null;       // the mounted page: {refresh() -> Promise<bool keepPolling>, interval}
 let generation = 0;    // bumps on every route change: a page's late answers are dropped
 let tick = 0;          // bumps on every schedule(): only the latest chain keeps polling
+let source = null;     // the job page's open EventSource, if any
 
 function esc(s) {
   return String(s == null ? "" : s).replace(/[&<>"']/g, c =>
@@ -300,7 +306,7 @@ function jobPage(jid) {
       $("action-result").textContent = what === "retry"
         ? `attempt ${n(r.attempt)}: retrying ${n(r.retried)} minions` : label;
       missing.token = ""; missing.previous = [];
-      schedule(0);
+      follow();  // a retried job runs again: its stream had ended
     } catch (e) { $("action-result").textContent = e.message; }
   }
   $("retry").onclick = () => act("retry");
@@ -314,16 +320,36 @@ function jobPage(jid) {
     if (!a.CancelJob) $("cancel").remove(); else $("cancel").hidden = false;
   }).catch(showError);
 
+  // The lists under the job cost two requests: with the event stream
+  // (an update every 200 ms at most) they follow at most once a second,
+  // and at once when the job ends.
+  let listsAt = 0;
+  let listsTimer = null;
+  async function refreshLists(now) {
+    clearTimeout(listsTimer);
+    const wait = listsAt + 1000 - Date.now();
+    if (!now && wait > 0) {
+      listsTimer = setTimeout(() => { if (gen === generation) refreshLists(true).catch(showError); }, wait);
+      return;
+    }
+    listsAt = Date.now();
+    await Promise.all([refreshMissing(), refreshFailed()]);
+  }
+  // Shows `fresh` (the job's JSON); whether the job still runs.
+  async function show(fresh, streamed) {
+    if (gen !== generation) return false;
+    job = fresh;
+    renderJob();
+    const running = job.state === "RUNNING" || job.state === "PENDING";
+    await refreshLists(!streamed || !running);
+    return running;
+  }
+
   return {
     interval: 1000,
-    async refresh() {
-      const fresh = await api(base);
-      if (gen !== generation) return false;
-      job = fresh;
-      renderJob();
-      await Promise.all([refreshMissing(), refreshFailed()]);
-      return job.state === "RUNNING" || job.state === "PENDING";
-    },
+    events: hashParams().has("poll") ? null : base + "/events",
+    show,
+    async refresh() { return show(await api(base), false); },
   };
 }
 
@@ -590,9 +616,19 @@ function showError(e) {
   el.hidden = !e;
 }
 
+function showUpdated(how) {
+  document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString() + how;
+}
+
+function closeSource() {
+  if (source) source.close();
+  source = null;
+}
+
 // Runs the mounted page's refresh after `delay` ms, then keeps polling
 // while it asks to.
 function schedule(delay) {
+  closeSource();
   clearTimeout(timer);
   const mine = ++tick;
   timer = setTimeout(async () => {
@@ -600,12 +636,55 @@ function schedule(delay) {
     try {
       again = await page.refresh();
       showError(null);
-      document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+      showUpdated("");
     } catch (e) {
       showError(e);  // keep the page and retry: jobd may be restarting
     }
     if (mine === tick && again) schedule(page.interval);
   }, delay);
+}
+
+// Follows the mounted page by its event stream when it has one and the
+// browser can (each message is the page's data, shown in order; the
+// stream ends after the final state), else by polling. Any stream error
+// (refused, limit reached, jobd gone) falls back to polling.
+function follow() {
+  if (!page.events || typeof EventSource !== "function") return schedule(0);
+  closeSource();
+  clearTimeout(timer);
+  tick++;  // no polling chain runs beside the stream
+  const mine = page;
+  const stream = new EventSource(page.events);
+  source = stream;
+  let shown = Promise.resolve();
+  const fallBack = () => {
+    if (source !== stream) return;  // closed on purpose, or replaced
+    closeSource();
+    if (page === mine) schedule(0);
+  };
+  stream.onmessage = (message) => {
+    let data;
+    try { data = JSON.parse(message.data); } catch (e) { return fallBack(); }
+    // Closed before the server ends it: an EventSource would reconnect.
+    if (data.state !== "RUNNING" && data.state !== "PENDING") {
+      if (source === stream) source = null;
+      stream.close();
+    }
+    shown = shown.then(async () => {
+      if (page !== mine) return;
+      try {
+        await mine.show(data, true);
+        showError(null);
+        showUpdated(" (live)");
+      } catch (e) {
+        showError(e);
+      }
+    });
+  };
+  // `end`: jobd ended the stream early ({"error": ...}); onerror: the
+  // connection failed or was refused.
+  stream.addEventListener("end", fallBack);
+  stream.onerror = fallBack;
 }
 
 function route() {
@@ -615,7 +694,7 @@ function route() {
   else if (hash.startsWith("#/fleet")) page = fleetPage();
   else if (hash.startsWith("#/audit") && allowed("ListAudit")) page = auditPage();
   else page = jobsPage();
-  schedule(0);
+  follow();
 }
 
 // Who is logged in, how, and the security state, in the header.

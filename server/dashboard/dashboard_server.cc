@@ -1,6 +1,9 @@
 #include "server/dashboard/dashboard_server.h"
 
 #include <httplib.h>
+#include <signal.h>
+
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -97,6 +100,10 @@ DashboardServer::DashboardServer(DashboardOptions options, JobApi* api,
       return tls_status_.ok();
     });
   }
+  // httplib's default pool (max(8, cores - 1) threads) would let a few
+  // open event streams take every thread; each stream holds one.
+  int threads = std::max(options_.max_event_streams, 0) + kRequestThreads;
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   listener_ = std::make_unique<http::HttpListener>(http_.get());
   // The largest body is a login form.
   http_->set_payload_max_length(64 * 1024);
@@ -112,6 +119,10 @@ absl::Status DashboardServer::ValidateHosts(const std::vector<std::string>& host
 
 absl::Status DashboardServer::Start(const http::ListenAddress& address) {
   if (!tls_status_.ok()) return tls_status_;
+  // A browser that goes away mid-response (an event stream's client
+  // closing its tab) makes the next write fail with EPIPE; SIGPIPE's
+  // default action would end the whole process.
+  signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> entries =
       options_.hosts.empty() ? HostAllowList::DefaultEntries(address.host) : options_.hosts;
   if (absl::Status valid = ValidateHosts(entries); !valid.ok()) return valid;
@@ -133,7 +144,10 @@ absl::Status DashboardServer::Start(const http::ListenAddress& address) {
   return absl::OkStatus();
 }
 
-void DashboardServer::Stop() { listener_->Stop(); }
+void DashboardServer::Stop() {
+  stopping_ = true;
+  listener_->Stop();
+}
 
 std::string DashboardServer::Peer(const httplib::Request& req) const {
   return absl::StrCat("dashboard ", req.remote_addr, ":", req.remote_port);
@@ -273,6 +287,7 @@ void DashboardServer::RegisterRoutes() {
   http_->Get("/metrics", [this](Req req, Res res) { ServeMetrics(req, res); });
   RegisterSessionRoutes();
   RegisterJobRoutes();
+  RegisterEventRoutes();
   RegisterFleetRoutes();
 }
 

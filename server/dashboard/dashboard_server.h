@@ -22,12 +22,16 @@
 // 64-bit numbers as strings); errors are {"error": "..."} with 400 (bad
 // argument), 401 (no session), 403 (refused by the policy, the allow-list
 // or the CSRF check), 404 (unknown job), 409 (retry with nothing missing,
-// cancel of an ended job), 429 (rate limit).
+// cancel of an ended job), 429 (rate limit, event-stream limits).
 //
 //   GET  /login, POST /login (form field token), POST /logout
 //   GET  /api/session                                    who, CSRF token, what is allowed
 //   GET  /api/jobs?state=S&limit=N&page_token=T         ListJobs
 //   GET  /api/jobs/JID                                   GetJob
+//   GET  /api/jobs/JID/events                            WatchJob as Server-Sent Events
+//        (text/event-stream: the job's JSON at once, again on each change,
+//        progress at most every 200 ms, the final state at once, then the
+//        end; dashboard_event_stream.cc)
 //   GET  /api/jobs/JID/actions                           {RetryMissing, CancelJob}: allowed?
 //   GET  /api/jobs/JID/returns?filter=all|failed|succeeded&datacenter=&limit=&page_token=
 //   GET  /api/jobs/JID/missing?q=TEXT&datacenter=&limit=&page_token=
@@ -41,6 +45,7 @@
 #ifndef MUSTER_SERVER_DASHBOARD_DASHBOARD_SERVER_H_
 #define MUSTER_SERVER_DASHBOARD_DASHBOARD_SERVER_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -70,6 +75,8 @@ namespace muster::dashboard {
 // token in.
 inline constexpr char kSessionCookie[] = "muster_session";
 inline constexpr char kCsrfHeader[] = "X-CSRF-Token";
+// Threads of the HTTP server kept for requests other than event streams.
+inline constexpr int kRequestThreads = 8;
 
 struct DashboardOptions {
   // Plain HTTP, no login: every request is principal "insecure" (jobd
@@ -84,6 +91,11 @@ struct DashboardOptions {
   // A token session's token is verified again after this long, and on
   // every POST.
   absl::Duration reverify_interval = absl::Seconds(30);
+  // Open event streams (GET /api/jobs/JID/events) at once; past it, 429.
+  // Each holds one of the server's threads while open: the server has this
+  // many threads plus kRequestThreads, so streams never starve the other
+  // requests. jobd's --max_watch_streams limits apply too.
+  int max_event_streams = 8;
   // Called with (peer, token id or "", reason) for every login refused for
   // bad credentials (jobd audits it: AccessControl::RefuseCredentials).
   // Optional; must be thread-safe.
@@ -114,7 +126,8 @@ class DashboardServer {
   // own. InvalidArgument for unreadable TLS files or a bad host entry,
   // Unavailable when the address cannot be bound.
   absl::Status Start(const http::ListenAddress& address);
-  // Finishes open requests and joins every thread. Idempotent.
+  // Ends open event streams (within a second), finishes open requests and
+  // joins every thread. Idempotent.
   void Stop();
   // The bound port after Start(), else 0.
   int port() const { return listener_->port(); }
@@ -137,6 +150,11 @@ class DashboardServer {
   void RegisterSessionRoutes();
   void RegisterJobRoutes();    // /api/jobs... (dashboard_api_routes.cc)
   void RegisterFleetRoutes();  // /api/relays, /api/minions, /api/audit
+  void RegisterEventRoutes();  // /api/jobs/JID/events (dashboard_event_stream.cc)
+
+  // One of the max_event_streams places, or null when all are taken.
+  class EventStreamSlot;
+  std::unique_ptr<EventStreamSlot> TakeEventStreamSlot();
 
   using Handler = std::function<void(const Visitor&, const httplib::Request&, httplib::Response&)>;
   // A route that needs a session (GET: or a certificate / insecure
@@ -175,6 +193,9 @@ class DashboardServer {
   mutable absl::Mutex hosts_mutex_;
   // Set by Start() once the port is known; until then every request is 503.
   std::shared_ptr<const HostAllowList> hosts_ ABSL_GUARDED_BY(hosts_mutex_);
+  std::atomic<bool> stopping_{false};  // event streams end
+  absl::Mutex streams_mutex_;
+  int open_event_streams_ ABSL_GUARDED_BY(streams_mutex_) = 0;
 };
 
 }  // namespace muster::dashboard

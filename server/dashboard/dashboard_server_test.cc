@@ -73,6 +73,11 @@ class FakeJobApi final : public JobApi {
                          v1::ListAuditResponse*) override {
     return Record(caller);
   }
+  grpc::Status WatchJob(const Caller& caller, const v1::WatchJobRequest&,
+                        std::unique_ptr<JobWatch>*) override {
+    Record(caller);
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no jobs here");
+  }
 
   std::vector<Caller> callers() {
     absl::MutexLock lock(&mutex_);

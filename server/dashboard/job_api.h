@@ -15,13 +15,29 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 
+#include "absl/time/time.h"
 #include "proto/job_service.pb.h"
 #include "server/auth/principal.h"
 
 namespace muster::dashboard {
 
 using server::auth::Caller;
+
+// One open WatchJob stream (JobApi::WatchJob). It holds one of jobd's
+// watch-stream slots until destroyed.
+class JobWatch {
+ public:
+  virtual ~JobWatch() = default;
+  // The first call: the job as it is now. Later calls: the job once it
+  // changed, progress at most once per the request's interval, a final
+  // state at once; *job is nullopt when `deadline` passes first. Not to be
+  // called after ended().
+  virtual grpc::Status Next(absl::Time deadline, std::optional<v1::Job>* job) = 0;
+  // The last state returned was final.
+  virtual bool ended() const = 0;
+};
 
 class JobApi {
  public:
@@ -42,6 +58,10 @@ class JobApi {
                                    v1::ListMinionsResponse* response) = 0;
   virtual grpc::Status ListAudit(const Caller& caller, const v1::ListAuditRequest& request,
                                  v1::ListAuditResponse* response) = 0;
+  // Authorised (the WatchJob right), validated and within the watch-stream
+  // limits (RESOURCE_EXHAUSTED past them): the open stream in *watch.
+  virtual grpc::Status WatchJob(const Caller& caller, const v1::WatchJobRequest& request,
+                                std::unique_ptr<JobWatch>* watch) = 0;
 };
 
 // The JobApi of `service` (which must outlive it): each call is
@@ -83,8 +103,28 @@ std::unique_ptr<JobApi> ForService(Service* service) {
                            v1::ListAuditResponse* response) override {
       return service_->ListAuditAs(caller, &request, response);
     }
+    grpc::Status WatchJob(const Caller& caller, const v1::WatchJobRequest& request,
+                          std::unique_ptr<JobWatch>* watch) override {
+      std::unique_ptr<typename Service::Watch> opened;
+      grpc::Status status = service_->WatchJobAs(caller, &request, &opened);
+      if (status.ok()) *watch = std::make_unique<WatchOf>(std::move(opened));
+      return status;
+    }
 
    private:
+    // Service::Watch (same Next and ended) as a JobWatch.
+    class WatchOf final : public JobWatch {
+     public:
+      explicit WatchOf(std::unique_ptr<typename Service::Watch> watch)
+          : watch_(std::move(watch)) {}
+      grpc::Status Next(absl::Time deadline, std::optional<v1::Job>* job) override {
+        return watch_->Next(deadline, job);
+      }
+      bool ended() const override { return watch_->ended(); }
+
+     private:
+      std::unique_ptr<typename Service::Watch> watch_;
+    };
     Service* const service_;
   };
   return std::make_unique<Adapter>(service);
