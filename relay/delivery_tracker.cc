@@ -54,6 +54,11 @@ DeliveryTracker::Dispatch* DeliveryTracker::Find(absl::string_view jid, uint32_t
 }
 
 int64_t DeliveryTracker::Position(const Dispatch& dispatch, uint32_t minion) {
+  if (dispatch.dense) {
+    if (minion < dispatch.members.front()) return -1;
+    uint64_t position = minion - dispatch.members.front();
+    return position < dispatch.members.size() ? static_cast<int64_t>(position) : -1;
+  }
   auto it = std::lower_bound(dispatch.members.begin(), dispatch.members.end(), minion);
   if (it == dispatch.members.end() || *it != minion) return -1;
   return it - dispatch.members.begin();
@@ -69,11 +74,23 @@ void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
   dispatch->deadline_ms = tracked.deadline_ms;
   dispatch->envelope = std::make_shared<const std::string>(std::move(tracked.envelope));
   dispatch->list = std::move(tracked.list);
-  dispatch->members.reserve(tracked.expected.size());
-  for (const std::string& id : tracked.expected) dispatch->members.push_back(Intern(id));
-  std::sort(dispatch->members.begin(), dispatch->members.end());
-  dispatch->members.erase(std::unique(dispatch->members.begin(), dispatch->members.end()),
-                          dispatch->members.end());
+  if (tracked.expected == last_expected_) {
+    // Comparing the ids costs less than looking each one up.
+    dispatch->members = last_members_;
+  } else {
+    dispatch->members.reserve(tracked.expected.size());
+    for (const std::string& id : tracked.expected) dispatch->members.push_back(Intern(id));
+    if (!std::is_sorted(dispatch->members.begin(), dispatch->members.end())) {
+      std::sort(dispatch->members.begin(), dispatch->members.end());
+    }
+    dispatch->members.erase(std::unique(dispatch->members.begin(), dispatch->members.end()),
+                            dispatch->members.end());
+    last_expected_ = std::move(tracked.expected);
+    last_members_ = dispatch->members;
+  }
+  dispatch->dense = !dispatch->members.empty() &&
+                    dispatch->members.back() - dispatch->members.front() + 1 ==
+                        dispatch->members.size();
   dispatch->states.assign(dispatch->members.size(), kWaiting);
   dispatch->declined.assign(dispatch->members.size(), false);
   dispatch->waiting = dispatch->members.size();
@@ -92,6 +109,7 @@ void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
       }
     }
     early_count_ -= early->second.size();
+    if (early_last_ == &early->second) early_last_ = nullptr;
     early_.erase(early);
   }
 }
@@ -111,8 +129,11 @@ void DeliveryTracker::QueueResend(const Dispatch& dispatch, uint32_t minion,
 
 void DeliveryTracker::Heard(absl::string_view minion_id, absl::string_view identity,
                             int64_t now_ms) {
+  Heard(Intern(minion_id), identity, now_ms);
+}
+
+void DeliveryTracker::Heard(uint32_t minion, absl::string_view identity, int64_t now_ms) {
   last_now_ms_ = now_ms;
-  uint32_t minion = Intern(minion_id);
   Route& route = routes_[minion];
   if (route.known && route.identity == identity) return;
   route.identity = std::string(identity);
@@ -140,14 +161,44 @@ void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms
       ++stats_.receipts_untracked;
       return;
     }
-    early_[DispatchKey(receipt.jid(), receipt.attempt())].push_back(
-        {Intern(receipt.minion_id()), declined ? kEarlyDeclined : kEarlyAccepted, now_ms});
+    EarlyOf(receipt.jid(), receipt.attempt())
+        .push_back({Intern(receipt.minion_id()), declined ? kEarlyDeclined : kEarlyAccepted,
+                    now_ms});
     ++early_count_;
     return;
   }
   auto number = numbers_.find(receipt.minion_id());
   ApplyReceipt(dispatch, number == numbers_.end() ? -1 : Position(*dispatch, number->second),
                declined, now_ms);
+}
+
+void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, uint32_t minion,
+                                int64_t now_ms) {
+  last_now_ms_ = now_ms;
+  bool declined = receipt.status() == wire::v1::Receipt::DECLINED;
+  Dispatch* dispatch = Find(receipt.jid(), receipt.attempt());
+  if (dispatch == nullptr) {
+    if (early_count_ >= kMaxEarlyReceipts) {
+      ++stats_.receipts_untracked;
+      return;
+    }
+    EarlyOf(receipt.jid(), receipt.attempt())
+        .push_back({minion, declined ? kEarlyDeclined : kEarlyAccepted, now_ms});
+    ++early_count_;
+    return;
+  }
+  ApplyReceipt(dispatch, Position(*dispatch, minion), declined, now_ms);
+}
+
+std::vector<DeliveryTracker::EarlyReceipt>& DeliveryTracker::EarlyOf(absl::string_view jid,
+                                                                     uint32_t attempt) {
+  if (early_last_ != nullptr && early_last_attempt_ == attempt && early_last_jid_ == jid) {
+    return *early_last_;
+  }
+  early_last_ = &early_[DispatchKey(jid, attempt)];
+  early_last_jid_ = std::string(jid);
+  early_last_attempt_ = attempt;
+  return *early_last_;
 }
 
 void DeliveryTracker::ApplyReceipt(Dispatch* dispatch, int64_t position, bool declined,
@@ -176,7 +227,7 @@ void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt,
     // expected minions are read from Redis after the publish): keep it, or
     // the minion would look unacknowledged and be re-sent the dispatch.
     if (early_count_ < kMaxEarlyReceipts) {
-      early_[DispatchKey(jid, attempt)].push_back({Intern(minion_id), kEarlyReturn, NowMsHint()});
+      EarlyOf(jid, attempt).push_back({Intern(minion_id), kEarlyReturn, NowMsHint()});
       ++early_count_;
     }
     return;
@@ -184,6 +235,18 @@ void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt,
   auto number = numbers_.find(minion_id);
   if (number == numbers_.end()) return;
   MarkReturned(dispatch, Position(*dispatch, number->second));
+}
+
+void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt, uint32_t minion) {
+  Dispatch* dispatch = Find(jid, attempt);
+  if (dispatch == nullptr) {
+    if (early_count_ < kMaxEarlyReceipts) {
+      EarlyOf(jid, attempt).push_back({minion, kEarlyReturn, NowMsHint()});
+      ++early_count_;
+    }
+    return;
+  }
+  MarkReturned(dispatch, Position(*dispatch, minion));
 }
 
 void DeliveryTracker::MarkReturned(Dispatch* dispatch, int64_t position) {
@@ -259,6 +322,7 @@ void DeliveryTracker::Expire(int64_t now_ms) {
         if (receipt.kind != kEarlyReturn) ++stats_.receipts_untracked;
       }
       early_count_ -= it->second.size();
+      if (early_last_ == &it->second) early_last_ = nullptr;
       early_.erase(it++);
     } else {
       ++it;

@@ -34,11 +34,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/wire.pb.h"
@@ -119,6 +121,24 @@ class DeliveryTracker {
   // for a dispatch not tracked yet is kept like an early receipt.
   void OnReturn(absl::string_view jid, uint32_t attempt, absl::string_view minion_id);
 
+  // The same calls for a minion already numbered by Intern (the return
+  // thread looks each id up once and uses its number for the key check,
+  // the receipt and the return: docs/PERFORMANCE.md, issue 20).
+  void Heard(uint32_t minion, absl::string_view identity, int64_t now_ms);
+  void OnReceipt(const wire::v1::Receipt& receipt, uint32_t minion, int64_t now_ms);
+  void OnReturn(absl::string_view jid, uint32_t attempt, uint32_t minion);
+
+  // The number of `minion_id`, made at its first use and never changed;
+  // Number() only looks it up (nullopt when it has none yet).
+  uint32_t Intern(absl::string_view minion_id);
+  std::optional<uint32_t> Number(absl::string_view minion_id) const {
+    auto it = numbers_.find(minion_id);
+    if (it == numbers_.end()) return std::nullopt;
+    return it->second;
+  }
+  // How many minion ids have a number (numbers are 0 .. interned() - 1).
+  size_t interned() const { return ids_.size(); }
+
   // Appends the JOB messages due at `now_ms` (connection resends first,
   // then due rounds) to `out`, at most `max` of them.
   void TakeResends(int64_t now_ms, size_t max, std::vector<Resend>* out);
@@ -151,6 +171,9 @@ class DeliveryTracker {
     std::shared_ptr<const std::string> envelope;
     std::shared_ptr<const ListDispatch> list;
     std::vector<uint32_t> members;  // sorted minion numbers
+    // members is members[0], members[0] + 1, ...: a position is found by
+    // subtraction (the usual case: a dispatch for the whole datacenter).
+    bool dense = false;
     std::vector<uint8_t> states;    // parallel to members
     std::vector<bool> declined;     // parallel; reported as declined
     uint64_t waiting = 0;
@@ -164,7 +187,6 @@ class DeliveryTracker {
     bool known = false;
   };
 
-  uint32_t Intern(absl::string_view minion_id);
   Dispatch* Find(absl::string_view jid, uint32_t attempt);
   static int64_t Position(const Dispatch& dispatch, uint32_t minion);
   // Records the return of the member at `position` (-1: not a member).
@@ -188,11 +210,23 @@ class DeliveryTracker {
     EarlyKind kind;
     int64_t at_ms;
   };
+  // The early list of (jid, attempt), made when missing.
+  std::vector<EarlyReceipt>& EarlyOf(absl::string_view jid, uint32_t attempt);
   // The latest time a caller passed in (OnReturn takes none).
   int64_t NowMsHint() const { return last_now_ms_; }
   int64_t last_now_ms_ = 0;
-  absl::flat_hash_map<std::string, std::vector<EarlyReceipt>> early_;
+  // Nodes, so that a pointer to a value stays valid (early_last_).
+  absl::node_hash_map<std::string, std::vector<EarlyReceipt>> early_;
   size_t early_count_ = 0;
+  // Early receipts and returns come in runs of the same dispatch: the
+  // list of the last one (null when erased), and its key.
+  std::vector<EarlyReceipt>* early_last_ = nullptr;
+  std::string early_last_jid_;
+  uint32_t early_last_attempt_ = 0;
+  // The last dispatch's expected minions, and their numbers sorted: most
+  // dispatches of a datacenter expect the same minions as the one before.
+  std::vector<std::string> last_expected_;
+  std::vector<uint32_t> last_members_;
   DeliveryTrackerStats stats_;
 };
 
