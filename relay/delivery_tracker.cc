@@ -34,12 +34,9 @@ std::vector<TrackedDispatch> DispatchHandoff::TakeAll() {
 DeliveryTracker::DeliveryTracker(DeliveryTrackerOptions options) : options_(options) {}
 
 uint32_t DeliveryTracker::Intern(absl::string_view minion_id) {
-  auto [it, inserted] = numbers_.try_emplace(minion_id, static_cast<uint32_t>(ids_.size()));
-  if (inserted) {
-    ids_.emplace_back(minion_id);
-    routes_.emplace_back();
-  }
-  return it->second;
+  uint32_t number = ids_.Intern(minion_id);
+  if (number == routes_.size()) routes_.emplace_back();
+  return number;
 }
 
 DeliveryTracker::Dispatch* DeliveryTracker::Find(absl::string_view jid, uint32_t attempt) {
@@ -120,11 +117,11 @@ void DeliveryTracker::QueueResend(const Dispatch& dispatch, uint32_t minion,
   if (dispatch.list != nullptr) {
     // The minion's own envelope and proof, made when needed: most minions
     // of a dispatch never need a re-send.
-    if (std::optional<uint32_t> index = dispatch.list->IndexOf(ids_[minion]); index) {
+    if (std::optional<uint32_t> index = dispatch.list->IndexOf(ids_.id(minion)); index) {
       envelope = std::make_shared<const std::string>(dispatch.list->EnvelopeFor(*index));
     }
   }
-  out->push_back({routes_[minion].identity, ids_[minion], std::move(envelope)});
+  out->push_back({routes_[minion].identity, std::string(ids_.id(minion)), std::move(envelope)});
 }
 
 void DeliveryTracker::Heard(absl::string_view minion_id, absl::string_view identity,
@@ -167,8 +164,8 @@ void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms
     ++early_count_;
     return;
   }
-  auto number = numbers_.find(receipt.minion_id());
-  ApplyReceipt(dispatch, number == numbers_.end() ? -1 : Position(*dispatch, number->second),
+  std::optional<uint32_t> number = ids_.Find(receipt.minion_id());
+  ApplyReceipt(dispatch, number.has_value() ? Position(*dispatch, *number) : -1,
                declined, now_ms);
 }
 
@@ -232,9 +229,9 @@ void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt,
     }
     return;
   }
-  auto number = numbers_.find(minion_id);
-  if (number == numbers_.end()) return;
-  MarkReturned(dispatch, Position(*dispatch, number->second));
+  std::optional<uint32_t> number = ids_.Find(minion_id);
+  if (!number.has_value()) return;
+  MarkReturned(dispatch, Position(*dispatch, *number));
 }
 
 void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt, uint32_t minion) {
@@ -302,9 +299,9 @@ std::vector<wire::v1::DispatchReceipts> DeliveryTracker::TakeReports(int64_t now
         report->set_jid(dispatch->jid);
         report->set_attempt(dispatch->attempt);
       }
-      const std::string& id = ids_[dispatch->members[position]];
-      report->add_minion_ids(id);
-      if (dispatch->declined[position]) report->add_declined(id);
+      absl::string_view id = ids_.id(dispatch->members[position]);
+      report->add_minion_ids(std::string(id));
+      if (dispatch->declined[position]) report->add_declined(std::string(id));
       ++stats_.reported;
     }
     dispatch->to_report.clear();

@@ -45,6 +45,7 @@
 #include "absl/synchronization/mutex.h"
 #include "proto/wire.pb.h"
 #include "relay/list_dispatch.h"
+#include "relay/minion_ids.h"
 
 namespace muster::relay {
 
@@ -132,9 +133,7 @@ class DeliveryTracker {
   // Number() only looks it up (nullopt when it has none yet).
   uint32_t Intern(absl::string_view minion_id);
   std::optional<uint32_t> Number(absl::string_view minion_id) const {
-    auto it = numbers_.find(minion_id);
-    if (it == numbers_.end()) return std::nullopt;
-    return it->second;
+    return ids_.Find(minion_id);
   }
   // How many minion ids have a number (numbers are 0 .. interned() - 1).
   size_t interned() const { return ids_.size(); }
@@ -197,8 +196,7 @@ class DeliveryTracker {
   void QueueResend(const Dispatch& dispatch, uint32_t minion, std::vector<Resend>* out);
 
   const DeliveryTrackerOptions options_;
-  absl::flat_hash_map<std::string, uint32_t> numbers_;
-  std::vector<std::string> ids_;    // by number
+  MinionIds ids_;                   // minion id <-> number
   std::vector<Route> routes_;       // by number
   absl::flat_hash_map<std::string, std::unique_ptr<Dispatch>> dispatches_;  // "jid/attempt"
   Dispatch* last_found_ = nullptr;  // Find's cache

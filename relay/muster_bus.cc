@@ -279,6 +279,7 @@ uint32_t MusterReturnBus::KeyNumber(absl::string_view key) {
   if (generation != admitted_generation_) {
     // Records were reloaded: every cached answer may be stale.
     key_numbers_.clear();
+    std::fill(admitted_.begin(), admitted_.end(), 0);
     admitted_generation_ = generation;
   }
   auto it = key_numbers_.find(key);
@@ -289,12 +290,10 @@ Binding MusterReturnBus::Bind(const std::string& id, absl::string_view key,
                               uint32_t& key_number, int64_t now_ms, bool heartbeat,
                               uint32_t* minion) {
   std::optional<uint32_t> number = deliveries_.Number(id);
-  if (number.has_value() && key_number != kNoKey && *number < admitted_.size()) {
-    const Admitted& admitted = admitted_[*number];
-    if (admitted.generation == admitted_generation_ && admitted.key == key_number) {
-      *minion = *number;
-      return Binding::kAccepted;
-    }
+  if (number.has_value() && key_number != kNoKey && *number < admitted_.size() &&
+      admitted_[*number] == key_number + 1) {
+    *minion = *number;
+    return Binding::kAccepted;
   }
   Binding binding =
       heartbeat ? registry_->BindHeartbeat(id, key, now_ms) : registry_->Check(id, key, now_ms);
@@ -307,7 +306,7 @@ Binding MusterReturnBus::Bind(const std::string& id, absl::string_view key,
     key_numbers_.emplace(std::string(key), key_number);
   }
   if (admitted_.size() <= *minion) admitted_.resize(deliveries_.interned());
-  admitted_[*minion] = {admitted_generation_, key_number};
+  admitted_[*minion] = key_number + 1;
   return Binding::kAccepted;
 }
 

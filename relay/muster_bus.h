@@ -94,13 +94,6 @@ class MusterReturnBus : public ReturnBus {
     std::string identity;
     std::string ack;  // a serialized ReturnAck
   };
-  // A (minion id, key) the registry answered kAccepted, by minion number
-  // (DeliveryTracker::Intern): the key's number in key_numbers_ and the
-  // registry generation it was answered at.
-  struct Admitted {
-    uint64_t generation = 0;
-    uint32_t key = kNoKey;
-  };
   static constexpr uint32_t kNoKey = UINT32_MAX;
 
   MusterReturnBus(const RelayOptions& options, zmq::socket_t router, RelayCounters* counters,
@@ -148,9 +141,13 @@ class MusterReturnBus : public ReturnBus {
   std::vector<PendingAck> pending_;
   std::vector<Resend> resends_;
   uint64_t resends_logged_ = 0;
-  std::vector<Admitted> admitted_;  // by minion number
+  // The (minion id, key) pairs the registry answered kAccepted at
+  // admitted_generation_: by minion number (DeliveryTracker::Intern), the
+  // key's number in key_numbers_ plus one (0: none). Both are cleared when
+  // the registry's generation changes.
+  std::vector<uint32_t> admitted_;
   absl::flat_hash_map<std::string, uint32_t> key_numbers_;
-  uint64_t admitted_generation_ = 0;  // the registry's, when key_numbers_ was made
+  uint64_t admitted_generation_ = 0;
   int64_t next_insecure_warning_ms_;
 };
 
