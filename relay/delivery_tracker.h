@@ -25,9 +25,10 @@
 // leaving out minions whose return arrived meanwhile: a return implies
 // receipt, so for quick jobs most receipts never travel further.
 //
-// Memory: minion ids are interned once (a number each); a dispatch holds its
-// expected minions as sorted numbers with one state byte each (5 bytes per
-// minion). Not thread-safe: owned by the relay's return thread; the job
+// Memory: minion ids are interned once (a number each, relay/minion_ids.h);
+// a dispatch holds its expected minions as sorted numbers with one state
+// byte each (5 bytes per minion). The return thread looks each id up once
+// (Number/Intern) and passes the number to the numbered calls. Not thread-safe: owned by the relay's return thread; the job
 // thread hands dispatches over through a DispatchHandoff.
 #ifndef MUSTER_RELAY_DELIVERY_TRACKER_H_
 #define MUSTER_RELAY_DELIVERY_TRACKER_H_
