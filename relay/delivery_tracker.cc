@@ -34,12 +34,9 @@ std::vector<TrackedDispatch> DispatchHandoff::TakeAll() {
 DeliveryTracker::DeliveryTracker(DeliveryTrackerOptions options) : options_(options) {}
 
 uint32_t DeliveryTracker::Intern(absl::string_view minion_id) {
-  auto [it, inserted] = numbers_.try_emplace(minion_id, static_cast<uint32_t>(ids_.size()));
-  if (inserted) {
-    ids_.emplace_back(minion_id);
-    routes_.emplace_back();
-  }
-  return it->second;
+  uint32_t number = ids_.Intern(minion_id);
+  if (number == routes_.size()) routes_.emplace_back();
+  return number;
 }
 
 DeliveryTracker::Dispatch* DeliveryTracker::Find(absl::string_view jid, uint32_t attempt) {
@@ -54,6 +51,11 @@ DeliveryTracker::Dispatch* DeliveryTracker::Find(absl::string_view jid, uint32_t
 }
 
 int64_t DeliveryTracker::Position(const Dispatch& dispatch, uint32_t minion) {
+  if (dispatch.dense) {
+    if (minion < dispatch.members.front()) return -1;
+    uint64_t position = minion - dispatch.members.front();
+    return position < dispatch.members.size() ? static_cast<int64_t>(position) : -1;
+  }
   auto it = std::lower_bound(dispatch.members.begin(), dispatch.members.end(), minion);
   if (it == dispatch.members.end() || *it != minion) return -1;
   return it - dispatch.members.begin();
@@ -69,11 +71,23 @@ void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
   dispatch->deadline_ms = tracked.deadline_ms;
   dispatch->envelope = std::make_shared<const std::string>(std::move(tracked.envelope));
   dispatch->list = std::move(tracked.list);
-  dispatch->members.reserve(tracked.expected.size());
-  for (const std::string& id : tracked.expected) dispatch->members.push_back(Intern(id));
-  std::sort(dispatch->members.begin(), dispatch->members.end());
-  dispatch->members.erase(std::unique(dispatch->members.begin(), dispatch->members.end()),
-                          dispatch->members.end());
+  if (tracked.expected == last_expected_) {
+    // Comparing the ids costs less than looking each one up.
+    dispatch->members = last_members_;
+  } else {
+    dispatch->members.reserve(tracked.expected.size());
+    for (const std::string& id : tracked.expected) dispatch->members.push_back(Intern(id));
+    if (!std::is_sorted(dispatch->members.begin(), dispatch->members.end())) {
+      std::sort(dispatch->members.begin(), dispatch->members.end());
+    }
+    dispatch->members.erase(std::unique(dispatch->members.begin(), dispatch->members.end()),
+                            dispatch->members.end());
+    last_expected_ = std::move(tracked.expected);
+    last_members_ = dispatch->members;
+  }
+  dispatch->dense = !dispatch->members.empty() &&
+                    dispatch->members.back() - dispatch->members.front() + 1 ==
+                        dispatch->members.size();
   dispatch->states.assign(dispatch->members.size(), kWaiting);
   dispatch->declined.assign(dispatch->members.size(), false);
   dispatch->waiting = dispatch->members.size();
@@ -92,6 +106,7 @@ void DeliveryTracker::Track(TrackedDispatch tracked, int64_t now_ms) {
       }
     }
     early_count_ -= early->second.size();
+    if (early_last_ == &early->second) early_last_ = nullptr;
     early_.erase(early);
   }
 }
@@ -102,17 +117,20 @@ void DeliveryTracker::QueueResend(const Dispatch& dispatch, uint32_t minion,
   if (dispatch.list != nullptr) {
     // The minion's own envelope and proof, made when needed: most minions
     // of a dispatch never need a re-send.
-    if (std::optional<uint32_t> index = dispatch.list->IndexOf(ids_[minion]); index) {
+    if (std::optional<uint32_t> index = dispatch.list->IndexOf(ids_.id(minion)); index) {
       envelope = std::make_shared<const std::string>(dispatch.list->EnvelopeFor(*index));
     }
   }
-  out->push_back({routes_[minion].identity, ids_[minion], std::move(envelope)});
+  out->push_back({routes_[minion].identity, std::string(ids_.id(minion)), std::move(envelope)});
 }
 
 void DeliveryTracker::Heard(absl::string_view minion_id, absl::string_view identity,
                             int64_t now_ms) {
+  Heard(Intern(minion_id), identity, now_ms);
+}
+
+void DeliveryTracker::Heard(uint32_t minion, absl::string_view identity, int64_t now_ms) {
   last_now_ms_ = now_ms;
-  uint32_t minion = Intern(minion_id);
   Route& route = routes_[minion];
   if (route.known && route.identity == identity) return;
   route.identity = std::string(identity);
@@ -140,14 +158,44 @@ void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms
       ++stats_.receipts_untracked;
       return;
     }
-    early_[DispatchKey(receipt.jid(), receipt.attempt())].push_back(
-        {Intern(receipt.minion_id()), declined ? kEarlyDeclined : kEarlyAccepted, now_ms});
+    EarlyOf(receipt.jid(), receipt.attempt())
+        .push_back({Intern(receipt.minion_id()), declined ? kEarlyDeclined : kEarlyAccepted,
+                    now_ms});
     ++early_count_;
     return;
   }
-  auto number = numbers_.find(receipt.minion_id());
-  ApplyReceipt(dispatch, number == numbers_.end() ? -1 : Position(*dispatch, number->second),
+  std::optional<uint32_t> number = ids_.Find(receipt.minion_id());
+  ApplyReceipt(dispatch, number.has_value() ? Position(*dispatch, *number) : -1,
                declined, now_ms);
+}
+
+void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, uint32_t minion,
+                                int64_t now_ms) {
+  last_now_ms_ = now_ms;
+  bool declined = receipt.status() == wire::v1::Receipt::DECLINED;
+  Dispatch* dispatch = Find(receipt.jid(), receipt.attempt());
+  if (dispatch == nullptr) {
+    if (early_count_ >= kMaxEarlyReceipts) {
+      ++stats_.receipts_untracked;
+      return;
+    }
+    EarlyOf(receipt.jid(), receipt.attempt())
+        .push_back({minion, declined ? kEarlyDeclined : kEarlyAccepted, now_ms});
+    ++early_count_;
+    return;
+  }
+  ApplyReceipt(dispatch, Position(*dispatch, minion), declined, now_ms);
+}
+
+std::vector<DeliveryTracker::EarlyReceipt>& DeliveryTracker::EarlyOf(absl::string_view jid,
+                                                                     uint32_t attempt) {
+  if (early_last_ != nullptr && early_last_attempt_ == attempt && early_last_jid_ == jid) {
+    return *early_last_;
+  }
+  early_last_ = &early_[DispatchKey(jid, attempt)];
+  early_last_jid_ = std::string(jid);
+  early_last_attempt_ = attempt;
+  return *early_last_;
 }
 
 void DeliveryTracker::ApplyReceipt(Dispatch* dispatch, int64_t position, bool declined,
@@ -176,14 +224,26 @@ void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt,
     // expected minions are read from Redis after the publish): keep it, or
     // the minion would look unacknowledged and be re-sent the dispatch.
     if (early_count_ < kMaxEarlyReceipts) {
-      early_[DispatchKey(jid, attempt)].push_back({Intern(minion_id), kEarlyReturn, NowMsHint()});
+      EarlyOf(jid, attempt).push_back({Intern(minion_id), kEarlyReturn, NowMsHint()});
       ++early_count_;
     }
     return;
   }
-  auto number = numbers_.find(minion_id);
-  if (number == numbers_.end()) return;
-  MarkReturned(dispatch, Position(*dispatch, number->second));
+  std::optional<uint32_t> number = ids_.Find(minion_id);
+  if (!number.has_value()) return;
+  MarkReturned(dispatch, Position(*dispatch, *number));
+}
+
+void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt, uint32_t minion) {
+  Dispatch* dispatch = Find(jid, attempt);
+  if (dispatch == nullptr) {
+    if (early_count_ < kMaxEarlyReceipts) {
+      EarlyOf(jid, attempt).push_back({minion, kEarlyReturn, NowMsHint()});
+      ++early_count_;
+    }
+    return;
+  }
+  MarkReturned(dispatch, Position(*dispatch, minion));
 }
 
 void DeliveryTracker::MarkReturned(Dispatch* dispatch, int64_t position) {
@@ -239,9 +299,9 @@ std::vector<wire::v1::DispatchReceipts> DeliveryTracker::TakeReports(int64_t now
         report->set_jid(dispatch->jid);
         report->set_attempt(dispatch->attempt);
       }
-      const std::string& id = ids_[dispatch->members[position]];
-      report->add_minion_ids(id);
-      if (dispatch->declined[position]) report->add_declined(id);
+      absl::string_view id = ids_.id(dispatch->members[position]);
+      report->add_minion_ids(std::string(id));
+      if (dispatch->declined[position]) report->add_declined(std::string(id));
       ++stats_.reported;
     }
     dispatch->to_report.clear();
@@ -259,6 +319,7 @@ void DeliveryTracker::Expire(int64_t now_ms) {
         if (receipt.kind != kEarlyReturn) ++stats_.receipts_untracked;
       }
       early_count_ -= it->second.size();
+      if (early_last_ == &it->second) early_last_ = nullptr;
       early_.erase(it++);
     } else {
       ++it;

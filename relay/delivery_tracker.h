@@ -25,24 +25,28 @@
 // leaving out minions whose return arrived meanwhile: a return implies
 // receipt, so for quick jobs most receipts never travel further.
 //
-// Memory: minion ids are interned once (a number each); a dispatch holds its
-// expected minions as sorted numbers with one state byte each (5 bytes per
-// minion). Not thread-safe: owned by the relay's return thread; the job
+// Memory: minion ids are interned once (a number each, relay/minion_ids.h);
+// a dispatch holds its expected minions as sorted numbers with one state
+// byte each (5 bytes per minion). The return thread looks each id up once
+// (Number/Intern) and passes the number to the numbered calls. Not thread-safe: owned by the relay's return thread; the job
 // thread hands dispatches over through a DispatchHandoff.
 #ifndef MUSTER_RELAY_DELIVERY_TRACKER_H_
 #define MUSTER_RELAY_DELIVERY_TRACKER_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/wire.pb.h"
 #include "relay/list_dispatch.h"
+#include "relay/minion_ids.h"
 
 namespace muster::relay {
 
@@ -119,6 +123,22 @@ class DeliveryTracker {
   // for a dispatch not tracked yet is kept like an early receipt.
   void OnReturn(absl::string_view jid, uint32_t attempt, absl::string_view minion_id);
 
+  // The same calls for a minion already numbered by Intern (the return
+  // thread looks each id up once and uses its number for the key check,
+  // the receipt and the return: docs/PERFORMANCE.md, issue 20).
+  void Heard(uint32_t minion, absl::string_view identity, int64_t now_ms);
+  void OnReceipt(const wire::v1::Receipt& receipt, uint32_t minion, int64_t now_ms);
+  void OnReturn(absl::string_view jid, uint32_t attempt, uint32_t minion);
+
+  // The number of `minion_id`, made at its first use and never changed;
+  // Number() only looks it up (nullopt when it has none yet).
+  uint32_t Intern(absl::string_view minion_id);
+  std::optional<uint32_t> Number(absl::string_view minion_id) const {
+    return ids_.Find(minion_id);
+  }
+  // How many minion ids have a number (numbers are 0 .. interned() - 1).
+  size_t interned() const { return ids_.size(); }
+
   // Appends the JOB messages due at `now_ms` (connection resends first,
   // then due rounds) to `out`, at most `max` of them.
   void TakeResends(int64_t now_ms, size_t max, std::vector<Resend>* out);
@@ -151,6 +171,9 @@ class DeliveryTracker {
     std::shared_ptr<const std::string> envelope;
     std::shared_ptr<const ListDispatch> list;
     std::vector<uint32_t> members;  // sorted minion numbers
+    // members is members[0], members[0] + 1, ...: a position is found by
+    // subtraction (the usual case: a dispatch for the whole datacenter).
+    bool dense = false;
     std::vector<uint8_t> states;    // parallel to members
     std::vector<bool> declined;     // parallel; reported as declined
     uint64_t waiting = 0;
@@ -164,7 +187,6 @@ class DeliveryTracker {
     bool known = false;
   };
 
-  uint32_t Intern(absl::string_view minion_id);
   Dispatch* Find(absl::string_view jid, uint32_t attempt);
   static int64_t Position(const Dispatch& dispatch, uint32_t minion);
   // Records the return of the member at `position` (-1: not a member).
@@ -175,8 +197,7 @@ class DeliveryTracker {
   void QueueResend(const Dispatch& dispatch, uint32_t minion, std::vector<Resend>* out);
 
   const DeliveryTrackerOptions options_;
-  absl::flat_hash_map<std::string, uint32_t> numbers_;
-  std::vector<std::string> ids_;    // by number
+  MinionIds ids_;                   // minion id <-> number
   std::vector<Route> routes_;       // by number
   absl::flat_hash_map<std::string, std::unique_ptr<Dispatch>> dispatches_;  // "jid/attempt"
   Dispatch* last_found_ = nullptr;  // Find's cache
@@ -188,11 +209,23 @@ class DeliveryTracker {
     EarlyKind kind;
     int64_t at_ms;
   };
+  // The early list of (jid, attempt), made when missing.
+  std::vector<EarlyReceipt>& EarlyOf(absl::string_view jid, uint32_t attempt);
   // The latest time a caller passed in (OnReturn takes none).
   int64_t NowMsHint() const { return last_now_ms_; }
   int64_t last_now_ms_ = 0;
-  absl::flat_hash_map<std::string, std::vector<EarlyReceipt>> early_;
+  // Nodes, so that a pointer to a value stays valid (early_last_).
+  absl::node_hash_map<std::string, std::vector<EarlyReceipt>> early_;
   size_t early_count_ = 0;
+  // Early receipts and returns come in runs of the same dispatch: the
+  // list of the last one (null when erased), and its key.
+  std::vector<EarlyReceipt>* early_last_ = nullptr;
+  std::string early_last_jid_;
+  uint32_t early_last_attempt_ = 0;
+  // The last dispatch's expected minions, and their numbers sorted: most
+  // dispatches of a datacenter expect the same minions as the one before.
+  std::vector<std::string> last_expected_;
+  std::vector<uint32_t> last_members_;
   DeliveryTrackerStats stats_;
 };
 

@@ -1,5 +1,6 @@
 #include "relay/delivery_tracker.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -227,6 +228,91 @@ TEST(DeliveryTrackerTest, ResendsAreBoundedPerCall) {
   resends.clear();
   tracker.TakeResends(1, 100, &resends);
   EXPECT_EQ(resends.size(), 6u);
+}
+
+// The numbered calls (the return thread looks an id up once) do what the
+// named ones do, for dense and sparse member sets alike.
+TEST(DeliveryTrackerTest, NumberedCallsMatchTheNamedOnes) {
+  DeliveryTrackerOptions options;
+  options.report_delay_ms = 0;
+  DeliveryTracker tracker(options);
+  EXPECT_FALSE(tracker.Number("a").has_value());
+  uint32_t a = tracker.Intern("a");
+  uint32_t b = tracker.Intern("b");
+  uint32_t c = tracker.Intern("c");
+  EXPECT_EQ(tracker.Number("b"), b);
+  EXPECT_EQ(tracker.interned(), 3u);
+  EXPECT_EQ(tracker.Intern("a"), a) << "a number never changes";
+  // Dense: a, b, c. Sparse: a, c (b not expected).
+  tracker.Track(Dispatch({"c", "a", "b"}), 0);
+  TrackedDispatch sparse = Dispatch({"c", "a"});
+  sparse.jid = "20261202000000000002";
+  tracker.Track(std::move(sparse), 0);
+  EXPECT_EQ(tracker.waiting(), 5u);
+  tracker.Heard(b, "conn-b", 1);
+  tracker.OnReturn("20261202000000000001", 1, b);
+  tracker.OnReturn("20261202000000000002", 1, b);  // not a member: nothing
+  tracker.OnReturn("20261202000000000002", 1, c);
+  wire::v1::Receipt receipt = ReceiptOf("a");
+  receipt.set_jid("20261202000000000002");
+  tracker.OnReceipt(receipt, a, 2);
+  EXPECT_EQ(tracker.waiting(), 2u) << "a and c of the first dispatch";
+  EXPECT_EQ(tracker.stats().receipts, 1u);
+  std::vector<wire::v1::DispatchReceipts> reports = tracker.TakeReports(2);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].jid(), "20261202000000000002");
+  EXPECT_EQ(reports[0].minion_ids(0), "a");
+  // A number past the members of a dense dispatch is not a member.
+  uint32_t d = tracker.Intern("d");
+  tracker.OnReturn("20261202000000000001", 1, d);
+  EXPECT_EQ(tracker.waiting(), 2u);
+}
+
+// A dispatch expecting the same minions as the one before reuses its
+// numbers; one expecting others is numbered afresh.
+TEST(DeliveryTrackerTest, DispatchesExpectingTheSameMinionsAreTrackedAlike) {
+  DeliveryTracker tracker;
+  for (int n = 1; n <= 3; ++n) {
+    TrackedDispatch dispatch = Dispatch(n == 3 ? std::vector<std::string>{"b", "z"}
+                                               : std::vector<std::string>{"b", "a", "b"});
+    dispatch.jid = "2026120200000000000" + std::to_string(n);
+    tracker.Track(std::move(dispatch), 0);
+  }
+  EXPECT_EQ(tracker.waiting(), 6u) << "duplicates counted once";
+  tracker.OnReturn("20261202000000000002", 1, "a");
+  tracker.OnReturn("20261202000000000003", 1, "z");
+  tracker.OnReturn("20261202000000000003", 1, "a");  // not expected by the third
+  EXPECT_EQ(tracker.waiting(), 4u);
+  tracker.Heard("b", "conn-b", 1);
+  tracker.Heard("a", "conn-a", 1);
+  std::vector<Resend> resends;
+  tracker.TakeResends(1, 100, &resends);
+  // b waits in all three dispatches, a in the first only.
+  std::vector<std::string> ids = MinionsOf(resends);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, std::vector<std::string>({"a", "b", "b", "b"}));
+}
+
+// Early returns and receipts of several dispatches, interleaved, land on
+// their own dispatch.
+TEST(DeliveryTrackerTest, EarlyAnswersOfInterleavedDispatchesLandOnTheirOwn) {
+  DeliveryTrackerOptions options;
+  options.report_delay_ms = 0;
+  DeliveryTracker tracker(options);
+  uint32_t a = tracker.Intern("a");
+  uint32_t b = tracker.Intern("b");
+  tracker.OnReturn("20261202000000000001", 1, a);
+  tracker.OnReturn("20261202000000000002", 1, b);
+  wire::v1::Receipt receipt = ReceiptOf("b");
+  tracker.OnReceipt(receipt, b, 1);  // of ...0001
+  TrackedDispatch second = Dispatch({"a", "b"});
+  second.jid = "20261202000000000002";
+  tracker.Track(std::move(second), 2);
+  EXPECT_EQ(tracker.waiting(), 1u) << "b returned";
+  tracker.OnReturn("20261202000000000001", 1, "b");  // kept with the others of ...0001
+  tracker.Track(Dispatch({"a", "b"}), 3);
+  EXPECT_EQ(tracker.waiting(), 1u) << "first dispatch: a returned, b returned";
+  EXPECT_EQ(tracker.TakeReports(3).size(), 0u) << "b's receipt is implied by its return";
 }
 
 }  // namespace

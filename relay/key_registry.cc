@@ -403,6 +403,7 @@ absl::Status KeyRegistry::ReloadIfChanged(RedisConnection& redis) {
   }
   records_.swap(fresh);
   Reindex();
+  generation_.fetch_add(1, std::memory_order_release);
   loaded_version_ = version;
   force_reload_ = false;
   cache_dirty_ = true;
@@ -436,6 +437,7 @@ void KeyRegistry::LoadCache() {
   absl::MutexLock lock(&mu_);
   records_.swap(loaded);
   Reindex();
+  generation_.fetch_add(1, std::memory_order_release);
   spdlog::info("keys: {} records from {} until Redis answers", records_.size(),
                options_.cache_path);
 }

@@ -23,6 +23,7 @@
 #ifndef MUSTER_RELAY_KEY_REGISTRY_H_
 #define MUSTER_RELAY_KEY_REGISTRY_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -120,6 +121,14 @@ class KeyRegistry {
   // Whether `id` is ACCEPTED (with any key): re-sends go only to those.
   bool IsAccepted(absl::string_view id) const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Changes whenever a record may have changed its key or state (a reload
+  // from Redis or the cache file); never 0. New records and conflicts do
+  // not change it: they change no binding that was kAccepted. So a caller
+  // may keep a kAccepted answer of Check() or BindHeartbeat() for the same
+  // (id, key) while generation() is what it was when the answer was given
+  // (MusterReturnBus does, to skip the lock and the lookup per return).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   KeyCounts counts() const ABSL_LOCKS_EXCLUDED(mu_);
   // Copy of one record (tests, logs).
   std::optional<MinionKey> Find(absl::string_view id) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -169,6 +178,7 @@ class KeyRegistry {
   bool cache_dirty_ ABSL_GUARDED_BY(mu_) = false;
   bool cache_urgent_ ABSL_GUARDED_BY(mu_) = false;  // a reload changed records
   absl::Time cache_written_ = absl::InfinitePast();  // registry thread only
+  std::atomic<uint64_t> generation_{1};
 };
 
 }  // namespace muster::relay

@@ -154,6 +154,31 @@ TEST_F(KeyRegistryTest, OperatorDecisionsInRedisApplyAtTheNextSync) {
   EXPECT_EQ(registry->BindHeartbeat("web-1", new_key, 5000), Binding::kPendingKey);
 }
 
+// generation() changes with every reload that may change a binding, and
+// not with first contacts or conflicts: a kAccepted answer kept by the
+// return thread for the same generation is still the registry's answer.
+TEST_F(KeyRegistryTest, GenerationChangesWhenAReloadMayChangeABinding) {
+  KeyRegistryOptions options = Options();
+  options.auto_accept = true;
+  auto registry = Registry(options);
+  const std::string key = NewKey();
+  const uint64_t start = registry->generation();
+  EXPECT_NE(start, 0u);
+  EXPECT_EQ(registry->BindHeartbeat("web-1", key, 1000), Binding::kAccepted);
+  EXPECT_EQ(registry->BindHeartbeat("web-2", key, 1000), Binding::kAccepted);
+  EXPECT_EQ(registry->Check("web-1", NewKey(), 1000), Binding::kUnboundId);  // a conflict
+  EXPECT_EQ(registry->generation(), start);
+  ASSERT_TRUE(registry->Sync().ok());  // first load from Redis
+  const uint64_t loaded = registry->generation();
+  EXPECT_NE(loaded, start);
+  ASSERT_TRUE(registry->Sync().ok());  // only its own writes since: no reload
+  EXPECT_EQ(registry->generation(), loaded);
+  Decide("web-1", key, KeyState::kRejected);
+  ASSERT_TRUE(registry->Sync().ok());
+  EXPECT_NE(registry->generation(), loaded);
+  EXPECT_EQ(registry->Check("web-1", key, 2000), Binding::kRejectedKey);
+}
+
 TEST_F(KeyRegistryTest, FirstContactNeverOverwritesARecordAlreadyInRedis) {
   auto registry = Registry(Options());
   ASSERT_TRUE(registry->Sync().ok());

@@ -188,18 +188,16 @@ void MusterReturnBus::HandleMessage(std::vector<zmq::message_t>& frames, int64_t
     const char* user_id = zmq_msg_gets(frames[2].handle(), "User-Id");
     if (user_id != nullptr) key = user_id;
   }
+  uint32_t key_number = registry_ != nullptr ? KeyNumber(key) : kNoKey;
   if (type == bus::kReturnType) {
-    std::function<KeyAdmission(const std::string&)> bound;
-    if (registry_ != nullptr) {
-      bound = [&](const std::string& id) { return AdmitReturn(id, key, now_ms); };
-    }
+    std::function<KeyAdmission(const wire::v1::Return&)> bound =
+        [&](const wire::v1::Return& ret) { return AdmitReturn(ret, key, key_number, now_ms); };
     absl::StatusOr<DecodedReturns> returns =
         DecodeReturnPayload(bytes, now_ms, options_.entry_limits, bound);
     if (!returns.ok()) {
       Malformed(FrameDropReason::kBadReturn, returns.status().message());
       return;
     }
-    NoteReturns(returns->ack);
     CountRejected(returns->rejected);
     round.messages.push_back({std::move(returns->chunks)});
     pending_.push_back({frames[0].to_string(), std::move(returns->ack)});
@@ -219,9 +217,13 @@ void MusterReturnBus::HandleMessage(std::vector<zmq::message_t>& frames, int64_t
     }
     absl::string_view identity(static_cast<const char*>(frames[0].data()), frames[0].size());
     for (const wire::v1::Receipt& receipt : batch.receipts()) {
-      if (!Admit("receipt", receipt.minion_id(), key, now_ms, false)) continue;
-      deliveries_.Heard(receipt.minion_id(), identity, now_ms);
-      deliveries_.OnReceipt(receipt, now_ms);
+      uint32_t minion = 0;
+      if (!Admit("receipt", receipt.minion_id(), key, key_number, now_ms, false, &minion)) {
+        continue;
+      }
+      if (registry_ == nullptr) minion = deliveries_.Intern(receipt.minion_id());
+      deliveries_.Heard(minion, identity, now_ms);
+      deliveries_.OnReceipt(receipt, minion, now_ms);
     }
   } else if (type == bus::kHeartbeatType) {
     wire::v1::HeartbeatBatch batch;
@@ -238,7 +240,10 @@ void MusterReturnBus::HandleMessage(std::vector<zmq::message_t>& frames, int64_t
     }
     absl::string_view identity(static_cast<const char*>(frames[0].data()), frames[0].size());
     for (const wire::v1::MinionHeartbeat& heartbeat : batch.heartbeats()) {
-      if (!Admit("heartbeat", heartbeat.minion_id(), key, now_ms, true)) continue;
+      uint32_t minion = 0;
+      if (!Admit("heartbeat", heartbeat.minion_id(), key, key_number, now_ms, true, &minion)) {
+        continue;
+      }
       InventoryTracker::Observed observed = inventory.Observe(heartbeat, now_ms);
       if (observed.interval_capped) counters_->heartbeat_intervals_capped.fetch_add(1);
       if (!observed.stored) {
@@ -250,7 +255,8 @@ void MusterReturnBus::HandleMessage(std::vector<zmq::message_t>& frames, int64_t
         }
         continue;
       }
-      deliveries_.Heard(heartbeat.minion_id(), identity, now_ms);
+      if (registry_ == nullptr) minion = deliveries_.Intern(heartbeat.minion_id());
+      deliveries_.Heard(minion, identity, now_ms);
     }
     counters_->minions_connected.store(inventory.connected());
   } else {
@@ -268,20 +274,66 @@ void MusterReturnBus::Malformed(FrameDropReason reason, absl::string_view detail
   }
 }
 
-bool MusterReturnBus::Admit(absl::string_view what, const std::string& id,
-                            absl::string_view key, int64_t now_ms, bool heartbeat) {
-  if (registry_ == nullptr) return true;
+uint32_t MusterReturnBus::KeyNumber(absl::string_view key) {
+  uint64_t generation = registry_->generation();
+  if (generation != admitted_generation_) {
+    // Records were reloaded: every cached answer may be stale.
+    key_numbers_.clear();
+    std::fill(admitted_.begin(), admitted_.end(), 0);
+    admitted_generation_ = generation;
+  }
+  auto it = key_numbers_.find(key);
+  return it == key_numbers_.end() ? kNoKey : it->second;
+}
+
+Binding MusterReturnBus::Bind(const std::string& id, absl::string_view key,
+                              uint32_t& key_number, int64_t now_ms, bool heartbeat,
+                              uint32_t* minion) {
+  std::optional<uint32_t> number = deliveries_.Number(id);
+  if (number.has_value() && key_number != kNoKey && *number < admitted_.size() &&
+      admitted_[*number] == key_number + 1) {
+    *minion = *number;
+    return Binding::kAccepted;
+  }
   Binding binding =
       heartbeat ? registry_->BindHeartbeat(id, key, now_ms) : registry_->Check(id, key, now_ms);
+  if (binding != Binding::kAccepted) return binding;
+  // Only accepted ids get a number here, so the tables stay as small as
+  // the registry.
+  *minion = number.has_value() ? *number : deliveries_.Intern(id);
+  if (key_number == kNoKey) {
+    key_number = static_cast<uint32_t>(key_numbers_.size());
+    key_numbers_.emplace(std::string(key), key_number);
+  }
+  if (admitted_.size() <= *minion) admitted_.resize(deliveries_.interned());
+  admitted_[*minion] = key_number + 1;
+  return Binding::kAccepted;
+}
+
+bool MusterReturnBus::Admit(absl::string_view what, const std::string& id,
+                            absl::string_view key, uint32_t& key_number, int64_t now_ms,
+                            bool heartbeat, uint32_t* minion) {
+  if (registry_ == nullptr) return true;
+  Binding binding = Bind(id, key, key_number, now_ms, heartbeat, minion);
   if (binding == Binding::kAccepted) return true;
   CountRefused(what, id, key, binding);
   return false;
 }
 
-KeyAdmission MusterReturnBus::AdmitReturn(const std::string& id, absl::string_view key,
-                                          int64_t now_ms) {
-  Binding binding = registry_->Check(id, key, now_ms);
-  if (binding == Binding::kAccepted) return KeyAdmission::kAccept;
+KeyAdmission MusterReturnBus::AdmitReturn(const wire::v1::Return& ret, absl::string_view key,
+                                          uint32_t& key_number, int64_t now_ms) {
+  if (registry_ == nullptr) {
+    // Receipt tracking: the minion has the dispatch.
+    deliveries_.OnReturn(ret.jid(), ret.attempt(), ret.minion_id());
+    return KeyAdmission::kAccept;
+  }
+  const std::string& id = ret.minion_id();
+  uint32_t minion = 0;
+  Binding binding = Bind(id, key, key_number, now_ms, /*heartbeat=*/false, &minion);
+  if (binding == Binding::kAccepted) {
+    deliveries_.OnReturn(ret.jid(), ret.attempt(), minion);
+    return KeyAdmission::kAccept;
+  }
   CountRefused("return", id, key, binding);
   // No record yet (a relay that just restarted and has not reloaded the
   // records, or a minion whose heartbeat has not arrived): not an answer
@@ -332,12 +384,6 @@ void MusterReturnBus::Settle(const std::vector<bool>& safe) {
 
 void MusterReturnBus::AfterRound(int64_t now_ms) { SendResends(now_ms); }
 
-void MusterReturnBus::NoteReturns(const wire::v1::ReturnAck& ack) {
-  for (const wire::v1::ReturnKey& key : ack.keys()) {
-    deliveries_.OnReturn(key.jid(), key.attempt(), key.minion_id());
-  }
-}
-
 void MusterReturnBus::TrackDeliveries(int64_t now_ms, ReturnRound& round) {
   for (TrackedDispatch& dispatch : handoff_->TakeAll()) {
     deliveries_.Track(std::move(dispatch), now_ms);
@@ -381,10 +427,9 @@ void MusterReturnBus::SendResends(int64_t now_ms) {
 }
 
 void MusterReturnBus::Ack(const PendingAck& message) {
-  message.ack.SerializeToString(&ack_buffer_);
   std::array<zmq::const_buffer, 3> frames = {zmq::buffer(message.identity),
                                             zmq::buffer(bus::kAckType.data(), bus::kAckType.size()),
-                                            zmq::buffer(ack_buffer_)};
+                                            zmq::buffer(message.ack)};
   try {
     // A peer that is gone or not reading loses the ACK; it resends and
     // gets another one.

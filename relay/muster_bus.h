@@ -19,7 +19,9 @@
 // receipt and return counts only when its minion id is ACCEPTED and bound
 // to that key in the KeyRegistry (a heartbeat of an unknown id records it);
 // the others are dropped and counted, a return answered as rejected
-// (unbound_id). Only accepted minions get re-sends. With --insecure there is
+// (unbound_id). The registry's kAccepted answers are kept by minion number
+// and key while its generation() is unchanged, so an accepted minion's
+// return costs one id lookup (relay/minion_ids.h) and no lock. Only accepted minions get re-sends. With --insecure there is
 // no registry and no check.
 #ifndef MUSTER_RELAY_MUSTER_BUS_H_
 #define MUSTER_RELAY_MUSTER_BUS_H_
@@ -32,6 +34,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -91,8 +94,9 @@ class MusterReturnBus : public ReturnBus {
   // A RET message of this round, to be answered once settled.
   struct PendingAck {
     std::string identity;
-    wire::v1::ReturnAck ack;
+    std::string ack;  // a serialized ReturnAck
   };
+  static constexpr uint32_t kNoKey = UINT32_MAX;
 
   MusterReturnBus(const RelayOptions& options, zmq::socket_t router, RelayCounters* counters,
                   DispatchHandoff* handoff, KeyRegistry* registry);
@@ -100,21 +104,29 @@ class MusterReturnBus : public ReturnBus {
   void HandleMessage(std::vector<zmq::message_t>& frames, int64_t now_ms, ReturnRound& round,
                      InventoryTracker& inventory);
   void Malformed(FrameDropReason reason, absl::string_view detail);
-  // A return's verdict: accepted, rejected (another key, pending,
-  // rejected), or deferred (no record of the id yet; left unanswered).
-  KeyAdmission AdmitReturn(const std::string& id, absl::string_view key, int64_t now_ms);
+  // A return's verdict: accepted (and noted by the DeliveryTracker),
+  // rejected (another key, pending, rejected), or deferred (no record of
+  // the id yet; left unanswered).
+  KeyAdmission AdmitReturn(const wire::v1::Return& ret, absl::string_view key,
+                           uint32_t& key_number, int64_t now_ms);
+  // Per message: the number of the sender's `key` (kNoKey when it has no
+  // accepted binding cached), after forgetting the cache if the registry
+  // changed since.
+  uint32_t KeyNumber(absl::string_view key);
+  // The registry's binding of `id` to `key`, from the cache when it was
+  // kAccepted before at the same generation; *minion is set when kAccepted.
+  Binding Bind(const std::string& id, absl::string_view key, uint32_t& key_number,
+               int64_t now_ms, bool heartbeat, uint32_t* minion);
   // Counts and logs (first ones) a refused `what` of `id`.
   void CountRefused(absl::string_view what, const std::string& id, absl::string_view key,
                     Binding binding);
   // Whether `id` may speak with `key` (always with --insecure); counts and
-  // logs a refusal of a `what` ("heartbeat", "receipt").
+  // logs a refusal of a `what` ("heartbeat", "receipt"). *minion is set to
+  // the id's number when admitted.
   bool Admit(absl::string_view what, const std::string& id, absl::string_view key,
-             int64_t now_ms, bool heartbeat);
+             uint32_t& key_number, int64_t now_ms, bool heartbeat, uint32_t* minion);
   // Counts and logs returns answered with a rejection.
   void CountRejected(absl::Span<const RejectedReturn> rejected);
-  // Receipt tracking: tells the tracker which returns arrived (the keys of
-  // the ACK that will answer them).
-  void NoteReturns(const wire::v1::ReturnAck& ack);
   // Takes new dispatches from the job thread and due receipt reports.
   void TrackDeliveries(int64_t now_ms, ReturnRound& round);
   // Sends the due JOB re-sends over the ROUTER.
@@ -131,7 +143,13 @@ class MusterReturnBus : public ReturnBus {
   std::vector<PendingAck> pending_;
   std::vector<Resend> resends_;
   uint64_t resends_logged_ = 0;
-  std::string ack_buffer_;  // reused by Ack()
+  // The (minion id, key) pairs the registry answered kAccepted at
+  // admitted_generation_: by minion number (DeliveryTracker::Intern), the
+  // key's number in key_numbers_ plus one (0: none). Both are cleared when
+  // the registry's generation changes.
+  std::vector<uint32_t> admitted_;
+  absl::flat_hash_map<std::string, uint32_t> key_numbers_;
+  uint64_t admitted_generation_ = 0;
   int64_t next_insecure_warning_ms_;
 };
 

@@ -1,12 +1,14 @@
 #include "relay/return_batcher.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/bus/bus_protocol.h"
 #include "common/ids/ids.h"
+#include "google/protobuf/arena.h"
 #include "proto/wire.pb.h"
 
 namespace muster::relay {
@@ -41,12 +43,59 @@ void CopyKey(const wire::v1::Return& ret, wire::v1::ReturnKey* key) {
   key->set_minion_id(ret.minion_id());
 }
 
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+// Appends ReturnAck.keys (field 1) holding the key of an accepted return:
+// byte for byte what the serializer writes (proto3: default values left
+// out, fields in number order). An accepted return has a jid, an attempt
+// and a minion id.
+void AppendAckKey(const wire::v1::Return& ret, std::string* out) {
+  const std::string& jid = ret.jid();
+  const std::string& id = ret.minion_id();
+  size_t key_size = 1 + VarintSize(jid.size()) + jid.size() + 1 + VarintSize(ret.attempt()) +
+                    1 + VarintSize(id.size()) + id.size();
+  out->push_back('\x0a');  // ReturnAck.keys: field 1, length-delimited
+  AppendVarint(key_size, out);
+  out->push_back('\x0a');  // ReturnKey.jid
+  AppendVarint(jid.size(), out);
+  out->append(jid);
+  out->push_back('\x10');  // ReturnKey.attempt: field 2, varint
+  AppendVarint(ret.attempt(), out);
+  out->push_back('\x1a');  // ReturnKey.minion_id: field 3
+  AppendVarint(id.size(), out);
+  out->append(id);
+}
+
+// Where a RET payload is parsed: one block reused by the thread, so the
+// ~100 Return messages of a payload cost no allocation each.
+constexpr size_t kParseBlockBytes = 256 << 10;
+
 }  // namespace
 
 absl::StatusOr<DecodedReturns> DecodeReturnPayload(
     absl::string_view payload, int64_t received_at_ms, const EntryLimits& limits,
-    const std::function<KeyAdmission(const std::string& minion_id)>& bound) {
-  wire::v1::ReturnBatch batch;
+    const std::function<KeyAdmission(const wire::v1::Return& ret)>& bound) {
+  thread_local std::unique_ptr<char[]> parse_block(new char[kParseBlockBytes]);
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = parse_block.get();
+  arena_options.initial_block_size = kParseBlockBytes;
+  google::protobuf::Arena arena(arena_options);
+  wire::v1::ReturnBatch& batch = *google::protobuf::Arena::CreateMessage<wire::v1::ReturnBatch>(&arena);
   if (!batch.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return absl::InvalidArgumentError(
         absl::StrCat("RET payload of ", payload.size(), " bytes is not a ReturnBatch"));
@@ -55,14 +104,15 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(
     return absl::InvalidArgumentError("RET payload holds no returns");
   }
   DecodedReturns decoded;
-  wire::v1::ReturnAck& ack = decoded.ack;
-  ack.mutable_keys()->Reserve(batch.returns_size());
+  // About 50 bytes per key (a 20-byte jid, a 25-byte minion id).
+  decoded.ack.reserve(static_cast<size_t>(batch.returns_size()) * 56);
+  std::string rejections;  // ReturnAck.rejected (field 2) follows every key
   std::vector<bool> accepted(batch.returns_size(), false);
   for (int i = 0; i < batch.returns_size(); ++i) {
     const wire::v1::Return& ret = batch.returns(i);
     std::optional<RejectedReturn> rejected = CheckReturn(ret);
     if (!rejected.has_value() && bound) {
-      KeyAdmission admission = bound(ret.minion_id());
+      KeyAdmission admission = bound(ret);
       if (admission == KeyAdmission::kDefer) {
         ++decoded.deferred;
         continue;
@@ -74,17 +124,22 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(
       }
     }
     if (rejected.has_value()) {
-      wire::v1::ReturnRejection* rejection = ack.add_rejected();
-      CopyKey(ret, rejection->mutable_key());
-      rejection->set_reason(std::string(ReturnRejectReasonName(rejected->reason)));
-      rejection->set_detail(rejected->detail);
+      wire::v1::ReturnRejection rejection;
+      CopyKey(ret, rejection.mutable_key());
+      rejection.set_reason(std::string(ReturnRejectReasonName(rejected->reason)));
+      rejection.set_detail(rejected->detail);
+      std::string bytes = rejection.SerializeAsString();
+      rejections.push_back('\x12');  // ReturnAck.rejected: field 2
+      AppendVarint(bytes.size(), &rejections);
+      rejections.append(bytes);
       decoded.rejected.push_back(*std::move(rejected));
       continue;
     }
     accepted[i] = true;
-    CopyKey(ret, ack.add_keys());
+    ++decoded.returns;
+    AppendAckKey(ret, &decoded.ack);
   }
-  decoded.returns = ack.keys_size();
+  decoded.ack.append(rejections);
   if (decoded.returns == 0) return decoded;
   bool fits = decoded.rejected.empty() && decoded.deferred == 0 &&
               batch.returns_size() <= limits.max_returns &&
@@ -106,14 +161,14 @@ absl::StatusOr<DecodedReturns> DecodeReturnPayload(
   };
   for (int i = 0; i < batch.returns_size(); ++i) {
     if (!accepted[i]) continue;
-    wire::v1::Return& ret = *batch.mutable_returns(i);
+    const wire::v1::Return& ret = batch.returns(i);
     size_t bytes = ret.ByteSizeLong() + 8;
     if (chunk.returns_size() >= limits.max_returns ||
         (chunk.returns_size() > 0 && chunk_bytes + bytes > limits.max_bytes)) {
       flush();
     }
     chunk_bytes += bytes;
-    *chunk.add_returns() = std::move(ret);
+    *chunk.add_returns() = ret;  // a copy: `ret` lives in the parse arena
   }
   flush();
   return decoded;
@@ -146,7 +201,9 @@ std::vector<PackedEntry> PackEntries(absl::Span<const ReturnChunk* const> chunks
     suffix.set_relay_id(std::string(relay_id));
     suffix.set_datacenter(std::string(datacenter));
     suffix.set_received_at_ms(chunks[entry.first_chunk]->received_at_ms);
-    entry.value.reserve(bytes + suffix.ByteSizeLong());
+    // Room for the StreamSeq the return path appends (at most 35 bytes),
+    // so the entry is never copied to grow by it.
+    entry.value.reserve(bytes + suffix.ByteSizeLong() + 48);
     for (size_t c = entry.first_chunk; c < entry.end_chunk; ++c) {
       entry.value.append(chunks[c]->batch);
     }

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "proto/wire.pb.h"
 #include "relay/relay_counters.h"
 
 namespace muster::relay {
@@ -49,9 +50,10 @@ struct RejectedReturn {
 struct DecodedReturns {
   // The accepted returns, to be made safe before the ACK is sent.
   std::vector<ReturnChunk> chunks;
-  // The ReturnAck to answer with: the key of every accepted return, and a
-  // ReturnRejection for every rejected one, each in payload order.
-  wire::v1::ReturnAck ack;
+  // The serialized ReturnAck to answer with: the key of every accepted
+  // return, and a ReturnRejection for every rejected one, each in payload
+  // order (encoded as it goes, the same bytes as ReturnAck's serializer).
+  std::string ack;
   int returns = 0;  // accepted
   std::vector<RejectedReturn> rejected;
   int deferred = 0;  // in neither list of the ACK (KeyAdmission::kDefer)
@@ -63,8 +65,8 @@ struct DecodedReturns {
 // bytes, attempt >= 1, a valid minion id, stdout and stderr each at most
 // bus::kMaxOutputBytes. Returns that pass are accepted (their bytes go into
 // `chunks` unchanged); the others are rejected and answered in `ack`.
-// `bound`, when set, is asked last about each return's minion id
-// (docs/PROTOCOL.md 8.4): kReject rejects the return with kUnboundId (its
+// `bound`, when set, is asked last about each return (its minion id,
+// docs/PROTOCOL.md 8.4); a return it accepts is accepted: kReject rejects the return with kUnboundId (its
 // id is bound to another key, pending or rejected); kDefer leaves it out of
 // the ACK altogether (neither accepted nor rejected: the relay has no
 // record of the id yet, so the minion keeps it and sends it again after
@@ -72,7 +74,7 @@ struct DecodedReturns {
 enum class KeyAdmission { kAccept, kReject, kDefer };
 absl::StatusOr<DecodedReturns> DecodeReturnPayload(
     absl::string_view payload, int64_t received_at_ms, const EntryLimits& limits,
-    const std::function<KeyAdmission(const std::string& minion_id)>& bound = nullptr);
+    const std::function<KeyAdmission(const wire::v1::Return& ret)>& bound = nullptr);
 
 // One returns-stream entry value built from consecutive chunks.
 struct PackedEntry {

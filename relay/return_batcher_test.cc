@@ -6,6 +6,12 @@
 namespace muster::relay {
 namespace {
 
+wire::v1::ReturnAck AckOf(const DecodedReturns& decoded) {
+  wire::v1::ReturnAck ack;
+  EXPECT_TRUE(ack.ParseFromString(decoded.ack));
+  return ack;
+}
+
 std::string Payload(int returns, const std::string& prefix = "j") {
   wire::v1::ReturnBatch batch;
   for (int i = 0; i < returns; ++i) {
@@ -25,11 +31,45 @@ TEST(ReturnBatcherTest, SmallPayloadIsKeptAsIsWithAckForEveryReturn) {
   ASSERT_EQ(decoded->chunks.size(), 1u);
   EXPECT_EQ(decoded->chunks[0].batch, payload);
   EXPECT_EQ(decoded->returns, 3);
-  const wire::v1::ReturnAck& ack = decoded->ack;
+  const wire::v1::ReturnAck ack = AckOf(*decoded);
   ASSERT_EQ(ack.keys_size(), 3);
   EXPECT_EQ(ack.keys(2).jid(), "j2");
   EXPECT_EQ(ack.keys(2).minion_id(), "m-2");
   EXPECT_EQ(ack.keys(2).attempt(), 1u);
+}
+
+// The ACK is encoded by hand as the returns are checked: the bytes must be
+// exactly what ReturnAck's serializer makes (minions parse it as one).
+TEST(ReturnBatcherTest, AckBytesAreWhatTheSerializerWrites) {
+  wire::v1::ReturnBatch batch;
+  const std::string long_jid(64, '7');
+  for (int i = 0; i < 6; ++i) {
+    wire::v1::Return* ret = batch.add_returns();
+    ret->set_jid(i == 1 ? long_jid : "2026120200000000000" + std::to_string(i));
+    ret->set_attempt(i == 2 ? 300 : i == 3 ? 0 : 1);  // 300: two-byte varint; 0: rejected
+    ret->set_minion_id(i == 4 ? "not ok" : std::string(100 + i, 'm'));  // "not ok": rejected
+  }
+  absl::StatusOr<DecodedReturns> decoded =
+      DecodeReturnPayload(batch.SerializeAsString(), 1, EntryLimits{},
+                          [](const wire::v1::Return& ret) {
+                            return ret.minion_id().size() == 105 ? KeyAdmission::kReject
+                                                                 : KeyAdmission::kAccept;
+                          });
+  ASSERT_TRUE(decoded.ok());
+  wire::v1::ReturnAck expected;
+  for (int i : {0, 1, 2}) {
+    wire::v1::ReturnKey* key = expected.add_keys();
+    key->set_jid(batch.returns(i).jid());
+    key->set_attempt(batch.returns(i).attempt());
+    key->set_minion_id(batch.returns(i).minion_id());
+  }
+  wire::v1::ReturnAck parsed = AckOf(*decoded);
+  ASSERT_EQ(parsed.rejected_size(), 3);
+  *expected.mutable_rejected() = parsed.rejected();
+  EXPECT_EQ(parsed.rejected(0).key().attempt(), 0u);
+  EXPECT_EQ(parsed.rejected(1).key().minion_id(), "not ok");
+  EXPECT_EQ(parsed.rejected(2).reason(), "unbound_id");
+  EXPECT_EQ(decoded->ack, expected.SerializeAsString());
 }
 
 TEST(ReturnBatcherTest, BigPayloadIsSplitIntoEntrySizedChunks) {
@@ -77,7 +117,7 @@ TEST(ReturnBatcherTest, BadReturnsAreRejectedOneByOneAndTheOthersAccepted) {
   EXPECT_EQ(decoded->rejected[3].reason, ReturnRejectReason::kBadAttempt);
   EXPECT_EQ(decoded->rejected[4].reason, ReturnRejectReason::kOutputTooLarge);
 
-  const wire::v1::ReturnAck& ack = decoded->ack;
+  const wire::v1::ReturnAck ack = AckOf(*decoded);
   ASSERT_EQ(ack.keys_size(), 2);
   EXPECT_EQ(ack.keys(0).minion_id(), "good-1");
   EXPECT_EQ(ack.keys(1).minion_id(), "good-2");
@@ -105,7 +145,7 @@ TEST(ReturnBatcherTest, AllRejectedLeavesNothingToWriteButAnAnswer) {
       DecodeReturnPayload(batch.SerializeAsString(), 1, EntryLimits{});
   ASSERT_TRUE(decoded.ok());
   EXPECT_TRUE(decoded->chunks.empty());
-  const wire::v1::ReturnAck& ack = decoded->ack;
+  const wire::v1::ReturnAck ack = AckOf(*decoded);
   EXPECT_EQ(ack.keys_size(), 0);
   EXPECT_EQ(ack.rejected_size(), 1);
 }
@@ -162,16 +202,17 @@ TEST(ReturnBatcherTest, ReturnsOfIdsNotBoundToTheSenderAreRejectedUnboundId) {
   }
   absl::StatusOr<DecodedReturns> decoded =
       DecodeReturnPayload(batch.SerializeAsString(), 5, EntryLimits{},
-                          [](const std::string& id) {
+                          [](const wire::v1::Return& ret) {
+                            const std::string& id = ret.minion_id();
                             return id == "mine" ? KeyAdmission::kAccept : KeyAdmission::kReject;
                           });
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->returns, 1);
-  ASSERT_EQ(decoded->ack.keys_size(), 1);
-  EXPECT_EQ(decoded->ack.keys(0).minion_id(), "mine");
-  ASSERT_EQ(decoded->ack.rejected_size(), 1);
-  EXPECT_EQ(decoded->ack.rejected(0).key().minion_id(), "theirs");
-  EXPECT_EQ(decoded->ack.rejected(0).reason(), "unbound_id");
+  ASSERT_EQ(AckOf(*decoded).keys_size(), 1);
+  EXPECT_EQ(AckOf(*decoded).keys(0).minion_id(), "mine");
+  ASSERT_EQ(AckOf(*decoded).rejected_size(), 1);
+  EXPECT_EQ(AckOf(*decoded).rejected(0).key().minion_id(), "theirs");
+  EXPECT_EQ(AckOf(*decoded).rejected(0).reason(), "unbound_id");
   ASSERT_EQ(decoded->chunks.size(), 1u);
   wire::v1::ReturnBatch stored;
   ASSERT_TRUE(stored.ParseFromString(decoded->chunks[0].batch));
@@ -193,17 +234,18 @@ TEST(DecodeReturnPayloadTest, DeferredReturnsAreNeitherAcknowledgedNorRejected) 
     ret->set_minion_id(id);
   }
   absl::StatusOr<DecodedReturns> decoded = DecodeReturnPayload(
-      batch.SerializeAsString(), 5, EntryLimits{}, [](const std::string& id) {
+      batch.SerializeAsString(), 5, EntryLimits{}, [](const wire::v1::Return& ret) {
+                            const std::string& id = ret.minion_id();
         if (id == "known") return KeyAdmission::kAccept;
         return id == "unknown" ? KeyAdmission::kDefer : KeyAdmission::kReject;
       });
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->returns, 1);
   EXPECT_EQ(decoded->deferred, 1);
-  ASSERT_EQ(decoded->ack.keys_size(), 1);
-  EXPECT_EQ(decoded->ack.keys(0).minion_id(), "known");
-  ASSERT_EQ(decoded->ack.rejected_size(), 1);
-  EXPECT_EQ(decoded->ack.rejected(0).key().minion_id(), "theirs");
+  ASSERT_EQ(AckOf(*decoded).keys_size(), 1);
+  EXPECT_EQ(AckOf(*decoded).keys(0).minion_id(), "known");
+  ASSERT_EQ(AckOf(*decoded).rejected_size(), 1);
+  EXPECT_EQ(AckOf(*decoded).rejected(0).key().minion_id(), "theirs");
   ASSERT_EQ(decoded->chunks.size(), 1u);
   wire::v1::ReturnBatch stored;
   ASSERT_TRUE(stored.ParseFromString(decoded->chunks[0].batch));

@@ -94,23 +94,34 @@ std::vector<bool> ReturnPath::WriteChunks(absl::Span<const ReturnChunk* const> c
     int64_t now_ms = NowMs();
     if (!CatchUp(*redis, now_ms)) break;
     size_t end = std::min(entries.size(), next + options_.max_entries_per_round_trip);
+    // Numbered and kept before Redis sees them: an entry Redis loses in a
+    // failover is written again from the log (docs/PROTOCOL.md 2.4). The
+    // round trip's entries go to the log in one write; the floor is the
+    // same for all of them (the first one's seq when nothing was held).
+    const uint64_t first_seq = log_->next_seq();
+    const uint64_t floor = log_->floor();
     std::vector<uint64_t> seqs;
+    std::vector<absl::string_view> values;
     for (size_t e = next; e < end; ++e) {
-      // Numbered and kept before Redis sees it: an entry Redis loses in a
-      // failover is written again from the log (docs/PROTOCOL.md 2.4).
-      uint64_t seq = log_->next_seq();
+      uint64_t seq = first_seq + (e - next);
       seqs.push_back(seq);
-      entries[e].value.append(StreamSeqSuffix(options_.writer_epoch, seq, log_->floor()));
-      if (absl::Status kept = log_->Append(seq, entries[e].value, now_ms); !kept.ok()) {
-        if (counters_->unconfirmed_log_errors.fetch_add(1) < 3) {
-          spdlog::error("returns: keeping entry {} until jobd confirms it failed, writing it "
-                        "unprotected: {}",
-                        seq, std::string(kept.message()));
-        }
+      entries[e].value.append(StreamSeqSuffix(options_.writer_epoch, seq, floor));
+      values.push_back(entries[e].value);
+    }
+    if (absl::Status kept = log_->AppendAll(values, now_ms); !kept.ok()) {
+      if (counters_->unconfirmed_log_errors.fetch_add(1) < 3) {
+        spdlog::error("returns: keeping entries {}..{} until jobd confirms them failed, writing "
+                      "them unprotected: {}",
+                      seqs.front(), seqs.back(), std::string(kept.message()));
       }
+    }
+    for (size_t e = next; e < end; ++e) {
       redis->Append({"XADD", returns_key_, "*", kBatchField, entries[e].value});
     }
-    redis->Append({"HGET", mark_key_, mark_field_});
+    // The mark rides along at most every kMarkPollMs: it only lets the log
+    // forget confirmed entries sooner.
+    const bool read_mark = now_ms >= next_mark_poll_ms_;
+    if (read_mark) redis->Append({"HGET", mark_key_, mark_field_});
     absl::StatusOr<std::vector<RedisReply>> replies = redis->ReadReplies();
     if (!replies.ok()) {
       counters_->redis_errors.fetch_add(1);
@@ -137,8 +148,10 @@ std::vector<bool> ReturnPath::WriteChunks(absl::Span<const ReturnChunk* const> c
       counters_->returns_forwarded.fetch_add(entries[e].returns);
       for (size_t c = entries[e].first_chunk; c < entries[e].end_chunk; ++c) ok[c] = true;
     }
-    ApplyMark(replies->back());
-    next_mark_poll_ms_ = now_ms + kMarkPollMs;
+    if (read_mark) {
+      ApplyMark(replies->back());
+      next_mark_poll_ms_ = now_ms + kMarkPollMs;
+    }
     PublishLogCounters();
     if (!all_ok) break;
     redis_.Succeeded();

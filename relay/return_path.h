@@ -16,8 +16,9 @@
 // Nothing Redis took is trusted to stay there (docs/PROTOCOL.md 2.4): every
 // returns-stream entry gets the next seq of the relay's sequence
 // (StreamSeq), is appended to the UnconfirmedLog before its XADD, and is
-// kept until jobd's commit mark ({prefix}committed:{dc}, read with every
-// round of XADDs and every 100 ms while anything is held) covers it. Each
+// kept until jobd's commit mark ({prefix}committed:{dc}, read every 100 ms
+// while anything is held, pipelined with a round of XADDs when one is under
+// way) covers it. A round trip's entries go to the log in one write. Each
 // new Redis connection (a reconnect, a failover followed, a restart) first
 // reads the mark and writes every held entry above it again, in seq order,
 // before anything new; a held entry jobd's mark shows skipped (entries

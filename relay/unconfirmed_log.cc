@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <utility>
 
@@ -64,6 +66,28 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
       return Errno("write", path);
     }
     done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+// Writes every byte of `iov` (which it may change) to `fd`.
+absl::Status WriteAllV(int fd, std::vector<iovec>& iov, const std::string& path) {
+  size_t next = 0;
+  while (next < iov.size()) {
+    ssize_t n = writev(fd, iov.data() + next, static_cast<int>(iov.size() - next));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("write", path);
+    }
+    size_t done = static_cast<size_t>(n);
+    while (next < iov.size() && done >= iov[next].iov_len) {
+      done -= iov[next].iov_len;
+      ++next;
+    }
+    if (next < iov.size()) {
+      iov[next].iov_base = static_cast<char*>(iov[next].iov_base) + done;
+      iov[next].iov_len -= done;
+    }
   }
   return absl::OkStatus();
 }
@@ -234,28 +258,61 @@ absl::Status UnconfirmedLog::Append(uint64_t seq, absl::string_view value, int64
     return absl::FailedPreconditionError(
         absl::StrCat("unconfirmed log: append of seq ", seq, ", expected ", next_seq_));
   }
-  ++next_seq_;
-  if (value.size() > kMaxValueBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("unconfirmed log: entry of ", value.size(),
-                                                   " bytes is larger than any stream entry"));
+  return AppendAll(absl::MakeConstSpan(&value, 1), now_ms);
+}
+
+absl::Status UnconfirmedLog::AppendAll(absl::Span<const absl::string_view> values,
+                                       int64_t now_ms) {
+  const uint64_t first = next_seq_;
+  next_seq_ += values.size();
+  for (absl::string_view value : values) {
+    if (value.size() > kMaxValueBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("unconfirmed log: entry of ", value.size(),
+                                                     " bytes is larger than any stream entry"));
+    }
   }
-  if (segments_.rbegin()->second.size >= kSegmentBytes) RETURN_IF_ERROR(StartSegment(seq));
-  auto& [first_seq, segment] = *segments_.rbegin();
-  std::string record(kHeaderBytes, '\0');
-  PutU32(static_cast<uint32_t>(value.size()), record.data());
-  PutU64(seq, record.data() + 8);
-  PutU32(Checksum(record.data() + 8, value), record.data() + 4);
-  record.append(value.data(), value.size());
-  if (absl::Status written = WriteAll(active_fd_, record, segment.path); !written.ok()) {
-    // A partial record would be cut at the next Open(); later records go to
-    // a fresh segment so they are not behind it.
-    StartSegment(next_seq_).IgnoreError();
-    return written;
+  // Records go out in runs, each one writev(2) to one segment: a new
+  // segment starts before the record that finds the active one full.
+  std::vector<char> headers(values.size() * kHeaderBytes);
+  std::vector<Held> written;
+  written.reserve(values.size());
+  std::vector<iovec> iov;
+  size_t i = 0;
+  while (i < values.size()) {
+    if (segments_.rbegin()->second.size >= kSegmentBytes) {
+      RETURN_IF_ERROR(StartSegment(first + i));
+    }
+    auto& [first_seq, segment] = *segments_.rbegin();
+    iov.clear();
+    uint64_t size = segment.size;
+    size_t run_start = i;
+    while (i < values.size() && (i == run_start || size < kSegmentBytes) &&
+           iov.size() + 2 <= static_cast<size_t>(IOV_MAX)) {
+      absl::string_view value = values[i];
+      uint64_t seq = first + i;
+      char* header = headers.data() + i * kHeaderBytes;
+      PutU32(static_cast<uint32_t>(value.size()), header);
+      PutU64(seq, header + 8);
+      PutU32(Checksum(header + 8, value), header + 4);
+      iov.push_back({header, kHeaderBytes});
+      if (!value.empty()) iov.push_back({const_cast<char*>(value.data()), value.size()});
+      written.push_back(Held{seq, first_seq, size, static_cast<uint32_t>(value.size()), now_ms});
+      size += kHeaderBytes + value.size();
+      ++i;
+    }
+    if (absl::Status status = WriteAllV(active_fd_, iov, segment.path); !status.ok()) {
+      // A partial record would be cut at the next Open(); later records go
+      // to a fresh segment so they are not behind it.
+      StartSegment(next_seq_).IgnoreError();
+      return status;
+    }
+    segment.size = size;
+    segment.last_seq = first + i - 1;
   }
-  held_.push_back(Held{seq, first_seq, segment.size, static_cast<uint32_t>(value.size()), now_ms});
-  held_bytes_ += value.size();
-  segment.size += record.size();
-  segment.last_seq = seq;
+  for (const Held& held : written) {
+    held_.push_back(held);
+    held_bytes_ += held.length;
+  }
   return absl::OkStatus();
 }
 

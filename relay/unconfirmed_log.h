@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace muster::relay {
 
@@ -62,6 +63,12 @@ class UnconfirmedLog {
   // its write time. On error nothing is held and next_seq() still grows:
   // the entry goes to Redis unprotected (the caller counts it).
   absl::Status Append(uint64_t seq, absl::string_view value, int64_t now_ms);
+  // Appends `values` as entries next_seq(), next_seq() + 1, ... with
+  // writev(2), one call for the lot (per segment), no copy of a value; an
+  // error holds none of them (like Append: they go to Redis unprotected;
+  // any that reached the disk whole come back after a restart and are
+  // written again, at worst a duplicate).
+  absl::Status AppendAll(absl::Span<const absl::string_view> values, int64_t now_ms);
 
   // Forgets entry `seq` (held): its XADD failed and its returns went to the
   // spool instead, which writes them again with a new seq. Appends a

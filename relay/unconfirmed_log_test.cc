@@ -140,6 +140,63 @@ TEST_F(UnconfirmedLogTest, AbandonedEntriesStayGoneAfterReopen) {
   EXPECT_EQ((*read)[3].value, Value(6));
 }
 
+// AppendAll writes a round trip's entries at once: they are held, read
+// back and reloaded exactly like entries appended one by one.
+TEST_F(UnconfirmedLogTest, AppendAllKeepsEveryEntryLikeAppend) {
+  {
+    std::unique_ptr<UnconfirmedLog> log = Open();
+    ASSERT_TRUE(log->Append(1, Value(1), 10).ok());
+    std::vector<std::string> values = {Value(2), "", Value(4, 5000)};
+    std::vector<absl::string_view> views(values.begin(), values.end());
+    ASSERT_TRUE(log->AppendAll(views, 20).ok());
+    EXPECT_EQ(log->next_seq(), 5u);
+    EXPECT_EQ(log->held(), 4u);
+    EXPECT_EQ(log->held_bytes(), 100u + 100u + 0u + 5000u);
+    EXPECT_EQ(log->written_ms(3), 20);
+    ASSERT_TRUE(log->AppendAll({}, 30).ok());
+    EXPECT_EQ(log->next_seq(), 5u);
+    absl::StatusOr<std::vector<UnconfirmedEntry>> read = log->Read(0, 100, 1 << 20);
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_EQ(read->size(), 4u);
+    EXPECT_EQ((*read)[2].seq, 3u);
+    EXPECT_EQ((*read)[2].value, "");
+    EXPECT_EQ((*read)[3].value, Value(4, 5000));
+  }
+  std::unique_ptr<UnconfirmedLog> log = Open();
+  EXPECT_EQ(log->next_seq(), 5u);
+  EXPECT_EQ(log->held(), 4u);
+  absl::StatusOr<std::vector<UnconfirmedEntry>> read = log->Read(1, 100, 1 << 20);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 3u);
+  EXPECT_EQ((*read)[0].value, Value(2));
+  EXPECT_EQ((*read)[2].value, Value(4, 5000));
+}
+
+// A batch that crosses the segment size starts a new segment before the
+// record that finds the active one full, as Append does.
+TEST_F(UnconfirmedLogTest, AppendAllStartsANewSegmentWhenTheActiveOneIsFull) {
+  const std::string big(UnconfirmedLog::kSegmentBytes / 2, 'b');
+  {
+    std::unique_ptr<UnconfirmedLog> log = Open();
+    std::vector<absl::string_view> views = {big, big, big, "small"};
+    ASSERT_TRUE(log->AppendAll(views, 1).ok());
+    log->Confirm(2);  // the first segment held seq 1 and 2 only
+    EXPECT_EQ(log->held(), 2u);
+  }
+  int segments = 0;
+  for (const char* name : {"00000000000000000001.log", "00000000000000000003.log"}) {
+    if (access(absl::StrCat(dir_, "/", name).c_str(), F_OK) == 0) ++segments;
+  }
+  EXPECT_EQ(segments, 1) << "segment 1 deleted once confirmed, segment 3 kept";
+  std::unique_ptr<UnconfirmedLog> log = Open();
+  EXPECT_EQ(log->held(), 2u);
+  absl::StatusOr<std::vector<UnconfirmedEntry>> read = log->Read(0, 100, 1 << 30);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].seq, 3u);
+  EXPECT_EQ((*read)[1].value, "small");
+}
+
 TEST(WriterEpochTest, MadeOnceThenRead) {
   std::string path = absl::StrCat(muster::testing::MakeTempDir("unconfirmed"), "/epoch");
   absl::StatusOr<uint64_t> first = LoadOrCreateWriterEpoch(path);
