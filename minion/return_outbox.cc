@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "common/codec/varint.h"
 
 namespace muster::minion {
 namespace {
@@ -15,23 +16,6 @@ constexpr size_t kMaxSpareEntries = 1024;
 constexpr size_t kMaxSpareBytes = 4096;
 // ReturnBatch.returns: field 1, length-delimited.
 constexpr char kReturnsFieldTag = (1 << 3) | 2;
-
-void AppendVarint(uint64_t value, std::string* out) {
-  while (value >= 0x80) {
-    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  out->push_back(static_cast<char>(value));
-}
-
-size_t VarintSize(uint64_t value) {
-  size_t size = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++size;
-  }
-  return size;
-}
 
 // Protobuf fields of numbers below 16 (one-byte tags); nothing for a
 // default value.

@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/bus/bus_protocol.h"
+#include "common/codec/varint.h"
 #include "common/ids/ids.h"
 #include "google/protobuf/arena.h"
 #include "proto/wire.pb.h"
@@ -41,23 +42,6 @@ void CopyKey(const wire::v1::Return& ret, wire::v1::ReturnKey* key) {
   key->set_jid(ret.jid());
   key->set_attempt(ret.attempt());
   key->set_minion_id(ret.minion_id());
-}
-
-void AppendVarint(uint64_t value, std::string* out) {
-  while (value >= 0x80) {
-    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
-    value >>= 7;
-  }
-  out->push_back(static_cast<char>(value));
-}
-
-size_t VarintSize(uint64_t value) {
-  size_t size = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++size;
-  }
-  return size;
 }
 
 // Appends ReturnAck.keys (field 1) holding the key of an accepted return:

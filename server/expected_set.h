@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "common/codec/varint.h"  // AppendVarint, ReadVarint: its users' too
 
 namespace muster::server {
 
@@ -24,10 +25,6 @@ std::string EncodeExpectedSet(absl::Span<const uint32_t> sorted_numbers);
 // byte offset) for a truncated or corrupt blob.
 absl::StatusOr<std::vector<uint32_t>> DecodeExpectedSet(absl::string_view blob);
 
-// Varint helpers shared with other compact encodings in the store.
-void AppendVarint(uint64_t value, std::string* out);
-// Reads one varint at *pos, advancing it; false when truncated/overlong.
-bool ReadVarint(absl::string_view in, size_t* pos, uint64_t* value);
 
 }  // namespace muster::server
 
