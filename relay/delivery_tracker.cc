@@ -147,26 +147,7 @@ void DeliveryTracker::Heard(uint32_t minion, absl::string_view identity, int64_t
 }
 
 void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, int64_t now_ms) {
-  last_now_ms_ = now_ms;
-  bool declined = receipt.status() == wire::v1::Receipt::DECLINED;
-  Dispatch* dispatch = Find(receipt.jid(), receipt.attempt());
-  if (dispatch == nullptr) {
-    // Usually a minion faster than the relay's own bookkeeping: the
-    // receipt of a dispatch just published, before the job thread has
-    // fetched its expected minions. Kept a while and applied on Track.
-    if (early_count_ >= kMaxEarlyReceipts) {
-      ++stats_.receipts_untracked;
-      return;
-    }
-    EarlyOf(receipt.jid(), receipt.attempt())
-        .push_back({Intern(receipt.minion_id()), declined ? kEarlyDeclined : kEarlyAccepted,
-                    now_ms});
-    ++early_count_;
-    return;
-  }
-  std::optional<uint32_t> number = ids_.Find(receipt.minion_id());
-  ApplyReceipt(dispatch, number.has_value() ? Position(*dispatch, *number) : -1,
-               declined, now_ms);
+  OnReceipt(receipt, Intern(receipt.minion_id()), now_ms);
 }
 
 void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, uint32_t minion,
@@ -175,6 +156,9 @@ void DeliveryTracker::OnReceipt(const wire::v1::Receipt& receipt, uint32_t minio
   bool declined = receipt.status() == wire::v1::Receipt::DECLINED;
   Dispatch* dispatch = Find(receipt.jid(), receipt.attempt());
   if (dispatch == nullptr) {
+    // Usually a minion faster than the relay's own bookkeeping: the
+    // receipt of a dispatch just published, before the job thread has
+    // fetched its expected minions. Kept a while and applied on Track.
     if (early_count_ >= kMaxEarlyReceipts) {
       ++stats_.receipts_untracked;
       return;
@@ -218,25 +202,15 @@ void DeliveryTracker::ApplyReceipt(Dispatch* dispatch, int64_t position, bool de
 
 void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt,
                                absl::string_view minion_id) {
-  Dispatch* dispatch = Find(jid, attempt);
-  if (dispatch == nullptr) {
-    // A quick minion's return can beat the dispatch's tracking (its
-    // expected minions are read from Redis after the publish): keep it, or
-    // the minion would look unacknowledged and be re-sent the dispatch.
-    if (early_count_ < kMaxEarlyReceipts) {
-      EarlyOf(jid, attempt).push_back({Intern(minion_id), kEarlyReturn, NowMsHint()});
-      ++early_count_;
-    }
-    return;
-  }
-  std::optional<uint32_t> number = ids_.Find(minion_id);
-  if (!number.has_value()) return;
-  MarkReturned(dispatch, Position(*dispatch, *number));
+  OnReturn(jid, attempt, Intern(minion_id));
 }
 
 void DeliveryTracker::OnReturn(absl::string_view jid, uint32_t attempt, uint32_t minion) {
   Dispatch* dispatch = Find(jid, attempt);
   if (dispatch == nullptr) {
+    // A quick minion's return can beat the dispatch's tracking (its
+    // expected minions are read from Redis after the publish): keep it, or
+    // the minion would look unacknowledged and be re-sent the dispatch.
     if (early_count_ < kMaxEarlyReceipts) {
       EarlyOf(jid, attempt).push_back({minion, kEarlyReturn, NowMsHint()});
       ++early_count_;

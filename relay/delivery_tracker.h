@@ -123,6 +123,7 @@ class DeliveryTracker {
   // for a dispatch not tracked yet is kept like an early receipt.
   void OnReturn(absl::string_view jid, uint32_t attempt, absl::string_view minion_id);
 
+  // (The two above are the calls below with the id interned.)
   // The same calls for a minion already numbered by Intern (the return
   // thread looks each id up once and uses its number for the key check,
   // the receipt and the return: docs/PERFORMANCE.md, issue 20).
