@@ -20,6 +20,7 @@
 // every start.
 
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +67,10 @@ ABSL_FLAG(std::string, grains, "role=web|db|cache,os=debian,rack=r{n%20}",
           "same placeholders as --id_pattern.");
 ABSL_FLAG(int, sockets, 10, "Socket pairs (SUB + DEALER); minions spread over them.");
 ABSL_FLAG(int, threads, 2, "Threads serving the sockets (at most --sockets).");
+ABSL_FLAG(int, nice, 0,
+          "Scheduling niceness 0..19 of every fleetsim thread, set before any starts. A "
+          "benchmark that runs the fleet on the cluster's own cores gives it 19: the "
+          "machines it stands for have their own CPUs (bench/e2e_bench --fleet_nice).");
 ABSL_FLAG(int, latency_ms_min, 0, "Smallest simulated return latency.");
 ABSL_FLAG(int, latency_ms_max, 50, "Largest simulated return latency (uniform).");
 ABSL_FLAG(double, failure_rate, 0.0, "Fraction of answers with success=false.");
@@ -191,6 +196,13 @@ int main(int argc, char** argv) {
   muster::UsePrivateUmask();
   absl::SetProgramUsageMessage("Muster fleetsim: many simulated minions in one process.");
   absl::ParseCommandLine(argc, argv);
+  // Before any thread starts: threads inherit their creator's niceness.
+  if (int nice = absl::GetFlag(FLAGS_nice); nice != 0) {
+    if (nice < 0 || nice > 19) return Fail("--nice must be 0..19");
+    if (setpriority(PRIO_PROCESS, 0, nice) != 0) {
+      return Fail(absl::StrCat("--nice=", nice, ": ", std::strerror(errno)));
+    }
+  }
   // Debian's Abseil is built with deadlock detection on: it records every
   // lock order in a global graph, which shows in the hot paths' profiles.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -1,10 +1,18 @@
 // fleetsim against a fake relay speaking docs/PROTOCOL.md: 5,000 virtual
 // minions over 10 socket pairs answer a broadcast with exactly the expected
 // returns, the silent ones missing by name, the failure rate respected, and
-// targeted and grain jobs reach exactly the minions they name.
+// targeted and grain jobs reach exactly the minions they name; --nice
+// applies to every thread and refuses what is out of range.
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
@@ -175,6 +183,65 @@ TEST_F(FleetsimTest, RejectedReturnsAreDroppedAndNotResent) {
   EXPECT_EQ(fleetsim_.Stop(), 0);
   EXPECT_NE(fleetsim_.ReadLog().find("acked 0, rejected 8,"), std::string::npos)
       << fleetsim_.ReadLog();
+}
+
+// Niceness (field 19 of /proc/PID/task/TID/stat) of each of pid's threads.
+std::vector<int> ThreadNiceness(pid_t pid) {
+  std::vector<int> values;
+  std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  for (const std::filesystem::directory_entry& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // After the command name's closing parenthesis: state is field 3.
+    std::vector<std::string> fields = absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ');
+    int nice = 0;
+    if (fields.size() > 16 && absl::SimpleAtoi(fields[16], &nice)) values.push_back(nice);
+  }
+  return values;
+}
+
+TEST(FleetsimNiceTest, EveryThreadRunsAtTheGivenNiceness) {
+  FakeRelay relay;
+  ASSERT_TRUE(relay.Start().ok());
+  std::string dir = MakeTempDir("fleetsim-nice");
+  ChildProcess fleetsim;
+  ASSERT_TRUE(fleetsim
+                  .Start(CommandAgainst(relay, "minion/fleetsim",
+                                        {"--count=20", "--sockets=4", "--threads=2", "--nice=7"}),
+                         dir + "/fleetsim.log")
+                  .ok());
+  ASSERT_TRUE(relay.PumpUntil(
+      [&] { return fleetsim.ReadLog().find("fleetsim ready 20 minions") != std::string::npos; },
+      absl::Seconds(30)))
+      << fleetsim.ReadLog();
+  // The main thread, both shards and ZeroMQ's own threads.
+  std::vector<int> niceness = ThreadNiceness(fleetsim.pid());
+  EXPECT_GE(niceness.size(), 4u);
+  for (int nice : niceness) EXPECT_EQ(nice, 7);
+  // Still a working fleet.
+  const std::string jid = "00000000000000000500";
+  relay.Publish("*", MakeTestJob(jid, "test.ping", {}, "*"));
+  EXPECT_TRUE(relay.PumpUntil([&] { return relay.ReturnsFor(jid).size() == 20; },
+                              absl::Seconds(10)));
+  EXPECT_EQ(fleetsim.Stop(), 0);
+}
+
+TEST(FleetsimNiceTest, NicenessOutsideZeroToNineteenIsRefused) {
+  FakeRelay relay;
+  ASSERT_TRUE(relay.Start().ok());
+  std::string dir = MakeTempDir("fleetsim-nice");
+  for (const char* flag : {"--nice=20", "--nice=-1"}) {
+    ChildProcess fleetsim;
+    ASSERT_TRUE(
+        fleetsim.Start(CommandAgainst(relay, "minion/fleetsim", {"--count=5", flag}),
+                       dir + "/fleetsim.log")
+            .ok());
+    absl::StatusOr<int> code = fleetsim.Wait(absl::Seconds(10));
+    ASSERT_TRUE(code.ok()) << flag;
+    EXPECT_EQ(*code, 2) << flag;
+    EXPECT_NE(fleetsim.ReadLog().find("--nice must be 0..19"), std::string::npos)
+        << fleetsim.ReadLog();
+  }
 }
 
 }  // namespace
