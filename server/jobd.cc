@@ -242,7 +242,8 @@ void Jobd::StartPipelines() {
   StreamConsumerOptions events = returns;
   events.stream = absl::StrCat(options_.redis_prefix, "events");
   events.max_entries = 500;
-  return_ingester_ = std::make_unique<ReturnIngester>(returns, store_.get(), tracker_.get());
+  return_ingester_ = std::make_unique<ReturnIngester>(returns, store_.get(), tracker_.get(),
+                                                      options_.returns_nice);
   event_ingester_ =
       std::make_unique<EventIngester>(events, store_.get(), tracker_.get(), inventory_.get());
   DispatcherOptions dispatch;

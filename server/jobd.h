@@ -87,6 +87,8 @@ struct JobdOptions {
   absl::Duration inventory_expiry = absl::Hours(24);
   std::string consumer = "jobd";
   size_t returns_batch_entries = 8;
+  // Niceness of the return ingester's threads (0..19).
+  int returns_nice = 0;
   // Dashboard and /metrics, host:port (port 0 picks a free one); empty
   // disables both.
   std::string http_listen = "127.0.0.1:7401";

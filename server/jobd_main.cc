@@ -43,6 +43,10 @@ ABSL_FLAG(absl::Duration, inventory_expiry, absl::Hours(24),
 ABSL_FLAG(std::string, consumer, "jobd", "consumer name in the Redis consumer group 'jobd'");
 ABSL_FLAG(uint32_t, returns_batch_entries, 8,
           "stream entries read (and committed in one transaction) per returns batch");
+ABSL_FLAG(int, returns_nice, 0,
+          "niceness 0..19 of the return ingester's two threads (SQLite writer and its "
+          "helper); 10 lets gRPC calls go first when both want a core, at the cost of "
+          "returns queueing in Redis meanwhile (docs/OPERATIONS.md, Threads)");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:7401",
           "dashboard and /metrics address host:port (port 0 picks a free one; empty disables)");
 ABSL_FLAG(std::vector<std::string>, dashboard_hosts, {},
@@ -176,6 +180,11 @@ int main(int argc, char** argv) {
   options.inventory_expiry = absl::GetFlag(FLAGS_inventory_expiry);
   options.consumer = absl::GetFlag(FLAGS_consumer);
   options.returns_batch_entries = absl::GetFlag(FLAGS_returns_batch_entries);
+  options.returns_nice = absl::GetFlag(FLAGS_returns_nice);
+  if (options.returns_nice < 0 || options.returns_nice > 19) {
+    spdlog::critical("--returns_nice must be 0..19");
+    return 2;
+  }
   options.http_listen = absl::GetFlag(FLAGS_http_listen);
   options.dashboard_hosts = absl::GetFlag(FLAGS_dashboard_hosts);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);

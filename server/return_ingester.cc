@@ -6,7 +6,6 @@
 #include "absl/types/span.h"
 #include "common/bus/bus_protocol.h"
 #include "common/ids/ids.h"
-#include "common/thread/thread_priority.h"
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -35,7 +34,7 @@ IncomingReturn IncomingOf(const muster::wire::v1::Return& r, const std::string& 
 }  // namespace
 
 ReturnIngester::ReturnIngester(StreamConsumerOptions options, JobStore* store,
-                               JobTracker* tracker)
+                               JobTracker* tracker, int nice)
     : store_(store),
       tracker_(tracker),
       loop_(std::move(options),
@@ -46,7 +45,7 @@ ReturnIngester::ReturnIngester(StreamConsumerOptions options, JobStore* store,
                 [this](const std::vector<StreamEntry>& entries, int slot) {
                   return Commit(entries, slots_[slot]);
                 }},
-            kBulkThreadNice) {}
+            nice) {}
 
 absl::Status ReturnIngester::Ingest(const std::vector<StreamEntry>& entries) {
   Prepare(entries, slots_[0]);

@@ -67,7 +67,9 @@ struct ReturnIngesterStats {
 
 class ReturnIngester {
  public:
-  ReturnIngester(StreamConsumerOptions options, JobStore* store, JobTracker* tracker);
+  // `nice`: niceness of the two ingest threads (IngestLoop), 0..19.
+  ReturnIngester(StreamConsumerOptions options, JobStore* store, JobTracker* tracker,
+                 int nice = 0);
 
   // Runs once the entries that waited in the stream at start are committed
   // (IngestLoop::set_caught_up). Set before Start().

@@ -1,13 +1,16 @@
 // jobd's ready line: started with `:0` ports, the real jobd prints exactly
 // one line on stdout, "jobd ready grpc=HOST:PORT http=HOST:PORT
 // metrics=HOST:PORT", with the ports it bound (logs go to stderr), and
-// every address answers.
+// every address answers. Flags refused at start exit 2; --returns_nice
+// sets the return ingester's threads.
 #include <grpcpp/grpcpp.h>
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -107,6 +110,60 @@ TEST(JobdReadyLineTest, AKeyFileOthersCanReadStopsJobdWithExitTwo) {
   EXPECT_NE(log.find("--signing_key"), std::string::npos) << log;
   EXPECT_NE(log.find(key_path), std::string::npos) << log;
   EXPECT_EQ(log.find("jobd ready"), std::string::npos) << log;
+}
+
+// --returns_nice: the return ingester's two threads (its SQLite writer and
+// the helper that parses ahead) run at that niceness, the checkpointer
+// stays at 10, everything else at 0; the default is 0 (docs/OPERATIONS.md,
+// Threads).
+TEST(JobdReadyLineTest, ReturnsNiceSetsTheIngesterThreadsAlone) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.Start().ok());
+  for (int nice : {7, 0}) {
+    std::string dir = MakeTempDir("jobd_nice");
+    std::vector<std::string> argv = {RunfilePath("server/jobd"), "--listen=127.0.0.1:0",
+                                     "--http_listen=", "--redis=" + redis.address_string(),
+                                     absl::StrCat("--db=", dir, "/muster.db"),
+                                     absl::StrCat("--redis_prefix=nice", nice, ":"),
+                                     absl::StrCat("--returns_nice=", nice)};
+    for (const std::string& flag : JobdAccess::ForDir(dir).JobdFlags()) argv.push_back(flag);
+    ChildProcess jobd;
+    ASSERT_TRUE(jobd.Start(argv, dir + "/jobd.log").ok());
+    std::vector<int> niceness;
+    auto count = [&](int value) { return std::count(niceness.begin(), niceness.end(), value); };
+    // The ingester starts once jobd serves.
+    bool settled = WaitFor(
+        [&] {
+          niceness = ThreadNiceness(jobd.pid());
+          return jobd.ReadLog().find("jobd ready") != std::string::npos && count(10) == 1 &&
+                 (nice == 0 || count(nice) == 2);
+        },
+        absl::Seconds(30));
+    EXPECT_TRUE(settled) << "--returns_nice=" << nice << "\n" << jobd.ReadLog();
+    EXPECT_EQ(count(10), 1) << "the checkpointer";
+    const long ingester = nice == 0 ? 0 : count(nice);
+    if (nice != 0) EXPECT_EQ(ingester, 2) << "the ingester's writer and helper";
+    EXPECT_EQ(static_cast<size_t>(count(0) + ingester + count(10)), niceness.size())
+        << "--returns_nice=" << nice << ": every other thread at 0";
+    jobd.Stop();
+  }
+}
+
+TEST(JobdReadyLineTest, ReturnsNiceOutsideZeroToNineteenStopsJobdWithExitTwo) {
+  std::string dir = MakeTempDir("jobd_bad_nice");
+  for (const char* flag : {"--returns_nice=20", "--returns_nice=-1"}) {
+    ChildProcess jobd;
+    ASSERT_TRUE(jobd.Start({RunfilePath("server/jobd"), "--listen=127.0.0.1:0", "--http_listen=",
+                            "--redis=127.0.0.1:1", absl::StrCat("--db=", dir, "/muster.db"),
+                            flag},
+                           dir + "/jobd.log")
+                    .ok());
+    absl::StatusOr<int> code = jobd.Wait(absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 2) << flag;
+    EXPECT_NE(jobd.ReadLog().find("--returns_nice must be 0..19"), std::string::npos)
+        << jobd.ReadLog();
+  }
 }
 
 }  // namespace

@@ -3,16 +3,11 @@
 // returns, the silent ones missing by name, the failure rate respected, and
 // targeted and grain jobs reach exactly the minions they name; --nice
 // applies to every thread and refuses what is out of range.
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
@@ -183,21 +178,6 @@ TEST_F(FleetsimTest, RejectedReturnsAreDroppedAndNotResent) {
   EXPECT_EQ(fleetsim_.Stop(), 0);
   EXPECT_NE(fleetsim_.ReadLog().find("acked 0, rejected 8,"), std::string::npos)
       << fleetsim_.ReadLog();
-}
-
-// Niceness (field 19 of /proc/PID/task/TID/stat) of each of pid's threads.
-std::vector<int> ThreadNiceness(pid_t pid) {
-  std::vector<int> values;
-  std::string tasks = absl::StrCat("/proc/", pid, "/task");
-  for (const std::filesystem::directory_entry& task : std::filesystem::directory_iterator(tasks)) {
-    std::ifstream in(task.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // After the command name's closing parenthesis: state is field 3.
-    std::vector<std::string> fields = absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ');
-    int nice = 0;
-    if (fields.size() > 16 && absl::SimpleAtoi(fields[16], &nice)) values.push_back(nice);
-  }
-  return values;
 }
 
 TEST(FleetsimNiceTest, EveryThreadRunsAtTheGivenNiceness) {

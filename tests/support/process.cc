@@ -168,6 +168,26 @@ int64_t StatusKb(pid_t pid, absl::string_view name) {
 
 int64_t PeakResidentKb(pid_t pid) { return StatusKb(pid, "VmHWM"); }
 
+std::vector<int> ThreadNiceness(pid_t pid) {
+  std::vector<int> values;
+  std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  DIR* dir = opendir(tasks.c_str());
+  if (dir == nullptr) return values;
+  while (dirent* task = readdir(dir)) {
+    if (task->d_name[0] == '.') continue;
+    std::ifstream file(absl::StrCat(tasks, "/", task->d_name, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 > stat.size()) continue;
+    // After the command name: field 3 (state) onwards; niceness is field 19.
+    std::vector<absl::string_view> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
+    int nice = 0;
+    if (fields.size() > 16 && absl::SimpleAtoi(fields[16], &nice)) values.push_back(nice);
+  }
+  closedir(dir);
+  return values;
+}
+
 int64_t ResidentKb(pid_t pid) { return StatusKb(pid, "VmRSS"); }
 
 double CpuSeconds(pid_t pid) {

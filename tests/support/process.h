@@ -68,6 +68,9 @@ int64_t ResidentKb(pid_t pid);
 // CPU seconds (user + system, /proc/PID/stat) the process has used so
 // far, or 0 when it cannot be read.
 double CpuSeconds(pid_t pid);
+// The niceness of each of the process's threads (/proc/PID/task/*/stat),
+// in no particular order; empty when it cannot be read.
+std::vector<int> ThreadNiceness(pid_t pid);
 
 // The processes of process group `pgid` that are alive (not zombies), from
 // /proc; empty once every member has exited.
