@@ -64,7 +64,8 @@ absl::StatusOr<bool> StoreSession::InsertReturn(const ReturnRow& r) {
   s->Bind(5, r.success).Bind(6, r.retcode).BindBlob(7, r.stdout_text).BindBlob(8, r.stderr_text);
   s->Bind(9, r.truncated).Bind(10, r.started_at_ms).Bind(11, r.ended_at_ms);
   s->Bind(12, r.received_at_ms).Bind(13, r.expected);
-  RETURN_IF_ERROR(s->Run());
+  // Every parameter is bound above, each time.
+  RETURN_IF_ERROR(s->RunRebound());
   return db_->Changes() > 0;
 }
 

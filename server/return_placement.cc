@@ -200,13 +200,17 @@ void ReturnPlacement::FindPositions(absl::Span<const IncomingReturn> returns, si
       Spot& spot = batch.spots[i];
       const JobRecord* record = spot.job;
       if (record == nullptr) continue;
+      int batch_dc = DatacenterIndex(record->datacenters, returns[i].datacenter);
       if (const std::optional<uint32_t>& number = batch.numbers[i - begin]) {
-        for (size_t d = 0; d < record->tallies.size() && spot.position < 0; ++d) {
+        // A minion is expected in one datacenter at most: the one its
+        // return came through first (nearly always it), then the others.
+        const size_t first = batch_dc >= 0 ? static_cast<size_t>(batch_dc) : 0;
+        for (size_t k = 0; k < record->tallies.size() && spot.position < 0; ++k) {
+          const size_t d = (first + k) % record->tallies.size();
           spot.position = record->tallies[d].Find(*number);
           if (spot.position >= 0) spot.datacenter = static_cast<int>(d);
         }
       }
-      int batch_dc = DatacenterIndex(record->datacenters, returns[i].datacenter);
       spot.drop = CheckOrigin(*record, returns[i].attempt, spot.datacenter, batch_dc);
       if (spot.drop == DropReason::kNone && spot.position < 0) {
         spot.datacenter = batch_dc;

@@ -57,6 +57,16 @@ absl::Status Statement::Run() {
   return absl::OkStatus();
 }
 
+absl::Status Statement::RunRebound() {
+  absl::StatusOr<bool> row;
+  do {
+    row = Step();
+    if (!row.ok()) return row.status();  // Step reset it
+  } while (*row);
+  sqlite3_reset(stmt_);
+  return absl::OkStatus();
+}
+
 void Statement::Reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);

@@ -42,6 +42,12 @@ class Statement {
   absl::StatusOr<bool> Step();
   // Steps to completion, then resets the statement for reuse.
   absl::Status Run();
+  // Run() without clearing the bindings, for a statement whose every
+  // parameter is bound again before each run (a hot insert: clearing 13
+  // bindings per row showed in its profile). The values stay bound, unused,
+  // until then: a pointer bound without a copy must not be run again after
+  // its buffer is gone.
+  absl::Status RunRebound();
   // Resets for re-execution and clears the bindings.
   void Reset();
 
