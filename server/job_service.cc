@@ -328,10 +328,18 @@ Status JobService::WatchJob(grpc::ServerContext* context,
   std::unique_ptr<JobWatch> watch;
   if (Status s = WatchJobAs(*caller, request, &watch); !s.ok()) return s;
   // Wait in slices, so a cancelled client or a shutdown is noticed within
-  // a second.
+  // a second. The caller proves who it is again every second: a revoked or
+  // expired token ends its open streams, not only its next call (audited
+  // UNAUTHENTICATED by Identify); the policy is re-checked by the watch.
+  absl::Time next_identify = absl::Now() + JobWatch::kRecheckInterval;
   while (!watch->ended()) {
     if (context->IsCancelled()) return Status(StatusCode::CANCELLED, "client went away");
     if (shutting_down_) return Status(StatusCode::UNAVAILABLE, "jobd is shutting down");
+    if (absl::Now() >= next_identify) {
+      absl::StatusOr<auth::Caller> still = access_->Identify(*context, "WatchJob");
+      if (!still.ok()) return ToGrpc(still.status());
+      next_identify = absl::Now() + JobWatch::kRecheckInterval;
+    }
     std::optional<muster::v1::Job> job;
     if (Status s = watch->Next(absl::Now() + absl::Seconds(1), &job); !s.ok()) return s;
     if (job && !writer->Write(*job)) return Status(StatusCode::CANCELLED, "client went away");
@@ -360,8 +368,15 @@ Status JobService::WatchJobAs(const auth::Caller& caller,
   absl::StatusOr<std::unique_ptr<auth::AccessControl::StreamSlot>> slot =
       access_->OpenWatchStream(caller, fields);
   if (!slot.ok()) return ToGrpc(slot.status());
+  // The right again under the policy in force (a SIGHUP may have changed
+  // it); a refusal is audited DENIED like the first one.
+  JobWatch::Check still_allowed = [this, caller, fields]() -> Status {
+    absl::StatusOr<auth::Decision> again =
+        access_->Authorize(caller, {auth::Rpc::kWatchJob, ""}, fields);
+    return again.ok() ? Status::OK : ToGrpc(again.status());
+  };
   *watch = std::make_unique<JobWatch>(jobs_, request->jid(), absl::Milliseconds(interval_ms),
-                                      *std::move(slot));
+                                      *std::move(slot), std::move(still_allowed));
   return Status::OK;
 }
 

@@ -9,11 +9,20 @@
 namespace muster::server {
 
 JobWatch::JobWatch(const JobControl* jobs, std::string jid, absl::Duration interval,
-                   std::unique_ptr<auth::AccessControl::StreamSlot> slot)
-    : jobs_(jobs), jid_(std::move(jid)), interval_(interval), slot_(std::move(slot)) {}
+                   std::unique_ptr<auth::AccessControl::StreamSlot> slot, Check still_allowed)
+    : jobs_(jobs),
+      jid_(std::move(jid)),
+      interval_(interval),
+      slot_(std::move(slot)),
+      still_allowed_(std::move(still_allowed)),
+      next_check_(absl::Now() + kRecheckInterval) {}
 
 grpc::Status JobWatch::Next(absl::Time deadline, std::optional<v1::Job>* job) {
   job->reset();
+  if (still_allowed_ && absl::Now() >= next_check_) {
+    if (grpc::Status allowed = still_allowed_(); !allowed.ok()) return allowed;
+    next_check_ = absl::Now() + kRecheckInterval;
+  }
   absl::StatusOr<JobSnapshot> now;
   if (!started_) {
     now = jobs_->Get(jid_);

@@ -425,6 +425,118 @@ TEST_F(ApiPolicyTest, JobctlAuditShowsTheRowsAnAdminAsksFor) {
   EXPECT_EQ(lines[3], "(more: --limit=4)");
 }
 
+// An open WatchJob stream is not a pass for its lifetime: jobd checks the
+// caller again every second (docs/SECURITY.md 7.5). A token revoked while
+// its stream is open ends the stream UNAUTHENTICATED, audited.
+TEST_F(ApiPolicyTest, AnOpenWatchStreamEndsWhenItsTokenIsRevoked) {
+  grpc::ClientContext create_context;
+  v1::CreateTokenRequest create;
+  create.set_principal("carol");
+  v1::CreateTokenResponse created;
+  ASSERT_TRUE(cluster_->stub().CreateToken(&create_context, create, &created).ok());
+  JobdAccess access = cluster_->jobd_access();
+  access.token_file = absl::StrCat(*policy_dir_, "/carol-revoked.token");
+  WriteFile(access.token_file, created.bearer_token() + "\n");
+  auto stub = JobdStub(cluster_->jobd_address(), access);
+  ASSERT_TRUE(stub.ok()) << stub.status();
+
+  absl::StatusOr<v1::SubmitJobResponse> job =
+      cluster_->Submit("*", "test.sleep", {"30"}, absl::Seconds(60));
+  ASSERT_TRUE(job.ok()) << job.status();
+  v1::WatchJobRequest request;
+  request.set_jid(job->jid());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  std::unique_ptr<grpc::ClientReader<v1::Job>> stream = (*stub)->WatchJob(&context, request);
+  v1::Job message;
+  ASSERT_TRUE(stream->Read(&message));
+
+  grpc::ClientContext revoke_context;
+  v1::RevokeTokenRequest revoke;
+  revoke.set_token_id(created.token().token_id());
+  v1::RevokeTokenResponse revoked;
+  ASSERT_TRUE(cluster_->stub().RevokeToken(&revoke_context, revoke, &revoked).ok());
+  absl::Time revoked_at = absl::Now();
+  while (stream->Read(&message)) {
+  }
+  grpc::Status ended = stream->Finish();
+  EXPECT_LT(absl::Now() - revoked_at, absl::Seconds(5)) << "the stream outlived its token";
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAUTHENTICATED) << ended.error_message();
+  EXPECT_NE(ended.error_message().find("revoked"), std::string::npos) << ended.error_message();
+  std::vector<v1::AuditEntry> rows = Audit("");
+  bool audited = false;
+  for (const v1::AuditEntry& row : rows) {
+    audited = audited || (row.rpc() == "WatchJob" &&
+                          row.decision() == v1::AuditEntry::UNAUTHENTICATED &&
+                          row.reason().find("revoked") != std::string::npos);
+  }
+  EXPECT_TRUE(audited);
+  // The suite's own carol token still watches.
+  grpc::ClientContext again_context;
+  again_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto again = As("carol").WatchJob(&again_context, request);
+  EXPECT_TRUE(again->Read(&message));
+  again_context.TryCancel();
+  again->Finish();
+  v1::CancelJobRequest cancel;
+  cancel.set_jid(job->jid());
+  v1::CancelJobResponse cancelled;
+  EXPECT_TRUE(cluster_->stub().CancelJob(Context().get(), cancel, &cancelled).ok());
+}
+
+// A policy reload (SIGHUP) that takes WatchJob away from a principal ends
+// its open streams PERMISSION_DENIED, audited DENIED; the others go on.
+TEST_F(ApiPolicyTest, APolicyReloadEndsTheStreamsItNoLongerAllows) {
+  absl::StatusOr<v1::SubmitJobResponse> job =
+      cluster_->Submit("*", "test.sleep", {"30"}, absl::Seconds(60));
+  ASSERT_TRUE(job.ok()) << job.status();
+  v1::WatchJobRequest request;
+  request.set_jid(job->jid());
+  grpc::ClientContext carol_context;
+  carol_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto carol = As("carol").WatchJob(&carol_context, request);
+  grpc::ClientContext bob_context;
+  bob_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto bob = As("bob").WatchJob(&bob_context, request);
+  v1::Job message;
+  ASSERT_TRUE(carol->Read(&message));
+  ASSERT_TRUE(bob->Read(&message));
+
+  std::string changed = kPolicy;
+  std::string from = R"("who": ["group:viewers"], "rpcs": ["@read"])";
+  changed.replace(changed.find(from), from.size(),
+                  R"("who": ["group:viewers"], "rpcs": ["GetJob", "ListJobs"])");
+  WriteFile(*policy_path_, changed);
+  ASSERT_EQ(kill(cluster_->jobd_pid(), SIGHUP), 0);
+  absl::Time reloaded_at = absl::Now();
+  while (carol->Read(&message)) {
+  }
+  grpc::Status ended = carol->Finish();
+  EXPECT_LT(absl::Now() - reloaded_at, absl::Seconds(10)) << "the stream outlived its right";
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::PERMISSION_DENIED) << ended.error_message();
+  std::vector<v1::AuditEntry> rows = Audit("carol");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0].rpc(), "WatchJob");
+  EXPECT_EQ(rows[0].jid(), job->jid());
+  EXPECT_EQ(rows[0].decision(), v1::AuditEntry::DENIED);
+
+  // bob's rule did not change: his stream is still open, and ends with the
+  // job (cancelled below).
+  v1::CancelJobRequest cancel;
+  cancel.set_jid(job->jid());
+  v1::CancelJobResponse cancelled;
+  EXPECT_TRUE(cluster_->stub().CancelJob(Context().get(), cancel, &cancelled).ok());
+  v1::Job last;
+  while (bob->Read(&message)) last = message;
+  EXPECT_TRUE(bob->Finish().ok());
+  EXPECT_EQ(last.state(), v1::CANCELLED);
+
+  WriteFile(*policy_path_, kPolicy);
+  ASSERT_EQ(kill(cluster_->jobd_pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitFor([&] { return Contains(WhoAmIRpcs("carol"), "WatchJob"); },
+                      absl::Seconds(10)));
+}
+
 TEST_F(ApiPolicyTest, SighupReloadsAChangedPolicyAndKeepsItOnAnInvalidOne) {
   ASSERT_FALSE(Contains(WhoAmIRpcs("carol"), "CancelJob"));
   std::string changed = kPolicy;

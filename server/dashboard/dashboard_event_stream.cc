@@ -21,7 +21,8 @@
 // slots are freed) and keeps proxies from closing an idle stream. Stop()
 // ends every stream within that second. The visitor is identified again
 // before each wait, as for every request: a logout, an expired session or
-// a revoked token (checked every reverify_interval) ends the stream.
+// a revoked token (checked every reverify_interval) ends the stream; the
+// JobWatch re-checks the WatchJob right every second (a policy reload).
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
