@@ -164,17 +164,20 @@ class EventReader {
 constexpr char kPolicy[] = R"({
   "rules": [
     {"name": "admins", "who": ["admin"], "rpcs": ["*"]},
-    {"name": "lookers", "who": ["dave"], "rpcs": ["GetJob", "ListJobs"]}
+    {"name": "lookers", "who": ["dave"], "rpcs": ["GetJob", "ListJobs"]},
+    {"name": "watchers", "who": ["erin"], "rpcs": ["GetJob", "WatchJob"]}
   ]
 })";
 
 class DashboardEventsTest : public DashboardFixture {
  protected:
   void Configure(server::JobdOptions& options) override {
-    std::string policy = MakeTempDir("policy") + "/policy.json";
-    std::ofstream(policy) << kPolicy;
-    options.policy_path = policy;
+    policy_path_ = MakeTempDir("policy") + "/policy.json";
+    std::ofstream(policy_path_) << kPolicy;
+    options.policy_path = policy_path_;
   }
+
+  std::string policy_path_;
 
   std::unique_ptr<EventReader> Open(const std::string& cookie, const std::string& jid) {
     return std::make_unique<EventReader>(jobd_->http_port(), jobd_->tls()->cert_path, cookie,
@@ -305,6 +308,33 @@ TEST_F(DashboardEventsTest, LogoutEndsTheSessionsStreams) {
   ASSERT_TRUE(end.has_value()) << "the stream outlived its session";
   EXPECT_EQ(end->type, "end");
   EXPECT_TRUE(absl::StrContains(end->data.value("error", ""), "log in")) << end->data.dump();
+  EXPECT_TRUE(reader->Ended());
+}
+
+// A policy reload (jobd's SIGHUP) that takes WatchJob away ends the
+// visitor's open stream within about a second, with the refusal.
+TEST_F(DashboardEventsTest, APolicyReloadWithoutWatchJobEndsTheStream) {
+  std::string jid = RunningJob();
+  grpc::ClientContext context;
+  v1::CreateTokenRequest create;
+  create.set_principal("erin");
+  v1::CreateTokenResponse token;
+  ASSERT_TRUE(stub_->CreateToken(&context, create, &token).ok());
+  absl::StatusOr<WebSession> erin = Login(token.bearer_token());
+  ASSERT_TRUE(erin.ok()) << erin.status();
+  std::unique_ptr<EventReader> reader = Open(erin->cookie, jid);
+  ASSERT_EQ(reader->Status(), 200) << reader->Body();
+  ASSERT_TRUE(reader->Next().has_value());
+
+  std::string changed = kPolicy;
+  std::string from = R"(["GetJob", "WatchJob"])";
+  changed.replace(changed.find(from), from.size(), R"(["GetJob"])");
+  std::ofstream(policy_path_, std::ios::trunc) << changed;
+  ASSERT_TRUE(jobd_->ReloadPolicy().ok());
+  std::optional<SseEvent> end = reader->Next();
+  ASSERT_TRUE(end.has_value()) << "the stream outlived the WatchJob right";
+  EXPECT_EQ(end->type, "end");
+  EXPECT_TRUE(absl::StrContains(end->data.value("error", ""), "WatchJob")) << end->data.dump();
   EXPECT_TRUE(reader->Ended());
 }
 
