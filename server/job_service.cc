@@ -380,6 +380,13 @@ Status JobService::WatchJobAs(const auth::Caller& caller,
   return Status::OK;
 }
 
+void JobService::RefuseWatchStreamAs(const auth::Caller& caller, const std::string& jid,
+                                     const std::string& reason) {
+  auth::AuditRecord fields = AuditFields(auth::Rpc::kWatchJob);
+  fields.jid = jid;
+  access_->RefuseWatchStream(caller, fields, reason);
+}
+
 Status JobService::ListJobsAs(const auth::Caller& caller,
                               const muster::v1::ListJobsRequest* request,
                               muster::v1::ListJobsResponse* response) {

@@ -137,6 +137,12 @@ class JobService final : public muster::v1::JobService::Service {
   using Watch = JobWatch;
   grpc::Status WatchJobAs(const auth::Caller& caller, const muster::v1::WatchJobRequest* request,
                           std::unique_ptr<JobWatch>* watch);
+  // A WatchJob of `jid` that WatchJobAs allowed but a front end's own
+  // stream limit refuses (the dashboard's): counted in
+  // muster_jobd_api_denied_total{reason="watch_streams"} and audited DENIED
+  // with `reason`.
+  void RefuseWatchStreamAs(const auth::Caller& caller, const std::string& jid,
+                           const std::string& reason);
 
   // Stops open WatchJob streams promptly (they end with UNAVAILABLE).
   void Shutdown();

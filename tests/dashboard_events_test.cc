@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "re2/re2.h"
 #include "server/dashboard/dashboard_server.h"
 #include "tests/dashboard_fixture.h"
 #include "tests/support/process.h"
@@ -364,9 +365,29 @@ TEST_F(DashboardEventLimitTest, PastTheLimit429AndAClosedClientFreesItsSlot) {
   ASSERT_EQ(b->Status(), 200);
   ASSERT_TRUE(a->Next().has_value());
   ASSERT_TRUE(b->Next().has_value());
+  auto denied_streams = [&] {
+    HttpReply metrics = Get("/metrics");
+    static const RE2 kLine(R"(muster_jobd_api_denied_total\{reason="watch_streams"\} (\d+))");
+    uint64_t count = 0;
+    RE2::PartialMatch(metrics.body, kLine, &count);
+    return count;
+  };
+  uint64_t denied_before = denied_streams();
   std::unique_ptr<EventReader> c = OpenAsAdmin(jid);
   EXPECT_EQ(c->Status(), 429);
   EXPECT_TRUE(absl::StrContains(c->Body(), "event streams open")) << c->Body();
+  // Counted and audited as jobd's own stream limits are.
+  EXPECT_EQ(denied_streams(), denied_before + 1);
+  grpc::ClientContext audit_context;
+  v1::ListAuditRequest audit;
+  audit.set_jid(jid);
+  v1::ListAuditResponse rows;
+  ASSERT_TRUE(stub_->ListAudit(&audit_context, audit, &rows).ok());
+  ASSERT_GT(rows.entries_size(), 0);
+  EXPECT_EQ(rows.entries(0).rpc(), "WatchJob");
+  EXPECT_EQ(rows.entries(0).decision(), v1::AuditEntry::DENIED);
+  EXPECT_TRUE(absl::StrContains(rows.entries(0).reason(), "event streams open"))
+      << rows.entries(0).reason();
   // The streams hold threads, but ordinary requests are still served.
   for (int i = 0; i < 20; ++i) ASSERT_EQ(Get("/api/jobs/" + jid).status, 200);
 

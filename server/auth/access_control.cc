@@ -163,13 +163,18 @@ absl::StatusOr<std::unique_ptr<AccessControl::StreamSlot>> AccessControl::OpenWa
     if (!refused.empty() && mine == 0) watch_streams_by_principal_.erase(name);
   }
   if (refused.empty()) return std::unique_ptr<StreamSlot>(new StreamSlot(this, name));
+  RefuseWatchStream(caller, audit_fields, refused);
+  return absl::ResourceExhaustedError(refused);
+}
+
+void AccessControl::RefuseWatchStream(const Caller& caller, const AuditRecord& audit_fields,
+                                      const std::string& reason) {
   denied_watch_streams_.fetch_add(1, std::memory_order_relaxed);
   AuditRecord record = audit_fields;
   record.rpc = std::string(RpcName(Rpc::kWatchJob));
   record.decision = AuditDecision::kDenied;
-  record.reason = refused;
+  record.reason = reason;
   Write(caller, std::move(record));
-  return absl::ResourceExhaustedError(refused);
 }
 
 void AccessControl::CloseWatchStream(const std::string& principal) {

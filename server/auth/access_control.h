@@ -88,6 +88,12 @@ class AccessControl {
   absl::StatusOr<std::unique_ptr<StreamSlot>> OpenWatchStream(
       const Caller& caller, const AuditRecord& audit_fields = {});
 
+  // A WatchJob stream refused by a limit kept outside this object (the
+  // dashboard's own, --dashboard_event_streams): counted and audited as
+  // OpenWatchStream's refusals are (`reason` the message the caller gets).
+  void RefuseWatchStream(const Caller& caller, const AuditRecord& audit_fields,
+                         const std::string& reason);
+
   const Authorizer& authorizer() const { return *authorizer_; }
   const Authenticator& authenticator() const { return *authenticator_; }
   AuditLog* audit_log() { return audit_; }

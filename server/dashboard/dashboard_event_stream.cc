@@ -87,11 +87,14 @@ void DashboardServer::RegisterEventRoutes() {
     if (slot == nullptr) {
       spdlog::warn("dashboard: event stream of job {} for {} refused: {} streams open",
                    request.jid(), v.caller.principal.name, options_.max_event_streams);
-      return ReplyError(res, absl::ResourceExhaustedError(absl::StrCat(
-                                 "the dashboard has ", options_.max_event_streams,
-                                 " event streams open, its limit (each holds a server thread): "
-                                 "poll GET /api/jobs/",
-                                 request.jid(), " instead")));
+      std::string reason = absl::StrCat(
+          "the dashboard has ", options_.max_event_streams,
+          " event streams open, its limit (each holds a server thread): poll GET /api/jobs/",
+          request.jid(), " instead");
+      // Counted and audited like jobd's own stream limits (the watch, and
+      // with it jobd's slot, is given back as this returns).
+      api_->RefuseWatchStream(v.caller, request.jid(), reason);
+      return ReplyError(res, absl::ResourceExhaustedError(reason));
     }
     struct Stream {
       std::unique_ptr<JobWatch> watch;

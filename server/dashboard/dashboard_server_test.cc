@@ -78,6 +78,9 @@ class FakeJobApi final : public JobApi {
     Record(caller);
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no jobs here");
   }
+  void RefuseWatchStream(const Caller& caller, const std::string&, const std::string&) override {
+    Record(caller);
+  }
 
   std::vector<Caller> callers() {
     absl::MutexLock lock(&mutex_);

@@ -62,6 +62,10 @@ class JobApi {
   // limits (RESOURCE_EXHAUSTED past them): the open stream in *watch.
   virtual grpc::Status WatchJob(const Caller& caller, const v1::WatchJobRequest& request,
                                 std::unique_ptr<JobWatch>* watch) = 0;
+  // A stream WatchJob allowed that the dashboard's own limit refuses:
+  // counted and audited as jobd's stream limits' refusals are.
+  virtual void RefuseWatchStream(const Caller& caller, const std::string& jid,
+                                 const std::string& reason) = 0;
 };
 
 // The JobApi of `service` (which must outlive it): each call is
@@ -109,6 +113,10 @@ std::unique_ptr<JobApi> ForService(Service* service) {
       grpc::Status status = service_->WatchJobAs(caller, &request, &opened);
       if (status.ok()) *watch = std::make_unique<WatchOf>(std::move(opened));
       return status;
+    }
+    void RefuseWatchStream(const Caller& caller, const std::string& jid,
+                           const std::string& reason) override {
+      service_->RefuseWatchStreamAs(caller, jid, reason);
     }
 
    private:
