@@ -8,15 +8,27 @@
 namespace muster::server {
 
 std::string EncodeExpectedSet(absl::Span<const uint32_t> sorted_numbers) {
-  std::string out;
-  out.reserve(sorted_numbers.size() + 8);
-  AppendVarint(sorted_numbers.size(), &out);
+  // Written in place (a varint is at most 10 bytes; a uint32 delta at
+  // most 5), not byte by byte through AppendVarint: SubmitJob encodes every
+  // datacenter's set before its dispatch is sent, and at 100,000 minions
+  // the calls took about 0.4 ms of it.
+  std::string out(10 + 5 * sorted_numbers.size(), '\0');
+  char* p = out.data();
+  auto put = [&p](uint64_t value) {
+    while (value >= 0x80) {
+      *p++ = static_cast<char>(value | 0x80);
+      value >>= 7;
+    }
+    *p++ = static_cast<char>(value);
+  };
+  put(sorted_numbers.size());
   uint32_t previous = 0;
   for (size_t i = 0; i < sorted_numbers.size(); ++i) {
     assert(i == 0 || sorted_numbers[i] > previous);
-    AppendVarint(i == 0 ? sorted_numbers[i] : sorted_numbers[i] - previous, &out);
+    put(i == 0 ? sorted_numbers[i] : sorted_numbers[i] - previous);
     previous = sorted_numbers[i];
   }
+  out.resize(p - out.data());
   return out;
 }
 

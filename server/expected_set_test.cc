@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "common/codec/varint.h"
 #include "gtest/gtest.h"
 
 namespace muster::server {
@@ -16,6 +17,20 @@ TEST(ExpectedSetTest, RoundTripsEmptyAndDenseAndSparseSets) {
     ASSERT_TRUE(decoded.ok()) << decoded.status();
     EXPECT_EQ(*decoded, numbers);
   }
+}
+
+// The blobs stored by earlier versions stay readable and identical: the
+// count, then each delta, as AppendVarint writes them.
+TEST(ExpectedSetTest, BytesAreTheVarintsOfTheCountAndDeltas) {
+  const std::vector<uint32_t> numbers = {0, 1, 127, 128, 16511, 16512, 2097279, 4000000000u};
+  std::string expected;
+  AppendVarint(numbers.size(), &expected);
+  uint32_t previous = 0;
+  for (size_t i = 0; i < numbers.size(); ++i) {
+    AppendVarint(i == 0 ? numbers[i] : numbers[i] - previous, &expected);
+    previous = numbers[i];
+  }
+  EXPECT_EQ(EncodeExpectedSet(numbers), expected);
 }
 
 TEST(ExpectedSetTest, HundredThousandDenseMinionsCostAboutOneByteEach) {
