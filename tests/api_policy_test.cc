@@ -123,6 +123,22 @@ class ApiPolicyTest : public ::testing::Test {
     return As(principal).SubmitJob(Context().get(), request, response);
   }
 
+  // A job of the whole fleet that runs for 30 s (test.sleep), submitted by
+  // the admin; "" (and a test failure) if it was refused.
+  static std::string SleepingJob() {
+    absl::StatusOr<v1::SubmitJobResponse> job =
+        cluster_->Submit("*", "test.sleep", {"30"}, absl::Seconds(60));
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? job->jid() : "";
+  }
+
+  static void CancelAsAdmin(const std::string& jid) {
+    v1::CancelJobRequest cancel;
+    cancel.set_jid(jid);
+    v1::CancelJobResponse cancelled;
+    EXPECT_TRUE(cluster_->stub().CancelJob(Context().get(), cancel, &cancelled).ok());
+  }
+
   // The audit, newest first, as the admin reads it.
   static std::vector<v1::AuditEntry> Audit(const std::string& principal) {
     v1::ListAuditRequest request;
@@ -440,11 +456,10 @@ TEST_F(ApiPolicyTest, AnOpenWatchStreamEndsWhenItsTokenIsRevoked) {
   auto stub = JobdStub(cluster_->jobd_address(), access);
   ASSERT_TRUE(stub.ok()) << stub.status();
 
-  absl::StatusOr<v1::SubmitJobResponse> job =
-      cluster_->Submit("*", "test.sleep", {"30"}, absl::Seconds(60));
-  ASSERT_TRUE(job.ok()) << job.status();
+  const std::string jid = SleepingJob();
+  ASSERT_FALSE(jid.empty());
   v1::WatchJobRequest request;
-  request.set_jid(job->jid());
+  request.set_jid(jid);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   std::unique_ptr<grpc::ClientReader<v1::Job>> stream = (*stub)->WatchJob(&context, request);
@@ -478,20 +493,16 @@ TEST_F(ApiPolicyTest, AnOpenWatchStreamEndsWhenItsTokenIsRevoked) {
   EXPECT_TRUE(again->Read(&message));
   again_context.TryCancel();
   again->Finish();
-  v1::CancelJobRequest cancel;
-  cancel.set_jid(job->jid());
-  v1::CancelJobResponse cancelled;
-  EXPECT_TRUE(cluster_->stub().CancelJob(Context().get(), cancel, &cancelled).ok());
+  CancelAsAdmin(jid);
 }
 
 // A policy reload (SIGHUP) that takes WatchJob away from a principal ends
 // its open streams PERMISSION_DENIED, audited DENIED; the others go on.
 TEST_F(ApiPolicyTest, APolicyReloadEndsTheStreamsItNoLongerAllows) {
-  absl::StatusOr<v1::SubmitJobResponse> job =
-      cluster_->Submit("*", "test.sleep", {"30"}, absl::Seconds(60));
-  ASSERT_TRUE(job.ok()) << job.status();
+  const std::string jid = SleepingJob();
+  ASSERT_FALSE(jid.empty());
   v1::WatchJobRequest request;
-  request.set_jid(job->jid());
+  request.set_jid(jid);
   grpc::ClientContext carol_context;
   carol_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto carol = As("carol").WatchJob(&carol_context, request);
@@ -517,15 +528,12 @@ TEST_F(ApiPolicyTest, APolicyReloadEndsTheStreamsItNoLongerAllows) {
   std::vector<v1::AuditEntry> rows = Audit("carol");
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows[0].rpc(), "WatchJob");
-  EXPECT_EQ(rows[0].jid(), job->jid());
+  EXPECT_EQ(rows[0].jid(), jid);
   EXPECT_EQ(rows[0].decision(), v1::AuditEntry::DENIED);
 
   // bob's rule did not change: his stream is still open, and ends with the
   // job (cancelled below).
-  v1::CancelJobRequest cancel;
-  cancel.set_jid(job->jid());
-  v1::CancelJobResponse cancelled;
-  EXPECT_TRUE(cluster_->stub().CancelJob(Context().get(), cancel, &cancelled).ok());
+  CancelAsAdmin(jid);
   v1::Job last;
   while (bob->Read(&message)) last = message;
   EXPECT_TRUE(bob->Finish().ok());

@@ -188,6 +188,17 @@ class DashboardEventsTest : public DashboardFixture {
     return Open(admin_.cookie, jid);
   }
 
+  // A dashboard session of `principal`, through a token the admin makes.
+  absl::StatusOr<WebSession> LoginAs(const std::string& principal) {
+    grpc::ClientContext context;
+    v1::CreateTokenRequest create;
+    create.set_principal(principal);
+    v1::CreateTokenResponse token;
+    grpc::Status created = stub_->CreateToken(&context, create, &token);
+    if (!created.ok()) return absl::InternalError(created.error_message());
+    return Login(token.bearer_token());
+  }
+
   // A running job on web-a0 and web-a1 (nobody answers yet).
   std::string RunningJob() {
     AddMinions("dc1", "web-a", 2);
@@ -272,12 +283,7 @@ TEST_F(DashboardEventsTest, RefusalsAnswerLikeTheOtherRoutes) {
   EXPECT_EQ(unknown->Status(), 404) << unknown->Body();
 
   // dave may GetJob, not WatchJob: refused and audited as WatchJob is.
-  grpc::ClientContext context;
-  v1::CreateTokenRequest create;
-  create.set_principal("dave");
-  v1::CreateTokenResponse token;
-  ASSERT_TRUE(stub_->CreateToken(&context, create, &token).ok());
-  absl::StatusOr<WebSession> dave = Login(token.bearer_token());
+  absl::StatusOr<WebSession> dave = LoginAs("dave");
   ASSERT_TRUE(dave.ok()) << dave.status();
   EXPECT_EQ(GetAs(*dave, "/api/jobs/" + jid).status, 200);
   std::unique_ptr<EventReader> refused = Open(dave->cookie, jid);
@@ -316,12 +322,7 @@ TEST_F(DashboardEventsTest, LogoutEndsTheSessionsStreams) {
 // visitor's open stream within about a second, with the refusal.
 TEST_F(DashboardEventsTest, APolicyReloadWithoutWatchJobEndsTheStream) {
   std::string jid = RunningJob();
-  grpc::ClientContext context;
-  v1::CreateTokenRequest create;
-  create.set_principal("erin");
-  v1::CreateTokenResponse token;
-  ASSERT_TRUE(stub_->CreateToken(&context, create, &token).ok());
-  absl::StatusOr<WebSession> erin = Login(token.bearer_token());
+  absl::StatusOr<WebSession> erin = LoginAs("erin");
   ASSERT_TRUE(erin.ok()) << erin.status();
   std::unique_ptr<EventReader> reader = Open(erin->cookie, jid);
   ASSERT_EQ(reader->Status(), 200) << reader->Body();
