@@ -4,9 +4,8 @@
 //
 // One text line per socket per dispatch, written when the last answer the
 // socket owes for that dispatch is first handed to its return connection
-// (the first send of a return, never its resends), with a single write(2)
-// to a file opened with O_APPEND, like ReceiptLog, so shards share it
-// without a lock:
+// (the first send of a return, never its resends): a DispatchLog
+// (minion/dispatch_log.h), like ReceiptLog:
 //
 //   <jid> <attempt> <sent unix microseconds> <answers>
 //
@@ -19,9 +18,7 @@
 #ifndef MUSTER_MINION_ANSWER_LOG_H_
 #define MUSTER_MINION_ANSWER_LOG_H_
 
-#include <atomic>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -29,39 +26,19 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
+#include "minion/dispatch_log.h"
 
 namespace muster::minion {
 
-class AnswerLog {
- public:
-  // Opens `path` for appending, creating it if needed.
-  static absl::StatusOr<std::unique_ptr<AnswerLog>> Open(const std::string& path);
-  ~AnswerLog();
-  AnswerLog(const AnswerLog&) = delete;
-  AnswerLog& operator=(const AnswerLog&) = delete;
+// Record(jid, attempt, sent, answers).
+using AnswerLog = DispatchLog;
 
-  // Appends one line. Thread-safe. A failed write is dropped and counted.
-  void Record(absl::string_view jid, uint32_t attempt, absl::Time sent, uint64_t answers);
-  uint64_t failed_writes() const;
-
- private:
-  explicit AnswerLog(int fd) : fd_(fd) {}
-
-  const int fd_;
-  std::atomic<uint64_t> failed_writes_{0};
-};
-
-// One parsed line of an answer log.
-struct AnswerLine {
-  std::string jid;
-  uint32_t attempt = 0;
-  int64_t sent_us = 0;
-  uint64_t answers = 0;
-};
-
-// Parses one line (without its newline); InvalidArgument names the line.
-absl::StatusOr<AnswerLine> ParseAnswerLine(absl::string_view line);
+// One line: at_us is when the socket's last answer of the dispatch left,
+// count how many answers it sent (at least 1: a line is written for a
+// last answer).
+inline absl::StatusOr<DispatchLogLine> ParseAnswerLine(absl::string_view line) {
+  return ParseDispatchLogLine(line, /*min_count=*/1);
+}
 
 // The answers one socket owes per dispatch (jid, attempt). Not thread-safe:
 // owned by the thread that owns the socket.

@@ -235,22 +235,18 @@ int main(int argc, char** argv) {
   options.output_cap_bytes =
       static_cast<size_t>(std::clamp<int64_t>(absl::GetFlag(FLAGS_output_cap_bytes), 1,
                                               muster::bus::kMaxOutputBytes));
-  std::unique_ptr<muster::minion::ReceiptLog> receipt_log;
-  if (std::string path = absl::GetFlag(FLAGS_receipt_log); !path.empty()) {
-    absl::StatusOr<std::unique_ptr<muster::minion::ReceiptLog>> opened =
-        muster::minion::ReceiptLog::Open(path);
-    if (!opened.ok()) return Fail(std::string(opened.status().message()));
-    receipt_log = *std::move(opened);
-    options.receipt_log = receipt_log.get();
+  absl::StatusOr<std::unique_ptr<muster::minion::ReceiptLog>> receipt_log =
+      muster::minion::ReceiptLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_receipt_log));
+  if (!receipt_log.ok()) {
+    return Fail(absl::StrCat("--receipt_log: ", receipt_log.status().message()));
   }
-  std::unique_ptr<muster::minion::AnswerLog> answer_log;
-  if (std::string path = absl::GetFlag(FLAGS_answer_log); !path.empty()) {
-    absl::StatusOr<std::unique_ptr<muster::minion::AnswerLog>> opened =
-        muster::minion::AnswerLog::Open(path);
-    if (!opened.ok()) return Fail(std::string(opened.status().message()));
-    answer_log = *std::move(opened);
-    options.answer_log = answer_log.get();
+  options.receipt_log = receipt_log->get();
+  absl::StatusOr<std::unique_ptr<muster::minion::AnswerLog>> answer_log =
+      muster::minion::AnswerLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_answer_log));
+  if (!answer_log.ok()) {
+    return Fail(absl::StrCat("--answer_log: ", answer_log.status().message()));
   }
+  options.answer_log = answer_log->get();
   absl::StatusOr<std::unique_ptr<muster::minion::WitnessLog>> witness_log =
       muster::minion::WitnessLog::OpenUnlessEmpty(absl::GetFlag(FLAGS_witness_log));
   if (!witness_log.ok()) return Fail(std::string(witness_log.status().message()));

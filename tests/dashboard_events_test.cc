@@ -188,6 +188,17 @@ class DashboardEventsTest : public DashboardFixture {
     return Open(admin_.cookie, jid);
   }
 
+  // The stream's next event is its end, whose error names `reason_part`,
+  // and then the server closes it.
+  static void ExpectEnded(EventReader& reader, const std::string& reason_part,
+                          const std::string& what) {
+    std::optional<SseEvent> end = reader.Next();
+    ASSERT_TRUE(end.has_value()) << "the stream outlived " << what;
+    EXPECT_EQ(end->type, "end");
+    EXPECT_TRUE(absl::StrContains(end->data.value("error", ""), reason_part)) << end->data.dump();
+    EXPECT_TRUE(reader.Ended());
+  }
+
   // A dashboard session of `principal`, through a token the admin makes.
   absl::StatusOr<WebSession> LoginAs(const std::string& principal) {
     grpc::ClientContext context;
@@ -311,11 +322,7 @@ TEST_F(DashboardEventsTest, LogoutEndsTheSessionsStreams) {
   ASSERT_EQ(reader->Status(), 200);
   ASSERT_TRUE(reader->Next().has_value());
   ASSERT_EQ(PostAs(*session, "/logout").status, 200);
-  std::optional<SseEvent> end = reader->Next();
-  ASSERT_TRUE(end.has_value()) << "the stream outlived its session";
-  EXPECT_EQ(end->type, "end");
-  EXPECT_TRUE(absl::StrContains(end->data.value("error", ""), "log in")) << end->data.dump();
-  EXPECT_TRUE(reader->Ended());
+  ExpectEnded(*reader, "log in", "its session");
 }
 
 // A policy reload (jobd's SIGHUP) that takes WatchJob away ends the
@@ -333,11 +340,7 @@ TEST_F(DashboardEventsTest, APolicyReloadWithoutWatchJobEndsTheStream) {
   changed.replace(changed.find(from), from.size(), R"(["GetJob"])");
   std::ofstream(policy_path_, std::ios::trunc) << changed;
   ASSERT_TRUE(jobd_->ReloadPolicy().ok());
-  std::optional<SseEvent> end = reader->Next();
-  ASSERT_TRUE(end.has_value()) << "the stream outlived the WatchJob right";
-  EXPECT_EQ(end->type, "end");
-  EXPECT_TRUE(absl::StrContains(end->data.value("error", ""), "WatchJob")) << end->data.dump();
-  EXPECT_TRUE(reader->Ended());
+  ExpectEnded(*reader, "WatchJob", "the WatchJob right");
 }
 
 TEST_F(DashboardEventsTest, StoppingJobdEndsOpenStreams) {

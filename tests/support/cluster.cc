@@ -851,10 +851,10 @@ absl::StatusOr<absl::Time> Cluster::LastFleetAnswer(const std::string& jid, uint
           std::string line;
           while (std::getline(log, line)) {
             if (line.rfind(prefix, 0) != 0) continue;
-            absl::StatusOr<minion::AnswerLine> sent = minion::ParseAnswerLine(line);
+            absl::StatusOr<minion::DispatchLogLine> sent = minion::ParseAnswerLine(line);
             if (!sent.ok()) continue;
-            logged += sent->answers;
-            last_us = std::max(last_us, sent->sent_us);
+            logged += sent->count;
+            last_us = std::max(last_us, sent->at_us);
           }
         }
         return logged >= answers;
@@ -891,10 +891,10 @@ absl::StatusOr<absl::Time> Cluster::LastFleetReceipt(const std::string& jid,
           int received = 0;
           while (std::getline(log, line)) {
             if (line.rfind(prefix, 0) != 0) continue;
-            absl::StatusOr<minion::Receipt> receipt = minion::ParseReceipt(line);
+            absl::StatusOr<minion::DispatchLogLine> receipt = minion::ParseReceipt(line);
             if (!receipt.ok()) continue;
             ++received;
-            if (receipt->matched_minions > 0) last_us = std::max(last_us, receipt->received_us);
+            if (receipt->count > 0) last_us = std::max(last_us, receipt->at_us);
           }
           if (received < sockets) {
             waiting_for = absl::StrCat(dc.options.name, ": ", received, " of ", sockets,
