@@ -56,11 +56,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A loopback port nothing listens on, below the kernel's ephemeral range
+# (an outgoing connection could take a port inside it before our daemon
+# binds it), and never one this script handed out before ($work/ports).
+read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || ephemeral_low=32768
+port_first=$((ephemeral_low > 13024 ? ephemeral_low - 12000 : 1024))
+port_span=$((ephemeral_low - port_first))
+if [ "$port_span" -lt 1000 ]; then port_first=61000; port_span=4000; fi
 free_port() {
   local port
   while true; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((port_first + (RANDOM * 32768 + RANDOM) % port_span))
+    grep -qx "$port" "$work/ports" 2>/dev/null && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port" >>"$work/ports"
       echo "$port"
       return
     fi

@@ -7,7 +7,6 @@ heartbeats; a key the relay refuses is retried and joins once accepted.
 """
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,12 +24,6 @@ import dispatch_signature as ds  # noqa: E402
 from proto import wire_pb2  # noqa: E402
 
 MINION_ID = "py-0001.dc1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Bus:

@@ -14,6 +14,7 @@ relay work is merged) is run as it is, with the minion --insecure.
 """
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -35,7 +36,34 @@ from proto import wire_pb2
 RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), "muster")
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
+    """A loopback TCP port free now, below the kernel's ephemeral range.
+
+    A port from port 0 lies in that range, and an outgoing connection can
+    take it as its local port before relayd binds it ("Address already in
+    use"); ports below the range are only taken by an explicit bind.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    first, last = max(1024, low - 12000), low - 1
+    candidates = list(range(first, last + 1)) if last - first >= 1000 else []
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _GIVEN_PORTS:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN_PORTS.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -11,10 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <random>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -238,20 +241,82 @@ bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout) {
   }
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+// The kernel's range for the local ports of outgoing connections
+// (/proc/sys/net/ipv4/ip_local_port_range; 32768-60999 by default).
+std::pair<int, int> EphemeralPortRange() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  int high = 0;
+  if (!(in >> low >> high) || low <= 0 || high < low) return {32768, 60999};
+  return {low, high};
+}
+
+// Whether a TCP socket can bind 127.0.0.1:`port` now (no listener, no
+// connection and no TIME_WAIT holds it: no SO_REUSEADDR).
+bool CanBind(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return bound;
+}
+
+// A port the kernel chose (port 0): the fallback when the range below the
+// ephemeral one is too small.
+int KernelChosenPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int port = 0;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
     socklen_t len = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
   }
   close(fd);
   return port;
+}
+
+}  // namespace
+
+int FreePort() {
+  // Not from the ephemeral range: a port the kernel gave us there can be
+  // given again, between our check and the daemon's bind, as the local port
+  // of any outgoing connection (a Redis client, a link proxy), and the
+  // daemon then fails with "Address already in use". Ports below the range
+  // are only ever taken by an explicit bind. A process never gets the same
+  // port twice, and the random start keeps concurrent test processes apart.
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* given = new std::set<int>();
+  auto [ephemeral_low, ephemeral_high] = EphemeralPortRange();
+  int first = std::max(1024, ephemeral_low - 12000);
+  int last = ephemeral_low - 1;
+  if (last - first < 1000) {  // no room below the range: above it
+    first = ephemeral_high + 1;
+    last = 65535;
+  }
+  if (last - first < 1000) return KernelChosenPort();
+  const int span = last - first + 1;
+  std::random_device seed;
+  std::mt19937 random(seed());
+  int start = std::uniform_int_distribution<int>(0, span - 1)(random);
+  absl::MutexLock lock(&mu);
+  for (int i = 0; i < span; ++i) {
+    int port = first + (start + i) % span;
+    if (given->count(port) != 0 || !CanBind(port)) continue;
+    given->insert(port);
+    return port;
+  }
+  return KernelChosenPort();
 }
 
 std::string MakeTempDir(const std::string& prefix) {

@@ -79,7 +79,9 @@ std::vector<pid_t> LiveProcessesInGroup(pid_t pgid);
 // Polls `ready` every 10 ms until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& ready, absl::Duration timeout);
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago, chosen below the
+// kernel's ephemeral range (so no outgoing connection can take it before
+// the daemon binds it) and never the same twice in one process.
 int FreePort();
 
 // A fresh directory under $TEST_TMPDIR (or /tmp).

@@ -2,9 +2,14 @@
 // (Deliberately not linked with :no_crashes: it crashes children on purpose.)
 #include "tests/support/process.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +67,32 @@ TEST(ChildProcessTest, CrashesAreRecordedWhenWaitedForOrKilled) {
   EXPECT_TRUE(absl::StrContains(crashes[before], "signal 6")) << crashes[before];
   EXPECT_TRUE(absl::StrContains(crashes[before], "log /dev/null")) << crashes[before];
   EXPECT_TRUE(absl::StrContains(crashes[before + 1], "signal 11")) << crashes[before + 1];
+}
+
+// The failure this guards against (CI, file_modes_test): a port handed out
+// from the ephemeral range was taken as the local port of an outgoing
+// connection before relayd bound it.
+TEST(FreePortTest, PortsComeFromBelowTheEphemeralRangeAndNeverRepeat) {
+  int ephemeral_low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+  std::set<int> seen;
+  for (int i = 0; i < 200; ++i) {
+    int port = FreePort();
+    ASSERT_GT(port, 0);
+    if (ephemeral_low > 2048) EXPECT_LT(port, ephemeral_low);
+    EXPECT_TRUE(seen.insert(port).second) << "port " << port << " handed out twice";
+  }
+  // Each one can be listened on.
+  for (int port : {*seen.begin(), *seen.rbegin()}) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << port;
+    EXPECT_EQ(listen(fd, 1), 0) << port;
+    close(fd);
+  }
 }
 
 }  // namespace
