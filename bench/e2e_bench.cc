@@ -38,7 +38,12 @@
 //         a fleetsim (the latest time a fleetsim socket first sent its last
 //         answer of the job: fleetsim --answer_log, Cluster::LastFleetAnswer;
 //         wall clock, microseconds) to the moment the watching client
-//         receives COMPLETE (wall clock, same machine); p50;
+//         receives COMPLETE (wall clock, same machine); p50; and the
+//         same from the moment a relay received the job's last return
+//         (the latest returns.received_at_ms in jobd's database: the
+//         relay's clock when it read the batch, milliseconds), which
+//         says how much of it is Muster's pipeline rather than the
+//         simulated fleet's own sockets;
 //   - the run's limits (bench/run_limits.h), right after those jobs;
 //   - --ingest_jobs jobs submitted back to back, each watched from its
 //     submission: returns/s end to end, minion -> relay -> Redis -> jobd ->
