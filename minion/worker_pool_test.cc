@@ -46,7 +46,13 @@ TEST(WorkerPoolTest, ShutdownDropsQueuedTasksAndJoins) {
   });
   pool.Submit([&] { ++done; });
   ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(5)));
-  std::thread releaser([&] { release.Notify(); });
+  // Release the running task only once Shutdown() dropped the queued one
+  // (the queue can only empty that way while the one worker is busy):
+  // released earlier, the worker could take the second task first.
+  std::thread releaser([&] {
+    testing::WaitFor([&] { return pool.queued() == 0; }, absl::Seconds(5));
+    release.Notify();
+  });
   pool.Shutdown();
   releaser.join();
   EXPECT_EQ(done.load(), 1);
