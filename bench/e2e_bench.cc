@@ -238,8 +238,8 @@ absl::StatusOr<SubmitStageValues> SubmitStageMeansMs(
 struct RunFigures {
   std::vector<double> submit_p50, dispatch_bus_p50, dispatch_bus_p99, after_return_p50,
       minion_p50, minion_p99, minion_after_return_p50, minion_after_return_p99, delivery_p50,
-      delivery_p99, complete_p50, last_return_complete_p50, relay_last_complete_p50, ingest_rate, getjob_p50,
-      getjob_p99, submit_busy_p50;
+      delivery_p99, complete_p50, last_return_complete_p50, relay_last_complete_p50,
+      ingest_rate, getjob_p50, getjob_p99, submit_busy_p50;
   // CPU time (user + system) each kind of process spent per return during
   // the back-to-back jobs, in microseconds: a cost that machine noise
   // (other processes on the cores) hardly moves, unlike the rate.

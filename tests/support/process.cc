@@ -167,6 +167,17 @@ int64_t StatusKb(pid_t pid, absl::string_view name) {
   return -1;
 }
 
+// The fields of a /proc/.../stat file after the command's closing
+// parenthesis (the name may hold spaces): [0] is field 3 (state), so
+// field N of proc(5) is [N - 3]. Empty if the file cannot be read.
+std::vector<std::string> StatFieldsAfterName(const std::string& path) {
+  std::ifstream file(path);
+  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) return {};
+  return absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+}
+
 }  // namespace
 
 int64_t PeakResidentKb(pid_t pid) { return StatusKb(pid, "VmHWM"); }
@@ -178,12 +189,9 @@ std::vector<int> ThreadNiceness(pid_t pid) {
   if (dir == nullptr) return values;
   while (dirent* task = readdir(dir)) {
     if (task->d_name[0] == '.') continue;
-    std::ifstream file(absl::StrCat(tasks, "/", task->d_name, "/stat"));
-    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    size_t paren = stat.rfind(')');
-    if (paren == std::string::npos || paren + 2 > stat.size()) continue;
-    // After the command name: field 3 (state) onwards; niceness is field 19.
-    std::vector<absl::string_view> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
+    // Niceness is field 19.
+    std::vector<std::string> fields =
+        StatFieldsAfterName(absl::StrCat(tasks, "/", task->d_name, "/stat"));
     int nice = 0;
     if (fields.size() > 16 && absl::SimpleAtoi(fields[16], &nice)) values.push_back(nice);
   }
@@ -194,14 +202,8 @@ std::vector<int> ThreadNiceness(pid_t pid) {
 int64_t ResidentKb(pid_t pid) { return StatusKb(pid, "VmRSS"); }
 
 double CpuSeconds(pid_t pid) {
-  std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  // Fields after the command's closing parenthesis: state is field 3,
-  // utime 14, stime 15.
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 > stat.size()) return 0;
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+  // utime is field 14, stime 15.
+  std::vector<std::string> fields = StatFieldsAfterName(absl::StrCat("/proc/", pid, "/stat"));
   int64_t utime = 0, stime = 0;
   if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
       !absl::SimpleAtoi(fields[12], &stime)) {
@@ -217,13 +219,8 @@ std::vector<pid_t> LiveProcessesInGroup(pid_t pgid) {
   while (dirent* entry = readdir(proc)) {
     pid_t pid = 0;
     if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
-    std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
-    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    // After the command's closing parenthesis: state, ppid, pgrp.
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos || close + 2 > stat.size()) continue;
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+    // State (field 3), ppid, pgrp (field 5).
+    std::vector<std::string> fields = StatFieldsAfterName(absl::StrCat("/proc/", pid, "/stat"));
     pid_t group = 0;
     if (fields.size() < 3 || fields[0] == "Z" || !absl::SimpleAtoi(fields[2], &group)) continue;
     if (group == pgid) members.push_back(pid);
@@ -253,37 +250,24 @@ std::pair<int, int> EphemeralPortRange() {
   return {low, high};
 }
 
-// Whether a TCP socket can bind 127.0.0.1:`port` now (no listener, no
-// connection and no TIME_WAIT holds it: no SO_REUSEADDR).
-bool CanBind(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return bound;
-}
-
-// A port the kernel chose (port 0): the fallback when the range below the
-// ephemeral one is too small.
-int KernelChosenPort() {
+// Binds a TCP socket to 127.0.0.1:`port` (0: the kernel picks) without
+// SO_REUSEADDR, so no listener, connection or TIME_WAIT may hold it, and
+// closes it again: the port bound, or 0 if the bind failed.
+int BindLoopbackOnce(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 0;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    socklen_t len = sizeof(addr);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  int bound = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    bound = ntohs(addr.sin_port);
   }
   close(fd);
-  return port;
+  return bound;
 }
 
 }  // namespace
@@ -304,7 +288,7 @@ int FreePort() {
     first = ephemeral_high + 1;
     last = 65535;
   }
-  if (last - first < 1000) return KernelChosenPort();
+  if (last - first < 1000) return BindLoopbackOnce(0);
   const int span = last - first + 1;
   std::random_device seed;
   std::mt19937 random(seed());
@@ -312,11 +296,11 @@ int FreePort() {
   absl::MutexLock lock(&mu);
   for (int i = 0; i < span; ++i) {
     int port = first + (start + i) % span;
-    if (given->count(port) != 0 || !CanBind(port)) continue;
+    if (given->count(port) != 0 || BindLoopbackOnce(port) != port) continue;
     given->insert(port);
     return port;
   }
-  return KernelChosenPort();
+  return BindLoopbackOnce(0);
 }
 
 std::string MakeTempDir(const std::string& prefix) {
