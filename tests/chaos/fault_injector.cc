@@ -3,6 +3,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
+#include <memory>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -136,7 +139,27 @@ bool FaultInjector::Begin(Fault& fault) {
 
 bool FaultInjector::End(Fault& fault) {
   if (absl::StartsWith(fault.kind, "kill")) {
-    absl::Status started = cluster_.StartProcess(fault.subject);
+    if (fault.restart == nullptr) {
+      // The Redis family restarts here and now: a Redis node waits for no
+      // link, and its restart changes which node the cluster calls primary.
+      if (absl::StartsWith(fault.subject, "redis") || absl::StartsWith(fault.subject, "sentinel")) {
+        std::promise<absl::Status> done;
+        done.set_value(cluster_.StartProcess(fault.subject));
+        fault.restart = std::make_shared<std::future<absl::Status>>(done.get_future());
+      } else {
+        // Busy(subject) keeps every other fault off this process until the
+        // restart is over, so the thread has its ChildProcess to itself.
+        fault.restart = std::make_shared<std::future<absl::Status>>(
+            std::async(std::launch::async, [this, subject = fault.subject] {
+              return cluster_.StartProcess(subject);
+            }));
+      }
+    }
+    if (fault.restart->wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      return false;
+    }
+    absl::Status started = fault.restart->get();
+    fault.restart = nullptr;
     if (!started.ok()) {
       log_.Note(absl::StrCat("restart of ", fault.subject, " failed, retrying: ",
                              started.message().substr(0, 300)));
@@ -174,9 +197,14 @@ void FaultInjector::Run(absl::Time until) {
       continue;
     }
     if (now >= next_start && static_cast<int>(active_.size()) < options_.max_active) {
+      // A draw that cannot be applied (its subject already faulted, or the
+      // process not running) is drawn again at the next tick, not after a
+      // whole gap, so the fault rate does not depend on such collisions.
       Fault fault = Draw();
-      if (!Busy(fault.subject) && Begin(fault)) active_.push_back(fault);
-      next_start = absl::Now() + Uniform(options_.gap_min, options_.gap_max);
+      if (!Busy(fault.subject) && Begin(fault)) {
+        active_.push_back(fault);
+        next_start = absl::Now() + Uniform(options_.gap_min, options_.gap_max);
+      }
     }
     absl::SleepFor(absl::Milliseconds(10));
   }

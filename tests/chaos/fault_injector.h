@@ -16,7 +16,9 @@
 //               few milliseconds of the next SubmitJob call, so restarts
 //               happen before, during and after dispatch
 //
-// Up to `max_active` faults overlap, never two on one subject. Every
+// Up to `max_active` faults overlap, never two on one subject. A restart
+// runs on its own thread, so the loop keeps lifting and starting other
+// faults while a restarted process waits for a link or a peer. Every
 // fault's start and end goes to the CampaignLog. Run() returns at `until`
 // with every fault lifted: links healed, stopped processes continued,
 // killed ones running again.
@@ -28,7 +30,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <future>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -71,13 +75,19 @@ class FaultInjector {
     linkfault::LinkFault link;  // for link faults
     int log_id = 0;
     absl::Time ends_at;
+    // A killed process's restart, while it runs on its own thread (End
+    // polls it): a restart waits for the process to be ready, and that can
+    // hang on another active fault (a minion cannot connect through a
+    // stalled link, or to a stopped relay) which only this loop lifts.
+    std::shared_ptr<std::future<absl::Status>> restart;
   };
 
   Fault Draw();
   bool Busy(const std::string& subject) const;
   // Applies the fault; false when it could not be (logged).
   bool Begin(Fault& fault);
-  // Lifts it; false when a restart failed (retried later).
+  // Lifts it; false while a restart is still under way or failed (then it
+  // is retried a second later).
   bool End(Fault& fault);
   void WaitForNextSubmit(absl::Duration max_wait);
   absl::Duration Uniform(absl::Duration low, absl::Duration high);

@@ -79,7 +79,9 @@ TEST(FreePortTest, PortsComeFromBelowTheEphemeralRangeAndNeverRepeat) {
   for (int i = 0; i < 200; ++i) {
     int port = FreePort();
     ASSERT_GT(port, 0);
-    if (ephemeral_low > 2048) EXPECT_LT(port, ephemeral_low);
+    if (ephemeral_low > 2048) {
+      EXPECT_LT(port, ephemeral_low);
+    }
     EXPECT_TRUE(seen.insert(port).second) << "port " << port << " handed out twice";
   }
   // Each one can be listened on.
