@@ -1,10 +1,5 @@
 #include "minion/dispatch_log.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstring>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -14,11 +9,9 @@
 namespace muster::minion {
 
 absl::StatusOr<std::unique_ptr<DispatchLog>> DispatchLog::Open(const std::string& path) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("log '", path, "': ", std::strerror(errno)));
-  }
-  return std::unique_ptr<DispatchLog>(new DispatchLog(fd));
+  absl::StatusOr<std::unique_ptr<AppendFile>> file = AppendFile::Open(path, "log");
+  if (!file.ok()) return file.status();
+  return std::unique_ptr<DispatchLog>(new DispatchLog(*std::move(file)));
 }
 
 absl::StatusOr<std::unique_ptr<DispatchLog>> DispatchLog::OpenUnlessEmpty(
@@ -27,19 +20,10 @@ absl::StatusOr<std::unique_ptr<DispatchLog>> DispatchLog::OpenUnlessEmpty(
   return Open(path);
 }
 
-DispatchLog::~DispatchLog() { close(fd_); }
-
 void DispatchLog::Record(absl::string_view jid, uint32_t attempt, absl::Time at,
                          uint64_t count) {
-  // One write per line: O_APPEND makes each one land whole at the end.
-  std::string line =
-      absl::StrCat(jid, " ", attempt, " ", absl::ToUnixMicros(at), " ", count, "\n");
-  if (write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    ++failed_writes_;
-  }
+  file_->Write(absl::StrCat(jid, " ", attempt, " ", absl::ToUnixMicros(at), " ", count, "\n"));
 }
-
-uint64_t DispatchLog::failed_writes() const { return failed_writes_.load(); }
 
 absl::StatusOr<DispatchLogLine> ParseDispatchLogLine(absl::string_view line,
                                                      uint64_t min_count) {

@@ -5,21 +5,22 @@
 //
 //   <jid> <attempt> <unix microseconds> <count>
 //
-// Each line is appended with a single write(2) to a file opened with
-// O_APPEND, so the shards' threads share it without a lock and a reader
-// never sees half a line from another thread. Nothing is kept in memory; a
+// The file is an AppendFile (minion/append_file.h): each line is appended
+// with a single write(2), so the shards' threads share it without a lock
+// and a reader never sees half a line from another thread. Nothing is kept in memory; a
 // line is in the file (page cache) as soon as Record returns.
 #ifndef MUSTER_MINION_DISPATCH_LOG_H_
 #define MUSTER_MINION_DISPATCH_LOG_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "minion/append_file.h"
 
 namespace muster::minion {
 
@@ -29,19 +30,14 @@ class DispatchLog {
   static absl::StatusOr<std::unique_ptr<DispatchLog>> Open(const std::string& path);
   // Open, or no log (nullptr) for an empty path: an optional flag's file.
   static absl::StatusOr<std::unique_ptr<DispatchLog>> OpenUnlessEmpty(const std::string& path);
-  ~DispatchLog();
-  DispatchLog(const DispatchLog&) = delete;
-  DispatchLog& operator=(const DispatchLog&) = delete;
-
   // Appends one line. Thread-safe. A failed write is dropped and counted.
   void Record(absl::string_view jid, uint32_t attempt, absl::Time at, uint64_t count);
-  uint64_t failed_writes() const;
+  uint64_t failed_writes() const { return file_->failed_writes(); }
 
  private:
-  explicit DispatchLog(int fd) : fd_(fd) {}
+  explicit DispatchLog(std::unique_ptr<AppendFile> file) : file_(std::move(file)) {}
 
-  const int fd_;
-  std::atomic<uint64_t> failed_writes_{0};
+  const std::unique_ptr<AppendFile> file_;
 };
 
 // One parsed line of a dispatch log.

@@ -1,10 +1,5 @@
 #include "minion/witness_log.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -100,12 +95,9 @@ absl::string_view WitnessKindName(WitnessKind kind) {
 }
 
 absl::StatusOr<std::unique_ptr<WitnessLog>> WitnessLog::Open(const std::string& path) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("witness log '", path, "': ", std::strerror(errno)));
-  }
-  return std::unique_ptr<WitnessLog>(new WitnessLog(fd));
+  absl::StatusOr<std::unique_ptr<AppendFile>> file = AppendFile::Open(path, "witness log");
+  if (!file.ok()) return file.status();
+  return std::unique_ptr<WitnessLog>(new WitnessLog(*std::move(file)));
 }
 
 absl::StatusOr<std::unique_ptr<WitnessLog>> WitnessLog::OpenUnlessEmpty(
@@ -113,8 +105,6 @@ absl::StatusOr<std::unique_ptr<WitnessLog>> WitnessLog::OpenUnlessEmpty(
   if (path.empty()) return std::unique_ptr<WitnessLog>();
   return Open(path);
 }
-
-WitnessLog::~WitnessLog() { close(fd_); }
 
 void WitnessLog::Record(absl::Time at, WitnessKind kind, absl::string_view jid,
                         uint32_t attempt, absl::string_view minion_id,
@@ -124,15 +114,7 @@ void WitnessLog::Record(absl::Time at, WitnessKind kind, absl::string_view jid,
   WriteLines(line);
 }
 
-void WitnessLog::WriteLines(absl::string_view lines) {
-  if (lines.empty()) return;
-  // One write: O_APPEND makes it land whole at the end of the file. A short
-  // write (disk full) is not retried: the rest could land after another
-  // thread's lines and tear one of ours.
-  if (write(fd_, lines.data(), lines.size()) != static_cast<ssize_t>(lines.size())) {
-    ++failed_writes_;
-  }
-}
+void WitnessLog::WriteLines(absl::string_view lines) { file_->Write(lines); }
 
 void WitnessBatch::Append(absl::Time at, WitnessKind kind, absl::string_view jid,
                           uint32_t attempt, absl::string_view minion_id,

@@ -19,7 +19,7 @@
 //   decl  a dispatch by name declined: detail `target` (not for this
 //         minion) or `expired`
 //
-// Like ReceiptLog, the file is opened with O_APPEND and every line, or every
+// The file is an AppendFile (minion/append_file.h): every line, or every
 // batch of whole lines, leaves in a single write(2): threads and processes
 // share the file without a lock and never interleave inside a line. Bytes of
 // a field outside '!'..'~' (and '%') are written %XX, so a line always has
@@ -28,16 +28,17 @@
 #ifndef MUSTER_MINION_WITNESS_LOG_H_
 #define MUSTER_MINION_WITNESS_LOG_H_
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "minion/append_file.h"
 
 namespace muster::minion {
 
@@ -52,10 +53,6 @@ class WitnessLog {
   static absl::StatusOr<std::unique_ptr<WitnessLog>> Open(const std::string& path);
   // Open(path), or null (witnessing off) when `path` is empty.
   static absl::StatusOr<std::unique_ptr<WitnessLog>> OpenUnlessEmpty(const std::string& path);
-  ~WitnessLog();
-  WitnessLog(const WitnessLog&) = delete;
-  WitnessLog& operator=(const WitnessLog&) = delete;
-
   // Appends one line stamped `at`. Thread-safe. A failed write is dropped
   // and counted.
   void Record(absl::Time at, WitnessKind kind, absl::string_view jid, uint32_t attempt,
@@ -65,13 +62,12 @@ class WitnessLog {
   // Thread-safe.
   void WriteLines(absl::string_view lines);
 
-  uint64_t failed_writes() const { return failed_writes_.load(); }
+  uint64_t failed_writes() const { return file_->failed_writes(); }
 
  private:
-  explicit WitnessLog(int fd) : fd_(fd) {}
+  explicit WitnessLog(std::unique_ptr<AppendFile> file) : file_(std::move(file)) {}
 
-  const int fd_;
-  std::atomic<uint64_t> failed_writes_{0};
+  const std::unique_ptr<AppendFile> file_;
 };
 
 // Lines gathered by one thread and written in one write(2) by Flush (or
